@@ -1,0 +1,166 @@
+"""Reading reads from BAM/SAM with pysam: filtering, naming, regions and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pysam
+import pytest
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.io.bam import read_alignment_regions, read_alignments
+from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.io.regions import Region, parse_region
+
+HEADER = {"HD": {"VN": "1.6", "SO": "unsorted"}, "SQ": [{"SN": "chr1", "LN": 1000}, {"SN": "chr2", "LN": 500}]}
+
+UNMAPPED, REVERSE, SECONDARY, SUPPLEMENTARY = 0x4, 0x10, 0x100, 0x800
+PAIRED, READ1, READ2 = 0x1, 0x40, 0x80
+
+# (name, flag, chrom, start, sequence); chrom None means unmapped without a position.
+READS = [
+    ("fwd", 0, "chr1", 100, "ACGTACGTAA"),
+    ("rev", REVERSE, "chr1", 300, "TTGGCCAACG"),
+    ("fwd", SECONDARY, "chr2", 50, "ACGTACGTAA"),
+    ("rev", SUPPLEMENTARY, "chr2", 60, "TTGGC"),
+    ("pair", PAIRED | READ1, "chr2", 10, "GGGGAAAACC"),
+    ("pair", PAIRED | READ2 | REVERSE, "chr2", 200, "CCCCAAAAGG"),
+    ("lost", UNMAPPED, None, -1, "acgtnacgtn"),
+    ("noseq", 0, "chr1", 500, None),
+]
+
+
+def write_bam(path: Path, reads: list[tuple] = READS) -> str:
+    with pysam.AlignmentFile(str(path), "wb", header=HEADER) as out:
+        for name, flag, chrom, start, seq in reads:
+            read = pysam.AlignedSegment(out.header)
+            read.query_name = name
+            read.flag = flag
+            if seq is not None:
+                read.query_sequence = seq
+            if chrom is not None:
+                read.reference_name = chrom
+                read.reference_start = start
+                read.cigarstring = f"{len(seq or 'A' * 10)}M"
+                read.mapping_quality = 60
+            out.write(read)
+    return str(path)
+
+
+@pytest.fixture
+def unsorted_bam(tmp_path: Path) -> str:
+    return write_bam(tmp_path / "reads.unsorted.bam")
+
+
+@pytest.fixture
+def indexed_bam(tmp_path: Path, unsorted_bam: str) -> str:
+    path = str(tmp_path / "reads.bam")
+    pysam.sort("-o", path, unsorted_bam)
+    pysam.index(path)
+    return path
+
+
+def test_each_read_once(unsorted_bam: str) -> None:
+    assert list(read_alignments(unsorted_bam)) == [
+        SequenceRecord("fwd", "ACGTACGTAA", "chr1", 100),
+        # Reverse-strand reads keep the stored (reference-strand) sequence.
+        SequenceRecord("rev", "TTGGCCAACG", "chr1", 300),
+        SequenceRecord("pair/1", "GGGGAAAACC", "chr2", 10),
+        SequenceRecord("pair/2", "CCCCAAAAGG", "chr2", 200),
+        SequenceRecord("lost", "ACGTNACGTN", "*", 0),
+    ]
+
+
+def test_mapped_only(unsorted_bam: str) -> None:
+    names = [record.name for record in read_alignments(unsorted_bam, mapped_only=True)]
+    assert names == ["fwd", "rev", "pair/1", "pair/2"]
+
+
+def test_sam(tmp_path: Path, unsorted_bam: str) -> None:
+    sam = str(tmp_path / "reads.sam")
+    pysam.view("-h", "-o", sam, unsorted_bam, catch_stdout=False)
+    assert list(read_alignments(sam)) == list(read_alignments(unsorted_bam))
+
+
+def test_unaligned_bam_without_sq(tmp_path: Path) -> None:
+    path = str(tmp_path / "u.bam")
+    with pysam.AlignmentFile(path, "wb", header={"HD": {"VN": "1.6"}}) as out:
+        read = pysam.AlignedSegment(out.header)
+        read.query_name, read.flag, read.query_sequence = "u1", UNMAPPED, "ACGT"
+        out.write(read)
+    assert list(read_alignments(path)) == [SequenceRecord("u1", "ACGT", "*", 0)]
+
+
+def test_region(indexed_bam: str) -> None:
+    records = list(read_alignments(indexed_bam, parse_region("chr1:1-150")))
+    assert records == [SequenceRecord("fwd", "ACGTACGTAA", "chr1", 100)]
+
+
+def test_whole_contig_region(indexed_bam: str) -> None:
+    names = [record.name for record in read_alignments(indexed_bam, parse_region("chr2"))]
+    assert names == ["pair/1", "pair/2"]
+
+
+def test_several_regions_yield_each_read_once(indexed_bam: str) -> None:
+    regions = [Region("chr1", 0, 150), Region("chr1", 105, 400), Region("chr2", 0, 500)]
+    names = [record.name for record in read_alignment_regions(indexed_bam, regions)]
+    assert names == ["fwd", "rev", "pair/1", "pair/2"]
+
+
+def test_region_without_index(unsorted_bam: str, capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(InputError, match="has no index.*samtools index") as caught:
+        read_alignments(unsorted_bam, parse_region("chr1:1-100"))
+    assert unsorted_bam in str(caught.value)
+    assert "idx_find_and_load" not in capfd.readouterr().err
+
+
+def test_region_unknown_contig(indexed_bam: str) -> None:
+    with pytest.raises(InputError, match="'chr9' is not in .*reads.bam; known contigs: chr1, chr2"):
+        read_alignments(indexed_bam, parse_region("chr9:1-10"))
+
+
+def test_region_outside_contig(indexed_bam: str) -> None:
+    with pytest.raises(InputError, match="outside contig 'chr2' of .*reads.bam"):
+        read_alignments(indexed_bam, parse_region("chr2:400-600"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "none.bam")
+    with pytest.raises(InputError, match=f"not found: {path}"):
+        read_alignments(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"\x00\x01garbage" * 50, "not a readable BAM"), (b">x\nACGT\n", "holds FASTA/FASTQ")],
+)
+def test_not_an_alignment_file(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], content: bytes, problem: str
+) -> None:
+    path = tmp_path / "bad.bam"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=problem) as caught:
+        read_alignments(str(path))
+    assert str(path) in str(caught.value)
+    assert capfd.readouterr().err == ""
+
+
+def test_truncated_bam(tmp_path: Path, unsorted_bam: str) -> None:
+    path = tmp_path / "cut.bam"
+    path.write_bytes(Path(unsorted_bam).read_bytes()[:-40])
+    with pytest.raises(InputError, match="truncated") as caught:
+        list(read_alignments(str(path)))
+    assert str(path) in str(caught.value)
+
+
+def test_corrupt_block(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    many = [(f"r{i}", 0, "chr1", i, "ACGTACGTAC" * 10) for i in range(3000)]
+    data = bytearray(Path(write_bam(tmp_path / "many.bam", many)).read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 200] = bytes(b ^ 0x55 for b in data[middle : middle + 200])
+    path = tmp_path / "corrupt.bam"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="truncated or corrupt") as caught:
+        list(read_alignments(str(path)))
+    assert str(path) in str(caught.value)
+    assert capfd.readouterr().err == ""

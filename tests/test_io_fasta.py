@@ -1,0 +1,277 @@
+"""FASTA reading: compression, stdin, parsing details, validation errors, indexed regions."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+import sys
+from pathlib import Path
+
+import pysam
+import pytest
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.io.fasta import read_fasta, read_fasta_regions, validate_sequence
+from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.io.regions import Region, parse_region
+
+FASTA = ">chr1 first contig\nACGTAC\nGTACGT\nAC\n>chr2\nTTTTGGGG\n"
+EXPECTED = [
+    SequenceRecord("chr1", "ACGTACGTACGTAC", "chr1", 0),
+    SequenceRecord("chr2", "TTTTGGGG", "chr2", 0),
+]
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> str:
+    path = tmp_path / name
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return str(path)
+
+
+def write_bgzf(tmp_path: Path, name: str, content: str) -> str:
+    plain = write(tmp_path, name + ".plain", content)
+    path = str(tmp_path / name)
+    pysam.tabix_compress(plain, path)
+    return path
+
+
+def read_error(path: str) -> str:
+    with pytest.raises(InputError) as caught:
+        list(read_fasta(path))
+    return str(caught.value)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def test_plain_multiline(tmp_path: Path) -> None:
+    assert list(read_fasta(write(tmp_path, "a.fa", FASTA))) == EXPECTED
+
+
+def test_single_line_records(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.fa", ">chr1\nACGTACGTACGTAC\n>chr2\nTTTTGGGG")
+    assert list(read_fasta(path)) == EXPECTED
+
+
+def test_gzip_detected_by_magic_not_extension(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.txt", gzip.compress(FASTA.encode()))
+    assert list(read_fasta(path)) == EXPECTED
+
+
+def test_bgzf(tmp_path: Path) -> None:
+    assert list(read_fasta(write_bgzf(tmp_path, "a.fa.gz", FASTA))) == EXPECTED
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_stdin(monkeypatch: pytest.MonkeyPatch, compress: bool) -> None:
+    data = gzip.compress(FASTA.encode()) if compress else FASTA.encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert list(read_fasta("-")) == EXPECTED
+
+
+def test_lowercase_is_uppercased(tmp_path: Path) -> None:
+    records = list(read_fasta(write(tmp_path, "a.fa", ">m\nacgtNNnnACgt\n")))
+    assert records[0].seq == "ACGTNNNNACGT"
+
+
+def test_crlf_and_inner_whitespace(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.fa", ">chr1 x\r\nACGTAC\r\nGTAC GT\r\nAC\r\n\r\n>chr2\r\nTTTTGGGG\r\n")
+    assert list(read_fasta(path)) == EXPECTED
+
+
+def test_blank_lines_before_first_header(tmp_path: Path) -> None:
+    assert list(read_fasta(write(tmp_path, "a.fa", "\n\n" + FASTA))) == EXPECTED
+
+
+def test_semicolon_comment_lines_skipped(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.fa", ";old-style comment\n" + FASTA.replace("GTACGT\n", ";note\nGTACGT\n"))
+    assert list(read_fasta(path)) == EXPECTED
+
+
+def test_only_n_and_iupac_and_rna_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.fa", ">gap\nNNNNNNNN\n>iupac\nRYSWKMBDHV\n>rna\nACGU\n")
+    assert [r.seq for r in read_fasta(path)] == ["NNNNNNNN", "RYSWKMBDHV", "ACGU"]
+
+
+def test_long_record_and_long_line(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    seq = "".join(rng.choice("ACGT") for _ in range(200_000))
+    lines = "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60))
+    path = write(tmp_path, "a.fa", f">wrapped\n{lines}\n>oneline\n{seq}\n")
+    assert [r.seq for r in read_fasta(path)] == [seq, seq]
+
+
+def test_is_lazy(tmp_path: Path) -> None:
+    records = read_fasta(write(tmp_path, "a.fa", FASTA + ">chr3\nEEEE\n"))
+    assert next(records) == EXPECTED[0]
+    assert next(records) == EXPECTED[1]
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_missing_file_fails_before_iteration(tmp_path: Path) -> None:
+    path = str(tmp_path / "nope.fa")
+    with pytest.raises(InputError, match="not found: .*nope.fa"):
+        read_fasta(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "empty.fa", "")
+    assert "no FASTA records in" in read_error(path) and path in read_error(path)
+
+
+def test_whitespace_only_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "blank.fa", "\n  \n")
+    assert "no FASTA records" in read_error(path)
+
+
+def test_fastq(tmp_path: Path) -> None:
+    path = write(tmp_path, "reads.fa", "@r1\nACGT\n+\nIIII\n")
+    message = read_error(path)
+    assert "FASTQ" in message and path in message
+
+
+def test_not_fasta(tmp_path: Path) -> None:
+    path = write(tmp_path, "notes.txt", "hello world\n")
+    message = read_error(path)
+    assert "not a FASTA file" in message and path in message
+
+
+def test_binary_garbage(tmp_path: Path) -> None:
+    path = write(tmp_path, "garbage.bin", random.Random(42).randbytes(4096))
+    message = read_error(path)
+    assert path in message
+
+
+def test_binary_after_header(tmp_path: Path) -> None:
+    path = write(tmp_path, "g.fa", b">x\nAC\xff\xfeGT\n")
+    message = read_error(path)
+    assert "'x'" in message and "position 3" in message
+
+
+def test_truncated_gzip(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    data = gzip.compress(f">x\n{''.join(rng.choice('ACGT') for _ in range(5000))}\n".encode())
+    path = write(tmp_path, "cut.fa.gz", data[:-20])
+    message = read_error(path)
+    assert "truncated or corrupt gzip" in message and path in message
+
+
+def test_empty_record(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.fa", ">empty\n>full\nACGT\n")
+    message = read_error(path)
+    assert "'empty'" in message and "empty sequence" in message and path in message
+
+
+def test_empty_last_record(tmp_path: Path) -> None:
+    assert "'last'" in read_error(write(tmp_path, "a.fa", ">full\nACGT\n>last\n"))
+
+
+def test_header_without_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.fa", ">\nACGT\n")
+    assert "no record name" in read_error(path)
+
+
+def test_duplicate_ids(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.fa", ">dup one\nACGT\n>dup two\nACGT\n")
+    message = read_error(path)
+    assert "duplicate" in message and "'dup'" in message and path in message
+
+
+def test_protein(tmp_path: Path) -> None:
+    path = write(tmp_path, "prot.fa", ">sp|P69905|HBA\nMVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTK\n")
+    message = read_error(path)
+    assert "'sp|P69905|HBA'" in message and path in message
+    assert "'L' at position 3" in message and "protein" in message
+
+
+@pytest.mark.parametrize(("seq", "char", "position"), [("ACGT*", "*", 5), ("AC1GT", "1", 3), ("AC-GT", "-", 3)])
+def test_invalid_characters(tmp_path: Path, seq: str, char: str, position: int) -> None:
+    message = read_error(write(tmp_path, "a.fa", f">rec\n{seq}\n"))
+    assert f"{char!r} at position {position}" in message and "'rec'" in message
+
+
+# --- validate_sequence ---------------------------------------------------------------------
+
+
+def test_validate_sequence_str_and_bytes() -> None:
+    assert validate_sequence("acgtn", "r", "src") == "ACGTN"
+    assert validate_sequence(b"acgtn", "r", "src") == "ACGTN"
+
+
+@pytest.mark.parametrize("seq", ["ACGTſ", "ACGTé", b"ACGT\xc3\xa9"])
+def test_validate_sequence_rejects_non_ascii(seq: str | bytes) -> None:
+    with pytest.raises(InputError, match="'r' in src .* at position 5"):
+        validate_sequence(seq, "r", "src")
+
+
+# --- indexed regions --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def indexed_fasta(tmp_path: Path) -> str:
+    path = write(tmp_path, "ref.fa", ">chr1\nacgtacgtAA\nCCGGTT\n>chr2\nTTTTGGGG\n")
+    pysam.faidx(path)
+    return path
+
+
+def test_regions(indexed_fasta: str) -> None:
+    regions = [parse_region("chr1:3-12"), parse_region("chr2"), Region("chr1", 0, 4, "first4")]
+    assert list(read_fasta_regions(indexed_fasta, regions)) == [
+        SequenceRecord("chr1:3-12", "GTACGTAACC", "chr1", 2),
+        SequenceRecord("chr2:1-8", "TTTTGGGG", "chr2", 0),
+        SequenceRecord("first4", "ACGT", "chr1", 0),
+    ]
+
+
+def test_regions_from_bgzf(tmp_path: Path) -> None:
+    path = write_bgzf(tmp_path, "ref.fa.gz", FASTA)
+    pysam.faidx(path)
+    assert list(read_fasta_regions(path, [parse_region("chr1:2-4")])) == [
+        SequenceRecord("chr1:2-4", "CGT", "chr1", 1)
+    ]
+
+
+def test_regions_missing_fai_not_created(tmp_path: Path) -> None:
+    path = write(tmp_path, "ref.fa", FASTA)
+    with pytest.raises(InputError, match="samtools faidx") as caught:
+        read_fasta_regions(path, [parse_region("chr1")])
+    assert path in str(caught.value)
+    assert not Path(path + ".fai").exists()
+
+
+def test_regions_bgzf_missing_gzi(tmp_path: Path) -> None:
+    path = write_bgzf(tmp_path, "ref.fa.gz", FASTA)
+    pysam.faidx(path)
+    Path(path + ".gzi").unlink()
+    with pytest.raises(InputError, match=r"\.gzi missing.*samtools faidx"):
+        read_fasta_regions(path, [parse_region("chr1")])
+
+
+def test_regions_plain_gzip(tmp_path: Path) -> None:
+    path = write(tmp_path, "ref.fa.gz", gzip.compress(FASTA.encode()))
+    with pytest.raises(InputError, match="bgzip") as caught:
+        read_fasta_regions(path, [parse_region("chr1")])
+    assert path in str(caught.value)
+
+
+def test_regions_unknown_contig(indexed_fasta: str) -> None:
+    with pytest.raises(InputError, match="'chrX' is not in .*ref.fa; known contigs: chr1, chr2"):
+        read_fasta_regions(indexed_fasta, [parse_region("chrX:1-5")])
+
+
+@pytest.mark.parametrize("region", ["chr2:5-9", "chr2:9-10"])
+def test_regions_outside_contig(indexed_fasta: str, region: str) -> None:
+    with pytest.raises(InputError, match=f"{region} is outside contig 'chr2' .*length 8"):
+        read_fasta_regions(indexed_fasta, [parse_region(region)])
+
+
+def test_regions_invalid_sequence(tmp_path: Path) -> None:
+    path = write(tmp_path, "prot.fa", ">p\nMKVLE\n")
+    pysam.faidx(path)
+    with pytest.raises(InputError, match="'p:1-5' in .*prot.fa .*protein"):
+        list(read_fasta_regions(path, [parse_region("p")]))

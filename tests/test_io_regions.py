@@ -1,0 +1,125 @@
+"""Region strings (1-based inclusive) and BED files (0-based half-open) to `Region`."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("chr1:1-10", Region("chr1", 0, 10)),
+        ("chr1:1,000-2,000", Region("chr1", 999, 2000)),
+        ("chr1:5-5", Region("chr1", 4, 5)),
+        ("chr1", Region("chr1", 0, None)),
+        ("chr1:100", Region("chr1", 99, None)),
+        ("chr1:100-", Region("chr1", 99, None)),
+        ("HLA-A*01:01:01:01:1-100", Region("HLA-A*01:01:01:01", 0, 100)),
+        ("{HLA-A*01:01:01:01}", Region("HLA-A*01:01:01:01", 0, None)),
+        ("{HLA-A*01:01}:5-6", Region("HLA-A*01:01", 4, 6)),
+        ("chrUn:abc", Region("chrUn:abc", 0, None)),
+        (" chr2:3-4 ", Region("chr2", 2, 4)),
+    ],
+)
+def test_parse_region(text: str, expected: Region) -> None:
+    assert parse_region(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "chr1:0-10", "chr1:10-5", "chr1:1-2-3", ":1-10", "chr1:-5", "chr 1:1-5"]
+)
+def test_parse_region_errors(text: str) -> None:
+    with pytest.raises(InputError, match="invalid region"):
+        parse_region(text)
+
+
+def test_str_is_samtools_notation() -> None:
+    assert str(Region("chr1", 999, 2000)) == "chr1:1000-2000"
+    assert str(parse_region("chr1:1,000-2,000")) == "chr1:1000-2000"
+    assert str(Region("chr1", 0, None)) == "chr1"
+    assert str(Region("chr1", 99, None)) == "chr1:100-"
+
+
+def test_resolve_region_fills_open_end() -> None:
+    assert resolve_region(Region("c", 3, None), {"c": 10}, "f") == Region("c", 3, 10)
+
+
+def test_resolve_region_errors() -> None:
+    with pytest.raises(InputError, match="'x' is not in f.fa; known contigs: c"):
+        resolve_region(Region("x", 0, 1), {"c": 10}, "f.fa")
+    with pytest.raises(InputError, match="c:5-11 is outside contig 'c' of f.fa"):
+        resolve_region(Region("c", 4, 11), {"c": 10}, "f.fa")
+
+
+def write(tmp_path: Path, content: str | bytes, name: str = "r.bed") -> str:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return str(path)
+
+
+BED = (
+    "# comment\n"
+    "track name=test\n"
+    "browser position chr1\n"
+    "\n"
+    "chr1\t0\t100\n"
+    "chr1\t150\t200\tpromoter\t0\t+\n"
+    "chr2\t5\t6\t.\n"
+)
+EXPECTED = [Region("chr1", 0, 100), Region("chr1", 150, 200, "promoter"), Region("chr2", 5, 6)]
+
+
+def test_read_bed_is_zero_based_half_open(tmp_path: Path) -> None:
+    regions = read_bed(write(tmp_path, BED))
+    assert regions == EXPECTED
+    assert str(regions[0]) == "chr1:1-100"
+
+
+def test_read_bed_gzip_and_spaces(tmp_path: Path) -> None:
+    path = write(tmp_path, gzip.compress(BED.replace("\t", " ").encode()), "r.bed.gz")
+    assert read_bed(path) == EXPECTED
+
+
+def test_read_bed_crlf(tmp_path: Path) -> None:
+    assert read_bed(write(tmp_path, BED.replace("\n", "\r\n"))) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("chr1\t10", "needs CHROM, START and END"),
+        ("chr1\tten\t20", "non-negative integers"),
+        ("chr1\t-1\t20", "non-negative integers"),
+        ("chr1\t20\t20", "greater than START"),
+        ("\t1\t2", "CHROM column is empty"),
+    ],
+)
+def test_read_bed_bad_line(tmp_path: Path, line: str, problem: str) -> None:
+    path = write(tmp_path, f"chr1\t0\t5\n{line}\n")
+    with pytest.raises(InputError, match=problem) as caught:
+        read_bed(path)
+    assert f"{path} line 2" in str(caught.value)
+
+
+def test_read_bed_missing(tmp_path: Path) -> None:
+    path = str(tmp_path / "none.bed")
+    with pytest.raises(InputError, match=f"not found: {path}"):
+        read_bed(path)
+
+
+def test_read_bed_empty(tmp_path: Path) -> None:
+    path = write(tmp_path, "# only a header\n")
+    with pytest.raises(InputError, match=f"no regions in BED file {path}"):
+        read_bed(path)
+
+
+def test_read_bed_binary(tmp_path: Path) -> None:
+    path = write(tmp_path, b"chr1\t0\t5\n\xff\xfe\x00")
+    with pytest.raises(InputError, match=f"{path} is not a text file"):
+        read_bed(path)

@@ -1,0 +1,393 @@
+"""The callable API: pipelines that take paths and options and return or write data.
+
+The CLI calls only these functions; they never print (progress goes through `rich` on
+stderr, which `quiet` silences) and raise `VqdnaError` subclasses for user errors.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from vqdna_cli.errors import VqdnaError
+
+# --- training ---------------------------------------------------------------------------
+
+
+def _setup(device: str, threads: int | None, seed: int):
+    from vqdna_cli import runtime
+
+    runtime.configure(threads, seed)
+    return runtime.pick_device(device)
+
+
+def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, lr: float, window: int,
+                    batch: int, holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool,
+                    max_minutes: float | None, device: str, threads: int | None, seed: int, quiet: bool) -> dict:
+    from vqdna_cli.checkpoint import save_model
+    from vqdna_cli.config import PRESETS
+    from vqdna_cli.model.vqdna import VQDNA
+    from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.loop import LoopSettings
+    from vqdna_cli.train.provenance import provenance
+    from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
+
+    if preset not in PRESETS:
+        raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    torch_device = _setup(device, threads, seed)
+    began = time.monotonic()
+    genomes = load_genomes(fasta, holdout_files, holdout_tail)
+    cfg = PRESETS[preset]
+    model = VQDNA(cfg).to(torch_device)
+    settings = LoopSettings(steps=steps, lr=lr, out_dir=Path(output), resume=resume, quiet=quiet,
+                            max_minutes=max_minutes, eval_every=max(1, min(200, steps)), checkpoint_every=max(1, min(200, steps)))
+    metrics = run_stage(model, genomes, settings, window=window, batch=batch, seed=seed, device=torch_device)
+    record = provenance("tokenizer", genomes.description,
+                        {"preset": preset, "steps": steps, "lr": lr, "window": window, "batch": batch, "seed": seed},
+                        metrics, (time.monotonic() - began) / 60, str(torch_device))
+    save_model(Path(output), model.cpu(), cfg, {"tokenizer": record})
+    return metrics
+
+
+def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr: float, window: int, batch: int,
+             holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool, max_minutes: float | None,
+             device: str, threads: int | None, seed: int, quiet: bool) -> dict:
+    from vqdna_cli.checkpoint import load_model, save_model
+    from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.loop import LoopSettings
+    from vqdna_cli.train.pretrain import pretrain as run_stage
+    from vqdna_cli.train.provenance import provenance
+
+    torch_device = _setup(device, threads, seed)
+    began = time.monotonic()
+    model, info = load_model(model_dir)
+    if window > model.cfg.transformer.max_tokens:
+        raise VqdnaError(f"--window {window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
+    genomes = load_genomes(fasta, holdout_files, holdout_tail)
+    model.to(torch_device)
+    settings = LoopSettings(steps=steps, lr=lr, out_dir=Path(output), resume=resume, quiet=quiet,
+                            max_minutes=max_minutes, eval_every=max(1, min(200, steps)), checkpoint_every=max(1, min(200, steps)))
+    metrics = run_stage(model, genomes, settings, window=window, batch=batch, seed=seed, device=torch_device)
+    record = provenance("pretrain", genomes.description,
+                        {"steps": steps, "lr": lr, "window": window, "batch": batch, "seed": seed,
+                         "tokenizer": str(model_dir)}, metrics, (time.monotonic() - began) / 60, str(torch_device))
+    save_model(Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
+    return metrics
+
+
+# --- inference ----------------------------------------------------------------------------
+
+NO_PROGRESS = lambda bases: None  # noqa: E731
+
+TOKENS_FORMAT = {"format": "vqdna-tokens", "format_version": 1}
+EMBEDDINGS_FORMAT = {"format": "vqdna-embeddings", "format_version": 1}
+AMBIGUITY_POLICY = ("IUPAC codes (N included) keep their position and enter the model as the "
+                    "uniform distribution over the bases they stand for")
+
+
+def _records(source: str, region: str | None, bed: Path | None, mapped_only: bool, reference: Path | None):
+    from vqdna_cli.io.sequences import open_sequences
+
+    return open_sequences(source, region=region, bed=str(bed) if bed else None, mapped_only=mapped_only,
+                          reference=str(reference) if reference else None)
+
+
+def _runner(model_dir: Path | None, device: str, threads: int | None, seed: int):
+    from vqdna_cli import runtime
+    from vqdna_cli.inference import Runner
+
+    runtime.configure(threads, seed)
+    return Runner.load(model_dir, device)
+
+
+def _input_description(source: str, region: str | None, bed: Path | None, mapped_only: bool) -> dict:
+    return {"input": source, "region": region, "bed": str(bed) if bed else None, "mapped_only": mapped_only}
+
+
+def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region: str | None = None,
+             bed: Path | None = None, mapped_only: bool = False, reference: Path | None = None,
+             batch_tokens: int = 65536, device: str = "auto", threads: int | None = None, seed: int = 0,
+             force: bool = False, compress: bool = True, progress=NO_PROGRESS) -> dict:
+    """HRQ token IDs of every record into one ragged `.npz` (schema: README, "Output files")."""
+    import numpy as np
+
+    from vqdna_cli.inference import tokenize_records
+    from vqdna_cli.io.writers import check_output, write_npz
+
+    check_output(output, force)
+    runner = _runner(model_dir, device, threads, seed)
+    ids, chroms, starts, token_arrays = [], [], [], []
+    for record, tokens in tokenize_records(runner, _records(source, region, bed, mapped_only, reference),
+                                           batch_tokens, progress):
+        ids.append(record.name)
+        chroms.append(record.chrom)
+        starts.append(record.offset)
+        token_arrays.append(tokens)
+    lengths = np.array([len(t) for t in token_arrays], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    starts_array = np.array(starts, dtype=np.int64)
+    # The genome coordinate (0-based) of every token: one token per base.
+    positions = (np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+                 + np.repeat(starts_array, lengths)).astype(np.uint32 if (starts_array + lengths).max(initial=0) < 2**32 else np.int64)
+    tokens = np.concatenate(token_arrays) if token_arrays else np.zeros((0, runner.levels), np.uint16)
+    metadata = {**TOKENS_FORMAT, **runner.describe(), **_input_description(source, region, bed, mapped_only),
+                "records": len(ids), "tokens": int(offsets[-1]),
+                "coordinates": "0-based; token j of record i covers base positions[offsets[i] + j] of chroms[i]",
+                "ambiguous_bases": AMBIGUITY_POLICY,
+                "encoder_context_bases": runner.model.cfg.encoder.receptive_radius}
+    write_npz(output, {"tokens": tokens, "offsets": offsets, "ids": np.array(ids, dtype=str),
+                       "chroms": np.array(chroms, dtype=str), "starts": starts_array, "positions": positions},
+              metadata, compress)
+    return {"records": len(ids), "bases": int(offsets[-1])}
+
+
+def embed(source: str, output: Path, *, model_dir: Path | None = None, region: str | None = None,
+          bed: Path | None = None, mapped_only: bool = False, reference: Path | None = None,
+          per_token: bool = False, reverse_complement: bool = False, stride: int | None = None,
+          batch_tokens: int = 16384, device: str = "auto", threads: int | None = None, seed: int = 0,
+          force: bool = False, progress=NO_PROGRESS) -> dict:
+    """One pooled embedding per record (or per window of a long record) into one `.npz`."""
+    import numpy as np
+
+    from vqdna_cli.inference import embed_records
+    from vqdna_cli.io.writers import check_output, write_npz
+
+    check_output(output, force)
+    runner = _runner(model_dir, device, threads, seed)
+    _check_stride(stride, runner.window)
+    ids, chroms, starts, lengths, pooled, window_ranges, window_counts, token_vectors = [], [], [], [], [], [], [], []
+    for result in embed_records(runner, _records(source, region, bed, mapped_only, reference),
+                                batch_tokens=batch_tokens, stride=stride, per_token=per_token,
+                                reverse_complement=reverse_complement, on_bases=progress):
+        record = result.record
+        ids.append(record.name)
+        chroms.append(record.chrom)
+        starts.append(record.offset)
+        lengths.append(len(record))
+        pooled.append(result.pooled)
+        window_counts.append(len(result.windows))
+        window_ranges.extend((record.offset + s, record.offset + e) for s, e in result.windows)
+        if per_token:
+            token_vectors.append(result.per_token)
+    width = runner.model.cfg.transformer.width
+    window_ranges_array = np.array(window_ranges, dtype=np.int64).reshape(-1, 2)
+    arrays = {
+        "embeddings": np.concatenate(pooled) if pooled else np.zeros((0, width), np.float32),
+        "window_offsets": np.concatenate([[0], np.cumsum(window_counts)]).astype(np.int64),
+        "window_starts": window_ranges_array[:, 0], "window_ends": window_ranges_array[:, 1],
+        "ids": np.array(ids, dtype=str), "chroms": np.array(chroms, dtype=str),
+        "starts": np.array(starts, dtype=np.int64), "lengths": np.array(lengths, dtype=np.int64),
+    }
+    if per_token:
+        arrays["token_embeddings"] = np.concatenate(token_vectors) if token_vectors else np.zeros((0, width), np.float32)
+        arrays["token_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    metadata = {**EMBEDDINGS_FORMAT, **runner.describe(), **_input_description(source, region, bed, mapped_only),
+                "records": len(ids), "windows": int(sum(window_counts)), "window": runner.window,
+                "stride": stride or runner.window, "pooling": "mean over the window's tokens",
+                "reverse_complement": reverse_complement, "per_token": per_token,
+                "coordinates": "0-based half-open window_starts/window_ends on chroms",
+                "ambiguous_bases": AMBIGUITY_POLICY}
+    write_npz(output, arrays, metadata)
+    return {"records": len(ids), "windows": int(sum(window_counts))}
+
+
+def _check_stride(stride: int | None, window: int) -> None:
+    if stride is not None and not 0 < stride <= window:
+        raise VqdnaError(f"--stride {stride}: must be between 1 and the model window ({window})")
+
+
+def list_tasks(model_dir: Path | None = None) -> list[dict]:
+    from vqdna_cli.checkpoint import list_heads
+    from vqdna_cli.inference import default_weights_dir
+
+    return list_heads(Path(model_dir) if model_dir else default_weights_dir())
+
+
+def classify(source: str, output: Path | None, *, task: str, model_dir: Path | None = None,
+             region: str | None = None, bed: Path | None = None, mapped_only: bool = False,
+             reference: Path | None = None, output_format: str = "auto", reverse_complement: bool = False,
+             stride: int | None = None, batch_tokens: int = 16384, device: str = "auto",
+             threads: int | None = None, seed: int = 0, force: bool = False, progress=NO_PROGRESS) -> dict:
+    """Class probabilities per record (TSV), or per window of long records (BED6+)."""
+    import numpy as np
+    import torch
+
+    from vqdna_cli.inference import embed_records
+    from vqdna_cli.io.writers import check_output, text_output
+
+    if output_format not in ("auto", "tsv", "bed"):
+        raise VqdnaError(f"--format {output_format!r}: use auto, tsv or bed")
+    check_output(output, force)
+    runner = _runner(model_dir, device, threads, seed)
+    _check_stride(stride, runner.window)
+    head, info = runner.attach_head(task)
+    names, labels = info["class_names"], info["labels"]
+    results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
+                            batch_tokens=batch_tokens, stride=stride, per_token=False,
+                            reverse_complement=reverse_complement, on_bases=progress)
+    # Whether the output is BED or TSV depends on whether any record is longer than one
+    # window, so the pooled vectors (a few hundred floats per window) are gathered first.
+    results = list(results)
+    use_bed = output_format == "bed" or (output_format == "auto" and any(len(r.windows) > 1 for r in results))
+    probability_columns = [f"p_{name}" for name in names]
+    count = 0
+    with text_output(output) as out:
+        out.write(f"# vqdna {runner.describe()['vqdna_version']} model {runner.describe()['model_hash']} task {task}\n")
+        if use_bed:
+            out.write("\t".join(["#chrom", "start", "end", "name", "score", "strand", "id", "class_index", *probability_columns]) + "\n")
+        else:
+            out.write("\t".join(["id", "label", "class_index", *probability_columns]) + "\n")
+        for result in results:
+            with torch.inference_mode():
+                logits = head(torch.from_numpy(result.pooled).to(runner.device))
+                probabilities = torch.softmax(logits.float(), -1).cpu().numpy()
+            for (start, end), p in zip(result.windows, probabilities):
+                best = int(np.argmax(p))
+                values = [f"{x:.4f}" for x in p]
+                if use_bed:
+                    record = result.record
+                    out.write("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), names[best],
+                                         str(int(round(1000 * p[best]))), ".", record.name, labels[best], *values]) + "\n")
+                else:
+                    out.write("\t".join([result.record.name, names[best], labels[best], *values]) + "\n")
+                count += 1
+    return {"rows": count, "format": "bed" if use_bed else "tsv"}
+
+
+# --- task heads -----------------------------------------------------------------------------
+
+
+def _label_order(labels: list[str]) -> list[str]:
+    """Distinct labels, numerically when they are all integers (GUE's 0, 1, 2 ...)."""
+    distinct = set(labels)
+    if all(label.lstrip("-").isdigit() for label in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
+
+
+def _read_labelled(files: list[str], labels_tsv: str | None):
+    from vqdna_cli.io.labelled import LabelledSet, read_labelled_csv, read_labelled_fasta
+
+    sets = [read_labelled_fasta(f, labels_tsv) if labels_tsv else read_labelled_csv(f) for f in files]
+    return LabelledSet([s for x in sets for s in x.sequences], [label for x in sets for label in x.labels],
+                       ", ".join(files))
+
+
+def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files: list[str] | None = None,
+             valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
+             class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
+             lr: float = 1e-3, lora_rank: int = 8, lora_alpha: float = 16.0, work_dir: Path | None = None,
+             output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
+             device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
+    """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`)."""
+    import re
+
+    import numpy as np
+
+    from vqdna_cli.checkpoint import load_model, save_head
+    from vqdna_cli.inference import Runner
+    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage
+    from vqdna_cli.train.loop import LoopSettings
+    from vqdna_cli.train.provenance import provenance
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
+        raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
+    torch_device = _setup(device, threads, seed)
+    began = time.monotonic()
+    train = _read_labelled(train_files, labels_tsv)
+    excluded = set()
+    for path in exclude_files or []:
+        excluded.update(_read_labelled([path], labels_tsv).sequences)
+    rows = [(s, y) for s, y in zip(train.sequences, train.labels) if s not in excluded]
+    dropped_excluded = len(train.sequences) - len(rows)
+    if valid_files:
+        valid = _read_labelled(valid_files, labels_tsv)
+        valid_rows = list(zip(valid.sequences, valid.labels))
+    else:
+        if not 0 < valid_fraction < 1:
+            raise VqdnaError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
+        order = np.random.default_rng(seed).permutation(len(rows))
+        cut = int(round(len(rows) * valid_fraction))
+        valid_rows = [rows[i] for i in order[:cut]]
+        rows = [rows[i] for i in order[cut:]]
+    valid_sequences = {s for s, _ in valid_rows}
+    before = len(rows)
+    rows = [(s, y) for s, y in rows if s not in valid_sequences]  # no exact copy on both sides
+    labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
+    if class_names is None:
+        class_names = labels
+    if len(class_names) != len(labels):
+        raise VqdnaError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
+    if len(labels) < 2:
+        raise VqdnaError("fine-tuning needs at least two classes in the training data")
+    index_of = {label: i for i, label in enumerate(labels)}
+
+    model, info = load_model(model_dir)
+    runner = Runner(model.to(torch_device), info, torch_device, Path(model_dir))
+    from vqdna_cli.data.alphabet import encode
+
+    def tokens_of(pairs):
+        return runner.tokens_of([encode(s) for s, _ in pairs], 65536)
+
+    train_tokens, valid_tokens = tokens_of(rows), tokens_of(valid_rows)
+    task_model = TaskModel(model, len(labels), lora_rank, lora_alpha).to(torch_device)
+    steps = epochs * -(-len(rows) // batch)
+    work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
+    settings = LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
+                            resume=resume, quiet=quiet, max_minutes=max_minutes)
+    state, metrics = run_stage(task_model, train_tokens, np.array([index_of[y] for _, y in rows]),
+                               valid_tokens, np.array([index_of[y] for _, y in valid_rows]), settings,
+                               batch=batch, seed=seed, device=torch_device)
+    data = {"train": train_files, "valid": valid_files or f"{valid_fraction:.0%} of the training rows (seed {seed})",
+            "exclude": exclude_files or [], "train_rows": len(rows), "valid_rows": len(valid_rows),
+            "dropped_in_exclude": dropped_excluded, "dropped_in_valid": before - len(rows)}
+    record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "lora_rank": lora_rank,
+                                           "lora_alpha": lora_alpha, "seed": seed},
+                        metrics, (time.monotonic() - began) / 60, str(torch_device))
+    save_head(Path(output_dir or model_dir), task, state, {
+        "description": description, "labels": labels, "class_names": list(class_names),
+        "lora_rank": lora_rank, "lora_alpha": lora_alpha, "model_sha256": info["sha256"]["model.safetensors"],
+        "validation": metrics, "provenance": record,
+    })
+    return metrics
+
+
+def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels_tsv: str | None = None,
+             record: bool = False, batch_tokens: int = 16384, device: str = "auto", threads: int | None = None,
+             seed: int = 0) -> dict:
+    """Score a finished head on a labelled test set; `record` stores the score in head.json
+    (shown by `classify --list-tasks`). Nothing here feeds back into training or selection."""
+    import datetime
+
+    import numpy as np
+
+    from vqdna_cli.checkpoint import HEAD_INFO, _write_json
+    from vqdna_cli.inference import embed_records
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.metrics import classification_metrics
+
+    runner = _runner(model_dir, device, threads, seed)
+    head, info = runner.attach_head(task)
+    test = _read_labelled(test_files, labels_tsv)
+    index_of = {label: i for i, label in enumerate(info["labels"])}
+    unknown = set(test.labels) - set(index_of)
+    if unknown:
+        raise VqdnaError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
+    records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(test.sequences))
+    began = time.monotonic()
+    import torch
+
+    predicted = []
+    for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None, per_token=False,
+                                reverse_complement=False):
+        with torch.inference_mode():
+            pooled = torch.from_numpy(result.pooled.mean(0, keepdims=True)).to(runner.device)
+            predicted.append(int(head(pooled).argmax(-1)))
+    seconds = time.monotonic() - began
+    metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
+    metrics.update({"test_files": test_files, "seconds": round(seconds, 1),
+                    "bases_per_second": round(sum(map(len, test.sequences)) / max(seconds, 1e-9)),
+                    "evaluated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    if record:
+        _write_json(runner.model_dir / "heads" / task / HEAD_INFO, {**info, "test": metrics})
+    return metrics

@@ -1,0 +1,186 @@
+"""Weights on disk: safetensors files with a JSON description beside them.
+
+A weights directory holds `config.json` (the model config, provenance and the SHA-256 of
+`model.safetensors`) and `heads/<task>/` (LoRA adapters + MLP head as `head.safetensors`
+and `head.json`). Nothing is ever unpickled, and every file's hash is checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vqdna_cli import __version__
+from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig
+from vqdna_cli.errors import ModelError
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+HEAD_FILE = "head.safetensors"
+HEAD_INFO = "head.json"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> str:
+    contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    _atomic_write(path, lambda tmp: save_file(contiguous, tmp))
+    return sha256_of(path)
+
+
+def _load_tensors(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ModelError(f"weights file {path} is missing")
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ModelError(
+            f"weights file {path} is corrupted (SHA-256 {actual[:12]}..., expected "
+            f"{expected_sha256[:12]}...): restore it or reinstall vqdna"
+        )
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise ModelError(f"cannot read weights file {path}: {error}") from None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing: is {path.parent} a vqdna weights directory?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path} is not valid JSON ({error})") from None
+
+
+# --- the shared model -----------------------------------------------------------------
+
+
+def save_model(directory: Path, model: torch.nn.Module, cfg: ModelConfig, provenance: dict[str, Any]) -> None:
+    directory = Path(directory)
+    digest = _save_tensors(model.state_dict(), directory / MODEL_FILE)
+    _write_json(directory / CONFIG_FILE, {
+        "format_version": WEIGHTS_FORMAT_VERSION,
+        "vqdna_version": __version__,
+        "model": cfg.to_dict(),
+        "sha256": {MODEL_FILE: digest},
+        "provenance": provenance,
+    })
+
+
+def read_model_info(directory: Path) -> dict:
+    info = _read_json(Path(directory) / CONFIG_FILE)
+    if info.get("format_version") != WEIGHTS_FORMAT_VERSION:
+        raise ModelError(
+            f"{directory} holds weights format {info.get('format_version')}, this vqdna reads "
+            f"format {WEIGHTS_FORMAT_VERSION}: retrain or use a matching vqdna version"
+        )
+    return info
+
+
+def load_model(directory: Path):
+    """Rebuild the model from `config.json` and load its verified weights (eval mode)."""
+    from vqdna_cli.model.vqdna import VQDNA
+
+    directory = Path(directory)
+    info = read_model_info(directory)
+    cfg = ModelConfig.from_dict(info["model"])
+    state = _load_tensors(directory / MODEL_FILE, info["sha256"][MODEL_FILE])
+    model = VQDNA(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ModelError(f"{directory / MODEL_FILE} does not match its config.json: {str(error).splitlines()[0]}") from None
+    return model.eval(), info
+
+
+def model_hash(info: dict) -> str:
+    """A short, stable name for a weights file: the first 16 hex digits of its SHA-256."""
+    return info["sha256"][MODEL_FILE][:16]
+
+
+# --- task heads -----------------------------------------------------------------------
+
+
+def save_head(directory: Path, task: str, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> Path:
+    head_dir = Path(directory) / "heads" / task
+    digest = _save_tensors(tensors, head_dir / HEAD_FILE)
+    _write_json(head_dir / HEAD_INFO, {**info, "task": task, "sha256": {HEAD_FILE: digest}})
+    return head_dir
+
+
+def list_heads(directory: Path) -> list[dict]:
+    heads_dir = Path(directory) / "heads"
+    if not heads_dir.is_dir():
+        return []
+    return [_read_json(p / HEAD_INFO) for p in sorted(heads_dir.iterdir()) if (p / HEAD_INFO).is_file()]
+
+
+def load_head(directory: Path, task: str) -> tuple[dict[str, torch.Tensor], dict]:
+    head_dir = Path(directory) / "heads" / task
+    if not (head_dir / HEAD_INFO).is_file():
+        known = ", ".join(h["task"] for h in list_heads(directory)) or "none"
+        raise ModelError(f"unknown task {task!r} (tasks in {directory}: {known}; see `vqdna classify --list-tasks`)")
+    info = _read_json(head_dir / HEAD_INFO)
+    return _load_tensors(head_dir / HEAD_FILE, info["sha256"][HEAD_FILE]), info
+
+
+# --- training checkpoints (resume) ----------------------------------------------------
+
+
+def save_training_state(path: Path, model_state: dict, optimizer: torch.optim.Optimizer, meta: dict) -> None:
+    """Model and optimizer state for `--resume`, as safetensors + JSON (no pickle)."""
+    path = Path(path)
+    tensors = {f"model.{k}": v for k, v in model_state.items()}
+    opt_state = optimizer.state_dict()
+    for index, state in opt_state["state"].items():
+        for key, value in state.items():
+            tensors[f"optim.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    digest = _save_tensors(tensors, path.with_suffix(".safetensors"))
+    _write_json(path.with_suffix(".json"), {
+        **meta, "param_groups": opt_state["param_groups"], "sha256": digest,
+    })
+
+
+def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Returns (model state, meta) and restores the optimizer in place."""
+    path = Path(path)
+    meta = _read_json(path.with_suffix(".json"))
+    tensors = _load_tensors(path.with_suffix(".safetensors"), meta["sha256"])
+    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return model_state, meta

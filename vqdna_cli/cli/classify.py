@@ -1,0 +1,61 @@
+"""`vqdna classify`: task predictions as TSV (or BED6+ for windows of long sequences)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vqdna_cli.cli import options
+from vqdna_cli.cli.embed import ReverseComplement, Stride
+
+
+def command(
+    source: Annotated[Optional[str], typer.Argument(help="FASTA (plain, gzip, BGZF), BAM/SAM/CRAM, or - for FASTA on stdin.", show_default=False)] = None,
+    task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
+    list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data and test score, then exit.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout).", show_default=False)] = None,
+    output_format: Annotated[str, typer.Option("--format", help="auto (TSV, or BED6+ when a sequence is longer than the model window), tsv or bed.")] = "auto",
+    model: options.Model = None,
+    rc: ReverseComplement = False,
+    stride: Stride = None,
+    region: options.Region = None,
+    bed: options.Bed = None,
+    mapped_only: options.MappedOnly = False,
+    reference: options.Reference = None,
+    batch_tokens: options.BatchTokens = 16384,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
+    seed: options.Seed = 0,
+    force: options.Force = False,
+    quiet: options.Quiet = False,
+) -> None:
+    """Classify DNA with a task head: a label and a probability per class for each sequence.
+
+    Example: vqdna classify --task promoter seqs.fa > promoters.tsv
+    """
+    from vqdna_cli import api
+    from vqdna_cli.cli.progress import bases_progress
+    from vqdna_cli.errors import VqdnaError
+
+    if list_tasks:
+        _print_tasks(api.list_tasks(model))
+        return
+    if task is None or source is None:
+        raise VqdnaError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
+    with bases_progress(f"classifying ({task})", quiet) as progress:
+        api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
+                     reference=reference, output_format=output_format, reverse_complement=rc, stride=stride,
+                     batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force,
+                     progress=progress)
+
+
+def _print_tasks(heads: list[dict]) -> None:
+    print("\t".join(["task", "classes", "test_metric", "training_data", "description"]))
+    for head in heads:
+        test = head.get("test")
+        score = f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" if test else "not evaluated"
+        data = head.get("provenance", {}).get("data", {})
+        trained_on = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in data.get("train", []))
+        print("\t".join([head["task"], ",".join(head["class_names"]), score, trained_on, head.get("description", "")]))

@@ -1,0 +1,49 @@
+"""`vqdna embed`: Transformer embeddings per sequence, per window, or per token."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vqdna_cli.cli import options
+
+Stride = Annotated[Optional[int], typer.Option("--stride", min=1, help="Tokens between window starts for sequences longer than the model window (default: the window, no overlap).", show_default=False)]
+ReverseComplement = Annotated[bool, typer.Option("--rc", help="Average the forward and reverse-complement strands.")]
+
+
+def command(
+    source: options.InputPath,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .npz (embeddings, windows, IDs, coordinates, metadata).")],
+    model: options.Model = None,
+    per_token: Annotated[bool, typer.Option("--per-token", help="Also write one vector per token (base).")] = False,
+    rc: ReverseComplement = False,
+    stride: Stride = None,
+    region: options.Region = None,
+    bed: options.Bed = None,
+    mapped_only: options.MappedOnly = False,
+    reference: options.Reference = None,
+    batch_tokens: options.BatchTokens = 16384,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
+    seed: options.Seed = 0,
+    force: options.Force = False,
+    quiet: options.Quiet = False,
+) -> None:
+    """Embed DNA: one mean-pooled vector per sequence, or per window of a long sequence.
+
+    Example: zcat reads.fa.gz | vqdna embed - -o emb.npz
+    """
+    from vqdna_cli import api
+    from vqdna_cli.cli.progress import bases_progress, report
+
+    began = time.monotonic()
+    with bases_progress("embedding", quiet) as progress:
+        summary = api.embed(source, output, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
+                            reference=reference, per_token=per_token, reverse_complement=rc, stride=stride,
+                            batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force,
+                            progress=progress)
+    seconds = time.monotonic() - began
+    report(f"embedded {summary['records']:,} records ({summary['windows']:,} windows) in {seconds:.1f} s -> {output}", quiet)

@@ -1,0 +1,144 @@
+"""`vqdna train tokenizer|pretrain|finetune`: the three training stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vqdna_cli.cli import options
+
+app = typer.Typer(help="Train the tokenizer, pre-train the Transformer, or fine-tune a task head.", no_args_is_help=True)
+
+Steps = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
+LearningRate = Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, warm-up then cosine decay).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in the output directory.")]
+MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", help="Stop (with a checkpoint) after this many minutes.", show_default=False)]
+HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable.", show_default=False)]
+HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
+Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write.")]
+
+
+def _parse_tails(values: list[str] | None) -> dict[str, int]:
+    from vqdna_cli.errors import VqdnaError
+
+    tails = {}
+    for value in values or []:
+        name, _, bases = value.rpartition(":")
+        if not name or not bases.isdigit():
+            raise VqdnaError(f"--holdout-tail {value!r}: expected FILE_NAME:BASES, e.g. chrX.fa.gz:5000000")
+        tails[name] = int(bases)
+    return tails
+
+
+@app.command("tokenizer", no_args_is_help=True)
+def tokenizer_command(
+    fasta: Annotated[list[str], typer.Argument(help="FASTA files to learn the vocabulary from.")],
+    output: Output,
+    preset: Annotated[str, typer.Option("--preset", help="Model sizes: default, paper, vq or tiny.")] = "default",
+    steps: Steps = 3000,
+    lr: LearningRate = 2e-3,
+    window: Annotated[int, typer.Option("--window", help="Bases per training window.")] = 256,
+    batch: Annotated[int, typer.Option("--batch", help="Windows per step.")] = 32,
+    holdout_file: HoldoutFile = None,
+    holdout_tail: HoldoutTail = None,
+    resume: Resume = False,
+    max_minutes: MaxMinutes = None,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
+    seed: options.Seed = 0,
+    quiet: options.Quiet = False,
+) -> None:
+    """Stage 1: learn the HRQ vocabulary (a VQ-VAE over one-hot DNA) from genomes."""
+    from vqdna_cli import api
+
+    api.train_tokenizer(
+        fasta, output, preset=preset, steps=steps, lr=lr, window=window, batch=batch,
+        holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
+        resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
+    )
+
+
+@app.command("pretrain", no_args_is_help=True)
+def pretrain_command(
+    fasta: Annotated[list[str], typer.Argument(help="FASTA files to pre-train on.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Weights directory with a trained tokenizer (stage 1).")],
+    output: Output,
+    steps: Steps = 3000,
+    lr: LearningRate = 1e-3,
+    window: Annotated[int, typer.Option("--window", help="Bases (= tokens) per training window; at most the model's max_tokens.")] = 512,
+    batch: Annotated[int, typer.Option("--batch", help="Windows per step.")] = 16,
+    holdout_file: HoldoutFile = None,
+    holdout_tail: HoldoutTail = None,
+    resume: Resume = False,
+    max_minutes: MaxMinutes = None,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
+    seed: options.Seed = 0,
+    quiet: options.Quiet = False,
+) -> None:
+    """Stage 2: masked-token pre-training of the Transformer over the frozen tokenizer."""
+    from vqdna_cli import api
+
+    api.pretrain(
+        fasta, model, output, steps=steps, lr=lr, window=window, batch=batch,
+        holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
+        resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
+    )
+
+
+@app.command("finetune", no_args_is_help=True)
+def finetune_command(
+    task: Annotated[str, typer.Option("--task", help="Name of the head to write (heads/<task> in the weights directory).")],
+    train: Annotated[list[str], typer.Option("--train", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Pre-trained weights directory (stage 2).")],
+    valid: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
+    valid_fraction: Annotated[float, typer.Option("--valid-fraction", help="Share of --train held out for model selection when --valid is not given.")] = 0.15,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences are removed from --train. Repeatable.", show_default=False)] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
+    class_names: Annotated[Optional[str], typer.Option("--class-names", help="Comma-separated readable names, in label order.", show_default=False)] = None,
+    description: Annotated[str, typer.Option("--description", help="What the task is, shown by `classify --list-tasks`.")] = "",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Weights directory to write the head into (default: --model).", show_default=False)] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 4,
+    batch: Annotated[int, typer.Option("--batch", min=1)] = 32,
+    lr: LearningRate = 1e-3,
+    lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
+    lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
+    work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Checkpoints and the training log.", show_default=False)] = None,
+    resume: Resume = False,
+    max_minutes: MaxMinutes = None,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
+    seed: options.Seed = 0,
+    quiet: options.Quiet = False,
+) -> None:
+    """Stage 3: a task head (LoRA adapters + MLP), selected by validation MCC."""
+    from vqdna_cli import api
+
+    api.finetune(
+        model, task, train, valid_files=valid, valid_fraction=valid_fraction, exclude_files=exclude,
+        labels_tsv=labels, class_names=class_names.split(",") if class_names else None,
+        description=description, epochs=epochs, batch=batch, lr=lr, lora_rank=lora_rank, lora_alpha=lora_alpha,
+        work_dir=work_dir, output_dir=output, resume=resume, max_minutes=max_minutes, device=device,
+        threads=threads, seed=seed, quiet=quiet,
+    )
+
+
+@app.command("evaluate", no_args_is_help=True)
+def evaluate_command(
+    task: Annotated[str, typer.Option("--task", help="The head to score.")],
+    test: Annotated[list[str], typer.Option("--test", help="Labelled test data (CSV, or FASTA with --labels). Repeatable.")],
+    model: options.Model = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA test files.", show_default=False)] = None,
+    record: Annotated[bool, typer.Option("--record", help="Store the score in the head's head.json (shown by --list-tasks).")] = False,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
+) -> None:
+    """Score a trained head on held-out test data (after training; never used to select)."""
+    import json
+
+    from vqdna_cli import api
+
+    metrics = api.evaluate(model, task, test, labels_tsv=labels, record=record, device=device, threads=threads)
+    print(json.dumps(metrics, indent=2))

@@ -1,0 +1,1 @@
+"""Alphabet, windows and batches: turning sequences into model input. No torch here."""

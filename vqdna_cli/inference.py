@@ -1,0 +1,213 @@
+"""Running the model over records: tokens, embeddings and class probabilities.
+
+Flow: records -> (grouped a few Mb at a time) -> tokenizer chunks -> token-budget batches
+-> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors -> heads.
+Only one group's token IDs and one batch's activations are in memory at a time, so a whole
+chromosome streams through. Results come back in input order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vqdna_cli import runtime
+from vqdna_cli.checkpoint import load_head, load_model, model_hash
+from vqdna_cli.data.alphabet import encode, reverse_complement_codes
+from vqdna_cli.data.batching import budget_batches, pad
+from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
+from vqdna_cli.errors import ModelError
+from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.model.heads import ClassificationHead
+from vqdna_cli.model.lora import add_lora
+from vqdna_cli.model.vqdna import VQDNA
+
+GROUP_BASES = 4_000_000  # records are processed a group of about this many bases at a time
+CHUNK_BASES = 4096  # tokenizer core chunk length
+
+
+def default_weights_dir() -> Path:
+    """$VQDNA_WEIGHTS, else the weights shipped with the package (wheel or source tree)."""
+    if os.environ.get("VQDNA_WEIGHTS"):
+        return Path(os.environ["VQDNA_WEIGHTS"])
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "weights" / "default", package.parent / "weights" / "default"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise ModelError("no shipped weights found (weights/default): reinstall vqdna or pass --model DIR")
+
+
+@dataclass
+class Runner:
+    """A loaded model on its device, with what every output records about it."""
+
+    model: VQDNA
+    info: dict
+    device: torch.device
+    model_dir: Path
+
+    @classmethod
+    def load(cls, model_dir: Path | None, device: str = "auto") -> "Runner":
+        directory = Path(model_dir) if model_dir else default_weights_dir()
+        model, info = load_model(directory)
+        torch_device = runtime.pick_device(device)
+        return cls(model.to(torch_device).eval(), info, torch_device, directory)
+
+    @property
+    def levels(self) -> int:
+        return self.model.cfg.quantizer.levels
+
+    @property
+    def window(self) -> int:
+        return self.model.cfg.transformer.max_tokens
+
+    def describe(self) -> dict:
+        from vqdna_cli import __version__
+
+        return {
+            "vqdna_version": __version__,
+            "model_sha256": self.info["sha256"]["model.safetensors"],
+            "model_hash": model_hash(self.info),
+            "model_dir": str(self.model_dir),
+            "levels": self.levels,
+            "codebook_sizes": list(self.model.cfg.quantizer.codebook_sizes),
+            "tokens_per_base": 1,
+        }
+
+    def attach_head(self, task: str) -> tuple[ClassificationHead, dict]:
+        """Load a task's LoRA adapters into the Transformer (in place) and return its head."""
+        tensors, info = load_head(self.model_dir, task)
+        add_lora(self.model.transformer, info["lora_rank"], info["lora_alpha"])
+        head = ClassificationHead(self.model.cfg.transformer.width, len(info["class_names"]))
+        adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
+        head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
+        missing = self.model.transformer.load_state_dict(adapters, strict=False)
+        if missing.unexpected_keys or any("lora" in k for k in missing.missing_keys):
+            raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
+        head.load_state_dict(head_state)
+        return head.to(self.device).eval(), info
+
+    # --- tokens ---------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def tokens_of(self, codes: list[np.ndarray], batch_tokens: int) -> list[np.ndarray]:
+        """Base codes of several records -> (L, levels) uint16 tokens of each."""
+        radius = self.model.cfg.encoder.receptive_radius
+        chunks = [c for i, array in enumerate(codes) for c in tokenizer_chunks(i, len(array), CHUNK_BASES, radius)]
+        out = [np.empty((len(array), self.levels), dtype=np.uint16) for array in codes]
+        lengths = [c.context_end - c.context_start for c in chunks]
+        for batch in budget_batches(lengths, batch_tokens):
+            pieces = [codes[chunks[i].record][chunks[i].context_start : chunks[i].context_end] for i in batch]
+            bases = torch.from_numpy(pad(pieces).astype(np.int64)).to(self.device)
+            with runtime.autocast(self.device):
+                tokens = self.model.quantize(bases).tokens.cpu().numpy()
+            for row, index in enumerate(batch):
+                chunk = chunks[index]
+                core = tokens[row, chunk.core_offset : chunk.core_offset + chunk.end - chunk.start]
+                out[chunk.record][chunk.start : chunk.end] = core
+        return out
+
+    # --- Transformer vectors ----------------------------------------------------------
+
+    @torch.inference_mode()
+    def hidden_of(self, token_windows: list[np.ndarray], batch_tokens: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(T, levels) token windows -> (index, (T, W) float32 Transformer output)."""
+        for batch in budget_batches([len(w) for w in token_windows], batch_tokens):
+            tokens = torch.from_numpy(pad([token_windows[i].astype(np.int64) for i in batch], fill=0)).to(self.device)
+            lengths = torch.tensor([len(token_windows[i]) for i in batch], device=self.device)
+            valid = torch.arange(tokens.shape[1], device=self.device)[None, :] < lengths[:, None]
+            with runtime.autocast(self.device):
+                hidden = self.model.contextualise(self.model.embed_tokens(tokens), valid)
+            hidden = hidden.float().cpu().numpy()
+            for row, index in enumerate(batch):
+                yield index, hidden[row, : len(token_windows[index])]
+
+
+def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES) -> Iterator[list[SequenceRecord]]:
+    """Consecutive records in groups of about `max_bases` (a longer record is alone)."""
+    group, size = [], 0
+    for record in records:
+        if group and size + len(record) > max_bases:
+            yield group
+            group, size = [], 0
+        group.append(record)
+        size += len(record)
+    if group:
+        yield group
+
+
+def tokenize_records(runner: Runner, records: Iterable[SequenceRecord], batch_tokens: int,
+                     on_bases: Callable[[int], None] = lambda n: None) -> Iterator[tuple[SequenceRecord, np.ndarray]]:
+    for group in grouped(records):
+        for record, tokens in zip(group, runner.tokens_of([encode(r.seq) for r in group], batch_tokens)):
+            on_bases(len(record))
+            yield record, tokens
+
+
+@dataclass
+class WindowVectors:
+    record: SequenceRecord
+    windows: list[tuple[int, int]]  # token (= base) ranges within the record
+    pooled: np.ndarray  # (n_windows, W)
+    per_token: np.ndarray | None  # (L, W) for the whole record, when asked for
+
+
+def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
+                  per_token: bool, reverse_complement: bool,
+                  on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
+    """Transformer vectors of every record: one pooled vector per window (a record no longer
+    than the model window is one window); with `reverse_complement`, the average of the
+    forward strand and the reverse-complement strand (mapped back to forward coordinates)."""
+    size = runner.window
+    stride = stride or size
+    for group in grouped(records):
+        codes = [encode(r.seq) for r in group]
+        strands = [runner.tokens_of(codes, batch_tokens)]
+        if reverse_complement:
+            strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens))
+        layout = [transformer_windows(len(c), size, stride) for c in codes]
+        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1))
+                   for n, strand in enumerate(strands)]
+        for index, record in enumerate(group):
+            pooled = np.mean([r[index][0] for r in results], axis=0)
+            tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
+            on_bases(len(record))
+            yield WindowVectors(record, layout[index], pooled.astype(np.float32),
+                                None if tokens is None else tokens.astype(np.float32))
+
+
+def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
+                    batch_tokens: int, per_token: bool, flipped: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Pooled (and per-token) vectors of one strand, in forward coordinates."""
+    pieces, owners = [], []
+    for record, windows in enumerate(layout):
+        length = len(tokens[record])
+        for start, end in windows:
+            # On the reverse-complement strand, forward [start, end) is [L - end, L - start).
+            s, e = (length - end, length - start) if flipped else (start, end)
+            pieces.append(tokens[record][s:e])
+            owners.append((record, start, end))
+    width = runner.model.cfg.transformer.width
+    pooled = [np.zeros((len(w), width), dtype=np.float32) for w in layout]
+    token_sum = [np.zeros((len(t), width), dtype=np.float32) for t in tokens] if per_token else None
+    token_count = [np.zeros((len(t), 1), dtype=np.float32) for t in tokens] if per_token else None
+    window_number = {}
+    for record, windows in enumerate(layout):
+        for number, window in enumerate(windows):
+            window_number[(record, *window)] = number
+    for index, hidden in runner.hidden_of(pieces, batch_tokens):
+        record, start, end = owners[index]
+        if flipped:
+            hidden = hidden[::-1]
+        pooled[record][window_number[(record, start, end)]] = hidden.mean(0)
+        if per_token:
+            token_sum[record][start:end] += hidden
+            token_count[record][start:end] += 1
+    if not per_token:
+        return [(p, None) for p in pooled]
+    return [(p, s / np.maximum(c, 1)) for p, s, c in zip(pooled, token_sum, token_count)]

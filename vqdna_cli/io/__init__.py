@@ -1,0 +1,1 @@
+"""File formats: reading sequences and writing results. No torch here."""

@@ -1,0 +1,176 @@
+"""Reading read sequences from BAM, SAM and CRAM files with pysam."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import pysam
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.io.regions import Region, resolve_region
+
+UNMAPPED_CHROM = "*"
+"""`chrom` of an unmapped read, as in the SAM RNAME column."""
+
+
+def read_alignments(
+    path: str,
+    region: Region | None = None,
+    mapped_only: bool = False,
+    reference: str | None = None,
+) -> Iterator[SequenceRecord]:
+    """Yield each read of a BAM/SAM/CRAM file once, as a `SequenceRecord`.
+
+    Secondary and supplementary alignments are skipped so every read appears once, as
+    are reads stored without a sequence (`*`). Reads on the reverse strand keep pysam's
+    `query_sequence`, which the SAM format already stores reverse-complemented, i.e. on
+    the reference forward strand, so all sequences share one orientation. `offset` is the
+    0-based reference start of the first aligned base (soft clips and indels make this an
+    anchor, not a base-by-base mapping); unmapped reads get chrom `*` and offset 0.
+    Mates are named `NAME/1` and `NAME/2` so paired reads keep distinct names.
+
+    `region` (needs a `.bai`/`.csi`/`.crai` index) restricts to reads overlapping it.
+    `reference` is the FASTA a CRAM file was compressed against. The file is opened and
+    the region checked before the iterator is returned, so errors surface immediately.
+    """
+    regions = None if region is None else [region]
+    return read_alignment_regions(path, regions, mapped_only, reference)
+
+
+def read_alignment_regions(
+    path: str,
+    regions: list[Region] | None,
+    mapped_only: bool = False,
+    reference: str | None = None,
+) -> Iterator[SequenceRecord]:
+    """Like `read_alignments`, over several regions in order (None: the whole file).
+
+    One open file serves every region, and all regions are checked against the header
+    before the first read, so a bad line deep in a BED file fails fast. A read that
+    overlaps several regions is yielded only for the first, keeping names unique.
+    """
+    if not os.path.exists(path):
+        raise InputError(f"input file not found: {path}")
+    alignments = _open_alignments(path, reference)
+    try:
+        resolved = None if regions is None else _resolve_regions(alignments, regions, path)
+    except InputError:
+        alignments.close()
+        raise
+    return _records(alignments, resolved, mapped_only, path)
+
+
+def _open_alignments(path: str, reference: str | None) -> pysam.AlignmentFile:
+    """Open with format auto-detection and accept only BAM, SAM or CRAM (htslib would
+    also read FASTA/FASTQ here, losing the FASTA reader's checks)."""
+    try:
+        with _quiet_htslib():
+            alignments = pysam.AlignmentFile(
+                path, "r", check_sq=False, reference_filename=reference
+            )
+    except (OSError, ValueError) as error:
+        # htslib reports content it cannot recognise as ENOEXEC ("Exec format error").
+        detail = "unrecognised format" if getattr(error, "errno", None) == errno.ENOEXEC else error
+        raise InputError(f"{path} is not a readable BAM, SAM or CRAM file ({detail})") from error
+    if not (alignments.is_bam or alignments.is_sam or alignments.is_cram):
+        alignments.close()
+        raise InputError(
+            f"{path} is named like an alignment file but holds FASTA/FASTQ; "
+            "give FASTA input a .fa or .fasta name"
+        )
+    return alignments
+
+
+@contextmanager
+def _quiet_htslib() -> Iterator[None]:
+    """Silence htslib's own stderr messages (e.g. a missing index, which our messages
+    replace) and the "Exception ignored in __dealloc__" noise pysam prints when a
+    half-opened file is freed after a failed open."""
+    previous_verbosity = pysam.set_verbosity(0)
+    previous_hooks = sys.excepthook, sys.unraisablehook
+    sys.excepthook = lambda *_: None  # Cython prints the __dealloc__ error through both
+    sys.unraisablehook = lambda _: None
+    try:
+        yield
+    finally:
+        sys.excepthook, sys.unraisablehook = previous_hooks
+        pysam.set_verbosity(previous_verbosity)
+
+
+def _resolve_regions(
+    alignments: pysam.AlignmentFile, regions: list[Region], path: str
+) -> list[Region]:
+    if not alignments.has_index():
+        raise InputError(
+            f"{path} has no index, which regions need; run `samtools index {path}` "
+            "(sort it first with `samtools sort` if needed)"
+        )
+    lengths = dict(zip(alignments.references, alignments.lengths))
+    return [resolve_region(region, lengths, path) for region in regions]
+
+
+def _records(
+    alignments: pysam.AlignmentFile,
+    regions: list[Region] | None,
+    mapped_only: bool,
+    path: str,
+) -> Iterator[SequenceRecord]:
+    try:
+        if regions is None:
+            yield from _kept(alignments.fetch(until_eof=True), mapped_only)
+            return
+        seen: set[str] = set()
+        for region in regions:
+            reads = alignments.fetch(region.chrom, region.start, region.end)
+            for record in _kept(reads, mapped_only):
+                if record.name not in seen:
+                    seen.add(record.name)
+                    yield record
+    except (OSError, ValueError) as error:
+        hint = "; check that --reference is the FASTA it was compressed with"
+        hint = hint if alignments.is_cram else ""
+        raise InputError(f"{path} is truncated or corrupt ({error}){hint}") from error
+    finally:
+        with suppress(OSError):  # closing a file htslib failed to read raises again
+            alignments.close()
+
+
+def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool) -> Iterator[SequenceRecord]:
+    """Each read once: no secondary/supplementary copies, no sequence-less records."""
+    for read in _quietly(reads):
+        if read.is_secondary or read.is_supplementary or read.query_sequence is None:
+            continue
+        if mapped_only and read.is_unmapped:
+            continue
+        yield _to_record(read)
+
+
+def _quietly(reads: Iterator[pysam.AlignedSegment]) -> Iterator[pysam.AlignedSegment]:
+    """Pull reads with htslib's stderr messages off, so a corrupt block yields only our
+    one-line error; verbosity is restored between reads so the caller's pysam use is
+    unaffected."""
+    while True:
+        previous = pysam.set_verbosity(0)
+        try:
+            read = next(reads, None)
+        finally:
+            pysam.set_verbosity(previous)
+        if read is None:
+            return
+        yield read
+
+
+def _to_record(read: pysam.AlignedSegment) -> SequenceRecord:
+    name = read.query_name or ""
+    if read.is_paired and read.is_read1 != read.is_read2:
+        name += "/1" if read.is_read1 else "/2"
+    if read.is_unmapped or read.reference_name is None:
+        chrom, offset = UNMAPPED_CHROM, 0
+    else:
+        chrom, offset = read.reference_name, read.reference_start
+    return SequenceRecord(name=name, seq=read.query_sequence, chrom=chrom, offset=offset)

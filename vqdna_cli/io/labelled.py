@@ -1,0 +1,69 @@
+"""Labelled sequences for fine-tuning and evaluation: `sequence,label` CSV (plain or gzip),
+or FASTA plus a two-column `id<TAB>label` TSV."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.io.fasta import read_fasta, validate_sequence
+
+
+@dataclass
+class LabelledSet:
+    sequences: list[str]
+    labels: list[str]  # as written in the file (GUE uses class indices 0, 1, ...)
+    source: str
+
+
+def _open_text(path: str):
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def read_labelled_csv(path: str) -> LabelledSet:
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    sequences, labels = [], []
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or [h.strip().lower() for h in header[:2]] != ["sequence", "label"]:
+                raise InputError(f"{path}: expected a CSV whose header is 'sequence,label'")
+            for line, row in enumerate(reader, start=2):
+                if len(row) < 2 or not row[0]:
+                    raise InputError(f"{path} line {line}: expected 'sequence,label'")
+                sequences.append(validate_sequence(row[0].strip(), f"line {line}", path))
+                labels.append(row[1].strip())
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read as CSV ({error})") from None
+    if not sequences:
+        raise InputError(f"{path}: no labelled sequences")
+    return LabelledSet(sequences, labels, path)
+
+
+def read_labelled_fasta(fasta: str, labels_tsv: str) -> LabelledSet:
+    labels_by_id = {}
+    with _open_text(labels_tsv) as handle:
+        for line, text in enumerate(handle, start=1):
+            fields = text.rstrip("\n").split("\t")
+            if not text.strip() or text.startswith("#"):
+                continue
+            if len(fields) < 2:
+                raise InputError(f"{labels_tsv} line {line}: expected 'id<TAB>label'")
+            labels_by_id[fields[0]] = fields[1]
+    sequences, labels = [], []
+    for record in read_fasta(fasta):
+        if record.name not in labels_by_id:
+            raise InputError(f"record {record.name!r} of {fasta} has no label in {labels_tsv}")
+        sequences.append(record.seq)
+        labels.append(labels_by_id[record.name])
+    return LabelledSet(sequences, labels, fasta)

@@ -1,0 +1,158 @@
+"""Genomic regions: samtools-style `chr:start-end` strings and BED files, both turned
+into one 0-based half-open `Region` so no coordinate convention leaks past this module."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from dataclasses import dataclass
+
+from vqdna_cli.errors import InputError
+
+_BRACED = re.compile(r"^\{(?P<chrom>[^{}]+)\}(?::(?P<range>.*))?$")
+_RANGE = re.compile(r"^(?P<start>[0-9][0-9,]*)(?:-(?P<end>[0-9][0-9,]*)?)?$")
+_RANGE_LIKE = re.compile(r"^[0-9,\-]+$")
+_INTEGER = re.compile("[0-9]+")
+_BED_SKIP = ("#", "track", "browser")
+_CONTIGS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Region:
+    """An interval on one contig, 0-based half-open like BED and pysam.
+
+    `end` is None for "to the end of the contig" (the reader fills it in from the index);
+    `name` (BED column 4) becomes the record name when present.
+    """
+
+    chrom: str
+    start: int
+    end: int | None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        """samtools notation (1-based inclusive), e.g. `chr1:1001-2000`."""
+        if self.end is None:
+            return self.chrom if self.start == 0 else f"{self.chrom}:{self.start + 1}-"
+        return f"{self.chrom}:{self.start + 1}-{self.end}"
+
+
+def parse_region(text: str) -> Region:
+    """Parse samtools region syntax: `chr`, `chr:start`, `chr:start-` or `chr:start-end`.
+
+    Coordinates are 1-based inclusive and may contain thousands separators
+    (`chr1:1,000-2,000`). Contig names may contain ':' (HLA alleles), so the range is
+    taken from the right; `{NAME}` or `{NAME}:start-end` quotes a name whose last
+    ':'-part would otherwise look like a coordinate, as in samtools.
+    """
+    text = text.strip()
+    if not text or any(char.isspace() for char in text):
+        raise InputError(f"invalid region {text!r}; expected CHROM, CHROM:START or CHROM:START-END")
+    braced = _BRACED.match(text)
+    if braced:
+        return _with_range(braced["chrom"], braced["range"], text)
+    chrom, colon, tail = text.rpartition(":")
+    if colon and _RANGE_LIKE.match(tail):
+        return _with_range(chrom, tail, text)
+    return Region(text, 0, None)
+
+
+def _with_range(chrom: str, range_text: str | None, text: str) -> Region:
+    if not chrom:
+        raise InputError(f"invalid region {text!r}: the contig name is empty")
+    if range_text is None:
+        return Region(chrom, 0, None)
+    match = _RANGE.match(range_text)
+    if not match:
+        raise InputError(
+            f"invalid region {text!r}; expected CHROM:START-END, e.g. chr1:1,000-2,000"
+        )
+    start = int(match["start"].replace(",", ""))
+    end = int(match["end"].replace(",", "")) if match["end"] else None
+    if start < 1:
+        raise InputError(f"invalid region {text!r}: positions are 1-based, so START must be >= 1")
+    if end is not None and end < start:
+        raise InputError(f"invalid region {text!r}: END {end:,} is before START {start:,}")
+    return Region(chrom, start - 1, end)
+
+
+def resolve_region(region: Region, lengths: dict[str, int], source: str) -> Region:
+    """Check `region` against the contig lengths of `source` and fill in an open end.
+
+    Shared by the FASTA and BAM readers so both reject bad regions with the same message
+    before any sequence is read.
+    """
+    if region.chrom not in lengths:
+        known = list(lengths)
+        shown = ", ".join(known[:_CONTIGS_SHOWN]) + (", ..." if len(known) > _CONTIGS_SHOWN else "")
+        hint = " (write {NAME} for a contig name containing ':')" if ":" in region.chrom else ""
+        raise InputError(
+            f"contig {region.chrom!r} is not in {source}; known contigs: {shown}{hint}"
+        )
+    length = lengths[region.chrom]
+    end = length if region.end is None else region.end
+    if region.start >= length or end > length:
+        raise InputError(
+            f"region {region} is outside contig {region.chrom!r} of {source} "
+            f"(length {length:,})"
+        )
+    return Region(region.chrom, region.start, end, region.name)
+
+
+def read_bed(path: str) -> list[Region]:
+    """Read the intervals of a BED file (plain or gzip): columns 1-3, optional name in 4.
+
+    BED is 0-based half-open already, so coordinates are taken as they are. Header
+    lines (`#`, `track`, `browser`) and blank lines are skipped.
+    """
+    regions = [
+        region
+        for number, line in enumerate(_read_lines(path), start=1)
+        if (region := _parse_bed_line(line, path, number)) is not None
+    ]
+    if not regions:
+        raise InputError(f"no regions in BED file {path}")
+    return regions
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if data.startswith(b"\x1f\x8b"):
+            data = gzip.decompress(data)
+        return data.decode("utf-8").splitlines()
+    except FileNotFoundError as error:
+        raise InputError(f"BED file not found: {path}") from error
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise InputError(f"BED file {path} is a truncated or corrupt gzip file") from error
+    except UnicodeDecodeError as error:
+        raise InputError(f"BED file {path} is not a text file (byte {error.start + 1})") from error
+    except OSError as error:
+        raise InputError(f"cannot read BED file {path}: {error.strerror}") from error
+
+
+def _parse_bed_line(line: str, path: str, number: int) -> Region | None:
+    """One BED line to a Region, or None for a header/blank line."""
+    if not line.strip() or line.startswith(_BED_SKIP):
+        return None
+    fields = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+    where = f"{path} line {number}"
+    if len(fields) < 3:
+        raise InputError(f"{where}: a BED line needs CHROM, START and END columns")
+    chrom, start_text, end_text = (field.strip() for field in fields[:3])
+    if not chrom:
+        raise InputError(f"{where}: the CHROM column is empty")
+    if not (_INTEGER.fullmatch(start_text) and _INTEGER.fullmatch(end_text)):
+        raise InputError(
+            f"{where}: START and END must be non-negative integers, "
+            f"got {start_text!r} and {end_text!r}"
+        )
+    start, end = int(start_text), int(end_text)
+    if end <= start:
+        raise InputError(
+            f"{where}: END {end} must be greater than START {start} (BED is 0-based half-open)"
+        )
+    name = fields[3].strip() if len(fields) > 3 else ""
+    return Region(chrom, start, end, name if name not in ("", ".") else None)

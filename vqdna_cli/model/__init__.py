@@ -1,0 +1,1 @@
+"""The PyTorch model: tokenizer (encoder, HRQ, decoder), Transformer, heads. No I/O."""

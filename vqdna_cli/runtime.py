@@ -1,0 +1,37 @@
+"""Device, threads, seeds and autocast: chosen once per command."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+from vqdna_cli.errors import VqdnaError
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise VqdnaError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if requested not in ("cpu", "cuda"):
+        raise VqdnaError(f"unknown device {requested!r}: use auto, cpu or cuda")
+    return torch.device(requested)
+
+
+def configure(threads: int | None, seed: int) -> None:
+    """Threads for intra-op parallelism, and every random generator seeded."""
+    if threads:
+        torch.set_num_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on a GPU; plain fp32 on the CPU (bf16 there is slower on most CPUs)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,1 @@
+"""The three training stages: tokenizer, masked pre-training, task fine-tuning."""

@@ -1,0 +1,98 @@
+"""Stage 3: a task head. LoRA adapters on the frozen Transformer plus an MLP head on the
+mean-pooled output; the checkpoint with the best validation MCC is kept. Test data never
+enters here: evaluation on a test split is a separate, later step (`vqdna train evaluate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vqdna_cli.checkpoint import save_training_state
+from vqdna_cli.data.batching import pad
+from vqdna_cli.metrics import classification_metrics
+from vqdna_cli.model.heads import ClassificationHead, mean_pool
+from vqdna_cli.model.lora import add_lora, lora_state_dict
+from vqdna_cli.model.vqdna import VQDNA
+from vqdna_cli.train.loop import LoopSettings, run
+
+BEST = "best"
+
+
+class TaskModel(torch.nn.Module):
+    """The shared model with adapters, plus the head: what fine-tuning optimises."""
+
+    def __init__(self, model: VQDNA, classes: int, rank: int, alpha: float):
+        super().__init__()
+        model.requires_grad_(False)
+        add_lora(model.transformer, rank, alpha)
+        self.model = model
+        self.head = ClassificationHead(model.cfg.transformer.width, classes)
+
+    def forward(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        hidden = self.model.contextualise(self.model.embed_tokens(tokens), valid)
+        return self.head(mean_pool(hidden, valid))  # (B, classes)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        state = lora_state_dict(self.model.transformer, prefix="transformer.")
+        state.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
+        return {k: v.detach().clone() for k, v in state.items()}
+
+
+def _batch(tokens: list[np.ndarray], indices, device):
+    batch_tokens = torch.from_numpy(pad([tokens[i].astype(np.int64) for i in indices], fill=0)).to(device)
+    lengths = torch.tensor([len(tokens[i]) for i in indices], device=device)
+    valid = torch.arange(batch_tokens.shape[1], device=device)[None, :] < lengths[:, None]
+    return batch_tokens, valid
+
+
+@torch.no_grad()
+def predict(task_model: TaskModel, tokens: list[np.ndarray], device, batch: int = 64) -> np.ndarray:
+    """Class probabilities (N, classes) for pre-computed token arrays."""
+    task_model.eval()
+    out = []
+    for start in range(0, len(tokens), batch):
+        batch_tokens, valid = _batch(tokens, range(start, min(start + batch, len(tokens))), device)
+        out.append(torch.softmax(task_model(batch_tokens, valid).float(), -1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels: np.ndarray,
+             valid_tokens: list[np.ndarray], valid_labels: np.ndarray, settings: LoopSettings, *,
+             batch: int, seed: int, device) -> tuple[dict[str, torch.Tensor], dict]:
+    """Returns the trainable state with the best validation MCC, and its metrics."""
+    steps_per_epoch = -(-len(train_tokens) // batch)
+    labels = torch.from_numpy(train_labels).long()
+    best = {"mcc": -2.0}
+    best_state = task_model.trainable_state()
+    work = Path(settings.out_dir)
+
+    def step(number: int):
+        epoch, position = divmod(number, steps_per_epoch)
+        order = np.random.default_rng(seed + epoch).permutation(len(train_tokens))
+        indices = order[position * batch : (position + 1) * batch]
+        batch_tokens, valid = _batch(train_tokens, indices, device)
+        logits = task_model(batch_tokens, valid)
+        return F.cross_entropy(logits.float(), labels[indices].to(device)), {"epoch": epoch + 1}
+
+    def evaluate() -> dict:
+        nonlocal best_state
+        probabilities = predict(task_model, valid_tokens, device)
+        metrics = classification_metrics(valid_labels, probabilities.argmax(1), probabilities.shape[1])
+        if metrics["mcc"] > best["mcc"]:
+            best.update(metrics)
+            best_state = task_model.trainable_state()
+            save_training_state(work / BEST, best_state, torch.optim.SGD([torch.zeros(1, requires_grad=True)]), {"metrics": metrics})
+        return {f"valid_{k}": v for k, v in metrics.items()}
+
+    params = [p for p in task_model.parameters() if p.requires_grad]
+    settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})
+    run("finetune", task_model, params, step, evaluate, settings)
+    if (work / f"{BEST}.json").is_file() and best["mcc"] == -2.0:  # resumed: the best is on disk
+        from vqdna_cli.checkpoint import load_training_state
+
+        best_state, meta = load_training_state(work / BEST, torch.optim.SGD([torch.zeros(1, requires_grad=True)]))
+        best.update(meta["metrics"])
+    return best_state, {f"valid_{k}": v for k, v in best.items()}

@@ -1,0 +1,80 @@
+"""Random windows of genome sequence for the tokenizer and masked pre-training stages.
+
+Held-out sequence is cut off before sampling: `--holdout-tail NAME:BASES` keeps the last
+BASES of the records of a file out of training, `--holdout-file` a whole file. Windows are
+drawn with probability proportional to the square root of each record's length, so one
+large chromosome does not drown the small genomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vqdna_cli.data.alphabet import encode, is_ambiguous
+from vqdna_cli.io.fasta import read_fasta
+
+
+@dataclass
+class GenomeSplit:
+    train: list[np.ndarray]  # base codes per record (or record part)
+    heldout: list[np.ndarray]
+    description: dict
+
+
+def load_genomes(paths: list[str], holdout_files: tuple[str, ...] = (), holdout_tail: dict[str, int] | None = None) -> GenomeSplit:
+    """Read FASTA files into code arrays and split off the held-out sequence.
+
+    holdout_files: file names (basename) kept out entirely; holdout_tail: file name ->
+    number of bases at the end of each of its records kept out.
+    """
+    holdout_tail = holdout_tail or {}
+    train, heldout, described = [], [], {"train": [], "heldout": []}
+    for path in paths:
+        name = Path(path).name
+        for record in read_fasta(path):
+            codes = encode(record.seq)
+            if name in holdout_files:
+                heldout.append(codes)
+                described["heldout"].append(f"{name}:{record.name} (all {len(codes)} bp)")
+                continue
+            tail = min(holdout_tail.get(name, 0), len(codes))
+            if tail:
+                heldout.append(codes[len(codes) - tail:])
+                described["heldout"].append(f"{name}:{record.name} (last {tail} bp)")
+            if len(codes) - tail:
+                train.append(codes[: len(codes) - tail])
+                described["train"].append(f"{name}:{record.name} ({len(codes) - tail} bp)")
+    return GenomeSplit(train, heldout, described)
+
+
+class WindowSampler:
+    """Draws (batch, window) arrays of base codes; windows mostly made of N are redrawn."""
+
+    def __init__(self, records: list[np.ndarray], window: int, seed: int, max_ambiguous: float = 0.05):
+        self.records = [r for r in records if len(r) >= window]
+        if not self.records:
+            raise ValueError(f"no record is at least {window} bases long")
+        weights = np.sqrt([len(r) for r in self.records])
+        self.weights = weights / weights.sum()
+        self.window, self.max_ambiguous = window, max_ambiguous
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> np.ndarray:
+        out = np.empty((size, self.window), dtype=np.int64)
+        filled = 0
+        while filled < size:
+            record = self.records[self.rng.choice(len(self.records), p=self.weights)]
+            start = self.rng.integers(0, len(record) - self.window + 1)
+            window = record[start : start + self.window]
+            if is_ambiguous(window).mean() <= self.max_ambiguous:
+                out[filled] = window
+                filled += 1
+        return out
+
+
+def fixed_windows(records: list[np.ndarray], window: int, count: int, seed: int) -> np.ndarray:
+    """A reproducible evaluation set: the same windows every time for the same seed."""
+    return WindowSampler(records, window, seed).batch(count)

@@ -1,0 +1,112 @@
+"""The training loop all three stages share: AdamW with warm-up and cosine decay,
+periodic validation, checkpoints for `--resume`, a progress bar on stderr and a JSONL log."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from vqdna_cli.checkpoint import load_training_state, save_training_state
+
+CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
+LOG = "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    steps: int
+    lr: float
+    out_dir: Path
+    warmup: int = 100
+    weight_decay: float = 0.01
+    eval_every: int = 200
+    checkpoint_every: int = 200
+    resume: bool = False
+    quiet: bool = False
+    max_minutes: float | None = None  # stop early (with a checkpoint) after this long
+
+
+def learning_rate(step: int, settings: LoopSettings) -> float:
+    if step < settings.warmup:
+        return settings.lr * (step + 1) / settings.warmup
+    progress = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+    return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def run(
+    stage: str,
+    model: torch.nn.Module,
+    parameters: list[torch.nn.Parameter],
+    train_step: Callable[[int], tuple[torch.Tensor, dict]],
+    evaluate: Callable[[], dict],
+    settings: LoopSettings,
+) -> dict:
+    """Runs `train_step` for the remaining steps; returns the last validation metrics.
+
+    `train_step(step)` returns the loss to minimise and scalar statistics to log;
+    `evaluate()` returns validation metrics (it must not touch test data).
+    """
+    out_dir = Path(settings.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    start = 0
+    if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
+        state, meta = load_training_state(out_dir / CHECKPOINT, optimizer)
+        model.load_state_dict(state)
+        start = meta["step"]
+    log = open(out_dir / LOG, "a")
+    began = time.monotonic()
+    metrics: dict = {}
+    progress = _progress(stage, settings)
+    with progress:
+        task = progress.add_task(stage, total=settings.steps, completed=start, status="")
+        for step in range(start, settings.steps):
+            model.train()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, settings)
+            loss, stats = train_step(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            done = step + 1
+            progress.update(task, advance=1, status=f"loss {loss.item():.3f}")
+            out_of_time = settings.max_minutes is not None and (time.monotonic() - began) / 60 > settings.max_minutes
+            if done % settings.eval_every == 0 or done == settings.steps or out_of_time:
+                model.eval()
+                with torch.no_grad():
+                    metrics = evaluate()
+                record = {"stage": stage, "step": done, "loss": loss.item(), **stats, **metrics,
+                          "minutes": round((time.monotonic() - began) / 60, 2)}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                progress.console.print(_summary(record))
+            if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time:
+                save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, {"stage": stage, "step": done})
+            if out_of_time:
+                progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume")
+                break
+    log.close()
+    return {**metrics, "steps": done if settings.steps > start else start}
+
+
+def _progress(stage: str, settings: LoopSettings):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+        console=Console(stderr=True, quiet=settings.quiet), transient=False,
+    )
+
+
+def _summary(record: dict) -> str:
+    parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items() if k != "stage"]
+    return f"{record['stage']}: " + ", ".join(parts)
