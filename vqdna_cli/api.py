@@ -106,7 +106,7 @@ def _input_description(source: str, region: str | None, bed: Path | None, mapped
 
 def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region: str | None = None,
              bed: Path | None = None, mapped_only: bool = False, reference: Path | None = None,
-             batch_tokens: int = 65536, device: str = "auto", threads: int | None = None, seed: int = 0,
+             batch_tokens: int = 32768, device: str = "auto", threads: int | None = None, seed: int = 0,
              force: bool = False, compress: bool = True, progress=NO_PROGRESS) -> dict:
     """HRQ token IDs of every record into one ragged `.npz` (schema: README, "Output files")."""
     import numpy as np
@@ -126,10 +126,10 @@ def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region
     lengths = np.array([len(t) for t in token_arrays], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     starts_array = np.array(starts, dtype=np.int64)
-    # The genome coordinate (0-based) of every token: one token per base.
-    positions = (np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-                 + np.repeat(starts_array, lengths)).astype(np.uint32 if (starts_array + lengths).max(initial=0) < 2**32 else np.int64)
-    tokens = np.concatenate(token_arrays) if token_arrays else np.zeros((0, runner.levels), np.uint16)
+    positions = _token_positions(starts_array, lengths)
+    # One array of all tokens; a single record (a chromosome) is used as it is, not copied.
+    tokens = (token_arrays[0] if len(token_arrays) == 1 else
+              np.concatenate(token_arrays) if token_arrays else np.zeros((0, runner.levels), np.uint16))
     metadata = {**TOKENS_FORMAT, **runner.describe(), **_input_description(source, region, bed, mapped_only),
                 "records": len(ids), "tokens": int(offsets[-1]),
                 "coordinates": "0-based; token j of record i covers base positions[offsets[i] + j] of chroms[i]",
@@ -139,6 +139,20 @@ def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region
                        "chroms": np.array(chroms, dtype=str), "starts": starts_array, "positions": positions},
               metadata, compress)
     return {"records": len(ids), "bases": int(offsets[-1])}
+
+
+def _token_positions(starts, lengths):
+    """The 0-based genome coordinate of every token (one token per base), as uint32 when
+    it fits (half the memory of int64 for a chromosome)."""
+    import numpy as np
+
+    dtype = np.uint32 if int((starts + lengths).max(initial=0)) < 2**32 else np.int64
+    positions = np.empty(int(lengths.sum()), dtype=dtype)
+    at = 0
+    for start, length in zip(starts.tolist(), lengths.tolist()):
+        positions[at : at + length] = np.arange(start, start + length, dtype=dtype)
+        at += length
+    return positions
 
 
 def embed(source: str, output: Path, *, model_dir: Path | None = None, region: str | None = None,
@@ -221,7 +235,10 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     runner = _runner(model_dir, device, threads, seed)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
-    names, labels = info["class_names"], info["labels"]
+    names = info["class_names"]
+    # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
+    # for text labels, the class's position in the head's label order.
+    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False,
                             reverse_complement=reverse_complement, on_bases=progress)
@@ -247,9 +264,9 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
                 if use_bed:
                     record = result.record
                     out.write("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), names[best],
-                                         str(int(round(1000 * p[best]))), ".", record.name, labels[best], *values]) + "\n")
+                                         str(int(round(1000 * p[best]))), ".", record.name, class_index[best], *values]) + "\n")
                 else:
-                    out.write("\t".join([result.record.name, names[best], labels[best], *values]) + "\n")
+                    out.write("\t".join([result.record.name, names[best], class_index[best], *values]) + "\n")
                 count += 1
     return {"rows": count, "format": "bed" if use_bed else "tsv"}
 
@@ -310,6 +327,9 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         cut = int(round(len(rows) * valid_fraction))
         valid_rows = [rows[i] for i in order[:cut]]
         rows = [rows[i] for i in order[cut:]]
+    if not rows or not valid_rows:
+        raise VqdnaError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
+                         f"{len(valid_rows)}): give more data or --valid FILE")
     valid_sequences = {s for s, _ in valid_rows}
     before = len(rows)
     rows = [(s, y) for s, y in rows if s not in valid_sequences]  # no exact copy on both sides

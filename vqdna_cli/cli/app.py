@@ -1,16 +1,14 @@
-"""The `vqdna` command: the Typer app, `--version`, and the one place errors become exits."""
+"""The `vqdna` command: the Typer app and `--version`; errors become exits in `handling`."""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from vqdna_cli import __version__
 from vqdna_cli.cli import classify, embed, tokenize, train
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.cli.handling import one_line_errors
 
 app = typer.Typer(
     name="vqdna",
@@ -35,29 +33,11 @@ def _root(
     """Tokenize, embed and classify DNA from FASTA or BAM with a learned HRQ vocabulary."""
 
 
-app.command("tokenize", no_args_is_help=True)(tokenize.command)
-app.command("embed", no_args_is_help=True)(embed.command)
-app.command("classify")(classify.command)
+app.command("tokenize", no_args_is_help=True)(one_line_errors(tokenize.command))
+app.command("embed", no_args_is_help=True)(one_line_errors(embed.command))
+app.command("classify")(one_line_errors(classify.command))
 app.add_typer(train.app, name="train")
 
 
 def main() -> None:
-    """Entry point: a user error is one line on stderr and a non-zero exit, never a traceback."""
-    try:
-        code = app(standalone_mode=False)
-    except VqdnaError as error:
-        _fail(str(error), error.exit_code)
-    except click.exceptions.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        _fail("interrupted", 130)
-    except BrokenPipeError:
-        sys.stderr.close()  # downstream closed the pipe (e.g. `| head`): not an error
-        sys.exit(0)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _fail(message: str, code: int) -> None:
-    print(f"vqdna: error: {message}", file=sys.stderr)
-    sys.exit(code)
+    app()

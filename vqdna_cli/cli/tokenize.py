@@ -19,7 +19,7 @@ def command(
     bed: options.Bed = None,
     mapped_only: options.MappedOnly = False,
     reference: options.Reference = None,
-    batch_tokens: options.BatchTokens = 65536,
+    batch_tokens: options.BatchTokens = 32768,
     compress: Annotated[bool, typer.Option("--compress/--no-compress", help="zip-compress the .npz (smaller, a little slower).")] = True,
     device: options.Device = "auto",
     threads: options.Threads = None,

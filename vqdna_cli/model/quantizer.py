@@ -30,8 +30,8 @@ class EMACodebook(nn.Module):
     @torch.autocast("cuda", enabled=False)
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
         """(N, D) -> (N,) index of the nearest code by Euclidean distance."""
-        x = x.float()
-        dist = x.pow(2).sum(1, keepdim=True) - 2 * x @ self.codes.t() + self.codes.pow(2).sum(1)
+        # ||x||^2 is the same for every code, so argmin needs only ||e||^2 - 2 x.e (one addmm).
+        dist = torch.addmm(self.codes.pow(2).sum(1), x.float(), self.codes.t(), alpha=-2)
         return dist.argmin(1)
 
     def lookup(self, index: torch.Tensor) -> torch.Tensor:
@@ -100,6 +100,8 @@ class HierarchicalResidualQuantizer(nn.Module):
         )
 
     def forward(self, level_inputs: list[torch.Tensor], valid: torch.Tensor) -> Quantized:
+        if not self.training and not torch.is_grad_enabled():
+            return self._infer(level_inputs)
         batch, length, dim = level_inputs[0].shape
         tokens, straight_through, commitment = [], [], []
         previous = None
@@ -119,6 +121,18 @@ class HierarchicalResidualQuantizer(nn.Module):
             previous = code_vectors
         embedding = torch.stack(straight_through).mean(0)
         return Quantized(embedding, torch.stack(tokens, -1), torch.stack(commitment).mean())
+
+    def _infer(self, level_inputs: list[torch.Tensor]) -> Quantized:
+        """Inference: the same tokens and embedding, without losses or gradient plumbing."""
+        batch, length, dim = level_inputs[0].shape
+        tokens, total, previous = [], None, None
+        for codebook, z in zip(self.codebooks, level_inputs):
+            h = z if previous is None else 2 * z - previous
+            index = codebook.nearest(h.reshape(-1, dim))
+            previous = codebook.lookup(index).view(batch, length, dim)
+            total = previous if total is None else total + previous
+            tokens.append(index.view(batch, length))
+        return Quantized(total / len(self.codebooks), torch.stack(tokens, -1), torch.zeros(()))
 
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, L, levels) token IDs -> (B, L, D) the embedding the Transformer reads."""

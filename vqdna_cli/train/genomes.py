@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vqdna_cli.data.alphabet import encode, is_ambiguous
+from vqdna_cli.errors import InputError
 from vqdna_cli.io.fasta import read_fasta
 
 
@@ -56,16 +57,22 @@ class WindowSampler:
     def __init__(self, records: list[np.ndarray], window: int, seed: int, max_ambiguous: float = 0.05):
         self.records = [r for r in records if len(r) >= window]
         if not self.records:
-            raise ValueError(f"no record is at least {window} bases long")
+            raise InputError(f"no training sequence is at least {window} bases long: lower --window")
         weights = np.sqrt([len(r) for r in self.records])
         self.weights = weights / weights.sum()
         self.window, self.max_ambiguous = window, max_ambiguous
         self.rng = np.random.default_rng(seed)
 
+    MAX_DRAWS_PER_WINDOW = 1000
+
     def batch(self, size: int) -> np.ndarray:
         out = np.empty((size, self.window), dtype=np.int64)
-        filled = 0
+        filled = draws = 0
         while filled < size:
+            draws += 1
+            if draws > self.MAX_DRAWS_PER_WINDOW * size:
+                raise InputError(f"the training sequence is almost all N: no {self.window}-base window with at most "
+                                 f"{self.max_ambiguous:.0%} ambiguous bases was found")
             record = self.records[self.rng.choice(len(self.records), p=self.weights)]
             start = self.rng.integers(0, len(record) - self.window + 1)
             window = record[start : start + self.window]

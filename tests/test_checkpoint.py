@@ -1,0 +1,220 @@
+"""Weights on disk: round trips, hashes, corruption, heads, resumable training state, and
+no pickle anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import vqdna_cli
+from conftest import flip_byte, initialised_tiny_model, random_dna
+from vqdna_cli.checkpoint import (
+    list_heads,
+    load_head,
+    load_model,
+    load_training_state,
+    model_hash,
+    save_head,
+    save_model,
+    save_training_state,
+    sha256_of,
+)
+from vqdna_cli.config import PRESETS, WEIGHTS_FORMAT_VERSION, ModelConfig
+from vqdna_cli.data.alphabet import encode
+from vqdna_cli.errors import ModelError
+
+
+@pytest.fixture
+def saved(tmp_path: Path):
+    model = initialised_tiny_model(seed=3)
+    directory = tmp_path / "weights"
+    save_model(directory, model, model.cfg, {"note": "test fixture"})
+    return model, directory
+
+
+def test_round_trip_identical_state_dict(saved) -> None:
+    model, directory = saved
+    loaded, _ = load_model(directory)
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    for name in original:
+        assert torch.equal(original[name], restored[name]), name
+    assert not loaded.training  # loaded for inference
+
+
+def test_round_trip_identical_tokens(saved) -> None:
+    model, directory = saved
+    loaded, _ = load_model(directory)
+    bases = torch.from_numpy(encode(random_dna(80, 31, "ACGTN")).astype("int64"))[None]
+    with torch.no_grad():
+        assert torch.equal(model.quantize(bases).tokens, loaded.quantize(bases).tokens)
+
+
+def test_config_json_records_format_hash_and_version(saved) -> None:
+    model, directory = saved
+    info = json.loads((directory / "config.json").read_text())
+    assert info["format_version"] == WEIGHTS_FORMAT_VERSION
+    assert info["vqdna_version"] == vqdna_cli.__version__
+    assert info["sha256"] == {"model.safetensors": sha256_of(directory / "model.safetensors")}
+    assert info["provenance"] == {"note": "test fixture"}
+    assert ModelConfig.from_dict(info["model"]) == PRESETS["tiny"]
+    assert model_hash(info) == info["sha256"]["model.safetensors"][:16]
+
+
+def test_flipped_byte_is_reported_as_corrupted(saved) -> None:
+    _, directory = saved
+    flip_byte(directory / "model.safetensors")
+    with pytest.raises(ModelError, match="corrupted"):
+        load_model(directory)
+
+
+def test_missing_config_json(saved) -> None:
+    _, directory = saved
+    (directory / "config.json").unlink()
+    with pytest.raises(ModelError, match="config.json is missing"):
+        load_model(directory)
+
+
+def test_missing_weights_file(saved) -> None:
+    _, directory = saved
+    (directory / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        load_model(directory)
+
+
+def test_config_json_not_json(saved) -> None:
+    _, directory = saved
+    (directory / "config.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_model(directory)
+
+
+def test_other_weights_format_version_is_refused(saved) -> None:
+    _, directory = saved
+    info = json.loads((directory / "config.json").read_text())
+    info["format_version"] = WEIGHTS_FORMAT_VERSION + 1
+    (directory / "config.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match="format"):
+        load_model(directory)
+
+
+# --- heads ------------------------------------------------------------------------------------
+
+
+def head_tensors() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    return {"head.fc1.weight": torch.randn(4, 4, generator=g), "transformer.x.lora_a": torch.randn(2, 4, generator=g)}
+
+
+def test_head_round_trip(tmp_path: Path) -> None:
+    tensors = head_tensors()
+    save_head(tmp_path, "t1", tensors, {"class_names": ["a", "b"], "labels": ["0", "1"]})
+    loaded, info = load_head(tmp_path, "t1")
+    assert loaded.keys() == tensors.keys()
+    assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+    assert info["task"] == "t1"
+    assert info["class_names"] == ["a", "b"]
+    assert [h["task"] for h in list_heads(tmp_path)] == ["t1"]
+
+
+def test_unknown_head_names_the_known_ones(tmp_path: Path) -> None:
+    save_head(tmp_path, "t1", head_tensors(), {})
+    with pytest.raises(ModelError, match=r"unknown task 'nope'.*t1"):
+        load_head(tmp_path, "nope")
+
+
+def test_corrupted_head_is_refused(tmp_path: Path) -> None:
+    head_dir = save_head(tmp_path, "t1", head_tensors(), {})
+    flip_byte(head_dir / "head.safetensors")
+    with pytest.raises(ModelError, match="corrupted"):
+        load_head(tmp_path, "t1")
+
+
+def test_fixture_toy_head_is_listed(tiny_model_dir: Path) -> None:
+    (head,) = list_heads(tiny_model_dir)
+    assert head["task"] == "toy"
+    assert head["class_names"] == ["neg", "pos"]
+    assert head["labels"] == ["0", "1"]
+
+
+# --- training state (resume) ------------------------------------------------------------------
+
+
+def trained(steps: int) -> tuple[torch.nn.Module, torch.optim.AdamW]:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.GELU(), torch.nn.Linear(4, 2))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    for step in range(steps):
+        x = torch.randn(8, 3, generator=torch.Generator().manual_seed(step))
+        optimizer.zero_grad()
+        net(x).pow(2).mean().backward()
+        optimizer.step()
+    return net, optimizer
+
+
+def test_training_state_round_trip_restores_adamw(tmp_path: Path) -> None:
+    net, optimizer = trained(3)
+    save_training_state(tmp_path / "checkpoint", net.state_dict(), optimizer, {"stage": "test", "step": 3})
+    fresh, fresh_optimizer = trained(0)
+    state, meta = load_training_state(tmp_path / "checkpoint", fresh_optimizer)
+    assert meta["step"] == 3 and meta["stage"] == "test"
+    fresh.load_state_dict(state)
+    for name, value in net.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], value)
+    original, restored = optimizer.state_dict(), fresh_optimizer.state_dict()
+    assert original["state"].keys() == restored["state"].keys()
+    for index in original["state"]:
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(torch.as_tensor(original["state"][index][key]),
+                               torch.as_tensor(restored["state"][index][key])), (index, key)
+    assert restored["param_groups"][0]["lr"] == original["param_groups"][0]["lr"]
+
+
+def test_resumed_optimizer_takes_the_same_next_step(tmp_path: Path) -> None:
+    """The point of saving AdamW's moments: the step after a resume equals the step an
+    uninterrupted run would take."""
+    net, optimizer = trained(3)
+    save_training_state(tmp_path / "checkpoint", net.state_dict(), optimizer, {"step": 3})
+    fresh, fresh_optimizer = trained(0)
+    state, _ = load_training_state(tmp_path / "checkpoint", fresh_optimizer)
+    fresh.load_state_dict(state)
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(99))
+    for model, opt in ((net, optimizer), (fresh, fresh_optimizer)):
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()
+        opt.step()
+    for a, b in zip(net.parameters(), fresh.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_corrupted_training_state_is_refused(tmp_path: Path) -> None:
+    net, optimizer = trained(1)
+    save_training_state(tmp_path / "checkpoint", net.state_dict(), optimizer, {"step": 1})
+    flip_byte(tmp_path / "checkpoint.safetensors")
+    with pytest.raises(ModelError, match="corrupted"):
+        load_training_state(tmp_path / "checkpoint", trained(0)[1])
+
+
+# --- no pickle --------------------------------------------------------------------------------
+
+UNSAFE = [
+    re.compile(r"\btorch\.load\s*\("),
+    re.compile(r"^\s*(import\s+(c?pickle|dill|joblib)\b|from\s+(c?pickle|dill|joblib)\s+import)", re.M),
+    re.compile(r"\b(c?pickle|dill|joblib)\.(loads?|dumps?|Unpickler)\b"),
+    re.compile(r"allow_pickle\s*=\s*True"),
+]
+
+
+def test_nothing_unpickles() -> None:
+    """Weights and outputs are safetensors, JSON and pickle-free .npz; nothing that can
+    run code on load may appear in the package."""
+    package = Path(vqdna_cli.__file__).parent
+    sources = sorted(package.rglob("*.py"))
+    assert len(sources) > 20  # the whole package, not an empty glob
+    offending = [f"{path.relative_to(package)}: {match.group(0).strip()}"
+                 for path in sources for pattern in UNSAFE for match in pattern.finditer(path.read_text())]
+    assert offending == []

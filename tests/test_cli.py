@@ -1,0 +1,390 @@
+"""The `vqdna` command end to end: version and help, tokenize / embed / classify outputs,
+determinism, --force, stdin and gzip input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vqdna_cli
+from conftest import (
+    MULTI_RECORDS,
+    SHORT_RECORDS,
+    TINY_WINDOW,
+    fasta_text,
+    initialised_tiny_model,
+    run_vqdna_process,
+    toy_csv,
+    write_gzip,
+)
+from vqdna_cli.data.windows import transformer_windows
+
+TOKEN_KEYS = {"tokens", "offsets", "ids", "chroms", "starts", "positions", "metadata"}
+
+
+def load(path: Path) -> dict:
+    """Everything in an .npz, read the way a user would: no pickle allowed."""
+    with np.load(path, allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def check_ok(result) -> None:
+    assert result.returncode == 0, result.stderr
+
+
+# --- genuine interpreter start-up (slow: few) ------------------------------------------------
+
+
+def test_version() -> None:
+    result = run_vqdna_process("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"vqdna \d+\.\d+\.\d+\n", result.stdout.decode())
+    assert result.stdout.decode() == f"vqdna {vqdna_cli.__version__}\n"
+
+
+
+def test_no_arguments_prints_usage() -> None:
+    result = run_vqdna_process()
+    assert "Usage" in result.stdout.decode() + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 2)
+
+
+@pytest.mark.parametrize("args", [["tokenize", "in.fa"], ["tokenize", "in.fa", "-o", "x.npz", "--bogus"], ["nosuchcommand"]],
+                         ids=["missing-output", "unknown-option", "unknown-command"])
+def test_usage_errors_exit_2_without_traceback(run_vqdna, args: list[str]) -> None:
+    result = run_vqdna(*args)
+    assert "Traceback" not in result.stderr
+    assert "Usage" in result.stderr or "Error" in result.stderr
+    assert result.returncode == 2
+
+
+def test_help_does_not_import_torch() -> None:
+    """`--help` must be instant: torch (and the model) are imported only by commands that run."""
+    result = run_vqdna_process("--help", python_flags=("-X", "importtime"))
+    assert result.returncode == 0
+    stdout = result.stdout.decode()
+    assert "Usage" in stdout
+    for command in ("tokenize", "embed", "classify", "train"):
+        assert command in stdout
+    modules = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
+    assert "typer" in modules  # the import log was captured
+    assert [m for m in modules if m == "torch" or m.startswith("torch.")] == []
+
+
+# --- tokenize ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenized(run_vqdna, tiny_model_dir: Path, multi_fasta: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tokenize") / "tokens.npz"
+    result = run_vqdna("tokenize", multi_fasta, "--model", tiny_model_dir, "-o", out)
+    check_ok(result)
+    assert result.stdout == b""  # data goes to the file, messages to stderr
+    return out
+
+
+def test_tokenize_npz_keys_without_pickle(tokenized: Path) -> None:
+    assert set(load(tokenized)) == TOKEN_KEYS
+
+
+def test_tokenize_offsets_match_record_lengths(tokenized: Path, multi_records) -> None:
+    npz = load(tokenized)
+    lengths = [len(seq) for seq in multi_records.values()]
+    assert npz["offsets"].tolist() == [0, *np.cumsum(lengths).tolist()]
+    assert npz["tokens"].shape == (sum(lengths), 2)
+    assert npz["tokens"].dtype == np.uint16
+    assert int(npz["tokens"][:, 0].max()) < 8 and int(npz["tokens"][:, 1].max()) < 16
+    assert npz["ids"].tolist() == list(MULTI_RECORDS)
+    assert npz["chroms"].tolist() == list(MULTI_RECORDS)
+    assert npz["starts"].tolist() == [0] * len(MULTI_RECORDS)
+
+
+def test_tokenize_positions_are_start_plus_index(tokenized: Path) -> None:
+    npz = load(tokenized)
+    offsets = npz["offsets"]
+    for i, start in enumerate(npz["starts"]):
+        positions = npz["positions"][offsets[i] : offsets[i + 1]]
+        assert positions.tolist() == (start + np.arange(offsets[i + 1] - offsets[i])).tolist()
+
+
+def test_tokenize_metadata(tokenized: Path, tiny_model_dir: Path) -> None:
+    metadata = json.loads(str(load(tokenized)["metadata"]))
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert metadata["vqdna_version"] == vqdna_cli.__version__
+    assert metadata["model_hash"] == config["sha256"]["model.safetensors"][:16]
+    assert metadata["format"] == "vqdna-tokens"
+    assert metadata["records"] == len(MULTI_RECORDS)
+    assert metadata["tokens"] == sum(MULTI_RECORDS.values())
+
+
+def test_tokenize_tokens_are_the_models_tokens(tokenized: Path, multi_records) -> None:
+    """The CLI output equals the model applied to each whole record (the fixture model is
+    rebuilt from the same seed)."""
+    import torch
+
+    from vqdna_cli.data.alphabet import encode
+
+    model = initialised_tiny_model()
+    npz = load(tokenized)
+    for i, seq in enumerate(multi_records.values()):
+        with torch.no_grad():
+            expected = model.quantize(torch.from_numpy(encode(seq).astype(np.int64))[None]).tokens[0].numpy()
+        assert np.array_equal(npz["tokens"][npz["offsets"][i] : npz["offsets"][i + 1]], expected)
+
+
+def test_tokenize_is_deterministic(run_vqdna, tokenized: Path, tiny_model_dir: Path, multi_fasta: Path) -> None:
+    again = tokenized.parent / "again.npz"
+    check_ok(run_vqdna("tokenize", multi_fasta, "--model", tiny_model_dir, "-o", again))
+    first, second = load(tokenized), load(again)
+    for key in TOKEN_KEYS:
+        assert np.array_equal(first[key], second[key]), key
+    assert again.read_bytes() == tokenized.read_bytes()  # byte-identical: md5 sums match
+
+
+def test_npz_bytes_do_not_depend_on_the_clock(tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path, monkeypatch) -> None:
+    """Runs at different times give the same bytes (zip members carry no wall-clock time)."""
+    import time
+
+    from vqdna_cli import api
+
+    real_time = time.time
+    outputs = []
+    for shift in (0, 7 * 3600 + 3):
+        monkeypatch.setattr(time, "time", lambda shift=shift: real_time() + shift)
+        out = tmp_path / f"tokens_{shift}.npz"
+        api.tokenize(str(multi_fasta), out, model_dir=tiny_model_dir, threads=1)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_tokenize_region_coordinates(run_vqdna, tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path) -> None:
+    """`--region chr:11-40` is 1-based inclusive: 30 bases starting at 0-based position 10."""
+    import pysam
+
+    indexed = Path(shutil.copy(multi_fasta, tmp_path / "indexed.fa"))
+    pysam.faidx(str(indexed))
+    out = tmp_path / "region.npz"
+    check_ok(run_vqdna("tokenize", indexed, "--region", "mid100:11-40", "--model", tiny_model_dir, "-o", out))
+    npz = load(out)
+    assert npz["chroms"].tolist() == ["mid100"]
+    assert npz["starts"].tolist() == [10]
+    assert npz["offsets"].tolist() == [0, 30]
+    assert npz["positions"].tolist() == list(range(10, 40))
+
+
+def test_ctrl_c_exits_130_with_a_message(monkeypatch, capsys, tmp_path: Path) -> None:
+    """An interrupt is reported as `vqdna: error: interrupted`, exit code 130."""
+    from vqdna_cli import api
+    from vqdna_cli.cli.app import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "tokenize", interrupted)
+    monkeypatch.setattr("sys.argv", ["vqdna", "tokenize", str(tmp_path / "in.fa"), "-o", str(tmp_path / "out.npz")])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 130
+    assert "vqdna: error: interrupted" in capsys.readouterr().err
+
+
+def test_closed_stdout_pipe_is_not_an_error(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
+    """`vqdna classify ... | head -1`: the reader going away is not a failure."""
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, stdout_closed=True)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0
+
+
+def test_every_imported_package_is_a_declared_dependency() -> None:
+    """A clean `pip install vqdna` must be able to import every module the package imports."""
+    import ast
+    import importlib.metadata
+
+    tomllib = pytest.importorskip("tomllib")
+    package = Path(vqdna_cli.__file__).parent
+    project = tomllib.loads((package.parent / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    imported = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"vqdna_cli", "__future__"}
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = sorted(m for m in third_party
+                        if not {d.lower() for d in distributions.get(m, [m])} & declared)
+    assert undeclared == []
+
+
+def test_existing_output_is_kept_without_force(run_vqdna, tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tokens.npz"
+    out.write_bytes(b"precious")
+    result = run_vqdna("tokenize", multi_fasta, "--model", tiny_model_dir, "-o", out)
+    assert result.returncode != 0
+    assert result.stderr_lines == [f"vqdna: error: output {out} exists: use --force to overwrite it"]
+    assert out.read_bytes() == b"precious"
+
+
+def test_force_overwrites(run_vqdna, tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tokens.npz"
+    out.write_bytes(b"old")
+    check_ok(run_vqdna("tokenize", multi_fasta, "--model", tiny_model_dir, "-o", out, "--force"))
+    assert load(out)["ids"].tolist() == list(MULTI_RECORDS)
+    assert [p.name for p in tmp_path.iterdir()] == ["tokens.npz"]  # no temporary file left
+
+
+def test_tokenize_stdin(run_vqdna, tokenized: Path, tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stdin.npz"
+    check_ok(run_vqdna("tokenize", "-", "--model", tiny_model_dir, "-o", out, stdin=multi_fasta))
+    from_stdin, from_file = load(out), load(tokenized)
+    assert from_stdin["ids"].tolist() == from_file["ids"].tolist()
+    assert np.array_equal(from_stdin["tokens"], from_file["tokens"])
+    assert json.loads(str(from_stdin["metadata"]))["input"] == "-"
+
+
+def test_tokenize_gzip_equals_plain(run_vqdna, tokenized: Path, tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path) -> None:
+    gz = write_gzip(tmp_path / "multi.fa.gz", multi_fasta.read_text())
+    out = tmp_path / "gz.npz"
+    check_ok(run_vqdna("tokenize", gz, "--model", tiny_model_dir, "-o", out))
+    assert np.array_equal(load(out)["tokens"], load(tokenized)["tokens"])
+    assert np.array_equal(load(out)["offsets"], load(tokenized)["offsets"])
+
+
+# --- embed ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedded(run_vqdna, tiny_model_dir: Path, multi_fasta: Path, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("embed") / "emb.npz"
+    check_ok(run_vqdna("embed", multi_fasta, "--model", tiny_model_dir, "-o", out, "--per-token"))
+    return load(out)
+
+
+def test_embed_one_row_per_window(embedded: dict) -> None:
+    windows = [transformer_windows(n, TINY_WINDOW, TINY_WINDOW) for n in MULTI_RECORDS.values()]
+    counts = [len(w) for w in windows]
+    assert counts == [1, 2, 2, 4]  # 30, 65, 100 and 200 bp
+    assert embedded["embeddings"].shape == (sum(counts), 16)
+    assert embedded["embeddings"].dtype == np.float32
+    assert np.isfinite(embedded["embeddings"]).all()
+    assert embedded["window_offsets"].tolist() == [0, *np.cumsum(counts).tolist()]
+
+
+def test_embed_window_coordinates(embedded: dict) -> None:
+    expected = [w for n in MULTI_RECORDS.values() for w in transformer_windows(n, TINY_WINDOW, TINY_WINDOW)]
+    got = list(zip(embedded["window_starts"].tolist(), embedded["window_ends"].tolist()))
+    assert got == expected
+    assert all(0 < end - start <= TINY_WINDOW for start, end in got)
+    assert embedded["lengths"].tolist() == list(MULTI_RECORDS.values())
+    for i, length in enumerate(embedded["lengths"]):
+        rows = slice(embedded["window_offsets"][i], embedded["window_offsets"][i + 1])
+        assert embedded["window_starts"][rows].min() == 0
+        assert embedded["window_ends"][rows].max() == length
+    metadata = json.loads(str(embedded["metadata"]))
+    assert metadata["format"] == "vqdna-embeddings"
+    assert metadata["windows"] == len(expected)
+
+
+def test_embed_per_token_vectors(embedded: dict) -> None:
+    lengths = list(MULTI_RECORDS.values())
+    assert embedded["token_embeddings"].shape == (sum(lengths), 16)
+    assert embedded["token_offsets"].tolist() == [0, *np.cumsum(lengths).tolist()]
+    # A record that fits one window: its pooled vector is the mean of its token vectors.
+    np.testing.assert_allclose(embedded["embeddings"][0], embedded["token_embeddings"][:30].mean(0), atol=1e-5)
+
+
+# --- classify ---------------------------------------------------------------------------------
+
+
+def data_lines(stdout: bytes) -> tuple[list[str], list[list[str]]]:
+    """(header fields, rows) of classify output; the first line is a `# vqdna ...` comment."""
+    lines = stdout.decode().splitlines()
+    assert lines[0].startswith(f"# vqdna {vqdna_cli.__version__} model ")
+    return lines[1].split("\t"), [line.split("\t") for line in lines[2:]]
+
+
+def test_classify_tsv_on_stdout(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta)
+    check_ok(result)
+    header, rows = data_lines(result.stdout)
+    assert header == ["id", "label", "class_index", "p_neg", "p_pos"]
+    assert [row[0] for row in rows] == list(SHORT_RECORDS)
+    for _, label, index, p_neg, p_pos in rows:
+        p = [float(p_neg), float(p_pos)]
+        assert sum(p) == pytest.approx(1.0, abs=2e-4)  # 4 decimals each
+        assert label == ["neg", "pos"][int(np.argmax(p))]
+        assert index == str(int(np.argmax(p)))
+
+
+def test_classify_long_records_give_bed(run_vqdna, tiny_model_dir: Path, multi_fasta: Path) -> None:
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta)
+    check_ok(result)
+    header, rows = data_lines(result.stdout)
+    assert header == ["#chrom", "start", "end", "name", "score", "strand", "id", "class_index", "p_neg", "p_pos"]
+    assert len(rows) == sum(len(transformer_windows(n, TINY_WINDOW, TINY_WINDOW)) for n in MULTI_RECORDS.values())
+    for chrom, start, end, name, score, strand, record_id, _, p_neg, p_pos in rows:
+        assert int(start) < int(end)
+        assert 0 <= int(score) <= 1000
+        assert int(score) == pytest.approx(1000 * max(float(p_neg), float(p_pos)), abs=1)
+        assert name in ("neg", "pos") and strand == "."
+        assert chrom == record_id and chrom in MULTI_RECORDS
+
+
+def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:
+    result = run_vqdna("classify", "--list-tasks", "--model", tiny_model_dir)
+    check_ok(result)
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].split("\t")[:2] == ["task", "classes"]
+    assert [line.split("\t")[:2] for line in lines[1:]] == [["toy", "neg,pos"]]
+
+
+def test_classify_from_stdin_to_file(run_vqdna, tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred.tsv"
+    check_ok(run_vqdna("classify", "-", "--task", "toy", "--model", tiny_model_dir, "-o", out, stdin=short_fasta))
+    header, rows = data_lines(out.read_bytes())
+    assert header[0] == "id" and [row[0] for row in rows] == list(SHORT_RECORDS)
+
+
+def test_embedding_does_not_depend_on_other_records(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:
+    """Batching pads windows to the longest one; a record's vectors must not change with
+    the company it keeps in a file."""
+    from vqdna_cli import api
+
+    alone = tmp_path / "alone.fa"
+    alone.write_text("".join(short_fasta.read_text().partition(">s50")[0]))  # only s30
+    vectors = []
+    for source in (alone, short_fasta):
+        out = tmp_path / f"{source.stem}.npz"
+        api.embed(str(source), out, model_dir=tiny_model_dir, per_token=True, threads=1)
+        vectors.append(load(out))
+    assert vectors[0]["ids"].tolist() == ["s30"]
+    np.testing.assert_allclose(vectors[0]["embeddings"][0], vectors[1]["embeddings"][0], atol=1e-5)
+    np.testing.assert_allclose(vectors[0]["token_embeddings"], vectors[1]["token_embeddings"][:30], atol=1e-5)
+
+
+def test_class_index_is_an_index_with_text_labels(model_copy: Path, tmp_path: Path) -> None:
+    from vqdna_cli import api
+
+    rows = ["sequence,label"] + [f"{line.split(',')[0]},{'pos' if line.endswith('1') else 'neg'}"
+                                 for line in toy_csv(tmp_path / "toy.csv").read_text().splitlines()[1:]]
+    text_csv = tmp_path / "text.csv"
+    text_csv.write_text("\n".join(rows) + "\n")
+    api.finetune(model_copy, "text", [str(text_csv)], epochs=1, batch=16, quiet=True, threads=1)
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(fasta_text({"a": rows[1].split(",")[0], "b": rows[2].split(",")[0]}))
+    out = tmp_path / "pred.tsv"
+    api.classify(str(fasta), out, task="text", model_dir=model_copy, threads=1)
+    header, table = data_lines(out.read_bytes())
+    assert header == ["id", "label", "class_index", "p_neg", "p_pos"]
+    for _, label, index, *_ in table:
+        assert index in ("0", "1")
+        assert label == ["neg", "pos"][int(index)]

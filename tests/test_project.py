@@ -1,0 +1,84 @@
+"""Checks on the project as a whole: set-up commands, man pages, layering, the paper preset."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "vqdna_cli"
+
+
+def _code_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```\n(.*?)```", markdown, flags=re.S)
+
+
+def test_ci_runs_exactly_the_readme_setup_commands():
+    """README's two set-up commands are the ones .ci/run executes, in the same order."""
+    readme_blocks = _code_blocks((ROOT / "README.md").read_text().split("## Set-up", 1)[1].split("\n## ", 1)[0])
+    readme_commands = [block.strip() for block in readme_blocks]
+    ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    assert len(readme_commands) == 2
+    assert ci_lines.index(readme_commands[0]) < ci_lines.index(readme_commands[1])
+
+
+def test_man_pages_match_the_command_line():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts/make_man.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (ROOT / "man/vqdna-tokenize.1").read_text().startswith('.TH "VQDNA-TOKENIZE"')
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", ["io", "data"])
+def test_io_and_data_layers_do_not_import_torch(layer):
+    for path in (PACKAGE / layer).glob("*.py"):
+        assert not any(name.split(".")[0] == "torch" for name in _imports(path)), path
+
+
+def test_model_layer_does_no_io_and_no_printing():
+    for path in (PACKAGE / "model").glob("*.py"):
+        imports = _imports(path)
+        assert not any(name.startswith(("vqdna_cli.io", "vqdna_cli.cli", "vqdna_cli.api")) for name in imports), path
+        assert "print(" not in path.read_text(), path
+
+
+def test_only_the_cli_layer_imports_typer():
+    for path in PACKAGE.rglob("*.py"):
+        if "cli" in path.relative_to(PACKAGE).parts[:1]:
+            continue
+        assert "typer" not in {name.split(".")[0] for name in _imports(path)}, path
+
+
+def test_paper_preset_builds_and_runs():
+    """The published sizes (D=384, 6 blocks, codebooks 1024/2048, BERT-base) build and run."""
+    import torch
+
+    from vqdna_cli.config import PRESETS
+    from vqdna_cli.model.vqdna import VQDNA
+
+    torch.manual_seed(0)
+    model = VQDNA(PRESETS["paper"]).eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    assert 95e6 < parameters < 110e6  # the paper reports 103 M
+    bases = torch.randint(0, 4, (1, 48))
+    with torch.inference_mode():
+        quantized = model.quantize(bases)
+        hidden = model.contextualise(quantized.embedding, model.valid_mask(bases))
+    assert quantized.tokens.shape == (1, 48, 2)
+    assert int(quantized.tokens[..., 1].max()) < 2048
+    assert hidden.shape == (1, 48, 768)

@@ -1,0 +1,40 @@
+"""Turning failures into what a pipeline expects: one line on stderr and an exit code.
+
+Every command function is wrapped by `one_line_errors`; Typer itself handles usage errors
+(exit 2) and help. Anything that is not a `VqdnaError` is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import typer
+
+from vqdna_cli.errors import VqdnaError
+
+INTERRUPTED = 130
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    print(f"vqdna: error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def one_line_errors(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except VqdnaError as error:
+            raise fail(str(error), error.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader went away (`| head`): not an error. Point stdout at /dev/null so
+            # that the interpreter's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+
+    return wrapper
