@@ -29,7 +29,7 @@ fi
 
 if [ "$stage" = pretrain ] || [ "$stage" = all ]; then
   vqdna train pretrain "${genomes[@]}" "${holdout[@]}" -m "$WORK/tokenizer" -o "$WORK/pretrain" \
-    --steps 3600 --window 512 --batch 16 --lr 1e-3 --max-minutes 55 \
+    --steps 2000 --window 512 --batch 16 --lr 1e-3 --max-minutes 50 \
     --threads "$THREADS" --seed 0 --resume
   mkdir -p "$OUT"
   cp "$WORK/pretrain/model.safetensors" "$WORK/pretrain/config.json" "$OUT/"

@@ -158,9 +158,11 @@ def load_head(directory: Path, task: str) -> tuple[dict[str, torch.Tensor], dict
 
 
 def save_training_state(path: Path, model_state: dict, optimizer: torch.optim.Optimizer, meta: dict) -> None:
-    """Model and optimizer state for `--resume`, as safetensors + JSON (no pickle)."""
+    """Model and optimizer state for `--resume`, as safetensors + JSON (no pickle), with the
+    CPU random generator's state so that a resumed run draws what the first run would."""
     path = Path(path)
     tensors = {f"model.{k}": v for k, v in model_state.items()}
+    tensors["rng.torch"] = torch.get_rng_state()
     opt_state = optimizer.state_dict()
     for index, state in opt_state["state"].items():
         for key, value in state.items():
@@ -172,7 +174,7 @@ def save_training_state(path: Path, model_state: dict, optimizer: torch.optim.Op
 
 
 def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    """Returns (model state, meta) and restores the optimizer in place."""
+    """Returns (model state, meta); restores the optimizer and the random generator in place."""
     path = Path(path)
     meta = _read_json(path.with_suffix(".json"))
     tensors = _load_tensors(path.with_suffix(".safetensors"), meta["sha256"])
@@ -183,4 +185,6 @@ def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[d
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"])
     return model_state, meta

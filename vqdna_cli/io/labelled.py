@@ -51,6 +51,8 @@ def read_labelled_csv(path: str) -> LabelledSet:
 
 
 def read_labelled_fasta(fasta: str, labels_tsv: str) -> LabelledSet:
+    if not Path(labels_tsv).is_file():
+        raise InputError(f"{labels_tsv}: no such labels file")
     labels_by_id = {}
     with _open_text(labels_tsv) as handle:
         for line, text in enumerate(handle, start=1):

@@ -52,7 +52,10 @@ def load_genomes(paths: list[str], holdout_files: tuple[str, ...] = (), holdout_
 
 
 class WindowSampler:
-    """Draws (batch, window) arrays of base codes; windows mostly made of N are redrawn."""
+    """Draws (batch, window) arrays of base codes; windows mostly made of N are redrawn.
+
+    Batch `step` depends only on (seed, step), so a resumed run sees the same data as an
+    uninterrupted one."""
 
     def __init__(self, records: list[np.ndarray], window: int, seed: int, max_ambiguous: float = 0.05):
         self.records = [r for r in records if len(r) >= window]
@@ -60,12 +63,12 @@ class WindowSampler:
             raise InputError(f"no training sequence is at least {window} bases long: lower --window")
         weights = np.sqrt([len(r) for r in self.records])
         self.weights = weights / weights.sum()
-        self.window, self.max_ambiguous = window, max_ambiguous
-        self.rng = np.random.default_rng(seed)
+        self.window, self.max_ambiguous, self.seed = window, max_ambiguous, seed
 
     MAX_DRAWS_PER_WINDOW = 1000
 
-    def batch(self, size: int) -> np.ndarray:
+    def batch(self, size: int, step: int = 0) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, step])
         out = np.empty((size, self.window), dtype=np.int64)
         filled = draws = 0
         while filled < size:
@@ -73,8 +76,8 @@ class WindowSampler:
             if draws > self.MAX_DRAWS_PER_WINDOW * size:
                 raise InputError(f"the training sequence is almost all N: no {self.window}-base window with at most "
                                  f"{self.max_ambiguous:.0%} ambiguous bases was found")
-            record = self.records[self.rng.choice(len(self.records), p=self.weights)]
-            start = self.rng.integers(0, len(record) - self.window + 1)
+            record = self.records[rng.choice(len(self.records), p=self.weights)]
+            start = rng.integers(0, len(record) - self.window + 1)
             window = record[start : start + self.window]
             if is_ambiguous(window).mean() <= self.max_ambiguous:
                 out[filled] = window

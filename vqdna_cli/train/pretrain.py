@@ -39,10 +39,9 @@ def pretrain(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, *, wind
     freeze_tokenizer(model)
     sampler = WindowSampler(genomes.train, window, seed)
     heldout = fixed_windows(genomes.heldout or genomes.train, window, 128, seed + 1)
-    generator = torch.Generator().manual_seed(seed)
-
     def step(number: int):
-        bases = torch.from_numpy(sampler.batch(batch)).to(device)
+        bases = torch.from_numpy(sampler.batch(batch, number)).to(device)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + number)  # masks depend on the step only
         loss, accuracies = masked_token_loss(model, bases, generator)
         return loss, {f"level{i}_train_acc": a for i, a in enumerate(accuracies, start=1)}
 

@@ -50,7 +50,7 @@ def train_tokenizer(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, 
     commitment_weight = model.cfg.quantizer.commitment_weight
 
     def step(number: int):
-        bases = torch.from_numpy(sampler.batch(batch)).to(device)
+        bases = torch.from_numpy(sampler.batch(batch, number)).to(device)
         q = model.quantize(bases)
         logits = model.reconstruct(q.embedding, model.valid_mask(bases))
         recon = reconstruction_loss(logits, bases)

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Quality of a weights directory on genome sequence it never trained on.
+
+    python benchmarks/heldout.py [--model DIR] [--bases 2000000] [--json out.json]
+
+Held out by scripts/train_weights.sh: the whole C. trachomatis genome and the last 5 Mb of
+human chrX. On up to --bases of each (taken from the start of the held-out part), it reports:
+- reconstruction accuracy: decode the HRQ tokens back to bases (A/C/G/T positions only);
+- per-level code usage (share of codes used at least once) and perplexity (exp of the
+  entropy of the code distribution; at most the codebook size);
+- masked-token accuracy per level: 25 % of positions masked (fixed seed) in 512-base
+  windows, the Transformer predicts each level's code there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from vqdna_cli.checkpoint import load_model  # noqa: E402
+from vqdna_cli.data.alphabet import encode  # noqa: E402
+from vqdna_cli.inference import Runner, default_weights_dir  # noqa: E402
+from vqdna_cli.io.fasta import read_fasta  # noqa: E402
+
+HELD_OUT = {
+    "C. trachomatis (whole genome)": ("chlamydia_trachomatis_CHLTCG.fa.gz", None),
+    "human chrX, last 5 Mb": ("human_chrX_0-70Mb_GRCh37_smalt.fa.gz", 5_000_000),
+}
+
+
+def data_dir() -> Path | None:
+    for candidate in (os.environ.get("VQDNA_DATA"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "genomes").is_dir():
+            return Path(candidate) / "genomes"
+    return None
+
+
+def held_out_codes(path: Path, tail: int | None, bases: int) -> np.ndarray:
+    seq = "".join(record.seq for record in read_fasta(str(path)))
+    part = seq[len(seq) - tail:] if tail else seq
+    return encode(part[:bases])
+
+
+@torch.inference_mode()
+def evaluate(runner: Runner, codes: np.ndarray) -> dict:
+    model = runner.model
+    tokens = runner.tokens_of([codes], 32768)[0]  # (L, levels)
+    # Reconstruction: decode windows of tokens back to bases.
+    correct = total = 0
+    for start in range(0, len(codes), 4096):
+        piece = torch.from_numpy(tokens[start : start + 4096].astype(np.int64))[None]
+        valid = torch.ones(piece.shape[:2], dtype=torch.bool)
+        predicted = model.reconstruct(model.embed_tokens(piece), valid).argmax(-1)[0].numpy()
+        truth = codes[start : start + 4096]
+        known = truth < 4
+        correct += int((predicted[known] == truth[known]).sum())
+        total += int(known.sum())
+    result = {"bases": int(len(codes)), "reconstruction_accuracy": correct / max(total, 1)}
+    for level, size in enumerate(model.cfg.quantizer.codebook_sizes):
+        counts = np.bincount(tokens[:, level], minlength=size).astype(np.float64)
+        p = counts[counts > 0] / counts.sum()
+        result[f"level{level + 1}_usage"] = float((counts > 0).mean())
+        result[f"level{level + 1}_perplexity"] = float(math.exp(-(p * np.log(p)).sum()))
+    # Masked-token accuracy in full windows, the same masks every run.
+    window = model.cfg.transformer.max_tokens
+    generator = torch.Generator().manual_seed(0)
+    hits = np.zeros(len(model.cfg.quantizer.codebook_sizes))
+    masked_total = 0
+    for start in range(0, len(codes) - window + 1, window * 4):  # every 4th window
+        piece = torch.from_numpy(tokens[start : start + window].astype(np.int64))[None]
+        valid = torch.ones(piece.shape[:2], dtype=torch.bool)
+        masked = torch.rand(piece.shape[:2], generator=generator) < model.cfg.mask_fraction
+        hidden = model.contextualise(model.embed_tokens(piece), valid, masked)
+        for level, logits in enumerate(model.mlm_heads(hidden[masked])):
+            hits[level] += int((logits.argmax(-1) == piece[..., level][masked]).sum())
+        masked_total += int(masked.sum())
+    for level, h in enumerate(hits):
+        result[f"level{level + 1}_masked_accuracy"] = float(h / max(masked_total, 1))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--bases", type=int, default=2_000_000, help="bases of each held-out sequence")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    genomes = data_dir()
+    if genomes is None:
+        print("skipped: no ../shared/data/genomes (set VQDNA_DATA)")
+        return 0
+    torch.set_num_threads(args.threads)
+    model, info = load_model(args.model or default_weights_dir())
+    runner = Runner(model, info, torch.device("cpu"), args.model or default_weights_dir())
+    results = {name: evaluate(runner, held_out_codes(genomes / file, tail, args.bases))
+               for name, (file, tail) in HELD_OUT.items()}
+    keys = list(next(iter(results.values())))
+    print("| held-out sequence | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for name, values in results.items():
+        print(f"| {name} | " + " | ".join(f"{values[k]:.4f}" if isinstance(values[k], float) else f"{values[k]:,}" for k in keys) + " |")
+    print(f"\nmodel {info['sha256']['model.safetensors'][:16]}; command: python {' '.join(sys.argv)}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

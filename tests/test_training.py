@@ -1,0 +1,80 @@
+"""The training stages on tiny data: what they write, hold-out, and exact resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from vqdna_cli import api
+from vqdna_cli.checkpoint import load_model
+
+from conftest import fasta_text, random_dna
+
+STAGE = dict(preset="tiny", lr=2e-3, window=64, batch=4, holdout_tail={}, device="cpu", threads=1, seed=0, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def genomes(tmp_path_factory) -> list[str]:
+    folder = tmp_path_factory.mktemp("genomes")
+    train = folder / "train.fa"
+    train.write_text(fasta_text({f"chr{i}": random_dna(2000, 100 + i) for i in range(2)}))
+    heldout = folder / "heldout.fa"
+    heldout.write_text(fasta_text({"other": random_dna(800, 200)}))
+    return [str(train), str(heldout)]
+
+
+def test_tokenizer_stage_writes_a_loadable_model_with_provenance(genomes, tmp_path: Path):
+    out = tmp_path / "tok"
+    metrics = api.train_tokenizer(genomes, out, steps=4, holdout_files=("heldout.fa",), resume=False,
+                                  max_minutes=None, **STAGE)
+    model, info = load_model(out)
+    record = info["provenance"]["tokenizer"]
+    assert record["data"]["heldout"] == ["heldout.fa:other (all 800 bp)"]
+    assert all("heldout.fa" not in entry for entry in record["data"]["train"])
+    assert set(metrics) >= {"reconstruction_accuracy", "level1_usage", "level2_usage", "level1_perplexity"}
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 4
+
+
+def test_holdout_tail_is_cut_from_training(genomes, tmp_path: Path):
+    from vqdna_cli.train.genomes import load_genomes
+
+    split = load_genomes(genomes, holdout_tail={"train.fa": 500})
+    assert [len(r) for r in split.train] == [1500, 1500, 800]
+    assert [len(r) for r in split.heldout] == [500, 500]
+
+
+def test_resumed_training_equals_uninterrupted_training(genomes, tmp_path: Path):
+    """Stopping after one step and resuming gives the same weights as one run: batches,
+    masks and the random generator all continue where they stopped."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    api.train_tokenizer(genomes, straight, steps=5, holdout_files=(), resume=False, max_minutes=None, **STAGE)
+    api.train_tokenizer(genomes, resumed, steps=5, holdout_files=(), resume=False, max_minutes=0.0, **STAGE)
+    assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 1
+    api.train_tokenizer(genomes, resumed, steps=5, holdout_files=(), resume=True, max_minutes=None, **STAGE)
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
+    api.train_tokenizer(genomes, tmp_path / "tok", steps=3, holdout_files=(), resume=False, max_minutes=None, **STAGE)
+    metrics = api.pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=3, lr=1e-3, window=64, batch=4,
+                           holdout_files=(), holdout_tail={}, resume=False, max_minutes=None, device="cpu",
+                           threads=1, seed=0, quiet=True)
+    assert {"heldout_mlm_loss", "level1_masked_acc", "level2_masked_acc"} <= set(metrics)
+    rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'ACGT')},{i % 2}" for i in range(40)]
+    test_rows = rows[:1] + rows[1:5]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join(test_rows) + "\n")
+    api.finetune(tmp_path / "pre", "demo", [str(tmp_path / "train.csv")], exclude_files=[str(tmp_path / "test.csv")],
+                 class_names=["mixed", "at-rich"], epochs=1, batch=8, device="cpu", threads=1, quiet=True)
+    head = json.loads((tmp_path / "pre/heads/demo/head.json").read_text())
+    assert head["class_names"] == ["mixed", "at-rich"] and head["labels"] == ["0", "1"]
+    assert head["provenance"]["data"]["dropped_in_exclude"] == 4  # the test rows never train
+    assert head["provenance"]["data"]["train_rows"] + head["provenance"]["data"]["valid_rows"] == 36
