@@ -44,8 +44,9 @@ if [ "$stage" = promoter ] || [ "$stage" = all ]; then
     --exclude "$prom/prom_300_all/test.csv.gz" --valid-fraction 0.15 \
     --class-names non-promoter,promoter \
     --description "GUE prom_300_all: human promoters (300 bp, -249..+50 around the TSS) against non-promoters" \
-    --epochs 4 --batch 32 --lr 1e-3 --work-dir "$WORK/promoter" \
+    --epochs 2 --batch 32 --lr 1e-3 --max-minutes 40 --work-dir "$WORK/promoter" \
     --threads "$THREADS" --seed 0 --resume
-  vqdna classify --task promoter -m "$OUT" --evaluate "$prom/prom_300_all/test.csv.gz" \
-    --threads "$THREADS" --record-test-metric
+  # Only now, with the head fixed, is the test split read: its score goes into head.json.
+  vqdna train evaluate --task promoter -m "$OUT" --test "$prom/prom_300_all/test.csv.gz" \
+    --threads "$THREADS" --record
 fi

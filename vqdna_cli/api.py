@@ -258,15 +258,20 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
             with torch.inference_mode():
                 logits = head(torch.from_numpy(result.pooled).to(runner.device))
                 probabilities = torch.softmax(logits.float(), -1).cpu().numpy()
-            for (start, end), p in zip(result.windows, probabilities):
-                best = int(np.argmax(p))
-                values = [f"{x:.4f}" for x in p]
-                if use_bed:
-                    record = result.record
+            record = result.record
+            if use_bed:
+                for (start, end), p in zip(result.windows, probabilities):
+                    best = int(np.argmax(p))
                     out.write("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), names[best],
-                                         str(int(round(1000 * p[best]))), ".", record.name, class_index[best], *values]) + "\n")
-                else:
-                    out.write("\t".join([result.record.name, names[best], class_index[best], *values]) + "\n")
+                                         str(int(round(1000 * p[best]))), ".", record.name, class_index[best],
+                                         *(f"{x:.4f}" for x in p)]) + "\n")
+                    count += 1
+            else:
+                # One row per sequence: a sequence longer than one window gets the mean of
+                # its windows' probabilities.
+                p = probabilities.mean(0)
+                best = int(np.argmax(p))
+                out.write("\t".join([record.name, names[best], class_index[best], *(f"{x:.4f}" for x in p)]) + "\n")
                 count += 1
     return {"rows": count, "format": "bed" if use_bed else "tsv"}
 

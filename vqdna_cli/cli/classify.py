@@ -16,7 +16,7 @@ def command(
     task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data and test score, then exit.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout).", show_default=False)] = None,
-    output_format: Annotated[str, typer.Option("--format", help="auto (TSV, or BED6+ when a sequence is longer than the model window), tsv or bed.")] = "auto",
+    output_format: Annotated[str, typer.Option("--format", help="auto (TSV, or BED6+ when a sequence is longer than the model window), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
     model: options.Model = None,
     rc: ReverseComplement = False,
     stride: Stride = None,

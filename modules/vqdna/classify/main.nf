@@ -1,0 +1,45 @@
+process VQDNA_CLASSIFY {
+    tag "$meta.id"
+    label 'process_medium'
+    label 'process_gpu'
+
+    conda "${moduleDir}/environment.yml"
+
+    input:
+    tuple val(meta), path(fasta)
+    path(model)      // weights directory, or [] for the shipped weights
+    val(task_name)   // the task head, e.g. 'promoter' (`vqdna classify --list-tasks`)
+
+    output:
+    tuple val(meta), path("*.{tsv,bed}"), emit: predictions
+    tuple val("${task.process}"), val('vqdna'), eval("vqdna --version | sed 's/vqdna //'"), topic: versions, emit: versions_vqdna
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    def prefix = task.ext.prefix ?: "${meta.id}"
+    def model_arg = model ? "--model ${model}" : ''
+    // TSV (one row per sequence) unless ext.args asks for BED6+ (windows of long sequences);
+    // `--format` comes last so the file's extension always says what it holds.
+    def format = args.contains('--format bed') ? 'bed' : 'tsv'
+    """
+    vqdna classify \\
+        --task ${task_name} \\
+        ${fasta} \\
+        -o ${prefix}.${format} \\
+        ${model_arg} \\
+        --threads ${task.cpus} \\
+        ${args} \\
+        --format ${format}
+    """
+
+    stub:
+    def args = task.ext.args ?: ''
+    def prefix = task.ext.prefix ?: "${meta.id}"
+    def format = args.contains('--format bed') ? 'bed' : 'tsv'
+    """
+    touch ${prefix}.${format}
+    """
+}

@@ -1,0 +1,36 @@
+process VQDNA_TOKENIZE {
+    tag "$meta.id"
+    label 'process_medium'
+
+    conda "${moduleDir}/environment.yml"
+
+    input:
+    tuple val(meta), path(fasta)
+    path(model)  // weights directory, or [] for the shipped weights
+
+    output:
+    tuple val(meta), path("*.npz"), emit: tokens
+    tuple val("${task.process}"), val('vqdna'), eval("vqdna --version | sed 's/vqdna //'"), topic: versions, emit: versions_vqdna
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    def prefix = task.ext.prefix ?: "${meta.id}"
+    def model_arg = model ? "--model ${model}" : ''
+    """
+    vqdna tokenize \\
+        ${fasta} \\
+        -o ${prefix}.tokens.npz \\
+        ${model_arg} \\
+        --threads ${task.cpus} \\
+        ${args}
+    """
+
+    stub:
+    def prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    touch ${prefix}.tokens.npz
+    """
+}

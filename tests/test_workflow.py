@@ -1,0 +1,157 @@
+"""The Snakemake workflow (workflow/Snakefile) and wrapper (workflow/wrappers/vqdna), run with
+the real Snakemake: sharding a FASTA by record and merging the shards' outputs must give what
+one unsharded run of each command writes. The split and merge helpers are also tested alone."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import fasta_text, random_dna
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / "workflow"
+
+
+def _script(name: str):
+    """workflow/scripts/NAME.py as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"vqdna_workflow_{name}", WORKFLOW / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+merge, split = _script("merge"), _script("split")
+
+try:
+    import snakemake  # noqa: F401
+
+    HAVE_SNAKEMAKE = True
+except ImportError:
+    HAVE_SNAKEMAKE = False
+needs_snakemake = pytest.mark.skipif(not HAVE_SNAKEMAKE, reason="snakemake is not installed (pip install '.[workflow]')")
+
+# Record lengths: all but the first three span several of the tiny model's 64-token windows.
+LENGTHS = [40, 57, 64, 90, 120, 150, 200, 333]
+
+
+def _snakemake(*args: str, cwd: Path) -> None:
+    """`python -m snakemake ARGS`, with this interpreter's `vqdna` first on PATH."""
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=300)
+    logs = "".join(f"\n--- {log}\n{log.read_text()}" for log in sorted(cwd.glob("**/logs/**/*.log")))
+    assert result.returncode == 0, result.stderr[-4000:] + logs
+
+
+@pytest.fixture(scope="module")
+def sharded_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The workflow on an 8-record FASTA in 3 shards (embed with --per-token): (workdir, fasta)."""
+    root = tmp_path_factory.mktemp("workflow")
+    seqs = {f"rec{i}": random_dna(length, 200 + i) for i, length in enumerate(LENGTHS)}
+    seqs["rec7"] = seqs["rec7"][:40].lower() + seqs["rec7"][40:100] + "NNNNR" + seqs["rec7"][105:]
+    fasta = root / "input.fa"
+    fasta.write_text(fasta_text(seqs))
+    workdir = root / "run"
+    _snakemake("--cores", "2", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(workdir), "--config",
+               f"fasta={fasta}", "shards=3", f"model={tiny_model_dir}", "task=toy", "threads=1",
+               "extra={embed: --per-token}", cwd=root)
+    return workdir, fasta
+
+
+def _unsharded(run_vqdna, command: str, fasta: Path, output: Path, model: Path, *options: str) -> Path:
+    result = run_vqdna(command, *options, str(fasta), "-o", str(output), "--model", str(model), "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def _assert_same_npz(merged: Path, single: Path) -> None:
+    with np.load(merged) as a, np.load(single) as b:
+        assert a.files == b.files
+        for name in a.files:
+            if name == "metadata":
+                assert json.loads(str(a[name])) == json.loads(str(b[name]))
+            elif a[name].dtype.kind == "f":  # shards batch records differently
+                assert np.allclose(a[name], b[name], atol=1e-5), name
+            else:
+                assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
+
+
+@needs_snakemake
+def test_merged_tokens_are_an_unsharded_run_byte_for_byte(sharded_run, run_vqdna, tiny_model_dir, tmp_path):
+    workdir, fasta = sharded_run
+    single = _unsharded(run_vqdna, "tokenize", fasta, tmp_path / "tokens.npz", tiny_model_dir)
+    _assert_same_npz(workdir / "results/tokens.npz", single)
+    assert (workdir / "results/tokens.npz").read_bytes() == single.read_bytes()
+
+
+@needs_snakemake
+def test_merged_embeddings_equal_an_unsharded_run(sharded_run, run_vqdna, tiny_model_dir, tmp_path):
+    workdir, fasta = sharded_run
+    single = _unsharded(run_vqdna, "embed", fasta, tmp_path / "emb.npz", tiny_model_dir, "--per-token")
+    _assert_same_npz(workdir / "results/embeddings.npz", single)
+    with np.load(single) as npz:
+        assert len(npz["window_offsets"]) == len(LENGTHS) + 1 and npz["window_offsets"][-1] > len(LENGTHS)
+
+
+@needs_snakemake
+def test_merged_predictions_equal_an_unsharded_run(sharded_run, run_vqdna, tiny_model_dir, tmp_path):
+    workdir, fasta = sharded_run
+    single = _unsharded(run_vqdna, "classify", fasta, tmp_path / "pred.tsv", tiny_model_dir, "--task", "toy", "--format", "tsv")
+    merged = (workdir / "results/classify.tsv").read_text()
+    assert merged == single.read_text()
+    assert merged.count("#") == 1 and merged.splitlines()[1].startswith("id\tlabel")
+
+
+@needs_snakemake
+def test_every_shard_logs_its_stderr(sharded_run):
+    workdir, _ = sharded_run
+    for command in ("tokenize", "embed", "classify"):
+        assert sorted(p.name for p in (workdir / "logs" / command).iterdir()) == ["0.log", "1.log", "2.log"]
+    assert "tokenized 3 records" in (workdir / "logs/tokenize/0.log").read_text()
+
+
+@needs_snakemake
+def test_wrapper_tokenizes_like_the_cli(run_vqdna, tiny_model_dir, tmp_path):
+    """The wrapper's own test Snakefile, run from (a copy of) its test folder as
+    snakemake-wrappers does, gives the file `vqdna tokenize` gives."""
+    wrapper = Path(shutil.copytree(WORKFLOW / "wrappers/vqdna", tmp_path / "vqdna"))
+    test_dir = wrapper / "test"
+    _snakemake("--cores", "1", "--config", f"model={tiny_model_dir}", cwd=test_dir)
+    result = run_vqdna("tokenize", "sequences.fa", "-o", "direct.npz", "--model", str(tiny_model_dir),
+                       "--threads", "1", cwd=test_dir)
+    assert result.returncode == 0, result.stderr
+    assert (test_dir / "tokens.npz").read_bytes() == (test_dir / "direct.npz").read_bytes()
+    assert "tokenized 2 records" in (test_dir / "logs/vqdna_tokenize.log").read_text()
+
+
+def test_split_makes_contiguous_non_empty_shards(tmp_path):
+    seqs = {f"r{i}": random_dna(20, i) for i in range(5)}
+    fasta = tmp_path / "in.fa.gz"
+    fasta.write_bytes(gzip.compress(fasta_text(seqs).encode()))
+    shards = [str(tmp_path / f"{i}.fa") for i in range(3)]
+    split.split_fasta(str(fasta), shards)
+    texts = [Path(s).read_text() for s in shards]
+    assert "".join(texts) == fasta_text(seqs)
+    assert [t.count(">") for t in texts] == [2, 2, 1]
+    with pytest.raises(SystemExit, match="fewer than shards=6"):
+        split.split_fasta(str(fasta), [str(tmp_path / f"x{i}.fa") for i in range(6)])
+
+
+def test_merge_tsv_refuses_shards_that_chose_different_formats(tmp_path):
+    """With `--format auto` a shard of short records writes TSV and one with a long record BED."""
+    tsv, bed = tmp_path / "0.tsv", tmp_path / "1.tsv"
+    tsv.write_text("# vqdna\nid\tlabel\tclass_index\tp_neg\tp_pos\na\tneg\t0\t0.9\t0.1\n")
+    bed.write_text("# vqdna\n#chrom\tstart\tend\tname\tscore\tstrand\tid\tclass_index\tp_neg\tp_pos\n")
+    with pytest.raises(SystemExit, match="header lines differ"):
+        merge.merge_tsv([str(tsv), str(bed)], str(tmp_path / "merged.tsv"))
+    assert not (tmp_path / "merged.tsv").exists()

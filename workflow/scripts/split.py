@@ -1,0 +1,37 @@
+"""Split a FASTA into shards of whole records, in contiguous blocks.
+
+Contiguous blocks (the first records to shard 0, the next to shard 1, ...) mean that merging
+the shards' outputs in shard order gives the records in their original order. Lines are
+copied verbatim, so record IDs (and vqdna's checks on them) are those of one unsharded run.
+gzip and BGZF input are read transparently; shards are plain FASTA.
+"""
+
+import contextlib
+import gzip
+
+
+def _open_text(path: str):
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"  # gzip magic; BGZF is gzip too
+    return gzip.open(path, "rt") if compressed else open(path)
+
+
+def split_fasta(path: str, outputs: list[str]) -> None:
+    """Record i goes to shard floor(i * shards / records): contiguous, sizes differing by at
+    most one. vqdna refuses a FASTA without records, so no shard may be empty."""
+    with _open_text(path) as handle:
+        records = sum(line.startswith(">") for line in handle)
+    if records < len(outputs):
+        raise SystemExit(f"{path} has {records} FASTA records, fewer than shards={len(outputs)}: "
+                         "the workflow splits by record, so lower `shards`")
+    with contextlib.ExitStack() as stack, _open_text(path) as handle:
+        shards = [stack.enter_context(open(output, "w")) for output in outputs]
+        headers = 0
+        for line in handle:
+            headers += line.startswith(">")
+            # Anything before the first header stays with record 0, so vqdna still sees it.
+            shards[max(headers - 1, 0) * len(outputs) // records].write(line)
+
+
+if "snakemake" in globals():  # run by Snakemake's `script:` directive
+    split_fasta(snakemake.input[0], list(snakemake.output))  # noqa: F821
