@@ -29,7 +29,7 @@ fi
 
 if [ "$stage" = pretrain ] || [ "$stage" = all ]; then
   vqdna train pretrain "${genomes[@]}" "${holdout[@]}" -m "$WORK/tokenizer" -o "$WORK/pretrain" \
-    --steps 2000 --window 512 --batch 16 --lr 1e-3 --max-minutes 50 \
+    --steps 2000 --window 512 --batch 16 --lr 1e-3 --max-minutes 22 \
     --threads "$THREADS" --seed 0 --resume
   mkdir -p "$OUT"
   cp "$WORK/pretrain/model.safetensors" "$WORK/pretrain/config.json" "$OUT/"
@@ -44,7 +44,7 @@ if [ "$stage" = promoter ] || [ "$stage" = all ]; then
     --exclude "$prom/prom_300_all/test.csv.gz" --valid-fraction 0.15 \
     --class-names non-promoter,promoter \
     --description "GUE prom_300_all: human promoters (300 bp, -249..+50 around the TSS) against non-promoters" \
-    --epochs 2 --batch 32 --lr 1e-3 --max-minutes 40 --work-dir "$WORK/promoter" \
+    --epochs 3 --batch 32 --lr 2e-3 --lora-rank 16 --lora-alpha 32 --max-minutes 42 --work-dir "$WORK/promoter" \
     --threads "$THREADS" --seed 0 --resume
   # Only now, with the head fixed, is the test split read: its score goes into head.json.
   vqdna train evaluate --task promoter -m "$OUT" --test "$prom/prom_300_all/test.csv.gz" \

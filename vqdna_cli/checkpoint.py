@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from vqdna_cli import __version__
 from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig
 from vqdna_cli.errors import ModelError
+from vqdna_cli.io.writers import atomic_file
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -36,26 +35,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_json(path: Path, data: dict) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
-
-
-def _atomic_write(path: Path, write) -> None:
+def _write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        handle.write(data)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> str:
     contiguous = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
-    _atomic_write(path, lambda tmp: save_file(contiguous, tmp))
-    return sha256_of(path)
+    data = save(contiguous)
+    _write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _load_tensors(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
