@@ -78,3 +78,22 @@ def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
     assert head["class_names"] == ["mixed", "at-rich"] and head["labels"] == ["0", "1"]
     assert head["provenance"]["data"]["dropped_in_exclude"] == 4  # the test rows never train
     assert head["provenance"]["data"]["train_rows"] + head["provenance"]["data"]["valid_rows"] == 36
+
+
+@pytest.mark.parametrize("adapter", ["lora", "full"])
+def test_both_adapters_write_a_head_that_classify_uses(tiny_model_dir: Path, tmp_path: Path, adapter: str):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'ACGT')},{i % 2}" for i in range(30)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    api.finetune(model_dir, "strand", [str(tmp_path / "train.csv")], adapter=adapter, epochs=1, batch=8,
+                 device="cpu", threads=1, quiet=True)
+    tensors = load_file(str(model_dir / "heads/strand/head.safetensors"))
+    has_lora = any("lora" in name for name in tensors)
+    assert has_lora == (adapter == "lora")
+    (tmp_path / "x.fa").write_text(">x\n" + random_dna(40, 99) + "\n")
+    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="strand", model_dir=model_dir, threads=1)
+    rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]
+    assert len(rows) == 1 and abs(float(rows[0][3]) + float(rows[0][4]) - 1) < 1e-3

@@ -298,7 +298,8 @@ def _read_labelled(files: list[str], labels_tsv: str | None):
 def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files: list[str] | None = None,
              valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
-             lr: float = 1e-3, lora_rank: int = 8, lora_alpha: float = 16.0, work_dir: Path | None = None,
+             lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
+             work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
     """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`)."""
@@ -312,6 +313,10 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     from vqdna_cli.train.loop import LoopSettings
     from vqdna_cli.train.provenance import provenance
 
+    from vqdna_cli.train.finetune import ADAPTERS
+
+    if adapter not in ADAPTERS:
+        raise VqdnaError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
         raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed)
@@ -355,7 +360,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         return runner.tokens_of([encode(s) for s, _ in pairs], 65536)
 
     train_tokens, valid_tokens = tokens_of(rows), tokens_of(valid_rows)
-    task_model = TaskModel(model, len(labels), lora_rank, lora_alpha).to(torch_device)
+    task_model = TaskModel(model, len(labels), lora_rank, lora_alpha, adapter).to(torch_device)
     steps = epochs * -(-len(rows) // batch)
     work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
     settings = LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
@@ -366,12 +371,13 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     data = {"train": train_files, "valid": valid_files or f"{valid_fraction:.0%} of the training rows (seed {seed})",
             "exclude": exclude_files or [], "train_rows": len(rows), "valid_rows": len(valid_rows),
             "dropped_in_exclude": dropped_excluded, "dropped_in_valid": before - len(rows)}
-    record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "lora_rank": lora_rank,
+    record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
                                            "lora_alpha": lora_alpha, "seed": seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     save_head(Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),
-        "lora_rank": lora_rank, "lora_alpha": lora_alpha, "model_sha256": info["sha256"]["model.safetensors"],
+        "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
+        "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })
     return metrics

@@ -82,11 +82,16 @@ class Runner:
     def attach_head(self, task: str) -> tuple[ClassificationHead, dict]:
         """Load a task's LoRA adapters into the Transformer (in place) and return its head."""
         tensors, info = load_head(self.model_dir, task)
-        add_lora(self.model.transformer, info["lora_rank"], info["lora_alpha"])
+        full = info.get("adapter", "lora") == "full"
+        if not full:
+            add_lora(self.model.transformer, info["lora_rank"], info["lora_alpha"])
         head = ClassificationHead(self.model.cfg.transformer.width, len(info["class_names"]))
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
-        missing = self.model.transformer.load_state_dict(adapters, strict=False)
+        try:
+            missing = self.model.transformer.load_state_dict(adapters, strict=full)
+        except RuntimeError:
+            raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}") from None
         if missing.unexpected_keys or any("lora" in k for k in missing.missing_keys):
             raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
         head.load_state_dict(head_state)

@@ -107,6 +107,7 @@ def finetune_command(
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 4,
     batch: Annotated[int, typer.Option("--batch", min=1)] = 32,
     lr: LearningRate = 1e-3,
+    adapter: Annotated[str, typer.Option("--adapter", help="lora: low-rank adapters on the frozen Transformer (small heads); full: train the whole Transformer (a head carries its copy).")] = "lora",
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
     lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
     work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Checkpoints and the training log.", show_default=False)] = None,
@@ -123,7 +124,7 @@ def finetune_command(
     api.finetune(
         model, task, train, valid_files=valid, valid_fraction=valid_fraction, exclude_files=exclude,
         labels_tsv=labels, class_names=class_names.split(",") if class_names else None,
-        description=description, epochs=epochs, batch=batch, lr=lr, lora_rank=lora_rank, lora_alpha=lora_alpha,
+        description=description, epochs=epochs, batch=batch, lr=lr, adapter=adapter, lora_rank=lora_rank, lora_alpha=lora_alpha,
         work_dir=work_dir, output_dir=output, resume=resume, max_minutes=max_minutes, device=device,
         threads=threads, seed=seed, quiet=quiet,
     )

@@ -21,13 +21,25 @@ from vqdna_cli.train.loop import LoopSettings, run
 BEST = "best"
 
 
-class TaskModel(torch.nn.Module):
-    """The shared model with adapters, plus the head: what fine-tuning optimises."""
+ADAPTERS = ("lora", "full")
 
-    def __init__(self, model: VQDNA, classes: int, rank: int, alpha: float):
+
+class TaskModel(torch.nn.Module):
+    """The shared model plus the head: what fine-tuning optimises.
+
+    adapter "lora": low-rank adapters on the frozen Transformer (a head is ~0.1 M values);
+    "full": the whole Transformer is trained (a head carries its own copy, ~0.9 M values).
+    The tokenizer stays frozen either way: it defines the vocabulary.
+    """
+
+    def __init__(self, model: VQDNA, classes: int, rank: int, alpha: float, adapter: str = "lora"):
         super().__init__()
         model.requires_grad_(False)
-        add_lora(model.transformer, rank, alpha)
+        if adapter == "lora":
+            add_lora(model.transformer, rank, alpha)
+        else:
+            model.transformer.requires_grad_(True)
+        self.adapter = adapter
         self.model = model
         self.head = ClassificationHead(model.cfg.transformer.width, classes)
 
@@ -36,7 +48,10 @@ class TaskModel(torch.nn.Module):
         return self.head(mean_pool(hidden, valid))  # (B, classes)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        state = lora_state_dict(self.model.transformer, prefix="transformer.")
+        if self.adapter == "lora":
+            state = lora_state_dict(self.model.transformer, prefix="transformer.")
+        else:
+            state = {f"transformer.{k}": v for k, v in self.model.transformer.state_dict().items()}
         state.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
         return {k: v.detach().clone() for k, v in state.items()}
 
