@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vqdna_cli.checkpoint import save_training_state
+from vqdna_cli.checkpoint import load_training_state, save_training_state
 from vqdna_cli.data.batching import pad
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import ClassificationHead, mean_pool
@@ -56,6 +56,11 @@ class TaskModel(torch.nn.Module):
         return {k: v.detach().clone() for k, v in state.items()}
 
 
+def _no_optimizer() -> torch.optim.Optimizer:
+    """The best-so-far snapshot is stored with the training-state format, minus an optimizer."""
+    return torch.optim.SGD([torch.zeros(1, requires_grad=True)])
+
+
 def _batch(tokens: list[np.ndarray], indices, device):
     batch_tokens = torch.from_numpy(pad([tokens[i].astype(np.int64) for i in indices], fill=0)).to(device)
     lengths = torch.tensor([len(tokens[i]) for i in indices], device=device)
@@ -80,9 +85,11 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
     """Returns the trainable state with the best validation MCC, and its metrics."""
     steps_per_epoch = -(-len(train_tokens) // batch)
     labels = torch.from_numpy(train_labels).long()
-    best = {"mcc": -2.0}
-    best_state = task_model.trainable_state()
     work = Path(settings.out_dir)
+    best, best_state = {"mcc": -2.0}, task_model.trainable_state()
+    if settings.resume and (work / f"{BEST}.json").is_file():  # the best of the interrupted run
+        best_state, meta = load_training_state(work / BEST, _no_optimizer())
+        best.update(meta["metrics"])
 
     def step(number: int):
         epoch, position = divmod(number, steps_per_epoch)
@@ -99,15 +106,10 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
         if metrics["mcc"] > best["mcc"]:
             best.update(metrics)
             best_state = task_model.trainable_state()
-            save_training_state(work / BEST, best_state, torch.optim.SGD([torch.zeros(1, requires_grad=True)]), {"metrics": metrics})
+            save_training_state(work / BEST, best_state, _no_optimizer(), {"metrics": metrics})
         return {f"valid_{k}": v for k, v in metrics.items()}
 
     params = [p for p in task_model.parameters() if p.requires_grad]
     settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})
     run("finetune", task_model, params, step, evaluate, settings)
-    if (work / f"{BEST}.json").is_file() and best["mcc"] == -2.0:  # resumed: the best is on disk
-        from vqdna_cli.checkpoint import load_training_state
-
-        best_state, meta = load_training_state(work / BEST, torch.optim.SGD([torch.zeros(1, requires_grad=True)]))
-        best.update(meta["metrics"])
     return best_state, {f"valid_{k}": v for k, v in best.items()}
