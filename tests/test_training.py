@@ -97,3 +97,15 @@ def test_both_adapters_write_a_head_that_classify_uses(tiny_model_dir: Path, tmp
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="strand", model_dir=model_dir, threads=1)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]
     assert len(rows) == 1 and abs(float(rows[0][3]) + float(rows[0][4]) - 1) < 1e-3
+
+
+def test_bf16_transformer_on_the_cpu_stays_close_to_fp32(tiny_model_dir: Path, tmp_path: Path):
+    """--precision bf16 is an opt-in speed-up: vectors within bf16 rounding, recorded in metadata."""
+    (tmp_path / "x.fa").write_text(fasta_text({"a": random_dna(150, 1), "b": random_dna(60, 2)}))
+    for precision in ("fp32", "bf16"):
+        api.embed(str(tmp_path / "x.fa"), tmp_path / f"{precision}.npz", model_dir=tiny_model_dir,
+                  precision=precision, threads=1)
+    fp32, bf16 = np.load(tmp_path / "fp32.npz"), np.load(tmp_path / "bf16.npz")
+    assert json.loads(str(bf16["metadata"]))["transformer_precision"] == "bf16"
+    assert json.loads(str(fp32["metadata"]))["transformer_precision"] == "fp32"
+    np.testing.assert_allclose(bf16["embeddings"], fp32["embeddings"], rtol=0.05, atol=0.05)

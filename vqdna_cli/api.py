@@ -92,12 +92,12 @@ def _records(source: str, region: str | None, bed: Path | None, mapped_only: boo
                           reference=str(reference) if reference else None)
 
 
-def _runner(model_dir: Path | None, device: str, threads: int | None, seed: int):
+def _runner(model_dir: Path | None, device: str, threads: int | None, seed: int, precision: str = "fp32"):
     from vqdna_cli import runtime
     from vqdna_cli.inference import Runner
 
     runtime.configure(threads, seed)
-    return Runner.load(model_dir, device)
+    return Runner.load(model_dir, device, precision)
 
 
 def _input_description(source: str, region: str | None, bed: Path | None, mapped_only: bool) -> dict:
@@ -159,7 +159,7 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
           bed: Path | None = None, mapped_only: bool = False, reference: Path | None = None,
           per_token: bool = False, reverse_complement: bool = False, stride: int | None = None,
           batch_tokens: int = 16384, device: str = "auto", threads: int | None = None, seed: int = 0,
-          force: bool = False, progress=NO_PROGRESS) -> dict:
+          force: bool = False, precision: str = "fp32", progress=NO_PROGRESS) -> dict:
     """One pooled embedding per record (or per window of a long record) into one `.npz`."""
     import numpy as np
 
@@ -167,7 +167,7 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
     from vqdna_cli.io.writers import check_output, write_npz
 
     check_output(output, force)
-    runner = _runner(model_dir, device, threads, seed)
+    runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     ids, chroms, starts, lengths, pooled, window_ranges, window_counts, token_vectors = [], [], [], [], [], [], [], []
     for result in embed_records(runner, _records(source, region, bed, mapped_only, reference),
@@ -221,7 +221,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
              region: str | None = None, bed: Path | None = None, mapped_only: bool = False,
              reference: Path | None = None, output_format: str = "auto", reverse_complement: bool = False,
              stride: int | None = None, batch_tokens: int = 16384, device: str = "auto",
-             threads: int | None = None, seed: int = 0, force: bool = False, progress=NO_PROGRESS) -> dict:
+             threads: int | None = None, seed: int = 0, force: bool = False, precision: str = "fp32",
+             progress=NO_PROGRESS) -> dict:
     """Class probabilities per record (TSV), or per window of long records (BED6+)."""
     import numpy as np
     import torch
@@ -232,7 +233,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     if output_format not in ("auto", "tsv", "bed"):
         raise VqdnaError(f"--format {output_format!r}: use auto, tsv or bed")
     check_output(output, force)
-    runner = _runner(model_dir, device, threads, seed)
+    runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
     names = info["class_names"]

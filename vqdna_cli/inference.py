@@ -50,13 +50,15 @@ class Runner:
     info: dict
     device: torch.device
     model_dir: Path
+    precision: str = "fp32"  # of the Transformer on the CPU; the tokenizer always runs in fp32 there
 
     @classmethod
-    def load(cls, model_dir: Path | None, device: str = "auto") -> "Runner":
+    def load(cls, model_dir: Path | None, device: str = "auto", precision: str = "fp32") -> "Runner":
+        runtime.check_precision(precision)
         directory = Path(model_dir) if model_dir else default_weights_dir()
         model, info = load_model(directory)
         torch_device = runtime.pick_device(device)
-        return cls(model.to(torch_device).eval(), info, torch_device, directory)
+        return cls(model.to(torch_device).eval(), info, torch_device, directory, precision)
 
     @property
     def levels(self) -> int:
@@ -77,6 +79,7 @@ class Runner:
             "levels": self.levels,
             "codebook_sizes": list(self.model.cfg.quantizer.codebook_sizes),
             "tokens_per_base": 1,
+            "transformer_precision": "bf16" if self.device.type == "cuda" else self.precision,
         }
 
     def attach_head(self, task: str) -> tuple[ClassificationHead, dict]:
@@ -126,7 +129,7 @@ class Runner:
             tokens = torch.from_numpy(pad([token_windows[i].astype(np.int64) for i in batch], fill=0)).to(self.device)
             lengths = torch.tensor([len(token_windows[i]) for i in batch], device=self.device)
             valid = torch.arange(tokens.shape[1], device=self.device)[None, :] < lengths[:, None]
-            with runtime.autocast(self.device):
+            with runtime.autocast(self.device, cpu_bf16=self.precision == "bf16"):
                 hidden = self.model.contextualise(self.model.embed_tokens(tokens), valid)
             hidden = hidden.float().cpu().numpy()
             for row, index in enumerate(batch):

@@ -30,8 +30,19 @@ def configure(threads: int | None, seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on a GPU; plain fp32 on the CPU (bf16 there is slower on most CPUs)."""
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise VqdnaError(f"--precision {precision!r}: use fp32 or bf16")
+
+
+def autocast(device: torch.device, cpu_bf16: bool = False):
+    """bf16 autocast on a GPU. On the CPU fp32, unless `cpu_bf16` (asked for with
+    --precision bf16): faster only on CPUs with native bf16 (AVX512-BF16, AMX)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if cpu_bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -26,6 +26,7 @@ def command(
     reference: options.Reference = None,
     batch_tokens: options.BatchTokens = 16384,
     device: options.Device = "auto",
+    precision: options.Precision = "fp32",
     threads: options.Threads = None,
     seed: options.Seed = 0,
     force: options.Force = False,
@@ -47,7 +48,7 @@ def command(
     with bases_progress(f"classifying ({task})", quiet) as progress:
         api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                      reference=reference, output_format=output_format, reverse_complement=rc, stride=stride,
-                     batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force,
+                     batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
                      progress=progress)
 
 

@@ -27,6 +27,7 @@ def command(
     reference: options.Reference = None,
     batch_tokens: options.BatchTokens = 16384,
     device: options.Device = "auto",
+    precision: options.Precision = "fp32",
     threads: options.Threads = None,
     seed: options.Seed = 0,
     force: options.Force = False,
@@ -43,7 +44,7 @@ def command(
     with bases_progress("embedding", quiet) as progress:
         summary = api.embed(source, output, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                             reference=reference, per_token=per_token, reverse_complement=rc, stride=stride,
-                            batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force,
+                            batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
                             progress=progress)
     seconds = time.monotonic() - began
     report(f"embedded {summary['records']:,} records ({summary['windows']:,} windows) in {seconds:.1f} s -> {output}", quiet)
