@@ -164,3 +164,25 @@ def test_corrupt_block(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Non
         list(read_alignments(str(path)))
     assert str(path) in str(caught.value)
     assert capfd.readouterr().err == ""
+
+
+def test_cram_with_its_reference(tmp_path: Path):
+    """CRAM stores reads against a reference; with --reference their sequences come back."""
+    import random
+
+    rng = random.Random(3)
+    chroms = {"chr1": "".join(rng.choice("ACGT") for _ in range(1000)), "chr2": "".join(rng.choice("ACGT") for _ in range(500))}
+    reference = tmp_path / "ref.fa"
+    reference.write_text("".join(f">{name}\n{seq}\n" for name, seq in chroms.items()))
+    pysam.faidx(str(reference))
+    cram = tmp_path / "reads.cram"
+    reads = [("a", "chr1", 100, chroms["chr1"][100:130]), ("b", "chr2", 40, chroms["chr2"][40:60][:10] + "T" * 10)]
+    with pysam.AlignmentFile(str(cram), "wc", header=HEADER, reference_filename=str(reference)) as out:
+        for name, chrom, start, seq in reads:
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.reference_name, read.reference_start = name, chrom, start
+            read.query_sequence, read.cigarstring, read.mapping_quality = seq, f"{len(seq)}M", 60
+            read.query_qualities = pysam.qualitystring_to_array("I" * len(seq))
+            out.write(read)
+    records = list(read_alignments(str(cram), reference=str(reference)))
+    assert [(r.name, r.chrom, r.offset, r.seq) for r in records] == [(n, c, s, q) for n, c, s, q in reads]
