@@ -109,3 +109,19 @@ def test_bf16_transformer_on_the_cpu_stays_close_to_fp32(tiny_model_dir: Path, t
     assert json.loads(str(bf16["metadata"]))["transformer_precision"] == "bf16"
     assert json.loads(str(fp32["metadata"]))["transformer_precision"] == "fp32"
     np.testing.assert_allclose(bf16["embeddings"], fp32["embeddings"], rtol=0.05, atol=0.05)
+
+
+def test_pretrain_can_start_a_transformer_of_another_size(genomes, tmp_path: Path):
+    """--transformer-preset keeps the trained tokenizer and gives it a fresh Transformer."""
+    from vqdna_cli.config import PRESETS
+
+    api.train_tokenizer(genomes, tmp_path / "tok", steps=2, holdout_files=(), resume=False, max_minutes=None, **STAGE)
+    api.pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=1, lr=1e-3, window=64, batch=2,
+                 holdout_files=(), holdout_tail={}, resume=False, max_minutes=None, device="cpu", threads=1,
+                 seed=0, quiet=True, transformer_preset="default")
+    tokenizer, _ = load_model(tmp_path / "tok")
+    pretrained, info = load_model(tmp_path / "pre")
+    assert pretrained.cfg.transformer == PRESETS["default"].transformer
+    assert pretrained.cfg.encoder == tokenizer.cfg.encoder
+    for name, tensor in tokenizer.encoder.state_dict().items():
+        assert np.array_equal(tensor.numpy(), pretrained.encoder.state_dict()[name].numpy()), name

@@ -51,7 +51,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 
 def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr: float, window: int, batch: int,
              holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool, max_minutes: float | None,
-             device: str, threads: int | None, seed: int, quiet: bool) -> dict:
+             device: str, threads: int | None, seed: int, quiet: bool, transformer_preset: str | None = None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.loop import LoopSettings
@@ -61,6 +61,8 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     torch_device = _setup(device, threads, seed)
     began = time.monotonic()
     model, info = load_model(model_dir)
+    if transformer_preset is not None:
+        model = _with_transformer_of(model, transformer_preset)
     if window > model.cfg.transformer.max_tokens:
         raise VqdnaError(f"--window {window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
@@ -73,6 +75,22 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
                          "tokenizer": str(model_dir)}, metrics, (time.monotonic() - began) / 60, str(torch_device))
     save_model(Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics
+
+
+def _with_transformer_of(model, preset: str):
+    """The same trained tokenizer under a fresh Transformer of `preset`'s size."""
+    import dataclasses
+
+    from vqdna_cli.config import PRESETS
+    from vqdna_cli.model.vqdna import VQDNA
+
+    if preset not in PRESETS:
+        raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer)
+    fresh = VQDNA(cfg)
+    for part in ("encoder", "quantizer", "decoder"):
+        getattr(fresh, part).load_state_dict(getattr(model, part).state_dict())
+    return fresh
 
 
 # --- inference ----------------------------------------------------------------------------

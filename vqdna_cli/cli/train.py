@@ -71,6 +71,7 @@ def pretrain_command(
     steps: Steps = 3000,
     lr: LearningRate = 1e-3,
     window: Annotated[int, typer.Option("--window", help="Bases (= tokens) per training window; at most the model's max_tokens.")] = 512,
+    transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", help="Windows per step.")] = 16,
     holdout_file: HoldoutFile = None,
     holdout_tail: HoldoutTail = None,
@@ -88,6 +89,7 @@ def pretrain_command(
         fasta, model, output, steps=steps, lr=lr, window=window, batch=batch,
         holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
         resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
+        transformer_preset=transformer_preset,
     )
 
 
