@@ -228,6 +228,15 @@ def _check_stride(stride: int | None, window: int) -> None:
         raise VqdnaError(f"--stride {stride}: must be between 1 and the model window ({window})")
 
 
+def _window_probabilities(head, pooled, device):
+    """(windows, W) pooled vectors -> (windows, classes) class probabilities."""
+    import torch
+
+    with torch.inference_mode():
+        logits = head(torch.from_numpy(pooled).to(device))
+        return torch.softmax(logits.float(), -1).cpu().numpy()
+
+
 def list_tasks(model_dir: Path | None = None) -> list[dict]:
     from vqdna_cli.checkpoint import list_heads
     from vqdna_cli.inference import default_weights_dir
@@ -243,7 +252,6 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
              progress=NO_PROGRESS) -> dict:
     """Class probabilities per record (TSV), or per window of long records (BED6+)."""
     import numpy as np
-    import torch
 
     from vqdna_cli.inference import embed_records
     from vqdna_cli.io.writers import check_output, text_output
@@ -274,9 +282,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
         else:
             out.write("\t".join(["id", "label", "class_index", *probability_columns]) + "\n")
         for result in results:
-            with torch.inference_mode():
-                logits = head(torch.from_numpy(result.pooled).to(runner.device))
-                probabilities = torch.softmax(logits.float(), -1).cpu().numpy()
+            probabilities = _window_probabilities(head, result.pooled, runner.device)
             record = result.record
             if use_bed:
                 for (start, end), p in zip(result.windows, probabilities):
@@ -411,7 +417,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
 
     import numpy as np
 
-    from vqdna_cli.checkpoint import HEAD_INFO, _write_json
+    from vqdna_cli.checkpoint import record_head_test
     from vqdna_cli.inference import embed_records
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
@@ -425,19 +431,16 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
         raise VqdnaError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(test.sequences))
     began = time.monotonic()
-    import torch
-
-    predicted = []
-    for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None, per_token=False,
-                                reverse_complement=False):
-        with torch.inference_mode():
-            pooled = torch.from_numpy(result.pooled.mean(0, keepdims=True)).to(runner.device)
-            predicted.append(int(head(pooled).argmax(-1)))
+    # Scored exactly as `classify` writes its TSV: a longer sequence gets the mean of its
+    # windows' probabilities.
+    predicted = [int(_window_probabilities(head, result.pooled, runner.device).mean(0).argmax())
+                 for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
+                                             per_token=False, reverse_complement=False)]
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": test_files, "seconds": round(seconds, 1),
                     "bases_per_second": round(sum(map(len, test.sequences)) / max(seconds, 1e-9)),
                     "evaluated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
     if record:
-        _write_json(runner.model_dir / "heads" / task / HEAD_INFO, {**info, "test": metrics})
+        record_head_test(runner.model_dir, task, metrics)
     return metrics

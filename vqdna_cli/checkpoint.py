@@ -148,6 +148,12 @@ def load_head(directory: Path, task: str) -> tuple[dict[str, torch.Tensor], dict
     return _load_tensors(head_dir / HEAD_FILE, info["sha256"][HEAD_FILE]), info
 
 
+def record_head_test(directory: Path, task: str, metrics: dict) -> None:
+    """Store a head's test score in its head.json (the weights and their hash are untouched)."""
+    path = Path(directory) / "heads" / task / HEAD_INFO
+    _write_json(path, {**_read_json(path), "test": metrics})
+
+
 # --- training checkpoints (resume) ----------------------------------------------------
 
 
