@@ -444,3 +444,26 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     if record:
         record_head_test(runner.model_dir, task, metrics)
     return metrics
+
+
+# --- mutations --------------------------------------------------------------------------------
+
+
+def mutations(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Path | None = None,
+              labels: Path | None = None, label_column: str | None = None, vcf: bool = False, plot: bool = True,
+              min_depth: int = 10, min_af: float = 0.2, min_baseq: int = 20, model_dir: Path | None = None,
+              batch_tokens: int = 16384, device: str = "auto", threads: int | None = None, seed: int = 0,
+              force: bool = False, precision: str = "fp32", progress=NO_PROGRESS) -> dict:
+    """Variants of genomes (FASTA), reads (BAM/CRAM) or VCFs against `reference`, and what
+    each does to the HRQ tokens, into `output_dir` (see `vqdna_cli.mutations`). Returns
+    counts, the lineage scores, and `notices` (e.g. a plot skipped) for the caller to show."""
+    from vqdna_cli.mutations.pileup import ReadFilters
+    from vqdna_cli.mutations.pipeline import run
+
+    if min_depth < 1 or not 0 < min_af <= 1 or min_baseq < 0:
+        raise VqdnaError("--min-depth must be >= 1, --min-af in (0, 1] and --min-baseq >= 0")
+    return run(inputs, Path(output_dir), reference=Path(reference), annotation=annotation, labels=labels,
+               label_column=label_column, vcf=vcf, plot=plot,
+               filters=ReadFilters(min_depth=min_depth, min_af=min_af, min_baseq=min_baseq),
+               runner_factory=lambda: _runner(model_dir, device, threads, seed, precision),
+               batch_tokens=batch_tokens, force=force, progress=progress)

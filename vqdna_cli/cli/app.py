@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vqdna_cli import __version__
-from vqdna_cli.cli import classify, embed, tokenize, train
+from vqdna_cli.cli import classify, embed, mutations, tokenize, train
 from vqdna_cli.cli.handling import one_line_errors
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ def _root(
 app.command("tokenize", no_args_is_help=True)(one_line_errors(tokenize.command))
 app.command("embed", no_args_is_help=True)(one_line_errors(embed.command))
 app.command("classify")(one_line_errors(classify.command))
+app.command("mutations", no_args_is_help=True)(one_line_errors(mutations.command))
 app.add_typer(train.app, name="train")
 
 

@@ -1,0 +1,154 @@
+"""Assembled genomes: align each to the reference with minimap2 (`mappy`) and read its
+substitutions, insertions and deletions off the alignment's CIGAR.
+
+minimap2 is the field's standard aligner for whole viral genomes against a reference (as in
+Nextclade-free pipelines and UShER's input tools); `mappy` is its official Python binding.
+The `asm10` preset is used: assembly-to-reference scoring for up to ~10 % divergence, whose
+gap costs still open a gap for a real deletion instead of smearing it into mismatches.
+
+Bases the genome does not resolve (N and the other IUPAC codes) are never called: they mark
+the reference positions as *not covered*, which the report keeps (a sample without a call
+at an uncovered site is "unknown", not "reference").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from vqdna_cli.data.alphabet import reverse_complement
+from vqdna_cli.errors import InputError
+from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.mutations.variants import Call, Reference, normalise
+
+PRESET = "asm10"
+_ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)
+# CIGAR operations as minimap2 numbers them.
+_MATCH_OPS, _INSERTION, _DELETION, _SKIP = (0, 7, 8), 1, 2, 3
+
+
+@dataclass
+class GenomeCalls:
+    sample: str
+    calls: list[Call]
+    covered: dict[str, np.ndarray]  # per contig: reference positions the genome resolves
+
+
+class GenomeAligner:
+    def __init__(self, reference: Reference):
+        import mappy
+
+        self.reference = reference
+        self.aligner = mappy.Aligner(str(reference.path), preset=PRESET)
+        if not self.aligner:
+            raise InputError(f"minimap2 could not index the reference {reference.path}")
+
+    def call(self, record: SequenceRecord, source: str) -> GenomeCalls:
+        hits = _kept_hits(self.aligner.map(record.seq))
+        if not hits:
+            raise InputError(f"genome {record.name!r} in {source} does not align to the reference "
+                             f"{self.reference.path}: is it the same virus, and the whole genome?")
+        covered = {}
+        calls: dict = {}
+        for hit in hits:
+            chrom_seq = self.reference.sequences[hit.ctg]
+            mask = covered.setdefault(hit.ctg, np.zeros(len(chrom_seq), dtype=bool))
+            query = record.seq[hit.q_st : hit.q_en]
+            if hit.strand < 0:
+                query = reverse_complement(query)
+            for site in _walk(hit, chrom_seq, query, mask):
+                calls.setdefault(site, Call(record.name, site))
+        return GenomeCalls(record.name, sorted(calls.values(), key=lambda c: c.site), covered)
+
+
+def _kept_hits(hits: Iterable) -> list:
+    """The primary alignment plus any others that cover new reference and genome stretches
+    (a genome split by a long deletion or a rearrangement), in reference order."""
+    kept = []
+    for hit in hits:
+        if any(hit.ctg == k.ctg and hit.r_st < k.r_en and k.r_st < hit.r_en for k in kept):
+            continue
+        if any(hit.q_st < k.q_en and k.q_st < hit.q_en for k in kept):
+            continue
+        kept.append(hit)
+    return sorted(kept, key=lambda h: (h.ctg, h.r_st))
+
+
+def _walk(hit, chrom_seq: str, query: str, covered: np.ndarray) -> Iterator:
+    ref_at, query_at = hit.r_st, 0
+    ref_bytes = np.frombuffer(chrom_seq.encode("ascii"), dtype=np.uint8)
+    query_bytes = np.frombuffer(query.encode("ascii"), dtype=np.uint8)
+    for length, op in hit.cigar:
+        if op in _MATCH_OPS:
+            r = ref_bytes[ref_at : ref_at + length]
+            q = query_bytes[query_at : query_at + length]
+            resolved = np.isin(q, _ACGT)
+            covered[ref_at : ref_at + length] |= resolved
+            for offset in np.flatnonzero(resolved & (q != r)).tolist():
+                position = ref_at + offset
+                yield normalise(chrom_seq, hit.ctg, position, chrom_seq[position], chr(q[offset]))
+            ref_at += length
+            query_at += length
+        elif op == _INSERTION:
+            inserted = query[query_at : query_at + length]
+            # An insertion with unresolved bases is not called: its content is unknown.
+            if set(inserted) <= set("ACGT"):
+                yield normalise(chrom_seq, hit.ctg, ref_at, "", inserted)
+            query_at += length
+        elif op == _DELETION:
+            covered[ref_at : ref_at + length] = True
+            yield normalise(chrom_seq, hit.ctg, ref_at, chrom_seq[ref_at : ref_at + length], "")
+            ref_at += length
+        elif op == _SKIP:
+            ref_at += length
+
+
+def read_genomes(path: str) -> list[SequenceRecord]:
+    """The genomes of a FASTA file (plain or gzip), named by their ID.
+
+    Real collections repeat IDs (a GenBank accession once per recombinant parent, as
+    `OU219033 (XA)` and `OU219033 (XB)`): when the IDs of a file are not unique, every
+    record of that file is named by its whole header line instead, and only a repeated
+    header line is refused.
+    """
+    import gzip
+
+    from vqdna_cli.io.fasta import validate_sequence
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise InputError(f"{path} is a damaged gzip file ({error})") from None
+    headers, chunks = [], []
+    for line in data.splitlines():
+        if line.startswith(b">"):
+            headers.append(line[1:].strip().decode("utf-8", errors="replace"))
+            chunks.append([])
+        elif line.startswith(b";") or not line.strip():
+            continue
+        elif not chunks:
+            raise InputError(f"{path} is not a FASTA file: the first line does not start with '>'")
+        else:
+            chunks[-1].append(line.strip())
+    if not headers:
+        raise InputError(f"no FASTA records in {path}")
+    ids = [header.split()[0] if header.split() else "" for header in headers]
+    names = ids if len(set(ids)) == len(ids) else headers
+    if "" in names or len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"record {duplicate!r} occurs twice in {path}: genomes need distinct names")
+    records = []
+    for name, pieces in zip(names, chunks):
+        raw = b"".join(pieces)
+        if not raw:
+            raise InputError(f"record {name!r} in {path} has an empty sequence")
+        records.append(SequenceRecord(name, validate_sequence(raw, name, path), name))
+    return records

@@ -1,0 +1,212 @@
+"""Genes and amino-acid changes from a GFF3 annotation.
+
+CDS features are grouped by their ID into coding sequences read in coding order; a CDS made of
+several parts that overlap (SARS-CoV-2's ORF1ab: 266-13468 then 13468-21555, the -1
+ribosomal frameshift) reads the shared base twice, so ORF1ab is numbered through the
+frameshift as the pp1ab polyprotein (Nextclade's ORF1b:P314L is ORF1ab:P4715L here). When
+several CDSs carry the same gene name (pp1a and pp1ab both say ORF1ab) the longest is kept.
+
+Protein changes are computed per sample: the variants of one sample that touch the same or
+overlapping codons are applied together (two substitutions in one codon make one amino
+acid), and every variant of the group gets the group's change. Notation (1-based codons):
+
+    N501Y             substitution; Q27* a stop gained; L212L synonymous
+    R203K,G204R       several amino acids changed by one group of variants
+    Y144del           in-frame deletion of one amino acid; H69_V70del of several
+    ins214EPE         in-frame insertion after amino acid 214
+    N211_L212delinsI  in-frame deletion with a changed amino acid at the junction
+    F157fs            frameshift: the first amino acid changed, then fs
+
+Prefixed by the gene (S:N501Y); a variant in two overlapping genes gets both, comma-joined.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.mutations.variants import INSERTION, Call, Reference
+
+
+def _codon_table() -> dict[str, str]:
+    from Bio.Data.CodonTable import standard_dna_table
+
+    table = dict(standard_dna_table.forward_table)
+    table.update({codon: "*" for codon in standard_dna_table.stop_codons})
+    return table
+
+
+CODONS = _codon_table()
+
+
+@dataclass
+class CodingSequence:
+    gene: str
+    chrom: str
+    strand: int
+    positions: np.ndarray  # 0-based reference position of every CDS base, in coding order
+    sequence: str  # the CDS's bases on the coding strand
+
+    def indices_at(self) -> dict[int, list[int]]:
+        where: dict[int, list[int]] = defaultdict(list)
+        for index, position in enumerate(self.positions.tolist()):
+            where[position].append(index)
+        return where
+
+
+def read_gff(path: Path, reference: Reference) -> list[CodingSequence]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"annotation {path} does not exist")
+    parts: dict[str, list] = defaultdict(list)
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if line.startswith("##FASTA"):
+            break
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 9:
+            raise InputError(f"{path} line {number} has {len(fields)} tab-separated columns, GFF3 has 9")
+        if fields[2] != "CDS":
+            continue
+        chrom, start, end, strand = fields[0], fields[3], fields[4], fields[6]
+        if not (start.isdigit() and end.isdigit()):
+            raise InputError(f"{path} line {number}: start and end must be numbers")
+        attributes = dict(pair.split("=", 1) for pair in fields[8].split(";") if "=" in pair)
+        attributes = {k: urllib.parse.unquote(v) for k, v in attributes.items()}
+        identifier = attributes.get("ID") or attributes.get("Parent") or f"line{number}"
+        gene = attributes.get("gene") or attributes.get("Name") or identifier
+        parts[identifier].append((chrom, int(start) - 1, int(end), -1 if strand == "-" else 1, gene))
+    coding = []
+    for identifier, pieces in parts.items():
+        chrom = pieces[0][0]
+        reference.check_contig(chrom, str(path))
+        strand = pieces[0][3]
+        # Coding order: by start on the + strand, by end descending on the - strand.
+        pieces.sort(key=lambda p: p[1] if strand > 0 else -p[2])
+        ranges = [np.arange(s, e) if strand > 0 else np.arange(e - 1, s - 1, -1) for _, s, e, _, _ in pieces]
+        positions = np.concatenate(ranges)
+        bases = "".join(reference.sequences[chrom][p] for p in positions.tolist())
+        if strand < 0:
+            bases = bases.translate(str.maketrans("ACGT", "TGCA"))
+        coding.append(CodingSequence(pieces[0][4], chrom, strand, positions, bases))
+    longest: dict[str, CodingSequence] = {}
+    for cds in sorted(coding, key=lambda c: (-len(c.positions), c.gene, int(c.positions[0]))):
+        longest.setdefault(cds.gene, cds)
+    return sorted(longest.values(), key=lambda c: (c.chrom, int(c.positions.min())))
+
+
+def translate(bases: str) -> str:
+    return "".join(CODONS.get(bases[i : i + 3], "X") for i in range(0, len(bases) - len(bases) % 3, 3))
+
+
+class Annotator:
+    def __init__(self, coding: list[CodingSequence]):
+        self.coding = [(cds, cds.indices_at()) for cds in coding]
+
+    def annotate(self, calls: list[Call]) -> None:
+        """Set `gene`, `protein` and `effect` in each call's annotation (one sample's calls)."""
+        for call in calls:
+            call.annotation.update({"gene": [], "protein": [], "effect": []})
+        for cds, where in self.coding:
+            edits = []
+            for call in calls:
+                edit = _edit(call, cds, where)
+                if edit is not None:
+                    edits.append(edit)
+            for group in _overlapping(edits):
+                protein, effect = _change(cds, group)
+                for edit in group:
+                    annotation = edit[3].annotation
+                    annotation["gene"].append(cds.gene)
+                    annotation["protein"].append(protein)
+                    annotation["effect"].append(effect)
+        for call in calls:
+            annotation = call.annotation
+            annotation["effect"] = ",".join(dict.fromkeys(annotation["effect"])) if annotation["gene"] else "noncoding"
+            annotation["gene"] = ",".join(dict.fromkeys(annotation["gene"]))
+            annotation["protein"] = ",".join(dict.fromkeys(annotation["protein"]))
+
+
+def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
+    """(first CDS index, last CDS index, coding-strand replacement, call) or None."""
+    site = call.site
+    if site.chrom != cds.chrom:
+        return None
+    inserted = site.inserted
+    if cds.strand < 0:
+        inserted = inserted.translate(str.maketrans("ACGT", "TGCA"))[::-1]
+    if site.kind == INSERTION:
+        before, after = where.get(site.pos - 1), where.get(site.pos)
+        if not before or not after:
+            return None
+        # Between two CDS bases: replace nothing, after the earlier one in coding order.
+        index = max(before) if cds.strand > 0 else max(after)
+        return index + 1, index, inserted, call
+    indices = [i for p in range(site.start0, site.end0) for i in where.get(p, [])]
+    if not indices:
+        return None
+    return min(indices), max(indices), inserted, call
+
+
+def _overlapping(edits: list[tuple]) -> list[list[tuple]]:
+    """Edits grouped when their codons overlap."""
+    groups: list[list[tuple]] = []
+    span = None
+    for edit in sorted(edits, key=lambda e: (e[0], e[1])):
+        first, last = edit[0] // 3, max(edit[0], edit[1]) // 3
+        if groups and first <= span:
+            groups[-1].append(edit)
+            span = max(span, last)
+        else:
+            groups.append([edit])
+            span = last
+    return groups
+
+
+def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str]:
+    first_codon = group[0][0] // 3
+    last_codon = max(max(e[0], e[1]) for e in group) // 3
+    start, end = 3 * first_codon, min(3 * last_codon + 3, len(cds.sequence))
+    ref_nt = cds.sequence[start:end]
+    alt_nt = ref_nt
+    for first, last, replacement, _ in sorted(group, key=lambda e: e[0], reverse=True):
+        alt_nt = alt_nt[: first - start] + replacement + alt_nt[last + 1 - start :]
+    ref_aa = translate(ref_nt)
+    gene = cds.gene
+    if (len(alt_nt) - len(ref_nt)) % 3:
+        # Frameshift: the first amino acid that differs, read on to the end of the CDS.
+        shifted = translate(alt_nt + cds.sequence[end:])
+        full_ref = translate(ref_nt + cds.sequence[end:])
+        at = next((i for i, (a, b) in enumerate(zip(full_ref, shifted)) if a != b), 0)
+        return f"{gene}:{full_ref[at:at + 1]}{first_codon + at + 1}fs", "frameshift"
+    alt_aa = translate(alt_nt)
+    prefix = 0
+    while prefix < min(len(ref_aa), len(alt_aa)) and ref_aa[prefix] == alt_aa[prefix]:
+        prefix += 1
+    suffix = 0
+    while (suffix < min(len(ref_aa), len(alt_aa)) - prefix
+           and ref_aa[len(ref_aa) - 1 - suffix] == alt_aa[len(alt_aa) - 1 - suffix]):
+        suffix += 1
+    r, a = ref_aa[prefix : len(ref_aa) - suffix], alt_aa[prefix : len(alt_aa) - suffix]
+    number = first_codon + prefix + 1  # 1-based codon of r[0]
+    if not r and not a:
+        codon = group[0][0] // 3
+        aa = translate(cds.sequence[3 * codon : 3 * codon + 3])
+        return f"{gene}:{aa}{codon + 1}{aa}", "synonymous"
+    if len(r) == len(a):
+        changes = [f"{gene}:{x}{number + i}{y}" for i, (x, y) in enumerate(zip(r, a)) if x != y]
+        effect = "stop_gained" if "*" in a else "stop_lost" if "*" in r else "missense"
+        return ",".join(changes), effect
+    span = f"{r[0]}{number}" if len(r) == 1 else f"{r[0]}{number}_{r[-1]}{number + len(r) - 1}" if r else ""
+    if not a:
+        return f"{gene}:{span}del", "inframe_deletion"
+    if not r:
+        return f"{gene}:ins{number - 1}{a}", "inframe_insertion"
+    return f"{gene}:{span}delins{a}", "inframe_delins"

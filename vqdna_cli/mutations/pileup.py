@@ -1,0 +1,150 @@
+"""Reads aligned to the reference (BAM/CRAM): a pileup through pysam, counted here.
+
+At every reference position the reads are counted once each (secondary, supplementary,
+QC-failed and duplicate alignments are skipped; of two overlapping mates htslib keeps one
+base, as `samtools mpileup` does). A base counts when its base quality reaches
+`min_baseq`; a read inside a deletion counts towards the depth of the deleted bases. An
+insertion or deletion is counted at its anchor (the base before it) for the reads whose
+anchor base passed the quality filter. A variant is called when the position's depth
+reaches `min_depth` and the allele's share of it (allele frequency) reaches `min_af`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pysam
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.mutations.variants import Call, Reference, normalise
+
+MAX_DEPTH = 1_000_000  # amplicon data runs to tens of thousands of reads per base
+
+
+@dataclass(frozen=True)
+class ReadFilters:
+    min_depth: int = 10
+    min_af: float = 0.2
+    min_baseq: int = 20
+
+
+@dataclass
+class ReadCalls:
+    sample: str
+    calls: list[Call]
+    covered: dict[str, np.ndarray]
+
+
+def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
+    """Open a BAM/CRAM and refuse, with the fix, what a pileup cannot use."""
+    from vqdna_cli.io.bam import _quiet_htslib
+
+    try:
+        with _quiet_htslib():
+            alignments = pysam.AlignmentFile(path, "r", reference_filename=str(reference.path))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path} is not a readable BAM or CRAM file ({error})") from None
+    order = alignments.header.to_dict().get("HD", {}).get("SO")
+    if order not in (None, "coordinate"):
+        alignments.close()
+        raise InputError(f"{path} is sorted by {order}, not by coordinate: run `samtools sort -o sorted.bam {path}` "
+                         "and `samtools index sorted.bam`")
+    if not alignments.has_index():
+        alignments.close()
+        if not _in_coordinate_order(path, reference):
+            raise InputError(f"{path} is not sorted by coordinate: run `samtools sort -o sorted.bam {path}` "
+                             "and `samtools index sorted.bam`")
+        raise InputError(f"{path} has no index: run `samtools index {path}`")
+    # Every contig that carries reads must be the reference's (same name, same length).
+    used = [s.contig for s in alignments.get_index_statistics() if s.mapped] if alignments.is_bam else list(alignments.references)
+    lengths = dict(zip(alignments.references, alignments.lengths))
+    try:
+        for name in used:
+            reference.check_contig(name, path, lengths[name])
+    except InputError:
+        alignments.close()
+        raise
+    return alignments
+
+
+def _in_coordinate_order(path: str, reference: Reference) -> bool:
+    with pysam.AlignmentFile(path, "r", reference_filename=str(reference.path)) as alignments:
+        last = (-1, -1)
+        for read in alignments.fetch(until_eof=True):
+            if read.is_unmapped:
+                continue
+            here = (read.reference_id, read.reference_start)
+            if here < last:
+                return False
+            last = here
+    return True
+
+
+def sample_name(alignments: pysam.AlignmentFile, path: str) -> str:
+    """The read group's SM when there is exactly one, else the file name without extension."""
+    samples = {group.get("SM") for group in alignments.header.to_dict().get("RG", [])} - {None}
+    return samples.pop() if len(samples) == 1 else Path(path).name.split(".")[0]
+
+
+def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCalls:
+    alignments = open_checked(path, reference)
+    sample = sample_name(alignments, path)
+    calls, covered = [], {}
+    with alignments:
+        for chrom in alignments.references:
+            if chrom not in reference.sequences:
+                continue
+            sequence = reference.sequences[chrom]
+            mask = np.zeros(len(sequence), dtype=bool)
+            for column in alignments.pileup(chrom, stepper="all", min_base_quality=0, max_depth=MAX_DEPTH,
+                                            ignore_orphans=False, truncate=False):
+                position = column.reference_pos
+                depth, counts = _count(column, filters.min_baseq, sequence, position)
+                if depth < filters.min_depth:
+                    continue
+                mask[position] = True
+                for (ref, alt), n in sorted(counts.items()):
+                    if n / depth >= filters.min_af:
+                        site = normalise(sequence, chrom, position, ref, alt)
+                        calls.append(Call(sample, site, depth=depth, alt_depth=n))
+            covered[chrom] = mask
+    # An indel counted at one anchor can normalise onto another one's key: keep the best supported.
+    best: dict = {}
+    for call in calls:
+        if call.site not in best or call.alt_depth > best[call.site].alt_depth:
+            best[call.site] = call
+    return ReadCalls(sample, sorted(best.values(), key=lambda c: c.site), covered)
+
+
+def _count(column, min_baseq: int, sequence: str, position: int) -> tuple[int, Counter]:
+    """Depth at `position` and the reads supporting each non-reference allele, keyed by the
+    (ref, alt) alleles starting at `position`."""
+    depth = 0
+    counts: Counter = Counter()
+    ref_base = sequence[position]
+    for read in column.pileups:
+        if read.is_refskip:
+            continue
+        if read.is_del:
+            depth += 1
+            continue
+        alignment = read.alignment
+        at = read.query_position
+        qualities = alignment.query_qualities
+        if qualities is not None and qualities[at] < min_baseq:
+            continue
+        depth += 1
+        base = alignment.query_sequence[at]
+        if base != ref_base and base in "ACGT":
+            counts[(ref_base, base)] += 1
+        if read.indel > 0:
+            inserted = alignment.query_sequence[at + 1 : at + 1 + read.indel]
+            if set(inserted) <= set("ACGT"):
+                counts[(ref_base, ref_base + inserted)] += 1
+        elif read.indel < 0:
+            deleted = sequence[position + 1 : position + 1 - read.indel]
+            counts[(ref_base + deleted, ref_base)] += 1
+    return depth, counts

@@ -1,0 +1,297 @@
+"""`vqdna mutations` from inputs to the output folder (called through `api.mutations`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vqdna_cli.errors import InputError
+from vqdna_cli.mutations import report
+from vqdna_cli.mutations.variants import Call, Reference
+
+FORMAT = {"format": "vqdna-mutations", "format_version": 1}
+GENOMES, READS, VARIANTS = "genomes", "reads", "vcf"
+
+
+@dataclass
+class Sample:
+    name: str
+    source: str
+    kind: str
+    calls: list[Call]
+    covered: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def input_kind(path: str) -> str:
+    """genomes (FASTA), reads (BAM/SAM/CRAM) or vcf (VCF/BCF), from the content."""
+    from vqdna_cli.io.sequences import detect_format
+
+    if not Path(path).is_file():
+        raise InputError(f"input file not found: {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, 4096)
+        except zlib.error:
+            head = b""
+    if head.startswith((b"##fileformat=VCF", b"BCF\x02", b"BCF\x04")):
+        return VARIANTS
+    return READS if detect_format(path) == "alignment" else GENOMES
+
+
+def read_labels(path: Path, column: str | None) -> dict[str, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"labels file {path} does not exist")
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(path, "rt") as handle:
+        rows = [line.rstrip("\n\r").split("\t") for line in handle if line.strip() and not line.startswith("#")]
+    if not rows:
+        raise InputError(f"labels file {path} is empty")
+    if column is not None:
+        if column not in rows[0]:
+            raise InputError(f"labels file {path} has no column {column!r} (its header: {', '.join(rows[0])})")
+        index, rows = rows[0].index(column), rows[1:]
+    else:
+        index = 1
+        if any(len(row) < 2 for row in rows):
+            raise InputError(f"labels file {path}: every line needs a sample and a label, tab-separated")
+    labels = {}
+    for number, row in enumerate(rows, start=2 if column else 1):
+        if len(row) <= index:
+            raise InputError(f"labels file {path} line {number} has no column {index + 1}")
+        labels[row[0]] = row[index]
+    return labels
+
+
+def call_all(inputs: list[str], reference: Reference, filters, progress: Callable[[int], None]) -> list[Sample]:
+    from vqdna_cli.mutations.align import GenomeAligner, read_genomes
+    from vqdna_cli.mutations.pileup import call_reads
+    from vqdna_cli.mutations.vcf import read_vcf
+
+    kinds = [(path, input_kind(path)) for path in inputs]  # all inputs checked before any work
+    samples: list[Sample] = []
+    aligner = None
+    for path, kind in kinds:
+        if kind == GENOMES:
+            aligner = aligner or GenomeAligner(reference)
+            for record in read_genomes(path):
+                result = aligner.call(record, path)
+                samples.append(Sample(result.sample, path, kind, result.calls, result.covered))
+                progress(len(record))
+        elif kind == READS:
+            result = call_reads(path, reference, filters)
+            samples.append(Sample(result.sample, path, kind, result.calls, result.covered))
+            progress(sum(len(s) for s in reference.sequences.values()))
+        else:
+            for name, calls in read_vcf(path, reference):
+                samples.append(Sample(name, path, kind, calls))
+    seen: dict[str, str] = {}
+    for sample in samples:
+        if sample.name in seen:
+            raise InputError(f"sample {sample.name!r} comes twice (from {seen[sample.name]} and {sample.source}): "
+                             "sample names must be distinct")
+        seen[sample.name] = sample.source
+    return samples
+
+
+def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Path | None, labels: Path | None,
+        label_column: str | None, vcf: bool, plot: bool, filters, runner_factory: Callable,
+        batch_tokens: int, force: bool, progress: Callable[[int], None]) -> dict:
+    from vqdna_cli.mutations import plot as plotting
+    from vqdna_cli.mutations.annotate import Annotator, read_gff
+    from vqdna_cli.mutations.effects import FLANK, site_effects
+
+    report.check_output_dir(output_dir, force)
+    if not inputs:
+        raise InputError("give at least one input: genomes (FASTA), reads (BAM/CRAM) or variants (VCF/BCF)")
+    ref = Reference.load(reference)
+    annotator = Annotator(read_gff(annotation, ref)) if annotation else None
+    label_of = read_labels(labels, label_column) if labels else {}
+    samples = call_all(inputs, ref, filters, progress)
+    runner = runner_factory()
+    sites = sorted({call.site for sample in samples for call in sample.calls})
+    effects = site_effects(runner, ref.sequences, sites, batch_tokens)
+    if annotator:
+        for sample in samples:
+            annotator.annotate(sample.calls)
+    described = runner.describe()
+    levels = runner.levels
+    sizes = list(runner.model.cfg.quantizer.codebook_sizes)
+    comment = (f"vqdna {described['vqdna_version']} model {described['model_hash']} reference {Path(reference).name} "
+               f"flank {FLANK}")
+    notices = []
+    with report.atomic_directory(output_dir) as work:
+        report.write_table(work / "variants.tsv", comment, _variant_header(levels),
+                           [_variant_row(sample, call, effects[call.site], levels) for sample in samples for call in sample.calls])
+        sample_rows, summaries, deltas = [], {}, {}
+        for sample in samples:
+            row, summary, delta = _sample_summary(sample, effects, levels, sizes, label_of)
+            sample_rows.append(row)
+            summaries[sample.name] = summary
+            deltas[sample.name] = delta
+        report.write_table(work / "samples.tsv", comment, _sample_header(levels), sample_rows)
+        names = [s.name for s in samples]
+        matrices = [_embedding(names, deltas, level, size) for level, size in enumerate(sizes)]
+        if len(samples) > 1:
+            for name in names:
+                summaries[name]["embedding"] = {f"level{level + 1}": {str(k): v for k, v in sorted(deltas[name][level].items())}
+                                                for level in range(levels)}
+        lineage = _lineage(samples, label_of, matrices, labels)
+        summary = {**FORMAT, **described, "reference": str(reference), "annotation": str(annotation) if annotation else None,
+                   "inputs": inputs, "flank": FLANK, "read_filters": dataclasses.asdict(filters),
+                   "samples": summaries, "distinct_variants": len(sites), "lineage": lineage,
+                   "definitions": _DEFINITIONS}
+        report.write_json(work / "summary.json", summary)
+        if vcf:
+            _write_vcf(work / "variants.vcf", ref, comment, samples, sites, effects, levels)
+        if plot:
+            if plotting.available():
+                from vqdna_cli.mutations.summary import projection
+
+                plotting.draw(work / "mutations.png", names, {n: label_of[n] for n in names if n in label_of},
+                              max(len(s) for s in ref.sequences.values()),
+                              {s.name: [(c.site.pos, effects[c.site].window_changed) for c in s.calls] for s in samples},
+                              [projection(m) for m in matrices])
+            else:
+                notices.append(plotting.MISSING)
+    return {"samples": len(samples), "variants": sum(len(s.calls) for s in samples), "distinct_variants": len(sites),
+            "lineage": lineage, "notices": notices}
+
+
+_DEFINITIONS = {
+    "pos": "1-based; an indel is written as VCF does, with the base before it on both sides",
+    "Lk_site_changed": "1 when the HRQ level-k token of the substituted base (indel: of the base before or after it) differs",
+    "Lk_window_changed": "tokens of level k that differ between the reference and variant windows, aligned by the variant",
+    "embedding_shift": "1 - cosine similarity of the mean-pooled Transformer outputs of the two windows",
+    "llr": "sum over levels of log p(variant tokens) - log p(reference tokens) at the masked changed span",
+    "embedding": "per level: the codes a genome's variants add (+) or remove (-) against the reference",
+    "lineage": "leave-one-out nearest-neighbour accuracy and silhouette over the labelled genomes (Euclidean)",
+}
+
+
+def _variant_header(levels: int) -> list[str]:
+    per_level = [f"L{k}_{name}" for k in range(1, levels + 1) for name in ("site_changed", "window_changed", "llr")]
+    return ["sample", "chrom", "pos", "ref", "alt", "type", "change", "depth", "alt_depth", "allele_frequency",
+            "gene", "protein", "effect", *per_level, "embedding_shift", "llr"]
+
+
+def _variant_row(sample: Sample, call: Call, effect, levels: int) -> list:
+    site = call.site
+    per_level = []
+    for k in range(levels):
+        per_level += [effect.site_changed[k], effect.window_changed[k], effect.llr_levels[k]]
+    annotation = call.annotation
+    return [sample.name, site.chrom, site.pos, site.ref, site.alt, site.kind, site.label(), call.depth, call.alt_depth,
+            call.frequency, annotation.get("gene") or ".", annotation.get("protein") or ".",
+            annotation.get("effect") or ".", *per_level, effect.embedding_shift, effect.llr]
+
+
+def _sample_header(levels: int) -> list[str]:
+    per_level = [f"L{k}_{name}" for k in range(1, levels + 1)
+                 for name in ("sites_changed", "mean_window_changed", "tokens_changed")]
+    return ["sample", "input", "label", "variants", "snv", "insertion", "deletion", "other", "covered_bases",
+            *per_level, "mean_embedding_shift", "mean_llr"]
+
+
+def _sample_summary(sample: Sample, effects: dict, levels: int, sizes: list[int], label_of: dict) -> tuple:
+    calls = sample.calls
+    kinds = [c.site.kind for c in calls]
+    n = len(calls)
+    covered = int(sum(int(m.sum()) for m in sample.covered.values())) if sample.covered else None
+    per_level, level_summary = [], {}
+    delta = [dict() for _ in sizes]
+    for k in range(levels):
+        site_share = float(np.mean([effects[c.site].site_changed[k] for c in calls])) if n else 0.0
+        windows = [effects[c.site].window_changed[k] for c in calls]
+        mean_window = float(np.mean(windows)) if n else 0.0
+        per_level += [site_share, mean_window, int(sum(windows))]
+        level_summary[f"level{k + 1}"] = {"sites_changed": round(site_share, 4), "mean_window_changed": round(mean_window, 4),
+                                          "tokens_changed": int(sum(windows))}
+        for c in calls:
+            for code, count in effects[c.site].delta[k].items():
+                delta[k][code] = delta[k].get(code, 0) + count
+        delta[k] = {code: count for code, count in delta[k].items() if count}
+    shift = float(np.mean([effects[c.site].embedding_shift for c in calls])) if n else 0.0
+    llr = float(np.mean([effects[c.site].llr for c in calls])) if n else 0.0
+    counts = {kind: kinds.count(kind) for kind in ("snv", "insertion", "deletion")}
+    other = n - sum(counts.values())
+    row = [sample.name, sample.source, label_of.get(sample.name), n, counts["snv"], counts["insertion"],
+           counts["deletion"], other, covered, *per_level, shift, llr]
+    summary = {"input": sample.source, "kind": sample.kind, "label": label_of.get(sample.name), "variants": n,
+               **counts, "other": other, "covered_bases": covered, "levels": level_summary,
+               "mean_embedding_shift": round(shift, 6), "mean_llr": round(llr, 4)}
+    return row, summary, delta
+
+
+def _embedding(names: list[str], deltas: dict, level: int, size: int) -> np.ndarray:
+    from vqdna_cli.mutations.summary import embedding_matrix
+
+    return embedding_matrix(names, deltas, level, size)
+
+
+def _lineage(samples: list[Sample], label_of: dict, matrices: list[np.ndarray], labels_path) -> dict | None:
+    from vqdna_cli.mutations.summary import lineage_scores, variant_matrix
+
+    if not labels_path:
+        return None
+    rows = [i for i, s in enumerate(samples) if s.name in label_of]
+    labels = [label_of[samples[i].name] for i in rows]
+    result = {"labels": str(labels_path), "labelled_samples": len(rows), "unlabelled_samples": len(samples) - len(rows),
+              "lineages": len(set(labels))}
+    if len(rows) < 3 or len(set(labels)) < 2:
+        result["note"] = "needs at least 3 labelled genomes of at least 2 lineages"
+        return result
+    for level, matrix in enumerate(matrices):
+        result[f"level{level + 1}"] = lineage_scores(matrix[rows], labels)
+    sets = {samples[i].name: {c.site for c in samples[i].calls} for i in rows}
+    result["baseline_variants"] = lineage_scores(variant_matrix([samples[i].name for i in rows], sets), labels)
+    return result
+
+
+def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sample], sites: list, effects: dict,
+               levels: int) -> None:
+    from vqdna_cli.mutations.vcf import write_vcf
+
+    calls_by_site = {(s.name, c.site): c for s in samples for c in s.calls}
+    covered = {s.name: s.covered for s in samples if s.covered}
+    proteins: dict = {}
+    genes: dict = {}
+    for s in samples:
+        for c in s.calls:
+            if c.annotation.get("protein"):
+                proteins.setdefault(c.site, {})[c.annotation["protein"]] = None
+            if c.annotation.get("gene"):
+                genes.setdefault(c.site, {})[c.annotation["gene"]] = None
+    fields = [("TYPE", "1", "String", "snv, mnv, insertion, deletion or complex"),
+              ("GENE", "1", "String", "Genes the variant lies in, joined by &"),
+              ("AA", "1", "String", "Protein change(s), several joined by &; differing versions of several samples separated by |")]
+    for k in range(1, levels + 1):
+        fields += [(f"L{k}_SITE", "1", "Integer", f"1 when the level-{k} token at the site changed"),
+                   (f"L{k}_WINDOW", "1", "Integer", f"Level-{k} tokens changed in the window"),
+                   (f"L{k}_LLR", "1", "Float", f"Level-{k} masked-token log-likelihood ratio, variant against reference")]
+    fields += [("ESHIFT", "1", "Float", "Embedding shift: 1 - cosine of the pooled Transformer outputs"),
+               ("LLR", "1", "Float", "Masked-token log-likelihood ratio summed over levels")]
+
+    def info_of(site):
+        e = effects[site]
+        values = {"TYPE": site.kind, "GENE": "|".join(genes.get(site, {})).replace(",", "&"),
+                  "AA": "|".join(proteins.get(site, {})).replace(",", "&")}
+        for k in range(levels):
+            values[f"L{k + 1}_SITE"] = int(e.site_changed[k])
+            values[f"L{k + 1}_WINDOW"] = e.window_changed[k]
+            values[f"L{k + 1}_LLR"] = round(e.llr_levels[k], 4)
+        values["ESHIFT"] = round(e.embedding_shift, 6)
+        values["LLR"] = round(e.llr, 4)
+        return values
+
+    with open(path, "w") as handle:
+        write_vcf(handle, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site, covered,
+                  fields, info_of)

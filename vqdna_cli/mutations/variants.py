@@ -1,0 +1,133 @@
+"""Variants and the reference they are called against.
+
+One representation everywhere, VCF's: `pos` is 1-based; a substitution has one base on each
+side; an insertion or deletion carries the base before it (the anchor) on both sides, so
+`22193 AATT>A` deletes 22,194-22,196 and `22204 T>TGAGCCAGAA` inserts 9 bases after 22,204.
+Every caller passes its variants through `normalise`, which trims shared bases and shifts
+indels left through repeats (as `bcftools norm`), so the same event gets the same key
+whichever input it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vqdna_cli.errors import InputError
+
+SNV, MNV, INSERTION, DELETION, COMPLEX = "snv", "mnv", "insertion", "deletion", "complex"
+
+
+@dataclass(frozen=True, order=True)
+class Site:
+    """A distinct variant: what the model effects are computed (and cached) for."""
+
+    chrom: str
+    pos: int  # 1-based, VCF POS
+    ref: str
+    alt: str
+
+    @property
+    def kind(self) -> str:
+        if len(self.ref) == len(self.alt):
+            return SNV if len(self.ref) == 1 else MNV
+        if len(self.ref) == 1 and self.alt.startswith(self.ref):
+            return INSERTION
+        if len(self.alt) == 1 and self.ref.startswith(self.alt):
+            return DELETION
+        return COMPLEX
+
+    @property
+    def start0(self) -> int:
+        """0-based first reference base the variant replaces (after the anchor of an indel)."""
+        return self.pos if self.kind in (INSERTION, DELETION) else self.pos - 1
+
+    @property
+    def end0(self) -> int:
+        """0-based end (exclusive) of the replaced reference bases (= start0 for an insertion)."""
+        return self.pos - 1 + len(self.ref)
+
+    @property
+    def inserted(self) -> str:
+        """The bases put in place of reference [start0, end0)."""
+        return self.alt[1:] if self.kind in (INSERTION, DELETION) else self.alt
+
+    def label(self) -> str:
+        """Nextclade-like nucleotide notation: A23063T, del22194-22196, ins22204:GAGCCAGAA."""
+        kind = self.kind
+        if kind == SNV:
+            return f"{self.ref}{self.pos}{self.alt}"
+        if kind == DELETION:
+            return f"del{self.start0 + 1}" + (f"-{self.end0}" if self.end0 > self.start0 + 1 else "")
+        if kind == INSERTION:
+            return f"ins{self.pos}:{self.inserted}"
+        return f"{self.ref}{self.pos}{self.alt}"
+
+
+@dataclass
+class Call:
+    """A variant found in one sample, with read support when it came from reads."""
+
+    sample: str
+    site: Site
+    depth: int | None = None  # reads covering the site (reads input), else None
+    alt_depth: int | None = None
+    annotation: dict = field(default_factory=dict)
+
+    @property
+    def frequency(self) -> float | None:
+        if self.depth is None or self.alt_depth is None or self.depth == 0:
+            return None
+        return self.alt_depth / self.depth
+
+
+def normalise(sequence: str, chrom: str, start0: int, ref: str, alt: str) -> Site:
+    """Left-aligned, parsimonious VCF form of replacing sequence[start0:start0+len(ref)] by alt.
+
+    Alleles may be empty (a bare insertion or deletion): the anchor base is added here.
+    """
+    ref, alt = ref.upper(), alt.upper()
+    while True:
+        changed = False
+        if ref and alt and ref[-1] == alt[-1]:
+            ref, alt = ref[:-1], alt[:-1]
+            changed = True
+        if (not ref or not alt) and start0 > 0:
+            start0 -= 1
+            ref, alt = sequence[start0] + ref, sequence[start0] + alt
+            changed = True
+        if not changed:
+            break
+    if not ref or not alt:  # an indel at the very start of the sequence: anchor on the right
+        after = sequence[start0 + len(ref)]
+        ref, alt = ref + after, alt + after
+    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
+        ref, alt = ref[1:], alt[1:]
+        start0 += 1
+    return Site(chrom, start0 + 1, ref, alt)
+
+
+@dataclass
+class Reference:
+    path: Path
+    sequences: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path) -> "Reference":
+        from vqdna_cli.io.fasta import read_fasta
+
+        if not Path(path).is_file():
+            raise InputError(f"reference {path} does not exist")
+        sequences = {record.name: record.seq for record in read_fasta(str(path))}
+        if not sequences:
+            raise InputError(f"reference {path} holds no sequence")
+        return cls(Path(path), sequences)
+
+    def check_contig(self, chrom: str, source: str, length: int | None = None) -> None:
+        if chrom not in self.sequences:
+            known = ", ".join(list(self.sequences)[:5])
+            raise InputError(f"{source} names contig {chrom!r}, which the reference {self.path} does not have "
+                             f"(it has {known}): use the reference the input was made against")
+        if length is not None and length != len(self.sequences[chrom]):
+            raise InputError(f"{source} gives contig {chrom!r} a length of {length:,}, the reference {self.path} "
+                             f"{len(self.sequences[chrom]):,}: use the reference the input was made against")
