@@ -3,9 +3,10 @@
 For a variant replacing reference bases [s, e) by the inserted bases, in the reference
 background (other variants of the sample are not applied):
 
-- Windows. The reference window is `FLANK` bases each side of the event,
+- Windows. The reference window is F = `FLANK` (64) bases each side of the event,
   ref[s-F : e+F], the variant window the same flanks around the inserted bases (clipped at
-  the contig ends). Both are tokenized with the encoder's receptive radius of extra
+  the contig ends; F is smaller when both windows would not fit the model's window, and an
+  indel longer than the model window gets no model numbers). Both are tokenized with the encoder's receptive radius of extra
   context on each side, then cropped, so their tokens are the tokens the whole genome gets.
 - Token change, per HRQ level. The two windows are aligned by the variant: the left flanks
   position by position, the right flanks from the end, and for a substitution the
@@ -67,8 +68,14 @@ class _Windows:
 
 
 def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tokens: int = 16384,
-                 progress: Callable[[int], None] = lambda n: None) -> dict[Site, SiteEffect]:
-    """Effects of every distinct site, in batches; `progress` gets the number of sites done."""
+                 progress: Callable[[int], None] = lambda n: None) -> dict[Site, SiteEffect | None]:
+    """Effects of every distinct site, in batches (None for an indel too long for the model
+    window); `progress` gets the number of sites done."""
+    fits = [max(len(s.ref), len(s.alt)) + 2 <= runner.window for s in sites]
+    effects: dict[Site, SiteEffect | None] = {site: None for site, fit in zip(sites, fits) if not fit}
+    sites = [site for site, fit in zip(sites, fits) if fit]
+    if not sites:
+        return effects
     windows = _tokenized_windows(runner, sequences, sites, batch_tokens)
     progress(len(sites) // 4)
     unmasked = [w.ref_tokens for w in windows] + [w.alt_tokens for w in windows]
@@ -81,7 +88,6 @@ def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tok
         masked_inputs.append((w.alt_tokens, start, alt_end))
     scores = _masked_log_likelihoods(runner, masked_inputs, batch_tokens)
     progress(len(sites) - 2 * (len(sites) // 4))
-    effects = {}
     count = len(windows)
     sizes = runner.model.cfg.quantizer.codebook_sizes
     for index, (site, w) in enumerate(zip(sites, windows)):
@@ -105,7 +111,8 @@ def _tokenized_windows(runner, sequences: dict[str, str], sites: list[Site], bat
     for site in sites:
         sequence = sequences[site.chrom]
         start, end, inserted = site.start0, site.end0, site.inserted
-        left, right = max(0, start - FLANK), min(len(sequence), end + FLANK)
+        flank = min(FLANK, (runner.window - max(end - start, len(inserted))) // 2)
+        left, right = max(0, start - flank), min(len(sequence), end + flank)
         outer_left, outer_right = max(0, left - radius), min(len(sequence), right + radius)
         before, after = sequence[outer_left:start], sequence[end:outer_right]
         pieces.append(encode(before + sequence[start:end] + after))

@@ -158,7 +158,8 @@ def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Pat
 
                 plotting.draw(work / "mutations.png", names, {n: label_of[n] for n in names if n in label_of},
                               max(len(s) for s in ref.sequences.values()),
-                              {s.name: [(c.site.pos, effects[c.site].window_changed) for c in s.calls] for s in samples},
+                              {s.name: [(c.site.pos, effects[c.site].window_changed) for c in s.calls if effects[c.site]]
+                               for s in samples},
                               [projection(m) for m in matrices])
             else:
                 notices.append(plotting.MISSING)
@@ -187,11 +188,11 @@ def _variant_row(sample: Sample, call: Call, effect, levels: int) -> list:
     site = call.site
     per_level = []
     for k in range(levels):
-        per_level += [effect.site_changed[k], effect.window_changed[k], effect.llr_levels[k]]
+        per_level += [effect.site_changed[k], effect.window_changed[k], effect.llr_levels[k]] if effect else [None] * 3
     annotation = call.annotation
     return [sample.name, site.chrom, site.pos, site.ref, site.alt, site.kind, site.label(), call.depth, call.alt_depth,
             call.frequency, annotation.get("gene") or ".", annotation.get("protein") or ".",
-            annotation.get("effect") or ".", *per_level, effect.embedding_shift, effect.llr]
+            annotation.get("effect") or ".", *per_level, effect and effect.embedding_shift, effect and effect.llr]
 
 
 def _sample_header(levels: int) -> list[str]:
@@ -202,8 +203,9 @@ def _sample_header(levels: int) -> list[str]:
 
 
 def _sample_summary(sample: Sample, effects: dict, levels: int, sizes: list[int], label_of: dict) -> tuple:
-    calls = sample.calls
-    kinds = [c.site.kind for c in calls]
+    kinds = [c.site.kind for c in sample.calls]
+    n_all = len(sample.calls)
+    calls = [c for c in sample.calls if effects[c.site] is not None]  # the model numbers skip over-long indels
     n = len(calls)
     covered = int(sum(int(m.sum()) for m in sample.covered.values())) if sample.covered else None
     per_level, level_summary = [], {}
@@ -222,10 +224,10 @@ def _sample_summary(sample: Sample, effects: dict, levels: int, sizes: list[int]
     shift = float(np.mean([effects[c.site].embedding_shift for c in calls])) if n else 0.0
     llr = float(np.mean([effects[c.site].llr for c in calls])) if n else 0.0
     counts = {kind: kinds.count(kind) for kind in ("snv", "insertion", "deletion")}
-    other = n - sum(counts.values())
-    row = [sample.name, sample.source, label_of.get(sample.name), n, counts["snv"], counts["insertion"],
+    other = n_all - sum(counts.values())
+    row = [sample.name, sample.source, label_of.get(sample.name), n_all, counts["snv"], counts["insertion"],
            counts["deletion"], other, covered, *per_level, shift, llr]
-    summary = {"input": sample.source, "kind": sample.kind, "label": label_of.get(sample.name), "variants": n,
+    summary = {"input": sample.source, "kind": sample.kind, "label": label_of.get(sample.name), "variants": n_all,
                **counts, "other": other, "covered_bases": covered, "levels": level_summary,
                "mean_embedding_shift": round(shift, 6), "mean_llr": round(llr, 4)}
     return row, summary, delta
@@ -284,6 +286,8 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
         e = effects[site]
         values = {"TYPE": site.kind, "GENE": "|".join(genes.get(site, {})).replace(",", "&"),
                   "AA": "|".join(proteins.get(site, {})).replace(",", "&")}
+        if e is None:
+            return values
         for k in range(levels):
             values[f"L{k + 1}_SITE"] = int(e.site_changed[k])
             values[f"L{k + 1}_WINDOW"] = e.window_changed[k]

@@ -1,0 +1,448 @@
+"""`vqdna mutations` on small fixtures the tests write: a random 2 kb reference with one
+gene, genomes made by editing it, reads simulated from them (BAM written with pysam), VCFs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+from conftest import fasta_text, random_dna
+from vqdna_cli import api
+from vqdna_cli.errors import InputError, OutputError
+from vqdna_cli.mutations.annotate import CODONS
+from vqdna_cli.mutations.variants import normalise
+
+CHROM = "ref1"
+CDS_START = 100  # 0-based first base of the gene's ATG; the CDS is 900 bp (GFF 101-1000)
+SENSE = sorted(c for c, aa in CODONS.items() if aa != "*")
+
+
+def reference_sequence() -> str:
+    rng = np.random.default_rng(7)
+    cds = "ATG" + "".join(rng.choice(SENSE, 298)) + "TAA"
+    return random_dna(CDS_START, 1) + cds + random_dna(2000 - CDS_START - len(cds), 2)
+
+
+REF = reference_sequence()
+
+
+def codon(number: int) -> str:
+    """The reference codon of 1-based amino acid `number` of the gene."""
+    at = CDS_START + 3 * (number - 1)
+    return REF[at : at + 3]
+
+
+def other_base(base: str) -> str:
+    return {"A": "C", "C": "G", "G": "T", "T": "A"}[base]
+
+
+def missense_at(number: int) -> tuple[int, str, str]:
+    """A substitution of the first base of codon `number` that changes its amino acid:
+    (0-based position, alt base, expected protein change)."""
+    ref_codon = codon(number)
+    for alt in "ACGT":
+        new = alt + ref_codon[1:]
+        if alt != ref_codon[0] and CODONS[new] not in ("*", CODONS[ref_codon]):
+            return CDS_START + 3 * (number - 1), alt, f"G:{CODONS[ref_codon]}{number}{CODONS[new]}"
+    raise AssertionError("no missense change found")
+
+
+SNV_POS, SNV_ALT, SNV_PROTEIN = missense_at(11)
+INS_AFTER = CDS_START + 3 * 50 - 1  # 0-based last base of codon 50
+# 9 bases, in frame: Ala Ala Ala; the last one differs from the base before the insertion,
+# so the insertion cannot shift left and stays between codons 50 and 51.
+INSERTED = "GCTGCAGC" + other_base(REF[INS_AFTER])
+DEL_AT = CDS_START + 3 * 80  # 0-based first base of codon 81; 3 bases deleted
+NONCODING_SNV = 1800
+
+
+def edits() -> list[tuple[int, int, str]]:
+    """(0-based start, end, replacement) of the variant genome, left to right."""
+    return [(SNV_POS, SNV_POS + 1, SNV_ALT), (INS_AFTER + 1, INS_AFTER + 1, INSERTED), (DEL_AT, DEL_AT + 3, ""),
+            (NONCODING_SNV, NONCODING_SNV + 1, other_base(REF[NONCODING_SNV]))]
+
+
+def apply(reference: str, changes) -> tuple[str, list[int]]:
+    """The edited sequence and, for each of its bases, the reference position (-1 if inserted)."""
+    pieces, origin, at = [], [], 0
+    for start, end, replacement in changes:
+        pieces.append(reference[at:start])
+        origin.extend(range(at, start))
+        pieces.append(replacement)
+        origin.extend([-1] * len(replacement) if end - start != len(replacement) else range(start, end))
+        at = end
+    pieces.append(reference[at:])
+    origin.extend(range(at, len(reference)))
+    return "".join(pieces), origin
+
+
+VARIANT, VARIANT_ORIGIN = apply(REF, edits())
+
+
+def expected_sites() -> set[tuple[int, str, str]]:
+    ins = normalise(REF, CHROM, INS_AFTER + 1, "", INSERTED)
+    deletion = normalise(REF, CHROM, DEL_AT, REF[DEL_AT : DEL_AT + 3], "")
+    return {(SNV_POS + 1, REF[SNV_POS], SNV_ALT), (ins.pos, ins.ref, ins.alt), (deletion.pos, deletion.ref, deletion.alt),
+            (NONCODING_SNV + 1, REF[NONCODING_SNV], other_base(REF[NONCODING_SNV]))}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("mutations")
+    paths = {"ref": root / "ref.fa", "gff": root / "genes.gff", "genomes": root / "genomes.fa"}
+    paths["ref"].write_text(fasta_text({CHROM: REF}))
+    paths["gff"].write_text("##gff-version 3\n" + "\t".join(
+        [CHROM, "test", "CDS", str(CDS_START + 1), str(CDS_START + 900), ".", "+", "0", "ID=cds1;gene=G"]) + "\n")
+    paths["genomes"].write_text(fasta_text({"variant": VARIANT, "same": REF[30:1970]}))
+    return paths
+
+
+def rows(tsv: Path) -> list[dict]:
+    lines = [line for line in tsv.read_text().splitlines() if not line.startswith("# ")]
+    return list(csv.DictReader(lines, delimiter="\t"))
+
+
+def run(files, inputs, out: Path, model: Path, **options) -> dict:
+    return api.mutations([str(p) for p in inputs], out, reference=files["ref"], model_dir=model, threads=1, **options)
+
+
+# --- calling ---------------------------------------------------------------------------------
+
+
+def test_normalise_shifts_indels_left_through_repeats():
+    sequence = "GGGCACACACATTT"
+    # Deleting any "CA" of the repeat is one event: written at the base before the repeat.
+    assert normalise(sequence, "c", 7, "CA", "") == normalise(sequence, "c", 3, "CA", "")
+    site = normalise(sequence, "c", 7, "CA", "")
+    assert (site.pos, site.ref, site.alt, site.kind) == (3, "GCA", "G", "deletion")
+    insertion = normalise(sequence, "c", 11, "", "CA")  # after the last repeat unit
+    assert (insertion.pos, insertion.ref, insertion.alt) == (3, "G", "GCA")
+    assert normalise(sequence, "c", 5, "C", "T").label() == "C6T"
+
+
+def test_genomes_are_aligned_and_their_variants_called(files, tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    summary = run(files, [files["genomes"]], out, tiny_model_dir, annotation=files["gff"], plot=False)
+    table = rows(out / "variants.tsv")
+    called = {(int(r["pos"]), r["ref"], r["alt"]) for r in table if r["sample"] == "variant"}
+    assert called == expected_sites()
+    assert not [r for r in table if r["sample"] == "same"]  # the unedited genome (ends trimmed) has none
+    assert summary["samples"] == 2 and summary["distinct_variants"] == 4
+    by_kind = {r["type"]: r for r in table}
+    assert set(by_kind) == {"snv", "insertion", "deletion"}
+    assert by_kind["insertion"]["change"].endswith(INSERTED)
+    assert (out / "variants.tsv").read_text().startswith("# vqdna ")
+
+
+def test_genome_that_does_not_align_is_refused_and_leaves_no_output(files, tiny_model_dir, tmp_path):
+    other = tmp_path / "other.fa"
+    other.write_text(fasta_text({"stranger": random_dna(1500, 99)}))
+    with pytest.raises(InputError, match="'stranger'.*does not align"):
+        run(files, [files["genomes"], other], tmp_path / "out", tiny_model_dir)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out*"))  # no temporary folder left either
+
+
+# --- annotation ------------------------------------------------------------------------------
+
+
+def test_amino_acid_changes(files, tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    run(files, [files["genomes"]], out, tiny_model_dir, annotation=files["gff"], plot=False)
+    protein = {r["type"] + ("" if r["gene"] != "." else "-noncoding"): (r["protein"], r["effect"])
+               for r in rows(out / "variants.tsv") if r["sample"] == "variant"}
+    assert protein["snv"] == (SNV_PROTEIN, "missense")
+    assert protein["insertion"] == ("G:ins50AAA", "inframe_insertion")
+    assert protein["deletion"][1] in ("inframe_deletion", "inframe_delins")
+    assert protein["snv-noncoding"] == (".", "noncoding")
+
+
+def test_frameshift_and_a_cds_read_through_a_ribosomal_slip(files, tmp_path):
+    """Two CDS parts overlapping by one base (as ORF1ab) number the codons after the slip
+    in the -1 frame; a 1-base deletion is a frameshift."""
+    from vqdna_cli.mutations.annotate import Annotator, read_gff
+    from vqdna_cli.mutations.variants import Call, Reference
+
+    gff = tmp_path / "slip.gff"
+    # Part 1: 101-400 (100 codons), part 2 starts again at base 400: codon 101 is bases 400-402.
+    gff.write_text("\t".join([CHROM, "t", "CDS", "101", "400", ".", "+", "0", "ID=pp;gene=P"]) + "\n"
+                   + "\t".join([CHROM, "t", "CDS", "400", "1000", ".", "+", "0", "ID=pp;gene=P"]) + "\n")
+    reference = Reference.load(files["ref"])
+    coding = read_gff(gff, reference)
+    assert len(coding) == 1 and len(coding[0].sequence) == 901
+    # 0-based 405: CDS index 306 (base 399 is read twice: indices 299 and 300), the first
+    # base of codon 103; without the slip it would be the last base of codon 102.
+    at = 405
+    call = Call("s", normalise(REF, CHROM, at, REF[at], other_base(REF[at])))
+    shift = Call("s", normalise(REF, CHROM, 700, REF[700], ""))
+    Annotator(coding).annotate([call, shift])
+    ref_codon = REF[at : at + 3]
+    new_codon = other_base(REF[at]) + ref_codon[1:]
+    assert call.annotation["protein"].startswith(f"P:{CODONS[ref_codon]}103")
+    assert call.annotation["protein"].endswith(CODONS[new_codon])
+    assert shift.annotation["effect"] == "frameshift" and shift.annotation["protein"].endswith("fs")
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def _cigar(origin: list[int]) -> tuple[int, list[tuple[int, int]]] | None:
+    """Reference start and CIGAR of a read whose bases come from reference positions
+    `origin` (-1: inserted base)."""
+    if origin[0] < 0 or origin[-1] < 0:
+        return None
+    ops: list[list[int]] = []
+
+    def add(op, n=1):
+        if ops and ops[-1][0] == op:
+            ops[-1][1] += n
+        else:
+            ops.append([op, n])
+
+    previous = None
+    for position in origin:
+        if position < 0:
+            add(1)
+            continue
+        if previous is not None and position > previous + 1:
+            add(2, position - previous - 1)
+        add(0)
+        previous = position
+    return origin[0], [(op, n) for op, n in ops]
+
+
+def write_bam(path: Path, *, sort: bool = True, index: bool = True, chrom: str = CHROM, quality: int = 30) -> Path:
+    header = {"HD": {"VN": "1.6", **({"SO": "coordinate"} if sort else {})}, "SQ": [{"SN": chrom, "LN": len(REF)}],
+              "RG": [{"ID": "rg1", "SM": "patient7"}]}
+    reads = []
+    for name, (sequence, origin), step in (("alt", (VARIANT, VARIANT_ORIGIN), 4), ("ref", (REF, list(range(len(REF)))), 12)):
+        for start in range(0, len(sequence) - 100, step):
+            placed = _cigar(origin[start : start + 100])
+            if placed is None:
+                continue
+            reads.append((placed[0], f"{name}{start}", sequence[start : start + 100], placed[1]))
+    reads.sort(reverse=not sort)
+    unsorted = path.with_suffix(".unsorted.bam")
+    with pysam.AlignmentFile(str(unsorted if sort else path), "wb", header=header) as out:
+        for ref_start, name, sequence, cigar in reads:
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.query_sequence, read.flag = name, sequence, 0
+            read.reference_id, read.reference_start, read.mapping_quality = 0, ref_start, 60
+            read.cigartuples = cigar
+            read.query_qualities = pysam.qualitystring_to_array(chr(33 + quality) * len(sequence))
+            read.set_tag("RG", "rg1")
+            out.write(read)
+    if sort:
+        pysam.sort("-o", str(path), str(unsorted))
+        unsorted.unlink()
+        if index:
+            pysam.index(str(path))
+    return path
+
+
+def test_reads_give_the_variants_with_depth_and_frequency(files, tiny_model_dir, tmp_path):
+    bam = write_bam(tmp_path / "reads.bam")
+    out = tmp_path / "out"
+    run(files, [bam], out, tiny_model_dir, annotation=files["gff"], vcf=True, plot=False)
+    table = rows(out / "variants.tsv")
+    assert {r["sample"] for r in table} == {"patient7"}  # the read group's SM names the sample
+    assert {(int(r["pos"]), r["ref"], r["alt"]) for r in table} == expected_sites()
+    for row in table:
+        assert int(row["depth"]) >= 20
+        # Reads of the variant genome every 4 bp, of the reference every 12 bp: ~3/4.
+        assert 0.6 < float(row["allele_frequency"]) < 0.9
+        assert int(row["alt_depth"]) == round(float(row["allele_frequency"]) * int(row["depth"]))
+    records = list(pysam.VariantFile(str(out / "variants.vcf")))
+    assert {(r.pos, r.ref, r.alts[0]) for r in records} == expected_sites()
+    assert all(r.samples["patient7"]["DP"] >= 20 for r in records)
+    assert all("LLR" in r.info and "L1_WINDOW" in r.info for r in records)
+
+
+def test_read_filters(files, tiny_model_dir, tmp_path):
+    bam = write_bam(tmp_path / "reads.bam")
+    strict = run(files, [bam], tmp_path / "q", tiny_model_dir, min_baseq=31, plot=False)  # every base has Q30
+    assert strict["variants"] == 0
+    deep = run(files, [bam], tmp_path / "d", tiny_model_dir, min_depth=1000, plot=False)
+    assert deep["variants"] == 0
+    rare = run(files, [bam], tmp_path / "af", tiny_model_dir, min_af=0.95, plot=False)
+    assert rare["variants"] == 0
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("unindexed", "samtools index"),
+    ("unsorted", "samtools sort"),
+    ("contig", "contig 'chrX'"),
+])
+def test_bad_bams_are_refused_with_the_fix(files, tiny_model_dir, tmp_path, problem, message):
+    bam = {"unindexed": lambda: write_bam(tmp_path / "r.bam", index=False),
+           "unsorted": lambda: write_bam(tmp_path / "r.bam", sort=False),
+           "contig": lambda: write_bam(tmp_path / "r.bam", chrom="chrX")}[problem]()
+    with pytest.raises(InputError, match=message):
+        run(files, [bam], tmp_path / "out", tiny_model_dir)
+    assert not (tmp_path / "out").exists()
+
+
+# --- VCF -------------------------------------------------------------------------------------
+
+
+def write_vcf(path: Path, records: list[tuple[int, str, str, str]], chrom: str = CHROM) -> Path:
+    lines = ["##fileformat=VCFv4.2", f"##contig=<ID={chrom},length={len(REF)}>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", "s1", "s2"])]
+    for pos, ref, alt, genotypes in records:
+        lines.append("\t".join([chrom, str(pos), ".", ref, alt, ".", "PASS", ".", "GT:DP", genotypes]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_vcf_input_per_sample(files, tiny_model_dir, tmp_path):
+    deletion = normalise(REF, CHROM, DEL_AT, REF[DEL_AT : DEL_AT + 3], "")
+    vcf = write_vcf(tmp_path / "calls.vcf", [
+        (SNV_POS + 1, REF[SNV_POS], SNV_ALT, "1:30\t0:25"),
+        (deletion.pos, deletion.ref, deletion.alt, "1:12\t1:40"),
+    ])
+    out = tmp_path / "out"
+    run(files, [vcf], out, tiny_model_dir, annotation=files["gff"], plot=False)
+    table = rows(out / "variants.tsv")
+    assert sorted((r["sample"], int(r["pos"])) for r in table) == sorted(
+        [("s1", SNV_POS + 1), ("s1", deletion.pos), ("s2", deletion.pos)])
+    snv = next(r for r in table if int(r["pos"]) == SNV_POS + 1)
+    assert snv["protein"] == SNV_PROTEIN and snv["depth"] == "30"
+
+
+def test_vcf_whose_ref_disagrees_with_the_reference_is_refused(files, tiny_model_dir, tmp_path):
+    wrong = other_base(REF[SNV_POS])
+    vcf = write_vcf(tmp_path / "bad.vcf", [(SNV_POS + 1, wrong, REF[SNV_POS], "1:3\t0:3")])
+    with pytest.raises(InputError, match=f"REF {wrong} at {CHROM}:{SNV_POS + 1} disagrees"):
+        run(files, [vcf], tmp_path / "out", tiny_model_dir)
+    other_contig = write_vcf(tmp_path / "contig.vcf", [(10, REF[9], other_base(REF[9]), "1:3\t0:3")], chrom="chr9")
+    with pytest.raises(InputError, match="contig 'chr9'"):
+        run(files, [other_contig], tmp_path / "out2", tiny_model_dir)
+
+
+# --- model effects and summaries -------------------------------------------------------------
+
+
+def test_window_token_changes_match_tokenizing_the_whole_genome(files, tiny_model_dir):
+    """The windowed comparison sees exactly the token changes whole-genome tokenization shows."""
+    from vqdna_cli.data.alphabet import encode
+    from vqdna_cli.inference import Runner
+    from vqdna_cli.mutations.effects import site_effects
+
+    runner = Runner.load(tiny_model_dir, "cpu")
+    site = normalise(REF, CHROM, 1500, REF[1500], other_base(REF[1500]))
+    edited = REF[:1500] + site.alt + REF[1501:]
+    effect = site_effects(runner, {CHROM: REF}, [site])[site]
+    whole_ref, whole_alt = runner.tokens_of([encode(REF), encode(edited)], 8192)
+    differs = (whole_ref != whole_alt).sum(axis=0)
+    assert effect.window_changed == [int(x) for x in differs]
+    assert effect.site_changed == [bool(x) for x in (whole_ref[1500] != whole_alt[1500])]
+    assert 0.0 <= effect.embedding_shift <= 2.0
+    assert np.isfinite(effect.llr)
+    # A substitution's two masked windows are the same input, so alt against ref is a
+    # plain ratio: swapping ref and alt flips the sign.
+    back = normalise(edited, CHROM, 1500, edited[1500], REF[1500])
+    reverse = site_effects(runner, {CHROM: edited}, [back])[back]
+    assert reverse.llr == pytest.approx(-effect.llr, abs=1e-4)
+
+
+def test_samples_summary_and_lineage_scores(files, tiny_model_dir, tmp_path):
+    # Two "lineages": genomes sharing the lineage's defining SNVs, each with one private one.
+    defining = {"A": [300, 700, 1200], "B": [450, 900, 1600]}
+    genomes, labels = {}, []
+    for lineage, positions in defining.items():
+        for k in range(3):
+            private = 200 + 97 * k + (40 if lineage == "B" else 0)
+            changes = sorted((p, p + 1, other_base(REF[p])) for p in [*positions, private])
+            genomes[f"{lineage}{k}"] = apply(REF, changes)[0]
+            labels.append(f"{lineage}{k}\t{lineage}")
+    fasta = tmp_path / "lineages.fa"
+    fasta.write_text(fasta_text(genomes))
+    label_file = tmp_path / "labels.tsv"
+    label_file.write_text("sample\tlineage\n" + "\n".join(labels) + "\n")
+    out = tmp_path / "out"
+    result = run(files, [fasta], out, tiny_model_dir, labels=label_file, plot=False)
+    summary = json.loads((out / "summary.json").read_text())
+    lineage = summary["lineage"]
+    assert lineage["labelled_samples"] == 6 and lineage["lineages"] == 2
+    assert lineage["baseline_variants"]["nearest_neighbour_accuracy"] == 1.0
+    for level in ("level1", "level2"):
+        assert 0.0 <= lineage[level]["nearest_neighbour_accuracy"] <= 1.0
+        assert -1.0 <= lineage[level]["silhouette"] <= 1.0
+    assert result["lineage"] == lineage
+    sample = summary["samples"]["A0"]
+    assert sample["variants"] == 4 and sample["label"] == "A"
+    assert set(sample["embedding"]) == {"level1", "level2"}
+    assert summary["model_hash"] and summary["vqdna_version"]
+    samples = rows(out / "samples.tsv")
+    assert [r["sample"] for r in samples] == list(genomes)
+    assert all(r["variants"] == "4" for r in samples)
+
+
+def test_lineage_scores_on_known_points():
+    from vqdna_cli.mutations.summary import lineage_scores
+
+    points = np.array([[0.0], [0.1], [5.0], [5.2]])
+    scores = lineage_scores(points, ["a", "a", "b", "b"])
+    assert scores["nearest_neighbour_accuracy"] == 1.0
+    assert scores["silhouette"] == pytest.approx(np.mean([1 - 0.1 / 5.1, 1 - 0.1 / 5.0, 1 - 0.2 / 4.95, 1 - 0.2 / 5.15]), abs=1e-4)
+    assert lineage_scores(points, ["a", "b", "a", "b"])["nearest_neighbour_accuracy"] == 0.0
+
+
+# --- outputs, CLI ----------------------------------------------------------------------------
+
+
+def test_identical_input_gives_identical_output(files, tiny_model_dir, tmp_path):
+    bam = write_bam(tmp_path / "reads.bam")
+    for name in ("one", "two"):
+        run(files, [files["genomes"], bam], tmp_path / name, tiny_model_dir, annotation=files["gff"], vcf=True,
+            plot=False)
+    for member in ("variants.tsv", "samples.tsv", "summary.json", "variants.vcf"):
+        assert (tmp_path / "one" / member).read_bytes() == (tmp_path / "two" / member).read_bytes(), member
+
+
+def test_plot_is_drawn_or_skipped_with_a_notice(files, tiny_model_dir, tmp_path, monkeypatch):
+    from vqdna_cli.mutations import plot
+
+    if plot.available():
+        run(files, [files["genomes"]], tmp_path / "drawn", tiny_model_dir)
+        assert (tmp_path / "drawn" / "mutations.png").read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setattr(plot, "available", lambda: False)
+    result = run(files, [files["genomes"]], tmp_path / "skipped", tiny_model_dir)
+    assert result["notices"] == [plot.MISSING]
+    assert not (tmp_path / "skipped" / "mutations.png").exists()
+    assert (tmp_path / "skipped" / "variants.tsv").exists()
+
+
+def test_existing_output_is_kept_unless_forced(files, tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(OutputError, match="--force"):
+        run(files, [files["genomes"]], out, tiny_model_dir, plot=False)
+    assert (out / "keep.txt").exists()
+    run(files, [files["genomes"]], out, tiny_model_dir, plot=False, force=True)
+    assert not (out / "keep.txt").exists() and (out / "variants.tsv").exists()
+
+
+def test_cli_end_to_end_and_one_line_errors(run_vqdna, files, tiny_model_dir, tmp_path):
+    out = tmp_path / "cli"
+    done = run_vqdna("mutations", "--reference", files["ref"], "--annotation", files["gff"], files["genomes"],
+                     "-o", out, "-m", tiny_model_dir, "--vcf", "--no-plot", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert {p.name for p in out.iterdir()} == {"variants.tsv", "samples.tsv", "summary.json", "variants.vcf"}
+    bad = tmp_path / "bad.vcf"
+    write_vcf(bad, [(SNV_POS + 1, other_base(REF[SNV_POS]), REF[SNV_POS], "1:3\t0:3")])
+    failed = run_vqdna("mutations", "--reference", files["ref"], bad, "-o", tmp_path / "nothing", "-m", tiny_model_dir)
+    assert failed.returncode == 2
+    assert len(failed.stderr_lines) == 1 and failed.stderr.startswith("vqdna: error: ")
+    assert not (tmp_path / "nothing").exists()
+    exists = run_vqdna("mutations", "--reference", files["ref"], files["genomes"], "-o", out, "-m", tiny_model_dir)
+    assert exists.returncode == 4 and "--force" in exists.stderr
