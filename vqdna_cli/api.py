@@ -14,11 +14,25 @@ from vqdna_cli.errors import VqdnaError
 # --- training ---------------------------------------------------------------------------
 
 
-def _setup(device: str, threads: int | None, seed: int):
-    from vqdna_cli import runtime
+def _setup(device: str, threads: int | None, seed: int, batch: int | None = None):
+    """Threads, seeds and the device; under torchrun also the process group (and a check
+    that the global `batch` splits evenly over the processes)."""
+    from vqdna_cli import distributed, runtime
 
     runtime.configure(threads, seed)
-    return runtime.pick_device(device)
+    torch_device = distributed.init(runtime.pick_device(device))
+    if batch is not None:
+        distributed.local_batch(batch)
+    return torch_device
+
+
+def _save_on_main(save, *args) -> None:
+    """Rank 0 writes the weights; the other processes wait until they are written."""
+    from vqdna_cli import distributed
+
+    if distributed.is_main():
+        save(*args)
+    distributed.barrier()
 
 
 def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, lr: float, window: int,
@@ -34,7 +48,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 
     if preset not in PRESETS:
         raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    torch_device = _setup(device, threads, seed)
+    torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
     cfg = PRESETS[preset]
@@ -45,7 +59,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
     record = provenance("tokenizer", genomes.description,
                         {"preset": preset, "steps": steps, "lr": lr, "window": window, "batch": batch, "seed": seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
-    save_model(Path(output), model.cpu(), cfg, {"tokenizer": record})
+    _save_on_main(save_model, Path(output), model.cpu(), cfg, {"tokenizer": record})
     return metrics
 
 
@@ -58,7 +72,7 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
-    torch_device = _setup(device, threads, seed)
+    torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     model, info = load_model(model_dir)
     if transformer_preset is not None:
@@ -73,7 +87,7 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     record = provenance("pretrain", genomes.description,
                         {"steps": steps, "lr": lr, "window": window, "batch": batch, "seed": seed,
                          "tokenizer": str(model_dir)}, metrics, (time.monotonic() - began) / 60, str(torch_device))
-    save_model(Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
+    _save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics
 
 
@@ -344,7 +358,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         raise VqdnaError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
         raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
-    torch_device = _setup(device, threads, seed)
+    torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     train = _read_labelled(train_files, labels_tsv)
     excluded = set()
@@ -399,7 +413,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
                                            "lora_alpha": lora_alpha, "seed": seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
-    save_head(Path(output_dir or model_dir), task, state, {
+    _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),
         "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
         "model_sha256": info["sha256"]["model.safetensors"],

@@ -3,6 +3,10 @@
 Codebook practice: distances and EMA updates in fp32 with autocast off, k-means
 initialisation on the first training batch, Laplace-smoothed EMA counts, and replacement of
 dead codes (EMA count below a threshold) by latents drawn from the current batch.
+
+Under several training processes each holds part of the batch: the statistics (per-code
+counts and sums) are summed over processes before they are used, and restarts draw from the
+whole batch, so every process keeps the codebook one process would have on the same batch.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vqdna_cli import distributed
 from vqdna_cli.config import QuantizerConfig
 
 
@@ -41,18 +46,18 @@ class EMACodebook(nn.Module):
     @torch.autocast("cuda", enabled=False)
     def kmeans_init(self, x: torch.Tensor, iterations: int = 10) -> None:
         x = x.float()
-        pick = torch.randint(0, x.shape[0], (self.size,), device=x.device)
-        centres = x[pick].clone()
+        first, total = distributed.row_span(x.shape[0], x.device)
+        pick = torch.randint(0, total, (self.size,), device=x.device)
+        centres = distributed.take_rows(x, pick - first).clone()
         for _ in range(iterations):
             assign = torch.cdist(x, centres).argmin(1)
-            counts = torch.bincount(assign, minlength=self.size).float()
-            sums = torch.zeros_like(centres).index_add_(0, assign, x)
+            counts, sums = self._statistics(x, assign)
             filled = counts > 0
             centres[filled] = sums[filled] / counts[filled, None]
         self.codes.copy_(centres)
         # Start each code at the count it would have in a batch this size, so that codes
         # are not taken for dead before the EMA has seen any data.
-        per_code = x.shape[0] / self.size
+        per_code = total / self.size
         self.ema_count.fill_(per_code)
         self.ema_sum.copy_(centres * per_code)
         self.initialised.fill_(True)
@@ -61,19 +66,28 @@ class EMACodebook(nn.Module):
     @torch.autocast("cuda", enabled=False)
     def ema_update(self, x: torch.Tensor, index: torch.Tensor) -> None:
         x = x.float()
-        counts = torch.bincount(index, minlength=self.size).float()
-        sums = torch.zeros_like(self.ema_sum).index_add_(0, index, x)
+        counts, sums = self._statistics(x, index)
         self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.ema_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.ema_count.sum()
         smoothed = (self.ema_count + self.eps) / (total + self.size * self.eps) * total
         self.codes.copy_(self.ema_sum / smoothed.unsqueeze(1))
         dead = self.ema_count < self.dead_threshold
-        if dead.any():
-            replacement = x[torch.randint(0, x.shape[0], (int(dead.sum()),), device=x.device)]
+        if dead.any():  # the same answer on every process: ema_count is the same everywhere
+            first, rows = distributed.row_span(x.shape[0], x.device)
+            pick = torch.randint(0, rows, (int(dead.sum()),), device=x.device)
+            replacement = distributed.take_rows(x, pick - first)
             self.codes[dead] = replacement
             self.ema_sum[dead] = replacement * self.dead_threshold
             self.ema_count[dead] = self.dead_threshold
+
+    def _statistics(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-code count (K,) and vector sum (K, D) of the rows assigned to each code, over
+        the whole batch: summed over processes in one all-reduce."""
+        sums = torch.zeros(self.size, x.shape[1], device=x.device).index_add_(0, index, x)
+        counts = torch.bincount(index, minlength=self.size).float()
+        stats = distributed.all_reduce_sum(torch.cat([sums, counts[:, None]], 1))
+        return stats[:, -1], stats[:, :-1]
 
 
 @dataclass

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vqdna_cli import distributed
 from vqdna_cli.checkpoint import load_training_state, save_training_state
 from vqdna_cli.data.batching import pad
 from vqdna_cli.metrics import classification_metrics
@@ -95,9 +96,10 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
         epoch, position = divmod(number, steps_per_epoch)
         order = np.random.default_rng(seed + epoch).permutation(len(train_tokens))
         indices = order[position * batch : (position + 1) * batch]
+        indices, weight = distributed.part_of(indices)  # this process's rows (all of them with one process)
         batch_tokens, valid = _batch(train_tokens, indices, device)
         logits = task_model(batch_tokens, valid)
-        return F.cross_entropy(logits.float(), labels[indices].to(device)), {"epoch": epoch + 1}
+        return F.cross_entropy(logits.float(), labels[indices].to(device), reduction="sum") * weight, {"epoch": epoch + 1}
 
     def evaluate() -> dict:
         nonlocal best_state
@@ -106,7 +108,8 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
         if metrics["mcc"] > best["mcc"]:
             best.update(metrics)
             best_state = task_model.trainable_state()
-            save_training_state(work / BEST, best_state, _no_optimizer(), {"metrics": metrics})
+            if distributed.is_main():
+                save_training_state(work / BEST, best_state, _no_optimizer(), {"metrics": metrics})
         return {f"valid_{k}": v for k, v in metrics.items()}
 
     params = [p for p in task_model.parameters() if p.requires_grad]

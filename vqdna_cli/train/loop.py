@@ -1,5 +1,10 @@
 """The training loop all three stages share: AdamW with warm-up and cosine decay,
-periodic validation, checkpoints for `--resume`, a progress bar on stderr and a JSONL log."""
+periodic validation, checkpoints for `--resume`, a progress bar on stderr and a JSONL log.
+
+Under torchrun every process runs this loop on its part of each batch (DDP averages the
+gradients); rank 0 alone shows progress and writes the log and checkpoints. A checkpoint
+holds global state only (step, model, optimizer, random generator), so `--resume` works
+with any number of processes."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from vqdna_cli import distributed
 from vqdna_cli.checkpoint import load_training_state, save_training_state
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
@@ -50,7 +56,8 @@ def run(
     """Runs `train_step` for the remaining steps; returns the last validation metrics.
 
     `train_step(step)` returns the loss to minimise and scalar statistics to log;
-    `evaluate()` returns validation metrics (it must not touch test data).
+    `evaluate()` returns validation metrics (it must not touch test data). Every process
+    evaluates (the same data, so the same metrics): nobody idles at a barrier meanwhile.
     """
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,10 +67,12 @@ def run(
         state, meta = load_training_state(out_dir / CHECKPOINT, optimizer)
         model.load_state_dict(state)
         start = meta["step"]
-    log = open(out_dir / LOG, "a")
+    main = distributed.is_main()
+    train_step = distributed.data_parallel(model, parameters, train_step)
+    log = open(out_dir / LOG, "a") if main else None
     began = time.monotonic()
     metrics: dict = {}
-    progress = _progress(stage, settings)
+    progress = _progress(stage, settings.quiet or not main)
     with progress:
         task = progress.add_task(stage, total=settings.steps, completed=start, status="")
         for step in range(start, settings.steps):
@@ -76,34 +85,42 @@ def run(
             torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
             done = step + 1
-            progress.update(task, advance=1, status=f"loss {loss.item():.3f}")
-            out_of_time = settings.max_minutes is not None and (time.monotonic() - began) / 60 > settings.max_minutes
+            # Each process's loss and statistics are its share of the batch mean (see
+            # distributed.part_of): their average over processes is the global value.
+            shown = distributed.mean_over_processes({"loss": loss.item(), **stats})
+            progress.update(task, advance=1, status=f"loss {shown['loss']:.3f}")
+            out_of_time = settings.max_minutes is not None and distributed.from_main(
+                (time.monotonic() - began) / 60 > settings.max_minutes)
             if done % settings.eval_every == 0 or done == settings.steps or out_of_time:
                 model.eval()
                 with torch.no_grad():
                     metrics = evaluate()
-                record = {"stage": stage, "step": done, "loss": loss.item(), **stats, **metrics,
+                record = {"stage": stage, "step": done, **shown, **metrics,
                           "minutes": round((time.monotonic() - began) / 60, 2)}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                if main:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
                 progress.console.print(_summary(record))
             if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time:
-                save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, {"stage": stage, "step": done})
+                if main:
+                    save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, {"stage": stage, "step": done})
+                distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
             if out_of_time:
                 progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume")
                 break
-    log.close()
+    if log:
+        log.close()
     return {**metrics, "steps": done if settings.steps > start else start}
 
 
-def _progress(stage: str, settings: LoopSettings):
+def _progress(stage: str, quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True, quiet=settings.quiet), transient=False,
+        console=Console(stderr=True, quiet=quiet), transient=False,
     )
 
 

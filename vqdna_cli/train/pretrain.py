@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vqdna_cli import distributed
 from vqdna_cli.model.vqdna import VQDNA
 from vqdna_cli.train.genomes import GenomeSplit, WindowSampler, fixed_windows
 from vqdna_cli.train.loop import LoopSettings, run
@@ -17,32 +18,45 @@ def freeze_tokenizer(model: VQDNA) -> None:
         module.requires_grad_(False)
 
 
-def masked_token_loss(model: VQDNA, bases: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, list[float]]:
-    """Mean over levels of the cross-entropy at masked positions, and per-level accuracy."""
+def masked_token_loss(model: VQDNA, bases: torch.Tensor, draw: torch.Tensor,
+                      global_batch: bool = False) -> tuple[torch.Tensor, list[float]]:
+    """Mean over levels of the cross-entropy at masked positions, and per-level accuracy.
+
+    draw: uniform numbers, one per base (CPU); positions below mask_fraction are masked.
+    global_batch: `bases` is this process's part of a batch spread over processes; the
+    means are then over the masked positions of the whole batch (this process's share).
+    """
     model.encoder.eval(), model.quantizer.eval()  # frozen: no EMA updates, no dropout
     valid = model.valid_mask(bases)
     with torch.no_grad():
         q = model.quantize(bases)
-    draw = torch.rand(bases.shape, generator=generator, device="cpu").to(bases.device)
-    masked = (draw < model.cfg.mask_fraction) & valid
+    masked = (draw.to(bases.device) < model.cfg.mask_fraction) & valid
+    count = masked.sum()
+    factor = distributed.mean_factor(count) if global_batch else 1 / count.clamp(min=1).float()
     hidden = model.contextualise(q.embedding, valid, masked)
     losses, accuracies = [], []
     for level, logits in enumerate(model.mlm_heads(hidden[masked])):
         target = q.tokens[..., level][masked]
-        losses.append(F.cross_entropy(logits.float(), target))
-        accuracies.append(float((logits.argmax(-1) == target).float().mean()))
+        losses.append(F.cross_entropy(logits.float(), target, reduction="sum") * factor)
+        accuracies.append(float((logits.argmax(-1) == target).sum() * factor))
     return torch.stack(losses).mean(), accuracies
 
 
 def pretrain(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, *, window: int, batch: int,
              seed: int, device: torch.device) -> dict:
     freeze_tokenizer(model)
+    distributed.local_batch(batch)  # --batch is global: it must split evenly over processes
     sampler = WindowSampler(genomes.train, window, seed)
     heldout = fixed_windows(genomes.heldout or genomes.train, window, 128, seed + 1)
+
     def step(number: int):
-        bases = torch.from_numpy(sampler.batch(batch, number)).to(device)
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + number)  # masks depend on the step only
-        loss, accuracies = masked_token_loss(model, bases, generator)
+        # Batch and masks are drawn whole by every process, which keeps its rows: the data
+        # depends on the step only, not on the number of processes.
+        mine = distributed.rows(batch)
+        bases = torch.from_numpy(sampler.batch(batch, number)[mine]).to(device)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + number)
+        draw = torch.rand((batch, window), generator=generator)[mine]
+        loss, accuracies = masked_token_loss(model, bases, draw, global_batch=True)
         return loss, {f"level{i}_train_acc": a for i, a in enumerate(accuracies, start=1)}
 
     def evaluate() -> dict:
@@ -50,7 +64,8 @@ def pretrain(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, *, wind
         totals = []
         for start in range(0, len(heldout), batch):
             bases = torch.from_numpy(heldout[start : start + batch]).to(device)
-            loss, accuracies = masked_token_loss(model, bases, eval_generator)
+            draw = torch.rand(bases.shape, generator=eval_generator)
+            loss, accuracies = masked_token_loss(model, bases, draw)
             totals.append([loss.item(), *accuracies])
         mean = np.mean(totals, axis=0)
         metrics = {"heldout_mlm_loss": float(mean[0])}

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vqdna_cli import __version__
+from vqdna_cli import __version__, distributed
 
 
 def _git_commit() -> str | None:
@@ -29,6 +29,7 @@ def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: f
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_minutes": round(minutes, 1),
         "device": device,
+        "processes": distributed.world(),  # torchrun processes (DDP), each on its own device
         "host": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
         "data": data,
         "settings": settings,

@@ -8,15 +8,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vqdna_cli import distributed
 from vqdna_cli.model.vqdna import VQDNA
 from vqdna_cli.train.genomes import GenomeSplit, WindowSampler, fixed_windows
 from vqdna_cli.train.loop import LoopSettings, run
 
 
 def reconstruction_loss(logits: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against the true base; N and other ambiguous positions are ignored."""
-    target = torch.where(bases < 4, bases, torch.full_like(bases, -100))
-    return F.cross_entropy(logits.reshape(-1, 4).float(), target.reshape(-1), ignore_index=-100)
+    """Cross-entropy against the true base; N and other ambiguous positions are ignored.
+
+    The mean is over the unambiguous bases of the global batch (this process's share of
+    it under torchrun): their number differs between the processes' parts."""
+    known = bases < 4
+    target = torch.where(known, bases, torch.full_like(bases, -100))
+    total = F.cross_entropy(logits.reshape(-1, 4).float(), target.reshape(-1), ignore_index=-100, reduction="sum")
+    return total * distributed.mean_factor(known.sum())
 
 
 @torch.no_grad()
@@ -45,15 +51,20 @@ def tokenizer_metrics(model: VQDNA, windows: np.ndarray, device: torch.device, b
 
 def train_tokenizer(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, *, window: int, batch: int,
                     seed: int, device: torch.device) -> dict:
+    distributed.local_batch(batch)  # --batch is global: it must split evenly over processes
     sampler = WindowSampler(genomes.train, window, seed)
     heldout = fixed_windows(genomes.heldout or genomes.train, window, 256, seed + 1)
     commitment_weight = model.cfg.quantizer.commitment_weight
 
     def step(number: int):
-        bases = torch.from_numpy(sampler.batch(batch, number)).to(device)
+        # Every process draws the step's whole batch (cheap: window positions) and keeps its
+        # rows, so the data does not depend on the number of processes.
+        bases = torch.from_numpy(sampler.batch(batch, number)[distributed.rows(batch)]).to(device)
         q = model.quantize(bases)
         logits = model.reconstruct(q.embedding, model.valid_mask(bases))
         recon = reconstruction_loss(logits, bases)
+        # The commitment term is a mean over positions, and every process holds the same
+        # number of them (whole windows): the average over processes is the global mean.
         return recon + commitment_weight * q.commitment, {"recon": recon.item(), "commit": q.commitment.item()}
 
     return run("tokenizer", model, model.tokenizer_parameters(), step,
