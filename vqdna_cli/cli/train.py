@@ -10,7 +10,17 @@ import typer
 from vqdna_cli.cli import options
 from vqdna_cli.cli.handling import one_line_errors
 
-app = typer.Typer(help="Train the tokenizer, pre-train the Transformer, or fine-tune a task head.", no_args_is_help=True)
+app = typer.Typer(help=(
+    "Train the tokenizer, pre-train the Transformer, or fine-tune a task head.\n\n"
+    # One paragraph per line: the terminal help keeps line breaks as written.
+    "Each stage also runs on several processes under torchrun, one per GPU or several on the CPU "
+    "(DistributedDataParallel: NCCL on GPUs, gloo on the CPU), e.g. "
+    "torchrun --standalone --nproc_per_node 4 -m vqdna_cli train tokenizer genome.fa -o tok. "
+    "--batch stays the global batch, split evenly over the processes, so the result matches one process "
+    "with the same --batch; rank 0 alone shows progress and writes the log, checkpoints and weights; "
+    "--resume works with another number of processes. Several machines: README, "
+    "\"Training on several processes or GPUs\"."
+), no_args_is_help=True)
 
 Steps = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, warm-up then cosine decay).")]

@@ -1,5 +1,5 @@
 """mutations.png (needs matplotlib, the `plot` extra): per HRQ level, a genome track of
-token changes per sample (tokens changed per 100 bp bin, variants as dots) and a 2-D map
+token changes per sample (tokens changed per 100 bp bin; variants marked for up to 40 samples) and a 2-D map
 (first two principal components of the level's genome embeddings) coloured by lineage."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 
 MISSING = "matplotlib is not installed (pip install 'vqdna[plot]'): mutations.png skipped"
 BIN = 100
+MARKED_SAMPLES = 40
 
 
 def available() -> bool:
@@ -45,12 +46,16 @@ def draw(path: Path, samples: list[str], labels: dict[str, str], genome_length: 
                 dots_x.append(pos / 1000)
                 dots_y.append(row)
         ax = axes[level][0]
-        image = ax.imshow(track, aspect="auto", interpolation="nearest", cmap="viridis",
+        # Clustered spike mutations would otherwise set the colour scale for the whole genome.
+        top = max(1.0, float(np.percentile(track[track > 0], 99))) if track.any() else 1.0
+        image = ax.imshow(track, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=top,
                           extent=(0, bins * BIN / 1000, len(samples) - 0.5, -0.5))
-        ax.scatter(dots_x, dots_y, s=2, c="red", marker="|", linewidths=0.5)
+        if len(samples) <= MARKED_SAMPLES:  # beyond that the marks hide the track
+            ax.scatter(dots_x, dots_y, s=2, c="red", marker="|", linewidths=0.5)
         ax.set_xlabel("reference position (kb)")
         ax.set_ylabel("sample")
-        ax.set_title(f"level {level + 1}: tokens changed per {BIN} bp (red: variants)")
+        marks = " (red: variants)" if len(samples) <= MARKED_SAMPLES else ""
+        ax.set_title(f"level {level + 1}: tokens changed per {BIN} bp{marks}")
         if len(samples) <= 30:
             ax.set_yticks(range(len(samples)), [s[:30] for s in samples], fontsize=6)
         figure.colorbar(image, ax=ax, fraction=0.02)
