@@ -32,7 +32,9 @@ def command(
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing output folder.")] = False,
     quiet: options.Quiet = False,
 ) -> None:
-    """Find the variants of genomes, reads or VCFs against a reference, and show what each does to the HRQ tokens.
+    """Call variants against a reference and show what each does to the HRQ tokens.
+
+    Inputs: assembled genomes (FASTA), reads aligned to the reference (BAM/CRAM) or VCF/BCF.
 
     Example: vqdna mutations --reference NC_045512.2.fasta --annotation genes.gff genomes.fa -o muts/
     """
