@@ -11,6 +11,7 @@ import numpy as np
 MISSING = "matplotlib is not installed (pip install 'vqdna[plot]'): mutations.png skipped"
 BIN = 100
 MARKED_SAMPLES = 40
+LEGEND_LINEAGES = 20
 
 
 def available() -> bool:
@@ -68,7 +69,7 @@ def draw(path: Path, samples: list[str], labels: dict[str, str], genome_length: 
         if unlabelled:
             ax.scatter(points[unlabelled, 0], points[unlabelled, 1], s=10, color="lightgrey", label="(no label)")
         ax.set_title(f"level {level + 1}: genome embeddings (PCA)")
-        if lineages:
+        if 0 < len(lineages) <= LEGEND_LINEAGES:  # a longer legend would hide the map
             ax.legend(fontsize=6, markerscale=1, loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=110, metadata={"Software": None})
