@@ -3,7 +3,7 @@
 # Each stage checkpoints into $WORK and continues with --resume when rerun after an
 # interruption. Stage budgets are sized for a 2-core CPU; on a GPU raise --steps.
 #
-#   bash scripts/train_weights.sh [tokenizer|pretrain|promoter|all]
+#   bash scripts/train_weights.sh [tokenizer|pretrain|promoter|heads|all]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${VQDNA_DATA:-$here/../shared/data}
@@ -51,4 +51,14 @@ if [ "$stage" = promoter ] || [ "$stage" = all ]; then
   # Only now, with the head fixed, is the test split read: its score goes into head.json.
   vqdna train evaluate --task promoter -m "$OUT" --test "$prom/prom_300_all/test.csv.gz" \
     --threads "$THREADS" --record
+fi
+
+if [ "$stage" = heads ] || [ "$stage" = all ]; then
+  # A frozen-model head for every other GUE task and the SARS-CoV-2 variant task, with the
+  # recipe, splits and published scores in benchmarks/gue_tasks.py; then, with every head
+  # fixed, each is scored once on its test split (recorded in its head.json).
+  tasks=$(python -c "import sys; sys.path.insert(0, '$here/benchmarks'); import gue_tasks; print(' '.join(t.name for t in gue_tasks.TASKS if t.name != 'promoter'))")
+  VQDNA_DATA="$DATA" python "$here/benchmarks/gue.py" train --model "$OUT" --out "$OUT" --work-dir "$WORK/heads" \
+    --threads "$THREADS" --tasks $tasks
+  VQDNA_DATA="$DATA" python "$here/benchmarks/gue.py" evaluate --model "$OUT" --threads "$THREADS" --tasks $tasks
 fi

@@ -80,8 +80,8 @@ def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
     assert head["provenance"]["data"]["train_rows"] + head["provenance"]["data"]["valid_rows"] == 36
 
 
-@pytest.mark.parametrize("adapter", ["lora", "full"])
-def test_both_adapters_write_a_head_that_classify_uses(tiny_model_dir: Path, tmp_path: Path, adapter: str):
+@pytest.mark.parametrize("adapter", ["lora", "full", "frozen"])
+def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tmp_path: Path, adapter: str):
     import shutil
 
     model_dir = tmp_path / "model"
@@ -93,6 +93,8 @@ def test_both_adapters_write_a_head_that_classify_uses(tiny_model_dir: Path, tmp
     tensors = load_file(str(model_dir / "heads/strand/head.safetensors"))
     has_lora = any("lora" in name for name in tensors)
     assert has_lora == (adapter == "lora")
+    has_transformer = any(name.startswith("transformer.") for name in tensors)
+    assert has_transformer == (adapter != "frozen")  # a frozen head is the MLP alone
     (tmp_path / "x.fa").write_text(">x\n" + random_dna(40, 99) + "\n")
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="strand", model_dir=model_dir, threads=1)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]
@@ -125,3 +127,23 @@ def test_pretrain_can_start_a_transformer_of_another_size(genomes, tmp_path: Pat
     assert pretrained.cfg.encoder == tokenizer.cfg.encoder
     for name, tensor in tokenizer.encoder.state_dict().items():
         assert np.array_equal(tensor.numpy(), pretrained.encoder.state_dict()[name].numpy()), name
+
+
+def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(tiny_model_dir: Path, tmp_path: Path):
+    """AT-only against GC-only sequences: separable from the frozen model's pooled vectors.
+    Sequences longer than the tiny model's window train on each window and score by the mean."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(90 + i, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(80)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    metrics = api.finetune(model_dir, "gc", [str(tmp_path / "train.csv")], adapter="frozen", epochs=20, batch=16,
+                           lr=3e-3, max_train_rows=40, valid_fraction=0.25, device="cpu", threads=1, quiet=True)
+    assert metrics["valid_mcc"] > 0.9
+    data = json.loads((model_dir / "heads/gc/head.json").read_text())["provenance"]["data"]
+    assert data["train_rows"] == 40 and data["train_rows_available"] == 60 and data["valid_rows"] == 20
+    test = ["sequence,label"] + [f"{random_dna(120, 500 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(10)]
+    (tmp_path / "test.csv").write_text("\n".join(test) + "\n")
+    scored = api.evaluate(model_dir, "gc", [str(tmp_path / "test.csv")], device="cpu", threads=1)
+    assert scored["mcc"] == 1.0

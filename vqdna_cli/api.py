@@ -242,12 +242,12 @@ def _check_stride(stride: int | None, window: int) -> None:
         raise VqdnaError(f"--stride {stride}: must be between 1 and the model window ({window})")
 
 
-def _window_probabilities(head, pooled, device):
-    """(windows, W) pooled vectors -> (windows, classes) class probabilities."""
+def _window_probabilities(head, features, device):
+    """(windows, F) head features (`inference.head_features`) -> (windows, classes) class probabilities."""
     import torch
 
     with torch.inference_mode():
-        logits = head(torch.from_numpy(pooled).to(device))
+        logits = head(torch.from_numpy(features).to(device))
         return torch.softmax(logits.float(), -1).cpu().numpy()
 
 
@@ -267,7 +267,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     """Class probabilities per record (TSV), or per window of long records (BED6+)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records
+    from vqdna_cli.inference import embed_records, head_features
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
@@ -282,7 +282,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False,
-                            reverse_complement=reverse_complement, on_bases=progress)
+                            reverse_complement=reverse_complement, on_bases=progress,
+                            with_code_frequencies=info.get("adapter") == "frozen")
     # Whether the output is BED or TSV depends on whether any record is longer than one
     # window, so the pooled vectors (a few hundred floats per window) are gathered first.
     results = list(results)
@@ -296,7 +297,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
         else:
             out.write("\t".join(["id", "label", "class_index", *probability_columns]) + "\n")
         for result in results:
-            probabilities = _window_probabilities(head, result.pooled, runner.device)
+            probabilities = _window_probabilities(head, head_features(info, result), runner.device)
             record = result.record
             if use_bed:
                 for (start, end), p in zip(result.windows, probabilities):
@@ -338,10 +339,13 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
              valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
              lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
-             work_dir: Path | None = None,
+             max_train_rows: int | None = None, work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
-    """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`)."""
+    """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`).
+
+    `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
+    compute budget per task on a CPU."""
     import re
 
     import numpy as np
@@ -382,6 +386,10 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     valid_sequences = {s for s, _ in valid_rows}
     before = len(rows)
     rows = [(s, y) for s, y in rows if s not in valid_sequences]  # no exact copy on both sides
+    available = len(rows)
+    if max_train_rows is not None and len(rows) > max_train_rows:
+        keep = np.sort(np.random.default_rng(seed + 1).permutation(len(rows))[:max_train_rows])
+        rows = [rows[i] for i in keep]
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
     if class_names is None:
         class_names = labels
@@ -392,26 +400,37 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     index_of = {label: i for i, label in enumerate(labels)}
 
     model, info = load_model(model_dir)
-    runner = Runner(model.to(torch_device), info, torch_device, Path(model_dir))
-    from vqdna_cli.data.alphabet import encode
-
-    def tokens_of(pairs):
-        return runner.tokens_of([encode(s) for s, _ in pairs], 65536)
-
-    train_tokens, valid_tokens = tokens_of(rows), tokens_of(valid_rows)
-    task_model = TaskModel(model, len(labels), lora_rank, lora_alpha, adapter).to(torch_device)
-    steps = epochs * -(-len(rows) // batch)
+    runner = Runner(model.to(torch_device).eval(), info, torch_device, Path(model_dir))
+    train_labels = np.array([index_of[y] for _, y in rows])
+    valid_labels = np.array([index_of[y] for _, y in valid_rows])
     work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
-    settings = LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
-                            resume=resume, quiet=quiet, max_minutes=max_minutes)
-    state, metrics = run_stage(task_model, train_tokens, np.array([index_of[y] for _, y in rows]),
-                               valid_tokens, np.array([index_of[y] for _, y in valid_rows]), settings,
-                               batch=batch, seed=seed, device=torch_device)
+    if adapter == "frozen":
+        from vqdna_cli.train.head import HeadOnly, train_head, window_vectors
+
+        train_set = window_vectors(runner, [s for s, _ in rows], train_labels)
+        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels)
+        task_model = HeadOnly(train_set.vectors.shape[1], len(labels)).to(torch_device)
+        steps = epochs * -(-len(train_set.vectors) // batch)
+        settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
+        state, metrics = train_head(task_model, train_set, valid_set, settings, batch=batch, seed=seed, device=torch_device)
+    else:
+        from vqdna_cli.data.alphabet import encode
+
+        def tokens_of(pairs):
+            return runner.tokens_of([encode(s) for s, _ in pairs], 65536)
+
+        train_tokens, valid_tokens = tokens_of(rows), tokens_of(valid_rows)
+        task_model = TaskModel(model, len(labels), lora_rank, lora_alpha, adapter).to(torch_device)
+        steps = epochs * -(-len(rows) // batch)
+        settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
+        state, metrics = run_stage(task_model, train_tokens, train_labels, valid_tokens, valid_labels, settings,
+                                   batch=batch, seed=seed, device=torch_device)
     data = {"train": train_files, "valid": valid_files or f"{valid_fraction:.0%} of the training rows (seed {seed})",
-            "exclude": exclude_files or [], "train_rows": len(rows), "valid_rows": len(valid_rows),
-            "dropped_in_exclude": dropped_excluded, "dropped_in_valid": before - len(rows)}
+            "exclude": exclude_files or [], "train_rows": len(rows), "train_rows_available": available,
+            "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
+            "dropped_in_valid": before - available}
     record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
-                                           "lora_alpha": lora_alpha, "seed": seed},
+                                           "lora_alpha": lora_alpha, "max_train_rows": max_train_rows, "seed": seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),
@@ -420,6 +439,13 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         "validation": metrics, "provenance": record,
     })
     return metrics
+
+
+def _head_settings(steps: int, lr: float, work: Path, resume: bool, quiet: bool, max_minutes: float | None):
+    from vqdna_cli.train.loop import LoopSettings
+
+    return LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
+                        resume=resume, quiet=quiet, max_minutes=max_minutes)
 
 
 def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels_tsv: str | None = None,
@@ -432,7 +458,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records
+    from vqdna_cli.inference import embed_records, head_features
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
 
@@ -447,9 +473,10 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     began = time.monotonic()
     # Scored exactly as `classify` writes its TSV: a longer sequence gets the mean of its
     # windows' probabilities.
-    predicted = [int(_window_probabilities(head, result.pooled, runner.device).mean(0).argmax())
+    predicted = [int(_window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
                  for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                             per_token=False, reverse_complement=False)]
+                                             per_token=False, reverse_complement=False,
+                                             with_code_frequencies=info.get("adapter") == "frozen")]
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": test_files, "seconds": round(seconds, 1),

@@ -23,7 +23,7 @@ from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
 from vqdna_cli.errors import ModelError
 from vqdna_cli.io.records import SequenceRecord
-from vqdna_cli.model.heads import ClassificationHead
+from vqdna_cli.model.heads import ClassificationHead, FeatureHead
 from vqdna_cli.model.lora import add_lora
 from vqdna_cli.model.vqdna import VQDNA
 
@@ -82,15 +82,22 @@ class Runner:
             "transformer_precision": "bf16" if self.device.type == "cuda" else self.precision,
         }
 
-    def attach_head(self, task: str) -> tuple[ClassificationHead, dict]:
-        """Load a task's LoRA adapters into the Transformer (in place) and return its head."""
+    def attach_head(self, task: str) -> tuple[torch.nn.Module, dict]:
+        """Load a task's LoRA adapters into the Transformer (in place) and return its head;
+        the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
-        full = info.get("adapter", "lora") == "full"
-        if not full:
+        adapter = info.get("adapter", "lora")
+        full = adapter == "full"
+        head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
+        adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
+        if adapter == "frozen":  # the shared model as it is, and an MLP over its features
+            expected = self.model.cfg.transformer.width + sum(self.model.cfg.quantizer.codebook_sizes)
+            if adapters or head_state.get("fc1.weight", torch.empty(0, 0)).shape[1:] != (expected,):
+                raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
+            return FeatureHead.from_state(head_state).to(self.device).eval(), info
+        if adapter == "lora":
             add_lora(self.model.transformer, info["lora_rank"], info["lora_alpha"])
         head = ClassificationHead(self.model.cfg.transformer.width, len(info["class_names"]))
-        adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
-        head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         try:
             missing = self.model.transformer.load_state_dict(adapters, strict=full)
         except RuntimeError:
@@ -163,14 +170,31 @@ class WindowVectors:
     windows: list[tuple[int, int]]  # token (= base) ranges within the record
     pooled: np.ndarray  # (n_windows, W)
     per_token: np.ndarray | None  # (L, W) for the whole record, when asked for
+    # (n_windows, sum of codebook sizes): each level's code frequencies in the window, when asked for
+    code_frequencies: np.ndarray | None = None
+
+
+def head_features(info: dict, result: WindowVectors) -> np.ndarray:
+    """What a task head reads for each window of a record: the pooled vector, and for a
+    frozen-model head also the window's code frequencies (model/heads.py, FeatureHead)."""
+    if info.get("adapter") == "frozen":
+        return np.concatenate([result.pooled, result.code_frequencies], axis=1)
+    return result.pooled
+
+
+def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.ndarray:
+    """(T, levels) tokens -> (sum of sizes,) the share of the window's tokens that are each code."""
+    counts = [np.bincount(tokens[:, level], minlength=size) for level, size in enumerate(codebook_sizes)]
+    return (np.concatenate(counts) / max(len(tokens), 1)).astype(np.float32)
 
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
-                  per_token: bool, reverse_complement: bool,
+                  per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
                   on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
-    forward strand and the reverse-complement strand (mapped back to forward coordinates)."""
+    forward strand and the reverse-complement strand (mapped back to forward coordinates).
+    `with_code_frequencies` adds each window's code frequencies (what frozen-model heads read)."""
     size = runner.window
     stride = stride or size
     for group in grouped(records):
@@ -181,12 +205,25 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
         layout = [transformer_windows(len(c), size, stride) for c in codes]
         results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1))
                    for n, strand in enumerate(strands)]
+        sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
             pooled = np.mean([r[index][0] for r in results], axis=0)
             tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
+            frequencies = None
+            if with_code_frequencies:  # averaged over the strands, as the pooled vectors are
+                frequencies = np.mean([_window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
+                                       for n, strand in enumerate(strands)], axis=0)
             on_bases(len(record))
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
-                                None if tokens is None else tokens.astype(np.float32))
+                                None if tokens is None else tokens.astype(np.float32), frequencies)
+
+
+def _window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], sizes: tuple[int, ...],
+                        flipped: bool) -> np.ndarray:
+    length = len(tokens)
+    # On the reverse-complement strand, forward [start, end) is [L - end, L - start).
+    return np.stack([code_frequencies(tokens[length - e : length - s] if flipped else tokens[s:e], sizes)
+                     for s, e in windows])
 
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],

@@ -22,7 +22,7 @@ from vqdna_cli.train.loop import LoopSettings, run
 BEST = "best"
 
 
-ADAPTERS = ("lora", "full")
+ADAPTERS = ("lora", "full", "frozen")  # frozen: the head alone, see train/head.py
 
 
 class TaskModel(torch.nn.Module):

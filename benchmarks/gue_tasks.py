@@ -1,0 +1,100 @@
+"""The task heads vqdna ships, the data each is trained on, and the published scores to
+compare with. Used by `benchmarks/gue.py` (train, evaluate, table) and by
+`scripts/train_weights.sh`.
+
+Splits: where GUE has a train split here, heads train on it and select on dev; where only
+dev and test exist (../shared/data/README.md), heads train on dev with 15 % of it held out
+for selection. Every training set is cleaned of sequences that occur in the test split
+(`--exclude`). Test data is read only by `gue.py evaluate`, after training.
+
+Published scores (MCC x 100; macro F1 x 100 for the variant task) are those of Li et al.,
+"VQDNA: Unleashing the Power of Vector Quantization for Multi-Species Genomic Sequence
+Modeling", ICML 2024, as transcribed in ../shared/docs/METHOD.md: DNABERT-2 (117 M) and
+VQDNA-HRQ (103 M). Where the paper gives only an average over a group (mouse TF for HRQ,
+the ten yeast histone marks for both), the group average is listed for each member and the
+comparison is made on group averages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+HISTONE_MARKS = ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K79me3", "H3K9ac", "H4", "H4ac")
+VARIANT_CLASSES = ("Alpha", "Beta", "Delta", "Eta", "Gamma", "Iota", "Kappa", "Lambda", "Omicron")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    folder: str  # under the data directory
+    description: str
+    class_names: tuple[str, ...]
+    dnabert2: float | None  # published, x 100
+    vqdna_hrq: float | None
+    group: str  # published numbers that are group averages are compared per group
+    metric: str = "mcc"
+    extra_train: tuple[str, ...] = ()  # more training files, relative to the data directory
+    has_train_split: bool = True
+    # The paper gives only the group's average: DNABERT-2 for the histone marks, VQDNA-HRQ
+    # for the histone marks and mouse TF.
+    dnabert2_is_group_average: bool = False
+    hrq_is_group_average: bool = False
+
+    def train_files(self, data: Path) -> list[str]:
+        split = "train" if self.has_train_split else "dev"
+        return [str(data / self.folder / f"{split}.csv.gz"), *(str(data / f) for f in self.extra_train)]
+
+    def valid_files(self, data: Path) -> list[str] | None:
+        return [str(data / self.folder / "dev.csv.gz")] if self.has_train_split else None
+
+    def test_files(self, data: Path) -> list[str]:
+        return [str(data / self.folder / "test.csv.gz")]
+
+
+def _binary(negative: str, positive: str) -> tuple[str, str]:
+    return (negative, positive)
+
+
+PROMOTER = _binary("non-promoter", "promoter")
+BOUND = _binary("unbound", "bound")
+MARKED = _binary("unmarked", "marked")
+
+TASKS: list[Task] = [
+    # prom_300_all has no train split here; prom_300_tata's train split adds the TATA promoters
+    # (its rows are disjoint from prom_300_all's test split once --exclude has run).
+    Task("promoter", "gue/prom/prom_300_all", "GUE prom_300_all: human promoters (300 bp, -249..+50 around the TSS) against non-promoters",
+         PROMOTER, 86.77, 90.75, "prom_300", extra_train=("gue/prom/prom_300_tata/train.csv.gz",), has_train_split=False),
+    Task("promoter-tata", "gue/prom/prom_300_tata", "GUE prom_300_tata: TATA-box promoters (300 bp) against non-promoters",
+         PROMOTER, 71.59, 74.52, "prom_300"),
+    Task("promoter-notata", "gue/prom/prom_300_notata", "GUE prom_300_notata: promoters without a TATA box (300 bp) against non-promoters",
+         PROMOTER, 94.27, 94.48, "prom_300", has_train_split=False),
+    Task("core-promoter", "gue/prom/prom_core_all", "GUE prom_core_all: core promoters (70 bp, -34..+35 around the TSS)",
+         PROMOTER, 69.37, 71.02, "prom_core"),
+    Task("core-promoter-tata", "gue/prom/prom_core_tata", "GUE prom_core_tata: TATA-box core promoters (70 bp)",
+         PROMOTER, 74.17, 78.50, "prom_core"),
+    Task("core-promoter-notata", "gue/prom/prom_core_notata", "GUE prom_core_notata: core promoters without a TATA box (70 bp)",
+         PROMOTER, 68.04, 70.58, "prom_core"),
+    # Class names read off the data: label 0 has AG just before the site (intron end:
+    # acceptor), label 1 has GT just after it (intron start: donor), label 2 neither.
+    Task("splice-site", "gue/splice/reconstructed", "GUE splice (reconstructed): splice acceptor, donor or neither (400 bp)",
+         ("acceptor", "donor", "non-splice"), 84.99, 89.53, "splice", has_train_split=False),
+    *[Task(f"tf-human-{i}", f"gue/tf/{i}", f"GUE tf/{i}: human transcription-factor binding site (ChIP-seq peak, 101 bp)",
+           BOUND, d, h, "tf_human")
+      for i, (d, h) in enumerate([(71.99, 72.48), (76.06, 76.43), (66.52, 66.85), (58.54, 58.92), (77.43, 78.10)])],
+    *[Task(f"tf-mouse-{i}", f"gue/mouse/{i}", f"GUE mouse/{i}: mouse transcription-factor binding site (ChIP-seq peak, 101 bp)",
+           BOUND, d, 69.80, "tf_mouse", has_train_split=(i != 1), hrq_is_group_average=True)
+      for i, d in enumerate([56.76, 84.77, 79.32, 66.47, 52.66])],
+    *[Task(f"histone-{mark}", f"gue/EMP/{mark}", f"GUE EMP {mark}: yeast nucleosome-bound DNA carrying the {mark} histone mark or not (500 bp)",
+           MARKED, 55.98, 57.95, "histone", has_train_split=False, dnabert2_is_group_average=True,
+           hrq_is_group_average=True)
+      for mark in HISTONE_MARKS],
+    # The stand-in for GUE's covid task (../shared/data/sarscov2/variant_fragments_1000bp):
+    # windows conserved across lineages are identical in several classes, so no classifier
+    # can reach 100 % (412 of 790 test windows have an exact copy in train).
+    Task("sars-cov-2-variant", "sarscov2/variant_fragments_1000bp",
+         "SARS-CoV-2 lineage (WHO label) of a 1,000 bp genome window; stand-in for GUE covid (9 classes)",
+         VARIANT_CLASSES, 71.02, 74.32, "covid", metric="macro_f1"),
+]
+
+BY_NAME = {task.name: task for task in TASKS}

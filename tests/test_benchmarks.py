@@ -1,0 +1,69 @@
+"""The benchmark scripts' own logic: the GUE task table, the targets' arithmetic and the
+bags of tokens of the tokenizer comparison (their runs on real data are not tests)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import gue  # noqa: E402
+import gue_tasks  # noqa: E402
+import vocabularies as token_bench  # noqa: E402
+
+
+def test_every_task_the_issue_names_has_a_head_and_a_published_score():
+    names = {t.name for t in gue_tasks.TASKS}
+    expected = {"promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
+                "core-promoter-notata", "splice-site", "sars-cov-2-variant",
+                *(f"tf-human-{i}" for i in range(5)), *(f"tf-mouse-{i}" for i in range(5)),
+                *(f"histone-{m}" for m in gue_tasks.HISTONE_MARKS)}
+    assert names == expected and len(gue_tasks.HISTONE_MARKS) == 10
+    assert all(t.dnabert2 and t.vqdna_hrq for t in gue_tasks.TASKS)
+    assert gue_tasks.BY_NAME["splice-site"].class_names == ("acceptor", "donor", "non-splice")
+
+
+def test_test_files_never_train_and_dev_only_tasks_hold_out_part_of_dev():
+    data = Path("/data")
+    for task in gue_tasks.TASKS:
+        test = set(task.test_files(data))
+        assert not test & set(task.train_files(data)), task.name
+        assert not test & set(task.valid_files(data) or []), task.name
+        if not task.has_train_split:
+            assert task.valid_files(data) is None  # 15 % of dev is held out instead
+
+
+def _row(task, ours, scratch, dnabert2, hrq, full=True, group=None, d2_avg=False):
+    return {"task": task, "group": group or task, "vqdna": ours, "from_scratch": scratch, "dnabert2": dnabert2,
+            "vqdna_hrq": hrq, "full_training_data": full, "dnabert2_is_group_average": d2_avg}
+
+
+def test_summary_compares_group_averages_as_groups():
+    table = [_row("a", 60.0, 50.0, 70.0, 72.0), _row("b", 40.0, 45.0, 42.0, 44.0, full=False),
+             _row("h1", 50.0, 40.0, 56.0, 58.0, full=False, group="histone", d2_avg=True),
+             _row("h2", 60.0, 40.0, 56.0, 58.0, full=False, group="histone", d2_avg=True)]
+    totals = gue.summary(table)
+    assert totals["beats_from_scratch"] == ["a", "h1", "h2"] and totals["not_beating_from_scratch"] == ["b"]
+    assert totals["full_data_average_vqdna"] == 60.0 and totals["reaches_hrq_average"] is False
+    # "a" is 10 below DNABERT-2; the histone group averages 55, only 1 below its average.
+    assert totals["more_than_5_below_dnabert2"] == [{"task": "a", "gap": -10.0}]
+
+
+def test_kmer_bags_count_non_overlapping_words_and_skip_ambiguous_ones():
+    bags = token_bench.kmer_bags(["AAAAAAAAAAAC", "AAAAAANCCCCC" + "CCCCCC"])
+    assert bags[0, 0] == pytest.approx(0.5) and bags[0, 1] == pytest.approx(0.5)  # AAAAAA, AAAAAC
+    ccccc = int("111111", 4)
+    assert bags[1, 0] == pytest.approx(0.5) and bags[1, ccccc] == pytest.approx(0.5)  # NCCCCC skipped
+
+
+def test_linear_probe_separates_separable_bags():
+    rng = np.random.default_rng(0)
+    labels = np.arange(90) % 3
+    bags = rng.random((90, 12)).astype(np.float32)
+    bags[np.arange(90), labels] += 2.0  # class k is marked by token k
+    result = token_bench.linear_probe(bags[:60], labels[:60], bags[60:75], labels[60:75], bags[75:], labels[75:], 3)
+    assert result["test_macro_f1"] == 1.0
