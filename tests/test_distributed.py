@@ -156,7 +156,8 @@ def test_two_processes_pretrain_as_one_does(tokenizers, genome: Path, tmp_path: 
         assert log_two[key] == pytest.approx(log_one[key], rel=1e-4), key
 
 
-def test_two_processes_finetune_with_a_short_last_batch(tokenizers, tmp_path: Path) -> None:
+@pytest.mark.parametrize("adapter", ["lora", "frozen"])
+def test_two_processes_finetune_with_a_short_last_batch(tokenizers, tmp_path: Path, adapter: str) -> None:
     """31 training rows in batches of 6: the last batch has one row, so one process holds
     none of it and must still take part in the step."""
     rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'ACGT')},{i % 2}" for i in range(37)]
@@ -164,9 +165,10 @@ def test_two_processes_finetune_with_a_short_last_batch(tokenizers, tmp_path: Pa
     model = tmp_path / "model"
     shutil.copytree(tokenizers["one_proc_2"], model)
     torchrun("train", "finetune", "-m", str(model), "--task", "demo", "--train", str(tmp_path / "train.csv"),
-             "--epochs", "2", "--batch", "6", "--device", "cpu", "--threads", "1", "--quiet")
+             "--epochs", "2", "--batch", "6", "--adapter", adapter, "--device", "cpu", "--threads", "1", "--quiet")
     head = json.loads((model / "heads/demo/head.json").read_text())
     assert head["provenance"]["data"]["train_rows"] == 31 and head["provenance"]["processes"] == 2
+    assert head["adapter"] == adapter
     log = (model / "heads/.demo.work/train_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [6, 12]
     from vqdna_cli.inference import Runner

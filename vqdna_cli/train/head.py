@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vqdna_cli import distributed
 from vqdna_cli.checkpoint import load_training_state, save_training_state
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
@@ -103,8 +104,10 @@ def train_head(model: HeadOnly, train: WindowVectors, valid: WindowVectors, sett
     def step(number: int):
         epoch, position = divmod(number, steps_per_epoch)
         order = np.random.default_rng(seed + epoch).permutation(windows)
-        indices = torch.from_numpy(order[position * batch : (position + 1) * batch]).to(device)
-        return F.cross_entropy(model(vectors[indices]).float(), window_labels[indices]), {"epoch": epoch + 1}
+        mine, weight = distributed.part_of(order[position * batch : (position + 1) * batch])  # all of it with one process
+        indices = torch.from_numpy(mine).to(device)
+        loss = F.cross_entropy(model(vectors[indices]).float(), window_labels[indices], reduction="sum") * weight
+        return loss, {"epoch": epoch + 1}
 
     def evaluate() -> dict:
         nonlocal best_state
@@ -113,7 +116,8 @@ def train_head(model: HeadOnly, train: WindowVectors, valid: WindowVectors, sett
         if metrics["mcc"] > best["mcc"]:
             best.update(metrics)
             best_state = model.trainable_state()
-            save_training_state(work / BEST, best_state, _no_optimizer(), {"metrics": metrics})
+            if distributed.is_main():
+                save_training_state(work / BEST, best_state, _no_optimizer(), {"metrics": metrics})
         return {f"valid_{k}": v for k, v in metrics.items()}
 
     params = [p for p in model.parameters() if p.requires_grad]
