@@ -28,6 +28,11 @@ def check_output(path: Path | str | None, force: bool) -> None:
         raise OutputError(f"output {path} is a directory: give a file name")
     if path.exists() and not force:
         raise OutputError(f"output {path} exists: use --force to overwrite it")
+    check_parent_writable(path)
+
+
+def check_parent_writable(path: Path) -> None:
+    """The folder that will hold `path` exists and may be written to."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vqdna_cli.errors import OutputError
+from vqdna_cli.io.writers import check_parent_writable
 
 
 def check_output_dir(path: Path, force: bool) -> None:
@@ -25,11 +26,7 @@ def check_output_dir(path: Path, force: bool) -> None:
         raise OutputError(f"output {path} exists and is not a folder: give a folder name")
     if path.exists() and not force:
         raise OutputError(f"output folder {path} exists: use --force to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write {path}: folder {parent} is not writable")
+    check_parent_writable(path)
 
 
 @contextlib.contextmanager
