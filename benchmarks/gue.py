@@ -2,7 +2,7 @@
 through the public API, beside a from-scratch baseline and the published numbers.
 
     python benchmarks/gue.py train    --model weights/default --out RUN/pretrained
-    python benchmarks/gue.py scratch  --out RUN/scratch          # the no-pre-training model
+    python benchmarks/gue.py scratch  --like weights/default --out RUN/scratch  # no pre-training
     python benchmarks/gue.py train    --model RUN/scratch --out RUN/scratch
     python benchmarks/gue.py evaluate --model RUN/pretrained      # test splits, read only now
     python benchmarks/gue.py evaluate --model RUN/scratch
@@ -83,15 +83,25 @@ def train(args) -> None:
 
 
 def scratch(args) -> None:
-    """The baseline model: the shipped architecture, nothing trained (see the module docstring)."""
-    from vqdna_cli import api
+    """The baseline model: the architecture of `--like`, nothing trained (see the module docstring)."""
+    import torch
 
-    genomes = sorted(str(p) for p in (data_dir() / "genomes").glob("*.f*a.gz"))
-    # One step at a negligible learning rate: the first batch only k-means-initialises the
-    # codebooks; the networks keep their random weights.
-    api.train_tokenizer(genomes, Path(args.out), preset="default", steps=1, lr=1e-12, window=256, batch=32,
-                        holdout_files=("chlamydia_trachomatis_CHLTCG.fa.gz",), holdout_tail={},
-                        resume=False, max_minutes=None, device="cpu", threads=args.threads, seed=0, quiet=True)
+    from vqdna_cli.checkpoint import read_model_info, save_model
+    from vqdna_cli.config import ModelConfig
+    from vqdna_cli.model.vqdna import VQDNA
+    from vqdna_cli.train.genomes import WindowSampler, load_genomes
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_dict(read_model_info(Path(args.like))["model"])
+    model = VQDNA(cfg).train()
+    genomes = load_genomes(sorted(str(p) for p in (data_dir() / "genomes").glob("*.f*a.gz")),
+                           ("chlamydia_trachomatis_CHLTCG.fa.gz",), {"human_chrX_0-70Mb_GRCh37_smalt.fa.gz": 5_000_000})
+    bases = torch.from_numpy(WindowSampler(genomes.train, 256, 0).batch(32, 0))
+    with torch.no_grad():  # a training-mode pass k-means-initialises the codebooks; no weight moves
+        model.quantize(bases)
+    save_model(Path(args.out), model.eval(), cfg, {"baseline": {
+        "what": "no pre-training: random networks, codebooks k-means-initialised on 32 x 256 bases of the genomes",
+        "architecture_of": str(args.like), "seed": 0}})
 
 
 def evaluate(args) -> None:
@@ -225,6 +235,7 @@ def main() -> None:
     p.add_argument("--work-dir", help="checkpoints and logs (default: OUT/work; keep it out of a shipped weights folder)")
     p.set_defaults(run=train)
     p = sub.add_parser("scratch", help="the no-pre-training baseline model")
+    p.add_argument("--like", required=True, help="a weights directory whose architecture the baseline takes")
     p.add_argument("--out", required=True)
     p.set_defaults(run=scratch)
     p = sub.add_parser("evaluate", help="score every head on its test split (recorded in head.json)")
