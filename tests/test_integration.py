@@ -68,9 +68,10 @@ def test_reads_of_a_real_bam_region(tmp_path: Path):
 
 
 def test_promoter_head_on_real_test_sequences(tmp_path: Path):
-    """A sanity floor on 400 test rows; the full test score is in README and head.json."""
+    """A sanity floor on 400 test rows; the full test score is in README and head.json.
+    Every 14th row: the file lists the TATA promoters (the harder half) first."""
     with gzip.open(DATA / "gue" / "prom" / "prom_300_all" / "test.csv.gz", "rt") as handle:
-        rows = list(csv.reader(handle))[1:401]
+        rows = list(csv.reader(handle))[1:][::14][:400]
     fasta = tmp_path / "prom.fa"
     fasta.write_text("".join(f">row{i}\n{seq}\n" for i, (seq, _) in enumerate(rows)))
     out = tmp_path / "prom.tsv"
