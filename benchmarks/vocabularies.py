@@ -21,6 +21,7 @@ vocabulary that occurs at least once in the test windows.
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import json
 import os
@@ -42,9 +43,10 @@ def data_dir() -> Path:
 
 
 def read_split(data: Path, split: str) -> tuple[list[str], np.ndarray]:
+    """The `sequence` and `label` columns (the files also name each window's genome and start)."""
     with gzip.open(data / "sarscov2" / "variant_fragments_1000bp" / f"{split}.csv.gz", "rt") as handle:
-        rows = [line.rstrip("\n").split(",") for line in handle][1:]
-    return [s for s, _ in rows], np.array([int(y) for _, y in rows])
+        rows = list(csv.DictReader(handle))
+    return [r["sequence"] for r in rows], np.array([int(r["label"]) for r in rows])
 
 
 # --- bags of tokens ------------------------------------------------------------------------
