@@ -140,8 +140,8 @@ def rows(ours: Path, baseline: Path | None) -> list[dict]:
             "hrq_is_group_average": task.hrq_is_group_average,
             "train_rows": provenance.get("data", {}).get("train_rows"),
             "train_rows_available": provenance.get("data", {}).get("train_rows_available"),
-            "train_minutes": provenance.get("minutes"),
-            "from_scratch_train_minutes": (base or {}).get("provenance", {}).get("minutes"),
+            "train_minutes": provenance.get("wall_minutes"),
+            "from_scratch_train_minutes": (base or {}).get("provenance", {}).get("wall_minutes"),
             "test_rows": (mine or {}).get("test", {}).get("n"),
             "test_seconds": (mine or {}).get("test", {}).get("seconds"),
             "test_bases_per_second": (mine or {}).get("test", {}).get("bases_per_second"),
@@ -203,7 +203,8 @@ def markdown(table: list[dict], totals: dict) -> str:
                      f"{_fmt(r['from_scratch'])} | {d2} | {hrq} | {rows_used} | "
                      f"{'train split' if r['full_training_data'] else 'dev only (85 %)'} | {_fmt(r['train_minutes'])} | "
                      f"{'' if r['test_bases_per_second'] is None else format(r['test_bases_per_second'], ',')} |")
-    lines += ["", f"- heads beating the from-scratch baseline: {len(totals['beats_from_scratch'])} of {totals['tasks_scored']}"
+    compared = len(totals["beats_from_scratch"]) + len(totals["not_beating_from_scratch"])
+    lines += ["", f"- heads beating the from-scratch baseline: {len(totals['beats_from_scratch'])} of {compared} compared"
               + (f" (not: {', '.join(totals['not_beating_from_scratch'])})" if totals["not_beating_from_scratch"] else ""),
               f"- average over the tasks with a train split: vqdna {_fmt(totals['full_data_average_vqdna'])}, "
               f"VQDNA-HRQ published {_fmt(totals['full_data_average_vqdna_hrq_published'])}",
