@@ -267,7 +267,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     """Class probabilities per record (TSV), or per window of long records (BED6+)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features
+    from vqdna_cli.inference import embed_records, head_features, reads_code_frequencies
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
@@ -283,7 +283,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False,
                             reverse_complement=reverse_complement, on_bases=progress,
-                            with_code_frequencies=info.get("adapter") == "frozen")
+                            with_code_frequencies=reads_code_frequencies(info))
     # Whether the output is BED or TSV depends on whether any record is longer than one
     # window, so the pooled vectors (a few hundred floats per window) are gathered first.
     results = list(results)
@@ -353,7 +353,6 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     from vqdna_cli.checkpoint import load_model, save_head
     from vqdna_cli.inference import Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage
-    from vqdna_cli.train.loop import LoopSettings
     from vqdna_cli.train.provenance import provenance
 
     from vqdna_cli.train.finetune import ADAPTERS
@@ -458,7 +457,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records, head_features
+    from vqdna_cli.inference import embed_records, head_features, reads_code_frequencies
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
 
@@ -476,7 +475,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     predicted = [int(_window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
                  for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
                                              per_token=False, reverse_complement=False,
-                                             with_code_frequencies=info.get("adapter") == "frozen")]
+                                             with_code_frequencies=reads_code_frequencies(info))]
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": test_files, "seconds": round(seconds, 1),

@@ -174,10 +174,15 @@ class WindowVectors:
     code_frequencies: np.ndarray | None = None
 
 
+def reads_code_frequencies(info: dict) -> bool:
+    """Whether a task head (its head.json `info`) reads code frequencies: frozen-model heads do."""
+    return info.get("adapter") == "frozen"
+
+
 def head_features(info: dict, result: WindowVectors) -> np.ndarray:
     """What a task head reads for each window of a record: the pooled vector, and for a
     frozen-model head also the window's code frequencies (model/heads.py, FeatureHead)."""
-    if info.get("adapter") == "frozen":
+    if reads_code_frequencies(info):
         return np.concatenate([result.pooled, result.code_frequencies], axis=1)
     return result.pooled
 

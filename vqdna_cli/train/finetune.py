@@ -62,6 +62,30 @@ def _no_optimizer() -> torch.optim.Optimizer:
     return torch.optim.SGD([torch.zeros(1, requires_grad=True)])
 
 
+class BestSoFar:
+    """The trainable state with the best validation MCC so far, kept on disk (rank 0) so that
+    `--resume` continues from the interrupted run's best. Shared by every head-training stage."""
+
+    def __init__(self, work: Path, initial_state: dict[str, torch.Tensor], resume: bool):
+        self.path = Path(work) / BEST
+        self.metrics, self.state = {"mcc": -2.0}, initial_state
+        if resume and self.path.with_suffix(".json").is_file():
+            self.state, meta = load_training_state(self.path, _no_optimizer())
+            self.metrics.update(meta["metrics"])
+
+    def offer(self, metrics: dict, trainable_state) -> dict:
+        """Keeps `trainable_state()` if `metrics` beat the best; returns them as `valid_*`."""
+        if metrics["mcc"] > self.metrics["mcc"]:
+            self.metrics.update(metrics)
+            self.state = trainable_state()
+            if distributed.is_main():
+                save_training_state(self.path, self.state, _no_optimizer(), {"metrics": metrics})
+        return {f"valid_{k}": v for k, v in metrics.items()}
+
+    def result(self) -> tuple[dict[str, torch.Tensor], dict]:
+        return self.state, {f"valid_{k}": v for k, v in self.metrics.items()}
+
+
 def _batch(tokens: list[np.ndarray], indices, device):
     batch_tokens = torch.from_numpy(pad([tokens[i].astype(np.int64) for i in indices], fill=0)).to(device)
     lengths = torch.tensor([len(tokens[i]) for i in indices], device=device)
@@ -86,11 +110,7 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
     """Returns the trainable state with the best validation MCC, and its metrics."""
     steps_per_epoch = -(-len(train_tokens) // batch)
     labels = torch.from_numpy(train_labels).long()
-    work = Path(settings.out_dir)
-    best, best_state = {"mcc": -2.0}, task_model.trainable_state()
-    if settings.resume and (work / f"{BEST}.json").is_file():  # the best of the interrupted run
-        best_state, meta = load_training_state(work / BEST, _no_optimizer())
-        best.update(meta["metrics"])
+    best = BestSoFar(settings.out_dir, task_model.trainable_state(), settings.resume)
 
     def step(number: int):
         epoch, position = divmod(number, steps_per_epoch)
@@ -102,17 +122,11 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
         return F.cross_entropy(logits.float(), labels[indices].to(device), reduction="sum") * weight, {"epoch": epoch + 1}
 
     def evaluate() -> dict:
-        nonlocal best_state
         probabilities = predict(task_model, valid_tokens, device)
         metrics = classification_metrics(valid_labels, probabilities.argmax(1), probabilities.shape[1])
-        if metrics["mcc"] > best["mcc"]:
-            best.update(metrics)
-            best_state = task_model.trainable_state()
-            if distributed.is_main():
-                save_training_state(work / BEST, best_state, _no_optimizer(), {"metrics": metrics})
-        return {f"valid_{k}": v for k, v in metrics.items()}
+        return best.offer(metrics, task_model.trainable_state)
 
     params = [p for p in task_model.parameters() if p.requires_grad]
     settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})
     run("finetune", task_model, params, step, evaluate, settings)
-    return best_state, {f"valid_{k}": v for k, v in best.items()}
+    return best.result()

@@ -15,23 +15,22 @@ probabilities, as `classify` does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vqdna_cli import distributed
-from vqdna_cli.checkpoint import load_training_state, save_training_state
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
+from vqdna_cli.train.finetune import BestSoFar
 from vqdna_cli.train.loop import LoopSettings, run
 
-BEST = "best"
+FROZEN = {"adapter": "frozen"}  # what head.json says of the heads trained here
 
 
 @dataclass
-class WindowVectors:
+class LabelledFeatures:
     """Head features of labelled sequences' windows: vectors[i] belongs to sequence owner[i]."""
 
     vectors: np.ndarray  # (windows, features) float32
@@ -39,7 +38,7 @@ class WindowVectors:
     labels: np.ndarray  # (sequences,) int64 class index
 
 
-def window_vectors(runner, sequences: list[str], labels: np.ndarray, batch_tokens: int = 16384) -> WindowVectors:
+def window_vectors(runner, sequences: list[str], labels: np.ndarray, batch_tokens: int = 16384) -> LabelledFeatures:
     """Runs the frozen model over `sequences` the way `classify` does."""
     from vqdna_cli.inference import embed_records, head_features
     from vqdna_cli.io.records import SequenceRecord
@@ -49,11 +48,11 @@ def window_vectors(runner, sequences: list[str], labels: np.ndarray, batch_token
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
                                                  per_token=False, reverse_complement=False,
                                                  with_code_frequencies=True)):
-        vectors.append(head_features({"adapter": "frozen"}, result))
+        vectors.append(head_features(FROZEN, result))
         owner.extend([index] * len(result.pooled))
     features = runner.model.cfg.transformer.width + sum(runner.model.cfg.quantizer.codebook_sizes)
     stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
-    return WindowVectors(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))
+    return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))
 
 
 class HeadOnly(torch.nn.Module):
@@ -71,7 +70,7 @@ class HeadOnly(torch.nn.Module):
 
 
 @torch.no_grad()
-def sequence_probabilities(model: HeadOnly, data: WindowVectors, device) -> np.ndarray:
+def sequence_probabilities(model: HeadOnly, data: LabelledFeatures, device) -> np.ndarray:
     """(sequences, classes): the mean of each sequence's window probabilities."""
     model.eval()
     logits = model(torch.from_numpy(data.vectors).to(device)).float()
@@ -82,11 +81,7 @@ def sequence_probabilities(model: HeadOnly, data: WindowVectors, device) -> np.n
     return sums / np.maximum(counts, 1)
 
 
-def _no_optimizer() -> torch.optim.Optimizer:
-    return torch.optim.SGD([torch.zeros(1, requires_grad=True)])
-
-
-def train_head(model: HeadOnly, train: WindowVectors, valid: WindowVectors, settings: LoopSettings, *,
+def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures, settings: LoopSettings, *,
                batch: int, seed: int, device) -> tuple[dict[str, torch.Tensor], dict]:
     """Returns the head state with the best validation MCC, and its metrics."""
     windows = len(train.vectors)
@@ -95,11 +90,7 @@ def train_head(model: HeadOnly, train: WindowVectors, valid: WindowVectors, sett
     model.head.standardise_on(vectors)
     window_labels = torch.from_numpy(train.labels[train.owner]).to(device)
     classes = model.head.fc2.out_features
-    work = Path(settings.out_dir)
-    best, best_state = {"mcc": -2.0}, model.trainable_state()
-    if settings.resume and (work / f"{BEST}.json").is_file():
-        best_state, meta = load_training_state(work / BEST, _no_optimizer())
-        best.update(meta["metrics"])
+    best = BestSoFar(settings.out_dir, model.trainable_state(), settings.resume)
 
     def step(number: int):
         epoch, position = divmod(number, steps_per_epoch)
@@ -110,15 +101,8 @@ def train_head(model: HeadOnly, train: WindowVectors, valid: WindowVectors, sett
         return loss, {"epoch": epoch + 1}
 
     def evaluate() -> dict:
-        nonlocal best_state
         predicted = sequence_probabilities(model, valid, device).argmax(1)
-        metrics = classification_metrics(valid.labels, predicted, classes)
-        if metrics["mcc"] > best["mcc"]:
-            best.update(metrics)
-            best_state = model.trainable_state()
-            if distributed.is_main():
-                save_training_state(work / BEST, best_state, _no_optimizer(), {"metrics": metrics})
-        return {f"valid_{k}": v for k, v in metrics.items()}
+        return best.offer(classification_metrics(valid.labels, predicted, classes), model.trainable_state)
 
     params = [p for p in model.parameters() if p.requires_grad]
     settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})
@@ -130,4 +114,4 @@ def train_head(model: HeadOnly, train: WindowVectors, valid: WindowVectors, sett
         run("finetune", model, params, step, evaluate, settings)
     finally:
         torch.set_num_threads(threads)
-    return best_state, {f"valid_{k}": v for k, v in best.items()}
+    return best.result()
