@@ -53,6 +53,27 @@ def test_summary_compares_group_averages_as_groups():
     assert totals["more_than_5_below_dnabert2"] == [{"task": "a", "gap": -10.0}]
 
 
+def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
+    """`gue.py train` resumes by skipping heads already trained on this model with this recipe;
+    a row cap the task never reached is the same as no cap."""
+    recipe = {**gue.DEFAULT_RECIPE, "max_train_rows": None}
+
+    def head(cap, available, center=0, model="m", lr=recipe["lr"]):
+        settings = {**recipe, "max_train_rows": cap, "lr": lr, "adapter": "frozen"}
+        info = {"model_sha256": model, "adapter": "frozen",
+                "provenance": {"settings": settings, "data": {"train_rows_available": available}}}
+        return {**info, "center_tokens": center} if center else info
+
+    assert gue._trained_with(head(8000, 4880), "m", 0, recipe)  # the cap did not bind
+    assert not gue._trained_with(head(8000, 30671), "m", 0, recipe)  # it did: retrain on every row
+    assert gue._trained_with(head(None, 30671), "m", 0, recipe)
+    assert not gue._trained_with(head(None, 30671), "m", 32, recipe)  # the task now reads central tokens
+    assert gue._trained_with(head(None, 30671, center=32), "m", 32, recipe)
+    assert not gue._trained_with(head(None, 30671), "other model", 0, recipe)
+    assert not gue._trained_with(head(None, 30671, lr=1e-2), "m", 0, recipe)
+    assert not gue._trained_with(None, "m", 0, recipe)
+
+
 def test_kmer_bags_count_non_overlapping_words_and_skip_ambiguous_ones():
     bags = token_bench.kmer_bags(["AAAAAAAAAAAC", "AAAAAANCCCCC" + "CCCCCC"])
     assert bags[0, 0] == pytest.approx(0.5) and bags[0, 1] == pytest.approx(0.5)  # AAAAAA, AAAAAC

@@ -147,3 +147,56 @@ def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(
     (tmp_path / "test.csv").write_text("\n".join(test) + "\n")
     scored = api.evaluate(model_dir, "gc", [str(tmp_path / "test.csv")], device="cpu", threads=1)
     assert scored["mcc"] == 1.0
+
+
+def test_central_tokens_take_the_middle_of_a_window_and_pad_a_short_one():
+    from vqdna_cli.inference import central_tokens
+
+    hidden = np.arange(1, 11, dtype=np.float32)[:, None].repeat(2, 1)  # token i's vector is (i + 1, i + 1)
+    assert central_tokens(hidden, 4).tolist() == [4, 4, 5, 5, 6, 6, 7, 7]
+    assert central_tokens(hidden[:9], 4).tolist() == [3, 3, 4, 4, 5, 5, 6, 6]
+    short = central_tokens(hidden[:2], 5).reshape(5, 2)  # two tokens in the middle of five places
+    assert short[:, 0].tolist() == [0, 1, 2, 0, 0] and short[:, 1].tolist() == [0, 1, 2, 0, 0]
+
+
+def test_a_center_token_head_reads_a_site_at_a_fixed_place(tiny_model_dir: Path, tmp_path: Path):
+    """Two motifs of the same bases (so the same composition) at base 30 of 60: the class is
+    which one. The head is written with its center_tokens, and classify and evaluate give it
+    the features it was trained on."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    motifs = ("ACGTACGT", "TGCATGCA")
+
+    def rows(count: int, seed: int) -> list[str]:
+        out = ["sequence,label"]
+        for i in range(count):
+            flank = random_dna(52, seed + i)
+            out.append(f"{flank[:26]}{motifs[i % 2]}{flank[26:]},{i % 2}")
+        return out
+
+    (tmp_path / "train.csv").write_text("\n".join(rows(160, 0)) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join(rows(20, 5000)) + "\n")
+    metrics = api.finetune(model_dir, "site", [str(tmp_path / "train.csv")], adapter="frozen", center_tokens=8,
+                           epochs=30, batch=16, lr=3e-3, valid_fraction=0.25, device="cpu", threads=1, quiet=True)
+    info = json.loads((model_dir / "heads/site/head.json").read_text())
+    assert info["center_tokens"] == 8 and info["provenance"]["settings"]["center_tokens"] == 8
+    cfg = load_model(model_dir)[0].cfg
+    features = load_file(str(model_dir / "heads/site/head.safetensors"))["head.fc1.weight"].shape[1]
+    assert features == cfg.transformer.width * (1 + 8) + sum(cfg.quantizer.codebook_sizes)
+    assert metrics["valid_mcc"] > 0.95  # without the central tokens: 0.75 (measured)
+    assert api.evaluate(model_dir, "site", [str(tmp_path / "test.csv")], device="cpu", threads=1)["mcc"] > 0.8
+    (tmp_path / "x.fa").write_text(">x\n" + rows(2, 9000)[2].split(",")[0] + "\n")
+    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="site", model_dir=model_dir, threads=1,
+                 reverse_complement=True)
+    assert len((tmp_path / "out.tsv").read_text().splitlines()) == 3
+
+
+def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
+    from vqdna_cli.errors import VqdnaError
+
+    (tmp_path / "train.csv").write_text("sequence,label\nACGT,0\nTTTT,1\n")
+    with pytest.raises(VqdnaError, match="--center-tokens works with --adapter frozen"):
+        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", center_tokens=4,
+                     device="cpu", threads=1, quiet=True)

@@ -267,7 +267,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     """Class probabilities per record (TSV), or per window of long records (BED6+)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, reads_code_frequencies
+    from vqdna_cli.inference import embed_records, head_features, head_inputs
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
@@ -282,8 +282,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False,
-                            reverse_complement=reverse_complement, on_bases=progress,
-                            with_code_frequencies=reads_code_frequencies(info))
+                            reverse_complement=reverse_complement, on_bases=progress, **head_inputs(info))
     # Whether the output is BED or TSV depends on whether any record is longer than one
     # window, so the pooled vectors (a few hundred floats per window) are gathered first.
     results = list(results)
@@ -339,13 +338,14 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
              valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
              lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
-             max_train_rows: int | None = None, work_dir: Path | None = None,
+             center_tokens: int = 0, max_train_rows: int | None = None, work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
     """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`).
 
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
-    compute budget per task on a CPU."""
+    compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the vectors of
+    each window's central tokens to the head's features (`inference.central_tokens`)."""
     import re
 
     import numpy as np
@@ -359,6 +359,10 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
 
     if adapter not in ADAPTERS:
         raise VqdnaError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
+    if center_tokens and adapter != "frozen":
+        raise VqdnaError("--center-tokens works with --adapter frozen only")
+    if center_tokens < 0:
+        raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
         raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed, batch)
@@ -406,8 +410,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     if adapter == "frozen":
         from vqdna_cli.train.head import HeadOnly, train_head, window_vectors
 
-        train_set = window_vectors(runner, [s for s, _ in rows], train_labels)
-        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels)
+        train_set = window_vectors(runner, [s for s, _ in rows], train_labels, center_tokens)
+        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, center_tokens)
         task_model = HeadOnly(train_set.vectors.shape[1], len(labels)).to(torch_device)
         steps = epochs * -(-len(train_set.vectors) // batch)
         settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
@@ -429,11 +433,13 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
             "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
             "dropped_in_valid": before - available}
     record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
-                                           "lora_alpha": lora_alpha, "max_train_rows": max_train_rows, "seed": seed},
+                                           "lora_alpha": lora_alpha, "center_tokens": center_tokens,
+                                           "max_train_rows": max_train_rows, "seed": seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),
         "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
+        **({"center_tokens": center_tokens} if center_tokens else {}),
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })
@@ -457,7 +463,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records, head_features, reads_code_frequencies
+    from vqdna_cli.inference import embed_records, head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
 
@@ -474,8 +480,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     # windows' probabilities.
     predicted = [int(_window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
                  for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                             per_token=False, reverse_complement=False,
-                                             with_code_frequencies=reads_code_frequencies(info))]
+                                             per_token=False, reverse_complement=False, **head_inputs(info))]
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": test_files, "seconds": round(seconds, 1),

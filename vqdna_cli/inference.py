@@ -91,7 +91,7 @@ class Runner:
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
         if adapter == "frozen":  # the shared model as it is, and an MLP over its features
-            expected = self.model.cfg.transformer.width + sum(self.model.cfg.quantizer.codebook_sizes)
+            expected = head_feature_count(self.model.cfg, info.get("center_tokens", 0))
             if adapters or head_state.get("fc1.weight", torch.empty(0, 0)).shape[1:] != (expected,):
                 raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
             return FeatureHead.from_state(head_state).to(self.device).eval(), info
@@ -172,19 +172,49 @@ class WindowVectors:
     per_token: np.ndarray | None  # (L, W) for the whole record, when asked for
     # (n_windows, sum of codebook sizes): each level's code frequencies in the window, when asked for
     code_frequencies: np.ndarray | None = None
+    # (n_windows, N * W): the vectors of the window's N central tokens, one after the other, when asked for
+    center: np.ndarray | None = None
 
 
-def reads_code_frequencies(info: dict) -> bool:
-    """Whether a task head (its head.json `info`) reads code frequencies: frozen-model heads do."""
-    return info.get("adapter") == "frozen"
+def head_inputs(info: dict) -> dict:
+    """What `embed_records` must compute for a task head (its head.json `info`): frozen-model
+    heads read code frequencies, and some also the vectors of the central tokens."""
+    frozen = info.get("adapter") == "frozen"
+    return {"with_code_frequencies": frozen, "center_tokens": info.get("center_tokens", 0) if frozen else 0}
 
 
 def head_features(info: dict, result: WindowVectors) -> np.ndarray:
-    """What a task head reads for each window of a record: the pooled vector, and for a
-    frozen-model head also the window's code frequencies (model/heads.py, FeatureHead)."""
-    if reads_code_frequencies(info):
-        return np.concatenate([result.pooled, result.code_frequencies], axis=1)
-    return result.pooled
+    """What a task head reads for each window of a record: the pooled vector; for a
+    frozen-model head also the window's code frequencies and, where the head was trained
+    with them, the vectors of its central tokens (model/heads.py, FeatureHead)."""
+    inputs = head_inputs(info)
+    parts = [result.pooled]
+    if inputs["with_code_frequencies"]:
+        parts.append(result.code_frequencies)
+    if inputs["center_tokens"]:
+        parts.append(result.center)
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else result.pooled
+
+
+def head_feature_count(cfg, center_tokens: int) -> int:
+    """Length of a frozen-model head's feature vector (`head_features`) for a model config."""
+    return cfg.transformer.width * (1 + center_tokens) + sum(cfg.quantizer.codebook_sizes)
+
+
+def central_tokens(hidden: np.ndarray, count: int) -> np.ndarray:
+    """(T, W) vectors of a window -> (count * W,): those of its `count` central tokens, in
+    order. A window shorter than `count` sits in the middle of zeros. A site at a fixed place
+    in fixed-length inputs (a splice junction at base 200 of 400) lands on the same features
+    in every sequence, which the pooled vector and the code frequencies cannot say."""
+    out = np.zeros((count, hidden.shape[1]), dtype=np.float32)
+    length = len(hidden)
+    if length >= count:
+        start = (length - count) // 2
+        out[:] = hidden[start : start + count]
+    else:
+        offset = (count - length) // 2
+        out[offset : offset + length] = hidden
+    return out.reshape(-1)
 
 
 def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.ndarray:
@@ -195,11 +225,12 @@ def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
-                  on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
+                  center_tokens: int = 0, on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
     forward strand and the reverse-complement strand (mapped back to forward coordinates).
-    `with_code_frequencies` adds each window's code frequencies (what frozen-model heads read)."""
+    `with_code_frequencies` adds each window's code frequencies and `center_tokens` the vectors
+    of its central tokens (what frozen-model heads read, `head_inputs`)."""
     size = runner.window
     stride = stride or size
     for group in grouped(records):
@@ -208,19 +239,20 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
         if reverse_complement:
             strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens))
         layout = [transformer_windows(len(c), size, stride) for c in codes]
-        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1))
+        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, center_tokens, flipped=(n == 1))
                    for n, strand in enumerate(strands)]
         sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
             pooled = np.mean([r[index][0] for r in results], axis=0)
             tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
+            center = np.mean([r[index][2] for r in results], axis=0).astype(np.float32) if center_tokens else None
             frequencies = None
             if with_code_frequencies:  # averaged over the strands, as the pooled vectors are
                 frequencies = np.mean([_window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
                                        for n, strand in enumerate(strands)], axis=0)
             on_bases(len(record))
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
-                                None if tokens is None else tokens.astype(np.float32), frequencies)
+                                None if tokens is None else tokens.astype(np.float32), frequencies, center)
 
 
 def _window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], sizes: tuple[int, ...],
@@ -232,8 +264,9 @@ def _window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], size
 
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
-                    batch_tokens: int, per_token: bool, flipped: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """Pooled (and per-token) vectors of one strand, in forward coordinates."""
+                    batch_tokens: int, per_token: bool, center_tokens: int,
+                    flipped: bool) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """Pooled (per-token, central-token) vectors of one strand, in forward coordinates."""
     pieces, owners = [], []
     for record, windows in enumerate(layout):
         length = len(tokens[record])
@@ -244,6 +277,7 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
             owners.append((record, start, end))
     width = runner.model.cfg.transformer.width
     pooled = [np.zeros((len(w), width), dtype=np.float32) for w in layout]
+    center = [np.zeros((len(w), center_tokens * width), dtype=np.float32) for w in layout] if center_tokens else None
     token_sum = [np.zeros((len(t), width), dtype=np.float32) for t in tokens] if per_token else None
     token_count = [np.zeros((len(t), 1), dtype=np.float32) for t in tokens] if per_token else None
     window_number = {}
@@ -254,10 +288,14 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
         record, start, end = owners[index]
         if flipped:
             hidden = hidden[::-1]
-        pooled[record][window_number[(record, start, end)]] = hidden.mean(0)
+        number = window_number[(record, start, end)]
+        pooled[record][number] = hidden.mean(0)
+        if center_tokens:
+            center[record][number] = central_tokens(hidden, center_tokens)
         if per_token:
             token_sum[record][start:end] += hidden
             token_count[record][start:end] += 1
+    centers = center or [None] * len(pooled)
     if not per_token:
-        return [(p, None) for p in pooled]
-    return [(p, s / np.maximum(c, 1)) for p, s, c in zip(pooled, token_sum, token_count)]
+        return [(p, None, m) for p, m in zip(pooled, centers)]
+    return [(p, s / np.maximum(c, 1), m) for p, s, c, m in zip(pooled, token_sum, token_count, centers)]

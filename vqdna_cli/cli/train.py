@@ -119,7 +119,8 @@ def finetune_command(
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 4,
     batch: Annotated[int, typer.Option("--batch", min=1)] = 32,
     lr: LearningRate = 1e-3,
-    adapter: Annotated[str, typer.Option("--adapter", help="lora: low-rank adapters on the frozen Transformer (small heads); full: train the whole Transformer (a head carries its copy); frozen: the MLP head alone on the frozen model's pooled vectors (fastest: the model runs once over the data).")] = "lora",
+    adapter: Annotated[str, typer.Option("--adapter", help="lora: low-rank adapters on the frozen Transformer (small heads); full: train the whole Transformer (a head carries its copy); frozen: the MLP head alone on the frozen model's pooled vectors and code frequencies (fastest: the model runs once over the data).")] = "lora",
+    center_tokens: Annotated[int, typer.Option("--center-tokens", min=0, help="With --adapter frozen: the head also reads the Transformer vectors of the N central tokens of each window (for sites at a fixed place in fixed-length inputs, such as splice junctions). 0: pooled vector and code frequencies only.")] = 0,
     max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
     lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
@@ -138,7 +139,7 @@ def finetune_command(
         model, task, train, valid_files=valid, valid_fraction=valid_fraction, exclude_files=exclude,
         labels_tsv=labels, class_names=class_names.split(",") if class_names else None,
         description=description, epochs=epochs, batch=batch, lr=lr, adapter=adapter, lora_rank=lora_rank, lora_alpha=lora_alpha,
-        max_train_rows=max_train_rows, work_dir=work_dir, output_dir=output, resume=resume, max_minutes=max_minutes, device=device,
+        center_tokens=center_tokens, max_train_rows=max_train_rows, work_dir=work_dir, output_dir=output, resume=resume, max_minutes=max_minutes, device=device,
         threads=threads, seed=seed, quiet=quiet,
     )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import os
 import zlib
 from collections.abc import Iterator
 

@@ -22,7 +22,6 @@ Prefixed by the gene (S:N501Y); a variant in two overlapping genes gets both, co
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass

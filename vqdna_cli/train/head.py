@@ -3,7 +3,8 @@
 The shared model is the expensive part, and with nothing in it trained it gives the same
 features every epoch; so it runs once over the data, exactly as `classify` runs it (per
 Transformer window: the mean-pooled vector and the code frequencies of every HRQ level,
-`inference.head_features`), and the head then trains on those cached features for many
+`inference.head_features`; with `center_tokens`, also the vectors of the window's central
+tokens), and the head then trains on those cached features for many
 epochs in seconds. A head is ~0.1 M values (~0.5 MB), which is what lets vqdna ship one per
 task over one shared model.
 
@@ -38,19 +39,20 @@ class LabelledFeatures:
     labels: np.ndarray  # (sequences,) int64 class index
 
 
-def window_vectors(runner, sequences: list[str], labels: np.ndarray, batch_tokens: int = 16384) -> LabelledFeatures:
+def window_vectors(runner, sequences: list[str], labels: np.ndarray, center_tokens: int = 0,
+                   batch_tokens: int = 16384) -> LabelledFeatures:
     """Runs the frozen model over `sequences` the way `classify` does."""
-    from vqdna_cli.inference import embed_records, head_features
+    from vqdna_cli.inference import embed_records, head_feature_count, head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
 
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
+    info = {**FROZEN, "center_tokens": center_tokens}
     vectors, owner = [], []
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                                 per_token=False, reverse_complement=False,
-                                                 with_code_frequencies=True)):
-        vectors.append(head_features(FROZEN, result))
+                                                 per_token=False, reverse_complement=False, **head_inputs(info))):
+        vectors.append(head_features(info, result))
         owner.extend([index] * len(result.pooled))
-    features = runner.model.cfg.transformer.width + sum(runner.model.cfg.quantizer.codebook_sizes)
+    features = head_feature_count(runner.model.cfg, center_tokens)
     stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
     return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))
 
