@@ -35,7 +35,7 @@ class Task:
     group: str  # published numbers that are group averages are compared per group
     metric: str = "mcc"
     extra_train: tuple[str, ...] = ()  # more training files, relative to the data directory
-    # The head also reads the vectors of this many central tokens of each window
+    # The head also reads the HRQ embeddings of this many central tokens of each window
     # (`vqdna train finetune --center-tokens`), where that scored higher on validation rows.
     center_tokens: int = 0
     has_train_split: bool = True

@@ -149,14 +149,21 @@ def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(
     assert scored["mcc"] == 1.0
 
 
-def test_central_tokens_take_the_middle_of_a_window_and_pad_a_short_one():
-    from vqdna_cli.inference import central_tokens
+def test_central_embeddings_take_the_middle_of_a_window_and_pad_a_short_one(tiny_model_dir: Path):
+    import torch
 
-    hidden = np.arange(1, 11, dtype=np.float32)[:, None].repeat(2, 1)  # token i's vector is (i + 1, i + 1)
-    assert central_tokens(hidden, 4).tolist() == [4, 4, 5, 5, 6, 6, 7, 7]
-    assert central_tokens(hidden[:9], 4).tolist() == [3, 3, 4, 4, 5, 5, 6, 6]
-    short = central_tokens(hidden[:2], 5).reshape(5, 2)  # two tokens in the middle of five places
-    assert short[:, 0].tolist() == [0, 1, 2, 0, 0] and short[:, 1].tolist() == [0, 1, 2, 0, 0]
+    from vqdna_cli.inference import Runner, central_embeddings, central_span
+
+    assert central_span(10, 4) == (slice(3, 7), 0) and central_span(9, 4) == (slice(2, 6), 0)
+    assert central_span(2, 5) == (slice(0, 2), 1)  # two tokens in the middle of five places
+    runner = Runner.load(tiny_model_dir, "cpu")
+    tokens = np.stack([np.arange(10) % 8, np.arange(10) % 16], axis=1).astype(np.uint16)
+    with torch.inference_mode():
+        every = runner.model.embed_tokens(torch.from_numpy(tokens.astype(np.int64))[None])[0].numpy()
+    width = every.shape[1]
+    assert np.allclose(central_embeddings(runner, tokens, 4), every[3:7].reshape(-1))
+    short = central_embeddings(runner, tokens[:2], 5).reshape(5, width)
+    assert np.allclose(short[1:3], every[:2]) and not short[[0, 3, 4]].any()
 
 
 def test_a_center_token_head_reads_a_site_at_a_fixed_place(tiny_model_dir: Path, tmp_path: Path):
@@ -184,7 +191,7 @@ def test_a_center_token_head_reads_a_site_at_a_fixed_place(tiny_model_dir: Path,
     assert info["center_tokens"] == 8 and info["provenance"]["settings"]["center_tokens"] == 8
     cfg = load_model(model_dir)[0].cfg
     features = load_file(str(model_dir / "heads/site/head.safetensors"))["head.fc1.weight"].shape[1]
-    assert features == cfg.transformer.width * (1 + 8) + sum(cfg.quantizer.codebook_sizes)
+    assert features == cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + 8 * cfg.encoder.width
     assert metrics["valid_mcc"] > 0.95  # without the central tokens: 0.75 (measured)
     assert api.evaluate(model_dir, "site", [str(tmp_path / "test.csv")], device="cpu", threads=1)["mcc"] > 0.8
     (tmp_path / "x.fa").write_text(">x\n" + rows(2, 9000)[2].split(",")[0] + "\n")

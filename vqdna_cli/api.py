@@ -345,7 +345,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
 
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
     compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the vectors of
-    each window's central tokens to the head's features (`inference.central_tokens`)."""
+    each window's central tokens to the head's features (`inference.central_embeddings`)."""
     import re
 
     import numpy as np

@@ -172,13 +172,13 @@ class WindowVectors:
     per_token: np.ndarray | None  # (L, W) for the whole record, when asked for
     # (n_windows, sum of codebook sizes): each level's code frequencies in the window, when asked for
     code_frequencies: np.ndarray | None = None
-    # (n_windows, N * W): the vectors of the window's N central tokens, one after the other, when asked for
+    # (n_windows, N * D): the HRQ embeddings of the window's N central tokens, one after the other, when asked for
     center: np.ndarray | None = None
 
 
 def head_inputs(info: dict) -> dict:
     """What `embed_records` must compute for a task head (its head.json `info`): frozen-model
-    heads read code frequencies, and some also the vectors of the central tokens."""
+    heads read code frequencies, and some also the embeddings of the central tokens."""
     frozen = info.get("adapter") == "frozen"
     return {"with_code_frequencies": frozen, "center_tokens": info.get("center_tokens", 0) if frozen else 0}
 
@@ -186,7 +186,7 @@ def head_inputs(info: dict) -> dict:
 def head_features(info: dict, result: WindowVectors) -> np.ndarray:
     """What a task head reads for each window of a record: the pooled vector; for a
     frozen-model head also the window's code frequencies and, where the head was trained
-    with them, the vectors of its central tokens (model/heads.py, FeatureHead)."""
+    with them, the HRQ embeddings of its central tokens (model/heads.py, FeatureHead)."""
     inputs = head_inputs(info)
     parts = [result.pooled]
     if inputs["with_code_frequencies"]:
@@ -198,22 +198,31 @@ def head_features(info: dict, result: WindowVectors) -> np.ndarray:
 
 def head_feature_count(cfg, center_tokens: int) -> int:
     """Length of a frozen-model head's feature vector (`head_features`) for a model config."""
-    return cfg.transformer.width * (1 + center_tokens) + sum(cfg.quantizer.codebook_sizes)
+    return cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + center_tokens * cfg.encoder.width
 
 
-def central_tokens(hidden: np.ndarray, count: int) -> np.ndarray:
-    """(T, W) vectors of a window -> (count * W,): those of its `count` central tokens, in
-    order. A window shorter than `count` sits in the middle of zeros. A site at a fixed place
-    in fixed-length inputs (a splice junction at base 200 of 400) lands on the same features
-    in every sequence, which the pooled vector and the code frequencies cannot say."""
-    out = np.zeros((count, hidden.shape[1]), dtype=np.float32)
-    length = len(hidden)
+def central_span(length: int, count: int) -> tuple[slice, int]:
+    """The `count` central positions of a window of `length`: the slice of the window, and
+    where it starts among the `count` places (a shorter window sits in the middle)."""
     if length >= count:
         start = (length - count) // 2
-        out[:] = hidden[start : start + count]
-    else:
-        offset = (count - length) // 2
-        out[offset : offset + length] = hidden
+        return slice(start, start + count), 0
+    return slice(0, length), (count - length) // 2
+
+
+def central_embeddings(runner: Runner, window_tokens: np.ndarray, count: int) -> np.ndarray:
+    """(T, levels) tokens of a window -> (count * D,): the HRQ embeddings (the vectors the
+    Transformer reads) of its `count` central tokens, in order; zeros where a short window
+    has no token. A site at a fixed place in fixed-length inputs (a splice junction at base
+    200 of 400) lands on the same features in every sequence, which the pooled vector and
+    the code frequencies cannot say. The embeddings, not the Transformer's outputs: with the
+    shipped model they scored higher on splice-site validation rows (MCC 0.675 against 0.578)."""
+    span, offset = central_span(len(window_tokens), count)
+    central = window_tokens[span]
+    out = np.zeros((count, runner.model.cfg.encoder.width), dtype=np.float32)
+    with torch.inference_mode():
+        ids = torch.from_numpy(central.astype(np.int64))[None].to(runner.device)
+        out[offset : offset + len(central)] = runner.model.embed_tokens(ids)[0].float().cpu().numpy()
     return out.reshape(-1)
 
 
@@ -229,8 +238,8 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
     forward strand and the reverse-complement strand (mapped back to forward coordinates).
-    `with_code_frequencies` adds each window's code frequencies and `center_tokens` the vectors
-    of its central tokens (what frozen-model heads read, `head_inputs`)."""
+    `with_code_frequencies` adds each window's code frequencies and `center_tokens` the HRQ
+    embeddings of its central tokens (what frozen-model heads read, `head_inputs`)."""
     size = runner.window
     stride = stride or size
     for group in grouped(records):
@@ -239,13 +248,16 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
         if reverse_complement:
             strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens))
         layout = [transformer_windows(len(c), size, stride) for c in codes]
-        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, center_tokens, flipped=(n == 1))
+        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1))
                    for n, strand in enumerate(strands)]
         sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
             pooled = np.mean([r[index][0] for r in results], axis=0)
             tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
-            center = np.mean([r[index][2] for r in results], axis=0).astype(np.float32) if center_tokens else None
+            center = None
+            if center_tokens:  # averaged over the strands, as the pooled vectors are
+                center = np.mean([_window_centers(runner, strand[index], layout[index], center_tokens, flipped=(n == 1))
+                                  for n, strand in enumerate(strands)], axis=0).astype(np.float32)
             frequencies = None
             if with_code_frequencies:  # averaged over the strands, as the pooled vectors are
                 frequencies = np.mean([_window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
@@ -263,10 +275,17 @@ def _window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], size
                      for s, e in windows])
 
 
+def _window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int, int]], count: int,
+                    flipped: bool) -> np.ndarray:
+    length = len(tokens)
+    # On the reverse-complement strand, forward [start, end) is [L - end, L - start), read backwards.
+    return np.stack([central_embeddings(runner, tokens[length - e : length - s][::-1] if flipped else tokens[s:e], count)
+                     for s, e in windows])
+
+
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
-                    batch_tokens: int, per_token: bool, center_tokens: int,
-                    flipped: bool) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
-    """Pooled (per-token, central-token) vectors of one strand, in forward coordinates."""
+                    batch_tokens: int, per_token: bool, flipped: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Pooled (and per-token) vectors of one strand, in forward coordinates."""
     pieces, owners = [], []
     for record, windows in enumerate(layout):
         length = len(tokens[record])
@@ -277,7 +296,6 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
             owners.append((record, start, end))
     width = runner.model.cfg.transformer.width
     pooled = [np.zeros((len(w), width), dtype=np.float32) for w in layout]
-    center = [np.zeros((len(w), center_tokens * width), dtype=np.float32) for w in layout] if center_tokens else None
     token_sum = [np.zeros((len(t), width), dtype=np.float32) for t in tokens] if per_token else None
     token_count = [np.zeros((len(t), 1), dtype=np.float32) for t in tokens] if per_token else None
     window_number = {}
@@ -288,14 +306,10 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
         record, start, end = owners[index]
         if flipped:
             hidden = hidden[::-1]
-        number = window_number[(record, start, end)]
-        pooled[record][number] = hidden.mean(0)
-        if center_tokens:
-            center[record][number] = central_tokens(hidden, center_tokens)
+        pooled[record][window_number[(record, start, end)]] = hidden.mean(0)
         if per_token:
             token_sum[record][start:end] += hidden
             token_count[record][start:end] += 1
-    centers = center or [None] * len(pooled)
     if not per_token:
-        return [(p, None, m) for p, m in zip(pooled, centers)]
-    return [(p, s / np.maximum(c, 1), m) for p, s, c, m in zip(pooled, token_sum, token_count, centers)]
+        return [(p, None) for p in pooled]
+    return [(p, s / np.maximum(c, 1)) for p, s, c in zip(pooled, token_sum, token_count)]

@@ -120,7 +120,7 @@ def finetune_command(
     batch: Annotated[int, typer.Option("--batch", min=1)] = 32,
     lr: LearningRate = 1e-3,
     adapter: Annotated[str, typer.Option("--adapter", help="lora: low-rank adapters on the frozen Transformer (small heads); full: train the whole Transformer (a head carries its copy); frozen: the MLP head alone on the frozen model's pooled vectors and code frequencies (fastest: the model runs once over the data).")] = "lora",
-    center_tokens: Annotated[int, typer.Option("--center-tokens", min=0, help="With --adapter frozen: the head also reads the Transformer vectors of the N central tokens of each window (for sites at a fixed place in fixed-length inputs, such as splice junctions). 0: pooled vector and code frequencies only.")] = 0,
+    center_tokens: Annotated[int, typer.Option("--center-tokens", min=0, help="With --adapter frozen: the head also reads the HRQ embeddings (the vectors the Transformer reads) of the N central tokens of each window (for sites at a fixed place in fixed-length inputs, such as splice junctions). 0: pooled vector and code frequencies only.")] = 0,
     max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
     lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
