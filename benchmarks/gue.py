@@ -72,20 +72,21 @@ def train(args) -> None:
     for task in selected(args.tasks):
         info = head_info(out, task.name)
         center_tokens = task.center_tokens if args.center_tokens is None else args.center_tokens
-        if _trained_with(info, model_sha, center_tokens, recipe) and not args.force:
+        center_at = task.center_at if args.center_tokens is None else args.center_at
+        if _trained_with(info, model_sha, center_tokens, center_at, recipe) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue
         began = time.monotonic()
         metrics = api.finetune(
             out, task.name, task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
             exclude_files=task.test_files(data), class_names=list(task.class_names), description=task.description,
-            adapter="frozen", center_tokens=center_tokens, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
+            adapter="frozen", center_tokens=center_tokens, center_at=center_at, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
             quiet=True, **recipe)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)
 
 
-def _trained_with(info: dict | None, model_sha: str, center_tokens: int, recipe: dict) -> bool:
+def _trained_with(info: dict | None, model_sha: str, center_tokens: int, center_at: int | None, recipe: dict) -> bool:
     """Whether an existing head was trained on this model with this recipe (then it is kept)."""
     if not info or info["model_sha256"] != model_sha or info.get("adapter") != "frozen":
         return False
@@ -94,7 +95,7 @@ def _trained_with(info: dict | None, model_sha: str, center_tokens: int, recipe:
     def rows_used(cap: int | None) -> int:  # a cap above the rows there are changes nothing
         return available if cap is None else min(cap, available)
 
-    return (info.get("center_tokens", 0) == center_tokens
+    return (info.get("center_tokens", 0) == center_tokens and info.get("center_at") == center_at
             and rows_used(settings.get("max_train_rows")) == rows_used(recipe["max_train_rows"])
             and all(settings.get(name) == value for name, value in recipe.items() if name != "max_train_rows"))
 
@@ -252,6 +253,7 @@ def main() -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--work-dir", help="checkpoints and logs (default: OUT/work; keep it out of a shipped weights folder)")
     p.add_argument("--center-tokens", type=int, help="override every task's center_tokens (gue_tasks.py), for trying it out")
+    p.add_argument("--center-at", type=int, help="with --center-tokens: the base they centre on")
     p.set_defaults(run=train)
     p = sub.add_parser("scratch", help="the no-pre-training baseline model")
     p.add_argument("--like", required=True, help="a weights directory whose architecture the baseline takes")

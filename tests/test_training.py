@@ -156,6 +156,9 @@ def test_central_embeddings_take_the_middle_of_a_window_and_pad_a_short_one(tiny
 
     assert central_span(10, 4) == (slice(3, 7), 0) and central_span(9, 4) == (slice(2, 6), 0)
     assert central_span(2, 5) == (slice(0, 2), 1)  # two tokens in the middle of five places
+    assert central_span(300, 64, at=232) == (slice(200, 264), 0)  # a promoter's TATA box and TSS
+    assert central_span(250, 64, at=232) == (slice(200, 250), 0)  # the window ends early: the rest stays empty
+    assert central_span(300, 8, at=2) == (slice(0, 6), 2)
     runner = Runner.load(tiny_model_dir, "cpu")
     tokens = np.stack([np.arange(10) % 8, np.arange(10) % 16], axis=1).astype(np.uint16)
     with torch.inference_mode():
@@ -200,10 +203,35 @@ def test_a_center_token_head_reads_a_site_at_a_fixed_place(tiny_model_dir: Path,
     assert len((tmp_path / "out.tsv").read_text().splitlines()) == 3
 
 
+def test_a_head_reads_tokens_centred_where_it_was_told(tiny_model_dir: Path, tmp_path: Path):
+    """The motif sits at bases 10..17 of 60, far from the middle: `--center-at 14` reads it."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    motifs = ("ACGTACGT", "TGCATGCA")
+    rows = ["sequence,label"]
+    for i in range(160):
+        flank = random_dna(52, 7000 + i)
+        rows.append(f"{flank[:10]}{motifs[i % 2]}{flank[10:]},{i % 2}")
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    metrics = api.finetune(model_dir, "early", [str(tmp_path / "train.csv")], adapter="frozen", center_tokens=8,
+                           center_at=14, epochs=30, batch=16, lr=3e-3, valid_fraction=0.25, device="cpu", threads=1,
+                           quiet=True)
+    info = json.loads((model_dir / "heads/early/head.json").read_text())
+    assert info["center_at"] == 14 and metrics["valid_mcc"] > 0.95
+    (tmp_path / "x.fa").write_text(">x\n" + rows[1].split(",")[0] + "\n")
+    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="early", model_dir=model_dir, threads=1)
+    assert (tmp_path / "out.tsv").read_text().splitlines()[2].split("\t")[1] == "0"
+
+
 def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
     from vqdna_cli.errors import VqdnaError
 
     (tmp_path / "train.csv").write_text("sequence,label\nACGT,0\nTTTT,1\n")
     with pytest.raises(VqdnaError, match="--center-tokens works with --adapter frozen"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", center_tokens=4,
+                     device="cpu", threads=1, quiet=True)
+    with pytest.raises(VqdnaError, match="--center-at needs --center-tokens"):
+        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", center_at=3,
                      device="cpu", threads=1, quiet=True)

@@ -338,14 +338,15 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
              valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
              lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
-             center_tokens: int = 0, max_train_rows: int | None = None, work_dir: Path | None = None,
+             center_tokens: int = 0, center_at: int | None = None, max_train_rows: int | None = None, work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
     """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`).
 
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
-    compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the vectors of
-    each window's central tokens to the head's features (`inference.central_embeddings`)."""
+    compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
+    embeddings of that many tokens centred on base `center_at` of each window (default: its
+    middle) to the head's features (`inference.central_embeddings`)."""
     import re
 
     import numpy as np
@@ -363,6 +364,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         raise VqdnaError("--center-tokens works with --adapter frozen only")
     if center_tokens < 0:
         raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
+    if center_at is not None and (center_at < 0 or not center_tokens):
+        raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
         raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed, batch)
@@ -410,8 +413,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     if adapter == "frozen":
         from vqdna_cli.train.head import HeadOnly, train_head, window_vectors
 
-        train_set = window_vectors(runner, [s for s, _ in rows], train_labels, center_tokens)
-        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, center_tokens)
+        train_set = window_vectors(runner, [s for s, _ in rows], train_labels, center_tokens, center_at)
+        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, center_tokens, center_at)
         task_model = HeadOnly(train_set.vectors.shape[1], len(labels)).to(torch_device)
         steps = epochs * -(-len(train_set.vectors) // batch)
         settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
@@ -433,13 +436,14 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
             "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
             "dropped_in_valid": before - available}
     record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
-                                           "lora_alpha": lora_alpha, "center_tokens": center_tokens,
+                                           "lora_alpha": lora_alpha, "center_tokens": center_tokens, "center_at": center_at,
                                            "max_train_rows": max_train_rows, "seed": seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),
         "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
         **({"center_tokens": center_tokens} if center_tokens else {}),
+        **({"center_at": center_at} if center_at is not None else {}),
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })

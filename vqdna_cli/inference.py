@@ -180,7 +180,8 @@ def head_inputs(info: dict) -> dict:
     """What `embed_records` must compute for a task head (its head.json `info`): frozen-model
     heads read code frequencies, and some also the embeddings of the central tokens."""
     frozen = info.get("adapter") == "frozen"
-    return {"with_code_frequencies": frozen, "center_tokens": info.get("center_tokens", 0) if frozen else 0}
+    return {"with_code_frequencies": frozen, "center_tokens": info.get("center_tokens", 0) if frozen else 0,
+            "center_at": info.get("center_at") if frozen else None}
 
 
 def head_features(info: dict, result: WindowVectors) -> np.ndarray:
@@ -201,23 +202,23 @@ def head_feature_count(cfg, center_tokens: int) -> int:
     return cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + center_tokens * cfg.encoder.width
 
 
-def central_span(length: int, count: int) -> tuple[slice, int]:
-    """The `count` central positions of a window of `length`: the slice of the window, and
-    where it starts among the `count` places (a shorter window sits in the middle)."""
-    if length >= count:
-        start = (length - count) // 2
-        return slice(start, start + count), 0
-    return slice(0, length), (count - length) // 2
+def central_span(length: int, count: int, at: int | None = None) -> tuple[slice, int]:
+    """The `count` positions centred on base `at` of a window of `length` (default: its
+    middle): the slice of the window, and where it starts among the `count` places (places
+    outside the window stay empty)."""
+    start = (length // 2 if at is None else at) - count // 2
+    first, last = max(start, 0), min(start + count, length)
+    return slice(first, max(first, last)), first - start
 
 
-def central_embeddings(runner: Runner, window_tokens: np.ndarray, count: int) -> np.ndarray:
+def central_embeddings(runner: Runner, window_tokens: np.ndarray, count: int, at: int | None = None) -> np.ndarray:
     """(T, levels) tokens of a window -> (count * D,): the HRQ embeddings (the vectors the
-    Transformer reads) of its `count` central tokens, in order; zeros where a short window
-    has no token. A site at a fixed place in fixed-length inputs (a splice junction at base
+    Transformer reads) of its `count` tokens centred on base `at` (default: the middle), in
+    order; zeros where the window has no token. A site at a fixed place in fixed-length inputs (a splice junction at base
     200 of 400) lands on the same features in every sequence, which the pooled vector and
     the code frequencies cannot say. The embeddings, not the Transformer's outputs: with the
     shipped model they scored higher on splice-site validation rows (MCC 0.675 against 0.578)."""
-    span, offset = central_span(len(window_tokens), count)
+    span, offset = central_span(len(window_tokens), count, at)
     central = window_tokens[span]
     out = np.zeros((count, runner.model.cfg.encoder.width), dtype=np.float32)
     with torch.inference_mode():
@@ -234,12 +235,13 @@ def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
-                  center_tokens: int = 0, on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
+                  center_tokens: int = 0, center_at: int | None = None, on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
     forward strand and the reverse-complement strand (mapped back to forward coordinates).
     `with_code_frequencies` adds each window's code frequencies and `center_tokens` the HRQ
-    embeddings of its central tokens (what frozen-model heads read, `head_inputs`)."""
+    embeddings of that many tokens centred on base `center_at` of the window (default: its
+    middle); what frozen-model heads read, `head_inputs`."""
     size = runner.window
     stride = stride or size
     for group in grouped(records):
@@ -256,7 +258,8 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
             tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
             center = None
             if center_tokens:  # averaged over the strands, as the pooled vectors are
-                center = np.mean([_window_centers(runner, strand[index], layout[index], center_tokens, flipped=(n == 1))
+                center = np.mean([_window_centers(runner, strand[index], layout[index], center_tokens, center_at,
+                                                  flipped=(n == 1))
                                   for n, strand in enumerate(strands)], axis=0).astype(np.float32)
             frequencies = None
             if with_code_frequencies:  # averaged over the strands, as the pooled vectors are
@@ -276,10 +279,10 @@ def _window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], size
 
 
 def _window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int, int]], count: int,
-                    flipped: bool) -> np.ndarray:
+                    at: int | None, flipped: bool) -> np.ndarray:
     length = len(tokens)
     # On the reverse-complement strand, forward [start, end) is [L - end, L - start), read backwards.
-    return np.stack([central_embeddings(runner, tokens[length - e : length - s][::-1] if flipped else tokens[s:e], count)
+    return np.stack([central_embeddings(runner, tokens[length - e : length - s][::-1] if flipped else tokens[s:e], count, at)
                      for s, e in windows])
 
 

@@ -40,13 +40,13 @@ class LabelledFeatures:
 
 
 def window_vectors(runner, sequences: list[str], labels: np.ndarray, center_tokens: int = 0,
-                   batch_tokens: int = 16384) -> LabelledFeatures:
+                   center_at: int | None = None, batch_tokens: int = 16384) -> LabelledFeatures:
     """Runs the frozen model over `sequences` the way `classify` does."""
     from vqdna_cli.inference import embed_records, head_feature_count, head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
 
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
-    info = {**FROZEN, "center_tokens": center_tokens}
+    info = {**FROZEN, "center_tokens": center_tokens, "center_at": center_at}
     vectors, owner = [], []
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
                                                  per_token=False, reverse_complement=False, **head_inputs(info))):
