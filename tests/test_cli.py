@@ -348,6 +348,15 @@ def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:
     lines = result.stdout.decode().splitlines()
     assert lines[0].split("\t")[:2] == ["task", "classes"]
     assert [line.split("\t")[:2] for line in lines[1:]] == [["toy", "neg,pos"]]
+    assert lines[0].split("\t")[4] == "reads" and lines[1].split("\t")[4] == "whole window"
+
+
+def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:
+    from vqdna_cli.cli.classify import _what_it_reads
+
+    assert _what_it_reads({"adapter": "frozen", "center_tokens": 64, "center_at": 232}) == "whole window + bases 200..263"
+    assert _what_it_reads({"adapter": "frozen", "center_tokens": 32}) == "whole window + its 32 middle bases"
+    assert _what_it_reads({"adapter": "lora"}) == "whole window"
 
 
 def test_classify_from_stdin_to_file(run_vqdna, tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:

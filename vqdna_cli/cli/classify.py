@@ -52,11 +52,25 @@ def command(
                      progress=progress)
 
 
+def _what_it_reads(head: dict) -> str:
+    """Which part of each window a head looks at: heads that read tokens at a fixed place
+    expect inputs laid out like their training data (a TSS at base 249, say)."""
+    count = head.get("center_tokens", 0) if head.get("adapter") == "frozen" else 0
+    if not count:
+        return "whole window"
+    at = head.get("center_at")
+    if at is None:
+        return f"whole window + its {count} middle bases"
+    start = at - count // 2
+    return f"whole window + bases {start}..{start + count - 1}"
+
+
 def _print_tasks(heads: list[dict]) -> None:
-    print("\t".join(["task", "classes", "test_metric", "training_data", "description"]))
+    print("\t".join(["task", "classes", "test_metric", "training_data", "reads", "description"]))
     for head in heads:
         test = head.get("test")
         score = f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" if test else "not evaluated"
         data = head.get("provenance", {}).get("data", {})
         trained_on = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in data.get("train", []))
-        print("\t".join([head["task"], ",".join(head["class_names"]), score, trained_on, head.get("description", "")]))
+        print("\t".join([head["task"], ",".join(head["class_names"]), score, trained_on, _what_it_reads(head),
+                         head.get("description", "")]))
