@@ -3,8 +3,8 @@
 The shared model is the expensive part, and with nothing in it trained it gives the same
 features every epoch; so it runs once over the data, exactly as `classify` runs it (per
 Transformer window: the mean-pooled vector and the code frequencies of every HRQ level,
-`inference.head_features`; with `center_tokens`, also the vectors of the window's central
-tokens), and the head then trains on those cached features for many
+`inference.head_features`; with `center_tokens`, also the HRQ embeddings of the tokens at a
+fixed place of the window), and the head then trains on those cached features for many
 epochs in seconds. A head is ~0.1 M values (~0.5 MB), which is what lets vqdna ship one per
 task over one shared model.
 
