@@ -73,20 +73,23 @@ def train(args) -> None:
         info = head_info(out, task.name)
         center_tokens = task.center_tokens if args.center_tokens is None else args.center_tokens
         center_at = task.center_at if args.center_tokens is None else args.center_at
-        if _trained_with(info, model_sha, center_tokens, center_at, recipe) and not args.force:
+        both_strands = task.both_strands if args.both_strands is None else bool(args.both_strands)
+        if _trained_with(info, model_sha, center_tokens, center_at, both_strands, recipe) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue
         began = time.monotonic()
         metrics = api.finetune(
             out, task.name, task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
             exclude_files=task.test_files(data), class_names=list(task.class_names), description=task.description,
-            adapter="frozen", center_tokens=center_tokens, center_at=center_at, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
+            adapter="frozen", center_tokens=center_tokens, center_at=center_at,
+            both_strands=both_strands, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
             quiet=True, **recipe)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)
 
 
-def _trained_with(info: dict | None, model_sha: str, center_tokens: int, center_at: int | None, recipe: dict) -> bool:
+def _trained_with(info: dict | None, model_sha: str, center_tokens: int, center_at: int | None, both_strands: bool,
+                  recipe: dict) -> bool:
     """Whether an existing head was trained on this model with this recipe (then it is kept)."""
     if not info or info["model_sha256"] != model_sha or info.get("adapter") != "frozen":
         return False
@@ -96,6 +99,7 @@ def _trained_with(info: dict | None, model_sha: str, center_tokens: int, center_
         return available if cap is None else min(cap, available)
 
     return (info.get("center_tokens", 0) == center_tokens and info.get("center_at") == center_at
+            and bool(info.get("both_strands")) == both_strands
             and rows_used(settings.get("max_train_rows")) == rows_used(recipe["max_train_rows"])
             and all(settings.get(name) == value for name, value in recipe.items() if name != "max_train_rows"))
 
@@ -254,6 +258,7 @@ def main() -> None:
     p.add_argument("--work-dir", help="checkpoints and logs (default: OUT/work; keep it out of a shipped weights folder)")
     p.add_argument("--center-tokens", type=int, help="override every task's center_tokens (gue_tasks.py), for trying it out")
     p.add_argument("--center-at", type=int, help="with --center-tokens: the base they centre on")
+    p.add_argument("--both-strands", type=int, choices=(0, 1), help="override every task's both_strands (gue_tasks.py)")
     p.set_defaults(run=train)
     p = sub.add_parser("scratch", help="the no-pre-training baseline model")
     p.add_argument("--like", required=True, help="a weights directory whose architecture the baseline takes")

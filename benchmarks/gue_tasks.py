@@ -39,6 +39,7 @@ class Task:
     # (`vqdna train finetune --center-tokens`), where that scored higher on validation rows.
     center_tokens: int = 0
     center_at: int | None = None  # the base those tokens centre on (default: the middle)
+    both_strands: bool = False  # features averaged over both strands (`--both-strands`)
     has_train_split: bool = True
     # The paper gives only the group's average: DNABERT-2 for the histone marks, VQDNA-HRQ
     # for the histone marks and mouse TF.

@@ -64,15 +64,15 @@ def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
                 "provenance": {"settings": settings, "data": {"train_rows_available": available}}}
         return {**info, "center_tokens": center} if center else info
 
-    assert gue._trained_with(head(8000, 4880), "m", 0, None, recipe)  # the cap did not bind
-    assert not gue._trained_with(head(8000, 30671), "m", 0, None, recipe)  # it did: retrain on every row
-    assert gue._trained_with(head(None, 30671), "m", 0, None, recipe)
-    assert not gue._trained_with(head(None, 30671), "m", 32, None, recipe)  # the task now reads central tokens
-    assert gue._trained_with(head(None, 30671, center=32), "m", 32, None, recipe)
-    assert not gue._trained_with(head(None, 30671, center=32), "m", 32, 232, recipe)  # centred elsewhere now
-    assert not gue._trained_with(head(None, 30671), "other model", 0, None, recipe)
-    assert not gue._trained_with(head(None, 30671, lr=1e-2), "m", 0, None, recipe)
-    assert not gue._trained_with(None, "m", 0, None, recipe)
+    assert gue._trained_with(head(8000, 4880), "m", 0, None, False, recipe)  # the cap did not bind
+    assert not gue._trained_with(head(8000, 30671), "m", 0, None, False, recipe)  # it did: retrain on every row
+    assert gue._trained_with(head(None, 30671), "m", 0, None, False, recipe)
+    assert not gue._trained_with(head(None, 30671), "m", 32, None, False, recipe)  # the task now reads central tokens
+    assert gue._trained_with(head(None, 30671, center=32), "m", 32, None, False, recipe)
+    assert not gue._trained_with(head(None, 30671, center=32), "m", 32, 232, False, recipe)  # centred elsewhere now
+    assert not gue._trained_with(head(None, 30671), "other model", 0, None, False, recipe)
+    assert not gue._trained_with(head(None, 30671, lr=1e-2), "m", 0, None, False, recipe)
+    assert not gue._trained_with(None, "m", 0, None, False, recipe)
 
 
 def test_kmer_bags_count_non_overlapping_words_and_skip_ambiguous_ones():

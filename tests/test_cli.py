@@ -357,6 +357,7 @@ def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:
     assert _what_it_reads({"adapter": "frozen", "center_tokens": 64, "center_at": 232}) == "whole window + bases 200..263"
     assert _what_it_reads({"adapter": "frozen", "center_tokens": 32}) == "whole window + its 32 middle bases"
     assert _what_it_reads({"adapter": "lora"}) == "whole window"
+    assert _what_it_reads({"adapter": "frozen", "both_strands": True}) == "whole window, both strands"
 
 
 def test_classify_from_stdin_to_file(run_vqdna, tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:

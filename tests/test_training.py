@@ -225,12 +225,37 @@ def test_a_head_reads_tokens_centred_where_it_was_told(tiny_model_dir: Path, tmp
     assert (tmp_path / "out.tsv").read_text().splitlines()[2].split("\t")[1] == "0"
 
 
+def test_a_both_strands_head_gives_a_sequence_and_its_reverse_complement_the_same_answer(tiny_model_dir: Path,
+                                                                                         tmp_path: Path):
+    """Trained on features averaged over both strands, a head is always given such features
+    (by classify and evaluate), so it cannot tell a sequence from its reverse complement."""
+    import shutil
+
+    from vqdna_cli.data.alphabet import reverse_complement
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(50, 300 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    api.finetune(model_dir, "sym", [str(tmp_path / "train.csv")], adapter="frozen", both_strands=True, epochs=3,
+                 batch=16, device="cpu", threads=1, quiet=True)
+    assert json.loads((model_dir / "heads/sym/head.json").read_text())["both_strands"] is True
+    forward = random_dna(60, 5)  # one window of the tiny model
+    (tmp_path / "x.fa").write_text(f">f\n{forward}\n>r\n{reverse_complement(forward)}\n")
+    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="sym", model_dir=model_dir, threads=1)
+    f, r = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]
+    assert f[3:] == r[3:] and f[1] == r[1]
+
+
 def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
     from vqdna_cli.errors import VqdnaError
 
     (tmp_path / "train.csv").write_text("sequence,label\nACGT,0\nTTTT,1\n")
     with pytest.raises(VqdnaError, match="--center-tokens works with --adapter frozen"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", center_tokens=4,
+                     device="cpu", threads=1, quiet=True)
+    with pytest.raises(VqdnaError, match="--both-strands works with --adapter frozen"):
+        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", both_strands=True,
                      device="cpu", threads=1, quiet=True)
     with pytest.raises(VqdnaError, match="--center-at needs --center-tokens"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", center_at=3,

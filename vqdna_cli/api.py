@@ -267,7 +267,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     """Class probabilities per record (TSV), or per window of long records (BED6+)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.inference import embed_records, head_features, head_inputs, reads_both_strands
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
@@ -282,7 +282,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False,
-                            reverse_complement=reverse_complement, on_bases=progress, **head_inputs(info))
+                            reverse_complement=reverse_complement or reads_both_strands(info), on_bases=progress,
+                            **head_inputs(info))
     # Whether the output is BED or TSV depends on whether any record is longer than one
     # window, so the pooled vectors (a few hundred floats per window) are gathered first.
     results = list(results)
@@ -338,7 +339,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
              valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
              lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
-             center_tokens: int = 0, center_at: int | None = None, max_train_rows: int | None = None,
+             center_tokens: int = 0, center_at: int | None = None, both_strands: bool = False,
+             max_train_rows: int | None = None,
              work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
@@ -347,7 +349,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
     compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
     embeddings of that many tokens centred on base `center_at` of each window (default: its
-    middle) to the head's features (`inference.central_embeddings`)."""
+    middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
+    them the average of the forward and reverse-complement strands' (as `classify --rc`)."""
     import re
 
     import numpy as np
@@ -367,6 +370,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
     if center_at is not None and (center_at < 0 or not center_tokens):
         raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
+    if both_strands and adapter != "frozen":
+        raise VqdnaError("--both-strands works with --adapter frozen only")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
         raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed, batch)
@@ -414,8 +419,9 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     if adapter == "frozen":
         from vqdna_cli.train.head import HeadOnly, train_head, window_vectors
 
-        train_set = window_vectors(runner, [s for s, _ in rows], train_labels, center_tokens, center_at)
-        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, center_tokens, center_at)
+        train_set = window_vectors(runner, [s for s, _ in rows], train_labels, center_tokens, center_at, both_strands)
+        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, center_tokens, center_at,
+                                   both_strands)
         task_model = HeadOnly(train_set.vectors.shape[1], len(labels)).to(torch_device)
         steps = epochs * -(-len(train_set.vectors) // batch)
         settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
@@ -438,6 +444,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
             "dropped_in_valid": before - available}
     record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
                                            "lora_alpha": lora_alpha, "center_tokens": center_tokens, "center_at": center_at,
+                                           "both_strands": both_strands,
                                            "max_train_rows": max_train_rows, "seed": seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
@@ -445,6 +452,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
         **({"center_tokens": center_tokens} if center_tokens else {}),
         **({"center_at": center_at} if center_at is not None else {}),
+        **({"both_strands": True} if both_strands else {}),
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })
@@ -468,7 +476,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.inference import embed_records, head_features, head_inputs, reads_both_strands
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
 
@@ -485,7 +493,8 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     # windows' probabilities.
     predicted = [int(_window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
                  for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                             per_token=False, reverse_complement=False, **head_inputs(info))]
+                                             per_token=False, reverse_complement=reads_both_strands(info),
+                                             **head_inputs(info))]
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": test_files, "seconds": round(seconds, 1),

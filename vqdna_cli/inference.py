@@ -185,6 +185,12 @@ def head_inputs(info: dict) -> dict:
             "center_at": info.get("center_at") if frozen else None}
 
 
+def reads_both_strands(info: dict) -> bool:
+    """Whether a frozen-model head was trained on features averaged over both strands (then
+    it is always given them, as `--rc` would)."""
+    return info.get("adapter") == "frozen" and bool(info.get("both_strands"))
+
+
 def head_features(info: dict, result: WindowVectors) -> np.ndarray:
     """What a task head reads for each window of a record: the pooled vector; for a
     frozen-model head also the window's code frequencies and, where the head was trained

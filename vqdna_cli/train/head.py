@@ -40,7 +40,8 @@ class LabelledFeatures:
 
 
 def window_vectors(runner, sequences: list[str], labels: np.ndarray, center_tokens: int = 0,
-                   center_at: int | None = None, batch_tokens: int = 16384) -> LabelledFeatures:
+                   center_at: int | None = None, both_strands: bool = False,
+                   batch_tokens: int = 16384) -> LabelledFeatures:
     """Runs the frozen model over `sequences` the way `classify` does."""
     from vqdna_cli.inference import embed_records, head_feature_count, head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
@@ -49,7 +50,8 @@ def window_vectors(runner, sequences: list[str], labels: np.ndarray, center_toke
     info = {**FROZEN, "center_tokens": center_tokens, "center_at": center_at}
     vectors, owner = [], []
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                                 per_token=False, reverse_complement=False, **head_inputs(info))):
+                                                 per_token=False, reverse_complement=both_strands,
+                                                 **head_inputs(info))):
         vectors.append(head_features(info, result))
         owner.extend([index] * len(result.pooled))
     features = head_feature_count(runner.model.cfg, center_tokens)
