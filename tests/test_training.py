@@ -164,8 +164,10 @@ def test_central_embeddings_take_the_middle_of_a_window_and_pad_a_short_one(tiny
     with torch.inference_mode():
         every = runner.model.embed_tokens(torch.from_numpy(tokens.astype(np.int64))[None])[0].numpy()
     width = every.shape[1]
-    assert np.allclose(central_embeddings(runner, tokens, 4), every[3:7].reshape(-1))
-    short = central_embeddings(runner, tokens[:2], 5).reshape(5, width)
+    both = central_embeddings(runner, [tokens, tokens[:2]], 4)  # one lookup for several windows
+    assert np.allclose(central_embeddings(runner, [tokens], 4)[0], every[3:7].reshape(-1))
+    assert np.allclose(both[0], every[3:7].reshape(-1))
+    short = central_embeddings(runner, [tokens[:2]], 5)[0].reshape(5, width)
     assert np.allclose(short[1:3], every[:2]) and not short[[0, 3, 4]].any()
 
 

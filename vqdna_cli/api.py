@@ -267,7 +267,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     """Class probabilities per record (TSV), or per window of long records (BED6+)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, head_inputs, reads_both_strands
+    from vqdna_cli.inference import embed_records, head_features, head_inputs
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
@@ -281,9 +281,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     # for text labels, the class's position in the head's label order.
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
-                            batch_tokens=batch_tokens, stride=stride, per_token=False,
-                            reverse_complement=reverse_complement or reads_both_strands(info), on_bases=progress,
-                            **head_inputs(info))
+                            batch_tokens=batch_tokens, stride=stride, per_token=False, on_bases=progress,
+                            **head_inputs(info, reverse_complement))
     # Whether the output is BED or TSV depends on whether any record is longer than one
     # window, so the pooled vectors (a few hundred floats per window) are gathered first.
     results = list(results)
@@ -476,7 +475,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records, head_features, head_inputs, reads_both_strands
+    from vqdna_cli.inference import embed_records, head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
 
@@ -493,8 +492,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     # windows' probabilities.
     predicted = [int(_window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
                  for result in embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                             per_token=False, reverse_complement=reads_both_strands(info),
-                                             **head_inputs(info))]
+                                             per_token=False, **head_inputs(info))]
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": test_files, "seconds": round(seconds, 1),

@@ -177,18 +177,14 @@ class WindowVectors:
     center: np.ndarray | None = None
 
 
-def head_inputs(info: dict) -> dict:
-    """What `embed_records` must compute for a task head (its head.json `info`): frozen-model
-    heads read code frequencies, and some also the embeddings of the central tokens."""
+def head_inputs(info: dict, reverse_complement: bool = False) -> dict:
+    """The `embed_records` options a task head (its head.json `info`) needs: frozen-model
+    heads read code frequencies, some also the embeddings of tokens at a fixed place, and a
+    head trained on both strands always gets both (whatever `reverse_complement` asks)."""
     frozen = info.get("adapter") == "frozen"
     return {"with_code_frequencies": frozen, "center_tokens": info.get("center_tokens", 0) if frozen else 0,
-            "center_at": info.get("center_at") if frozen else None}
-
-
-def reads_both_strands(info: dict) -> bool:
-    """Whether a frozen-model head was trained on features averaged over both strands (then
-    it is always given them, as `--rc` would)."""
-    return info.get("adapter") == "frozen" and bool(info.get("both_strands"))
+            "center_at": info.get("center_at") if frozen else None,
+            "reverse_complement": reverse_complement or (frozen and bool(info.get("both_strands")))}
 
 
 def head_features(info: dict, result: WindowVectors) -> np.ndarray:
@@ -218,20 +214,26 @@ def central_span(length: int, count: int, at: int | None = None) -> tuple[slice,
     return slice(first, max(first, last)), first - start
 
 
-def central_embeddings(runner: Runner, window_tokens: np.ndarray, count: int, at: int | None = None) -> np.ndarray:
-    """(T, levels) tokens of a window -> (count * D,): the HRQ embeddings (the vectors the
-    Transformer reads) of its `count` tokens centred on base `at` (default: the middle), in
-    order; zeros where the window has no token. A site at a fixed place in fixed-length
-    inputs (a splice junction at base 200 of 400) lands on the same features in every
-    sequence, which the pooled vector and the code frequencies cannot say. The embeddings, not the Transformer's outputs: with the
-    shipped model they scored higher on splice-site validation rows (MCC 0.675 against 0.578)."""
-    span, offset = central_span(len(window_tokens), count, at)
-    central = window_tokens[span]
-    out = np.zeros((count, runner.model.cfg.encoder.width), dtype=np.float32)
-    with torch.inference_mode():
-        ids = torch.from_numpy(central.astype(np.int64))[None].to(runner.device)
-        out[offset : offset + len(central)] = runner.model.embed_tokens(ids)[0].float().cpu().numpy()
-    return out.reshape(-1)
+def central_embeddings(runner: Runner, windows: list[np.ndarray], count: int, at: int | None = None) -> np.ndarray:
+    """(T, levels) tokens of each window -> (windows, count * D): the HRQ embeddings (the
+    vectors the Transformer reads) of its `count` tokens centred on base `at` (default: the
+    middle), in order; zeros where a window has no token. A site at a fixed place in
+    fixed-length inputs (a splice junction at base 200 of 400) lands on the same features in
+    every sequence, which the pooled vector and the code frequencies cannot say. The
+    embeddings, not the Transformer's outputs: with the shipped model they scored higher on
+    splice-site validation rows (MCC 0.675 against 0.578)."""
+    levels = runner.model.cfg.quantizer.levels
+    ids = np.zeros((len(windows), count, levels), dtype=np.int64)
+    present = np.zeros((len(windows), count), dtype=bool)
+    for row, tokens in enumerate(windows):
+        span, offset = central_span(len(tokens), count, at)
+        central = tokens[span]
+        ids[row, offset : offset + len(central)] = central
+        present[row, offset : offset + len(central)] = True
+    with torch.inference_mode():  # all windows in one lookup
+        vectors = runner.model.embed_tokens(torch.from_numpy(ids).to(runner.device)).float().cpu().numpy()
+    vectors[~present] = 0
+    return vectors.reshape(len(windows), -1)
 
 
 def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.ndarray:
@@ -291,7 +293,7 @@ def _window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int,
     length = len(tokens)
     # On the reverse-complement strand, forward [start, end) is [L - end, L - start), read backwards.
     pieces = [tokens[length - e : length - s][::-1] if flipped else tokens[s:e] for s, e in windows]
-    return np.stack([central_embeddings(runner, piece, count, at) for piece in pieces])
+    return central_embeddings(runner, pieces, count, at)
 
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],

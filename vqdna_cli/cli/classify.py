@@ -55,6 +55,8 @@ def command(
 def _what_it_reads(head: dict) -> str:
     """Which part of each window a head looks at: heads that read tokens at a fixed place
     expect inputs laid out like their training data (a TSS at base 249, say)."""
+    from vqdna_cli.inference import central_span
+
     frozen = head.get("adapter") == "frozen"
     count = head.get("center_tokens", 0) if frozen else 0
     strands = ", both strands" if frozen and head.get("both_strands") else ""
@@ -63,8 +65,8 @@ def _what_it_reads(head: dict) -> str:
     at = head.get("center_at")
     if at is None:
         return f"whole window + its {count} middle bases" + strands
-    start = at - count // 2
-    return f"whole window + bases {start}..{start + count - 1}" + strands
+    span, _ = central_span(at + count, count, at)  # a window long enough to hold the span
+    return f"whole window + bases {span.start}..{span.stop - 1}" + strands
 
 
 def _print_tasks(heads: list[dict]) -> None:

@@ -47,11 +47,10 @@ def window_vectors(runner, sequences: list[str], labels: np.ndarray, center_toke
     from vqdna_cli.io.records import SequenceRecord
 
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
-    info = {**FROZEN, "center_tokens": center_tokens, "center_at": center_at}
+    info = {**FROZEN, "center_tokens": center_tokens, "center_at": center_at, "both_strands": both_strands}
     vectors, owner = [], []
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                                 per_token=False, reverse_complement=both_strands,
-                                                 **head_inputs(info))):
+                                                 per_token=False, **head_inputs(info))):
         vectors.append(head_features(info, result))
         owner.extend([index] * len(result.pooled))
     features = head_feature_count(runner.model.cfg, center_tokens)
