@@ -32,6 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gue_tasks import BY_NAME, TASKS, Task  # noqa: E402
 
+from vqdna_cli.inference import HeadReads  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 # Every training row (max_train_rows None): capping at 8,000 rows cost the capped tasks 2 to 5
 # validation MCC points (tf-human-1: 0.470 with 8,000 rows, 0.522 with all 30,671).
@@ -71,25 +73,25 @@ def train(args) -> None:
     recipe = {**DEFAULT_RECIPE, **{k: v for k, v in vars(args).items() if k in DEFAULT_RECIPE and v is not None}}
     for task in selected(args.tasks):
         info = head_info(out, task.name)
-        center_tokens = task.center_tokens if args.center_tokens is None else args.center_tokens
-        center_at = task.center_at if args.center_tokens is None else args.center_at
-        both_strands = task.both_strands if args.both_strands is None else bool(args.both_strands)
-        if _trained_with(info, model_sha, center_tokens, center_at, both_strands, recipe) and not args.force:
+        reads = HeadReads(
+            task.center_tokens if args.center_tokens is None else args.center_tokens,
+            task.center_at if args.center_tokens is None else args.center_at,
+            task.both_strands if args.both_strands is None else bool(args.both_strands))
+        if _trained_with(info, model_sha, reads, recipe) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue
         began = time.monotonic()
         metrics = api.finetune(
             out, task.name, task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
             exclude_files=task.test_files(data), class_names=list(task.class_names), description=task.description,
-            adapter="frozen", center_tokens=center_tokens, center_at=center_at,
-            both_strands=both_strands, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
+            adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
+            both_strands=reads.both_strands, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
             quiet=True, **recipe)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)
 
 
-def _trained_with(info: dict | None, model_sha: str, center_tokens: int, center_at: int | None, both_strands: bool,
-                  recipe: dict) -> bool:
+def _trained_with(info: dict | None, model_sha: str, reads: HeadReads, recipe: dict) -> bool:
     """Whether an existing head was trained on this model with this recipe (then it is kept)."""
     if not info or info["model_sha256"] != model_sha or info.get("adapter") != "frozen":
         return False
@@ -98,8 +100,7 @@ def _trained_with(info: dict | None, model_sha: str, center_tokens: int, center_
     def rows_used(cap: int | None) -> int:  # a cap above the rows there are changes nothing
         return available if cap is None else min(cap, available)
 
-    return (info.get("center_tokens", 0) == center_tokens and info.get("center_at") == center_at
-            and bool(info.get("both_strands")) == both_strands
+    return (HeadReads.of(info) == reads
             and rows_used(settings.get("max_train_rows")) == rows_used(recipe["max_train_rows"])
             and all(settings.get(name) == value for name, value in recipe.items() if name != "max_train_rows"))
 

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import gue  # noqa: E402
 import gue_tasks  # noqa: E402
 import vocabularies as token_bench  # noqa: E402
+from vqdna_cli.inference import HeadReads  # noqa: E402
 
 
 def test_every_task_the_issue_names_has_a_head_and_a_published_score():
@@ -64,15 +65,18 @@ def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
                 "provenance": {"settings": settings, "data": {"train_rows_available": available}}}
         return {**info, "center_tokens": center} if center else info
 
-    assert gue._trained_with(head(8000, 4880), "m", 0, None, False, recipe)  # the cap did not bind
-    assert not gue._trained_with(head(8000, 30671), "m", 0, None, False, recipe)  # it did: retrain on every row
-    assert gue._trained_with(head(None, 30671), "m", 0, None, False, recipe)
-    assert not gue._trained_with(head(None, 30671), "m", 32, None, False, recipe)  # the task now reads central tokens
-    assert gue._trained_with(head(None, 30671, center=32), "m", 32, None, False, recipe)
-    assert not gue._trained_with(head(None, 30671, center=32), "m", 32, 232, False, recipe)  # centred elsewhere now
-    assert not gue._trained_with(head(None, 30671), "other model", 0, None, False, recipe)
-    assert not gue._trained_with(head(None, 30671, lr=1e-2), "m", 0, None, False, recipe)
-    assert not gue._trained_with(None, "m", 0, None, False, recipe)
+    assert gue._trained_with(head(8000, 4880), "m", HeadReads(), recipe)  # the cap did not bind
+    assert not gue._trained_with(head(8000, 30671), "m", HeadReads(), recipe)  # it did: retrain on every row
+    assert gue._trained_with(head(None, 30671), "m", HeadReads(), recipe)
+    assert not gue._trained_with(head(None, 30671), "m", HeadReads(32), recipe)  # the task now reads central tokens
+    assert gue._trained_with(head(None, 30671, center=32), "m", HeadReads(32), recipe)
+    assert not gue._trained_with(head(None, 30671, center=32), "m", HeadReads(32, 232), recipe)  # centred elsewhere now
+    assert not gue._trained_with(head(None, 30671), "other model", HeadReads(), recipe)
+    assert not gue._trained_with(head(None, 30671, lr=1e-2), "m", HeadReads(), recipe)
+    assert not gue._trained_with(None, "m", HeadReads(), recipe)
+    both = {**head(None, 30671), "both_strands": True}
+    assert gue._trained_with(both, "m", HeadReads(both_strands=True), recipe)
+    assert not gue._trained_with(both, "m", HeadReads(), recipe)  # the task reads one strand now
 
 
 def test_kmer_bags_count_non_overlapping_words_and_skip_ambiguous_ones():

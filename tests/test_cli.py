@@ -360,6 +360,15 @@ def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:
     assert _what_it_reads({"adapter": "frozen", "both_strands": True}) == "whole window, both strands"
 
 
+def test_head_reads_round_trips_through_head_json_and_ignores_other_adapters():
+    from vqdna_cli.inference import HeadReads
+
+    for reads in (HeadReads(), HeadReads(32), HeadReads(64, 232), HeadReads(both_strands=True)):
+        assert HeadReads.of({"adapter": "frozen", **reads.as_info()}) == reads
+    assert HeadReads().as_info() == {}  # heads without them keep head.json as it was
+    assert HeadReads.of({"adapter": "lora", "center_tokens": 8, "both_strands": True}) == HeadReads()
+
+
 def test_classify_from_stdin_to_file(run_vqdna, tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred.tsv"
     check_ok(run_vqdna("classify", "-", "--task", "toy", "--model", tiny_model_dir, "-o", out, stdin=short_fasta))

@@ -355,7 +355,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.inference import HeadReads, Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage
     from vqdna_cli.train.provenance import provenance
 
@@ -371,6 +371,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
     if both_strands and adapter != "frozen":
         raise VqdnaError("--both-strands works with --adapter frozen only")
+    reads = HeadReads(center_tokens, center_at, both_strands)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
         raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed, batch)
@@ -418,9 +419,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     if adapter == "frozen":
         from vqdna_cli.train.head import HeadOnly, train_head, window_vectors
 
-        train_set = window_vectors(runner, [s for s, _ in rows], train_labels, center_tokens, center_at, both_strands)
-        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, center_tokens, center_at,
-                                   both_strands)
+        train_set = window_vectors(runner, [s for s, _ in rows], train_labels, reads)
+        valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, reads)
         task_model = HeadOnly(train_set.vectors.shape[1], len(labels)).to(torch_device)
         steps = epochs * -(-len(train_set.vectors) // batch)
         settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
@@ -449,9 +449,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),
         "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
-        **({"center_tokens": center_tokens} if center_tokens else {}),
-        **({"center_at": center_at} if center_at is not None else {}),
-        **({"both_strands": True} if both_strands else {}),
+        **reads.as_info(),
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })

@@ -177,14 +177,38 @@ class WindowVectors:
     center: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class HeadReads:
+    """What a frozen-model head reads beyond the pooled vector and the code frequencies, as
+    its head.json records it: the HRQ embeddings of `center_tokens` tokens centred on base
+    `center_at` of each window (default: its middle), and whether every feature is averaged
+    over both strands. Training and every caller of a head go through this one record."""
+
+    center_tokens: int = 0
+    center_at: int | None = None
+    both_strands: bool = False
+
+    @classmethod
+    def of(cls, info: dict) -> "HeadReads":
+        """From a head's head.json (`info`); heads of other adapters read none of these."""
+        if info.get("adapter") != "frozen":
+            return cls()
+        return cls(info.get("center_tokens", 0), info.get("center_at"), bool(info.get("both_strands")))
+
+    def as_info(self) -> dict:
+        """The head.json keys (only those that differ from the default)."""
+        return {**({"center_tokens": self.center_tokens} if self.center_tokens else {}),
+                **({"center_at": self.center_at} if self.center_at is not None else {}),
+                **({"both_strands": True} if self.both_strands else {})}
+
+
 def head_inputs(info: dict, reverse_complement: bool = False) -> dict:
     """The `embed_records` options a task head (its head.json `info`) needs: frozen-model
     heads read code frequencies, some also the embeddings of tokens at a fixed place, and a
     head trained on both strands always gets both (whatever `reverse_complement` asks)."""
-    frozen = info.get("adapter") == "frozen"
-    return {"with_code_frequencies": frozen, "center_tokens": info.get("center_tokens", 0) if frozen else 0,
-            "center_at": info.get("center_at") if frozen else None,
-            "reverse_complement": reverse_complement or (frozen and bool(info.get("both_strands")))}
+    reads = HeadReads.of(info)
+    return {"with_code_frequencies": info.get("adapter") == "frozen", "center_tokens": reads.center_tokens,
+            "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands}
 
 
 def head_features(info: dict, result: WindowVectors) -> np.ndarray:

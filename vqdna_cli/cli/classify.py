@@ -55,16 +55,15 @@ def command(
 def _what_it_reads(head: dict) -> str:
     """Which part of each window a head looks at: heads that read tokens at a fixed place
     expect inputs laid out like their training data (a TSS at base 249, say)."""
-    from vqdna_cli.inference import central_span
+    from vqdna_cli.inference import HeadReads, central_span
 
-    frozen = head.get("adapter") == "frozen"
-    count = head.get("center_tokens", 0) if frozen else 0
-    strands = ", both strands" if frozen and head.get("both_strands") else ""
-    if not count:
+    reads = HeadReads.of(head)
+    strands = ", both strands" if reads.both_strands else ""
+    if not reads.center_tokens:
         return "whole window" + strands
-    at = head.get("center_at")
-    if at is None:
-        return f"whole window + its {count} middle bases" + strands
+    if reads.center_at is None:
+        return f"whole window + its {reads.center_tokens} middle bases" + strands
+    count, at = reads.center_tokens, reads.center_at
     span, _ = central_span(at + count, count, at)  # a window long enough to hold the span
     return f"whole window + bases {span.start}..{span.stop - 1}" + strands
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from vqdna_cli import distributed
+from vqdna_cli.inference import HeadReads
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
 from vqdna_cli.train.finetune import BestSoFar
@@ -39,21 +40,20 @@ class LabelledFeatures:
     labels: np.ndarray  # (sequences,) int64 class index
 
 
-def window_vectors(runner, sequences: list[str], labels: np.ndarray, center_tokens: int = 0,
-                   center_at: int | None = None, both_strands: bool = False,
+def window_vectors(runner, sequences: list[str], labels: np.ndarray, reads: HeadReads = HeadReads(),
                    batch_tokens: int = 16384) -> LabelledFeatures:
     """Runs the frozen model over `sequences` the way `classify` does."""
     from vqdna_cli.inference import embed_records, head_feature_count, head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
 
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
-    info = {**FROZEN, "center_tokens": center_tokens, "center_at": center_at, "both_strands": both_strands}
+    info = {**FROZEN, **reads.as_info()}
     vectors, owner = [], []
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
                                                  per_token=False, **head_inputs(info))):
         vectors.append(head_features(info, result))
         owner.extend([index] * len(result.pooled))
-    features = head_feature_count(runner.model.cfg, center_tokens)
+    features = head_feature_count(runner.model.cfg, reads.center_tokens)
     stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
     return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))
 
