@@ -93,3 +93,10 @@ def test_linear_probe_separates_separable_bags():
     bags[np.arange(90), labels] += 2.0  # class k is marked by token k
     result = token_bench.linear_probe(bags[:60], labels[:60], bags[60:75], labels[60:75], bags[75:], labels[75:], 3)
     assert result["test_macro_f1"] == 1.0
+
+
+def test_the_vocabulary_probe_never_trains_on_a_window_that_is_also_in_dev_or_test():
+    train = (["AAAA", "CCCC", "GGGG", "TTTT"], np.array([0, 1, 2, 3]))
+    dev, test = (["CCCC"], np.array([1])), (["TTTT", "ACGT"], np.array([0, 1]))
+    sequences, labels = token_bench.without_copies(train, dev, test)
+    assert sequences == ["AAAA", "GGGG"] and labels.tolist() == [0, 2]
