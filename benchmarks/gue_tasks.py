@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HISTONE_MARKS = ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K79me3", "H3K9ac", "H4", "H4ac")
+HISTONE_BOTH_STRANDS = ("H3K14ac", "H3K36me3", "H3K4me3", "H3K79me3", "H3K9ac", "H4ac")  # see TASKS
 VARIANT_CLASSES = ("Alpha", "Beta", "Delta", "Eta", "Gamma", "Iota", "Kappa", "Lambda", "Omicron")
 
 
@@ -81,15 +82,16 @@ TASKS: list[Task] = [
          PROMOTER, 71.59, 74.52, "prom_300", **PROMOTER_SITE),
     Task("promoter-notata", "gue/prom/prom_300_notata", "GUE prom_300_notata: promoters without a TATA box (300 bp) against non-promoters",
          PROMOTER, 94.27, 94.48, "prom_300", has_train_split=False, **PROMOTER_SITE),
-    # Core promoters are centred on the TSS, and reading the central tokens helped on
-    # validation rows (with at most 8,000 rows and the Transformer's outputs of the 32 central
-    # tokens, the first form of the feature: all 0.574 -> 0.613, TATA 0.576 -> 0.658, no TATA
-    # 0.641 -> 0.663; with their HRQ embeddings, the shipped form: TATA 0.703). TF peaks gained
-    # nothing (tf-human-0..2 within 0.007, tf-mouse-1 0.739 -> 0.742), so their heads do without.
+    # Core promoters run from -34 to +35 around the TSS, so a TATA box (about -30) sits near
+    # their start. Reading tokens at a fixed place helped on validation rows: the 32 central
+    # tokens' HRQ embeddings first (all 0.574 -> 0.661, TATA 0.576 -> 0.703, no TATA 0.641 ->
+    # 0.701), then all 70 (all 0.685, TATA 0.830; no TATA 0.701 again, so it keeps 32). TF peaks
+    # gained nothing from central tokens (tf-human-0..2 within 0.007, tf-mouse-1 0.739 ->
+    # 0.742), so their heads do without.
     Task("core-promoter", "gue/prom/prom_core_all", "GUE prom_core_all: core promoters (70 bp, -34..+35 around the TSS)",
-         PROMOTER, 69.37, 71.02, "prom_core", center_tokens=32),
+         PROMOTER, 69.37, 71.02, "prom_core", center_tokens=70),
     Task("core-promoter-tata", "gue/prom/prom_core_tata", "GUE prom_core_tata: TATA-box core promoters (70 bp)",
-         PROMOTER, 74.17, 78.50, "prom_core", center_tokens=32),
+         PROMOTER, 74.17, 78.50, "prom_core", center_tokens=70),
     Task("core-promoter-notata", "gue/prom/prom_core_notata", "GUE prom_core_notata: core promoters without a TATA box (70 bp)",
          PROMOTER, 68.04, 70.58, "prom_core", center_tokens=32),
     # Class names read off the data: label 0 has AG just before the site (intron end:
@@ -98,17 +100,23 @@ TASKS: list[Task] = [
     # 0.160 without, 0.555 with the Transformer's outputs there, 0.672 with the HRQ embeddings).
     Task("splice-site", "gue/splice/reconstructed", "GUE splice (reconstructed): splice acceptor, donor or neither (400 bp)",
          ("acceptor", "donor", "non-splice"), 84.99, 89.53, "splice", has_train_split=False, center_tokens=32),
+    # Human TF heads 1..4 read both strands (validation 1: 0.522 -> 0.532, 2: 0.514 -> 0.555,
+    # 3: 0.429 -> 0.446, 4: 0.542 -> 0.547; 0: 0.591 -> 0.585, so not 0).
     *[Task(f"tf-human-{i}", f"gue/tf/{i}", f"GUE tf/{i}: human transcription-factor binding site (ChIP-seq peak, 101 bp)",
-           BOUND, d, h, "tf_human")
+           BOUND, d, h, "tf_human", both_strands=(i != 0))
       for i, (d, h) in enumerate([(71.99, 72.48), (76.06, 76.43), (66.52, 66.85), (58.54, 58.92), (77.43, 78.10)])],
     # Mouse TF heads read both strands where that scored higher on validation rows (0: 0.535 ->
     # 0.595, 1: 0.739 -> 0.748, 3: 0.626 -> 0.657, 4: 0.369 -> 0.386; 2: 0.762 -> 0.756, so not 2).
     *[Task(f"tf-mouse-{i}", f"gue/mouse/{i}", f"GUE mouse/{i}: mouse transcription-factor binding site (ChIP-seq peak, 101 bp)",
            BOUND, d, 69.80, "tf_mouse", has_train_split=(i != 1), hrq_is_group_average=True, both_strands=(i != 2))
       for i, d in enumerate([56.76, 84.77, 79.32, 66.47, 52.66])],
+    # Histone heads read both strands where that scored higher on validation rows (H3K14ac
+    # 0.276 -> 0.316, H3K36me3 0.393 -> 0.408, H3K4me3 0.224 -> 0.244, H3K79me3 0.530 -> 0.553,
+    # H3K9ac 0.397 -> 0.399, H4ac 0.302 -> 0.372; not H3 0.646 -> 0.590, H3K4me1 0.404 -> 0.345,
+    # H3K4me2 0.305 -> 0.300, H4 0.687 -> 0.670).
     *[Task(f"histone-{mark}", f"gue/EMP/{mark}", f"GUE EMP {mark}: yeast nucleosome-bound DNA carrying the {mark} histone mark or not (500 bp)",
            MARKED, 55.98, 57.95, "histone", has_train_split=False, dnabert2_is_group_average=True,
-           hrq_is_group_average=True)
+           hrq_is_group_average=True, both_strands=mark in HISTONE_BOTH_STRANDS)
       for mark in HISTONE_MARKS],
     # The stand-in for GUE's covid task (../shared/data/sarscov2/variant_fragments_1000bp):
     # windows conserved across lineages are identical in several classes, so no classifier
