@@ -22,12 +22,20 @@ from vqdna_cli.model.vqdna import VQDNA  # noqa: E402
 
 DEFAULT = PRESETS["default"]
 CANDIDATES = {
-    "default (D=64, 4 blocks, 256/512; 4x128)": DEFAULT,
-    "wider tokenizer (D=128, 4 blocks, 256/512; 4x128)": replace(DEFAULT, encoder=EncoderConfig(stem_width=64, width=128, blocks=4)),
-    "bigger codebooks (D=64, 4 blocks, 1024/2048; 4x128)": replace(DEFAULT, quantizer=QuantizerConfig(codebook_sizes=(1024, 2048), level_blocks=(2, 4))),
-    "wider Transformer (D=64; 4x256, 8 heads)": replace(DEFAULT, transformer=TransformerConfig(width=256, layers=4, heads=8)),
-    "paper (D=384, 6 blocks, 1024/2048; 12x768)": PRESETS["paper"],
+    "**default** (HRQ)": DEFAULT,
+    "one codebook (VQ, preset `vq`)": PRESETS["vq"],
+    "wider tokenizer": replace(DEFAULT, encoder=EncoderConfig(stem_width=64, width=128, blocks=4)),
+    "bigger codebooks": replace(DEFAULT, quantizer=QuantizerConfig(codebook_sizes=(1024, 2048), level_blocks=(2, 4))),
+    "wider Transformer": replace(DEFAULT, transformer=TransformerConfig(width=128, layers=4, heads=4)),
+    "paper": PRESETS["paper"],
 }
+
+
+def sizes(cfg) -> str:
+    """The sizes that tell candidates apart, e.g. "D=64, 4 blocks, 256/512; 4 x 96"."""
+    codebooks = "/".join(str(size) for size in cfg.quantizer.codebook_sizes)
+    return (f"D={cfg.encoder.width}, {cfg.encoder.blocks} blocks, {codebooks}; "
+            f"{cfg.transformer.layers} x {cfg.transformer.width}")
 
 
 def rate(function, bases: int, repeats: int = 3) -> float:
@@ -61,7 +69,7 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     for name, cfg in CANDIDATES.items():
         m = measure(cfg)
-        print(f"| {name} | {m['parameters'] / 1e6:.2f} M | {m['tokenize'] / 1e3:.1f} | {m['embed'] / 1e3:.1f} |", flush=True)
+        print(f"| {name}: {sizes(cfg)} | {m['parameters'] / 1e6:.2f} M | {m['tokenize'] / 1e3:.1f} | {m['embed'] / 1e3:.1f} |", flush=True)
     print(f"\n{torch.get_num_threads()} threads, torch {torch.__version__}; command: python {' '.join(sys.argv)}")
     return 0
 

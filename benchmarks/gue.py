@@ -77,7 +77,8 @@ def train(args) -> None:
             task.center_tokens if args.center_tokens is None else args.center_tokens,
             task.center_at if args.center_tokens is None else args.center_at,
             task.both_strands if args.both_strands is None else bool(args.both_strands))
-        if _trained_with(info, model_sha, reads, recipe) and not args.force:
+        task_recipe = recipe_for(task, recipe, epochs_given=args.epochs is not None)
+        if _trained_with(info, model_sha, reads, task_recipe) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue
         began = time.monotonic()
@@ -86,9 +87,14 @@ def train(args) -> None:
             exclude_files=task.test_files(data), class_names=list(task.class_names), description=task.description,
             adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
             both_strands=reads.both_strands, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
-            quiet=True, **recipe)
+            quiet=True, **task_recipe)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)
+
+
+def recipe_for(task: Task, recipe: dict, epochs_given: bool) -> dict:
+    """The recipe with the task's own number of epochs, where it has one and --epochs is not given."""
+    return {**recipe, "epochs": task.epochs} if task.epochs and not epochs_given else recipe
 
 
 def _trained_with(info: dict | None, model_sha: str, reads: HeadReads, recipe: dict) -> bool:

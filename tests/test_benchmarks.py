@@ -100,3 +100,11 @@ def test_the_vocabulary_probe_never_trains_on_a_window_that_is_also_in_dev_or_te
     dev, test = (["CCCC"], np.array([1])), (["TTTT", "ACGT"], np.array([0, 1]))
     sequences, labels = token_bench.without_copies(train, dev, test)
     assert sequences == ["AAAA", "GGGG"] and labels.tolist() == [0, 2]
+
+
+def test_a_task_with_its_own_epochs_trains_that_long_unless_epochs_are_given():
+    recipe = dict(gue.DEFAULT_RECIPE)
+    variant, promoter = gue_tasks.BY_NAME["sars-cov-2-variant"], gue_tasks.BY_NAME["promoter"]
+    assert gue.recipe_for(variant, recipe, epochs_given=False)["epochs"] == variant.epochs != recipe["epochs"]
+    assert gue.recipe_for(promoter, recipe, epochs_given=False) == recipe
+    assert gue.recipe_for(variant, {**recipe, "epochs": 5}, epochs_given=True)["epochs"] == 5
