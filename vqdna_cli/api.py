@@ -339,8 +339,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
              lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
              center_tokens: int = 0, center_at: int | None = None, both_strands: bool = False,
-             max_train_rows: int | None = None,
-             work_dir: Path | None = None,
+             max_train_rows: int | None = None, work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
     """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`).

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from vqdna_cli import distributed
-from vqdna_cli.inference import HeadReads
+from vqdna_cli.inference import HeadReads, embed_records, head_feature_count, head_features, head_inputs
+from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
 from vqdna_cli.train.finetune import BestSoFar
@@ -43,9 +44,6 @@ class LabelledFeatures:
 def window_vectors(runner, sequences: list[str], labels: np.ndarray, reads: HeadReads = HeadReads(),
                    batch_tokens: int = 16384) -> LabelledFeatures:
     """Runs the frozen model over `sequences` the way `classify` does."""
-    from vqdna_cli.inference import embed_records, head_feature_count, head_features, head_inputs
-    from vqdna_cli.io.records import SequenceRecord
-
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
     info = {**FROZEN, **reads.as_info()}
     vectors, owner = [], []
