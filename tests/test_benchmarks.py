@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import gue  # noqa: E402
 import gue_tasks  # noqa: E402
+import head_recipe  # noqa: E402
 import vocabularies as token_bench  # noqa: E402
 from vqdna_cli.inference import HeadReads  # noqa: E402
 
@@ -77,6 +78,32 @@ def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
     both = {**head(None, 30671), "both_strands": True}
     assert gue._trained_with(both, "m", HeadReads(both_strands=True), recipe)
     assert not gue._trained_with(both, "m", HeadReads(), recipe)  # the task reads one strand now
+    older = head(None, 30671)
+    del older["provenance"]["settings"]["dropout"]  # trained before the recipe set the head's dropout
+    assert not gue._trained_with(older, "m", HeadReads(), recipe)
+
+
+def test_the_recipe_benchmark_trains_a_head_per_epoch_curve_and_tabulates_it():
+    """head_recipe.py: one validation MCC per epoch through the product's head loop, and a
+    table whose 'higher than before' counts tasks against the first recipe."""
+    from vqdna_cli.train.head import LabelledFeatures
+
+    rng = np.random.default_rng(0)
+
+    def separable(n: int) -> LabelledFeatures:
+        labels = np.arange(n) % 2
+        vectors = rng.normal(size=(n, 6)).astype(np.float32)
+        vectors[:, 0] += 4 * labels
+        return LabelledFeatures(vectors, np.arange(n), labels)
+
+    curve = head_recipe.validation_curve(separable(640), separable(64), 0.5, 3e-3, seed=0)  # 10 steps an epoch
+    assert len(curve) == head_recipe.EPOCHS and max(curve) > 0.9
+    names = list(head_recipe.RECIPES)
+    results = {"a": {n: {"best": 0.5 + 0.1 * i, "last5": 0.4} for i, n in enumerate(names)},
+               "b": {n: {"best": 0.5 - 0.1 * i, "last5": 0.4} for i, n in enumerate(names)}}
+    table = head_recipe.markdown(results, ["a", "b"], "m", 2)
+    assert f"| {names[0]} | 0.500 | 0.400 | 0 of 2 |" in table
+    assert f"| {names[1]} | 0.500 | 0.400 | 1 of 2 |" in table
 
 
 def test_kmer_bags_count_non_overlapping_words_and_skip_ambiguous_ones():
@@ -102,9 +129,12 @@ def test_the_vocabulary_probe_never_trains_on_a_window_that_is_also_in_dev_or_te
     assert sequences == ["AAAA", "GGGG"] and labels.tolist() == [0, 2]
 
 
-def test_a_task_with_its_own_epochs_trains_that_long_unless_epochs_are_given():
+def test_a_task_with_its_own_recipe_trains_with_it_unless_the_command_line_says_otherwise():
     recipe = dict(gue.DEFAULT_RECIPE)
     variant, promoter = gue_tasks.BY_NAME["sars-cov-2-variant"], gue_tasks.BY_NAME["promoter"]
-    assert gue.recipe_for(variant, recipe, epochs_given=False)["epochs"] == variant.epochs != recipe["epochs"]
-    assert gue.recipe_for(promoter, recipe, epochs_given=False) == recipe
-    assert gue.recipe_for(variant, {**recipe, "epochs": 5}, epochs_given=True)["epochs"] == 5
+    own = gue.recipe_for(variant, recipe, given=set())
+    assert own["epochs"] == 100 != recipe["epochs"] and own["dropout"] == 0.2 != recipe["dropout"]
+    assert own["batch"] == recipe["batch"]  # what the task does not set comes from the common recipe
+    assert gue.recipe_for(promoter, recipe, given=set()) == recipe
+    given = gue.recipe_for(variant, {**recipe, "epochs": 5}, given={"epochs"})
+    assert given["epochs"] == 5 and given["dropout"] == 0.2

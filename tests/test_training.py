@@ -80,6 +80,25 @@ def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
     assert head["provenance"]["data"]["train_rows"] + head["provenance"]["data"]["valid_rows"] == 36
 
 
+def test_head_training_data_keeps_test_and_validation_copies_out_of_training(tmp_path: Path):
+    """Rows whose sequence is in the test split never train; nor do copies of validation rows."""
+    seqs = [random_dna(30, i) for i in range(20)]
+    train = seqs + seqs[:3] + [seqs[10]]  # three copies of rows that will be in test, one of a valid row
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(train)))
+    (tmp_path / "test.csv").write_text("sequence,label\n" + "".join(f"{s},0\n" for s in seqs[:3]))
+    (tmp_path / "valid.csv").write_text("sequence,label\n" + "".join(f"{s},1\n" for s in seqs[10:12]))
+    data = api.head_training_data([str(tmp_path / "train.csv")], valid_files=[str(tmp_path / "valid.csv")],
+                                  exclude_files=[str(tmp_path / "test.csv")])
+    trained = {s for s, _ in data.rows}
+    assert not trained & set(seqs[:3]) and not trained & set(seqs[10:12])
+    assert data.record["dropped_in_exclude"] == 6 and data.record["dropped_in_valid"] == 3
+    assert len(data.rows) == data.record["train_rows"] == 24 - 6 - 3 and data.labels == ["0", "1"]
+    split = api.head_training_data([str(tmp_path / "train.csv")], valid_fraction=0.25, seed=4)
+    again = api.head_training_data([str(tmp_path / "train.csv")], valid_fraction=0.25, seed=4)
+    assert split.valid_rows == again.valid_rows and len(split.valid_rows) == 6  # seeded: the same rows each time
+    assert not {s for s, _ in split.rows} & {s for s, _ in split.valid_rows}
+
+
 @pytest.mark.parametrize("adapter", ["lora", "full", "frozen"])
 def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tmp_path: Path, adapter: str):
     import shutil
@@ -139,9 +158,12 @@ def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(
     rows = ["sequence,label"] + [f"{random_dna(90 + i, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(80)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     metrics = api.finetune(model_dir, "gc", [str(tmp_path / "train.csv")], adapter="frozen", epochs=20, batch=16,
-                           lr=3e-3, max_train_rows=40, valid_fraction=0.25, device="cpu", threads=1, quiet=True)
+                           lr=3e-3, dropout=0.3, max_train_rows=40, valid_fraction=0.25, device="cpu", threads=1,
+                           quiet=True)
     assert metrics["valid_mcc"] > 0.9
-    data = json.loads((model_dir / "heads/gc/head.json").read_text())["provenance"]["data"]
+    provenance = json.loads((model_dir / "heads/gc/head.json").read_text())["provenance"]
+    assert provenance["settings"]["dropout"] == 0.3
+    data = provenance["data"]
     assert data["train_rows"] == 40 and data["train_rows_available"] == 60 and data["valid_rows"] == 20
     test = ["sequence,label"] + [f"{random_dna(120, 500 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(10)]
     (tmp_path / "test.csv").write_text("\n".join(test) + "\n")
@@ -258,6 +280,9 @@ def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
                      device="cpu", threads=1, quiet=True)
     with pytest.raises(VqdnaError, match="--both-strands works with --adapter frozen"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", both_strands=True,
+                     device="cpu", threads=1, quiet=True)
+    with pytest.raises(VqdnaError, match="--dropout 1.0: must be at least 0 and below 1"):
+        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", dropout=1.0,
                      device="cpu", threads=1, quiet=True)
     with pytest.raises(VqdnaError, match="--center-at needs --center-tokens"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", center_at=3,

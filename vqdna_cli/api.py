@@ -7,6 +7,7 @@ stderr, which `quiet` silences) and raise `VqdnaError` subclasses for user error
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from vqdna_cli.errors import VqdnaError
@@ -326,55 +327,25 @@ def _label_order(labels: list[str]) -> list[str]:
     return sorted(distinct)
 
 
-def _read_labelled(files: list[str], labels_tsv: str | None):
-    from vqdna_cli.io.labelled import LabelledSet, read_labelled_csv, read_labelled_fasta
+@dataclass
+class HeadData:
+    """A head's labelled rows once cleaned: what it trains on, what selects it, the class order."""
 
-    sets = [read_labelled_fasta(f, labels_tsv) if labels_tsv else read_labelled_csv(f) for f in files]
-    return LabelledSet([s for x in sets for s in x.sequences], [label for x in sets for label in x.labels],
-                       ", ".join(files))
+    rows: list[tuple[str, str]]  # (sequence, label)
+    valid_rows: list[tuple[str, str]]
+    labels: list[str]
+    record: dict  # for the head's provenance: the files and how many rows each step kept
 
 
-def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files: list[str] | None = None,
-             valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
-             class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
-             lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
-             center_tokens: int = 0, center_at: int | None = None, both_strands: bool = False,
-             max_train_rows: int | None = None, work_dir: Path | None = None,
-             output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
-             device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
-    """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`).
-
-    `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
-    compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
-    embeddings of that many tokens centred on base `center_at` of each window (default: its
-    middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
-    them the average of the forward and reverse-complement strands' (as `classify --rc`)."""
-    import re
-
+def head_training_data(train_files: list[str], *, valid_files: list[str] | None = None, valid_fraction: float = 0.15,
+                       exclude_files: list[str] | None = None, labels_tsv: str | None = None,
+                       max_train_rows: int | None = None, seed: int = 0) -> HeadData:
+    """The rows `finetune` trains and selects a head on. Sequences of `exclude_files` (the test
+    split) are removed from training; without `valid_files`, a seeded `valid_fraction` of the
+    rest selects the head; training rows with an exact copy among the validation rows are
+    dropped; `max_train_rows` keeps a seeded subset."""
     import numpy as np
 
-    from vqdna_cli.checkpoint import load_model, save_head
-    from vqdna_cli.inference import HeadReads, Runner
-    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage
-    from vqdna_cli.train.provenance import provenance
-
-    from vqdna_cli.train.finetune import ADAPTERS
-
-    if adapter not in ADAPTERS:
-        raise VqdnaError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
-    if center_tokens and adapter != "frozen":
-        raise VqdnaError("--center-tokens works with --adapter frozen only")
-    if center_tokens < 0:
-        raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
-    if center_at is not None and (center_at < 0 or not center_tokens):
-        raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
-    if both_strands and adapter != "frozen":
-        raise VqdnaError("--both-strands works with --adapter frozen only")
-    reads = HeadReads(center_tokens, center_at, both_strands)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
-        raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
-    torch_device = _setup(device, threads, seed, batch)
-    began = time.monotonic()
     train = _read_labelled(train_files, labels_tsv)
     excluded = set()
     for path in exclude_files or []:
@@ -401,7 +372,70 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     if max_train_rows is not None and len(rows) > max_train_rows:
         keep = np.sort(np.random.default_rng(seed + 1).permutation(len(rows))[:max_train_rows])
         rows = [rows[i] for i in keep]
+    record = {"train": train_files, "valid": valid_files or f"{valid_fraction:.0%} of the training rows (seed {seed})",
+              "exclude": exclude_files or [], "train_rows": len(rows), "train_rows_available": available,
+              "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
+              "dropped_in_valid": before - available}
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
+    return HeadData(rows, valid_rows, labels, record)
+
+
+def _read_labelled(files: list[str], labels_tsv: str | None):
+    from vqdna_cli.io.labelled import LabelledSet, read_labelled_csv, read_labelled_fasta
+
+    sets = [read_labelled_fasta(f, labels_tsv) if labels_tsv else read_labelled_csv(f) for f in files]
+    return LabelledSet([s for x in sets for s in x.sequences], [label for x in sets for label in x.labels],
+                       ", ".join(files))
+
+
+def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files: list[str] | None = None,
+             valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
+             class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
+             lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
+             dropout: float = 0.5, center_tokens: int = 0, center_at: int | None = None, both_strands: bool = False,
+             max_train_rows: int | None = None, work_dir: Path | None = None,
+             output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
+             device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
+    """Train a task head; it is written to `output_dir/heads/<task>` (default: into `model_dir`).
+
+    `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
+    compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
+    embeddings of that many tokens centred on base `center_at` of each window (default: its
+    middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
+    them the average of the forward and reverse-complement strands' (as `classify --rc`).
+    `dropout` is the frozen head's, on its input features and hidden layer."""
+    import re
+
+    import numpy as np
+
+    from vqdna_cli.checkpoint import load_model, save_head
+    from vqdna_cli.inference import HeadReads, Runner
+    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage
+    from vqdna_cli.train.provenance import provenance
+
+    from vqdna_cli.train.finetune import ADAPTERS
+
+    if adapter not in ADAPTERS:
+        raise VqdnaError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
+    if center_tokens and adapter != "frozen":
+        raise VqdnaError("--center-tokens works with --adapter frozen only")
+    if center_tokens < 0:
+        raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
+    if center_at is not None and (center_at < 0 or not center_tokens):
+        raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
+    if not 0 <= dropout < 1:
+        raise VqdnaError(f"--dropout {dropout}: must be at least 0 and below 1")
+    if both_strands and adapter != "frozen":
+        raise VqdnaError("--both-strands works with --adapter frozen only")
+    reads = HeadReads(center_tokens, center_at, both_strands)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
+        raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
+    torch_device = _setup(device, threads, seed, batch)
+    began = time.monotonic()
+    data = head_training_data(train_files, valid_files=valid_files, valid_fraction=valid_fraction,
+                              exclude_files=exclude_files, labels_tsv=labels_tsv, max_train_rows=max_train_rows,
+                              seed=seed)
+    rows, valid_rows, labels = data.rows, data.valid_rows, data.labels
     if class_names is None:
         class_names = labels
     if len(class_names) != len(labels):
@@ -420,7 +454,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
 
         train_set = window_vectors(runner, [s for s, _ in rows], train_labels, reads)
         valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, reads)
-        task_model = HeadOnly(train_set.vectors.shape[1], len(labels)).to(torch_device)
+        task_model = HeadOnly(train_set.vectors.shape[1], len(labels), dropout).to(torch_device)
         steps = epochs * -(-len(train_set.vectors) // batch)
         settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
         state, metrics = train_head(task_model, train_set, valid_set, settings, batch=batch, seed=seed, device=torch_device)
@@ -436,14 +470,11 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
         state, metrics = run_stage(task_model, train_tokens, train_labels, valid_tokens, valid_labels, settings,
                                    batch=batch, seed=seed, device=torch_device)
-    data = {"train": train_files, "valid": valid_files or f"{valid_fraction:.0%} of the training rows (seed {seed})",
-            "exclude": exclude_files or [], "train_rows": len(rows), "train_rows_available": available,
-            "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
-            "dropped_in_valid": before - available}
-    record = provenance("finetune", data, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
+    frozen_only = {"dropout": dropout} if adapter == "frozen" else {}
+    record = provenance("finetune", data.record, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
                                            "lora_alpha": lora_alpha, "center_tokens": center_tokens, "center_at": center_at,
                                            "both_strands": both_strands,
-                                           "max_train_rows": max_train_rows, "seed": seed},
+                                           "max_train_rows": max_train_rows, "seed": seed, **frozen_only},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),

@@ -59,9 +59,9 @@ def window_vectors(runner, sequences: list[str], labels: np.ndarray, reads: Head
 class HeadOnly(torch.nn.Module):
     """The head alone, with the state keys (`head.*`) that `Runner.attach_head` loads."""
 
-    def __init__(self, features: int, classes: int):
+    def __init__(self, features: int, classes: int, dropout: float):
         super().__init__()
-        self.head = FeatureHead(features, classes)
+        self.head = FeatureHead(features, classes, dropout=dropout)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.head(pooled)
