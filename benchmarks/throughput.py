@@ -508,7 +508,7 @@ def main(argv=None) -> int:
 
     # --- report ---
     m = results["machine"]
-    print(f"# vqdna throughput benchmark\n")
+    print("# vqdna throughput benchmark\n")
     print(f"Genome: {genome.name} ({bases:,} bases, {results['genome_records']} record(s)); "
           f"threads {args.threads}; device {args.device}")
     print(f"Model: {results['model'].get('dir') or results['model'].get('skipped')}"
