@@ -74,14 +74,15 @@ def train(args) -> None:
         for name in ("model.safetensors", "config.json"):
             shutil.copy2(model / name, out / name)
     model_sha = json.loads((out / "config.json").read_text())["sha256"]["model.safetensors"]
-    recipe = {**DEFAULT_RECIPE, **{k: v for k, v in vars(args).items() if k in DEFAULT_RECIPE and v is not None}}
+    given = {k: v for k, v in vars(args).items() if k in DEFAULT_RECIPE and v is not None}
+    recipe = {**DEFAULT_RECIPE, **given}
     for task in selected(args.tasks):
         info = head_info(out, task.name)
         reads = HeadReads(
             task.center_tokens if args.center_tokens is None else args.center_tokens,
             task.center_at if args.center_tokens is None else args.center_at,
             task.both_strands if args.both_strands is None else bool(args.both_strands))
-        task_recipe = recipe_for(task, recipe, given={k for k in DEFAULT_RECIPE if getattr(args, k) is not None})
+        task_recipe = recipe_for(task, recipe, given=set(given))
         if _trained_with(info, model_sha, reads, task_recipe) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue

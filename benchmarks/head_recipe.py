@@ -69,16 +69,13 @@ def validation_curve(train, valid, dropout: float, lr: float, seed: int) -> list
     """Validation MCC after each epoch of one head trained with this recipe."""
     import torch
 
-    from vqdna_cli.api import _head_settings
-    from vqdna_cli.train.head import HeadOnly, train_head
+    from vqdna_cli.train.head import fit_frozen_head
 
     torch.manual_seed(seed)
     classes = int(max(train.labels.max(), valid.labels.max())) + 1
-    model = HeadOnly(train.vectors.shape[1], classes, dropout)
-    steps = EPOCHS * -(-len(train.vectors) // BATCH)
     with tempfile.TemporaryDirectory() as work:
-        train_head(model, train, valid, _head_settings(steps, lr, Path(work), False, True, None),
-                   batch=BATCH, seed=seed, device=torch.device("cpu"))
+        fit_frozen_head(train, valid, classes, epochs=EPOCHS, batch=BATCH, lr=lr, dropout=dropout, seed=seed,
+                        device=torch.device("cpu"), work=Path(work))
         log = [json.loads(line) for line in (Path(work) / "train_log.jsonl").read_text().splitlines()]
     return [row["valid_mcc"] for row in log if "valid_mcc" in row]
 

@@ -410,7 +410,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
 
     from vqdna_cli.checkpoint import load_model, save_head
     from vqdna_cli.inference import HeadReads, Runner
-    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage
+    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
 
     from vqdna_cli.train.finetune import ADAPTERS
@@ -450,14 +450,13 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
     work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
     if adapter == "frozen":
-        from vqdna_cli.train.head import HeadOnly, train_head, window_vectors
+        from vqdna_cli.train.head import fit_frozen_head, window_vectors
 
         train_set = window_vectors(runner, [s for s, _ in rows], train_labels, reads)
         valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, reads)
-        task_model = HeadOnly(train_set.vectors.shape[1], len(labels), dropout).to(torch_device)
-        steps = epochs * -(-len(train_set.vectors) // batch)
-        settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
-        state, metrics = train_head(task_model, train_set, valid_set, settings, batch=batch, seed=seed, device=torch_device)
+        state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=epochs, batch=batch, lr=lr,
+                                         dropout=dropout, seed=seed, device=torch_device, work=work, resume=resume,
+                                         quiet=quiet, max_minutes=max_minutes)
     else:
         from vqdna_cli.data.alphabet import encode
 
@@ -466,8 +465,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
 
         train_tokens, valid_tokens = tokens_of(rows), tokens_of(valid_rows)
         task_model = TaskModel(model, len(labels), lora_rank, lora_alpha, adapter).to(torch_device)
-        steps = epochs * -(-len(rows) // batch)
-        settings = _head_settings(steps, lr, work, resume, quiet, max_minutes)
+        settings = head_loop_settings(epochs, len(rows), batch, lr, work, resume=resume, quiet=quiet,
+                                      max_minutes=max_minutes)
         state, metrics = run_stage(task_model, train_tokens, train_labels, valid_tokens, valid_labels, settings,
                                    batch=batch, seed=seed, device=torch_device)
     frozen_only = {"dropout": dropout} if adapter == "frozen" else {}
@@ -484,13 +483,6 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         "validation": metrics, "provenance": record,
     })
     return metrics
-
-
-def _head_settings(steps: int, lr: float, work: Path, resume: bool, quiet: bool, max_minutes: float | None):
-    from vqdna_cli.train.loop import LoopSettings
-
-    return LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
-                        resume=resume, quiet=quiet, max_minutes=max_minutes)
 
 
 def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels_tsv: str | None = None,

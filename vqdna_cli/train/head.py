@@ -16,6 +16,7 @@ probabilities, as `classify` does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from vqdna_cli.inference import HeadReads, embed_records, head_feature_count, he
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
-from vqdna_cli.train.finetune import BestSoFar
+from vqdna_cli.train.finetune import BestSoFar, head_loop_settings
 from vqdna_cli.train.loop import LoopSettings, run
 
 FROZEN = {"adapter": "frozen"}  # what head.json says of the heads trained here
@@ -116,3 +117,14 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
     finally:
         torch.set_num_threads(threads)
     return best.result()
+
+
+def fit_frozen_head(train: LabelledFeatures, valid: LabelledFeatures, classes: int, *, epochs: int, batch: int,
+                    lr: float, dropout: float, seed: int, device, work: Path, resume: bool = False, quiet: bool = True,
+                    max_minutes: float | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """A head trained on cached window features (`finetune --adapter frozen` and the recipe
+    benchmark): its state at the epoch with the best validation MCC, and that epoch's metrics."""
+    model = HeadOnly(train.vectors.shape[1], classes, dropout).to(device)
+    settings = head_loop_settings(epochs, len(train.vectors), batch, lr, work, resume=resume, quiet=quiet,
+                                  max_minutes=max_minutes)
+    return train_head(model, train, valid, settings, batch=batch, seed=seed, device=device)
