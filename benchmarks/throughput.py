@@ -201,7 +201,8 @@ def measure_bert(ids: list[int], spans: list[int], windows: int, batch: int, thr
     windows = min(windows, available)
     if windows < 1:
         return {"skipped": f"fewer than {BERT_WINDOW} BPE tokens"}
-    cfg = TransformerConfig(width=768, layers=12, heads=12, mlp_ratio=4, max_tokens=BERT_WINDOW, dropout=0.0)
+    cfg = TransformerConfig(width=768, layers=12, heads=12, mlp_ratio=4, max_tokens=BERT_WINDOW, dropout=0.0,
+                            local_kernel=0)
     embedding = nn.Embedding(BERT_VOCAB, 768)
     encoder = TransformerEncoder(cfg, input_dim=768)
     torch_device = torch.device(device)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vqdna_cli.config import TransformerConfig
+from vqdna_cli.model.encoder import conv_along_length
 
 
 class SelfAttention(nn.Module):
@@ -50,6 +51,9 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.input = nn.Linear(input_dim, cfg.width)
         self.position = nn.Embedding(cfg.max_tokens, cfg.width)
+        # Lets every token read its neighbours from the first layer on (config.py, local_kernel).
+        kernel = cfg.local_kernel
+        self.local = nn.Conv1d(cfg.width, cfg.width, kernel, padding=kernel // 2, groups=cfg.width) if kernel else None
         # The learned [MASK] vector replaces a masked position's quantized embedding.
         self.mask_vector = nn.Parameter(torch.zeros(input_dim))
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.layers))
@@ -59,7 +63,11 @@ class TransformerEncoder(nn.Module):
         if masked is not None:
             z = torch.where(masked.unsqueeze(-1), self.mask_vector.to(z.dtype), z)
         positions = torch.arange(z.shape[1], device=z.device)
-        x = self.input(z) + self.position(positions)
+        x = self.input(z)
+        if self.local is not None:
+            x = x * valid.unsqueeze(-1).to(x.dtype)  # padding must not reach real tokens
+            x = x + conv_along_length(x, self.local)
+        x = x + self.position(positions)
         for block in self.blocks:
             x = block(x, valid)
         return self.norm(x)
