@@ -9,7 +9,12 @@ human chrX. On up to --bases of each (taken from the start of the held-out part)
 - per-level code usage (share of codes used at least once) and perplexity (exp of the
   entropy of the code distribution; at most the codebook size);
 - masked-token accuracy per level: 25 % of positions masked (fixed seed) in 512-base
-  windows, the Transformer predicts each level's code there.
+  windows, the Transformer predicts each level's code there;
+- beside it, the same positions predicted by a lookup table instead of the Transformer: the
+  most frequent code between a given left and right neighbour's codes, counted on training
+  windows of the genomes (never the held-out part). It sees both neighbours even where they
+  are masked too, so it is a reference, not a bound: how far a model gets by reading a
+  token's neighbours alone.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from vqdna_cli.checkpoint import load_model  # noqa: E402
 from vqdna_cli.data.alphabet import encode  # noqa: E402
 from vqdna_cli.inference import Runner, default_weights_dir  # noqa: E402
 from vqdna_cli.io.fasta import read_fasta  # noqa: E402
+from vqdna_cli.train.genomes import WindowSampler, load_genomes  # noqa: E402
 
 HELD_OUT = {
     "C. trachomatis (whole genome)": ("chlamydia_trachomatis_CHLTCG.fa.gz", None),
@@ -45,6 +51,44 @@ def data_dir() -> Path | None:
     return None
 
 
+class NeighbourLookup:
+    """Per level: the most frequent code at a position given its left and right neighbours' codes."""
+
+    def __init__(self, tokens: np.ndarray, codebook_sizes: tuple[int, ...]):  # tokens (windows, L, levels)
+        self.sizes, self.tables = codebook_sizes, []
+        for level, size in enumerate(codebook_sizes):
+            codes = tokens[..., level].astype(np.int64)
+            keys = self._keys(codes[:, :-2], codes[:, 2:], size).ravel()
+            pairs, counts = np.unique(keys * size + codes[:, 1:-1].ravel(), return_counts=True)
+            order = np.lexsort((counts, pairs // size))  # by neighbours, then by count
+            last = np.r_[np.diff(pairs[order] // size) != 0, True]  # the most frequent of each
+            best = pairs[order][last]
+            self.tables.append((best // size, best % size))
+
+    @staticmethod
+    def _keys(left: np.ndarray, right: np.ndarray, size: int) -> np.ndarray:
+        return left * size + right
+
+    def predict(self, level: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """The looked-up codes; -1 where these neighbours never occurred in training."""
+        known, code = self.tables[level]
+        keys = self._keys(left.astype(np.int64), right.astype(np.int64), self.sizes[level])
+        at = np.clip(np.searchsorted(known, keys), 0, len(known) - 1)
+        return np.where(known[at] == keys, code[at], -1)
+
+
+def training_lookup(runner: Runner, genomes: Path, windows: int = 2400) -> NeighbourLookup:
+    """The lookup counted on `windows` training windows of 512 bases, drawn as pre-training draws them."""
+    files = sorted(str(p) for p in genomes.glob("*.f*a.gz"))
+    split = load_genomes(files, (HELD_OUT["C. trachomatis (whole genome)"][0],),
+                         {HELD_OUT["human chrX, last 5 Mb"][0]: HELD_OUT["human chrX, last 5 Mb"][1]})
+    sampler = WindowSampler(split.train, runner.window, seed=1)
+    batches = [sampler.batch(16, number) for number in range(windows // 16)]
+    with torch.inference_mode():
+        tokens = np.concatenate([runner.model.quantize(torch.from_numpy(b)).tokens.numpy() for b in batches])
+    return NeighbourLookup(tokens, runner.model.cfg.quantizer.codebook_sizes)
+
+
 def held_out_codes(path: Path, tail: int | None, bases: int) -> np.ndarray:
     seq = "".join(record.seq for record in read_fasta(str(path)))
     part = seq[len(seq) - tail:] if tail else seq
@@ -52,7 +96,7 @@ def held_out_codes(path: Path, tail: int | None, bases: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def evaluate(runner: Runner, codes: np.ndarray) -> dict:
+def evaluate(runner: Runner, codes: np.ndarray, lookup: NeighbourLookup) -> dict:
     model = runner.model
     tokens = runner.tokens_of([codes], 32768)[0]  # (L, levels)
     # Reconstruction: decode windows of tokens back to bases.
@@ -75,6 +119,7 @@ def evaluate(runner: Runner, codes: np.ndarray) -> dict:
     window = model.cfg.transformer.max_tokens
     generator = torch.Generator().manual_seed(0)
     hits = np.zeros(len(model.cfg.quantizer.codebook_sizes))
+    lookup_hits = np.zeros_like(hits)
     masked_total = 0
     for start in range(0, len(codes) - window + 1, window * 4):  # every 4th window
         piece = torch.from_numpy(tokens[start : start + window].astype(np.int64))[None]
@@ -83,9 +128,15 @@ def evaluate(runner: Runner, codes: np.ndarray) -> dict:
         hidden = model.contextualise(model.embed_tokens(piece), valid, masked)
         for level, logits in enumerate(model.mlm_heads(hidden[masked])):
             hits[level] += int((logits.argmax(-1) == piece[..., level][masked]).sum())
+        inner = masked[0, 1:-1].numpy()  # positions with a neighbour on each side
+        codes_here = piece[0].numpy()
+        for level in range(len(hits)):
+            guess = lookup.predict(level, codes_here[:-2, level][inner], codes_here[2:, level][inner])
+            lookup_hits[level] += int((guess == codes_here[1:-1, level][inner]).sum())
         masked_total += int(masked.sum())
-    for level, h in enumerate(hits):
+    for level, (h, looked_up) in enumerate(zip(hits, lookup_hits)):
         result[f"level{level + 1}_masked_accuracy"] = float(h / max(masked_total, 1))
+        result[f"level{level + 1}_neighbour_lookup_accuracy"] = float(looked_up / max(masked_total, 1))
     return result
 
 
@@ -103,7 +154,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     model, info = load_model(args.model or default_weights_dir())
     runner = Runner(model, info, torch.device("cpu"), args.model or default_weights_dir())
-    results = {name: evaluate(runner, held_out_codes(genomes / file, tail, args.bases))
+    lookup = training_lookup(runner, genomes)
+    results = {name: evaluate(runner, held_out_codes(genomes / file, tail, args.bases), lookup)
                for name, (file, tail) in HELD_OUT.items()}
     keys = list(next(iter(results.values())))
     print("| held-out sequence | " + " | ".join(keys) + " |")

@@ -14,8 +14,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import gue  # noqa: E402
 import gue_tasks  # noqa: E402
 import head_recipe  # noqa: E402
+import heldout  # noqa: E402
 import vocabularies as token_bench  # noqa: E402
 from vqdna_cli.inference import HeadReads  # noqa: E402
+
+
+def test_neighbour_lookup_takes_the_most_frequent_middle_code():
+    # level 1 (4 codes): between 1 and 2 the middle is 3 twice and 0 once; level 2 (8 codes)
+    # always the left neighbour's code plus one.
+    level1 = np.array([[1, 3, 2], [1, 3, 2], [1, 0, 2], [0, 0, 0]])
+    level2 = np.array([[5, 6, 7], [2, 3, 4], [0, 1, 2], [6, 7, 0]])
+    lookup = heldout.NeighbourLookup(np.stack([level1, level2], axis=-1), (4, 8))
+    assert list(lookup.predict(0, np.array([1, 0, 3]), np.array([2, 0, 3]))) == [3, 0, -1]  # (3, 3) never seen
+    assert list(lookup.predict(1, np.array([5, 6, 2]), np.array([7, 0, 4]))) == [6, 7, 3]
 
 
 def test_every_task_the_issue_names_has_a_head_and_a_published_score():
