@@ -28,7 +28,8 @@ if [ "$stage" = tokenizer ] || [ "$stage" = all ]; then
 fi
 
 if [ "$stage" = pretrain ] || [ "$stage" = all ]; then
-  # The Transformer of the default preset (4 x 96, chosen against 4 x 128 in TRAINING.md).
+  # The Transformer of the default preset (4 x 96, chosen against 4 x 128 in TRAINING.md, with
+  # the neighbour convolution that lets masked pre-training learn on a CPU budget).
   vqdna train pretrain "${genomes[@]}" "${holdout[@]}" -m "$WORK/tokenizer" -o "$WORK/pretrain" \
     --transformer-preset default --steps 800 --window 512 --batch 16 --lr 1e-3 \
     --threads "$THREADS" --seed 0 --resume
