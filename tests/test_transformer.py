@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from vqdna_cli.config import PRESETS, ModelConfig
@@ -69,3 +70,9 @@ def test_a_masked_token_reads_its_neighbours_through_the_convolution() -> None:
         base = encoder(z, valid, masked)[0, 8]
         assert not torch.allclose(encoder(changed, valid, masked)[0, 8], base)  # 1 token away: inside the kernel
         torch.testing.assert_close(encoder(far, valid, masked)[0, 8], base)  # 6 away: outside it
+
+
+@pytest.mark.parametrize("kernel", [4, -1])
+def test_an_even_or_negative_kernel_is_refused(kernel: int) -> None:
+    with pytest.raises(ValueError, match="local_kernel"):
+        TransformerEncoder(dataclasses.replace(TINY.transformer, local_kernel=kernel), TINY.encoder.width)

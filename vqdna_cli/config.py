@@ -50,7 +50,8 @@ class QuantizerConfig:
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Transformer encoder over the quantized embeddings (pre-norm, learned positions)."""
+    """Transformer encoder over the quantized embeddings (pre-norm, learned positions, and a
+    convolution over neighbouring tokens)."""
 
     width: int = 96  # paper: BERT-base, 768; 96 against 128: README, "Choosing the default model"
     layers: int = 4  # paper: 12
@@ -58,12 +59,12 @@ class TransformerConfig:
     mlp_ratio: int = 4
     max_tokens: int = 512  # window length in tokens (= bases: one token per base)
     dropout: float = 0.1
-    # Width of a depth-wise convolution over neighbouring tokens, added to the input before
-    # the first block (0: none). With learned absolute positions alone, 800 CPU steps of
-    # masked pre-training left the 4 x 96 model at 1.9 % held-out masked-token accuracy (level
-    # 1), though a lookup of the two neighbouring codes predicts 97 %: attention had not learnt
-    # where its neighbours are. With this convolution the same budget reaches ~70 %
-    # (weights/default/TRAINING.md).
+    # Width (odd) of a depth-wise convolution over neighbouring tokens, added to the input
+    # before the first block (0: none). With learned absolute positions alone, 800 CPU steps
+    # of masked pre-training left the 4 x 96 model at 1.9 % held-out masked-token accuracy
+    # (level 1), though a lookup of the two neighbouring codes predicts 95 %: attention had
+    # not learnt where its neighbours are. With this convolution the same budget reaches 82 %
+    # (benchmarks/results/heldout.md, weights/default/TRAINING.md).
     local_kernel: int = 5
 
 

@@ -53,6 +53,8 @@ class TransformerEncoder(nn.Module):
         self.position = nn.Embedding(cfg.max_tokens, cfg.width)
         # Lets every token read its neighbours from the first layer on (config.py, local_kernel).
         kernel = cfg.local_kernel
+        if kernel < 0 or (kernel and kernel % 2 == 0):
+            raise ValueError(f"transformer.local_kernel must be 0 or odd (a token's own place in the middle), not {kernel}")
         self.local = nn.Conv1d(cfg.width, cfg.width, kernel, padding=kernel // 2, groups=cfg.width) if kernel else None
         # The learned [MASK] vector replaces a masked position's quantized embedding.
         self.mask_vector = nn.Parameter(torch.zeros(input_dim))
