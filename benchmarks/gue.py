@@ -123,13 +123,13 @@ def scratch(args) -> None:
     from vqdna_cli.checkpoint import read_model_info, save_model
     from vqdna_cli.config import ModelConfig
     from vqdna_cli.model.vqdna import VQDNA
+    from heldout import HOLDOUT_FILES, HOLDOUT_TAIL
     from vqdna_cli.train.genomes import WindowSampler, load_genomes
 
     torch.manual_seed(0)
     cfg = ModelConfig.from_dict(read_model_info(Path(args.like))["model"])
     model = VQDNA(cfg).train()
-    genomes = load_genomes(sorted(str(p) for p in (data_dir() / "genomes").glob("*.f*a.gz")),
-                           ("chlamydia_trachomatis_CHLTCG.fa.gz",), {"human_chrX_0-70Mb_GRCh37_smalt.fa.gz": 5_000_000})
+    genomes = load_genomes(sorted(str(p) for p in (data_dir() / "genomes").glob("*.f*a.gz")), HOLDOUT_FILES, HOLDOUT_TAIL)
     bases = torch.from_numpy(WindowSampler(genomes.train, 256, 0).batch(32, 0))
     with torch.no_grad():  # a training-mode pass k-means-initialises the codebooks; no weight moves
         model.quantize(bases)

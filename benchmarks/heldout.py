@@ -42,6 +42,9 @@ HELD_OUT = {
     "C. trachomatis (whole genome)": ("chlamydia_trachomatis_CHLTCG.fa.gz", None),
     "human chrX, last 5 Mb": ("human_chrX_0-70Mb_GRCh37_smalt.fa.gz", 5_000_000),
 }
+# The same, as `load_genomes` (and `vqdna train --holdout-file/--holdout-tail`) take them.
+HOLDOUT_FILES = tuple(file for file, tail in HELD_OUT.values() if tail is None)
+HOLDOUT_TAIL = {file: tail for file, tail in HELD_OUT.values() if tail is not None}
 
 
 def data_dir() -> Path | None:
@@ -80,8 +83,7 @@ class NeighbourLookup:
 def training_lookup(runner: Runner, genomes: Path, windows: int = 2400) -> NeighbourLookup:
     """The lookup counted on `windows` training windows of 512 bases, drawn as pre-training draws them."""
     files = sorted(str(p) for p in genomes.glob("*.f*a.gz"))
-    split = load_genomes(files, (HELD_OUT["C. trachomatis (whole genome)"][0],),
-                         {HELD_OUT["human chrX, last 5 Mb"][0]: HELD_OUT["human chrX, last 5 Mb"][1]})
+    split = load_genomes(files, HOLDOUT_FILES, HOLDOUT_TAIL)
     sampler = WindowSampler(split.train, runner.window, seed=1)
     batches = [sampler.batch(16, number) for number in range(windows // 16)]
     with torch.inference_mode():
