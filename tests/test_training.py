@@ -114,6 +114,8 @@ def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tm
     assert has_lora == (adapter == "lora")
     has_transformer = any(name.startswith("transformer.") for name in tensors)
     assert has_transformer == (adapter != "frozen")  # a frozen head is the MLP alone
+    settings = json.loads((model_dir / "heads/strand/head.json").read_text())["provenance"]["settings"]
+    assert settings.get("dropout") == (0.5 if adapter == "frozen" else None)  # recorded where it applies
     (tmp_path / "x.fa").write_text(">x\n" + random_dna(40, 99) + "\n")
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="strand", model_dir=model_dir, threads=1)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]
@@ -280,6 +282,9 @@ def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
                      device="cpu", threads=1, quiet=True)
     with pytest.raises(VqdnaError, match="--both-strands works with --adapter frozen"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", both_strands=True,
+                     device="cpu", threads=1, quiet=True)
+    with pytest.raises(VqdnaError, match="--dropout works with --adapter frozen"):
+        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", dropout=0.3,
                      device="cpu", threads=1, quiet=True)
     with pytest.raises(VqdnaError, match="--dropout 1.0: must be at least 0 and below 1"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", dropout=1.0,

@@ -392,7 +392,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
              valid_fraction: float = 0.15, exclude_files: list[str] | None = None, labels_tsv: str | None = None,
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
              lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
-             dropout: float = 0.5, center_tokens: int = 0, center_at: int | None = None, both_strands: bool = False,
+             dropout: float | None = None, center_tokens: int = 0, center_at: int | None = None, both_strands: bool = False,
              max_train_rows: int | None = None, work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
@@ -403,13 +403,14 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     embeddings of that many tokens centred on base `center_at` of each window (default: its
     middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
     them the average of the forward and reverse-complement strands' (as `classify --rc`).
-    `dropout` is the frozen head's, on its input features and hidden layer."""
+    `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
     import re
 
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
     from vqdna_cli.inference import HeadReads, Runner
+    from vqdna_cli.model.heads import FROZEN_HEAD_DROPOUT
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
 
@@ -423,6 +424,9 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
     if center_at is not None and (center_at < 0 or not center_tokens):
         raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
+    if dropout is not None and adapter != "frozen":
+        raise VqdnaError("--dropout works with --adapter frozen only")
+    dropout = FROZEN_HEAD_DROPOUT if dropout is None else dropout
     if not 0 <= dropout < 1:
         raise VqdnaError(f"--dropout {dropout}: must be at least 0 and below 1")
     if both_strands and adapter != "frozen":

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+FROZEN_HEAD_DROPOUT = 0.5  # `finetune --adapter frozen`'s default; see FeatureHead
+
 
 def mean_pool(hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """(B, T, W), (B, T) -> (B, W): the mean over real (non-padding) positions."""
@@ -43,7 +45,7 @@ class FeatureHead(nn.Module):
     `shift` and `scale` are the training features' mean and standard deviation.
     """
 
-    def __init__(self, features: int, classes: int, hidden: int = 128, dropout: float = 0.5):
+    def __init__(self, features: int, classes: int, hidden: int = 128, dropout: float = FROZEN_HEAD_DROPOUT):
         super().__init__()
         self.register_buffer("shift", torch.zeros(features))
         self.register_buffer("scale", torch.ones(features))
