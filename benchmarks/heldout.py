@@ -47,6 +47,12 @@ HOLDOUT_FILES = tuple(file for file, tail in HELD_OUT.values() if tail is None)
 HOLDOUT_TAIL = {file: tail for file, tail in HELD_OUT.values() if tail is not None}
 
 
+def holdout_options() -> list[str]:
+    """The same, as `vqdna train tokenizer/pretrain` options (scripts/train_weights.sh reads them)."""
+    return [*(word for file in HOLDOUT_FILES for word in ("--holdout-file", file)),
+            *(word for file, tail in HOLDOUT_TAIL.items() for word in ("--holdout-tail", f"{file}:{tail}"))]
+
+
 def data_dir() -> Path | None:
     for candidate in (os.environ.get("VQDNA_DATA"), REPO.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "genomes").is_dir():
@@ -148,7 +154,12 @@ def main() -> int:
     parser.add_argument("--bases", type=int, default=2_000_000, help="bases of each held-out sequence")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--holdout-options", action="store_true",
+                        help="print the held-out parts as `vqdna train` options, one word a line, and stop")
     args = parser.parse_args()
+    if args.holdout_options:
+        print("\n".join(holdout_options()))
+        return 0
     genomes = data_dir()
     if genomes is None:
         print("skipped: no ../shared/data/genomes (set VQDNA_DATA)")

@@ -29,6 +29,21 @@ def test_neighbour_lookup_takes_the_most_frequent_middle_code():
     assert list(lookup.predict(1, np.array([5, 6, 2]), np.array([7, 0, 4]))) == [6, 7, 3]
 
 
+def test_the_weights_script_takes_its_hold_outs_from_heldout_py():
+    """One list of held-out parts: what heldout.py measures is what train_weights.sh keeps out."""
+    import subprocess
+
+    printed = subprocess.run([sys.executable, str(Path(heldout.__file__)), "--holdout-options"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert printed == heldout.holdout_options()
+    pairs = dict(zip(printed[1::2], printed[0::2]))  # value -> option
+    for file, tail in heldout.HELD_OUT.values():
+        assert pairs[file if tail is None else f"{file}:{tail}"] == ("--holdout-file" if tail is None else "--holdout-tail")
+    script = (Path(heldout.__file__).parent.parent / "scripts" / "train_weights.sh").read_text()
+    assert "heldout.py\" --holdout-options" in script
+    assert not any(file in script for file, _ in heldout.HELD_OUT.values())
+
+
 def test_every_task_the_issue_names_has_a_head_and_a_published_score():
     names = {t.name for t in gue_tasks.TASKS}
     expected = {"promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
