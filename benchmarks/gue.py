@@ -8,6 +8,8 @@ through the public API, beside a from-scratch baseline and the published numbers
     python benchmarks/gue.py evaluate --model RUN/scratch
     python benchmarks/gue.py table --ours RUN/pretrained --baseline RUN/scratch \
         --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md
+    python benchmarks/gue.py lengths  --model weights/default  # heads trained before head.json
+                                                             # recorded train_window_lengths
 
 Heads are `--adapter frozen`: the shared model runs once over each training set and only the
 MLP head trains (train/head.py). The baseline is the same architecture with nothing
@@ -153,6 +155,28 @@ def evaluate(args) -> None:
         print(f"{task.name}: test MCC {metrics['mcc']:.3f}, macro F1 {metrics['macro_f1']:.3f}", file=sys.stderr)
 
 
+def lengths(args) -> None:
+    """Records in each head.json the window lengths its training rows gave (what `vqdna
+    train finetune` now records itself), for heads trained before it did; no weight changes.
+    The rows are those the head trained on: the same files, cleaning and seed."""
+    from vqdna_cli import api
+    from vqdna_cli.checkpoint import read_model_info, record_head_info
+    from vqdna_cli.inference import training_window_lengths
+
+    data, model = data_dir(), Path(args.model)
+    window = read_model_info(model)["model"]["transformer"]["max_tokens"]
+    for task in selected(args.tasks):
+        info = head_info(model, task.name)
+        if info is None or "train_window_lengths" in info:
+            continue
+        seed = info["provenance"]["settings"]["seed"]
+        rows = api.head_training_data(task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
+                                      exclude_files=task.test_files(data), seed=seed).rows
+        found = training_window_lengths((len(sequence) for sequence, _ in rows), window)
+        record_head_info(model, task.name, {"train_window_lengths": found})
+        print(f"{task.name}: training windows {found[0]}-{found[1]} bp", file=sys.stderr)
+
+
 def _score(info: dict | None, metric: str) -> float | None:
     if not info or "test" not in info:
         return None
@@ -277,6 +301,9 @@ def main() -> None:
     p.add_argument("--like", required=True, help="a weights directory whose architecture the baseline takes")
     p.add_argument("--out", required=True)
     p.set_defaults(run=scratch)
+    p = sub.add_parser("lengths", help="record the training window lengths in heads trained before vqdna did")
+    p.add_argument("--model", required=True)
+    p.set_defaults(run=lengths)
     p = sub.add_parser("evaluate", help="score every head on its test split (recorded in head.json)")
     p.add_argument("--model", required=True)
     p.set_defaults(run=evaluate)

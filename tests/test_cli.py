@@ -19,6 +19,7 @@ from conftest import (
     TINY_WINDOW,
     fasta_text,
     initialised_tiny_model,
+    random_dna,
     run_vqdna_process,
     toy_csv,
     write_gzip,
@@ -340,6 +341,36 @@ def test_classify_long_records_give_bed(run_vqdna, tiny_model_dir: Path, multi_f
         assert int(score) == pytest.approx(1000 * max(float(p_neg), float(p_pos)), abs=1)
         assert name in ("neg", "pos") and strand == "."
         assert chrom == record_id and chrom in MULTI_RECORDS
+
+
+def test_classify_warns_about_lengths_far_from_the_heads_training(run_vqdna, tiny_model_dir: Path,
+                                                                   short_fasta: Path, tmp_path: Path) -> None:
+    """The toy head trained on 40 bp rows: 30-64 bp records pass quietly, a 12 bp one is
+    predicted but named in a one-line warning on stderr (not with --quiet)."""
+    quiet_ok = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta)
+    check_ok(quiet_ok)
+    assert "warning" not in quiet_ok.stderr
+    odd = tmp_path / "odd.fa"
+    odd.write_text(fasta_text({"usual": random_dna(40, 1), "tiny": random_dna(12, 2)}))
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, odd)
+    check_ok(result)
+    assert len(data_lines(result.stdout)[1]) == 2
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == ["vqdna: warning: 1 of 2 windows are far from the lengths the toy head was trained on "
+                        "(40 bp); their probabilities are extrapolations"]
+    silent = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, odd, "--quiet")
+    assert silent.stdout == result.stdout and "warning" not in silent.stderr
+
+
+def test_what_counts_as_far_from_a_heads_training_lengths() -> None:
+    from vqdna_cli.inference import outside_training_lengths, training_window_lengths
+
+    assert training_window_lengths([40, 30, 1000], 512) == [30, 512]  # 1000 bp: two full windows
+    whole = {"adapter": "frozen", "train_window_lengths": [100, 120]}
+    assert [outside_training_lengths(whole, n) for n in (49, 50, 240, 241)] == [True, False, False, True]
+    at_a_site = {**whole, "center_tokens": 8}  # reads bases at fixed places: only its own lengths
+    assert [outside_training_lengths(at_a_site, n) for n in (99, 100, 120, 121)] == [True, False, False, True]
+    assert not outside_training_lengths({"adapter": "frozen"}, 3)  # trained before lengths were recorded
 
 
 def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:

@@ -548,7 +548,7 @@ def test_the_examples_are_found():
     readme = [e.text for e in ALL_EXAMPLES if e.document == "README.md"]
     assert "vqdna tokenize genome.fa.gz -o tokens.npz" in readme  # comment stripped
     assert "zcat reads.fa.gz | vqdna embed - -o emb.npz" in readme
-    assert any(t.startswith("pip install torch") and "vqdna classify --task promoter demo.fa" in t for t in readme)
+    assert any(t.startswith("pip install torch") and "vqdna classify --task core-promoter demo.fa" in t for t in readme)
     assert any(t.startswith("vqdna train tokenizer genomes/*.fa.gz") for t in readme)
     assert any(e.kind == "python" and "np.load" in e.text for e in ALL_EXAMPLES if e.document == "README.md")
     pages_with_examples = {p.name for p in (ROOT / "man").glob("*.1") if ".SH EXAMPLES" in p.read_text()}

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights" / "default"
-# A real promoter-like sequence (the README's demo) and two random ones, all within one window.
+# A promoter-like sequence (TATA box near its start) and two random ones, all within one window.
 PROMOTER_DEMO = ("GGCGCGGCTATAAAAGGCGGCGCCGCCATTTTGGCGCGCTCAGTTCCGGGCTGCGGAGCGGCGGTGACGTCACGCGCGCG"
                  "TCCGGAGCGGGAGCCGCGCC")
 # Makes any attempt to open a network connection fail loudly, on top of `unshare -n` where the

@@ -116,6 +116,7 @@ def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tm
     assert has_transformer == (adapter != "frozen")  # a frozen head is the MLP alone
     settings = json.loads((model_dir / "heads/strand/head.json").read_text())["provenance"]["settings"]
     assert settings.get("dropout") == (0.5 if adapter == "frozen" else None)  # recorded where it applies
+    assert json.loads((model_dir / "heads/strand/head.json").read_text())["train_window_lengths"] == [40, 40]
     (tmp_path / "x.fa").write_text(">x\n" + random_dna(40, 99) + "\n")
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="strand", model_dir=model_dir, threads=1)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]

@@ -265,10 +265,12 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
              stride: int | None = None, batch_tokens: int = 16384, device: str = "auto",
              threads: int | None = None, seed: int = 0, force: bool = False, precision: str = "fp32",
              progress=NO_PROGRESS) -> dict:
-    """Class probabilities per record (TSV), or per window of long records (BED6+)."""
+    """Class probabilities per record (TSV), or per window of long records (BED6+). The
+    result counts the windows whose length is far from those the head trained on
+    (`inference.outside_training_lengths`), for the caller to warn about."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.inference import embed_records, head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
@@ -289,6 +291,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     results = list(results)
     use_bed = output_format == "bed" or (output_format == "auto" and any(len(r.windows) > 1 for r in results))
     probability_columns = [f"p_{name}" for name in names]
+    window_lengths = [end - start for result in results for start, end in result.windows]
+    unusual = sum(outside_training_lengths(info, length) for length in window_lengths)
     count = 0
     with text_output(output) as out:
         out.write(f"# vqdna {runner.describe()['vqdna_version']} model {runner.describe()['model_hash']} task {task}\n")
@@ -313,7 +317,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
                 best = int(np.argmax(p))
                 out.write("\t".join([record.name, names[best], class_index[best], *(f"{x:.4f}" for x in p)]) + "\n")
                 count += 1
-    return {"rows": count, "format": "bed" if use_bed else "tsv"}
+    return {"rows": count, "format": "bed" if use_bed else "tsv", "windows": len(window_lengths),
+            "windows_outside_training_lengths": unusual, "train_window_lengths": info.get("train_window_lengths")}
 
 
 # --- task heads -----------------------------------------------------------------------------
@@ -409,7 +414,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
-    from vqdna_cli.inference import HeadReads, Runner
+    from vqdna_cli.inference import HeadReads, Runner, training_window_lengths
     from vqdna_cli.model.heads import FROZEN_HEAD_DROPOUT
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
@@ -483,6 +488,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         "description": description, "labels": labels, "class_names": list(class_names),
         "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
         **reads.as_info(),
+        "train_window_lengths": training_window_lengths((len(sequence) for sequence, _ in rows), runner.window),
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })

@@ -148,10 +148,15 @@ def load_head(directory: Path, task: str) -> tuple[dict[str, torch.Tensor], dict
     return _load_tensors(head_dir / HEAD_FILE, info["sha256"][HEAD_FILE]), info
 
 
-def record_head_test(directory: Path, task: str, metrics: dict) -> None:
-    """Store a head's test score in its head.json (the weights and their hash are untouched)."""
+def record_head_info(directory: Path, task: str, values: dict) -> None:
+    """Add or replace keys of a head's head.json (the weights and their hash are untouched)."""
     path = Path(directory) / "heads" / task / HEAD_INFO
-    _write_json(path, {**_read_json(path), "test": metrics})
+    _write_json(path, {**_read_json(path), **values})
+
+
+def record_head_test(directory: Path, task: str, metrics: dict) -> None:
+    """Store a head's test score in its head.json."""
+    record_head_info(directory, task, {"test": metrics})
 
 
 # --- training checkpoints (resume) ----------------------------------------------------

@@ -202,6 +202,27 @@ class HeadReads:
                 **({"both_strands": True} if self.both_strands else {})}
 
 
+def training_window_lengths(lengths: Iterable[int], window: int) -> list[int]:
+    """[shortest, longest] window (bases) that a head's training sequences of these lengths
+    give, laid out as `classify` lays out its input; recorded in head.json."""
+    sizes = [end - start for length in lengths for start, end in transformer_windows(length, window, window)]
+    return [min(sizes), max(sizes)]
+
+
+def outside_training_lengths(info: dict, length: int) -> bool:
+    """Whether a head (its head.json `info`) reads a window of `length` bases far from those
+    it trained on, where its probabilities are extrapolations: shorter than half its shortest
+    training window or longer than twice its longest, or, for a head that reads tokens at a
+    fixed place (a TSS at base 249), any other length than it trained on. False for heads
+    that did not record their training lengths (trained before vqdna recorded them)."""
+    if "train_window_lengths" not in info:
+        return False
+    shortest, longest = info["train_window_lengths"]
+    if HeadReads.of(info).center_tokens:
+        return not shortest <= length <= longest
+    return not shortest / 2 <= length <= 2 * longest
+
+
 def head_inputs(info: dict, reverse_complement: bool = False) -> dict:
     """The `embed_records` options a task head (its head.json `info`) needs: frozen-model
     heads read code frequencies, some also the embeddings of tokens at a fixed place, and a

@@ -37,7 +37,7 @@ def command(
     Example: vqdna classify --task promoter seqs.fa > promoters.tsv
     """
     from vqdna_cli import api
-    from vqdna_cli.cli.progress import bases_progress
+    from vqdna_cli.cli.progress import bases_progress, report
     from vqdna_cli.errors import VqdnaError
 
     if list_tasks:
@@ -46,10 +46,16 @@ def command(
     if task is None or source is None:
         raise VqdnaError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
     with bases_progress(f"classifying ({task})", quiet) as progress:
-        api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
+        result = api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                      reference=reference, output_format=output_format, reverse_complement=rc, stride=stride,
                      batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
                      progress=progress)
+    if result["windows_outside_training_lengths"]:
+        shortest, longest = result["train_window_lengths"]
+        trained = f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+        report(f"vqdna: warning: {result['windows_outside_training_lengths']} of {result['windows']} windows are far "
+               f"from the lengths the {task} head was trained on ({trained}); their probabilities are extrapolations",
+               quiet)
 
 
 def _what_it_reads(head: dict) -> str:

@@ -26,4 +26,5 @@ def report(message: str, quiet: bool) -> None:
     if not quiet:
         from rich.console import Console
 
-        Console(stderr=True, highlight=False).print(message)
+        # soft_wrap: one message, one line, whatever the terminal's width (logs are grepped)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(message)
