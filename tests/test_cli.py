@@ -380,6 +380,7 @@ def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:
     assert lines[0].split("\t")[:2] == ["task", "classes"]
     assert [line.split("\t")[:2] for line in lines[1:]] == [["toy", "neg,pos"]]
     assert lines[0].split("\t")[4] == "reads" and lines[1].split("\t")[4] == "whole window"
+    assert lines[0].split("\t")[5] == "lengths" and lines[1].split("\t")[5] == "40 bp"  # toy_csv's rows
 
 
 def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:

@@ -51,8 +51,7 @@ def command(
                      batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
                      progress=progress)
     if result["windows_outside_training_lengths"]:
-        shortest, longest = result["train_window_lengths"]
-        trained = f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+        trained = _lengths(result)
         report(f"vqdna: warning: {result['windows_outside_training_lengths']} of {result['windows']} windows are far "
                f"from the lengths the {task} head was trained on ({trained}); their probabilities are extrapolations",
                quiet)
@@ -74,12 +73,20 @@ def _what_it_reads(head: dict) -> str:
     return f"whole window + bases {span.start}..{span.stop - 1}" + strands
 
 
+def _lengths(head: dict) -> str:
+    """The window lengths a head trained on ("-" where its head.json predates the record)."""
+    if "train_window_lengths" not in head:
+        return "-"
+    shortest, longest = head["train_window_lengths"]
+    return f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+
+
 def _print_tasks(heads: list[dict]) -> None:
-    print("\t".join(["task", "classes", "test_metric", "training_data", "reads", "description"]))
+    print("\t".join(["task", "classes", "test_metric", "training_data", "reads", "lengths", "description"]))
     for head in heads:
         test = head.get("test")
         score = f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" if test else "not evaluated"
         data = head.get("provenance", {}).get("data", {})
         trained_on = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in data.get("train", []))
         print("\t".join([head["task"], ",".join(head["class_names"]), score, trained_on, _what_it_reads(head),
-                         head.get("description", "")]))
+                         _lengths(head), head.get("description", "")]))
