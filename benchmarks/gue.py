@@ -83,7 +83,8 @@ def train(args) -> None:
         reads = HeadReads(
             task.center_tokens if args.center_tokens is None else args.center_tokens,
             task.center_at if args.center_tokens is None else args.center_at,
-            task.both_strands if args.both_strands is None else bool(args.both_strands))
+            task.both_strands if args.both_strands is None else bool(args.both_strands),
+            task.whole_record)
         task_recipe = recipe_for(task, recipe, given=set(given))
         if _trained_with(info, model_sha, reads, task_recipe) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
@@ -93,7 +94,7 @@ def train(args) -> None:
             out, task.name, task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
             exclude_files=task.test_files(data), class_names=list(task.class_names), description=task.description,
             adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
-            both_strands=reads.both_strands, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
+            both_strands=reads.both_strands, whole_record=reads.whole_record, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
             quiet=True, **task_recipe)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)

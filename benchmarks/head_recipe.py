@@ -55,7 +55,7 @@ def task_features(task: Task, runner, cache: Path | None):
     rows = api.head_training_data(task.train_files(data), valid_files=task.valid_files(data),
                                   exclude_files=task.test_files(data), seed=0)
     index_of = {label: i for i, label in enumerate(rows.labels)}
-    reads = HeadReads(task.center_tokens, task.center_at, task.both_strands)
+    reads = HeadReads(task.center_tokens, task.center_at, task.both_strands, task.whole_record)
     parts = [window_vectors(runner, [s for s, _ in pairs], np.array([index_of[y] for _, y in pairs]), reads)
              for pairs in (rows.rows, rows.valid_rows)]
     if stored:

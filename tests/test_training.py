@@ -274,6 +274,43 @@ def test_a_both_strands_head_gives_a_sequence_and_its_reverse_complement_the_sam
     assert f[3:] == r[3:] and f[1] == r[1]
 
 
+def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_path: Path):
+    """Sequences of 150 bp are three windows of the tiny model (64 tokens); a --whole-record
+    head trains on one feature vector per sequence, records sequence lengths, and classify
+    gives it one TSV row per sequence whatever the length (BED, a row per window, is refused)."""
+    import shutil
+
+    from vqdna_cli.errors import VqdnaError
+    from vqdna_cli.inference import HeadReads, Runner
+    from vqdna_cli.train.head import window_vectors
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(150, 400 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    api.finetune(model_dir, "whole", [str(tmp_path / "train.csv")], adapter="frozen", whole_record=True, epochs=3,
+                 batch=16, device="cpu", threads=1, quiet=True)
+    info = json.loads((model_dir / "heads/whole/head.json").read_text())
+    assert info["whole_record"] is True and info["train_window_lengths"] == [150, 150]
+
+    runner = Runner.load(model_dir, "cpu")
+    sequences = [random_dna(150, 1), random_dna(64, 2)]
+    per_window = window_vectors(runner, sequences, np.array([0, 1]))
+    whole = window_vectors(runner, sequences, np.array([0, 1]), HeadReads(whole_record=True))
+    assert per_window.owner.tolist() == [0, 0, 0, 1] and whole.owner.tolist() == [0, 1]
+    assert whole.vectors.shape == (2, per_window.vectors.shape[1])
+
+    (tmp_path / "x.fa").write_text(f">long\n{random_dna(400, 7)}\n>short\n{random_dna(100, 8)}\n")
+    summary = api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="whole", model_dir=model_dir, threads=1)
+    lines = (tmp_path / "out.tsv").read_text().splitlines()
+    assert lines[1].startswith("id\t") and [line.split("\t")[0] for line in lines[2:]] == ["long", "short"]
+    assert summary["read"] == "sequences" and summary["read_count"] == 2 and summary["outside_training_lengths"] == 1
+    with pytest.raises(VqdnaError, match="classifies whole sequences, not windows: use --format tsv"):
+        api.classify(str(tmp_path / "x.fa"), tmp_path / "out.bed", task="whole", model_dir=model_dir,
+                     output_format="bed", threads=1)
+    assert not (tmp_path / "out.bed").exists()
+
+
 def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
     from vqdna_cli.errors import VqdnaError
 
@@ -284,6 +321,12 @@ def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
     with pytest.raises(VqdnaError, match="--both-strands works with --adapter frozen"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", both_strands=True,
                      device="cpu", threads=1, quiet=True)
+    with pytest.raises(VqdnaError, match="--whole-record works with --adapter frozen"):
+        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", whole_record=True,
+                     device="cpu", threads=1, quiet=True)
+    with pytest.raises(VqdnaError, match="--whole-record and --center-tokens exclude each other"):
+        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", whole_record=True,
+                     center_tokens=4, device="cpu", threads=1, quiet=True)
     with pytest.raises(VqdnaError, match="--dropout works with --adapter frozen"):
         api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", dropout=0.3,
                      device="cpu", threads=1, quiet=True)

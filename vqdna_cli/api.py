@@ -270,7 +270,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     (`inference.outside_training_lengths`), for the caller to warn about."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, head_inputs, outside_training_lengths
+    from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
@@ -279,6 +279,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
+    if output_format == "bed" and HeadReads.of(info).whole_record:
+        raise VqdnaError(f"the {task} head classifies whole sequences, not windows: use --format tsv")
     names = info["class_names"]
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
     # for text labels, the class's position in the head's label order.
@@ -289,10 +291,13 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     # Whether the output is BED or TSV depends on whether any record is longer than one
     # window, so the pooled vectors (a few hundred floats per window) are gathered first.
     results = list(results)
-    use_bed = output_format == "bed" or (output_format == "auto" and any(len(r.windows) > 1 for r in results))
+    # A head that reads whole records gives one prediction per record: TSV only.
+    whole_record = HeadReads.of(info).whole_record
+    use_bed = not whole_record and (output_format == "bed" or (output_format == "auto" and any(len(r.windows) > 1 for r in results)))
     probability_columns = [f"p_{name}" for name in names]
-    window_lengths = [end - start for result in results for start, end in result.windows]
-    unusual = sum(outside_training_lengths(info, length) for length in window_lengths)
+    read_lengths = ([len(result.record) for result in results] if whole_record else
+                    [end - start for result in results for start, end in result.windows])
+    unusual = sum(outside_training_lengths(info, length) for length in read_lengths)
     count = 0
     with text_output(output) as out:
         out.write(f"# vqdna {runner.describe()['vqdna_version']} model {runner.describe()['model_hash']} task {task}\n")
@@ -317,8 +322,9 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
                 best = int(np.argmax(p))
                 out.write("\t".join([record.name, names[best], class_index[best], *(f"{x:.4f}" for x in p)]) + "\n")
                 count += 1
-    return {"rows": count, "format": "bed" if use_bed else "tsv", "windows": len(window_lengths),
-            "windows_outside_training_lengths": unusual, "train_window_lengths": info.get("train_window_lengths")}
+    return {"rows": count, "format": "bed" if use_bed else "tsv", "read": "sequences" if whole_record else "windows",
+            "read_count": len(read_lengths), "outside_training_lengths": unusual,
+            "train_window_lengths": info.get("train_window_lengths")}
 
 
 # --- task heads -----------------------------------------------------------------------------
@@ -398,6 +404,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
              class_names: list[str] | None = None, description: str = "", epochs: int = 4, batch: int = 32,
              lr: float = 1e-3, adapter: str = "lora", lora_rank: int = 8, lora_alpha: float = 16.0,
              dropout: float | None = None, center_tokens: int = 0, center_at: int | None = None, both_strands: bool = False,
+             whole_record: bool = False,
              max_train_rows: int | None = None, work_dir: Path | None = None,
              output_dir: Path | None = None, resume: bool = False, max_minutes: float | None = None,
              device: str = "auto", threads: int | None = None, seed: int = 0, quiet: bool = False) -> dict:
@@ -407,7 +414,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
     embeddings of that many tokens centred on base `center_at` of each window (default: its
     middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
-    them the average of the forward and reverse-complement strands' (as `classify --rc`).
+    them the average of the forward and reverse-complement strands' (as `classify --rc`);
+    `whole_record` gives the head one feature vector per sequence (`inference.head_features`).
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
     import re
 
@@ -436,7 +444,11 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
         raise VqdnaError(f"--dropout {dropout}: must be at least 0 and below 1")
     if both_strands and adapter != "frozen":
         raise VqdnaError("--both-strands works with --adapter frozen only")
-    reads = HeadReads(center_tokens, center_at, both_strands)
+    if whole_record and adapter != "frozen":
+        raise VqdnaError("--whole-record works with --adapter frozen only")
+    if whole_record and center_tokens:
+        raise VqdnaError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
+    reads = HeadReads(center_tokens, center_at, both_strands, whole_record)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
         raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed, batch)
@@ -481,14 +493,15 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     frozen_only = {"dropout": dropout} if adapter == "frozen" else {}
     record = provenance("finetune", data.record, {"epochs": epochs, "batch": batch, "lr": lr, "adapter": adapter, "lora_rank": lora_rank,
                                            "lora_alpha": lora_alpha, "center_tokens": center_tokens, "center_at": center_at,
-                                           "both_strands": both_strands,
+                                           "both_strands": both_strands, "whole_record": whole_record,
                                            "max_train_rows": max_train_rows, "seed": seed, **frozen_only},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     _save_on_main(save_head, Path(output_dir or model_dir), task, state, {
         "description": description, "labels": labels, "class_names": list(class_names),
         "adapter": adapter, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
         **reads.as_info(),
-        "train_window_lengths": training_window_lengths((len(sequence) for sequence, _ in rows), runner.window),
+        "train_window_lengths": training_window_lengths((len(sequence) for sequence, _ in rows),
+                                                        None if whole_record else runner.window),
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })

@@ -50,11 +50,10 @@ def command(
                      reference=reference, output_format=output_format, reverse_complement=rc, stride=stride,
                      batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
                      progress=progress)
-    if result["windows_outside_training_lengths"]:
-        trained = _lengths(result)
-        report(f"vqdna: warning: {result['windows_outside_training_lengths']} of {result['windows']} windows are far "
-               f"from the lengths the {task} head was trained on ({trained}); their probabilities are extrapolations",
-               quiet)
+    if result["outside_training_lengths"]:
+        report(f"vqdna: warning: {result['outside_training_lengths']} of {result['read_count']} {result['read']} are far "
+               f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
+               "extrapolations", quiet)
 
 
 def _what_it_reads(head: dict) -> str:
@@ -64,6 +63,8 @@ def _what_it_reads(head: dict) -> str:
 
     reads = HeadReads.of(head)
     strands = ", both strands" if reads.both_strands else ""
+    if reads.whole_record:
+        return "whole sequence" + strands
     if not reads.center_tokens:
         return "whole window" + strands
     if reads.center_at is None:

@@ -123,6 +123,7 @@ def finetune_command(
     center_tokens: Annotated[int, typer.Option("--center-tokens", min=0, help="With --adapter frozen: the head also reads the HRQ embeddings (the vectors the Transformer reads) of the N central tokens of each window (for sites at a fixed place in fixed-length inputs, such as splice junctions). 0: pooled vector and code frequencies only.")] = 0,
     center_at: Annotated[Optional[int], typer.Option("--center-at", min=0, help="With --center-tokens: centre those tokens on this base of each window (0-based; e.g. 232 for -17 of a TSS at base 249). Default: the window's middle.", show_default=False)] = None,
     both_strands: Annotated[bool, typer.Option("--both-strands", help="With --adapter frozen: the head reads features averaged over the forward and reverse-complement strands (for strand-symmetric signals such as TF binding); classify then always does so.")] = False,
+    whole_record: Annotated[bool, typer.Option("--whole-record", help="With --adapter frozen: one feature vector per sequence (the code frequencies of the whole sequence and the mean of its windows' pooled vectors) instead of one per window, for sequences longer than the model window; classify then gives such a head one row per sequence.")] = False,
     dropout: Annotated[Optional[float], typer.Option("--dropout", min=0.0, max=0.99, help="With --adapter frozen: dropout on the head's input features and hidden layer. Default: 0.5, which kept the shipped heads from overfitting their small training sets.", show_default=False)] = None,
     max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
@@ -142,7 +143,8 @@ def finetune_command(
         model, task, train, valid_files=valid, valid_fraction=valid_fraction, exclude_files=exclude,
         labels_tsv=labels, class_names=class_names.split(",") if class_names else None,
         description=description, epochs=epochs, batch=batch, lr=lr, adapter=adapter, lora_rank=lora_rank, lora_alpha=lora_alpha,
-        dropout=dropout, center_tokens=center_tokens, center_at=center_at, both_strands=both_strands, max_train_rows=max_train_rows, work_dir=work_dir, output_dir=output, resume=resume, max_minutes=max_minutes, device=device,
+        dropout=dropout, center_tokens=center_tokens, center_at=center_at, both_strands=both_strands,
+        whole_record=whole_record, max_train_rows=max_train_rows, work_dir=work_dir, output_dir=output, resume=resume, max_minutes=max_minutes, device=device,
         threads=threads, seed=seed, quiet=quiet,
     )
 

@@ -10,7 +10,8 @@ task over one shared model.
 
 Sequences longer than one window give several vectors: each window is a training sample
 with its sequence's label, and validation scores a sequence by the mean of its windows'
-probabilities, as `classify` does.
+probabilities, as `classify` does; unless the head reads whole records (`--whole-record`),
+one vector per sequence.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def window_vectors(runner, sequences: list[str], labels: np.ndarray, reads: Head
     vectors, owner = [], []
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
                                                  per_token=False, **head_inputs(info))):
-        vectors.append(head_features(info, result))
-        owner.extend([index] * len(result.pooled))
+        features = head_features(info, result)  # a row per window, or one (whole_record)
+        vectors.append(features)
+        owner.extend([index] * len(features))
     features = head_feature_count(runner.model.cfg, reads.center_tokens)
     stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
     return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))
