@@ -173,7 +173,8 @@ def lengths(args) -> None:
         seed = info["provenance"]["settings"]["seed"]
         rows = api.head_training_data(task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
                                       exclude_files=task.test_files(data), seed=seed).rows
-        found = training_window_lengths((len(sequence) for sequence, _ in rows), window)
+        found = training_window_lengths((len(sequence) for sequence, _ in rows),
+                                        None if info.get("whole_record") else window)
         record_head_info(model, task.name, {"train_window_lengths": found})
         print(f"{task.name}: training windows {found[0]}-{found[1]} bp", file=sys.stderr)
 

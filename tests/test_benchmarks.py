@@ -164,3 +164,35 @@ def test_a_task_with_its_own_recipe_trains_with_it_unless_the_command_line_says_
     assert gue.recipe_for(promoter, recipe, given=set()) == recipe
     given = gue.recipe_for(variant, {**recipe, "epochs": 5}, given={"epochs"})
     assert given["epochs"] == 5 and given["dropout"] == 0.0
+
+
+def test_gue_lengths_records_what_a_head_trained_on_and_leaves_its_weights(model_copy: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    """`gue.py lengths` on a head trained before head.json recorded its window lengths: the
+    lengths of the rows it trained on (test sequences removed) are added, the weights untouched."""
+    import argparse
+    import gzip
+    import hashlib
+    import json
+    import shutil
+
+    from conftest import random_dna
+
+    folder = tmp_path / "data" / "gue" / "prom" / "prom_300_tata"
+    folder.mkdir(parents=True)
+    lengths = {"train": (48, 52), "dev": (50, 50), "test": (30, 30)}
+    for split, (short, long) in lengths.items():
+        rows = [f"{random_dna(short if i % 2 else long, 50 * len(split) + i)},{i % 2}" for i in range(10)]
+        (folder / f"{split}.csv.gz").write_bytes(gzip.compress(("sequence,label\n" + "\n".join(rows) + "\n").encode()))
+    monkeypatch.setenv("VQDNA_DATA", str(tmp_path / "data"))
+    head_dir = model_copy / "heads" / "promoter-tata"
+    shutil.copytree(model_copy / "heads" / "toy", head_dir)
+    info = json.loads((head_dir / "head.json").read_text())
+    del info["train_window_lengths"]
+    (head_dir / "head.json").write_text(json.dumps(info))
+    weights = hashlib.sha256((head_dir / "head.safetensors").read_bytes()).hexdigest()
+
+    gue.lengths(argparse.Namespace(model=str(model_copy), tasks=["promoter-tata"]))
+    assert json.loads((head_dir / "head.json").read_text())["train_window_lengths"] == [48, 52]
+    assert hashlib.sha256((head_dir / "head.safetensors").read_bytes()).hexdigest() == weights
+    assert info["sha256"]["head.safetensors"] == weights

@@ -266,8 +266,9 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
              threads: int | None = None, seed: int = 0, force: bool = False, precision: str = "fp32",
              progress=NO_PROGRESS) -> dict:
     """Class probabilities per record (TSV), or per window of long records (BED6+). The
-    result counts the windows whose length is far from those the head trained on
-    (`inference.outside_training_lengths`), for the caller to warn about."""
+    result counts the windows (whole sequences, for a head that reads them) whose length is
+    far from those the head trained on (`inference.outside_training_lengths`), for the
+    caller to warn about."""
     import numpy as np
 
     from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
