@@ -8,6 +8,7 @@ through the public API, beside a from-scratch baseline and the published numbers
     python benchmarks/gue.py evaluate --model RUN/scratch
     python benchmarks/gue.py table --ours RUN/pretrained --baseline RUN/scratch \
         --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md
+    python benchmarks/gue.py seeds --ours weights/default RUN/seed1 --baseline RUN/scratch RUN/scratch-seed1
     python benchmarks/gue.py lengths  --model weights/default  # heads trained before head.json
                                                              # recorded train_window_lengths
 
@@ -284,6 +285,44 @@ def table_command(args) -> None:
     print(text)
 
 
+def seed_rows(ours: list[Path], baseline: list[Path]) -> list[dict]:
+    """Per task, the test scores of the same heads trained with several seeds (one weights
+    directory per seed, in the same order for both models) and each model's mean."""
+    out = []
+    for task in TASKS:
+        scores = {name: [_score(head_info(d, task.name), task.metric) for d in dirs]
+                  for name, dirs in (("vqdna", ours), ("from_scratch", baseline))}
+        if any(x is None for values in scores.values() for x in values):
+            continue
+        out.append({"task": task.name, "metric": task.metric, **scores,
+                    **{f"{name}_mean": sum(values) / len(values) for name, values in scores.items()}})
+    return out
+
+
+def seeds_markdown(table: list[dict]) -> str:
+    lines = ["| task | vqdna, by seed | mean | from scratch, by seed | mean | difference |",
+             "|---|---|---:|---|---:|---:|"]
+    for r in table:
+        lines.append(f"| {r['task']} | {' / '.join(_fmt(x) for x in r['vqdna'])} | {_fmt(r['vqdna_mean'])} | "
+                     f"{' / '.join(_fmt(x) for x in r['from_scratch'])} | {_fmt(r['from_scratch_mean'])} | "
+                     f"{r['vqdna_mean'] - r['from_scratch_mean']:+.1f} |")
+    ahead = [r["task"] for r in table if r["vqdna_mean"] > r["from_scratch_mean"]]
+    mean = lambda key: sum(r[key] for r in table) / max(len(table), 1)  # noqa: E731
+    lines += ["", f"- vqdna's mean above the baseline's on {len(ahead)} of {len(table)} tasks",
+              f"- average over the tasks: vqdna {_fmt(mean('vqdna_mean'))}, from scratch {_fmt(mean('from_scratch_mean'))}"]
+    return "\n".join(lines) + "\n"
+
+
+def seeds_command(args) -> None:
+    if len(args.ours) != len(args.baseline):
+        sys.exit("gue.py seeds: give as many --baseline directories as --ours, seed by seed")
+    table = seed_rows([Path(d) for d in args.ours], [Path(d) for d in args.baseline])
+    text = seeds_markdown(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +354,11 @@ def main() -> None:
     p.add_argument("--json")
     p.add_argument("--markdown")
     p.set_defaults(run=table_command)
+    p = sub.add_parser("seeds", help="the test scores of heads trained with several seeds, both models")
+    p.add_argument("--ours", nargs="+", required=True, help="weights directories, one per seed")
+    p.add_argument("--baseline", nargs="+", required=True, help="the baseline's, in the same seed order")
+    p.add_argument("--json")
+    p.set_defaults(run=seeds_command)
     for p in sub.choices.values():
         p.add_argument("--tasks", nargs="*")
         p.add_argument("--threads", type=int, default=2)

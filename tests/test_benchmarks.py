@@ -196,3 +196,23 @@ def test_gue_lengths_records_what_a_head_trained_on_and_leaves_its_weights(model
     assert json.loads((head_dir / "head.json").read_text())["train_window_lengths"] == [48, 52]
     assert hashlib.sha256((head_dir / "head.safetensors").read_bytes()).hexdigest() == weights
     assert info["sha256"]["head.safetensors"] == weights
+
+
+def test_the_seed_table_averages_each_models_seeds(tmp_path: Path):
+    import json
+
+    def weights(name: str, scores: dict[str, float]) -> Path:
+        for task, mcc in scores.items():
+            folder = tmp_path / name / "heads" / task
+            folder.mkdir(parents=True)
+            (folder / "head.json").write_text(json.dumps({"test": {"mcc": mcc, "macro_f1": mcc}}))
+        return tmp_path / name
+
+    ours = [weights("a0", {"tf-mouse-2": 0.70, "histone-H4": 0.72}), weights("a1", {"tf-mouse-2": 0.68, "histone-H4": 0.70})]
+    base = [weights("b0", {"tf-mouse-2": 0.71, "histone-H4": 0.70}), weights("b1", {"tf-mouse-2": 0.71})]
+    table = gue.seed_rows(ours, base)
+    assert [r["task"] for r in table] == ["tf-mouse-2"]  # histone-H4 lacks a baseline seed
+    assert table[0]["vqdna"] == pytest.approx([70, 68]) and table[0]["vqdna_mean"] == pytest.approx(69)
+    text = gue.seeds_markdown(table)
+    assert "| tf-mouse-2 | 70.0 / 68.0 | 69.0 | 71.0 / 71.0 | 71.0 | -2.0 |" in text
+    assert "above the baseline's on 0 of 1 tasks" in text
