@@ -252,20 +252,28 @@ def test_a_head_reads_tokens_centred_where_it_was_told(tiny_model_dir: Path, tmp
     assert (tmp_path / "out.tsv").read_text().splitlines()[2].split("\t")[1] == "0"
 
 
+def frozen_head_on_at_against_gc(tiny_model_dir: Path, tmp_path: Path, task: str, length: int, seed: int,
+                                  **options) -> Path:
+    """A copy of the tiny model with a frozen head `task` trained on 40 rows of `length` bp,
+    AT-rich (label 1) against GC-rich (label 0)."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(length, seed + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    api.finetune(model_dir, task, [str(tmp_path / "train.csv")], adapter="frozen", epochs=3, batch=16, device="cpu",
+                 threads=1, quiet=True, **options)
+    return model_dir
+
+
 def test_a_both_strands_head_gives_a_sequence_and_its_reverse_complement_the_same_answer(tiny_model_dir: Path,
                                                                                          tmp_path: Path):
     """Trained on features averaged over both strands, a head is always given such features
     (by classify and evaluate), so it cannot tell a sequence from its reverse complement."""
-    import shutil
-
     from vqdna_cli.data.alphabet import reverse_complement
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model_dir)
-    rows = ["sequence,label"] + [f"{random_dna(50, 300 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
-    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    api.finetune(model_dir, "sym", [str(tmp_path / "train.csv")], adapter="frozen", both_strands=True, epochs=3,
-                 batch=16, device="cpu", threads=1, quiet=True)
+    model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "sym", 50, 300, both_strands=True)
     assert json.loads((model_dir / "heads/sym/head.json").read_text())["both_strands"] is True
     forward = random_dna(60, 5)  # one window of the tiny model
     (tmp_path / "x.fa").write_text(f">f\n{forward}\n>r\n{reverse_complement(forward)}\n")
@@ -278,18 +286,11 @@ def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_
     """Sequences of 150 bp are three windows of the tiny model (64 tokens); a --whole-record
     head trains on one feature vector per sequence, records sequence lengths, and classify
     gives it one TSV row per sequence whatever the length (BED, a row per window, is refused)."""
-    import shutil
-
     from vqdna_cli.errors import VqdnaError
     from vqdna_cli.inference import HeadReads, Runner
     from vqdna_cli.train.head import window_vectors
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model_dir)
-    rows = ["sequence,label"] + [f"{random_dna(150, 400 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
-    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    api.finetune(model_dir, "whole", [str(tmp_path / "train.csv")], adapter="frozen", whole_record=True, epochs=3,
-                 batch=16, device="cpu", threads=1, quiet=True)
+    model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "whole", 150, 400, whole_record=True)
     info = json.loads((model_dir / "heads/whole/head.json").read_text())
     assert info["whole_record"] is True and info["train_window_lengths"] == [150, 150]
 

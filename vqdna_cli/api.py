@@ -280,7 +280,9 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
-    if output_format == "bed" and HeadReads.of(info).whole_record:
+    # A head that reads whole records gives one prediction per record: TSV only.
+    whole_record = HeadReads.of(info).whole_record
+    if output_format == "bed" and whole_record:
         raise VqdnaError(f"the {task} head classifies whole sequences, not windows: use --format tsv")
     names = info["class_names"]
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
@@ -292,8 +294,6 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     # Whether the output is BED or TSV depends on whether any record is longer than one
     # window, so the pooled vectors (a few hundred floats per window) are gathered first.
     results = list(results)
-    # A head that reads whole records gives one prediction per record: TSV only.
-    whole_record = HeadReads.of(info).whole_record
     use_bed = not whole_record and (output_format == "bed" or (output_format == "auto" and any(len(r.windows) > 1 for r in results)))
     probability_columns = [f"p_{name}" for name in names]
     read_lengths = ([len(result.record) for result in results] if whole_record else

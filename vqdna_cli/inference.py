@@ -175,7 +175,7 @@ class WindowVectors:
     # (n_windows, N * D): the HRQ embeddings of N tokens at a fixed place of the window (default:
     # its middle), one after the other, when asked for
     center: np.ndarray | None = None
-    # (sum of codebook sizes,): the code frequencies of the whole record, with code_frequencies
+    # (sum of codebook sizes,): the code frequencies of the whole record, when asked for
     record_frequencies: np.ndarray | None = None
 
 
@@ -236,10 +236,13 @@ def outside_training_lengths(info: dict, length: int) -> bool:
 
 def head_inputs(info: dict, reverse_complement: bool = False) -> dict:
     """The `embed_records` options a task head (its head.json `info`) needs: frozen-model
-    heads read code frequencies, some also the embeddings of tokens at a fixed place, and a
-    head trained on both strands always gets both (whatever `reverse_complement` asks)."""
+    heads read code frequencies (each window's, or the whole record's for a `whole_record`
+    head), some also the embeddings of tokens at a fixed place, and a head trained on both
+    strands always gets both (whatever `reverse_complement` asks)."""
     reads = HeadReads.of(info)
-    return {"with_code_frequencies": info.get("adapter") == "frozen", "center_tokens": reads.center_tokens,
+    frozen = info.get("adapter") == "frozen"
+    return {"with_code_frequencies": frozen and not reads.whole_record,
+            "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
             "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands}
 
 
@@ -309,12 +312,13 @@ def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
-                  center_tokens: int = 0, center_at: int | None = None,
+                  with_record_frequencies: bool = False, center_tokens: int = 0, center_at: int | None = None,
                   on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
     forward strand and the reverse-complement strand (mapped back to forward coordinates).
-    `with_code_frequencies` adds each window's code frequencies and `center_tokens` the HRQ
+    `with_code_frequencies` adds each window's code frequencies, `with_record_frequencies`
+    those of the whole record, and `center_tokens` the HRQ
     embeddings of that many tokens centred on base `center_at` of the window (default: its
     middle); what frozen-model heads read, `head_inputs`."""
     size = runner.window
@@ -336,10 +340,11 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
                 center = np.mean([_window_centers(runner, strand[index], layout[index], center_tokens, center_at,
                                                   flipped=(n == 1))
                                   for n, strand in enumerate(strands)], axis=0).astype(np.float32)
-            frequencies = record_frequencies = None
-            if with_code_frequencies:  # averaged over the strands, as the pooled vectors are
+            frequencies = record_frequencies = None  # averaged over the strands, as the pooled vectors are
+            if with_code_frequencies:
                 frequencies = np.mean([_window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
                                        for n, strand in enumerate(strands)], axis=0)
+            if with_record_frequencies:
                 record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
             on_bases(len(record))
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
