@@ -216,3 +216,65 @@ def test_the_seed_table_averages_each_models_seeds(tmp_path: Path):
     text = gue.seeds_markdown(table)
     assert "| tf-mouse-2 | 70.0 / 68.0 | 69.0 | 71.0 / 71.0 | 71.0 | -2.0 |" in text
     assert "above the baseline's on 0 of 1 tasks" in text
+
+
+def test_the_strided_probe_model_makes_one_token_per_stride_bases():
+    """benchmarks/stride_probe.py: L bases -> ceil(L / stride) tokens, a token counts as real
+    when any of its bases is, the decoder gives back one prediction per base, and a sequence
+    gets the same tokens alone as padded in a batch."""
+    import stride_probe
+    import torch
+
+    from vqdna_cli.data.alphabet import PAD_CODE
+
+    torch.manual_seed(0)
+    model = stride_probe.StridedVQDNA(4).eval()
+    bases = torch.randint(0, 4, (2, 40))
+    bases[1, 30:] = PAD_CODE  # 30 real bases: 7 whole tokens and one of 2 bases
+    with torch.no_grad():
+        quantized = model.quantize(bases)
+        valid = model.valid_mask(bases)
+        alone = model.quantize(bases[1:, :30]).tokens
+        logits = model.reconstruct(quantized.embedding, valid)
+    assert quantized.tokens.shape == (2, 10, 2) and logits.shape == (2, 40, 4)
+    assert valid.sum(1).tolist() == [10, 8]
+    assert torch.equal(alone[0], quantized.tokens[1, :8])
+
+
+def test_the_strided_probe_features_cover_the_same_bases_as_the_shipped_heads_tokens():
+    import stride_probe
+    import torch
+
+    torch.manual_seed(0)
+    model = stride_probe.StridedVQDNA(4).eval()
+    sizes = sum(model.cfg.quantizer.codebook_sizes)
+    width, dim = model.cfg.transformer.width, model.cfg.encoder.width
+    plain = stride_probe.features(model, 4, ["ACGT" * 20, "GGCA" * 30])
+    central = stride_probe.features(model, 4, ["ACGT" * 20, "GGCA" * 30], center_tokens=32, both_strands=True)
+    assert plain.shape == (2, width + sizes)
+    assert central.shape == (2, width + sizes + 8 * dim)  # 32 bases = 8 tokens of 4
+    # each level's code frequencies sum to one
+    assert plain[:, width : width + 256].sum(1) == pytest.approx([1, 1], abs=1e-5)
+
+
+def test_the_stride_table_sets_each_model_beside_the_shipped_one(tmp_path: Path, monkeypatch):
+    import json
+
+    import stride_probe
+
+    monkeypatch.setattr(stride_probe, "TASKS", ["tf-mouse-2", "histone-H4"])
+    run = tmp_path / "s4"
+    run.mkdir()
+    (run / "heads.json").write_text(json.dumps({
+        "tf-mouse-2/stride4": {"valid_mcc": 0.6}, "tf-mouse-2/shipped": {"valid_mcc": 0.7},
+        "histone-H4/stride4": {"valid_mcc": 0.5}, "histone-H4/shipped": {"valid_mcc": 0.7}}))
+    (run / "speed.json").write_text(json.dumps({"shipped": {"tokenize_kbp_s": 100.0, "embed_kbp_s": 40.0},
+                                                "stride4": {"tokenize_kbp_s": 300.0, "embed_kbp_s": 150.0}}))
+    (run / "tokenizer.json").write_text(json.dumps({"minutes": 3.0, "reconstruction_accuracy": 1.0,
+                                                    "level1_usage": 1.0, "level2_usage": 0.9}))
+    (run / "pretrain.json").write_text(json.dumps({"minutes": 20.0, "level1_masked_acc": 0.013, "level2_masked_acc": 0.012}))
+    text = stride_probe.table([run])
+    assert "| tf-mouse-2 | 0.700 | 0.600 |" in text
+    assert "| **mean** | **0.700** | **0.550** |" in text
+    assert "| embed speed, x the shipped model's in the same run | 1.0x | 3.8x (150 kbp/s) |" in text
+    assert "| 1 token per 4 bases | 3.0 | 100.00 % | 100 % / 90 % | 20.0 | 1.3 % / 1.2 % |" in text
