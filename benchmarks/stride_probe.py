@@ -283,12 +283,12 @@ def stage_heads(out: Path, stride: int, data: Path, with_shipped: bool) -> None:
 
 
 @torch.inference_mode()
-def stage_speed(out: Path, stride: int, with_shipped: bool) -> None:
+def stage_speed(out: Path, stride: int) -> None:
+    """Both models in one run: the table reports the strided model's speed as a ratio."""
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
-    models = [(f"stride{stride}", load_strided(out / "pretrain.pt", stride), stride)]
-    if with_shipped:
-        models.insert(0, ("shipped", load_model(default_weights_dir())[0].eval(), 1))
+    models = [("shipped", load_model(default_weights_dir())[0].eval(), 1),
+              (f"stride{stride}", load_strided(out / "pretrain.pt", stride), stride)]
     results = {}
     for label, model, model_stride in models:
         bases = torch.from_numpy(rng.integers(0, 4, size=(8, WINDOW_TOKENS * model_stride)).astype(np.int64))
@@ -350,7 +350,7 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=4)
     parser.add_argument("--out", type=Path, help="run directory (resumable)")
     parser.add_argument("--stage", choices=("all", "tokenizer", "pretrain", "heads", "speed"), default="all")
-    parser.add_argument("--no-shipped", action="store_true", help="skip the shipped model's heads and speed (another run has them)")
+    parser.add_argument("--no-shipped", action="store_true", help="skip the shipped model's heads (another run has them)")
     parser.add_argument("--table", type=Path, nargs="+", help="run directories to tabulate (no training)")
     parser.add_argument("--markdown", type=Path, help="with --table: also write the table here")
     args = parser.parse_args()
@@ -374,7 +374,7 @@ def main() -> None:
         elif stage == "heads":
             stage_heads(args.out, args.stride, data, not args.no_shipped)
         else:
-            stage_speed(args.out, args.stride, not args.no_shipped)
+            stage_speed(args.out, args.stride)
 
 
 if __name__ == "__main__":

@@ -278,3 +278,18 @@ def test_the_stride_table_sets_each_model_beside_the_shipped_one(tmp_path: Path,
     assert "| **mean** | **0.700** | **0.550** |" in text
     assert "| embed speed, x the shipped model's in the same run | 1.0x | 3.8x (150 kbp/s) |" in text
     assert "| 1 token per 4 bases | 3.0 | 100.00 % | 100 % / 90 % | 20.0 | 1.3 % / 1.2 % |" in text
+
+
+def test_the_stride_speed_stage_times_both_models_in_one_run(tmp_path: Path):
+    """The table gives each strided model's speed as a ratio to the shipped model's, so one
+    run must time both."""
+    import json
+
+    import stride_probe
+    import torch
+
+    torch.save(stride_probe.StridedVQDNA(4).state_dict(), tmp_path / "pretrain.pt")
+    stride_probe.stage_speed(tmp_path, 4)
+    speed = json.loads((tmp_path / "speed.json").read_text())
+    assert set(speed) == {"shipped", "stride4"}
+    assert all(rate > 0 for rates in speed.values() for rate in rates.values())
