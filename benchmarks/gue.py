@@ -25,6 +25,7 @@ Data: ../shared/data (or $VQDNA_DATA); the script stops with a message when it i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -81,11 +82,11 @@ def train(args) -> None:
     recipe = {**DEFAULT_RECIPE, **given}
     for task in selected(args.tasks):
         info = head_info(out, task.name)
-        reads = HeadReads(
-            task.center_tokens if args.center_tokens is None else args.center_tokens,
-            task.center_at if args.center_tokens is None else args.center_at,
-            task.both_strands if args.both_strands is None else bool(args.both_strands),
-            task.whole_record)
+        reads = task.reads
+        if args.center_tokens is not None:
+            reads = dataclasses.replace(reads, center_tokens=args.center_tokens, center_at=args.center_at)
+        if args.both_strands is not None:
+            reads = dataclasses.replace(reads, both_strands=bool(args.both_strands))
         task_recipe = recipe_for(task, recipe, given=set(given))
         if _trained_with(info, model_sha, reads, task_recipe) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)

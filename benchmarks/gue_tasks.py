@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vqdna_cli.inference import HeadReads
+
 HISTONE_MARKS = ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K79me3", "H3K9ac", "H4", "H4ac")
 HISTONE_BOTH_STRANDS = ("H3K14ac", "H3K36me3", "H3K4me3", "H3K79me3", "H3K9ac", "H4ac")  # see TASKS
 VARIANT_CLASSES = ("Alpha", "Beta", "Delta", "Eta", "Gamma", "Iota", "Kappa", "Lambda", "Omicron")
@@ -50,6 +52,11 @@ class Task:
     # for the histone marks and mouse TF.
     dnabert2_is_group_average: bool = False
     hrq_is_group_average: bool = False
+
+    @property
+    def reads(self) -> HeadReads:
+        """What this task's head reads beyond the pooled vector (head.json records the same)."""
+        return HeadReads(self.center_tokens, self.center_at, self.both_strands, self.whole_record)
 
     def train_files(self, data: Path) -> list[str]:
         split = "train" if self.has_train_split else "dev"

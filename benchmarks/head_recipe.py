@@ -44,7 +44,6 @@ EPOCHS, BATCH = 30, 64
 def task_features(task: Task, runner, cache: Path | None):
     """(train, valid) LabelledFeatures of the task, read from `cache` when it has them."""
     from vqdna_cli import api
-    from vqdna_cli.inference import HeadReads
     from vqdna_cli.train.head import LabelledFeatures, window_vectors
 
     stored = cache / f"{task.name}.npz" if cache else None
@@ -55,8 +54,7 @@ def task_features(task: Task, runner, cache: Path | None):
     rows = api.head_training_data(task.train_files(data), valid_files=task.valid_files(data),
                                   exclude_files=task.test_files(data), seed=0)
     index_of = {label: i for i, label in enumerate(rows.labels)}
-    reads = HeadReads(task.center_tokens, task.center_at, task.both_strands, task.whole_record)
-    parts = [window_vectors(runner, [s for s, _ in pairs], np.array([index_of[y] for _, y in pairs]), reads)
+    parts = [window_vectors(runner, [s for s, _ in pairs], np.array([index_of[y] for _, y in pairs]), task.reads)
              for pairs in (rows.rows, rows.valid_rows)]
     if stored:
         stored.parent.mkdir(parents=True, exist_ok=True)

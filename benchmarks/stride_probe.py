@@ -54,7 +54,7 @@ from vqdna_cli.checkpoint import load_model  # noqa: E402
 from vqdna_cli.config import PRESETS  # noqa: E402
 from vqdna_cli.data.alphabet import PAD_CODE, encode, reverse_complement_codes  # noqa: E402
 from vqdna_cli.data.batching import pad  # noqa: E402
-from vqdna_cli.inference import default_weights_dir  # noqa: E402
+from vqdna_cli.inference import code_frequencies, default_weights_dir  # noqa: E402
 from vqdna_cli.model.encoder import ConvNeXtBlock1d, conv_along_length  # noqa: E402
 from vqdna_cli.model.vqdna import VQDNA  # noqa: E402
 from vqdna_cli.train.genomes import WindowSampler, fixed_windows, load_genomes  # noqa: E402
@@ -234,9 +234,7 @@ def features(model, stride: int, sequences: list[str], center_tokens: int = 0, c
             hidden = model.contextualise(quantized.embedding, valid)
             for row, sequence in enumerate(piece):
                 n = int(valid[row].sum())
-                parts = [hidden[row, :n].mean(0).numpy()]
-                parts += [np.bincount(quantized.tokens[row, :n, level].numpy(), minlength=size) / n
-                          for level, size in enumerate(sizes)]
+                parts = [hidden[row, :n].mean(0).numpy(), code_frequencies(quantized.tokens[row, :n].numpy(), sizes)]
                 if center_tokens:
                     count = max(1, center_tokens // stride)
                     middle = (len(sequence) // 2 if center_at is None else center_at) // stride
@@ -269,8 +267,8 @@ def stage_heads(out: Path, stride: int, data: Path, with_shipped: bool) -> None:
             parts = []
             for pairs in (rows.rows, rows.valid_rows):
                 y = np.array([index[lab] for _, lab in pairs])
-                x = features(model, model_stride, [seq for seq, _ in pairs], task.center_tokens, task.center_at,
-                             task.both_strands)
+                x = features(model, model_stride, [seq for seq, _ in pairs], task.reads.center_tokens,
+                             task.reads.center_at, task.reads.both_strands)
                 parts.append(LabelledFeatures(x, np.arange(len(y)), y))
             torch.manual_seed(0)
             with tempfile.TemporaryDirectory() as work:
@@ -283,25 +281,26 @@ def stage_heads(out: Path, stride: int, data: Path, with_shipped: bool) -> None:
 
 
 @torch.inference_mode()
-def stage_speed(out: Path, stride: int) -> None:
-    """Both models in one run: the table reports the strided model's speed as a ratio."""
+def stage_speed(out: Path, stride: int, windows: int = 8, repeats: int = 3) -> None:
+    """Both models in one run: the table reports the strided model's speed as a ratio.
+    Best of 3 timings of `repeats` passes over a batch of `windows` windows."""
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     models = [("shipped", load_model(default_weights_dir())[0].eval(), 1),
               (f"stride{stride}", load_strided(out / "pretrain.pt", stride), stride)]
     results = {}
     for label, model, model_stride in models:
-        bases = torch.from_numpy(rng.integers(0, 4, size=(8, WINDOW_TOKENS * model_stride)).astype(np.int64))
+        bases = torch.from_numpy(rng.integers(0, 4, size=(windows, WINDOW_TOKENS * model_stride)).astype(np.int64))
         rates = {}
         for what in ("tokenize", "embed"):
             best = 0.0
             for _ in range(3):
                 began = time.perf_counter()
-                for _ in range(3):
+                for _ in range(repeats):
                     quantized = model.quantize(bases)
                     if what == "embed":
                         model.contextualise(quantized.embedding, model.valid_mask(bases))
-                best = max(best, 3 * bases.numel() / (time.perf_counter() - began))
+                best = max(best, repeats * bases.numel() / (time.perf_counter() - began))
             rates[f"{what}_kbp_s"] = round(best / 1000, 1)
         results[label] = rates
         print(label, rates, file=sys.stderr, flush=True)

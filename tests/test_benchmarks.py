@@ -289,7 +289,7 @@ def test_the_stride_speed_stage_times_both_models_in_one_run(tmp_path: Path):
     import torch
 
     torch.save(stride_probe.StridedVQDNA(4).state_dict(), tmp_path / "pretrain.pt")
-    stride_probe.stage_speed(tmp_path, 4)
+    stride_probe.stage_speed(tmp_path, 4, windows=1, repeats=1)
     speed = json.loads((tmp_path / "speed.json").read_text())
     assert set(speed) == {"shipped", "stride4"}
     assert all(rate > 0 for rates in speed.values() for rate in rates.values())
