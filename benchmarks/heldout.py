@@ -132,7 +132,7 @@ def evaluate(runner: Runner, codes: np.ndarray, lookup: NeighbourLookup) -> dict
     for start in range(0, len(codes) - window + 1, window * 4):  # every 4th window
         piece = torch.from_numpy(tokens[start : start + window].astype(np.int64))[None]
         valid = torch.ones(piece.shape[:2], dtype=torch.bool)
-        masked = torch.rand(piece.shape[:2], generator=generator) < model.cfg.mask_fraction
+        masked = torch.rand(piece.shape[:2], generator=generator) < model.cfg.masking.fraction
         hidden = model.contextualise(model.embed_tokens(piece), valid, masked)
         for level, logits in enumerate(model.mlm_heads(hidden[masked])):
             hits[level] += int((logits.argmax(-1) == piece[..., level][masked]).sum())

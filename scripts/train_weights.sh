@@ -30,9 +30,11 @@ fi
 
 if [ "$stage" = pretrain ] || [ "$stage" = all ]; then
   # The Transformer of the default preset (4 x 96, chosen against 4 x 128 in TRAINING.md, with
-  # the neighbour convolution that lets masked pre-training learn on a CPU budget).
+  # the neighbour convolution), pre-trained with input masking: spans of bases hidden from the
+  # tokenizer and predicted from context (config.py, MaskingConfig). On a GPU, see
+  # scripts/pretrain_gpu.sh instead.
   vqdna train pretrain "${genomes[@]}" "${holdout[@]}" -m "$WORK/tokenizer" -o "$WORK/pretrain" \
-    --transformer-preset default --steps 800 --window 512 --batch 16 --lr 1e-3 \
+    --transformer-preset default --steps 2000 --window 512 --batch 16 --lr 1e-3 \
     --threads "$THREADS" --seed 0 --resume
   mkdir -p "$OUT"
   cp "$WORK/pretrain/model.safetensors" "$WORK/pretrain/config.json" "$OUT/"

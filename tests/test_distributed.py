@@ -152,7 +152,7 @@ def test_two_processes_pretrain_as_one_does(tokenizers, genome: Path, tmp_path: 
     assert_same_weights(one, two)
     log_one = json.loads((one / "train_log.jsonl").read_text())
     log_two = json.loads((two / "train_log.jsonl").read_text())
-    for key in ("loss", "level1_train_acc", "level2_train_acc", "heldout_mlm_loss"):
+    for key in ("loss", "train_base_acc", "train_hidden_base_acc", "heldout_loss", "heldout_hidden_base_acc"):
         assert log_two[key] == pytest.approx(log_one[key], rel=1e-4), key
 
 

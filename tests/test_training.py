@@ -67,7 +67,7 @@ def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
     metrics = api.pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=3, lr=1e-3, window=64, batch=4,
                            holdout_files=(), holdout_tail={}, resume=False, max_minutes=None, device="cpu",
                            threads=1, seed=0, quiet=True)
-    assert {"heldout_mlm_loss", "level1_masked_acc", "level2_masked_acc"} <= set(metrics)
+    assert {"heldout_loss", "heldout_base_acc", "heldout_hidden_base_acc"} <= set(metrics)
     rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'ACGT')},{i % 2}" for i in range(40)]
     test_rows = rows[:1] + rows[1:5]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
@@ -160,7 +160,7 @@ def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(
     shutil.copytree(tiny_model_dir, model_dir)
     rows = ["sequence,label"] + [f"{random_dna(90 + i, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(80)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    metrics = api.finetune(model_dir, "gc", [str(tmp_path / "train.csv")], adapter="frozen", epochs=20, batch=16,
+    metrics = api.finetune(model_dir, "gc", [str(tmp_path / "train.csv")], adapter="frozen", epochs=40, batch=16,
                            lr=3e-3, dropout=0.3, max_train_rows=40, valid_fraction=0.25, device="cpu", threads=1,
                            quiet=True)
     assert metrics["valid_mcc"] > 0.9

@@ -21,6 +21,7 @@ def _setup(device: str, threads: int | None, seed: int, batch: int | None = None
     from vqdna_cli import distributed, runtime
 
     runtime.configure(threads, seed)
+    runtime.exact_fp32()
     torch_device = distributed.init(runtime.pick_device(device))
     if batch is not None:
         distributed.local_batch(batch)
@@ -66,7 +67,8 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 
 def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr: float, window: int, batch: int,
              holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool, max_minutes: float | None,
-             device: str, threads: int | None, seed: int, quiet: bool, transformer_preset: str | None = None) -> dict:
+             device: str, threads: int | None, seed: int, quiet: bool, transformer_preset: str | None = None,
+             checkpoint_minutes: float | None = None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.loop import LoopSettings
@@ -83,7 +85,8 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
     model.to(torch_device)
     settings = LoopSettings(steps=steps, lr=lr, out_dir=Path(output), resume=resume, quiet=quiet,
-                            max_minutes=max_minutes, eval_every=max(1, min(200, steps)), checkpoint_every=max(1, min(200, steps)))
+                            max_minutes=max_minutes, eval_every=max(1, min(200, steps)), checkpoint_every=max(1, min(200, steps)),
+                            checkpoint_minutes=checkpoint_minutes)
     metrics = run_stage(model, genomes, settings, window=window, batch=batch, seed=seed, device=torch_device)
     record = provenance("pretrain", genomes.description,
                         {"steps": steps, "lr": lr, "window": window, "batch": batch, "seed": seed,
@@ -93,7 +96,8 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
 
 
 def _with_transformer_of(model, preset: str):
-    """The same trained tokenizer under a fresh Transformer of `preset`'s size."""
+    """The same trained tokenizer under a fresh Transformer of `preset`'s size (and its
+    pre-training objective)."""
     import dataclasses
 
     from vqdna_cli.config import PRESETS
@@ -101,7 +105,7 @@ def _with_transformer_of(model, preset: str):
 
     if preset not in PRESETS:
         raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer)
+    cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=PRESETS[preset].masking)
     fresh = VQDNA(cfg)
     for part in ("encoder", "quantizer", "decoder"):
         getattr(fresh, part).load_state_dict(getattr(model, part).state_dict())

@@ -69,13 +69,46 @@ class TransformerConfig:
 
 
 @dataclass(frozen=True)
+class MaskingConfig:
+    """What masked pre-training hides and what it asks the Transformer to predict.
+
+    `where="input"`: spans of bases enter the tokenizer as N (the uniform distribution the
+    input policy gives N), so no neighbouring token carries them, and the Transformer
+    predicts the hidden bases (and, at `code_weight`, the codes the unmasked sequence has).
+    Of the spans, 80 % are hidden so and also replaced by the learned [MASK] vector, 10 %
+    get random bases and 10 % stay as they are (BERT's 80/10/10, per span).
+
+    `where="tokens"` is the objective of weights written before this existed: the tokenizer
+    read the unmasked window and single positions' quantized vectors were replaced by
+    [MASK] afterwards, so the neighbours' tokens still encoded the masked base and a masked
+    token could be read off its neighbours without any context.
+    """
+
+    where: str = "input"
+    fraction: float = 0.18  # share of positions inside masked spans (before overlaps)
+    mean_span: float = 10.0  # geometric span lengths, in bases (= tokens)
+    code_weight: float = 0.1  # weight of the code-prediction loss beside the base loss
+
+    def __post_init__(self):
+        if self.where not in ("input", "tokens"):
+            raise ValueError(f"masking.where must be 'input' or 'tokens', not {self.where!r}")
+
+    @property
+    def predicts_bases(self) -> bool:
+        return self.where == "input"
+
+
+# Configs written before MaskingConfig: single positions masked after tokenizing.
+LEGACY_MASKING = dict(where="tokens", mean_span=1.0, code_weight=1.0)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
-    # Masked pre-training: fraction of positions replaced by the learned [MASK] vector;
-    # the targets are the code indices of every HRQ level (our choice; the paper is silent).
-    mask_fraction: float = 0.25
+    # Masked pre-training (the paper masks tokens and predicts codes; see MaskingConfig).
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
     format_version: int = WEIGHTS_FORMAT_VERSION
 
     def to_dict(self) -> dict:
@@ -95,7 +128,8 @@ class ModelConfig:
             quantizer=build(QuantizerConfig, data["quantizer"]),
             # Configs written before `local_kernel` existed had no such convolution.
             transformer=build(TransformerConfig, {"local_kernel": 0, **data["transformer"]}),
-            mask_fraction=data.get("mask_fraction", 0.25),
+            masking=build(MaskingConfig, data["masking"]) if "masking" in data
+            else MaskingConfig(fraction=data.get("mask_fraction", 0.25), **LEGACY_MASKING),
             format_version=data.get("format_version", WEIGHTS_FORMAT_VERSION),
         )
 

@@ -87,19 +87,21 @@ def pretrain_command(
     holdout_tail: HoldoutTail = None,
     resume: Resume = False,
     max_minutes: MaxMinutes = None,
+    checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,
     device: options.Device = "auto",
     threads: options.Threads = None,
     seed: options.Seed = 0,
     quiet: options.Quiet = False,
 ) -> None:
-    """Stage 2: masked-token pre-training of the Transformer over the frozen tokenizer."""
+    """Stage 2: masked pre-training of the Transformer over the frozen tokenizer: spans of
+    bases are hidden from the tokenizer (read as N) and predicted from their context."""
     from vqdna_cli import api
 
     api.pretrain(
         fasta, model, output, steps=steps, lr=lr, window=window, batch=batch,
         holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
         resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
-        transformer_preset=transformer_preset,
+        transformer_preset=transformer_preset, checkpoint_minutes=checkpoint_minutes,
     )
 
 

@@ -1,4 +1,5 @@
-"""The VQDNA model: tokenizer (encoder, HRQ, decoder) + Transformer + masked-token heads.
+"""The VQDNA model: tokenizer (encoder, HRQ, decoder) + Transformer + masked-token and
+masked-base heads.
 
 Input everywhere is base codes from `data.alphabet` (B, L) int64 with `PAD_CODE` padding;
 `valid` (B, L) bool marks real positions. One token per base.
@@ -30,6 +31,8 @@ class VQDNA(nn.Module):
         self.decoder = Decoder(cfg.encoder)
         self.transformer = TransformerEncoder(cfg.transformer, cfg.encoder.width)
         self.mlm_heads = MaskedTokenHeads(cfg.transformer.width, cfg.quantizer.codebook_sizes)
+        # Predicts the bases hidden from the tokenizer (pre-training with masking.where="input").
+        self.base_head = nn.Linear(cfg.transformer.width, 4) if cfg.masking.predicts_bases else None
 
     @staticmethod
     def valid_mask(bases: torch.Tensor) -> torch.Tensor:

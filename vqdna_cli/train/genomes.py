@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vqdna_cli.data.alphabet import encode, is_ambiguous
 from vqdna_cli.errors import InputError
@@ -88,3 +89,44 @@ class WindowSampler:
 def fixed_windows(records: list[np.ndarray], window: int, count: int, seed: int) -> np.ndarray:
     """A reproducible evaluation set: the same windows every time for the same seed."""
     return WindowSampler(records, window, seed).batch(count)
+
+
+class DeviceWindowSampler:
+    """WindowSampler's distribution (records weighted by the square root of their length,
+    windows with more than `max_ambiguous` N or IUPAC codes redrawn), drawn with torch on
+    the training device: a GPU takes a batch of hundreds of windows without a loop in
+    Python or a copy from the CPU. Batch `step` depends only on (seed, step) and the device
+    kind; its windows are not those WindowSampler draws for the same step."""
+
+    def __init__(self, records: list[np.ndarray], window: int, seed: int, device: torch.device,
+                 max_ambiguous: float = 0.05):
+        records = [r for r in records if len(r) >= window]
+        if not records:
+            raise InputError(f"no training sequence is at least {window} bases long: lower --window")
+        lengths = np.array([len(r) for r in records])
+        joined = np.concatenate(records)
+        self.bases = torch.from_numpy(joined).to(device)
+        # ambiguous[i] = number of ambiguous bases before i: a window's count in one subtraction
+        counts = np.concatenate([[0], np.cumsum(is_ambiguous(joined), dtype=np.int64)])
+        self.ambiguous = torch.from_numpy(counts).to(device)
+        self.first = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]])).to(device)
+        self.starts = torch.from_numpy(lengths - window + 1).to(device)
+        self.weights = torch.from_numpy(np.sqrt(lengths)).to(device)
+        self.window, self.seed, self.device = window, seed, device
+        self.max_ambiguous_bases = int(max_ambiguous * window)
+        self.offsets = torch.arange(window, device=device)
+
+    def batch(self, size: int, step: int = 0) -> torch.Tensor:
+        """(size, window) int64 base codes on the device."""
+        generator = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + step)
+        kept = torch.empty(0, dtype=torch.long, device=self.device)
+        for _ in range(WindowSampler.MAX_DRAWS_PER_WINDOW):
+            record = torch.multinomial(self.weights, 2 * size, replacement=True, generator=generator)
+            place = torch.rand(2 * size, generator=generator, device=self.device, dtype=torch.float64)
+            start = self.first[record] + (place * self.starts[record]).long()
+            clean = self.ambiguous[start + self.window] - self.ambiguous[start] <= self.max_ambiguous_bases
+            kept = torch.cat([kept, start[clean]])[:size]
+            if len(kept) == size:
+                return self.bases[kept[:, None] + self.offsets].long()
+        raise InputError(f"the training sequence is almost all N: no {self.window}-base window with at most "
+                         f"{self.max_ambiguous_bases} ambiguous bases was found")

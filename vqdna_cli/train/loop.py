@@ -33,6 +33,7 @@ class LoopSettings:
     weight_decay: float = 0.01
     eval_every: int = 200
     checkpoint_every: int = 200
+    checkpoint_minutes: float | None = None  # also checkpoint after this long since the last one
     resume: bool = False
     quiet: bool = False
     max_minutes: float | None = None  # stop early (with a checkpoint) after this long
@@ -52,6 +53,7 @@ def run(
     train_step: Callable[[int], tuple[torch.Tensor, dict]],
     evaluate: Callable[[], dict],
     settings: LoopSettings,
+    no_decay: list[torch.nn.Parameter] = (),
 ) -> dict:
     """Runs `train_step` for the remaining steps; returns the last validation metrics.
 
@@ -61,7 +63,7 @@ def run(
     """
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(_decay_groups(parameters, no_decay), lr=settings.lr, weight_decay=settings.weight_decay)
     start = 0
     if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
         state, meta = load_training_state(out_dir / CHECKPOINT, optimizer)
@@ -70,7 +72,7 @@ def run(
     main = distributed.is_main()
     train_step = distributed.data_parallel(model, parameters, train_step)
     log = open(out_dir / LOG, "a") if main else None
-    began = time.monotonic()
+    began = last_checkpoint = time.monotonic()
     metrics: dict = {}
     progress = _progress(stage, settings.quiet or not main)
     with progress:
@@ -101,7 +103,10 @@ def run(
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                 progress.console.print(_summary(record))
-            if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time:
+            checkpoint_due = settings.checkpoint_minutes is not None and distributed.from_main(
+                (time.monotonic() - last_checkpoint) / 60 > settings.checkpoint_minutes)
+            if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time or checkpoint_due:
+                last_checkpoint = time.monotonic()
                 if main:
                     save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, {"stage": stage, "step": done})
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
@@ -111,6 +116,14 @@ def run(
     if log:
         log.close()
     return {**metrics, "steps": done if settings.steps > start else start}
+
+
+def _decay_groups(parameters: list[torch.nn.Parameter], no_decay) -> list[dict]:
+    """AdamW parameter groups: weight decay off for `no_decay` (norms, biases, positions)."""
+    exempt = {id(p) for p in no_decay}
+    groups = [{"params": [p for p in parameters if id(p) not in exempt]},
+              {"params": [p for p in parameters if id(p) in exempt], "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
 
 
 def _progress(stage: str, quiet: bool):
