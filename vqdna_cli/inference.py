@@ -50,7 +50,7 @@ class Runner:
     info: dict
     device: torch.device
     model_dir: Path
-    precision: str = "fp32"  # of the Transformer on the CPU; the tokenizer always runs in fp32 there
+    precision: str = "fp32"  # of the Transformer on the CPU; the tokenizer always runs in fp32
 
     @classmethod
     def load(cls, model_dir: Path | None, device: str = "auto", precision: str = "fp32") -> "Runner":
@@ -58,6 +58,7 @@ class Runner:
         directory = Path(model_dir) if model_dir else default_weights_dir()
         model, info = load_model(directory)
         torch_device = runtime.pick_device(device)
+        runtime.exact_fp32()
         return cls(model.to(torch_device).eval(), info, torch_device, directory, precision)
 
     @property
@@ -79,7 +80,7 @@ class Runner:
             "levels": self.levels,
             "codebook_sizes": list(self.model.cfg.quantizer.codebook_sizes),
             "tokens_per_base": 1,
-            "transformer_precision": "bf16" if self.device.type == "cuda" else self.precision,
+            "transformer_precision": runtime.transformer_precision(self.device, self.precision == "bf16"),
         }
 
     def attach_head(self, task: str) -> tuple[torch.nn.Module, dict]:
@@ -119,8 +120,7 @@ class Runner:
         for batch in budget_batches(lengths, batch_tokens):
             pieces = [codes[chunks[i].record][chunks[i].context_start : chunks[i].context_end] for i in batch]
             bases = torch.from_numpy(pad(pieces).astype(np.int64)).to(self.device)
-            with runtime.autocast(self.device):
-                tokens = self.model.quantize(bases).tokens.cpu().numpy()
+            tokens = self.model.quantize(bases).tokens.cpu().numpy()  # fp32 on every device
             for row, index in enumerate(batch):
                 chunk = chunks[index]
                 core = tokens[row, chunk.core_offset : chunk.core_offset + chunk.end - chunk.start]

@@ -21,6 +21,15 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def exact_fp32() -> None:
+    """fp32 that means fp32 on a GPU too: no TF32 in matmuls or convolutions. The tokenizer's
+    nearest-code search turns tiny differences into other tokens, and the tokens are the
+    product's contract: the same on every device."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+
 def configure(threads: int | None, seed: int) -> None:
     """Threads for intra-op parallelism, and every random generator seeded."""
     if threads:
@@ -38,9 +47,19 @@ def check_precision(precision: str) -> None:
         raise VqdnaError(f"--precision {precision!r}: use fp32 or bf16")
 
 
+def transformer_precision(device: torch.device, cpu_bf16: bool = False) -> str:
+    """bf16 on a GPU that supports it (fp32 on older cards, where fp16 could overflow); on
+    the CPU fp32, unless `cpu_bf16` (asked for with --precision bf16): faster only on CPUs
+    with native bf16 (AVX512-BF16, AMX). The tokenizer never uses this: it runs in fp32."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_bf16 else "fp32"
+
+
 def autocast(device: torch.device, cpu_bf16: bool = False):
-    """bf16 autocast on a GPU. On the CPU fp32, unless `cpu_bf16` (asked for with
-    --precision bf16): faster only on CPUs with native bf16 (AVX512-BF16, AMX)."""
+    """The Transformer's autocast (see `transformer_precision`); never around the tokenizer."""
+    if transformer_precision(device, cpu_bf16) == "fp32":
+        return contextlib.nullcontext()
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     if cpu_bf16:
