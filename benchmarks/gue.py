@@ -3,6 +3,7 @@ through the public API, beside a from-scratch baseline and the published numbers
 
     python benchmarks/gue.py train    --model weights/default --out RUN/pretrained
     python benchmarks/gue.py scratch  --like weights/default --out RUN/scratch  # no pre-training
+    python benchmarks/gue.py random-transformer --like weights/default --out RUN/random  # tokenizer only
     python benchmarks/gue.py train    --model RUN/scratch --out RUN/scratch
     python benchmarks/gue.py evaluate --model RUN/pretrained      # test splits, read only now
     python benchmarks/gue.py evaluate --model RUN/scratch
@@ -141,6 +142,24 @@ def scratch(args) -> None:
     save_model(Path(args.out), model.eval(), cfg, {"baseline": {
         "what": "no pre-training: random networks, codebooks k-means-initialised on 32 x 256 bases of the genomes",
         "architecture_of": str(args.like), "seed": 0}})
+
+
+def random_transformer(args) -> None:
+    """The third arm: the trained tokenizer of `--like` under a Transformer at its random
+    initialisation, so heads over it show what the tokens give with no pre-training."""
+    import torch
+
+    from vqdna_cli.checkpoint import load_model, save_model
+    from vqdna_cli.model.vqdna import VQDNA
+
+    trained, info = load_model(Path(args.like))
+    torch.manual_seed(args.seed)
+    model = VQDNA(trained.cfg)
+    for part in ("encoder", "quantizer", "decoder"):
+        getattr(model, part).load_state_dict(getattr(trained, part).state_dict())
+    save_model(Path(args.out), model.eval(), trained.cfg, {**info.get("provenance", {}), "baseline": {
+        "what": "the trained tokenizer of architecture_of under a randomly initialised Transformer",
+        "architecture_of": str(args.like), "seed": args.seed}})
 
 
 def evaluate(args) -> None:
@@ -343,6 +362,11 @@ def main() -> None:
     p.add_argument("--like", required=True, help="a weights directory whose architecture the baseline takes")
     p.add_argument("--out", required=True)
     p.set_defaults(run=scratch)
+    p = sub.add_parser("random-transformer", help="the trained tokenizer under a random Transformer (a third arm)")
+    p.add_argument("--like", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=random_transformer)
     p = sub.add_parser("lengths", help="record the training window lengths in heads trained before vqdna did")
     p.add_argument("--model", required=True)
     p.set_defaults(run=lengths)
