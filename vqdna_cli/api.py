@@ -613,10 +613,11 @@ def mutations(inputs: list[str], output_dir: Path, *, reference: Path, annotatio
               labels: Path | None = None, label_column: str | None = None, vcf: bool = False, plot: bool = True,
               min_depth: int = 10, min_af: float = 0.2, min_baseq: int = 20, model_dir: Path | None = None,
               batch_tokens: int = 16384, device: str = "auto", threads: int | None = None, seed: int = 0,
-              force: bool = False, precision: str = "fp32", progress=NO_PROGRESS) -> dict:
+              force: bool = False, precision: str = "fp32", vcf_gz: bool = False, progress=NO_PROGRESS) -> dict:
     """Variants of genomes (FASTA), reads (BAM/CRAM) or VCFs against `reference`, and what
     each does to the HRQ tokens, into `output_dir` (see `vqdna_cli.mutations`). Returns
-    counts, the lineage scores, and `notices` (e.g. a plot skipped) for the caller to show."""
+    counts, the lineage scores, and `notices` (e.g. a plot skipped) for the caller to show.
+    `vcf` adds variants.vcf; `vcf_gz` variants.vcf.gz (bgzip) and its tabix index instead."""
     from vqdna_cli.mutations.pileup import ReadFilters
     from vqdna_cli.mutations.pipeline import run
 
@@ -626,4 +627,4 @@ def mutations(inputs: list[str], output_dir: Path, *, reference: Path, annotatio
                label_column=label_column, vcf=vcf, plot=plot,
                filters=ReadFilters(min_depth=min_depth, min_af=min_af, min_baseq=min_baseq),
                runner_factory=lambda: _runner(model_dir, device, threads, seed, precision),
-               batch_tokens=batch_tokens, force=force, progress=progress)
+               batch_tokens=batch_tokens, force=force, progress=progress, vcf_gz=vcf_gz)
