@@ -140,6 +140,10 @@ class Annotator:
     def __init__(self, coding: list[CodingSequence]):
         self.coding = [(cds, cds.indices_at()) for cds in coding]
 
+    def gene_spans(self) -> list[tuple[str, int, int]]:
+        """(gene, 0-based start, end) of each coding sequence, for the plot's gene track."""
+        return [(cds.gene, int(cds.positions.min()), int(cds.positions.max()) + 1) for cds, _ in self.coding]
+
     def annotate(self, calls: list[Call]) -> None:
         """Set `gene`, `protein` and `effect` in each call's annotation (one sample's calls)."""
         for call in calls:
