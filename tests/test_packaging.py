@@ -95,6 +95,17 @@ def test_wheel_carries_the_shipped_weights_byte_for_byte(built):
         assert "vqdna = vqdna_cli.cli.app:main" in wheel.read(entry_points).decode()
 
 
+def test_wheel_installs_the_man_pages(built):
+    """Every page of man/ goes to <prefix>/share/man/man1, where `man vqdna` finds it."""
+    pages = sorted(p.name for p in (ROOT / "man").glob("*.1"))
+    assert "vqdna.1" in pages and "vqdna-embed.1" in pages
+    with zipfile.ZipFile(built["wheel"]) as wheel:
+        data = {Path(name).name: name for name in wheel.namelist() if ".data/data/share/man/man1/" in name}
+        assert sorted(data) == pages
+        for page in pages:
+            assert wheel.read(data[page]) == (ROOT / "man" / page).read_bytes(), page
+
+
 def _network_is_cut_by_unshare() -> bool:
     if shutil.which("unshare") is None:
         return False

@@ -196,50 +196,109 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
           bed: Path | None = None, mapped_only: bool = False, reference: Path | None = None,
           per_token: bool = False, reverse_complement: bool = False, stride: int | None = None,
           batch_tokens: int = 16384, device: str = "auto", threads: int | None = None, seed: int = 0,
-          force: bool = False, precision: str = "fp32", progress=NO_PROGRESS) -> dict:
-    """One pooled embedding per record (or per window of a long record) into one `.npz`."""
+          force: bool = False, precision: str = "fp32", pool: str = "window", layer: int | str | None = None,
+          pooling: str = "mean", progress=NO_PROGRESS) -> dict:
+    """One pooled embedding per record (or per window of a long record) into one `.npz`.
+
+    `pool` "record" writes one row per record (its windows' vectors averaged, weighted by
+    their lengths; with `pooling` "max", their maximum); `layer` N takes the vectors of
+    Transformer layer N (0 the input of the first block, -1 the last, as esm's
+    `--repr_layers`), "all" adds every layer's as `layer_embeddings`; `pooling` "max" pools a
+    window's tokens by their maximum. The defaults write exactly what they always did."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records
+    from vqdna_cli.inference import POOLINGS, embed_records, record_vector
     from vqdna_cli.io.writers import check_output, write_npz
 
+    if pool not in ("window", "record"):
+        raise VqdnaError(f"--pool {pool!r}: use window or record")
+    if pooling not in POOLINGS:
+        raise VqdnaError(f"--pooling {pooling!r}: use {' or '.join(POOLINGS)}")
     check_output(output, force)
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
+    layers = _layers(layer, runner.layers)
     ids, chroms, starts, lengths, pooled, window_ranges, window_counts, token_vectors = [], [], [], [], [], [], [], []
+    windows_read = 0
     for result in embed_records(runner, _records(source, region, bed, mapped_only, reference),
                                 batch_tokens=batch_tokens, stride=stride, per_token=per_token,
-                                reverse_complement=reverse_complement, on_bases=progress):
+                                reverse_complement=reverse_complement, layers=layers, pooling=pooling,
+                                on_bases=progress):
         record = result.record
         ids.append(record.name)
         chroms.append(record.chrom)
         starts.append(record.offset)
         lengths.append(len(record))
-        pooled.append(result.pooled)
-        window_counts.append(len(result.windows))
-        window_ranges.extend((record.offset + s, record.offset + e) for s, e in result.windows)
+        windows_read += len(result.windows)
+        # One row per record covers the whole record: the schema's window arrays stay true.
+        rows = ([record_vector(result.windows, result.pooled, pooling)] if pool == "record" else result.pooled)
+        spans = [(0, len(record))] if pool == "record" else result.windows
+        pooled.append(np.asarray(rows, dtype=np.float32))
+        window_counts.append(len(spans))
+        window_ranges.extend((record.offset + s, record.offset + e) for s, e in spans)
         if per_token:
             token_vectors.append(result.per_token)
     width = runner.model.cfg.transformer.width
     window_ranges_array = np.array(window_ranges, dtype=np.int64).reshape(-1, 2)
+    vectors = np.concatenate(pooled) if pooled else np.zeros((0, *([len(layers)] if layers else []), width), np.float32)
     arrays = {
-        "embeddings": np.concatenate(pooled) if pooled else np.zeros((0, width), np.float32),
+        "embeddings": _primary_layer(vectors, layer),
         "window_offsets": np.concatenate([[0], np.cumsum(window_counts)]).astype(np.int64),
         "window_starts": window_ranges_array[:, 0], "window_ends": window_ranges_array[:, 1],
         "ids": np.array(ids, dtype=str), "chroms": np.array(chroms, dtype=str),
         "starts": np.array(starts, dtype=np.int64), "lengths": np.array(lengths, dtype=np.int64),
     }
+    if layer == "all":
+        arrays["layer_embeddings"] = vectors
     if per_token:
         arrays["token_embeddings"] = np.concatenate(token_vectors) if token_vectors else np.zeros((0, width), np.float32)
         arrays["token_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     metadata = {**EMBEDDINGS_FORMAT, **runner.describe(), **_input_description(source, region, bed, mapped_only),
-                "records": len(ids), "windows": int(sum(window_counts)), "window": runner.window,
-                "stride": stride or runner.window, "pooling": "mean over the window's tokens",
+                "records": len(ids), "windows": windows_read, "window": runner.window,
+                "stride": stride or runner.window, "pooling": f"{pooling} over the window's tokens",
                 "reverse_complement": reverse_complement, "per_token": per_token,
                 "coordinates": "0-based half-open window_starts/window_ends on chroms",
-                "ambiguous_bases": AMBIGUITY_POLICY}
+                "ambiguous_bases": AMBIGUITY_POLICY,
+                **_embedding_options(pool, pooling, layer, layers, runner.layers)}
     write_npz(output, arrays, metadata)
-    return {"records": len(ids), "windows": int(sum(window_counts))}
+    return {"records": len(ids), "windows": windows_read}
+
+
+def _layers(layer: int | str | None, count: int) -> tuple[int, ...] | None:
+    """`--layer` -> the Transformer layers to read (`Runner.layer_outputs`), or None for the
+    default output (the last layer, computed as it always was)."""
+    if layer is None:
+        return None
+    if str(layer) == "all":
+        return tuple(range(count + 1))
+    try:
+        number = int(layer)
+    except ValueError:
+        raise VqdnaError(f"--layer {layer!r}: give a layer number (0 to {count}, -1 the last) or all") from None
+    if not -count - 1 <= number <= count:
+        raise VqdnaError(f"--layer {number}: the model has layers 0 (input) to {count} (-1 the last)")
+    number %= count + 1
+    return None if number == count else (number,)
+
+
+def _primary_layer(vectors, layer):
+    """What `embeddings` holds: the one layer asked for, or the last one with `--layer all`."""
+    if vectors.ndim == 2:
+        return vectors
+    return vectors[:, -1] if str(layer) == "all" else vectors[:, 0]
+
+
+def _embedding_options(pool: str, pooling: str, layer, layers, count: int) -> dict:
+    """Metadata of the options beyond the defaults (a default run's file stays as it was)."""
+    extra = {}
+    if pool == "record":
+        extra["pool"] = ("record: one row per record, its windows' vectors "
+                         + ("maximum" if pooling == "max" else "averaged, weighted by their lengths"))
+    if layer is not None:
+        extra["layer"] = "all" if str(layer) == "all" else (layers[0] if layers else count)
+        extra["layers"] = list(layers) if layers else [count]
+        extra["transformer_layers"] = count
+    return extra
 
 
 def _check_stride(stride: int | None, window: int) -> None:
@@ -558,10 +617,11 @@ def mutations(inputs: list[str], output_dir: Path, *, reference: Path, annotatio
               labels: Path | None = None, label_column: str | None = None, vcf: bool = False, plot: bool = True,
               min_depth: int = 10, min_af: float = 0.2, min_baseq: int = 20, model_dir: Path | None = None,
               batch_tokens: int = 16384, device: str = "auto", threads: int | None = None, seed: int = 0,
-              force: bool = False, precision: str = "fp32", progress=NO_PROGRESS) -> dict:
+              force: bool = False, precision: str = "fp32", vcf_gz: bool = False, progress=NO_PROGRESS) -> dict:
     """Variants of genomes (FASTA), reads (BAM/CRAM) or VCFs against `reference`, and what
     each does to the HRQ tokens, into `output_dir` (see `vqdna_cli.mutations`). Returns
-    counts, the lineage scores, and `notices` (e.g. a plot skipped) for the caller to show."""
+    counts, the lineage scores, and `notices` (e.g. a plot skipped) for the caller to show.
+    `vcf` adds variants.vcf; `vcf_gz` variants.vcf.gz (bgzip) and its tabix index instead."""
     from vqdna_cli.mutations.pileup import ReadFilters
     from vqdna_cli.mutations.pipeline import run
 
@@ -571,4 +631,4 @@ def mutations(inputs: list[str], output_dir: Path, *, reference: Path, annotatio
                label_column=label_column, vcf=vcf, plot=plot,
                filters=ReadFilters(min_depth=min_depth, min_af=min_af, min_baseq=min_baseq),
                runner_factory=lambda: _runner(model_dir, device, threads, seed, precision),
-               batch_tokens=batch_tokens, force=force, progress=progress)
+               batch_tokens=batch_tokens, force=force, progress=progress, vcf_gz=vcf_gz)

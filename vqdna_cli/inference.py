@@ -69,6 +69,11 @@ class Runner:
     def window(self) -> int:
         return self.model.cfg.transformer.max_tokens
 
+    @property
+    def layers(self) -> int:
+        """Transformer blocks; `layer_outputs` numbers their outputs 0 (input) to this."""
+        return len(self.model.transformer.blocks)
+
     def describe(self) -> dict:
         from vqdna_cli import __version__
 
@@ -130,17 +135,45 @@ class Runner:
     # --- Transformer vectors ----------------------------------------------------------
 
     @torch.inference_mode()
-    def hidden_of(self, token_windows: list[np.ndarray], batch_tokens: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(T, levels) token windows -> (index, (T, W) float32 Transformer output)."""
+    def hidden_of(self, token_windows: list[np.ndarray], batch_tokens: int,
+                  layers: tuple[int, ...] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """(T, levels) token windows -> (index, (T, W) float32 Transformer output); with
+        `layers`, (index, (len(layers), T, W)): those layers' outputs (`layer_outputs`)."""
         for batch in budget_batches([len(w) for w in token_windows], batch_tokens):
             tokens = torch.from_numpy(pad([token_windows[i].astype(np.int64) for i in batch], fill=0)).to(self.device)
             lengths = torch.tensor([len(token_windows[i]) for i in batch], device=self.device)
             valid = torch.arange(tokens.shape[1], device=self.device)[None, :] < lengths[:, None]
             with runtime.autocast(self.device, cpu_bf16=self.precision == "bf16"):
-                hidden = self.model.contextualise(self.model.embed_tokens(tokens), valid)
+                if layers is None:
+                    hidden = self.model.contextualise(self.model.embed_tokens(tokens), valid)
+                else:
+                    hidden = self.layer_outputs(self.model.embed_tokens(tokens), valid, layers)
             hidden = hidden.float().cpu().numpy()
             for row, index in enumerate(batch):
-                yield index, hidden[row, : len(token_windows[index])]
+                yield index, hidden[row, ..., : len(token_windows[index]), :]
+
+    def layer_outputs(self, embedding: torch.Tensor, valid: torch.Tensor, layers: tuple[int, ...]) -> torch.Tensor:
+        """(B, T, D) quantized embedding -> (B, len(layers), T, W), numbered as esm's
+        `repr_layers`: 0 is what the first block reads, n the output of block n, and the last
+        (`self.layers`) the Transformer's own output, after its final LayerNorm. Read with
+        forward hooks on the blocks, so the Transformer runs exactly as it does for the
+        default output and its module needs no change."""
+        blocks = self.model.transformer.blocks
+        seen: dict[int, torch.Tensor] = {}
+
+        def keep(number: int):
+            return lambda module, args, output: seen.__setitem__(number, output)
+
+        hooks = [block.register_forward_hook(keep(number))
+                 for number, block in enumerate(blocks, start=1) if number in layers and number < len(blocks)]
+        if 0 in layers:
+            hooks.append(blocks[0].register_forward_pre_hook(lambda module, args: seen.__setitem__(0, args[0])))
+        try:
+            seen[len(blocks)] = self.model.contextualise(embedding, valid)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return torch.stack([seen[number] for number in layers], dim=1)
 
 
 def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES) -> Iterator[list[SequenceRecord]]:
@@ -257,8 +290,7 @@ def head_features(info: dict, result: WindowVectors) -> np.ndarray:
     averaging their probabilities loses it (validation MCC 0.338 -> 0.494, gue_tasks.py)."""
     inputs = head_inputs(info)
     if HeadReads.of(info).whole_record:
-        lengths = np.array([end - start for start, end in result.windows], dtype=np.float32)
-        pooled = (lengths @ result.pooled / lengths.sum())[None, :]
+        pooled = record_vector(result.windows, result.pooled)[None, :]
         return np.concatenate([pooled, result.record_frequencies[None, :]], axis=1).astype(np.float32)
     parts = [result.pooled]
     if inputs["with_code_frequencies"]:
@@ -266,6 +298,20 @@ def head_features(info: dict, result: WindowVectors) -> np.ndarray:
     if inputs["center_tokens"]:
         parts.append(result.center)
     return np.concatenate(parts, axis=1) if len(parts) > 1 else result.pooled
+
+
+POOLINGS = ("mean", "max")
+
+
+def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """One vector for a record from its windows' pooled vectors (n_windows, ...): their mean
+    weighted by window length (what a `whole_record` head reads; a short last window counts
+    for its bases only), or with `pooling` "max" their maximum, which is the maximum over
+    all the record's tokens."""
+    if pooling == "max":
+        return pooled.max(axis=0)
+    lengths = np.array([end - start for start, end in windows], dtype=np.float32)
+    return (lengths @ pooled.reshape(len(lengths), -1) / lengths.sum()).reshape(pooled.shape[1:])
 
 
 def head_feature_count(cfg, center_tokens: int) -> int:
@@ -313,6 +359,7 @@ def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
                   with_record_frequencies: bool = False, center_tokens: int = 0, center_at: int | None = None,
+                  layers: tuple[int, ...] | None = None, pooling: str = "mean",
                   on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
@@ -320,7 +367,9 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     `with_code_frequencies` adds each window's code frequencies, `with_record_frequencies`
     those of the whole record, and `center_tokens` the HRQ
     embeddings of that many tokens centred on base `center_at` of the window (default: its
-    middle); what frozen-model heads read, `head_inputs`."""
+    middle); what frozen-model heads read, `head_inputs`. `layers` (`Runner.layer_outputs`)
+    makes each pooled vector (len(layers), W), the per-token vectors those of the last layer
+    listed; `pooling` "max" takes the maximum over a window's tokens instead of the mean."""
     size = runner.window
     stride = stride or size
     for group in grouped(records):
@@ -329,7 +378,8 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
         if reverse_complement:
             strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens))
         layout = [transformer_windows(len(c), size, stride) for c in codes]
-        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1))
+        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1),
+                                   layers=layers, pooling=pooling)
                    for n, strand in enumerate(strands)]
         sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
@@ -369,7 +419,8 @@ def _window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int,
 
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
-                    batch_tokens: int, per_token: bool, flipped: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+                    batch_tokens: int, per_token: bool, flipped: bool, layers: tuple[int, ...] | None = None,
+                    pooling: str = "mean") -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Pooled (and per-token) vectors of one strand, in forward coordinates."""
     pieces, owners = [], []
     for record, windows in enumerate(layout):
@@ -380,20 +431,22 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
             pieces.append(tokens[record][s:e])
             owners.append((record, start, end))
     width = runner.model.cfg.transformer.width
-    pooled = [np.zeros((len(w), width), dtype=np.float32) for w in layout]
+    shape = (width,) if layers is None else (len(layers), width)
+    pooled = [np.zeros((len(w), *shape), dtype=np.float32) for w in layout]
     token_sum = [np.zeros((len(t), width), dtype=np.float32) for t in tokens] if per_token else None
     token_count = [np.zeros((len(t), 1), dtype=np.float32) for t in tokens] if per_token else None
     window_number = {}
     for record, windows in enumerate(layout):
         for number, window in enumerate(windows):
             window_number[(record, *window)] = number
-    for index, hidden in runner.hidden_of(pieces, batch_tokens):
+    for index, hidden in runner.hidden_of(pieces, batch_tokens, layers):
         record, start, end = owners[index]
         if flipped:
-            hidden = hidden[::-1]
-        pooled[record][window_number[(record, start, end)]] = hidden.mean(0)
+            hidden = hidden[..., ::-1, :]
+        # Tokens are the second-last axis, after the layers when there are several.
+        pooled[record][window_number[(record, start, end)]] = hidden.max(-2) if pooling == "max" else hidden.mean(-2)
         if per_token:
-            token_sum[record][start:end] += hidden
+            token_sum[record][start:end] += hidden if layers is None else hidden[-1]
             token_count[record][start:end] += 1
     if not per_token:
         return [(p, None) for p in pooled]

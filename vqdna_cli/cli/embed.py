@@ -12,6 +12,9 @@ from vqdna_cli.cli import options
 
 Stride = Annotated[Optional[int], typer.Option("--stride", min=1, help="Tokens between window starts for sequences longer than the model window (default: the window, no overlap).", show_default=False)]
 ReverseComplement = Annotated[bool, typer.Option("--rc", help="Average the forward and reverse-complement strands.")]
+Pool = Annotated[str, typer.Option("--pool", help="window: one vector per window of a long sequence; record: one per sequence, its windows' vectors averaged weighted by their lengths (with --pooling max, their maximum).")]
+Layer = Annotated[Optional[str], typer.Option("--layer", metavar="N|all", help="Transformer layer whose vectors to write: 0 (the input of the first block) to the last (-1, the default); all: every layer, as layer_embeddings.", show_default=False)]
+Pooling = Annotated[str, typer.Option("--pooling", help="How a window's token vectors become one: mean or max.")]
 
 
 def command(
@@ -21,6 +24,9 @@ def command(
     per_token: Annotated[bool, typer.Option("--per-token", help="Also write one vector per token (base).")] = False,
     rc: ReverseComplement = False,
     stride: Stride = None,
+    pool: Pool = "window",
+    layer: Layer = None,
+    pooling: Pooling = "mean",
     region: options.Region = None,
     bed: options.Bed = None,
     mapped_only: options.MappedOnly = False,
@@ -45,6 +51,6 @@ def command(
         summary = api.embed(source, output, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                             reference=reference, per_token=per_token, reverse_complement=rc, stride=stride,
                             batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
-                            progress=progress)
+                            pool=pool, layer=layer, pooling=pooling, progress=progress)
     seconds = time.monotonic() - began
     report(f"embedded {summary['records']:,} records ({summary['windows']:,} windows) in {seconds:.1f} s -> {output}", quiet)

@@ -14,11 +14,12 @@ from vqdna_cli.cli import options
 def command(
     inputs: Annotated[list[str], typer.Argument(help="Genomes (FASTA, plain or gzip), reads aligned to the reference (BAM/CRAM, sorted and indexed) or variants (VCF/BCF); any mix.", show_default=False)],
     reference: Annotated[Path, typer.Option("--reference", help="The reference FASTA (e.g. NC_045512.2 for SARS-CoV-2) the variants are called against.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder: variants.tsv, samples.tsv, summary.json (and variants.vcf, mutations.png).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder: variants.tsv, samples.tsv, summary.json (and variants.vcf or variants.vcf.gz, mutations.png).", show_default=False)],
     annotation: Annotated[Optional[Path], typer.Option("--annotation", help="GFF3 with CDS features: gene and amino-acid change (S:N501Y) per variant.", show_default=False)] = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="TSV of sample and lineage: per-level nearest-neighbour lineage accuracy and silhouette.", show_default=False)] = None,
     label_column: Annotated[Optional[str], typer.Option("--label-column", help="The --labels column holding the lineage (the file then has a header; samples are in the first column). Default: the second column.", show_default=False)] = None,
     vcf: Annotated[bool, typer.Option("--vcf", help="Also write variants.vcf, the same numbers as INFO fields.")] = False,
+    vcf_gz: Annotated[bool, typer.Option("--vcf-gz", help="Write variants.vcf.gz (bgzip) and its tabix index variants.vcf.gz.tbi instead of variants.vcf (implies --vcf).")] = False,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw mutations.png (needs matplotlib: pip install 'vqdna[plot]').")] = True,
     min_depth: Annotated[int, typer.Option("--min-depth", min=1, help="Reads: fewest reads (passing --min-baseq) at a site to call it.")] = 10,
     min_af: Annotated[float, typer.Option("--min-af", min=0.0, max=1.0, help="Reads: smallest allele frequency to call a variant.")] = 0.2,
@@ -46,7 +47,8 @@ def command(
         summary = api.mutations(inputs, output, reference=reference, annotation=annotation, labels=labels,
                                 label_column=label_column, vcf=vcf, plot=plot, min_depth=min_depth, min_af=min_af,
                                 min_baseq=min_baseq, model_dir=model, batch_tokens=batch_tokens, device=device,
-                                threads=threads, seed=seed, force=force, precision=precision, progress=progress)
+                                threads=threads, seed=seed, force=force, precision=precision, vcf_gz=vcf_gz,
+                                progress=progress)
     for notice in summary["notices"]:
         report(f"vqdna: {notice}", quiet)
     seconds = time.monotonic() - began

@@ -18,6 +18,15 @@ acid), and every variant of the group gets the group's change. Notation (1-based
     F157fs            frameshift: the first amino acid changed, then fs
 
 Prefixed by the gene (S:N501Y); a variant in two overlapping genes gets both, comma-joined.
+
+Each change is also written in HGVS.p (`hgvs_p`, for the VCF), the gene standing for the
+protein's reference sequence: S:p.Asn501Tyr, ORF8:p.Gln27Ter, ORF1ab:p.Phe924=,
+S:p.Tyr144del, S:p.His69_Val70del, S:p.Asn214_Glu215insGluProGlu (the two amino acids
+either side), S:p.Asn211_Leu212delinsIle, S:p.Phe157fs (HGVS's short frameshift form) and
+p.Ter1274Glnext*? for a lost stop; one description per changed amino acid (N:p.Arg203Lys,
+N:p.Gly204Arg), as VCF INFO values may not hold HGVS's `[...;...]` allele form. Indels are
+not shifted to their most C-terminal place (HGVS's 3' rule): they stay where the
+left-aligned DNA variant puts them.
 """
 
 from __future__ import annotations
@@ -42,6 +51,28 @@ def _codon_table() -> dict[str, str]:
 
 
 CODONS = _codon_table()
+
+
+def _three_letter_codes() -> dict[str, str]:
+    from Bio.Data.IUPACData import protein_letters_1to3
+
+    return {**protein_letters_1to3, "*": "Ter", "X": "Xaa"}
+
+
+THREE_LETTER = _three_letter_codes()
+
+# Sequence Ontology terms of the effects (what VCF consumers such as VEP and SnpEff write);
+# an in-frame deletion-insertion is SO's protein_altering_variant.
+SO_TERMS = {"missense": "missense_variant", "synonymous": "synonymous_variant",
+            "frameshift": "frameshift_variant", "stop_gained": "stop_gained", "stop_lost": "stop_lost",
+            "inframe_deletion": "inframe_deletion", "inframe_insertion": "inframe_insertion",
+            "inframe_delins": "protein_altering_variant"}
+
+
+def so_terms(effect: str) -> list[str]:
+    """A call's `effect` (comma-joined over genes) -> its Sequence Ontology terms; none
+    outside every CDS ("noncoding": the annotation names no other feature to place it in)."""
+    return list(dict.fromkeys(SO_TERMS[name] for name in effect.split(",") if name in SO_TERMS))
 
 
 @dataclass
@@ -109,10 +140,14 @@ class Annotator:
     def __init__(self, coding: list[CodingSequence]):
         self.coding = [(cds, cds.indices_at()) for cds in coding]
 
+    def gene_spans(self) -> list[tuple[str, int, int]]:
+        """(gene, 0-based start, end) of each coding sequence, for the plot's gene track."""
+        return [(cds.gene, int(cds.positions.min()), int(cds.positions.max()) + 1) for cds, _ in self.coding]
+
     def annotate(self, calls: list[Call]) -> None:
         """Set `gene`, `protein` and `effect` in each call's annotation (one sample's calls)."""
         for call in calls:
-            call.annotation.update({"gene": [], "protein": [], "effect": []})
+            call.annotation.update({"gene": [], "protein": [], "effect": [], "hgvs_p": []})
         for cds, where in self.coding:
             edits = []
             for call in calls:
@@ -120,17 +155,19 @@ class Annotator:
                 if edit is not None:
                     edits.append(edit)
             for group in _overlapping(edits):
-                protein, effect = _change(cds, group)
+                protein, effect, hgvs = _change(cds, group)
                 for edit in group:
                     annotation = edit[3].annotation
                     annotation["gene"].append(cds.gene)
                     annotation["protein"].append(protein)
                     annotation["effect"].append(effect)
+                    annotation["hgvs_p"].extend(f"{cds.gene}:{h}" for h in hgvs)
         for call in calls:
             annotation = call.annotation
             annotation["effect"] = ",".join(dict.fromkeys(annotation["effect"])) if annotation["gene"] else "noncoding"
             annotation["gene"] = ",".join(dict.fromkeys(annotation["gene"]))
             annotation["protein"] = ",".join(dict.fromkeys(annotation["protein"]))
+            annotation["hgvs_p"] = list(dict.fromkeys(annotation["hgvs_p"]))
 
 
 def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
@@ -169,7 +206,27 @@ def _overlapping(edits: list[tuple]) -> list[list[tuple]]:
     return groups
 
 
-def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str]:
+def _aa3(amino_acids: str) -> str:
+    return "".join(THREE_LETTER.get(aa, "Xaa") for aa in amino_acids)
+
+
+def _hgvs_span(amino_acids: str, number: int) -> str:
+    """Asn211 or Asn211_Leu212: the first and last of consecutive amino acids from `number`."""
+    first = f"{_aa3(amino_acids[0])}{number}"
+    return first if len(amino_acids) == 1 else f"{first}_{_aa3(amino_acids[-1])}{number + len(amino_acids) - 1}"
+
+
+def _hgvs_insertion(cds: CodingSequence, after: int, inserted: str) -> str:
+    """p.Asn214_Glu215insGluProGlu: HGVS names the amino acids either side of an insertion;
+    `p.?` where one side is outside the protein."""
+    protein = translate(cds.sequence)
+    if not 1 <= after < len(protein):
+        return "p.?"
+    return f"p.{_aa3(protein[after - 1])}{after}_{_aa3(protein[after])}{after + 1}ins{_aa3(inserted)}"
+
+
+def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str]]:
+    """(short notation, effect, HGVS.p descriptions) of a group of edits in one CDS."""
     first_codon = group[0][0] // 3
     last_codon = max(max(e[0], e[1]) for e in group) // 3
     start, end = 3 * first_codon, min(3 * last_codon + 3, len(cds.sequence))
@@ -184,7 +241,8 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str]:
         shifted = translate(alt_nt + cds.sequence[end:])
         full_ref = translate(ref_nt + cds.sequence[end:])
         at = next((i for i, (a, b) in enumerate(zip(full_ref, shifted)) if a != b), 0)
-        return f"{gene}:{full_ref[at:at + 1]}{first_codon + at + 1}fs", "frameshift"
+        hgvs = f"p.{_aa3(full_ref[at:at + 1])}{first_codon + at + 1}fs" if full_ref[at:at + 1] else "p.?"
+        return f"{gene}:{full_ref[at:at + 1]}{first_codon + at + 1}fs", "frameshift", [hgvs]
     alt_aa = translate(alt_nt)
     prefix = 0
     while prefix < min(len(ref_aa), len(alt_aa)) and ref_aa[prefix] == alt_aa[prefix]:
@@ -198,14 +256,17 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str]:
     if not r and not a:
         codon = group[0][0] // 3
         aa = translate(cds.sequence[3 * codon : 3 * codon + 3])
-        return f"{gene}:{aa}{codon + 1}{aa}", "synonymous"
+        return f"{gene}:{aa}{codon + 1}{aa}", "synonymous", [f"p.{_aa3(aa)}{codon + 1}="]
     if len(r) == len(a):
-        changes = [f"{gene}:{x}{number + i}{y}" for i, (x, y) in enumerate(zip(r, a)) if x != y]
+        changed = [(number + i, x, y) for i, (x, y) in enumerate(zip(r, a)) if x != y]
+        changes = [f"{gene}:{x}{n}{y}" for n, x, y in changed]
         effect = "stop_gained" if "*" in a else "stop_lost" if "*" in r else "missense"
-        return ",".join(changes), effect
+        # A lost stop reads on into the 3' sequence to a new stop HGVS leaves unknown (ext*?).
+        hgvs = [f"p.{_aa3(x)}{n}{_aa3(y)}" + ("ext*?" if x == "*" else "") for n, x, y in changed]
+        return ",".join(changes), effect, hgvs
     span = f"{r[0]}{number}" if len(r) == 1 else f"{r[0]}{number}_{r[-1]}{number + len(r) - 1}" if r else ""
     if not a:
-        return f"{gene}:{span}del", "inframe_deletion"
+        return f"{gene}:{span}del", "inframe_deletion", [f"p.{_hgvs_span(r, number)}del"]
     if not r:
-        return f"{gene}:ins{number - 1}{a}", "inframe_insertion"
-    return f"{gene}:{span}delins{a}", "inframe_delins"
+        return f"{gene}:ins{number - 1}{a}", "inframe_insertion", [_hgvs_insertion(cds, number - 1, a)]
+    return f"{gene}:{span}delins{a}", "inframe_delins", [f"p.{_hgvs_span(r, number)}delins{_aa3(a)}"]

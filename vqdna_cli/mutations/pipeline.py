@@ -104,7 +104,7 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
 
 def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Path | None, labels: Path | None,
         label_column: str | None, vcf: bool, plot: bool, filters, runner_factory: Callable,
-        batch_tokens: int, force: bool, progress: Callable[[int], None]) -> dict:
+        batch_tokens: int, force: bool, progress: Callable[[int], None], vcf_gz: bool = False) -> dict:
     from vqdna_cli.mutations import plot as plotting
     from vqdna_cli.mutations.annotate import Annotator, read_gff
     from vqdna_cli.mutations.effects import FLANK, site_effects
@@ -150,8 +150,9 @@ def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Pat
                    "samples": summaries, "distinct_variants": len(sites), "lineage": lineage,
                    "definitions": _DEFINITIONS}
         report.write_json(work / "summary.json", summary)
-        if vcf:
-            _write_vcf(work / "variants.vcf", ref, comment, samples, sites, effects, levels)
+        if vcf or vcf_gz:
+            _write_vcf(work / ("variants.vcf.gz" if vcf_gz else "variants.vcf"), ref, comment, samples, sites,
+                       effects, levels)
         if plot:
             if plotting.available():
                 from vqdna_cli.mutations.summary import projection
@@ -160,7 +161,8 @@ def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Pat
                               max(len(s) for s in ref.sequences.values()),
                               {s.name: [(c.site.pos, effects[c.site].window_changed) for c in s.calls if effects[c.site]]
                                for s in samples},
-                              [projection(m) for m in matrices])
+                              [projection(m) for m in matrices],
+                              annotator.gene_spans() if annotator else None)
             else:
                 notices.append(plotting.MISSING)
     return {"samples": len(samples), "variants": sum(len(s.calls) for s in samples), "distinct_variants": len(sites),
@@ -260,21 +262,36 @@ def _lineage(samples: list[Sample], label_of: dict, matrices: list[np.ndarray], 
 
 def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sample], sites: list, effects: dict,
                levels: int) -> None:
+    """variants.vcf (variants.vcf.gz: bgzip and tabix): INFO keys are VCF's reserved ones
+    only where they mean what VCF reserves them for (DP and AF, kept from an input VCF);
+    the protein change is not AA, which VCF reserves for the ancestral allele."""
+    from vqdna_cli.mutations.annotate import so_terms
     from vqdna_cli.mutations.vcf import write_vcf
 
     calls_by_site = {(s.name, c.site): c for s in samples for c in s.calls}
     covered = {s.name: s.covered for s in samples if s.covered}
-    proteins: dict = {}
-    genes: dict = {}
+    # Per site, the distinct values over the samples that carry it, in sample order.
+    per_site: dict = {}
     for s in samples:
         for c in s.calls:
-            if c.annotation.get("protein"):
-                proteins.setdefault(c.site, {})[c.annotation["protein"]] = None
-            if c.annotation.get("gene"):
-                genes.setdefault(c.site, {})[c.annotation["gene"]] = None
+            found = per_site.setdefault(c.site, {"GENE": {}, "PROTEIN": {}, "HGVSP": {}, "EFFECT": {}, "DP": {}, "AF": {}})
+            for gene in filter(None, c.annotation.get("gene", "").split(",")):
+                found["GENE"][gene] = None
+            for protein in filter(None, c.annotation.get("protein", "").split(",")):
+                found["PROTEIN"][protein] = None
+            for hgvs in c.annotation.get("hgvs_p", []):
+                found["HGVSP"][hgvs] = None
+            for term in so_terms(c.annotation.get("effect", "")):
+                found["EFFECT"][term] = None
+            for key, value in c.site_info.items():
+                found[key][value] = None
     fields = [("TYPE", "1", "String", "snv, mnv, insertion, deletion or complex"),
-              ("GENE", "1", "String", "Genes the variant lies in, joined by &"),
-              ("AA", "1", "String", "Protein change(s), several joined by &; differing versions of several samples separated by |")]
+              ("GENE", ".", "String", "Genes (CDS of --annotation) the variant lies in"),
+              ("PROTEIN", ".", "String", "Amino-acid changes as variants.tsv writes them (S:N501Y), over the samples carrying the variant"),
+              ("HGVSP", ".", "String", "Amino-acid changes in HGVS.p, the gene naming the protein (S:p.Asn501Tyr)"),
+              ("EFFECT", ".", "String", "Sequence Ontology terms of the effect (missense_variant, frameshift_variant, ...)"),
+              ("DP", "1", "Integer", "Combined depth, INFO/DP of the input VCF (kept when its inputs agree)"),
+              ("AF", "A", "Float", "Allele frequency, INFO/AF of the input VCF (kept when its inputs agree)")]
     for k in range(1, levels + 1):
         fields += [(f"L{k}_SITE", "1", "Integer", f"1 when the level-{k} token at the site changed"),
                    (f"L{k}_WINDOW", "1", "Integer", f"Level-{k} tokens changed in the window"),
@@ -284,8 +301,12 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
 
     def info_of(site):
         e = effects[site]
-        values = {"TYPE": site.kind, "GENE": "|".join(genes.get(site, {})).replace(",", "&"),
-                  "AA": "|".join(proteins.get(site, {})).replace(",", "&")}
+        found = per_site.get(site, {})
+        values = {"TYPE": site.kind, **{key: list(found.get(key, {})) for key in ("GENE", "PROTEIN", "HGVSP", "EFFECT")}}
+        for key in ("DP", "AF"):
+            if len(found.get(key, {})) == 1:  # inputs that disagree give none
+                value = next(iter(found[key]))
+                values[key] = [value] if key == "AF" else value
         if e is None:
             return values
         for k in range(levels):
@@ -296,6 +317,5 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
         values["LLR"] = round(e.llr, 4)
         return values
 
-    with open(path, "w") as handle:
-        write_vcf(handle, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site, covered,
-                  fields, info_of)
+    write_vcf(path, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site, covered,
+              fields, info_of)

@@ -73,6 +73,8 @@ class Call:
     depth: int | None = None  # reads covering the site (reads input), else None
     alt_depth: int | None = None
     annotation: dict = field(default_factory=dict)
+    # INFO/DP and INFO/AF (of this ALT allele) of the input VCF's record, kept for the VCF out.
+    site_info: dict = field(default_factory=dict)
 
     @property
     def frequency(self) -> float | None:

@@ -45,12 +45,14 @@ def read_vcf(path: str, reference: Reference) -> list[tuple[str, list[Call]]]:
                 site = normalise(sequence, record.chrom, record.pos - 1, record.ref, alt)
                 if len(site.ref) == len(site.alt) and site.ref == site.alt:
                     continue
+                site_info = _site_info(record, index)
                 for name in samples:
                     support = _support(record, name if variants.header.samples else None, index)
                     if support is None:
                         continue
                     depth, alt_depth = support
-                    found[name].setdefault(site, Call(name, site, depth=depth, alt_depth=alt_depth))
+                    found[name].setdefault(site, Call(name, site, depth=depth, alt_depth=alt_depth,
+                                                      site_info=site_info))
     return [(name, sorted(calls.values(), key=lambda c: c.site)) for name, calls in found.items()]
 
 
@@ -82,6 +84,12 @@ def _support(record, sample: str | None, allele: int) -> tuple[int | None, int |
     return depth, None
 
 
+def _site_info(record, allele: int) -> dict:
+    """The record's INFO/DP and INFO/AF of `allele` (1-based ALT), where it has them."""
+    values = {"DP": _value(record.info, "DP"), "AF": _value(record.info, "AF", allele - 1)}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def _value(fields, key: str, index: int = 0):
     try:
         value = fields[key]
@@ -95,44 +103,75 @@ def _value(fields, key: str, index: int = 0):
 # --- writing ----------------------------------------------------------------------------
 
 
-def write_vcf(handle, reference: Reference, header_lines: list[str], samples: list[str], sites: list,
+def write_vcf(path: Path, reference: Reference, header_lines: list[str], samples: list[str], sites: list,
               calls_by_site: dict, covered: dict, info_fields: list[tuple[str, str, str, str]],
               info_of) -> None:
-    """A multi-sample VCF 4.3: one record per distinct variant, the model's numbers in INFO
-    (`info_fields`: id, number, type, description; `info_of(site)` -> {id: value}), and per
-    sample GT (1 carries it, 0 covered without it, . not covered), DP and AF."""
-    handle.write("##fileformat=VCFv4.3\n")
+    """A multi-sample VCF written by htslib (pysam): one record per distinct variant, in the
+    reference's contig order, the model's numbers in INFO (`info_fields`: id, number, type,
+    description; `info_of(site)` -> {id: value, or a list for Number=.}), and per sample GT
+    (1 carries it, 0 covered without it, . not covered), DP and AF. A `path` ending in
+    `.gz` is written BGZF-compressed with a tabix index beside it (`.gz.tbi`)."""
+    header = _header(reference, header_lines, samples, info_fields)
+    compressed = str(path).endswith(".gz")
+    order = {chrom: number for number, chrom in enumerate(reference.sequences)}
+    with pysam.VariantFile(str(path), "wz" if compressed else "w", header=header) as out:
+        for site in sorted(sites, key=lambda s: (order[s.chrom], s.pos, s.ref, s.alt)):
+            info = {key: _info_value(value) for key, value in info_of(site).items() if value not in (None, "", [])}
+            record = out.new_record(contig=site.chrom, start=site.pos - 1, alleles=(site.ref, site.alt),
+                                    filter="PASS", info=info)
+            for sample in samples:
+                _set_sample(record.samples[sample], calls_by_site.get((sample, site)),
+                            _covered(covered.get(sample, {}).get(site.chrom), site))
+            out.write(record)
+    if compressed:
+        pysam.tabix_index(str(path), preset="vcf", force=True)
+
+
+def _header(reference: Reference, header_lines: list[str], samples: list[str],
+            info_fields: list[tuple[str, str, str, str]]) -> pysam.VariantHeader:
+    header = pysam.VariantHeader()
     for line in header_lines:
-        handle.write(f"##{line}\n")
-    handle.write(f"##reference=file://{Path(reference.path).resolve()}\n")
+        header.add_line(f"##{line}")
+    header.add_line(f"##reference=file://{Path(reference.path).resolve()}")
     for chrom, sequence in reference.sequences.items():
-        handle.write(f"##contig=<ID={chrom},length={len(sequence)}>\n")
+        header.contigs.add(chrom, length=len(sequence))
     for key, number, kind, description in info_fields:
-        handle.write(f'##INFO=<ID={key},Number={number},Type={kind},Description="{description}">\n')
-    handle.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="1 carries the ALT allele, 0 covered without it, . not covered">\n')
-    handle.write('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth at the site (reads input)">\n')
-    handle.write('##FORMAT=<ID=AF,Number=A,Type=Float,Description="ALT allele frequency among the reads">\n')
-    handle.write("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]) + "\n")
-    for site in sites:
-        info = ";".join(f"{k}={_vcf_value(v)}" for k, v in info_of(site).items() if v not in (None, ""))
-        columns = [site.chrom, str(site.pos), ".", site.ref, site.alt, ".", "PASS", info or ".", "GT:DP:AF"]
-        for sample in samples:
-            call = calls_by_site.get((sample, site))
-            if call is not None:
-                depth = "." if call.depth is None else str(call.depth)
-                frequency = "." if call.frequency is None else f"{call.frequency:.4f}"
-                columns.append(f"1:{depth}:{frequency}")
-            else:
-                mask = covered.get(sample, {}).get(site.chrom)
-                seen = mask is not None and bool(np.all(mask[max(site.pos - 1, 0) : site.pos - 1 + len(site.ref)]))
-                columns.append("0:.:." if seen else ".:.:.")
-        handle.write("\t".join(columns) + "\n")
+        header.info.add(key, number, kind, description)
+    header.formats.add("GT", 1, "String", "1 carries the ALT allele, 0 covered without it, . not covered")
+    header.formats.add("DP", 1, "Integer", "Read depth at the site (reads input)")
+    header.formats.add("AF", "A", "Float", "ALT allele frequency among the reads")
+    for sample in samples:
+        header.add_sample(sample)
+    return header
 
 
-def _vcf_value(value) -> str:
+def _covered(mask: np.ndarray | None, site) -> bool:
+    return mask is not None and bool(np.all(mask[max(site.pos - 1, 0) : site.pos - 1 + len(site.ref)]))
+
+
+def _set_sample(fields, call, covered: bool) -> None:
+    if call is None:
+        fields["GT"] = (0,) if covered else (None,)
+        return
+    fields["GT"] = (1,)
+    if call.depth is not None:
+        fields["DP"] = call.depth
+    if call.frequency is not None:
+        fields["AF"] = (round(call.frequency, 4),)
+
+
+def _info_value(value):
+    if isinstance(value, list):
+        return tuple(_info_value(v) for v in value)
     if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    # VCF INFO values may not hold spaces, semicolons, '=' or commas outside lists.
-    return str(value).replace(" ", "_").replace(";", "|").replace("=", ":")
+        return int(value)
+    return _info_text(value) if isinstance(value, str) else value
+
+
+# VCF INFO values may not hold whitespace, ';', '=' or ',' (outside lists): percent-encoded
+# as VCF 4.3 says and VEP does (a synonymous HGVS.p, p.Phe924=, is written p.Phe924%3D).
+_ESCAPES = {"%": "%25", ";": "%3B", "=": "%3D", ",": "%2C", " ": "%20", "\t": "%09"}
+
+
+def _info_text(value) -> str:
+    return "".join(_ESCAPES.get(character, character) for character in str(value))

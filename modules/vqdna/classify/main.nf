@@ -4,6 +4,9 @@ process VQDNA_CLASSIFY {
     label 'process_gpu'
 
     conda "${moduleDir}/environment.yml"
+    container "${ workflow.containerEngine == 'singularity' && !task.ext.singularity_pull_docker_container ?
+        'https://depot.galaxyproject.org/singularity/vqdna:0.1.0--pyhdfd78af_0' :
+        'biocontainers/vqdna:0.1.0--pyhdfd78af_0' }"
 
     input:
     tuple val(meta), path(fasta)
@@ -21,6 +24,8 @@ process VQDNA_CLASSIFY {
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}"
     def model_arg = model ? "--model ${model}" : ''
+    // nf-core's process_gpu convention: the pipeline sets ext.use_gpu where a GPU is given.
+    def device_arg = task.ext.use_gpu ? '--device cuda' : ''
     // TSV (one row per sequence) unless ext.args asks for BED6+ (windows of long sequences);
     // `--format` comes last so the file's extension always says what it holds.
     def format = args.contains('--format bed') ? 'bed' : 'tsv'
@@ -30,6 +35,7 @@ process VQDNA_CLASSIFY {
         ${fasta} \\
         -o ${prefix}.${format} \\
         ${model_arg} \\
+        ${device_arg} \\
         --threads ${task.cpus} \\
         ${args} \\
         --format ${format}

@@ -4,6 +4,9 @@ process VQDNA_EMBED {
     label 'process_gpu'
 
     conda "${moduleDir}/environment.yml"
+    container "${ workflow.containerEngine == 'singularity' && !task.ext.singularity_pull_docker_container ?
+        'https://depot.galaxyproject.org/singularity/vqdna:0.1.0--pyhdfd78af_0' :
+        'biocontainers/vqdna:0.1.0--pyhdfd78af_0' }"
 
     input:
     tuple val(meta), path(fasta)
@@ -20,11 +23,14 @@ process VQDNA_EMBED {
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}"
     def model_arg = model ? "--model ${model}" : ''
+    // nf-core's process_gpu convention: the pipeline sets ext.use_gpu where a GPU is given.
+    def device_arg = task.ext.use_gpu ? '--device cuda' : ''
     """
     vqdna embed \\
         ${fasta} \\
         -o ${prefix}.embeddings.npz \\
         ${model_arg} \\
+        ${device_arg} \\
         --threads ${task.cpus} \\
         ${args}
     """
