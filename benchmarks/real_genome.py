@@ -189,6 +189,7 @@ LAYOUTS = {
 
 PROMOTER, NON_PROMOTER = "1", "0"  # GUE's labels, the heads' `labels`
 ACCEPTOR, DONOR, NON_SPLICE = "0", "1", "2"
+SPLICE_KINDS = ("acceptor", "donor", "AG decoy", "GT decoy")  # Window.kind of the splice sets
 
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
@@ -570,9 +571,12 @@ def choose_rule_threshold(layout: Layout, rule: str, windows: list[Window]) -> t
     """`choose_threshold` for one rule on a (training-region) set; splice sets pick the t
     that best separates splice sites (either class) from decoys."""
     values = np.array([RULES[rule](w.seq) for w in windows])
-    positive = np.array([w.label not in (NON_PROMOTER, NON_SPLICE) for w in windows]) if layout.name == "splice" \
-        else np.array([w.label == PROMOTER for w in windows])
-    return choose_threshold(values, positive)
+    return choose_threshold(values, np.array([is_positive(w) for w in windows]))
+
+
+def is_positive(window: Window) -> bool:
+    """A promoter or a splice site (either kind), not background or a decoy."""
+    return window.label != (NON_SPLICE if window.kind in SPLICE_KINDS else NON_PROMOTER)
 
 
 # --- the heads, through the product ---------------------------------------------------------------
@@ -668,7 +672,7 @@ def run(args) -> None:
             for positives, negatives, valid, train in sets:
                 predicted = labels[[index[w] for w in valid]]
                 score = _score(check, valid, predicted, train)
-                n_pos = sum(w.label not in (NON_PROMOTER, NON_SPLICE) for w in valid)
+                n_pos = sum(map(is_positive, valid))
                 rows.append(Row(check.task, positives, negatives, n_pos, len(valid) - n_pos, score["head_mcc"],
                                 score["rules"], gue_test_mcc(check.task, model_dir)))
     seconds = time.monotonic() - began
