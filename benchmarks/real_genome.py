@@ -5,6 +5,7 @@ and scored on a fixed validation region beside one-line rules (CpG count, GC con
 
     python benchmarks/real_genome.py run                  # every head, writes results/real_genome.md
     python benchmarks/real_genome.py run --heads promoter splice-site --markdown -   # a quick look
+    python benchmarks/real_genome.py scan --mb 30-30.2 --stride 300 --png scan.png   # TSS found vs calls per Mb
     python benchmarks/real_genome.py export --layout promoter --region training \\
         --background gc-matched --genes all -o prom_gc.csv    # `sequence,label` for `vqdna train finetune`
 
@@ -778,6 +779,108 @@ def _table_line(row: dict, summary: bool = False) -> str:
             f"{' | '.join(rules)} | {_pct(row['gue_test_mcc'])} |")
 
 
+# --- scanning the validation region -----------------------------------------------------------------
+
+HEAD_CUTS = (0.5, 0.7, 0.9, 0.95, 0.99)  # the head's call probability
+CPG_CUTS = (4, 6, 8, 10, 15, 20)  # CpG per window for the rule
+NEAR_CALL = 500  # a TSS is found when a call lies within this many bases
+
+
+def scan_measure(args) -> None:
+    """`vqdna classify --scan` over a stretch of the validation region: the share of its
+    protein-coding TSS within NEAR_CALL bp of a call against the calls per Mb, for the head
+    at several probabilities and for the CpG rule on the same windows."""
+    data = data_dir()
+    if data is None:
+        print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
+        return
+    from vqdna_cli import api
+    from vqdna_cli.scan import ScanSettings
+
+    start, end = (int(float(x) * 1e6) for x in args.mb.split("-"))
+    if not VALIDATION_REGION[0].holds("chrX", start, end):
+        sys.exit(f"real_genome.py: --mb {args.mb} is not inside the validation region {VALIDATION_REGION[0]}")
+    genome, annotation = load_genome(data), load_annotation(data)
+    tss = np.array([t.pos for t in annotation.tss if t.chrom == "chrX" and t.gene_type == "protein_coding"
+                    and start + NEAR_CALL <= t.pos < end - NEAR_CALL])
+    with tempfile.TemporaryDirectory() as tmp:
+        import pysam
+
+        fasta = Path(tmp) / "stretch.fa"
+        seq = genome.fetch("chrX", start, end)
+        fasta.write_text(">stretch\n" + "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60)) + "\n")
+        pysam.faidx(str(fasta))
+        began = time.monotonic()
+        result = api.scan(str(fasta), Path(tmp) / "calls.bed", task=args.task, device="cpu", threads=args.threads,
+                          settings=ScanSettings(stride=args.stride))
+        seconds = time.monotonic() - began
+        rows = [line.split("\t") for line in (Path(tmp) / "calls.bed").read_text().splitlines()
+                if not line.startswith("#")]
+    starts = np.array([int(r[1]) + start for r in rows])
+    call_p = np.array([float(r[-1]) for r in rows])  # the last class is the promoter class of these heads
+    cpg = np.array([cpg_count(genome.fetch("chrX", a, a + result["window"])) for a in starts])
+    megabases = (end - start) / 1e6
+
+    def point(called: np.ndarray) -> tuple[float, float]:
+        windows = np.unique(starts[called])  # a window called on either strand counts once
+        if not len(tss):
+            return float("nan"), len(windows) / megabases
+        lo, hi = windows, windows + result["window"]
+        found = [bool(np.any((lo - NEAR_CALL <= t) & (t < hi + NEAR_CALL))) for t in tss]
+        return float(np.mean(found)), len(windows) / megabases
+
+    curve = {"head": [(p, *point(call_p >= p)) for p in HEAD_CUTS],
+             "CpG": [(t, *point(cpg >= t)) for t in CPG_CUTS]}
+    report = {"task": args.task, "region": f"chrX:{start}-{end}", "tss": int(len(tss)), "window": result["window"],
+              "stride": result["stride"], "seconds": round(seconds), "bases_per_second": round((end - start) / seconds),
+              "curve": curve, "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
+              "date": datetime.date.today().isoformat(), "commit": _commit()}
+    text = scan_markdown(report)
+    if args.markdown == "-":
+        print(text)
+    else:
+        Path(args.markdown).write_text(text)
+    if args.png:
+        _plot(report, Path(args.png))
+
+
+def scan_markdown(report: dict) -> str:
+    lines = [f"# Scanning the validation region with `{report['task']}`", "",
+             f"Made by `{report['command']}` on {report['date']} at commit {report['commit']}: "
+             f"`vqdna classify --task {report['task']} --scan` over {report['region']} (0-based; validation region) "
+             f"with {report['window']} bp windows every {report['stride']} bp on both strands, "
+             f"{report['seconds']} s on the CPU ({report['bases_per_second']:,} genome bases/s). "
+             f"A protein-coding TSS ({report['tss']} here) is found when a called window lies within {NEAR_CALL} bp; "
+             "calls per Mb count called windows (either strand once).", "",
+             "| caller | cut | TSS found | calls per Mb |", "|---|---:|---:|---:|"]
+    for caller, points in report["curve"].items():
+        for cut, recall, per_mb in points:
+            name = f"head p >= {cut:g}" if caller == "head" else f"CpG >= {cut:g}"
+            lines.append(f"| {caller} | {name} | {_pct(recall)} % | {per_mb:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install 'vqdna[plot]'): plot skipped", file=sys.stderr)
+        return
+    figure, axes = plt.subplots(figsize=(5, 4))
+    for caller, points in report["curve"].items():
+        axes.plot([p[2] for p in points], [100 * p[1] for p in points], marker="o", label=caller)
+    axes.set_xscale("log")
+    axes.set_xlabel("calls per Mb")
+    axes.set_ylabel(f"protein-coding TSS within {NEAR_CALL} bp of a call (%)")
+    axes.set_title(f"{report['task']} scan, {report['region']}")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+
+
 # --- export -----------------------------------------------------------------------------------------
 
 
@@ -814,6 +917,14 @@ def main(argv: list[str] | None = None) -> None:
     export_parser.add_argument("--seed", type=int, default=0)
     export_parser.add_argument("-o", "--output", required=True)
     export_parser.set_defaults(func=export)
+    scan_parser = commands.add_parser("scan", help="scan a stretch of the validation region: TSS found against calls per Mb")
+    scan_parser.add_argument("--task", default="promoter", choices=[c.task for c in HEAD_CHECKS if c.classes == 2])
+    scan_parser.add_argument("--mb", default="30-40", help="chrX stretch in Mb, inside the validation region")
+    scan_parser.add_argument("--stride", type=int, default=None, help="bases between windows (default: half the window)")
+    scan_parser.add_argument("--threads", type=int, default=2)
+    scan_parser.add_argument("--markdown", default=str(RESULTS / "real_genome_scan.md"), help="report path, or - for stdout")
+    scan_parser.add_argument("--png", default=None, help="also a plot (needs matplotlib)")
+    scan_parser.set_defaults(func=scan_measure)
     args = parser.parse_args(argv)
     args.func(args)
 
