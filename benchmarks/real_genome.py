@@ -657,7 +657,7 @@ def run(args) -> None:
     if data is None:
         print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
         return
-    began = time.monotonic()
+    began, commit = time.monotonic(), _commit()  # the code that runs, whatever is committed meanwhile
     genome, annotation = load_genome(data), load_annotation(data)
     model_dir = Path(args.model) if args.model else None
     checks = [c for c in HEAD_CHECKS if not args.heads or c.task in args.heads]
@@ -679,7 +679,7 @@ def run(args) -> None:
     seconds = time.monotonic() - began
     report = {"rows": [row.__dict__ for row in rows], "bases_per_second": speeds, "seconds": round(seconds),
               "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
-              "date": datetime.date.today().isoformat(), "commit": _commit(),
+              "date": datetime.date.today().isoformat(), "commit": commit,
               "training_region": [str(s) for s in TRAINING_REGION], "validation_region": [str(s) for s in VALIDATION_REGION]}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
@@ -800,6 +800,7 @@ def scan_measure(args) -> None:
     start, end = (int(float(x) * 1e6) for x in args.mb.split("-"))
     if not VALIDATION_REGION[0].holds("chrX", start, end):
         sys.exit(f"real_genome.py: --mb {args.mb} is not inside the validation region {VALIDATION_REGION[0]}")
+    commit = _commit()  # the code that runs, whatever is committed meanwhile
     genome, annotation = load_genome(data), load_annotation(data)
     tss = np.array([t.pos for t in annotation.tss if t.chrom == "chrX" and t.gene_type == "protein_coding"
                     and start + NEAR_CALL <= t.pos < end - NEAR_CALL])
@@ -834,7 +835,7 @@ def scan_measure(args) -> None:
     report = {"task": args.task, "region": f"chrX:{start}-{end}", "tss": int(len(tss)), "window": result["window"],
               "stride": result["stride"], "seconds": round(seconds), "bases_per_second": round((end - start) / seconds),
               "curve": curve, "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
-              "date": datetime.date.today().isoformat(), "commit": _commit()}
+              "date": datetime.date.today().isoformat(), "commit": commit}
     text = scan_markdown(report)
     if args.markdown == "-":
         print(text)
