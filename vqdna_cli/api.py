@@ -391,6 +391,105 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
             "train_window_lengths": info.get("train_window_lengths")}
 
 
+SCAN_BATCH = 2048  # windows whose features go through the head at once
+
+
+def scan(genome: str, output: Path | None, *, task: str, settings=None, model_dir: Path | None = None,
+         region: str | None = None, bed: Path | None = None, batch_tokens: int = 16384, device: str = "auto",
+         threads: int | None = None, seed: int = 0, force: bool = False, precision: str = "fp32",
+         progress=NO_PROGRESS, on_total=lambda total: None) -> dict:
+    """Scan a genome FASTA with a task head (`vqdna classify --scan`): BED6+ sorted by
+    position, one row per window and strand (name: the most probable class; score: its
+    probability x 1000) with the probability of every class; with `settings.min_prob`
+    (`scan.ScanSettings`), only windows where a non-background class has at least that. Windows stream through the model a
+    group at a time and rows are written as they come, so memory does not grow with the
+    genome. `on_total(bases)` is told the bases to scan before the first window (when known)."""
+    import numpy as np
+
+    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.io.regions import parse_region, read_bed
+    from vqdna_cli.io.writers import check_output, text_output
+    from vqdna_cli.scan import ScanLayout, ScanSettings, ScanSource, background_classes
+
+    settings = settings or ScanSettings()
+    regions = ([parse_region(region)] if region else []) + (read_bed(str(bed)) if bed else [])
+    source = ScanSource.open(genome, regions)
+    check_output(output, force)
+    runner = _runner(model_dir, device, threads, seed, precision)
+    head, info = runner.attach_head(task)
+    layout = ScanLayout.of(info, runner.window, settings)
+    names = info["class_names"]
+    calls = [i for i in range(len(names)) if i not in background_classes(info)]
+    on_total(source.total_bases)
+    from collections import deque
+
+    strands: deque[str] = deque()  # of the windows handed to the model and not yet written, in order
+
+    def records():
+        for window in source.windows(layout):
+            strands.append(window.strand)
+            yield window.record
+
+    tracker = _Covered(progress)
+    inputs = head_inputs(info)
+    inputs["reverse_complement"] = layout.strands == (".",)  # a head trained on both strands averages them
+    results = embed_records(runner, records(), batch_tokens=batch_tokens, stride=None, per_token=False, **inputs)
+    kept = windows = 0
+    with text_output(output) as out:
+        out.write(f"# vqdna {runner.describe()['vqdna_version']} model {runner.describe()['model_hash']} task {task} "
+                  f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g}\n")
+        out.write("\t".join(["#chrom", "start", "end", "name", "score", "strand", *(f"p_{n}" for n in names)]) + "\n")
+        for batch in _batched(results, SCAN_BATCH):
+            probabilities = _window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
+                                                  runner.device)
+            for result, p in zip(batch, probabilities):
+                strand = strands.popleft()
+                record = result.record
+                tracker.advance(record.chrom, record.offset, record.offset + len(record))
+                windows += 1
+                # kept: a call (its most probable non-background class) of at least min_prob
+                if settings.min_prob > 0 and (not calls or p[calls].max() < settings.min_prob):
+                    continue
+                best = int(np.argmax(p))
+                out.write("\t".join([record.chrom, str(record.offset), str(record.offset + len(record)), names[best],
+                                     str(int(round(1000 * p[best]))), strand, *(f"{x:.4f}" for x in p)]) + "\n")
+                kept += 1
+    tracker.finish(source.total_bases)
+    return {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
+            "strands": "".join(layout.strands), "bases": tracker.covered}
+
+
+def _batched(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Covered:
+    """Genome bases covered by the windows written so far, for the progress bar."""
+
+    def __init__(self, progress):
+        self.progress, self.covered, self.chrom, self.end = progress, 0, None, 0
+
+    def advance(self, chrom: str, start: int, end: int) -> None:
+        if chrom != self.chrom:
+            self.chrom, self.end = chrom, start
+        new = max(0, end - max(start, self.end))
+        self.end = max(self.end, end)
+        self.covered += new
+        self.progress(new)
+
+    def finish(self, total: int | None) -> None:
+        """The bar ends full: skipped N windows and tails count as done."""
+        if total is not None and total > self.covered:
+            self.progress(total - self.covered)
+
+
 # --- task heads -----------------------------------------------------------------------------
 
 

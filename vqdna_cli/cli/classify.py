@@ -8,7 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from vqdna_cli.cli import options
-from vqdna_cli.cli.embed import ReverseComplement, Stride
+from vqdna_cli.cli.embed import ReverseComplement
+
+# Checked in the API (one-line errors), not by Typer, so that a bad value reads like every other error.
+Stride = Annotated[Optional[int], typer.Option("--stride", help="Bases between window starts: of a sequence longer than the model window (default: the window, no overlap), or of a --scan (default: half the window).", show_default=False)]
 
 
 def command(
@@ -16,6 +19,9 @@ def command(
     task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data and test score, then exit.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout).", show_default=False)] = None,
+    scan: Annotated[Optional[str], typer.Option("--scan", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
+    window: Annotated[Optional[int], typer.Option("--window", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
+    min_prob: Annotated[float, typer.Option("--min-prob", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability.")] = 0.0,
     output_format: Annotated[str, typer.Option("--format", help="auto (TSV, or BED6+ when a sequence is longer than the model window), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
     model: options.Model = None,
     rc: ReverseComplement = False,
@@ -35,6 +41,8 @@ def command(
     """Classify DNA with a task head: a label and a probability per class for each sequence.
 
     Example: vqdna classify --task promoter seqs.fa > promoters.tsv
+
+    Scan a genome: vqdna classify --task promoter --scan genome.fa --region chrX:1-5000000 --min-prob 0.9 -o calls.bed
     """
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, report
@@ -43,6 +51,13 @@ def command(
     if list_tasks:
         _print_tasks(api.list_tasks(model))
         return
+    if scan is not None:
+        _scan(scan, source, task, output, model=model, window=window, stride=stride, min_prob=min_prob, rc=rc,
+              output_format=output_format, region=region, bed=bed, batch_tokens=batch_tokens, device=device,
+              precision=precision, threads=threads, seed=seed, force=force, quiet=quiet)
+        return
+    if window is not None or min_prob:
+        raise VqdnaError("--window and --min-prob apply to --scan only")
     if task is None or source is None:
         raise VqdnaError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
     with bases_progress(f"classifying ({task})", quiet) as progress:
@@ -54,6 +69,31 @@ def command(
         report(f"vqdna: warning: {result['outside_training_lengths']} of {result['read_count']} {result['read']} are far "
                f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
                "extrapolations", quiet)
+
+
+def _scan(genome: str, source: str | None, task: str | None, output: Path | None, *, model, window, stride,
+          min_prob, rc, output_format, region, bed, batch_tokens, device, precision, threads, seed, force,
+          quiet) -> None:
+    from vqdna_cli import api
+    from vqdna_cli.cli.progress import bases_progress, report
+    from vqdna_cli.errors import VqdnaError
+    from vqdna_cli.scan import ScanSettings
+
+    if task is None:
+        raise VqdnaError("--scan needs --task NAME (see `vqdna classify --list-tasks`)")
+    if source is not None:
+        raise VqdnaError(f"--scan reads the genome it is given; drop the input {source!r}")
+    if rc:
+        raise VqdnaError("--scan already reads both strands of a strand-specific head; drop --rc")
+    if output_format != "auto":
+        raise VqdnaError("--scan always writes BED6+; drop --format")
+    settings = ScanSettings(window=window, stride=stride, min_prob=min_prob)
+    with bases_progress(f"scanning ({task})", quiet) as progress:
+        result = api.scan(genome, output, task=task, settings=settings, model_dir=model, region=region, bed=bed,
+                          batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force,
+                          precision=precision, progress=progress, on_total=progress.set_total)
+    report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
+           f"{result['stride']} bp, strands {result['strands']})", quiet)
 
 
 def _what_it_reads(head: dict) -> str:

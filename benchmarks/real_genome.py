@@ -1,0 +1,934 @@
+"""Real-genome benchmark: do the shipped promoter and splice heads answer the user's question
+on real human sequence, not only GUE's? Sets are cut from ../shared/data/genomes with the
+GENCODE-derived annotation in ../shared/data/annotation, in each head's training layout,
+and scored on a fixed validation region beside one-line rules (CpG count, GC content).
+
+    python benchmarks/real_genome.py run                  # every head, writes results/real_genome.md
+    python benchmarks/real_genome.py run --heads promoter splice-site --markdown -   # a quick look
+    python benchmarks/real_genome.py scan --mb 30-30.2 --stride 300 --png scan.png   # TSS found vs calls per Mb
+    python benchmarks/real_genome.py export --layout promoter --region training \\
+        --background gc-matched --genes all -o prom_gc.csv    # `sequence,label` for `vqdna train finetune`
+
+Regions (fixed; `TRAINING_REGION`, `VALIDATION_REGION`):
+- training: chrX 0-30 Mb and the chr22 slice (20-21 Mb). Rules' thresholds are chosen here,
+  and heads retrained for genomes may train here.
+- validation: chrX 30-40 Mb. Nothing is trained or selected on it; it only scores.
+chrX beyond 40 Mb is never read: its annotation is kept out for an independent check.
+
+Layouts (as GUE's, `LAYOUTS`): promoter windows are TSS -249..+50 (300 bp, TSS at base 249)
+and core-promoter windows -34..+35 (70 bp, TSS at base 34), on the gene's strand; splice
+windows are 400 bp with the exon/intron junction between bases 199 and 200 in the
+transcript's orientation (acceptor: AG at 198-199, exon from 200; donor: exon to 199, GT at
+200-201), as in GUE splice/reconstructed.
+
+Set builders (importable, for training heads on genomic negatives): `promoter_set`,
+`splice_set`, `write_csv`, with `load_genome` and `load_annotation` for their inputs.
+
+Data: ../shared/data (or $VQDNA_DATA); without it the script prints `skipped: ...`, exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+# --- regions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Span:
+    """An interval of a chromosome, 0-based half-open, in the annotation's names (chrX, chr22)."""
+
+    chrom: str
+    start: int
+    end: int
+
+    def holds(self, chrom: str, start: int, end: int) -> bool:
+        return chrom == self.chrom and self.start <= start and end <= self.end
+
+    def __str__(self) -> str:
+        return f"{self.chrom}:{self.start / 1e6:g}-{self.end / 1e6:g} Mb"
+
+
+TRAINING_REGION = (Span("chrX", 0, 30_000_000), Span("chr22", 20_000_000, 21_000_000))
+VALIDATION_REGION = (Span("chrX", 30_000_000, 40_000_000),)
+REGIONS = {"training": TRAINING_REGION, "validation": VALIDATION_REGION}
+CHRX_READ_LIMIT = 40_000_000  # never read chrX beyond this (kept for an independent check)
+
+MIN_TSS_DISTANCE = 5_000  # background windows keep at least this many bases from every annotated TSS
+MIN_SITE_DISTANCE = 500  # splice decoys keep at least this many bases from every annotated exon boundary
+MAX_TRIES = 2_000_000  # random candidates drawn for one set before it is left short
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def data_dir() -> Path | None:
+    """$VQDNA_DATA, else ../shared/data; None when the annotation or genomes are missing."""
+    data = Path(os.environ.get("VQDNA_DATA", ROOT.parent / "shared" / "data"))
+    return data if (data / "annotation").is_dir() and (data / "genomes").is_dir() else None
+
+
+CHRX_FASTA = "human_chrX_0-70Mb_GRCh37_smalt.fa.gz"  # chrX from base 1
+CHR22_FASTA = "human_chr22_20-21Mb_hisat2.fa.gz"  # base i is chr22 position 20,000,000 + i (1-based)
+TSS_TABLE = "hg19_tss_chrX-0-40Mb_chr22-20-21Mb.tsv.gz"
+EXON_TABLE = "hg19_exons_chrX-0-40Mb_chr22-20-21Mb.tsv.gz"
+
+
+@dataclass
+class Genome:
+    """Uppercased sequence of each chromosome piece we have: chrom -> (0-based offset, bases)."""
+
+    pieces: dict[str, tuple[int, str]]
+
+    def fetch(self, chrom: str, start: int, end: int) -> str | None:
+        """Bases [start, end) (0-based), or None where the piece does not cover them."""
+        if chrom not in self.pieces:
+            return None
+        offset, seq = self.pieces[chrom]
+        if start < offset or end > offset + len(seq):
+            return None
+        return seq[start - offset : end - offset]
+
+
+def _read_fasta_prefix(path: Path, limit: int | None) -> str:
+    """The first record of a gzip FASTA, at most `limit` bases (the rest is never read)."""
+    chunks, size = [], 0
+    with gzip.open(path, "rt") as handle:
+        handle.readline()  # header
+        for line in handle:
+            if line.startswith(">"):
+                break
+            chunks.append(line.strip())
+            size += len(chunks[-1])
+            if limit is not None and size >= limit:
+                break
+    seq = "".join(chunks).upper()
+    return seq[:limit] if limit is not None else seq
+
+
+def load_genome(data: Path) -> Genome:
+    """chrX 0-40 Mb and chr22 20-21 Mb (a few seconds)."""
+    genomes = data / "genomes"
+    return Genome({"chrX": (0, _read_fasta_prefix(genomes / CHRX_FASTA, CHRX_READ_LIMIT)),
+                   "chr22": (20_000_000, _read_fasta_prefix(genomes / CHR22_FASTA, None))})
+
+
+@dataclass(frozen=True)
+class Tss:
+    chrom: str
+    pos: int  # 0-based position of the first transcribed base
+    strand: str
+    gene: str
+    gene_type: str
+
+
+@dataclass(frozen=True)
+class Exon:
+    chrom: str
+    start: int  # 0-based half-open
+    end: int
+    strand: str
+    gene: str
+    gene_type: str
+
+
+@dataclass
+class Annotation:
+    tss: list[Tss]
+    exons: list[Exon]
+
+
+def _table(path: Path) -> list[list[str]]:
+    with gzip.open(path, "rt") as handle:
+        return [line.rstrip("\n").split("\t") for line in handle][1:]
+
+
+def load_annotation(data: Path) -> Annotation:
+    """The TSS and exon tables; 1-based coordinates become 0-based half-open here."""
+    folder = data / "annotation"
+    tss = [Tss(c, int(p) - 1, s, g, t) for c, p, s, g, t in _table(folder / TSS_TABLE)]
+    exons = [Exon(c, int(a) - 1, int(b), s, g, t) for c, a, b, s, g, t in _table(folder / EXON_TABLE)]
+    return Annotation(tss, exons)
+
+
+# --- windows ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A head's training layout: `length` bases with the anchor (a TSS, the first base after a
+    splice junction) at base `anchor`, in the orientation of the gene."""
+
+    name: str
+    length: int
+    anchor: int
+
+
+LAYOUTS = {
+    "promoter": Layout("promoter", 300, 249),  # GUE prom_300: -249..+50
+    "core-promoter": Layout("core-promoter", 70, 34),  # GUE prom_core: -34..+35
+    "splice": Layout("splice", 400, 200),  # GUE splice: junction between bases 199 and 200
+}
+
+PROMOTER, NON_PROMOTER = "1", "0"  # GUE's labels, the heads' `labels`
+ACCEPTOR, DONOR, NON_SPLICE = "0", "1", "2"
+SPLICE_KINDS = ("acceptor", "donor", "AG decoy", "GT decoy")  # Window.kind of the splice sets
+
+_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+
+
+def reverse_complement(seq: str) -> str:
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A labelled window: genome interval [start, end) (0-based), the strand it is read on,
+    and its bases in that orientation (reverse-complemented for `-`)."""
+
+    chrom: str
+    start: int
+    end: int
+    strand: str
+    label: str
+    kind: str  # what it is: protein_coding TSS, intronic background, AG decoy, ...
+    seq: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.chrom}:{self.start}-{self.end}({self.strand})|{self.kind}|{self.label}"
+
+
+def window_bounds(layout: Layout, pos: int, strand: str) -> tuple[int, int]:
+    """The genome interval of a window whose base `layout.anchor` (in the strand's
+    orientation) is genome position `pos`."""
+    if strand == "+":
+        start = pos - layout.anchor
+        return start, start + layout.length
+    end = pos + 1 + layout.anchor  # on `-`, base i of the window is genome position end - 1 - i
+    return end - layout.length, end
+
+
+def cut_window(genome: Genome, layout: Layout, chrom: str, pos: int, strand: str, label: str,
+               kind: str) -> Window | None:
+    """The window anchored at `pos` on `strand`; None where it leaves the sequence or holds an N."""
+    start, end = window_bounds(layout, pos, strand)
+    seq = genome.fetch(chrom, start, end)
+    if seq is None or "N" in seq:
+        return None
+    return Window(chrom, start, end, strand, label, kind, seq if strand == "+" else reverse_complement(seq))
+
+
+def in_region(window: Window, region: Iterable[Span]) -> bool:
+    return any(span.holds(window.chrom, window.start, window.end) for span in region)
+
+
+# --- interval look-ups --------------------------------------------------------------------------
+
+
+class Intervals:
+    """Merged intervals of one chromosome, for fast overlap and containment tests."""
+
+    def __init__(self, pairs: Iterable[tuple[int, int]]):
+        merged: list[list[int]] = []
+        for start, end in sorted(pairs):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        array = np.array(merged, dtype=np.int64).reshape(-1, 2)
+        self.starts, self.ends = array[:, 0], array[:, 1]
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = int(np.searchsorted(self.starts, end, side="left")) - 1  # last interval starting before `end`
+        return i >= 0 and self.ends[i] > start
+
+    def contains(self, start: int, end: int) -> bool:
+        i = int(np.searchsorted(self.starts, start, side="right")) - 1
+        return i >= 0 and self.ends[i] >= end
+
+
+def _by_chrom(items, key) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for item in items:
+        out.setdefault(item.chrom, []).append(key(item))
+    return out
+
+
+@dataclass
+class Landmarks:
+    """What background and decoy windows are kept away from, or placed in, per chromosome."""
+
+    near_tss: dict[str, Intervals]  # every annotated TSS, +- MIN_TSS_DISTANCE
+    genes: dict[str, Intervals]  # gene spans (first to last exon, TSS included)
+    exons: dict[str, Intervals]
+    near_sites: dict[str, Intervals]  # every annotated exon boundary, +- MIN_SITE_DISTANCE
+
+    @classmethod
+    def of(cls, annotation: Annotation) -> "Landmarks":
+        spans: dict[tuple[str, str], list[int]] = {}
+        for exon in annotation.exons:
+            span = spans.setdefault((exon.chrom, exon.gene), [exon.start, exon.end])
+            span[0], span[1] = min(span[0], exon.start), max(span[1], exon.end)
+        for tss in annotation.tss:
+            span = spans.setdefault((tss.chrom, tss.gene), [tss.pos, tss.pos + 1])
+            span[0], span[1] = min(span[0], tss.pos), max(span[1], tss.pos + 1)
+        genes: dict[str, list] = {}
+        for (chrom, _), span in spans.items():
+            genes.setdefault(chrom, []).append(tuple(span))
+        d, s = MIN_TSS_DISTANCE, MIN_SITE_DISTANCE
+        return cls(
+            near_tss={c: Intervals(v) for c, v in _by_chrom(annotation.tss, lambda t: (t.pos - d + 1, t.pos + d)).items()},
+            genes={c: Intervals(v) for c, v in genes.items()},
+            exons={c: Intervals(v) for c, v in _by_chrom(annotation.exons, lambda e: (e.start, e.end)).items()},
+            near_sites={c: Intervals([p for e in v for p in ((e.start - s + 1, e.start + s), (e.end - s, e.end + s - 1))])
+                        for c, v in _by_chrom(annotation.exons, lambda e: e).items()},
+        )
+
+    def far_from_tss(self, chrom: str, start: int, end: int) -> bool:
+        """No annotated TSS within MIN_TSS_DISTANCE of any base of [start, end)."""
+        near = self.near_tss.get(chrom)
+        return near is None or not near.overlaps(start, end)
+
+
+# --- promoter sets ----------------------------------------------------------------------------
+
+BACKGROUNDS = ("random", "intergenic", "intronic", "exonic", "gc-matched")
+GENE_SETS = ("protein_coding", "all")
+
+
+@dataclass(frozen=True)
+class SetOptions:
+    """Which set to build. `region`: "training" or "validation" (REGIONS). `genes`: TSS of
+    "protein_coding" genes or of "all" genes. `background`: where negatives come from
+    (BACKGROUNDS, or "all" for every kind in equal parts); every kind keeps MIN_TSS_DISTANCE
+    from any annotated TSS and is drawn on both strands. `negatives_per_positive`: how many
+    negatives of each kind per positive."""
+
+    region: str = "validation"
+    genes: str = "protein_coding"
+    background: str = "random"
+    negatives_per_positive: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.region not in REGIONS:
+            raise ValueError(f"region {self.region!r}: use {' or '.join(REGIONS)}")
+        if self.genes not in GENE_SETS:
+            raise ValueError(f"genes {self.genes!r}: use {' or '.join(GENE_SETS)}")
+        if self.background not in (*BACKGROUNDS, "all"):
+            raise ValueError(f"background {self.background!r}: use one of {', '.join(BACKGROUNDS)} or all")
+
+
+def tss_windows(genome: Genome, annotation: Annotation, layout: Layout, options: SetOptions) -> list[Window]:
+    """Promoter windows of the region, one per annotated TSS, on the gene's strand."""
+    region = REGIONS[options.region]
+    windows = []
+    for tss in annotation.tss:
+        if options.genes == "protein_coding" and tss.gene_type != "protein_coding":
+            continue
+        window = cut_window(genome, layout, tss.chrom, tss.pos, tss.strand, PROMOTER, f"TSS {tss.gene_type}")
+        if window is not None and in_region(window, region):
+            windows.append(window)
+    return sorted(set(windows), key=_position)
+
+
+def _position(window: Window):
+    return window.chrom, window.start, window.strand
+
+
+def _fits(kind: str, landmarks: Landmarks, chrom: str, start: int, end: int, anchor: int) -> bool:
+    """Whether a candidate background window is of `kind` (all kinds: far from any TSS)."""
+    if not landmarks.far_from_tss(chrom, start, end):
+        return False
+    genes, exons = landmarks.genes.get(chrom), landmarks.exons.get(chrom)
+    if kind == "intergenic":
+        return genes is None or not genes.overlaps(start, end)
+    if kind == "intronic":
+        return genes is not None and genes.contains(start, end) and not exons.overlaps(start, end)
+    if kind == "exonic":  # the anchor base (where a TSS would be) lies in an exon
+        return exons is not None and exons.overlaps(anchor, anchor + 1)
+    return True  # random, gc-matched
+
+
+def _seed(*parts) -> int:
+    """A stable seed for a set (Python's hash() changes between runs)."""
+    return zlib.crc32("|".join(map(str, parts)).encode())
+
+
+def _candidates(genome: Genome, region: tuple[Span, ...], layout: Layout, rng: np.random.Generator):
+    """Endless random (chrom, anchor position, strand), uniform over the region's bases."""
+    sizes = np.array([span.end - span.start for span in region], dtype=np.float64)
+    while True:
+        span = region[rng.choice(len(region), p=sizes / sizes.sum())]
+        pos = int(rng.integers(span.start + layout.length, span.end - layout.length))
+        yield span.chrom, pos, "+" if rng.random() < 0.5 else "-"
+
+
+def background_windows(genome: Genome, landmarks: Landmarks, layout: Layout, kind: str, count: int,
+                       options: SetOptions, gc_targets: list[float] | None = None) -> list[Window]:
+    """`count` windows of background `kind` from the region (both strands, no N). For
+    "gc-matched", one per entry of `gc_targets`, each within 0.02 of its GC content: the
+    negatives are then as GC-rich as the promoters, so GC alone cannot separate them."""
+    region = REGIONS[options.region]
+    rng = np.random.default_rng(_seed(options.region, options.seed, layout.name, kind))
+    wanted = sorted(gc_targets) if kind == "gc-matched" else None
+    target = len(wanted) if wanted is not None else count
+    windows: list[Window] = []
+    seen = set()
+    for tries, (chrom, pos, strand) in enumerate(_candidates(genome, region, layout, rng)):
+        if len(windows) >= target or tries > MAX_TRIES:
+            break
+        start, end = window_bounds(layout, pos, strand)
+        if (chrom, start) in seen or not _fits(kind, landmarks, chrom, start, end, pos):
+            continue
+        window = cut_window(genome, layout, chrom, pos, strand, NON_PROMOTER, f"{kind} background")
+        if window is None or not in_region(window, region):
+            continue
+        if wanted is not None:
+            match = _closest_target(wanted, gc_fraction(window.seq))
+            if match is None:
+                continue
+            wanted.pop(match)
+        seen.add((chrom, start))
+        windows.append(window)
+    return sorted(windows, key=_position)
+
+
+def _closest_target(targets: list[float], gc: float, tolerance: float = 0.02) -> int | None:
+    i = int(np.searchsorted(targets, gc))
+    best = min((j for j in (i - 1, i) if 0 <= j < len(targets)), key=lambda j: abs(targets[j] - gc), default=None)
+    return best if best is not None and abs(targets[best] - gc) <= tolerance else None
+
+
+def promoter_set(genome: Genome, annotation: Annotation, layout: Layout, options: SetOptions) -> list[Window]:
+    """TSS windows of the region (label "1") and background windows (label "0"), sorted by
+    position, in the promoter heads' layout (`LAYOUTS["promoter"]` or `["core-promoter"]`)."""
+    positives = tss_windows(genome, annotation, layout, options)
+    landmarks = Landmarks.of(annotation)
+    count = int(round(len(positives) * options.negatives_per_positive))
+    kinds = BACKGROUNDS if options.background == "all" else (options.background,)
+    negatives = []
+    for kind in kinds:
+        targets = [gc_fraction(w.seq) for w in positives][:count] if kind == "gc-matched" else None
+        if targets is not None and count > len(positives):  # more negatives than positives: cycle the targets
+            targets = [targets[i % len(targets)] for i in range(count)]
+        negatives += background_windows(genome, landmarks, layout, kind, count, options, targets)
+    return sorted(positives + negatives, key=_position)
+
+
+# --- splice sets ------------------------------------------------------------------------------
+
+
+def _gene_exons(annotation: Annotation) -> dict[tuple[str, str, str], list[Exon]]:
+    genes: dict[tuple[str, str, str], list[Exon]] = {}
+    for exon in annotation.exons:
+        genes.setdefault((exon.chrom, exon.gene, exon.strand), []).append(exon)
+    return genes
+
+
+def splice_sites(annotation: Annotation) -> list[tuple[str, int, str, str]]:
+    """(chrom, anchor position, strand, label) of every annotated internal exon boundary: an
+    acceptor where an exon starts (in the gene's orientation) after another exon of the same
+    gene ends, a donor where an exon ends before another one starts. The anchor is the first
+    base after the junction: the exon's first base (acceptor), the intron's first (donor).
+    The table has no transcript IDs, so boundaries that only an alternative first or last
+    exon has are left out by this rule."""
+    sites = set()
+    for (chrom, _, strand), exons in _gene_exons(annotation).items():
+        first_end = min(e.end for e in exons)  # 0-based exclusive end of the leftmost-ending exon
+        last_start = max(e.start for e in exons)
+        for exon in exons:
+            left_inner = exon.start >= first_end  # another exon of the gene ends left of it
+            right_inner = exon.end <= last_start  # another one starts right of it
+            if strand == "+":
+                if left_inner:
+                    sites.add((chrom, exon.start, strand, ACCEPTOR))
+                if right_inner:
+                    sites.add((chrom, exon.end, strand, DONOR))
+            else:  # on `-` the gene reads right to left: the exon's right end is its 5' end
+                if right_inner:
+                    sites.add((chrom, exon.end - 1, strand, ACCEPTOR))
+                if left_inner:
+                    sites.add((chrom, exon.start - 1, strand, DONOR))
+    return sorted(sites)
+
+
+def _canonical(window: Window) -> bool:
+    """AG before an acceptor's exon, GT (or GC) at a donor's intron start, as in GUE's splice set."""
+    junction = window.seq[198:202]
+    return junction[:2] == "AG" if window.label == ACCEPTOR else junction[2:] in ("GT", "GC")
+
+
+def splice_set(genome: Genome, annotation: Annotation, options: SetOptions) -> list[Window]:
+    """Acceptor ("0") and donor ("1") windows at the region's annotated exon boundaries (with a
+    canonical AG / GT-GC), and as many non-splice ("2") decoys of each: an AG at bases 198-199
+    (acceptor-like) or a GT at 200-201 (donor-like), at a random place and strand at least
+    MIN_SITE_DISTANCE from every annotated exon boundary. `options.background` and `genes`
+    are not used."""
+    layout, region = LAYOUTS["splice"], REGIONS[options.region]
+    sites = []
+    for chrom, pos, strand, label in splice_sites(annotation):
+        window = cut_window(genome, layout, chrom, pos, strand, label, "acceptor" if label == ACCEPTOR else "donor")
+        if window is not None and in_region(window, region) and _canonical(window):
+            sites.append(window)
+    landmarks = Landmarks.of(annotation)
+    decoys = []
+    for label, motif, at in ((ACCEPTOR, "AG", 198), (DONOR, "GT", 200)):
+        count = int(round(sum(w.label == label for w in sites) * options.negatives_per_positive))
+        decoys += _decoys(genome, landmarks, options, motif, at, count)
+    return sorted(set(sites), key=_position) + sorted(decoys, key=_position)
+
+
+def _decoys(genome: Genome, landmarks: Landmarks, options: SetOptions, motif: str, at: int, count: int) -> list[Window]:
+    layout, region = LAYOUTS["splice"], REGIONS[options.region]
+    rng = np.random.default_rng(_seed(options.region, options.seed, "decoy", motif))
+    windows, seen = [], set()
+    for tries, (chrom, pos, strand) in enumerate(_candidates(genome, region, layout, rng)):
+        if len(windows) >= count or tries > MAX_TRIES:
+            break
+        start, end = window_bounds(layout, pos, strand)
+        near = landmarks.near_sites.get(chrom)
+        if (chrom, start, strand) in seen or (near is not None and near.overlaps(start + 150, end - 150)):
+            continue
+        window = cut_window(genome, layout, chrom, pos, strand, NON_SPLICE, f"{motif} decoy")
+        if window is None or not in_region(window, region) or window.seq[at : at + 2] != motif:
+            continue
+        seen.add((chrom, start, strand))
+        windows.append(window)
+    return windows
+
+
+def write_csv(windows: Iterable[Window], path: Path) -> int:
+    """GUE's `sequence,label` CSV (what `vqdna train finetune` reads); returns the row count."""
+    rows = [f"{w.seq},{w.label}" for w in windows]
+    path.write_text("sequence,label\n" + "".join(row + "\n" for row in rows))
+    return len(rows)
+
+
+# --- one-line rules -----------------------------------------------------------------------------
+
+
+def cpg_count(seq: str) -> int:
+    return seq.count("CG")
+
+
+def gc_fraction(seq: str) -> float:
+    return (seq.count("G") + seq.count("C")) / max(len(seq), 1)
+
+
+RULES = {"CpG": cpg_count, "GC": gc_fraction}
+
+
+def mcc(truth: np.ndarray, predicted: np.ndarray, classes: int = 2) -> float:
+    from vqdna_cli.metrics import confusion, matthews_corrcoef
+
+    return matthews_corrcoef(confusion(truth, predicted, classes))
+
+
+def choose_threshold(values: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """The threshold t of the rule `value >= t` with the best MCC on these windows (the
+    smallest such t on ties), and that MCC. Called on training-region windows only."""
+    values, positive = np.asarray(values, dtype=np.float64), np.asarray(positive, dtype=bool)
+    best = (float(values.min()) if len(values) else 0.0, -2.0)
+    for t in np.unique(values):
+        score = mcc(positive.astype(int), (values >= t).astype(int))
+        if score > best[1]:
+            best = (float(t), score)
+    return best
+
+
+def rule_predictions(layout: Layout, rule: str, threshold: float, windows: list[Window]) -> np.ndarray:
+    """The rule's label for each window: for promoters "1" where value >= t; for splice sites
+    the class the window's junction dinucleotides suggest (AG: acceptor, else donor) where
+    value >= t, else non-splice."""
+    values = np.array([RULES[rule](w.seq) for w in windows])
+    hit = values >= threshold
+    if layout.name != "splice":
+        return np.where(hit, PROMOTER, NON_PROMOTER)
+    kind = np.array([ACCEPTOR if w.seq[198:200] == "AG" else DONOR for w in windows])
+    return np.where(hit, kind, NON_SPLICE)
+
+
+def choose_rule_threshold(layout: Layout, rule: str, windows: list[Window]) -> tuple[float, float]:
+    """`choose_threshold` for one rule on a (training-region) set; splice sets pick the t
+    that best separates splice sites (either class) from decoys."""
+    values = np.array([RULES[rule](w.seq) for w in windows])
+    return choose_threshold(values, np.array([is_positive(w) for w in windows]))
+
+
+def is_positive(window: Window) -> bool:
+    """A promoter or a splice site (either kind), not background or a decoy."""
+    return window.label != (NON_SPLICE if window.kind in SPLICE_KINDS else NON_PROMOTER)
+
+
+# --- the heads, through the product ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeadCheck:
+    task: str
+    layout: str  # key of LAYOUTS
+    classes: int
+
+
+HEAD_CHECKS = (
+    HeadCheck("promoter", "promoter", 2), HeadCheck("promoter-tata", "promoter", 2),
+    HeadCheck("promoter-notata", "promoter", 2), HeadCheck("core-promoter", "core-promoter", 2),
+    HeadCheck("core-promoter-tata", "core-promoter", 2), HeadCheck("core-promoter-notata", "core-promoter", 2),
+    HeadCheck("splice-site", "splice", 3),
+)
+
+
+def head_labels(task: str, windows: list[Window], model_dir: Path | None, threads: int | None) -> tuple[np.ndarray, float]:
+    """The head's label for each window, as `vqdna classify --task TASK` writes it (the API
+    call the CLI makes), and the bases per second it ran at."""
+    from vqdna_cli import api
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fasta, out = Path(tmp) / "windows.fa", Path(tmp) / "calls.tsv"
+        fasta.write_text("".join(f">w{i}\n{w.seq}\n" for i, w in enumerate(windows)))
+        began = time.monotonic()
+        api.classify(str(fasta), out, task=task, model_dir=model_dir, output_format="tsv", threads=threads,
+                     device="cpu")
+        seconds = time.monotonic() - began
+        rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith(("#", "id\t"))]
+    assert [r[0] for r in rows] == [f"w{i}" for i in range(len(windows))]
+    return np.array([r[2] for r in rows]), sum(len(w.seq) for w in windows) / seconds
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One head on one validation set, beside the rules."""
+
+    task: str
+    positives: str
+    negatives: str
+    n_positive: int
+    n_negative: int
+    head_mcc: float
+    rules: dict = field(default_factory=dict)  # rule -> {"threshold", "train_mcc", "mcc"}
+    gue_test_mcc: float | None = None
+
+
+def _validation_sets(genome, annotation, layout: Layout) -> list[tuple[str, str, SetOptions]]:
+    """(positives, negatives, options) of every set a promoter-family head is scored on."""
+    sets = []
+    for genes in GENE_SETS:
+        for background in (*BACKGROUNDS, "all"):
+            sets.append((f"TSS of {genes.replace('_', '-')} genes", background, SetOptions(genes=genes, background=background)))
+    return sets
+
+
+def _score(check: HeadCheck, windows: list[Window], predicted: np.ndarray, train_windows: list[Window]) -> dict:
+    layout = LAYOUTS[check.layout]
+    truth = np.array([int(w.label) for w in windows])
+    rules = {}
+    for rule in RULES:
+        threshold, train_mcc = choose_rule_threshold(layout, rule, train_windows)
+        guess = rule_predictions(layout, rule, threshold, windows).astype(int)
+        rules[rule] = {"threshold": threshold, "train_mcc": train_mcc, "mcc": mcc(truth, guess, check.classes)}
+    return {"head_mcc": mcc(truth, predicted.astype(int), check.classes), "rules": rules}
+
+
+def run(args) -> None:
+    data = data_dir()
+    if data is None:
+        print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
+        return
+    began, commit = time.monotonic(), _commit()  # the code that runs, whatever is committed meanwhile
+    genome, annotation = load_genome(data), load_annotation(data)
+    model_dir = Path(args.model) if args.model else None
+    checks = [c for c in HEAD_CHECKS if not args.heads or c.task in args.heads]
+    rows, speeds = [], {}
+    for layout_name in dict.fromkeys(c.layout for c in checks):
+        layout = LAYOUTS[layout_name]
+        sets = _splice_sets(genome, annotation) if layout_name == "splice" else _promoter_sets(genome, annotation, layout)
+        union = sorted({w for _, _, valid, _ in sets for w in valid}, key=_position)
+        index = {w: i for i, w in enumerate(union)}
+        for check in (c for c in checks if c.layout == layout_name):
+            print(f"[{time.monotonic() - began:5.0f} s] {check.task}: {len(union)} validation windows", file=sys.stderr)
+            labels, speeds[check.task] = head_labels(check.task, union, model_dir, args.threads)
+            for positives, negatives, valid, train in sets:
+                predicted = labels[[index[w] for w in valid]]
+                score = _score(check, valid, predicted, train)
+                n_pos = sum(map(is_positive, valid))
+                rows.append(Row(check.task, positives, negatives, n_pos, len(valid) - n_pos, score["head_mcc"],
+                                score["rules"], gue_test_mcc(check.task, model_dir)))
+    seconds = time.monotonic() - began
+    report = {"rows": [row.__dict__ for row in rows], "bases_per_second": speeds, "seconds": round(seconds),
+              "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
+              "date": datetime.date.today().isoformat(), "commit": commit,
+              "training_region": [str(s) for s in TRAINING_REGION], "validation_region": [str(s) for s in VALIDATION_REGION]}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    text = markdown(report)
+    if args.markdown == "-":
+        print(text)
+    else:
+        Path(args.markdown).write_text(text)
+        print(f"wrote {args.markdown} ({seconds:.0f} s)", file=sys.stderr)
+
+
+def _promoter_sets(genome, annotation, layout):
+    sets = []
+    for positives, negatives, options in _validation_sets(genome, annotation, layout):
+        valid = promoter_set(genome, annotation, layout, options)
+        train = promoter_set(genome, annotation, layout, replace(options, region="training"))
+        sets.append((positives, negatives, valid, train))
+    return sets
+
+
+def _splice_sets(genome, annotation):
+    options = SetOptions()
+    return [("annotated exon boundaries", "AG/GT decoys", splice_set(genome, annotation, options),
+             splice_set(genome, annotation, replace(options, region="training")))]
+
+
+def gue_test_mcc(task: str, model_dir: Path | None) -> float | None:
+    from vqdna_cli.inference import default_weights_dir
+
+    path = (model_dir or default_weights_dir()) / "heads" / task / "head.json"
+    test = json.loads(path.read_text()).get("test") if path.is_file() else None
+    return test["mcc"] if test else None
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _rule_cell(rule: str, score: dict) -> str:
+    t = score["threshold"]
+    shown = f"{t:.0f}" if rule == "CpG" else f"{t:.2f}"
+    return f"{_pct(score['mcc'])} (>= {shown})"
+
+
+def markdown(report: dict) -> str:
+    rows = report["rows"]
+    lines = [
+        "# Real-genome benchmark: the shipped heads on real human sequence",
+        "",
+        f"Made by `{report['command']}` on {report['date']} at commit {report['commit']} ({report['seconds']} s on the CPU).",
+        "",
+        f"Validation region {', '.join(report['validation_region'])}: nothing trains or selects on it. "
+        f"Training region {', '.join(report['training_region'])}: the rules' thresholds were chosen there "
+        "(best MCC on the same kind of set), then applied unchanged to the validation windows. "
+        "Promoter windows are TSS -249..+50 (core: -34..+35) on the gene's strand; background windows are "
+        f"at least {MIN_TSS_DISTANCE:,} bp from every annotated TSS, on either strand, as many of each kind as "
+        "there are TSS windows (`all`: every kind, so 1 promoter to 5 background windows). Splice windows are "
+        "400 bp around internal exon boundaries (canonical AG / GT-GC) against as many AG and GT decoys "
+        f"(at least {MIN_SITE_DISTANCE} bp from any annotated boundary); 3-class MCC. The tata/notata heads are "
+        "scored on all promoters (the annotation does not say which have a TATA box). MCC x 100.",
+        "",
+        "## Summary (one line per head)",
+        "",
+        "| head | validation set | promoters / sites : background | head MCC | CpG rule | GC rule | GUE test MCC |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if row["negatives"] in ("all", "AG/GT decoys") and row["positives"] != "TSS of all genes":
+            lines.append(_table_line(row, summary=True))
+    lines += ["", "## Every set", "",
+              "| head | positives | background | n (pos : neg) | head MCC | CpG rule | GC rule | GUE test MCC |",
+              "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += [_table_line(row) for row in rows]
+    lines += ["", "Speed of the heads through `vqdna classify` (whole run, model loading included): "
+              + ", ".join(f"{task} {speed:,.0f} bp/s" for task, speed in report["bases_per_second"].items()), ""]
+    return "\n".join(lines)
+
+
+def _table_line(row: dict, summary: bool = False) -> str:
+    rules = [_rule_cell(rule, row["rules"][rule]) for rule in RULES]
+    counts = f"{row['n_positive']} : {row['n_negative']}"
+    if summary:
+        what = f"{row['positives']} vs {row['negatives'] if row['negatives'] != 'all' else 'all backgrounds'}"
+        return f"| {row['task']} | {what} | {counts} | {_pct(row['head_mcc'])} | {' | '.join(rules)} | {_pct(row['gue_test_mcc'])} |"
+    return (f"| {row['task']} | {row['positives']} | {row['negatives']} | {counts} | {_pct(row['head_mcc'])} | "
+            f"{' | '.join(rules)} | {_pct(row['gue_test_mcc'])} |")
+
+
+# --- scanning the validation region -----------------------------------------------------------------
+
+HEAD_CUTS = (0.5, 0.7, 0.9, 0.95, 0.99)  # the head's call probability
+CPG_CUTS = (4, 6, 8, 10, 15, 20)  # CpG per window for the rule
+NEAR_CALL = 500  # a TSS is found when a call lies within this many bases
+
+
+def scan_measure(args) -> None:
+    """`vqdna classify --scan` over a stretch of the validation region: the share of its
+    protein-coding TSS within NEAR_CALL bp of a call against the calls per Mb, for the head
+    at several probabilities and for the CpG rule on the same windows."""
+    data = data_dir()
+    if data is None:
+        print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
+        return
+    from vqdna_cli import api
+    from vqdna_cli.scan import ScanSettings
+
+    start, end = (int(float(x) * 1e6) for x in args.mb.split("-"))
+    if not VALIDATION_REGION[0].holds("chrX", start, end):
+        sys.exit(f"real_genome.py: --mb {args.mb} is not inside the validation region {VALIDATION_REGION[0]}")
+    commit = _commit()  # the code that runs, whatever is committed meanwhile
+    genome, annotation = load_genome(data), load_annotation(data)
+    tss = np.array([t.pos for t in annotation.tss if t.chrom == "chrX" and t.gene_type == "protein_coding"
+                    and start + NEAR_CALL <= t.pos < end - NEAR_CALL])
+    with tempfile.TemporaryDirectory() as tmp:
+        import pysam
+
+        fasta = Path(tmp) / "stretch.fa"
+        seq = genome.fetch("chrX", start, end)
+        fasta.write_text(">stretch\n" + "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60)) + "\n")
+        pysam.faidx(str(fasta))
+        began = time.monotonic()
+        result = api.scan(str(fasta), Path(tmp) / "calls.bed", task=args.task, device="cpu", threads=args.threads,
+                          settings=ScanSettings(stride=args.stride))
+        seconds = time.monotonic() - began
+        rows = [line.split("\t") for line in (Path(tmp) / "calls.bed").read_text().splitlines()
+                if not line.startswith("#")]
+    starts = np.array([int(r[1]) + start for r in rows])
+    call_p = np.array([float(r[-1]) for r in rows])  # the last class is the promoter class of these heads
+    cpg = np.array([cpg_count(genome.fetch("chrX", a, a + result["window"])) for a in starts])
+    megabases = (end - start) / 1e6
+
+    def point(called: np.ndarray) -> tuple[float, float]:
+        windows = np.unique(starts[called])  # a window called on either strand counts once
+        if not len(tss):
+            return float("nan"), len(windows) / megabases
+        lo, hi = windows, windows + result["window"]
+        found = [bool(np.any((lo - NEAR_CALL <= t) & (t < hi + NEAR_CALL))) for t in tss]
+        return float(np.mean(found)), len(windows) / megabases
+
+    curve = {"head": [(p, *point(call_p >= p)) for p in HEAD_CUTS],
+             "CpG": [(t, *point(cpg >= t)) for t in CPG_CUTS]}
+    report = {"task": args.task, "region": f"chrX:{start}-{end}", "tss": int(len(tss)), "window": result["window"],
+              "stride": result["stride"], "seconds": round(seconds), "bases_per_second": round((end - start) / seconds),
+              "curve": curve, "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
+              "date": datetime.date.today().isoformat(), "commit": commit}
+    text = scan_markdown(report)
+    if args.markdown == "-":
+        print(text)
+    else:
+        Path(args.markdown).write_text(text)
+    if args.png:
+        _plot(report, Path(args.png))
+
+
+def scan_markdown(report: dict) -> str:
+    lines = [f"# Scanning the validation region with `{report['task']}`", "",
+             f"Made by `{report['command']}` on {report['date']} at commit {report['commit']}: "
+             f"`vqdna classify --task {report['task']} --scan` over {report['region']} (0-based; validation region) "
+             f"with {report['window']} bp windows every {report['stride']} bp on both strands, "
+             f"{report['seconds']} s on the CPU ({report['bases_per_second']:,} genome bases/s). "
+             f"A protein-coding TSS ({report['tss']} here) is found when a called window lies within {NEAR_CALL} bp; "
+             "calls per Mb count called windows (either strand once).", "",
+             "| caller | cut | TSS found | calls per Mb |", "|---|---:|---:|---:|"]
+    for caller, points in report["curve"].items():
+        for cut, recall, per_mb in points:
+            name = f"head p >= {cut:g}" if caller == "head" else f"CpG >= {cut:g}"
+            lines.append(f"| {caller} | {name} | {_pct(recall)} % | {per_mb:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install 'vqdna[plot]'): plot skipped", file=sys.stderr)
+        return
+    figure, axes = plt.subplots(figsize=(5, 4))
+    for caller, points in report["curve"].items():
+        axes.plot([p[2] for p in points], [100 * p[1] for p in points], marker="o", label=caller)
+    axes.set_xscale("log")
+    axes.set_xlabel("calls per Mb")
+    axes.set_ylabel(f"protein-coding TSS within {NEAR_CALL} bp of a call (%)")
+    axes.set_title(f"{report['task']} scan, {report['region']}")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+
+def export(args) -> None:
+    data = data_dir()
+    if data is None:
+        print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
+        return
+    genome, annotation = load_genome(data), load_annotation(data)
+    options = SetOptions(region=args.region, genes=args.genes, background=args.background,
+                         negatives_per_positive=args.negatives_per_positive, seed=args.seed)
+    windows = (splice_set(genome, annotation, options) if args.layout == "splice"
+               else promoter_set(genome, annotation, LAYOUTS[args.layout], options))
+    count = write_csv(windows, Path(args.output))
+    print(f"wrote {count} rows to {args.output}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="score the shipped heads on the validation region")
+    run_parser.add_argument("--model", help="weights directory (default: the shipped weights)")
+    run_parser.add_argument("--heads", nargs="*", help="only these heads (default: all seven)")
+    run_parser.add_argument("--threads", type=int, default=2)
+    run_parser.add_argument("--markdown", default=str(RESULTS / "real_genome.md"), help="report path, or - for stdout")
+    run_parser.add_argument("--json", default=None, help="also every number as JSON")
+    run_parser.set_defaults(func=run)
+    export_parser = commands.add_parser("export", help="write one set as `sequence,label` CSV")
+    export_parser.add_argument("--layout", choices=list(LAYOUTS), required=True)
+    export_parser.add_argument("--region", choices=list(REGIONS), default="training")
+    export_parser.add_argument("--genes", choices=GENE_SETS, default="protein_coding")
+    export_parser.add_argument("--background", choices=[*BACKGROUNDS, "all"], default="all")
+    export_parser.add_argument("--negatives-per-positive", type=float, default=1.0)
+    export_parser.add_argument("--seed", type=int, default=0)
+    export_parser.add_argument("-o", "--output", required=True)
+    export_parser.set_defaults(func=export)
+    scan_parser = commands.add_parser("scan", help="scan a stretch of the validation region: TSS found against calls per Mb")
+    scan_parser.add_argument("--task", default="promoter", choices=[c.task for c in HEAD_CHECKS if c.classes == 2])
+    scan_parser.add_argument("--mb", default="30-40", help="chrX stretch in Mb, inside the validation region")
+    scan_parser.add_argument("--stride", type=int, default=None, help="bases between windows (default: half the window)")
+    scan_parser.add_argument("--threads", type=int, default=2)
+    scan_parser.add_argument("--markdown", default=str(RESULTS / "real_genome_scan.md"), help="report path, or - for stdout")
+    scan_parser.add_argument("--png", default=None, help="also a plot (needs matplotlib)")
+    scan_parser.set_defaults(func=scan_measure)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""benchmarks/real_genome.py's set builders and rules: coordinates, strands, distances from
+TSS, the regions kept apart, and thresholds chosen on training windows. The synthetic tests
+always run; those on ../shared/data skip with the reason when it is absent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import real_genome as rg  # noqa: E402
+from conftest import random_dna  # noqa: E402
+
+
+def test_windows_put_the_anchor_where_the_layout_says_on_either_strand():
+    seq = random_dna(2000, 7)
+    genome = rg.Genome({"chrT": (1000, seq)})  # base 0 of seq is chrT position 1000 (0-based)
+    layout = rg.LAYOUTS["promoter"]
+    plus = rg.cut_window(genome, layout, "chrT", 1500, "+", "1", "TSS")
+    assert (plus.start, plus.end) == (1251, 1551) and plus.seq == seq[251:551]
+    assert plus.seq[249] == seq[500]  # the TSS at base 249
+    minus = rg.cut_window(genome, layout, "chrT", 1500, "-", "1", "TSS")
+    assert (minus.start, minus.end) == (1450, 1750)
+    assert minus.seq == rg.reverse_complement(seq[450:750])
+    assert minus.seq[249] == rg.reverse_complement(seq[500])  # the TSS, read on the gene's strand
+    assert rg.cut_window(genome, layout, "chrT", 1100, "+", "1", "TSS") is None  # runs off the sequence
+    core = rg.cut_window(genome, rg.LAYOUTS["core-promoter"], "chrT", 1500, "+", "1", "TSS")
+    assert (core.start, core.end) == (1466, 1536) and core.seq[34] == seq[500]
+
+
+def _toy_genome_and_annotation():
+    """One 60 kb chromosome with two genes: `P` on + (exons 20,000-20,100 and 30,500-30,600,
+    TSS 20,000) and `M` on - (exons 40,000-40,100 and 40,400-40,500, TSS 40,499). Every AG
+    and GT at the junctions is planted."""
+    rng = np.random.default_rng(3)
+    seq = list(rng.choice(list("ACGT"), 60_000))
+    seq[20_098:20_100] = "AC"  # not used as a site: 20,100 is the exon end, 20,100-20,101 is the GT
+    seq[20_100:20_102] = "GT"  # donor of P: intron starts at 20,100
+    seq[30_498:30_500] = "AG"  # acceptor of P: exon starts at 30,500
+    # M on -: the transcript reads right to left; its acceptor is at 40,099 (exon's right end), with
+    # the intron's last bases (reverse strand AG) at 40,100-40,101 = CT on +; its donor's intron
+    # starts at 40,399 on -, GT on - = AC at 40,398-40,399 on +.
+    seq[40_100:40_102] = "CT"
+    seq[40_398:40_400] = "AC"
+    genome = rg.Genome({"chrT": (0, "".join(seq))})
+    exons = [rg.Exon("chrT", 20_000, 20_100, "+", "P", "protein_coding"),
+             rg.Exon("chrT", 30_500, 30_600, "+", "P", "protein_coding"),
+             rg.Exon("chrT", 40_000, 40_100, "-", "M", "lincRNA"),
+             rg.Exon("chrT", 40_400, 40_500, "-", "M", "lincRNA")]
+    tss = [rg.Tss("chrT", 20_000, "+", "P", "protein_coding"), rg.Tss("chrT", 40_499, "-", "M", "lincRNA")]
+    return genome, rg.Annotation(tss, exons)
+
+
+def test_splice_sites_are_internal_exon_boundaries_in_the_genes_orientation():
+    _, annotation = _toy_genome_and_annotation()
+    assert rg.splice_sites(annotation) == [("chrT", 20_100, "+", rg.DONOR), ("chrT", 30_500, "+", rg.ACCEPTOR),
+                                           ("chrT", 40_099, "-", rg.ACCEPTOR), ("chrT", 40_399, "-", rg.DONOR)]
+    genome, _ = _toy_genome_and_annotation()
+    layout = rg.LAYOUTS["splice"]
+    for chrom, pos, strand, label in rg.splice_sites(annotation):
+        window = rg.cut_window(genome, layout, chrom, pos, strand, label, "site")
+        assert rg._canonical(window), (pos, strand, window.seq[196:204])
+
+
+def test_backgrounds_keep_away_from_every_tss_and_are_of_their_kind(monkeypatch):
+    genome, annotation = _toy_genome_and_annotation()
+    monkeypatch.setitem(rg.REGIONS, "validation", (rg.Span("chrT", 0, 60_000),))
+    landmarks = rg.Landmarks.of(annotation)
+    layout = rg.LAYOUTS["promoter"]
+    options = rg.SetOptions(region="validation")
+    for kind in ("random", "intergenic", "exonic", "intronic"):
+        windows = rg.background_windows(genome, landmarks, layout, kind, 10, options)
+        for w in windows:
+            for t in annotation.tss:
+                assert w.end - 1 < t.pos - rg.MIN_TSS_DISTANCE + 1 or w.start > t.pos + rg.MIN_TSS_DISTANCE - 1
+            assert w.strand in "+-" and len(w.seq) == 300
+            if kind == "intergenic":
+                assert not (w.start < 30_600 and w.end > 20_000) and not (w.start < 40_500 and w.end > 40_000)
+            if kind == "intronic":
+                assert 20_100 <= w.start and w.end <= 30_500
+            if kind == "exonic":
+                assert 30_500 <= w.start + (249 if w.strand == "+" else 50) < 30_600  # the anchor base
+    both = {w.strand for w in rg.background_windows(genome, landmarks, layout, "random", 20, options)}
+    assert both == {"+", "-"}
+
+
+def test_choose_threshold_takes_the_best_mcc_and_the_smallest_t_on_ties():
+    values = np.array([1, 2, 3, 4, 10, 11, 12, 13])
+    positive = np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=bool)
+    t, score = rg.choose_threshold(values, positive)
+    assert t == 10 and score == pytest.approx(1.0)
+    t, score = rg.choose_threshold(np.array([5, 5, 5, 5]), np.array([0, 1, 0, 1], dtype=bool))
+    assert t == 5 and score == 0.0
+    t, _ = rg.choose_threshold(np.array([1, 3, 2, 8, 9, 4]), np.array([0, 1, 0, 1, 1, 0], dtype=bool))
+    assert t == 3  # >= 3 (one false call) and >= 8 (one missed) tie at MCC 0.707: the smaller wins
+
+
+def test_rules_on_splice_windows_call_the_junctions_class():
+    def window(seq, label):
+        return rg.Window("c", 0, 400, "+", label, "acceptor", seq)
+
+    acceptor = window("A" * 198 + "AG" + "C" * 200, rg.ACCEPTOR)
+    donor = window("A" * 200 + "GT" + "C" * 198, rg.DONOR)
+    poor = window("A" * 198 + "AG" + "A" * 200, rg.NON_SPLICE)
+    predicted = rg.rule_predictions(rg.LAYOUTS["splice"], "GC", 0.4, [acceptor, donor, poor])
+    assert list(predicted) == [rg.ACCEPTOR, rg.DONOR, rg.NON_SPLICE]
+
+
+def test_write_csv_is_what_finetune_reads(tmp_path):
+    from vqdna_cli.io.labelled import read_labelled_csv
+
+    windows = [rg.Window("c", 0, 4, "+", "1", "TSS", "ACGT"), rg.Window("c", 9, 13, "-", "0", "random", "TTTT")]
+    path = tmp_path / "set.csv"
+    assert rg.write_csv(windows, path) == 2
+    read = read_labelled_csv(str(path))
+    assert read.sequences == ["ACGT", "TTTT"] and read.labels == ["1", "0"]
+
+
+# --- on the real annotation and genome ----------------------------------------------------------
+
+DATA = rg.data_dir()
+needs_data = pytest.mark.skipif(DATA is None, reason="no real data: set VQDNA_DATA or provide ../shared/data "
+                                                     "(annotation/ and genomes/)")
+
+
+@pytest.fixture(scope="module")
+def real():
+    return rg.load_genome(DATA), rg.load_annotation(DATA)
+
+
+@needs_data
+def test_chrx_is_never_read_beyond_40_mb(real):
+    genome, annotation = real
+    assert len(genome.pieces["chrX"][1]) == rg.CHRX_READ_LIMIT
+    assert max(t.pos for t in annotation.tss if t.chrom == "chrX") < rg.CHRX_READ_LIMIT
+
+
+@needs_data
+def test_real_sets_keep_training_and_validation_apart(real):
+    genome, annotation = real
+    validation = rg.VALIDATION_REGION[0]
+    for region in ("training", "validation"):
+        options = rg.SetOptions(region=region, background="all")
+        windows = (rg.promoter_set(genome, annotation, rg.LAYOUTS["core-promoter"], options)
+                   + rg.splice_set(genome, annotation, options))
+        inside = [w for w in windows if w.chrom == "chrX" and w.end > validation.start and w.start < validation.end]
+        assert (len(inside) == len(windows)) if region == "validation" else not inside
+        assert all(rg.in_region(w, rg.REGIONS[region]) for w in windows)
+
+
+@needs_data
+def test_real_promoter_windows_are_on_the_genes_strand_and_backgrounds_far_from_tss(real):
+    genome, annotation = real
+    windows = rg.promoter_set(genome, annotation, rg.LAYOUTS["promoter"], rg.SetOptions(background="all"))
+    tss = {(t.chrom, t.pos): t for t in annotation.tss}
+    positions = np.array(sorted(t.pos for t in annotation.tss if t.chrom == "chrX"))
+    for w in windows:
+        if w.label == rg.PROMOTER:
+            anchor = w.start + 249 if w.strand == "+" else w.end - 1 - 249
+            assert tss[(w.chrom, anchor)].strand == w.strand
+        else:
+            nearest = np.abs(positions - np.clip(positions, w.start, w.end - 1)).min()
+            assert nearest >= rg.MIN_TSS_DISTANCE
+    promoters = [rg.cpg_count(w.seq) for w in windows if w.label == rg.PROMOTER]
+    random = [rg.cpg_count(w.seq) for w in windows if w.kind == "random background"]
+    assert np.mean(promoters) > 3 * np.mean(random)  # annotation/README.md: ~20 against ~2.5 per 300 bp

@@ -1,0 +1,134 @@
+"""`vqdna classify --scan`: windows in the head's layout, both strands, sorted BED6+, flat
+streaming (vqdna_cli/scan.py, api.scan)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+from conftest import fasta_text, random_dna
+from vqdna_cli.errors import VqdnaError
+from vqdna_cli.io.regions import Region
+from vqdna_cli.scan import ScanLayout, ScanSettings, background_classes, interval_windows, sorted_merged, window_starts
+
+TOY_INFO = {"class_names": ["neg", "pos"], "labels": ["0", "1"], "train_window_lengths": [40, 40], "adapter": "frozen"}
+
+
+def test_window_starts_step_by_the_stride_and_cover_the_tail():
+    layout = ScanLayout(300, 150, ("+", "-"))
+    assert window_starts(0, 1000, layout) == [0, 150, 300, 450, 600, 700]
+    assert window_starts(100, 700, layout) == [100, 250, 400]
+    assert window_starts(0, 299, layout) == []
+
+
+def test_the_layout_comes_from_the_head_and_bad_values_are_one_line_errors():
+    layout = ScanLayout.of(TOY_INFO, 64, ScanSettings())
+    assert (layout.window, layout.stride, layout.strands) == (40, 20, ("+", "-"))
+    both = ScanLayout.of({**TOY_INFO, "both_strands": True}, 64, ScanSettings(window=50, stride=7))
+    assert (both.window, both.stride, both.strands) == (50, 7, (".",))
+    for settings, message in ((ScanSettings(window=0), "--window 0"), (ScanSettings(window=65), "--window 65"),
+                              (ScanSettings(stride=-3), "--stride -3"), (ScanSettings(min_prob=1.5), "--min-prob")):
+        with pytest.raises(VqdnaError, match=message) as error:
+            ScanLayout.of(TOY_INFO, 64, settings)
+        assert "\n" not in str(error.value)
+
+
+def test_windows_read_the_minus_strand_reverse_complemented_and_skip_gaps():
+    seq = "ACGTTGCA" * 5 + "N" * 20 + "GGGAAACCCT" * 4
+    layout = ScanLayout(20, 20, ("+", "-"))
+    windows = list(interval_windows(lambda a, b: seq[a:b], "c", 0, len(seq), layout))
+    starts = [w.record.offset for w in windows]
+    assert starts == [0, 0, 20, 20, 60, 60, 80, 80] and 40 not in starts  # the all-N window is skipped
+    plus, minus = windows[0].record.seq, windows[1].record.seq
+    assert (windows[0].strand, windows[1].strand) == ("+", "-")
+    assert plus == seq[:20] and minus == plus[::-1].translate(str.maketrans("ACGTN", "TGCAN"))
+
+
+def test_regions_are_sorted_in_the_files_order_and_merged():
+    regions = [Region("b", 50, 80), Region("a", 10, 30), Region("b", 0, 60), Region("a", 40, 50)]
+    assert sorted_merged(regions, ["b", "a"]) == [Region("b", 0, 80), Region("a", 10, 30), Region("a", 40, 50)]
+
+
+def test_background_classes():
+    assert background_classes({"class_names": ["acceptor", "donor", "non-splice"], "labels": ["0", "1", "2"]}) == {2}
+    assert background_classes({"class_names": ["unbound", "bound"], "labels": ["0", "1"]}) == {0}
+    assert background_classes({"class_names": ["Alpha", "Beta", "Delta"], "labels": ["0", "1", "2"]}) == set()
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory) -> Path:
+    """A small real-like genome: two contigs, soft-masked stretches, an N gap; indexed."""
+    chr1 = random_dna(700, 1)
+    chr1 = chr1[:100].lower() + chr1[100:300] + "N" * 90 + chr1[390:]
+    path = tmp_path_factory.mktemp("scan") / "genome.fa"
+    path.write_text(fasta_text({"chr2": random_dna(300, 2), "chr1": chr1}))
+    pysam.faidx(str(path))
+    return path
+
+
+def bed_rows(path: Path) -> list[list[str]]:
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# vqdna ") and lines[1].startswith("#chrom\tstart\tend\tname\tscore\tstrand\tp_neg\tp_pos")
+    return [line.split("\t") for line in lines[2:]]
+
+
+def test_scan_writes_sorted_bed_that_tabix_indexes_and_the_same_bytes_on_rerun(run_vqdna, tiny_model_dir, genome,
+                                                                              tmp_path):
+    bed = tmp_path / "want.bed"
+    bed.write_text("chr1\t400\t700\nchr2\t0\t300\nchr1\t0\t450\n")  # unsorted, overlapping
+    out = tmp_path / "calls.bed"
+    args = ("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--bed", bed, "-o", out, "-q")
+    result = run_vqdna(*args)
+    assert result.returncode == 0, result.stderr
+    rows = bed_rows(out)
+    order = {"chr2": 0, "chr1": 1}  # the FASTA's order
+    keys = [(order[r[0]], int(r[1]), r[5]) for r in rows]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    for chrom, start, end, name, score, strand, p_neg, p_pos in rows:
+        assert int(end) - int(start) == 40 and strand in "+-"
+        p = [float(p_neg), float(p_pos)]
+        assert sum(p) == pytest.approx(1, abs=2e-4) and name == ["neg", "pos"][int(np.argmax(p))]
+        assert int(score) == pytest.approx(1000 * max(p), abs=1)
+    starts = {int(r[1]) for r in rows if r[0] == "chr1"}
+    assert 0 in starts and 660 in starts and not any(300 <= s <= 350 for s in starts)  # the N gap
+    assert {r[5] for r in rows} == {"+", "-"}
+    first = out.read_bytes()
+    assert run_vqdna(*args, "--force").returncode == 0 and out.read_bytes() == first
+    indexed = Path(pysam.tabix_index(str(shutil.copy(out, tmp_path / "copy.bed")), preset="bed", force=True))
+    with pysam.TabixFile(str(indexed)) as tabix:
+        assert len(list(tabix.fetch("chr1", 0, 700))) == sum(r[0] == "chr1" for r in rows)
+
+
+def test_scan_min_prob_keeps_only_calls_and_whole_file_scans_work(run_vqdna, tiny_model_dir, genome, tmp_path):
+    plain = tmp_path / "plain.fa"  # no index: read record by record
+    plain.write_text(genome.read_text())
+    everything, calls = tmp_path / "all.bed", tmp_path / "calls.bed"
+    common = ("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", plain, "--stride", "40", "-q")
+    assert run_vqdna(*common, "-o", everything).returncode == 0
+    rows = bed_rows(everything)
+    threshold = float(np.median([float(r[7]) for r in rows]))
+    assert run_vqdna(*common, "--min-prob", str(threshold), "-o", calls).returncode == 0
+    kept = bed_rows(calls)
+    assert kept == [r for r in rows if float(r[7]) >= threshold] and 0 < len(kept) < len(rows)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--window", "0"), "--window 0: must be between 1 and the model window (64)"),
+    (("--window", "500"), "--window 500: must be between 1 and the model window (64)"),
+    (("--stride", "0"), "--stride 0: must be 1 or more"),
+])
+def test_bad_scan_values_give_a_one_line_error(run_vqdna, tiny_model_dir, genome, extra, message):
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, *extra)
+    assert result.returncode != 0 and result.stderr_lines == [f"vqdna: error: {message}"]
+
+
+def test_scan_options_need_scan(run_vqdna, tiny_model_dir, short_fasta):
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "--window", "30")
+    assert result.returncode != 0 and result.stderr_lines == ["vqdna: error: --window and --min-prob apply to --scan only"]

@@ -1,0 +1,192 @@
+"""Scanning a genome with a task head (`vqdna classify --scan`): windows cut in the layout the
+head was trained on, on both strands where the head reads one strand, streamed a block at a
+time so that memory stays flat whatever the chromosome's length.
+
+Where windows come from: with an indexed FASTA (`.fai`), every contig (or the `--region` /
+`--bed` intervals, sorted and merged) is fetched `BLOCK_BASES` at a time; without an index the
+file is read record by record (each record's bases are then in memory once, 1 byte a base).
+Windows start every `stride` bases from the interval's start, plus one ending at its end when
+the stride leaves a tail; an interval shorter than the window gets none. A window with more
+than `MAX_AMBIGUOUS` N (or other IUPAC) bases is skipped: it says little about the genome.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from vqdna_cli.data.alphabet import reverse_complement
+from vqdna_cli.errors import InputError, VqdnaError
+from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.io.regions import Region
+
+BLOCK_BASES = 1_000_000  # bases fetched at a time from an indexed FASTA
+MAX_AMBIGUOUS = 0.1  # windows with a larger share of non-ACGT bases are skipped
+_ACGT = b"ACGT"
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """What the user asked for: `window`/`stride` in bases (None: the head's training window
+    length, and half of the window), `min_prob`: keep only windows whose call (the most
+    probable non-background class) has at least this probability (0: every window)."""
+
+    window: int | None = None
+    stride: int | None = None
+    min_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScanLayout:
+    """How windows are cut for one head: their length, the step between them, and the
+    strands each is read on ("+" and "-" for a head that reads one strand, "." for a head
+    that averages both itself)."""
+
+    window: int
+    stride: int
+    strands: tuple[str, ...]
+
+    @classmethod
+    def of(cls, info: dict, model_window: int, settings: ScanSettings) -> "ScanLayout":
+        """The layout for a head (its head.json `info`); bad values raise a one-line error."""
+        from vqdna_cli.inference import HeadReads
+
+        trained = info.get("train_window_lengths")
+        window = settings.window if settings.window is not None else (trained[1] if trained else model_window)
+        if not 1 <= window <= model_window:
+            raise VqdnaError(f"--window {window}: must be between 1 and the model window ({model_window})")
+        stride = settings.stride if settings.stride is not None else max(1, window // 2)
+        if stride < 1:
+            raise VqdnaError(f"--stride {stride}: must be 1 or more")
+        if not 0 <= settings.min_prob <= 1:
+            raise VqdnaError(f"--min-prob {settings.min_prob}: must be between 0 and 1")
+        strands = (".",) if HeadReads.of(info).both_strands else ("+", "-")
+        return cls(window, stride, strands)
+
+
+def window_starts(start: int, end: int, layout: ScanLayout) -> list[int]:
+    """Window starts in [start, end): every `stride`, plus one ending at `end` when a tail is
+    left uncovered."""
+    if end - start < layout.window:
+        return []
+    starts = list(range(start, end - layout.window + 1, layout.stride))
+    if starts[-1] + layout.window < end:
+        starts.append(end - layout.window)
+    return starts
+
+
+def _mostly_bases(seq: str) -> bool:
+    ambiguous = len(seq.encode("ascii").translate(None, _ACGT))
+    return ambiguous <= MAX_AMBIGUOUS * len(seq)
+
+
+@dataclass(frozen=True)
+class ScanWindow:
+    """One window to classify: its record (bases as read on `strand`) and strand."""
+
+    record: SequenceRecord
+    strand: str
+
+
+def interval_windows(fetch: Callable[[int, int], str], chrom: str, start: int, end: int,
+                     layout: ScanLayout) -> Iterator[ScanWindow]:
+    """The windows of [start, end) of `chrom`, in position order (both strands of a window
+    one after the other); `fetch(a, b)` returns bases [a, b), uppercased."""
+    starts = window_starts(start, end, layout)
+    per_block = max(1, BLOCK_BASES // layout.stride)
+    for first in range(0, len(starts), per_block):
+        block = starts[first : first + per_block]
+        offset = block[0]
+        bases = fetch(offset, block[-1] + layout.window)
+        for at in block:
+            seq = bases[at - offset : at - offset + layout.window]
+            if not _mostly_bases(seq):
+                continue
+            for strand in layout.strands:
+                record = SequenceRecord(f"{chrom}:{at}-{at + layout.window}", reverse_complement(seq) if strand == "-" else seq,
+                                        chrom, at)
+                yield ScanWindow(record, strand)
+
+
+# --- where the windows come from -------------------------------------------------------------
+
+
+def sorted_merged(regions: list[Region], order: list[str]) -> list[Region]:
+    """Regions sorted by contig (in the file's order) and start, overlaps merged: the calls
+    then come out sorted and no window is classified twice."""
+    rank = {name: i for i, name in enumerate(order)}
+    merged: list[Region] = []
+    for region in sorted(regions, key=lambda r: (rank[r.chrom], r.start)):
+        last = merged[-1] if merged else None
+        if last is not None and last.chrom == region.chrom and region.start <= last.end:
+            merged[-1] = Region(last.chrom, last.start, max(last.end, region.end))
+        else:
+            merged.append(Region(region.chrom, region.start, region.end))
+    return merged
+
+
+@dataclass
+class ScanSource:
+    """The intervals to scan and how to read them; `total_bases` for the progress bar (None
+    when unknown: a FASTA without an index)."""
+
+    path: str
+    regions: list[Region] | None  # None: every record of an unindexed FASTA
+    total_bases: int | None
+
+    @classmethod
+    def open(cls, path: str, regions: list[Region]) -> "ScanSource":
+        from vqdna_cli.io.fasta import _require_fasta_index, _require_file
+        from vqdna_cli.io.regions import resolve_region
+
+        if path == "-":
+            raise InputError("--scan needs a FASTA file, not stdin")
+        _require_file(path)
+        if regions or os.path.exists(path + ".fai"):
+            _require_fasta_index(path)
+            lengths = _fai_lengths(path)
+            wanted = [resolve_region(r, lengths, path) for r in regions] or \
+                [Region(name, 0, length) for name, length in lengths.items()]
+            merged = sorted_merged(wanted, list(lengths))
+            return cls(path, merged, sum(r.end - r.start for r in merged))
+        return cls(path, None, None)
+
+    def windows(self, layout: ScanLayout) -> Iterator[ScanWindow]:
+        if self.regions is None:
+            from vqdna_cli.io.fasta import read_fasta
+
+            for record in read_fasta(self.path):
+                yield from interval_windows(lambda a, b, r=record: r.seq[a:b], record.chrom, 0, len(record), layout)
+            return
+        import pysam
+
+        from vqdna_cli.io.fasta import validate_sequence
+
+        with pysam.FastaFile(self.path) as fasta:
+            for region in self.regions:
+                def fetch(a: int, b: int, chrom=region.chrom) -> str:
+                    return validate_sequence(fasta.fetch(chrom, a, b), chrom, self.path)
+
+                yield from interval_windows(fetch, region.chrom, region.start, region.end, layout)
+
+
+def _fai_lengths(path: str) -> dict[str, int]:
+    lengths = {}
+    with open(path + ".fai") as handle:
+        for line in handle:
+            fields = line.split("\t")
+            if len(fields) >= 2:
+                lengths[fields[0]] = int(fields[1])
+    return lengths
+
+
+def background_classes(info: dict) -> set[int]:
+    """The classes that are not calls: a class named `non-...` ("non-promoter", "non-splice"),
+    else, for a two-class head, the one labelled 0 (GUE's negative: unbound, unmarked).
+    Heads without one (the variant head) have none: every window is a call of its best class."""
+    names, labels = info["class_names"], info["labels"]
+    named = {i for i, name in enumerate(names) if name.lower().startswith("non-")}
+    if named:
+        return named
+    return {labels.index("0")} if len(names) == 2 and "0" in labels else set()
