@@ -222,3 +222,123 @@ def test_tiny_training_set_fails_cleanly_or_trains(run_vqdna, model_copy: Path, 
     else:
         assert_clean_failure(result)
         assert not (model_copy / "heads" / "small").exists()
+
+
+# --- outputs: an input is never lost -----------------------------------------------------------
+# Each promise gets the command that broke it; the input's bytes must survive.
+
+
+def small_fasta(path: Path, seed: int = 1) -> Path:
+    path.write_text(fasta_text({"a": random_dna(40, seed), "b": random_dna(50, seed + 1)}))
+    return path
+
+
+def assert_refused(result, exit_code: int, message: str) -> None:
+    assert_clean_failure(result)
+    assert result.returncode == exit_code, result.stderr
+    assert message in result.stderr_lines[0], result.stderr
+
+
+@pytest.mark.parametrize("flag", ["input", "--bed", "--reference", "symlink"])
+def test_output_that_is_an_input_is_refused(flag: str, run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    source = small_fasta(tmp_path / "in.fa")
+    bed = tmp_path / "regions.bed"
+    bed.write_text("a\t0\t20\n")
+    target = {"input": source, "--bed": bed, "--reference": source, "symlink": tmp_path / "link.fa"}[flag]
+    if flag == "symlink":
+        target.symlink_to(source)
+    extra = {"--bed": ["--bed", bed], "--reference": ["--reference", source]}.get(flag, [])
+    before = {p: p.read_bytes() for p in (source, bed)}
+    result = run_vqdna("tokenize", source, *extra, "--model", tiny_model_dir, "-o", target, "--force")
+    assert_refused(result, OUTPUT_ERROR, "is also an input")
+    assert {p: p.read_bytes() for p in (source, bed)} == before
+    assert leftovers(tmp_path) == []
+
+
+def mutations_inputs(folder: Path) -> tuple[Path, Path]:
+    """A reference and a genome with one substitution, in `folder`."""
+    folder.mkdir(exist_ok=True)
+    reference_seq = random_dna(600, 11)
+    reference = folder / "ref.fa"
+    reference.write_text(fasta_text({"ref1": reference_seq}))
+    genome = folder / "genomes.fa"
+    changed = reference_seq[:300] + ("A" if reference_seq[300] != "A" else "C") + reference_seq[301:]
+    genome.write_text(fasta_text({"g1": changed}))
+    return reference, genome
+
+
+@pytest.mark.parametrize("output", ["p", "."])
+def test_mutations_force_never_deletes_a_folder_holding_inputs(output: str, run_vqdna, tiny_model_dir: Path,
+                                                               tmp_path: Path) -> None:
+    reference, genome = mutations_inputs(tmp_path / "p")
+    result = run_vqdna("mutations", "--reference", reference, genome, "-o", output, "--force", "--no-plot",
+                       "-m", tiny_model_dir, cwd=tmp_path / "p" if output == "." else tmp_path)
+    assert_refused(result, OUTPUT_ERROR, "holds the input")
+    assert reference.is_file() and genome.is_file()
+
+
+def test_mutations_force_replaces_only_its_own_files(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    reference, genome = mutations_inputs(tmp_path / "inputs")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "variants.tsv").write_text("an earlier run's")
+    result = run_vqdna("mutations", "--reference", reference, genome, "-o", out, "--force", "--no-plot",
+                       "--quiet", "-m", tiny_model_dir)
+    assert result.returncode == 0, result.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "variants.tsv").read_text().startswith("# vqdna")
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_force_writes_into_a_fifo_and_keeps_it(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A device or FIFO (`-o /dev/null`) is written into; renaming over it would replace it."""
+    import os
+    import stat
+    import threading
+
+    source = small_fasta(tmp_path / "in.fa")
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run_vqdna("classify", source, "--task", "toy", "--model", tiny_model_dir, "-o", fifo, "--force",
+                       "--quiet")
+    reader.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received and received[0].decode().splitlines()[1].startswith("id\tlabel")
+
+
+def test_dash_output_is_stdout_or_refused(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import io
+
+    source = small_fasta(tmp_path / "in.fa")
+    streamed = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", "-", "--quiet", cwd=tmp_path)
+    assert streamed.returncode == 0, streamed.stderr
+    assert not (tmp_path / "-").exists()
+    written = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", tmp_path / "t.npz", "--quiet")
+    assert written.returncode == 0, written.stderr
+    with np.load(io.BytesIO(streamed.stdout)) as a, np.load(tmp_path / "t.npz") as b:
+        assert a["tokens"].tobytes() == b["tokens"].tobytes()
+    reference, genome = mutations_inputs(tmp_path / "m")
+    folder_outputs = {
+        "mutations": ["mutations", "--reference", reference, genome, "-m", tiny_model_dir, "-o", "-"],
+        "train": ["train", "tokenizer", source, "--preset", "tiny", "-o", "-"],
+    }
+    for command in folder_outputs.values():
+        assert_refused(run_vqdna(*command, cwd=tmp_path), OUTPUT_ERROR, "-o -")
+    assert not (tmp_path / "-").exists()
+
+
+def test_training_never_overwrites_weights_without_force(run_vqdna, tmp_path: Path) -> None:
+    genome = small_fasta(tmp_path / "g.fa")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "config.json").write_text("{}")
+    result = run_vqdna("train", "tokenizer", genome, "-o", weights, "--preset", "tiny", "--steps", "1",
+                       "--window", "32", "--batch", "2", "--quiet")
+    assert_refused(result, OUTPUT_ERROR, "--force")
+    assert (weights / "config.json").read_text() == "{}"
+    assert sorted(p.name for p in weights.iterdir()) == ["config.json"]

@@ -427,8 +427,11 @@ def test_existing_output_is_kept_unless_forced(files, tiny_model_dir, tmp_path):
     with pytest.raises(OutputError, match="--force"):
         run(files, [files["genomes"]], out, tiny_model_dir, plot=False)
     assert (out / "keep.txt").exists()
+    (out / "variants.vcf").write_text("an earlier run's")
     run(files, [files["genomes"]], out, tiny_model_dir, plot=False, force=True)
-    assert not (out / "keep.txt").exists() and (out / "variants.tsv").exists()
+    # --force replaces vqdna's own files (an earlier run's variants.vcf too), nothing else
+    assert (out / "keep.txt").read_text() == "mine" and (out / "variants.tsv").exists()
+    assert not (out / "variants.vcf").exists()
 
 
 def test_cli_end_to_end_and_one_line_errors(run_vqdna, files, tiny_model_dir, tmp_path):

@@ -38,9 +38,11 @@ def _save_on_main(save, *args) -> None:
 
 def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, lr: float, window: int,
                     batch: int, holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool,
-                    max_minutes: float | None, device: str, threads: int | None, seed: int, quiet: bool) -> dict:
+                    max_minutes: float | None, device: str, threads: int | None, seed: int, quiet: bool,
+                    force: bool = False) -> dict:
     from vqdna_cli.checkpoint import save_model
     from vqdna_cli.config import PRESETS
+    from vqdna_cli.io.writers import check_weights_output
     from vqdna_cli.model.vqdna import VQDNA
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.loop import LoopSettings
@@ -49,6 +51,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 
     if preset not in PRESETS:
         raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    check_weights_output(output, force, resume)
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
@@ -66,13 +69,16 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 
 def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr: float, window: int, batch: int,
              holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool, max_minutes: float | None,
-             device: str, threads: int | None, seed: int, quiet: bool, transformer_preset: str | None = None) -> dict:
+             device: str, threads: int | None, seed: int, quiet: bool, transformer_preset: str | None = None,
+             force: bool = False) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
+    from vqdna_cli.io.writers import check_weights_output
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.loop import LoopSettings
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
+    check_weights_output(output, force, resume)
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     model, info = load_model(model_dir)
@@ -147,7 +153,7 @@ def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region
     from vqdna_cli.inference import tokenize_records
     from vqdna_cli.io.writers import check_output, write_npz
 
-    check_output(output, force)
+    check_output(output, force, (source, bed, reference), binary=True)
     runner = _runner(model_dir, device, threads, seed)
     ids, chroms, starts, token_arrays = [], [], [], []
     for record, tokens in tokenize_records(runner, _records(source, region, bed, mapped_only, reference),
@@ -199,7 +205,7 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
     from vqdna_cli.inference import embed_records
     from vqdna_cli.io.writers import check_output, write_npz
 
-    check_output(output, force)
+    check_output(output, force, (source, bed, reference), binary=True)
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     ids, chroms, starts, lengths, pooled, window_ranges, window_counts, token_vectors = [], [], [], [], [], [], [], []
@@ -276,7 +282,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
 
     if output_format not in ("auto", "tsv", "bed"):
         raise VqdnaError(f"--format {output_format!r}: use auto, tsv or bed")
-    check_output(output, force)
+    check_output(output, force, (source, bed, reference))
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
