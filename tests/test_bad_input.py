@@ -342,3 +342,53 @@ def test_training_never_overwrites_weights_without_force(run_vqdna, tmp_path: Pa
     assert_refused(result, OUTPUT_ERROR, "--force")
     assert (weights / "config.json").read_text() == "{}"
     assert sorted(p.name for p in weights.iterdir()) == ["config.json"]
+
+
+# --- inputs read once ---------------------------------------------------------------------------
+
+
+def write_in_background(fd_or_path, data: bytes):
+    import threading
+
+    def write() -> None:
+        with open(fd_or_path, "wb") as handle:
+            handle.write(data)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+PIPED = {f"r{i}": random_dna(900 + i % 7, 500 + i) for i in range(150)}  # > 64 KiB: past format detection
+
+
+def test_process_substitution_keeps_every_record() -> None:
+    """`<(zcat x.fa.gz)` is a pipe under /dev/fd: it can be read once, so the bytes read to
+    detect its format must be reused (reopening it skipped the records in them)."""
+    import os
+
+    from vqdna_cli.io.sequences import open_sequences
+
+    read_end, write_end = os.pipe()
+    writer = write_in_background(write_end, fasta_text(PIPED).encode())
+    try:
+        names = [record.name for record in open_sequences(f"/dev/fd/{read_end}")]
+    finally:
+        os.close(read_end)
+    writer.join(timeout=30)
+    assert names == list(PIPED)
+
+
+def test_fifo_input_is_read_once(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    records = dict(list(PIPED.items())[:80])
+    writer = write_in_background(fifo, fasta_text(records).encode())
+    out = tmp_path / "out.npz"
+    result = run_vqdna("tokenize", fifo, "--model", tiny_model_dir, "-o", out, "--quiet")
+    writer.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as npz:
+        assert npz["ids"].tolist() == list(records)
