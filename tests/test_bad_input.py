@@ -392,3 +392,39 @@ def test_fifo_input_is_read_once(run_vqdna, tiny_model_dir: Path, tmp_path: Path
     assert result.returncode == 0, result.stderr
     with np.load(out) as npz:
         assert npz["ids"].tolist() == list(records)
+
+
+# --- weights ------------------------------------------------------------------------------------
+
+
+def test_head_of_another_model_is_refused(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    """After the model is retrained, a head trained on the old one must not answer."""
+    import torch
+
+    from vqdna_cli.checkpoint import load_model, model_hash, read_model_info, save_model
+
+    old_hash = model_hash(read_model_info(model_copy))
+    model, info = load_model(model_copy)
+    with torch.no_grad():
+        next(model.transformer.parameters()).add_(0.01)  # "retrained"
+    save_model(model_copy, model, model.cfg, info["provenance"])
+    new_hash = model_hash(read_model_info(model_copy))
+    source = small_fasta(tmp_path / "in.fa")
+    result = run_vqdna("classify", source, "--task", "toy", "--model", model_copy, "-o", tmp_path / "out.tsv")
+    assert_refused(result, MODEL_ERROR, "trained on model")
+    assert old_hash in result.stderr and new_hash in result.stderr
+    assert not (tmp_path / "out.tsv").exists()
+
+
+def test_shipped_heads_match_the_shipped_model() -> None:
+    import json
+
+    from vqdna_cli.checkpoint import read_model_info
+    from vqdna_cli.inference import default_weights_dir
+
+    weights = default_weights_dir()
+    model = read_model_info(weights)["sha256"]["model.safetensors"]
+    heads = sorted((weights / "heads").glob("*/head.json"))
+    assert heads
+    assert {path.parent.name: json.loads(path.read_text())["model_sha256"] for path in heads} == \
+        {path.parent.name: model for path in heads}

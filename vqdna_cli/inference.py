@@ -86,6 +86,7 @@ class Runner:
         """Load a task's LoRA adapters into the Transformer (in place) and return its head;
         the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
+        self._check_trained_on_this_model(task, info)
         adapter = info.get("adapter", "lora")
         full = adapter == "full"
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
@@ -106,6 +107,16 @@ class Runner:
             raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
         head.load_state_dict(head_state)
         return head.to(self.device).eval(), info
+
+    def _check_trained_on_this_model(self, task: str, info: dict) -> None:
+        """A head reads the features of the model it was trained with: on another model
+        (retrained, or a head copied between weights folders) its answers are meaningless,
+        yet look as confident. Heads written before the hash was recorded are not checked."""
+        trained_on = info.get("model_sha256")
+        actual = self.info["sha256"]["model.safetensors"]
+        if trained_on is not None and trained_on != actual:
+            raise ModelError(f"task head {task!r} was trained on model {trained_on[:16]}, but {self.model_dir} "
+                             f"holds model {actual[:16]}: retrain the head on this model (vqdna train finetune)")
 
     # --- tokens ---------------------------------------------------------------------
 
