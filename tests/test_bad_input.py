@@ -4,6 +4,7 @@ stderr starting `vqdna: error:` (no traceback), and no output file or temporary 
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,46 @@ def output_is_a_folder(folder: Path, model: Path) -> Case:
                 "is a directory", OUTPUT_ERROR)
 
 
+def edited_weights(edit, message: str, command: str = "tokenize"):
+    """The tiny model with `edit(folder)` applied to a copy of it, then `command` on a valid FASTA."""
+
+    def build(folder: Path, model: Path) -> Case:
+        copy = Path(shutil.copytree(model, folder / "model"))
+        edit(copy)
+        source = folder / "in.fa"
+        source.write_text(fasta_text({"a": random_dna(40, 1)}))
+        out = folder / ("out.tsv" if command == "classify" else "out.npz")
+        task = ["--task", "toy"] if command == "classify" else []
+        return Case([command, source, *task, "--model", copy, "-o", out], out, message, MODEL_ERROR)
+
+    return build
+
+
+def edit_json(name: str, change):
+    def edit(folder: Path) -> None:
+        path = folder / name
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+
+    return edit
+
+
+def set_size(part: str, key: str, value):
+    return edit_json("config.json", lambda data: data["model"][part].__setitem__(key, value))
+
+
+def config_is_dev_zero(folder: Path) -> None:
+    (folder / "config.json").unlink()
+    (folder / "config.json").symlink_to("/dev/zero")
+
+
+def model_is_a_file(folder: Path, model: Path) -> Case:
+    case = good_input_case(["tokenize"], "is a file", MODEL_ERROR)(folder, model)
+    case.args[case.args.index("--model") + 1] = model / "model.safetensors"
+    return case
+
+
 MANY = fasta_text({f"r{i}": random_dna(100, i) for i in range(40)})
 TRUNCATED_GZIP = gzip.compress(MANY.encode(), mtime=0)
 TRUNCATED_GZIP = TRUNCATED_GZIP[: len(TRUNCATED_GZIP) // 2]
@@ -124,6 +165,23 @@ CASES = {
     "classify-without-task": good_input_case(["classify"], "--task", 1, out_name="out.tsv"),
     "region-on-stdin": good_input_case(["tokenize", "--region", "a:1-10"], "stdin", INPUT_ERROR, stdin=True),
     "mapped-only-on-fasta": good_input_case(["tokenize", "--mapped-only"], "--mapped-only", INPUT_ERROR),
+    # config.json is checked (types, sizes) before anything is built or allocated
+    "config-huge-width": edited_weights(set_size("transformer", "width", 10**9), "transformer.width"),
+    "config-huge-layers": edited_weights(set_size("transformer", "layers", 10**6), "transformer.layers"),
+    "config-too-many-parameters": edited_weights(
+        edit_json("config.json", lambda data: data["model"]["transformer"].update(width=8192, layers=128)), "parameters"),
+    "config-wrong-type": edited_weights(set_size("encoder", "width", "64"), "EncoderConfig.width"),
+    "config-bool-for-int": edited_weights(set_size("transformer", "layers", True), "TransformerConfig.layers"),
+    "config-unknown-key": edited_weights(set_size("encoder", "depth", 3), "unknown EncoderConfig fields"),
+    "config-heads-do-not-divide": edited_weights(set_size("transformer", "heads", 3), "multiple"),
+    "config-missing-model": edited_weights(edit_json("config.json", lambda data: data.pop("model")), "lacks model"),
+    "config-missing-hash": edited_weights(edit_json("config.json", lambda data: data.pop("sha256")), "SHA-256"),
+    "config-not-an-object": edited_weights(lambda folder: (folder / "config.json").write_text("[1, 2]"),
+                                           "not a JSON object"),
+    "config-is-dev-zero": edited_weights(config_is_dev_zero, "larger than"),
+    "model-is-a-file": model_is_a_file,
+    "head-json-missing-keys": edited_weights(edit_json("heads/toy/head.json", lambda data: data.pop("class_names")),
+                                             "lacks class_names", command="classify"),
 }
 
 
@@ -428,3 +486,17 @@ def test_shipped_heads_match_the_shipped_model() -> None:
     assert heads
     assert {path.parent.name: json.loads(path.read_text())["model_sha256"] for path in heads} == \
         {path.parent.name: model for path in heads}
+
+
+def test_resume_with_another_model_or_broken_checkpoint(run_vqdna, tmp_path: Path) -> None:
+    genome = tmp_path / "g.fa"
+    genome.write_text(fasta_text({"chr": random_dna(400, 3)}))
+    weights = tmp_path / "weights"
+    train = ["train", "tokenizer", genome, "-o", weights, "--steps", "1", "--window", "32", "--batch", "2", "--quiet"]
+    assert run_vqdna(*train, "--preset", "tiny").returncode == 0
+    assert_refused(run_vqdna(*train, "--preset", "vq", "--resume"), INPUT_ERROR, "another model or optimizer")
+    checkpoint = weights / "checkpoint.json"
+    meta = json.loads(checkpoint.read_text())
+    del meta["param_groups"]
+    checkpoint.write_text(json.dumps(meta))
+    assert_refused(run_vqdna(*train, "--preset", "tiny", "--resume"), MODEL_ERROR, "lacks param_groups")

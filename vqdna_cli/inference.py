@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vqdna_cli import runtime
-from vqdna_cli.checkpoint import load_head, load_model, model_hash
+from vqdna_cli.checkpoint import load_head, load_model, model_hash, require_keys
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
@@ -86,8 +86,10 @@ class Runner:
         """Load a task's LoRA adapters into the Transformer (in place) and return its head;
         the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
-        self._check_trained_on_this_model(task, info)
         adapter = info.get("adapter", "lora")
+        require_keys(info, ("labels", "class_names") + (("lora_rank", "lora_alpha") if adapter == "lora" else ()),
+                     self.model_dir / "heads" / task / "head.json")
+        self._check_trained_on_this_model(task, info)
         full = adapter == "full"
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
