@@ -500,3 +500,17 @@ def test_resume_with_another_model_or_broken_checkpoint(run_vqdna, tmp_path: Pat
     del meta["param_groups"]
     checkpoint.write_text(json.dumps(meta))
     assert_refused(run_vqdna(*train, "--preset", "tiny", "--resume"), MODEL_ERROR, "lacks param_groups")
+
+
+@pytest.mark.parametrize("start, end", [(0, 30), (1, 601), (700, 710)])
+def test_annotation_outside_the_reference_is_refused(start: int, end: int, run_vqdna, tiny_model_dir: Path,
+                                                      tmp_path: Path) -> None:
+    """A CDS starting at 0 read the contig's last base (GFF is 1-based); past the end, a traceback."""
+    reference, genome = mutations_inputs(tmp_path / "in")
+    gff = tmp_path / "in" / "genes.gff"
+    gff.write_text("\t".join(["ref1", "t", "CDS", str(start), str(end), ".", "+", "0", "ID=c;gene=G"]) + "\n")
+    out = tmp_path / "out"
+    result = run_vqdna("mutations", "--reference", reference, genome, "--annotation", gff, "-o", out,
+                       "--no-plot", "-m", tiny_model_dir)
+    assert_refused(result, INPUT_ERROR, "outside ref1 (1-600)")
+    assert not out.exists()
