@@ -51,6 +51,30 @@ def sorted_unindexed_bam(folder: Path, model: Path) -> Case:
     return Case(["tokenize", path, "--region", "chr1:1-200", "--model", model, "-o", out], out, "no index", INPUT_ERROR)
 
 
+def bam_with_duplicate_read_names(folder: Path, model: Path) -> Case:
+    path = folder / "reads.bam"
+    header = {"HD": {"VN": "1.6", "SO": "unsorted"}, "SQ": [{"SN": "chr1", "LN": 1000}]}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        for i in range(3):
+            read = pysam.AlignedSegment(bam.header)
+            read.query_name, read.flag = "same" if i else "other", 4  # unmapped, unpaired
+            read.query_sequence = random_dna(30, 60 + i)
+            bam.write(read)
+    out = folder / "out.npz"
+    return Case(["tokenize", path, "--model", model, "-o", out], out, "duplicate read name 'same'", INPUT_ERROR)
+
+
+def bed_with_duplicate_names(folder: Path, model: Path) -> Case:
+    source = folder / "in.fa"
+    source.write_text(fasta_text({"chr1": random_dna(300, 4)}))
+    pysam.faidx(str(source))
+    bed = folder / "regions.bed"
+    bed.write_text("chr1\t0\t50\texon\nchr1\t100\t150\texon\n")
+    out = folder / "out.npz"
+    return Case(["tokenize", source, "--bed", bed, "--model", model, "-o", out], out,
+                "duplicate region name 'exon'", INPUT_ERROR)
+
+
 def unknown_task(folder: Path, model: Path) -> Case:
     source = folder / "in.fa"
     source.write_text(fasta_text({"a": random_dna(40, 1)}))
@@ -157,6 +181,8 @@ CASES = {
     "alignment-gaps": fasta_case(">a\nACGT--ACGT\n", message="gaps"),
     "missing-input": missing_input,
     "bam-region-without-index": sorted_unindexed_bam,
+    "bam-duplicate-read-names": bam_with_duplicate_read_names,
+    "bed-duplicate-names": bed_with_duplicate_names,
     "unknown-task": unknown_task,
     "output-folder-missing": output_in_missing_folder,
     "corrupted-weights": corrupted_weights,

@@ -84,6 +84,7 @@ def open_sequences(
         return _validated(records, path)
     if mapped_only:
         raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {path} is FASTA")
+    _check_unique_names(regions)
     return read_fasta_regions(path, regions) if regions else read_fasta(path)
 
 
@@ -110,6 +111,18 @@ def _read_stream(path: str, mapped_only: bool) -> Iterator[SequenceRecord]:
         return read_fasta_stream(raw, head, path)
     raw.close()
     raise InputError(f"{path} is a pipe of BAM/SAM/CRAM: alignment input must be a file (pysam reads it by name)")
+
+
+def _check_unique_names(regions: list[Region]) -> None:
+    """Regions of a FASTA become records named by BED column 4 (else chrom:start-end):
+    the names must be unique, as FASTA record IDs must."""
+    seen: set[str] = set()
+    for region in regions:
+        name = region.name or str(region)
+        if name in seen:
+            raise InputError(f"duplicate region name {name!r} (--region/--bed); record IDs must be unique: "
+                             "give each BED line its own name in column 4, or drop the column")
+        seen.add(name)
 
 
 def _requested_regions(region: str | None, bed: str | None) -> list[Region]:
