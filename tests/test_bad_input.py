@@ -191,6 +191,10 @@ CASES = {
     "classify-without-task": good_input_case(["classify"], "--task", 1, out_name="out.tsv"),
     "region-on-stdin": good_input_case(["tokenize", "--region", "a:1-10"], "stdin", INPUT_ERROR, stdin=True),
     "mapped-only-on-fasta": good_input_case(["tokenize", "--mapped-only"], "--mapped-only", INPUT_ERROR),
+    "unknown-device": good_input_case(["tokenize", "--device", "gpu"], "unknown device 'gpu'", INPUT_ERROR),
+    "unknown-format": good_input_case(["classify", "--task", "toy", "--format", "xml"], "--format 'xml'",
+                                      INPUT_ERROR, out_name="out.tsv"),
+    "unknown-precision": good_input_case(["embed", "--precision", "fp8"], "--precision 'fp8'", INPUT_ERROR),
     # config.json is checked (types, sizes) before anything is built or allocated
     "config-huge-width": edited_weights(set_size("transformer", "width", 10**9), "transformer.width"),
     "config-huge-layers": edited_weights(set_size("transformer", "layers", 10**6), "transformer.layers"),
@@ -540,3 +544,33 @@ def test_annotation_outside_the_reference_is_refused(start: int, end: int, run_v
                        "--no-plot", "-m", tiny_model_dir)
     assert_refused(result, INPUT_ERROR, "outside ref1 (1-600)")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["tokenize"], ["classify", "--task", "toy"]])
+def test_disk_full_is_one_line_and_exit_4(command: list, run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    source = small_fasta(tmp_path / "in.fa")
+    result = run_vqdna(*command, source, "--model", tiny_model_dir, "-o", "/dev/full", "--quiet")
+    assert_refused(result, OUTPUT_ERROR, "No space left")
+
+
+def test_read_without_bases_is_skipped_by_mutations(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A primary alignment may have SEQ `*`: it shows no allele (it was a traceback)."""
+    reference, _ = mutations_inputs(tmp_path / "in")
+    bases = reference.read_text().split("\n", 1)[1].replace("\n", "")
+    bam = tmp_path / "in" / "reads.bam"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "ref1", "LN": len(bases)}]}
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
+        for i, start in enumerate(range(0, 500, 10)):
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.flag, read.reference_id, read.reference_start = f"r{i}", 0, 0, start
+            read.mapping_quality, read.cigarstring = 60, "50M"
+            if i != 3:
+                read.query_sequence = bases[start : start + 50]
+                read.query_qualities = pysam.qualitystring_to_array("I" * 50)
+            out.write(read)
+    pysam.index(str(bam))
+    result = run_vqdna("mutations", "--reference", reference, bam, "-o", tmp_path / "out", "--no-plot", "--quiet",
+                       "--min-depth", "1", "-m", tiny_model_dir)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "variants.tsv").is_file()

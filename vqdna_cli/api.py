@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import UsageError, VqdnaError
 
 # --- training ---------------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
-        raise VqdnaError(f"--format {output_format!r}: use auto, tsv or bed")
+        raise UsageError(f"--format {output_format!r}: use auto, tsv or bed")
     check_output(output, force, (source, bed, reference))
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import DISK_ERRORS, OutputError, VqdnaError
 
 INTERRUPTED = 130
 
@@ -36,5 +36,10 @@ def one_line_errors(command):
             # that the interpreter's final flush does not fail again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
+        except OSError as error:
+            # The disk refused a write outside the atomic writers (stdout, a log, a checkpoint).
+            if error.errno not in DISK_ERRORS:
+                raise
+            raise fail(f"cannot write {error.filename or 'the output'}: {error.strerror}", OutputError.exit_code) from None
 
     return wrapper

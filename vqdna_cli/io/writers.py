@@ -18,7 +18,7 @@ from typing import IO
 
 import numpy as np
 
-from vqdna_cli.errors import OutputError
+from vqdna_cli.errors import DISK_ERRORS, OutputError
 
 
 def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), binary: bool = False) -> None:
@@ -97,8 +97,11 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside `path`; it replaces `path` only if the block succeeds."""
     path = Path(path)
     if is_special(path):
-        with open(path, mode) as handle:
-            yield handle
+        try:
+            with open(path, mode) as handle:
+                yield handle
+        except OSError as error:
+            raise write_error(path, error) from None
         return
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -109,10 +112,22 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
             yield handle
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise write_error(path, error) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_error(path: Path | str, error: OSError) -> Exception:
+    """An OSError while writing `path`: OutputError when the disk refused (full, quota,
+    read-only), else the error itself (a bug keeps its traceback)."""
+    if error.errno in DISK_ERRORS:
+        return OutputError(f"cannot write {path}: {error.strerror}")
+    return error
 
 
 def _umask() -> int:
