@@ -574,3 +574,67 @@ def test_read_without_bases_is_skipped_by_mutations(run_vqdna, tiny_model_dir: P
                        "--min-depth", "1", "-m", tiny_model_dir)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "variants.tsv").is_file()
+
+
+# --- interrupted, concurrent and repeated runs ----------------------------------------------------
+
+
+def test_force_keeps_the_permissions_of_the_file_it_replaces(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    source = small_fasta(tmp_path / "in.fa")
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"old")
+    os.chmod(out, 0o640)
+    result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", out, "--force", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o640
+
+
+def test_stale_part_of_a_killed_run_is_removed(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """kill -9 leaves the temporary file; the writer's process ID in its name shows it stale."""
+    source = small_fasta(tmp_path / "in.fa")
+    stale = tmp_path / ".out.npz.4194999.part"  # above Linux's largest process ID: nobody runs
+    stale.write_bytes(b"half")
+    result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", tmp_path / "out.npz", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_second_run_on_one_output_fails_cleanly(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    source = small_fasta(tmp_path / "in.fa")
+    running = tmp_path / f".out.npz.{os.getpid()}.part"  # this test's process stands for a running writer
+    running.write_bytes(b"being written")
+    result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", tmp_path / "out.npz", "--force")
+    assert_refused(result, OUTPUT_ERROR, "another vqdna run")
+    assert running.read_bytes() == b"being written"
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_sigterm_is_handled_like_ctrl_c(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A run stopped by `kill` ends with one line and leaves no temporary file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    process = subprocess.Popen([sys.executable, "-m", "vqdna_cli", "tokenize", str(fifo), "--model",
+                                str(tiny_model_dir), "-o", str(tmp_path / "out.npz"), "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # open() returns once the run has opened its input (its SIGTERM handler is set by then);
+    # the run then waits for the rest of the input.
+    with open(fifo, "wb") as writer:
+        writer.write(fasta_text({"a": random_dna(40, 1)}).encode())
+        writer.flush()
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert stderr.decode().splitlines() == ["vqdna: error: terminated"]
+    assert not (tmp_path / "out.npz").exists()
+    assert leftovers(tmp_path) == []

@@ -35,3 +35,7 @@ class OutputError(VqdnaError):
     """An output that cannot or must not be written."""
 
     exit_code = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it cleans up as after Ctrl-C."""

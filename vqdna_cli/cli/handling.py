@@ -12,9 +12,10 @@ import sys
 
 import typer
 
-from vqdna_cli.errors import DISK_ERRORS, OutputError, VqdnaError
+from vqdna_cli.errors import DISK_ERRORS, OutputError, Terminated, VqdnaError
 
 INTERRUPTED = 130
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -29,6 +30,8 @@ def one_line_errors(command):
             return command(*args, **kwargs)
         except VqdnaError as error:
             raise fail(str(error), error.exit_code) from None
+        except Terminated:
+            raise fail("terminated", TERMINATED) from None
         except KeyboardInterrupt:
             raise fail("interrupted", INTERRUPTED) from None
         except BrokenPipeError:

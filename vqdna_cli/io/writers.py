@@ -6,11 +6,11 @@ checks its outputs here."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import stat
 import sys
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,6 +38,7 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
     if path.exists() and not force:
         raise OutputError(f"output {path} exists: use --force to overwrite it")
     check_parent_writable(path)
+    claim_parts(path)
 
 
 def check_weights_output(path: Path, force: bool, resume: bool) -> None:
@@ -103,14 +104,18 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
         except OSError as error:
             raise write_error(path, error) from None
         return
+    claim_parts(path)
+    tmp = part_of(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # this process's own, of an earlier failed write
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror}") from None
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except OSError as error:
         with contextlib.suppress(OSError):
@@ -120,6 +125,46 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def part_of(path: Path) -> Path:
+    """The temporary file of `path` written by this process: the writer's process ID in
+    its name tells a later run whether it is stale (its writer is gone: kill -9) or another
+    run's, still writing."""
+    return path.parent / f".{path.name}.{os.getpid()}.part"
+
+
+def claim_parts(path: Path) -> None:
+    """Remove the stale temporary files of `path`; refuse when another running process
+    writes it (two runs with one -o would overwrite each other's output)."""
+    prefix = f".{path.name}."
+    for part in (path.parent if str(path.parent) else Path(".")).glob(f"{glob.escape(prefix)}*.part"):
+        pid = part.name[len(prefix) : -len(".part")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if _running(int(pid)):
+            raise OutputError(f"another vqdna run (process {pid}) is writing {path}: wait for it or choose another output")
+        with contextlib.suppress(OSError):
+            part.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions of the file being replaced (--force), else the usual ones for the
+    umask (a temporary file is created 0600)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def write_error(path: Path | str, error: OSError) -> Exception:
