@@ -4,6 +4,7 @@ stderr starting `vqdna: error:` (no traceback), and no output file or temporary 
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,30 @@ def sorted_unindexed_bam(folder: Path, model: Path) -> Case:
             bam.write(read)
     out = folder / "out.npz"
     return Case(["tokenize", path, "--region", "chr1:1-200", "--model", model, "-o", out], out, "no index", INPUT_ERROR)
+
+
+def bam_with_duplicate_read_names(folder: Path, model: Path) -> Case:
+    path = folder / "reads.bam"
+    header = {"HD": {"VN": "1.6", "SO": "unsorted"}, "SQ": [{"SN": "chr1", "LN": 1000}]}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        for i in range(3):
+            read = pysam.AlignedSegment(bam.header)
+            read.query_name, read.flag = "same" if i else "other", 4  # unmapped, unpaired
+            read.query_sequence = random_dna(30, 60 + i)
+            bam.write(read)
+    out = folder / "out.npz"
+    return Case(["tokenize", path, "--model", model, "-o", out], out, "duplicate read name 'same'", INPUT_ERROR)
+
+
+def bed_with_duplicate_names(folder: Path, model: Path) -> Case:
+    source = folder / "in.fa"
+    source.write_text(fasta_text({"chr1": random_dna(300, 4)}))
+    pysam.faidx(str(source))
+    bed = folder / "regions.bed"
+    bed.write_text("chr1\t0\t50\texon\nchr1\t100\t150\texon\n")
+    out = folder / "out.npz"
+    return Case(["tokenize", source, "--bed", bed, "--model", model, "-o", out], out,
+                "duplicate region name 'exon'", INPUT_ERROR)
 
 
 def unknown_task(folder: Path, model: Path) -> Case:
@@ -100,6 +125,46 @@ def output_is_a_folder(folder: Path, model: Path) -> Case:
                 "is a directory", OUTPUT_ERROR)
 
 
+def edited_weights(edit, message: str, command: str = "tokenize"):
+    """The tiny model with `edit(folder)` applied to a copy of it, then `command` on a valid FASTA."""
+
+    def build(folder: Path, model: Path) -> Case:
+        copy = Path(shutil.copytree(model, folder / "model"))
+        edit(copy)
+        source = folder / "in.fa"
+        source.write_text(fasta_text({"a": random_dna(40, 1)}))
+        out = folder / ("out.tsv" if command == "classify" else "out.npz")
+        task = ["--task", "toy"] if command == "classify" else []
+        return Case([command, source, *task, "--model", copy, "-o", out], out, message, MODEL_ERROR)
+
+    return build
+
+
+def edit_json(name: str, change):
+    def edit(folder: Path) -> None:
+        path = folder / name
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+
+    return edit
+
+
+def set_size(part: str, key: str, value):
+    return edit_json("config.json", lambda data: data["model"][part].__setitem__(key, value))
+
+
+def config_is_dev_zero(folder: Path) -> None:
+    (folder / "config.json").unlink()
+    (folder / "config.json").symlink_to("/dev/zero")
+
+
+def model_is_a_file(folder: Path, model: Path) -> Case:
+    case = good_input_case(["tokenize"], "is a file", MODEL_ERROR)(folder, model)
+    case.args[case.args.index("--model") + 1] = model / "model.safetensors"
+    return case
+
+
 MANY = fasta_text({f"r{i}": random_dna(100, i) for i in range(40)})
 TRUNCATED_GZIP = gzip.compress(MANY.encode(), mtime=0)
 TRUNCATED_GZIP = TRUNCATED_GZIP[: len(TRUNCATED_GZIP) // 2]
@@ -116,6 +181,8 @@ CASES = {
     "alignment-gaps": fasta_case(">a\nACGT--ACGT\n", message="gaps"),
     "missing-input": missing_input,
     "bam-region-without-index": sorted_unindexed_bam,
+    "bam-duplicate-read-names": bam_with_duplicate_read_names,
+    "bed-duplicate-names": bed_with_duplicate_names,
     "unknown-task": unknown_task,
     "output-folder-missing": output_in_missing_folder,
     "corrupted-weights": corrupted_weights,
@@ -124,6 +191,27 @@ CASES = {
     "classify-without-task": good_input_case(["classify"], "--task", 1, out_name="out.tsv"),
     "region-on-stdin": good_input_case(["tokenize", "--region", "a:1-10"], "stdin", INPUT_ERROR, stdin=True),
     "mapped-only-on-fasta": good_input_case(["tokenize", "--mapped-only"], "--mapped-only", INPUT_ERROR),
+    "unknown-device": good_input_case(["tokenize", "--device", "gpu"], "unknown device 'gpu'", INPUT_ERROR),
+    "unknown-format": good_input_case(["classify", "--task", "toy", "--format", "xml"], "--format 'xml'",
+                                      INPUT_ERROR, out_name="out.tsv"),
+    "unknown-precision": good_input_case(["embed", "--precision", "fp8"], "--precision 'fp8'", INPUT_ERROR),
+    # config.json is checked (types, sizes) before anything is built or allocated
+    "config-huge-width": edited_weights(set_size("transformer", "width", 10**9), "transformer.width"),
+    "config-huge-layers": edited_weights(set_size("transformer", "layers", 10**6), "transformer.layers"),
+    "config-too-many-parameters": edited_weights(
+        edit_json("config.json", lambda data: data["model"]["transformer"].update(width=8192, layers=128)), "parameters"),
+    "config-wrong-type": edited_weights(set_size("encoder", "width", "64"), "EncoderConfig.width"),
+    "config-bool-for-int": edited_weights(set_size("transformer", "layers", True), "TransformerConfig.layers"),
+    "config-unknown-key": edited_weights(set_size("encoder", "depth", 3), "unknown EncoderConfig fields"),
+    "config-heads-do-not-divide": edited_weights(set_size("transformer", "heads", 3), "multiple"),
+    "config-missing-model": edited_weights(edit_json("config.json", lambda data: data.pop("model")), "lacks model"),
+    "config-missing-hash": edited_weights(edit_json("config.json", lambda data: data.pop("sha256")), "SHA-256"),
+    "config-not-an-object": edited_weights(lambda folder: (folder / "config.json").write_text("[1, 2]"),
+                                           "not a JSON object"),
+    "config-is-dev-zero": edited_weights(config_is_dev_zero, "larger than"),
+    "model-is-a-file": model_is_a_file,
+    "head-json-missing-keys": edited_weights(edit_json("heads/toy/head.json", lambda data: data.pop("class_names")),
+                                             "lacks class_names", command="classify"),
 }
 
 
@@ -222,3 +310,331 @@ def test_tiny_training_set_fails_cleanly_or_trains(run_vqdna, model_copy: Path, 
     else:
         assert_clean_failure(result)
         assert not (model_copy / "heads" / "small").exists()
+
+
+# --- outputs: an input is never lost -----------------------------------------------------------
+# Each promise gets the command that broke it; the input's bytes must survive.
+
+
+def small_fasta(path: Path, seed: int = 1) -> Path:
+    path.write_text(fasta_text({"a": random_dna(40, seed), "b": random_dna(50, seed + 1)}))
+    return path
+
+
+def assert_refused(result, exit_code: int, message: str) -> None:
+    assert_clean_failure(result)
+    assert result.returncode == exit_code, result.stderr
+    assert message in result.stderr_lines[0], result.stderr
+
+
+@pytest.mark.parametrize("flag", ["input", "--bed", "--reference", "symlink"])
+def test_output_that_is_an_input_is_refused(flag: str, run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    source = small_fasta(tmp_path / "in.fa")
+    bed = tmp_path / "regions.bed"
+    bed.write_text("a\t0\t20\n")
+    target = {"input": source, "--bed": bed, "--reference": source, "symlink": tmp_path / "link.fa"}[flag]
+    if flag == "symlink":
+        target.symlink_to(source)
+    extra = {"--bed": ["--bed", bed], "--reference": ["--reference", source]}.get(flag, [])
+    before = {p: p.read_bytes() for p in (source, bed)}
+    result = run_vqdna("tokenize", source, *extra, "--model", tiny_model_dir, "-o", target, "--force")
+    assert_refused(result, OUTPUT_ERROR, "is also an input")
+    assert {p: p.read_bytes() for p in (source, bed)} == before
+    assert leftovers(tmp_path) == []
+
+
+def mutations_inputs(folder: Path) -> tuple[Path, Path]:
+    """A reference and a genome with one substitution, in `folder`."""
+    folder.mkdir(exist_ok=True)
+    reference_seq = random_dna(600, 11)
+    reference = folder / "ref.fa"
+    reference.write_text(fasta_text({"ref1": reference_seq}))
+    genome = folder / "genomes.fa"
+    changed = reference_seq[:300] + ("A" if reference_seq[300] != "A" else "C") + reference_seq[301:]
+    genome.write_text(fasta_text({"g1": changed}))
+    return reference, genome
+
+
+@pytest.mark.parametrize("output", ["p", "."])
+def test_mutations_force_never_deletes_a_folder_holding_inputs(output: str, run_vqdna, tiny_model_dir: Path,
+                                                               tmp_path: Path) -> None:
+    reference, genome = mutations_inputs(tmp_path / "p")
+    result = run_vqdna("mutations", "--reference", reference, genome, "-o", output, "--force", "--no-plot",
+                       "-m", tiny_model_dir, cwd=tmp_path / "p" if output == "." else tmp_path)
+    assert_refused(result, OUTPUT_ERROR, "holds the input")
+    assert reference.is_file() and genome.is_file()
+
+
+def test_mutations_force_replaces_only_its_own_files(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    reference, genome = mutations_inputs(tmp_path / "inputs")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "variants.tsv").write_text("an earlier run's")
+    result = run_vqdna("mutations", "--reference", reference, genome, "-o", out, "--force", "--no-plot",
+                       "--quiet", "-m", tiny_model_dir)
+    assert result.returncode == 0, result.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "variants.tsv").read_text().startswith("# vqdna")
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_force_writes_into_a_fifo_and_keeps_it(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A device or FIFO (`-o /dev/null`) is written into; renaming over it would replace it."""
+    import os
+    import stat
+    import threading
+
+    source = small_fasta(tmp_path / "in.fa")
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run_vqdna("classify", source, "--task", "toy", "--model", tiny_model_dir, "-o", fifo, "--force",
+                       "--quiet")
+    reader.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received and received[0].decode().splitlines()[1].startswith("id\tlabel")
+
+
+def test_dash_output_is_stdout_or_refused(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import io
+
+    source = small_fasta(tmp_path / "in.fa")
+    streamed = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", "-", "--quiet", cwd=tmp_path)
+    assert streamed.returncode == 0, streamed.stderr
+    assert not (tmp_path / "-").exists()
+    written = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", tmp_path / "t.npz", "--quiet")
+    assert written.returncode == 0, written.stderr
+    with np.load(io.BytesIO(streamed.stdout)) as a, np.load(tmp_path / "t.npz") as b:
+        assert a["tokens"].tobytes() == b["tokens"].tobytes()
+    reference, genome = mutations_inputs(tmp_path / "m")
+    folder_outputs = {
+        "mutations": ["mutations", "--reference", reference, genome, "-m", tiny_model_dir, "-o", "-"],
+        "train": ["train", "tokenizer", source, "--preset", "tiny", "-o", "-"],
+    }
+    for command in folder_outputs.values():
+        assert_refused(run_vqdna(*command, cwd=tmp_path), OUTPUT_ERROR, "-o -")
+    assert not (tmp_path / "-").exists()
+
+
+def test_training_never_overwrites_weights_without_force(run_vqdna, tmp_path: Path) -> None:
+    genome = small_fasta(tmp_path / "g.fa")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "config.json").write_text("{}")
+    result = run_vqdna("train", "tokenizer", genome, "-o", weights, "--preset", "tiny", "--steps", "1",
+                       "--window", "32", "--batch", "2", "--quiet")
+    assert_refused(result, OUTPUT_ERROR, "--force")
+    assert (weights / "config.json").read_text() == "{}"
+    assert sorted(p.name for p in weights.iterdir()) == ["config.json"]
+
+
+# --- inputs read once ---------------------------------------------------------------------------
+
+
+def write_in_background(fd_or_path, data: bytes):
+    import threading
+
+    def write() -> None:
+        with open(fd_or_path, "wb") as handle:
+            handle.write(data)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+PIPED = {f"r{i}": random_dna(900 + i % 7, 500 + i) for i in range(150)}  # > 64 KiB: past format detection
+
+
+def test_process_substitution_keeps_every_record() -> None:
+    """`<(zcat x.fa.gz)` is a pipe under /dev/fd: it can be read once, so the bytes read to
+    detect its format must be reused (reopening it skipped the records in them)."""
+    import os
+
+    from vqdna_cli.io.sequences import open_sequences
+
+    read_end, write_end = os.pipe()
+    writer = write_in_background(write_end, fasta_text(PIPED).encode())
+    try:
+        names = [record.name for record in open_sequences(f"/dev/fd/{read_end}")]
+    finally:
+        os.close(read_end)
+    writer.join(timeout=30)
+    assert names == list(PIPED)
+
+
+def test_fifo_input_is_read_once(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    records = dict(list(PIPED.items())[:80])
+    writer = write_in_background(fifo, fasta_text(records).encode())
+    out = tmp_path / "out.npz"
+    result = run_vqdna("tokenize", fifo, "--model", tiny_model_dir, "-o", out, "--quiet")
+    writer.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as npz:
+        assert npz["ids"].tolist() == list(records)
+
+
+# --- weights ------------------------------------------------------------------------------------
+
+
+def test_head_of_another_model_is_refused(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    """After the model is retrained, a head trained on the old one must not answer."""
+    import torch
+
+    from vqdna_cli.checkpoint import load_model, model_hash, read_model_info, save_model
+
+    old_hash = model_hash(read_model_info(model_copy))
+    model, info = load_model(model_copy)
+    with torch.no_grad():
+        next(model.transformer.parameters()).add_(0.01)  # "retrained"
+    save_model(model_copy, model, model.cfg, info["provenance"])
+    new_hash = model_hash(read_model_info(model_copy))
+    source = small_fasta(tmp_path / "in.fa")
+    result = run_vqdna("classify", source, "--task", "toy", "--model", model_copy, "-o", tmp_path / "out.tsv")
+    assert_refused(result, MODEL_ERROR, "trained on model")
+    assert old_hash in result.stderr and new_hash in result.stderr
+    assert not (tmp_path / "out.tsv").exists()
+
+
+def test_shipped_heads_match_the_shipped_model() -> None:
+    import json
+
+    from vqdna_cli.checkpoint import read_model_info
+    from vqdna_cli.inference import default_weights_dir
+
+    weights = default_weights_dir()
+    model = read_model_info(weights)["sha256"]["model.safetensors"]
+    heads = sorted((weights / "heads").glob("*/head.json"))
+    assert heads
+    assert {path.parent.name: json.loads(path.read_text())["model_sha256"] for path in heads} == \
+        {path.parent.name: model for path in heads}
+
+
+def test_resume_with_another_model_or_broken_checkpoint(run_vqdna, tmp_path: Path) -> None:
+    genome = tmp_path / "g.fa"
+    genome.write_text(fasta_text({"chr": random_dna(400, 3)}))
+    weights = tmp_path / "weights"
+    train = ["train", "tokenizer", genome, "-o", weights, "--steps", "1", "--window", "32", "--batch", "2", "--quiet"]
+    assert run_vqdna(*train, "--preset", "tiny").returncode == 0
+    assert_refused(run_vqdna(*train, "--preset", "vq", "--resume"), INPUT_ERROR, "another model or optimizer")
+    checkpoint = weights / "checkpoint.json"
+    meta = json.loads(checkpoint.read_text())
+    del meta["param_groups"]
+    checkpoint.write_text(json.dumps(meta))
+    assert_refused(run_vqdna(*train, "--preset", "tiny", "--resume"), MODEL_ERROR, "lacks param_groups")
+
+
+@pytest.mark.parametrize("start, end", [(0, 30), (1, 601), (700, 710)])
+def test_annotation_outside_the_reference_is_refused(start: int, end: int, run_vqdna, tiny_model_dir: Path,
+                                                      tmp_path: Path) -> None:
+    """A CDS starting at 0 read the contig's last base (GFF is 1-based); past the end, a traceback."""
+    reference, genome = mutations_inputs(tmp_path / "in")
+    gff = tmp_path / "in" / "genes.gff"
+    gff.write_text("\t".join(["ref1", "t", "CDS", str(start), str(end), ".", "+", "0", "ID=c;gene=G"]) + "\n")
+    out = tmp_path / "out"
+    result = run_vqdna("mutations", "--reference", reference, genome, "--annotation", gff, "-o", out,
+                       "--no-plot", "-m", tiny_model_dir)
+    assert_refused(result, INPUT_ERROR, "outside ref1 (1-600)")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["tokenize"], ["classify", "--task", "toy"]])
+def test_disk_full_is_one_line_and_exit_4(command: list, run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    source = small_fasta(tmp_path / "in.fa")
+    result = run_vqdna(*command, source, "--model", tiny_model_dir, "-o", "/dev/full", "--quiet")
+    assert_refused(result, OUTPUT_ERROR, "No space left")
+
+
+def test_read_without_bases_is_skipped_by_mutations(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A primary alignment may have SEQ `*`: it shows no allele (it was a traceback)."""
+    reference, _ = mutations_inputs(tmp_path / "in")
+    bases = reference.read_text().split("\n", 1)[1].replace("\n", "")
+    bam = tmp_path / "in" / "reads.bam"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "ref1", "LN": len(bases)}]}
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
+        for i, start in enumerate(range(0, 500, 10)):
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.flag, read.reference_id, read.reference_start = f"r{i}", 0, 0, start
+            read.mapping_quality, read.cigarstring = 60, "50M"
+            if i != 3:
+                read.query_sequence = bases[start : start + 50]
+                read.query_qualities = pysam.qualitystring_to_array("I" * 50)
+            out.write(read)
+    pysam.index(str(bam))
+    result = run_vqdna("mutations", "--reference", reference, bam, "-o", tmp_path / "out", "--no-plot", "--quiet",
+                       "--min-depth", "1", "-m", tiny_model_dir)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "variants.tsv").is_file()
+
+
+# --- interrupted, concurrent and repeated runs ----------------------------------------------------
+
+
+def test_force_keeps_the_permissions_of_the_file_it_replaces(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    source = small_fasta(tmp_path / "in.fa")
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"old")
+    os.chmod(out, 0o640)
+    result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", out, "--force", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert os.stat(out).st_mode & 0o777 == 0o640
+
+
+def test_stale_part_of_a_killed_run_is_removed(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """kill -9 leaves the temporary file; the writer's process ID in its name shows it stale."""
+    source = small_fasta(tmp_path / "in.fa")
+    stale = tmp_path / ".out.npz.4194999.part"  # above Linux's largest process ID: nobody runs
+    stale.write_bytes(b"half")
+    result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", tmp_path / "out.npz", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_second_run_on_one_output_fails_cleanly(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+
+    source = small_fasta(tmp_path / "in.fa")
+    running = tmp_path / f".out.npz.{os.getpid()}.part"  # this test's process stands for a running writer
+    running.write_bytes(b"being written")
+    result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", tmp_path / "out.npz", "--force")
+    assert_refused(result, OUTPUT_ERROR, "another vqdna run")
+    assert running.read_bytes() == b"being written"
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_sigterm_is_handled_like_ctrl_c(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A run stopped by `kill` ends with one line and leaves no temporary file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    process = subprocess.Popen([sys.executable, "-m", "vqdna_cli", "tokenize", str(fifo), "--model",
+                                str(tiny_model_dir), "-o", str(tmp_path / "out.npz"), "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # open() returns once the run has opened its input (its SIGTERM handler is set by then);
+    # the run then waits for the rest of the input.
+    with open(fifo, "wb") as writer:
+        writer.write(fasta_text({"a": random_dna(40, 1)}).encode())
+        writer.flush()
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert stderr.decode().splitlines() == ["vqdna: error: terminated"]
+    assert not (tmp_path / "out.npz").exists()
+    assert leftovers(tmp_path) == []

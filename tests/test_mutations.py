@@ -188,6 +188,30 @@ def test_frameshift_and_a_cds_read_through_a_ribosomal_slip(files, tmp_path):
     assert shift.annotation["effect"] == "frameshift" and shift.annotation["protein"].endswith("fs")
 
 
+def test_cds_phase_is_honoured(files, tmp_path):
+    """A CDS that starts one base early with phase 1 reads the same codons as the exact one."""
+    from vqdna_cli.mutations.annotate import Annotator, read_gff
+    from vqdna_cli.mutations.variants import Call, Reference
+
+    gff = tmp_path / "phase.gff"
+    gff.write_text("\t".join([CHROM, "t", "CDS", str(CDS_START), str(CDS_START + 900), ".", "+", "1",
+                              "ID=cds1;gene=G"]) + "\n")
+    call = Call("s", normalise(REF, CHROM, SNV_POS, REF[SNV_POS], SNV_ALT))
+    Annotator(read_gff(gff, Reference.load(files["ref"]))).annotate([call])
+    assert (call.annotation["protein"], call.annotation["effect"]) == (SNV_PROTEIN, "missense")
+
+
+def test_two_alt_alleles_of_one_sample_are_translated_each_on_its_own(files, tiny_model_dir, tmp_path):
+    """GT 1/2: the two ALTs are alternatives at one base, not one haplotype."""
+    ref_codon = codon(11)
+    alts = [b for b in "ACGT" if b != ref_codon[0]][:2]
+    vcf = write_vcf(tmp_path / "two.vcf", [(SNV_POS + 1, ref_codon[0], ",".join(alts), "1/2:30\t0/0:20")])
+    out = tmp_path / "out"
+    run(files, [vcf], out, tiny_model_dir, annotation=files["gff"], plot=False)
+    protein = {r["alt"]: r["protein"] for r in rows(out / "variants.tsv")}
+    assert protein == {alt: f"G:{CODONS[ref_codon]}11{CODONS[alt + ref_codon[1:]]}" for alt in alts}
+
+
 # --- reads -----------------------------------------------------------------------------------
 
 
@@ -427,8 +451,11 @@ def test_existing_output_is_kept_unless_forced(files, tiny_model_dir, tmp_path):
     with pytest.raises(OutputError, match="--force"):
         run(files, [files["genomes"]], out, tiny_model_dir, plot=False)
     assert (out / "keep.txt").exists()
+    (out / "variants.vcf").write_text("an earlier run's")
     run(files, [files["genomes"]], out, tiny_model_dir, plot=False, force=True)
-    assert not (out / "keep.txt").exists() and (out / "variants.tsv").exists()
+    # --force replaces vqdna's own files (an earlier run's variants.vcf too), nothing else
+    assert (out / "keep.txt").read_text() == "mine" and (out / "variants.tsv").exists()
+    assert not (out / "variants.vcf").exists()
 
 
 def test_cli_end_to_end_and_one_line_errors(run_vqdna, files, tiny_model_dir, tmp_path):

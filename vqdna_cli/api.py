@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import UsageError, VqdnaError
 
 # --- training ---------------------------------------------------------------------------
 
@@ -39,9 +39,11 @@ def _save_on_main(save, *args) -> None:
 
 def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, lr: float, window: int,
                     batch: int, holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool,
-                    max_minutes: float | None, device: str, threads: int | None, seed: int, quiet: bool) -> dict:
+                    max_minutes: float | None, device: str, threads: int | None, seed: int, quiet: bool,
+                    force: bool = False) -> dict:
     from vqdna_cli.checkpoint import save_model
     from vqdna_cli.config import PRESETS
+    from vqdna_cli.io.writers import check_weights_output
     from vqdna_cli.model.vqdna import VQDNA
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.loop import LoopSettings
@@ -50,6 +52,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 
     if preset not in PRESETS:
         raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    check_weights_output(output, force, resume)
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
@@ -68,13 +71,15 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr: float, window: int, batch: int,
              holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool, max_minutes: float | None,
              device: str, threads: int | None, seed: int, quiet: bool, transformer_preset: str | None = None,
-             checkpoint_minutes: float | None = None) -> dict:
+             checkpoint_minutes: float | None = None, force: bool = False) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
+    from vqdna_cli.io.writers import check_weights_output
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.loop import LoopSettings
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
+    check_weights_output(output, force, resume)
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     model, info = load_model(model_dir)
@@ -151,7 +156,7 @@ def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region
     from vqdna_cli.inference import tokenize_records
     from vqdna_cli.io.writers import check_output, write_npz
 
-    check_output(output, force)
+    check_output(output, force, (source, bed, reference), binary=True)
     runner = _runner(model_dir, device, threads, seed)
     ids, chroms, starts, token_arrays = [], [], [], []
     for record, tokens in tokenize_records(runner, _records(source, region, bed, mapped_only, reference),
@@ -214,7 +219,7 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
         raise VqdnaError(f"--pool {pool!r}: use window or record")
     if pooling not in POOLINGS:
         raise VqdnaError(f"--pooling {pooling!r}: use {' or '.join(POOLINGS)}")
-    check_output(output, force)
+    check_output(output, force, (source, bed, reference), binary=True)
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     layers = _layers(layer, runner.layers)
@@ -338,8 +343,8 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
-        raise VqdnaError(f"--format {output_format!r}: use auto, tsv or bed")
-    check_output(output, force)
+        raise UsageError(f"--format {output_format!r}: use auto, tsv or bed")
+    check_output(output, force, (source, bed, reference))
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save
 
 from vqdna_cli import __version__
 from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig
-from vqdna_cli.errors import ModelError
+from vqdna_cli.errors import InputError, ModelError
 from vqdna_cli.io.writers import atomic_file
 
 MODEL_FILE = "model.safetensors"
@@ -67,13 +67,46 @@ def _load_tensors(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
         raise ModelError(f"cannot read weights file {path}: {error}") from None
 
 
+# config.json, head.json and checkpoint.json are a few kB; the cap stops a link to
+# /dev/zero (or a huge file) from being read for ever.
+MAX_JSON_BYTES = 16 << 20
+
+
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_JSON_BYTES + 1)
     except FileNotFoundError:
         raise ModelError(f"{path} is missing: is {path.parent} a vqdna weights directory?") from None
+    except OSError as error:
+        raise ModelError(f"cannot read {path}: {error.strerror}") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise ModelError(f"{path} is larger than {MAX_JSON_BYTES >> 20} MiB: not a vqdna weights description")
+    try:
+        value = json.loads(data.decode())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ModelError(f"{path} is not a JSON object")
+    return value
+
+
+def require_keys(info: dict, keys: tuple[str, ...], path: Path) -> None:
+    """Keys a weights description cannot do without (a hand-edited or truncated file)."""
+    missing = [key for key in keys if key not in info]
+    if missing:
+        raise ModelError(f"{path} lacks {', '.join(missing)}: restore it or retrain")
+
+
+def _recorded_hash(info: dict, name: str | None, path: Path) -> str:
+    """The SHA-256 `info` records for the weights file `name` (None: a checkpoint's, which
+    records its one hash as a plain string)."""
+    digest = info.get("sha256")
+    if name is not None:
+        digest = digest.get(name) if isinstance(digest, dict) else None
+    if not isinstance(digest, str):
+        raise ModelError(f"{path} lacks the SHA-256 of {name or 'its weights'}: restore it or retrain")
+    return digest
 
 
 # --- the shared model -----------------------------------------------------------------
@@ -92,6 +125,8 @@ def save_model(directory: Path, model: torch.nn.Module, cfg: ModelConfig, proven
 
 
 def read_model_info(directory: Path) -> dict:
+    if Path(directory).is_file():
+        raise ModelError(f"--model {directory} is a file: give the weights folder (the one that holds {CONFIG_FILE})")
     info = _read_json(Path(directory) / CONFIG_FILE)
     if info.get("format_version") != WEIGHTS_FORMAT_VERSION:
         raise ModelError(
@@ -107,8 +142,12 @@ def load_model(directory: Path):
 
     directory = Path(directory)
     info = read_model_info(directory)
-    cfg = ModelConfig.from_dict(info["model"])
-    state = _load_tensors(directory / MODEL_FILE, info["sha256"][MODEL_FILE])
+    require_keys(info, ("model",), directory / CONFIG_FILE)
+    try:
+        cfg = ModelConfig.from_dict(info["model"])
+    except ValueError as error:
+        raise ModelError(f"{directory / CONFIG_FILE}: {error}") from None
+    state = _load_tensors(directory / MODEL_FILE, _recorded_hash(info, MODEL_FILE, directory / CONFIG_FILE))
     model = VQDNA(cfg)
     try:
         model.load_state_dict(state, strict=True)
@@ -145,7 +184,7 @@ def load_head(directory: Path, task: str) -> tuple[dict[str, torch.Tensor], dict
         known = ", ".join(h["task"] for h in list_heads(directory)) or "none"
         raise ModelError(f"unknown task {task!r} (tasks in {directory}: {known}; see `vqdna classify --list-tasks`)")
     info = _read_json(head_dir / HEAD_INFO)
-    return _load_tensors(head_dir / HEAD_FILE, info["sha256"][HEAD_FILE]), info
+    return _load_tensors(head_dir / HEAD_FILE, _recorded_hash(info, HEAD_FILE, head_dir / HEAD_INFO)), info
 
 
 def record_head_info(directory: Path, task: str, values: dict) -> None:
@@ -178,18 +217,29 @@ def save_training_state(path: Path, model_state: dict, optimizer: torch.optim.Op
     })
 
 
+def resume_mismatch(path: Path, error: Exception) -> InputError:
+    """--resume with options that build another model or optimizer than the checkpoint's."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return InputError(f"--resume: the checkpoint {path.with_suffix('.json')} is of another model or optimizer "
+                      f"({reason}); resume with the options of the first run, or write a new output folder")
+
+
 def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     """Returns (model state, meta); restores the optimizer and the random generator in place."""
     path = Path(path)
     meta = _read_json(path.with_suffix(".json"))
-    tensors = _load_tensors(path.with_suffix(".safetensors"), meta["sha256"])
+    require_keys(meta, ("step", "param_groups"), path.with_suffix(".json"))
+    tensors = _load_tensors(path.with_suffix(".safetensors"), _recorded_hash(meta, None, path.with_suffix(".json")))
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    except (ValueError, KeyError, TypeError) as error:
+        raise resume_mismatch(path, error) from None
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"])
     return model_state, meta

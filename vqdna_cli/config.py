@@ -7,6 +7,7 @@ needed to rebuild the model. Choices the paper leaves open are recorded here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 # Bumped whenever the meaning of a saved config or weights file changes.
@@ -116,22 +117,108 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
+        """The config of a `config.json`, checked (types, then sizes) before anything is
+        built: a bad file raises ValueError, never allocates (see `check_sizes`)."""
+
         def build(kind, values):
+            if not isinstance(values, dict):
+                raise ValueError(f"{kind.__name__} must be a JSON object")
             names = {f.name for f in dataclasses.fields(kind)}
             unknown = set(values) - names
             if unknown:
                 raise ValueError(f"unknown {kind.__name__} fields: {sorted(unknown)}")
-            return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+            defaults = kind()
+            return kind(**{k: _typed(kind.__name__, k, v, getattr(defaults, k)) for k, v in values.items()})
 
-        return cls(
+        if not isinstance(data, dict):
+            raise ValueError("the model config must be a JSON object")
+        missing = {"encoder", "quantizer", "transformer"} - set(data)
+        if missing:
+            raise ValueError(f"missing model fields: {sorted(missing)}")
+        cfg = cls(
             encoder=build(EncoderConfig, data["encoder"]),
             quantizer=build(QuantizerConfig, data["quantizer"]),
             # Configs written before `local_kernel` existed had no such convolution.
             transformer=build(TransformerConfig, {"local_kernel": 0, **data["transformer"]}),
-            masking=build(MaskingConfig, data["masking"]) if "masking" in data
-            else MaskingConfig(fraction=data.get("mask_fraction", 0.25), **LEGACY_MASKING),
-            format_version=data.get("format_version", WEIGHTS_FORMAT_VERSION),
+            masking=build(MaskingConfig, data["masking"]) if "masking" in data else MaskingConfig(
+                fraction=_typed("ModelConfig", "mask_fraction", data.get("mask_fraction", 0.25), 0.25), **LEGACY_MASKING),
+            format_version=_typed("ModelConfig", "format_version", data.get("format_version", WEIGHTS_FORMAT_VERSION), 1),
         )
+        check_sizes(cfg)
+        return cfg
+
+
+def _typed(kind: str, name: str, value, default):
+    """`value` if it has the type of the field's default (an int where a float is expected
+    is fine; a bool is not an int here); tuples are stored as JSON lists."""
+    if isinstance(default, tuple):
+        if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
+            return tuple(value)
+        raise ValueError(f"{kind}.{name} must be a non-empty list of integers, not {value!r}")
+    if isinstance(default, bool) or isinstance(default, str):
+        if type(value) is type(default):
+            return value
+    elif isinstance(default, int):
+        if _is_int(value):
+            return value
+    elif isinstance(default, float):
+        if (_is_int(value) or isinstance(value, float)) and math.isfinite(value):
+            return float(value) if _is_int(value) else value
+    raise ValueError(f"{kind}.{name} must be {type(default).__name__}, not {value!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Sane bounds for a config read from disk: far above the paper's model, far below what
+# would exhaust memory while it is being built (a width of 1e9 allocated gigabytes at once).
+MAX_PARAMETERS = 2_000_000_000
+_RANGES = {
+    "encoder": {"stem_width": (1, 4096), "stem_kernel": (1, 63), "width": (1, 4096), "blocks": (1, 64),
+                "kernel": (1, 63), "mlp_ratio": (1, 16)},
+    "transformer": {"width": (1, 8192), "layers": (1, 128), "heads": (1, 128), "mlp_ratio": (1, 16),
+                    "max_tokens": (1, 1 << 20), "local_kernel": (0, 63)},
+}
+
+
+def check_sizes(cfg: ModelConfig) -> None:
+    """Raise ValueError for sizes a model cannot be built with or should not be."""
+    for part, ranges in _RANGES.items():
+        for name, (low, high) in ranges.items():
+            value = getattr(getattr(cfg, part), name)
+            if not low <= value <= high:
+                raise ValueError(f"{part}.{name} = {value} is outside {low}..{high}")
+    q, t, m = cfg.quantizer, cfg.transformer, cfg.masking
+    if not (0 < m.fraction < 1 and 1 <= m.mean_span <= t.max_tokens and m.code_weight >= 0):
+        raise ValueError(f"masking {dataclasses.asdict(m)}: fraction in (0, 1), mean_span 1..max_tokens, "
+                         "code_weight >= 0")
+    if q.kind not in ("hrq", "vq"):
+        raise ValueError(f"quantizer.kind {q.kind!r}: use hrq or vq")
+    if not all(2 <= size <= 65536 for size in q.codebook_sizes) or len(q.codebook_sizes) > 8:
+        raise ValueError(f"quantizer.codebook_sizes {list(q.codebook_sizes)}: 1 to 8 levels of 2..65536 codes "
+                         "(tokens are stored as uint16)")
+    if len(q.level_blocks) != len(q.codebook_sizes) or not all(1 <= b <= cfg.encoder.blocks for b in q.level_blocks):
+        raise ValueError(f"quantizer.level_blocks {list(q.level_blocks)}: one encoder block (1..{cfg.encoder.blocks}) "
+                         "per codebook")
+    if t.width % t.heads:
+        raise ValueError(f"transformer.width {t.width} is not a multiple of transformer.heads {t.heads}")
+    for name, value in (("transformer.dropout", t.dropout), ("mask_fraction", cfg.mask_fraction),
+                        ("quantizer.ema_decay", q.ema_decay)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} = {value} is outside 0..1")
+    if approximate_parameters(cfg) > MAX_PARAMETERS:
+        raise ValueError(f"the model would have about {approximate_parameters(cfg):.2g} parameters "
+                         f"(at most {MAX_PARAMETERS:.0e} are accepted)")
+
+
+def approximate_parameters(cfg: ModelConfig) -> int:
+    """An upper estimate of the parameter count, computed before anything is allocated."""
+    e, q, t = cfg.encoder, cfg.quantizer, cfg.transformer
+    encoder = e.stem_width * (4 * e.stem_kernel + e.width) + e.blocks * e.width * (e.kernel + 2 * e.mlp_ratio * e.width + 8)
+    codebooks = sum(q.codebook_sizes) * e.width * 2
+    transformer = t.layers * t.width * t.width * (4 + 2 * t.mlp_ratio) + (t.max_tokens + sum(q.codebook_sizes)) * t.width
+    return 2 * encoder + codebooks + transformer  # the decoder mirrors the encoder
 
 
 PRESETS: dict[str, ModelConfig] = {

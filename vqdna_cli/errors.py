@@ -1,6 +1,11 @@
 """The error hierarchy. The CLI catches `VqdnaError` in one place and prints its message
 as a single line; anything else is a bug and keeps its traceback."""
 
+import errno
+
+# Errors of the disk, not of vqdna: the output cannot be written (exit 4), one line.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+
 
 class VqdnaError(Exception):
     """A problem the user can fix: the message names the bad value and the fix."""
@@ -10,6 +15,12 @@ class VqdnaError(Exception):
 
 class InputError(VqdnaError):
     """Unreadable, malformed or inconsistent input data."""
+
+    exit_code = 2
+
+
+class UsageError(VqdnaError):
+    """An option value that is not one of its choices (exit 2, as Typer's own usage errors)."""
 
     exit_code = 2
 
@@ -24,3 +35,7 @@ class OutputError(VqdnaError):
     """An output that cannot or must not be written."""
 
     exit_code = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it cleans up as after Ctrl-C."""

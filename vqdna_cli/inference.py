@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from vqdna_cli import runtime
-from vqdna_cli.checkpoint import load_head, load_model, model_hash
+from vqdna_cli.checkpoint import load_head, load_model, model_hash, require_keys
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
@@ -93,6 +93,9 @@ class Runner:
         the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
         adapter = info.get("adapter", "lora")
+        require_keys(info, ("labels", "class_names") + (("lora_rank", "lora_alpha") if adapter == "lora" else ()),
+                     self.model_dir / "heads" / task / "head.json")
+        self._check_trained_on_this_model(task, info)
         full = adapter == "full"
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
@@ -112,6 +115,16 @@ class Runner:
             raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
         head.load_state_dict(head_state)
         return head.to(self.device).eval(), info
+
+    def _check_trained_on_this_model(self, task: str, info: dict) -> None:
+        """A head reads the features of the model it was trained with: on another model
+        (retrained, or a head copied between weights folders) its answers are meaningless,
+        yet look as confident. Heads written before the hash was recorded are not checked."""
+        trained_on = info.get("model_sha256")
+        actual = self.info["sha256"]["model.safetensors"]
+        if trained_on is not None and trained_on != actual:
+            raise ModelError(f"task head {task!r} was trained on model {trained_on[:16]}, but {self.model_dir} "
+                             f"holds model {actual[:16]}: retrain the head on this model (vqdna train finetune)")
 
     # --- tokens ---------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated, Optional
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from vqdna_cli import __version__
 from vqdna_cli.cli import classify, embed, mutations, tokenize, train
 from vqdna_cli.cli.handling import one_line_errors
+from vqdna_cli.errors import Terminated
 
 app = typer.Typer(
     name="vqdna",
@@ -41,4 +43,10 @@ app.add_typer(train.app, name="train")
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app()
+
+
+def _terminate(signum, frame) -> None:
+    """`kill` (SIGTERM) ends a run as Ctrl-C does: temporary files removed, one line."""
+    raise Terminated()

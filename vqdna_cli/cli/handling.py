@@ -12,9 +12,10 @@ import sys
 
 import typer
 
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import DISK_ERRORS, OutputError, Terminated, VqdnaError
 
 INTERRUPTED = 130
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -29,6 +30,8 @@ def one_line_errors(command):
             return command(*args, **kwargs)
         except VqdnaError as error:
             raise fail(str(error), error.exit_code) from None
+        except Terminated:
+            raise fail("terminated", TERMINATED) from None
         except KeyboardInterrupt:
             raise fail("interrupted", INTERRUPTED) from None
         except BrokenPipeError:
@@ -36,5 +39,10 @@ def one_line_errors(command):
             # that the interpreter's final flush does not fail again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
+        except OSError as error:
+            # The disk refused a write outside the atomic writers (stdout, a log, a checkpoint).
+            if error.errno not in DISK_ERRORS:
+                raise
+            raise fail(f"cannot write {error.filename or 'the output'}: {error.strerror}", OutputError.exit_code) from None
 
     return wrapper

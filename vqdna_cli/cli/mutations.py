@@ -30,7 +30,7 @@ def command(
     precision: options.Precision = "fp32",
     threads: options.Threads = None,
     seed: options.Seed = 0,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing output folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Write into an existing output folder, replacing the files vqdna writes there (nothing else in it is touched).")] = False,
     quiet: options.Quiet = False,
 ) -> None:
     """Call variants against a reference and show what each does to the HRQ tokens.

@@ -28,7 +28,8 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue from the checkp
 MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", help="Stop (with a checkpoint) after this many minutes.", show_default=False)]
 HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable.", show_default=False)]
 HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
-Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write.")]
+Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write (a folder that holds files needs --resume or --force).")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weights in an existing output folder (without --resume: training starts over).")]
 
 
 def _parse_tails(values: list[str] | None) -> dict[str, int]:
@@ -56,6 +57,7 @@ def tokenizer_command(
     holdout_file: HoldoutFile = None,
     holdout_tail: HoldoutTail = None,
     resume: Resume = False,
+    force: Force = False,
     max_minutes: MaxMinutes = None,
     device: options.Device = "auto",
     threads: options.Threads = None,
@@ -68,7 +70,7 @@ def tokenizer_command(
     api.train_tokenizer(
         fasta, output, preset=preset, steps=steps, lr=lr, window=window, batch=batch,
         holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
-        resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
+        resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet, force=force,
     )
 
 
@@ -86,6 +88,7 @@ def pretrain_command(
     holdout_file: HoldoutFile = None,
     holdout_tail: HoldoutTail = None,
     resume: Resume = False,
+    force: Force = False,
     max_minutes: MaxMinutes = None,
     checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,
     device: options.Device = "auto",
@@ -101,7 +104,7 @@ def pretrain_command(
         fasta, model, output, steps=steps, lr=lr, window=window, batch=batch,
         holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
         resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
-        transformer_preset=transformer_preset, checkpoint_minutes=checkpoint_minutes,
+        transformer_preset=transformer_preset, checkpoint_minutes=checkpoint_minutes, force=force,
     )
 
 

@@ -122,7 +122,7 @@ def _records(
 ) -> Iterator[SequenceRecord]:
     try:
         if regions is None:
-            yield from _kept(alignments.fetch(until_eof=True), mapped_only)
+            yield from _unique(_kept(alignments.fetch(until_eof=True), mapped_only), path)
             return
         seen: set[str] = set()
         for region in regions:
@@ -138,6 +138,19 @@ def _records(
     finally:
         with suppress(OSError):  # closing a file htslib failed to read raises again
             alignments.close()
+
+
+def _unique(records: Iterator[SequenceRecord], path: str) -> Iterator[SequenceRecord]:
+    """Read names are the output's record IDs: two reads of one name would be two rows
+    nobody can tell apart (the regions path keeps each read once instead, as it is met
+    again in an overlapping region)."""
+    seen: set[str] = set()
+    for record in records:
+        if record.name in seen:
+            raise InputError(f"duplicate read name {record.name!r} in {path}; record IDs must be unique "
+                             "(mates need the read1/read2 FLAG bits: they become NAME/1 and NAME/2)")
+        seen.add(record.name)
+        yield record
 
 
 def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool) -> Iterator[SequenceRecord]:

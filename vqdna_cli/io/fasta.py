@@ -85,13 +85,24 @@ def read_fasta(path: str) -> Iterator[SequenceRecord]:
 def _iter_fasta(path: str) -> Iterator[SequenceRecord]:
     source = "stdin" if path == "-" else path
     with _open_binary(path) as raw:
-        magic = raw.read(len(_GZIP_MAGIC))
-        stream = io.BufferedReader(_Rewound(magic, raw), buffer_size=_BUFFER_SIZE)
-        if magic == _GZIP_MAGIC:
-            lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
-        else:
-            lines = iter(stream)
-        yield from _parse_records(lines, source)
+        yield from _parse_stream(raw, b"", source)
+
+
+def read_fasta_stream(raw: BinaryIO, head: bytes, source: str) -> Iterator[SequenceRecord]:
+    """The records of a stream that cannot be reopened (a FIFO, `<(zcat x.fa.gz)`) whose
+    first bytes, `head`, were already read to detect its format; closes `raw` at the end."""
+    with raw:
+        yield from _parse_stream(raw, head, source)
+
+
+def _parse_stream(raw: BinaryIO, head: bytes, source: str) -> Iterator[SequenceRecord]:
+    head = head or raw.read(len(_GZIP_MAGIC))
+    stream = io.BufferedReader(_Rewound(head, raw), buffer_size=_BUFFER_SIZE)
+    if head.startswith(_GZIP_MAGIC):
+        lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
+    else:
+        lines = iter(stream)
+    yield from _parse_records(lines, source)
 
 
 def _require_file(path: str) -> None:
@@ -114,7 +125,7 @@ def _open_binary(path: str) -> AbstractContextManager[BinaryIO]:
 class _Rewound(io.RawIOBase):
     """Replays the already-read `head` bytes, then the rest of `stream`.
 
-    Sniffing the magic bytes of a pipe consumes them and a pipe cannot seek back; this
+    Sniffing the first bytes of a pipe consumes them and a pipe cannot seek back; this
     puts them back in front, for files and pipes alike.
     """
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import zlib
 from collections.abc import Iterator
 
 from vqdna_cli.errors import InputError
 from vqdna_cli.io.bam import read_alignment_regions
-from vqdna_cli.io.fasta import read_fasta, read_fasta_regions, validate_sequence
+from vqdna_cli.io.fasta import read_fasta, read_fasta_regions, read_fasta_stream, validate_sequence
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, parse_region, read_bed
 
@@ -73,14 +75,54 @@ def open_sequences(
     raised here, before the first record, so the CLI fails fast.
     """
     regions = _requested_regions(region, bed)
-    if regions and path == "-":
-        raise InputError("--region and --bed need an indexed file, not stdin; pass a file path")
+    if regions and (path == "-" or is_stream(path)):
+        raise InputError("--region and --bed need an indexed file, not stdin or a pipe; pass a file path")
+    if path != "-" and is_stream(path):
+        return _read_stream(path, mapped_only)
     if detect_format(path) == ALIGNMENT:
         records = read_alignment_regions(path, regions or None, mapped_only, reference)
         return _validated(records, path)
     if mapped_only:
         raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {path} is FASTA")
+    _check_unique_names(regions)
     return read_fasta_regions(path, regions) if regions else read_fasta(path)
+
+
+def is_stream(path: str) -> bool:
+    """A FIFO, `<(...)` (a pipe under /dev/fd) or a character device: what it gives can be
+    read only once, so the format is detected on bytes the reader then reuses."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _read_stream(path: str, mapped_only: bool) -> Iterator[SequenceRecord]:
+    try:
+        raw = open(path, "rb")
+    except OSError as error:
+        raise InputError(f"cannot open {path}: {error.strerror}") from error
+    head = raw.read(_SNIFF_BYTES)
+    if not path.lower().endswith(_ALIGNMENT_EXTENSIONS) and not _looks_like_alignment(head):
+        if mapped_only:
+            raw.close()
+            raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {path} is FASTA")
+        return read_fasta_stream(raw, head, path)
+    raw.close()
+    raise InputError(f"{path} is a pipe of BAM/SAM/CRAM: alignment input must be a file (pysam reads it by name)")
+
+
+def _check_unique_names(regions: list[Region]) -> None:
+    """Regions of a FASTA become records named by BED column 4 (else chrom:start-end):
+    the names must be unique, as FASTA record IDs must."""
+    seen: set[str] = set()
+    for region in regions:
+        name = region.name or str(region)
+        if name in seen:
+            raise InputError(f"duplicate region name {name!r} (--region/--bed); record IDs must be unique: "
+                             "give each BED line its own name in column 4, or drop the column")
+        seen.add(name)
 
 
 def _requested_regions(region: str | None, bed: str | None) -> list[Region]:

@@ -8,7 +8,9 @@ several CDSs carry the same gene name (pp1a and pp1ab both say ORF1ab) the longe
 
 Protein changes are computed per sample: the variants of one sample that touch the same or
 overlapping codons are applied together (two substitutions in one codon make one amino
-acid), and every variant of the group gets the group's change. Notation (1-based codons):
+acid), and every variant of the group gets the group's change; two ALT alleles at one site
+(GT 1/3) are alternatives, each translated on its own. A CDS's phase (column 8) is honoured:
+its first codon starts that many bases after the feature's start. Notation (1-based codons):
 
     N501Y             substitution; Q27* a stop gained; L212L synonymous
     R203K,G204R       several amino acids changed by one group of variants
@@ -108,20 +110,22 @@ def read_gff(path: Path, reference: Reference) -> list[CodingSequence]:
         chrom, start, end, strand = fields[0], fields[3], fields[4], fields[6]
         if not (start.isdigit() and end.isdigit()):
             raise InputError(f"{path} line {number}: start and end must be numbers")
+        _check_span(path, number, chrom, int(start), int(end), reference)
+        phase = _phase(path, number, fields[7])
         attributes = dict(pair.split("=", 1) for pair in fields[8].split(";") if "=" in pair)
         attributes = {k: urllib.parse.unquote(v) for k, v in attributes.items()}
         identifier = attributes.get("ID") or attributes.get("Parent") or f"line{number}"
         gene = attributes.get("gene") or attributes.get("Name") or identifier
-        parts[identifier].append((chrom, int(start) - 1, int(end), -1 if strand == "-" else 1, gene))
+        parts[identifier].append((chrom, int(start) - 1, int(end), -1 if strand == "-" else 1, gene, phase))
     coding = []
     for identifier, pieces in parts.items():
         chrom = pieces[0][0]
-        reference.check_contig(chrom, str(path))
         strand = pieces[0][3]
         # Coding order: by start on the + strand, by end descending on the - strand.
         pieces.sort(key=lambda p: p[1] if strand > 0 else -p[2])
-        ranges = [np.arange(s, e) if strand > 0 else np.arange(e - 1, s - 1, -1) for _, s, e, _, _ in pieces]
-        positions = np.concatenate(ranges)
+        ranges = [np.arange(s, e) if strand > 0 else np.arange(e - 1, s - 1, -1) for _, s, e, _, _, _ in pieces]
+        # The first part's phase: bases before its first whole codon (GFF3), not translated.
+        positions = np.concatenate(ranges)[pieces[0][5]:]
         bases = "".join(reference.sequences[chrom][p] for p in positions.tolist())
         if strand < 0:
             bases = bases.translate(str.maketrans("ACGT", "TGCA"))
@@ -130,6 +134,23 @@ def read_gff(path: Path, reference: Reference) -> list[CodingSequence]:
     for cds in sorted(coding, key=lambda c: (-len(c.positions), c.gene, int(c.positions[0]))):
         longest.setdefault(cds.gene, cds)
     return sorted(longest.values(), key=lambda c: (c.chrom, int(c.positions.min())))
+
+
+def _check_span(path: Path, number: int, chrom: str, start: int, end: int, reference: Reference) -> None:
+    """A CDS within its contig: GFF is 1-based, so a start of 0 would read the contig's last base."""
+    reference.check_contig(chrom, str(path))
+    length = len(reference.sequences[chrom])
+    if not 1 <= start <= end <= length:
+        raise InputError(f"{path} line {number}: CDS {start}-{end} is outside {chrom} (1-{length}): "
+                         "the annotation is of another reference")
+
+
+def _phase(path: Path, number: int, value: str) -> int:
+    if value in ("0", "1", "2"):
+        return int(value)
+    if value == ".":
+        return 0
+    raise InputError(f"{path} line {number}: a CDS phase is 0, 1 or 2, not {value!r}")
 
 
 def translate(bases: str) -> str:
@@ -149,12 +170,8 @@ class Annotator:
         for call in calls:
             call.annotation.update({"gene": [], "protein": [], "effect": [], "hgvs_p": []})
         for cds, where in self.coding:
-            edits = []
-            for call in calls:
-                edit = _edit(call, cds, where)
-                if edit is not None:
-                    edits.append(edit)
-            for group in _overlapping(edits):
+            edits = [edit for call in calls if (edit := _edit(call, cds, where)) is not None]
+            for group in (group for layer in _alternatives(edits) for group in _overlapping(layer)):
                 protein, effect, hgvs = _change(cds, group)
                 for edit in group:
                     annotation = edit[3].annotation
@@ -189,6 +206,27 @@ def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
     if not indices:
         return None
     return min(indices), max(indices), inserted, call
+
+
+def _alternatives(edits: list[tuple]) -> list[list[tuple]]:
+    """Edits split so that none of a list replaces the bases another one does: two ALT
+    alleles of one sample at one site (GT 1/3) are alternatives, never one haplotype, and
+    each is translated on its own."""
+    layers: list[list[tuple]] = []
+    for edit in edits:
+        layer = next((layer for layer in layers if not any(_conflict(edit, other) for other in layer)), None)
+        if layer is None:
+            layers.append(layer := [])
+        layer.append(edit)
+    return layers
+
+
+def _conflict(a: tuple, b: tuple) -> bool:
+    """Both replace some of the same CDS bases, or both insert at the same point."""
+    a_inserts, b_inserts = a[1] < a[0], b[1] < b[0]
+    if a_inserts or b_inserts:
+        return a_inserts and b_inserts and a[0] == b[0]
+    return a[0] <= b[1] and b[0] <= a[1]
 
 
 def _overlapping(edits: list[tuple]) -> list[list[tuple]]:

@@ -132,6 +132,8 @@ def _count(column, min_baseq: int, sequence: str, position: int) -> tuple[int, C
             depth += 1
             continue
         alignment = read.alignment
+        if alignment.query_sequence is None:  # SEQ `*`: an alignment without bases shows no allele
+            continue
         at = read.query_position
         qualities = alignment.query_qualities
         if qualities is not None and qualities[at] < min_baseq:

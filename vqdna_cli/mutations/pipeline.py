@@ -109,7 +109,7 @@ def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Pat
     from vqdna_cli.mutations.annotate import Annotator, read_gff
     from vqdna_cli.mutations.effects import FLANK, site_effects
 
-    report.check_output_dir(output_dir, force)
+    report.check_output_dir(output_dir, force, [*inputs, reference, annotation, labels])
     if not inputs:
         raise InputError("give at least one input: genomes (FASTA), reads (BAM/CRAM) or variants (VCF/BCF)")
     ref = Reference.load(reference)

@@ -1,9 +1,9 @@
 """The output folder: variants.tsv, samples.tsv, summary.json, and variants.vcf / mutations.png.
 
-Everything is written into a temporary folder beside OUTDIR and renamed at the end, so an
-error or Ctrl-C leaves no output folder behind (and an existing OUTDIR, kept unless
---force, is only replaced by a complete one). Numbers are rounded and rows sorted, so the
-same input and options give byte-identical files.
+Everything is written into a temporary folder and moved into place at the end, so an error
+or Ctrl-C leaves no output behind. An existing OUTDIR is kept unless --force, and then only
+vqdna's own files in it (OUTPUT_FILES) are replaced: the folder itself is never deleted.
+Numbers are rounded and rows sorted, so the same input and options give byte-identical files.
 """
 
 from __future__ import annotations
@@ -13,29 +13,51 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vqdna_cli.errors import OutputError
 from vqdna_cli.io.writers import check_parent_writable
 
 
-def check_output_dir(path: Path, force: bool) -> None:
+# Every file the command may write into OUTDIR: --force replaces these and nothing else.
+OUTPUT_FILES = ("variants.tsv", "samples.tsv", "summary.json", "variants.vcf", "mutations.png")
+
+
+def check_output_dir(path: Path, force: bool, inputs: Iterable = ()) -> None:
     path = Path(path)
+    if str(path) == "-":
+        raise OutputError("-o -: mutations writes a folder of files; give a folder name")
     if path.exists() and not path.is_dir():
         raise OutputError(f"output {path} exists and is not a folder: give a folder name")
     if path.exists() and not force:
-        raise OutputError(f"output folder {path} exists: use --force to replace it")
-    check_parent_writable(path)
+        raise OutputError(f"output folder {path} exists: use --force to replace the vqdna files in it")
+    if path.is_dir():
+        _check_holds_no_input(path, inputs)
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"cannot write into {path}: the folder is not writable")
+    else:
+        check_parent_writable(path)
+
+
+def _check_holds_no_input(folder: Path, inputs: Iterable) -> None:
+    """An output folder that holds an input is refused: its files are rewritten."""
+    root = folder.resolve()
+    for given in inputs:
+        if given is not None and str(given) != "-" and root in Path(given).resolve().parents:
+            raise OutputError(f"output folder {folder} holds the input {given}: choose another output folder")
 
 
 @contextlib.contextmanager
 def atomic_directory(path: Path) -> Iterator[Path]:
-    """A temporary folder that becomes `path` only if the block succeeds."""
+    """A temporary folder whose files become `path`'s only if the block succeeds. A new
+    `path` is the temporary folder renamed; in an existing one (--force) each of
+    OUTPUT_FILES is replaced, and anything else in it is left alone."""
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
+    existing = path.is_dir()
+    parent = path if existing else (path.parent if str(path.parent) else Path("."))
     try:
-        work = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}.", suffix=".part"))
+        work = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.resolve().name}.", suffix=".part"))
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror}") from None
     try:
@@ -43,16 +65,26 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         os.chmod(work, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
         for child in work.iterdir():
             os.chmod(child, 0o666 & ~_umask())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}.", suffix=".old"))
-            os.replace(path, old / "previous")
-            os.replace(work, path)
-            shutil.rmtree(old, ignore_errors=True)
+        if existing:
+            _replace_outputs(work, path)
         else:
             os.replace(work, path)
-    except BaseException:
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
         shutil.rmtree(work, ignore_errors=True)
-        raise
+
+
+def _replace_outputs(work: Path, folder: Path) -> None:
+    """Move the new files into `folder`; a vqdna file of an earlier run that this run did
+    not write (variants.vcf without --vcf now) is removed, so the folder is one run's."""
+    written = {child.name for child in work.iterdir()}
+    for name in OUTPUT_FILES:
+        old = folder / name
+        if name not in written and old.is_file() and not old.is_symlink():
+            old.unlink()
+    for name in sorted(written):
+        os.replace(work / name, folder / name)
 
 
 def _umask() -> int:

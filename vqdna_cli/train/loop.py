@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from vqdna_cli import distributed
-from vqdna_cli.checkpoint import load_training_state, save_training_state
+from vqdna_cli.checkpoint import load_training_state, resume_mismatch, save_training_state
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
@@ -67,7 +67,10 @@ def run(
     start = 0
     if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
         state, meta = load_training_state(out_dir / CHECKPOINT, optimizer)
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise resume_mismatch(out_dir / CHECKPOINT, error) from None
         start = meta["step"]
     main = distributed.is_main()
     train_step = distributed.data_parallel(model, parameters, train_step)
