@@ -209,6 +209,10 @@ CASES = {
     "config-not-an-object": edited_weights(lambda folder: (folder / "config.json").write_text("[1, 2]"),
                                            "not a JSON object"),
     "config-is-dev-zero": edited_weights(config_is_dev_zero, "larger than"),
+    "config-mask-everything": edited_weights(edit_json("config.json", lambda data: data["model"].__setitem__(
+        "masking", {"where": "input", "fraction": 1.5, "mean_span": 10.0, "code_weight": 0.1})), "masking"),
+    "config-unknown-masking-place": edited_weights(edit_json("config.json", lambda data: data["model"].__setitem__(
+        "masking", {"where": "output"})), "masking.where"),
     "model-is-a-file": model_is_a_file,
     "head-json-missing-keys": edited_weights(edit_json("heads/toy/head.json", lambda data: data.pop("class_names")),
                                              "lacks class_names", command="classify"),

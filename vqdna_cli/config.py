@@ -203,7 +203,7 @@ def check_sizes(cfg: ModelConfig) -> None:
                          "per codebook")
     if t.width % t.heads:
         raise ValueError(f"transformer.width {t.width} is not a multiple of transformer.heads {t.heads}")
-    for name, value in (("transformer.dropout", t.dropout), ("mask_fraction", cfg.mask_fraction),
+    for name, value in (("transformer.dropout", t.dropout), ("masking.fraction", cfg.masking.fraction),
                         ("quantizer.ema_decay", q.ema_decay)):
         if not 0 <= value <= 1:
             raise ValueError(f"{name} = {value} is outside 0..1")
