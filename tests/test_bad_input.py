@@ -642,3 +642,28 @@ def test_sigterm_is_handled_like_ctrl_c(tiny_model_dir: Path, tmp_path: Path) ->
     assert stderr.decode().splitlines() == ["vqdna: error: terminated"]
     assert not (tmp_path / "out.npz").exists()
     assert leftovers(tmp_path) == []
+
+
+def test_weights_stopped_by_max_minutes_are_marked_and_warn_when_used(tmp_path: Path, run_vqdna) -> None:
+    """A training run cut short by --max-minutes writes weights that say so, and every
+    command that loads them warns (one line; --quiet silences it), instead of passing for a
+    finished model."""
+    import json as json_module
+
+    from vqdna_cli import api
+
+    genome = tmp_path / "g.fa"
+    genome.write_text(fasta_text({"chr1": random_dna(3000, 1)}))
+    out = tmp_path / "tok"
+    api.train_tokenizer([str(genome)], out, preset="tiny", steps=5, lr=2e-3, window=64, batch=4, holdout_files=(),
+                        holdout_tail={}, resume=False, max_minutes=0.0, device="cpu", threads=1, seed=0, quiet=True)
+    record = json_module.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
+    assert record["complete"] is False and record["metrics"]["steps"] == 1
+    reads = tmp_path / "r.fa"
+    reads.write_text(fasta_text({"r": random_dna(80, 2)}))
+    loud = run_vqdna("tokenize", str(reads), "-m", str(out), "-o", str(tmp_path / "t.npz"))
+    assert loud.returncode == 0
+    assert "vqdna: warning: the weights in" in loud.stderr and "stopped at step 1 of 5" in loud.stderr
+    assert sum("warning" in line for line in loud.stderr.splitlines()) == 1  # one line, not a Python warning
+    quiet = run_vqdna("tokenize", str(reads), "-m", str(out), "-o", str(tmp_path / "q.npz"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from safetensors.torch import load_file, save
 
 from vqdna_cli import __version__
 from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig
-from vqdna_cli.errors import InputError, ModelError
+from vqdna_cli.errors import InputError, ModelError, VqdnaWarning
 from vqdna_cli.io.writers import atomic_file
 
 MODEL_FILE = "model.safetensors"
@@ -136,6 +137,20 @@ def read_model_info(directory: Path) -> dict:
     return info
 
 
+def stopped_early(info: dict) -> list[str]:
+    """The training stages of these weights that stopped before their planned steps, as
+    `STAGE stopped at step N of M` (the stage records' settings and metrics say so)."""
+    stages = []
+    for stage, record in (info.get("provenance") or {}).items():
+        if not isinstance(record, dict):
+            continue
+        planned = (record.get("settings") or {}).get("steps")
+        done = (record.get("metrics") or {}).get("steps")
+        if isinstance(planned, int) and isinstance(done, int) and done < planned:
+            stages.append(f"{stage} stopped at step {done} of {planned}")
+    return stages
+
+
 def load_model(directory: Path):
     """Rebuild the model from `config.json` and load its verified weights (eval mode)."""
     from vqdna_cli.model.vqdna import VQDNA
@@ -148,6 +163,9 @@ def load_model(directory: Path):
     except ValueError as error:
         raise ModelError(f"{directory / CONFIG_FILE}: {error}") from None
     state = _load_tensors(directory / MODEL_FILE, _recorded_hash(info, MODEL_FILE, directory / CONFIG_FILE))
+    for stage in stopped_early(info):
+        warnings.warn(f"the weights in {directory} are not fully trained: {stage} (stopped by --max-minutes); "
+                      "continue it with --resume before trusting its results", VqdnaWarning, stacklevel=2)
     model = VQDNA(cfg)
     try:
         model.load_state_dict(state, strict=True)

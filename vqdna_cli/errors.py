@@ -37,5 +37,10 @@ class OutputError(VqdnaError):
     exit_code = 4
 
 
+class VqdnaWarning(UserWarning):
+    """Something the user should know that does not stop the command: one stderr line
+    (`vqdna: warning: ...`), silenced by --quiet."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is, so that it cleans up as after Ctrl-C."""

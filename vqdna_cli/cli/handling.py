@@ -6,13 +6,15 @@ Every command function is wrapped by `one_line_errors`; Typer itself handles usa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
+import warnings
 
 import typer
 
-from vqdna_cli.errors import DISK_ERRORS, OutputError, Terminated, VqdnaError
+from vqdna_cli.errors import DISK_ERRORS, OutputError, Terminated, VqdnaError, VqdnaWarning
 
 INTERRUPTED = 130
 TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
@@ -23,11 +25,30 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextlib.contextmanager
+def warnings_as_lines(quiet: bool):
+    """vqdna's own warnings as one `vqdna: warning: ...` line each on stderr (none with
+    --quiet); other warnings as Python shows them."""
+    shown = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, VqdnaWarning):
+            print(f"vqdna: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if quiet else "always", VqdnaWarning)
+        warnings.showwarning = show
+        yield
+
+
 def one_line_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with warnings_as_lines(bool(kwargs.get("quiet"))):
+                return command(*args, **kwargs)
         except VqdnaError as error:
             raise fail(str(error), error.exit_code) from None
         except Terminated:

@@ -34,4 +34,6 @@ def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: f
         "data": data,
         "settings": settings,
         "metrics": metrics,
+        # False when --max-minutes stopped the stage early (loading such weights warns)
+        "complete": metrics.get("steps") == settings.get("steps") if "steps" in settings else True,
     }
