@@ -79,6 +79,39 @@ def test_help_does_not_import_torch() -> None:
     assert [m for m in modules if m == "torch" or m.startswith("torch.")] == []
 
 
+def _commands(command, path=()):
+    """(words after `vqdna`, click command) for the app and every subcommand."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_help_keeps_every_bracket_of_its_text() -> None:
+    """Rich markup once ate `[plot]` from `pip install 'vqdna[plot]'`: every word of every help
+    text that holds a bracket is printed by --help as written."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from vqdna_cli.cli.app import app
+
+    checked = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        shown = CliRunner().invoke(app, [*path, "--help"], terminal_width=400).output
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        for word in (w for text in texts for w in text.split() if "[" in w or "]" in w):
+            assert word in shown, (path, word)
+            checked += 1
+    assert checked > 0  # the hint above is among them
+
+
+def test_messages_keep_brackets(capsys) -> None:
+    from vqdna_cli.cli.progress import report
+    from vqdna_cli.mutations.plot import MISSING
+
+    report(f"vqdna: {MISSING} -> out[1]/x", quiet=False)
+    assert capsys.readouterr().err == f"vqdna: {MISSING} -> out[1]/x\n"
+
+
 # --- tokenize ---------------------------------------------------------------------------------
 
 

@@ -26,5 +26,6 @@ def report(message: str, quiet: bool) -> None:
     if not quiet:
         from rich.console import Console
 
-        # soft_wrap: one message, one line, whatever the terminal's width (logs are grepped)
-        Console(stderr=True, highlight=False, soft_wrap=True).print(message)
+        # soft_wrap: one message, one line, whatever the terminal's width (logs are grepped);
+        # markup off: messages hold paths and hints such as `pip install 'vqdna[plot]'`.
+        Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(message)

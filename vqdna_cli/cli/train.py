@@ -20,7 +20,7 @@ app = typer.Typer(help=(
     "with the same --batch; rank 0 alone shows progress and writes the log, checkpoints and weights; "
     "--resume works with another number of processes. Several machines: README, "
     "\"Training on several processes or GPUs\"."
-), no_args_is_help=True)
+), no_args_is_help=True, rich_markup_mode=None)  # plain text, as the main app's help
 
 Steps = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, warm-up then cosine decay).")]
