@@ -15,6 +15,7 @@ import pytest
 from conftest import fasta_text, flip_byte, random_dna, run_vqdna_process
 
 INPUT_ERROR, MODEL_ERROR, OUTPUT_ERROR = 2, 3, 4  # exit codes of errors.py
+USAGE_ERROR = 2  # a bad option value vqdna finds, as Typer exits for the ones it finds
 
 
 @dataclass
@@ -120,8 +121,10 @@ CASES = {
     "output-folder-missing": output_in_missing_folder,
     "corrupted-weights": corrupted_weights,
     "output-is-a-folder": output_is_a_folder,
-    "stride-over-window": good_input_case(["embed", "--stride", "100"], "--stride 100", 1),
-    "classify-without-task": good_input_case(["classify"], "--task", 1, out_name="out.tsv"),
+    "stride-over-window": good_input_case(["embed", "--stride", "100"], "--stride 100", USAGE_ERROR),
+    "classify-without-task": good_input_case(["classify"], "--task", USAGE_ERROR, out_name="out.tsv"),
+    "unknown-format": good_input_case(["classify", "--task", "toy", "--format", "csv"], "--format 'csv'", USAGE_ERROR,
+                                      out_name="out.tsv"),
     "region-on-stdin": good_input_case(["tokenize", "--region", "a:1-10"], "stdin", INPUT_ERROR, stdin=True),
     "mapped-only-on-fasta": good_input_case(["tokenize", "--mapped-only"], "--mapped-only", INPUT_ERROR),
 }

@@ -182,6 +182,25 @@ def test_tokenize_is_deterministic(run_vqdna, tokenized: Path, tiny_model_dir: P
     assert again.read_bytes() == tokenized.read_bytes()  # byte-identical: md5 sums match
 
 
+@pytest.mark.parametrize("words", [["-@", "3"], ["-@3"], ["-t", "3"], ["--threads", "3"]])
+def test_at_sign_is_threads_as_in_samtools(words: list[str]) -> None:
+    import typer.main
+
+    from vqdna_cli.cli.app import app
+
+    root = typer.main.get_command(app)
+    for name, command in (("tokenize", root.commands["tokenize"]),
+                          ("tokenizer", root.commands["train"].commands["tokenizer"])):
+        context = command.make_context(name, ["in.fa", "-o", "out", *words])
+        assert context.params["threads"] == 3, name
+
+
+def test_at_sign_run_gives_the_same_tokens(run_vqdna, tokenized: Path, tiny_model_dir: Path, multi_fasta: Path) -> None:
+    again = tokenized.parent / "with_at.npz"
+    check_ok(run_vqdna("tokenize", multi_fasta, "--model", tiny_model_dir, "-o", again, "-@", "1"))
+    assert again.read_bytes() == tokenized.read_bytes()
+
+
 def test_npz_bytes_do_not_depend_on_the_clock(tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path, monkeypatch) -> None:
     """Runs at different times give the same bytes (zip members carry no wall-clock time)."""
     import time

@@ -33,6 +33,16 @@ def test_man_pages_match_the_command_line():
     assert (ROOT / "man/vqdna-tokenize.1").read_text().startswith('.TH "VQDNA-TOKENIZE"')
 
 
+def test_every_man_page_documents_exit_status_and_environment():
+    pages = sorted((ROOT / "man").glob("*.1"))
+    assert len(pages) >= 10
+    for page in pages:
+        text = page.read_text()
+        assert ".SH EXIT STATUS" in text and ".SH ENVIRONMENT" in text, page.name
+        for term in ("\\fB0\\fR", "\\fB2\\fR", "\\fB130\\fR", "\\fBVQDNA_WEIGHTS\\fR", "\\fBVQDNA_DATA\\fR"):
+            assert term in text, (page.name, term)
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     names = set()

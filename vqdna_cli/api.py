@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import UsageError, VqdnaError
 
 # --- training ---------------------------------------------------------------------------
 
@@ -48,7 +48,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
     if preset not in PRESETS:
-        raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
@@ -79,7 +79,7 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     if transformer_preset is not None:
         model = _with_transformer_of(model, transformer_preset)
     if window > model.cfg.transformer.max_tokens:
-        raise VqdnaError(f"--window {window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
+        raise UsageError(f"--window {window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
     model.to(torch_device)
     settings = LoopSettings(steps=steps, lr=lr, out_dir=Path(output), resume=resume, quiet=quiet,
@@ -100,7 +100,7 @@ def _with_transformer_of(model, preset: str):
     from vqdna_cli.model.vqdna import VQDNA
 
     if preset not in PRESETS:
-        raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer)
     fresh = VQDNA(cfg)
     for part in ("encoder", "quantizer", "decoder"):
@@ -240,7 +240,7 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
 
 def _check_stride(stride: int | None, window: int) -> None:
     if stride is not None and not 0 < stride <= window:
-        raise VqdnaError(f"--stride {stride}: must be between 1 and the model window ({window})")
+        raise UsageError(f"--stride {stride}: must be between 1 and the model window ({window})")
 
 
 def _window_probabilities(head, features, device):
@@ -275,7 +275,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     from vqdna_cli.io.writers import check_output, text_output
 
     if output_format not in ("auto", "tsv", "bed"):
-        raise VqdnaError(f"--format {output_format!r}: use auto, tsv or bed")
+        raise UsageError(f"--format {output_format!r}: use auto, tsv or bed")
     check_output(output, force)
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
@@ -283,7 +283,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     # A head that reads whole records gives one prediction per record: TSV only.
     whole_record = HeadReads.of(info).whole_record
     if output_format == "bed" and whole_record:
-        raise VqdnaError(f"the {task} head classifies whole sequences, not windows: use --format tsv")
+        raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv")
     names = info["class_names"]
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
     # for text labels, the class's position in the head's label order.
@@ -369,7 +369,7 @@ def head_training_data(train_files: list[str], *, valid_files: list[str] | None 
         valid_rows = list(zip(valid.sequences, valid.labels))
     else:
         if not 0 < valid_fraction < 1:
-            raise VqdnaError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
+            raise UsageError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * valid_fraction))
         valid_rows = [rows[i] for i in order[:cut]]
@@ -431,27 +431,27 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     from vqdna_cli.train.finetune import ADAPTERS
 
     if adapter not in ADAPTERS:
-        raise VqdnaError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
+        raise UsageError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
     if center_tokens and adapter != "frozen":
-        raise VqdnaError("--center-tokens works with --adapter frozen only")
+        raise UsageError("--center-tokens works with --adapter frozen only")
     if center_tokens < 0:
-        raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
+        raise UsageError(f"--center-tokens {center_tokens}: must be 0 or more")
     if center_at is not None and (center_at < 0 or not center_tokens):
-        raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
+        raise UsageError("--center-at needs --center-tokens and a base position of 0 or more")
     if dropout is not None and adapter != "frozen":
-        raise VqdnaError("--dropout works with --adapter frozen only")
+        raise UsageError("--dropout works with --adapter frozen only")
     dropout = FROZEN_HEAD_DROPOUT if dropout is None else dropout
     if not 0 <= dropout < 1:
-        raise VqdnaError(f"--dropout {dropout}: must be at least 0 and below 1")
+        raise UsageError(f"--dropout {dropout}: must be at least 0 and below 1")
     if both_strands and adapter != "frozen":
-        raise VqdnaError("--both-strands works with --adapter frozen only")
+        raise UsageError("--both-strands works with --adapter frozen only")
     if whole_record and adapter != "frozen":
-        raise VqdnaError("--whole-record works with --adapter frozen only")
+        raise UsageError("--whole-record works with --adapter frozen only")
     if whole_record and center_tokens:
-        raise VqdnaError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
+        raise UsageError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
     reads = HeadReads(center_tokens, center_at, both_strands, whole_record)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
-        raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
+        raise UsageError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     data = head_training_data(train_files, valid_files=valid_files, valid_fraction=valid_fraction,
@@ -461,7 +461,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     if class_names is None:
         class_names = labels
     if len(class_names) != len(labels):
-        raise VqdnaError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
+        raise UsageError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
     if len(labels) < 2:
         raise VqdnaError("fine-tuning needs at least two classes in the training data")
     index_of = {label: i for i, label in enumerate(labels)}
@@ -562,7 +562,7 @@ def mutations(inputs: list[str], output_dir: Path, *, reference: Path, annotatio
     from vqdna_cli.mutations.pipeline import run
 
     if min_depth < 1 or not 0 < min_af <= 1 or min_baseq < 0:
-        raise VqdnaError("--min-depth must be >= 1, --min-af in (0, 1] and --min-baseq >= 0")
+        raise UsageError("--min-depth must be >= 1, --min-af in (0, 1] and --min-baseq >= 0")
     return run(inputs, Path(output_dir), reference=Path(reference), annotation=annotation, labels=labels,
                label_column=label_column, vcf=vcf, plot=plot,
                filters=ReadFilters(min_depth=min_depth, min_af=min_af, min_baseq=min_baseq),

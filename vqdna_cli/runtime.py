@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import UsageError, VqdnaError
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -17,7 +17,7 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
         raise VqdnaError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
     if requested not in ("cpu", "cuda"):
-        raise VqdnaError(f"unknown device {requested!r}: use auto, cpu or cuda")
+        raise UsageError(f"unknown device {requested!r}: use auto, cpu or cuda")
     return torch.device(requested)
 
 
@@ -35,7 +35,7 @@ PRECISIONS = ("fp32", "bf16")
 
 def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
-        raise VqdnaError(f"--precision {precision!r}: use fp32 or bf16")
+        raise UsageError(f"--precision {precision!r}: use fp32 or bf16")
 
 
 def autocast(device: torch.device, cpu_bf16: bool = False):

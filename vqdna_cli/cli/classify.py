@@ -38,13 +38,13 @@ def command(
     """
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, report
-    from vqdna_cli.errors import VqdnaError
+    from vqdna_cli.errors import UsageError
 
     if list_tasks:
         _print_tasks(api.list_tasks(model))
         return
     if task is None or source is None:
-        raise VqdnaError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
+        raise UsageError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
     with bases_progress(f"classifying ({task})", quiet) as progress:
         result = api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                      reference=reference, output_format=output_format, reverse_complement=rc, stride=stride,

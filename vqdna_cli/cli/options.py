@@ -9,7 +9,7 @@ import typer
 
 Model = Annotated[Optional[Path], typer.Option("--model", "-m", help="Weights directory (default: the shipped weights, or $VQDNA_WEIGHTS).", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu or cuda.")]
-Threads = Annotated[Optional[int], typer.Option("--threads", "-t", min=1, help="CPU threads for PyTorch (default: PyTorch's choice).", show_default=False)]
+Threads = Annotated[Optional[int], typer.Option("--threads", "-t", "-@", min=1, help="CPU threads for PyTorch (default: PyTorch's choice); -@ as in samtools.", show_default=False)]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed and input give the same output.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]

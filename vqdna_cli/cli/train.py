@@ -32,13 +32,13 @@ Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory 
 
 
 def _parse_tails(values: list[str] | None) -> dict[str, int]:
-    from vqdna_cli.errors import VqdnaError
+    from vqdna_cli.errors import UsageError
 
     tails = {}
     for value in values or []:
         name, _, bases = value.rpartition(":")
         if not name or not bases.isdigit():
-            raise VqdnaError(f"--holdout-tail {value!r}: expected FILE_NAME:BASES, e.g. chrX.fa.gz:5000000")
+            raise UsageError(f"--holdout-tail {value!r}: expected FILE_NAME:BASES, e.g. chrX.fa.gz:5000000")
         tails[name] = int(bases)
     return tails
 
