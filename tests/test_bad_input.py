@@ -108,7 +108,7 @@ TRUNCATED_GZIP = TRUNCATED_GZIP[: len(TRUNCATED_GZIP) // 2]
 CASES = {
     "empty-file": fasta_case(b"", message="no FASTA records"),
     "binary-garbage": fasta_case(bytes(range(256)) * 4, message="not a FASTA file"),
-    "fastq": fasta_case("@read1\nACGTACGT\n+\nIIIIIIII\n", name="reads.fq", message="FASTQ"),
+    "truncated-fastq": fasta_case("@read1\nACGTACGT\n+\nIIII\n", name="reads.fq", message="4 quality values for 8 bases"),
     "protein": fasta_case(">p1 a protein\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n", message="protein"),
     "truncated-gzip": fasta_case(TRUNCATED_GZIP, name="in.fa.gz",
                                  message="truncated or corrupt gzip"),

@@ -479,6 +479,31 @@ def test_classify_from_stdin_to_file(run_vqdna, tiny_model_dir: Path, short_fast
     assert header[0] == "id" and [row[0] for row in rows] == list(SHORT_RECORDS)
 
 
+def test_bam_and_fastq_on_stdin_tokenize_as_their_files(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`samtools view -b ... | vqdna tokenize -` and `zcat reads.fq.gz | vqdna tokenize -`."""
+    import pysam
+
+    reads = {"r1": random_dna(40, 1), "r2": random_dna(70, 2)}
+    bam = tmp_path / "reads.bam"
+    with pysam.AlignmentFile(str(bam), "wb", header={"HD": {"VN": "1.6"}}) as out:
+        for name, seq in reads.items():
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.flag, read.query_sequence = name, 4, seq
+            out.write(read)
+    fastq = tmp_path / "reads.fq.gz"
+    write_gzip(fastq, "".join(f"@{name}\n{seq}\n+\n{'I' * len(seq)}\n" for name, seq in reads.items()))
+    fasta = tmp_path / "reads.fa"
+    fasta.write_text(fasta_text(reads))
+    check_ok(run_vqdna("tokenize", fasta, "--model", tiny_model_dir, "-o", tmp_path / "fasta.npz"))
+    expected = load(tmp_path / "fasta.npz")
+    for source in (bam, fastq):
+        out = tmp_path / f"{source.name}.npz"
+        check_ok(run_vqdna("tokenize", "-", "--model", tiny_model_dir, "-o", out, stdin=source))
+        got = load(out)
+        assert got["ids"].tolist() == ["r1", "r2"], source.name
+        assert np.array_equal(got["tokens"], expected["tokens"]), source.name
+
+
 def test_embedding_does_not_depend_on_other_records(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:
     """Batching pads windows to the longest one; a record's vectors must not change with
     the company it keeps in a file."""

@@ -12,7 +12,7 @@ from vqdna_cli.cli.embed import ReverseComplement, Stride
 
 
 def command(
-    source: Annotated[Optional[str], typer.Argument(help="FASTA (plain, gzip, BGZF), BAM/SAM/CRAM, or - for FASTA on stdin.", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)] = None,
     task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data and test score, then exit.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout).", show_default=False)] = None,

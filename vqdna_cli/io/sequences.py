@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import sys
 import zlib
 from collections.abc import Iterator
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.bam import read_alignment_regions
-from vqdna_cli.io.fasta import read_fasta, read_fasta_regions, validate_sequence
+from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
+from vqdna_cli.io.fasta import Rewound, read_fasta, read_fasta_regions, read_stream, validate_sequence
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, parse_region, read_bed
 
@@ -15,17 +17,18 @@ FASTA = "fasta"
 ALIGNMENT = "alignment"
 
 _ALIGNMENT_EXTENSIONS = (".bam", ".sam", ".cram")
-_SAM_HEADER_TAGS = (b"@HD\t", b"@SQ\t")
+_SAM_HEADER_TAGS = (b"@HD\t", b"@SQ\t", b"@RG\t", b"@PG\t", b"@CO\t")  # a FASTQ name ends at a space
 _SAM_MIN_FIELDS = 11
 _SNIFF_BYTES = 64 * 1024
 
 
 def detect_format(path: str) -> str:
-    """Return `"alignment"` for BAM/SAM/CRAM and `"fasta"` for anything else.
+    """Return `"alignment"` for BAM/SAM/CRAM and `"fasta"` for anything else (FASTQ too).
 
     Content wins over names (a BAM renamed `.dat` is still a BAM), but a `.bam/.sam/.cram`
     extension is trusted too so a damaged alignment file gets the alignment reader's
     error. Unknown content falls to the FASTA reader, whose errors explain what is wrong.
+    Standard input is told apart by `open_sequences`, which must keep the bytes it reads.
     """
     if path == "-":
         return FASTA
@@ -66,7 +69,8 @@ def open_sequences(
     mapped_only: bool = False,
     reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
-    """Read sequences from FASTA (file or `-` for stdin) or BAM/SAM/CRAM.
+    """Read sequences from FASTA or FASTQ (plain or gzip) or BAM/SAM/CRAM; `-` reads
+    any of them but CRAM from stdin.
 
     `region` (samtools syntax) and `bed` select intervals, which needs an indexed file;
     both may be given (the region first, then the BED intervals). Argument problems are
@@ -75,12 +79,30 @@ def open_sequences(
     regions = _requested_regions(region, bed)
     if regions and path == "-":
         raise InputError("--region and --bed need an indexed file, not stdin; pass a file path")
+    if path == "-":
+        return _stdin_records(mapped_only)
     if detect_format(path) == ALIGNMENT:
         records = read_alignment_regions(path, regions or None, mapped_only, reference)
         return _validated(records, path)
+    _refuse_mapped_only(mapped_only, path)
+    return read_fasta_regions(path, regions) if regions else read_fasta(path, fastq=True)
+
+
+def _stdin_records(mapped_only: bool) -> Iterator[SequenceRecord]:
+    """Standard input of any format: `samtools view -b ... | vqdna embed -` as well as
+    `zcat reads.fq.gz | vqdna embed -`. Its first bytes tell the format; a pipe cannot seek
+    back, so the reader gets them replayed in front of the rest."""
+    head = sys.stdin.buffer.read(_SNIFF_BYTES)
+    stream = io.BufferedReader(Rewound(head, sys.stdin.buffer))
+    if _looks_like_alignment(head):
+        return _validated(read_alignment_stream(stream, mapped_only), "stdin")
+    _refuse_mapped_only(mapped_only, "stdin")
+    return read_stream(stream, "stdin", fastq=True)
+
+
+def _refuse_mapped_only(mapped_only: bool, source: str) -> None:
     if mapped_only:
-        raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {path} is FASTA")
-    return read_fasta_regions(path, regions) if regions else read_fasta(path)
+        raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {source} is FASTA or FASTQ")
 
 
 def _requested_regions(region: str | None, bed: str | None) -> list[Region]:
