@@ -362,10 +362,11 @@ def test_embed_per_token_vectors(embedded: dict) -> None:
 
 
 def data_lines(stdout: bytes) -> tuple[list[str], list[list[str]]]:
-    """(header fields, rows) of classify output; the first line is a `# vqdna ...` comment."""
+    """(header fields, rows) of classify output: the first line is the header (what R's
+    read.delim and pandas' read_csv take by default)."""
     lines = stdout.decode().splitlines()
-    assert lines[0].startswith(f"# vqdna {vqdna_cli.__version__} model ")
-    return lines[1].split("\t"), [line.split("\t") for line in lines[2:]]
+    assert not lines[0].startswith("##")
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
 
 
 def test_classify_tsv_on_stdout(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
@@ -375,16 +376,36 @@ def test_classify_tsv_on_stdout(run_vqdna, tiny_model_dir: Path, short_fasta: Pa
     assert header == ["id", "label", "class_index", "p_neg", "p_pos"]
     assert [row[0] for row in rows] == list(SHORT_RECORDS)
     for _, label, index, p_neg, p_pos in rows:
+        assert len(p_neg.replace("0.", "").lstrip("0")) >= 5  # %.6g, not 4 decimals
         p = [float(p_neg), float(p_pos)]
-        assert sum(p) == pytest.approx(1.0, abs=2e-4)  # 4 decimals each
+        assert sum(p) == pytest.approx(1.0, abs=2e-6)
         assert label == ["neg", "pos"][int(np.argmax(p))]
         assert index == str(int(np.argmax(p)))
+    assert result.stderr_lines[-1] == (f"classified 3 sequences with task toy, vqdna {vqdna_cli.__version__}, "
+                                       f"model {model_hash_of(tiny_model_dir)} -> stdout")
 
 
-def test_classify_long_records_give_bed(run_vqdna, tiny_model_dir: Path, multi_fasta: Path) -> None:
-    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta)
+def model_hash_of(model_dir: Path) -> str:
+    """The model hash outputs name (the first 16 hex digits of model.safetensors' SHA-256)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    return config["sha256"]["model.safetensors"][:16]
+
+
+@pytest.mark.parametrize("output", [None, "mixed.tsv", "mixed.txt"])
+def test_auto_format_is_tsv_unless_the_output_ends_in_bed(run_vqdna, tiny_model_dir: Path, multi_fasta: Path,
+                                                          tmp_path: Path, output: str | None) -> None:
+    """Records longer than a window no longer turn a TSV into BED: -o's name decides."""
+    args = ["-o", tmp_path / output] if output else []
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta, *args)
     check_ok(result)
-    header, rows = data_lines(result.stdout)
+    header, rows = data_lines((tmp_path / output).read_bytes() if output else result.stdout)
+    assert header[0] == "id" and [row[0] for row in rows] == list(MULTI_RECORDS)
+
+
+def test_classify_bed_output_gives_windows(run_vqdna, tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path) -> None:
+    out = tmp_path / "windows.BED"
+    check_ok(run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta, "-o", out))
+    header, rows = data_lines(out.read_bytes())
     assert header == ["#chrom", "start", "end", "name", "score", "strand", "id", "class_index", "p_neg", "p_pos"]
     assert len(rows) == sum(len(transformer_windows(n, TINY_WINDOW, TINY_WINDOW)) for n in MULTI_RECORDS.values())
     for chrom, start, end, name, score, strand, record_id, _, p_neg, p_pos in rows:
@@ -393,6 +414,27 @@ def test_classify_long_records_give_bed(run_vqdna, tiny_model_dir: Path, multi_f
         assert int(score) == pytest.approx(1000 * max(float(p_neg), float(p_pos)), abs=1)
         assert name in ("neg", "pos") and strand == "."
         assert chrom == record_id and chrom in MULTI_RECORDS
+    on_stdout = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta, "--format", "bed")
+    assert on_stdout.stdout == out.read_bytes()
+
+
+def test_provenance_in_a_sidecar_and_on_request_in_comments(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
+                                                            tmp_path: Path) -> None:
+    plain, commented = tmp_path / "plain.tsv", tmp_path / "commented.tsv"
+    check_ok(run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", plain))
+    check_ok(run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", commented,
+                       "--header-comments"))
+    sidecar = json.loads((tmp_path / "plain.tsv.json").read_text())
+    assert sidecar["format"] == "vqdna-predictions" and sidecar["vqdna_version"] == vqdna_cli.__version__
+    assert sidecar["task"] == "toy" and sidecar["input"] == str(short_fasta) and sidecar["rows"] == 3
+    assert sidecar["model_hash"] == model_hash_of(tiny_model_dir)
+    assert sidecar["columns"] == plain.read_text().splitlines()[0].split("\t")
+    lines = commented.read_text().splitlines()
+    comments = [line for line in lines if line.startswith("##")]
+    assert lines[: len(comments)] == comments  # all before the header
+    assert f"##vqdna_version={vqdna_cli.__version__}" in comments and "##task=toy" in comments
+    assert f"##model_hash={sidecar['model_hash']}" in comments
+    assert lines[len(comments):] == plain.read_text().splitlines()  # the same table after them
 
 
 def test_classify_warns_about_lengths_far_from_the_heads_training(run_vqdna, tiny_model_dir: Path,

@@ -6,6 +6,7 @@ stderr, which `quiet` silences) and raise `VqdnaError` subclasses for user error
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,73 +260,116 @@ def list_tasks(model_dir: Path | None = None) -> list[dict]:
     return list_heads(Path(model_dir) if model_dir else default_weights_dir())
 
 
+PREDICTIONS_FORMAT = {"format": "vqdna-predictions", "format_version": 1}
+TSV_COLUMNS = ["id", "label", "class_index"]
+BED_COLUMNS = ["#chrom", "start", "end", "name", "score", "strand", "id", "class_index"]
+
+
 def classify(source: str, output: Path | None, *, task: str, model_dir: Path | None = None,
              region: str | None = None, bed: Path | None = None, mapped_only: bool = False,
-             reference: Path | None = None, output_format: str = "auto", reverse_complement: bool = False,
-             stride: int | None = None, batch_tokens: int = 16384, device: str = "auto",
-             threads: int | None = None, seed: int = 0, force: bool = False, precision: str = "fp32",
-             progress=NO_PROGRESS) -> dict:
-    """Class probabilities per record (TSV), or per window of long records (BED6+). The
-    result counts the windows (whole sequences, for a head that reads them) whose length is
-    far from those the head trained on (`inference.outside_training_lengths`), for the
-    caller to warn about."""
-    import numpy as np
-
+             reference: Path | None = None, output_format: str = "auto", header_comments: bool = False,
+             reverse_complement: bool = False, stride: int | None = None, batch_tokens: int = 16384,
+             device: str = "auto", threads: int | None = None, seed: int = 0, force: bool = False,
+             precision: str = "fp32", progress=NO_PROGRESS) -> dict:
+    """Class probabilities per record (TSV), or per window (BED6+). The first line is the
+    column header; what made the file (vqdna version, model, task, input) goes to a sidecar
+    `<output>.json` when `output` is a file, and also before the header as `##key=value`
+    lines with `header_comments`. The result counts the windows (whole sequences, for a
+    head that reads them) whose length is far from those the head trained on
+    (`inference.outside_training_lengths`), for the caller to warn about."""
     from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import check_output, text_output
 
-    if output_format not in ("auto", "tsv", "bed"):
-        raise UsageError(f"--format {output_format!r}: use auto, tsv or bed")
+    output_format = _prediction_format(output_format, output)
     check_output(output, force)
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
-    # A head that reads whole records gives one prediction per record: TSV only.
-    whole_record = HeadReads.of(info).whole_record
+    whole_record = HeadReads.of(info).whole_record  # one prediction per record: TSV only
     if output_format == "bed" and whole_record:
-        raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv")
+        raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
     names = info["class_names"]
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
     # for text labels, the class's position in the head's label order.
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
+    provenance = {**PREDICTIONS_FORMAT, **runner.describe(), "task": task, "class_names": names,
+                  **_input_description(source, region, bed, mapped_only), "output_format": output_format,
+                  "reverse_complement": reverse_complement, "stride": stride or runner.window}
+    columns = (BED_COLUMNS if output_format == "bed" else TSV_COLUMNS) + [f"p_{name}" for name in names]
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False, on_bases=progress,
                             **head_inputs(info, reverse_complement))
-    # Whether the output is BED or TSV depends on whether any record is longer than one
-    # window, so the pooled vectors (a few hundred floats per window) are gathered first.
-    results = list(results)
-    use_bed = not whole_record and (output_format == "bed" or (output_format == "auto" and any(len(r.windows) > 1 for r in results)))
-    probability_columns = [f"p_{name}" for name in names]
-    read_lengths = ([len(result.record) for result in results] if whole_record else
-                    [end - start for result in results for start, end in result.windows])
-    unusual = sum(outside_training_lengths(info, length) for length in read_lengths)
-    count = 0
+    count, read_lengths = 0, []
     with text_output(output) as out:
-        out.write(f"# vqdna {runner.describe()['vqdna_version']} model {runner.describe()['model_hash']} task {task}\n")
-        if use_bed:
-            out.write("\t".join(["#chrom", "start", "end", "name", "score", "strand", "id", "class_index", *probability_columns]) + "\n")
-        else:
-            out.write("\t".join(["id", "label", "class_index", *probability_columns]) + "\n")
-        for result in results:
+        if header_comments:
+            out.writelines(f"##{key}={value if isinstance(value, str) else json.dumps(value)}\n"
+                           for key, value in provenance.items())
+        out.write("\t".join(columns) + "\n")
+        for result in results:  # rows are written as records finish: a genome streams through
             probabilities = _window_probabilities(head, head_features(info, result), runner.device)
-            record = result.record
-            if use_bed:
-                for (start, end), p in zip(result.windows, probabilities):
-                    best = int(np.argmax(p))
-                    out.write("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), names[best],
-                                         str(int(round(1000 * p[best]))), ".", record.name, class_index[best],
-                                         *(f"{x:.4f}" for x in p)]) + "\n")
-                    count += 1
+            if output_format == "bed":
+                rows = _bed_rows(result, probabilities, names, class_index)
             else:
-                # One row per sequence: a sequence longer than one window gets the mean of
-                # its windows' probabilities.
-                p = probabilities.mean(0)
-                best = int(np.argmax(p))
-                out.write("\t".join([record.name, names[best], class_index[best], *(f"{x:.4f}" for x in p)]) + "\n")
-                count += 1
-    return {"rows": count, "format": "bed" if use_bed else "tsv", "read": "sequences" if whole_record else "windows",
-            "read_count": len(read_lengths), "outside_training_lengths": unusual,
-            "train_window_lengths": info.get("train_window_lengths")}
+                rows = [_tsv_row(result.record.name, probabilities, names, class_index)]
+            out.writelines(rows)
+            count += len(rows)
+            read_lengths += [len(result.record)] if whole_record else [end - start for start, end in result.windows]
+    if output is not None and str(output) != "-":
+        _write_sidecar(output, {**provenance, "columns": columns, "rows": count})
+    return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
+            "read_count": len(read_lengths),
+            "outside_training_lengths": sum(outside_training_lengths(info, n) for n in read_lengths),
+            "train_window_lengths": info.get("train_window_lengths"), "provenance": provenance}
+
+
+def _prediction_format(requested: str, output: Path | None) -> str:
+    """tsv or bed. `auto` goes by the output's name (BED for `.bed`, else TSV), never by the
+    input, so one command line always writes the same kind of table."""
+    if requested not in ("auto", "tsv", "bed"):
+        raise UsageError(f"--format {requested!r}: use auto, tsv or bed")
+    if requested != "auto":
+        return requested
+    return "bed" if output is not None and str(output).lower().endswith(".bed") else "tsv"
+
+
+def _probabilities_text(p) -> list[str]:
+    return [f"{x:.6g}" for x in p]  # as precise as the float32 softmax is, in few characters
+
+
+def _tsv_row(name: str, probabilities, names: list[str], class_index: list[str]) -> str:
+    """One row per sequence: a sequence longer than one window gets the mean of its windows'
+    probabilities."""
+    import numpy as np
+
+    p = probabilities.mean(0)
+    best = int(np.argmax(p))
+    return "\t".join([name, names[best], class_index[best], *_probabilities_text(p)]) + "\n"
+
+
+def _bed_rows(result, probabilities, names: list[str], class_index: list[str]) -> list[str]:
+    """BED6+ rows, one per window: score is 1000 x the best class's probability."""
+    import numpy as np
+
+    record, rows = result.record, []
+    for (start, end), p in zip(result.windows, probabilities):
+        best = int(np.argmax(p))
+        rows.append("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), names[best],
+                                str(int(round(1000 * p[best]))), ".", record.name, class_index[best],
+                                *_probabilities_text(p)]) + "\n")
+    return rows
+
+
+def sidecar_path(output: Path | str) -> Path:
+    """Where `classify -o FILE` records what made FILE: FILE.json beside it."""
+    return Path(f"{output}.json")
+
+
+def _write_sidecar(output: Path | str, provenance: dict) -> None:
+    """The sidecar belongs to its output: written (and replaced) with it, after it."""
+    from vqdna_cli.io.writers import atomic_file
+
+    with atomic_file(sidecar_path(output), "w") as handle:
+        handle.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
 
 
 # --- task heads -----------------------------------------------------------------------------

@@ -15,8 +15,9 @@ def command(
     source: Annotated[Optional[str], typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)] = None,
     task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data and test score, then exit.")] = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout).", show_default=False)] = None,
-    output_format: Annotated[str, typer.Option("--format", help="auto (TSV, or BED6+ when a sequence is longer than the model window), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout); FILE.json beside it records the vqdna version, model, task and input.", show_default=False)] = None,
+    output_format: Annotated[str, typer.Option("--format", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
+    header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header.")] = False,
     model: options.Model = None,
     rc: ReverseComplement = False,
     stride: Stride = None,
@@ -47,9 +48,13 @@ def command(
         raise UsageError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
     with bases_progress(f"classifying ({task})", quiet) as progress:
         result = api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
-                     reference=reference, output_format=output_format, reverse_complement=rc, stride=stride,
-                     batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
-                     progress=progress)
+                              reference=reference, output_format=output_format, header_comments=header_comments,
+                              reverse_complement=rc, stride=stride, batch_tokens=batch_tokens, device=device,
+                              threads=threads, seed=seed, force=force, precision=precision, progress=progress)
+    made_by = result["provenance"]
+    # Predictions on stdout carry no provenance: the log line says what made them.
+    report(f"classified {result['rows']:,} {'windows' if result['format'] == 'bed' else 'sequences'} with task {task}, "
+           f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']} -> {output or 'stdout'}", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['outside_training_lengths']} of {result['read_count']} {result['read']} are far "
                f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
