@@ -126,6 +126,13 @@ def _records(source: str, region: str | None, bed: Path | None, mapped_only: boo
                           reference=str(reference) if reference else None)
 
 
+def input_bases(source: str, region: str | None = None, bed: Path | None = None) -> int | None:
+    """The bases an input holds, when its `.fai` says so (for a progress total), else None."""
+    from vqdna_cli.io.sequences import known_bases
+
+    return known_bases(source, region, str(bed) if bed else None)
+
+
 def _runner(model_dir: Path | None, device: str, threads: int | None, seed: int, precision: str = "fp32"):
     from vqdna_cli import runtime
     from vqdna_cli.inference import Runner

@@ -46,7 +46,7 @@ def command(
         return
     if task is None or source is None:
         raise UsageError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
-    with bases_progress(f"classifying ({task})", quiet) as progress:
+    with bases_progress(f"classifying ({task})", quiet, api.input_bases(source, region, bed)) as progress:
         result = api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                               reference=reference, output_format=output_format, header_comments=header_comments,
                               reverse_complement=rc, stride=stride, batch_tokens=batch_tokens, device=device,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 import zlib
 from collections.abc import Iterator
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaError
 from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
 from vqdna_cli.io.fasta import Rewound, read_fasta, read_fasta_regions, read_stream, validate_sequence
 from vqdna_cli.io.records import SequenceRecord
-from vqdna_cli.io.regions import Region, parse_region, read_bed
+from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region
 
 FASTA = "fasta"
 ALIGNMENT = "alignment"
@@ -117,3 +118,22 @@ def _validated(records: Iterator[SequenceRecord], source: str) -> Iterator[Seque
     for record in records:
         seq = validate_sequence(record.seq, record.name, source)
         yield SequenceRecord(record.name, seq, record.chrom, record.offset)
+
+
+def known_bases(path: str, region: str | None = None, bed: str | None = None) -> int | None:
+    """How many bases `open_sequences` will yield, where a FASTA's `.fai` says so without
+    reading the input (all its records, or the requested regions); None for stdin,
+    alignments and FASTA without an index. Only progress uses it, so anything odd (an index
+    older than its FASTA, a bad region, which the reader reports) just means no total."""
+    index = path + ".fai"
+    try:
+        if path == "-" or detect_format(path) == ALIGNMENT or os.path.getmtime(index) < os.path.getmtime(path):
+            return None
+        with open(index) as handle:
+            lengths = {fields[0]: int(fields[1]) for fields in (line.split("\t") for line in handle)}
+        regions = _requested_regions(region, bed)
+        if not regions:
+            return sum(lengths.values())
+        return sum(r.end - r.start for r in (resolve_region(r, lengths, path) for r in regions))
+    except (OSError, ValueError, IndexError, VqdnaError):
+        return None
