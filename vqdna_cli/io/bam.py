@@ -68,14 +68,15 @@ def read_alignment_regions(
     return _records(alignments, resolved, mapped_only, path)
 
 
-def read_alignment_stream(stream: BinaryIO, mapped_only: bool = False, source: str = "stdin") -> Iterator[SequenceRecord]:
+def read_alignment_stream(stream: BinaryIO, mapped_only: bool = False, reference: str | None = None,
+                          source: str = "stdin") -> Iterator[SequenceRecord]:
     """Each read of a BAM or SAM stream once, as `read_alignments` (`samtools view -b ... |
     vqdna embed -`). htslib reads a file descriptor, not a Python stream, and telling the
     format apart already took the stream's first bytes: a thread copies the stream, those
     bytes included, into a pipe that htslib reads."""
     read_end, write_end = os.pipe()
     threading.Thread(target=_copy_into, args=(stream, write_end), daemon=True).start()
-    alignments = _open_alignments(read_end, None, source)
+    alignments = _open_alignments(read_end, reference, source)
     return _records(alignments, None, mapped_only, source)
 
 

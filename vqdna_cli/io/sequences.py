@@ -70,8 +70,8 @@ def open_sequences(
     mapped_only: bool = False,
     reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
-    """Read sequences from FASTA or FASTQ (plain or gzip) or BAM/SAM/CRAM; `-` reads
-    any of them but CRAM from stdin.
+    """Read sequences from FASTA or FASTQ (plain or gzip) or BAM/SAM/CRAM, from a file or
+    (`-`) stdin.
 
     `region` (samtools syntax) and `bed` select intervals, which needs an indexed file;
     both may be given (the region first, then the BED intervals). Argument problems are
@@ -81,7 +81,7 @@ def open_sequences(
     if regions and path == "-":
         raise InputError("--region and --bed need an indexed file, not stdin; pass a file path")
     if path == "-":
-        return _stdin_records(mapped_only)
+        return _stdin_records(mapped_only, reference)
     if detect_format(path) == ALIGNMENT:
         records = read_alignment_regions(path, regions or None, mapped_only, reference)
         return _validated(records, path)
@@ -89,14 +89,14 @@ def open_sequences(
     return read_fasta_regions(path, regions) if regions else read_fasta(path, fastq=True)
 
 
-def _stdin_records(mapped_only: bool) -> Iterator[SequenceRecord]:
+def _stdin_records(mapped_only: bool, reference: str | None) -> Iterator[SequenceRecord]:
     """Standard input of any format: `samtools view -b ... | vqdna embed -` as well as
     `zcat reads.fq.gz | vqdna embed -`. Its first bytes tell the format; a pipe cannot seek
     back, so the reader gets them replayed in front of the rest."""
     head = sys.stdin.buffer.read(_SNIFF_BYTES)
     stream = io.BufferedReader(Rewound(head, sys.stdin.buffer))
     if _looks_like_alignment(head):
-        return _validated(read_alignment_stream(stream, mapped_only), "stdin")
+        return _validated(read_alignment_stream(stream, mapped_only, reference), "stdin")
     _refuse_mapped_only(mapped_only, "stdin")
     return read_stream(stream, "stdin", fastq=True)
 
