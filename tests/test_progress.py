@@ -52,6 +52,15 @@ def test_plain_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch) -> None:
     assert all(line.startswith("vqdna: embedding: 1.0 kb of 4.0 kb (25%), ") and line.endswith(" left") for line in lines)
 
 
+def test_no_plain_lines_before_the_first_bases(capsys, monkeypatch) -> None:
+    """Loading the model, or failing on the input's first record, prints no progress line."""
+    monkeypatch.setattr(progress_module, "PLAIN_EVERY_S", 0.05)
+    with bases_progress("embedding", quiet=False) as advance:
+        time.sleep(0.2)
+        advance(0)
+    assert capsys.readouterr().err == ""
+
+
 def test_quiet_prints_nothing(capsys, monkeypatch) -> None:
     monkeypatch.setattr(progress_module, "PLAIN_EVERY_S", 0.05)
     with bases_progress("embedding", quiet=True) as advance:

@@ -49,8 +49,9 @@ def _bar(label: str, total: int | None, console) -> Iterator[Callable[[int], Non
 
 
 class _PlainLines:
-    """`vqdna: embedding: 1.2 Mb of 4.6 Mb (26%), ...` every PLAIN_EVERY_S seconds, from a
-    thread: a line is due even while one batch runs for longer than that."""
+    """`vqdna: embedding: 1.2 Mb of 4.6 Mb (26%), ...` every PLAIN_EVERY_S seconds once the
+    first bases are done, from a thread: a line is due even while one batch runs for longer
+    than that. Not before: an input error found while loading stays the log's only line."""
 
     def __init__(self, label: str, total: int | None) -> None:
         self._label, self._total = label, total
@@ -69,6 +70,8 @@ class _PlainLines:
 
     def _print_until_stopped(self) -> None:
         while not self._stopped.wait(PLAIN_EVERY_S):
+            if not self._done:
+                continue
             line = status(self._done, self._total, time.monotonic() - self._began)
             print(f"vqdna: {self._label}: {line}", file=sys.stderr, flush=True)
 
