@@ -14,9 +14,40 @@ import typer.main
 
 from vqdna_cli import __version__
 from vqdna_cli.cli.app import app
+from vqdna_cli.cli.handling import INTERRUPTED
+from vqdna_cli.errors import InputError, ModelError, OutputError, UsageError, VqdnaError
 
 MAN_DIR = Path(__file__).resolve().parent.parent / "man"
 DATE = "2026-11"  # fixed, so regenerating gives identical files; bump with releases
+
+
+# The same on every page: the codes come from the error classes, so they cannot drift.
+EXIT_STATUS = [
+    ("0", "Success (also when the reader of standard output goes away early, as with | head)."),
+    (str(VqdnaError.exit_code), "An error the one-line message explains that none of the codes below covers, "
+                                "such as --device cuda without a GPU."),
+    (str(UsageError.exit_code), "A usage error: an unknown or missing option or a bad option value, found by the "
+                                "command-line parser or by vqdna; or an input error: input that is missing, "
+                                "unreadable or malformed (the message names the record and position)."),
+    (str(ModelError.exit_code), "A weights directory (or task head) that is missing, corrupted or incompatible."),
+    (str(OutputError.exit_code), "An output that cannot or must not be written (it exists without --force, "
+                                 "or its folder is missing)."),
+    (str(INTERRUPTED), "Interrupted (Ctrl-C); no partial output is left behind."),
+]
+assert InputError.exit_code == UsageError.exit_code, "EXIT_STATUS describes them together"
+ENVIRONMENT = [
+    ("VQDNA_WEIGHTS", "The weights directory used when --model is not given (default: the weights shipped "
+                      "with vqdna)."),
+    ("VQDNA_DATA", "Where the real data lives for the test suite's data tests and scripts/train_weights.sh "
+                   "(default: ../shared/data beside the repository); the commands themselves do not read it."),
+]
+
+
+def _definitions(title: str, items: list[tuple[str, str]]) -> list[str]:
+    lines = [f".SH {title}"]
+    for term, text in items:
+        lines += [".TP", f"\\fB{_escape(term)}\\fR", _escape(text)]
+    return lines
 
 
 def _escape(text: str) -> str:
@@ -63,6 +94,7 @@ def _page(name: str, command, ctx, subcommands: dict) -> str:
         lines.append(".SH EXAMPLES")
         for example in examples:
             lines += [".PP", ".nf", _escape(example), ".fi"]
+    lines += _definitions("EXIT STATUS", EXIT_STATUS) + _definitions("ENVIRONMENT", ENVIRONMENT)
     see_also = "the README of the vqdna repository" if name == "vqdna" else "\\fBvqdna\\fR(1)"
     lines += [".SH SEE ALSO", see_also, ""]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ import pytest
 from conftest import fasta_text, flip_byte, random_dna, run_vqdna_process
 
 INPUT_ERROR, MODEL_ERROR, OUTPUT_ERROR = 2, 3, 4  # exit codes of errors.py
+USAGE_ERROR = 2  # a bad option value vqdna finds, as Typer exits for the ones it finds
 
 
 @dataclass
@@ -172,7 +173,7 @@ TRUNCATED_GZIP = TRUNCATED_GZIP[: len(TRUNCATED_GZIP) // 2]
 CASES = {
     "empty-file": fasta_case(b"", message="no FASTA records"),
     "binary-garbage": fasta_case(bytes(range(256)) * 4, message="not a FASTA file"),
-    "fastq": fasta_case("@read1\nACGTACGT\n+\nIIIIIIII\n", name="reads.fq", message="FASTQ"),
+    "truncated-fastq": fasta_case("@read1\nACGTACGT\n+\nIIII\n", name="reads.fq", message="4 quality values for 8 bases"),
     "protein": fasta_case(">p1 a protein\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n", message="protein"),
     "truncated-gzip": fasta_case(TRUNCATED_GZIP, name="in.fa.gz",
                                  message="truncated or corrupt gzip"),
@@ -187,8 +188,10 @@ CASES = {
     "output-folder-missing": output_in_missing_folder,
     "corrupted-weights": corrupted_weights,
     "output-is-a-folder": output_is_a_folder,
-    "stride-over-window": good_input_case(["embed", "--stride", "100"], "--stride 100", 1),
-    "classify-without-task": good_input_case(["classify"], "--task", 1, out_name="out.tsv"),
+    "stride-over-window": good_input_case(["embed", "--stride", "100"], "--stride 100", USAGE_ERROR),
+    "classify-without-task": good_input_case(["classify"], "--task", USAGE_ERROR, out_name="out.tsv"),
+    "unknown-format": good_input_case(["classify", "--task", "toy", "--format", "csv"], "--format 'csv'", USAGE_ERROR,
+                                      out_name="out.tsv"),
     "region-on-stdin": good_input_case(["tokenize", "--region", "a:1-10"], "stdin", INPUT_ERROR, stdin=True),
     "mapped-only-on-fasta": good_input_case(["tokenize", "--mapped-only"], "--mapped-only", INPUT_ERROR),
     "unknown-device": good_input_case(["tokenize", "--device", "gpu"], "unknown device 'gpu'", INPUT_ERROR),
@@ -400,7 +403,7 @@ def test_force_writes_into_a_fifo_and_keeps_it(run_vqdna, tiny_model_dir: Path, 
     reader.join(timeout=60)
     assert result.returncode == 0, result.stderr
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert received and received[0].decode().splitlines()[1].startswith("id\tlabel")
+    assert received and received[0].decode().splitlines()[0].startswith("id\tlabel")
 
 
 def test_dash_output_is_stdout_or_refused(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -79,6 +79,39 @@ def test_help_does_not_import_torch() -> None:
     assert [m for m in modules if m == "torch" or m.startswith("torch.")] == []
 
 
+def _commands(command, path=()):
+    """(words after `vqdna`, click command) for the app and every subcommand."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_help_keeps_every_bracket_of_its_text() -> None:
+    """Rich markup once ate `[plot]` from `pip install 'vqdna[plot]'`: every word of every help
+    text that holds a bracket is printed by --help as written."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from vqdna_cli.cli.app import app
+
+    checked = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        shown = CliRunner().invoke(app, [*path, "--help"], terminal_width=400).output
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        for word in (w for text in texts for w in text.split() if "[" in w or "]" in w):
+            assert word in shown, (path, word)
+            checked += 1
+    assert checked > 0  # the hint above is among them
+
+
+def test_messages_keep_brackets(capsys) -> None:
+    from vqdna_cli.cli.progress import report
+    from vqdna_cli.mutations.plot import MISSING
+
+    report(f"vqdna: {MISSING} -> out[1]/x", quiet=False)
+    assert capsys.readouterr().err == f"vqdna: {MISSING} -> out[1]/x\n"
+
+
 # --- tokenize ---------------------------------------------------------------------------------
 
 
@@ -147,6 +180,25 @@ def test_tokenize_is_deterministic(run_vqdna, tokenized: Path, tiny_model_dir: P
     for key in TOKEN_KEYS:
         assert np.array_equal(first[key], second[key]), key
     assert again.read_bytes() == tokenized.read_bytes()  # byte-identical: md5 sums match
+
+
+@pytest.mark.parametrize("words", [["-@", "3"], ["-@3"], ["-t", "3"], ["--threads", "3"]])
+def test_at_sign_is_threads_as_in_samtools(words: list[str]) -> None:
+    import typer.main
+
+    from vqdna_cli.cli.app import app
+
+    root = typer.main.get_command(app)
+    for name, command in (("tokenize", root.commands["tokenize"]),
+                          ("tokenizer", root.commands["train"].commands["tokenizer"])):
+        context = command.make_context(name, ["in.fa", "-o", "out", *words])
+        assert context.params["threads"] == 3, name
+
+
+def test_at_sign_run_gives_the_same_tokens(run_vqdna, tokenized: Path, tiny_model_dir: Path, multi_fasta: Path) -> None:
+    again = tokenized.parent / "with_at.npz"
+    check_ok(run_vqdna("tokenize", multi_fasta, "--model", tiny_model_dir, "-o", again, "-@", "1"))
+    assert again.read_bytes() == tokenized.read_bytes()
 
 
 def test_npz_bytes_do_not_depend_on_the_clock(tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path, monkeypatch) -> None:
@@ -310,10 +362,11 @@ def test_embed_per_token_vectors(embedded: dict) -> None:
 
 
 def data_lines(stdout: bytes) -> tuple[list[str], list[list[str]]]:
-    """(header fields, rows) of classify output; the first line is a `# vqdna ...` comment."""
+    """(header fields, rows) of classify output: the first line is the header (what R's
+    read.delim and pandas' read_csv take by default)."""
     lines = stdout.decode().splitlines()
-    assert lines[0].startswith(f"# vqdna {vqdna_cli.__version__} model ")
-    return lines[1].split("\t"), [line.split("\t") for line in lines[2:]]
+    assert not lines[0].startswith("##")
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
 
 
 def test_classify_tsv_on_stdout(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
@@ -323,16 +376,36 @@ def test_classify_tsv_on_stdout(run_vqdna, tiny_model_dir: Path, short_fasta: Pa
     assert header == ["id", "label", "class_index", "p_neg", "p_pos"]
     assert [row[0] for row in rows] == list(SHORT_RECORDS)
     for _, label, index, p_neg, p_pos in rows:
+        assert len(p_neg.replace("0.", "").lstrip("0")) >= 5  # %.6g, not 4 decimals
         p = [float(p_neg), float(p_pos)]
-        assert sum(p) == pytest.approx(1.0, abs=2e-4)  # 4 decimals each
+        assert sum(p) == pytest.approx(1.0, abs=2e-6)
         assert label == ["neg", "pos"][int(np.argmax(p))]
         assert index == str(int(np.argmax(p)))
+    assert result.stderr_lines[-1] == (f"classified 3 sequences with task toy, vqdna {vqdna_cli.__version__}, "
+                                       f"model {model_hash_of(tiny_model_dir)} -> stdout")
 
 
-def test_classify_long_records_give_bed(run_vqdna, tiny_model_dir: Path, multi_fasta: Path) -> None:
-    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta)
+def model_hash_of(model_dir: Path) -> str:
+    """The model hash outputs name (the first 16 hex digits of model.safetensors' SHA-256)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    return config["sha256"]["model.safetensors"][:16]
+
+
+@pytest.mark.parametrize("output", [None, "mixed.tsv", "mixed.txt"])
+def test_auto_format_is_tsv_unless_the_output_ends_in_bed(run_vqdna, tiny_model_dir: Path, multi_fasta: Path,
+                                                          tmp_path: Path, output: str | None) -> None:
+    """Records longer than a window no longer turn a TSV into BED: -o's name decides."""
+    args = ["-o", tmp_path / output] if output else []
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta, *args)
     check_ok(result)
-    header, rows = data_lines(result.stdout)
+    header, rows = data_lines((tmp_path / output).read_bytes() if output else result.stdout)
+    assert header[0] == "id" and [row[0] for row in rows] == list(MULTI_RECORDS)
+
+
+def test_classify_bed_output_gives_windows(run_vqdna, tiny_model_dir: Path, multi_fasta: Path, tmp_path: Path) -> None:
+    out = tmp_path / "windows.BED"
+    check_ok(run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta, "-o", out))
+    header, rows = data_lines(out.read_bytes())
     assert header == ["#chrom", "start", "end", "name", "score", "strand", "id", "class_index", "p_neg", "p_pos"]
     assert len(rows) == sum(len(transformer_windows(n, TINY_WINDOW, TINY_WINDOW)) for n in MULTI_RECORDS.values())
     for chrom, start, end, name, score, strand, record_id, _, p_neg, p_pos in rows:
@@ -341,6 +414,27 @@ def test_classify_long_records_give_bed(run_vqdna, tiny_model_dir: Path, multi_f
         assert int(score) == pytest.approx(1000 * max(float(p_neg), float(p_pos)), abs=1)
         assert name in ("neg", "pos") and strand == "."
         assert chrom == record_id and chrom in MULTI_RECORDS
+    on_stdout = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, multi_fasta, "--format", "bed")
+    assert on_stdout.stdout == out.read_bytes()
+
+
+def test_provenance_in_a_sidecar_and_on_request_in_comments(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
+                                                            tmp_path: Path) -> None:
+    plain, commented = tmp_path / "plain.tsv", tmp_path / "commented.tsv"
+    check_ok(run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", plain))
+    check_ok(run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", commented,
+                       "--header-comments"))
+    sidecar = json.loads((tmp_path / "plain.tsv.json").read_text())
+    assert sidecar["format"] == "vqdna-predictions" and sidecar["vqdna_version"] == vqdna_cli.__version__
+    assert sidecar["task"] == "toy" and sidecar["input"] == str(short_fasta) and sidecar["rows"] == 3
+    assert sidecar["model_hash"] == model_hash_of(tiny_model_dir)
+    assert sidecar["columns"] == plain.read_text().splitlines()[0].split("\t")
+    lines = commented.read_text().splitlines()
+    comments = [line for line in lines if line.startswith("##")]
+    assert lines[: len(comments)] == comments  # all before the header
+    assert f"##vqdna_version={vqdna_cli.__version__}" in comments and "##task=toy" in comments
+    assert f"##model_hash={sidecar['model_hash']}" in comments
+    assert lines[len(comments):] == plain.read_text().splitlines()  # the same table after them
 
 
 def test_classify_warns_about_lengths_far_from_the_heads_training(run_vqdna, tiny_model_dir: Path,
@@ -425,6 +519,31 @@ def test_classify_from_stdin_to_file(run_vqdna, tiny_model_dir: Path, short_fast
     check_ok(run_vqdna("classify", "-", "--task", "toy", "--model", tiny_model_dir, "-o", out, stdin=short_fasta))
     header, rows = data_lines(out.read_bytes())
     assert header[0] == "id" and [row[0] for row in rows] == list(SHORT_RECORDS)
+
+
+def test_bam_and_fastq_on_stdin_tokenize_as_their_files(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`samtools view -b ... | vqdna tokenize -` and `zcat reads.fq.gz | vqdna tokenize -`."""
+    import pysam
+
+    reads = {"r1": random_dna(40, 1), "r2": random_dna(70, 2)}
+    bam = tmp_path / "reads.bam"
+    with pysam.AlignmentFile(str(bam), "wb", header={"HD": {"VN": "1.6"}}) as out:
+        for name, seq in reads.items():
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.flag, read.query_sequence = name, 4, seq
+            out.write(read)
+    fastq = tmp_path / "reads.fq.gz"
+    write_gzip(fastq, "".join(f"@{name}\n{seq}\n+\n{'I' * len(seq)}\n" for name, seq in reads.items()))
+    fasta = tmp_path / "reads.fa"
+    fasta.write_text(fasta_text(reads))
+    check_ok(run_vqdna("tokenize", fasta, "--model", tiny_model_dir, "-o", tmp_path / "fasta.npz"))
+    expected = load(tmp_path / "fasta.npz")
+    for source in (bam, fastq):
+        out = tmp_path / f"{source.name}.npz"
+        check_ok(run_vqdna("tokenize", "-", "--model", tiny_model_dir, "-o", out, stdin=source))
+        got = load(out)
+        assert got["ids"].tolist() == ["r1", "r2"], source.name
+        assert np.array_equal(got["tokens"], expected["tokens"]), source.name
 
 
 def test_embedding_does_not_depend_on_other_records(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:

@@ -382,13 +382,13 @@ def _npz(path: Path, expected_format: str) -> list[str]:
 
 
 def _predictions(text: str) -> list[str]:
-    lines = text.splitlines()
-    if len(lines) < 3 or not lines[0].startswith("# vqdna "):
-        return [f"expected a '# vqdna' line, a header and rows, got {text[:300]!r}"]
-    header = lines[1].lstrip("#").split("\t")
+    lines = [line for line in text.splitlines() if not line.startswith("##")]  # --header-comments
+    if len(lines) < 2:
+        return [f"expected a header and rows, got {text[:300]!r}"]
+    header = lines[0].lstrip("#").split("\t")
     columns = [k for k, name in enumerate(header) if name.startswith("p_")]
-    problems = [] if len(columns) >= 2 else [f"no p_<class> columns in {lines[1]!r}"]
-    for row in lines[2:]:
+    problems = [] if len(columns) >= 2 else [f"no p_<class> columns in {lines[0]!r}"]
+    for row in lines[1:]:
         values = row.split("\t")
         probabilities = [float(values[k]) for k in columns]
         if len(values) != len(header) or not all(0 <= p <= 1 for p in probabilities) or abs(sum(probabilities) - 1) > 1e-3:

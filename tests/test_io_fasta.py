@@ -129,10 +129,43 @@ def test_whitespace_only_file(tmp_path: Path) -> None:
     assert "no FASTA records" in read_error(path)
 
 
-def test_fastq(tmp_path: Path) -> None:
+def test_fastq_is_refused_where_fasta_is_asked_for(tmp_path: Path) -> None:
+    """Training genomes and references are FASTA; only `fastq=True` reads reads."""
     path = write(tmp_path, "reads.fa", "@r1\nACGT\n+\nIIII\n")
     message = read_error(path)
     assert "FASTQ" in message and path in message
+
+
+# --- FASTQ ----------------------------------------------------------------------------------
+
+# The second read's qualities start with '@' and the third wraps over two lines: only the
+# count of quality values says where a record ends.
+FASTQ = "@r1 first read\nACGTac\n+\nIIIIII\n@r2\nGGGG\n+r2\n@III\n@r3\nACG\nTT\n+\nII\nIII\n"
+FASTQ_RECORDS = [SequenceRecord("r1", "ACGTAC", "r1"), SequenceRecord("r2", "GGGG", "r2"),
+                 SequenceRecord("r3", "ACGTT", "r3")]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_fastq_sequences_without_qualities(tmp_path: Path, compress: bool) -> None:
+    data = gzip.compress(FASTQ.encode()) if compress else FASTQ
+    assert list(read_fasta(write(tmp_path, "reads.fq.gz" if compress else "reads.fq", data), fastq=True)) == FASTQ_RECORDS
+
+
+def test_fastq_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(FASTQ.encode()))))
+    assert list(read_fasta("-", fastq=True)) == FASTQ_RECORDS
+
+
+@pytest.mark.parametrize("content, message", [
+    ("@r1\nACGT\n+\nIII\n", "3 quality values for 4 bases"),
+    ("@r1\nACGT\n", "no '[+]' line"),
+    ("@r1\nACGT\n+\nIIII\nr2\nACGT\n+\nIIII\n", "not valid FASTQ"),
+    ("@r1\nACGT\n+\nIIII\n@r1\nACGT\n+\nIIII\n", "duplicate record ID 'r1'"),
+    ("@r1\nAC-T\n+\nIIII\n", "invalid character '-'"),
+])
+def test_bad_fastq(tmp_path: Path, content: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        list(read_fasta(write(tmp_path, "reads.fq", content), fastq=True))
 
 
 def test_not_fasta(tmp_path: Path) -> None:

@@ -93,6 +93,33 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [record.name for record in open_sequences("-")] == ["chr1", "chr2"]
 
 
+def test_fastq_file_and_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fastq = "@a\nacgt\n+\nIIII\n@b\nGGCC\n+\n@@@@\n"
+    expected = [SequenceRecord("a", "ACGT", "a"), SequenceRecord("b", "GGCC", "b")]
+    assert list(open_sequences(write(tmp_path, "reads.fq.gz", gzip.compress(fastq.encode())))) == expected
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(fastq.encode())))
+    assert list(open_sequences("-")) == expected
+
+
+@pytest.mark.parametrize("form", ["bam", "sam"])
+def test_alignments_on_stdin(form: str, tmp_path: Path, bam: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`samtools view -b ... | vqdna embed -`: the reads a file path gives, from a pipe."""
+    data = Path(bam).read_bytes()
+    if form == "sam":
+        data = pysam.view("-h", bam).encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert list(open_sequences("-")) == list(open_sequences(bam))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert [record.name for record in open_sequences("-", mapped_only=True)] == ["a", "b"]
+
+
+def test_corrupt_bam_on_stdin_is_an_input_error(bam: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = Path(bam).read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data[: len(data) // 2])))
+    with pytest.raises(InputError, match="stdin"):
+        list(open_sequences("-"))
+
+
 def test_fasta_region_and_bed(tmp_path: Path, fasta: str) -> None:
     bed = write(tmp_path, "r.bed", "chr2\t0\t4\tpolyT\n")
     assert list(open_sequences(fasta, region="chr1:3-6", bed=bed)) == [

@@ -153,17 +153,20 @@ def test_fresh_virtualenv_with_only_the_wheel_classifies_offline(built, run_vqdn
     assert package_file.startswith(site_packages) and weights_dir.startswith(site_packages), where.stdout
     assert Path(weights_dir).name == "default" and connect == "_refuse"  # the guard is active
 
-    result = subprocess.run([*prefix, str(vqdna), "classify", "--task", "promoter", "--threads", "1", fasta.name],
-                            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([*prefix, str(vqdna), "classify", "--task", "promoter", "--threads", "1", fasta.name,
+                             "--header-comments"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    comment, header, rows = lines[0], lines[1].split("\t"), [line.split("\t") for line in lines[2:]]
+    comments = dict(line[2:].split("=", 1) for line in lines if line.startswith("##"))
+    lines = lines[len(comments):]
+    header, rows = lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
 
     # The model hash printed is the repository's weights/default model (its first 16 hex
     # digits), the same one config.json records.
     digest = _sha256((WEIGHTS / "model.safetensors").read_bytes())
     assert json.loads((WEIGHTS / "config.json").read_text())["sha256"]["model.safetensors"] == digest
-    assert comment.split()[:2] == ["#", "vqdna"] and comment.split()[3:] == ["model", digest[:16], "task", "promoter"]
+    assert comments["model_sha256"] == digest and comments["model_hash"] == digest[:16]
+    assert comments["task"] == "promoter"
     assert header == ["id", "label", "class_index", "p_non-promoter", "p_promoter"]
     assert [row[0] for row in rows] == ["demo", "r1", "r2"]
     for row in rows:
@@ -173,7 +176,7 @@ def test_fresh_virtualenv_with_only_the_wheel_classifies_offline(built, run_vqdn
     # And the installed wheel predicts what the source tree predicts on the same input.
     in_tree = run_vqdna("classify", "--model", str(WEIGHTS), "--task", "promoter", "--threads", "1", str(fasta))
     assert in_tree.returncode == 0, in_tree.stderr
-    tree_rows = [line.split("\t") for line in in_tree.stdout.decode().splitlines()[2:]]
+    tree_rows = [line.split("\t") for line in in_tree.stdout.decode().splitlines()[1:]]
     assert [row[:3] for row in tree_rows] == [row[:3] for row in rows]
     for ours, theirs in zip(rows, tree_rows):
         assert all(abs(float(a) - float(b)) <= 2e-4 for a, b in zip(ours[3:], theirs[3:]))

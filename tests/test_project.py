@@ -33,6 +33,16 @@ def test_man_pages_match_the_command_line():
     assert (ROOT / "man/vqdna-tokenize.1").read_text().startswith('.TH "VQDNA-TOKENIZE"')
 
 
+def test_every_man_page_documents_exit_status_and_environment():
+    pages = sorted((ROOT / "man").glob("*.1"))
+    assert len(pages) >= 10
+    for page in pages:
+        text = page.read_text()
+        assert ".SH EXIT STATUS" in text and ".SH ENVIRONMENT" in text, page.name
+        for term in ("\\fB0\\fR", "\\fB2\\fR", "\\fB130\\fR", "\\fBVQDNA_WEIGHTS\\fR", "\\fBVQDNA_DATA\\fR"):
+            assert term in text, (page.name, term)
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     names = set()
@@ -82,3 +92,33 @@ def test_paper_preset_builds_and_runs():
     assert quantized.tokens.shape == (1, 48, 2)
     assert int(quantized.tokens[..., 1].max()) < 2048
     assert hidden.shape == (1, 48, 768)
+
+
+# --- what an installer and a package index read ------------------------------------------------
+
+# Distribution name -> the module it installs, where they differ.
+IMPORT_NAMES = {"biopython": "Bio"}
+
+
+def _pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_license_file_and_classifiers_say_the_pyproject_license():
+    project = _pyproject()
+    assert project["license"] == {"text": "MIT"}
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) ")
+    classifiers = project["classifiers"]
+    assert "License :: OSI Approved :: MIT License" in classifiers
+    assert "Topic :: Scientific/Engineering :: Bio-Informatics" in classifiers
+    oldest = project["requires-python"].removeprefix(">=")
+    assert f"Programming Language :: Python :: {oldest}" in classifiers
+
+
+def test_every_dependency_is_imported_by_the_package():
+    """A declared dependency nothing imports (tqdm was one) only slows installs down."""
+    imported = {name.split(".")[0] for path in PACKAGE.rglob("*.py") for name in _imports(path)}
+    for requirement in _pyproject()["dependencies"]:
+        name = re.split(r"[<>=!~; \[]", requirement, maxsplit=1)[0]
+        assert IMPORT_NAMES.get(name, name) in imported, f"{name} is declared but never imported"

@@ -119,7 +119,7 @@ def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tm
     assert json.loads((model_dir / "heads/strand/head.json").read_text())["train_window_lengths"] == [40, 40]
     (tmp_path / "x.fa").write_text(">x\n" + random_dna(40, 99) + "\n")
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="strand", model_dir=model_dir, threads=1)
-    rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]
+    rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]  # after the header
     assert len(rows) == 1 and abs(float(rows[0][3]) + float(rows[0][4]) - 1) < 1e-3
 
 
@@ -227,7 +227,7 @@ def test_a_center_token_head_reads_a_site_at_a_fixed_place(tiny_model_dir: Path,
     (tmp_path / "x.fa").write_text(">x\n" + rows(2, 9000)[2].split(",")[0] + "\n")
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="site", model_dir=model_dir, threads=1,
                  reverse_complement=True)
-    assert len((tmp_path / "out.tsv").read_text().splitlines()) == 3
+    assert len((tmp_path / "out.tsv").read_text().splitlines()) == 2  # the header and one row
 
 
 def test_a_head_reads_tokens_centred_where_it_was_told(tiny_model_dir: Path, tmp_path: Path):
@@ -249,7 +249,7 @@ def test_a_head_reads_tokens_centred_where_it_was_told(tiny_model_dir: Path, tmp
     assert info["center_at"] == 14 and metrics["valid_mcc"] > 0.95
     (tmp_path / "x.fa").write_text(">x\n" + rows[1].split(",")[0] + "\n")
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="early", model_dir=model_dir, threads=1)
-    assert (tmp_path / "out.tsv").read_text().splitlines()[2].split("\t")[1] == "0"
+    assert (tmp_path / "out.tsv").read_text().splitlines()[1].split("\t")[1] == "0"
 
 
 def frozen_head_on_at_against_gc(tiny_model_dir: Path, tmp_path: Path, task: str, length: int, seed: int,
@@ -278,7 +278,7 @@ def test_a_both_strands_head_gives_a_sequence_and_its_reverse_complement_the_sam
     forward = random_dna(60, 5)  # one window of the tiny model
     (tmp_path / "x.fa").write_text(f">f\n{forward}\n>r\n{reverse_complement(forward)}\n")
     api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="sym", model_dir=model_dir, threads=1)
-    f, r = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[2:]]
+    f, r = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
     assert f[3:] == r[3:] and f[1] == r[1]
 
 
@@ -304,11 +304,13 @@ def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_
     (tmp_path / "x.fa").write_text(f">long\n{random_dna(400, 7)}\n>short\n{random_dna(100, 8)}\n")
     summary = api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="whole", model_dir=model_dir, threads=1)
     lines = (tmp_path / "out.tsv").read_text().splitlines()
-    assert lines[1].startswith("id\t") and [line.split("\t")[0] for line in lines[2:]] == ["long", "short"]
+    assert lines[0].startswith("id\t") and [line.split("\t")[0] for line in lines[1:]] == ["long", "short"]
     assert summary["read"] == "sequences" and summary["read_count"] == 2 and summary["outside_training_lengths"] == 1
     with pytest.raises(VqdnaError, match="classifies whole sequences, not windows: use --format tsv"):
         api.classify(str(tmp_path / "x.fa"), tmp_path / "out.bed", task="whole", model_dir=model_dir,
                      output_format="bed", threads=1)
+    with pytest.raises(VqdnaError, match="or a .tsv output"):  # --format auto: .bed asks for windows too
+        api.classify(str(tmp_path / "x.fa"), tmp_path / "out.bed", task="whole", model_dir=model_dir, threads=1)
     assert not (tmp_path / "out.bed").exists()
 
 

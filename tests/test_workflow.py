@@ -109,7 +109,7 @@ def test_merged_predictions_equal_an_unsharded_run(sharded_run, run_vqdna, tiny_
     single = _unsharded(run_vqdna, "classify", fasta, tmp_path / "pred.tsv", tiny_model_dir, "--task", "toy", "--format", "tsv")
     merged = (workdir / "results/classify.tsv").read_text()
     assert merged == single.read_text()
-    assert merged.count("#") == 1 and merged.splitlines()[1].startswith("id\tlabel")
+    assert "#" not in merged and merged.splitlines()[0].startswith("id\tlabel")  # the header first
 
 
 @needs_snakemake
@@ -147,11 +147,19 @@ def test_split_makes_contiguous_non_empty_shards(tmp_path):
         split.split_fasta(str(fasta), [str(tmp_path / f"x{i}.fa") for i in range(6)])
 
 
-def test_merge_tsv_refuses_shards_that_chose_different_formats(tmp_path):
-    """With `--format auto` a shard of short records writes TSV and one with a long record BED."""
+def test_merge_tsv_refuses_shards_of_different_formats(tmp_path):
     tsv, bed = tmp_path / "0.tsv", tmp_path / "1.tsv"
-    tsv.write_text("# vqdna\nid\tlabel\tclass_index\tp_neg\tp_pos\na\tneg\t0\t0.9\t0.1\n")
-    bed.write_text("# vqdna\n#chrom\tstart\tend\tname\tscore\tstrand\tid\tclass_index\tp_neg\tp_pos\n")
+    tsv.write_text("id\tlabel\tclass_index\tp_neg\tp_pos\na\tneg\t0\t0.9\t0.1\n")
+    bed.write_text("#chrom\tstart\tend\tname\tscore\tstrand\tid\tclass_index\tp_neg\tp_pos\n")
     with pytest.raises(SystemExit, match="header lines differ"):
         merge.merge_tsv([str(tsv), str(bed)], str(tmp_path / "merged.tsv"))
     assert not (tmp_path / "merged.tsv").exists()
+
+
+def test_merge_tsv_keeps_header_comments_once(tmp_path):
+    head = "##vqdna_version=0.1.0\n##task=toy\nid\tlabel\tclass_index\tp_neg\tp_pos\n"
+    shards = [tmp_path / "0.tsv", tmp_path / "1.tsv"]
+    shards[0].write_text(head + "a\tneg\t0\t0.9\t0.1\n")
+    shards[1].write_text(head + "b\tpos\t1\t0.2\t0.8\n")
+    merge.merge_tsv([str(s) for s in shards], str(tmp_path / "merged.tsv"))
+    assert (tmp_path / "merged.tsv").read_text() == head + "a\tneg\t0\t0.9\t0.1\nb\tpos\t1\t0.2\t0.8\n"

@@ -6,6 +6,7 @@ stderr, which `quiet` silences) and raise `VqdnaError` subclasses for user error
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
     if preset not in PRESETS:
-        raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     check_weights_output(output, force, resume)
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
@@ -86,7 +87,7 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     if transformer_preset is not None:
         model = _with_transformer_of(model, transformer_preset)
     if window > model.cfg.transformer.max_tokens:
-        raise VqdnaError(f"--window {window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
+        raise UsageError(f"--window {window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
     model.to(torch_device)
     settings = LoopSettings(steps=steps, lr=lr, out_dir=Path(output), resume=resume, quiet=quiet,
@@ -109,7 +110,7 @@ def _with_transformer_of(model, preset: str):
     from vqdna_cli.model.vqdna import VQDNA
 
     if preset not in PRESETS:
-        raise VqdnaError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=PRESETS[preset].masking)
     fresh = VQDNA(cfg)
     for part in ("encoder", "quantizer", "decoder"):
@@ -132,6 +133,13 @@ def _records(source: str, region: str | None, bed: Path | None, mapped_only: boo
 
     return open_sequences(source, region=region, bed=str(bed) if bed else None, mapped_only=mapped_only,
                           reference=str(reference) if reference else None)
+
+
+def input_bases(source: str, region: str | None = None, bed: Path | None = None) -> int | None:
+    """The bases an input holds, when its `.fai` says so (for a progress total), else None."""
+    from vqdna_cli.io.sequences import known_bases
+
+    return known_bases(source, region, str(bed) if bed else None)
 
 
 def _runner(model_dir: Path | None, device: str, threads: int | None, seed: int, precision: str = "fp32"):
@@ -308,7 +316,7 @@ def _embedding_options(pool: str, pooling: str, layer, layers, count: int) -> di
 
 def _check_stride(stride: int | None, window: int) -> None:
     if stride is not None and not 0 < stride <= window:
-        raise VqdnaError(f"--stride {stride}: must be between 1 and the model window ({window})")
+        raise UsageError(f"--stride {stride}: must be between 1 and the model window ({window})")
 
 
 def _window_probabilities(head, features, device):
@@ -327,73 +335,116 @@ def list_tasks(model_dir: Path | None = None) -> list[dict]:
     return list_heads(Path(model_dir) if model_dir else default_weights_dir())
 
 
+PREDICTIONS_FORMAT = {"format": "vqdna-predictions", "format_version": 1}
+TSV_COLUMNS = ["id", "label", "class_index"]
+BED_COLUMNS = ["#chrom", "start", "end", "name", "score", "strand", "id", "class_index"]
+
+
 def classify(source: str, output: Path | None, *, task: str, model_dir: Path | None = None,
              region: str | None = None, bed: Path | None = None, mapped_only: bool = False,
-             reference: Path | None = None, output_format: str = "auto", reverse_complement: bool = False,
-             stride: int | None = None, batch_tokens: int = 16384, device: str = "auto",
-             threads: int | None = None, seed: int = 0, force: bool = False, precision: str = "fp32",
-             progress=NO_PROGRESS) -> dict:
-    """Class probabilities per record (TSV), or per window of long records (BED6+). The
-    result counts the windows (whole sequences, for a head that reads them) whose length is
-    far from those the head trained on (`inference.outside_training_lengths`), for the
-    caller to warn about."""
-    import numpy as np
-
+             reference: Path | None = None, output_format: str = "auto", header_comments: bool = False,
+             reverse_complement: bool = False, stride: int | None = None, batch_tokens: int = 16384,
+             device: str = "auto", threads: int | None = None, seed: int = 0, force: bool = False,
+             precision: str = "fp32", progress=NO_PROGRESS) -> dict:
+    """Class probabilities per record (TSV), or per window (BED6+). The first line is the
+    column header; what made the file (vqdna version, model, task, input) goes to a sidecar
+    `<output>.json` when `output` is a file, and also before the header as `##key=value`
+    lines with `header_comments`. The result counts the windows (whole sequences, for a
+    head that reads them) whose length is far from those the head trained on
+    (`inference.outside_training_lengths`), for the caller to warn about."""
     from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import check_output, text_output
 
-    if output_format not in ("auto", "tsv", "bed"):
-        raise UsageError(f"--format {output_format!r}: use auto, tsv or bed")
+    output_format = _prediction_format(output_format, output)
     check_output(output, force, (source, bed, reference))
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
-    # A head that reads whole records gives one prediction per record: TSV only.
-    whole_record = HeadReads.of(info).whole_record
+    whole_record = HeadReads.of(info).whole_record  # one prediction per record: TSV only
     if output_format == "bed" and whole_record:
-        raise VqdnaError(f"the {task} head classifies whole sequences, not windows: use --format tsv")
+        raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
     names = info["class_names"]
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
     # for text labels, the class's position in the head's label order.
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
+    provenance = {**PREDICTIONS_FORMAT, **runner.describe(), "task": task, "class_names": names,
+                  **_input_description(source, region, bed, mapped_only), "output_format": output_format,
+                  "reverse_complement": reverse_complement, "stride": stride or runner.window}
+    columns = (BED_COLUMNS if output_format == "bed" else TSV_COLUMNS) + [f"p_{name}" for name in names]
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False, on_bases=progress,
                             **head_inputs(info, reverse_complement))
-    # Whether the output is BED or TSV depends on whether any record is longer than one
-    # window, so the pooled vectors (a few hundred floats per window) are gathered first.
-    results = list(results)
-    use_bed = not whole_record and (output_format == "bed" or (output_format == "auto" and any(len(r.windows) > 1 for r in results)))
-    probability_columns = [f"p_{name}" for name in names]
-    read_lengths = ([len(result.record) for result in results] if whole_record else
-                    [end - start for result in results for start, end in result.windows])
-    unusual = sum(outside_training_lengths(info, length) for length in read_lengths)
-    count = 0
+    count, read_lengths = 0, []
     with text_output(output) as out:
-        out.write(f"# vqdna {runner.describe()['vqdna_version']} model {runner.describe()['model_hash']} task {task}\n")
-        if use_bed:
-            out.write("\t".join(["#chrom", "start", "end", "name", "score", "strand", "id", "class_index", *probability_columns]) + "\n")
-        else:
-            out.write("\t".join(["id", "label", "class_index", *probability_columns]) + "\n")
-        for result in results:
+        if header_comments:
+            out.writelines(f"##{key}={value if isinstance(value, str) else json.dumps(value)}\n"
+                           for key, value in provenance.items())
+        out.write("\t".join(columns) + "\n")
+        for result in results:  # rows are written as records finish: a genome streams through
             probabilities = _window_probabilities(head, head_features(info, result), runner.device)
-            record = result.record
-            if use_bed:
-                for (start, end), p in zip(result.windows, probabilities):
-                    best = int(np.argmax(p))
-                    out.write("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), names[best],
-                                         str(int(round(1000 * p[best]))), ".", record.name, class_index[best],
-                                         *(f"{x:.4f}" for x in p)]) + "\n")
-                    count += 1
+            if output_format == "bed":
+                rows = _bed_rows(result, probabilities, names, class_index)
             else:
-                # One row per sequence: a sequence longer than one window gets the mean of
-                # its windows' probabilities.
-                p = probabilities.mean(0)
-                best = int(np.argmax(p))
-                out.write("\t".join([record.name, names[best], class_index[best], *(f"{x:.4f}" for x in p)]) + "\n")
-                count += 1
-    return {"rows": count, "format": "bed" if use_bed else "tsv", "read": "sequences" if whole_record else "windows",
-            "read_count": len(read_lengths), "outside_training_lengths": unusual,
-            "train_window_lengths": info.get("train_window_lengths")}
+                rows = [_tsv_row(result.record.name, probabilities, names, class_index)]
+            out.writelines(rows)
+            count += len(rows)
+            read_lengths += [len(result.record)] if whole_record else [end - start for start, end in result.windows]
+    if output is not None and str(output) != "-":
+        _write_sidecar(output, {**provenance, "columns": columns, "rows": count})
+    return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
+            "read_count": len(read_lengths),
+            "outside_training_lengths": sum(outside_training_lengths(info, n) for n in read_lengths),
+            "train_window_lengths": info.get("train_window_lengths"), "provenance": provenance}
+
+
+def _prediction_format(requested: str, output: Path | None) -> str:
+    """tsv or bed. `auto` goes by the output's name (BED for `.bed`, else TSV), never by the
+    input, so one command line always writes the same kind of table."""
+    if requested not in ("auto", "tsv", "bed"):
+        raise UsageError(f"--format {requested!r}: use auto, tsv or bed")
+    if requested != "auto":
+        return requested
+    return "bed" if output is not None and str(output).lower().endswith(".bed") else "tsv"
+
+
+def _probabilities_text(p) -> list[str]:
+    return [f"{x:.6g}" for x in p]  # as precise as the float32 softmax is, in few characters
+
+
+def _tsv_row(name: str, probabilities, names: list[str], class_index: list[str]) -> str:
+    """One row per sequence: a sequence longer than one window gets the mean of its windows'
+    probabilities."""
+    import numpy as np
+
+    p = probabilities.mean(0)
+    best = int(np.argmax(p))
+    return "\t".join([name, names[best], class_index[best], *_probabilities_text(p)]) + "\n"
+
+
+def _bed_rows(result, probabilities, names: list[str], class_index: list[str]) -> list[str]:
+    """BED6+ rows, one per window: score is 1000 x the best class's probability."""
+    import numpy as np
+
+    record, rows = result.record, []
+    for (start, end), p in zip(result.windows, probabilities):
+        best = int(np.argmax(p))
+        rows.append("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), names[best],
+                                str(int(round(1000 * p[best]))), ".", record.name, class_index[best],
+                                *_probabilities_text(p)]) + "\n")
+    return rows
+
+
+def sidecar_path(output: Path | str) -> Path:
+    """Where `classify -o FILE` records what made FILE: FILE.json beside it."""
+    return Path(f"{output}.json")
+
+
+def _write_sidecar(output: Path | str, provenance: dict) -> None:
+    """The sidecar belongs to its output: written (and replaced) with it, after it."""
+    from vqdna_cli.io.writers import atomic_file
+
+    with atomic_file(sidecar_path(output), "w") as handle:
+        handle.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
 
 
 SCAN_BATCH = 2048  # windows whose features go through the head at once
@@ -457,7 +508,7 @@ def scan(genome: str, output: Path | None, *, task: str, settings=None, model_di
                     continue
                 best = int(np.argmax(p))
                 out.write("\t".join([record.chrom, str(record.offset), str(record.offset + len(record)), names[best],
-                                     str(int(round(1000 * p[best]))), strand, *(f"{x:.4f}" for x in p)]) + "\n")
+                                     str(int(round(1000 * p[best]))), strand, *_probabilities_text(p)]) + "\n")
                 kept += 1
     tracker.finish(source.total_bases)
     return {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
@@ -536,7 +587,7 @@ def head_training_data(train_files: list[str], *, valid_files: list[str] | None 
         valid_rows = list(zip(valid.sequences, valid.labels))
     else:
         if not 0 < valid_fraction < 1:
-            raise VqdnaError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
+            raise UsageError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * valid_fraction))
         valid_rows = [rows[i] for i in order[:cut]]
@@ -598,27 +649,27 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     from vqdna_cli.train.finetune import ADAPTERS
 
     if adapter not in ADAPTERS:
-        raise VqdnaError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
+        raise UsageError(f"--adapter {adapter!r}: use {' or '.join(ADAPTERS)}")
     if center_tokens and adapter != "frozen":
-        raise VqdnaError("--center-tokens works with --adapter frozen only")
+        raise UsageError("--center-tokens works with --adapter frozen only")
     if center_tokens < 0:
-        raise VqdnaError(f"--center-tokens {center_tokens}: must be 0 or more")
+        raise UsageError(f"--center-tokens {center_tokens}: must be 0 or more")
     if center_at is not None and (center_at < 0 or not center_tokens):
-        raise VqdnaError("--center-at needs --center-tokens and a base position of 0 or more")
+        raise UsageError("--center-at needs --center-tokens and a base position of 0 or more")
     if dropout is not None and adapter != "frozen":
-        raise VqdnaError("--dropout works with --adapter frozen only")
+        raise UsageError("--dropout works with --adapter frozen only")
     dropout = FROZEN_HEAD_DROPOUT if dropout is None else dropout
     if not 0 <= dropout < 1:
-        raise VqdnaError(f"--dropout {dropout}: must be at least 0 and below 1")
+        raise UsageError(f"--dropout {dropout}: must be at least 0 and below 1")
     if both_strands and adapter != "frozen":
-        raise VqdnaError("--both-strands works with --adapter frozen only")
+        raise UsageError("--both-strands works with --adapter frozen only")
     if whole_record and adapter != "frozen":
-        raise VqdnaError("--whole-record works with --adapter frozen only")
+        raise UsageError("--whole-record works with --adapter frozen only")
     if whole_record and center_tokens:
-        raise VqdnaError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
+        raise UsageError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
     reads = HeadReads(center_tokens, center_at, both_strands, whole_record)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", task):
-        raise VqdnaError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
+        raise UsageError(f"task name {task!r}: use letters, digits, '.', '_' and '-'")
     torch_device = _setup(device, threads, seed, batch)
     began = time.monotonic()
     data = head_training_data(train_files, valid_files=valid_files, valid_fraction=valid_fraction,
@@ -628,7 +679,7 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     if class_names is None:
         class_names = labels
     if len(class_names) != len(labels):
-        raise VqdnaError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
+        raise UsageError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
     if len(labels) < 2:
         raise VqdnaError("fine-tuning needs at least two classes in the training data")
     index_of = {label: i for i, label in enumerate(labels)}
@@ -730,7 +781,7 @@ def mutations(inputs: list[str], output_dir: Path, *, reference: Path, annotatio
     from vqdna_cli.mutations.pipeline import run
 
     if min_depth < 1 or not 0 < min_af <= 1 or min_baseq < 0:
-        raise VqdnaError("--min-depth must be >= 1, --min-af in (0, 1] and --min-baseq >= 0")
+        raise UsageError("--min-depth must be >= 1, --min-af in (0, 1] and --min-baseq >= 0")
     return run(inputs, Path(output_dir), reference=Path(reference), annotation=annotation, labels=labels,
                label_column=label_column, vcf=vcf, plot=plot,
                filters=ReadFilters(min_depth=min_depth, min_af=min_af, min_baseq=min_baseq),

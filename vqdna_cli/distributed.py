@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import UsageError, VqdnaError
 
 _device = torch.device("cpu")  # where collective buffers live: NCCL reduces GPU tensors only
 
@@ -64,7 +64,7 @@ def barrier() -> None:
 def local_batch(batch: int) -> int:
     """`--batch` is the global batch: each process takes an equal share of it."""
     if batch % world():
-        raise VqdnaError(f"--batch {batch} does not split evenly over {world()} processes: use a multiple of {world()}")
+        raise UsageError(f"--batch {batch} does not split evenly over {world()} processes: use a multiple of {world()}")
     return batch // world()
 
 

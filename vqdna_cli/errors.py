@@ -13,6 +13,13 @@ class VqdnaError(Exception):
     exit_code = 1
 
 
+class UsageError(VqdnaError):
+    """A bad option value or combination that only vqdna can check (an unknown preset, a
+    stride longer than the model window): exit 2, as Typer's own usage errors."""
+
+    exit_code = 2
+
+
 class InputError(VqdnaError):
     """Unreadable, malformed or inconsistent input data."""
 

@@ -129,8 +129,10 @@ class Runner:
     # --- tokens ---------------------------------------------------------------------
 
     @torch.inference_mode()
-    def tokens_of(self, codes: list[np.ndarray], batch_tokens: int) -> list[np.ndarray]:
-        """Base codes of several records -> (L, levels) uint16 tokens of each."""
+    def tokens_of(self, codes: list[np.ndarray], batch_tokens: int,
+                  on_batch: Callable[[int], None] = lambda n: None) -> list[np.ndarray]:
+        """Base codes of several records -> (L, levels) uint16 tokens of each; `on_batch`
+        gets the bases each batch tokenized."""
         radius = self.model.cfg.encoder.receptive_radius
         chunks = [c for i, array in enumerate(codes) for c in tokenizer_chunks(i, len(array), CHUNK_BASES, radius)]
         out = [np.empty((len(array), self.levels), dtype=np.uint16) for array in codes]
@@ -143,15 +145,18 @@ class Runner:
                 chunk = chunks[index]
                 core = tokens[row, chunk.core_offset : chunk.core_offset + chunk.end - chunk.start]
                 out[chunk.record][chunk.start : chunk.end] = core
+            on_batch(sum(chunks[i].end - chunks[i].start for i in batch))
         return out
 
     # --- Transformer vectors ----------------------------------------------------------
 
     @torch.inference_mode()
     def hidden_of(self, token_windows: list[np.ndarray], batch_tokens: int,
-                  layers: tuple[int, ...] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                  layers: tuple[int, ...] | None = None,
+                  on_batch: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, np.ndarray]]:
         """(T, levels) token windows -> (index, (T, W) float32 Transformer output); with
-        `layers`, (index, (len(layers), T, W)): those layers' outputs (`layer_outputs`)."""
+        `layers`, (index, (len(layers), T, W)): those layers' outputs (`layer_outputs`).
+        `on_batch` gets the tokens of each batch once it has run."""
         for batch in budget_batches([len(w) for w in token_windows], batch_tokens):
             tokens = torch.from_numpy(pad([token_windows[i].astype(np.int64) for i in batch], fill=0)).to(self.device)
             lengths = torch.tensor([len(token_windows[i]) for i in batch], device=self.device)
@@ -162,6 +167,7 @@ class Runner:
                 else:
                     hidden = self.layer_outputs(self.model.embed_tokens(tokens), valid, layers)
             hidden = hidden.float().cpu().numpy()
+            on_batch(sum(len(token_windows[i]) for i in batch))
             for row, index in enumerate(batch):
                 yield index, hidden[row, ..., : len(token_windows[index]), :]
 
@@ -189,6 +195,39 @@ class Runner:
         return torch.stack([seen[number] for number in layers], dim=1)
 
 
+class GroupProgress:
+    """Reports a group's bases as its batches finish, not once per record: one chromosome
+    is a group of its own, and per record its progress would sit at 0 bp until its end.
+    Each pass over the group (the tokenizer, the Transformer; each once per strand) moves an
+    equal share of its bases; the shares add up to exactly the group's bases."""
+
+    def __init__(self, on_bases: Callable[[int], None], bases: int, passes: int) -> None:
+        self._on_bases, self._bases, self._passes = on_bases, bases, passes
+        self._started = 0
+        self._reported = 0
+
+    def pass_over(self, units: int) -> Callable[[int], None]:
+        """The `on_batch` callback of the next pass, over `units` bases (or tokens)."""
+        first, seen = self._started, 0
+        self._started += 1
+
+        def advance(done: int) -> None:
+            nonlocal seen
+            seen += done
+            self._report_share((first + min(seen / max(units, 1), 1.0)) / self._passes)
+
+        return advance
+
+    def finish(self) -> None:
+        self._report_share(1.0)
+
+    def _report_share(self, share: float) -> None:
+        target = int(self._bases * share)
+        if target > self._reported:
+            self._on_bases(target - self._reported)
+            self._reported = target
+
+
 def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES) -> Iterator[list[SequenceRecord]]:
     """Consecutive records in groups of about `max_bases` (a longer record is alone)."""
     group, size = [], 0
@@ -205,9 +244,11 @@ def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES) -> 
 def tokenize_records(runner: Runner, records: Iterable[SequenceRecord], batch_tokens: int,
                      on_bases: Callable[[int], None] = lambda n: None) -> Iterator[tuple[SequenceRecord, np.ndarray]]:
     for group in grouped(records):
-        for record, tokens in zip(group, runner.tokens_of([encode(r.seq) for r in group], batch_tokens)):
-            on_bases(len(record))
-            yield record, tokens
+        bases = sum(map(len, group))
+        progress = GroupProgress(on_bases, bases, passes=1)
+        tokens = runner.tokens_of([encode(r.seq) for r in group], batch_tokens, progress.pass_over(bases))
+        progress.finish()
+        yield from zip(group, tokens)
 
 
 @dataclass
@@ -387,13 +428,18 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     stride = stride or size
     for group in grouped(records):
         codes = [encode(r.seq) for r in group]
-        strands = [runner.tokens_of(codes, batch_tokens)]
+        bases = sum(map(len, codes))
+        progress = GroupProgress(on_bases, bases, passes=4 if reverse_complement else 2)
+        strands = [runner.tokens_of(codes, batch_tokens, progress.pass_over(bases))]
         if reverse_complement:
-            strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens))
+            strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens,
+                                            progress.pass_over(bases)))
         layout = [transformer_windows(len(c), size, stride) for c in codes]
+        window_tokens = sum(end - start for windows in layout for start, end in windows)
         results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1),
-                                   layers=layers, pooling=pooling)
+                                   layers=layers, pooling=pooling, on_batch=progress.pass_over(window_tokens))
                    for n, strand in enumerate(strands)]
+        progress.finish()
         sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
             pooled = np.mean([r[index][0] for r in results], axis=0)
@@ -409,7 +455,6 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
                                        for n, strand in enumerate(strands)], axis=0)
             if with_record_frequencies:
                 record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
-            on_bases(len(record))
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
                                 None if tokens is None else tokens.astype(np.float32), frequencies, center,
                                 record_frequencies)
@@ -433,7 +478,8 @@ def _window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int,
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
                     batch_tokens: int, per_token: bool, flipped: bool, layers: tuple[int, ...] | None = None,
-                    pooling: str = "mean") -> list[tuple[np.ndarray, np.ndarray | None]]:
+                    pooling: str = "mean",
+                    on_batch: Callable[[int], None] = lambda n: None) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Pooled (and per-token) vectors of one strand, in forward coordinates."""
     pieces, owners = [], []
     for record, windows in enumerate(layout):
@@ -452,7 +498,7 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
     for record, windows in enumerate(layout):
         for number, window in enumerate(windows):
             window_number[(record, *window)] = number
-    for index, hidden in runner.hidden_of(pieces, batch_tokens, layers):
+    for index, hidden in runner.hidden_of(pieces, batch_tokens, layers, on_batch):
         record, start, end = owners[index]
         if flipped:
             hidden = hidden[..., ::-1, :]

@@ -15,14 +15,15 @@ Stride = Annotated[Optional[int], typer.Option("--stride", help="Bases between w
 
 
 def command(
-    source: Annotated[Optional[str], typer.Argument(help="FASTA (plain, gzip, BGZF), BAM/SAM/CRAM, or - for FASTA on stdin.", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)] = None,
     task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data and test score, then exit.")] = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout); FILE.json beside it records the vqdna version, model, task and input.", show_default=False)] = None,
     scan: Annotated[Optional[str], typer.Option("--scan", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
     min_prob: Annotated[float, typer.Option("--min-prob", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability.")] = 0.0,
-    output_format: Annotated[str, typer.Option("--format", help="auto (TSV, or BED6+ when a sequence is longer than the model window), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
+    output_format: Annotated[str, typer.Option("--format", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
+    header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header.")] = False,
     model: options.Model = None,
     rc: ReverseComplement = False,
     stride: Stride = None,
@@ -46,7 +47,7 @@ def command(
     """
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, report
-    from vqdna_cli.errors import VqdnaError
+    from vqdna_cli.errors import UsageError
 
     if list_tasks:
         _print_tasks(api.list_tasks(model))
@@ -57,14 +58,18 @@ def command(
               precision=precision, threads=threads, seed=seed, force=force, quiet=quiet)
         return
     if window is not None or min_prob:
-        raise VqdnaError("--window and --min-prob apply to --scan only")
+        raise UsageError("--window and --min-prob apply to --scan only")
     if task is None or source is None:
-        raise VqdnaError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
-    with bases_progress(f"classifying ({task})", quiet) as progress:
+        raise UsageError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
+    with bases_progress(f"classifying ({task})", quiet, api.input_bases(source, region, bed)) as progress:
         result = api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
-                     reference=reference, output_format=output_format, reverse_complement=rc, stride=stride,
-                     batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
-                     progress=progress)
+                              reference=reference, output_format=output_format, header_comments=header_comments,
+                              reverse_complement=rc, stride=stride, batch_tokens=batch_tokens, device=device,
+                              threads=threads, seed=seed, force=force, precision=precision, progress=progress)
+    made_by = result["provenance"]
+    # Predictions on stdout carry no provenance: the log line says what made them.
+    report(f"classified {result['rows']:,} {'windows' if result['format'] == 'bed' else 'sequences'} with task {task}, "
+           f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']} -> {output or 'stdout'}", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['outside_training_lengths']} of {result['read_count']} {result['read']} are far "
                f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "

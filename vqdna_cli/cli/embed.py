@@ -47,7 +47,7 @@ def command(
     from vqdna_cli.cli.progress import bases_progress, report
 
     began = time.monotonic()
-    with bases_progress("embedding", quiet) as progress:
+    with bases_progress("embedding", quiet, api.input_bases(source, region, bed)) as progress:
         summary = api.embed(source, output, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                             reference=reference, per_token=per_token, reverse_complement=rc, stride=stride,
                             batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,

@@ -1,45 +1,133 @@
-"""Progress on stderr: bases done and their rate, silenced by --quiet or a non-terminal."""
+"""Progress on stderr, silenced by --quiet: a live bar on a terminal; elsewhere (Snakemake
+and Nextflow logs) a plain line every PLAIN_EVERY_S seconds, so a long run shows life."""
 
 from __future__ import annotations
 
 import contextlib
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 
+PLAIN_EVERY_S = 10.0
 
-class _Bar:
-    """Called with the bases just done; `set_total` turns the spinner into a bar once the
-    bases to do are known (a genome scan)."""
 
-    def __init__(self, progress=None, task=None):
-        self.progress, self.task = progress, task
+class _Silent:
+    """What --quiet gets: the progress interface, doing nothing."""
 
     def __call__(self, bases: int) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task, bases)
+        pass
 
     def set_total(self, total: int | None) -> None:
-        if self.progress is not None and total is not None:
-            self.progress.update(self.task, total=total, of=f" of {total:,} bp")
+        pass
 
 
 @contextlib.contextmanager
-def bases_progress(label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
+def bases_progress(label: str, quiet: bool, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A callback that takes the bases just done; `total` (when an index tells it, or later
+    through `set_total`, as a genome scan learns it) adds a percentage and the time left."""
     if quiet:
-        yield _Bar()
+        yield _Silent()
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed:,.0f} bp{task.fields[of]}"), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        yield _Bar(progress, progress.add_task(label, total=None, of=""))
+    if console.is_terminal:
+        with _bar(label, total, console) as bar:
+            yield bar
+    else:
+        lines = _PlainLines(label, total)
+        try:
+            yield lines
+        finally:
+            lines.stop()
+
+
+class _RichBar:
+    def __init__(self, progress, task) -> None:
+        self._progress, self._task = progress, task
+
+    def __call__(self, bases: int) -> None:
+        self._progress.advance(self._task, bases)
+
+    def set_total(self, total: int | None) -> None:
+        if total is not None:
+            self._progress.update(self._task, total=total)
+
+
+@contextlib.contextmanager
+def _bar(label: str, total: int | None, console) -> Iterator[_RichBar]:
+    from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn
+    from rich.text import Text
+
+    class StatusColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            known = None if task.total is None else int(task.total)
+            return Text(status(int(task.completed), known, task.elapsed or 0.0))
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), StatusColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield _RichBar(progress, progress.add_task(label, total=total))
+
+
+class _PlainLines:
+    """`vqdna: embedding: 1.2 Mb of 4.6 Mb (26%), ...` every PLAIN_EVERY_S seconds once the
+    first bases are done, from a thread: a line is due even while one batch runs for longer
+    than that. Not before: an input error found while loading stays the log's only line."""
+
+    def __init__(self, label: str, total: int | None) -> None:
+        self._label, self._total = label, total
+        self._done = 0
+        self._began = time.monotonic()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._print_until_stopped, daemon=True)
+        self._thread.start()
+
+    def __call__(self, bases: int) -> None:
+        self._done += bases
+
+    def set_total(self, total: int | None) -> None:
+        self._total = total
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _print_until_stopped(self) -> None:
+        while not self._stopped.wait(PLAIN_EVERY_S):
+            if not self._done:
+                continue
+            line = status(self._done, self._total, time.monotonic() - self._began)
+            print(f"vqdna: {self._label}: {line}", file=sys.stderr, flush=True)
+
+
+def status(done: int, total: int | None, seconds: float) -> str:
+    """`1.2 Mb of 4.6 Mb (26%), 0.31 Mb/s, 0:00:11 left`; without a total, bases and rate."""
+    parts = [_bases(done) if total is None else f"{_bases(done)} of {_bases(total)} ({100 * done / max(total, 1):.0f}%)"]
+    rate = done / seconds if seconds > 0 else 0.0
+    if rate > 0:
+        parts.append(f"{_bases(rate)}/s")
+        if total is not None and total >= done:
+            parts.append(f"{_clock((total - done) / rate)} left")
+    return ", ".join(parts)
+
+
+def _bases(count: float) -> str:
+    for unit, size in (("Gb", 1e9), ("Mb", 1e6), ("kb", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count:.0f} bp"
+
+
+def _clock(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def report(message: str, quiet: bool) -> None:
     if not quiet:
         from rich.console import Console
 
-        # soft_wrap: one message, one line, whatever the terminal's width (logs are grepped)
-        Console(stderr=True, highlight=False, soft_wrap=True).print(message)
+        # soft_wrap: one message, one line, whatever the terminal's width (logs are grepped);
+        # markup off: messages hold paths and hints such as `pip install 'vqdna[plot]'`.
+        Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(message)

@@ -35,7 +35,7 @@ def command(
     from vqdna_cli.cli.progress import bases_progress, report
 
     began = time.monotonic()
-    with bases_progress("tokenizing", quiet) as progress:
+    with bases_progress("tokenizing", quiet, api.input_bases(source, region, bed)) as progress:
         summary = api.tokenize(source, output, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
                                reference=reference, batch_tokens=batch_tokens, device=device, threads=threads,
                                seed=seed, force=force, compress=compress, progress=progress)

@@ -20,7 +20,7 @@ app = typer.Typer(help=(
     "with the same --batch; rank 0 alone shows progress and writes the log, checkpoints and weights; "
     "--resume works with another number of processes. Several machines: README, "
     "\"Training on several processes or GPUs\"."
-), no_args_is_help=True)
+), no_args_is_help=True, rich_markup_mode=None)  # plain text, as the main app's help
 
 Steps = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, warm-up then cosine decay).")]
@@ -33,13 +33,13 @@ Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weight
 
 
 def _parse_tails(values: list[str] | None) -> dict[str, int]:
-    from vqdna_cli.errors import VqdnaError
+    from vqdna_cli.errors import UsageError
 
     tails = {}
     for value in values or []:
         name, _, bases = value.rpartition(":")
         if not name or not bases.isdigit():
-            raise VqdnaError(f"--holdout-tail {value!r}: expected FILE_NAME:BASES, e.g. chrX.fa.gz:5000000")
+            raise UsageError(f"--holdout-tail {value!r}: expected FILE_NAME:BASES, e.g. chrX.fa.gz:5000000")
         tails[name] = int(bases)
     return tails
 

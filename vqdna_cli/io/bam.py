@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import BinaryIO
 
 import pysam
 
@@ -65,22 +68,45 @@ def read_alignment_regions(
     return _records(alignments, resolved, mapped_only, path)
 
 
-def _open_alignments(path: str, reference: str | None) -> pysam.AlignmentFile:
-    """Open with format auto-detection and accept only BAM, SAM or CRAM (htslib would
-    also read FASTA/FASTQ here, losing the FASTA reader's checks)."""
+def read_alignment_stream(stream: BinaryIO, mapped_only: bool = False, reference: str | None = None,
+                          source: str = "stdin") -> Iterator[SequenceRecord]:
+    """Each read of a BAM or SAM stream once, as `read_alignments` (`samtools view -b ... |
+    vqdna embed -`). htslib reads a file descriptor, not a Python stream, and telling the
+    format apart already took the stream's first bytes: a thread copies the stream, those
+    bytes included, into a pipe that htslib reads."""
+    read_end, write_end = os.pipe()
+    threading.Thread(target=_copy_into, args=(stream, write_end), daemon=True).start()
+    alignments = _open_alignments(read_end, reference, source)
+    return _records(alignments, None, mapped_only, source)
+
+
+def _copy_into(stream: BinaryIO, fd: int) -> None:
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            shutil.copyfileobj(stream, pipe, 1 << 20)
+    except OSError:  # htslib stopped reading (a corrupt stream, or the reader failed)
+        pass
+
+
+def _open_alignments(path: str | int, reference: str | None, source: str | None = None) -> pysam.AlignmentFile:
+    """Open a path (or a file descriptor, which pysam then owns) with format
+    auto-detection and accept only BAM, SAM or CRAM (htslib would also read FASTA/FASTQ
+    here, losing the FASTA reader's checks)."""
+    source = source or str(path)
     try:
         with _quiet_htslib():
             alignments = pysam.AlignmentFile(
-                path, "r", check_sq=False, reference_filename=reference
+                path, "r", check_sq=False, reference_filename=reference,
+                duplicate_filehandle=not isinstance(path, int),
             )
     except (OSError, ValueError) as error:
         # htslib reports content it cannot recognise as ENOEXEC ("Exec format error").
         detail = "unrecognised format" if getattr(error, "errno", None) == errno.ENOEXEC else error
-        raise InputError(f"{path} is not a readable BAM, SAM or CRAM file ({detail})") from error
+        raise InputError(f"{source} is not a readable BAM, SAM or CRAM file ({detail})") from error
     if not (alignments.is_bam or alignments.is_sam or alignments.is_cram):
         alignments.close()
         raise InputError(
-            f"{path} is named like an alignment file but holds FASTA/FASTQ; "
+            f"{source} is named like an alignment file but holds FASTA/FASTQ; "
             "give FASTA input a .fa or .fasta name"
         )
     return alignments

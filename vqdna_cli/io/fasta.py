@@ -1,11 +1,14 @@
 """Reading FASTA: streaming whole files (plain, gzip, BGZF or stdin) and fetching regions
-from indexed files. Every sequence passes through `validate_sequence`, the one place that
-decides which characters count as DNA."""
+from indexed files; streaming FASTQ too, where asked for (sequences only: reads are what
+most users embed or classify, and the model has no use for qualities). Every sequence
+passes through `validate_sequence`, the one place that decides which characters count as
+DNA."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import re
 import sys
@@ -70,39 +73,38 @@ def _bad_character_error(seq: str, record_name: str, source: str) -> InputError:
 # --- streaming reader ------------------------------------------------------------------
 
 
-def read_fasta(path: str) -> Iterator[SequenceRecord]:
-    """Stream the records of a FASTA file; `-` reads stdin.
+def read_fasta(path: str, *, fastq: bool = False) -> Iterator[SequenceRecord]:
+    """Stream the records of a FASTA file (with `fastq`, or a FASTQ file); `-` reads stdin.
 
     Compression is detected from the gzip magic bytes rather than the extension, so
-    `.fa.gz`, `.fa.bgz`, misnamed files and piped gzip all work. A missing file is
-    reported here, before iteration starts, so the CLI fails before loading a model.
+    `.fa.gz`, `.fa.bgz`, misnamed files and piped gzip all work; FASTQ from a first line
+    starting with '@'. A missing file is reported here, before iteration starts, so the CLI
+    fails before loading a model.
     """
     if path != "-":
         _require_file(path)
-    return _iter_fasta(path)
+    return _iter_fasta(path, fastq)
 
 
-def _iter_fasta(path: str) -> Iterator[SequenceRecord]:
-    source = "stdin" if path == "-" else path
+def _iter_fasta(path: str, fastq: bool) -> Iterator[SequenceRecord]:
     with _open_binary(path) as raw:
-        yield from _parse_stream(raw, b"", source)
+        yield from read_stream(raw, "stdin" if path == "-" else path, fastq=fastq)
 
 
-def read_fasta_stream(raw: BinaryIO, head: bytes, source: str) -> Iterator[SequenceRecord]:
-    """The records of a stream that cannot be reopened (a FIFO, `<(zcat x.fa.gz)`) whose
-    first bytes, `head`, were already read to detect its format; closes `raw` at the end."""
-    with raw:
-        yield from _parse_stream(raw, head, source)
-
-
-def _parse_stream(raw: BinaryIO, head: bytes, source: str) -> Iterator[SequenceRecord]:
-    head = head or raw.read(len(_GZIP_MAGIC))
-    stream = io.BufferedReader(_Rewound(head, raw), buffer_size=_BUFFER_SIZE)
-    if head.startswith(_GZIP_MAGIC):
+def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[SequenceRecord]:
+    """The records of an open FASTA (with `fastq`, or FASTQ) stream, plain or gzip."""
+    magic = raw.read(len(_GZIP_MAGIC))
+    stream = io.BufferedReader(Rewound(magic, raw), buffer_size=_BUFFER_SIZE)
+    if magic == _GZIP_MAGIC:
         lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
     else:
         lines = iter(stream)
-    yield from _parse_records(lines, source)
+    first = next((line for line in lines if line.strip()), b"")
+    lines = itertools.chain([first], lines)
+    if fastq and first.startswith(b"@"):
+        yield from _parse_fastq(lines, source)
+    else:
+        yield from _parse_records(lines, source)
 
 
 def _require_file(path: str) -> None:
@@ -122,7 +124,7 @@ def _open_binary(path: str) -> AbstractContextManager[BinaryIO]:
         raise InputError(f"cannot open {path}: {error.strerror}") from error
 
 
-class _Rewound(io.RawIOBase):
+class Rewound(io.RawIOBase):
     """Replays the already-read `head` bytes, then the rest of `stream`.
 
     Sniffing the first bytes of a pipe consumes them and a pipe cannot seek back; this
@@ -182,7 +184,8 @@ def _parse_records(lines: Iterable[bytes], source: str) -> Iterator[SequenceReco
 def _parse_header(line: bytes, source: str, seen: set[str]) -> str:
     words = line[1:].split(None, 1)
     if not words:
-        raise InputError(f"a FASTA header in {source} has no record name after '>'")
+        kind, mark = ("FASTQ", "@") if line.startswith(b"@") else ("FASTA", ">")
+        raise InputError(f"a {kind} header in {source} has no record name after '{mark}'")
     name = words[0].decode("utf-8", errors="replace")
     if name in seen:
         raise InputError(f"duplicate record ID {name!r} in {source}; record IDs must be unique")
@@ -198,12 +201,43 @@ def _make_record(name: str, chunks: list[bytes], source: str) -> SequenceRecord:
 
 
 def _not_fasta_error(line: bytes, source: str) -> InputError:
-    if line.startswith(b"@"):
+    if line.startswith(b"@"):  # only where FASTQ is not read (training data, references)
         return InputError(
             f"{source} looks like FASTQ (starts with '@'), not FASTA; convert it with "
             "`seqkit fq2fa` or `samtools fasta`"
         )
     return InputError(f"{source} is not a FASTA file: the first line does not start with '>'")
+
+
+def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord]:
+    """FASTQ records: '@' header, sequence, '+' line, qualities. The sequence and qualities
+    may wrap over several lines (old files); qualities are only counted, because a quality
+    line may itself start with '@' and only its length says where the record ends."""
+    seen: set[str] = set()
+    for line in lines:
+        if not line.strip():
+            continue
+        if not line.startswith(b"@"):
+            raise InputError(f"{source} is not valid FASTQ: a record starts with {line[:20]!r}, not '@'")
+        name = _parse_header(line, source, seen)
+        sequence = []
+        for line in lines:
+            if line.startswith(b"+"):
+                break
+            sequence.append(line)
+        else:
+            raise InputError(f"record {name!r} in {source} is truncated: no '+' line after its sequence")
+        bases = len(b"".join(sequence).translate(None, _WHITESPACE))
+        qualities = 0
+        while qualities < bases:
+            line = next(lines, None)
+            if line is None:
+                break
+            qualities += len(line.translate(None, _WHITESPACE))
+        if qualities != bases:
+            raise InputError(f"record {name!r} in {source} has {qualities} quality values for {bases} bases "
+                             "(a truncated or malformed FASTQ)")
+        yield _make_record(name, sequence, source)
 
 
 # --- indexed region access ---------------------------------------------------------------

@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+import sys
 import zlib
 from collections.abc import Iterator
 
-from vqdna_cli.errors import InputError
-from vqdna_cli.io.bam import read_alignment_regions
-from vqdna_cli.io.fasta import read_fasta, read_fasta_regions, read_fasta_stream, validate_sequence
+from vqdna_cli.errors import InputError, VqdnaError
+from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
+from vqdna_cli.io.fasta import Rewound, read_fasta, read_fasta_regions, read_stream, validate_sequence
 from vqdna_cli.io.records import SequenceRecord
-from vqdna_cli.io.regions import Region, parse_region, read_bed
+from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region
 
 FASTA = "fasta"
 ALIGNMENT = "alignment"
 
 _ALIGNMENT_EXTENSIONS = (".bam", ".sam", ".cram")
-_SAM_HEADER_TAGS = (b"@HD\t", b"@SQ\t")
+_SAM_HEADER_TAGS = (b"@HD\t", b"@SQ\t", b"@RG\t", b"@PG\t", b"@CO\t")  # a FASTQ name ends at a space
 _SAM_MIN_FIELDS = 11
 _SNIFF_BYTES = 64 * 1024
 
 
 def detect_format(path: str) -> str:
-    """Return `"alignment"` for BAM/SAM/CRAM and `"fasta"` for anything else.
+    """Return `"alignment"` for BAM/SAM/CRAM and `"fasta"` for anything else (FASTQ too).
 
     Content wins over names (a BAM renamed `.dat` is still a BAM), but a `.bam/.sam/.cram`
     extension is trusted too so a damaged alignment file gets the alignment reader's
     error. Unknown content falls to the FASTA reader, whose errors explain what is wrong.
+    Standard input is told apart by `open_sequences`, which must keep the bytes it reads.
     """
     if path == "-":
         return FASTA
@@ -68,7 +71,8 @@ def open_sequences(
     mapped_only: bool = False,
     reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
-    """Read sequences from FASTA (file or `-` for stdin) or BAM/SAM/CRAM.
+    """Read sequences from FASTA or FASTQ (plain or gzip) or BAM/SAM/CRAM, from a file,
+    `-` (stdin) or a pipe (a FIFO, `<(zcat x.fa.gz)`).
 
     `region` (samtools syntax) and `bed` select intervals, which needs an indexed file;
     both may be given (the region first, then the BED intervals). Argument problems are
@@ -77,15 +81,16 @@ def open_sequences(
     regions = _requested_regions(region, bed)
     if regions and (path == "-" or is_stream(path)):
         raise InputError("--region and --bed need an indexed file, not stdin or a pipe; pass a file path")
-    if path != "-" and is_stream(path):
-        return _read_stream(path, mapped_only)
+    if path == "-":
+        return _stream_records(sys.stdin.buffer, "stdin", mapped_only, reference)
+    if is_stream(path):
+        return _pipe_records(path, mapped_only, reference)
     if detect_format(path) == ALIGNMENT:
         records = read_alignment_regions(path, regions or None, mapped_only, reference)
         return _validated(records, path)
-    if mapped_only:
-        raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {path} is FASTA")
+    _refuse_mapped_only(mapped_only, path)
     _check_unique_names(regions)
-    return read_fasta_regions(path, regions) if regions else read_fasta(path)
+    return read_fasta_regions(path, regions) if regions else read_fasta(path, fastq=True)
 
 
 def is_stream(path: str) -> bool:
@@ -98,19 +103,39 @@ def is_stream(path: str) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def _read_stream(path: str, mapped_only: bool) -> Iterator[SequenceRecord]:
+def _stream_records(raw, source: str, mapped_only: bool, reference: str | None) -> Iterator[SequenceRecord]:
+    """A stream of any format read once: `samtools view -b ... | vqdna embed -` as well as
+    `zcat reads.fq.gz | vqdna embed -`. Its first bytes tell the format; a pipe cannot seek
+    back, so the reader gets them replayed in front of the rest."""
+    head = raw.read(_SNIFF_BYTES)
+    stream = io.BufferedReader(Rewound(head, raw))
+    if _looks_like_alignment(head) or source.lower().endswith(_ALIGNMENT_EXTENSIONS):
+        return _validated(read_alignment_stream(stream, mapped_only, reference, source), source)
+    _refuse_mapped_only(mapped_only, source)
+    return read_stream(stream, source, fastq=True)
+
+
+def _pipe_records(path: str, mapped_only: bool, reference: str | None) -> Iterator[SequenceRecord]:
     try:
         raw = open(path, "rb")
     except OSError as error:
         raise InputError(f"cannot open {path}: {error.strerror}") from error
-    head = raw.read(_SNIFF_BYTES)
-    if not path.lower().endswith(_ALIGNMENT_EXTENSIONS) and not _looks_like_alignment(head):
-        if mapped_only:
-            raw.close()
-            raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {path} is FASTA")
-        return read_fasta_stream(raw, head, path)
-    raw.close()
-    raise InputError(f"{path} is a pipe of BAM/SAM/CRAM: alignment input must be a file (pysam reads it by name)")
+    try:
+        records = _stream_records(raw, path, mapped_only, reference)
+    except BaseException:
+        raw.close()
+        raise
+    return _closing(records, raw)
+
+
+def _closing(records: Iterator[SequenceRecord], raw) -> Iterator[SequenceRecord]:
+    with raw:
+        yield from records
+
+
+def _refuse_mapped_only(mapped_only: bool, source: str) -> None:
+    if mapped_only:
+        raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {source} is FASTA or FASTQ")
 
 
 def _check_unique_names(regions: list[Region]) -> None:
@@ -137,3 +162,24 @@ def _validated(records: Iterator[SequenceRecord], source: str) -> Iterator[Seque
     for record in records:
         seq = validate_sequence(record.seq, record.name, source)
         yield SequenceRecord(record.name, seq, record.chrom, record.offset)
+
+
+def known_bases(path: str, region: str | None = None, bed: str | None = None) -> int | None:
+    """How many bases `open_sequences` will yield, where a FASTA's `.fai` says so without
+    reading the input (all its records, or the requested regions); None for stdin,
+    alignments and FASTA without an index. Only progress uses it, so anything odd (an index
+    older than its FASTA, a bad region, which the reader reports) just means no total."""
+    index = path + ".fai"
+    try:
+        # a pipe must not be read here: its bytes would be gone for the reader
+        if path == "-" or is_stream(path) or detect_format(path) == ALIGNMENT or \
+                os.path.getmtime(index) < os.path.getmtime(path):
+            return None
+        with open(index) as handle:
+            lengths = {fields[0]: int(fields[1]) for fields in (line.split("\t") for line in handle)}
+        regions = _requested_regions(region, bed)
+        if not regions:
+            return sum(lengths.values())
+        return sum(r.end - r.start for r in (resolve_region(r, lengths, path) for r in regions))
+    except (OSError, ValueError, IndexError, VqdnaError):
+        return None

@@ -136,7 +136,7 @@ def _progress(stage: str, quiet: bool):
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True, quiet=quiet), transient=False,
+        console=Console(stderr=True, quiet=quiet, markup=False), transient=False,  # printed lines are plain text
     )
 
 

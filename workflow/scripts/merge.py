@@ -50,20 +50,28 @@ def merge_embeddings(paths: list[str], output: str, input_name: str) -> None:
 
 
 def merge_tsv(paths: list[str], output: str) -> None:
-    """`vqdna classify` shards -> one table: the `#` comment line and the header once, then the rows.
+    """`vqdna classify` shards -> one table: the head (any `##` lines of --header-comments,
+    then the header) once, then the rows.
 
-    With `--format auto` each shard picks TSV or BED on its own records, so shards can
-    disagree; that is refused here rather than written as a mixed table.
+    Shards of one run have the same head; different ones (say TSV and BED) are refused here
+    rather than written as a mixed table.
     """
     tables = [open(path).read().splitlines(keepends=True) for path in paths]
-    head = tables[0][:2]
-    if any(table[:2] != head for table in tables):
+    size = _head_size(tables[0])
+    head = tables[0][:size]
+    if any(table[:size] != head for table in tables):
         raise SystemExit(f"cannot merge {', '.join(paths)}: their comment or header lines differ "
                          "(mixed TSV and BED? set classify_format to tsv or bed)")
     with atomic_file(output, "w") as out:
         out.writelines(head)
         for table in tables:
-            out.writelines(table[2:])
+            out.writelines(table[size:])
+
+
+def _head_size(table: list[str]) -> int:
+    """Lines before the rows: the `##` comment lines, then the header."""
+    comments = next((i for i, line in enumerate(table) if not line.startswith("##")), len(table))
+    return min(comments + 1, len(table))
 
 
 if "snakemake" in globals():  # run by Snakemake's `script:` directive

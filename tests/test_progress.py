@@ -1,0 +1,100 @@
+"""Progress: it moves batch by batch (one long record no longer sits at 0 bp until its end),
+knows its total from a `.fai`, and prints plain lines where stderr is not a terminal."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pysam
+import pytest
+
+from conftest import fasta_text, random_dna
+from vqdna_cli.cli import progress as progress_module
+from vqdna_cli.cli.progress import bases_progress, status
+from vqdna_cli.io.sequences import known_bases
+
+
+@pytest.mark.parametrize("command", ["tokenize", "embed", "embed-rc", "classify"])
+def test_one_long_record_advances_batch_by_batch(command: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from vqdna_cli import api
+
+    fasta = tmp_path / "long.fa"
+    fasta.write_text(fasta_text({"chr": random_dna(10_000, 1)}))  # three tokenizer chunks
+    calls: list[int] = []
+    options = dict(model_dir=tiny_model_dir, batch_tokens=512, threads=1, progress=calls.append)
+    if command == "tokenize":
+        api.tokenize(str(fasta), tmp_path / "out.npz", **options)
+    elif command == "classify":
+        api.classify(str(fasta), tmp_path / "out.tsv", task="toy", **options)
+    else:
+        api.embed(str(fasta), tmp_path / "out.npz", reverse_complement=command == "embed-rc", **options)
+    assert sum(calls) == 10_000  # every base once, however the passes share them
+    assert len(calls) >= 3 and all(n > 0 for n in calls)
+
+
+def test_status_line() -> None:
+    assert status(0, None, 0.0) == "0 bp"
+    assert status(1_200_000, None, 2.0) == "1.2 Mb, 600.0 kb/s"
+    assert status(1_000_000, 4_000_000, 10.0) == "1.0 Mb of 4.0 Mb (25%), 100.0 kb/s, 0:00:30 left"
+    assert status(5_000, 4_000, 1.0) == "5.0 kb of 4.0 kb (125%), 5.0 kb/s"  # a stale index: no time left shown
+
+
+def test_plain_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch) -> None:
+    """Snakemake and Nextflow logs: a line every PLAIN_EVERY_S seconds, even between batches."""
+    monkeypatch.setattr(progress_module, "PLAIN_EVERY_S", 0.05)
+    with bases_progress("embedding", quiet=False, total=4000) as advance:
+        advance(1000)
+        time.sleep(0.3)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2
+    assert all(line.startswith("vqdna: embedding: 1.0 kb of 4.0 kb (25%), ") and line.endswith(" left") for line in lines)
+
+
+def test_no_plain_lines_before_the_first_bases(capsys, monkeypatch) -> None:
+    """Loading the model, or failing on the input's first record, prints no progress line."""
+    monkeypatch.setattr(progress_module, "PLAIN_EVERY_S", 0.05)
+    with bases_progress("embedding", quiet=False) as advance:
+        time.sleep(0.2)
+        advance(0)
+    assert capsys.readouterr().err == ""
+
+
+def test_quiet_prints_nothing(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(progress_module, "PLAIN_EVERY_S", 0.05)
+    with bases_progress("embedding", quiet=True) as advance:
+        advance(10)
+        time.sleep(0.15)
+    assert capsys.readouterr().err == ""
+
+
+def test_total_from_the_fai(tmp_path: Path) -> None:
+    fasta = tmp_path / "genome.fa"
+    fasta.write_text(fasta_text({"a": random_dna(300, 1), "b": random_dna(200, 2)}))
+    assert known_bases(str(fasta)) is None  # no index: no total
+    pysam.faidx(str(fasta))
+    assert known_bases(str(fasta)) == 500
+    assert known_bases(str(fasta), region="a:11-60") == 50
+    bed = tmp_path / "r.bed"
+    bed.write_text("a\t0\t10\nb\t100\t200\n")
+    assert known_bases(str(fasta), bed=str(bed)) == 110
+    assert known_bases(str(fasta), region="nosuch:1-10") is None  # the reader reports it
+    assert known_bases("-") is None
+    old = os.path.getmtime(fasta) - 100
+    os.utime(str(fasta) + ".fai", (old, old))
+    assert known_bases(str(fasta)) is None  # an index older than its FASTA may be stale
+
+
+@pytest.mark.parametrize("total", [None, 4000])
+def test_terminal_bar_shows_the_status(total: int | None) -> None:
+    import io
+
+    from rich.console import Console
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    with progress_module._bar("embedding", total, console) as advance:
+        advance(1000)
+        time.sleep(0.2)  # rich redraws from its own thread
+    assert "embedding" in screen.getvalue() and "1.0 kb" in screen.getvalue()
