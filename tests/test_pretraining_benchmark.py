@@ -88,3 +88,4 @@ def test_gue_random_transformer_arm_keeps_the_tokenizer(tmp_path: Path) -> None:
         if name.startswith(("encoder.", "quantizer.", "decoder.")):
             assert same, name
     assert not torch.equal(trained["transformer.input.weight"], random_["transformer.input.weight"])
+

@@ -374,7 +374,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     results = embed_records(runner, _records(source, region, bed, mapped_only, reference),
                             batch_tokens=batch_tokens, stride=stride, per_token=False, on_bases=progress,
                             **head_inputs(info, reverse_complement))
-    count, read_lengths = 0, []
+    count = read_count = outside = 0  # counters, not lists: memory stays flat over millions of reads
     with text_output(output) as out:
         if header_comments:
             out.writelines(f"##{key}={value if isinstance(value, str) else json.dumps(value)}\n"
@@ -388,12 +388,13 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
                 rows = [_tsv_row(result.record.name, probabilities, names, class_index)]
             out.writelines(rows)
             count += len(rows)
-            read_lengths += [len(result.record)] if whole_record else [end - start for start, end in result.windows]
+            lengths = [len(result.record)] if whole_record else [end - start for start, end in result.windows]
+            read_count += len(lengths)
+            outside += sum(outside_training_lengths(info, n) for n in lengths)
     if output is not None and str(output) != "-":
         _write_sidecar(output, {**provenance, "columns": columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
-            "read_count": len(read_lengths),
-            "outside_training_lengths": sum(outside_training_lengths(info, n) for n in read_lengths),
+            "read_count": read_count, "outside_training_lengths": outside,
             "train_window_lengths": info.get("train_window_lengths"), "provenance": provenance}
 
 
