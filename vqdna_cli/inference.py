@@ -28,6 +28,9 @@ from vqdna_cli.model.lora import add_lora
 from vqdna_cli.model.vqdna import VQDNA
 
 GROUP_BASES = 4_000_000  # records are processed a group of about this many bases at a time
+# ... and of at most this many records: what a group holds per record (vectors, code
+# frequencies) would otherwise grow with the number of short reads that fit in 4 Mb.
+GROUP_RECORDS = 4096
 CHUNK_BASES = 4096  # tokenizer core chunk length
 
 
@@ -228,11 +231,13 @@ class GroupProgress:
             self._reported = target
 
 
-def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES) -> Iterator[list[SequenceRecord]]:
-    """Consecutive records in groups of about `max_bases` (a longer record is alone)."""
+def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES,
+            max_records: int = GROUP_RECORDS) -> Iterator[list[SequenceRecord]]:
+    """Consecutive records in groups of about `max_bases` and at most `max_records` (a
+    longer record is alone)."""
     group, size = [], 0
     for record in records:
-        if group and size + len(record) > max_bases:
+        if group and (size + len(record) > max_bases or len(group) >= max_records):
             yield group
             group, size = [], 0
         group.append(record)
