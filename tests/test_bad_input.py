@@ -76,6 +76,55 @@ def bed_with_duplicate_names(folder: Path, model: Path) -> Case:
                 "duplicate region name 'exon'", INPUT_ERROR)
 
 
+def stale_fasta_index(edit):
+    """An indexed FASTA, then `edit(text)` written over it after `samtools faidx`."""
+
+    def build(folder: Path, model: Path) -> Case:
+        source = folder / "in.fa"
+        source.write_text(fasta_text({"chr1": random_dna(300, 4), "chr2": random_dna(100, 5)}))
+        pysam.faidx(str(source))
+        source.write_text(edit(source.read_text()))
+        out = folder / "out.npz"
+        return Case(["tokenize", source, "--region", "chr1:201-260", "--model", model, "-o", out], out,
+                    "does not match", INPUT_ERROR)
+
+    return build
+
+
+def cram_without_reference(folder: Path, model: Path) -> Case:
+    reference = folder / "ref.fa"
+    bases = random_dna(400, 6)
+    reference.write_text(fasta_text({"chr1": bases}))
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": len(bases)}]}
+    path = folder / "reads.cram"
+    with pysam.AlignmentFile(str(path), "wc", header=header, reference_filename=str(reference)) as cram:
+        for i, start in enumerate((10, 100, 300)):
+            read = pysam.AlignedSegment(cram.header)
+            read.query_name, read.flag, read.reference_id, read.reference_start = f"read{i}", 0, 0, start
+            read.query_sequence, read.cigarstring, read.mapping_quality = bases[start : start + 30], "30M", 60
+            cram.write(read)
+    for made in folder.glob("ref.fa*"):
+        made.unlink()  # as on another machine: the header's UR path no longer leads to it
+    out = folder / "out.npz"
+    return Case(["tokenize", path, "--model", model, "-o", out], out, "CRAM, which needs --reference", INPUT_ERROR)
+
+
+def vcf_case(header: str, message: str):
+    """`mutations` on a VCF with `header` before its one record (the reference is 600 bp)."""
+
+    def build(folder: Path, model: Path) -> Case:
+        reference = folder / "ref.fa"
+        bases = random_dna(600, 11)
+        reference.write_text(fasta_text({"ref1": bases}))
+        vcf = folder / "calls.vcf"
+        vcf.write_text(header + f"ref1\t300\t.\t{bases[299]}\t{'A' if bases[299] != 'A' else 'C'}\t.\tPASS\t.\n")
+        out = folder / "out"
+        return Case(["mutations", "--reference", reference, vcf, "-o", out, "--no-plot", "-m", model], out,
+                    message, INPUT_ERROR)
+
+    return build
+
+
 def unknown_task(folder: Path, model: Path) -> Case:
     source = folder / "in.fa"
     source.write_text(fasta_text({"a": random_dna(40, 1)}))
@@ -180,6 +229,15 @@ CASES = {
     "duplicate-id": fasta_case(">dup\nACGTACGT\n>other\nACGT\n>dup\nTTTT\n", message="duplicate record ID 'dup'"),
     "empty-record": fasta_case(">a\n>b\nACGTACGT\n", message="record 'a'"),
     "alignment-gaps": fasta_case(">a\nACGT--ACGT\n", message="gaps"),
+    "cr-line-endings": fasta_case(">a\rACGTACGT\r>b\rACGT\r", message="carriage returns"),
+    # a .fai made before the FASTA was edited: htslib read newlines, or silently wrong bases
+    "stale-index-line-width": stale_fasta_index(lambda text: fasta_text(
+        {"chr1": random_dna(300, 4), "chr2": random_dna(100, 5)}, width=50)),
+    "stale-index-renamed-header": stale_fasta_index(lambda text: text.replace(">chr1", ">chr1_v2 ", 1)),
+    "stale-index-record-added": stale_fasta_index(lambda text: text + ">chr3\nACGT\n"),
+    "cram-without-reference": cram_without_reference,
+    "vcf-without-meta-lines": vcf_case("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n", "##fileformat"),
+    "vcf-without-header": vcf_case("", "lacks its header"),
     "missing-input": missing_input,
     "bam-region-without-index": sorted_unindexed_bam,
     "bam-duplicate-read-names": bam_with_duplicate_read_names,
@@ -253,6 +311,22 @@ def test_only_n_record_is_fine(run_vqdna, tiny_model_dir: Path, tmp_path: Path) 
         assert npz["ids"].tolist() == ["gap"]
         # Far from the ends every position sees the same all-N context: one token.
         assert len({tuple(t) for t in npz["tokens"][10:60]}) == 1
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n"])
+def test_byte_order_mark_and_crlf_are_read(ending: str, run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Editors (Notepad) start files with a UTF-8 byte-order mark and end lines with CRLF:
+    the records come out as without them."""
+    records = {"a": random_dna(70, 1), "b": random_dna(50, 2)}
+    plain, marked = tmp_path / "plain.fa", tmp_path / "marked.fa"
+    plain.write_text(fasta_text(records))
+    marked.write_bytes(b"\xef\xbb\xbf" + fasta_text(records).replace("\n", ending).encode())
+    for source in (plain, marked):
+        result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", source.with_suffix(".npz"), "--quiet")
+        assert result.returncode == 0, result.stderr
+    with np.load(plain.with_suffix(".npz")) as expected, np.load(marked.with_suffix(".npz")) as got:
+        assert got["ids"].tolist() == ["a", "b"]
+        assert got["tokens"].tobytes() == expected["tokens"].tobytes()
 
 
 def test_error_in_a_fresh_interpreter(tiny_model_dir: Path, tmp_path: Path) -> None:

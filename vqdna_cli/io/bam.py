@@ -65,7 +65,7 @@ def read_alignment_regions(
     except InputError:
         alignments.close()
         raise
-    return _records(alignments, resolved, mapped_only, path)
+    return _records(alignments, resolved, mapped_only, path, reference)
 
 
 def read_alignment_stream(stream: BinaryIO, mapped_only: bool = False, reference: str | None = None,
@@ -77,7 +77,7 @@ def read_alignment_stream(stream: BinaryIO, mapped_only: bool = False, reference
     read_end, write_end = os.pipe()
     threading.Thread(target=_copy_into, args=(stream, write_end), daemon=True).start()
     alignments = _open_alignments(read_end, reference, source)
-    return _records(alignments, None, mapped_only, source)
+    return _records(alignments, None, mapped_only, source, reference)
 
 
 def _copy_into(stream: BinaryIO, fd: int) -> None:
@@ -145,6 +145,7 @@ def _records(
     regions: list[Region] | None,
     mapped_only: bool,
     path: str,
+    reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
     try:
         if regions is None:
@@ -158,12 +159,20 @@ def _records(
                     seen.add(record.name)
                     yield record
     except (OSError, ValueError) as error:
-        hint = "; check that --reference is the FASTA it was compressed with"
-        hint = hint if alignments.is_cram else ""
-        raise InputError(f"{path} is truncated or corrupt ({error}){hint}") from error
+        raise _read_error(alignments, path, reference, error) from error
     finally:
         with suppress(OSError):  # closing a file htslib failed to read raises again
             alignments.close()
+
+
+def _read_error(alignments: pysam.AlignmentFile, path: str, reference: str | None, error: Exception) -> InputError:
+    """CRAM stores bases as differences from a reference: without it (htslib looks where
+    the header's UR/M5 tags point) reading fails as if the file were truncated."""
+    if alignments.is_cram and reference is None:
+        return InputError(f"{path} is CRAM, which needs --reference: the reference FASTA it was compressed "
+                          "against (it is not where the CRAM header points)")
+    hint = "; check that --reference is the FASTA it was compressed with" if alignments.is_cram else ""
+    return InputError(f"{path} is truncated or corrupt ({error}){hint}")
 
 
 def _unique(records: Iterator[SequenceRecord], path: str) -> Iterator[SequenceRecord]:

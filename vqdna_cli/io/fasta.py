@@ -32,7 +32,10 @@ _FIRST_BAD = re.compile(f"[^{_EITHER_CASE}]")
 _PROTEIN_ONLY = re.compile("[EFILPQefilpq]")
 _WHITESPACE = b" \t\r\n\v\f"
 _GZIP_MAGIC = b"\x1f\x8b"
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"  # UTF-8's; some editors (Notepad) start every file with it
 _BUFFER_SIZE = 1 << 20
+_HEADER_WINDOW = 4096
+_LINE_BREAK_OR_HEADER = re.compile("[\r\n>]")
 
 
 def validate_sequence(seq: str | bytes, record_name: str, source: str) -> str:
@@ -99,12 +102,25 @@ def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[
         lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
     else:
         lines = iter(stream)
-    first = next((line for line in lines if line.strip()), b"")
+    first = _first_line(lines, source)
     lines = itertools.chain([first], lines)
     if fastq and first.startswith(b"@"):
         yield from _parse_fastq(lines, source)
     else:
         yield from _parse_records(lines, source)
+
+
+def _first_line(lines: Iterator[bytes], source: str) -> bytes:
+    """The first non-blank line, without a byte-order mark. A CR inside it means the file
+    ends its lines with CR alone (classic Mac): read as one line, its records would
+    otherwise be reported as empty or as not FASTA."""
+    first = next((line for line in lines if line.strip()), b"").removeprefix(_BYTE_ORDER_MARK)
+    if b"\r" in first.rstrip(b"\r\n"):
+        raise InputError(
+            f"{source} ends its lines with carriage returns alone (old Mac line endings); "
+            f"convert them with `tr '\\r' '\\n' < {source} > fixed.fa`"
+        )
+    return first
 
 
 def _require_file(path: str) -> None:
@@ -251,12 +267,14 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
     must already exist: pysam would otherwise write one next to the user's data.
     """
     _require_file(path)
-    _require_fasta_index(path)
+    compressed = _require_fasta_index(path)
     try:
         fasta = pysam.FastaFile(path)
     except (OSError, ValueError) as error:
         raise InputError(f"cannot open indexed FASTA {path}: {error}") from error
     try:
+        if not compressed:  # .fai offsets of BGZF are not file offsets: _fetch_regions checks those
+            _require_current_index(path, {region.chrom for region in regions})
         lengths = dict(zip(fasta.references, fasta.lengths))
         resolved = [resolve_region(region, lengths, path) for region in regions]
     except InputError:
@@ -265,7 +283,8 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
     return _fetch_regions(fasta, resolved, path)
 
 
-def _require_fasta_index(path: str) -> None:
+def _require_fasta_index(path: str) -> bool:
+    """Refuse a FASTA without its index; return whether it is compressed (BGZF)."""
     with open(path, "rb") as handle:
         head = handle.read(18)
     if head.startswith(_GZIP_MAGIC) and not _is_bgzf(head):
@@ -280,6 +299,86 @@ def _require_fasta_index(path: str) -> None:
             f"{path} has no index ({', '.join(missing)} missing); "
             f"run `samtools faidx {path}` to use regions"
         )
+    return head.startswith(_GZIP_MAGIC)
+
+
+def _require_current_index(path: str, contigs: set[str]) -> None:
+    """Refuse a `.fai` made before the FASTA was edited. htslib trusts the byte offsets in
+    it, so a stale one returns newlines, another record's bases or, silently, wrong bases.
+    Each contig asked for is checked where its entry says its header, first line and last
+    base are, and the last entry must end the file (a record added since): a few bytes read
+    per contig, whatever the genome's size."""
+    entries = _read_fai(path + ".fai", path)
+    last = list(entries)[-1:]
+    with open(path, "rb") as handle:
+        for name in (contigs & entries.keys()) | set(last):
+            if not _entry_matches(handle, name, *entries[name], must_end_file=name in last):
+                raise _stale_index_error(path)
+
+
+def _read_fai(index: str, path: str) -> dict[str, tuple[int, int, int, int]]:
+    """name -> (length, offset, bases per line, bytes per line), in file order."""
+    entries = {}
+    with open(index, "rb") as handle:
+        for line in handle:
+            fields = line.split(b"\t")
+            try:
+                entries[fields[0].decode("utf-8", "replace")] = tuple(int(f) for f in fields[1:5])
+            except (ValueError, IndexError):
+                raise InputError(f"{index} is not a FASTA index (.fai); "
+                                 f"rebuild it with `samtools faidx {path}`") from None
+    return entries
+
+
+def _entry_matches(handle: BinaryIO, name: str, length: int, offset: int, line_bases: int, line_width: int,
+                   *, must_end_file: bool) -> bool:
+    """Whether the bytes are where the entry puts them: the `>NAME` header line ending just
+    before `offset`, a line break after the first full line and one after the last base."""
+    if length <= 0 or line_bases <= 0:
+        return True  # an empty record has no bases to misplace
+    full_lines, rest = divmod(length, line_bases)
+    end = offset + full_lines * line_width + rest - (0 if rest else line_width - line_bases)  # past the last base
+    line_breaks = (b"\r", b"\n")
+    return (
+        _header_names(handle, offset, name)
+        and _is_base(_read_at(handle, offset, 1))
+        and (length <= line_bases or _read_at(handle, offset + line_bases, 1) in line_breaks)
+        and _is_base(_read_at(handle, end - 1, 1))
+        and _read_at(handle, end, 1) in (b"", *line_breaks)
+        and not (must_end_file and _read_at(handle, end, _HEADER_WINDOW).strip())
+    )
+
+
+def _header_names(handle: BinaryIO, offset: int, name: str) -> bool:
+    """Whether the line ending at `offset` is a header whose record name is `name` (taken
+    as true for a header longer than the window read, whose start is not seen)."""
+    start = max(offset - _HEADER_WINDOW, 0)
+    window = _read_at(handle, start, offset - start)
+    if not window.endswith(b"\n"):
+        return False
+    _, newline, line = window[:-1].rpartition(b"\n")
+    if not newline and start > 0:
+        return True
+    words = line[1:].split(None, 1)
+    return line.startswith(b">") and bool(words) and words[0] == name.encode()
+
+
+def _read_at(handle: BinaryIO, position: int, size: int) -> bytes:
+    handle.seek(max(position, 0))
+    return handle.read(size)
+
+
+def _is_base(byte: bytes) -> bool:
+    return len(byte) == 1 and byte not in _WHITESPACE and byte != b">"
+
+
+def _stale_index_error(path: str) -> InputError:
+    older = os.path.getmtime(path + ".fai") < os.path.getmtime(path)
+    return InputError(
+        f"the index {path}.fai does not match {path}"
+        f"{' (the index is older: the FASTA was changed after indexing)' if older else ''}; "
+        f"rebuild it with `samtools faidx {path}`"
+    )
 
 
 def _is_bgzf(head: bytes) -> bool:
@@ -298,6 +397,8 @@ def _fetch_regions(
                 seq = fasta.fetch(region.chrom, region.start, region.end)
             except (OSError, ValueError) as error:
                 raise InputError(f"cannot read region {region} from {source} ({error})") from error
+            if _LINE_BREAK_OR_HEADER.search(seq):  # bytes that are not bases: a stale index
+                raise _stale_index_error(source)
             yield SequenceRecord(
                 name=name,
                 seq=validate_sequence(seq, name, source),

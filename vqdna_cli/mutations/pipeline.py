@@ -43,7 +43,26 @@ def input_kind(path: str) -> str:
             head = b""
     if head.startswith((b"##fileformat=VCF", b"BCF\x02", b"BCF\x04")):
         return VARIANTS
+    _refuse_headerless_vcf(head, path)
     return READS if detect_format(path) == "alignment" else GENOMES
+
+
+_VCF_COLUMNS = b"#CHROM\tPOS\tID\tREF\tALT"
+
+
+def _refuse_headerless_vcf(head: bytes, path: str) -> None:
+    """A VCF whose `##` lines were cut (by grep, by hand) would be read as FASTA and
+    called "not a FASTA file"; htslib needs at least the `##fileformat` line first."""
+    first = head.split(b"\n", 1)[0]
+    fields = first.split(b"\t")
+    if first.startswith(_VCF_COLUMNS):
+        missing = "the `##fileformat=VCFv4.2` line (and the other `##` header lines) before `#CHROM`"
+    elif len(fields) >= 8 and fields[1].isdigit() and not first.startswith((b">", b"@")):
+        missing = "its header: the `##fileformat=VCFv4.2` line and the `#CHROM POS ID REF ALT ...` line"
+    else:
+        return
+    raise InputError(f"{path} looks like a VCF but lacks {missing}; add them, or take the header from the "
+                     "original VCF (`bcftools view -h`)")
 
 
 def read_labels(path: Path, column: str | None) -> dict[str, str]:
