@@ -139,3 +139,26 @@ def test_device_sampler_draws_clean_windows_of_the_training_records() -> None:
     for row in batch:
         piece = "".join(map(str, row.tolist()))
         assert any(piece in text for text in texts)
+
+
+def test_pretrain_can_still_make_the_token_objective_of_the_shipped_weights(tmp_path: Path) -> None:
+    """`--masking tokens` remakes the shipped weights' objective (scripts/train_weights.sh
+    uses it); without a fresh Transformer the option is refused."""
+    from conftest import fasta_text, random_dna
+    from vqdna_cli import api
+    from vqdna_cli.checkpoint import load_model, save_model
+    from vqdna_cli.errors import UsageError
+
+    genome = tmp_path / "g.fa"
+    genome.write_text(fasta_text({"chr1": random_dna(2000, 3)}))
+    model = initialised_tiny_model()
+    save_model(tmp_path / "tok", model, model.cfg, {})
+    common = dict(steps=2, lr=1e-3, window=64, batch=4, holdout_files=(), holdout_tail={}, resume=False,
+                  max_minutes=None, device="cpu", threads=1, seed=0, quiet=True)
+    metrics = api.pretrain([str(genome)], tmp_path / "tok", tmp_path / "pre", transformer_preset="tiny",
+                           masking="tokens", **common)
+    assert {"heldout_mlm_loss", "level1_masked_acc"} <= set(metrics)
+    pretrained, _ = load_model(tmp_path / "pre")
+    assert pretrained.cfg.masking.where == "tokens" and pretrained.base_head is None
+    with pytest.raises(UsageError, match="--transformer-preset"):
+        api.pretrain([str(genome)], tmp_path / "tok", tmp_path / "other", masking="tokens", **common)

@@ -72,7 +72,7 @@ def train_tokenizer(fasta: list[str], output: Path, *, preset: str, steps: int, 
 def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr: float, window: int, batch: int,
              holdout_files: tuple[str, ...], holdout_tail: dict[str, int], resume: bool, max_minutes: float | None,
              device: str, threads: int | None, seed: int, quiet: bool, transformer_preset: str | None = None,
-             checkpoint_minutes: float | None = None, force: bool = False) -> dict:
+             checkpoint_minutes: float | None = None, force: bool = False, masking: str | None = None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.io.writers import check_weights_output
     from vqdna_cli.train.genomes import load_genomes
@@ -85,7 +85,9 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     began = time.monotonic()
     model, info = load_model(model_dir)
     if transformer_preset is not None:
-        model = _with_transformer_of(model, transformer_preset)
+        model = _with_transformer_of(model, transformer_preset, masking)
+    elif masking is not None:
+        raise UsageError("--masking sets the objective of a fresh Transformer: give --transformer-preset too")
     if window > model.cfg.transformer.max_tokens:
         raise UsageError(f"--window {window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
     genomes = load_genomes(fasta, holdout_files, holdout_tail)
@@ -101,17 +103,22 @@ def pretrain(fasta: list[str], model_dir: Path, output: Path, *, steps: int, lr:
     return metrics
 
 
-def _with_transformer_of(model, preset: str):
-    """The same trained tokenizer under a fresh Transformer of `preset`'s size (and its
-    pre-training objective)."""
+def _with_transformer_of(model, preset: str, masking: str | None = None):
+    """The same trained tokenizer under a fresh Transformer of `preset`'s size, pre-trained
+    with `masking` ("input", "tokens"; default: the preset's objective)."""
     import dataclasses
 
-    from vqdna_cli.config import PRESETS
+    from vqdna_cli.config import LEGACY_MASKING, PRESETS, MaskingConfig
     from vqdna_cli.model.vqdna import VQDNA
 
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=PRESETS[preset].masking)
+    objective = PRESETS[preset].masking
+    if masking == "tokens":
+        objective = MaskingConfig(fraction=0.25, **LEGACY_MASKING)  # the shipped weights' objective
+    elif masking not in (None, "input"):
+        raise UsageError(f"--masking {masking!r}: use input or tokens")
+    cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=objective)
     fresh = VQDNA(cfg)
     for part in ("encoder", "quantizer", "decoder"):
         getattr(fresh, part).load_state_dict(getattr(model, part).state_dict())

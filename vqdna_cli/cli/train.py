@@ -90,6 +90,7 @@ def pretrain_command(
     resume: Resume = False,
     force: Force = False,
     max_minutes: MaxMinutes = None,
+    masking: Annotated[Optional[str], typer.Option("--masking", help="With --transformer-preset: input (spans of bases hidden from the tokenizer, bases predicted; the default) or tokens (quantized vectors masked after tokenizing, codes predicted: the objective of the shipped weights).", show_default=False)] = None,
     checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,
     device: options.Device = "auto",
     threads: options.Threads = None,
@@ -105,6 +106,7 @@ def pretrain_command(
         holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
         resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
         transformer_preset=transformer_preset, checkpoint_minutes=checkpoint_minutes, force=force,
+        masking=masking,
     )
 
 
