@@ -107,15 +107,17 @@ def train(args) -> None:
 
 def genome_set_files(task: Task, work_dir: Path, args) -> list[str]:
     """The task's genomic training rows (gue_tasks.Task.genome_set), built under
-    WORK_DIR/genome-sets when missing; --genome-negatives / --genome-other-species / --genome-genes
-    override its mix, for trying mixes out."""
+    WORK_DIR/genome-sets when missing; --genome-negatives / --genome-other-species / --genome-genes /
+    --genome-shifts override its mix, for trying mixes out."""
     if task.genome_set is None:
         return []
     from real_genome import ensure_training_set
 
     overrides = {name: value for name, value in (("negatives_per_positive", args.genome_negatives),
                                                   ("other_species_per_positive", args.genome_other_species),
-                                                  ("genes", args.genome_genes)) if value is not None}
+                                                  ("genes", args.genome_genes),
+                                                  ("shifts", args.genome_shifts and tuple(args.genome_shifts)))
+                 if value is not None}
     mix = dataclasses.replace(task.genome_set, **overrides)
     return [str(ensure_training_set(mix, work_dir / "genome-sets"))]
 
@@ -385,6 +387,7 @@ def main() -> None:
     p.add_argument("--genome-negatives", type=float, help="override the genome_set's negatives per positive (gue_tasks.py)")
     p.add_argument("--genome-other-species", type=float, help="override the genome_set's other-species windows per positive")
     p.add_argument("--genome-genes", choices=("all", "protein_coding"), help="override the genome_set's positives")
+    p.add_argument("--genome-shifts", type=int, nargs="*", help="override the genome_set's shifted TSS windows")
     p.set_defaults(run=train)
     p = sub.add_parser("scratch", help="the no-pre-training baseline model")
     p.add_argument("--like", required=True, help="a weights directory whose architecture the baseline takes")

@@ -352,14 +352,18 @@ class SetOptions:
             raise ValueError(f"background {self.background!r}: use one of {', '.join(BACKGROUNDS)} or all")
 
 
-def tss_windows(genome: Genome, annotation: Annotation, layout: Layout, options: SetOptions) -> list[Window]:
-    """Promoter windows of the region, one per annotated TSS, on the gene's strand."""
+def tss_windows(genome: Genome, annotation: Annotation, layout: Layout, options: SetOptions,
+                shift: int = 0) -> list[Window]:
+    """Promoter windows of the region, one per annotated TSS, on the gene's strand; with
+    `shift`, anchored that many bases downstream of it (upstream where negative)."""
     region = REGIONS[options.region]
     windows = []
     for tss in annotation.tss:
         if options.genes == "protein_coding" and tss.gene_type != "protein_coding":
             continue
-        window = cut_window(genome, layout, tss.chrom, tss.pos, tss.strand, PROMOTER, f"TSS {tss.gene_type}")
+        pos = tss.pos + shift if tss.strand == "+" else tss.pos - shift
+        kind = f"TSS {tss.gene_type}" + (f" shifted {shift:+d}" if shift else "")
+        window = cut_window(genome, layout, tss.chrom, pos, tss.strand, PROMOTER, kind)
         if window is not None and in_region(window, region):
             windows.append(window)
     return sorted(set(windows), key=_position)
@@ -607,6 +611,10 @@ class TrainingMix:
     negatives_per_positive: float = 1.0
     other_species_per_positive: float = 0.0
     genes: str = "all"  # TSS of "all" genes or of "protein_coding" ones (GENE_SETS) as positives
+    # More positives: each TSS also anchors windows this many bases downstream (negative:
+    # upstream), as annotated TSS are approximate; a few hundred real TSS are otherwise lost
+    # among thousands of GUE rows. Background counts follow the TSS, not these copies.
+    shifts: tuple[int, ...] = ()
     seed: int = 0
 
     def __post_init__(self):
@@ -618,8 +626,9 @@ class TrainingMix:
     @property
     def file_name(self) -> str:
         """Names the set by everything that makes it, so a changed mix is built anew."""
+        shifts = "_shift" + ",".join(map(str, self.shifts)) if self.shifts else ""
         return (f"{self.layout}_fit_{self.genes}_neg{self.negatives_per_positive:g}"
-                f"_other{self.other_species_per_positive:g}_seed{self.seed}.csv")
+                f"_other{self.other_species_per_positive:g}{shifts}_seed{self.seed}.csv")
 
 
 def training_set(genome: Genome, annotation: Annotation, mix: TrainingMix, data: Path) -> list[Window]:
@@ -632,7 +641,8 @@ def training_set(genome: Genome, annotation: Annotation, mix: TrainingMix, data:
     windows = promoter_set(genome, annotation, layout, options)
     positives = sum(w.label == PROMOTER for w in windows)
     count = int(round(positives * mix.other_species_per_positive))
-    return windows + other_species_windows(_other_species_files(data), layout, count, mix.seed)
+    shifted = [w for shift in mix.shifts for w in tss_windows(genome, annotation, layout, options, shift)]
+    return windows + shifted + other_species_windows(_other_species_files(data), layout, count, mix.seed)
 
 
 def ensure_training_set(mix: TrainingMix, work_dir: Path, data: Path | None = None) -> Path:
@@ -1061,7 +1071,8 @@ def export(args) -> None:
 
 def training_sets(args) -> None:
     """Writes the genomic training rows of one mix (TrainingMix) into a work folder."""
-    mix = TrainingMix(args.layout, args.negatives_per_positive, args.other_species_per_positive, args.genes, args.seed)
+    mix = TrainingMix(args.layout, args.negatives_per_positive, args.other_species_per_positive, args.genes,
+                      tuple(args.shifts), args.seed)
     path = ensure_training_set(mix, Path(args.out))
     print(f"{path}", file=sys.stderr)
 
@@ -1095,6 +1106,7 @@ def main(argv: list[str] | None = None) -> None:
     sets_parser.add_argument("--negatives-per-positive", type=float, default=1.0, help="of each background kind (splice: decoys)")
     sets_parser.add_argument("--other-species-per-positive", type=float, default=0.0)
     sets_parser.add_argument("--genes", choices=GENE_SETS, default="all", help="whose TSS are positives")
+    sets_parser.add_argument("--shifts", type=int, nargs="*", default=[], help="more TSS windows, this many bases off")
     sets_parser.add_argument("--seed", type=int, default=0)
     sets_parser.add_argument("--out", required=True, help="work folder (outside the repository)")
     sets_parser.set_defaults(func=training_sets)

@@ -122,7 +122,7 @@ def test_heads_with_genomic_rows_build_them_in_the_work_folder(tmp_path, monkeyp
 
     built = []
     monkeypatch.setattr(real_genome, "ensure_training_set", lambda mix, work: built.append((mix, work)) or work / mix.file_name)
-    args = argparse.Namespace(genome_negatives=None, genome_other_species=None, genome_genes=None)
+    args = argparse.Namespace(genome_negatives=None, genome_other_species=None, genome_genes=None, genome_shifts=None)
     assert gue.genome_set_files(gue_tasks.BY_NAME["tf-human-0"], tmp_path, args) == []
     promoter = gue_tasks.BY_NAME["promoter"]
     assert gue.genome_set_files(promoter, tmp_path, args) == [str(tmp_path / "genome-sets" / promoter.genome_set.file_name)]

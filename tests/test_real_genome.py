@@ -139,12 +139,27 @@ def test_other_species_windows_skip_human_and_held_out_genomes_and_are_reproduci
     assert {w.strand for w in windows} == {"+", "-"}
 
 
+def test_shifted_tss_windows_move_downstream_on_the_genes_strand():
+    genome, annotation = _toy_genome_and_annotation()
+    layout, options = rg.LAYOUTS["core-promoter"], rg.SetOptions(region="training", genes="all")
+    rg.REGIONS["training"], saved = (rg.Span("chrT", 0, 60_000),), rg.REGIONS["training"]
+    try:
+        plain = {w.strand: w for w in rg.tss_windows(genome, annotation, layout, options)}
+        moved = {w.strand: w for w in rg.tss_windows(genome, annotation, layout, options, shift=5)}
+    finally:
+        rg.REGIONS["training"] = saved
+    assert moved["+"].start == plain["+"].start + 5 and moved["-"].start == plain["-"].start - 5
+    assert moved["+"].seq[:-5] == plain["+"].seq[5:] and moved["-"].seq[:-5] == plain["-"].seq[5:]
+    assert moved["+"].kind == "TSS protein_coding shifted +5" and moved["+"].label == rg.PROMOTER
+
+
 def test_training_mix_names_its_file_by_everything_that_makes_it():
     names = {rg.TrainingMix("promoter", 2, 1).file_name, rg.TrainingMix("promoter", 1, 1).file_name,
              rg.TrainingMix("promoter", 2, 0).file_name, rg.TrainingMix("core-promoter", 2, 1).file_name,
              rg.TrainingMix("promoter", 2, 1, genes="protein_coding").file_name,
-             rg.TrainingMix("promoter", 2, 1, seed=1).file_name}
-    assert len(names) == 6
+             rg.TrainingMix("promoter", 2, 1, seed=1).file_name,
+             rg.TrainingMix("promoter", 2, 1, shifts=(-3, 3)).file_name}
+    assert len(names) == 7
     with pytest.raises(ValueError):
         rg.TrainingMix("enhancer")
 
