@@ -9,6 +9,8 @@ through the public API, beside a from-scratch baseline and the published numbers
     python benchmarks/gue.py evaluate --model RUN/scratch
     python benchmarks/gue.py table --ours RUN/pretrained --baseline RUN/scratch \
         --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md
+    python benchmarks/gue.py table --ours weights/default --baseline-json benchmarks/results/gue.json \
+        --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md  # baseline heads not at hand
     python benchmarks/gue.py seeds --ours weights/default RUN/seed1 --baseline RUN/scratch RUN/scratch-seed1
     python benchmarks/gue.py lengths  --model weights/default  # heads trained before head.json
                                                              # recorded train_window_lengths
@@ -320,8 +322,20 @@ def markdown(table: list[dict], totals: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def keep_baseline(table: list[dict], earlier: dict) -> list[dict]:
+    """The from-scratch column (score and training minutes) of an earlier table, for when its
+    heads are not at hand: our heads' rows come from head.json, the baseline's stay as they were."""
+    before = {row["task"]: row for row in earlier["tasks"]}
+    return [{**row, **{key: before.get(row["task"], {}).get(key) for key in ("from_scratch", "from_scratch_train_minutes")}}
+            for row in table]
+
+
 def table_command(args) -> None:
     table = rows(Path(args.ours), Path(args.baseline) if args.baseline else None)
+    if args.baseline_json:
+        if args.baseline:
+            sys.exit("gue.py table: give --baseline or --baseline-json, not both")
+        table = keep_baseline(table, json.loads(Path(args.baseline_json).read_text()))
     totals = summary(table)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -407,6 +421,7 @@ def main() -> None:
     p = sub.add_parser("table", help="the results table")
     p.add_argument("--ours", required=True)
     p.add_argument("--baseline")
+    p.add_argument("--baseline-json", help="take the from-scratch column from this earlier table (gue.json)")
     p.add_argument("--json")
     p.add_argument("--markdown")
     p.set_defaults(run=table_command)

@@ -115,6 +115,15 @@ def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
                                  ["/data/gue/prom/prom_300_all/dev.csv.gz", *genome_rows])
 
 
+def test_the_table_can_keep_an_earlier_baseline_column():
+    table = [{"task": "a", "vqdna": 80.0, "from_scratch": None, "from_scratch_train_minutes": None},
+             {"task": "new", "vqdna": 50.0, "from_scratch": None, "from_scratch_train_minutes": None}]
+    earlier = {"tasks": [{"task": "a", "vqdna": 70.0, "from_scratch": 65.0, "from_scratch_train_minutes": 2.0}]}
+    kept = gue.keep_baseline(table, earlier)
+    assert kept[0] == {"task": "a", "vqdna": 80.0, "from_scratch": 65.0, "from_scratch_train_minutes": 2.0}
+    assert kept[1]["from_scratch"] is None and kept[1]["vqdna"] == 50.0
+
+
 def test_heads_with_genomic_rows_build_them_in_the_work_folder(tmp_path, monkeypatch):
     import argparse
 
