@@ -791,12 +791,12 @@ def _score(check: HeadCheck, windows: list[Window], predicted: np.ndarray, train
 
 
 def run(args) -> None:
+    if args.record and args.region != "validation":
+        sys.exit("real_genome.py: --record stores validation-region scores only (drop --record or --region)")
     data = data_dir()
     if data is None:
         print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
         return
-    if args.record and args.region != "validation":
-        sys.exit("real_genome.py: --record stores validation-region scores only (drop --record or --region)")
     began, commit = time.monotonic(), _commit()  # the code that runs, whatever is committed meanwhile
     genome, annotation = load_genome(data), load_annotation(data)
     model_dir = Path(args.model) if args.model else None

@@ -171,6 +171,32 @@ def test_fit_and_selection_split_the_training_region():
     assert rg.RULE_REGION == {"validation": "training", "selection": "fit"}
 
 
+def test_record_stores_the_summary_score_beside_the_best_rule(tmp_path):
+    import json
+
+    head = tmp_path / "heads" / "promoter"
+    head.mkdir(parents=True)
+    (head / "head.json").write_text(json.dumps({"task": "promoter", "test": {"mcc": 0.8}}))
+    rules = {"CpG": {"threshold": 22.0, "train_mcc": 0.3, "mcc": 0.294}, "GC": {"threshold": 0.6, "train_mcc": 0.3, "mcc": 0.314}}
+    row = rg.Row("promoter", "TSS of protein-coding genes", "all", 31, 155, 0.5, rules, 0.8)
+    assert rg._is_summary(row) and not rg._is_summary(rg.Row("promoter", "TSS of all genes", "all", 1, 5, 0.1))
+    assert not rg._is_summary(rg.Row("promoter", "TSS of protein-coding genes", "random", 1, 1, 0.1))
+    report = {"validation_region": ["chrX:30-40 Mb"], "command": "python benchmarks/real_genome.py run --record",
+              "commit": "abc", "date": "2026-11-30"}
+    rg.record_validation(tmp_path, row, report)
+    info = json.loads((head / "head.json").read_text())
+    assert info["test"] == {"mcc": 0.8}  # the rest of head.json stays
+    real = info["real_genome"]
+    assert real["region"] == "chrX:30-40 Mb" and real["set"] == "TSS of protein-coding genes vs all backgrounds"
+    assert (real["n_positive"], real["n_negative"], real["mcc"]) == (31, 155, 0.5)
+    assert real["best_rule"] == {"rule": "GC", "threshold": 0.6, "mcc": 0.314}
+
+
+def test_record_is_for_the_validation_region_only():
+    with pytest.raises(SystemExit, match="validation-region"):
+        rg.main(["run", "--region", "selection", "--record"])
+
+
 # --- on the real annotation and genome ----------------------------------------------------------
 
 DATA = rg.data_dir()
