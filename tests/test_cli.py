@@ -399,7 +399,7 @@ def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:
     header, row = lines[0].split("\t"), lines[1].split("\t")
     assert header[5] == "reads" and row[5] == "whole window"
     assert header[6] == "lengths" and row[6] == "40 bp"  # toy_csv's rows
-    assert header[3] == "real_genome_validation" and row[3] == "-"  # no real-genome set for the toy head
+    assert header[3] == "real_genome_validation" and row[3] == "none (GUE only)"  # no real-genome set for the toy head
 
 
 def test_list_tasks_shows_what_each_head_was_validated_on(capsys) -> None:
@@ -417,8 +417,8 @@ def test_list_tasks_shows_what_each_head_was_validated_on(capsys) -> None:
     assert promoter["test_metric"] == "MCC 0.815 (macro F1 0.907) on prom_300_all/test.csv.gz"
     assert promoter["real_genome_validation"] == ("MCC 0.812 on chrX:30-40 Mb (TSS of protein-coding genes vs all "
                                                   "backgrounds, 31:155; best one-line rule, GC: 0.314)")
-    assert tf["real_genome_validation"] == "-" and tf["test_metric"].startswith("MCC 0.815")
-    assert new["test_metric"] == "not evaluated" and new["real_genome_validation"] == "-"
+    assert tf["real_genome_validation"] == "none (GUE only)" and tf["test_metric"].startswith("MCC 0.815")
+    assert new["test_metric"] == "not evaluated" and new["real_genome_validation"] == "none (GUE only)"
 
 
 def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:

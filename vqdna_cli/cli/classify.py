@@ -133,10 +133,10 @@ def _test_score(head: dict) -> str:
 
 def _genome_score(head: dict) -> str:
     """The head's score on a real-genome validation region (benchmarks/real_genome.py run
-    --record) beside the best one-line rule there; "-" for heads with no real-genome set."""
+    --record) beside the best one-line rule there; "none (GUE only)" for heads with no real-genome set."""
     real = head.get("real_genome")
     if not real:
-        return "-"
+        return "none (GUE only)"
     rule = real["best_rule"]
     return (f"MCC {real['mcc']:.3f} on {real['region']} ({real['set']}, {real['n_positive']}:{real['n_negative']}; "
             f"best one-line rule, {rule['rule']}: {rule['mcc']:.3f})")
