@@ -9,6 +9,8 @@ through the public API, beside a from-scratch baseline and the published numbers
     python benchmarks/gue.py evaluate --model RUN/scratch
     python benchmarks/gue.py table --ours RUN/pretrained --baseline RUN/scratch \
         --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md
+    python benchmarks/gue.py table --ours weights/default --baseline-json benchmarks/results/gue.json \
+        --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md  # baseline heads not at hand
     python benchmarks/gue.py seeds --ours weights/default RUN/seed1 --baseline RUN/scratch RUN/scratch-seed1
     python benchmarks/gue.py lengths  --model weights/default  # heads trained before head.json
                                                              # recorded train_window_lengths
@@ -89,18 +91,37 @@ def train(args) -> None:
         if args.both_strands is not None:
             reads = dataclasses.replace(reads, both_strands=bool(args.both_strands))
         task_recipe = recipe_for(task, recipe, given=set(given))
-        if _trained_with(info, model_sha, reads, task_recipe) and not args.force:
+        work_dir = Path(args.work_dir or out / "work")
+        train_files = task.train_files(data) + genome_set_files(task, work_dir, args)
+        if _trained_with(info, model_sha, reads, task_recipe, train_files) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue
         began = time.monotonic()
         metrics = api.finetune(
-            out, task.name, task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
+            out, task.name, train_files, valid_files=task.valid_files(data), valid_fraction=0.15,
             exclude_files=task.test_files(data), class_names=list(task.class_names), description=task.description,
             adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
-            both_strands=reads.both_strands, whole_record=reads.whole_record, work_dir=Path(args.work_dir or out / "work") / task.name, threads=args.threads, device="cpu",
+            both_strands=reads.both_strands, whole_record=reads.whole_record, work_dir=work_dir / task.name, threads=args.threads, device="cpu",
             quiet=True, **task_recipe)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)
+
+
+def genome_set_files(task: Task, work_dir: Path, args) -> list[str]:
+    """The task's genomic training rows (gue_tasks.Task.genome_set), built under
+    WORK_DIR/genome-sets when missing; --genome-negatives / --genome-other-species / --genome-genes /
+    --genome-shifts override its mix, for trying mixes out."""
+    if task.genome_set is None:
+        return []
+    from real_genome import ensure_training_set
+
+    overrides = {name: value for name, value in (("negatives_per_positive", args.genome_negatives),
+                                                  ("other_species_per_positive", args.genome_other_species),
+                                                  ("genes", args.genome_genes),
+                                                  ("shifts", args.genome_shifts and tuple(args.genome_shifts)))
+                 if value is not None}
+    mix = dataclasses.replace(task.genome_set, **overrides)
+    return [str(ensure_training_set(mix, work_dir / "genome-sets"))]
 
 
 def recipe_for(task: Task, recipe: dict, given: set[str]) -> dict:
@@ -108,9 +129,13 @@ def recipe_for(task: Task, recipe: dict, given: set[str]) -> dict:
     return {**recipe, **{name: value for name, value in task.recipe.items() if name not in given}}
 
 
-def _trained_with(info: dict | None, model_sha: str, reads: HeadReads, recipe: dict) -> bool:
-    """Whether an existing head was trained on this model with this recipe (then it is kept)."""
+def _trained_with(info: dict | None, model_sha: str, reads: HeadReads, recipe: dict,
+                  train_files: list[str] | None = None) -> bool:
+    """Whether an existing head was trained on this model with this recipe and these training
+    files (compared by folder and name, as data folders move) (then it is kept)."""
     if not info or info["model_sha256"] != model_sha or info.get("adapter") != "frozen":
+        return False
+    if train_files is not None and _names(info["provenance"]["data"]["train"]) != _names(train_files):
         return False
     settings, available = info["provenance"]["settings"], info["provenance"]["data"]["train_rows_available"]
 
@@ -120,6 +145,10 @@ def _trained_with(info: dict | None, model_sha: str, reads: HeadReads, recipe: d
     return (HeadReads.of(info) == reads
             and rows_used(settings.get("max_train_rows")) == rows_used(recipe["max_train_rows"])
             and all(settings.get(name) == value for name, value in recipe.items() if name != "max_train_rows"))
+
+
+def _names(paths: list[str]) -> list[str]:
+    return [f"{Path(p).parent.name}/{Path(p).name}" for p in paths]
 
 
 def scratch(args) -> None:
@@ -293,8 +322,20 @@ def markdown(table: list[dict], totals: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def keep_baseline(table: list[dict], earlier: dict) -> list[dict]:
+    """The from-scratch column (score and training minutes) of an earlier table, for when its
+    heads are not at hand: our heads' rows come from head.json, the baseline's stay as they were."""
+    before = {row["task"]: row for row in earlier["tasks"]}
+    return [{**row, **{key: before.get(row["task"], {}).get(key) for key in ("from_scratch", "from_scratch_train_minutes")}}
+            for row in table]
+
+
 def table_command(args) -> None:
     table = rows(Path(args.ours), Path(args.baseline) if args.baseline else None)
+    if args.baseline_json:
+        if args.baseline:
+            sys.exit("gue.py table: give --baseline or --baseline-json, not both")
+        table = keep_baseline(table, json.loads(Path(args.baseline_json).read_text()))
     totals = summary(table)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -357,6 +398,10 @@ def main() -> None:
     p.add_argument("--center-tokens", type=int, help="override every task's center_tokens (gue_tasks.py), for trying it out")
     p.add_argument("--center-at", type=int, help="with --center-tokens: the base they centre on")
     p.add_argument("--both-strands", type=int, choices=(0, 1), help="override every task's both_strands (gue_tasks.py)")
+    p.add_argument("--genome-negatives", type=float, help="override the genome_set's negatives per positive (gue_tasks.py)")
+    p.add_argument("--genome-other-species", type=float, help="override the genome_set's other-species windows per positive")
+    p.add_argument("--genome-genes", choices=("all", "protein_coding"), help="override the genome_set's positives")
+    p.add_argument("--genome-shifts", type=int, nargs="*", help="override the genome_set's shifted TSS windows")
     p.set_defaults(run=train)
     p = sub.add_parser("scratch", help="the no-pre-training baseline model")
     p.add_argument("--like", required=True, help="a weights directory whose architecture the baseline takes")
@@ -376,6 +421,7 @@ def main() -> None:
     p = sub.add_parser("table", help="the results table")
     p.add_argument("--ours", required=True)
     p.add_argument("--baseline")
+    p.add_argument("--baseline-json", help="take the from-scratch column from this earlier table (gue.json)")
     p.add_argument("--json")
     p.add_argument("--markdown")
     p.set_defaults(run=table_command)

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from real_genome import TrainingMix
+
 from vqdna_cli.inference import HeadReads
 
 HISTONE_MARKS = ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K79me3", "H3K9ac", "H4", "H4ac")
@@ -47,6 +49,10 @@ class Task:
     # Where this task's head trains otherwise than gue.py's DEFAULT_RECIPE (epochs, lr,
     # dropout), because the common recipe did worse on its validation rows.
     recipe: dict = field(default_factory=dict)
+    # Genomic rows beside GUE's (real_genome.py `training-sets`): real TSS or exon boundaries
+    # of the training region's fit part against genomic background, so that the head answers
+    # on genome sequence too. gue.py builds the set into its work folder when it is missing.
+    genome_set: TrainingMix | None = None
     has_train_split: bool = True
     # The paper gives only the group's average: DNABERT-2 for the histone marks, VQDNA-HRQ
     # for the histone marks and mouse TF.
@@ -83,16 +89,24 @@ MARKED = _binary("unmarked", "marked")
 # with these.
 PROMOTER_SITE = {"center_tokens": 64, "center_at": 232}
 
+# Promoter heads train on genomic rows too (real_genome.TrainingMix): without them they called
+# few real TSS against genomic background on the validation region (benchmarks/results/real_genome.md).
+# The mix was chosen on the selection part of the training region and GUE dev rows (TRAINING.md).
+GENOME_PROMOTERS = TrainingMix("promoter", negatives_per_positive=2, other_species_per_positive=1)
+GENOME_CORE_PROMOTERS = TrainingMix("core-promoter", negatives_per_positive=2, other_species_per_positive=1)
+GENOME_SPLICE = TrainingMix("splice", negatives_per_positive=1)
+
 TASKS: list[Task] = [
     # prom_300_all has no train split here; prom_300_tata's train split adds the TATA promoters
     # (its rows are disjoint from prom_300_all's test split once --exclude has run).
     Task("promoter", "gue/prom/prom_300_all", "GUE prom_300_all: human promoters (300 bp, -249..+50 around the TSS) against non-promoters",
          PROMOTER, 86.77, 90.75, "prom_300", extra_train=("gue/prom/prom_300_tata/train.csv.gz",), has_train_split=False,
-         **PROMOTER_SITE),
+         genome_set=GENOME_PROMOTERS, **PROMOTER_SITE),
     Task("promoter-tata", "gue/prom/prom_300_tata", "GUE prom_300_tata: TATA-box promoters (300 bp) against non-promoters",
-         PROMOTER, 71.59, 74.52, "prom_300", **PROMOTER_SITE),
+         PROMOTER, 71.59, 74.52, "prom_300", genome_set=GENOME_PROMOTERS, **PROMOTER_SITE),
     Task("promoter-notata", "gue/prom/prom_300_notata", "GUE prom_300_notata: promoters without a TATA box (300 bp) against non-promoters",
-         PROMOTER, 94.27, 94.48, "prom_300", has_train_split=False, **PROMOTER_SITE),
+         PROMOTER, 94.27, 94.48, "prom_300", has_train_split=False, genome_set=GENOME_PROMOTERS,
+         **PROMOTER_SITE),
     # Core promoters run from -34 to +35 around the TSS, so a TATA box (about -30) sits near
     # their start. Reading tokens at a fixed place helped on validation rows: the 32 central
     # tokens' HRQ embeddings first (all 0.574 -> 0.661, TATA 0.576 -> 0.703, no TATA 0.641 ->
@@ -100,17 +114,18 @@ TASKS: list[Task] = [
     # gained nothing from central tokens (tf-human-0..2 within 0.007, tf-mouse-1 0.739 ->
     # 0.742), so their heads do without.
     Task("core-promoter", "gue/prom/prom_core_all", "GUE prom_core_all: core promoters (70 bp, -34..+35 around the TSS)",
-         PROMOTER, 69.37, 71.02, "prom_core", center_tokens=70),
+         PROMOTER, 69.37, 71.02, "prom_core", center_tokens=70, genome_set=GENOME_CORE_PROMOTERS),
     Task("core-promoter-tata", "gue/prom/prom_core_tata", "GUE prom_core_tata: TATA-box core promoters (70 bp)",
-         PROMOTER, 74.17, 78.50, "prom_core", center_tokens=70),
+         PROMOTER, 74.17, 78.50, "prom_core", center_tokens=70, genome_set=GENOME_CORE_PROMOTERS),
     Task("core-promoter-notata", "gue/prom/prom_core_notata", "GUE prom_core_notata: core promoters without a TATA box (70 bp)",
-         PROMOTER, 68.04, 70.58, "prom_core", center_tokens=32),
+         PROMOTER, 68.04, 70.58, "prom_core", center_tokens=32, genome_set=GENOME_CORE_PROMOTERS),
     # Class names read off the data: label 0 has AG just before the site (intron end:
     # acceptor), label 1 has GT just after it (intron start: donor), label 2 neither. The site
     # is at base 200 of 400, so the head reads the 32 central tokens too (validation MCC
     # 0.160 without, 0.555 with the Transformer's outputs there, 0.672 with the HRQ embeddings).
     Task("splice-site", "gue/splice/reconstructed", "GUE splice (reconstructed): splice acceptor, donor or neither (400 bp)",
-         ("acceptor", "donor", "non-splice"), 84.99, 89.53, "splice", has_train_split=False, center_tokens=32),
+         ("acceptor", "donor", "non-splice"), 84.99, 89.53, "splice", has_train_split=False, center_tokens=32,
+         genome_set=GENOME_SPLICE),
     # Human TF heads 1..4 read both strands (validation 1: 0.522 -> 0.532, 2: 0.514 -> 0.555,
     # 3: 0.429 -> 0.446, 4: 0.542 -> 0.547; 0: 0.591 -> 0.585, so not 0).
     *[Task(f"tf-human-{i}", f"gue/tf/{i}", f"GUE tf/{i}: human transcription-factor binding site (ChIP-seq peak, 101 bp)",

@@ -8,11 +8,18 @@ and scored on a fixed validation region beside one-line rules (CpG count, GC con
     python benchmarks/real_genome.py scan --mb 30-30.2 --stride 300 --png scan.png   # TSS found vs calls per Mb
     python benchmarks/real_genome.py export --layout promoter --region training \\
         --background gc-matched --genes all -o prom_gc.csv    # `sequence,label` for `vqdna train finetune`
+    python benchmarks/real_genome.py training-sets --layout promoter --negatives-per-positive 2 \\
+        --other-species-per-positive 1 --out ../runs/heads/genome-sets  # a retrained head's genomic rows
+    python benchmarks/real_genome.py run --region selection --model RUN --heads promoter --markdown -
+    python benchmarks/real_genome.py run --record         # also each head's score into its head.json
 
 Regions (fixed; `TRAINING_REGION`, `VALIDATION_REGION`):
 - training: chrX 0-30 Mb and the chr22 slice (20-21 Mb). Rules' thresholds are chosen here,
   and heads retrained for genomes may train here.
 - validation: chrX 30-40 Mb. Nothing is trained or selected on it; it only scores.
+- fit and selection: chrX 0-25 Mb with the chr22 slice, and chrX 25-30 Mb, the two parts of the
+  training region. Heads retrained for genomes train on genomic rows of the fit part
+  (`training-sets`, `TrainingMix`); their mix is chosen on the selection part (`run --region selection`).
 chrX beyond 40 Mb is never read: its annotation is kept out for an independent check.
 
 Layouts (as GUE's, `LAYOUTS`): promoter windows are TSS -249..+50 (300 bp, TSS at base 249)
@@ -69,7 +76,14 @@ class Span:
 
 TRAINING_REGION = (Span("chrX", 0, 30_000_000), Span("chr22", 20_000_000, 21_000_000))
 VALIDATION_REGION = (Span("chrX", 30_000_000, 40_000_000),)
-REGIONS = {"training": TRAINING_REGION, "validation": VALIDATION_REGION}
+# Heads retrained for genomes (`training_set`) train on the fit part of the training region;
+# the mix of their genomic rows is chosen on the selection part, so that the validation
+# region only scores the heads once they are fixed.
+FIT_REGION = (Span("chrX", 0, 25_000_000), Span("chr22", 20_000_000, 21_000_000))
+SELECTION_REGION = (Span("chrX", 25_000_000, 30_000_000),)
+REGIONS = {"training": TRAINING_REGION, "validation": VALIDATION_REGION, "fit": FIT_REGION,
+           "selection": SELECTION_REGION}
+RULE_REGION = {"validation": "training", "selection": "fit"}  # where a scored region's rules choose their thresholds
 CHRX_READ_LIMIT = 40_000_000  # never read chrX beyond this (kept for an independent check)
 
 MIN_TSS_DISTANCE = 5_000  # background windows keep at least this many bases from every annotated TSS
@@ -338,14 +352,18 @@ class SetOptions:
             raise ValueError(f"background {self.background!r}: use one of {', '.join(BACKGROUNDS)} or all")
 
 
-def tss_windows(genome: Genome, annotation: Annotation, layout: Layout, options: SetOptions) -> list[Window]:
-    """Promoter windows of the region, one per annotated TSS, on the gene's strand."""
+def tss_windows(genome: Genome, annotation: Annotation, layout: Layout, options: SetOptions,
+                shift: int = 0) -> list[Window]:
+    """Promoter windows of the region, one per annotated TSS, on the gene's strand; with
+    `shift`, anchored that many bases downstream of it (upstream where negative)."""
     region = REGIONS[options.region]
     windows = []
     for tss in annotation.tss:
         if options.genes == "protein_coding" and tss.gene_type != "protein_coding":
             continue
-        window = cut_window(genome, layout, tss.chrom, tss.pos, tss.strand, PROMOTER, f"TSS {tss.gene_type}")
+        pos = tss.pos + shift if tss.strand == "+" else tss.pos - shift
+        kind = f"TSS {tss.gene_type}" + (f" shifted {shift:+d}" if shift else "")
+        window = cut_window(genome, layout, tss.chrom, pos, tss.strand, PROMOTER, kind)
         if window is not None and in_region(window, region):
             windows.append(window)
     return sorted(set(windows), key=_position)
@@ -524,6 +542,126 @@ def write_csv(windows: Iterable[Window], path: Path) -> int:
     return len(rows)
 
 
+# --- training sets for heads retrained for genomes ----------------------------------------------
+
+
+def _other_species_files(data: Path) -> list[Path]:
+    """The non-human genomes pre-training may read: human sequence is left to the annotated
+    sets, and the genomes pre-training holds out (benchmarks/heldout.py) are never read."""
+    from heldout import HOLDOUT_FILES
+
+    return sorted(p for p in (data / "genomes").glob("*.f*a.gz")
+                  if not p.name.startswith("human_") and p.name not in HOLDOUT_FILES)
+
+
+def _read_records(path: Path) -> list[tuple[str, str]]:
+    """(name, uppercased bases) of every record of a gzip FASTA."""
+    records, name, chunks = [], None, []
+    with gzip.open(path, "rt") as handle:
+        for line in handle:
+            if line.startswith(">"):
+                if name is not None:
+                    records.append((name, "".join(chunks).upper()))
+                name, chunks = line[1:].split()[0], []
+            else:
+                chunks.append(line.strip())
+    if name is not None:
+        records.append((name, "".join(chunks).upper()))
+    return records
+
+
+def other_species_windows(files: list[Path], layout: Layout, count: int, seed: int) -> list[Window]:
+    """`count` non-promoter windows of other species, the same number from each file (so the
+    small genomes count as much as P. falciparum), at random places and strands, no N."""
+    rng = np.random.default_rng(_seed("other species", seed, layout.name))
+    windows = []
+    for i, path in enumerate(files):
+        wanted = count // len(files) + (i < count % len(files))
+        records = [(name, seq) for name, seq in _read_records(path) if len(seq) >= layout.length]
+        if not records or not wanted:
+            continue
+        sizes = np.array([len(seq) for _, seq in records], dtype=np.float64)
+        seen = set()
+        for _ in range(100 * wanted):
+            if len(seen) >= wanted:
+                break
+            name, seq = records[rng.choice(len(records), p=sizes / sizes.sum())]
+            start = int(rng.integers(0, len(seq) - layout.length + 1))
+            strand = "+" if rng.random() < 0.5 else "-"
+            bases = seq[start : start + layout.length]
+            if (name, start, strand) in seen or set(bases) - set("ACGT"):
+                continue
+            seen.add((name, start, strand))
+            windows.append(Window(f"{path.name}:{name}", start, start + layout.length, strand, NON_PROMOTER,
+                                  "other species", bases if strand == "+" else reverse_complement(bases)))
+    return windows
+
+
+@dataclass(frozen=True)
+class TrainingMix:
+    """The genomic rows a head trains on beside GUE's (gue_tasks.Task.genome_set), all from
+    the fit region (FIT_REGION). Promoter layouts: a window at every annotated TSS (all genes)
+    as positives; `negatives_per_positive` windows of each background kind (BACKGROUNDS: random,
+    intergenic, intronic, exonic, GC-matched, all >= MIN_TSS_DISTANCE from any TSS, both
+    strands) and `other_species_per_positive` windows of other species as negatives. Splice:
+    the annotated exon boundaries and `negatives_per_positive` AG / GT decoys per site
+    (`splice_set`)."""
+
+    layout: str  # key of LAYOUTS
+    negatives_per_positive: float = 1.0
+    other_species_per_positive: float = 0.0
+    genes: str = "all"  # TSS of "all" genes or of "protein_coding" ones (GENE_SETS) as positives
+    # More positives: each TSS also anchors windows this many bases downstream (negative:
+    # upstream), as annotated TSS are approximate; a few hundred real TSS are otherwise lost
+    # among thousands of GUE rows. Background counts follow the TSS, not these copies.
+    shifts: tuple[int, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
+        if self.genes not in GENE_SETS:
+            raise ValueError(f"genes {self.genes!r}: use {' or '.join(GENE_SETS)}")
+
+    @property
+    def file_name(self) -> str:
+        """Names the set by everything that makes it, so a changed mix is built anew."""
+        shifts = "_shift" + ",".join(map(str, self.shifts)) if self.shifts else ""
+        return (f"{self.layout}_fit_{self.genes}_neg{self.negatives_per_positive:g}"
+                f"_other{self.other_species_per_positive:g}{shifts}_seed{self.seed}.csv")
+
+
+def training_set(genome: Genome, annotation: Annotation, mix: TrainingMix, data: Path) -> list[Window]:
+    """The rows of `mix` (see TrainingMix), sorted as the set builders sort them."""
+    options = SetOptions(region="fit", genes=mix.genes, background="all",
+                         negatives_per_positive=mix.negatives_per_positive, seed=mix.seed)
+    if mix.layout == "splice":
+        return splice_set(genome, annotation, options)
+    layout = LAYOUTS[mix.layout]
+    windows = promoter_set(genome, annotation, layout, options)
+    positives = sum(w.label == PROMOTER for w in windows)
+    count = int(round(positives * mix.other_species_per_positive))
+    shifted = [w for shift in mix.shifts for w in tss_windows(genome, annotation, layout, options, shift)]
+    return windows + shifted + other_species_windows(_other_species_files(data), layout, count, mix.seed)
+
+
+def ensure_training_set(mix: TrainingMix, work_dir: Path, data: Path | None = None) -> Path:
+    """The CSV of `mix` under `work_dir`, built first where it is not there yet (gue.py calls
+    this, so that `scripts/train_weights.sh heads` remakes the sets it trains on)."""
+    path = Path(work_dir) / mix.file_name
+    if path.is_file():
+        return path
+    data = data or data_dir()
+    if data is None:
+        raise FileNotFoundError("no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    windows = training_set(load_genome(data), load_annotation(data), mix, data)
+    partial = path.with_suffix(".partial")  # a set cut short is never taken for a finished one
+    write_csv(windows, partial)
+    partial.replace(path)
+    return path
+
+
 # --- one-line rules -----------------------------------------------------------------------------
 
 
@@ -653,6 +791,8 @@ def _score(check: HeadCheck, windows: list[Window], predicted: np.ndarray, train
 
 
 def run(args) -> None:
+    if args.record and args.region != "validation":
+        sys.exit("real_genome.py: --record stores validation-region scores only (drop --record or --region)")
     data = data_dir()
     if data is None:
         print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
@@ -664,7 +804,8 @@ def run(args) -> None:
     rows, speeds = [], {}
     for layout_name in dict.fromkeys(c.layout for c in checks):
         layout = LAYOUTS[layout_name]
-        sets = _splice_sets(genome, annotation) if layout_name == "splice" else _promoter_sets(genome, annotation, layout)
+        sets = (_splice_sets(genome, annotation, args.region) if layout_name == "splice"
+                else _promoter_sets(genome, annotation, layout, args.region))
         union = sorted({w for _, _, valid, _ in sets for w in valid}, key=_position)
         index = {w: i for i, w in enumerate(union)}
         for check in (c for c in checks if c.layout == layout_name):
@@ -680,7 +821,12 @@ def run(args) -> None:
     report = {"rows": [row.__dict__ for row in rows], "bases_per_second": speeds, "seconds": round(seconds),
               "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
               "date": datetime.date.today().isoformat(), "commit": commit,
-              "training_region": [str(s) for s in TRAINING_REGION], "validation_region": [str(s) for s in VALIDATION_REGION]}
+              "training_region": [str(s) for s in REGIONS[RULE_REGION[args.region]]],
+              "validation_region": [str(s) for s in REGIONS[args.region]]}
+    if args.record:
+        for row in rows:
+            if _is_summary(row):
+                record_validation(model_dir, row, report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     text = markdown(report)
@@ -691,19 +837,43 @@ def run(args) -> None:
         print(f"wrote {args.markdown} ({seconds:.0f} s)", file=sys.stderr)
 
 
-def _promoter_sets(genome, annotation, layout):
+def _promoter_sets(genome, annotation, layout, region: str = "validation"):
+    """(positives, negatives, scored windows, rule windows) of every promoter set of `region`;
+    the rules choose their thresholds on the same kind of set of RULE_REGION[region]."""
     sets = []
     for positives, negatives, options in _validation_sets(genome, annotation, layout):
-        valid = promoter_set(genome, annotation, layout, options)
-        train = promoter_set(genome, annotation, layout, replace(options, region="training"))
+        valid = promoter_set(genome, annotation, layout, replace(options, region=region))
+        train = promoter_set(genome, annotation, layout, replace(options, region=RULE_REGION[region]))
         sets.append((positives, negatives, valid, train))
     return sets
 
 
-def _splice_sets(genome, annotation):
-    options = SetOptions()
+def _splice_sets(genome, annotation, region: str = "validation"):
+    options = SetOptions(region=region)
     return [("annotated exon boundaries", "AG/GT decoys", splice_set(genome, annotation, options),
-             splice_set(genome, annotation, replace(options, region="training")))]
+             splice_set(genome, annotation, replace(options, region=RULE_REGION[region])))]
+
+
+def _is_summary(row) -> bool:
+    """The set a head's summary line (and head.json) reports: protein-coding TSS against every
+    background kind, or exon boundaries against decoys."""
+    row = row if isinstance(row, dict) else row.__dict__
+    return row["negatives"] in ("all", "AG/GT decoys") and row["positives"] != "TSS of all genes"
+
+
+def record_validation(model_dir: Path | None, row: "Row", report: dict) -> None:
+    """Store a head's score on the validation region in its head.json (`real_genome`, shown by
+    `vqdna classify --list-tasks`), beside the best one-line rule on the same windows."""
+    from vqdna_cli.checkpoint import record_head_info
+    from vqdna_cli.inference import default_weights_dir
+
+    best = max(RULES, key=lambda rule: row.rules[rule]["mcc"])
+    record_head_info(model_dir or default_weights_dir(), row.task, {"real_genome": {
+        "region": ", ".join(report["validation_region"]),
+        "set": f"{row.positives} vs {'all backgrounds' if row.negatives == 'all' else row.negatives}",
+        "n_positive": row.n_positive, "n_negative": row.n_negative, "mcc": row.head_mcc,
+        "best_rule": {"rule": best, "threshold": row.rules[best]["threshold"], "mcc": row.rules[best]["mcc"]},
+        "command": report["command"], "commit": report["commit"], "date": report["date"]}})
 
 
 def gue_test_mcc(task: str, model_dir: Path | None) -> float | None:
@@ -758,7 +928,7 @@ def markdown(report: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        if row["negatives"] in ("all", "AG/GT decoys") and row["positives"] != "TSS of all genes":
+        if _is_summary(row):
             lines.append(_table_line(row, summary=True))
     lines += ["", "## Every set", "",
               "| head | positives | background | n (pos : neg) | head MCC | CpG rule | GC rule | GUE test MCC |",
@@ -899,6 +1069,14 @@ def export(args) -> None:
     print(f"wrote {count} rows to {args.output}", file=sys.stderr)
 
 
+def training_sets(args) -> None:
+    """Writes the genomic training rows of one mix (TrainingMix) into a work folder."""
+    mix = TrainingMix(args.layout, args.negatives_per_positive, args.other_species_per_positive, args.genes,
+                      tuple(args.shifts), args.seed)
+    path = ensure_training_set(mix, Path(args.out))
+    print(f"{path}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -908,6 +1086,11 @@ def main(argv: list[str] | None = None) -> None:
     run_parser.add_argument("--threads", type=int, default=2)
     run_parser.add_argument("--markdown", default=str(RESULTS / "real_genome.md"), help="report path, or - for stdout")
     run_parser.add_argument("--json", default=None, help="also every number as JSON")
+    run_parser.add_argument("--region", choices=list(RULE_REGION), default="validation",
+                            help="score the validation region, or the selection part of the training region "
+                                 "(for choosing a recipe; rules then choose their thresholds on the fit part)")
+    run_parser.add_argument("--record", action="store_true",
+                            help="store each head's validation-region score in its head.json (shown by --list-tasks)")
     run_parser.set_defaults(func=run)
     export_parser = commands.add_parser("export", help="write one set as `sequence,label` CSV")
     export_parser.add_argument("--layout", choices=list(LAYOUTS), required=True)
@@ -918,6 +1101,15 @@ def main(argv: list[str] | None = None) -> None:
     export_parser.add_argument("--seed", type=int, default=0)
     export_parser.add_argument("-o", "--output", required=True)
     export_parser.set_defaults(func=export)
+    sets_parser = commands.add_parser("training-sets", help="write the genomic training rows of a head (fit region)")
+    sets_parser.add_argument("--layout", choices=list(LAYOUTS), required=True)
+    sets_parser.add_argument("--negatives-per-positive", type=float, default=1.0, help="of each background kind (splice: decoys)")
+    sets_parser.add_argument("--other-species-per-positive", type=float, default=0.0)
+    sets_parser.add_argument("--genes", choices=GENE_SETS, default="all", help="whose TSS are positives")
+    sets_parser.add_argument("--shifts", type=int, nargs="*", default=[], help="more TSS windows, this many bases off")
+    sets_parser.add_argument("--seed", type=int, default=0)
+    sets_parser.add_argument("--out", required=True, help="work folder (outside the repository)")
+    sets_parser.set_defaults(func=training_sets)
     scan_parser = commands.add_parser("scan", help="scan a stretch of the validation region: TSS found against calls per Mb")
     scan_parser.add_argument("--task", default="promoter", choices=[c.task for c in HEAD_CHECKS if c.classes == 2])
     scan_parser.add_argument("--mb", default="30-40", help="chrX stretch in Mb, inside the validation region")

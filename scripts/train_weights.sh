@@ -43,9 +43,13 @@ fi
 
 if [ "$stage" = heads ] || [ "$stage" = all ]; then
   # A frozen-model head for every GUE task with data here and the SARS-CoV-2 variant task,
-  # with the recipe, splits and published scores in benchmarks/gue_tasks.py; then, with
-  # every head fixed, each is scored once on its test split (recorded in its head.json).
+  # with the recipe, splits and published scores in benchmarks/gue_tasks.py; the promoter and
+  # splice heads also train on genomic rows of the training region (Task.genome_set), which
+  # gue.py writes into $WORK/heads/genome-sets. Then, with every head fixed, each is scored
+  # once on its test split, and the promoter and splice heads on the real-genome validation
+  # region (both recorded in head.json; results/real_genome.md).
   VQDNA_DATA="$DATA" python "$here/benchmarks/gue.py" train --model "$OUT" --out "$OUT" \
     --work-dir "$WORK/heads" --threads "$THREADS"
   VQDNA_DATA="$DATA" python "$here/benchmarks/gue.py" evaluate --model "$OUT" --threads "$THREADS"
+  VQDNA_DATA="$DATA" python "$here/benchmarks/real_genome.py" run --model "$OUT" --record --threads "$THREADS"
 fi

@@ -107,6 +107,43 @@ def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
     older = head(None, 30671)
     del older["provenance"]["settings"]["dropout"]  # trained before the recipe set the head's dropout
     assert not gue._trained_with(older, "m", HeadReads(), recipe)
+    with_files = {**head(None, 30671), "provenance": {**head(None, 30671)["provenance"], "data": {
+        "train_rows_available": 30671, "train": ["/data/gue/prom/prom_300_all/dev.csv.gz"]}}}
+    assert gue._trained_with(with_files, "m", HeadReads(), recipe, ["/elsewhere/gue/prom/prom_300_all/dev.csv.gz"])
+    genome_rows = ["/work/genome-sets/promoter_fit_all_neg2_other1_seed0.csv"]  # now with genomic rows: retrain
+    assert not gue._trained_with(with_files, "m", HeadReads(), recipe,
+                                 ["/data/gue/prom/prom_300_all/dev.csv.gz", *genome_rows])
+
+
+def test_the_table_can_keep_an_earlier_baseline_column():
+    table = [{"task": "a", "vqdna": 80.0, "from_scratch": None, "from_scratch_train_minutes": None},
+             {"task": "new", "vqdna": 50.0, "from_scratch": None, "from_scratch_train_minutes": None}]
+    earlier = {"tasks": [{"task": "a", "vqdna": 70.0, "from_scratch": 65.0, "from_scratch_train_minutes": 2.0}]}
+    kept = gue.keep_baseline(table, earlier)
+    assert kept[0] == {"task": "a", "vqdna": 80.0, "from_scratch": 65.0, "from_scratch_train_minutes": 2.0}
+    assert kept[1]["from_scratch"] is None and kept[1]["vqdna"] == 50.0
+
+
+def test_heads_with_genomic_rows_build_them_in_the_work_folder(tmp_path, monkeypatch):
+    import argparse
+
+    import real_genome
+
+    built = []
+    monkeypatch.setattr(real_genome, "ensure_training_set", lambda mix, work: built.append((mix, work)) or work / mix.file_name)
+    args = argparse.Namespace(genome_negatives=None, genome_other_species=None, genome_genes=None, genome_shifts=None)
+    assert gue.genome_set_files(gue_tasks.BY_NAME["tf-human-0"], tmp_path, args) == []
+    promoter = gue_tasks.BY_NAME["promoter"]
+    assert gue.genome_set_files(promoter, tmp_path, args) == [str(tmp_path / "genome-sets" / promoter.genome_set.file_name)]
+    args.genome_negatives = 5
+    gue.genome_set_files(promoter, tmp_path, args)
+    assert built[-1][0].negatives_per_positive == 5 and built[-1][0].layout == "promoter"
+    family = [t.name for t in gue_tasks.TASKS if t.genome_set is not None]
+    assert family == ["promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
+                      "core-promoter-notata", "splice-site"]
+    assert all(gue_tasks.BY_NAME[name].genome_set.layout == ("splice" if name == "splice-site" else
+                                                               "core-promoter" if name.startswith("core") else "promoter")
+               for name in family)
 
 
 def test_the_recipe_benchmark_trains_a_head_per_epoch_curve_and_tabulates_it():

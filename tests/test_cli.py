@@ -490,8 +490,29 @@ def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:
     lines = result.stdout.decode().splitlines()
     assert lines[0].split("\t")[:2] == ["task", "classes"]
     assert [line.split("\t")[:2] for line in lines[1:]] == [["toy", "neg,pos"]]
-    assert lines[0].split("\t")[4] == "reads" and lines[1].split("\t")[4] == "whole window"
-    assert lines[0].split("\t")[5] == "lengths" and lines[1].split("\t")[5] == "40 bp"  # toy_csv's rows
+    header, row = lines[0].split("\t"), lines[1].split("\t")
+    assert header[5] == "reads" and row[5] == "whole window"
+    assert header[6] == "lengths" and row[6] == "40 bp"  # toy_csv's rows
+    assert header[3] == "real_genome_validation" and row[3] == "none (GUE only)"  # no real-genome set for the toy head
+
+
+def test_list_tasks_shows_what_each_head_was_validated_on(capsys) -> None:
+    from vqdna_cli.cli.classify import _print_tasks
+
+    test = {"mcc": 0.8145, "macro_f1": 0.907, "test_files": ["/data/gue/prom/prom_300_all/test.csv.gz"]}
+    real = {"region": "chrX:30-40 Mb", "set": "TSS of protein-coding genes vs all backgrounds", "n_positive": 31,
+            "n_negative": 155, "mcc": 0.8123, "best_rule": {"rule": "GC", "threshold": 0.6, "mcc": 0.314}}
+    _print_tasks([{"task": "promoter", "class_names": ["no", "yes"], "test": test, "real_genome": real},
+                  {"task": "tf", "class_names": ["no", "yes"], "test": test},
+                  {"task": "new", "class_names": ["no", "yes"]}])
+    header, *rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    column = {name: i for i, name in enumerate(header)}
+    promoter, tf, new = ({name: row[i] for name, i in column.items()} for row in rows)
+    assert promoter["test_metric"] == "MCC 0.815 (macro F1 0.907) on prom_300_all/test.csv.gz"
+    assert promoter["real_genome_validation"] == ("MCC 0.812 on chrX:30-40 Mb (TSS of protein-coding genes vs all "
+                                                  "backgrounds, 31:155; best one-line rule, GC: 0.314)")
+    assert tf["real_genome_validation"] == "none (GUE only)" and tf["test_metric"].startswith("MCC 0.815")
+    assert new["test_metric"] == "not evaluated" and new["real_genome_validation"] == "none (GUE only)"
 
 
 def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:

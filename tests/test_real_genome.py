@@ -120,6 +120,83 @@ def test_write_csv_is_what_finetune_reads(tmp_path):
     assert read.sequences == ["ACGT", "TTTT"] and read.labels == ["1", "0"]
 
 
+def test_other_species_windows_skip_human_and_held_out_genomes_and_are_reproducible(tmp_path):
+    from conftest import fasta_text, write_gzip
+
+    genomes = tmp_path / "genomes"
+    genomes.mkdir()
+    for name, seed in (("human_chr1.fa.gz", 1), ("chlamydia_trachomatis_CHLTCG.fa.gz", 2), ("a.fa.gz", 3)):
+        write_gzip(genomes / name, fasta_text({"r": random_dna(5_000, seed)}))
+    write_gzip(genomes / "b.fna.gz", fasta_text({"x": random_dna(3_000, 4), "y": "N" * 400 + random_dna(600, 5)}))
+    files = rg._other_species_files(tmp_path)
+    assert [f.name for f in files] == ["a.fa.gz", "b.fna.gz"]  # no human sequence, nothing pre-training holds out
+    layout = rg.LAYOUTS["core-promoter"]
+    windows = rg.other_species_windows(files, layout, 9, seed=0)
+    assert windows == rg.other_species_windows(files, layout, 9, seed=0)
+    assert windows != rg.other_species_windows(files, layout, 9, seed=1)
+    assert sorted(w.chrom.split(":")[0] for w in windows) == ["a.fa.gz"] * 5 + ["b.fna.gz"] * 4
+    assert all(len(w.seq) == 70 and set(w.seq) <= set("ACGT") and w.label == rg.NON_PROMOTER for w in windows)
+    assert {w.strand for w in windows} == {"+", "-"}
+
+
+def test_shifted_tss_windows_move_downstream_on_the_genes_strand():
+    genome, annotation = _toy_genome_and_annotation()
+    layout, options = rg.LAYOUTS["core-promoter"], rg.SetOptions(region="training", genes="all")
+    rg.REGIONS["training"], saved = (rg.Span("chrT", 0, 60_000),), rg.REGIONS["training"]
+    try:
+        plain = {w.strand: w for w in rg.tss_windows(genome, annotation, layout, options)}
+        moved = {w.strand: w for w in rg.tss_windows(genome, annotation, layout, options, shift=5)}
+    finally:
+        rg.REGIONS["training"] = saved
+    assert moved["+"].start == plain["+"].start + 5 and moved["-"].start == plain["-"].start - 5
+    assert moved["+"].seq[:-5] == plain["+"].seq[5:] and moved["-"].seq[:-5] == plain["-"].seq[5:]
+    assert moved["+"].kind == "TSS protein_coding shifted +5" and moved["+"].label == rg.PROMOTER
+
+
+def test_training_mix_names_its_file_by_everything_that_makes_it():
+    names = {rg.TrainingMix("promoter", 2, 1).file_name, rg.TrainingMix("promoter", 1, 1).file_name,
+             rg.TrainingMix("promoter", 2, 0).file_name, rg.TrainingMix("core-promoter", 2, 1).file_name,
+             rg.TrainingMix("promoter", 2, 1, genes="protein_coding").file_name,
+             rg.TrainingMix("promoter", 2, 1, seed=1).file_name,
+             rg.TrainingMix("promoter", 2, 1, shifts=(-3, 3)).file_name}
+    assert len(names) == 7
+    with pytest.raises(ValueError):
+        rg.TrainingMix("enhancer")
+
+
+def test_fit_and_selection_split_the_training_region():
+    fit, selection = rg.REGIONS["fit"], rg.REGIONS["selection"]
+    assert set(fit + selection) >= set(rg.TRAINING_REGION) - {rg.Span("chrX", 0, 30_000_000)}
+    assert rg.Span("chrX", fit[0].start, selection[0].end) == rg.TRAINING_REGION[0] and fit[0].end == selection[0].start
+    assert rg.RULE_REGION == {"validation": "training", "selection": "fit"}
+
+
+def test_record_stores_the_summary_score_beside_the_best_rule(tmp_path):
+    import json
+
+    head = tmp_path / "heads" / "promoter"
+    head.mkdir(parents=True)
+    (head / "head.json").write_text(json.dumps({"task": "promoter", "test": {"mcc": 0.8}}))
+    rules = {"CpG": {"threshold": 22.0, "train_mcc": 0.3, "mcc": 0.294}, "GC": {"threshold": 0.6, "train_mcc": 0.3, "mcc": 0.314}}
+    row = rg.Row("promoter", "TSS of protein-coding genes", "all", 31, 155, 0.5, rules, 0.8)
+    assert rg._is_summary(row) and not rg._is_summary(rg.Row("promoter", "TSS of all genes", "all", 1, 5, 0.1))
+    assert not rg._is_summary(rg.Row("promoter", "TSS of protein-coding genes", "random", 1, 1, 0.1))
+    report = {"validation_region": ["chrX:30-40 Mb"], "command": "python benchmarks/real_genome.py run --record",
+              "commit": "abc", "date": "2026-11-30"}
+    rg.record_validation(tmp_path, row, report)
+    info = json.loads((head / "head.json").read_text())
+    assert info["test"] == {"mcc": 0.8}  # the rest of head.json stays
+    real = info["real_genome"]
+    assert real["region"] == "chrX:30-40 Mb" and real["set"] == "TSS of protein-coding genes vs all backgrounds"
+    assert (real["n_positive"], real["n_negative"], real["mcc"]) == (31, 155, 0.5)
+    assert real["best_rule"] == {"rule": "GC", "threshold": 0.6, "mcc": 0.314}
+
+
+def test_record_is_for_the_validation_region_only():
+    with pytest.raises(SystemExit, match="validation-region"):
+        rg.main(["run", "--region", "selection", "--record"])
+
+
 # --- on the real annotation and genome ----------------------------------------------------------
 
 DATA = rg.data_dir()
@@ -168,3 +245,27 @@ def test_real_promoter_windows_are_on_the_genes_strand_and_backgrounds_far_from_
     promoters = [rg.cpg_count(w.seq) for w in windows if w.label == rg.PROMOTER]
     random = [rg.cpg_count(w.seq) for w in windows if w.kind == "random background"]
     assert np.mean(promoters) > 3 * np.mean(random)  # annotation/README.md: ~20 against ~2.5 per 300 bp
+
+
+@needs_data
+def test_training_sets_are_reproducible_and_stay_in_the_fit_region(real, tmp_path):
+    """The genomic rows heads train on (`training-sets`): the same file on every build, every
+    human window in the fit part of the training region (none in the selection part, none in
+    the validation region, none beyond 40 Mb), promoters at annotated TSS."""
+    genome, annotation = real
+    fit = rg.REGIONS["fit"]
+    for mix in (rg.TrainingMix("core-promoter", 1, 0.5), rg.TrainingMix("splice", 1)):
+        windows = rg.training_set(genome, annotation, mix, DATA)
+        human = [w for w in windows if w.kind != "other species"]
+        assert human and all(rg.in_region(w, fit) for w in human)
+        assert all(w.end <= 25_000_000 for w in human if w.chrom == "chrX")
+        if mix.layout != "splice":
+            other = [w for w in windows if w.kind == "other species"]
+            positives = sum(w.label == rg.PROMOTER for w in windows)
+            assert len(other) == round(positives * 0.5) and not any("human" in w.chrom for w in other)
+            assert {w.kind for w in human} >= {f"{kind} background" for kind in rg.BACKGROUNDS}
+        first = rg.ensure_training_set(mix, tmp_path / "a", DATA)
+        again = rg.ensure_training_set(mix, tmp_path / "b", DATA)
+        assert first.read_bytes() == again.read_bytes() and first.name == mix.file_name
+        assert rg.write_csv(windows, tmp_path / "direct.csv") == len(windows)
+        assert (tmp_path / "direct.csv").read_bytes() == first.read_bytes()

@@ -17,7 +17,7 @@ Stride = Annotated[Optional[int], typer.Option("--stride", help="Bases between w
 def command(
     source: Annotated[Optional[str], typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)] = None,
     task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
-    list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data and test score, then exit.")] = False,
+    list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data, test score and real-genome validation score, then exit.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout); FILE.json beside it records the vqdna version, model, task and input.", show_default=False)] = None,
     scan: Annotated[Optional[str], typer.Option("--scan", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
@@ -127,12 +127,31 @@ def _lengths(head: dict) -> str:
     return f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
 
 
+def _test_score(head: dict) -> str:
+    """The head's score on its test split (`vqdna train evaluate --record`), and which split."""
+    test = head.get("test")
+    if not test:
+        return "not evaluated"
+    files = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in test.get("test_files", []))
+    return f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" + (f" on {files}" if files else "")
+
+
+def _genome_score(head: dict) -> str:
+    """The head's score on a real-genome validation region (benchmarks/real_genome.py run
+    --record) beside the best one-line rule there; "none (GUE only)" for heads with no real-genome set."""
+    real = head.get("real_genome")
+    if not real:
+        return "none (GUE only)"
+    rule = real["best_rule"]
+    return (f"MCC {real['mcc']:.3f} on {real['region']} ({real['set']}, {real['n_positive']}:{real['n_negative']}; "
+            f"best one-line rule, {rule['rule']}: {rule['mcc']:.3f})")
+
+
 def _print_tasks(heads: list[dict]) -> None:
-    print("\t".join(["task", "classes", "test_metric", "training_data", "reads", "lengths", "description"]))
+    print("\t".join(["task", "classes", "test_metric", "real_genome_validation", "training_data", "reads", "lengths",
+                     "description"]))
     for head in heads:
-        test = head.get("test")
-        score = f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" if test else "not evaluated"
         data = head.get("provenance", {}).get("data", {})
         trained_on = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in data.get("train", []))
-        print("\t".join([head["task"], ",".join(head["class_names"]), score, trained_on, _what_it_reads(head),
-                         _lengths(head), head.get("description", "")]))
+        print("\t".join([head["task"], ",".join(head["class_names"]), _test_score(head), _genome_score(head),
+                         trained_on, _what_it_reads(head), _lengths(head), head.get("description", "")]))
