@@ -162,3 +162,17 @@ def test_pretrain_can_still_make_the_token_objective_of_the_shipped_weights(tmp_
     assert pretrained.cfg.masking.where == "tokens" and pretrained.base_head is None
     with pytest.raises(UsageError, match="--transformer-preset"):
         api.pretrain([str(genome)], tmp_path / "tok", tmp_path / "other", masking="tokens", **common)
+
+
+def test_bf16_only_in_the_transformer_and_only_where_the_gpu_has_it(monkeypatch) -> None:
+    from vqdna_cli import runtime
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert runtime.transformer_precision(cuda) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert runtime.transformer_precision(cuda) == "fp32"  # an older card: no fp16 overflow risk
+    assert runtime.transformer_precision(torch.device("cpu")) == "fp32"
+    assert runtime.transformer_precision(torch.device("cpu"), cpu_bf16=True) == "bf16"
+    runtime.exact_fp32()
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
