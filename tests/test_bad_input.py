@@ -744,3 +744,24 @@ def test_weights_stopped_by_max_minutes_are_marked_and_warn_when_used(tmp_path: 
     assert sum("warning" in line for line in loud.stderr.splitlines()) == 1  # one line, not a Python warning
     quiet = run_vqdna("tokenize", str(reads), "-m", str(out), "-o", str(tmp_path / "q.npz"), "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_mutations_folder_of_a_killed_run_is_removed_and_a_running_one_refused(
+        run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`mutations -o DIR` stages its files in a folder named with the writer's process ID, as
+    file outputs do: a killed run's folder is cleaned up, a running one's is respected."""
+    import os
+
+    reference, genome = mutations_inputs(tmp_path / "inputs")
+    args = ("mutations", "--reference", reference, genome, "--no-plot", "--quiet", "-m", tiny_model_dir)
+    stale = tmp_path / ".out.4194999.part"  # above Linux's largest process ID: nobody runs
+    stale.mkdir()
+    (stale / "variants.tsv").write_text("half")
+    result = run_vqdna(*args, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert not stale.exists() and (tmp_path / "out" / "variants.tsv").is_file()
+    running = tmp_path / "out" / f".out.{os.getpid()}.part"  # this test's process stands for a writer
+    running.mkdir()
+    result = run_vqdna(*args, "-o", tmp_path / "out", "--force")
+    assert_refused(result, OUTPUT_ERROR, "another vqdna run")
+    assert running.is_dir()

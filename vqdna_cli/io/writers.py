@@ -9,6 +9,7 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 import stat
 import sys
 import zipfile
@@ -144,8 +145,11 @@ def claim_parts(path: Path) -> None:
             continue
         if _running(int(pid)):
             raise OutputError(f"another vqdna run (process {pid}) is writing {path}: wait for it or choose another output")
-        with contextlib.suppress(OSError):
-            part.unlink()
+        if part.is_dir() and not part.is_symlink():  # a folder output's staging folder (mutations -o DIR)
+            shutil.rmtree(part, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                part.unlink()
 
 
 def _running(pid: int) -> bool:

@@ -12,12 +12,11 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vqdna_cli.errors import OutputError
-from vqdna_cli.io.writers import check_parent_writable
+from vqdna_cli.io.writers import check_parent_writable, claim_parts, part_of
 
 
 # Every file the command may write into OUTDIR: --force replaces these and nothing else.
@@ -56,8 +55,13 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     path = Path(path)
     existing = path.is_dir()
     parent = path if existing else (path.parent if str(path.parent) else Path("."))
+    # Named like a file output's temporary file (the writer's process ID inside), so that a
+    # later run removes the folder of a killed run and refuses while another run writes.
+    staged = parent / path.resolve().name
+    claim_parts(staged)
+    work = part_of(staged)
     try:
-        work = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.resolve().name}.", suffix=".part"))
+        os.mkdir(work, 0o700)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror}") from None
     try:
