@@ -253,6 +253,8 @@ CASES = {
     "region-on-stdin": good_input_case(["tokenize", "--region", "a:1-10"], "stdin", INPUT_ERROR, stdin=True),
     "mapped-only-on-fasta": good_input_case(["tokenize", "--mapped-only"], "--mapped-only", INPUT_ERROR),
     "unknown-device": good_input_case(["tokenize", "--device", "gpu"], "unknown device 'gpu'", INPUT_ERROR),
+    **({} if __import__("torch").cuda.is_available() else {
+        "cuda-without-gpu": good_input_case(["tokenize", "--device", "cuda"], "no CUDA GPU is visible", INPUT_ERROR)}),
     "unknown-format": good_input_case(["classify", "--task", "toy", "--format", "xml"], "--format 'xml'",
                                       INPUT_ERROR, out_name="out.tsv"),
     "unknown-precision": good_input_case(["embed", "--precision", "fp8"], "--precision 'fp8'", INPUT_ERROR),

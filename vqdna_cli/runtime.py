@@ -8,14 +8,15 @@ import random
 import numpy as np
 import torch
 
-from vqdna_cli.errors import UsageError, VqdnaError
+from vqdna_cli.errors import UsageError
 
 
 def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise VqdnaError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        # a usage error (exit 2): the option asks for what this machine does not have
+        raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
     if requested not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {requested!r}: use auto, cpu or cuda")
     return torch.device(requested)
