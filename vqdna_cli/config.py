@@ -54,7 +54,7 @@ class TransformerConfig:
     """Transformer encoder over the quantized embeddings (pre-norm, learned positions, and a
     convolution over neighbouring tokens)."""
 
-    width: int = 96  # paper: BERT-base, 768; 96 against 128: README, "Choosing the default model"
+    width: int = 96  # paper: BERT-base, 768; 96 against 128: docs/model.md
     layers: int = 4  # paper: 12
     heads: int = 4  # paper: 12
     mlp_ratio: int = 4
@@ -222,7 +222,7 @@ def approximate_parameters(cfg: ModelConfig) -> int:
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # Chosen for a 2-core CPU: see README, "Choosing the default model".
+    # Chosen for a 2-core CPU: see docs/model.md.
     "default": ModelConfig(),
     # The sizes of Li et al. (ICML 2024): D=384, 6 blocks, codebooks 1024/2048 at blocks
     # 3 and 6, a BERT-base Transformer.
