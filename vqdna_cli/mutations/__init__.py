@@ -7,5 +7,5 @@
            --> report.py / plot.py (the output folder, written atomically)
 
 `pipeline.run` ties them together; `api.mutations` is the entry point. What each number
-means is written in effects.py and summary.py, and in README ("Mutations").
+means is written in effects.py and summary.py, and in docs/mutations.md.
 """
