@@ -183,9 +183,7 @@ def random_transformer(args) -> None:
 
     trained, info = load_model(Path(args.like))
     torch.manual_seed(args.seed)
-    model = VQDNA(trained.cfg)
-    for part in ("encoder", "quantizer", "decoder"):
-        getattr(model, part).load_state_dict(getattr(trained, part).state_dict())
+    model = VQDNA(trained.cfg).take_tokenizer_of(trained)
     save_model(Path(args.out), model.eval(), trained.cfg, {**info.get("provenance", {}), "baseline": {
         "what": "the trained tokenizer of architecture_of under a randomly initialised Transformer",
         "architecture_of": str(args.like), "seed": args.seed}})

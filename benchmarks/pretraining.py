@@ -197,9 +197,7 @@ def with_random_transformer(runner: Runner, seed: int = 0) -> Runner:
     from vqdna_cli.model.vqdna import VQDNA
 
     torch.manual_seed(seed)
-    fresh = VQDNA(runner.model.cfg)
-    for part in ("encoder", "quantizer", "decoder"):
-        getattr(fresh, part).load_state_dict(getattr(runner.model, part).state_dict())
+    fresh = VQDNA(runner.model.cfg).take_tokenizer_of(runner.model)
     return dataclasses.replace(runner, model=fresh.eval())
 
 

@@ -119,10 +119,7 @@ def _with_transformer_of(model, preset: str, masking: str | None = None):
     elif masking not in (None, "input"):
         raise UsageError(f"--masking {masking!r}: use input or tokens")
     cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=objective)
-    fresh = VQDNA(cfg)
-    for part in ("encoder", "quantizer", "decoder"):
-        getattr(fresh, part).load_state_dict(getattr(model, part).state_dict())
-    return fresh
+    return VQDNA(cfg).take_tokenizer_of(model)
 
 
 # --- inference ----------------------------------------------------------------------------

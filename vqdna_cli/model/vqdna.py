@@ -56,5 +56,12 @@ class VQDNA(nn.Module):
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.quantizer.embed_tokens(tokens)
 
+    def take_tokenizer_of(self, other: "VQDNA") -> "VQDNA":
+        """Copy `other`'s trained tokenizer (encoder, codebooks, decoder) into this model, whose
+        Transformer stays as it is: a fresh Transformer over a trained tokenizer."""
+        for part in ("encoder", "quantizer", "decoder"):
+            getattr(self, part).load_state_dict(getattr(other, part).state_dict())
+        return self
+
     def tokenizer_parameters(self) -> list[nn.Parameter]:
         return [*self.encoder.parameters(), *self.decoder.parameters()]
