@@ -202,26 +202,13 @@ def with_random_transformer(runner: Runner, seed: int = 0) -> Runner:
 
 
 def pooled_vectors(runner: Runner, sequences: list[str], all_layers: bool = False) -> np.ndarray:
-    """One mean-pooled Transformer vector per sequence (each at most one model window)."""
+    """One mean-pooled Transformer vector per sequence (each at most one model window); with
+    `all_layers`, the mean over every block's output as well (`Runner.layer_outputs`)."""
     tokens = runner.tokens_of([encode(s) for s in sequences], 65536)
-    if not all_layers:
-        return np.stack([h.mean(0) for _, h in sorted(runner.hidden_of(tokens, 65536), key=lambda x: x[0])])
-    return np.stack([layer_means(runner, t) for t in tokens])
-
-
-@torch.inference_mode()
-def layer_means(runner: Runner, tokens: np.ndarray) -> np.ndarray:
-    """The mean over positions and over every layer's output (the input projection included)."""
-    transformer = runner.model.transformer
-    captured = []
-    hooks = [block.register_forward_hook(lambda _m, _i, out: captured.append(out)) for block in transformer.blocks]
-    try:
-        piece = torch.from_numpy(tokens.astype(np.int64))[None]
-        transformer(runner.model.embed_tokens(piece), torch.ones(piece.shape[:2], dtype=torch.bool))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return torch.stack([c[0].mean(0) for c in captured]).mean(0).numpy()
+    layers = tuple(range(1, runner.model.cfg.transformer.layers + 1)) if all_layers else None
+    pooled = {index: hidden.mean(-2) for index, hidden in runner.hidden_of(tokens, 65536, layers)}
+    vectors = np.stack([pooled[i] for i in range(len(tokens))])
+    return vectors.mean(1) if all_layers else vectors
 
 
 def probe_report(model_dir: Path, max_train: int, seed: int) -> dict:

@@ -228,9 +228,9 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
     from vqdna_cli.io.writers import check_output, write_npz
 
     if pool not in ("window", "record"):
-        raise VqdnaError(f"--pool {pool!r}: use window or record")
+        raise UsageError(f"--pool {pool!r}: use window or record")
     if pooling not in POOLINGS:
-        raise VqdnaError(f"--pooling {pooling!r}: use {' or '.join(POOLINGS)}")
+        raise UsageError(f"--pooling {pooling!r}: use {' or '.join(POOLINGS)}")
     check_output(output, force, (source, bed, reference), binary=True)
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
@@ -291,9 +291,9 @@ def _layers(layer: int | str | None, count: int) -> tuple[int, ...] | None:
     try:
         number = int(layer)
     except ValueError:
-        raise VqdnaError(f"--layer {layer!r}: give a layer number (0 to {count}, -1 the last) or all") from None
+        raise UsageError(f"--layer {layer!r}: give a layer number (0 to {count}, -1 the last) or all") from None
     if not -count - 1 <= number <= count:
-        raise VqdnaError(f"--layer {number}: the model has layers 0 (input) to {count} (-1 the last)")
+        raise UsageError(f"--layer {number}: the model has layers 0 (input) to {count} (-1 the last)")
     number %= count + 1
     return None if number == count else (number,)
 

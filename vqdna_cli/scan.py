@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from vqdna_cli.data.alphabet import reverse_complement
-from vqdna_cli.errors import InputError, VqdnaError
+from vqdna_cli.errors import InputError, UsageError
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region
 
@@ -55,12 +55,12 @@ class ScanLayout:
         trained = info.get("train_window_lengths")
         window = settings.window if settings.window is not None else (trained[1] if trained else model_window)
         if not 1 <= window <= model_window:
-            raise VqdnaError(f"--window {window}: must be between 1 and the model window ({model_window})")
+            raise UsageError(f"--window {window}: must be between 1 and the model window ({model_window})")
         stride = settings.stride if settings.stride is not None else max(1, window // 2)
         if stride < 1:
-            raise VqdnaError(f"--stride {stride}: must be 1 or more")
+            raise UsageError(f"--stride {stride}: must be 1 or more")
         if not 0 <= settings.min_prob <= 1:
-            raise VqdnaError(f"--min-prob {settings.min_prob}: must be between 0 and 1")
+            raise UsageError(f"--min-prob {settings.min_prob}: must be between 0 and 1")
         strands = (".",) if HeadReads.of(info).both_strands else ("+", "-")
         return cls(window, stride, strands)
 

@@ -81,17 +81,17 @@ def _scan(genome: str, source: str | None, task: str | None, output: Path | None
           quiet) -> None:
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, report
-    from vqdna_cli.errors import VqdnaError
+    from vqdna_cli.errors import UsageError
     from vqdna_cli.scan import ScanSettings
 
     if task is None:
-        raise VqdnaError("--scan needs --task NAME (see `vqdna classify --list-tasks`)")
+        raise UsageError("--scan needs --task NAME (see `vqdna classify --list-tasks`)")
     if source is not None:
-        raise VqdnaError(f"--scan reads the genome it is given; drop the input {source!r}")
+        raise UsageError(f"--scan reads the genome it is given; drop the input {source!r}")
     if rc:
-        raise VqdnaError("--scan already reads both strands of a strand-specific head; drop --rc")
+        raise UsageError("--scan already reads both strands of a strand-specific head; drop --rc")
     if output_format != "auto":
-        raise VqdnaError("--scan always writes BED6+; drop --format")
+        raise UsageError("--scan always writes BED6+; drop --format")
     settings = ScanSettings(window=window, stride=stride, min_prob=min_prob)
     with bases_progress(f"scanning ({task})", quiet) as progress:
         result = api.scan(genome, output, task=task, settings=settings, model_dir=model, region=region, bed=bed,

@@ -118,7 +118,10 @@ class DeviceWindowSampler:
 
     def batch(self, size: int, step: int = 0) -> torch.Tensor:
         """(size, window) int64 base codes on the device."""
-        generator = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + step)
+        # seeded apart from the step's masks (pretrain seeds those with seed * 1_000_003 + step):
+        # one shared stream would tie where windows fall to where their spans are hidden
+        stream = int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0])
+        generator = torch.Generator(device=self.device).manual_seed(stream)
         kept = torch.empty(0, dtype=torch.long, device=self.device)
         for _ in range(WindowSampler.MAX_DRAWS_PER_WINDOW):
             record = torch.multinomial(self.weights, 2 * size, replacement=True, generator=generator)
