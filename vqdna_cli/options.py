@@ -1,0 +1,229 @@
+"""What a command is asked to do, as frozen objects the CLI builds once and the API takes whole.
+
+Objects that can check themselves do so when built, with the one-line messages (and exit
+codes) the options have always had; checks that need the model (a stride against its window,
+a layer against its depth) stay where the model is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vqdna_cli.errors import UsageError
+
+DEFAULT_BATCH_TOKENS = 16384  # bases per model batch for embed, classify, mutations, evaluate
+TOKENIZE_BATCH_TOKENS = 32768  # the encoder alone is light: tokenize takes larger batches
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The sequences to read: a file (or - for stdin) and what of it."""
+
+    source: str | None
+    region: str | None = None
+    bed: Path | None = None
+    mapped_only: bool = False
+    reference: Path | None = None  # CRAM's reference
+
+    @property
+    def paths(self) -> tuple:
+        """Every file read, which no output may overwrite."""
+        return (self.source, self.bed, self.reference)
+
+    def describe(self) -> dict:
+        """The input as an output's metadata records it."""
+        return {"input": self.source, "region": self.region, "bed": str(self.bed) if self.bed else None,
+                "mapped_only": self.mapped_only}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the model runs: its weights (None: the shipped ones), where, how many threads,
+    the seed, the CPU arithmetic and the bases per batch (None: the command's default)."""
+
+    model_dir: Path | None = None
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    precision: str = "fp32"
+    batch_tokens: int | None = None
+
+    def tokens_per_batch(self, default: int = DEFAULT_BATCH_TOKENS) -> int:
+        return self.batch_tokens if self.batch_tokens is not None else default
+
+
+POOLINGS = ("mean", "max")  # how a window's token vectors become one
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    """What `embed` writes beyond one mean-pooled vector per window (the defaults)."""
+
+    per_token: bool = False
+    reverse_complement: bool = False
+    stride: int | None = None
+    pool: str = "window"  # or "record": one row per record
+    layer: int | str | None = None  # a Transformer layer number, "all", or None for the last
+    pooling: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.pool not in ("window", "record"):
+            raise UsageError(f"--pool {self.pool!r}: use window or record")
+        if self.pooling not in POOLINGS:
+            raise UsageError(f"--pooling {self.pooling!r}: use {' or '.join(POOLINGS)}")
+
+
+@dataclass(frozen=True)
+class ClassifyOptions:
+    """The table `classify` writes: `output_format` tsv, bed or auto (by the output's name)."""
+
+    output_format: str = "auto"
+    header_comments: bool = False
+    reverse_complement: bool = False
+    stride: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.output_format not in ("auto", "tsv", "bed"):
+            raise UsageError(f"--format {self.output_format!r}: use auto, tsv or bed")
+
+    def table_format(self, output: Path | str | None) -> str:
+        """tsv or bed. `auto` goes by the output's name (BED for `.bed`, else TSV), never by
+        the input, so one command line always writes the same kind of table."""
+        if self.output_format != "auto":
+            return self.output_format
+        return "bed" if output is not None and str(output).lower().endswith(".bed") else "tsv"
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """What the user asked for: `window`/`stride` in bases (None: the head's training window
+    length, and half of the window), `min_prob`: keep only windows whose call (the most
+    probable non-background class) has at least this probability (0: every window)."""
+
+    window: int | None = None
+    stride: int | None = None
+    min_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class MutationsOptions:
+    """What `mutations` calls variants against, what it adds to them and which reads count."""
+
+    reference: Path
+    annotation: Path | None = None
+    labels: Path | None = None
+    label_column: str | None = None
+    vcf: bool = False
+    vcf_gz: bool = False  # variants.vcf.gz and its tabix index instead of variants.vcf
+    plot: bool = True
+    min_depth: int = 10
+    min_af: float = 0.2
+    min_baseq: int = 20
+
+    def __post_init__(self) -> None:
+        if self.min_depth < 1 or not 0 < self.min_af <= 1 or self.min_baseq < 0:
+            raise UsageError("--min-depth must be >= 1, --min-af in (0, 1] and --min-baseq >= 0")
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenomeSet:
+    """The genomes a training stage reads, and what of them is held out for validation."""
+
+    fasta: tuple[str, ...]
+    holdout_files: tuple[str, ...] = ()
+    holdout_tail: dict[str, int] = field(default_factory=dict)  # file name -> last bases held out
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """A training stage's schedule: optimizer steps, peak learning rate, bases per window,
+    windows per step."""
+
+    steps: int = 3000
+    lr: float = 1e-3
+    window: int = 256
+    batch: int = 32
+
+
+@dataclass(frozen=True)
+class TrainControl:
+    """How a training run goes: continued from its checkpoint, allowed to overwrite, stopped
+    after some minutes, checkpointed on a clock, silent."""
+
+    resume: bool = False
+    force: bool = False
+    max_minutes: float | None = None
+    checkpoint_minutes: float | None = None
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class HeadRows:
+    """The labelled files a head trains and is selected on (`api.head_training_data`)."""
+
+    train_files: tuple[str, ...]
+    valid_files: tuple[str, ...] = ()  # none: a seeded valid_fraction of the training rows
+    valid_fraction: float = 0.15
+    exclude_files: tuple[str, ...] = ()  # the test split: never trained on
+    labels_tsv: str | None = None  # `id<TAB>label` for FASTA files
+    max_train_rows: int | None = None
+
+
+ADAPTERS = ("lora", "full", "frozen")  # frozen: the head alone on the frozen model's features
+FROZEN_HEAD_DROPOUT = 0.5  # the frozen head's default dropout
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """A task head to train: its name, how it is trained and, for a frozen head, what it reads."""
+
+    task: str
+    adapter: str = "lora"
+    epochs: int = 4
+    batch: int = 32
+    lr: float = 1e-3
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    dropout: float | None = None  # frozen heads only (None: FROZEN_HEAD_DROPOUT)
+    center_tokens: int = 0
+    center_at: int | None = None
+    both_strands: bool = False
+    whole_record: bool = False
+    class_names: tuple[str, ...] | None = None  # None: the labels themselves
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """The option combinations only a frozen head takes, and the values each allows."""
+        frozen = self.adapter == "frozen"
+        if self.adapter not in ADAPTERS:
+            raise UsageError(f"--adapter {self.adapter!r}: use {' or '.join(ADAPTERS)}")
+        if self.center_tokens and not frozen:
+            raise UsageError("--center-tokens works with --adapter frozen only")
+        if self.center_tokens < 0:
+            raise UsageError(f"--center-tokens {self.center_tokens}: must be 0 or more")
+        if self.center_at is not None and (self.center_at < 0 or not self.center_tokens):
+            raise UsageError("--center-at needs --center-tokens and a base position of 0 or more")
+        if self.dropout is not None and not frozen:
+            raise UsageError("--dropout works with --adapter frozen only")
+        if not 0 <= self.head_dropout < 1:
+            raise UsageError(f"--dropout {self.head_dropout}: must be at least 0 and below 1")
+        if self.both_strands and not frozen:
+            raise UsageError("--both-strands works with --adapter frozen only")
+        if self.whole_record and not frozen:
+            raise UsageError("--whole-record works with --adapter frozen only")
+        if self.whole_record and self.center_tokens:
+            raise UsageError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.task):
+            raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-'")
+
+    @property
+    def head_dropout(self) -> float:
+        return FROZEN_HEAD_DROPOUT if self.dropout is None else self.dropout
