@@ -223,3 +223,188 @@ def write_npz(path: Path | str, arrays: dict[str, np.ndarray], metadata: dict, c
             member.compress_type = method
             with archive.open(member, "w", force_zip64=True) as out:
                 np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+
+
+# --- named writers: one output layout each ------------------------------------------------------
+
+AMBIGUITY_POLICY = ("IUPAC codes (N included) keep their position and enter the model as the "
+                    "uniform distribution over the bases they stand for")
+
+
+class TokensNpz:
+    """`tokenize`'s `.npz`: the tokens of every record in one ragged array (schema: README,
+    "Output files"). Records are added as they come, then written at once."""
+
+    FORMAT = {"format": "vqdna-tokens", "format_version": 1}
+
+    def __init__(self, levels: int):
+        self.levels = levels
+        self.ids: list[str] = []
+        self.chroms: list[str] = []
+        self.starts: list[int] = []
+        self.tokens: list[np.ndarray] = []
+
+    def add(self, record, tokens: np.ndarray) -> None:
+        self.ids.append(record.name)
+        self.chroms.append(record.chrom)
+        self.starts.append(record.offset)
+        self.tokens.append(tokens)
+
+    def write(self, path: Path | str, metadata: dict, compress: bool = True) -> dict:
+        """`metadata`: the model's and the input's; the layout's own keys are added here."""
+        lengths = np.array([len(t) for t in self.tokens], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        starts = np.array(self.starts, dtype=np.int64)
+        # One array of all tokens; a single record (a chromosome) is used as it is, not copied.
+        tokens = (self.tokens[0] if len(self.tokens) == 1 else
+                  np.concatenate(self.tokens) if self.tokens else np.zeros((0, self.levels), np.uint16))
+        metadata = {**self.FORMAT, **metadata, "records": len(self.ids), "tokens": int(offsets[-1]),
+                    "coordinates": "0-based; token j of record i covers base positions[offsets[i] + j] of chroms[i]",
+                    "ambiguous_bases": AMBIGUITY_POLICY}
+        write_npz(path, {"tokens": tokens, "offsets": offsets, "ids": np.array(self.ids, dtype=str),
+                         "chroms": np.array(self.chroms, dtype=str), "starts": starts,
+                         "positions": token_positions(starts, lengths)}, metadata, compress)
+        return {"records": len(self.ids), "bases": int(offsets[-1])}
+
+
+def token_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The 0-based genome coordinate of every token (one token per base), as uint32 when
+    it fits (half the memory of int64 for a chromosome)."""
+    dtype = np.uint32 if int((starts + lengths).max(initial=0)) < 2**32 else np.int64
+    positions = np.empty(int(lengths.sum()), dtype=dtype)
+    at = 0
+    for start, length in zip(starts.tolist(), lengths.tolist()):
+        positions[at : at + length] = np.arange(start, start + length, dtype=dtype)
+        at += length
+    return positions
+
+
+class EmbeddingsNpz:
+    """`embed`'s `.npz`: pooled rows with the window each covers, and optionally per-token
+    vectors. `layers`: the Transformer layers each row holds (None: the last one alone);
+    `all_layers` (`--layer all`) also writes them all as `layer_embeddings`."""
+
+    FORMAT = {"format": "vqdna-embeddings", "format_version": 1}
+
+    def __init__(self, width: int, layers: tuple[int, ...] | None, all_layers: bool, per_token: bool):
+        self.width, self.layers, self.all_layers, self.per_token = width, layers, all_layers, per_token
+        self.ids: list[str] = []
+        self.chroms: list[str] = []
+        self.starts: list[int] = []
+        self.lengths: list[int] = []
+        self.rows: list[np.ndarray] = []
+        self.window_ranges: list[tuple[int, int]] = []
+        self.window_counts: list[int] = []
+        self.token_vectors: list[np.ndarray] = []
+
+    def add(self, record, rows, spans: list[tuple[int, int]], token_vectors: np.ndarray | None = None) -> None:
+        """One record: its rows and the spans (record coordinates) they cover."""
+        self.ids.append(record.name)
+        self.chroms.append(record.chrom)
+        self.starts.append(record.offset)
+        self.lengths.append(len(record))
+        self.rows.append(np.asarray(rows, dtype=np.float32))
+        self.window_counts.append(len(spans))
+        self.window_ranges.extend((record.offset + s, record.offset + e) for s, e in spans)
+        if self.per_token:
+            self.token_vectors.append(token_vectors)
+
+    def write(self, path: Path | str, metadata: dict) -> None:
+        ranges = np.array(self.window_ranges, dtype=np.int64).reshape(-1, 2)
+        layer_axis = [len(self.layers)] if self.layers else []
+        vectors = np.concatenate(self.rows) if self.rows else np.zeros((0, *layer_axis, self.width), np.float32)
+        arrays = {
+            "embeddings": self._primary_layer(vectors),
+            "window_offsets": np.concatenate([[0], np.cumsum(self.window_counts)]).astype(np.int64),
+            "window_starts": ranges[:, 0], "window_ends": ranges[:, 1],
+            "ids": np.array(self.ids, dtype=str), "chroms": np.array(self.chroms, dtype=str),
+            "starts": np.array(self.starts, dtype=np.int64), "lengths": np.array(self.lengths, dtype=np.int64),
+        }
+        if self.all_layers:
+            arrays["layer_embeddings"] = vectors
+        if self.per_token:
+            arrays["token_embeddings"] = (np.concatenate(self.token_vectors) if self.token_vectors
+                                          else np.zeros((0, self.width), np.float32))
+            arrays["token_offsets"] = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        metadata = {**self.FORMAT, **metadata, "records": len(self.ids),
+                    "coordinates": "0-based half-open window_starts/window_ends on chroms",
+                    "ambiguous_bases": AMBIGUITY_POLICY}
+        write_npz(path, arrays, metadata)
+
+    def _primary_layer(self, vectors: np.ndarray) -> np.ndarray:
+        """What `embeddings` holds: the one layer asked for, or the last one with all layers."""
+        if vectors.ndim == 2:
+            return vectors
+        return vectors[:, -1] if self.all_layers else vectors[:, 0]
+
+
+def probabilities_text(p) -> list[str]:
+    return [f"{x:.6g}" for x in p]  # as precise as the float32 softmax is, in few characters
+
+
+class PredictionTsv:
+    """`classify`'s TSV: one row per sequence, a sequence longer than one window getting the
+    mean of its windows' probabilities. `class_index` is the integer label of each class."""
+
+    FORMAT = {"format": "vqdna-predictions", "format_version": 1}
+    FIRST_COLUMNS = ["id", "label", "class_index"]
+
+    def __init__(self, names: list[str], class_index: list[str]):
+        self.names, self.class_index = names, class_index
+        self.columns = self.FIRST_COLUMNS + [f"p_{name}" for name in names]
+
+    def write_header(self, out: IO[str], provenance: dict | None = None) -> None:
+        """The column header, after `provenance` as `##key=value` lines when given."""
+        if provenance is not None:
+            out.writelines(f"##{key}={value if isinstance(value, str) else json.dumps(value)}\n"
+                           for key, value in provenance.items())
+        out.write("\t".join(self.columns) + "\n")
+
+    def rows(self, record, windows: list[tuple[int, int]], probabilities: np.ndarray) -> list[str]:
+        p = probabilities.mean(0)
+        best = int(np.argmax(p))
+        return ["\t".join([record.name, self.names[best], self.class_index[best], *probabilities_text(p)]) + "\n"]
+
+
+class PredictionBed(PredictionTsv):
+    """`classify`'s BED6+: one row per window; score is 1000 x the best class's probability."""
+
+    FIRST_COLUMNS = ["#chrom", "start", "end", "name", "score", "strand", "id", "class_index"]
+
+    def rows(self, record, windows: list[tuple[int, int]], probabilities: np.ndarray) -> list[str]:
+        rows = []
+        for (start, end), p in zip(windows, probabilities):
+            best = int(np.argmax(p))
+            rows.append("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), self.names[best],
+                                   str(int(round(1000 * p[best]))), ".", record.name, self.class_index[best],
+                                   *probabilities_text(p)]) + "\n")
+        return rows
+
+
+def sidecar_path(output: Path | str) -> Path:
+    """Where `classify -o FILE` records what made FILE: FILE.json beside it."""
+    return Path(f"{output}.json")
+
+
+def write_sidecar(output: Path | str, provenance: dict) -> None:
+    """The sidecar belongs to its output: written (and replaced) with it, after it."""
+    with atomic_file(sidecar_path(output), "w") as handle:
+        handle.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+
+
+class ScanBed:
+    """`classify --scan`'s BED6+: a `# vqdna ...` line saying what made it, the header, then
+    one row per window and strand (name: the most probable class; score: its probability x 1000)."""
+
+    def __init__(self, out: IO[str], names: list[str]):
+        self.out, self.names = out, names
+
+    def write_header(self, made_by: str) -> None:
+        self.out.write(f"# {made_by}\n")
+        self.out.write("\t".join(["#chrom", "start", "end", "name", "score", "strand",
+                                  *(f"p_{n}" for n in self.names)]) + "\n")
+
+    def write_row(self, record, strand: str, p: np.ndarray) -> None:
+        best = int(np.argmax(p))
+        self.out.write("\t".join([record.chrom, str(record.offset), str(record.offset + len(record)), self.names[best],
+                                  str(int(round(1000 * p[best]))), strand, *probabilities_text(p)]) + "\n")
