@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gue_tasks import BY_NAME, TASKS, Task  # noqa: E402
 
 from vqdna_cli.inference import HeadReads  # noqa: E402
+from vqdna_cli.options import FinetuneSettings, HeadRows, RunOptions, TrainControl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every training row (max_train_rows None): capping at 8,000 rows cost the capped tasks 2 to 5
@@ -97,12 +98,15 @@ def train(args) -> None:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue
         began = time.monotonic()
+        schedule = {key: task_recipe[key] for key in ("epochs", "batch", "lr", "dropout")}
         metrics = api.finetune(
-            out, task.name, train_files, valid_files=task.valid_files(data), valid_fraction=0.15,
-            exclude_files=task.test_files(data), class_names=list(task.class_names), description=task.description,
-            adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
-            both_strands=reads.both_strands, whole_record=reads.whole_record, work_dir=work_dir / task.name, threads=args.threads, device="cpu",
-            quiet=True, **task_recipe)
+            HeadRows(tuple(train_files), valid_files=tuple(task.valid_files(data)), valid_fraction=0.15,
+                     exclude_files=tuple(task.test_files(data)), max_train_rows=task_recipe["max_train_rows"]),
+            FinetuneSettings(task.name, adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
+                             both_strands=reads.both_strands, whole_record=reads.whole_record,
+                             class_names=tuple(task.class_names), description=task.description, **schedule),
+            RunOptions(out, device="cpu", threads=args.threads, seed=task_recipe["seed"]), TrainControl(quiet=True),
+            work_dir=work_dir / task.name)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)
 
@@ -200,7 +204,8 @@ def evaluate(args) -> None:
             continue
         if "test" in info and not args.force:
             continue
-        metrics = api.evaluate(model, task.name, task.test_files(data), record=True, device="cpu", threads=args.threads)
+        metrics = api.evaluate(task.name, task.test_files(data), RunOptions(model, device="cpu", threads=args.threads),
+                               record=True)
         print(f"{task.name}: test MCC {metrics['mcc']:.3f}, macro F1 {metrics['macro_f1']:.3f}", file=sys.stderr)
 
 
@@ -219,8 +224,8 @@ def lengths(args) -> None:
         if info is None or "train_window_lengths" in info:
             continue
         seed = info["provenance"]["settings"]["seed"]
-        rows = api.head_training_data(task.train_files(data), valid_files=task.valid_files(data), valid_fraction=0.15,
-                                      exclude_files=task.test_files(data), seed=seed).rows
+        rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=tuple(task.valid_files(data)),
+                                               exclude_files=tuple(task.test_files(data))), seed=seed).rows
         found = training_window_lengths((len(sequence) for sequence, _ in rows),
                                         None if info.get("whole_record") else window)
         record_head_info(model, task.name, {"train_window_lengths": found})

@@ -44,6 +44,7 @@ EPOCHS, BATCH = 30, 64
 def task_features(task: Task, runner, cache: Path | None):
     """(train, valid) LabelledFeatures of the task, read from `cache` when it has them."""
     from vqdna_cli import api
+    from vqdna_cli.options import HeadRows
     from vqdna_cli.train.head import LabelledFeatures, window_vectors
 
     stored = cache / f"{task.name}.npz" if cache else None
@@ -51,8 +52,8 @@ def task_features(task: Task, runner, cache: Path | None):
         z = np.load(stored)
         return [LabelledFeatures(z[f"{part}_v"], z[f"{part}_o"], z[f"{part}_y"]) for part in ("tr", "va")]
     data = data_dir()
-    rows = api.head_training_data(task.train_files(data), valid_files=task.valid_files(data),
-                                  exclude_files=task.test_files(data), seed=0)
+    rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=tuple(task.valid_files(data)),
+                                           exclude_files=tuple(task.test_files(data))))
     index_of = {label: i for i, label in enumerate(rows.labels)}
     parts = [window_vectors(runner, [s for s, _ in pairs], np.array([index_of[y] for _, y in pairs]), task.reads)
              for pairs in (rows.rows, rows.valid_rows)]

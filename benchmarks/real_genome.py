@@ -740,13 +740,14 @@ def head_labels(task: str, windows: list[Window], model_dir: Path | None, thread
     """The head's label for each window, as `vqdna classify --task TASK` writes it (the API
     call the CLI makes), and the bases per second it ran at."""
     from vqdna_cli import api
+    from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         fasta, out = Path(tmp) / "windows.fa", Path(tmp) / "calls.tsv"
         fasta.write_text("".join(f">w{i}\n{w.seq}\n" for i, w in enumerate(windows)))
         began = time.monotonic()
-        api.classify(str(fasta), out, task=task, model_dir=model_dir, output_format="tsv", threads=threads,
-                     device="cpu")
+        api.classify(InputSpec(str(fasta)), out, task, RunOptions(model_dir, device="cpu", threads=threads),
+                     ClassifyOptions(output_format="tsv"))
         seconds = time.monotonic() - began
         rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith(("#", "id\t"))]
     assert [r[0] for r in rows] == [f"w{i}" for i in range(len(windows))]
@@ -965,7 +966,7 @@ def scan_measure(args) -> None:
         print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
         return
     from vqdna_cli import api
-    from vqdna_cli.scan import ScanSettings
+    from vqdna_cli.options import InputSpec, RunOptions, ScanSettings
 
     start, end = (int(float(x) * 1e6) for x in args.mb.split("-"))
     if not VALIDATION_REGION[0].holds("chrX", start, end):
@@ -982,8 +983,8 @@ def scan_measure(args) -> None:
         fasta.write_text(">stretch\n" + "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60)) + "\n")
         pysam.faidx(str(fasta))
         began = time.monotonic()
-        result = api.scan(str(fasta), Path(tmp) / "calls.bed", task=args.task, device="cpu", threads=args.threads,
-                          settings=ScanSettings(stride=args.stride))
+        result = api.scan(InputSpec(str(fasta)), Path(tmp) / "calls.bed", args.task,
+                          RunOptions(device="cpu", threads=args.threads), ScanSettings(stride=args.stride))
         seconds = time.monotonic() - began
         rows = [line.split("\t") for line in (Path(tmp) / "calls.bed").read_text().splitlines()
                 if not line.startswith("#")]

@@ -57,6 +57,7 @@ from vqdna_cli.data.batching import pad  # noqa: E402
 from vqdna_cli.inference import code_frequencies, default_weights_dir  # noqa: E402
 from vqdna_cli.model.encoder import ConvNeXtBlock1d, conv_along_length  # noqa: E402
 from vqdna_cli.model.vqdna import VQDNA  # noqa: E402
+from vqdna_cli.options import HeadRows  # noqa: E402
 from vqdna_cli.train.genomes import WindowSampler, fixed_windows, load_genomes  # noqa: E402
 from vqdna_cli.train.head import LabelledFeatures, fit_frozen_head  # noqa: E402
 from vqdna_cli.train.loop import LoopSettings, run  # noqa: E402
@@ -255,8 +256,8 @@ def stage_heads(out: Path, stride: int, data: Path, with_shipped: bool) -> None:
     results = json.loads(path.read_text()) if path.exists() else {}
     for name in TASKS:
         task = BY_NAME[name]
-        rows = api.head_training_data(task.train_files(data), valid_files=task.valid_files(data),
-                                      exclude_files=task.test_files(data), seed=0)
+        rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=tuple(task.valid_files(data)),
+                                               exclude_files=tuple(task.test_files(data))))
         index = {label: i for i, label in enumerate(rows.labels)}
         recipe = {**DEFAULT_RECIPE, **task.recipe}
         for label, (model, model_stride) in models.items():

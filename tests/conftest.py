@@ -130,14 +130,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (`model_copy`) to change it."""
     from vqdna_cli import api
     from vqdna_cli.checkpoint import save_model
+    from vqdna_cli.options import FinetuneSettings, HeadRows, RunOptions, TrainControl
 
     root = tmp_path_factory.mktemp("tiny_model")
     model = initialised_tiny_model()
     directory = root / "model"
     save_model(directory, model, model.cfg, {"note": "test fixture"})
     csv = toy_csv(root / "toy.csv")
-    api.finetune(directory, "toy", [str(csv)], class_names=["neg", "pos"], epochs=2, batch=16,
-                 quiet=True, threads=1)
+    api.finetune(HeadRows((str(csv),)), FinetuneSettings("toy", class_names=("neg", "pos"), epochs=2, batch=16),
+                 RunOptions(directory, threads=1), TrainControl(quiet=True))
     return directory
 
 

@@ -730,12 +730,13 @@ def test_weights_stopped_by_max_minutes_are_marked_and_warn_when_used(tmp_path: 
     import json as json_module
 
     from vqdna_cli import api
+    from vqdna_cli.options import GenomeSet, RunOptions, StageSettings, TrainControl
 
     genome = tmp_path / "g.fa"
     genome.write_text(fasta_text({"chr1": random_dna(3000, 1)}))
     out = tmp_path / "tok"
-    api.train_tokenizer([str(genome)], out, preset="tiny", steps=5, lr=2e-3, window=64, batch=4, holdout_files=(),
-                        holdout_tail={}, resume=False, max_minutes=0.0, device="cpu", threads=1, seed=0, quiet=True)
+    api.train_tokenizer(GenomeSet((str(genome),)), out, "tiny", StageSettings(steps=5, lr=2e-3, window=64, batch=4),
+                        TrainControl(max_minutes=0.0, quiet=True), RunOptions(device="cpu", threads=1, seed=0))
     record = json_module.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
     assert record["complete"] is False and record["metrics"]["steps"] == 1
     reads = tmp_path / "r.fa"

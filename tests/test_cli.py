@@ -25,6 +25,7 @@ from conftest import (
     write_gzip,
 )
 from vqdna_cli.data.windows import transformer_windows
+from vqdna_cli.options import EmbedOptions, FinetuneSettings, HeadRows, InputSpec, RunOptions, TrainControl
 
 TOKEN_KEYS = {"tokens", "offsets", "ids", "chroms", "starts", "positions", "metadata"}
 
@@ -212,7 +213,7 @@ def test_npz_bytes_do_not_depend_on_the_clock(tiny_model_dir: Path, multi_fasta:
     for shift in (0, 7 * 3600 + 3):
         monkeypatch.setattr(time, "time", lambda shift=shift: real_time() + shift)
         out = tmp_path / f"tokens_{shift}.npz"
-        api.tokenize(str(multi_fasta), out, model_dir=tiny_model_dir, threads=1)
+        api.tokenize(InputSpec(str(multi_fasta)), out, RunOptions(tiny_model_dir, threads=1))
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
 
@@ -516,13 +517,13 @@ def test_list_tasks_shows_what_each_head_was_validated_on(capsys) -> None:
 
 
 def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:
-    from vqdna_cli.cli.classify import _what_it_reads
+    from vqdna_cli.api import what_head_reads
 
-    assert _what_it_reads({"adapter": "frozen", "center_tokens": 64, "center_at": 232}) == "whole window + bases 200..263"
-    assert _what_it_reads({"adapter": "frozen", "center_tokens": 32}) == "whole window + its 32 middle bases"
-    assert _what_it_reads({"adapter": "lora"}) == "whole window"
-    assert _what_it_reads({"adapter": "frozen", "both_strands": True}) == "whole window, both strands"
-    assert _what_it_reads({"adapter": "frozen", "whole_record": True}) == "whole sequence"
+    assert what_head_reads({"adapter": "frozen", "center_tokens": 64, "center_at": 232}) == "whole window + bases 200..263"
+    assert what_head_reads({"adapter": "frozen", "center_tokens": 32}) == "whole window + its 32 middle bases"
+    assert what_head_reads({"adapter": "lora"}) == "whole window"
+    assert what_head_reads({"adapter": "frozen", "both_strands": True}) == "whole window, both strands"
+    assert what_head_reads({"adapter": "frozen", "whole_record": True}) == "whole sequence"
 
 
 def test_head_reads_round_trips_through_head_json_and_ignores_other_adapters():
@@ -577,7 +578,7 @@ def test_embedding_does_not_depend_on_other_records(tiny_model_dir: Path, short_
     vectors = []
     for source in (alone, short_fasta):
         out = tmp_path / f"{source.stem}.npz"
-        api.embed(str(source), out, model_dir=tiny_model_dir, per_token=True, threads=1)
+        api.embed(InputSpec(str(source)), out, RunOptions(tiny_model_dir, threads=1), EmbedOptions(per_token=True))
         vectors.append(load(out))
     assert vectors[0]["ids"].tolist() == ["s30"]
     np.testing.assert_allclose(vectors[0]["embeddings"][0], vectors[1]["embeddings"][0], atol=1e-5)
@@ -591,11 +592,12 @@ def test_class_index_is_an_index_with_text_labels(model_copy: Path, tmp_path: Pa
                                  for line in toy_csv(tmp_path / "toy.csv").read_text().splitlines()[1:]]
     text_csv = tmp_path / "text.csv"
     text_csv.write_text("\n".join(rows) + "\n")
-    api.finetune(model_copy, "text", [str(text_csv)], epochs=1, batch=16, quiet=True, threads=1)
+    api.finetune(HeadRows((str(text_csv),)), FinetuneSettings("text", epochs=1, batch=16),
+                 RunOptions(model_copy, threads=1), TrainControl(quiet=True))
     fasta = tmp_path / "in.fa"
     fasta.write_text(fasta_text({"a": rows[1].split(",")[0], "b": rows[2].split(",")[0]}))
     out = tmp_path / "pred.tsv"
-    api.classify(str(fasta), out, task="text", model_dir=model_copy, threads=1)
+    api.classify(InputSpec(str(fasta)), out, "text", RunOptions(model_copy, threads=1))
     header, table = data_lines(out.read_bytes())
     assert header == ["id", "label", "class_index", "p_neg", "p_pos"]
     for _, label, index, *_ in table:

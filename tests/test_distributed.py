@@ -28,12 +28,18 @@ from vqdna_cli import api, distributed
 from vqdna_cli.checkpoint import load_model
 from vqdna_cli.data.alphabet import encode
 from vqdna_cli.errors import VqdnaError
+from vqdna_cli.options import GenomeSet, RunOptions, StageSettings, TrainControl
 
 from conftest import fasta_text, random_dna
 
 WINDOW, BATCH = 64, 4
-COMMON = dict(window=WINDOW, batch=BATCH, holdout_files=(), holdout_tail={}, max_minutes=None,
-              device="cpu", threads=1, seed=0, quiet=True)
+CPU = RunOptions(device="cpu", threads=1, seed=0)
+
+
+def one_process(command, genome: Path, out: Path, steps: int, lr: float, resume: bool = False, **options) -> dict:
+    """A training stage (`api.train_tokenizer`, `api.pretrain`) in this one process."""
+    return command(GenomeSet((str(genome),)), out, stage=StageSettings(steps=steps, lr=lr, window=WINDOW, batch=BATCH),
+                   control=TrainControl(resume=resume, quiet=True), **options)
 CLI_COMMON = ["--window", str(WINDOW), "--batch", str(BATCH), "--device", "cpu", "--threads", "1", "--seed", "0", "--quiet"]
 
 
@@ -105,8 +111,7 @@ def tokenizers(genome: Path, tmp_path_factory) -> dict[str, Path]:
     run_torchrun(on_this_machine(readme_torchrun("tokenizer"), {"--nproc-per-node": "2", "-o": str(runs["two_procs_2"])},
                                  genome, "--preset", "tiny", "--steps", "2", *CLI_COMMON))
     for steps in (2, 4):
-        api.train_tokenizer([str(genome)], runs[f"one_proc_{steps}"], preset="tiny", steps=steps, lr=2e-3,
-                            resume=False, **COMMON)
+        one_process(api.train_tokenizer, genome, runs[f"one_proc_{steps}"], steps, 2e-3, preset="tiny", run=CPU)
     return runs
 
 
@@ -131,7 +136,7 @@ def test_rank_zero_alone_writes_and_records_the_processes(tokenizers) -> None:
 def test_checkpoint_of_two_processes_resumes_on_one(tokenizers, genome: Path, tmp_path: Path) -> None:
     resumed = tmp_path / "resumed"
     shutil.copytree(tokenizers["two_procs_2"], resumed)
-    api.train_tokenizer([str(genome)], resumed, preset="tiny", steps=4, lr=2e-3, resume=True, **COMMON)
+    one_process(api.train_tokenizer, genome, resumed, 4, 2e-3, resume=True, preset="tiny", run=CPU)
     assert_same_weights(tokenizers["one_proc_4"], resumed)
 
 
@@ -148,7 +153,7 @@ def test_two_processes_pretrain_as_one_does(tokenizers, genome: Path, tmp_path: 
     run_torchrun(on_this_machine(readme_torchrun("pretrain"), {
         "--nnodes": "1", "--nproc-per-node": "2", "--rdzv-endpoint": f"localhost:{free_port()}",
         "--model": str(tokenizer), "-o": str(two)}, genome, "--steps", "3", *CLI_COMMON))
-    api.pretrain([str(genome)], tokenizer, one, steps=3, lr=1e-3, resume=False, **COMMON)
+    one_process(api.pretrain, genome, one, 3, 1e-3, run=RunOptions(tokenizer, device="cpu", threads=1, seed=0))
     assert_same_weights(one, two)
     log_one = json.loads((one / "train_log.jsonl").read_text())
     log_two = json.loads((two / "train_log.jsonl").read_text())

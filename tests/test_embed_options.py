@@ -15,10 +15,11 @@ from conftest import MULTI_RECORDS, TINY_WINDOW
 from vqdna_cli import api
 from vqdna_cli.data.windows import transformer_windows
 from vqdna_cli.errors import VqdnaError
+from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions
 
 
 def _embed(tiny_model_dir: Path, fasta: Path, out: Path, **options) -> dict:
-    api.embed(str(fasta), out, model_dir=tiny_model_dir, threads=1, **options)
+    api.embed(InputSpec(str(fasta)), out, RunOptions(tiny_model_dir, threads=1), EmbedOptions(**options))
     with np.load(out, allow_pickle=False) as npz:
         return {key: npz[key] for key in npz.files}
 
@@ -113,8 +114,8 @@ def test_default_and_last_layer_options_write_the_default_file(tiny_model_dir, m
     plain = tmp_path / "plain.npz"
     named = tmp_path / "named.npz"
     last = tmp_path / "last.npz"
-    api.embed(str(multi_fasta), plain, model_dir=tiny_model_dir, threads=1)
-    api.embed(str(multi_fasta), named, model_dir=tiny_model_dir, threads=1, pool="window", pooling="mean")
+    _embed(tiny_model_dir, multi_fasta, plain)
+    _embed(tiny_model_dir, multi_fasta, named, pool="window", pooling="mean")
     assert plain.read_bytes() == named.read_bytes()
     got = _embed(tiny_model_dir, multi_fasta, last, layer="-1")
     np.testing.assert_array_equal(got["embeddings"], default["embeddings"])
@@ -128,7 +129,7 @@ def test_default_and_last_layer_options_write_the_default_file(tiny_model_dir, m
 ])
 def test_bad_embedding_options_are_refused(tiny_model_dir, multi_fasta, tmp_path, options, message):
     with pytest.raises(VqdnaError, match=message):
-        api.embed(str(multi_fasta), tmp_path / "x.npz", model_dir=tiny_model_dir, threads=1, **options)
+        _embed(tiny_model_dir, multi_fasta, tmp_path / "x.npz", **options)
     assert not (tmp_path / "x.npz").exists()
 
 

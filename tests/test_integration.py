@@ -17,6 +17,7 @@ import pytest
 
 from vqdna_cli import api
 from vqdna_cli.inference import default_weights_dir
+from vqdna_cli.options import InputSpec, RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,8 +47,8 @@ def test_shipped_weights_load_and_record_how_they_were_made():
 def test_tokenize_a_real_genome_is_deterministic(tmp_path: Path):
     genome = DATA / "genomes" / "phage_lambda_NC_001416.fa.gz"
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
-    api.tokenize(str(genome), first, threads=2)
-    api.tokenize(str(genome), second, threads=2)
+    api.tokenize(InputSpec(str(genome)), first, RunOptions(threads=2))
+    api.tokenize(InputSpec(str(genome)), second, RunOptions(threads=2))
     assert first.read_bytes() == second.read_bytes()
     tokens = np.load(first)
     assert tokens["offsets"].tolist() == [0, 48502]
@@ -60,7 +61,7 @@ def test_tokenize_a_real_genome_is_deterministic(tmp_path: Path):
 def test_reads_of_a_real_bam_region(tmp_path: Path):
     bam = DATA / "sarscov2" / "reads" / "omicron_s_3ins_9del.bam"
     out = tmp_path / "reads.npz"
-    summary = api.tokenize(str(bam), out, region="NC_045512.2:22200-22210", threads=2)
+    summary = api.tokenize(InputSpec(str(bam), region="NC_045512.2:22200-22210"), out, RunOptions(threads=2))
     tokens = np.load(out)
     assert summary["records"] == 409  # reads overlapping the region (pysam fetch)
     assert set(tokens["chroms"].tolist()) == {"NC_045512.2"}
@@ -75,7 +76,7 @@ def test_promoter_head_on_real_test_sequences(tmp_path: Path):
     fasta = tmp_path / "prom.fa"
     fasta.write_text("".join(f">row{i}\n{seq}\n" for i, (seq, _) in enumerate(rows)))
     out = tmp_path / "prom.tsv"
-    api.classify(str(fasta), out, task="promoter", threads=2)
+    api.classify(InputSpec(str(fasta)), out, "promoter", RunOptions(threads=2))
     lines = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith("#")]
     header, predictions = lines[0], lines[1:]
     assert header[:3] == ["id", "label", "class_index"]

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import fasta_text, random_dna
 from vqdna_cli import api
+from vqdna_cli.options import MutationsOptions, RunOptions
 from vqdna_cli.errors import InputError, OutputError
 from vqdna_cli.mutations.annotate import CODONS
 from vqdna_cli.mutations.variants import normalise
@@ -107,8 +108,9 @@ def rows(tsv: Path) -> list[dict]:
     return list(csv.DictReader(lines, delimiter="\t"))
 
 
-def run(files, inputs, out: Path, model: Path, **options) -> dict:
-    return api.mutations([str(p) for p in inputs], out, reference=files["ref"], model_dir=model, threads=1, **options)
+def run(files, inputs, out: Path, model: Path, force: bool = False, **options) -> dict:
+    return api.mutations([str(p) for p in inputs], out, MutationsOptions(files["ref"], **options),
+                         RunOptions(model, threads=1), force=force)
 
 
 # --- calling ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from vqdna_cli import api
+from vqdna_cli.options import MutationsOptions, RunOptions
 from vqdna_cli.mutations.variants import Reference, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +50,8 @@ def test_omicron_reads_insertion_and_deletion_agree_with_bcftools(tmp_path):
     reference = DATA / "reference" / "NC_045512.2.fasta"
     bam = DATA / "reads" / "omicron_s_3ins_9del.bam"
     out = tmp_path / "reads"
-    api.mutations([str(bam)], out, reference=reference, annotation=DATA / "reference" / "genes.gff", plot=False,
-                  threads=2)
+    api.mutations([str(bam)], out, MutationsOptions(reference, annotation=DATA / "reference" / "genes.gff", plot=False),
+                  RunOptions(threads=2))
     ours = {(int(r["pos"]), r["ref"], r["alt"]): r for r in _rows(out / "variants.tsv")}
     # Omicron's 9-base insertion after 22,204 (ins214EPE) and the deletion of 22,194-22,196.
     insertion, deletion = (22204, "T", "TGAGCCAGAA"), (22193, "AATT", "A")

@@ -148,20 +148,21 @@ def test_pretrain_can_still_make_the_token_objective_of_the_shipped_weights(tmp_
     from vqdna_cli import api
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.errors import UsageError
+    from vqdna_cli.options import GenomeSet, RunOptions, StageSettings, TrainControl
 
     genome = tmp_path / "g.fa"
     genome.write_text(fasta_text({"chr1": random_dna(2000, 3)}))
     model = initialised_tiny_model()
     save_model(tmp_path / "tok", model, model.cfg, {})
-    common = dict(steps=2, lr=1e-3, window=64, batch=4, holdout_files=(), holdout_tail={}, resume=False,
-                  max_minutes=None, device="cpu", threads=1, seed=0, quiet=True)
-    metrics = api.pretrain([str(genome)], tmp_path / "tok", tmp_path / "pre", transformer_preset="tiny",
-                           masking="tokens", **common)
+    common = (StageSettings(steps=2, lr=1e-3, window=64, batch=4), TrainControl(quiet=True),
+              RunOptions(tmp_path / "tok", device="cpu", threads=1, seed=0))
+    metrics = api.pretrain(GenomeSet((str(genome),)), tmp_path / "pre", *common, transformer_preset="tiny",
+                           masking="tokens")
     assert {"heldout_mlm_loss", "level1_masked_acc"} <= set(metrics)
     pretrained, _ = load_model(tmp_path / "pre")
     assert pretrained.cfg.masking.where == "tokens" and pretrained.base_head is None
     with pytest.raises(UsageError, match="--transformer-preset"):
-        api.pretrain([str(genome)], tmp_path / "tok", tmp_path / "other", masking="tokens", **common)
+        api.pretrain(GenomeSet((str(genome),)), tmp_path / "other", *common, masking="tokens")
 
 
 def test_bf16_only_in_the_transformer_and_only_where_the_gpu_has_it(monkeypatch) -> None:

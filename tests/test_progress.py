@@ -19,17 +19,19 @@ from vqdna_cli.io.sequences import known_bases
 @pytest.mark.parametrize("command", ["tokenize", "embed", "embed-rc", "classify"])
 def test_one_long_record_advances_batch_by_batch(command: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     from vqdna_cli import api
+    from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions
 
     fasta = tmp_path / "long.fa"
     fasta.write_text(fasta_text({"chr": random_dna(10_000, 1)}))  # three tokenizer chunks
     calls: list[int] = []
-    options = dict(model_dir=tiny_model_dir, batch_tokens=512, threads=1, progress=calls.append)
+    inputs, run = InputSpec(str(fasta)), RunOptions(tiny_model_dir, batch_tokens=512, threads=1)
     if command == "tokenize":
-        api.tokenize(str(fasta), tmp_path / "out.npz", **options)
+        api.tokenize(inputs, tmp_path / "out.npz", run, progress=calls.append)
     elif command == "classify":
-        api.classify(str(fasta), tmp_path / "out.tsv", task="toy", **options)
+        api.classify(inputs, tmp_path / "out.tsv", "toy", run, progress=calls.append)
     else:
-        api.embed(str(fasta), tmp_path / "out.npz", reverse_complement=command == "embed-rc", **options)
+        api.embed(inputs, tmp_path / "out.npz", run, EmbedOptions(reverse_complement=command == "embed-rc"),
+                  progress=calls.append)
     assert sum(calls) == 10_000  # every base once, however the passes share them
     assert len(calls) >= 3 and all(n > 0 for n in calls)
 

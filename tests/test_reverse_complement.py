@@ -12,6 +12,7 @@ import pytest
 from conftest import fasta_text, random_dna
 from vqdna_cli import api
 from vqdna_cli.data.alphabet import reverse_complement
+from vqdna_cli.options import ClassifyOptions, EmbedOptions, InputSpec, RunOptions
 
 # 40 and 64 bp fit one window; 100 bp has two windows, (0, 64) and (36, 100), which the
 # reverse strand maps onto each other, so even its windows swap exactly.
@@ -38,7 +39,8 @@ def embedded(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     results = {}
     for rc in (False, True):
         out = folder / f"rc_{rc}.npz"
-        api.embed(str(fasta), out, model_dir=tiny_model_dir, per_token=True, reverse_complement=rc, threads=1)
+        api.embed(InputSpec(str(fasta)), out, RunOptions(tiny_model_dir, threads=1),
+                  EmbedOptions(per_token=True, reverse_complement=rc))
         results[rc] = load(out)
     return results
 
@@ -86,7 +88,8 @@ def test_rc_classification_is_strand_independent(tiny_model_dir: Path, tmp_path:
     fasta = tmp_path / "pair.fa"
     fasta.write_text(fasta_text(records))
     out = tmp_path / "pred.tsv"
-    api.classify(str(fasta), out, task="toy", model_dir=tiny_model_dir, reverse_complement=True, threads=1)
+    api.classify(InputSpec(str(fasta)), out, "toy", RunOptions(tiny_model_dir, threads=1),
+                 ClassifyOptions(reverse_complement=True))
     rows = [line.split("\t") for line in out.read_text().splitlines() if not line.startswith(("#", "id\t"))]
     assert [row[0] for row in rows] == ["one40", "one40_rc"]
     forward, reverse = ([float(x) for x in row[3:]] for row in rows)

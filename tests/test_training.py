@@ -11,10 +11,35 @@ from safetensors.numpy import load_file
 
 from vqdna_cli import api
 from vqdna_cli.checkpoint import load_model
+from vqdna_cli.options import (ClassifyOptions, EmbedOptions, FinetuneSettings, GenomeSet, HeadRows, InputSpec,
+                               RunOptions, StageSettings, TrainControl)
 
 from conftest import fasta_text, random_dna
 
-STAGE = dict(preset="tiny", lr=2e-3, window=64, batch=4, holdout_tail={}, device="cpu", threads=1, seed=0, quiet=True)
+CPU = RunOptions(device="cpu", threads=1, seed=0)
+QUIET = TrainControl(quiet=True)
+
+
+def train_tokenizer(genomes: list[str], out: Path, steps: int, holdout_files=(), **control) -> dict:
+    """The tokenizer stage of a tiny model on `genomes`, quietly on one CPU thread."""
+    return api.train_tokenizer(GenomeSet(tuple(genomes), holdout_files), out, "tiny",
+                               StageSettings(steps=steps, lr=2e-3, window=64, batch=4),
+                               TrainControl(quiet=True, **control), CPU)
+
+
+def pretrain(genomes: list[str], tokenizer: Path, out: Path, steps: int, batch: int, **options) -> dict:
+    return api.pretrain(GenomeSet(tuple(genomes)), out, StageSettings(steps=steps, lr=1e-3, window=64, batch=batch),
+                        QUIET, RunOptions(tokenizer, device="cpu", threads=1), **options)
+
+
+def finetune(model_dir: Path, task: str, train: list[str], rows: dict | None = None, **settings) -> dict:
+    """A head `task` on `train` (`rows`: the other HeadRows fields), quietly on one CPU thread."""
+    return api.finetune(HeadRows(tuple(train), **(rows or {})), FinetuneSettings(task, **settings),
+                        RunOptions(model_dir, device="cpu", threads=1), QUIET)
+
+
+def classify(fasta: Path, out: Path, task: str, model_dir: Path, **options) -> dict:
+    return api.classify(InputSpec(str(fasta)), out, task, RunOptions(model_dir, threads=1), ClassifyOptions(**options))
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +54,7 @@ def genomes(tmp_path_factory) -> list[str]:
 
 def test_tokenizer_stage_writes_a_loadable_model_with_provenance(genomes, tmp_path: Path):
     out = tmp_path / "tok"
-    metrics = api.train_tokenizer(genomes, out, steps=4, holdout_files=("heldout.fa",), resume=False,
-                                  max_minutes=None, **STAGE)
+    metrics = train_tokenizer(genomes, out, steps=4, holdout_files=("heldout.fa",))
     model, info = load_model(out)
     record = info["provenance"]["tokenizer"]
     assert record["data"]["heldout"] == ["heldout.fa:other (all 800 bp)"]
@@ -52,10 +76,10 @@ def test_resumed_training_equals_uninterrupted_training(genomes, tmp_path: Path)
     """Stopping after one step and resuming gives the same weights as one run: batches,
     masks and the random generator all continue where they stopped."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    api.train_tokenizer(genomes, straight, steps=5, holdout_files=(), resume=False, max_minutes=None, **STAGE)
-    api.train_tokenizer(genomes, resumed, steps=5, holdout_files=(), resume=False, max_minutes=0.0, **STAGE)
+    train_tokenizer(genomes, straight, steps=5)
+    train_tokenizer(genomes, resumed, steps=5, max_minutes=0.0)
     assert json.loads((resumed / "checkpoint.json").read_text())["step"] == 1
-    api.train_tokenizer(genomes, resumed, steps=5, holdout_files=(), resume=True, max_minutes=None, **STAGE)
+    train_tokenizer(genomes, resumed, steps=5, resume=True)
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert a.keys() == b.keys()
     for name in a:
@@ -63,17 +87,15 @@ def test_resumed_training_equals_uninterrupted_training(genomes, tmp_path: Path)
 
 
 def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
-    api.train_tokenizer(genomes, tmp_path / "tok", steps=3, holdout_files=(), resume=False, max_minutes=None, **STAGE)
-    metrics = api.pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=3, lr=1e-3, window=64, batch=4,
-                           holdout_files=(), holdout_tail={}, resume=False, max_minutes=None, device="cpu",
-                           threads=1, seed=0, quiet=True)
+    train_tokenizer(genomes, tmp_path / "tok", steps=3)
+    metrics = pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=3, batch=4)
     assert {"heldout_loss", "heldout_base_acc", "heldout_hidden_base_acc"} <= set(metrics)
     rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'ACGT')},{i % 2}" for i in range(40)]
     test_rows = rows[:1] + rows[1:5]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "test.csv").write_text("\n".join(test_rows) + "\n")
-    api.finetune(tmp_path / "pre", "demo", [str(tmp_path / "train.csv")], exclude_files=[str(tmp_path / "test.csv")],
-                 class_names=["mixed", "at-rich"], epochs=1, batch=8, device="cpu", threads=1, quiet=True)
+    finetune(tmp_path / "pre", "demo", [str(tmp_path / "train.csv")], {"exclude_files": (str(tmp_path / "test.csv"),)},
+             class_names=("mixed", "at-rich"), epochs=1, batch=8)
     head = json.loads((tmp_path / "pre/heads/demo/head.json").read_text())
     assert head["class_names"] == ["mixed", "at-rich"] and head["labels"] == ["0", "1"]
     assert head["provenance"]["data"]["dropped_in_exclude"] == 4  # the test rows never train
@@ -87,14 +109,14 @@ def test_head_training_data_keeps_test_and_validation_copies_out_of_training(tmp
     (tmp_path / "train.csv").write_text("sequence,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(train)))
     (tmp_path / "test.csv").write_text("sequence,label\n" + "".join(f"{s},0\n" for s in seqs[:3]))
     (tmp_path / "valid.csv").write_text("sequence,label\n" + "".join(f"{s},1\n" for s in seqs[10:12]))
-    data = api.head_training_data([str(tmp_path / "train.csv")], valid_files=[str(tmp_path / "valid.csv")],
-                                  exclude_files=[str(tmp_path / "test.csv")])
+    data = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_files=(str(tmp_path / "valid.csv"),),
+                                           exclude_files=(str(tmp_path / "test.csv"),)))
     trained = {s for s, _ in data.rows}
     assert not trained & set(seqs[:3]) and not trained & set(seqs[10:12])
     assert data.record["dropped_in_exclude"] == 6 and data.record["dropped_in_valid"] == 3
     assert len(data.rows) == data.record["train_rows"] == 24 - 6 - 3 and data.labels == ["0", "1"]
-    split = api.head_training_data([str(tmp_path / "train.csv")], valid_fraction=0.25, seed=4)
-    again = api.head_training_data([str(tmp_path / "train.csv")], valid_fraction=0.25, seed=4)
+    split = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25), seed=4)
+    again = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25), seed=4)
     assert split.valid_rows == again.valid_rows and len(split.valid_rows) == 6  # seeded: the same rows each time
     assert not {s for s, _ in split.rows} & {s for s, _ in split.valid_rows}
 
@@ -107,8 +129,7 @@ def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tm
     shutil.copytree(tiny_model_dir, model_dir)
     rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'ACGT')},{i % 2}" for i in range(30)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    api.finetune(model_dir, "strand", [str(tmp_path / "train.csv")], adapter=adapter, epochs=1, batch=8,
-                 device="cpu", threads=1, quiet=True)
+    finetune(model_dir, "strand", [str(tmp_path / "train.csv")], adapter=adapter, epochs=1, batch=8)
     tensors = load_file(str(model_dir / "heads/strand/head.safetensors"))
     has_lora = any("lora" in name for name in tensors)
     assert has_lora == (adapter == "lora")
@@ -118,7 +139,7 @@ def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tm
     assert settings.get("dropout") == (0.5 if adapter == "frozen" else None)  # recorded where it applies
     assert json.loads((model_dir / "heads/strand/head.json").read_text())["train_window_lengths"] == [40, 40]
     (tmp_path / "x.fa").write_text(">x\n" + random_dna(40, 99) + "\n")
-    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="strand", model_dir=model_dir, threads=1)
+    classify(tmp_path / "x.fa", tmp_path / "out.tsv", "strand", model_dir)
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]  # after the header
     assert len(rows) == 1 and abs(float(rows[0][3]) + float(rows[0][4]) - 1) < 1e-3
 
@@ -127,8 +148,8 @@ def test_bf16_transformer_on_the_cpu_stays_close_to_fp32(tiny_model_dir: Path, t
     """--precision bf16 is an opt-in speed-up: vectors within bf16 rounding, recorded in metadata."""
     (tmp_path / "x.fa").write_text(fasta_text({"a": random_dna(150, 1), "b": random_dna(60, 2)}))
     for precision in ("fp32", "bf16"):
-        api.embed(str(tmp_path / "x.fa"), tmp_path / f"{precision}.npz", model_dir=tiny_model_dir,
-                  precision=precision, threads=1)
+        api.embed(InputSpec(str(tmp_path / "x.fa")), tmp_path / f"{precision}.npz",
+                  RunOptions(tiny_model_dir, precision=precision, threads=1), EmbedOptions())
     fp32, bf16 = np.load(tmp_path / "fp32.npz"), np.load(tmp_path / "bf16.npz")
     assert json.loads(str(bf16["metadata"]))["transformer_precision"] == "bf16"
     assert json.loads(str(fp32["metadata"]))["transformer_precision"] == "fp32"
@@ -139,10 +160,8 @@ def test_pretrain_can_start_a_transformer_of_another_size(genomes, tmp_path: Pat
     """--transformer-preset keeps the trained tokenizer and gives it a fresh Transformer."""
     from vqdna_cli.config import PRESETS
 
-    api.train_tokenizer(genomes, tmp_path / "tok", steps=2, holdout_files=(), resume=False, max_minutes=None, **STAGE)
-    api.pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=1, lr=1e-3, window=64, batch=2,
-                 holdout_files=(), holdout_tail={}, resume=False, max_minutes=None, device="cpu", threads=1,
-                 seed=0, quiet=True, transformer_preset="default")
+    train_tokenizer(genomes, tmp_path / "tok", steps=2)
+    pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=1, batch=2, transformer_preset="default")
     tokenizer, _ = load_model(tmp_path / "tok")
     pretrained, info = load_model(tmp_path / "pre")
     assert pretrained.cfg.transformer == PRESETS["default"].transformer
@@ -160,9 +179,8 @@ def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(
     shutil.copytree(tiny_model_dir, model_dir)
     rows = ["sequence,label"] + [f"{random_dna(90 + i, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(80)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    metrics = api.finetune(model_dir, "gc", [str(tmp_path / "train.csv")], adapter="frozen", epochs=40, batch=16,
-                           lr=3e-3, dropout=0.3, max_train_rows=40, valid_fraction=0.25, device="cpu", threads=1,
-                           quiet=True)
+    metrics = finetune(model_dir, "gc", [str(tmp_path / "train.csv")], {"max_train_rows": 40, "valid_fraction": 0.25},
+                       adapter="frozen", epochs=40, batch=16, lr=3e-3, dropout=0.3)
     assert metrics["valid_mcc"] > 0.9
     provenance = json.loads((model_dir / "heads/gc/head.json").read_text())["provenance"]
     assert provenance["settings"]["dropout"] == 0.3
@@ -170,7 +188,7 @@ def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(
     assert data["train_rows"] == 40 and data["train_rows_available"] == 60 and data["valid_rows"] == 20
     test = ["sequence,label"] + [f"{random_dna(120, 500 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(10)]
     (tmp_path / "test.csv").write_text("\n".join(test) + "\n")
-    scored = api.evaluate(model_dir, "gc", [str(tmp_path / "test.csv")], device="cpu", threads=1)
+    scored = api.evaluate("gc", [str(tmp_path / "test.csv")], RunOptions(model_dir, device="cpu", threads=1))
     assert scored["mcc"] == 1.0
 
 
@@ -215,18 +233,17 @@ def test_a_center_token_head_reads_a_site_at_a_fixed_place(tiny_model_dir: Path,
 
     (tmp_path / "train.csv").write_text("\n".join(rows(160, 0)) + "\n")
     (tmp_path / "test.csv").write_text("\n".join(rows(20, 5000)) + "\n")
-    metrics = api.finetune(model_dir, "site", [str(tmp_path / "train.csv")], adapter="frozen", center_tokens=8,
-                           epochs=30, batch=16, lr=3e-3, valid_fraction=0.25, device="cpu", threads=1, quiet=True)
+    metrics = finetune(model_dir, "site", [str(tmp_path / "train.csv")], {"valid_fraction": 0.25}, adapter="frozen",
+                       center_tokens=8, epochs=30, batch=16, lr=3e-3)
     info = json.loads((model_dir / "heads/site/head.json").read_text())
     assert info["center_tokens"] == 8 and info["provenance"]["settings"]["center_tokens"] == 8
     cfg = load_model(model_dir)[0].cfg
     features = load_file(str(model_dir / "heads/site/head.safetensors"))["head.fc1.weight"].shape[1]
     assert features == cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + 8 * cfg.encoder.width
     assert metrics["valid_mcc"] > 0.95  # without the central tokens: 0.75 (measured)
-    assert api.evaluate(model_dir, "site", [str(tmp_path / "test.csv")], device="cpu", threads=1)["mcc"] > 0.8
+    assert api.evaluate("site", [str(tmp_path / "test.csv")], RunOptions(model_dir, device="cpu", threads=1))["mcc"] > 0.8
     (tmp_path / "x.fa").write_text(">x\n" + rows(2, 9000)[2].split(",")[0] + "\n")
-    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="site", model_dir=model_dir, threads=1,
-                 reverse_complement=True)
+    classify(tmp_path / "x.fa", tmp_path / "out.tsv", "site", model_dir, reverse_complement=True)
     assert len((tmp_path / "out.tsv").read_text().splitlines()) == 2  # the header and one row
 
 
@@ -242,13 +259,12 @@ def test_a_head_reads_tokens_centred_where_it_was_told(tiny_model_dir: Path, tmp
         flank = random_dna(52, 7000 + i)
         rows.append(f"{flank[:10]}{motifs[i % 2]}{flank[10:]},{i % 2}")
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    metrics = api.finetune(model_dir, "early", [str(tmp_path / "train.csv")], adapter="frozen", center_tokens=8,
-                           center_at=14, epochs=30, batch=16, lr=3e-3, valid_fraction=0.25, device="cpu", threads=1,
-                           quiet=True)
+    metrics = finetune(model_dir, "early", [str(tmp_path / "train.csv")], {"valid_fraction": 0.25}, adapter="frozen",
+                       center_tokens=8, center_at=14, epochs=30, batch=16, lr=3e-3)
     info = json.loads((model_dir / "heads/early/head.json").read_text())
     assert info["center_at"] == 14 and metrics["valid_mcc"] > 0.95
     (tmp_path / "x.fa").write_text(">x\n" + rows[1].split(",")[0] + "\n")
-    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="early", model_dir=model_dir, threads=1)
+    classify(tmp_path / "x.fa", tmp_path / "out.tsv", "early", model_dir)
     assert (tmp_path / "out.tsv").read_text().splitlines()[1].split("\t")[1] == "0"
 
 
@@ -262,8 +278,7 @@ def frozen_head_on_at_against_gc(tiny_model_dir: Path, tmp_path: Path, task: str
     shutil.copytree(tiny_model_dir, model_dir)
     rows = ["sequence,label"] + [f"{random_dna(length, seed + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    api.finetune(model_dir, task, [str(tmp_path / "train.csv")], adapter="frozen", epochs=3, batch=16, device="cpu",
-                 threads=1, quiet=True, **options)
+    finetune(model_dir, task, [str(tmp_path / "train.csv")], adapter="frozen", epochs=3, batch=16, **options)
     return model_dir
 
 
@@ -277,7 +292,7 @@ def test_a_both_strands_head_gives_a_sequence_and_its_reverse_complement_the_sam
     assert json.loads((model_dir / "heads/sym/head.json").read_text())["both_strands"] is True
     forward = random_dna(60, 5)  # one window of the tiny model
     (tmp_path / "x.fa").write_text(f">f\n{forward}\n>r\n{reverse_complement(forward)}\n")
-    api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="sym", model_dir=model_dir, threads=1)
+    classify(tmp_path / "x.fa", tmp_path / "out.tsv", "sym", model_dir)
     f, r = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
     assert f[3:] == r[3:] and f[1] == r[1]
 
@@ -302,40 +317,32 @@ def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_
     assert whole.vectors.shape == (2, per_window.vectors.shape[1])
 
     (tmp_path / "x.fa").write_text(f">long\n{random_dna(400, 7)}\n>short\n{random_dna(100, 8)}\n")
-    summary = api.classify(str(tmp_path / "x.fa"), tmp_path / "out.tsv", task="whole", model_dir=model_dir, threads=1)
+    summary = classify(tmp_path / "x.fa", tmp_path / "out.tsv", "whole", model_dir)
     lines = (tmp_path / "out.tsv").read_text().splitlines()
     assert lines[0].startswith("id\t") and [line.split("\t")[0] for line in lines[1:]] == ["long", "short"]
     assert summary["read"] == "sequences" and summary["read_count"] == 2 and summary["outside_training_lengths"] == 1
     with pytest.raises(VqdnaError, match="classifies whole sequences, not windows: use --format tsv"):
-        api.classify(str(tmp_path / "x.fa"), tmp_path / "out.bed", task="whole", model_dir=model_dir,
-                     output_format="bed", threads=1)
+        classify(tmp_path / "x.fa", tmp_path / "out.bed", "whole", model_dir, output_format="bed")
     with pytest.raises(VqdnaError, match="or a .tsv output"):  # --format auto: .bed asks for windows too
-        api.classify(str(tmp_path / "x.fa"), tmp_path / "out.bed", task="whole", model_dir=model_dir, threads=1)
+        classify(tmp_path / "x.fa", tmp_path / "out.bed", "whole", model_dir)
     assert not (tmp_path / "out.bed").exists()
 
 
-def test_center_tokens_need_a_frozen_head(tiny_model_dir: Path, tmp_path: Path):
+def test_center_tokens_need_a_frozen_head():
+    """The settings refuse the combinations when built: before any data or model is read."""
     from vqdna_cli.errors import VqdnaError
 
-    (tmp_path / "train.csv").write_text("sequence,label\nACGT,0\nTTTT,1\n")
     with pytest.raises(VqdnaError, match="--center-tokens works with --adapter frozen"):
-        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", center_tokens=4,
-                     device="cpu", threads=1, quiet=True)
+        FinetuneSettings("x", adapter="lora", center_tokens=4)
     with pytest.raises(VqdnaError, match="--both-strands works with --adapter frozen"):
-        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", both_strands=True,
-                     device="cpu", threads=1, quiet=True)
+        FinetuneSettings("x", adapter="lora", both_strands=True)
     with pytest.raises(VqdnaError, match="--whole-record works with --adapter frozen"):
-        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", whole_record=True,
-                     device="cpu", threads=1, quiet=True)
+        FinetuneSettings("x", adapter="lora", whole_record=True)
     with pytest.raises(VqdnaError, match="--whole-record and --center-tokens exclude each other"):
-        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", whole_record=True,
-                     center_tokens=4, device="cpu", threads=1, quiet=True)
+        FinetuneSettings("x", adapter="frozen", whole_record=True, center_tokens=4)
     with pytest.raises(VqdnaError, match="--dropout works with --adapter frozen"):
-        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="lora", dropout=0.3,
-                     device="cpu", threads=1, quiet=True)
+        FinetuneSettings("x", adapter="lora", dropout=0.3)
     with pytest.raises(VqdnaError, match="--dropout 1.0: must be at least 0 and below 1"):
-        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", dropout=1.0,
-                     device="cpu", threads=1, quiet=True)
+        FinetuneSettings("x", adapter="frozen", dropout=1.0)
     with pytest.raises(VqdnaError, match="--center-at needs --center-tokens"):
-        api.finetune(tiny_model_dir, "x", [str(tmp_path / "train.csv")], adapter="frozen", center_at=3,
-                     device="cpu", threads=1, quiet=True)
+        FinetuneSettings("x", adapter="frozen", center_at=3)

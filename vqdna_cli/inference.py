@@ -359,9 +359,6 @@ def head_features(info: dict, result: WindowVectors) -> np.ndarray:
     return np.concatenate(parts, axis=1) if len(parts) > 1 else result.pooled
 
 
-POOLINGS = ("mean", "max")
-
-
 def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: str = "mean") -> np.ndarray:
     """One vector for a record from its windows' pooled vectors (n_windows, ...): their mean
     weighted by window length (what a `whole_record` head reads; a short last window counts

@@ -20,21 +20,11 @@ from vqdna_cli.data.alphabet import reverse_complement
 from vqdna_cli.errors import InputError, UsageError
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region
+from vqdna_cli.options import ScanSettings
 
 BLOCK_BASES = 1_000_000  # bases fetched at a time from an indexed FASTA
 MAX_AMBIGUOUS = 0.1  # windows with a larger share of non-ACGT bases are skipped
 _ACGT = b"ACGT"
-
-
-@dataclass(frozen=True)
-class ScanSettings:
-    """What the user asked for: `window`/`stride` in bases (None: the head's training window
-    length, and half of the window), `min_prob`: keep only windows whose call (the most
-    probable non-background class) has at least this probability (0: every window)."""
-
-    window: int | None = None
-    stride: int | None = None
-    min_prob: float = 0.0
 
 
 @dataclass(frozen=True)

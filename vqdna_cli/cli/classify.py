@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,11 +10,13 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.embed import ReverseComplement
+from vqdna_cli.options import ClassifyOptions, ScanSettings
 
 # Checked in the API (one-line errors), not by Typer, so that a bad value reads like every other error.
 Stride = Annotated[Optional[int], typer.Option("--stride", help="Bases between window starts: of a sequence longer than the model window (default: the window, no overlap), or of a --scan (default: half the window).", show_default=False)]
 
 
+@options.expand
 def command(
     source: Annotated[Optional[str], typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)] = None,
     task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
@@ -27,17 +30,7 @@ def command(
     model: options.Model = None,
     rc: ReverseComplement = False,
     stride: Stride = None,
-    region: options.Region = None,
-    bed: options.Bed = None,
-    mapped_only: options.MappedOnly = False,
-    reference: options.Reference = None,
-    batch_tokens: options.BatchTokens = 16384,
-    device: options.Device = "auto",
-    precision: options.Precision = "fp32",
-    threads: options.Threads = None,
-    seed: options.Seed = 0,
-    force: options.Force = False,
-    quiet: options.Quiet = False,
+    given: options.Given = options.shared(*options.INPUT, *options.RUN, *options.OUTPUT),
 ) -> None:
     """Classify DNA with a task head: a label and a probability per class for each sequence.
 
@@ -52,20 +45,19 @@ def command(
     if list_tasks:
         _print_tasks(api.list_tasks(model))
         return
+    inputs, run, quiet = given.inputs(source), given.run(model), given.quiet
     if scan is not None:
-        _scan(scan, source, task, output, model=model, window=window, stride=stride, min_prob=min_prob, rc=rc,
-              output_format=output_format, region=region, bed=bed, batch_tokens=batch_tokens, device=device,
-              precision=precision, threads=threads, seed=seed, force=force, quiet=quiet)
+        _scan(scan, inputs, task, output, run=run, settings=ScanSettings(window, stride, min_prob), rc=rc,
+              output_format=output_format, force=given.force, quiet=quiet)
         return
     if window is not None or min_prob:
         raise UsageError("--window and --min-prob apply to --scan only")
     if task is None or source is None:
         raise UsageError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
-    with bases_progress(f"classifying ({task})", quiet, api.input_bases(source, region, bed)) as progress:
-        result = api.classify(source, output, task=task, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
-                              reference=reference, output_format=output_format, header_comments=header_comments,
-                              reverse_complement=rc, stride=stride, batch_tokens=batch_tokens, device=device,
-                              threads=threads, seed=seed, force=force, precision=precision, progress=progress)
+    wanted = ClassifyOptions(output_format=output_format, header_comments=header_comments, reverse_complement=rc,
+                             stride=stride)
+    with bases_progress(f"classifying ({task})", quiet, api.input_bases(inputs)) as progress:
+        result = api.classify(inputs, output, task, run, wanted, force=given.force, progress=progress)
     made_by = result["provenance"]
     # Predictions on stdout carry no provenance: the log line says what made them.
     report(f"classified {result['rows']:,} {'windows' if result['format'] == 'bed' else 'sequences'} with task {task}, "
@@ -76,47 +68,25 @@ def command(
                "extrapolations", quiet)
 
 
-def _scan(genome: str, source: str | None, task: str | None, output: Path | None, *, model, window, stride,
-          min_prob, rc, output_format, region, bed, batch_tokens, device, precision, threads, seed, force,
+def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, settings, rc, output_format, force,
           quiet) -> None:
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, report
     from vqdna_cli.errors import UsageError
-    from vqdna_cli.scan import ScanSettings
 
     if task is None:
         raise UsageError("--scan needs --task NAME (see `vqdna classify --list-tasks`)")
-    if source is not None:
-        raise UsageError(f"--scan reads the genome it is given; drop the input {source!r}")
+    if inputs.source is not None:
+        raise UsageError(f"--scan reads the genome it is given; drop the input {inputs.source!r}")
     if rc:
         raise UsageError("--scan already reads both strands of a strand-specific head; drop --rc")
     if output_format != "auto":
         raise UsageError("--scan always writes BED6+; drop --format")
-    settings = ScanSettings(window=window, stride=stride, min_prob=min_prob)
     with bases_progress(f"scanning ({task})", quiet) as progress:
-        result = api.scan(genome, output, task=task, settings=settings, model_dir=model, region=region, bed=bed,
-                          batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force,
-                          precision=precision, progress=progress, on_total=progress.set_total)
+        result = api.scan(replace(inputs, source=genome), output, task, run, settings, force=force,
+                          progress=progress, on_total=progress.set_total)
     report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
            f"{result['stride']} bp, strands {result['strands']})", quiet)
-
-
-def _what_it_reads(head: dict) -> str:
-    """Which part of each window a head looks at: heads that read tokens at a fixed place
-    expect inputs laid out like their training data (a TSS at base 249, say)."""
-    from vqdna_cli.inference import HeadReads, central_span
-
-    reads = HeadReads.of(head)
-    strands = ", both strands" if reads.both_strands else ""
-    if reads.whole_record:
-        return "whole sequence" + strands
-    if not reads.center_tokens:
-        return "whole window" + strands
-    if reads.center_at is None:
-        return f"whole window + its {reads.center_tokens} middle bases" + strands
-    count, at = reads.center_tokens, reads.center_at
-    span, _ = central_span(at + count, count, at)  # a window long enough to hold the span
-    return f"whole window + bases {span.start}..{span.stop - 1}" + strands
 
 
 def _lengths(head: dict) -> str:
@@ -148,10 +118,12 @@ def _genome_score(head: dict) -> str:
 
 
 def _print_tasks(heads: list[dict]) -> None:
+    from vqdna_cli import api
+
     print("\t".join(["task", "classes", "test_metric", "real_genome_validation", "training_data", "reads", "lengths",
                      "description"]))
     for head in heads:
         data = head.get("provenance", {}).get("data", {})
         trained_on = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in data.get("train", []))
         print("\t".join([head["task"], ",".join(head["class_names"]), _test_score(head), _genome_score(head),
-                         trained_on, _what_it_reads(head), _lengths(head), head.get("description", "")]))
+                         trained_on, api.what_head_reads(head), _lengths(head), head.get("description", "")]))

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vqdna_cli.cli import options
+from vqdna_cli.options import EmbedOptions
 
 Stride = Annotated[Optional[int], typer.Option("--stride", min=1, help="Tokens between window starts for sequences longer than the model window (default: the window, no overlap).", show_default=False)]
 ReverseComplement = Annotated[bool, typer.Option("--rc", help="Average the forward and reverse-complement strands.")]
@@ -17,6 +18,7 @@ Layer = Annotated[Optional[str], typer.Option("--layer", metavar="N|all", help="
 Pooling = Annotated[str, typer.Option("--pooling", help="How a window's token vectors become one: mean or max.")]
 
 
+@options.expand
 def command(
     source: options.InputPath,
     output: Annotated[Path, typer.Option("--output", "-o", help="Output .npz (embeddings, windows, IDs, coordinates, metadata).")],
@@ -27,17 +29,7 @@ def command(
     pool: Pool = "window",
     layer: Layer = None,
     pooling: Pooling = "mean",
-    region: options.Region = None,
-    bed: options.Bed = None,
-    mapped_only: options.MappedOnly = False,
-    reference: options.Reference = None,
-    batch_tokens: options.BatchTokens = 16384,
-    device: options.Device = "auto",
-    precision: options.Precision = "fp32",
-    threads: options.Threads = None,
-    seed: options.Seed = 0,
-    force: options.Force = False,
-    quiet: options.Quiet = False,
+    given: options.Given = options.shared(*options.INPUT, *options.RUN, *options.OUTPUT),
 ) -> None:
     """Embed DNA: one mean-pooled vector per sequence, or per window of a long sequence.
 
@@ -46,11 +38,12 @@ def command(
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, report
 
+    inputs = given.inputs(source)
+    wanted = EmbedOptions(per_token=per_token, reverse_complement=rc, stride=stride, pool=pool, layer=layer,
+                          pooling=pooling)
     began = time.monotonic()
-    with bases_progress("embedding", quiet, api.input_bases(source, region, bed)) as progress:
-        summary = api.embed(source, output, model_dir=model, region=region, bed=bed, mapped_only=mapped_only,
-                            reference=reference, per_token=per_token, reverse_complement=rc, stride=stride,
-                            batch_tokens=batch_tokens, device=device, threads=threads, seed=seed, force=force, precision=precision,
-                            pool=pool, layer=layer, pooling=pooling, progress=progress)
+    with bases_progress("embedding", given.quiet, api.input_bases(inputs)) as progress:
+        summary = api.embed(inputs, output, given.run(model), wanted, force=given.force, progress=progress)
     seconds = time.monotonic() - began
-    report(f"embedded {summary['records']:,} records ({summary['windows']:,} windows) in {seconds:.1f} s -> {output}", quiet)
+    report(f"embedded {summary['records']:,} records ({summary['windows']:,} windows) in {seconds:.1f} s -> {output}",
+           given.quiet)

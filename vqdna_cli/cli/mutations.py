@@ -9,8 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from vqdna_cli.cli import options
+from vqdna_cli.options import MutationsOptions
 
 
+@options.expand
 def command(
     inputs: Annotated[list[str], typer.Argument(help="Genomes (FASTA, plain or gzip), reads aligned to the reference (BAM/CRAM, sorted and indexed) or variants (VCF/BCF); any mix.", show_default=False)],
     reference: Annotated[Path, typer.Option("--reference", help="The reference FASTA (e.g. NC_045512.2 for SARS-CoV-2) the variants are called against.", show_default=False)],
@@ -25,11 +27,7 @@ def command(
     min_af: Annotated[float, typer.Option("--min-af", min=0.0, max=1.0, help="Reads: smallest allele frequency to call a variant.")] = 0.2,
     min_baseq: Annotated[int, typer.Option("--min-baseq", min=0, help="Reads: lowest base quality that counts.")] = 20,
     model: options.Model = None,
-    batch_tokens: options.BatchTokens = 16384,
-    device: options.Device = "auto",
-    precision: options.Precision = "fp32",
-    threads: options.Threads = None,
-    seed: options.Seed = 0,
+    given: options.Given = options.shared(*options.RUN),
     force: Annotated[bool, typer.Option("--force", "-f", help="Write into an existing output folder, replacing the files vqdna writes there (nothing else in it is touched).")] = False,
     quiet: options.Quiet = False,
 ) -> None:
@@ -42,13 +40,11 @@ def command(
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, report
 
+    wanted = MutationsOptions(reference, annotation=annotation, labels=labels, label_column=label_column, vcf=vcf,
+                              vcf_gz=vcf_gz, plot=plot, min_depth=min_depth, min_af=min_af, min_baseq=min_baseq)
     began = time.monotonic()
     with bases_progress("calling variants", quiet) as progress:
-        summary = api.mutations(inputs, output, reference=reference, annotation=annotation, labels=labels,
-                                label_column=label_column, vcf=vcf, plot=plot, min_depth=min_depth, min_af=min_af,
-                                min_baseq=min_baseq, model_dir=model, batch_tokens=batch_tokens, device=device,
-                                threads=threads, seed=seed, force=force, precision=precision, vcf_gz=vcf_gz,
-                                progress=progress)
+        summary = api.mutations(inputs, output, wanted, given.run(model), force=force, progress=progress)
     for notice in summary["notices"]:
         report(f"vqdna: {notice}", quiet)
     seconds = time.monotonic() - began

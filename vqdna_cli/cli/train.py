@@ -9,6 +9,7 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.handling import one_line_errors
+from vqdna_cli.options import FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings, TrainControl
 
 app = typer.Typer(help=(
     "Train the tokenizer, pre-train the Transformer, or fine-tune a task head.\n\n"
@@ -31,6 +32,20 @@ HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help
 Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write (a folder that holds files needs --resume or --force).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weights in an existing output folder (without --resume: training starts over).")]
 
+# The option groups of the stages (see options.expand).
+GENOMES_AND_CONTROL = options.Shared({"holdout_file": (HoldoutFile, None), "holdout_tail": (HoldoutTail, None),
+                                      "resume": (Resume, False), "force": (Force, False), "max_minutes": (MaxMinutes, None)})
+MACHINE = options.shared("device", "threads", "seed", "quiet")
+
+
+def _genomes(fasta: list[str], given: options.Given) -> GenomeSet:
+    return GenomeSet(tuple(fasta), tuple(given.holdout_file or ()), _parse_tails(given.holdout_tail))
+
+
+def _control(given: options.Given, checkpoint_minutes: float | None = None) -> TrainControl:
+    return TrainControl(resume=given.resume, force=given.force, max_minutes=given.max_minutes,
+                        checkpoint_minutes=checkpoint_minutes, quiet=given.quiet)
+
 
 def _parse_tails(values: list[str] | None) -> dict[str, int]:
     from vqdna_cli.errors import UsageError
@@ -46,6 +61,7 @@ def _parse_tails(values: list[str] | None) -> dict[str, int]:
 
 @app.command("tokenizer", no_args_is_help=True)
 @one_line_errors
+@options.expand
 def tokenizer_command(
     fasta: Annotated[list[str], typer.Argument(help="FASTA files to learn the vocabulary from.")],
     output: Output,
@@ -54,28 +70,20 @@ def tokenizer_command(
     lr: LearningRate = 2e-3,
     window: Annotated[int, typer.Option("--window", help="Bases per training window.")] = 256,
     batch: Annotated[int, typer.Option("--batch", help="Windows per step.")] = 32,
-    holdout_file: HoldoutFile = None,
-    holdout_tail: HoldoutTail = None,
-    resume: Resume = False,
-    force: Force = False,
-    max_minutes: MaxMinutes = None,
-    device: options.Device = "auto",
-    threads: options.Threads = None,
-    seed: options.Seed = 0,
-    quiet: options.Quiet = False,
+    stage: options.Given = GENOMES_AND_CONTROL,
+    machine: options.Given = MACHINE,
 ) -> None:
     """Stage 1: learn the HRQ vocabulary (a VQ-VAE over one-hot DNA) from genomes."""
     from vqdna_cli import api
 
-    api.train_tokenizer(
-        fasta, output, preset=preset, steps=steps, lr=lr, window=window, batch=batch,
-        holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
-        resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet, force=force,
-    )
+    given = stage | machine
+    api.train_tokenizer(_genomes(fasta, given), output, preset, StageSettings(steps, lr, window, batch),
+                        _control(given), given.run(None))
 
 
 @app.command("pretrain", no_args_is_help=True)
 @one_line_errors
+@options.expand
 def pretrain_command(
     fasta: Annotated[list[str], typer.Argument(help="FASTA files to pre-train on.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Weights directory with a trained tokenizer (stage 1).")],
@@ -85,33 +93,24 @@ def pretrain_command(
     window: Annotated[int, typer.Option("--window", help="Bases (= tokens) per training window; at most the model's max_tokens.")] = 512,
     transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", help="Windows per step.")] = 16,
-    holdout_file: HoldoutFile = None,
-    holdout_tail: HoldoutTail = None,
-    resume: Resume = False,
-    force: Force = False,
-    max_minutes: MaxMinutes = None,
+    stage: options.Given = GENOMES_AND_CONTROL,
     masking: Annotated[Optional[str], typer.Option("--masking", help="With --transformer-preset: input (spans of bases hidden from the tokenizer, bases predicted; the default) or tokens (quantized vectors masked after tokenizing, codes predicted: the objective of the shipped weights).", show_default=False)] = None,
     checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,
-    device: options.Device = "auto",
-    threads: options.Threads = None,
-    seed: options.Seed = 0,
-    quiet: options.Quiet = False,
+    machine: options.Given = MACHINE,
 ) -> None:
     """Stage 2: masked pre-training of the Transformer over the frozen tokenizer: spans of
     bases are hidden from the tokenizer (read as N) and predicted from their context."""
     from vqdna_cli import api
 
-    api.pretrain(
-        fasta, model, output, steps=steps, lr=lr, window=window, batch=batch,
-        holdout_files=tuple(holdout_file or ()), holdout_tail=_parse_tails(holdout_tail),
-        resume=resume, max_minutes=max_minutes, device=device, threads=threads, seed=seed, quiet=quiet,
-        transformer_preset=transformer_preset, checkpoint_minutes=checkpoint_minutes, force=force,
-        masking=masking,
-    )
+    given = stage | machine
+    api.pretrain(_genomes(fasta, given), output, StageSettings(steps, lr, window, batch),
+                 _control(given, checkpoint_minutes=checkpoint_minutes), given.run(model),
+                 transformer_preset=transformer_preset, masking=masking)
 
 
 @app.command("finetune", no_args_is_help=True)
 @one_line_errors
+@options.expand
 def finetune_command(
     task: Annotated[str, typer.Option("--task", help="Name of the head to write (heads/<task> in the weights directory).")],
     train: Annotated[list[str], typer.Option("--train", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
@@ -138,22 +137,20 @@ def finetune_command(
     work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Checkpoints and the training log.", show_default=False)] = None,
     resume: Resume = False,
     max_minutes: MaxMinutes = None,
-    device: options.Device = "auto",
-    threads: options.Threads = None,
-    seed: options.Seed = 0,
-    quiet: options.Quiet = False,
+    machine: options.Given = MACHINE,
 ) -> None:
     """Stage 3: a task head (an MLP over pooled vectors, with LoRA adapters, the whole Transformer or nothing else trained), selected by validation MCC."""
     from vqdna_cli import api
 
-    api.finetune(
-        model, task, train, valid_files=valid, valid_fraction=valid_fraction, exclude_files=exclude,
-        labels_tsv=labels, class_names=class_names.split(",") if class_names else None,
-        description=description, epochs=epochs, batch=batch, lr=lr, adapter=adapter, lora_rank=lora_rank, lora_alpha=lora_alpha,
+    settings = FinetuneSettings(
+        task, adapter=adapter, epochs=epochs, batch=batch, lr=lr, lora_rank=lora_rank, lora_alpha=lora_alpha,
         dropout=dropout, center_tokens=center_tokens, center_at=center_at, both_strands=both_strands,
-        whole_record=whole_record, max_train_rows=max_train_rows, work_dir=work_dir, output_dir=output, resume=resume, max_minutes=max_minutes, device=device,
-        threads=threads, seed=seed, quiet=quiet,
-    )
+        whole_record=whole_record, class_names=tuple(class_names.split(",")) if class_names else None,
+        description=description)
+    rows = HeadRows(tuple(train), valid_files=tuple(valid or ()), valid_fraction=valid_fraction,
+                    exclude_files=tuple(exclude or ()), labels_tsv=labels, max_train_rows=max_train_rows)
+    control = TrainControl(resume=resume, max_minutes=max_minutes, quiet=machine.quiet)
+    api.finetune(rows, settings, machine.run(model), control, output_dir=output, work_dir=work_dir)
 
 
 @app.command("evaluate", no_args_is_help=True)
@@ -172,5 +169,5 @@ def evaluate_command(
 
     from vqdna_cli import api
 
-    metrics = api.evaluate(model, task, test, labels_tsv=labels, record=record, device=device, threads=threads)
+    metrics = api.evaluate(task, test, RunOptions(model, device=device, threads=threads), labels_tsv=labels, record=record)
     print(json.dumps(metrics, indent=2))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FROZEN_HEAD_DROPOUT = 0.5  # `finetune --adapter frozen`'s default; see FeatureHead
+from vqdna_cli.options import FROZEN_HEAD_DROPOUT  # `finetune --adapter frozen`'s default
 
 
 def mean_pool(hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

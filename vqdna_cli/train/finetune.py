@@ -22,9 +22,6 @@ from vqdna_cli.train.loop import LoopSettings, run
 BEST = "best"
 
 
-ADAPTERS = ("lora", "full", "frozen")  # frozen: the head alone, see train/head.py
-
-
 class TaskModel(torch.nn.Module):
     """The shared model plus the head: what fine-tuning optimises.
 

@@ -1,0 +1,77 @@
+"""What several commands share: the run's set-up, the input's records, the head's probabilities."""
+
+from __future__ import annotations
+
+from vqdna_cli.errors import UsageError
+from vqdna_cli.options import InputSpec, RunOptions
+
+NO_PROGRESS = lambda bases: None  # noqa: E731
+
+
+def setup_training(run: RunOptions, batch: int | None = None):
+    """Threads, seeds and the device; under torchrun also the process group (and a check
+    that the global `batch` splits evenly over the processes)."""
+    from vqdna_cli import distributed, runtime
+
+    runtime.configure(run.threads, run.seed)
+    runtime.exact_fp32()
+    torch_device = distributed.init(runtime.pick_device(run.device))
+    if batch is not None:
+        distributed.local_batch(batch)
+    return torch_device
+
+
+def save_on_main(save, *args) -> None:
+    """Rank 0 writes the weights; the other processes wait until they are written."""
+    from vqdna_cli import distributed
+
+    if distributed.is_main():
+        save(*args)
+    distributed.barrier()
+
+
+def load_runner(run: RunOptions):
+    """The model of `run` loaded for inference, with its threads and seed set."""
+    from vqdna_cli import runtime
+    from vqdna_cli.inference import Runner
+
+    runtime.configure(run.threads, run.seed)
+    return Runner.load(run.model_dir, run.device, run.precision)
+
+
+def open_records(inputs: InputSpec):
+    from vqdna_cli.io.sequences import open_sequences
+
+    return open_sequences(inputs.source, region=inputs.region, bed=str(inputs.bed) if inputs.bed else None,
+                          mapped_only=inputs.mapped_only,
+                          reference=str(inputs.reference) if inputs.reference else None)
+
+
+def input_bases(inputs: InputSpec) -> int | None:
+    """The bases an input holds, when its `.fai` says so (for a progress total), else None."""
+    from vqdna_cli.io.sequences import known_bases
+
+    return known_bases(inputs.source, inputs.region, str(inputs.bed) if inputs.bed else None)
+
+
+def check_stride(stride: int | None, window: int) -> None:
+    if stride is not None and not 0 < stride <= window:
+        raise UsageError(f"--stride {stride}: must be between 1 and the model window ({window})")
+
+
+def window_probabilities(head, features, device):
+    """(windows, F) head features (`inference.head_features`) -> (windows, classes) class probabilities."""
+    import torch
+
+    with torch.inference_mode():
+        logits = head(torch.from_numpy(features).to(device))
+        return torch.softmax(logits.float(), -1).cpu().numpy()
+
+
+def read_labelled(files, labels_tsv: str | None):
+    """Labelled sequences of CSV files, or of FASTA files with a `labels_tsv`, as one set."""
+    from vqdna_cli.io.labelled import LabelledSet, read_labelled_csv, read_labelled_fasta
+
+    sets = [read_labelled_fasta(f, labels_tsv) if labels_tsv else read_labelled_csv(f) for f in files]
+    return LabelledSet([s for x in sets for s in x.sequences], [label for x in sets for label in x.labels],
+                       ", ".join(files))

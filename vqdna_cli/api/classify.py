@@ -1,0 +1,174 @@
+"""`classify`: class probabilities per sequence (TSV) or window (BED6+), a genome scan, the heads."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+from vqdna_cli.api._common import NO_PROGRESS, check_stride, load_runner, open_records, window_probabilities
+from vqdna_cli.errors import UsageError
+from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions, ScanSettings
+
+SCAN_BATCH = 2048  # windows whose features go through the head at once
+
+
+def list_tasks(model_dir: Path | None = None) -> list[dict]:
+    from vqdna_cli.checkpoint import list_heads
+    from vqdna_cli.inference import default_weights_dir
+
+    return list_heads(Path(model_dir) if model_dir else default_weights_dir())
+
+
+def what_head_reads(head: dict) -> str:
+    """Which part of each window a head (its head.json) looks at: heads that read tokens at
+    a fixed place expect inputs laid out like their training data (a TSS at base 249, say)."""
+    from vqdna_cli.inference import HeadReads, central_span
+
+    reads = HeadReads.of(head)
+    strands = ", both strands" if reads.both_strands else ""
+    if reads.whole_record:
+        return "whole sequence" + strands
+    if not reads.center_tokens:
+        return "whole window" + strands
+    if reads.center_at is None:
+        return f"whole window + its {reads.center_tokens} middle bases" + strands
+    count, at = reads.center_tokens, reads.center_at
+    span, _ = central_span(at + count, count, at)  # a window long enough to hold the span
+    return f"whole window + bases {span.start}..{span.stop - 1}" + strands
+
+
+def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions = RunOptions(),
+             options: ClassifyOptions = ClassifyOptions(), *, force: bool = False, progress=NO_PROGRESS) -> dict:
+    """Class probabilities per record (`io.writers.PredictionTsv`), or per window
+    (`PredictionBed`). What made the file (vqdna version, model, task, input) goes to a
+    sidecar `<output>.json` when `output` is a file, and also before the header as
+    `##key=value` lines with `options.header_comments`. The result counts the windows (whole
+    sequences, for a head that reads them) whose length is far from those the head trained
+    on (`inference.outside_training_lengths`), for the caller to warn about."""
+    from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
+    from vqdna_cli.io.writers import PredictionBed, PredictionTsv, check_output, text_output, write_sidecar
+
+    output_format = options.table_format(output)
+    check_output(output, force, inputs.paths)
+    runner = load_runner(run)
+    check_stride(options.stride, runner.window)
+    head, info = runner.attach_head(task)
+    whole_record = HeadReads.of(info).whole_record  # one prediction per record: TSV only
+    if output_format == "bed" and whole_record:
+        raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
+    # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
+    # for text labels, the class's position in the head's label order.
+    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
+    table = (PredictionBed if output_format == "bed" else PredictionTsv)(info["class_names"], class_index)
+    provenance = {**table.FORMAT, **runner.describe(), "task": task, "class_names": info["class_names"],
+                  **inputs.describe(), "output_format": output_format,
+                  "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
+    results = embed_records(runner, open_records(inputs), batch_tokens=run.tokens_per_batch(), stride=options.stride,
+                            per_token=False, on_bases=progress, **head_inputs(info, options.reverse_complement))
+    count = read_count = outside = 0  # counters, not lists: memory stays flat over millions of reads
+    with text_output(output) as out:
+        table.write_header(out, provenance if options.header_comments else None)
+        for result in results:  # rows are written as records finish: a genome streams through
+            probabilities = window_probabilities(head, head_features(info, result), runner.device)
+            rows = table.rows(result.record, result.windows, probabilities)
+            out.writelines(rows)
+            count += len(rows)
+            lengths = [len(result.record)] if whole_record else [end - start for start, end in result.windows]
+            read_count += len(lengths)
+            outside += sum(outside_training_lengths(info, n) for n in lengths)
+    if output is not None and str(output) != "-":
+        write_sidecar(output, {**provenance, "columns": table.columns, "rows": count})
+    return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
+            "read_count": read_count, "outside_training_lengths": outside,
+            "train_window_lengths": info.get("train_window_lengths"), "provenance": provenance}
+
+
+def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = RunOptions(),
+         settings: ScanSettings = ScanSettings(), *, force: bool = False, progress=NO_PROGRESS,
+         on_total=lambda total: None) -> dict:
+    """Scan a genome FASTA (`genome.source`, within its `region`/`bed`) with a task head
+    (`vqdna classify --scan`) into `io.writers.ScanBed`, sorted by position, one row per
+    window and strand; with `settings.min_prob`, only windows where a non-background class
+    has at least that. Windows stream through the model a group at a time and rows are
+    written as they come, so memory does not grow with the genome. `on_total(bases)` is told
+    the bases to scan before the first window (when known)."""
+    import numpy as np
+
+    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.io.regions import parse_region, read_bed
+    from vqdna_cli.io.writers import ScanBed, check_output, text_output
+    from vqdna_cli.scan import ScanLayout, ScanSource, background_classes
+
+    regions = ([parse_region(genome.region)] if genome.region else []) + (read_bed(str(genome.bed)) if genome.bed else [])
+    source = ScanSource.open(genome.source, regions)
+    check_output(output, force)
+    runner = load_runner(run)
+    head, info = runner.attach_head(task)
+    layout = ScanLayout.of(info, runner.window, settings)
+    calls = [i for i in range(len(info["class_names"])) if i not in background_classes(info)]
+    on_total(source.total_bases)
+    strands: deque[str] = deque()  # of the windows handed to the model and not yet written, in order
+
+    def records():
+        for window in source.windows(layout):
+            strands.append(window.strand)
+            yield window.record
+
+    tracker = _Covered(progress)
+    inputs = head_inputs(info)
+    inputs["reverse_complement"] = layout.strands == (".",)  # a head trained on both strands averages them
+    results = embed_records(runner, records(), batch_tokens=run.tokens_per_batch(), stride=None, per_token=False,
+                            **inputs)
+    kept = windows = 0
+    with text_output(output) as out:
+        table = ScanBed(out, info["class_names"])
+        made_by = runner.describe()
+        table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
+                           f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g}")
+        for batch in _batched(results, SCAN_BATCH):
+            probabilities = window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
+                                                 runner.device)
+            for result, p in zip(batch, probabilities):
+                strand = strands.popleft()
+                record = result.record
+                tracker.advance(record.chrom, record.offset, record.offset + len(record))
+                windows += 1
+                # kept: a call (its most probable non-background class) of at least min_prob
+                if settings.min_prob > 0 and (not calls or p[calls].max() < settings.min_prob):
+                    continue
+                table.write_row(record, strand, p)
+                kept += 1
+    tracker.finish(source.total_bases)
+    return {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
+            "strands": "".join(layout.strands), "bases": tracker.covered}
+
+
+def _batched(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Covered:
+    """Genome bases covered by the windows written so far, for the progress bar."""
+
+    def __init__(self, progress):
+        self.progress, self.covered, self.chrom, self.end = progress, 0, None, 0
+
+    def advance(self, chrom: str, start: int, end: int) -> None:
+        if chrom != self.chrom:
+            self.chrom, self.end = chrom, start
+        new = max(0, end - max(start, self.end))
+        self.end = max(self.end, end)
+        self.covered += new
+        self.progress(new)
+
+    def finish(self, total: int | None) -> None:
+        """The bar ends full: skipped N windows and tails count as done."""
+        if total is not None and total > self.covered:
+            self.progress(total - self.covered)

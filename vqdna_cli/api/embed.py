@@ -1,0 +1,78 @@
+"""`embed`: one pooled embedding per record (or per window of a long record) into one `.npz`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vqdna_cli.api._common import NO_PROGRESS, check_stride, load_runner, open_records
+from vqdna_cli.errors import UsageError
+from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions
+
+
+def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), options: EmbedOptions = EmbedOptions(),
+          *, force: bool = False, progress=NO_PROGRESS) -> dict:
+    """Read `inputs`, embed every record, write `io.writers.EmbeddingsNpz` to `output`.
+
+    `options.pool` "record" writes one row per record (its windows' vectors averaged,
+    weighted by their lengths; with `pooling` "max", their maximum); `layer` N takes the
+    vectors of Transformer layer N (0 the input of the first block, -1 the last, as esm's
+    `--repr_layers`), "all" adds every layer's as `layer_embeddings`; `pooling` "max" pools a
+    window's tokens by their maximum. The defaults write exactly what they always did."""
+    import numpy as np
+
+    from vqdna_cli.inference import embed_records, record_vector
+    from vqdna_cli.io.writers import EmbeddingsNpz, check_output
+
+    check_output(output, force, inputs.paths, binary=True)
+    runner = load_runner(run)
+    check_stride(options.stride, runner.window)
+    layers = _layers(options.layer, runner.layers)
+    whole = options.pool == "record"
+    table = EmbeddingsNpz(runner.model.cfg.transformer.width, layers, str(options.layer) == "all", options.per_token)
+    windows_read = 0
+    for result in embed_records(runner, open_records(inputs), batch_tokens=run.tokens_per_batch(),
+                                stride=options.stride, per_token=options.per_token,
+                                reverse_complement=options.reverse_complement, layers=layers,
+                                pooling=options.pooling, on_bases=progress):
+        record = result.record
+        windows_read += len(result.windows)
+        # One row per record covers the whole record: the schema's window arrays stay true.
+        rows = [record_vector(result.windows, result.pooled, options.pooling)] if whole else result.pooled
+        spans = [(0, len(record))] if whole else result.windows
+        table.add(record, rows, spans, result.per_token if options.per_token else None)
+    table.write(output, {**runner.describe(), **inputs.describe(), "windows": windows_read, "window": runner.window,
+                         "stride": options.stride or runner.window,
+                         "pooling": f"{options.pooling} over the window's tokens",
+                         "reverse_complement": options.reverse_complement, "per_token": options.per_token,
+                         **_embedding_options(options, layers, runner.layers)})
+    return {"records": len(table.ids), "windows": windows_read}
+
+
+def _layers(layer: int | str | None, count: int) -> tuple[int, ...] | None:
+    """`--layer` -> the Transformer layers to read (`Runner.layer_outputs`), or None for the
+    default output (the last layer, computed as it always was)."""
+    if layer is None:
+        return None
+    if str(layer) == "all":
+        return tuple(range(count + 1))
+    try:
+        number = int(layer)
+    except ValueError:
+        raise UsageError(f"--layer {layer!r}: give a layer number (0 to {count}, -1 the last) or all") from None
+    if not -count - 1 <= number <= count:
+        raise UsageError(f"--layer {number}: the model has layers 0 (input) to {count} (-1 the last)")
+    number %= count + 1
+    return None if number == count else (number,)
+
+
+def _embedding_options(options: EmbedOptions, layers, count: int) -> dict:
+    """Metadata of the options beyond the defaults (a default run's file stays as it was)."""
+    extra = {}
+    if options.pool == "record":
+        extra["pool"] = ("record: one row per record, its windows' vectors "
+                         + ("maximum" if options.pooling == "max" else "averaged, weighted by their lengths"))
+    if options.layer is not None:
+        extra["layer"] = "all" if str(options.layer) == "all" else (layers[0] if layers else count)
+        extra["layers"] = list(layers) if layers else [count]
+        extra["transformer_layers"] = count
+    return extra

@@ -1,0 +1,25 @@
+"""`tokenize`: HRQ token IDs of every record into one ragged `.npz`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vqdna_cli.api._common import NO_PROGRESS, load_runner, open_records
+from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions
+
+
+def tokenize(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), *, compress: bool = True,
+             force: bool = False, progress=NO_PROGRESS) -> dict:
+    """Read `inputs`, tokenize every record, write `io.writers.TokensNpz` to `output`."""
+    from vqdna_cli.inference import tokenize_records
+    from vqdna_cli.io.writers import TokensNpz, check_output
+
+    check_output(output, force, inputs.paths, binary=True)
+    runner = load_runner(run)
+    table = TokensNpz(runner.levels)
+    for record, tokens in tokenize_records(runner, open_records(inputs), run.tokens_per_batch(TOKENIZE_BATCH_TOKENS),
+                                           progress):
+        table.add(record, tokens)
+    metadata = {**runner.describe(), **inputs.describe(),
+                "encoder_context_bases": runner.model.cfg.encoder.receptive_radius}
+    return table.write(output, metadata, compress)

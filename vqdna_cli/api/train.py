@@ -1,0 +1,285 @@
+"""The training stages: the tokenizer, pre-training, a task head, and scoring a head."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vqdna_cli.api._common import load_runner, read_labelled, save_on_main, setup_training, window_probabilities
+from vqdna_cli.errors import UsageError, VqdnaError
+from vqdna_cli.options import (FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings,
+                               TrainControl)
+
+
+def _loop_settings(stage: StageSettings, control: TrainControl, output: Path):
+    from vqdna_cli.train.loop import LoopSettings
+
+    every = max(1, min(200, stage.steps))
+    return LoopSettings(steps=stage.steps, lr=stage.lr, out_dir=Path(output), resume=control.resume,
+                        quiet=control.quiet, max_minutes=control.max_minutes, eval_every=every,
+                        checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes)
+
+
+def _starting_weights(run: RunOptions) -> Path:
+    if run.model_dir is None:
+        raise UsageError("--model: give the weights directory to start from")
+    return Path(run.model_dir)
+
+
+def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", stage: StageSettings = StageSettings(),
+                    control: TrainControl = TrainControl(), run: RunOptions = RunOptions()) -> dict:
+    """Stage 1: the HRQ vocabulary of a fresh `preset` model, learnt from `genomes`."""
+    from vqdna_cli.checkpoint import save_model
+    from vqdna_cli.config import PRESETS
+    from vqdna_cli.io.writers import check_weights_output
+    from vqdna_cli.model.vqdna import VQDNA
+    from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.provenance import provenance
+    from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
+
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    check_weights_output(output, control.force, control.resume)
+    torch_device = setup_training(run, stage.batch)
+    began = time.monotonic()
+    data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
+    cfg = PRESETS[preset]
+    model = VQDNA(cfg).to(torch_device)
+    metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window, batch=stage.batch,
+                        seed=run.seed, device=torch_device)
+    record = provenance("tokenizer", data.description,
+                        {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
+                         "batch": stage.batch, "seed": run.seed},
+                        metrics, (time.monotonic() - began) / 60, str(torch_device))
+    save_on_main(save_model, Path(output), model.cpu(), cfg, {"tokenizer": record})
+    return metrics
+
+
+def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = StageSettings(),
+             control: TrainControl = TrainControl(), run: RunOptions = RunOptions(), *,
+             transformer_preset: str | None = None, masking: str | None = None) -> dict:
+    """Stage 2: masked pre-training of the Transformer over the tokenizer in `run.model_dir`
+    (with `transformer_preset`, a fresh Transformer of that size, objective `masking`)."""
+    from vqdna_cli.checkpoint import load_model, save_model
+    from vqdna_cli.io.writers import check_weights_output
+    from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.pretrain import pretrain as run_stage
+    from vqdna_cli.train.provenance import provenance
+
+    model_dir = _starting_weights(run)
+    check_weights_output(output, control.force, control.resume)
+    torch_device = setup_training(run, stage.batch)
+    began = time.monotonic()
+    model, info = load_model(model_dir)
+    if transformer_preset is not None:
+        model = _with_transformer_of(model, transformer_preset, masking)
+    elif masking is not None:
+        raise UsageError("--masking sets the objective of a fresh Transformer: give --transformer-preset too")
+    if stage.window > model.cfg.transformer.max_tokens:
+        raise UsageError(f"--window {stage.window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
+    data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
+    model.to(torch_device)
+    metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window, batch=stage.batch,
+                        seed=run.seed, device=torch_device)
+    record = provenance("pretrain", data.description,
+                        {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
+                         "seed": run.seed, "tokenizer": str(model_dir)},
+                        metrics, (time.monotonic() - began) / 60, str(torch_device))
+    save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
+    return metrics
+
+
+def _with_transformer_of(model, preset: str, masking: str | None = None):
+    """The same trained tokenizer under a fresh Transformer of `preset`'s size, pre-trained
+    with `masking` ("input", "tokens"; default: the preset's objective)."""
+    import dataclasses
+
+    from vqdna_cli.config import LEGACY_MASKING, PRESETS, MaskingConfig
+    from vqdna_cli.model.vqdna import VQDNA
+
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    objective = PRESETS[preset].masking
+    if masking == "tokens":
+        objective = MaskingConfig(fraction=0.25, **LEGACY_MASKING)  # the shipped weights' objective
+    elif masking not in (None, "input"):
+        raise UsageError(f"--masking {masking!r}: use input or tokens")
+    cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=objective)
+    return VQDNA(cfg).take_tokenizer_of(model)
+
+
+# --- task heads -----------------------------------------------------------------------------
+
+
+def _label_order(labels: list[str]) -> list[str]:
+    """Distinct labels, numerically when they are all integers (GUE's 0, 1, 2 ...)."""
+    distinct = set(labels)
+    if all(label.lstrip("-").isdigit() for label in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
+
+
+@dataclass
+class HeadData:
+    """A head's labelled rows once cleaned: what it trains on, what selects it, the class order."""
+
+    rows: list[tuple[str, str]]  # (sequence, label)
+    valid_rows: list[tuple[str, str]]
+    labels: list[str]
+    record: dict  # for the head's provenance: the files and how many rows each step kept
+
+
+def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
+    """The rows `finetune` trains and selects a head on. Sequences of `exclude_files` (the test
+    split) are removed from training; without `valid_files`, a seeded `valid_fraction` of the
+    rest selects the head; training rows with an exact copy among the validation rows are
+    dropped; `max_train_rows` keeps a seeded subset."""
+    import numpy as np
+
+    train = read_labelled(spec.train_files, spec.labels_tsv)
+    excluded = set()
+    for path in spec.exclude_files:
+        excluded.update(read_labelled([path], spec.labels_tsv).sequences)
+    rows = [(s, y) for s, y in zip(train.sequences, train.labels) if s not in excluded]
+    dropped_excluded = len(train.sequences) - len(rows)
+    if spec.valid_files:
+        valid = read_labelled(spec.valid_files, spec.labels_tsv)
+        valid_rows = list(zip(valid.sequences, valid.labels))
+    else:
+        if not 0 < spec.valid_fraction < 1:
+            raise UsageError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
+        order = np.random.default_rng(seed).permutation(len(rows))
+        cut = int(round(len(rows) * spec.valid_fraction))
+        valid_rows = [rows[i] for i in order[:cut]]
+        rows = [rows[i] for i in order[cut:]]
+    if not rows or not valid_rows:
+        raise VqdnaError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
+                         f"{len(valid_rows)}): give more data or --valid FILE")
+    valid_sequences = {s for s, _ in valid_rows}
+    before = len(rows)
+    rows = [(s, y) for s, y in rows if s not in valid_sequences]  # no exact copy on both sides
+    available = len(rows)
+    if spec.max_train_rows is not None and len(rows) > spec.max_train_rows:
+        keep = np.sort(np.random.default_rng(seed + 1).permutation(len(rows))[:spec.max_train_rows])
+        rows = [rows[i] for i in keep]
+    record = {"train": list(spec.train_files),
+              "valid": list(spec.valid_files) or f"{spec.valid_fraction:.0%} of the training rows (seed {seed})",
+              "exclude": list(spec.exclude_files), "train_rows": len(rows), "train_rows_available": available,
+              "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
+              "dropped_in_valid": before - available}
+    labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
+    return HeadData(rows, valid_rows, labels, record)
+
+
+def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions = RunOptions(),
+             control: TrainControl = TrainControl(), *, output_dir: Path | None = None,
+             work_dir: Path | None = None) -> dict:
+    """Train the task head `settings.task` on the weights in `run.model_dir`; it is written to
+    `output_dir/heads/<task>` (default: into `run.model_dir`).
+
+    `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
+    compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
+    embeddings of that many tokens centred on base `center_at` of each window (default: its
+    middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
+    them the average of the forward and reverse-complement strands' (as `classify --rc`);
+    `whole_record` gives the head one feature vector per sequence (`inference.head_features`).
+    `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
+    import numpy as np
+
+    from vqdna_cli.checkpoint import load_model, save_head
+    from vqdna_cli.inference import HeadReads, Runner, training_window_lengths
+    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
+    from vqdna_cli.train.provenance import provenance
+
+    model_dir, task, s = _starting_weights(run), settings.task, settings
+    reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record)
+    torch_device = setup_training(run, s.batch)
+    began = time.monotonic()
+    data = head_training_data(data_files, seed=run.seed)
+    rows, valid_rows, labels = data.rows, data.valid_rows, data.labels
+    class_names = labels if s.class_names is None else list(s.class_names)
+    if len(class_names) != len(labels):
+        raise UsageError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
+    if len(labels) < 2:
+        raise VqdnaError("fine-tuning needs at least two classes in the training data")
+    index_of = {label: i for i, label in enumerate(labels)}
+
+    model, info = load_model(model_dir)
+    runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
+    train_labels = np.array([index_of[y] for _, y in rows])
+    valid_labels = np.array([index_of[y] for _, y in valid_rows])
+    work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
+    loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes}
+    if s.adapter == "frozen":
+        from vqdna_cli.train.head import fit_frozen_head, window_vectors
+
+        train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
+        valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
+        state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=s.epochs, batch=s.batch, lr=s.lr,
+                                         dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work, **loop)
+    else:
+        from vqdna_cli.data.alphabet import encode
+
+        def tokens_of(pairs):
+            return runner.tokens_of([encode(x) for x, _ in pairs], 65536)
+
+        train_tokens, valid_tokens = tokens_of(rows), tokens_of(valid_rows)
+        task_model = TaskModel(model, len(labels), s.lora_rank, s.lora_alpha, s.adapter).to(torch_device)
+        loop_settings = head_loop_settings(s.epochs, len(rows), s.batch, s.lr, work, **loop)
+        state, metrics = run_stage(task_model, train_tokens, train_labels, valid_tokens, valid_labels, loop_settings,
+                                   batch=s.batch, seed=run.seed, device=torch_device)
+    frozen_only = {"dropout": s.head_dropout} if s.adapter == "frozen" else {}
+    record = provenance("finetune", data.record, {
+        "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,
+        "lora_alpha": s.lora_alpha, "center_tokens": s.center_tokens, "center_at": s.center_at,
+        "both_strands": s.both_strands, "whole_record": s.whole_record,
+        "max_train_rows": data_files.max_train_rows, "seed": run.seed, **frozen_only,
+    }, metrics, (time.monotonic() - began) / 60, str(torch_device))
+    save_on_main(save_head, Path(output_dir or model_dir), task, state, {
+        "description": s.description, "labels": labels, "class_names": list(class_names),
+        "adapter": s.adapter, "lora_rank": s.lora_rank, "lora_alpha": s.lora_alpha,
+        **reads.as_info(),
+        "train_window_lengths": training_window_lengths((len(sequence) for sequence, _ in rows),
+                                                        None if s.whole_record else runner.window),
+        "model_sha256": info["sha256"]["model.safetensors"],
+        "validation": metrics, "provenance": record,
+    })
+    return metrics
+
+
+def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *, labels_tsv: str | None = None,
+             record: bool = False) -> dict:
+    """Score a finished head on a labelled test set; `record` stores the score in head.json
+    (shown by `classify --list-tasks`). Nothing here feeds back into training or selection."""
+    import datetime
+
+    import numpy as np
+
+    from vqdna_cli.checkpoint import record_head_test
+    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.metrics import classification_metrics
+
+    runner = load_runner(run)
+    head, info = runner.attach_head(task)
+    test = read_labelled(test_files, labels_tsv)
+    index_of = {label: i for i, label in enumerate(info["labels"])}
+    unknown = set(test.labels) - set(index_of)
+    if unknown:
+        raise VqdnaError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
+    records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(test.sequences))
+    began = time.monotonic()
+    # Scored exactly as `classify` writes its TSV: a longer sequence gets the mean of its
+    # windows' probabilities.
+    predicted = [int(window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
+                 for result in embed_records(runner, records, batch_tokens=run.tokens_per_batch(), stride=None,
+                                             per_token=False, **head_inputs(info))]
+    seconds = time.monotonic() - began
+    metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
+    metrics.update({"test_files": list(test_files), "seconds": round(seconds, 1),
+                    "bases_per_second": round(sum(map(len, test.sequences)) / max(seconds, 1e-9)),
+                    "evaluated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    if record:
+        record_head_test(runner.model_dir, task, metrics)
+    return metrics
