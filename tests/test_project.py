@@ -67,6 +67,57 @@ def test_model_layer_does_no_io_and_no_printing():
         assert "print(" not in path.read_text(), path
 
 
+def _package_imports(path: Path) -> set[str]:
+    """The vqdna_cli modules `path` imports; `from vqdna_cli import x` counts as vqdna_cli.x
+    (the package's own `__version__` as the package itself)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "vqdna_cli":
+            names.update("vqdna_cli" if alias.name == "__version__" else f"vqdna_cli.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return {name for name in names if name.split(".")[0] == "vqdna_cli"}
+
+
+CLI_MAY_IMPORT = {"vqdna_cli", "vqdna_cli.api", "vqdna_cli.options", "vqdna_cli.errors"}
+
+
+def test_the_cli_layer_imports_only_the_api_the_options_and_the_errors():
+    """The command line reads options and prints; what runs goes through `api` and the
+    option objects, so a script can do all a command does."""
+    for path in (PACKAGE / "cli").glob("*.py"):
+        for name in _package_imports(path):
+            assert name in CLI_MAY_IMPORT or name.startswith("vqdna_cli.cli"), (path.name, name)
+
+
+def test_nothing_below_the_cli_imports_it():
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] in ("cli", "__main__.py"):  # __main__ starts the CLI
+            continue
+        assert not any(name.startswith("vqdna_cli.cli") for name in _package_imports(path)), path
+
+
+def test_the_option_objects_import_only_the_errors():
+    """`options` is built by the CLI before anything heavy loads: no torch, no model."""
+    assert _package_imports(PACKAGE / "options.py") <= {"vqdna_cli.errors"}
+    assert not {name.split(".")[0] for name in _imports(PACKAGE / "options.py")} & {"torch", "numpy", "typer"}
+
+
+def test_api_functions_take_option_objects_not_long_signatures():
+    """Every public API function takes at most eight parameters: the recurring groups travel
+    as `options.InputSpec`, `RunOptions` and the commands' own option objects."""
+    import inspect
+
+    from vqdna_cli import api
+
+    for name in api.__all__:
+        function = getattr(api, name)
+        if inspect.isfunction(function):
+            assert len(inspect.signature(function).parameters) <= 8, name
+
+
 def test_only_the_cli_layer_imports_typer():
     for path in PACKAGE.rglob("*.py"):
         if "cli" in path.relative_to(PACKAGE).parts[:1]:
