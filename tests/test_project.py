@@ -167,6 +167,15 @@ def test_license_file_and_classifiers_say_the_pyproject_license():
     assert f"Programming Language :: Python :: {oldest}" in classifiers
 
 
+def test_every_subpackage_goes_into_the_wheel():
+    """setuptools installs only the packages pyproject lists: a new folder (api/ was one) must be there."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    for init in PACKAGE.rglob("__init__.py"):
+        name = ".".join(("vqdna_cli", *init.parent.relative_to(PACKAGE).parts))
+        assert name in listed, name
+
+
 def test_every_dependency_is_imported_by_the_package():
     """A declared dependency nothing imports (tqdm was one) only slows installs down."""
     imported = {name.split(".")[0] for path in PACKAGE.rglob("*.py") for name in _imports(path)}
