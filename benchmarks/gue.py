@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gue_tasks import BY_NAME, TASKS, Task  # noqa: E402
 
-from vqdna_cli.inference import HeadReads  # noqa: E402
+from vqdna_cli.head_info import HeadReads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every training row (max_train_rows None): capping at 8,000 rows cost the capped tasks 2 to 5

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from real_genome import TrainingMix
 
-from vqdna_cli.inference import HeadReads
+from vqdna_cli.head_info import HeadReads
 
 HISTONE_MARKS = ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K79me3", "H3K9ac", "H4", "H4ac")
 HISTONE_BOTH_STRANDS = ("H3K14ac", "H3K36me3", "H3K4me3", "H3K79me3", "H3K9ac", "H4ac")  # see TASKS

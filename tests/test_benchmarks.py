@@ -16,7 +16,7 @@ import gue_tasks  # noqa: E402
 import head_recipe  # noqa: E402
 import heldout  # noqa: E402
 import vocabularies as token_bench  # noqa: E402
-from vqdna_cli.inference import HeadReads  # noqa: E402
+from vqdna_cli.head_info import HeadReads  # noqa: E402
 
 
 def test_neighbour_lookup_takes_the_most_frequent_middle_code():

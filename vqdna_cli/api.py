@@ -356,7 +356,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     lines with `header_comments`. The result counts the windows (whole sequences, for a
     head that reads them) whose length is far from those the head trained on
     (`inference.outside_training_lengths`), for the caller to warn about."""
-    from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
+    from vqdna_cli.inference import embed_records, head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import check_output, text_output
 
     output_format = _prediction_format(output_format, output)
@@ -364,13 +364,13 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
-    whole_record = HeadReads.of(info).whole_record  # one prediction per record: TSV only
+    whole_record = info.reads.whole_record  # one prediction per record: TSV only
     if output_format == "bed" and whole_record:
         raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
-    names = info["class_names"]
+    names = list(info.class_names)
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
     # for text labels, the class's position in the head's label order.
-    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
+    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info.labels)]
     provenance = {**PREDICTIONS_FORMAT, **runner.describe(), "task": task, "class_names": names,
                   **_input_description(source, region, bed, mapped_only), "output_format": output_format,
                   "reverse_complement": reverse_complement, "stride": stride or runner.window}
@@ -399,7 +399,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
         _write_sidecar(output, {**provenance, "columns": columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
             "read_count": read_count, "outside_training_lengths": outside,
-            "train_window_lengths": info.get("train_window_lengths"), "provenance": provenance}
+            "train_window_lengths": info.train_window_lengths, "provenance": provenance}
 
 
 def _prediction_format(requested: str, output: Path | None) -> str:
@@ -479,7 +479,7 @@ def scan(genome: str, output: Path | None, *, task: str, settings=None, model_di
     runner = _runner(model_dir, device, threads, seed, precision)
     head, info = runner.attach_head(task)
     layout = ScanLayout.of(info, runner.window, settings)
-    names = info["class_names"]
+    names = info.class_names
     calls = [i for i in range(len(names)) if i not in background_classes(info)]
     on_total(source.total_bases)
     from collections import deque
@@ -646,7 +646,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
-    from vqdna_cli.inference import HeadReads, Runner, training_window_lengths
+    from vqdna_cli.head_info import HeadReads
+    from vqdna_cli.inference import Runner, training_window_lengths
     from vqdna_cli.model.heads import FROZEN_HEAD_DROPOUT
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
@@ -749,7 +750,7 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     runner = _runner(model_dir, device, threads, seed)
     head, info = runner.attach_head(task)
     test = _read_labelled(test_files, labels_tsv)
-    index_of = {label: i for i, label in enumerate(info["labels"])}
+    index_of = {label: i for i, label in enumerate(info.labels)}
     unknown = set(test.labels) - set(index_of)
     if unknown:
         raise VqdnaError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from vqdna_cli import runtime
-from vqdna_cli.checkpoint import load_head, load_model, model_hash, require_keys
+from vqdna_cli.checkpoint import load_head, load_model, model_hash
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
 from vqdna_cli.errors import ModelError
+from vqdna_cli.head_info import HeadInfo, HeadReads
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.model.heads import ClassificationHead, FeatureHead
 from vqdna_cli.model.lora import add_lora
@@ -91,27 +92,23 @@ class Runner:
             "transformer_precision": runtime.transformer_precision(self.device, self.precision == "bf16"),
         }
 
-    def attach_head(self, task: str) -> tuple[torch.nn.Module, dict]:
+    def attach_head(self, task: str) -> tuple[torch.nn.Module, HeadInfo]:
         """Load a task's LoRA adapters into the Transformer (in place) and return its head;
         the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
-        adapter = info.get("adapter", "lora")
-        require_keys(info, ("labels", "class_names") + (("lora_rank", "lora_alpha") if adapter == "lora" else ()),
-                     self.model_dir / "heads" / task / "head.json")
         self._check_trained_on_this_model(task, info)
-        full = adapter == "full"
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
-        if adapter == "frozen":  # the shared model as it is, and an MLP over its features
-            expected = head_feature_count(self.model.cfg, info.get("center_tokens", 0))
+        if info.kind == "frozen":  # the shared model as it is, and an MLP over its features
+            expected = head_feature_count(self.model.cfg, info.reads.center_tokens)
             if adapters or head_state.get("fc1.weight", torch.empty(0, 0)).shape[1:] != (expected,):
                 raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
             return FeatureHead.from_state(head_state).to(self.device).eval(), info
-        if adapter == "lora":
-            add_lora(self.model.transformer, info["lora_rank"], info["lora_alpha"])
-        head = ClassificationHead(self.model.cfg.transformer.width, len(info["class_names"]))
+        if info.kind == "lora":
+            add_lora(self.model.transformer, info.lora_rank, info.lora_alpha)
+        head = ClassificationHead(self.model.cfg.transformer.width, len(info.class_names))
         try:
-            missing = self.model.transformer.load_state_dict(adapters, strict=full)
+            missing = self.model.transformer.load_state_dict(adapters, strict=info.kind == "full")
         except RuntimeError:
             raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}") from None
         if missing.unexpected_keys or any("lora" in k for k in missing.missing_keys):
@@ -119,11 +116,11 @@ class Runner:
         head.load_state_dict(head_state)
         return head.to(self.device).eval(), info
 
-    def _check_trained_on_this_model(self, task: str, info: dict) -> None:
+    def _check_trained_on_this_model(self, task: str, info: HeadInfo) -> None:
         """A head reads the features of the model it was trained with: on another model
         (retrained, or a head copied between weights folders) its answers are meaningless,
         yet look as confident. Heads written before the hash was recorded are not checked."""
-        trained_on = info.get("model_sha256")
+        trained_on = info.model_sha256
         actual = self.info["sha256"]["model.safetensors"]
         if trained_on is not None and trained_on != actual:
             raise ModelError(f"task head {task!r} was trained on model {trained_on[:16]}, but {self.model_dir} "
@@ -271,36 +268,6 @@ class WindowVectors:
     record_frequencies: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
-class HeadReads:
-    """What a frozen-model head reads beyond the pooled vector and the code frequencies, as
-    its head.json records it: the HRQ embeddings of `center_tokens` tokens centred on base
-    `center_at` of each window (default: its middle), and whether every feature is averaged
-    over both strands. Training and every caller of a head go through this one record."""
-
-    center_tokens: int = 0
-    center_at: int | None = None
-    both_strands: bool = False
-    # One feature vector per sequence instead of one per window: the code frequencies of the
-    # whole sequence and the mean of its windows' pooled vectors (see `head_features`).
-    whole_record: bool = False
-
-    @classmethod
-    def of(cls, info: dict) -> "HeadReads":
-        """From a head's head.json (`info`); heads of other adapters read none of these."""
-        if info.get("adapter") != "frozen":
-            return cls()
-        return cls(info.get("center_tokens", 0), info.get("center_at"), bool(info.get("both_strands")),
-                   bool(info.get("whole_record")))
-
-    def as_info(self) -> dict:
-        """The head.json keys (only those that differ from the default)."""
-        return {**({"center_tokens": self.center_tokens} if self.center_tokens else {}),
-                **({"center_at": self.center_at} if self.center_at is not None else {}),
-                **({"both_strands": True} if self.both_strands else {}),
-                **({"whole_record": True} if self.whole_record else {})}
-
-
 def training_window_lengths(lengths: Iterable[int], window: int | None) -> list[int]:
     """[shortest, longest] window (bases) that a head's training sequences of these lengths
     give, laid out as `classify` lays out its input (`window` None: whole sequences, for a
@@ -311,44 +278,52 @@ def training_window_lengths(lengths: Iterable[int], window: int | None) -> list[
     return [min(sizes), max(sizes)]
 
 
-def outside_training_lengths(info: dict, length: int) -> bool:
-    """Whether a head (its head.json `info`) reads a window (a whole sequence, for a
-    `whole_record` head) of `length` bases far from those it trained on, where its
-    probabilities are extrapolations: shorter than half its shortest training window or longer
-    than twice its longest, or, for a head that reads tokens at a fixed place (a TSS at base
-    249), any other length than it trained on. False for heads that did not record their
-    training lengths (trained before vqdna recorded them)."""
-    if "train_window_lengths" not in info:
+def outside_training_lengths(info: HeadInfo, length: int) -> bool:
+    """Whether a head reads a window (a whole sequence, for a `whole_record` head) of
+    `length` bases far from those it trained on, where its probabilities are extrapolations:
+    shorter than half its shortest training window or longer than twice its longest, or, for
+    a head that reads tokens at a fixed place (a TSS at base 249), any other length than it
+    trained on. False for heads that did not record their training lengths (trained before
+    vqdna recorded them)."""
+    if info.train_window_lengths is None:
         return False
-    shortest, longest = info["train_window_lengths"]
-    if HeadReads.of(info).center_tokens:
+    shortest, longest = info.train_window_lengths
+    if info.reads.center_tokens:
         return not shortest <= length <= longest
     return not shortest / 2 <= length <= 2 * longest
 
 
-def head_inputs(info: dict, reverse_complement: bool = False) -> dict:
-    """The `embed_records` options a task head (its head.json `info`) needs: frozen-model
-    heads read code frequencies (each window's, or the whole record's for a `whole_record`
-    head), some also the embeddings of tokens at a fixed place, and a head trained on both
-    strands always gets both (whatever `reverse_complement` asks)."""
-    reads = HeadReads.of(info)
-    frozen = info.get("adapter") == "frozen"
+def head_inputs(info: HeadInfo, reverse_complement: bool = False) -> dict:
+    """The `embed_records` options a task head needs (`feature_inputs`)."""
+    return feature_inputs(info.frozen, info.reads, reverse_complement)
+
+
+def feature_inputs(frozen: bool, reads: HeadReads, reverse_complement: bool = False) -> dict:
+    """The `embed_records` options of a head (`frozen`: of the frozen-model kind) that reads
+    `reads`: frozen-model heads read code frequencies (each window's, or the whole record's
+    for a `whole_record` head), some also the embeddings of tokens at a fixed place, and a
+    head trained on both strands always gets both (whatever `reverse_complement` asks)."""
     return {"with_code_frequencies": frozen and not reads.whole_record,
             "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
             "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands}
 
 
-def head_features(info: dict, result: WindowVectors) -> np.ndarray:
-    """What a task head reads for each window of a record: the pooled vector; for a
-    frozen-model head also the window's code frequencies and, where the head was trained
-    with them, the HRQ embeddings of its central tokens (model/heads.py, FeatureHead).
-    A `whole_record` head reads one row for the whole record instead: the windows' pooled
-    vectors averaged (weighted by their lengths) and the record's code frequencies. For a
-    sequence longer than one window (SARS-CoV-2's 1,000 bp fragments in 512-token windows)
-    that keeps the evidence of every part in one vector, where scoring each window alone and
-    averaging their probabilities loses it (validation MCC 0.338 -> 0.494, gue_tasks.py)."""
-    inputs = head_inputs(info)
-    if HeadReads.of(info).whole_record:
+def head_features(info: HeadInfo, result: WindowVectors) -> np.ndarray:
+    """What a task head reads for each window of a record (`features_of`)."""
+    return features_of(info.frozen, info.reads, result)
+
+
+def features_of(frozen: bool, reads: HeadReads, result: WindowVectors) -> np.ndarray:
+    """What a head (`frozen`: of the frozen-model kind) that reads `reads` reads for each
+    window of a record: the pooled vector; for a frozen-model head also the window's code
+    frequencies and, where the head was trained with them, the HRQ embeddings of its central
+    tokens (model/heads.py, FeatureHead). A `whole_record` head reads one row for the whole
+    record instead: the windows' pooled vectors averaged (weighted by their lengths) and the
+    record's code frequencies. For a sequence longer than one window (SARS-CoV-2's 1,000 bp
+    fragments in 512-token windows) that keeps the evidence of every part in one vector,
+    where scoring each window alone and averaging their probabilities loses it."""
+    inputs = feature_inputs(frozen, reads)
+    if reads.whole_record:
         pooled = record_vector(result.windows, result.pooled)[None, :]
         return np.concatenate([pooled, result.record_frequencies[None, :]], axis=1).astype(np.float32)
     parts = [result.pooled]

@@ -3,7 +3,7 @@
 The shared model is the expensive part, and with nothing in it trained it gives the same
 features every epoch; so it runs once over the data, exactly as `classify` runs it (per
 Transformer window: the mean-pooled vector and the code frequencies of every HRQ level,
-`inference.head_features`; with `center_tokens`, also the HRQ embeddings of the tokens at a
+`inference.features_of`; with `center_tokens`, also the HRQ embeddings of the tokens at a
 fixed place of the window), and the head then trains on those cached features for many
 epochs in seconds. A head is ~0.1 M values (~0.5 MB), which is what lets vqdna ship one per
 task over one shared model.
@@ -24,15 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from vqdna_cli import distributed
-from vqdna_cli.inference import HeadReads, embed_records, head_feature_count, head_features, head_inputs
+from vqdna_cli.head_info import HeadReads
+from vqdna_cli.inference import embed_records, feature_inputs, features_of, head_feature_count
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
 from vqdna_cli.train.finetune import BestSoFar, head_loop_settings
 from vqdna_cli.train.loop import LoopSettings, run
-
-FROZEN = {"adapter": "frozen"}  # what head.json says of the heads trained here
-
 
 @dataclass
 class LabelledFeatures:
@@ -47,11 +45,10 @@ def window_vectors(runner, sequences: list[str], labels: np.ndarray, reads: Head
                    batch_tokens: int = 16384) -> LabelledFeatures:
     """Runs the frozen model over `sequences` the way `classify` does."""
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
-    info = {**FROZEN, **reads.as_info()}
     vectors, owner = [], []
     for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                                 per_token=False, **head_inputs(info))):
-        features = head_features(info, result)  # a row per window, or one (whole_record)
+                                                 per_token=False, **feature_inputs(True, reads))):
+        features = features_of(True, reads, result)  # a row per window, or one (whole_record)
         vectors.append(features)
         owner.extend([index] * len(features))
     features = head_feature_count(runner.model.cfg, reads.center_tokens)
