@@ -210,7 +210,7 @@ def lengths(args) -> None:
     The rows are those the head trained on: the same files, cleaning and seed."""
     from vqdna_cli import api
     from vqdna_cli.checkpoint import read_model_info, record_head_info
-    from vqdna_cli.inference import training_window_lengths
+    from vqdna_cli.head_features import training_window_lengths
 
     data, model = data_dir(), Path(args.model)
     window = read_model_info(model)["model"]["transformer"]["max_tokens"]

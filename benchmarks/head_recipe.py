@@ -110,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     unknown = [t for t in args.tasks if t not in BY_NAME]
     if unknown:

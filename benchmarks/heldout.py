@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from vqdna_cli.checkpoint import load_model  # noqa: E402
 from vqdna_cli.data.alphabet import encode  # noqa: E402
-from vqdna_cli.inference import Runner, default_weights_dir  # noqa: E402
+from vqdna_cli.runner import Runner, default_weights_dir  # noqa: E402
 from vqdna_cli.io.fasta import read_fasta  # noqa: E402
 from vqdna_cli.train.genomes import WindowSampler, load_genomes  # noqa: E402
 

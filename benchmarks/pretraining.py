@@ -42,7 +42,7 @@ from heldout import HELD_OUT, HOLDOUT_FILES, HOLDOUT_TAIL, data_dir, held_out_co
 from vqdna_cli.checkpoint import load_model  # noqa: E402
 from vqdna_cli.config import MaskingConfig  # noqa: E402
 from vqdna_cli.data.alphabet import encode  # noqa: E402
-from vqdna_cli.inference import Runner, default_weights_dir  # noqa: E402
+from vqdna_cli.runner import Runner, default_weights_dir  # noqa: E402
 from vqdna_cli.train.genomes import WindowSampler, load_genomes  # noqa: E402
 from vqdna_cli.train.pretrain import HIDDEN, MaskedBatch  # noqa: E402
 

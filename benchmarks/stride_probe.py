@@ -54,7 +54,8 @@ from vqdna_cli.checkpoint import load_model  # noqa: E402
 from vqdna_cli.config import PRESETS  # noqa: E402
 from vqdna_cli.data.alphabet import PAD_CODE, encode, reverse_complement_codes  # noqa: E402
 from vqdna_cli.data.batching import pad  # noqa: E402
-from vqdna_cli.inference import code_frequencies, default_weights_dir  # noqa: E402
+from vqdna_cli.head_features import code_frequencies  # noqa: E402
+from vqdna_cli.runner import default_weights_dir  # noqa: E402
 from vqdna_cli.model.encoder import ConvNeXtBlock1d, conv_along_length  # noqa: E402
 from vqdna_cli.model.vqdna import VQDNA  # noqa: E402
 from vqdna_cli.train.genomes import WindowSampler, fixed_windows, load_genomes  # noqa: E402

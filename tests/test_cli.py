@@ -467,7 +467,8 @@ def frozen_head(**keys):
 def test_a_whole_record_heads_features_are_its_windows_pooled_and_its_own_frequencies() -> None:
     """Two windows (64 and 32 bases): the pooled vector is their length-weighted mean; the code
     frequencies are the record's, not the windows'."""
-    from vqdna_cli.inference import WindowVectors, head_features
+    from vqdna_cli.head_features import head_features
+    from vqdna_cli.runner import WindowVectors
     from vqdna_cli.io.records import SequenceRecord
 
     result = WindowVectors(SequenceRecord("r", "A" * 96, "r"), [(0, 64), (64, 96)],
@@ -481,7 +482,7 @@ def test_a_whole_record_heads_features_are_its_windows_pooled_and_its_own_freque
 
 
 def test_what_counts_as_far_from_a_heads_training_lengths() -> None:
-    from vqdna_cli.inference import outside_training_lengths, training_window_lengths
+    from vqdna_cli.head_features import outside_training_lengths, training_window_lengths
 
     assert training_window_lengths([40, 30, 1000], 512) == [30, 512]  # 1000 bp: two full windows
     assert training_window_lengths([40, 30, 1000], None) == [30, 1000]  # a whole-record head's

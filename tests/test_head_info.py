@@ -9,6 +9,7 @@ import pytest
 
 from vqdna_cli.checkpoint import load_head, save_head
 from vqdna_cli.errors import ModelError
+from vqdna_cli.head_features import strand_span
 from vqdna_cli.head_info import HeadInfo, HeadReads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +87,8 @@ def test_save_head_refuses_a_bad_description_before_writing_anything(tmp_path: P
     _, head = load_head(tmp_path, "t1")
     assert head.task == "t1" and head.labels == ("0",) and head.frozen
 
+
+def test_strand_span_maps_forward_windows_onto_the_reverse_complement() -> None:
+    assert strand_span(10, 2, 5, flipped=False) == (2, 5)
+    assert strand_span(10, 2, 5, flipped=True) == (5, 8)
+    assert strand_span(10, 0, 10, flipped=True) == (0, 10)

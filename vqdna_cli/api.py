@@ -148,7 +148,7 @@ def input_bases(source: str, region: str | None = None, bed: Path | None = None)
 
 def _runner(model_dir: Path | None, device: str, threads: int | None, seed: int, precision: str = "fp32"):
     from vqdna_cli import runtime
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     runtime.configure(threads, seed)
     return Runner.load(model_dir, device, precision)
@@ -165,7 +165,7 @@ def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region
     """HRQ token IDs of every record into one ragged `.npz` (schema: README, "Output files")."""
     import numpy as np
 
-    from vqdna_cli.inference import tokenize_records
+    from vqdna_cli.runner import tokenize_records
     from vqdna_cli.io.writers import check_output, write_npz
 
     check_output(output, force, (source, bed, reference), binary=True)
@@ -224,7 +224,8 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
     window's tokens by their maximum. The defaults write exactly what they always did."""
     import numpy as np
 
-    from vqdna_cli.inference import POOLINGS, embed_records, record_vector
+    from vqdna_cli.head_features import POOLINGS, record_vector
+    from vqdna_cli.runner import embed_records
     from vqdna_cli.io.writers import check_output, write_npz
 
     if pool not in ("window", "record"):
@@ -324,7 +325,7 @@ def _check_stride(stride: int | None, window: int) -> None:
 
 
 def _window_probabilities(head, features, device):
-    """(windows, F) head features (`inference.head_features`) -> (windows, classes) class probabilities."""
+    """(windows, F) head features (`head_features.head_features`) -> (windows, classes) class probabilities."""
     import torch
 
     with torch.inference_mode():
@@ -334,7 +335,7 @@ def _window_probabilities(head, features, device):
 
 def list_tasks(model_dir: Path | None = None) -> list[dict]:
     from vqdna_cli.checkpoint import list_heads
-    from vqdna_cli.inference import default_weights_dir
+    from vqdna_cli.runner import default_weights_dir
 
     return list_heads(Path(model_dir) if model_dir else default_weights_dir())
 
@@ -355,8 +356,9 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     `<output>.json` when `output` is a file, and also before the header as `##key=value`
     lines with `header_comments`. The result counts the windows (whole sequences, for a
     head that reads them) whose length is far from those the head trained on
-    (`inference.outside_training_lengths`), for the caller to warn about."""
-    from vqdna_cli.inference import embed_records, head_features, head_inputs, outside_training_lengths
+    (`head_features.outside_training_lengths`), for the caller to warn about."""
+    from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
+    from vqdna_cli.runner import embed_records
     from vqdna_cli.io.writers import check_output, text_output
 
     output_format = _prediction_format(output_format, output)
@@ -467,9 +469,10 @@ def scan(genome: str, output: Path | None, *, task: str, settings=None, model_di
     genome. `on_total(bases)` is told the bases to scan before the first window (when known)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs
     from vqdna_cli.io.regions import parse_region, read_bed
     from vqdna_cli.io.writers import check_output, text_output
+    from vqdna_cli.runner import embed_records
     from vqdna_cli.scan import ScanLayout, ScanSettings, ScanSource, background_classes
 
     settings = settings or ScanSettings()
@@ -637,17 +640,18 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
     compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
     embeddings of that many tokens centred on base `center_at` of each window (default: its
-    middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
+    middle) to the head's features (`head_features.central_embeddings`); `both_strands` makes
     them the average of the forward and reverse-complement strands' (as `classify --rc`);
-    `whole_record` gives the head one feature vector per sequence (`inference.head_features`).
+    `whole_record` gives the head one feature vector per sequence (`head_features.head_features`).
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
     import re
 
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
+    from vqdna_cli.head_features import training_window_lengths
     from vqdna_cli.head_info import HeadReads
-    from vqdna_cli.inference import Runner, training_window_lengths
+    from vqdna_cli.runner import Runner
     from vqdna_cli.model.heads import FROZEN_HEAD_DROPOUT
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
@@ -743,9 +747,10 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
+    from vqdna_cli.runner import embed_records
 
     runner = _runner(model_dir, device, threads, seed)
     head, info = runner.attach_head(task)

@@ -3,7 +3,7 @@
 The shared model is the expensive part, and with nothing in it trained it gives the same
 features every epoch; so it runs once over the data, exactly as `classify` runs it (per
 Transformer window: the mean-pooled vector and the code frequencies of every HRQ level,
-`inference.features_of`; with `center_tokens`, also the HRQ embeddings of the tokens at a
+`head_features.features_of`; with `center_tokens`, also the HRQ embeddings of the tokens at a
 fixed place of the window), and the head then trains on those cached features for many
 epochs in seconds. A head is ~0.1 M values (~0.5 MB), which is what lets vqdna ship one per
 task over one shared model.
@@ -24,11 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from vqdna_cli import distributed
+from vqdna_cli.head_features import feature_inputs, features_of, head_feature_count
 from vqdna_cli.head_info import HeadReads
-from vqdna_cli.inference import embed_records, feature_inputs, features_of, head_feature_count
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
+from vqdna_cli.runner import embed_records
 from vqdna_cli.train.finetune import BestSoFar, head_loop_settings
 from vqdna_cli.train.loop import LoopSettings, run
 

@@ -1,9 +1,10 @@
-"""Running the model over records: tokens, embeddings and class probabilities.
+"""Running the model over records: HRQ tokens and Transformer vectors, a group at a time.
 
 Flow: records -> (grouped a few Mb at a time) -> tokenizer chunks -> token-budget batches
--> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors -> heads.
-Only one group's token IDs and one batch's activations are in memory at a time, so a whole
-chromosome streams through. Results come back in input order.
+-> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors. Only one
+group's token IDs and one batch's activations are in memory at a time, so a whole
+chromosome streams through. Results come back in input order. What a task head reads of
+these vectors is `head_features`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
 from vqdna_cli.errors import ModelError
-from vqdna_cli.head_info import HeadInfo, HeadReads
+from vqdna_cli.head_features import code_frequencies, head_feature_count, strand_span, window_centers, window_frequencies
+from vqdna_cli.head_info import HeadInfo
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.model.heads import ClassificationHead, FeatureHead
 from vqdna_cli.model.lora import add_lora
@@ -268,127 +270,6 @@ class WindowVectors:
     record_frequencies: np.ndarray | None = None
 
 
-def training_window_lengths(lengths: Iterable[int], window: int | None) -> list[int]:
-    """[shortest, longest] window (bases) that a head's training sequences of these lengths
-    give, laid out as `classify` lays out its input (`window` None: whole sequences, for a
-    `whole_record` head); recorded in head.json."""
-    lengths = list(lengths)
-    sizes = lengths if window is None else [end - start for length in lengths
-                                            for start, end in transformer_windows(length, window, window)]
-    return [min(sizes), max(sizes)]
-
-
-def outside_training_lengths(info: HeadInfo, length: int) -> bool:
-    """Whether a head reads a window (a whole sequence, for a `whole_record` head) of
-    `length` bases far from those it trained on, where its probabilities are extrapolations:
-    shorter than half its shortest training window or longer than twice its longest, or, for
-    a head that reads tokens at a fixed place (a TSS at base 249), any other length than it
-    trained on. False for heads that did not record their training lengths (trained before
-    vqdna recorded them)."""
-    if info.train_window_lengths is None:
-        return False
-    shortest, longest = info.train_window_lengths
-    if info.reads.center_tokens:
-        return not shortest <= length <= longest
-    return not shortest / 2 <= length <= 2 * longest
-
-
-def head_inputs(info: HeadInfo, reverse_complement: bool = False) -> dict:
-    """The `embed_records` options a task head needs (`feature_inputs`)."""
-    return feature_inputs(info.frozen, info.reads, reverse_complement)
-
-
-def feature_inputs(frozen: bool, reads: HeadReads, reverse_complement: bool = False) -> dict:
-    """The `embed_records` options of a head (`frozen`: of the frozen-model kind) that reads
-    `reads`: frozen-model heads read code frequencies (each window's, or the whole record's
-    for a `whole_record` head), some also the embeddings of tokens at a fixed place, and a
-    head trained on both strands always gets both (whatever `reverse_complement` asks)."""
-    return {"with_code_frequencies": frozen and not reads.whole_record,
-            "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
-            "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands}
-
-
-def head_features(info: HeadInfo, result: WindowVectors) -> np.ndarray:
-    """What a task head reads for each window of a record (`features_of`)."""
-    return features_of(info.frozen, info.reads, result)
-
-
-def features_of(frozen: bool, reads: HeadReads, result: WindowVectors) -> np.ndarray:
-    """What a head (`frozen`: of the frozen-model kind) that reads `reads` reads for each
-    window of a record: the pooled vector; for a frozen-model head also the window's code
-    frequencies and, where the head was trained with them, the HRQ embeddings of its central
-    tokens (model/heads.py, FeatureHead). A `whole_record` head reads one row for the whole
-    record instead: the windows' pooled vectors averaged (weighted by their lengths) and the
-    record's code frequencies. For a sequence longer than one window (SARS-CoV-2's 1,000 bp
-    fragments in 512-token windows) that keeps the evidence of every part in one vector,
-    where scoring each window alone and averaging their probabilities loses it."""
-    inputs = feature_inputs(frozen, reads)
-    if reads.whole_record:
-        pooled = record_vector(result.windows, result.pooled)[None, :]
-        return np.concatenate([pooled, result.record_frequencies[None, :]], axis=1).astype(np.float32)
-    parts = [result.pooled]
-    if inputs["with_code_frequencies"]:
-        parts.append(result.code_frequencies)
-    if inputs["center_tokens"]:
-        parts.append(result.center)
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else result.pooled
-
-
-POOLINGS = ("mean", "max")
-
-
-def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: str = "mean") -> np.ndarray:
-    """One vector for a record from its windows' pooled vectors (n_windows, ...): their mean
-    weighted by window length (what a `whole_record` head reads; a short last window counts
-    for its bases only), or with `pooling` "max" their maximum, which is the maximum over
-    all the record's tokens."""
-    if pooling == "max":
-        return pooled.max(axis=0)
-    lengths = np.array([end - start for start, end in windows], dtype=np.float32)
-    return (lengths @ pooled.reshape(len(lengths), -1) / lengths.sum()).reshape(pooled.shape[1:])
-
-
-def head_feature_count(cfg, center_tokens: int) -> int:
-    """Length of a frozen-model head's feature vector (`head_features`) for a model config."""
-    return cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + center_tokens * cfg.encoder.width
-
-
-def central_span(length: int, count: int, at: int | None = None) -> tuple[slice, int]:
-    """The `count` positions centred on base `at` of a window of `length` (default: its
-    middle): the slice of the window, and where it starts among the `count` places (places
-    outside the window stay empty)."""
-    start = (length // 2 if at is None else at) - count // 2
-    first, last = max(start, 0), min(start + count, length)
-    return slice(first, max(first, last)), first - start
-
-
-def central_embeddings(runner: Runner, windows: list[np.ndarray], count: int, at: int | None = None) -> np.ndarray:
-    """(T, levels) tokens of each window -> (windows, count * D): the HRQ embeddings (the
-    vectors the Transformer reads) of its `count` tokens centred on base `at` (default: the
-    middle), in order; zeros where a window has no token. A site at a fixed place in
-    fixed-length inputs (a splice junction at base 200 of 400) lands on the same features in
-    every sequence, which the pooled vector and the code frequencies cannot say. The
-    embeddings, not the Transformer's outputs: with the shipped model they scored higher on
-    splice-site validation rows (MCC 0.675 against 0.578)."""
-    levels = runner.model.cfg.quantizer.levels
-    ids = np.zeros((len(windows), count, levels), dtype=np.int64)
-    present = np.zeros((len(windows), count), dtype=bool)
-    for row, tokens in enumerate(windows):
-        span, offset = central_span(len(tokens), count, at)
-        central = tokens[span]
-        ids[row, offset : offset + len(central)] = central
-        present[row, offset : offset + len(central)] = True
-    with torch.inference_mode():  # all windows in one lookup
-        vectors = runner.model.embed_tokens(torch.from_numpy(ids).to(runner.device)).float().cpu().numpy()
-    vectors[~present] = 0
-    return vectors.reshape(len(windows), -1)
-
-
-def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.ndarray:
-    """(T, levels) tokens -> (sum of sizes,) the share of the window's tokens that are each code."""
-    counts = [np.bincount(tokens[:, level], minlength=size) for level, size in enumerate(codebook_sizes)]
-    return (np.concatenate(counts) / max(len(tokens), 1)).astype(np.float32)
-
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
@@ -401,7 +282,7 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     `with_code_frequencies` adds each window's code frequencies, `with_record_frequencies`
     those of the whole record, and `center_tokens` the HRQ
     embeddings of that many tokens centred on base `center_at` of the window (default: its
-    middle); what frozen-model heads read, `head_inputs`. `layers` (`Runner.layer_outputs`)
+    middle); what frozen-model heads read, `head_features.head_inputs`. `layers` (`Runner.layer_outputs`)
     makes each pooled vector (len(layers), W), the per-token vectors those of the last layer
     listed; `pooling` "max" takes the maximum over a window's tokens instead of the mean."""
     size = runner.window
@@ -426,34 +307,18 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
             tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
             center = None
             if center_tokens:  # averaged over the strands, as the pooled vectors are
-                center = np.mean([_window_centers(runner, strand[index], layout[index], center_tokens, center_at,
-                                                  flipped=(n == 1))
+                center = np.mean([window_centers(runner, strand[index], layout[index], center_tokens, center_at,
+                                                 flipped=(n == 1))
                                   for n, strand in enumerate(strands)], axis=0).astype(np.float32)
             frequencies = record_frequencies = None  # averaged over the strands, as the pooled vectors are
             if with_code_frequencies:
-                frequencies = np.mean([_window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
+                frequencies = np.mean([window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
                                        for n, strand in enumerate(strands)], axis=0)
             if with_record_frequencies:
                 record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
                                 None if tokens is None else tokens.astype(np.float32), frequencies, center,
                                 record_frequencies)
-
-
-def _window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], sizes: tuple[int, ...],
-                        flipped: bool) -> np.ndarray:
-    length = len(tokens)
-    # On the reverse-complement strand, forward [start, end) is [L - end, L - start).
-    return np.stack([code_frequencies(tokens[length - e : length - s] if flipped else tokens[s:e], sizes)
-                     for s, e in windows])
-
-
-def _window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int, int]], count: int,
-                    at: int | None, flipped: bool) -> np.ndarray:
-    length = len(tokens)
-    # On the reverse-complement strand, forward [start, end) is [L - end, L - start), read backwards.
-    pieces = [tokens[length - e : length - s][::-1] if flipped else tokens[s:e] for s, e in windows]
-    return central_embeddings(runner, pieces, count, at)
 
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
@@ -465,8 +330,7 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
     for record, windows in enumerate(layout):
         length = len(tokens[record])
         for start, end in windows:
-            # On the reverse-complement strand, forward [start, end) is [L - end, L - start).
-            s, e = (length - end, length - start) if flipped else (start, end)
+            s, e = strand_span(length, start, end, flipped)
             pieces.append(tokens[record][s:e])
             owners.append((record, start, end))
     width = runner.model.cfg.transformer.width
@@ -490,3 +354,4 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
     if not per_token:
         return [(p, None) for p in pooled]
     return [(p, s / np.maximum(c, 1)) for p, s, c in zip(pooled, token_sum, token_count)]
+
