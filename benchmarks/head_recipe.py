@@ -44,7 +44,8 @@ EPOCHS, BATCH = 30, 64
 def task_features(task: Task, runner, cache: Path | None):
     """(train, valid) LabelledFeatures of the task, read from `cache` when it has them."""
     from vqdna_cli import api
-    from vqdna_cli.train.head import LabelledFeatures, window_vectors
+    from vqdna_cli.runner import window_vectors
+    from vqdna_cli.train.head import LabelledFeatures
 
     stored = cache / f"{task.name}.npz" if cache else None
     if stored and stored.exists():

@@ -289,8 +289,7 @@ def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_
     gives it one TSV row per sequence whatever the length (BED, a row per window, is refused)."""
     from vqdna_cli.errors import VqdnaError
     from vqdna_cli.head_info import HeadReads
-    from vqdna_cli.runner import Runner
-    from vqdna_cli.train.head import window_vectors
+    from vqdna_cli.runner import Runner, window_vectors
 
     model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "whole", 150, 400, whole_record=True)
     info = json.loads((model_dir / "heads/whole/head.json").read_text())

@@ -700,7 +700,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
     work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
     if adapter == "frozen":
-        from vqdna_cli.train.head import fit_frozen_head, window_vectors
+        from vqdna_cli.runner import window_vectors
+        from vqdna_cli.train.head import fit_frozen_head
 
         train_set = window_vectors(runner, [s for s, _ in rows], train_labels, reads)
         valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, reads)

@@ -23,12 +23,16 @@ from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
 from vqdna_cli.errors import ModelError
-from vqdna_cli.head_features import code_frequencies, head_feature_count, strand_span, window_centers, window_frequencies
-from vqdna_cli.head_info import HeadInfo
+from vqdna_cli.head_features import (
+    code_frequencies, feature_inputs, features_of, head_feature_count, strand_span, window_centers,
+    window_frequencies,
+)
+from vqdna_cli.head_info import HeadInfo, HeadReads
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.model.heads import ClassificationHead, FeatureHead
 from vqdna_cli.model.lora import add_lora
 from vqdna_cli.model.vqdna import VQDNA
+from vqdna_cli.train.head import LabelledFeatures
 
 GROUP_BASES = 4_000_000  # records are processed a group of about this many bases at a time
 # ... and of at most this many records: what a group holds per record (vectors, code
@@ -355,3 +359,18 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
         return [(p, None) for p in pooled]
     return [(p, s / np.maximum(c, 1)) for p, s, c in zip(pooled, token_sum, token_count)]
 
+
+def window_vectors(runner: Runner, sequences: list[str], labels: np.ndarray, reads: HeadReads = HeadReads(),
+                   batch_tokens: int = 16384) -> LabelledFeatures:
+    """Head features of labelled sequences for a frozen-model head that reads `reads`, from
+    the model run over them the way `classify` runs it: what `train.head` trains on."""
+    records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
+    vectors, owner = [], []
+    for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
+                                                 per_token=False, **feature_inputs(True, reads))):
+        features = features_of(True, reads, result)  # a row per window, or one (whole_record)
+        vectors.append(features)
+        owner.extend([index] * len(features))
+    features = head_feature_count(runner.model.cfg, reads.center_tokens)
+    stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
+    return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))
