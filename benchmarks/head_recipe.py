@@ -44,7 +44,8 @@ def task_features(task: Task, runner, cache: Path | None):
     """(train, valid) LabelledFeatures of the task, read from `cache` when it has them."""
     from vqdna_cli import api
     from vqdna_cli.options import HeadRows
-    from vqdna_cli.train.head import LabelledFeatures, window_vectors
+    from vqdna_cli.runner import window_vectors
+    from vqdna_cli.train.head import LabelledFeatures
 
     stored = cache / f"{task.name}.npz" if cache else None
     if stored and stored.exists():
@@ -110,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     unknown = [t for t in args.tasks if t not in BY_NAME]
     if unknown:

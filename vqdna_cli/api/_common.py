@@ -33,7 +33,7 @@ def save_on_main(save, *args) -> None:
 def load_runner(run: RunOptions):
     """The model of `run` loaded for inference, with its threads and seed set."""
     from vqdna_cli import runtime
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     runtime.configure(run.threads, run.seed)
     return Runner.load(run.model_dir, run.device, run.precision)
@@ -60,7 +60,7 @@ def check_stride(stride: int | None, window: int) -> None:
 
 
 def window_probabilities(head, features, device):
-    """(windows, F) head features (`inference.head_features`) -> (windows, classes) class probabilities."""
+    """(windows, F) head features (`head_features.head_features`) -> (windows, classes) class probabilities."""
     import torch
 
     with torch.inference_mode():

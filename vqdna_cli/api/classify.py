@@ -14,7 +14,7 @@ SCAN_BATCH = 2048  # windows whose features go through the head at once
 
 def list_tasks(model_dir: Path | None = None) -> list[dict]:
     from vqdna_cli.checkpoint import list_heads
-    from vqdna_cli.inference import default_weights_dir
+    from vqdna_cli.runner import default_weights_dir
 
     return list_heads(Path(model_dir) if model_dir else default_weights_dir())
 
@@ -22,7 +22,8 @@ def list_tasks(model_dir: Path | None = None) -> list[dict]:
 def what_head_reads(head: dict) -> str:
     """Which part of each window a head (its head.json) looks at: heads that read tokens at
     a fixed place expect inputs laid out like their training data (a TSS at base 249, say)."""
-    from vqdna_cli.inference import HeadReads, central_span
+    from vqdna_cli.head_features import central_span
+    from vqdna_cli.head_info import HeadReads
 
     reads = HeadReads.of(head)
     strands = ", both strands" if reads.both_strands else ""
@@ -44,23 +45,25 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     sidecar `<output>.json` when `output` is a file, and also before the header as
     `##key=value` lines with `options.header_comments`. The result counts the windows (whole
     sequences, for a head that reads them) whose length is far from those the head trained
-    on (`inference.outside_training_lengths`), for the caller to warn about."""
-    from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
+    on (`head_features.outside_training_lengths`), for the caller to warn about."""
+    from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import PredictionBed, PredictionTsv, check_output, text_output, write_sidecar
+    from vqdna_cli.runner import embed_records
 
     output_format = options.table_format(output)
     check_output(output, force, inputs.paths)
     runner = load_runner(run)
     check_stride(options.stride, runner.window)
     head, info = runner.attach_head(task)
-    whole_record = HeadReads.of(info).whole_record  # one prediction per record: TSV only
+    whole_record = info.reads.whole_record  # one prediction per record: TSV only
     if output_format == "bed" and whole_record:
         raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
     # for text labels, the class's position in the head's label order.
-    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
-    table = (PredictionBed if output_format == "bed" else PredictionTsv)(info["class_names"], class_index)
-    provenance = {**table.FORMAT, **runner.describe(), "task": task, "class_names": info["class_names"],
+    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info.labels)]
+    names = list(info.class_names)
+    table = (PredictionBed if output_format == "bed" else PredictionTsv)(names, class_index)
+    provenance = {**table.FORMAT, **runner.describe(), "task": task, "class_names": names,
                   **inputs.describe(), "output_format": output_format,
                   "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
     results = embed_records(runner, open_records(inputs), batch_tokens=run.tokens_per_batch(), stride=options.stride,
@@ -80,7 +83,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
         write_sidecar(output, {**provenance, "columns": table.columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
             "read_count": read_count, "outside_training_lengths": outside,
-            "train_window_lengths": info.get("train_window_lengths"), "provenance": provenance}
+            "train_window_lengths": info.train_window_lengths, "provenance": provenance}
 
 
 def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = RunOptions(),
@@ -94,9 +97,10 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     the bases to scan before the first window (when known)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs
     from vqdna_cli.io.regions import parse_region, read_bed
     from vqdna_cli.io.writers import ScanBed, check_output, text_output
+    from vqdna_cli.runner import embed_records
     from vqdna_cli.scan import ScanLayout, ScanSource, background_classes
 
     regions = ([parse_region(genome.region)] if genome.region else []) + (read_bed(str(genome.bed)) if genome.bed else [])
@@ -105,7 +109,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     runner = load_runner(run)
     head, info = runner.attach_head(task)
     layout = ScanLayout.of(info, runner.window, settings)
-    calls = [i for i in range(len(info["class_names"])) if i not in background_classes(info)]
+    calls = [i for i in range(len(info.class_names)) if i not in background_classes(info)]
     on_total(source.total_bases)
     strands: deque[str] = deque()  # of the windows handed to the model and not yet written, in order
 
@@ -121,7 +125,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                             **inputs)
     kept = windows = 0
     with text_output(output) as out:
-        table = ScanBed(out, info["class_names"])
+        table = ScanBed(out, list(info.class_names))
         made_by = runner.describe()
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
                            f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g}")

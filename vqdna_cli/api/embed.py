@@ -20,8 +20,9 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     window's tokens by their maximum. The defaults write exactly what they always did."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, record_vector
+    from vqdna_cli.head_features import record_vector
     from vqdna_cli.io.writers import EmbeddingsNpz, check_output
+    from vqdna_cli.runner import embed_records
 
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run)

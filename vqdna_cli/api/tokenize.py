@@ -11,7 +11,7 @@ from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions
 def tokenize(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), *, compress: bool = True,
              force: bool = False, progress=NO_PROGRESS) -> dict:
     """Read `inputs`, tokenize every record, write `io.writers.TokensNpz` to `output`."""
-    from vqdna_cli.inference import tokenize_records
+    from vqdna_cli.runner import tokenize_records
     from vqdna_cli.io.writers import TokensNpz, check_output
 
     check_output(output, force, inputs.paths, binary=True)

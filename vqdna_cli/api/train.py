@@ -181,14 +181,16 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
     compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
     embeddings of that many tokens centred on base `center_at` of each window (default: its
-    middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
+    middle) to the head's features (`head_features.central_embeddings`); `both_strands` makes
     them the average of the forward and reverse-complement strands' (as `classify --rc`);
-    `whole_record` gives the head one feature vector per sequence (`inference.head_features`).
+    `whole_record` gives the head one feature vector per sequence (`head_features.head_features`).
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
-    from vqdna_cli.inference import HeadReads, Runner, training_window_lengths
+    from vqdna_cli.head_features import training_window_lengths
+    from vqdna_cli.head_info import HeadReads
+    from vqdna_cli.runner import Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
 
@@ -212,7 +214,8 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
     loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes}
     if s.adapter == "frozen":
-        from vqdna_cli.train.head import fit_frozen_head, window_vectors
+        from vqdna_cli.runner import window_vectors
+        from vqdna_cli.train.head import fit_frozen_head
 
         train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
         valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
@@ -257,14 +260,15 @@ def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
+    from vqdna_cli.runner import embed_records
 
     runner = load_runner(run)
     head, info = runner.attach_head(task)
     test = read_labelled(test_files, labels_tsv)
-    index_of = {label: i for i, label in enumerate(info["labels"])}
+    index_of = {label: i for i, label in enumerate(info.labels)}
     unknown = set(test.labels) - set(index_of)
     if unknown:
         raise VqdnaError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
