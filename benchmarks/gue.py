@@ -42,12 +42,9 @@ from gue_tasks import BY_NAME, TASKS, Task  # noqa: E402
 from vqdna_cli.inference import HeadReads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# Every training row (max_train_rows None): capping at 8,000 rows cost the capped tasks 2 to 5
-# validation MCC points (tf-human-1: 0.470 with 8,000 rows, 0.522 with all 30,671).
+# Every training row (max_train_rows None): capping the rows cost the capped tasks validation MCC.
 # Dropout 0.5 and lr 3e-4: with 0.2 and 1e-3 most heads peaked on validation in their first
-# few epochs and then overfit; on 15 tasks' validation rows (two seeds each) the mean best MCC
-# went 0.526 -> 0.533 and the mean of the last five epochs 0.476 -> 0.514
-# (benchmarks/results/head_recipe.md; TRAINING.md has the first probe that chose it).
+# few epochs and then overfit (benchmarks/results/head_recipe.md; TRAINING.md).
 DEFAULT_RECIPE = {"epochs": 30, "batch": 64, "lr": 3e-4, "dropout": 0.5, "max_train_rows": None, "seed": 0}
 
 

@@ -3,7 +3,7 @@ compare with. Used by `benchmarks/gue.py` (train, evaluate, table) and by
 `scripts/train_weights.sh`.
 
 Splits: where GUE has a train split here, heads train on it and select on dev; where only
-dev and test exist (../shared/data/README.md), heads train on dev with 15 % of it held out
+dev and test exist ($VQDNA_DATA/README.md), heads train on dev with 15 % of it held out
 for selection. Every training set is cleaned of sequences that occur in the test split
 (`--exclude`). Test data is read only by `gue.py evaluate`, after training.
 
@@ -84,9 +84,8 @@ BOUND = _binary("unbound", "bound")
 MARKED = _binary("unmarked", "marked")
 
 # 300 bp promoters run from -249 to +50 around the TSS (at base 249), so their heads read the
-# 64 tokens at bases 200..263 (TATA box and TSS): probed on prom_300_tata's dev rows with
-# the shipped model, validation MCC 0.493 without, 0.397 with the 32 middle tokens, 0.848
-# with these.
+# 64 tokens at bases 200..263 (TATA box and TSS), which beat the middle 32 and none on
+# validation rows (TRAINING.md has the probe).
 PROMOTER_SITE = {"center_tokens": 64, "center_at": 232}
 
 # Promoter heads train on genomic rows too (real_genome.TrainingMix): without them they called
@@ -108,11 +107,9 @@ TASKS: list[Task] = [
          PROMOTER, 94.27, 94.48, "prom_300", has_train_split=False, genome_set=GENOME_PROMOTERS,
          **PROMOTER_SITE),
     # Core promoters run from -34 to +35 around the TSS, so a TATA box (about -30) sits near
-    # their start. Reading tokens at a fixed place helped on validation rows: the 32 central
-    # tokens' HRQ embeddings first (all 0.574 -> 0.661, TATA 0.576 -> 0.703, no TATA 0.641 ->
-    # 0.701), then all 70 (all 0.685, TATA 0.830; no TATA 0.701 again, so it keeps 32). TF peaks
-    # gained nothing from central tokens (tf-human-0..2 within 0.007, tf-mouse-1 0.739 ->
-    # 0.742), so their heads do without.
+    # their start. Reading tokens at a fixed place helped on validation rows: all 70 for the
+    # all and TATA heads, the central 32 for no-TATA (70 gained nothing there). TF peaks gained
+    # nothing from central tokens, so their heads do without (TRAINING.md has the scores).
     Task("core-promoter", "gue/prom/prom_core_all", "GUE prom_core_all: core promoters (70 bp, -34..+35 around the TSS)",
          PROMOTER, 69.37, 71.02, "prom_core", center_tokens=70, genome_set=GENOME_CORE_PROMOTERS),
     Task("core-promoter-tata", "gue/prom/prom_core_tata", "GUE prom_core_tata: TATA-box core promoters (70 bp)",
@@ -121,40 +118,30 @@ TASKS: list[Task] = [
          PROMOTER, 68.04, 70.58, "prom_core", center_tokens=32, genome_set=GENOME_CORE_PROMOTERS),
     # Class names read off the data: label 0 has AG just before the site (intron end:
     # acceptor), label 1 has GT just after it (intron start: donor), label 2 neither. The site
-    # is at base 200 of 400, so the head reads the 32 central tokens too (validation MCC
-    # 0.160 without, 0.555 with the Transformer's outputs there, 0.672 with the HRQ embeddings).
+    # is at base 200 of 400, so the head reads the 32 central tokens' HRQ embeddings too (they
+    # beat none and the Transformer's outputs there on validation rows; TRAINING.md).
     Task("splice-site", "gue/splice/reconstructed", "GUE splice (reconstructed): splice acceptor, donor or neither (400 bp)",
          ("acceptor", "donor", "non-splice"), 84.99, 89.53, "splice", has_train_split=False, center_tokens=32,
          genome_set=GENOME_SPLICE),
-    # Human TF heads 1..4 read both strands (validation 1: 0.522 -> 0.532, 2: 0.514 -> 0.555,
-    # 3: 0.429 -> 0.446, 4: 0.542 -> 0.547; 0: 0.591 -> 0.585, so not 0).
+    # Human TF heads 1..4 read both strands: it scored higher on their validation rows, not on 0's.
     *[Task(f"tf-human-{i}", f"gue/tf/{i}", f"GUE tf/{i}: human transcription-factor binding site (ChIP-seq peak, 101 bp)",
            BOUND, d, h, "tf_human", both_strands=(i != 0))
       for i, (d, h) in enumerate([(71.99, 72.48), (76.06, 76.43), (66.52, 66.85), (58.54, 58.92), (77.43, 78.10)])],
-    # Mouse TF heads read both strands where that scored higher on validation rows (0: 0.535 ->
-    # 0.595, 1: 0.739 -> 0.748, 3: 0.626 -> 0.657, 4: 0.369 -> 0.386; 2: 0.762 -> 0.756, so not 2).
+    # Mouse TF heads read both strands where that scored higher on validation rows (all but 2).
     *[Task(f"tf-mouse-{i}", f"gue/mouse/{i}", f"GUE mouse/{i}: mouse transcription-factor binding site (ChIP-seq peak, 101 bp)",
            BOUND, d, 69.80, "tf_mouse", has_train_split=(i != 1), hrq_is_group_average=True, both_strands=(i != 2))
       for i, d in enumerate([56.76, 84.77, 79.32, 66.47, 52.66])],
-    # Histone heads read both strands where that scored higher on validation rows (H3K14ac
-    # 0.276 -> 0.316, H3K36me3 0.393 -> 0.408, H3K4me3 0.224 -> 0.244, H3K79me3 0.530 -> 0.553,
-    # H3K9ac 0.397 -> 0.399, H4ac 0.302 -> 0.372; not H3 0.646 -> 0.590, H3K4me1 0.404 -> 0.345,
-    # H3K4me2 0.305 -> 0.300, H4 0.687 -> 0.670).
+    # Histone heads read both strands where that scored higher on validation rows
+    # (HISTONE_BOTH_STRANDS; TRAINING.md has the scores).
     *[Task(f"histone-{mark}", f"gue/EMP/{mark}", f"GUE EMP {mark}: yeast nucleosome-bound DNA carrying the {mark} histone mark or not (500 bp)",
            MARKED, 55.98, 57.95, "histone", has_train_split=False, dnabert2_is_group_average=True,
            hrq_is_group_average=True, both_strands=mark in HISTONE_BOTH_STRANDS)
       for mark in HISTONE_MARKS],
-    # The stand-in for GUE's covid task (../shared/data/sarscov2/variant_fragments_1000bp):
+    # The stand-in for GUE's covid task ($VQDNA_DATA/sarscov2/variant_fragments_1000bp):
     # windows conserved across lineages are identical in several classes, so no classifier
-    # can reach 100 % (412 of 790 test windows have an exact copy in train). Its head trains
-    # 100 epochs: a probe with the head's features and MLP reached validation MCC 0.280 in 30
-    # epochs and 0.356 in 100 (its ~2,100 rows make few steps per epoch); with the common
-    # recipe's dropout 0.5 and lr 3e-4 its validation MCC fell 0.336 -> 0.147. Its 1,000 bp
-    # fragments are two 512-token windows: scored window by window (probabilities averaged)
-    # the head reached validation MCC 0.338 (dropout 0.2, lr 1e-3); reading the whole fragment
-    # at once (`whole_record`), 0.413 with that recipe, 0.479 with dropout 0 and lr 1e-2 (0.469
-    # with 3e-3; a linear probe on the fragment's code frequencies, benchmarks/vocabularies.py,
-    # 0.476).
+    # can be perfect. Its head trains longer, since its few rows make few steps per epoch, and
+    # keeps its own recipe, since the common one's dropout hurt it; it reads each 1,000 bp
+    # fragment whole, which beat scoring its two windows apart (TRAINING.md has the scores).
     Task("sars-cov-2-variant", "sarscov2/variant_fragments_1000bp",
          "SARS-CoV-2 lineage (WHO label) of a 1,000 bp genome window; stand-in for GUE covid (9 classes)",
          VARIANT_CLASSES, 71.02, 74.32, "covid", metric="macro_f1", whole_record=True,
