@@ -684,6 +684,23 @@ def test_stale_part_of_a_killed_run_is_removed(run_vqdna, tiny_model_dir: Path, 
     assert leftovers(tmp_path) == []
 
 
+def test_day_old_part_of_an_earlier_version_is_removed(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Earlier versions named parts with random letters: one untouched for a day is stale,
+    a fresh one may be another run's and stays."""
+    import os
+    import time
+
+    source = small_fasta(tmp_path / "in.fa")
+    old, fresh = tmp_path / ".out.npz.k2x_9qa1.part", tmp_path / ".out.npz.b7w3m0zz.part"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    result = run_vqdna("tokenize", source, "--model", tiny_model_dir, "-o", tmp_path / "out.npz", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert not old.exists() and fresh.read_bytes() == b"being written"
+
+
 def test_second_run_on_one_output_fails_cleanly(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
     import os
 

@@ -16,6 +16,7 @@ import pysam
 from vqdna_cli.errors import InputError
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, resolve_region
+from vqdna_cli.io.unique import SeenNames
 
 UNMAPPED_CHROM = "*"
 """`chrom` of an unmapped read, as in the SAM RNAME column."""
@@ -179,13 +180,17 @@ def _unique(records: Iterator[SequenceRecord], path: str) -> Iterator[SequenceRe
     """Read names are the output's record IDs: two reads of one name would be two rows
     nobody can tell apart (the regions path keeps each read once instead, as it is met
     again in an overlapping region)."""
-    seen: set[str] = set()
+    seen = SeenNames()
     for record in records:
-        if record.name in seen:
-            raise InputError(f"duplicate read name {record.name!r} in {path}; record IDs must be unique "
-                             "(mates need the read1/read2 FLAG bits: they become NAME/1 and NAME/2)")
-        seen.add(record.name)
+        _refuse_duplicate_read(seen.add(record.name), path)
         yield record
+    _refuse_duplicate_read(seen.finish(), path)
+
+
+def _refuse_duplicate_read(name: str | None, path: str) -> None:
+    if name is not None:
+        raise InputError(f"duplicate read name {name!r} in {path}; record IDs must be unique "
+                         "(mates need the read1/read2 FLAG bits: they become NAME/1 and NAME/2)")
 
 
 def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool) -> Iterator[SequenceRecord]:

@@ -22,6 +22,7 @@ import pysam
 from vqdna_cli.errors import InputError
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, resolve_region
+from vqdna_cli.io.unique import SeenNames
 
 ALLOWED_BASES = "ACGTNRYSWKMBDHVU"
 """IUPAC nucleotide codes (U for RNA). Gaps and protein letters are rejected."""
@@ -177,7 +178,7 @@ def _parse_records(lines: Iterable[bytes], source: str) -> Iterator[SequenceReco
     """Group lines into records. Works on bytes so binary garbage cannot raise a
     UnicodeDecodeError, and collects sequence lines in a list so joining a chromosome of
     any size is linear."""
-    seen: set[str] = set()
+    seen = SeenNames()
     name: str | None = None
     chunks: list[bytes] = []
     for line in lines:
@@ -194,19 +195,23 @@ def _parse_records(lines: Iterable[bytes], source: str) -> Iterator[SequenceReco
             raise _not_fasta_error(line, source)
     if name is None:
         raise InputError(f"no FASTA records in {source}")
+    _refuse_duplicate(seen.finish(), source)
     yield _make_record(name, chunks, source)
 
 
-def _parse_header(line: bytes, source: str, seen: set[str]) -> str:
+def _parse_header(line: bytes, source: str, seen: SeenNames) -> str:
     words = line[1:].split(None, 1)
     if not words:
         kind, mark = ("FASTQ", "@") if line.startswith(b"@") else ("FASTA", ">")
         raise InputError(f"a {kind} header in {source} has no record name after '{mark}'")
     name = words[0].decode("utf-8", errors="replace")
-    if name in seen:
-        raise InputError(f"duplicate record ID {name!r} in {source}; record IDs must be unique")
-    seen.add(name)
+    _refuse_duplicate(seen.add(name), source)
     return name
+
+
+def _refuse_duplicate(name: str | None, source: str) -> None:
+    if name is not None:
+        raise InputError(f"duplicate record ID {name!r} in {source}; record IDs must be unique")
 
 
 def _make_record(name: str, chunks: list[bytes], source: str) -> SequenceRecord:
@@ -229,7 +234,7 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
     """FASTQ records: '@' header, sequence, '+' line, qualities. The sequence and qualities
     may wrap over several lines (old files); qualities are only counted, because a quality
     line may itself start with '@' and only its length says where the record ends."""
-    seen: set[str] = set()
+    seen = SeenNames()
     for line in lines:
         if not line.strip():
             continue
@@ -254,6 +259,7 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
             raise InputError(f"record {name!r} in {source} has {qualities} quality values for {bases} bases "
                              "(a truncated or malformed FASTQ)")
         yield _make_record(name, sequence, source)
+    _refuse_duplicate(seen.finish(), source)
 
 
 # --- indexed region access ---------------------------------------------------------------

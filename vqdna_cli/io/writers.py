@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import sys
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -141,15 +142,37 @@ def claim_parts(path: Path) -> None:
     prefix = f".{path.name}."
     for part in (path.parent if str(path.parent) else Path(".")).glob(f"{glob.escape(prefix)}*.part"):
         pid = part.name[len(prefix) : -len(".part")]
-        if not pid.isdigit() or int(pid) == os.getpid():
+        if not pid.isdigit():
+            if _stale_unnumbered(part, pid):
+                _remove_part(part)
+            continue
+        if int(pid) == os.getpid():
             continue
         if _running(int(pid)):
             raise OutputError(f"another vqdna run (process {pid}) is writing {path}: wait for it or choose another output")
-        if part.is_dir() and not part.is_symlink():  # a folder output's staging folder (mutations -o DIR)
-            shutil.rmtree(part, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                part.unlink()
+        _remove_part(part)
+
+
+# Earlier versions named the temporary file with random letters (mkstemp), not the writer's
+# process ID: such a part cannot say whether its writer still runs, so only one untouched for a
+# day is taken as left behind by a killed run.
+UNNUMBERED_PART_STALE_SECONDS = 24 * 3600
+
+
+def _stale_unnumbered(part: Path, middle: str) -> bool:
+    if len(middle) != 8 or not all(c.isalnum() or c == "_" for c in middle):
+        return False  # not a name vqdna ever gave
+    with contextlib.suppress(OSError):
+        return time.time() - part.lstat().st_mtime > UNNUMBERED_PART_STALE_SECONDS
+    return False
+
+
+def _remove_part(part: Path) -> None:
+    if part.is_dir() and not part.is_symlink():  # a folder output's staging folder (mutations -o DIR)
+        shutil.rmtree(part, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            part.unlink()
 
 
 def _running(pid: int) -> bool:
