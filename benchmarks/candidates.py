@@ -2,7 +2,7 @@
 """Speed of candidate model sizes on this machine (random weights: speed does not depend
 on what the weights have learned). Used to choose the `default` preset.
 
-    python benchmarks/candidates.py [--threads 2]
+    python -m benchmarks.candidates [--threads 2]
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ import argparse
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vqdna_cli.config import PRESETS, EncoderConfig, QuantizerConfig, TransformerConfig  # noqa: E402
-from vqdna_cli.model.vqdna import VQDNA  # noqa: E402
+from vqdna_cli.config import PRESETS, EncoderConfig, QuantizerConfig, TransformerConfig
+from vqdna_cli.model.vqdna import VQDNA
 
 DEFAULT = PRESETS["default"]
 CANDIDATES = {
@@ -70,7 +67,7 @@ def main() -> int:
     for name, cfg in CANDIDATES.items():
         m = measure(cfg)
         print(f"| {name}: {sizes(cfg)} | {m['parameters'] / 1e6:.2f} M | {m['tokenize'] / 1e3:.1f} | {m['embed'] / 1e3:.1f} |", flush=True)
-    print(f"\n{torch.get_num_threads()} threads, torch {torch.__version__}; command: python {' '.join(sys.argv)}")
+    print(f"\n{torch.get_num_threads()} threads, torch {torch.__version__}; command: python -m benchmarks.candidates {' '.join(sys.argv[1:])}")
     return 0
 
 

@@ -1,18 +1,18 @@
 """GUE benchmark: a task head for every task we have data for, scored on its test split
 through the public API, beside a from-scratch baseline and the published numbers.
 
-    python benchmarks/gue.py train    --model weights/default --out RUN/pretrained
-    python benchmarks/gue.py scratch  --like weights/default --out RUN/scratch  # no pre-training
-    python benchmarks/gue.py random-transformer --like weights/default --out RUN/random  # tokenizer only
-    python benchmarks/gue.py train    --model RUN/scratch --out RUN/scratch
-    python benchmarks/gue.py evaluate --model RUN/pretrained      # test splits, read only now
-    python benchmarks/gue.py evaluate --model RUN/scratch
-    python benchmarks/gue.py table --ours RUN/pretrained --baseline RUN/scratch \
+    python -m benchmarks.gue train    --model weights/default --out RUN/pretrained
+    python -m benchmarks.gue scratch  --like weights/default --out RUN/scratch  # no pre-training
+    python -m benchmarks.gue random-transformer --like weights/default --out RUN/random  # tokenizer only
+    python -m benchmarks.gue train    --model RUN/scratch --out RUN/scratch
+    python -m benchmarks.gue evaluate --model RUN/pretrained      # test splits, read only now
+    python -m benchmarks.gue evaluate --model RUN/scratch
+    python -m benchmarks.gue table --ours RUN/pretrained --baseline RUN/scratch \
         --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md
-    python benchmarks/gue.py table --ours weights/default --baseline-json benchmarks/results/gue.json \
+    python -m benchmarks.gue table --ours weights/default --baseline-json benchmarks/results/gue.json \
         --json benchmarks/results/gue.json --markdown benchmarks/results/gue.md  # baseline heads not at hand
-    python benchmarks/gue.py seeds --ours weights/default RUN/seed1 --baseline RUN/scratch RUN/scratch-seed1
-    python benchmarks/gue.py lengths  --model weights/default  # heads trained before head.json
+    python -m benchmarks.gue seeds --ours weights/default RUN/seed1 --baseline RUN/scratch RUN/scratch-seed1
+    python -m benchmarks.gue lengths  --model weights/default  # heads trained before head.json
                                                              # recorded train_window_lengths
 
 Heads are `--adapter frozen`: the shared model runs once over each training set and only the
@@ -30,26 +30,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gue_tasks import BY_NAME, TASKS, Task  # noqa: E402
-
-from vqdna_cli.inference import HeadReads  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-# Every training row (max_train_rows None): capping the rows cost the capped tasks validation MCC.
-# Dropout 0.5 and lr 3e-4: with 0.2 and 1e-3 most heads peaked on validation in their first
-# few epochs and then overfit (benchmarks/results/head_recipe.md; TRAINING.md).
-DEFAULT_RECIPE = {"epochs": 30, "batch": 64, "lr": 3e-4, "dropout": 0.5, "max_train_rows": None, "seed": 0}
+from vqdna_cli.inference import HeadReads
+from vqdna_cli.train import recipes
+from vqdna_cli.train.recipes import BY_NAME, DEFAULT_RECIPE, TASKS, Task
 
 
 def data_dir() -> Path:
-    data = Path(os.environ.get("VQDNA_DATA", ROOT.parent / "shared" / "data"))
+    data = recipes.data_dir()
     if not (data / "gue").is_dir():
         sys.exit(f"gue.py: no GUE data at {data}/gue (set VQDNA_DATA)")
     return data
@@ -105,12 +97,12 @@ def train(args) -> None:
 
 
 def genome_set_files(task: Task, work_dir: Path, args) -> list[str]:
-    """The task's genomic training rows (gue_tasks.Task.genome_set), built under
+    """The task's genomic training rows (recipes.Task.genome_set), built under
     WORK_DIR/genome-sets when missing; --genome-negatives / --genome-other-species / --genome-genes /
     --genome-shifts override its mix, for trying mixes out."""
     if task.genome_set is None:
         return []
-    from real_genome import ensure_training_set
+    from benchmarks.real_genome import ensure_training_set
 
     overrides = {name: value for name, value in (("negatives_per_positive", args.genome_negatives),
                                                   ("other_species_per_positive", args.genome_other_species),
@@ -122,7 +114,7 @@ def genome_set_files(task: Task, work_dir: Path, args) -> list[str]:
 
 
 def recipe_for(task: Task, recipe: dict, given: set[str]) -> dict:
-    """The recipe with the task's own settings (gue_tasks.py), except those given on the command line."""
+    """The recipe with the task's own settings (recipes.Task.recipe), except those given on the command line."""
     return {**recipe, **{name: value for name, value in task.recipe.items() if name not in given}}
 
 
@@ -155,8 +147,8 @@ def scratch(args) -> None:
     from vqdna_cli.checkpoint import read_model_info, save_model
     from vqdna_cli.config import ModelConfig
     from vqdna_cli.model.vqdna import VQDNA
-    from heldout import HOLDOUT_FILES, HOLDOUT_TAIL
     from vqdna_cli.train.genomes import WindowSampler, load_genomes
+    from vqdna_cli.train.recipes import HOLDOUT_FILES, HOLDOUT_TAIL
 
     torch.manual_seed(0)
     cfg = ModelConfig.from_dict(read_model_info(Path(args.like))["model"])
@@ -390,10 +382,10 @@ def main() -> None:
     for name in ("lr", "dropout"):
         p.add_argument(f"--{name}", type=float)
     p.add_argument("--work-dir", help="checkpoints and logs (default: OUT/work; keep it out of a shipped weights folder)")
-    p.add_argument("--center-tokens", type=int, help="override every task's center_tokens (gue_tasks.py), for trying it out")
+    p.add_argument("--center-tokens", type=int, help="override every task's center_tokens (vqdna_cli/train/recipes.py), for trying it out")
     p.add_argument("--center-at", type=int, help="with --center-tokens: the base they centre on")
-    p.add_argument("--both-strands", type=int, choices=(0, 1), help="override every task's both_strands (gue_tasks.py)")
-    p.add_argument("--genome-negatives", type=float, help="override the genome_set's negatives per positive (gue_tasks.py)")
+    p.add_argument("--both-strands", type=int, choices=(0, 1), help="override every task's both_strands (vqdna_cli/train/recipes.py)")
+    p.add_argument("--genome-negatives", type=float, help="override the genome_set's negatives per positive (vqdna_cli/train/recipes.py)")
     p.add_argument("--genome-other-species", type=float, help="override the genome_set's other-species windows per positive")
     p.add_argument("--genome-genes", choices=("all", "protein_coding"), help="override the genome_set's positives")
     p.add_argument("--genome-shifts", type=int, nargs="*", help="override the genome_set's shifted TSS windows")

@@ -1,15 +1,15 @@
 """The frozen heads' training recipe, chosen on validation rows: which dropout and learning
-rate `gue.py train` uses (its DEFAULT_RECIPE).
+rate `benchmarks.gue train` uses (DEFAULT_RECIPE in vqdna_cli/train/recipes.py).
 
 For each task the shared model runs once over the task's training and validation rows,
-split and cleaned exactly as `gue.py train` does (`api.head_training_data`); then heads
+split and cleaned exactly as `benchmarks.gue train` does (`api.head_training_data`); then heads
 train with each candidate recipe and several seeds through the same loop as
 `vqdna train finetune --adapter frozen` (`train/head.py`). Two numbers per run: the best
 validation MCC over the epochs (the epoch a shipped head keeps) and the mean over the last
 five epochs (how well the recipe holds once trained: less of the luck of picking the best
 of 30 noisy evaluations). Test rows are never read.
 
-    python benchmarks/head_recipe.py --model weights/default --cache RUN/features \\
+    python -m benchmarks.head_recipe --model weights/default --cache RUN/features \\
         --tasks histone-H3 histone-H4 ... \\
         --json benchmarks/results/head_recipe.json --markdown benchmarks/results/head_recipe.md
 
@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gue import data_dir  # noqa: E402
-from gue_tasks import BY_NAME, Task  # noqa: E402
+from benchmarks.gue import data_dir
+from vqdna_cli.train.recipes import BY_NAME, Task
 
 # name: (dropout, peak learning rate); every one trains 30 epochs of batches of 64.
 RECIPES = {

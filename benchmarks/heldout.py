@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Quality of a weights directory on genome sequence it never trained on.
 
-    python benchmarks/heldout.py [--model DIR] [--bases 2000000] [--json out.json]
+    python -m benchmarks.heldout [--model DIR] [--bases 2000000] [--json out.json]
 
-Held out by scripts/train_weights.sh: the whole C. trachomatis genome and the last 5 Mb of
-human chrX. On up to --bases of each (taken from the start of the held-out part), it reports:
+Held out of pre-training (HELD_OUT in vqdna_cli/train/recipes.py): the whole C. trachomatis
+genome and the last 5 Mb of human chrX. On up to --bases of each (taken from the start of the
+held-out part), it reports:
 - reconstruction accuracy: decode the HRQ tokens back to bases (A/C/G/T positions only);
 - per-level code usage (share of codes used at least once) and perplexity (exp of the
   entropy of the code distribution; at most the codebook size);
@@ -29,32 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from vqdna_cli.checkpoint import load_model  # noqa: E402
-from vqdna_cli.data.alphabet import encode  # noqa: E402
-from vqdna_cli.inference import Runner, default_weights_dir  # noqa: E402
-from vqdna_cli.io.fasta import read_fasta  # noqa: E402
-from vqdna_cli.train.genomes import WindowSampler, load_genomes  # noqa: E402
-
-HELD_OUT = {
-    "C. trachomatis (whole genome)": ("chlamydia_trachomatis_CHLTCG.fa.gz", None),
-    "human chrX, last 5 Mb": ("human_chrX_0-70Mb_GRCh37_smalt.fa.gz", 5_000_000),
-}
-# The same, as `load_genomes` (and `vqdna train --holdout-file/--holdout-tail`) take them.
-HOLDOUT_FILES = tuple(file for file, tail in HELD_OUT.values() if tail is None)
-HOLDOUT_TAIL = {file: tail for file, tail in HELD_OUT.values() if tail is not None}
-
-
-def holdout_options() -> list[str]:
-    """The same, as `vqdna train tokenizer/pretrain` options (scripts/train_weights.sh reads them)."""
-    return [*(word for file in HOLDOUT_FILES for word in ("--holdout-file", file)),
-            *(word for file, tail in HOLDOUT_TAIL.items() for word in ("--holdout-tail", f"{file}:{tail}"))]
+from vqdna_cli.checkpoint import load_model
+from vqdna_cli.data.alphabet import encode
+from vqdna_cli.inference import Runner, default_weights_dir
+from vqdna_cli.io.fasta import read_fasta
+from vqdna_cli.train.genomes import WindowSampler, load_genomes
+from vqdna_cli.train.recipes import CHECKOUT, HELD_OUT, HOLDOUT_FILES, HOLDOUT_TAIL
 
 
 def data_dir() -> Path | None:
-    for candidate in (os.environ.get("VQDNA_DATA"), REPO.parent / "shared" / "data"):
+    for candidate in (os.environ.get("VQDNA_DATA"), CHECKOUT.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "genomes").is_dir():
             return Path(candidate) / "genomes"
     return None
@@ -154,12 +139,7 @@ def main() -> int:
     parser.add_argument("--bases", type=int, default=2_000_000, help="bases of each held-out sequence")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--holdout-options", action="store_true",
-                        help="print the held-out parts as `vqdna train` options, one word a line, and stop")
     args = parser.parse_args()
-    if args.holdout_options:
-        print("\n".join(holdout_options()))
-        return 0
     genomes = data_dir()
     if genomes is None:
         print("skipped: no ../shared/data/genomes (set VQDNA_DATA)")
@@ -175,7 +155,7 @@ def main() -> int:
     print("|---" * (len(keys) + 1) + "|")
     for name, values in results.items():
         print(f"| {name} | " + " | ".join(f"{values[k]:.4f}" if isinstance(values[k], float) else f"{values[k]:,}" for k in keys) + " |")
-    print(f"\nmodel {info['sha256']['model.safetensors'][:16]}; command: python {' '.join(sys.argv)}")
+    print(f"\nmodel {info['sha256']['model.safetensors'][:16]}; command: python -m benchmarks.heldout {' '.join(sys.argv[1:])}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

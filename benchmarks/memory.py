@@ -1,7 +1,7 @@
 """Peak memory of `vqdna classify` over many short reads: it must stay flat as the number of
 reads grows (rows are written as records finish; nothing is kept per record).
 
-    python benchmarks/memory.py [--reads 10000 100000 1000000] [--task tf-human-0] [--markdown F]
+    python -m benchmarks.memory [--reads 10000 100000 1000000] [--task tf-human-0] [--markdown F]
 
 Each run is a separate `vqdna classify` process on N seeded random 30 bp reads (FASTA in a
 temporary folder); its peak resident memory is read from the kernel (ru_maxrss of the child)
@@ -62,7 +62,7 @@ def main() -> int:
             lines.append(f"| {count:,} | {peak:,.0f} | {seconds:,.1f} | {count / seconds:,.0f} |")
             print(lines[-1], file=sys.stderr)
     lines.append(f"\n`vqdna classify --task {args.task}`, one process per row, {args.threads} thread(s). "
-                 f"Command: `python benchmarks/memory.py {' '.join(sys.argv[1:])}`")
+                 f"Command: `python -m benchmarks.memory {' '.join(sys.argv[1:])}`")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`vqdna mutations` on the 376 real SARS-CoV-2 genomes: lineage accuracy, silhouette, time, memory.
 
-    python benchmarks/mutations.py [--model DIR] [--threads 2] [--label-column who_label] [--json out.json]
+    python -m benchmarks.mutations [--model DIR] [--threads 2] [--label-column who_label] [--json out.json]
 
 Runs the real command (a subprocess, as a user would) on
 `sarscov2/genomes/example_sequences_union.fasta.gz` with the gene annotation and the labels of

@@ -1,11 +1,11 @@
 """Does pre-training learn more than the tokens already say? Two checks of a weights
 directory, each beside the simplest honest references, in one run.
 
-    python benchmarks/pretraining.py masked --model DIR [--json F] [--markdown F]
-    python benchmarks/pretraining.py probe  --model DIR [--json F] [--markdown F]
+    python -m benchmarks.pretraining masked --model DIR [--json F] [--markdown F]
+    python -m benchmarks.pretraining probe  --model DIR [--json F] [--markdown F]
 
-masked: on the held-out genome sequence (benchmarks/heldout.py: the last 5 Mb of human chrX
-and the whole C. trachomatis genome), windows of 512 bases get the model's span masks
+masked: on the held-out genome sequence (HELD_OUT in vqdna_cli/train/recipes.py: the last
+5 Mb of human chrX and the whole C. trachomatis genome), windows of 512 bases get the model's span masks
 (fixed seed); the Transformer predicts the bases of the hidden spans, which reach it only as
 N. References on the very same positions and inputs: the most common base of the training
 sequence, and an order-k Markov model (counted on 20 Mb of training sequence; k = 1..8 chosen
@@ -13,7 +13,7 @@ on other training windows, never the held-out ones) that fills each hidden span 
 guesses inside the span).
 
 probe: the gate before task heads are retrained over a new Transformer. A logistic
-regression (benchmarks/vocabularies.linear_probe) reads one vector per sequence: the pooled
+regression (benchmarks.vocabularies.linear_probe) reads one vector per sequence: the pooled
 (mean) Transformer output of the model; the same of a Transformer with random weights over
 the *same* tokenizer (what the tokens give without any pre-training); and the frequencies of
 every 1..5-mer (1,364 features). Five GUE tasks with train splits here; the probe trains on
@@ -33,18 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from heldout import HELD_OUT, HOLDOUT_FILES, HOLDOUT_TAIL, data_dir, held_out_codes  # noqa: E402
-
-from vqdna_cli.checkpoint import load_model  # noqa: E402
-from vqdna_cli.config import MaskingConfig  # noqa: E402
-from vqdna_cli.data.alphabet import encode  # noqa: E402
-from vqdna_cli.inference import Runner, default_weights_dir  # noqa: E402
-from vqdna_cli.train.genomes import WindowSampler, load_genomes  # noqa: E402
-from vqdna_cli.train.pretrain import HIDDEN, MaskedBatch  # noqa: E402
+from benchmarks.heldout import data_dir, held_out_codes
+from vqdna_cli.checkpoint import load_model
+from vqdna_cli.config import MaskingConfig
+from vqdna_cli.data.alphabet import encode
+from vqdna_cli.inference import Runner, default_weights_dir
+from vqdna_cli.train.genomes import WindowSampler, load_genomes
+from vqdna_cli.train.pretrain import HIDDEN, MaskedBatch
+from vqdna_cli.train.recipes import HELD_OUT, HOLDOUT_FILES, HOLDOUT_TAIL
 
 WINDOW = 512
 MARKOV_ORDERS = range(1, 9)
@@ -212,10 +208,9 @@ def pooled_vectors(runner: Runner, sequences: list[str], all_layers: bool = Fals
 
 
 def probe_report(model_dir: Path, max_train: int, seed: int) -> dict:
-    from gue_tasks import BY_NAME
-    from vocabularies import linear_probe
-
-    from gue import data_dir as gue_data
+    from benchmarks.gue import data_dir as gue_data
+    from benchmarks.vocabularies import linear_probe
+    from vqdna_cli.train.recipes import BY_NAME
 
     data = gue_data()
     runner = Runner.load(model_dir, "cpu")
@@ -292,7 +287,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model_dir = args.model or default_weights_dir()
-    command = "python benchmarks/pretraining.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.pretraining " + " ".join(sys.argv[1:])
     if args.check == "masked":
         results = masked_report(model_dir, args.bases)
         text = masked_markdown(results, command)

@@ -3,15 +3,15 @@ on real human sequence, not only GUE's? Sets are cut from ../shared/data/genomes
 GENCODE-derived annotation in ../shared/data/annotation, in each head's training layout,
 and scored on a fixed validation region beside one-line rules (CpG count, GC content).
 
-    python benchmarks/real_genome.py run                  # every head, writes results/real_genome.md
-    python benchmarks/real_genome.py run --heads promoter splice-site --markdown -   # a quick look
-    python benchmarks/real_genome.py scan --mb 30-30.2 --stride 300 --png scan.png   # TSS found vs calls per Mb
-    python benchmarks/real_genome.py export --layout promoter --region training \\
+    python -m benchmarks.real_genome run                  # every head, writes results/real_genome.md
+    python -m benchmarks.real_genome run --heads promoter splice-site --markdown -   # a quick look
+    python -m benchmarks.real_genome scan --mb 30-30.2 --stride 300 --png scan.png   # TSS found vs calls per Mb
+    python -m benchmarks.real_genome export --layout promoter --region training \\
         --background gc-matched --genes all -o prom_gc.csv    # `sequence,label` for `vqdna train finetune`
-    python benchmarks/real_genome.py training-sets --layout promoter --negatives-per-positive 2 \\
+    python -m benchmarks.real_genome training-sets --layout promoter --negatives-per-positive 2 \\
         --other-species-per-positive 1 --out ../runs/heads/genome-sets  # a retrained head's genomic rows
-    python benchmarks/real_genome.py run --region selection --model RUN --heads promoter --markdown -
-    python benchmarks/real_genome.py run --record         # also each head's score into its head.json
+    python -m benchmarks.real_genome run --region selection --model RUN --heads promoter --markdown -
+    python -m benchmarks.real_genome run --record         # also each head's score into its head.json
 
 Regions (fixed; `TRAINING_REGION`, `VALIDATION_REGION`):
 - training: chrX 0-30 Mb and the chr22 slice (20-21 Mb). Rules' thresholds are chosen here,
@@ -40,7 +40,6 @@ import argparse
 import datetime
 import gzip
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
+from vqdna_cli.train import recipes
+from vqdna_cli.train.recipes import GENE_SETS, HOLDOUT_FILES, LAYOUTS, Layout, TrainingMix
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -96,7 +98,7 @@ MAX_TRIES = 2_000_000  # random candidates drawn for one set before it is left s
 
 def data_dir() -> Path | None:
     """$VQDNA_DATA, else ../shared/data; None when the annotation or genomes are missing."""
-    data = Path(os.environ.get("VQDNA_DATA", ROOT.parent / "shared" / "data"))
+    data = recipes.data_dir()
     return data if (data / "annotation").is_dir() and (data / "genomes").is_dir() else None
 
 
@@ -185,22 +187,6 @@ def load_annotation(data: Path) -> Annotation:
 
 # --- windows ----------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Layout:
-    """A head's training layout: `length` bases with the anchor (a TSS, the first base after a
-    splice junction) at base `anchor`, in the orientation of the gene."""
-
-    name: str
-    length: int
-    anchor: int
-
-
-LAYOUTS = {
-    "promoter": Layout("promoter", 300, 249),  # GUE prom_300: -249..+50
-    "core-promoter": Layout("core-promoter", 70, 34),  # GUE prom_core: -34..+35
-    "splice": Layout("splice", 400, 200),  # GUE splice: junction between bases 199 and 200
-}
 
 PROMOTER, NON_PROMOTER = "1", "0"  # GUE's labels, the heads' `labels`
 ACCEPTOR, DONOR, NON_SPLICE = "0", "1", "2"
@@ -326,7 +312,6 @@ class Landmarks:
 # --- promoter sets ----------------------------------------------------------------------------
 
 BACKGROUNDS = ("random", "intergenic", "intronic", "exonic", "gc-matched")
-GENE_SETS = ("protein_coding", "all")
 
 
 @dataclass(frozen=True)
@@ -547,9 +532,7 @@ def write_csv(windows: Iterable[Window], path: Path) -> int:
 
 def _other_species_files(data: Path) -> list[Path]:
     """The non-human genomes pre-training may read: human sequence is left to the annotated
-    sets, and the genomes pre-training holds out (benchmarks/heldout.py) are never read."""
-    from heldout import HOLDOUT_FILES
-
+    sets, and the genomes pre-training holds out (recipes.HOLDOUT_FILES) are never read."""
     return sorted(p for p in (data / "genomes").glob("*.f*a.gz")
                   if not p.name.startswith("human_") and p.name not in HOLDOUT_FILES)
 
@@ -595,40 +578,6 @@ def other_species_windows(files: list[Path], layout: Layout, count: int, seed: i
             windows.append(Window(f"{path.name}:{name}", start, start + layout.length, strand, NON_PROMOTER,
                                   "other species", bases if strand == "+" else reverse_complement(bases)))
     return windows
-
-
-@dataclass(frozen=True)
-class TrainingMix:
-    """The genomic rows a head trains on beside GUE's (gue_tasks.Task.genome_set), all from
-    the fit region (FIT_REGION). Promoter layouts: a window at every annotated TSS (all genes)
-    as positives; `negatives_per_positive` windows of each background kind (BACKGROUNDS: random,
-    intergenic, intronic, exonic, GC-matched, all >= MIN_TSS_DISTANCE from any TSS, both
-    strands) and `other_species_per_positive` windows of other species as negatives. Splice:
-    the annotated exon boundaries and `negatives_per_positive` AG / GT decoys per site
-    (`splice_set`)."""
-
-    layout: str  # key of LAYOUTS
-    negatives_per_positive: float = 1.0
-    other_species_per_positive: float = 0.0
-    genes: str = "all"  # TSS of "all" genes or of "protein_coding" ones (GENE_SETS) as positives
-    # More positives: each TSS also anchors windows this many bases downstream (negative:
-    # upstream), as annotated TSS are approximate; a few hundred real TSS are otherwise lost
-    # among thousands of GUE rows. Background counts follow the TSS, not these copies.
-    shifts: tuple[int, ...] = ()
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
-        if self.genes not in GENE_SETS:
-            raise ValueError(f"genes {self.genes!r}: use {' or '.join(GENE_SETS)}")
-
-    @property
-    def file_name(self) -> str:
-        """Names the set by everything that makes it, so a changed mix is built anew."""
-        shifts = "_shift" + ",".join(map(str, self.shifts)) if self.shifts else ""
-        return (f"{self.layout}_fit_{self.genes}_neg{self.negatives_per_positive:g}"
-                f"_other{self.other_species_per_positive:g}{shifts}_seed{self.seed}.csv")
 
 
 def training_set(genome: Genome, annotation: Annotation, mix: TrainingMix, data: Path) -> list[Window]:
@@ -819,7 +768,7 @@ def run(args) -> None:
                                 score["rules"], gue_test_mcc(check.task, model_dir)))
     seconds = time.monotonic() - began
     report = {"rows": [row.__dict__ for row in rows], "bases_per_second": speeds, "seconds": round(seconds),
-              "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
+              "command": " ".join(["python", "-m", "benchmarks.real_genome", *sys.argv[1:]]),
               "date": datetime.date.today().isoformat(), "commit": commit,
               "training_region": [str(s) for s in REGIONS[RULE_REGION[args.region]]],
               "validation_region": [str(s) for s in REGIONS[args.region]]}
@@ -1004,7 +953,7 @@ def scan_measure(args) -> None:
              "CpG": [(t, *point(cpg >= t)) for t in CPG_CUTS]}
     report = {"task": args.task, "region": f"chrX:{start}-{end}", "tss": int(len(tss)), "window": result["window"],
               "stride": result["stride"], "seconds": round(seconds), "bases_per_second": round((end - start) / seconds),
-              "curve": curve, "command": " ".join(["python", "benchmarks/real_genome.py", *sys.argv[1:]]),
+              "curve": curve, "command": " ".join(["python", "-m", "benchmarks.real_genome", *sys.argv[1:]]),
               "date": datetime.date.today().isoformat(), "commit": commit}
     text = scan_markdown(report)
     if args.markdown == "-":

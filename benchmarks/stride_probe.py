@@ -6,9 +6,9 @@ STRIDE. The product makes one token per base (the paper's layout); this probe bu
 strided variant beside it, from the product's own parts, and measures it before anyone
 builds it into the CLI:
 
-    python benchmarks/stride_probe.py --stride 4 --out RUN/stride4          # every stage
-    python benchmarks/stride_probe.py --stride 2 --out RUN/stride2 --no-shipped
-    python benchmarks/stride_probe.py --table RUN/stride4 RUN/stride2 --markdown benchmarks/results/stride.md
+    python -m benchmarks.stride_probe --stride 4 --out RUN/stride4          # every stage
+    python -m benchmarks.stride_probe --stride 2 --out RUN/stride2 --no-shipped
+    python -m benchmarks.stride_probe --table RUN/stride4 RUN/stride2 --markdown benchmarks/results/stride.md
 
 Stages (each resumes where it stopped):
 - tokenizer: the default preset's sizes, its stem at base resolution, then every STRIDE stem
@@ -17,7 +17,7 @@ Stages (each resumes where it stopped):
   bases: 3,000 steps x 32 windows x 256 bases, lr 2e-3, seed 0.
 - pretrain: a fresh default-size Transformer (with its neighbour convolution), the default's
   budget in tokens: 800 steps x 16 windows x 512 tokens, lr 1e-3, 25 % of tokens masked.
-- heads: frozen-model heads with the shipped recipe (gue_tasks.py; seed 0) on TASKS, scored
+- heads: frozen-model heads with the shipped recipe (vqdna_cli/train/recipes.py; seed 0) on TASKS, scored
   on their validation rows only (test rows are removed from training and never read). The
   shipped model's heads are retrained beside them through the same feature code, so the two
   differ in the model only. Features: the mean-pooled Transformer vector, each level's code
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -44,24 +43,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gue import DEFAULT_RECIPE  # noqa: E402
-from gue_tasks import BY_NAME  # noqa: E402
-from heldout import HOLDOUT_FILES, HOLDOUT_TAIL  # noqa: E402
-
-from vqdna_cli import api  # noqa: E402
-from vqdna_cli.checkpoint import load_model  # noqa: E402
-from vqdna_cli.config import PRESETS  # noqa: E402
-from vqdna_cli.data.alphabet import PAD_CODE, encode, reverse_complement_codes  # noqa: E402
-from vqdna_cli.data.batching import pad  # noqa: E402
-from vqdna_cli.inference import code_frequencies, default_weights_dir  # noqa: E402
-from vqdna_cli.model.encoder import ConvNeXtBlock1d, conv_along_length  # noqa: E402
-from vqdna_cli.model.vqdna import VQDNA  # noqa: E402
-from vqdna_cli.train.genomes import WindowSampler, fixed_windows, load_genomes  # noqa: E402
-from vqdna_cli.train.head import LabelledFeatures, fit_frozen_head  # noqa: E402
-from vqdna_cli.train.loop import LoopSettings, run  # noqa: E402
-from vqdna_cli.train.pretrain import freeze_tokenizer, masked_token_loss  # noqa: E402
-from vqdna_cli.train.tokenizer import train_tokenizer  # noqa: E402
+from vqdna_cli import api
+from vqdna_cli.checkpoint import load_model
+from vqdna_cli.config import PRESETS
+from vqdna_cli.data.alphabet import PAD_CODE, encode, reverse_complement_codes
+from vqdna_cli.data.batching import pad
+from vqdna_cli.inference import code_frequencies, default_weights_dir
+from vqdna_cli.model.encoder import ConvNeXtBlock1d, conv_along_length
+from vqdna_cli.model.vqdna import VQDNA
+from vqdna_cli.train.genomes import WindowSampler, fixed_windows, load_genomes
+from vqdna_cli.train.head import LabelledFeatures, fit_frozen_head
+from vqdna_cli.train.loop import LoopSettings, run
+from vqdna_cli.train.pretrain import freeze_tokenizer, masked_token_loss
+from vqdna_cli.train.recipes import BY_NAME, DEFAULT_RECIPE, HOLDOUT_FILES, HOLDOUT_TAIL, data_dir
+from vqdna_cli.train.tokenizer import train_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Seven tasks whose heads read no fixed place (the probe set of TRAINING.md's fifth round)
@@ -73,7 +68,7 @@ WINDOW_TOKENS = 512
 
 
 def data_root() -> Path:
-    data = Path(os.environ.get("VQDNA_DATA", ROOT.parent / "shared" / "data"))
+    data = data_dir()
     if not (data / "gue").is_dir() or not (data / "genomes").is_dir():
         sys.exit(f"stride_probe.py: no GUE or genome data under {data} (set VQDNA_DATA)")
     return data
@@ -323,7 +318,7 @@ def table(runs: list[Path]) -> str:
              "Validation MCC of frozen-model heads (shipped recipe, seed 0; test rows never read), the",
              "same feature code for every model. Speed: random 512-token windows, 2 threads, fp32, each",
              "strided model timed in one run beside the shipped model. Made by",
-             "`python benchmarks/stride_probe.py --stride S --out RUN` and `--table RUN...` (the",
+             "`python -m benchmarks.stride_probe --stride S --out RUN` and `--table RUN...` (the",
              "script's docstring says what each stage does).", "",
              "| task | " + " | ".join(names[label] for label in labels) + " |",
              "|---|" + "---:|" * len(labels)]

@@ -2,8 +2,8 @@
 """Throughput and peak-memory benchmark: vqdna against DNABERT-2's BPE tokenizer and a
 DNABERT-2-size Transformer, on a real genome from the shared data.
 
-    python benchmarks/throughput.py                      # E. coli 536 (4.9 Mb), 2 threads
-    python benchmarks/throughput.py --chrx --json bench.json
+    python -m benchmarks.throughput                      # E. coli 536 (4.9 Mb), 2 threads
+    python -m benchmarks.throughput --chrx --json bench.json
 
 What is measured (see benchmarks/README.md for the meaning of every row):
 
@@ -427,7 +427,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))
     os.environ.setdefault("RAYON_RS_NUM_CPUS", str(args.threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    command_line = shlex.join(["python", *sys.argv]) if argv is None else shlex.join(["python", __file__, *argv])
+    command_line = shlex.join(["python", "-m", "benchmarks.throughput", *(sys.argv[1:] if argv is None else argv)])
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

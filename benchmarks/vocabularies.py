@@ -2,7 +2,7 @@
 vocabulary, how much of it the data uses, and how well a linear probe on its tokens tells
 the nine lineages apart.
 
-    python benchmarks/vocabularies.py --vq RUN/tokenizer-vq \
+    python -m benchmarks.vocabularies --vq RUN/tokenizer-vq \
         --json benchmarks/results/vocabularies.json --markdown benchmarks/results/vocabularies.md
 
 Vocabularies: vqdna's HRQ (the shipped weights: both levels, and each level alone), a plain
@@ -26,19 +26,19 @@ import argparse
 import csv
 import gzip
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from vqdna_cli.train import recipes
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def data_dir() -> Path:
-    data = Path(os.environ.get("VQDNA_DATA", ROOT.parent / "shared" / "data"))
+    data = recipes.data_dir()
     if not (data / "sarscov2" / "variant_fragments_1000bp").is_dir():
         sys.exit(f"vocabularies.py: no variant task at {data}/sarscov2/variant_fragments_1000bp (set VQDNA_DATA)")
     return data

@@ -28,7 +28,7 @@ fi
 mkdir -p "$OUT/pretrain"
 if [ -n "${RESUME_FROM:-}" ]; then cp -r "$RESUME_FROM"/. "$OUT/pretrain/"; fi
 genomes=("$DATA"/genomes/*.fa.gz "$DATA"/genomes/*.fna.gz)
-mapfile -t holdout < <(PYTHONPATH="$here" "$PYTHON" "$here/benchmarks/heldout.py" --holdout-options)
+mapfile -t holdout < <(PYTHONPATH="$here" "$PYTHON" -m vqdna_cli.train.recipes --holdout-options)
 # 128 windows of 512 bases: 65,536 tokens a step, 8x the CPU recipe's batch at the same peak lr x sqrt(8)
 PYTHONPATH="$here" "$PYTHON" -m vqdna_cli train pretrain "${genomes[@]}" "${holdout[@]}" \
   -m "$here/weights/default" -o "$OUT/pretrain" --transformer-preset default \

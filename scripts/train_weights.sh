@@ -18,8 +18,8 @@ if [ ! -d "$DATA/genomes" ]; then
 fi
 genomes=("$DATA"/genomes/*.fa.gz "$DATA"/genomes/*.fna.gz)
 # Held out, never trained on: the last 5 Mb of human chrX and the whole C. trachomatis genome,
-# named once in benchmarks/heldout.py (HELD_OUT), which also measures the models on them.
-holdout_words=$(python "$here/benchmarks/heldout.py" --holdout-options)
+# named once in vqdna_cli/train/recipes.py (HELD_OUT); benchmarks/heldout.py measures the models on them.
+holdout_words=$(python -m vqdna_cli.train.recipes --holdout-options)
 mapfile -t holdout <<< "$holdout_words"
 
 if [ "$stage" = tokenizer ] || [ "$stage" = all ]; then
@@ -43,13 +43,15 @@ fi
 
 if [ "$stage" = heads ] || [ "$stage" = all ]; then
   # A frozen-model head for every GUE task with data here and the SARS-CoV-2 variant task,
-  # with the recipe, splits and published scores in benchmarks/gue_tasks.py; the promoter and
+  # with the recipe, splits and published scores in vqdna_cli/train/recipes.py; the promoter and
   # splice heads also train on genomic rows of the training region (Task.genome_set), which
-  # gue.py writes into $WORK/heads/genome-sets. Then, with every head fixed, each is scored
+  # benchmarks.gue writes into $WORK/heads/genome-sets. Then, with every head fixed, each is scored
   # once on its test split, and the promoter and splice heads on the real-genome validation
   # region (both recorded in head.json; results/real_genome.md).
-  VQDNA_DATA="$DATA" python "$here/benchmarks/gue.py" train --model "$OUT" --out "$OUT" \
+  # The benchmarks package is imported from the checkout, whatever the working directory.
+  export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+  VQDNA_DATA="$DATA" python -m benchmarks.gue train --model "$OUT" --out "$OUT" \
     --work-dir "$WORK/heads" --threads "$THREADS"
-  VQDNA_DATA="$DATA" python "$here/benchmarks/gue.py" evaluate --model "$OUT" --threads "$THREADS"
-  VQDNA_DATA="$DATA" python "$here/benchmarks/real_genome.py" run --model "$OUT" --record --threads "$THREADS"
+  VQDNA_DATA="$DATA" python -m benchmarks.gue evaluate --model "$OUT" --threads "$THREADS"
+  VQDNA_DATA="$DATA" python -m benchmarks.real_genome run --model "$OUT" --record --threads "$THREADS"
 fi

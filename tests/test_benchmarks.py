@@ -9,14 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import gue  # noqa: E402
-import gue_tasks  # noqa: E402
-import head_recipe  # noqa: E402
-import heldout  # noqa: E402
-import vocabularies as token_bench  # noqa: E402
-from vqdna_cli.inference import HeadReads  # noqa: E402
+from benchmarks import gue, head_recipe, heldout
+from benchmarks import vocabularies as token_bench
+from vqdna_cli.inference import HeadReads
+from vqdna_cli.train import recipes
 
 
 def test_neighbour_lookup_takes_the_most_frequent_middle_code():
@@ -29,35 +25,38 @@ def test_neighbour_lookup_takes_the_most_frequent_middle_code():
     assert list(lookup.predict(1, np.array([5, 6, 2]), np.array([7, 0, 4]))) == [6, 7, 3]
 
 
-def test_the_weights_script_takes_its_hold_outs_from_heldout_py():
-    """One list of held-out parts: what heldout.py measures is what train_weights.sh keeps out."""
+def test_the_weights_scripts_take_their_hold_outs_from_the_recipes():
+    """One list of held-out parts (recipes.HELD_OUT): what heldout.py measures is what
+    train_weights.sh and pretrain_gpu.sh keep out."""
     import subprocess
 
-    printed = subprocess.run([sys.executable, str(Path(heldout.__file__)), "--holdout-options"],
+    printed = subprocess.run([sys.executable, "-m", "vqdna_cli.train.recipes", "--holdout-options"],
                              capture_output=True, text=True, check=True).stdout.split()
-    assert printed == heldout.holdout_options()
+    assert printed == recipes.holdout_options()
     pairs = dict(zip(printed[1::2], printed[0::2]))  # value -> option
-    for file, tail in heldout.HELD_OUT.values():
+    for file, tail in recipes.HELD_OUT.values():
         assert pairs[file if tail is None else f"{file}:{tail}"] == ("--holdout-file" if tail is None else "--holdout-tail")
-    script = (Path(heldout.__file__).parent.parent / "scripts" / "train_weights.sh").read_text()
-    assert "heldout.py\" --holdout-options" in script
-    assert not any(file in script for file, _ in heldout.HELD_OUT.values())
+    assert heldout.HELD_OUT is recipes.HELD_OUT
+    for name in ("train_weights.sh", "pretrain_gpu.sh"):
+        script = (Path(recipes.__file__).parents[2] / "scripts" / name).read_text()
+        assert "-m vqdna_cli.train.recipes --holdout-options" in script
+        assert not any(file in script for file, _ in recipes.HELD_OUT.values())
 
 
 def test_every_task_the_issue_names_has_a_head_and_a_published_score():
-    names = {t.name for t in gue_tasks.TASKS}
+    names = {t.name for t in recipes.TASKS}
     expected = {"promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
                 "core-promoter-notata", "splice-site", "sars-cov-2-variant",
                 *(f"tf-human-{i}" for i in range(5)), *(f"tf-mouse-{i}" for i in range(5)),
-                *(f"histone-{m}" for m in gue_tasks.HISTONE_MARKS)}
-    assert names == expected and len(gue_tasks.HISTONE_MARKS) == 10
-    assert all(t.dnabert2 and t.vqdna_hrq for t in gue_tasks.TASKS)
-    assert gue_tasks.BY_NAME["splice-site"].class_names == ("acceptor", "donor", "non-splice")
+                *(f"histone-{m}" for m in recipes.HISTONE_MARKS)}
+    assert names == expected and len(recipes.HISTONE_MARKS) == 10
+    assert all(t.dnabert2 and t.vqdna_hrq for t in recipes.TASKS)
+    assert recipes.BY_NAME["splice-site"].class_names == ("acceptor", "donor", "non-splice")
 
 
 def test_test_files_never_train_and_dev_only_tasks_hold_out_part_of_dev():
     data = Path("/data")
-    for task in gue_tasks.TASKS:
+    for task in recipes.TASKS:
         test = set(task.test_files(data))
         assert not test & set(task.train_files(data)), task.name
         assert not test & set(task.valid_files(data) or []), task.name
@@ -127,21 +126,21 @@ def test_the_table_can_keep_an_earlier_baseline_column():
 def test_heads_with_genomic_rows_build_them_in_the_work_folder(tmp_path, monkeypatch):
     import argparse
 
-    import real_genome
+    from benchmarks import real_genome
 
     built = []
     monkeypatch.setattr(real_genome, "ensure_training_set", lambda mix, work: built.append((mix, work)) or work / mix.file_name)
     args = argparse.Namespace(genome_negatives=None, genome_other_species=None, genome_genes=None, genome_shifts=None)
-    assert gue.genome_set_files(gue_tasks.BY_NAME["tf-human-0"], tmp_path, args) == []
-    promoter = gue_tasks.BY_NAME["promoter"]
+    assert gue.genome_set_files(recipes.BY_NAME["tf-human-0"], tmp_path, args) == []
+    promoter = recipes.BY_NAME["promoter"]
     assert gue.genome_set_files(promoter, tmp_path, args) == [str(tmp_path / "genome-sets" / promoter.genome_set.file_name)]
     args.genome_negatives = 5
     gue.genome_set_files(promoter, tmp_path, args)
     assert built[-1][0].negatives_per_positive == 5 and built[-1][0].layout == "promoter"
-    family = [t.name for t in gue_tasks.TASKS if t.genome_set is not None]
+    family = [t.name for t in recipes.TASKS if t.genome_set is not None]
     assert family == ["promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
                       "core-promoter-notata", "splice-site"]
-    assert all(gue_tasks.BY_NAME[name].genome_set.layout == ("splice" if name == "splice-site" else
+    assert all(recipes.BY_NAME[name].genome_set.layout == ("splice" if name == "splice-site" else
                                                                "core-promoter" if name.startswith("core") else "promoter")
                for name in family)
 
@@ -194,7 +193,7 @@ def test_the_vocabulary_probe_never_trains_on_a_window_that_is_also_in_dev_or_te
 
 def test_a_task_with_its_own_recipe_trains_with_it_unless_the_command_line_says_otherwise():
     recipe = dict(gue.DEFAULT_RECIPE)
-    variant, promoter = gue_tasks.BY_NAME["sars-cov-2-variant"], gue_tasks.BY_NAME["promoter"]
+    variant, promoter = recipes.BY_NAME["sars-cov-2-variant"], recipes.BY_NAME["promoter"]
     own = gue.recipe_for(variant, recipe, given=set())
     assert own["epochs"] == 100 != recipe["epochs"] and own["dropout"] == 0.0 != recipe["dropout"]
     assert own["batch"] == recipe["batch"]  # what the task does not set comes from the common recipe
@@ -259,7 +258,7 @@ def test_the_strided_probe_model_makes_one_token_per_stride_bases():
     """benchmarks/stride_probe.py: L bases -> ceil(L / stride) tokens, a token counts as real
     when any of its bases is, the decoder gives back one prediction per base, and a sequence
     gets the same tokens alone as padded in a batch."""
-    import stride_probe
+    from benchmarks import stride_probe
     import torch
 
     from vqdna_cli.data.alphabet import PAD_CODE
@@ -279,7 +278,7 @@ def test_the_strided_probe_model_makes_one_token_per_stride_bases():
 
 
 def test_the_strided_probe_features_cover_the_same_bases_as_the_shipped_heads_tokens():
-    import stride_probe
+    from benchmarks import stride_probe
     import torch
 
     torch.manual_seed(0)
@@ -297,7 +296,7 @@ def test_the_strided_probe_features_cover_the_same_bases_as_the_shipped_heads_to
 def test_the_stride_table_sets_each_model_beside_the_shipped_one(tmp_path: Path, monkeypatch):
     import json
 
-    import stride_probe
+    from benchmarks import stride_probe
 
     monkeypatch.setattr(stride_probe, "TASKS", ["tf-mouse-2", "histone-H4"])
     run = tmp_path / "s4"
@@ -322,7 +321,7 @@ def test_the_stride_speed_stage_times_both_models_in_one_run(tmp_path: Path):
     run must time both."""
     import json
 
-    import stride_probe
+    from benchmarks import stride_probe
     import torch
 
     torch.save(stride_probe.StridedVQDNA(4).state_dict(), tmp_path / "pretrain.pt")

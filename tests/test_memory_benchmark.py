@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 
 def test_memory_benchmark_reads_are_seeded_30_bp_fasta(tmp_path: Path) -> None:
-    import memory
+    from benchmarks import memory
 
     memory.write_reads(tmp_path / "a.fa", 5)
     memory.write_reads(tmp_path / "b.fa", 5)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import pretraining  # noqa: E402
-from vqdna_cli.config import MaskingConfig  # noqa: E402
-from vqdna_cli.data.alphabet import encode  # noqa: E402
-from vqdna_cli.train.pretrain import HIDDEN  # noqa: E402
-
-from conftest import initialised_tiny_model  # noqa: E402
+from benchmarks import pretraining
+from conftest import initialised_tiny_model
+from vqdna_cli.config import MaskingConfig
+from vqdna_cli.data.alphabet import encode
+from vqdna_cli.train.pretrain import HIDDEN
 
 
 def test_kmer_codes_name_the_bases_before_each_position() -> None:
@@ -73,7 +69,7 @@ def test_random_transformer_keeps_the_tokenizer_and_changes_the_vectors(tmp_path
 def test_gue_random_transformer_arm_keeps_the_tokenizer(tmp_path: Path) -> None:
     import argparse
 
-    import gue
+    from benchmarks import gue
     from safetensors.torch import load_file
 
     from vqdna_cli.checkpoint import save_model

@@ -4,16 +4,11 @@ always run; those on ../shared/data skip with the reason when it is absent."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import real_genome as rg  # noqa: E402
-from conftest import random_dna  # noqa: E402
+from benchmarks import real_genome as rg
+from conftest import random_dna
 
 
 def test_windows_put_the_anchor_where_the_layout_says_on_either_strand():

@@ -346,7 +346,7 @@ def head_features(info: dict, result: WindowVectors) -> np.ndarray:
     vectors averaged (weighted by their lengths) and the record's code frequencies. For a
     sequence longer than one window (SARS-CoV-2's 1,000 bp fragments in 512-token windows)
     that keeps the evidence of every part in one vector, where scoring each window alone and
-    averaging their probabilities loses it (validation MCC 0.338 -> 0.494, gue_tasks.py)."""
+    averaging their probabilities loses it (validation MCC 0.338 -> 0.494, weights/default/TRAINING.md)."""
     inputs = head_inputs(info)
     if HeadReads.of(info).whole_record:
         pooled = record_vector(result.windows, result.pooled)[None, :]

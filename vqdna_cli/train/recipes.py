@@ -1,11 +1,14 @@
-"""The task heads vqdna ships, the data each is trained on, and the published scores to
-compare with. Used by `benchmarks/gue.py` (train, evaluate, table) and by
-`scripts/train_weights.sh`.
+"""How the shipped weights are trained: the genome parts pre-training holds out, the task
+heads (data, splits, what each reads, its recipe) and the published scores to compare with.
+
+`scripts/train_weights.sh` reads the hold-outs (`python -m vqdna_cli.train.recipes
+--holdout-options`); `python -m benchmarks.gue train` trains every head in `TASKS`. The
+evidence behind each choice is in weights/default/TRAINING.md ("Task heads").
 
 Splits: where GUE has a train split here, heads train on it and select on dev; where only
 dev and test exist ($VQDNA_DATA/README.md), heads train on dev with 15 % of it held out
 for selection. Every training set is cleaned of sequences that occur in the test split
-(`--exclude`). Test data is read only by `gue.py evaluate`, after training.
+(`--exclude`). Test data is read only by `benchmarks.gue evaluate`, after training.
 
 Published scores (MCC x 100; macro F1 x 100 for the variant task) are those of Li et al.,
 "VQDNA: Unleashing the Power of Vector Quantization for Multi-Species Genomic Sequence
@@ -17,12 +20,102 @@ comparison is made on group averages.
 
 from __future__ import annotations
 
+import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from real_genome import TrainingMix
-
 from vqdna_cli.inference import HeadReads
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    """$VQDNA_DATA, else ../shared/data beside the checkout (it may not exist)."""
+    return Path(os.environ.get("VQDNA_DATA", CHECKOUT.parent / "shared" / "data"))
+
+
+# --- held out of pre-training ---------------------------------------------------------------
+
+# Never trained on: the whole C. trachomatis genome and the last 5 Mb of human chrX (file
+# under data/genomes, bases at the end or None for the whole file). benchmarks/heldout.py
+# measures the models on them.
+HELD_OUT = {
+    "C. trachomatis (whole genome)": ("chlamydia_trachomatis_CHLTCG.fa.gz", None),
+    "human chrX, last 5 Mb": ("human_chrX_0-70Mb_GRCh37_smalt.fa.gz", 5_000_000),
+}
+# The same, as `load_genomes` (and `vqdna train --holdout-file/--holdout-tail`) take them.
+HOLDOUT_FILES = tuple(file for file, tail in HELD_OUT.values() if tail is None)
+HOLDOUT_TAIL = {file: tail for file, tail in HELD_OUT.values() if tail is not None}
+
+
+def holdout_options() -> list[str]:
+    """The same, as `vqdna train tokenizer/pretrain` options (scripts/train_weights.sh reads them)."""
+    return [*(word for file in HOLDOUT_FILES for word in ("--holdout-file", file)),
+            *(word for file, tail in HOLDOUT_TAIL.items() for word in ("--holdout-tail", f"{file}:{tail}"))]
+
+
+# --- genomic training rows ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A head's training layout: `length` bases with the anchor (a TSS, the first base after a
+    splice junction) at base `anchor`, in the orientation of the gene."""
+
+    name: str
+    length: int
+    anchor: int
+
+
+LAYOUTS = {
+    "promoter": Layout("promoter", 300, 249),  # GUE prom_300: -249..+50
+    "core-promoter": Layout("core-promoter", 70, 34),  # GUE prom_core: -34..+35
+    "splice": Layout("splice", 400, 200),  # GUE splice: junction between bases 199 and 200
+}
+GENE_SETS = ("protein_coding", "all")
+
+
+@dataclass(frozen=True)
+class TrainingMix:
+    """The genomic rows a head trains on beside GUE's (Task.genome_set), all from the fit part
+    of the training region; benchmarks/real_genome.py builds them (`training_set`). Promoter
+    layouts: a window at every annotated TSS (all genes) as positives; `negatives_per_positive`
+    windows of each background kind (random, intergenic, intronic, exonic, GC-matched, all far
+    from any TSS, both strands) and `other_species_per_positive` windows of other species as
+    negatives. Splice: the annotated exon boundaries and `negatives_per_positive` AG / GT decoys
+    per site."""
+
+    layout: str  # key of LAYOUTS
+    negatives_per_positive: float = 1.0
+    other_species_per_positive: float = 0.0
+    genes: str = "all"  # TSS of "all" genes or of "protein_coding" ones (GENE_SETS) as positives
+    # More positives: each TSS also anchors windows this many bases downstream (negative:
+    # upstream), as annotated TSS are approximate; a few hundred real TSS are otherwise lost
+    # among thousands of GUE rows. Background counts follow the TSS, not these copies.
+    shifts: tuple[int, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
+        if self.genes not in GENE_SETS:
+            raise ValueError(f"genes {self.genes!r}: use {' or '.join(GENE_SETS)}")
+
+    @property
+    def file_name(self) -> str:
+        """Names the set by everything that makes it, so a changed mix is built anew."""
+        shifts = "_shift" + ",".join(map(str, self.shifts)) if self.shifts else ""
+        return (f"{self.layout}_fit_{self.genes}_neg{self.negatives_per_positive:g}"
+                f"_other{self.other_species_per_positive:g}{shifts}_seed{self.seed}.csv")
+
+
+# --- task heads -----------------------------------------------------------------------------
+
+# Every training row (max_train_rows None): capping the rows cost the capped tasks validation
+# MCC. Dropout 0.5 and lr 3e-4: with less, most heads peaked in their first epochs and then
+# overfit (benchmarks/results/head_recipe.md).
+DEFAULT_RECIPE = {"epochs": 30, "batch": 64, "lr": 3e-4, "dropout": 0.5, "max_train_rows": None, "seed": 0}
 
 HISTONE_MARKS = ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K79me3", "H3K9ac", "H4", "H4ac")
 HISTONE_BOTH_STRANDS = ("H3K14ac", "H3K36me3", "H3K4me3", "H3K79me3", "H3K9ac", "H4ac")  # see TASKS
@@ -46,12 +139,12 @@ class Task:
     center_at: int | None = None  # the base those tokens centre on (default: the middle)
     both_strands: bool = False  # features averaged over both strands (`--both-strands`)
     whole_record: bool = False  # one feature vector per sequence (`--whole-record`)
-    # Where this task's head trains otherwise than gue.py's DEFAULT_RECIPE (epochs, lr,
-    # dropout), because the common recipe did worse on its validation rows.
+    # Where this task's head trains otherwise than DEFAULT_RECIPE (epochs, lr, dropout),
+    # because the common recipe did worse on its validation rows.
     recipe: dict = field(default_factory=dict)
-    # Genomic rows beside GUE's (real_genome.py `training-sets`): real TSS or exon boundaries
-    # of the training region's fit part against genomic background, so that the head answers
-    # on genome sequence too. gue.py builds the set into its work folder when it is missing.
+    # Genomic rows beside GUE's: real TSS or exon boundaries of the training region's fit part
+    # against genomic background, so that the head answers on genome sequence too.
+    # benchmarks.gue builds the set into its work folder when it is missing.
     genome_set: TrainingMix | None = None
     has_train_split: bool = True
     # The paper gives only the group's average: DNABERT-2 for the histone marks, VQDNA-HRQ
@@ -84,13 +177,12 @@ BOUND = _binary("unbound", "bound")
 MARKED = _binary("unmarked", "marked")
 
 # 300 bp promoters run from -249 to +50 around the TSS (at base 249), so their heads read the
-# 64 tokens at bases 200..263 (TATA box and TSS), which beat the middle 32 and none on
-# validation rows (TRAINING.md has the probe).
+# 64 tokens at bases 200..263 (TATA box and TSS), which beat none and the 32 middle ones.
 PROMOTER_SITE = {"center_tokens": 64, "center_at": 232}
 
-# Promoter heads train on genomic rows too (real_genome.TrainingMix): without them they called
-# few real TSS against genomic background on the validation region (benchmarks/results/real_genome.md).
-# The mix was chosen on the selection part of the training region and GUE dev rows (TRAINING.md).
+# Promoter and splice heads train on genomic rows too: without them they called few real TSS
+# against genomic background (benchmarks/results/real_genome.md). The mix was chosen on the
+# selection part of the training region and GUE dev rows.
 GENOME_PROMOTERS = TrainingMix("promoter", negatives_per_positive=2, other_species_per_positive=1)
 GENOME_CORE_PROMOTERS = TrainingMix("core-promoter", negatives_per_positive=2, other_species_per_positive=1)
 GENOME_SPLICE = TrainingMix("splice", negatives_per_positive=1)
@@ -107,9 +199,8 @@ TASKS: list[Task] = [
          PROMOTER, 94.27, 94.48, "prom_300", has_train_split=False, genome_set=GENOME_PROMOTERS,
          **PROMOTER_SITE),
     # Core promoters run from -34 to +35 around the TSS, so a TATA box (about -30) sits near
-    # their start. Reading tokens at a fixed place helped on validation rows: all 70 for the
-    # all and TATA heads, the central 32 for no-TATA (70 gained nothing there). TF peaks gained
-    # nothing from central tokens, so their heads do without (TRAINING.md has the scores).
+    # their start: reading all 70 tokens helped, except without a TATA box, where 32 central
+    # ones did as well. TF peaks gained nothing from central tokens, so their heads do without.
     Task("core-promoter", "gue/prom/prom_core_all", "GUE prom_core_all: core promoters (70 bp, -34..+35 around the TSS)",
          PROMOTER, 69.37, 71.02, "prom_core", center_tokens=70, genome_set=GENOME_CORE_PROMOTERS),
     Task("core-promoter-tata", "gue/prom/prom_core_tata", "GUE prom_core_tata: TATA-box core promoters (70 bp)",
@@ -118,30 +209,28 @@ TASKS: list[Task] = [
          PROMOTER, 68.04, 70.58, "prom_core", center_tokens=32, genome_set=GENOME_CORE_PROMOTERS),
     # Class names read off the data: label 0 has AG just before the site (intron end:
     # acceptor), label 1 has GT just after it (intron start: donor), label 2 neither. The site
-    # is at base 200 of 400, so the head reads the 32 central tokens' HRQ embeddings too (they
-    # beat none and the Transformer's outputs there on validation rows; TRAINING.md).
+    # is at base 200 of 400, so the head reads the HRQ embeddings of the 32 central tokens too.
     Task("splice-site", "gue/splice/reconstructed", "GUE splice (reconstructed): splice acceptor, donor or neither (400 bp)",
          ("acceptor", "donor", "non-splice"), 84.99, 89.53, "splice", has_train_split=False, center_tokens=32,
          genome_set=GENOME_SPLICE),
-    # Human TF heads 1..4 read both strands: it scored higher on their validation rows, not on 0's.
+    # Human TF heads 1..4 read both strands, which scored higher on their validation rows (not 0).
     *[Task(f"tf-human-{i}", f"gue/tf/{i}", f"GUE tf/{i}: human transcription-factor binding site (ChIP-seq peak, 101 bp)",
            BOUND, d, h, "tf_human", both_strands=(i != 0))
       for i, (d, h) in enumerate([(71.99, 72.48), (76.06, 76.43), (66.52, 66.85), (58.54, 58.92), (77.43, 78.10)])],
-    # Mouse TF heads read both strands where that scored higher on validation rows (all but 2).
+    # Mouse TF heads read both strands where that scored higher on validation rows (not 2).
     *[Task(f"tf-mouse-{i}", f"gue/mouse/{i}", f"GUE mouse/{i}: mouse transcription-factor binding site (ChIP-seq peak, 101 bp)",
            BOUND, d, 69.80, "tf_mouse", has_train_split=(i != 1), hrq_is_group_average=True, both_strands=(i != 2))
       for i, d in enumerate([56.76, 84.77, 79.32, 66.47, 52.66])],
-    # Histone heads read both strands where that scored higher on validation rows
-    # (HISTONE_BOTH_STRANDS; TRAINING.md has the scores).
+    # Histone heads read both strands where that scored higher on validation rows (HISTONE_BOTH_STRANDS).
     *[Task(f"histone-{mark}", f"gue/EMP/{mark}", f"GUE EMP {mark}: yeast nucleosome-bound DNA carrying the {mark} histone mark or not (500 bp)",
            MARKED, 55.98, 57.95, "histone", has_train_split=False, dnabert2_is_group_average=True,
            hrq_is_group_average=True, both_strands=mark in HISTONE_BOTH_STRANDS)
       for mark in HISTONE_MARKS],
     # The stand-in for GUE's covid task ($VQDNA_DATA/sarscov2/variant_fragments_1000bp):
-    # windows conserved across lineages are identical in several classes, so no classifier
-    # can be perfect. Its head trains longer, since its few rows make few steps per epoch, and
-    # keeps its own recipe, since the common one's dropout hurt it; it reads each 1,000 bp
-    # fragment whole, which beat scoring its two windows apart (TRAINING.md has the scores).
+    # windows conserved across lineages are identical in several classes, so no classifier can
+    # reach 100 %. Its few rows make few steps per epoch, hence 100 epochs; its 1,000 bp
+    # fragments span two windows and score higher read whole (`whole_record`), where no
+    # dropout and a high lr did best.
     Task("sars-cov-2-variant", "sarscov2/variant_fragments_1000bp",
          "SARS-CoV-2 lineage (WHO label) of a 1,000 bp genome window; stand-in for GUE covid (9 classes)",
          VARIANT_CLASSES, 71.02, 74.32, "covid", metric="macro_f1", whole_record=True,
@@ -149,3 +238,16 @@ TASKS: list[Task] = [
 ]
 
 BY_NAME = {task.name: task for task in TASKS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The genome parts pre-training holds out.")
+    parser.add_argument("--holdout-options", action="store_true", required=True,
+                        help="print the held-out parts as `vqdna train` options, one word a line")
+    parser.parse_args(argv)
+    print("\n".join(holdout_options()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""vqdna's benchmarks, run from the repository root: `python -m benchmarks.gue --help`."""
