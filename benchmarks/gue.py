@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from vqdna_cli.inference import HeadReads
+from vqdna_cli.head_info import HeadReads
 from vqdna_cli.train import recipes
 from vqdna_cli.train.recipes import BY_NAME, DEFAULT_RECIPE, TASKS, Task
 
@@ -199,7 +199,7 @@ def lengths(args) -> None:
     The rows are those the head trained on: the same files, cleaning and seed."""
     from vqdna_cli import api
     from vqdna_cli.checkpoint import read_model_info, record_head_info
-    from vqdna_cli.inference import training_window_lengths
+    from vqdna_cli.head_features import training_window_lengths
 
     data, model = data_dir(), Path(args.model)
     window = read_model_info(model)["model"]["transformer"]["max_tokens"]

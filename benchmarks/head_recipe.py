@@ -43,7 +43,8 @@ EPOCHS, BATCH = 30, 64
 def task_features(task: Task, runner, cache: Path | None):
     """(train, valid) LabelledFeatures of the task, read from `cache` when it has them."""
     from vqdna_cli import api
-    from vqdna_cli.train.head import LabelledFeatures, window_vectors
+    from vqdna_cli.runner import window_vectors
+    from vqdna_cli.train.head import LabelledFeatures
 
     stored = cache / f"{task.name}.npz" if cache else None
     if stored and stored.exists():
@@ -109,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     unknown = [t for t in args.tasks if t not in BY_NAME]
     if unknown:

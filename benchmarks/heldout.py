@@ -32,8 +32,8 @@ import torch
 
 from vqdna_cli.checkpoint import load_model
 from vqdna_cli.data.alphabet import encode
-from vqdna_cli.inference import Runner, default_weights_dir
 from vqdna_cli.io.fasta import read_fasta
+from vqdna_cli.runner import Runner, default_weights_dir
 from vqdna_cli.train.genomes import WindowSampler, load_genomes
 from vqdna_cli.train.recipes import CHECKOUT, HELD_OUT, HOLDOUT_FILES, HOLDOUT_TAIL
 

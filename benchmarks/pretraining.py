@@ -37,7 +37,7 @@ from benchmarks.heldout import data_dir, held_out_codes
 from vqdna_cli.checkpoint import load_model
 from vqdna_cli.config import MaskingConfig
 from vqdna_cli.data.alphabet import encode
-from vqdna_cli.inference import Runner, default_weights_dir
+from vqdna_cli.runner import Runner, default_weights_dir
 from vqdna_cli.train.genomes import WindowSampler, load_genomes
 from vqdna_cli.train.pretrain import HIDDEN, MaskedBatch
 from vqdna_cli.train.recipes import HELD_OUT, HOLDOUT_FILES, HOLDOUT_TAIL

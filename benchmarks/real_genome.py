@@ -814,7 +814,7 @@ def record_validation(model_dir: Path | None, row: "Row", report: dict) -> None:
     """Store a head's score on the validation region in its head.json (`real_genome`, shown by
     `vqdna classify --list-tasks`), beside the best one-line rule on the same windows."""
     from vqdna_cli.checkpoint import record_head_info
-    from vqdna_cli.inference import default_weights_dir
+    from vqdna_cli.runner import default_weights_dir
 
     best = max(RULES, key=lambda rule: row.rules[rule]["mcc"])
     record_head_info(model_dir or default_weights_dir(), row.task, {"real_genome": {
@@ -826,7 +826,7 @@ def record_validation(model_dir: Path | None, row: "Row", report: dict) -> None:
 
 
 def gue_test_mcc(task: str, model_dir: Path | None) -> float | None:
-    from vqdna_cli.inference import default_weights_dir
+    from vqdna_cli.runner import default_weights_dir
 
     path = (model_dir or default_weights_dir()) / "heads" / task / "head.json"
     test = json.loads(path.read_text()).get("test") if path.is_file() else None

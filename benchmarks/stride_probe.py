@@ -48,9 +48,10 @@ from vqdna_cli.checkpoint import load_model
 from vqdna_cli.config import PRESETS
 from vqdna_cli.data.alphabet import PAD_CODE, encode, reverse_complement_codes
 from vqdna_cli.data.batching import pad
-from vqdna_cli.inference import code_frequencies, default_weights_dir
+from vqdna_cli.head_features import code_frequencies
 from vqdna_cli.model.encoder import ConvNeXtBlock1d, conv_along_length
 from vqdna_cli.model.vqdna import VQDNA
+from vqdna_cli.runner import default_weights_dir
 from vqdna_cli.train.genomes import WindowSampler, fixed_windows, load_genomes
 from vqdna_cli.train.head import LabelledFeatures, fit_frozen_head
 from vqdna_cli.train.loop import LoopSettings, run

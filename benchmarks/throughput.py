@@ -443,7 +443,7 @@ def main(argv=None) -> int:
     crashed = False
 
     try:
-        from vqdna_cli.inference import default_weights_dir
+        from vqdna_cli.runner import default_weights_dir
 
         model = args.model or default_weights_dir()
         if not (Path(model) / "config.json").is_file():

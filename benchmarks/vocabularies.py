@@ -67,7 +67,8 @@ _TOKEN_CACHE: dict = {}  # the levels of one tokenizer are probed separately: to
 def hrq_bags(model_dir: Path | None, sequences: list[str], levels: tuple[int, ...]) -> np.ndarray:
     """Code frequencies of the chosen levels (0-based) of a vqdna tokenizer."""
     from vqdna_cli.data.alphabet import encode
-    from vqdna_cli.inference import Runner, code_frequencies
+    from vqdna_cli.head_features import code_frequencies
+    from vqdna_cli.runner import Runner
 
     key = (str(model_dir), id(sequences))
     if key not in _TOKEN_CACHE:

@@ -173,7 +173,7 @@ import json, os, sys, traceback
 import torch
 torch.set_num_threads(1)
 import pysam, rich.console, rich.progress  # noqa: F401  (warm imports, shared by every child)
-import vqdna_cli.api, vqdna_cli.checkpoint, vqdna_cli.inference, vqdna_cli.io.sequences  # noqa: F401
+import vqdna_cli.api, vqdna_cli.checkpoint, vqdna_cli.runner, vqdna_cli.io.sequences  # noqa: F401
 from vqdna_cli.cli.app import main
 
 reply = os.fdopen(os.dup(1), "w")

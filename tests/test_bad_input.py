@@ -591,7 +591,7 @@ def test_shipped_heads_match_the_shipped_model() -> None:
     import json
 
     from vqdna_cli.checkpoint import read_model_info
-    from vqdna_cli.inference import default_weights_dir
+    from vqdna_cli.runner import default_weights_dir
 
     weights = default_weights_dir()
     model = read_model_info(weights)["sha256"]["model.safetensors"]

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import gue, head_recipe, heldout
 from benchmarks import vocabularies as token_bench
-from vqdna_cli.inference import HeadReads
+from vqdna_cli.head_info import HeadReads
 from vqdna_cli.train import recipes
 
 

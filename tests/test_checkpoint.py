@@ -105,6 +105,9 @@ def test_other_weights_format_version_is_refused(saved) -> None:
 # --- heads ------------------------------------------------------------------------------------
 
 
+A_HEAD = {"class_names": ["a", "b"], "labels": ["0", "1"], "lora_rank": 2, "lora_alpha": 4.0}
+
+
 def head_tensors() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(5)
     return {"head.fc1.weight": torch.randn(4, 4, generator=g), "transformer.x.lora_a": torch.randn(2, 4, generator=g)}
@@ -112,23 +115,23 @@ def head_tensors() -> dict[str, torch.Tensor]:
 
 def test_head_round_trip(tmp_path: Path) -> None:
     tensors = head_tensors()
-    save_head(tmp_path, "t1", tensors, {"class_names": ["a", "b"], "labels": ["0", "1"]})
+    save_head(tmp_path, "t1", tensors, A_HEAD)
     loaded, info = load_head(tmp_path, "t1")
     assert loaded.keys() == tensors.keys()
     assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
-    assert info["task"] == "t1"
-    assert info["class_names"] == ["a", "b"]
+    assert info.task == "t1"
+    assert info.class_names == ("a", "b")
     assert [h["task"] for h in list_heads(tmp_path)] == ["t1"]
 
 
 def test_unknown_head_names_the_known_ones(tmp_path: Path) -> None:
-    save_head(tmp_path, "t1", head_tensors(), {})
+    save_head(tmp_path, "t1", head_tensors(), A_HEAD)
     with pytest.raises(ModelError, match=r"unknown task 'nope'.*t1"):
         load_head(tmp_path, "nope")
 
 
 def test_corrupted_head_is_refused(tmp_path: Path) -> None:
-    head_dir = save_head(tmp_path, "t1", head_tensors(), {})
+    head_dir = save_head(tmp_path, "t1", head_tensors(), A_HEAD)
     flip_byte(head_dir / "head.safetensors")
     with pytest.raises(ModelError, match="corrupted"):
         load_head(tmp_path, "t1")

@@ -456,32 +456,41 @@ def test_classify_warns_about_lengths_far_from_the_heads_training(run_vqdna, tin
     assert silent.stdout == result.stdout and "warning" not in silent.stderr
 
 
+def frozen_head(**keys):
+    """A frozen-model head's HeadInfo with these head.json `keys`."""
+    from vqdna_cli.head_info import HeadInfo
+
+    return HeadInfo.from_json({"labels": ["0", "1"], "class_names": ["no", "yes"], "adapter": "frozen",
+                               "sha256": {"head.safetensors": "0" * 64}, **keys}, Path("head.json"))
+
+
 def test_a_whole_record_heads_features_are_its_windows_pooled_and_its_own_frequencies() -> None:
     """Two windows (64 and 32 bases): the pooled vector is their length-weighted mean; the code
     frequencies are the record's, not the windows'."""
-    from vqdna_cli.inference import WindowVectors, head_features
+    from vqdna_cli.head_features import head_features
+    from vqdna_cli.runner import WindowVectors
     from vqdna_cli.io.records import SequenceRecord
 
     result = WindowVectors(SequenceRecord("r", "A" * 96, "r"), [(0, 64), (64, 96)],
                            np.array([[3.0, 0.0], [0.0, 3.0]], np.float32), None,
                            np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32), None,
                            np.array([0.25, 0.25, 0.5], np.float32))
-    window_rows = head_features({"adapter": "frozen"}, result)
+    window_rows = head_features(frozen_head(), result)
     assert window_rows.tolist() == [[3, 0, 1, 0, 0], [0, 3, 0, 1, 0]]
-    whole = head_features({"adapter": "frozen", "whole_record": True}, result)
+    whole = head_features(frozen_head(whole_record=True), result)
     np.testing.assert_allclose(whole, [[2.0, 1.0, 0.25, 0.25, 0.5]])
 
 
 def test_what_counts_as_far_from_a_heads_training_lengths() -> None:
-    from vqdna_cli.inference import outside_training_lengths, training_window_lengths
+    from vqdna_cli.head_features import outside_training_lengths, training_window_lengths
 
     assert training_window_lengths([40, 30, 1000], 512) == [30, 512]  # 1000 bp: two full windows
     assert training_window_lengths([40, 30, 1000], None) == [30, 1000]  # a whole-record head's
-    whole = {"adapter": "frozen", "train_window_lengths": [100, 120]}
+    whole = frozen_head(train_window_lengths=[100, 120])
     assert [outside_training_lengths(whole, n) for n in (49, 50, 240, 241)] == [True, False, False, True]
-    at_a_site = {**whole, "center_tokens": 8}  # reads bases at fixed places: only its own lengths
+    at_a_site = frozen_head(train_window_lengths=[100, 120], center_tokens=8)  # only its own lengths
     assert [outside_training_lengths(at_a_site, n) for n in (99, 100, 120, 121)] == [True, False, False, True]
-    assert not outside_training_lengths({"adapter": "frozen"}, 3)  # trained before lengths were recorded
+    assert not outside_training_lengths(frozen_head(), 3)  # trained before lengths were recorded
 
 
 def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:
@@ -526,7 +535,7 @@ def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:
 
 
 def test_head_reads_round_trips_through_head_json_and_ignores_other_adapters():
-    from vqdna_cli.inference import HeadReads
+    from vqdna_cli.head_info import HeadReads
 
     for reads in (HeadReads(), HeadReads(32), HeadReads(64, 232), HeadReads(both_strands=True),
                   HeadReads(whole_record=True)):

@@ -171,7 +171,7 @@ def test_two_processes_finetune_with_a_short_last_batch(tokenizers, tmp_path: Pa
     assert head["adapter"] == adapter
     log = (model / "heads/.demo.work/train_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [6, 12]
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     model_loaded, info = load_model(model)
     Runner(model_loaded, info, torch.device("cpu"), model).attach_head("demo")  # loads and checks the head

@@ -29,7 +29,7 @@ def default(tiny_model_dir: Path, multi_fasta: Path, tmp_path_factory) -> dict:
 
 
 def _layer_count(tiny_model_dir: Path) -> int:
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     return Runner.load(tiny_model_dir, "cpu").layers
 
@@ -82,7 +82,7 @@ def test_layer_all_adds_every_layer_and_keeps_embeddings(tiny_model_dir, multi_f
 def test_layer_outputs_are_the_blocks_outputs(tiny_model_dir):
     """Layer 0 is what the first block reads, layer n block n's output, the last one the
     Transformer's output; checked against running the blocks by hand."""
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     runner = Runner.load(tiny_model_dir, "cpu")
     transformer = runner.model.transformer

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from vqdna_cli.data.alphabet import encode
-from vqdna_cli.inference import Runner
+from vqdna_cli.runner import Runner
 from vqdna_cli.io.records import SequenceRecord
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible: the CPU-GPU token test runs on a lent GPU")
@@ -50,7 +50,7 @@ def test_gpu_tokens_equal_cpu_tokens_on_real_sequence() -> None:
 
 def test_gpu_embeddings_are_close_to_cpu_ones() -> None:
     record = SequenceRecord("x", real_sequence(5_000), "x")
-    from vqdna_cli.inference import tokenize_records
+    from vqdna_cli.runner import tokenize_records
 
     cpu_runner, gpu_runner = Runner.load(None, "cpu"), Runner.load(None, "cuda")
     tokens = next(tokenize_records(cpu_runner, [record], 65536))[1]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from vqdna_cli import api
-from vqdna_cli.inference import default_weights_dir
+from vqdna_cli.runner import default_weights_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ def test_memory_benchmark_reads_are_seeded_30_bp_fasta(tmp_path: Path) -> None:
 def test_records_are_grouped_by_bases_and_by_count() -> None:
     """Short reads go through in groups of bounded size: what a group keeps per record must
     not grow with the number of reads in the input."""
-    from vqdna_cli.inference import grouped
+    from vqdna_cli.runner import grouped
     from vqdna_cli.io.records import SequenceRecord
 
     reads = [SequenceRecord(f"r{i}", "ACGT" * 5, f"r{i}") for i in range(25)]

@@ -356,7 +356,7 @@ def test_vcf_whose_ref_disagrees_with_the_reference_is_refused(files, tiny_model
 def test_window_token_changes_match_tokenizing_the_whole_genome(files, tiny_model_dir):
     """The windowed comparison sees exactly the token changes whole-genome tokenization shows."""
     from vqdna_cli.data.alphabet import encode
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
     from vqdna_cli.mutations.effects import site_effects
 
     runner = Runner.load(tiny_model_dir, "cpu")

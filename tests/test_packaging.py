@@ -143,7 +143,7 @@ def test_fresh_virtualenv_with_only_the_wheel_classifies_offline(built, run_vqdn
 
     where = subprocess.run(
         [*prefix, str(python), "-c",
-         "import socket, vqdna_cli, vqdna_cli.inference as i;"
+         "import socket, vqdna_cli, vqdna_cli.runner as i;"
          "print(vqdna_cli.__file__); print(i.default_weights_dir()); print(socket.create_connection.__name__)"],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
     )

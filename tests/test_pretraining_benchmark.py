@@ -52,7 +52,7 @@ def test_kmer_spectrum_has_every_1_to_5_mer_normalised_per_order() -> None:
 
 def test_random_transformer_keeps_the_tokenizer_and_changes_the_vectors(tmp_path: Path) -> None:
     from vqdna_cli.checkpoint import save_model
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     model = initialised_tiny_model()
     save_model(tmp_path / "m", model, model.cfg, {})

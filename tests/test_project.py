@@ -103,6 +103,15 @@ def test_model_layer_does_no_io_and_no_printing():
         assert "print(" not in path.read_text(), path
 
 
+def test_training_does_not_import_the_runner():
+    """train/ fits models on what it is given; running a model over records (runner.py) and
+    what a task head reads of it (head_features.py) sit above it, and call into it."""
+    for path in (PACKAGE / "train").glob("*.py"):
+        imports = _imports(path)
+        assert not any(name.startswith(("vqdna_cli.runner", "vqdna_cli.head_features", "vqdna_cli.inference",
+                                        "vqdna_cli.api", "vqdna_cli.cli")) for name in imports), path
+
+
 def test_only_the_cli_layer_imports_typer():
     for path in PACKAGE.rglob("*.py"):
         if "cli" in path.relative_to(PACKAGE).parts[:1]:

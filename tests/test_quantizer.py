@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from conftest import initialised_tiny_model, random_dna
-from vqdna_cli import inference
+from vqdna_cli import runner as runner_module
 from vqdna_cli.config import PRESETS, QuantizerConfig
 from vqdna_cli.data.alphabet import PAD_CODE, encode
 from vqdna_cli.data.batching import pad
-from vqdna_cli.inference import Runner
+from vqdna_cli.runner import Runner
 from vqdna_cli.model.quantizer import EMACodebook
 
 TINY = PRESETS["tiny"]
@@ -201,7 +201,7 @@ def test_chunked_tokens_equal_whole_sequence_tokens(models, monkeypatch) -> None
     seqs = [random_dna(100, 12), random_dna(37, 13, "ACGTN"), random_dna(5, 14), random_dna(16, 15)]
     with torch.no_grad():
         whole = [model.quantize(bases_of(s)).tokens[0].numpy() for s in seqs]
-    monkeypatch.setattr(inference, "CHUNK_BASES", 16)
+    monkeypatch.setattr(runner_module, "CHUNK_BASES", 16)
     chunked = runner.tokens_of([encode(s) for s in seqs], batch_tokens=64)  # several batches too
     for expected, got in zip(whole, chunked):
         assert got.dtype == np.uint16

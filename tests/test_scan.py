@@ -12,10 +12,18 @@ import pytest
 
 from conftest import fasta_text, random_dna
 from vqdna_cli.errors import VqdnaError
+from vqdna_cli.head_info import HeadInfo
 from vqdna_cli.io.regions import Region
 from vqdna_cli.scan import ScanLayout, ScanSettings, background_classes, interval_windows, sorted_merged, window_starts
 
-TOY_INFO = {"class_names": ["neg", "pos"], "labels": ["0", "1"], "train_window_lengths": [40, 40], "adapter": "frozen"}
+TOY_KEYS = {"class_names": ["neg", "pos"], "labels": ["0", "1"], "train_window_lengths": [40, 40], "adapter": "frozen"}
+
+
+def head(**keys) -> HeadInfo:
+    return HeadInfo.from_json({"sha256": {"head.safetensors": "0" * 64}, **keys}, Path("head.json"))
+
+
+TOY_INFO = head(**TOY_KEYS)
 
 
 def test_window_starts_step_by_the_stride_and_cover_the_tail():
@@ -28,7 +36,7 @@ def test_window_starts_step_by_the_stride_and_cover_the_tail():
 def test_the_layout_comes_from_the_head_and_bad_values_are_one_line_errors():
     layout = ScanLayout.of(TOY_INFO, 64, ScanSettings())
     assert (layout.window, layout.stride, layout.strands) == (40, 20, ("+", "-"))
-    both = ScanLayout.of({**TOY_INFO, "both_strands": True}, 64, ScanSettings(window=50, stride=7))
+    both = ScanLayout.of(head(**TOY_KEYS, both_strands=True), 64, ScanSettings(window=50, stride=7))
     assert (both.window, both.stride, both.strands) == (50, 7, (".",))
     for settings, message in ((ScanSettings(window=0), "--window 0"), (ScanSettings(window=65), "--window 65"),
                               (ScanSettings(stride=-3), "--stride -3"), (ScanSettings(min_prob=1.5), "--min-prob")):
@@ -54,9 +62,12 @@ def test_regions_are_sorted_in_the_files_order_and_merged():
 
 
 def test_background_classes():
-    assert background_classes({"class_names": ["acceptor", "donor", "non-splice"], "labels": ["0", "1", "2"]}) == {2}
-    assert background_classes({"class_names": ["unbound", "bound"], "labels": ["0", "1"]}) == {0}
-    assert background_classes({"class_names": ["Alpha", "Beta", "Delta"], "labels": ["0", "1", "2"]}) == set()
+    def classes(names: list[str], labels: list[str]) -> HeadInfo:
+        return head(class_names=names, labels=labels, adapter="frozen")
+
+    assert background_classes(classes(["acceptor", "donor", "non-splice"], ["0", "1", "2"])) == {2}
+    assert background_classes(classes(["unbound", "bound"], ["0", "1"])) == {0}
+    assert background_classes(classes(["Alpha", "Beta", "Delta"], ["0", "1", "2"])) == set()
 
 
 # --- the command --------------------------------------------------------------------------------

@@ -177,7 +177,8 @@ def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(
 def test_central_embeddings_take_the_middle_of_a_window_and_pad_a_short_one(tiny_model_dir: Path):
     import torch
 
-    from vqdna_cli.inference import Runner, central_embeddings, central_span
+    from vqdna_cli.head_features import central_embeddings, central_span
+    from vqdna_cli.runner import Runner
 
     assert central_span(10, 4) == (slice(3, 7), 0) and central_span(9, 4) == (slice(2, 6), 0)
     assert central_span(2, 5) == (slice(0, 2), 1)  # two tokens in the middle of five places
@@ -287,8 +288,8 @@ def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_
     head trains on one feature vector per sequence, records sequence lengths, and classify
     gives it one TSV row per sequence whatever the length (BED, a row per window, is refused)."""
     from vqdna_cli.errors import VqdnaError
-    from vqdna_cli.inference import HeadReads, Runner
-    from vqdna_cli.train.head import window_vectors
+    from vqdna_cli.head_info import HeadReads
+    from vqdna_cli.runner import Runner, window_vectors
 
     model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "whole", 150, 400, whole_record=True)
     info = json.loads((model_dir / "heads/whole/head.json").read_text())

@@ -148,7 +148,7 @@ def input_bases(source: str, region: str | None = None, bed: Path | None = None)
 
 def _runner(model_dir: Path | None, device: str, threads: int | None, seed: int, precision: str = "fp32"):
     from vqdna_cli import runtime
-    from vqdna_cli.inference import Runner
+    from vqdna_cli.runner import Runner
 
     runtime.configure(threads, seed)
     return Runner.load(model_dir, device, precision)
@@ -165,7 +165,7 @@ def tokenize(source: str, output: Path, *, model_dir: Path | None = None, region
     """HRQ token IDs of every record into one ragged `.npz` (schema: README, "Output files")."""
     import numpy as np
 
-    from vqdna_cli.inference import tokenize_records
+    from vqdna_cli.runner import tokenize_records
     from vqdna_cli.io.writers import check_output, write_npz
 
     check_output(output, force, (source, bed, reference), binary=True)
@@ -224,7 +224,8 @@ def embed(source: str, output: Path, *, model_dir: Path | None = None, region: s
     window's tokens by their maximum. The defaults write exactly what they always did."""
     import numpy as np
 
-    from vqdna_cli.inference import POOLINGS, embed_records, record_vector
+    from vqdna_cli.head_features import POOLINGS, record_vector
+    from vqdna_cli.runner import embed_records
     from vqdna_cli.io.writers import check_output, write_npz
 
     if pool not in ("window", "record"):
@@ -324,7 +325,7 @@ def _check_stride(stride: int | None, window: int) -> None:
 
 
 def _window_probabilities(head, features, device):
-    """(windows, F) head features (`inference.head_features`) -> (windows, classes) class probabilities."""
+    """(windows, F) head features (`head_features.head_features`) -> (windows, classes) class probabilities."""
     import torch
 
     with torch.inference_mode():
@@ -334,7 +335,7 @@ def _window_probabilities(head, features, device):
 
 def list_tasks(model_dir: Path | None = None) -> list[dict]:
     from vqdna_cli.checkpoint import list_heads
-    from vqdna_cli.inference import default_weights_dir
+    from vqdna_cli.runner import default_weights_dir
 
     return list_heads(Path(model_dir) if model_dir else default_weights_dir())
 
@@ -355,8 +356,9 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     `<output>.json` when `output` is a file, and also before the header as `##key=value`
     lines with `header_comments`. The result counts the windows (whole sequences, for a
     head that reads them) whose length is far from those the head trained on
-    (`inference.outside_training_lengths`), for the caller to warn about."""
-    from vqdna_cli.inference import HeadReads, embed_records, head_features, head_inputs, outside_training_lengths
+    (`head_features.outside_training_lengths`), for the caller to warn about."""
+    from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
+    from vqdna_cli.runner import embed_records
     from vqdna_cli.io.writers import check_output, text_output
 
     output_format = _prediction_format(output_format, output)
@@ -364,13 +366,13 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
     runner = _runner(model_dir, device, threads, seed, precision)
     _check_stride(stride, runner.window)
     head, info = runner.attach_head(task)
-    whole_record = HeadReads.of(info).whole_record  # one prediction per record: TSV only
+    whole_record = info.reads.whole_record  # one prediction per record: TSV only
     if output_format == "bed" and whole_record:
         raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
-    names = info["class_names"]
+    names = list(info.class_names)
     # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
     # for text labels, the class's position in the head's label order.
-    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info["labels"])]
+    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info.labels)]
     provenance = {**PREDICTIONS_FORMAT, **runner.describe(), "task": task, "class_names": names,
                   **_input_description(source, region, bed, mapped_only), "output_format": output_format,
                   "reverse_complement": reverse_complement, "stride": stride or runner.window}
@@ -399,7 +401,7 @@ def classify(source: str, output: Path | None, *, task: str, model_dir: Path | N
         _write_sidecar(output, {**provenance, "columns": columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
             "read_count": read_count, "outside_training_lengths": outside,
-            "train_window_lengths": info.get("train_window_lengths"), "provenance": provenance}
+            "train_window_lengths": info.train_window_lengths, "provenance": provenance}
 
 
 def _prediction_format(requested: str, output: Path | None) -> str:
@@ -467,9 +469,10 @@ def scan(genome: str, output: Path | None, *, task: str, settings=None, model_di
     genome. `on_total(bases)` is told the bases to scan before the first window (when known)."""
     import numpy as np
 
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs
     from vqdna_cli.io.regions import parse_region, read_bed
     from vqdna_cli.io.writers import check_output, text_output
+    from vqdna_cli.runner import embed_records
     from vqdna_cli.scan import ScanLayout, ScanSettings, ScanSource, background_classes
 
     settings = settings or ScanSettings()
@@ -479,7 +482,7 @@ def scan(genome: str, output: Path | None, *, task: str, settings=None, model_di
     runner = _runner(model_dir, device, threads, seed, precision)
     head, info = runner.attach_head(task)
     layout = ScanLayout.of(info, runner.window, settings)
-    names = info["class_names"]
+    names = info.class_names
     calls = [i for i in range(len(names)) if i not in background_classes(info)]
     on_total(source.total_bases)
     from collections import deque
@@ -637,16 +640,18 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
     compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
     embeddings of that many tokens centred on base `center_at` of each window (default: its
-    middle) to the head's features (`inference.central_embeddings`); `both_strands` makes
+    middle) to the head's features (`head_features.central_embeddings`); `both_strands` makes
     them the average of the forward and reverse-complement strands' (as `classify --rc`);
-    `whole_record` gives the head one feature vector per sequence (`inference.head_features`).
+    `whole_record` gives the head one feature vector per sequence (`head_features.head_features`).
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
     import re
 
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
-    from vqdna_cli.inference import HeadReads, Runner, training_window_lengths
+    from vqdna_cli.head_features import training_window_lengths
+    from vqdna_cli.head_info import HeadReads
+    from vqdna_cli.runner import Runner
     from vqdna_cli.model.heads import FROZEN_HEAD_DROPOUT
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
@@ -695,7 +700,8 @@ def finetune(model_dir: Path, task: str, train_files: list[str], *, valid_files:
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
     work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
     if adapter == "frozen":
-        from vqdna_cli.train.head import fit_frozen_head, window_vectors
+        from vqdna_cli.runner import window_vectors
+        from vqdna_cli.train.head import fit_frozen_head
 
         train_set = window_vectors(runner, [s for s, _ in rows], train_labels, reads)
         valid_set = window_vectors(runner, [s for s, _ in valid_rows], valid_labels, reads)
@@ -742,14 +748,15 @@ def evaluate(model_dir: Path | None, task: str, test_files: list[str], *, labels
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.inference import embed_records, head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
+    from vqdna_cli.runner import embed_records
 
     runner = _runner(model_dir, device, threads, seed)
     head, info = runner.attach_head(task)
     test = _read_labelled(test_files, labels_tsv)
-    index_of = {label: i for i, label in enumerate(info["labels"])}
+    index_of = {label: i for i, label in enumerate(info.labels)}
     unknown = set(test.labels) - set(index_of)
     if unknown:
         raise VqdnaError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")

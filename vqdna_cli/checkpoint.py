@@ -7,6 +7,7 @@ and `head.json`). Nothing is ever unpickled, and every file's hash is checked on
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -99,7 +100,7 @@ def require_keys(info: dict, keys: tuple[str, ...], path: Path) -> None:
         raise ModelError(f"{path} lacks {', '.join(missing)}: restore it or retrain")
 
 
-def _recorded_hash(info: dict, name: str | None, path: Path) -> str:
+def recorded_hash(info: dict, name: str | None, path: Path) -> str:
     """The SHA-256 `info` records for the weights file `name` (None: a checkpoint's, which
     records its one hash as a plain string)."""
     digest = info.get("sha256")
@@ -162,7 +163,7 @@ def load_model(directory: Path):
         cfg = ModelConfig.from_dict(info["model"])
     except ValueError as error:
         raise ModelError(f"{directory / CONFIG_FILE}: {error}") from None
-    state = _load_tensors(directory / MODEL_FILE, _recorded_hash(info, MODEL_FILE, directory / CONFIG_FILE))
+    state = _load_tensors(directory / MODEL_FILE, recorded_hash(info, MODEL_FILE, directory / CONFIG_FILE))
     for stage in stopped_early(info):
         warnings.warn(f"the weights in {directory} are not fully trained: {stage} (stopped by --max-minutes); "
                       "continue it with --resume before trusting its results", VqdnaWarning, stacklevel=2)
@@ -183,26 +184,37 @@ def model_hash(info: dict) -> str:
 
 
 def save_head(directory: Path, task: str, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> Path:
+    """Write a head's weights and its head.json (`info`: its keys but the task and the hash,
+    checked as `HeadInfo.from_json` checks them on load)."""
+    from vqdna_cli.head_info import HeadInfo
+
     head_dir = Path(directory) / "heads" / task
+    # checked before anything is written: a bad description leaves no half-written head
+    head = HeadInfo.from_json({**info, "task": task, "sha256": {HEAD_FILE: ""}}, head_dir / HEAD_INFO)
     digest = _save_tensors(tensors, head_dir / HEAD_FILE)
-    _write_json(head_dir / HEAD_INFO, {**info, "task": task, "sha256": {HEAD_FILE: digest}})
+    _write_json(head_dir / HEAD_INFO, dataclasses.replace(head, weights_sha256=digest).to_json())
     return head_dir
 
 
 def list_heads(directory: Path) -> list[dict]:
+    """Every head's head.json as read, unchecked: listing shows even a damaged head."""
     heads_dir = Path(directory) / "heads"
     if not heads_dir.is_dir():
         return []
     return [_read_json(p / HEAD_INFO) for p in sorted(heads_dir.iterdir()) if (p / HEAD_INFO).is_file()]
 
 
-def load_head(directory: Path, task: str) -> tuple[dict[str, torch.Tensor], dict]:
+def load_head(directory: Path, task: str):
+    """A head's verified weights and its head.json as a `HeadInfo`."""
+    from vqdna_cli.head_info import HeadInfo
+
     head_dir = Path(directory) / "heads" / task
     if not (head_dir / HEAD_INFO).is_file():
         known = ", ".join(h["task"] for h in list_heads(directory)) or "none"
         raise ModelError(f"unknown task {task!r} (tasks in {directory}: {known}; see `vqdna classify --list-tasks`)")
-    info = _read_json(head_dir / HEAD_INFO)
-    return _load_tensors(head_dir / HEAD_FILE, _recorded_hash(info, HEAD_FILE, head_dir / HEAD_INFO)), info
+    data = _read_json(head_dir / HEAD_INFO)
+    tensors = _load_tensors(head_dir / HEAD_FILE, recorded_hash(data, HEAD_FILE, head_dir / HEAD_INFO))
+    return tensors, HeadInfo.from_json(data, head_dir / HEAD_INFO)
 
 
 def record_head_info(directory: Path, task: str, values: dict) -> None:
@@ -247,7 +259,7 @@ def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[d
     path = Path(path)
     meta = _read_json(path.with_suffix(".json"))
     require_keys(meta, ("step", "param_groups"), path.with_suffix(".json"))
-    tensors = _load_tensors(path.with_suffix(".safetensors"), _recorded_hash(meta, None, path.with_suffix(".json")))
+    tensors = _load_tensors(path.with_suffix(".safetensors"), recorded_hash(meta, None, path.with_suffix(".json")))
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     state: dict[int, dict] = {}
     for key, value in tensors.items():

@@ -15,11 +15,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vqdna_cli.data.alphabet import reverse_complement
 from vqdna_cli.errors import InputError, UsageError
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region
+
+if TYPE_CHECKING:
+    from vqdna_cli.head_info import HeadInfo
 
 BLOCK_BASES = 1_000_000  # bases fetched at a time from an indexed FASTA
 MAX_AMBIGUOUS = 0.1  # windows with a larger share of non-ACGT bases are skipped
@@ -48,11 +52,9 @@ class ScanLayout:
     strands: tuple[str, ...]
 
     @classmethod
-    def of(cls, info: dict, model_window: int, settings: ScanSettings) -> "ScanLayout":
-        """The layout for a head (its head.json `info`); bad values raise a one-line error."""
-        from vqdna_cli.inference import HeadReads
-
-        trained = info.get("train_window_lengths")
+    def of(cls, info: HeadInfo, model_window: int, settings: ScanSettings) -> "ScanLayout":
+        """The layout for a head; bad values raise a one-line error."""
+        trained = info.train_window_lengths
         window = settings.window if settings.window is not None else (trained[1] if trained else model_window)
         if not 1 <= window <= model_window:
             raise UsageError(f"--window {window}: must be between 1 and the model window ({model_window})")
@@ -61,7 +63,7 @@ class ScanLayout:
             raise UsageError(f"--stride {stride}: must be 1 or more")
         if not 0 <= settings.min_prob <= 1:
             raise UsageError(f"--min-prob {settings.min_prob}: must be between 0 and 1")
-        strands = (".",) if HeadReads.of(info).both_strands else ("+", "-")
+        strands = (".",) if info.reads.both_strands else ("+", "-")
         return cls(window, stride, strands)
 
 
@@ -181,11 +183,11 @@ def _fai_lengths(path: str) -> dict[str, int]:
     return lengths
 
 
-def background_classes(info: dict) -> set[int]:
+def background_classes(info: HeadInfo) -> set[int]:
     """The classes that are not calls: a class named `non-...` ("non-promoter", "non-splice"),
     else, for a two-class head, the one labelled 0 (GUE's negative: unbound, unmarked).
     Heads without one (the variant head) have none: every window is a call of its best class."""
-    names, labels = info["class_names"], info["labels"]
+    names, labels = info.class_names, info.labels
     named = {i for i, name in enumerate(names) if name.lower().startswith("non-")}
     if named:
         return named

@@ -104,7 +104,8 @@ def _scan(genome: str, source: str | None, task: str | None, output: Path | None
 def _what_it_reads(head: dict) -> str:
     """Which part of each window a head looks at: heads that read tokens at a fixed place
     expect inputs laid out like their training data (a TSS at base 249, say)."""
-    from vqdna_cli.inference import HeadReads, central_span
+    from vqdna_cli.head_features import central_span
+    from vqdna_cli.head_info import HeadReads
 
     reads = HeadReads.of(head)
     strands = ", both strands" if reads.both_strands else ""

@@ -31,7 +31,7 @@ class ClassificationHead(nn.Module):
 class FeatureHead(nn.Module):
     """The head of `--adapter frozen`: an MLP over standardised features of a window, the
     frozen model's mean-pooled vector followed by the frequency of every code of every HRQ
-    level (see `inference.head_features`).
+    level (see `head_features.features_of`).
 
     Why the code frequencies: on GUE, a linear probe on the learned vocabulary's code
     counts separates the classes far better than the pooled Transformer vector alone (mouse

@@ -1,12 +1,12 @@
 """Stage 3 with a frozen model (`--adapter frozen`): only the MLP head trains.
 
 The shared model is the expensive part, and with nothing in it trained it gives the same
-features every epoch; so it runs once over the data, exactly as `classify` runs it (per
-Transformer window: the mean-pooled vector and the code frequencies of every HRQ level,
-`inference.head_features`; with `center_tokens`, also the HRQ embeddings of the tokens at a
-fixed place of the window), and the head then trains on those cached features for many
-epochs in seconds. A head is ~0.1 M values (~0.5 MB), which is what lets vqdna ship one per
-task over one shared model.
+features every epoch; so it runs once over the data, exactly as `classify` runs it
+(`runner.window_vectors`: per Transformer window, the mean-pooled vector and the code
+frequencies of every HRQ level, `head_features.features_of`; with `center_tokens`, also the
+HRQ embeddings of the tokens at a fixed place of the window), and the head then trains on
+those cached features for many epochs in seconds. A head is ~0.1 M values (~0.5 MB), which
+is what lets vqdna ship one per task over one shared model.
 
 Sequences longer than one window give several vectors: each window is a training sample
 with its sequence's label, and validation scores a sequence by the mean of its windows'
@@ -24,39 +24,20 @@ import torch
 import torch.nn.functional as F
 
 from vqdna_cli import distributed
-from vqdna_cli.inference import HeadReads, embed_records, head_feature_count, head_features, head_inputs
-from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
 from vqdna_cli.train.finetune import BestSoFar, head_loop_settings
 from vqdna_cli.train.loop import LoopSettings, run
 
-FROZEN = {"adapter": "frozen"}  # what head.json says of the heads trained here
-
 
 @dataclass
 class LabelledFeatures:
-    """Head features of labelled sequences' windows: vectors[i] belongs to sequence owner[i]."""
+    """Head features of labelled sequences' windows: vectors[i] belongs to sequence owner[i]
+    (`runner.window_vectors` runs the frozen model over sequences to make them)."""
 
     vectors: np.ndarray  # (windows, features) float32
     owner: np.ndarray  # (windows,) int64, index of the sequence
     labels: np.ndarray  # (sequences,) int64 class index
-
-
-def window_vectors(runner, sequences: list[str], labels: np.ndarray, reads: HeadReads = HeadReads(),
-                   batch_tokens: int = 16384) -> LabelledFeatures:
-    """Runs the frozen model over `sequences` the way `classify` does."""
-    records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
-    info = {**FROZEN, **reads.as_info()}
-    vectors, owner = [], []
-    for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                                 per_token=False, **head_inputs(info))):
-        features = head_features(info, result)  # a row per window, or one (whole_record)
-        vectors.append(features)
-        owner.extend([index] * len(features))
-    features = head_feature_count(runner.model.cfg, reads.center_tokens)
-    stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
-    return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))
 
 
 class HeadOnly(torch.nn.Module):

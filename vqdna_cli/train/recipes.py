@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vqdna_cli.inference import HeadReads
+from vqdna_cli.head_info import HeadReads
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 

@@ -1,9 +1,10 @@
-"""Running the model over records: tokens, embeddings and class probabilities.
+"""Running the model over records: HRQ tokens and Transformer vectors, a group at a time.
 
 Flow: records -> (grouped a few Mb at a time) -> tokenizer chunks -> token-budget batches
--> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors -> heads.
-Only one group's token IDs and one batch's activations are in memory at a time, so a whole
-chromosome streams through. Results come back in input order.
+-> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors. Only one
+group's token IDs and one batch's activations are in memory at a time, so a whole
+chromosome streams through. Results come back in input order. What a task head reads of
+these vectors is `head_features`.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ import numpy as np
 import torch
 
 from vqdna_cli import runtime
-from vqdna_cli.checkpoint import load_head, load_model, model_hash, require_keys
+from vqdna_cli.checkpoint import load_head, load_model, model_hash
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
 from vqdna_cli.errors import ModelError
+from vqdna_cli.head_features import (
+    code_frequencies, feature_inputs, features_of, head_feature_count, strand_span, window_centers,
+    window_frequencies,
+)
+from vqdna_cli.head_info import HeadInfo, HeadReads
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.model.heads import ClassificationHead, FeatureHead
 from vqdna_cli.model.lora import add_lora
 from vqdna_cli.model.vqdna import VQDNA
+from vqdna_cli.train.head import LabelledFeatures
 
 GROUP_BASES = 4_000_000  # records are processed a group of about this many bases at a time
 # ... and of at most this many records: what a group holds per record (vectors, code
@@ -91,27 +98,23 @@ class Runner:
             "transformer_precision": runtime.transformer_precision(self.device, self.precision == "bf16"),
         }
 
-    def attach_head(self, task: str) -> tuple[torch.nn.Module, dict]:
+    def attach_head(self, task: str) -> tuple[torch.nn.Module, HeadInfo]:
         """Load a task's LoRA adapters into the Transformer (in place) and return its head;
         the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
-        adapter = info.get("adapter", "lora")
-        require_keys(info, ("labels", "class_names") + (("lora_rank", "lora_alpha") if adapter == "lora" else ()),
-                     self.model_dir / "heads" / task / "head.json")
         self._check_trained_on_this_model(task, info)
-        full = adapter == "full"
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
-        if adapter == "frozen":  # the shared model as it is, and an MLP over its features
-            expected = head_feature_count(self.model.cfg, info.get("center_tokens", 0))
+        if info.kind == "frozen":  # the shared model as it is, and an MLP over its features
+            expected = head_feature_count(self.model.cfg, info.reads.center_tokens)
             if adapters or head_state.get("fc1.weight", torch.empty(0, 0)).shape[1:] != (expected,):
                 raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
             return FeatureHead.from_state(head_state).to(self.device).eval(), info
-        if adapter == "lora":
-            add_lora(self.model.transformer, info["lora_rank"], info["lora_alpha"])
-        head = ClassificationHead(self.model.cfg.transformer.width, len(info["class_names"]))
+        if info.kind == "lora":
+            add_lora(self.model.transformer, info.lora_rank, info.lora_alpha)
+        head = ClassificationHead(self.model.cfg.transformer.width, len(info.class_names))
         try:
-            missing = self.model.transformer.load_state_dict(adapters, strict=full)
+            missing = self.model.transformer.load_state_dict(adapters, strict=info.kind == "full")
         except RuntimeError:
             raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}") from None
         if missing.unexpected_keys or any("lora" in k for k in missing.missing_keys):
@@ -119,11 +122,11 @@ class Runner:
         head.load_state_dict(head_state)
         return head.to(self.device).eval(), info
 
-    def _check_trained_on_this_model(self, task: str, info: dict) -> None:
+    def _check_trained_on_this_model(self, task: str, info: HeadInfo) -> None:
         """A head reads the features of the model it was trained with: on another model
         (retrained, or a head copied between weights folders) its answers are meaningless,
         yet look as confident. Heads written before the hash was recorded are not checked."""
-        trained_on = info.get("model_sha256")
+        trained_on = info.model_sha256
         actual = self.info["sha256"]["model.safetensors"]
         if trained_on is not None and trained_on != actual:
             raise ModelError(f"task head {task!r} was trained on model {trained_on[:16]}, but {self.model_dir} "
@@ -271,149 +274,6 @@ class WindowVectors:
     record_frequencies: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
-class HeadReads:
-    """What a frozen-model head reads beyond the pooled vector and the code frequencies, as
-    its head.json records it: the HRQ embeddings of `center_tokens` tokens centred on base
-    `center_at` of each window (default: its middle), and whether every feature is averaged
-    over both strands. Training and every caller of a head go through this one record."""
-
-    center_tokens: int = 0
-    center_at: int | None = None
-    both_strands: bool = False
-    # One feature vector per sequence instead of one per window: the code frequencies of the
-    # whole sequence and the mean of its windows' pooled vectors (see `head_features`).
-    whole_record: bool = False
-
-    @classmethod
-    def of(cls, info: dict) -> "HeadReads":
-        """From a head's head.json (`info`); heads of other adapters read none of these."""
-        if info.get("adapter") != "frozen":
-            return cls()
-        return cls(info.get("center_tokens", 0), info.get("center_at"), bool(info.get("both_strands")),
-                   bool(info.get("whole_record")))
-
-    def as_info(self) -> dict:
-        """The head.json keys (only those that differ from the default)."""
-        return {**({"center_tokens": self.center_tokens} if self.center_tokens else {}),
-                **({"center_at": self.center_at} if self.center_at is not None else {}),
-                **({"both_strands": True} if self.both_strands else {}),
-                **({"whole_record": True} if self.whole_record else {})}
-
-
-def training_window_lengths(lengths: Iterable[int], window: int | None) -> list[int]:
-    """[shortest, longest] window (bases) that a head's training sequences of these lengths
-    give, laid out as `classify` lays out its input (`window` None: whole sequences, for a
-    `whole_record` head); recorded in head.json."""
-    lengths = list(lengths)
-    sizes = lengths if window is None else [end - start for length in lengths
-                                            for start, end in transformer_windows(length, window, window)]
-    return [min(sizes), max(sizes)]
-
-
-def outside_training_lengths(info: dict, length: int) -> bool:
-    """Whether a head (its head.json `info`) reads a window (a whole sequence, for a
-    `whole_record` head) of `length` bases far from those it trained on, where its
-    probabilities are extrapolations: shorter than half its shortest training window or longer
-    than twice its longest, or, for a head that reads tokens at a fixed place (a TSS at base
-    249), any other length than it trained on. False for heads that did not record their
-    training lengths (trained before vqdna recorded them)."""
-    if "train_window_lengths" not in info:
-        return False
-    shortest, longest = info["train_window_lengths"]
-    if HeadReads.of(info).center_tokens:
-        return not shortest <= length <= longest
-    return not shortest / 2 <= length <= 2 * longest
-
-
-def head_inputs(info: dict, reverse_complement: bool = False) -> dict:
-    """The `embed_records` options a task head (its head.json `info`) needs: frozen-model
-    heads read code frequencies (each window's, or the whole record's for a `whole_record`
-    head), some also the embeddings of tokens at a fixed place, and a head trained on both
-    strands always gets both (whatever `reverse_complement` asks)."""
-    reads = HeadReads.of(info)
-    frozen = info.get("adapter") == "frozen"
-    return {"with_code_frequencies": frozen and not reads.whole_record,
-            "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
-            "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands}
-
-
-def head_features(info: dict, result: WindowVectors) -> np.ndarray:
-    """What a task head reads for each window of a record: the pooled vector; for a
-    frozen-model head also the window's code frequencies and, where the head was trained
-    with them, the HRQ embeddings of its central tokens (model/heads.py, FeatureHead).
-    A `whole_record` head reads one row for the whole record instead: the windows' pooled
-    vectors averaged (weighted by their lengths) and the record's code frequencies. For a
-    sequence longer than one window (SARS-CoV-2's 1,000 bp fragments in 512-token windows)
-    that keeps the evidence of every part in one vector, where scoring each window alone and
-    averaging their probabilities loses it (validation MCC 0.338 -> 0.494, weights/default/TRAINING.md)."""
-    inputs = head_inputs(info)
-    if HeadReads.of(info).whole_record:
-        pooled = record_vector(result.windows, result.pooled)[None, :]
-        return np.concatenate([pooled, result.record_frequencies[None, :]], axis=1).astype(np.float32)
-    parts = [result.pooled]
-    if inputs["with_code_frequencies"]:
-        parts.append(result.code_frequencies)
-    if inputs["center_tokens"]:
-        parts.append(result.center)
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else result.pooled
-
-
-POOLINGS = ("mean", "max")
-
-
-def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: str = "mean") -> np.ndarray:
-    """One vector for a record from its windows' pooled vectors (n_windows, ...): their mean
-    weighted by window length (what a `whole_record` head reads; a short last window counts
-    for its bases only), or with `pooling` "max" their maximum, which is the maximum over
-    all the record's tokens."""
-    if pooling == "max":
-        return pooled.max(axis=0)
-    lengths = np.array([end - start for start, end in windows], dtype=np.float32)
-    return (lengths @ pooled.reshape(len(lengths), -1) / lengths.sum()).reshape(pooled.shape[1:])
-
-
-def head_feature_count(cfg, center_tokens: int) -> int:
-    """Length of a frozen-model head's feature vector (`head_features`) for a model config."""
-    return cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + center_tokens * cfg.encoder.width
-
-
-def central_span(length: int, count: int, at: int | None = None) -> tuple[slice, int]:
-    """The `count` positions centred on base `at` of a window of `length` (default: its
-    middle): the slice of the window, and where it starts among the `count` places (places
-    outside the window stay empty)."""
-    start = (length // 2 if at is None else at) - count // 2
-    first, last = max(start, 0), min(start + count, length)
-    return slice(first, max(first, last)), first - start
-
-
-def central_embeddings(runner: Runner, windows: list[np.ndarray], count: int, at: int | None = None) -> np.ndarray:
-    """(T, levels) tokens of each window -> (windows, count * D): the HRQ embeddings (the
-    vectors the Transformer reads) of its `count` tokens centred on base `at` (default: the
-    middle), in order; zeros where a window has no token. A site at a fixed place in
-    fixed-length inputs (a splice junction at base 200 of 400) lands on the same features in
-    every sequence, which the pooled vector and the code frequencies cannot say. The
-    embeddings, not the Transformer's outputs: with the shipped model they scored higher on
-    splice-site validation rows (MCC 0.675 against 0.578)."""
-    levels = runner.model.cfg.quantizer.levels
-    ids = np.zeros((len(windows), count, levels), dtype=np.int64)
-    present = np.zeros((len(windows), count), dtype=bool)
-    for row, tokens in enumerate(windows):
-        span, offset = central_span(len(tokens), count, at)
-        central = tokens[span]
-        ids[row, offset : offset + len(central)] = central
-        present[row, offset : offset + len(central)] = True
-    with torch.inference_mode():  # all windows in one lookup
-        vectors = runner.model.embed_tokens(torch.from_numpy(ids).to(runner.device)).float().cpu().numpy()
-    vectors[~present] = 0
-    return vectors.reshape(len(windows), -1)
-
-
-def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.ndarray:
-    """(T, levels) tokens -> (sum of sizes,) the share of the window's tokens that are each code."""
-    counts = [np.bincount(tokens[:, level], minlength=size) for level, size in enumerate(codebook_sizes)]
-    return (np.concatenate(counts) / max(len(tokens), 1)).astype(np.float32)
-
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
@@ -426,7 +286,7 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     `with_code_frequencies` adds each window's code frequencies, `with_record_frequencies`
     those of the whole record, and `center_tokens` the HRQ
     embeddings of that many tokens centred on base `center_at` of the window (default: its
-    middle); what frozen-model heads read, `head_inputs`. `layers` (`Runner.layer_outputs`)
+    middle); what frozen-model heads read, `head_features.head_inputs`. `layers` (`Runner.layer_outputs`)
     makes each pooled vector (len(layers), W), the per-token vectors those of the last layer
     listed; `pooling` "max" takes the maximum over a window's tokens instead of the mean."""
     size = runner.window
@@ -451,34 +311,18 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
             tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
             center = None
             if center_tokens:  # averaged over the strands, as the pooled vectors are
-                center = np.mean([_window_centers(runner, strand[index], layout[index], center_tokens, center_at,
-                                                  flipped=(n == 1))
+                center = np.mean([window_centers(runner, strand[index], layout[index], center_tokens, center_at,
+                                                 flipped=(n == 1))
                                   for n, strand in enumerate(strands)], axis=0).astype(np.float32)
             frequencies = record_frequencies = None  # averaged over the strands, as the pooled vectors are
             if with_code_frequencies:
-                frequencies = np.mean([_window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
+                frequencies = np.mean([window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
                                        for n, strand in enumerate(strands)], axis=0)
             if with_record_frequencies:
                 record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
                                 None if tokens is None else tokens.astype(np.float32), frequencies, center,
                                 record_frequencies)
-
-
-def _window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], sizes: tuple[int, ...],
-                        flipped: bool) -> np.ndarray:
-    length = len(tokens)
-    # On the reverse-complement strand, forward [start, end) is [L - end, L - start).
-    return np.stack([code_frequencies(tokens[length - e : length - s] if flipped else tokens[s:e], sizes)
-                     for s, e in windows])
-
-
-def _window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int, int]], count: int,
-                    at: int | None, flipped: bool) -> np.ndarray:
-    length = len(tokens)
-    # On the reverse-complement strand, forward [start, end) is [L - end, L - start), read backwards.
-    pieces = [tokens[length - e : length - s][::-1] if flipped else tokens[s:e] for s, e in windows]
-    return central_embeddings(runner, pieces, count, at)
 
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
@@ -490,8 +334,7 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
     for record, windows in enumerate(layout):
         length = len(tokens[record])
         for start, end in windows:
-            # On the reverse-complement strand, forward [start, end) is [L - end, L - start).
-            s, e = (length - end, length - start) if flipped else (start, end)
+            s, e = strand_span(length, start, end, flipped)
             pieces.append(tokens[record][s:e])
             owners.append((record, start, end))
     width = runner.model.cfg.transformer.width
@@ -515,3 +358,19 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
     if not per_token:
         return [(p, None) for p in pooled]
     return [(p, s / np.maximum(c, 1)) for p, s, c in zip(pooled, token_sum, token_count)]
+
+
+def window_vectors(runner: Runner, sequences: list[str], labels: np.ndarray, reads: HeadReads = HeadReads(),
+                   batch_tokens: int = 16384) -> LabelledFeatures:
+    """Head features of labelled sequences for a frozen-model head that reads `reads`, from
+    the model run over them the way `classify` runs it: what `train.head` trains on."""
+    records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
+    vectors, owner = [], []
+    for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
+                                                 per_token=False, **feature_inputs(True, reads))):
+        features = features_of(True, reads, result)  # a row per window, or one (whole_record)
+        vectors.append(features)
+        owner.extend([index] * len(features))
+    features = head_feature_count(runner.model.cfg, reads.center_tokens)
+    stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
+    return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))

@@ -1,0 +1,166 @@
+"""What a task head reads of the model's vectors, as its head.json (`HeadInfo`) says.
+
+Every head reads each window's pooled Transformer vector; a frozen-model head also the
+window's code frequencies and, where it was trained with them, the HRQ embeddings of tokens
+at a fixed place of the window, or one row for a whole record. Training a head and every
+caller of one build its features here, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from vqdna_cli.data.windows import transformer_windows
+from vqdna_cli.head_info import HeadInfo, HeadReads
+
+if TYPE_CHECKING:
+    from vqdna_cli.runner import Runner, WindowVectors
+
+
+def strand_span(length: int, start: int, end: int, flipped: bool) -> tuple[int, int]:
+    """Where forward bases [start, end) of a record of `length` lie on the strand read: on
+    the reverse-complement strand (`flipped`), [length - end, length - start), backwards."""
+    return (length - end, length - start) if flipped else (start, end)
+
+
+def training_window_lengths(lengths: Iterable[int], window: int | None) -> list[int]:
+    """[shortest, longest] window (bases) that a head's training sequences of these lengths
+    give, laid out as `classify` lays out its input (`window` None: whole sequences, for a
+    `whole_record` head); recorded in head.json."""
+    lengths = list(lengths)
+    sizes = lengths if window is None else [end - start for length in lengths
+                                            for start, end in transformer_windows(length, window, window)]
+    return [min(sizes), max(sizes)]
+
+
+def outside_training_lengths(info: HeadInfo, length: int) -> bool:
+    """Whether a head reads a window (a whole sequence, for a `whole_record` head) of
+    `length` bases far from those it trained on, where its probabilities are extrapolations:
+    shorter than half its shortest training window or longer than twice its longest, or, for
+    a head that reads tokens at a fixed place (a TSS at base 249), any other length than it
+    trained on. False for heads that did not record their training lengths (trained before
+    vqdna recorded them)."""
+    if info.train_window_lengths is None:
+        return False
+    shortest, longest = info.train_window_lengths
+    if info.reads.center_tokens:
+        return not shortest <= length <= longest
+    return not shortest / 2 <= length <= 2 * longest
+
+
+def head_inputs(info: HeadInfo, reverse_complement: bool = False) -> dict:
+    """The `embed_records` options a task head needs (`feature_inputs`)."""
+    return feature_inputs(info.frozen, info.reads, reverse_complement)
+
+
+def feature_inputs(frozen: bool, reads: HeadReads, reverse_complement: bool = False) -> dict:
+    """The `embed_records` options of a head (`frozen`: of the frozen-model kind) that reads
+    `reads`: frozen-model heads read code frequencies (each window's, or the whole record's
+    for a `whole_record` head), some also the embeddings of tokens at a fixed place, and a
+    head trained on both strands always gets both (whatever `reverse_complement` asks)."""
+    return {"with_code_frequencies": frozen and not reads.whole_record,
+            "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
+            "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands}
+
+
+def head_features(info: HeadInfo, result: WindowVectors) -> np.ndarray:
+    """What a task head reads for each window of a record (`features_of`)."""
+    return features_of(info.frozen, info.reads, result)
+
+
+def features_of(frozen: bool, reads: HeadReads, result: WindowVectors) -> np.ndarray:
+    """What a head (`frozen`: of the frozen-model kind) that reads `reads` reads for each
+    window of a record: the pooled vector; for a frozen-model head also the window's code
+    frequencies and, where the head was trained with them, the HRQ embeddings of its central
+    tokens (model/heads.py, FeatureHead). A `whole_record` head reads one row for the whole
+    record instead: the windows' pooled vectors averaged (weighted by their lengths) and the
+    record's code frequencies. For a sequence longer than one window (SARS-CoV-2's 1,000 bp
+    fragments in 512-token windows) that keeps the evidence of every part in one vector,
+    where scoring each window alone and averaging their probabilities loses it (validation
+    MCC 0.338 -> 0.494, weights/default/TRAINING.md)."""
+    inputs = feature_inputs(frozen, reads)
+    if reads.whole_record:
+        pooled = record_vector(result.windows, result.pooled)[None, :]
+        return np.concatenate([pooled, result.record_frequencies[None, :]], axis=1).astype(np.float32)
+    parts = [result.pooled]
+    if inputs["with_code_frequencies"]:
+        parts.append(result.code_frequencies)
+    if inputs["center_tokens"]:
+        parts.append(result.center)
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else result.pooled
+
+
+POOLINGS = ("mean", "max")
+
+
+def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """One vector for a record from its windows' pooled vectors (n_windows, ...): their mean
+    weighted by window length (what a `whole_record` head reads; a short last window counts
+    for its bases only), or with `pooling` "max" their maximum, which is the maximum over
+    all the record's tokens."""
+    if pooling == "max":
+        return pooled.max(axis=0)
+    lengths = np.array([end - start for start, end in windows], dtype=np.float32)
+    return (lengths @ pooled.reshape(len(lengths), -1) / lengths.sum()).reshape(pooled.shape[1:])
+
+
+def head_feature_count(cfg, center_tokens: int) -> int:
+    """Length of a frozen-model head's feature vector (`head_features`) for a model config."""
+    return cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + center_tokens * cfg.encoder.width
+
+
+def central_span(length: int, count: int, at: int | None = None) -> tuple[slice, int]:
+    """The `count` positions centred on base `at` of a window of `length` (default: its
+    middle): the slice of the window, and where it starts among the `count` places (places
+    outside the window stay empty)."""
+    start = (length // 2 if at is None else at) - count // 2
+    first, last = max(start, 0), min(start + count, length)
+    return slice(first, max(first, last)), first - start
+
+
+def central_embeddings(runner: Runner, windows: list[np.ndarray], count: int, at: int | None = None) -> np.ndarray:
+    """(T, levels) tokens of each window -> (windows, count * D): the HRQ embeddings (the
+    vectors the Transformer reads) of its `count` tokens centred on base `at` (default: the
+    middle), in order; zeros where a window has no token. A site at a fixed place in
+    fixed-length inputs (a splice junction at base 200 of 400) lands on the same features in
+    every sequence, which the pooled vector and the code frequencies cannot say. The
+    embeddings, not the Transformer's outputs: with the shipped model they scored higher on
+    splice-site validation rows (MCC 0.675 against 0.578)."""
+    levels = runner.model.cfg.quantizer.levels
+    ids = np.zeros((len(windows), count, levels), dtype=np.int64)
+    present = np.zeros((len(windows), count), dtype=bool)
+    for row, tokens in enumerate(windows):
+        span, offset = central_span(len(tokens), count, at)
+        central = tokens[span]
+        ids[row, offset : offset + len(central)] = central
+        present[row, offset : offset + len(central)] = True
+    with torch.inference_mode():  # all windows in one lookup
+        vectors = runner.model.embed_tokens(torch.from_numpy(ids).to(runner.device)).float().cpu().numpy()
+    vectors[~present] = 0
+    return vectors.reshape(len(windows), -1)
+
+
+def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.ndarray:
+    """(T, levels) tokens -> (sum of sizes,) the share of the window's tokens that are each code."""
+    counts = [np.bincount(tokens[:, level], minlength=size) for level, size in enumerate(codebook_sizes)]
+    return (np.concatenate(counts) / max(len(tokens), 1)).astype(np.float32)
+
+
+def window_frequencies(tokens: np.ndarray, windows: list[tuple[int, int]], sizes: tuple[int, ...],
+                       flipped: bool) -> np.ndarray:
+    """(windows, sum of sizes): the code frequencies of each forward window of one strand's
+    tokens (`flipped`: the reverse-complement strand's)."""
+    spans = [strand_span(len(tokens), start, end, flipped) for start, end in windows]
+    return np.stack([code_frequencies(tokens[s:e], sizes) for s, e in spans])
+
+
+def window_centers(runner: Runner, tokens: np.ndarray, windows: list[tuple[int, int]], count: int,
+                   at: int | None, flipped: bool) -> np.ndarray:
+    """`central_embeddings` of each forward window of one strand's tokens (`flipped`: the
+    reverse-complement strand's, read backwards so that a window reads 5' to 3' on it)."""
+    spans = [strand_span(len(tokens), start, end, flipped) for start, end in windows]
+    return central_embeddings(runner, [tokens[s:e][::-1] if flipped else tokens[s:e] for s, e in spans], count, at)

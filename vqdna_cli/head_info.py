@@ -1,0 +1,163 @@
+"""A task head's description (`heads/<task>/head.json`), read once into typed fields.
+
+`HeadInfo.from_json` checks the keys and their types; `to_json` gives back what was read,
+key for key (keys this vqdna does not know included), so a head.json written again stays
+byte-identical. Keys a head records only when they apply (its test score, the window
+lengths it trained on, what a frozen head reads) are None when absent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vqdna_cli.checkpoint import HEAD_FILE, recorded_hash, require_keys
+from vqdna_cli.errors import ModelError
+
+
+@dataclass(frozen=True)
+class HeadReads:
+    """What a frozen-model head reads beyond the pooled vector and the code frequencies, as
+    its head.json records it: the HRQ embeddings of `center_tokens` tokens centred on base
+    `center_at` of each window (default: its middle), and whether every feature is averaged
+    over both strands. Training and every caller of a head go through this one record."""
+
+    center_tokens: int = 0
+    center_at: int | None = None
+    both_strands: bool = False
+    # One feature vector per sequence instead of one per window: the code frequencies of the
+    # whole sequence and the mean of its windows' pooled vectors (see `head_features`).
+    whole_record: bool = False
+
+    @classmethod
+    def of(cls, info: Mapping[str, Any]) -> "HeadReads":
+        """From a head's head.json keys; heads of other adapters read none of these."""
+        if info.get("adapter") != "frozen":
+            return cls()
+        return cls(info.get("center_tokens", 0), info.get("center_at"), bool(info.get("both_strands")),
+                   bool(info.get("whole_record")))
+
+    def as_info(self) -> dict:
+        """The head.json keys (only those that differ from the default)."""
+        return {**({"center_tokens": self.center_tokens} if self.center_tokens else {}),
+                **({"center_at": self.center_at} if self.center_at is not None else {}),
+                **({"both_strands": True} if self.both_strands else {}),
+                **({"whole_record": True} if self.whole_record else {})}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_names(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_lengths(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_int(n) for n in value)
+
+
+# key -> (check, what the error message says it should be); keys absent here are kept as read
+_TYPES = {
+    "task": (lambda v: isinstance(v, str), "a text"),
+    "labels": (_is_names, "a list of texts"),
+    "class_names": (_is_names, "a list of texts"),
+    "adapter": (lambda v: isinstance(v, str), "a text"),
+    "lora_rank": (_is_int, "an integer"),
+    "lora_alpha": (_is_number, "a number"),
+    "description": (lambda v: isinstance(v, str), "a text"),
+    "center_tokens": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
+    "center_at": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer of 0 or more"),
+    "both_strands": (lambda v: isinstance(v, bool), "true or false"),
+    "whole_record": (lambda v: isinstance(v, bool), "true or false"),
+    "train_window_lengths": (_is_lengths, "two integers"),
+    "model_sha256": (lambda v: isinstance(v, str), "a text"),
+    "validation": (lambda v: isinstance(v, dict), "an object"),
+    "provenance": (lambda v: isinstance(v, dict), "an object"),
+    "test": (lambda v: isinstance(v, dict), "an object"),
+    "real_genome": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    """A task head's head.json: its classes, how it attaches to the model, what it reads,
+    and what it was trained and scored on."""
+
+    labels: tuple[str, ...]  # the training data's labels, in class order
+    class_names: tuple[str, ...]  # readable names of the same classes
+    weights_sha256: str  # of head.safetensors
+    task: str | None = None
+    adapter: str | None = None  # None: written before vqdna recorded it, a LoRA head
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
+    reads: HeadReads = HeadReads()
+    description: str | None = None
+    train_window_lengths: tuple[int, int] | None = None  # None: trained before vqdna recorded them
+    model_sha256: str | None = None  # None: trained before vqdna recorded it
+    validation: dict | None = None
+    provenance: dict | None = None
+    test: dict | None = None  # `vqdna train evaluate --record`
+    real_genome: dict | None = None  # benchmarks/real_genome.py run --record
+    # head.json keys as read that the fields above do not give back (unknown keys, or a
+    # reads key of a head that does not read it), so that `to_json` returns the file as read
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """The adapter, "lora" for heads written before it was recorded."""
+        return self.adapter or "lora"
+
+    @property
+    def frozen(self) -> bool:
+        return self.adapter == "frozen"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], path: Path) -> "HeadInfo":
+        """The one way head.json becomes a HeadInfo; a missing key or a value of the wrong
+        type raises a one-line ModelError naming `path`."""
+        kind = data.get("adapter", "lora")
+        require_keys(data, ("labels", "class_names") + (("lora_rank", "lora_alpha") if kind == "lora" else ()), path)
+        digest = recorded_hash(data, HEAD_FILE, path)
+        for key, (check, expected) in _TYPES.items():
+            if key in data and not check(data[key]):
+                raise ModelError(f"{path}: {key} is {json.dumps(data[key])}, expected {expected}: "
+                                 "restore it or retrain")
+        lengths = data.get("train_window_lengths")
+        head = cls(
+            labels=tuple(data["labels"]), class_names=tuple(data["class_names"]), weights_sha256=digest,
+            task=data.get("task"), adapter=data.get("adapter"), lora_rank=data.get("lora_rank"),
+            lora_alpha=data.get("lora_alpha"), reads=HeadReads.of(data), description=data.get("description"),
+            train_window_lengths=tuple(lengths) if lengths is not None else None,
+            model_sha256=data.get("model_sha256"), validation=data.get("validation"),
+            provenance=data.get("provenance"), test=data.get("test"), real_genome=data.get("real_genome"))
+        typed = head._typed_json()
+        extra = {key: value for key, value in data.items() if key not in typed or not _same(typed[key], value)}
+        return cls(**{**head.__dict__, "extra": extra})
+
+    def to_json(self) -> dict:
+        """The head.json object (`checkpoint._write_json` writes it sorted and indented)."""
+        return {**self._typed_json(), **self.extra}
+
+    def _typed_json(self) -> dict:
+        optional = {"task": self.task, "adapter": self.adapter, "lora_rank": self.lora_rank,
+                    "lora_alpha": self.lora_alpha, "description": self.description,
+                    "train_window_lengths": list(self.train_window_lengths) if self.train_window_lengths else None,
+                    "model_sha256": self.model_sha256, "validation": self.validation, "provenance": self.provenance,
+                    "test": self.test, "real_genome": self.real_genome}
+        return {"labels": list(self.labels), "class_names": list(self.class_names),
+                "sha256": {HEAD_FILE: self.weights_sha256},
+                **{key: value for key, value in optional.items() if value is not None},
+                **(self.reads.as_info() if self.frozen else {})}
+
+
+def _same(a, b) -> bool:
+    """Equal as JSON text (16 and 16.0 differ; a tuple and a list do not)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
