@@ -9,7 +9,7 @@ Runs the real command (a subprocess, as a user would) on
 then reports from its summary.json the per-level leave-one-out nearest-neighbour lineage
 accuracy and silhouette, the same two numbers on the called variants themselves (no model),
 the wall time and the peak resident memory of the command. Data: ../shared/data or
-$VQDNA_DATA. Not a test: the numbers go into README ("Mutations").
+$VQDNA_DATA. Not a test: the numbers go into docs/mutations.md.
 """
 
 from __future__ import annotations

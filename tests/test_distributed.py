@@ -4,7 +4,7 @@ computes on the same global batch, and a checkpoint resumes with another number 
 Each torchrun launch costs ~8 s here (three interpreters importing torch on two busy
 cores), so the launches are few and each one serves several checks. The one-process
 references run in this interpreter, through the API. The tokenizer and pre-training
-launches are README's two torchrun commands, made to fit one small machine.
+launches are docs/training.md's two torchrun commands, made to fit one small machine.
 """
 
 from __future__ import annotations
@@ -56,18 +56,18 @@ def torchrun(*args: str, processes: int = 2) -> subprocess.CompletedProcess:
     return run_torchrun(["--standalone", f"--nproc-per-node={processes}", "-m", "vqdna_cli", *args])
 
 
-def readme_torchrun(stage: str) -> list[str]:
-    """The words after `torchrun` of README's command for `train STAGE`."""
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = text.split("### Training on several processes or GPUs", 1)[1].split("\n## ", 1)[0]
+def documented_torchrun(stage: str) -> list[str]:
+    """The words after `torchrun` of docs/training.md's command for `train STAGE`."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    section = text.split("## Training on several processes or GPUs", 1)[1].split("\n## ", 1)[0]
     for line in re.sub(r"\\\n\s*", "", section).splitlines():
         if line.startswith("torchrun ") and f"train {stage} " in line:
             return shlex.split(line)[1:]
-    raise AssertionError(f"README shows no torchrun command for train {stage}")
+    raise AssertionError(f"docs/training.md shows no torchrun command for train {stage}")
 
 
 def on_this_machine(words: list[str], values: dict[str, str], data: Path, *extra: str) -> list[str]:
-    """README's command with option values replaced (`values`), the genome glob replaced by
+    """The documented command with option values replaced (`values`), the genome glob replaced by
     `data`, and `extra` appended: the last value of a repeated option wins."""
     out = [str(data) if "*" in word else word for word in words]
     for option, value in values.items():
@@ -108,7 +108,7 @@ def tokenizers(genome: Path, tmp_path_factory) -> dict[str, Path]:
     """The tokenizer stage: 2 steps on two processes, and 2 and 4 steps on one."""
     folder = tmp_path_factory.mktemp("tokenizers")
     runs = {"two_procs_2": folder / "two_procs_2", "one_proc_2": folder / "one_proc_2", "one_proc_4": folder / "one_proc_4"}
-    run_torchrun(on_this_machine(readme_torchrun("tokenizer"), {"--nproc-per-node": "2", "-o": str(runs["two_procs_2"])},
+    run_torchrun(on_this_machine(documented_torchrun("tokenizer"), {"--nproc-per-node": "2", "-o": str(runs["two_procs_2"])},
                                  genome, "--preset", "tiny", "--steps", "2", *CLI_COMMON))
     for steps in (2, 4):
         one_process(api.train_tokenizer, genome, runs[f"one_proc_{steps}"], steps, 2e-3, preset="tiny", run=CPU)
@@ -149,8 +149,8 @@ def test_two_processes_pretrain_as_one_does(tokenizers, genome: Path, tmp_path: 
     info["model"]["transformer"]["dropout"] = 0.0
     (tokenizer / "config.json").write_text(json.dumps(info))
     two, one = tmp_path / "two", tmp_path / "one"
-    # README's command for several machines, on one: the rendezvous meets here.
-    run_torchrun(on_this_machine(readme_torchrun("pretrain"), {
+    # The documented command for several machines, on one: the rendezvous meets here.
+    run_torchrun(on_this_machine(documented_torchrun("pretrain"), {
         "--nnodes": "1", "--nproc-per-node": "2", "--rdzv-endpoint": f"localhost:{free_port()}",
         "--model": str(tokenizer), "-o": str(two)}, genome, "--steps", "3", *CLI_COMMON))
     one_process(api.pretrain, genome, one, 3, 1e-3, run=RunOptions(tokenizer, device="cpu", threads=1, seed=0))

@@ -1,13 +1,14 @@
-"""Every example command in README.md and in the man pages runs, and writes something plausible.
+"""Every example command in README.md, docs/*.md and the man pages runs, and writes something
+plausible.
 
 The examples are read from the files themselves, so a new one is tested as soon as it is
-written: README code blocks (each line that runs `vqdna`, and each ```python block), and the
-EXAMPLES section of every man/*.1 page (which scripts/make_man.py takes from the `Example:`
-paragraphs of the commands' help).
+written: code blocks of README and docs/ (each line that runs `vqdna`, and each ```python
+block), and the EXAMPLES section of every man/*.1 page (which scripts/make_man.py takes from
+the `Example:` paragraphs of the commands' help).
 
 How an example is run:
 - Verbatim, in a scratch folder per document, in document order, so that a later line can use
-  what an earlier one wrote (the README's training block is one chain) and the README's
+  what an earlier one wrote (docs/training.md's training block is one chain) and the README's
   Python snippet reads the `tokens.npz` its first example wrote. An output a previous example
   already wrote is removed first, as a reader running them one by one would not be stopped by
   "exists: use --force".
@@ -89,8 +90,9 @@ def _strip_comment(line: str) -> str:
     return re.sub(r"\s+#[^'\"]*$", "", line).rstrip()
 
 
-def readme_examples(path: Path = ROOT / "README.md") -> list[Example]:
+def markdown_examples(path: Path = ROOT / "README.md") -> list[Example]:
     examples = []
+    document = path.relative_to(ROOT).as_posix()
     lines = path.read_text().splitlines()
     i = 0
     while i < len(lines):
@@ -101,7 +103,7 @@ def readme_examples(path: Path = ROOT / "README.md") -> list[Example]:
         language, start = fence.group(1).lower(), i + 1
         end = next(j for j in range(start, len(lines)) if lines[j].startswith("```"))
         if language == "python":
-            examples.append(Example(path.name, start + 1, "python", "\n".join(lines[start:end]) + "\n"))
+            examples.append(Example(document, start + 1, "python", "\n".join(lines[start:end]) + "\n"))
         elif language in SHELL_LANGUAGES:
             j = start
             while j < end:
@@ -111,7 +113,7 @@ def readme_examples(path: Path = ROOT / "README.md") -> list[Example]:
                     logical = logical[:-1] + " " + lines[j].strip()
                 command = _strip_comment(re.sub(r"^\$\s+", "", logical.strip()))
                 if _invokes_vqdna(command):
-                    examples.append(Example(path.name, first + 1, "shell", command))
+                    examples.append(Example(document, first + 1, "shell", command))
                 j += 1
         i = end + 1
     return examples
@@ -139,7 +141,7 @@ def man_examples(directory: Path = ROOT / "man") -> list[Example]:
     return examples
 
 
-ALL_EXAMPLES = readme_examples() + man_examples()
+ALL_EXAMPLES = [e for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))] for e in markdown_examples(doc)] + man_examples()
 
 
 # --- parsing a command line ---------------------------------------------------------------------
@@ -549,7 +551,8 @@ def test_the_examples_are_found():
     assert "vqdna tokenize genome.fa.gz -o tokens.npz" in readme  # comment stripped
     assert "zcat reads.fa.gz | vqdna embed - -o emb.npz" in readme
     assert any(t.startswith("pip install torch") and "vqdna classify --task core-promoter demo.fa" in t for t in readme)
-    assert any(t.startswith("vqdna train tokenizer genomes/*.fa.gz") for t in readme)
+    training = [e.text for e in ALL_EXAMPLES if e.document == "docs/training.md"]
+    assert any(t.startswith("vqdna train tokenizer genomes/*.fa.gz") for t in training)
     assert any(e.kind == "python" and "np.load" in e.text for e in ALL_EXAMPLES if e.document == "README.md")
     pages_with_examples = {p.name for p in (ROOT / "man").glob("*.1") if ".SH EXAMPLES" in p.read_text()}
     assert pages_with_examples and pages_with_examples == {Path(e.document).name for e in ALL_EXAMPLES if e.document.startswith("man/")}

@@ -27,6 +27,42 @@ def test_ci_runs_exactly_the_readme_setup_commands():
     assert ci_lines.index(readme_commands[0]) < ci_lines.index(readme_commands[1])
 
 
+# What users read: README, docs/ and the benchmarks' README (results files are records of runs).
+USER_DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+PARENT_PATH = re.compile(r"(?<![\w.])(?:\.\./)+[\w.*/-]*")
+
+
+def test_readme_fits_in_300_lines():
+    """README says what a user needs; the rest lives in docs/."""
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 300
+
+
+@pytest.mark.parametrize("document", USER_DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_link_resolves_to_a_file_in_the_repository(document):
+    broken = []
+    for target in MARKDOWN_LINK.findall(document.read_text()):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):  # web pages, anchors
+            continue
+        if not _in_repository(document.parent / target.split("#", 1)[0]):
+            broken.append(target)
+    assert not broken, f"{document.name} links to what the repository does not hold: {broken}"
+
+
+def _in_repository(path: Path) -> bool:
+    resolved = path.resolve()
+    return resolved.is_relative_to(ROOT) and (resolved.exists() or any(resolved.parent.glob(resolved.name)))
+
+
+@pytest.mark.parametrize("document", USER_DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_documents_name_no_path_outside_the_repository(document):
+    """A clone holds everything a document points at (data comes in through $VQDNA_DATA)."""
+    text = document.read_text()
+    outside = [p for p in PARENT_PATH.findall(text) if not _in_repository(document.parent / p)]
+    outside += re.findall(r"/work/[\w./-]*", text)
+    assert not outside, f"{document.name} names paths outside the repository: {outside}"
+
+
 def test_man_pages_match_the_command_line():
     result = subprocess.run([sys.executable, str(ROOT / "scripts/make_man.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

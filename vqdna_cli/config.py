@@ -61,11 +61,8 @@ class TransformerConfig:
     max_tokens: int = 512  # window length in tokens (= bases: one token per base)
     dropout: float = 0.1
     # Width (odd) of a depth-wise convolution over neighbouring tokens, added to the input
-    # before the first block (0: none). With learned absolute positions alone, 800 CPU steps
-    # of masked pre-training left the 4 x 96 model at 1.9 % held-out masked-token accuracy
-    # (level 1), though a lookup of the two neighbouring codes predicts 95 %: attention had
-    # not learnt where its neighbours are. With this convolution the same budget reaches 82 %
-    # (benchmarks/results/heldout.md, weights/default/TRAINING.md).
+    # before the first block (0: none): with learned positions alone, attention did not find
+    # a token's neighbours within a CPU's pre-training budget (weights/default/TRAINING.md).
     local_kernel: int = 5
 
 

@@ -69,6 +69,7 @@ class Runner:
         model, info = load_model(directory)
         torch_device = runtime.pick_device(device)
         runtime.exact_fp32()
+        runtime.reuse_freed_memory()
         return cls(model.to(torch_device).eval(), info, torch_device, directory, precision)
 
     @property

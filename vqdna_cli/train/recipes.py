@@ -6,7 +6,7 @@ heads (data, splits, what each reads, its recipe) and the published scores to co
 evidence behind each choice is in weights/default/TRAINING.md ("Task heads").
 
 Splits: where GUE has a train split here, heads train on it and select on dev; where only
-dev and test exist (../shared/data/README.md), heads train on dev with 15 % of it held out
+dev and test exist ($VQDNA_DATA/README.md), heads train on dev with 15 % of it held out
 for selection. Every training set is cleaned of sequences that occur in the test split
 (`--exclude`). Test data is read only by `benchmarks.gue evaluate`, after training.
 
@@ -226,7 +226,7 @@ TASKS: list[Task] = [
            MARKED, 55.98, 57.95, "histone", has_train_split=False, dnabert2_is_group_average=True,
            hrq_is_group_average=True, both_strands=mark in HISTONE_BOTH_STRANDS)
       for mark in HISTONE_MARKS],
-    # The stand-in for GUE's covid task (../shared/data/sarscov2/variant_fragments_1000bp):
+    # The stand-in for GUE's covid task ($VQDNA_DATA/sarscov2/variant_fragments_1000bp):
     # windows conserved across lineages are identical in several classes, so no classifier can
     # reach 100 %. Its few rows make few steps per epoch, hence 100 epochs; its 1,000 bp
     # fragments span two windows and score higher read whole (`whole_record`), where no

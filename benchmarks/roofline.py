@@ -1,0 +1,214 @@
+"""How close `vqdna tokenize` and `vqdna embed` come to what this machine's matmul allows.
+
+    python -m benchmarks.roofline [--threads 2] [--genome NAME] [--reads 100000] [--json F]
+
+In one run, on the same threads:
+* the machine's fp32 matmul rate (2048 x 2048, best of several) -- the ceiling;
+* the model's arithmetic per base, counted by `torch.utils.flop_counter` on the shipped
+  model: the tokenizer (encoder + codebook search) and the Transformer (one window);
+* from these, the matmul-bound limits in bases/s, and the measured rates of the real CLI
+  (child processes, start-up subtracted) on a long genome and on N short reads, with the
+  fraction of the limit each reaches;
+* reading and writing apart, so they are seen not to be the bottleneck: FASTA parsing,
+  base encoding (N runs included) and writing the tokens `.npz`, each in bases/s.
+
+A benchmark, not a test: it prints what it measured and exits 0 whatever the numbers are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.throughput import DEFAULT_GENOME, data_dirs, find_genome, machine, read_fasta, run_cli, write_prefix
+
+MATMUL_SIZE = 2048
+READ_LENGTH = 150  # a common short-read length
+TARGET_TOKENIZE_FRACTION = 0.5
+TARGET_EMBED_FRACTION = 0.4
+
+
+def matmul_flops_per_second(threads: int, repeats: int = 10) -> float:
+    """Best fp32 rate of a 2048 x 2048 matmul on `threads` threads: the ceiling here."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    out = torch.empty(MATMUL_SIZE, MATMUL_SIZE)
+    torch.mm(a, b, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - began)
+    return 2 * MATMUL_SIZE**3 / best
+
+
+def flops_per_base(model_dir: Path | None) -> dict:
+    """Floating-point operations per base of the tokenizer and of the Transformer, counted on
+    the shipped model (matmuls and convolutions, as flop_counter counts them)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vqdna_cli.runner import Runner
+
+    runner = Runner.load(model_dir, "cpu")
+    model, window = runner.model, runner.window
+    bases = torch.randint(0, 4, (8, 4096))
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            quantized = model.quantize(bases)
+        tokenizer = counter.get_total_flops() / bases.numel()
+        embedding = quantized.embedding[:, :window]
+        valid = torch.ones(embedding.shape[:2], dtype=torch.bool)
+        with FlopCounterMode(display=False) as counter:
+            model.contextualise(embedding, valid)
+        transformer = counter.get_total_flops() / valid.numel()
+    return {"tokenizer": tokenizer, "transformer": transformer, "embed": tokenizer + transformer}
+
+
+def write_reads(path: Path, count: int, seed: int = 0) -> int:
+    rng = np.random.default_rng(seed)
+    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
+    with open(path, "w") as handle:
+        for start in range(0, count, 10_000):
+            block = letters[rng.integers(0, 4, (min(10_000, count - start), READ_LENGTH))]
+            handle.writelines(f">r{start + i}\n{row.tobytes().decode()}\n" for i, row in enumerate(block))
+    return count * READ_LENGTH
+
+
+def io_rates(fasta: Path, work: Path) -> dict:
+    """bases/s of the reading and writing steps alone, on `fasta`."""
+    from vqdna_cli.data.alphabet import encode
+    from vqdna_cli.io.sequences import open_sequences
+    from vqdna_cli.io.writers import write_npz
+
+    began = time.perf_counter()
+    records = list(open_sequences(str(fasta)))
+    parse = time.perf_counter() - began
+    bases = sum(len(r) for r in records)
+    began = time.perf_counter()
+    codes = [encode(r.seq) for r in records]
+    encoding = time.perf_counter() - began
+    tokens = np.concatenate([np.stack([c, c], 1).astype(np.int16) for c in codes])
+    began = time.perf_counter()
+    write_npz(work / "io_tokens.npz", {"tokens": tokens}, {"format": "roofline-io"})
+    writing = time.perf_counter() - began
+    return {"bases": bases, "parse_bases_per_second": bases / parse, "encode_bases_per_second": bases / encoding,
+            "npz_bases_per_second": bases / writing}
+
+
+def cli_rate(command: str, fasta: Path, bases: int, startup: float, work: Path, model: Path, threads: int) -> dict:
+    result = run_cli(command, fasta, work / f"{command}_{fasta.stem}.npz", model, threads, "cpu")
+    if result["returncode"]:
+        return {"error": result["error"]}
+    steady = result["seconds"] - startup
+    return {"bases": bases, "seconds": result["seconds"], "seconds_excl_startup": steady,
+            "bases_per_second": bases / steady if steady > 0 else None, "peak_rss_mib": result["peak_rss_mib"]}
+
+
+def measure(args: argparse.Namespace, log) -> dict:
+    from vqdna_cli.runner import default_weights_dir
+
+    model = Path(args.model or default_weights_dir()).resolve()
+    genome = find_genome(args.genome)
+    results: dict = {"machine": machine(args.threads), "model": str(model)}
+    log("matmul ceiling ...")
+    results["matmul_flops_per_second"] = matmul_flops_per_second(args.threads)
+    results["flops_per_base"] = flops_per_base(model)
+    limits = {kind: results["matmul_flops_per_second"] / flops for kind, flops in results["flops_per_base"].items()}
+    results["limit_bases_per_second"] = limits
+    with tempfile.TemporaryDirectory(prefix="vqdna-roofline-") as folder:
+        work = Path(folder)
+        long_fasta = work / "genome.fa"
+        long_bases = write_prefix(read_fasta(genome), args.genome_bases, long_fasta)
+        reads = work / "reads.fa"
+        read_bases = write_reads(reads, args.reads)
+        tiny = work / "tiny.fa"
+        write_prefix(read_fasta(genome), 1_000, tiny)
+        startup = {c: min(run_cli(c, tiny, work / f"tiny_{c}.npz", model, args.threads, "cpu")["seconds"]
+                          for _ in range(2)) for c in ("tokenize", "embed")}
+        results["startup_seconds"] = startup
+        inputs = {"genome": (long_fasta, long_bases), "reads": (reads, read_bases)}
+        for name, (fasta, bases) in inputs.items():
+            log(f"io on {name} ...")
+            results[f"io_{name}"] = io_rates(fasta, work)
+            for command in ("tokenize", "embed"):
+                log(f"vqdna {command} on {name} ({bases:,} bases) ...")
+                rate = cli_rate(command, fasta, bases, startup[command], work, model, args.threads)
+                limit = limits["tokenizer" if command == "tokenize" else "embed"]
+                if rate.get("bases_per_second"):
+                    rate["fraction_of_limit"] = rate["bases_per_second"] / limit
+                results[f"{command}_{name}"] = rate
+    return results
+
+
+def report(results: dict, args: argparse.Namespace, command_line: str) -> list[str]:
+    limits, flops = results["limit_bases_per_second"], results["flops_per_base"]
+    lines = ["# vqdna against the matmul-bound limit", "",
+             f"- fp32 matmul ({MATMUL_SIZE}x{MATMUL_SIZE}, {args.threads} threads): "
+             f"{results['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s",
+             f"- arithmetic per base: tokenizer {flops['tokenizer'] / 1e3:.0f} kFLOP, Transformer "
+             f"{flops['transformer'] / 1e3:.0f} kFLOP",
+             f"- limits: tokenize {limits['tokenizer'] / 1e3:.0f} kbp/s, embed {limits['embed'] / 1e3:.0f} kbp/s", "",
+             "| command | input | bases | s (excl. start-up) | kbp/s | limit kbp/s | fraction | target |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for command, target, limit in (("tokenize", TARGET_TOKENIZE_FRACTION, limits["tokenizer"]),
+                                   ("embed", TARGET_EMBED_FRACTION, limits["embed"])):
+        for name in ("genome", "reads"):
+            r = results[f"{command}_{name}"]
+            if "error" in r:
+                lines.append(f"| {command} | {name} | | | FAILED: {r['error'][:80]} | | | |")
+                continue
+            fraction = r.get("fraction_of_limit")
+            verdict = "n/a" if fraction is None else ("PASS" if fraction >= target else "FAIL")
+            lines.append(f"| {command} | {name} | {r['bases']:,} | {r['seconds_excl_startup']:.1f} | "
+                         f"{(r['bases_per_second'] or 0) / 1e3:.1f} | {limit / 1e3:.0f} | "
+                         f"{fraction or 0:.3f} | >= {target} {verdict} |")
+    lines += ["", "| step alone | genome kbp/s | reads kbp/s |", "|---|---:|---:|"]
+    for key, label in (("parse_bases_per_second", "FASTA parsing"), ("encode_bases_per_second", "base encoding"),
+                       ("npz_bases_per_second", "tokens .npz writing")):
+        lines.append(f"| {label} | {results['io_genome'][key] / 1e3:,.0f} | {results['io_reads'][key] / 1e3:,.0f} |")
+    load = results["machine"].get("load_average_at_start")
+    lines += ["", f"Start-up subtracted: tokenize {results['startup_seconds']['tokenize']:.2f} s, embed "
+              f"{results['startup_seconds']['embed']:.2f} s (fastest of 2 runs on 1 kb). Load average at start: "
+              f"{', '.join(f'{v:.2f}' for v in load)}.", "", f"Command: `{command_line}`"]
+    return lines
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", type=Path, help="weights directory (default: the shipped weights)")
+    parser.add_argument("--genome", default=DEFAULT_GENOME, help=f"long input (default {DEFAULT_GENOME})")
+    parser.add_argument("--genome-bases", type=int, default=2_000_000, help="bases of it to use (default 2000000)")
+    parser.add_argument("--reads", type=int, default=100_000, help=f"short reads of {READ_LENGTH} bp (default 100000)")
+    parser.add_argument("--json", type=Path, help="write the raw numbers here")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    command_line = shlex.join(["python", "-m", "benchmarks.roofline", *(sys.argv[1:] if argv is None else argv)])
+    if find_genome(args.genome) is None:
+        print(f"skipped: genome {args.genome!r} not found (looked in {', '.join(map(str, data_dirs()))})")
+        return 0
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    results = measure(args, lambda message: print(message, file=sys.stderr, flush=True))
+    results["command"] = command_line
+    print("\n".join(report(results, args, command_line)))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
