@@ -101,7 +101,7 @@ def test_layer_outputs_are_the_blocks_outputs(tiny_model_dir):
             expected[0] = x + conv_along_length(x, transformer.local)
         expected[0] = expected[0] + transformer.position(torch.arange(20))
         for block in transformer.blocks:
-            expected.append(block(expected[-1], valid))
+            expected.append(block(expected[-1], valid[:, None, None, :]))  # the key mask the blocks take
         expected[-1] = transformer.norm(expected[-1])
         final = runner.model.contextualise(embedding, valid)
     torch.testing.assert_close(got, torch.stack(expected, dim=1))
