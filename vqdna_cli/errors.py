@@ -14,20 +14,15 @@ class VqdnaError(Exception):
 
 
 class UsageError(VqdnaError):
-    """A bad option value or combination that only vqdna can check (an unknown preset, a
-    stride longer than the model window): exit 2, as Typer's own usage errors."""
+    """A bad option value or combination that only vqdna can check (a value not among its
+    choices, an unknown preset, a stride longer than the model window): exit 2, as Typer's
+    own usage errors."""
 
     exit_code = 2
 
 
 class InputError(VqdnaError):
     """Unreadable, malformed or inconsistent input data."""
-
-    exit_code = 2
-
-
-class UsageError(VqdnaError):
-    """An option value that is not one of its choices (exit 2, as Typer's own usage errors)."""
 
     exit_code = 2
 

@@ -19,7 +19,7 @@ app = typer.Typer(help=(
     "torchrun --standalone --nproc-per-node 4 -m vqdna_cli train tokenizer genome.fa -o tok. "
     "--batch stays the global batch, split evenly over the processes, so the result matches one process "
     "with the same --batch; rank 0 alone shows progress and writes the log, checkpoints and weights; "
-    "--resume works with another number of processes. Several machines: README, "
+    "--resume works with another number of processes. Several machines: docs/training.md, "
     "\"Training on several processes or GPUs\"."
 ), no_args_is_help=True, rich_markup_mode=None)  # plain text, as the main app's help
 
