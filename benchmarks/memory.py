@@ -22,12 +22,13 @@ import numpy as np
 READ_LENGTH = 30
 
 
-def write_reads(path: Path, count: int, seed: int = 0) -> None:
+def write_reads(path: Path, count: int, seed: int = 0, length: int = READ_LENGTH) -> None:
+    """`count` seeded random reads of `length` bases, named r0, r1, ..."""
     rng = np.random.default_rng(seed)
     letters = np.frombuffer(b"ACGT", dtype=np.uint8)
     with open(path, "w") as handle:
         for start in range(0, count, 100_000):
-            block = letters[rng.integers(0, 4, (min(100_000, count - start), READ_LENGTH))]
+            block = letters[rng.integers(0, 4, (min(100_000, count - start), length))]
             handle.writelines(f">r{start + i}\n{row.tobytes().decode()}\n" for i, row in enumerate(block))
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.memory import write_reads
 from benchmarks.throughput import DEFAULT_GENOME, data_dirs, find_genome, machine, read_fasta, run_cli, write_prefix
 
 MATMUL_SIZE = 2048
@@ -73,16 +74,6 @@ def flops_per_base(model_dir: Path | None) -> dict:
             model.contextualise(embedding, valid)
         transformer = counter.get_total_flops() / valid.numel()
     return {"tokenizer": tokenizer, "transformer": transformer, "embed": tokenizer + transformer}
-
-
-def write_reads(path: Path, count: int, seed: int = 0) -> int:
-    rng = np.random.default_rng(seed)
-    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
-    with open(path, "w") as handle:
-        for start in range(0, count, 10_000):
-            block = letters[rng.integers(0, 4, (min(10_000, count - start), READ_LENGTH))]
-            handle.writelines(f">r{start + i}\n{row.tobytes().decode()}\n" for i, row in enumerate(block))
-    return count * READ_LENGTH
 
 
 def io_rates(fasta: Path, work: Path) -> dict:
@@ -131,7 +122,8 @@ def measure(args: argparse.Namespace, log) -> dict:
         long_fasta = work / "genome.fa"
         long_bases = write_prefix(read_fasta(genome), args.genome_bases, long_fasta)
         reads = work / "reads.fa"
-        read_bases = write_reads(reads, args.reads)
+        write_reads(reads, args.reads, length=READ_LENGTH)
+        read_bases = args.reads * READ_LENGTH
         tiny = work / "tiny.fa"
         write_prefix(read_fasta(genome), 1_000, tiny)
         startup = {c: min(run_cli(c, tiny, work / f"tiny_{c}.npz", model, args.threads, "cpu")["seconds"]

@@ -35,21 +35,17 @@ def test_unusual_names_are_kept_apart():
     assert all(seen.add(name) is None for name in names) and seen.finish() is None
 
 
-def test_fasta_refuses_a_repeat_more_than_a_batch_of_records_later(tmp_path):
-    path = tmp_path / "reads.fa"
-    with open(path, "w") as handle:
-        handle.writelines(f">r{i}\nACGT\n" for i in range(70_000))
-        handle.write(">r5\nACGT\n")
-    with pytest.raises(InputError, match="duplicate record ID 'r5'"):
-        for _ in open_sequences(str(path)):
-            pass
+FAR_REPEATS = {  # a repeat more than a batch (65,536 names) after the first
+    "reads.fa": ("".join(f">r{i}\nACGT\n" for i in range(70_000)) + ">r5\nACGT\n", "r5"),
+    "reads.fq": ("".join(f"@r{i}\nACGT\n+\nIIII\n" for i in range(70_000)) + "@r7\nAC\n+\nII\n", "r7"),
+}
 
 
-def test_fastq_refuses_a_repeat_more_than_a_batch_of_records_later(tmp_path):
-    path = tmp_path / "reads.fq"
-    with open(path, "w") as handle:
-        handle.writelines(f"@r{i}\nACGT\n+\nIIII\n" for i in range(70_000))
-        handle.write("@r69999x\nACGT\n+\nIIII\n@r7\nAC\n+\nII\n")
-    with pytest.raises(InputError, match="duplicate record ID 'r7'"):
+@pytest.mark.parametrize("name", sorted(FAR_REPEATS))
+def test_readers_refuse_a_repeat_more_than_a_batch_of_records_later(tmp_path, name):
+    text, repeated = FAR_REPEATS[name]
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError, match=f"duplicate record ID '{repeated}'"):
         for _ in open_sequences(str(path)):
             pass
