@@ -39,8 +39,7 @@ class ConvNeXtBlock1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D) -> (B, L, D)
         h = conv_along_length(x, self.dwconv)
         h = self.fc2(F.gelu(self.fc1(self.norm(h))))
-        # Without autograd the sum can go into h's memory: one large allocation fewer per block.
-        return x + h if torch.is_grad_enabled() else h.add_(x)
+        return x + h
 
 
 class Encoder(nn.Module):
@@ -60,27 +59,15 @@ class Encoder(nn.Module):
 
         onehot: (B, L, 4); valid: (B, L) bool. Blocks past the last tap are not run.
         """
-        keep = _padding_zeroer(valid, onehot.dtype)
+        keep = valid.unsqueeze(-1).to(onehot.dtype)  # (B, L, 1)
         x = conv_along_length(onehot, self.stem)
-        x = keep(self.proj(F.gelu(self.stem_norm(x))))  # (B, L, D)
+        x = self.proj(F.gelu(self.stem_norm(x))) * keep  # (B, L, D)
         outputs = []
         for number, block in enumerate(self.blocks[: max(taps)], start=1):
-            x = keep(block(x))
+            x = block(x) * keep
             if number in taps:
                 outputs.append(x)
         return outputs
-
-
-def _padding_zeroer(valid: torch.Tensor, dtype: torch.dtype):
-    """A function that zeroes the padded positions of a (B, L, D) activation. Multiplying by
-    one changes no value, so a batch without padding skips it, and inference zeroes in place
-    (no new tensor per layer); training keeps the out-of-place product autograd expects."""
-    keep = valid.unsqueeze(-1).to(dtype)  # (B, L, 1)
-    if torch.is_grad_enabled():
-        return lambda x: x * keep
-    if bool(valid.all()):
-        return lambda x: x
-    return lambda x: x.mul_(keep)
 
 
 class Decoder(nn.Module):
