@@ -347,3 +347,15 @@ def test_center_tokens_need_a_frozen_head():
         FinetuneSettings("x", adapter="frozen", dropout=1.0)
     with pytest.raises(VqdnaError, match="--center-at needs --center-tokens"):
         FinetuneSettings("x", adapter="frozen", center_at=3)
+
+
+def test_training_off_a_terminal_prints_a_plain_line_between_validations(genomes, tmp_path: Path, capsys, monkeypatch):
+    """A cluster log shows the run is alive: steps, loss, elapsed and time left, as plain lines."""
+    from vqdna_cli.train import loop
+
+    monkeypatch.setattr(loop, "PLAIN_EVERY_S", 0.0)
+    api.train_tokenizer(GenomeSet(tuple(genomes[:1])), tmp_path / "tok", "tiny",
+                        StageSettings(steps=3, lr=2e-3, window=64, batch=4), TrainControl(quiet=False), CPU)
+    beats = [line for line in capsys.readouterr().err.splitlines() if " elapsed, about " in line]
+    assert len(beats) == 3
+    assert beats[0].startswith("tokenizer: step 1 of 3, loss ") and beats[-1].endswith("about 0:00:00 left")

@@ -80,6 +80,7 @@ def run(
     progress = _progress(stage, settings.quiet or not main)
     with progress:
         task = progress.add_task(stage, total=settings.steps, completed=start, status="")
+        heartbeat = _Heartbeat(progress.console, stage, start, settings.steps)
         for step in range(start, settings.steps):
             model.train()
             for group in optimizer.param_groups:
@@ -94,6 +95,7 @@ def run(
             # distributed.part_of): their average over processes is the global value.
             shown = distributed.mean_over_processes({"loss": loss.item(), **stats})
             progress.update(task, advance=1, status=f"loss {shown['loss']:.3f}")
+            heartbeat.tick(done, shown["loss"])
             out_of_time = settings.max_minutes is not None and distributed.from_main(
                 (time.monotonic() - began) / 60 > settings.max_minutes)
             if done % settings.eval_every == 0 or done == settings.steps or out_of_time:
@@ -138,6 +140,33 @@ def _progress(stage: str, quiet: bool):
         TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
         console=Console(stderr=True, quiet=quiet, markup=False), transient=False,  # printed lines are plain text
     )
+
+
+PLAIN_EVERY_S = 10.0
+
+
+class _Heartbeat:
+    """Off a terminal (a cluster or workflow log) rich draws no bar, so a run would print
+    nothing between validations: a plain line every PLAIN_EVERY_S seconds instead."""
+
+    def __init__(self, console, stage: str, start: int, total: int):
+        self.console, self.stage, self.start, self.total = console, stage, start, total
+        self.on = not console.is_terminal and not console.quiet
+        self.began = self.last = time.monotonic()
+
+    def tick(self, done: int, loss: float) -> None:
+        now = time.monotonic()
+        if not self.on or now - self.last < PLAIN_EVERY_S:
+            return
+        self.last = now
+        left = (self.total - done) * (now - self.began) / max(done - self.start, 1)
+        self.console.print(f"{self.stage}: step {done} of {self.total}, loss {loss:.3f}, "
+                           f"{_clock(now - self.began)} elapsed, about {_clock(left)} left")
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
 
 
 def _summary(record: dict) -> str:
