@@ -338,11 +338,12 @@ def test_the_roofline_counts_the_arithmetic_per_base_and_reports_fractions_of_th
     assert 0 < flops["tokenizer"] and 0 < flops["transformer"]
     assert flops["embed"] == flops["tokenizer"] + flops["transformer"]
     args = roofline.parse_args(["--threads", "2"])
-    rate = {"bases": 1000, "seconds_excl_startup": 1.0, "bases_per_second": 1000.0, "fraction_of_limit": 0.6}
+    rate = {"bases": 1000, "returncode": 0, "seconds_excl_startup": 1.0, "bases_per_second_excl_startup": 1000.0,
+            "fraction_of_limit": 0.6}
     io = {"parse_bases_per_second": 1e7, "encode_bases_per_second": 1e8, "npz_bases_per_second": 1e6}
     results = {"matmul_flops_per_second": 1e11, "flops_per_base": flops,
                "limit_bases_per_second": {k: 1e11 / v for k, v in flops.items()},
-               "tokenize_genome": rate, "tokenize_reads": rate, "embed_genome": {"error": "boom"},
+               "tokenize_genome": rate, "tokenize_reads": rate, "embed_genome": {"returncode": 1, "error": "boom"},
                "embed_reads": {**rate, "fraction_of_limit": 0.1}, "io_genome": io, "io_reads": io,
                "startup_seconds": {"tokenize": 1.0, "embed": 1.0}, "machine": {"load_average_at_start": (0, 0, 0)}}
     text = "\n".join(roofline.report(results, args, "cmd"))
