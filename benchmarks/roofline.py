@@ -5,7 +5,9 @@
 In one run, on the same threads:
 * the machine's fp32 matmul rate (2048 x 2048, best of several) -- the ceiling;
 * the model's arithmetic per base, counted by `torch.utils.flop_counter` on the shipped
-  model: the tokenizer (encoder + codebook search) and the Transformer (one window);
+  model: the tokenizer (encoder + codebook search) and the Transformer, over pieces as long
+  as each input's (a full window on the genome, one read on the reads: attention's work per
+  token grows with the piece);
 * from these, the matmul-bound limits in bases/s, and the measured rates of the real CLI
   (child processes, start-up subtracted) on a long genome and on N short reads, with the
   fraction of the limit each reaches;
@@ -54,27 +56,39 @@ def matmul_flops_per_second(threads: int, repeats: int = 10) -> float:
     return 2 * MATMUL_SIZE**3 / best
 
 
-def flops_per_base(model_dir: Path | None) -> dict:
+def attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """The two matmuls of attention (scores, then their weighted sum of values).
+
+    flop_counter has formulas for the GPU attention kernels but none for the CPU one, which
+    it would count as nothing: on a 512-token window that is most of the Transformer's work."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def flops_per_base(model_dir: Path | None, tokens: int | None = None) -> dict:
     """Floating-point operations per base of the tokenizer and of the Transformer, counted on
-    the shipped model (matmuls and convolutions, as flop_counter counts them)."""
+    the shipped model (matmuls, convolutions and attention) over pieces of `tokens` bases
+    (default: the model window)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from vqdna_cli.runner import Runner
 
     runner = Runner.load(model_dir, "cpu")
-    model, window = runner.model, runner.window
+    model, piece = runner.model, min(tokens or runner.window, runner.window)
+    counted = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: attention_flops}
     bases = torch.randint(0, 4, (8, 4096))
     with torch.inference_mode():
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False, custom_mapping=counted) as counter:
             quantized = model.quantize(bases)
         tokenizer = counter.get_total_flops() / bases.numel()
-        embedding = quantized.embedding[:, :window]
+        embedding = quantized.embedding[:, :piece]
         valid = torch.ones(embedding.shape[:2], dtype=torch.bool)
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False, custom_mapping=counted) as counter:
             model.contextualise(embedding, valid)
         transformer = counter.get_total_flops() / valid.numel()
-    return {"tokenizer": tokenizer, "transformer": transformer, "embed": tokenizer + transformer}
+    return {"piece_bases": piece, "tokenizer": tokenizer, "transformer": transformer, "embed": tokenizer + transformer}
 
 
 def io_rates(fasta: Path, work: Path) -> dict:
@@ -106,8 +120,10 @@ def measure(args: argparse.Namespace, log) -> dict:
     results: dict = {"machine": machine(args.threads), "model": str(model)}
     log("matmul ceiling ...")
     results["matmul_flops_per_second"] = matmul_flops_per_second(args.threads)
-    results["flops_per_base"] = flops_per_base(model)
-    limits = {kind: results["matmul_flops_per_second"] / flops for kind, flops in results["flops_per_base"].items()}
+    rate = results["matmul_flops_per_second"]
+    results["flops_per_base"] = {"genome": flops_per_base(model), "reads": flops_per_base(model, READ_LENGTH)}
+    limits = {name: {kind: rate / flops[kind] for kind in ("tokenizer", "embed")}
+              for name, flops in results["flops_per_base"].items()}
     results["limit_bases_per_second"] = limits
     with tempfile.TemporaryDirectory(prefix="vqdna-roofline-") as folder:
         work = Path(folder)
@@ -127,7 +143,7 @@ def measure(args: argparse.Namespace, log) -> dict:
             results[f"io_{name}"] = io_rates(fasta, work)
             for command in ("tokenize", "embed"):
                 rate = measure_cli(command, fasta, bases, work, model, args.threads, "cpu", startup[command], log)
-                limit = limits["tokenizer" if command == "tokenize" else "embed"]
+                limit = limits[name]["tokenizer" if command == "tokenize" else "embed"]
                 if rate.get("bases_per_second_excl_startup"):
                     rate["fraction_of_limit"] = rate["bases_per_second_excl_startup"] / limit
                 results[f"{command}_{name}"] = rate
@@ -138,15 +154,18 @@ def report(results: dict, args: argparse.Namespace, command_line: str) -> list[s
     limits, flops = results["limit_bases_per_second"], results["flops_per_base"]
     lines = ["# vqdna against the matmul-bound limit", "",
              f"- fp32 matmul ({MATMUL_SIZE}x{MATMUL_SIZE}, {args.threads} threads): "
-             f"{results['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s",
-             f"- arithmetic per base: tokenizer {flops['tokenizer'] / 1e3:.0f} kFLOP, Transformer "
-             f"{flops['transformer'] / 1e3:.0f} kFLOP",
-             f"- limits: tokenize {limits['tokenizer'] / 1e3:.0f} kbp/s, embed {limits['embed'] / 1e3:.0f} kbp/s", "",
-             "| command | input | bases | s (excl. start-up) | kbp/s | limit kbp/s | fraction | target |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
-    for command, target, limit in (("tokenize", TARGET_TOKENIZE_FRACTION, limits["tokenizer"]),
-                                   ("embed", TARGET_EMBED_FRACTION, limits["embed"])):
+             f"{results['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s"]
+    for name in ("genome", "reads"):
+        f = flops[name]
+        lines.append(f"- arithmetic per base, {name} (Transformer pieces of {f['piece_bases']} bases): tokenizer "
+                     f"{f['tokenizer'] / 1e3:.0f} kFLOP, Transformer {f['transformer'] / 1e3:.0f} kFLOP; limits: "
+                     f"tokenize {limits[name]['tokenizer'] / 1e3:.0f} kbp/s, embed {limits[name]['embed'] / 1e3:.0f} kbp/s")
+    lines += ["", "| command | input | bases | s (excl. start-up) | kbp/s | limit kbp/s | fraction | target |",
+              "|---|---|---:|---:|---:|---:|---:|---|"]
+    for command, target, kind in (("tokenize", TARGET_TOKENIZE_FRACTION, "tokenizer"),
+                                  ("embed", TARGET_EMBED_FRACTION, "embed")):
         for name in ("genome", "reads"):
+            limit = limits[name][kind]
             r = results[f"{command}_{name}"]
             if r.get("returncode") or r.get("seconds_excl_startup") is None:
                 why = r.get("error") or "its start-up run failed"

@@ -334,19 +334,25 @@ def test_the_stride_speed_stage_times_both_models_in_one_run(tmp_path: Path):
 def test_the_roofline_counts_the_arithmetic_per_base_and_reports_fractions_of_the_limit(tiny_model_dir: Path):
     from benchmarks import roofline
 
-    flops = roofline.flops_per_base(tiny_model_dir)
-    assert 0 < flops["tokenizer"] and 0 < flops["transformer"]
-    assert flops["embed"] == flops["tokenizer"] + flops["transformer"]
+    window = roofline.flops_per_base(tiny_model_dir)
+    read = roofline.flops_per_base(tiny_model_dir, 20)
+    assert 0 < window["tokenizer"] and 0 < window["transformer"]
+    assert window["embed"] == window["tokenizer"] + window["transformer"]
+    assert read["piece_bases"] == 20 and read["tokenizer"] == window["tokenizer"]
+    # attention's work per token grows with the piece: counted, not left at zero
+    assert window["transformer"] > read["transformer"]
     args = roofline.parse_args(["--threads", "2"])
     rate = {"bases": 1000, "returncode": 0, "seconds_excl_startup": 1.0, "bases_per_second_excl_startup": 1000.0,
             "fraction_of_limit": 0.6}
     io = {"parse_bases_per_second": 1e7, "encode_bases_per_second": 1e8, "npz_bases_per_second": 1e6}
+    flops = {"genome": window, "reads": read}
     results = {"matmul_flops_per_second": 1e11, "flops_per_base": flops,
-               "limit_bases_per_second": {k: 1e11 / v for k, v in flops.items()},
+               "limit_bases_per_second": {n: {k: 1e11 / f[k] for k in ("tokenizer", "embed")} for n, f in flops.items()},
                "tokenize_genome": rate, "tokenize_reads": rate, "embed_genome": {"returncode": 1, "error": "boom"},
                "embed_reads": {**rate, "fraction_of_limit": 0.1}, "io_genome": io, "io_reads": io,
                "startup_seconds": {"tokenize": 1.0, "embed": 1.0}, "machine": {"load_average_at_start": (0, 0, 0)}}
     text = "\n".join(roofline.report(results, args, "cmd"))
     assert "| tokenize | genome | 1,000 | 1.0 | 1.0 |" in text and ">= 0.5 PASS" in text
     assert "FAILED: boom" in text and ">= 0.4 FAIL" in text
+    assert "pieces of 20 bases" in text
     assert "| FASTA parsing | 10,000 | 10,000 |" in text
