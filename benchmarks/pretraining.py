@@ -14,7 +14,7 @@ guesses inside the span).
 
 probe: the gate before task heads are retrained over a new Transformer. A logistic
 regression (benchmarks.vocabularies.linear_probe) reads one vector per sequence: the pooled
-(mean) Transformer output of the model; the same of a Transformer with random weights over
+(mean) Transformer output of the model (with --layers each: every layer's mean, side by side); the same of a Transformer with random weights over
 the *same* tokenizer (what the tokens give without any pre-training); and the frequencies of
 every 1..5-mer (1,364 features). Five GUE tasks with train splits here; the probe trains on
 train (at most --max-train rows), picks its weight decay on half of dev and is scored on the
@@ -199,25 +199,28 @@ def with_random_transformer(runner: Runner, seed: int = 0) -> Runner:
 
 def pooled_vectors(runner: Runner, sequences: list[str], all_layers: bool = False) -> np.ndarray:
     """One mean-pooled Transformer vector per sequence (each at most one model window); with
-    `all_layers`, the mean over every block's output as well (`Runner.layer_outputs`)."""
+    `all_layers`, the means of what every layer reads and writes, 0 (the quantized input) to
+    the last (`Runner.layer_outputs`), side by side: (L + 1) x W features."""
     tokens = runner.tokens_of([encode(s) for s in sequences], 65536)
-    layers = tuple(range(1, runner.model.cfg.transformer.layers + 1)) if all_layers else None
+    layers = tuple(range(0, runner.model.cfg.transformer.layers + 1)) if all_layers else None
     pooled = {index: hidden.mean(-2) for index, hidden in runner.hidden_of(tokens, 65536, layers)}
     vectors = np.stack([pooled[i] for i in range(len(tokens))])
-    return vectors.mean(1) if all_layers else vectors
+    return vectors.reshape(len(vectors), -1)
 
 
-def probe_report(model_dir: Path, max_train: int, seed: int) -> dict:
+def probe_report(model_dir: Path, max_train: int, seed: int, all_layers: bool = False) -> dict:
     from benchmarks.gue import data_dir as gue_data
     from benchmarks.vocabularies import linear_probe
     from vqdna_cli.train.recipes import BY_NAME
 
     data = gue_data()
     runner = Runner.load(model_dir, "cpu")
-    arms = {"pre-trained Transformer (pooled)": lambda s: pooled_vectors(runner, s),
-            "random Transformer, same tokenizer": lambda s: pooled_vectors(with_random_transformer(runner, seed), s),
+    random_runner = with_random_transformer(runner, seed)
+    arms = {"pre-trained Transformer (pooled)": lambda s: pooled_vectors(runner, s, all_layers),
+            "random Transformer, same tokenizer": lambda s: pooled_vectors(random_runner, s, all_layers),
             "1..5-mer frequencies": kmer_spectrum}
-    results = {"model_sha256": runner.info["sha256"]["model.safetensors"], "tasks": {}}
+    results = {"model_sha256": runner.info["sha256"]["model.safetensors"], "tasks": {},
+               "layers": "each" if all_layers else "last"}
     for name in PROBE_TASKS:
         splits = probe_splits(BY_NAME[name], data, max_train, seed)
         classes = int(max(y.max() for _, y in splits.values())) + 1
@@ -269,7 +272,8 @@ def probe_markdown(results: dict, command: str) -> str:
     verdict = "passes" if pretrained >= max(random_, kmer) + 0.03 else "fails"
     lines += ["", f"Gate (pre-trained >= both others + 3 MCC on the mean): **{verdict}** "
               f"({100 * (pretrained - random_):+.1f} against the random Transformer, {100 * (pretrained - kmer):+.1f} "
-              f"against 1..5-mers). MCC on the scoring half of dev; test never read. Model "
+              f"against 1..5-mers). MCC on the scoring half of dev; test never read. Transformer vectors: "
+              f"{'the mean of each layer (0 to last), side by side' if results.get('layers') == 'each' else 'the last layer, mean-pooled'}. Model "
               f"{results['model_sha256'][:16]}.", f"Command: `{command}`"]
     return "\n".join(lines) + "\n"
 
@@ -280,6 +284,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--bases", type=int, default=1_000_000, help="masked: bases of each held-out part")
     parser.add_argument("--max-train", type=int, default=4000, help="probe: training rows per task")
+    parser.add_argument("--layers", choices=["last", "each"], default="last",
+                        help="probe: pool the last layer, or each layer's mean side by side (both Transformer arms)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
@@ -292,7 +298,7 @@ def main() -> int:
         results = masked_report(model_dir, args.bases)
         text = masked_markdown(results, command)
     else:
-        results = probe_report(model_dir, args.max_train, args.seed)
+        results = probe_report(model_dir, args.max_train, args.seed, args.layers == "each")
         text = probe_markdown(results, command)
     print(text)
     if args.json:

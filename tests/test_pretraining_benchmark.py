@@ -63,7 +63,9 @@ def test_random_transformer_keeps_the_tokenizer_and_changes_the_vectors(tmp_path
                                                     other.tokens_of([encode(s) for s in seqs], 4096)))
     assert not np.allclose(pretraining.pooled_vectors(runner, seqs), pretraining.pooled_vectors(other, seqs))
     layered = pretraining.pooled_vectors(runner, seqs, all_layers=True)
-    assert layered.shape == (2, model.cfg.transformer.width)
+    assert layered.shape == (2, (model.cfg.transformer.layers + 1) * model.cfg.transformer.width)
+    last = pretraining.pooled_vectors(runner, seqs)
+    assert np.allclose(layered[:, -model.cfg.transformer.width:], last, atol=1e-5)
 
 
 def test_gue_random_transformer_arm_keeps_the_tokenizer(tmp_path: Path) -> None:
