@@ -329,6 +329,30 @@ def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_
     assert not (tmp_path / "out.bed").exists()
 
 
+def test_an_all_layers_head_reads_every_layer_and_classify_gives_it_the_same(tiny_model_dir: Path, tmp_path: Path):
+    """--all-layers: the pooled vector of each Transformer layer (0 to the last) side by side;
+    head.json says so, the head's input is that much wider, and classify builds the same
+    features (the last layer's block equals the default head's pooled vector)."""
+    from vqdna_cli.head_info import HeadReads
+    from vqdna_cli.runner import Runner, window_vectors
+
+    model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "layers", 50, 500, all_layers=True)
+    info = json.loads((model_dir / "heads/layers/head.json").read_text())
+    assert info["all_layers"] is True and info["provenance"]["settings"]["all_layers"] is True
+    runner = Runner.load(model_dir, "cpu")
+    sequences = [random_dna(50, 3, "AT"), random_dna(50, 4, "GC")]
+    plain = window_vectors(runner, sequences, np.array([1, 0]))
+    every = window_vectors(runner, sequences, np.array([1, 0]), HeadReads(all_layers=True))
+    width, layers = runner.model.cfg.transformer.width, runner.layers
+    assert every.vectors.shape[1] == plain.vectors.shape[1] + layers * width
+    assert np.allclose(every.vectors[:, layers * width:(layers + 1) * width], plain.vectors[:, :width], atol=1e-5)
+    (tmp_path / "x.fa").write_text(f">at\n{sequences[0]}\n>gc\n{sequences[1]}\n")
+    classify(tmp_path / "x.fa", tmp_path / "a.tsv", "layers", model_dir)
+    classify(tmp_path / "x.fa", tmp_path / "b.tsv", "layers", model_dir)
+    rows = (tmp_path / "a.tsv").read_text().splitlines()
+    assert len(rows) == 3 and (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
+
+
 def test_center_tokens_need_a_frozen_head():
     """The settings refuse the combinations when built: before any data or model is read."""
     from vqdna_cli.errors import VqdnaError
@@ -339,6 +363,8 @@ def test_center_tokens_need_a_frozen_head():
         FinetuneSettings("x", adapter="lora", both_strands=True)
     with pytest.raises(VqdnaError, match="--whole-record works with --adapter frozen"):
         FinetuneSettings("x", adapter="lora", whole_record=True)
+    with pytest.raises(VqdnaError, match="--all-layers works with --adapter frozen"):
+        FinetuneSettings("x", adapter="lora", all_layers=True)
     with pytest.raises(VqdnaError, match="--whole-record and --center-tokens exclude each other"):
         FinetuneSettings("x", adapter="frozen", whole_record=True, center_tokens=4)
     with pytest.raises(VqdnaError, match="--dropout works with --adapter frozen"):

@@ -3,7 +3,8 @@
 Every head reads each window's pooled Transformer vector; a frozen-model head also the
 window's code frequencies and, where it was trained with them, the HRQ embeddings of tokens
 at a fixed place of the window, or one row for a whole record. Training a head and every
-caller of one build its features here, so they cannot drift apart.
+caller of one build its features here, so they cannot drift apart. An `all_layers` head reads
+the pooled vector of every Transformer layer, side by side, instead of the last one's.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def feature_inputs(frozen: bool, reads: HeadReads, reverse_complement: bool = Fa
     head trained on both strands always gets both (whatever `reverse_complement` asks)."""
     return {"with_code_frequencies": frozen and not reads.whole_record,
             "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
-            "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands}
+            "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands,
+            "all_layers": reads.all_layers}
 
 
 def head_features(info: HeadInfo, result: WindowVectors) -> np.ndarray:
@@ -84,14 +86,15 @@ def features_of(frozen: bool, reads: HeadReads, result: WindowVectors) -> np.nda
     MCC 0.338 -> 0.494, weights/default/TRAINING.md)."""
     inputs = feature_inputs(frozen, reads)
     if reads.whole_record:
-        pooled = record_vector(result.windows, result.pooled)[None, :]
+        pooled = record_vector(result.windows, result.pooled).reshape(1, -1)
         return np.concatenate([pooled, result.record_frequencies[None, :]], axis=1).astype(np.float32)
-    parts = [result.pooled]
+    # (windows, W), or (windows, layers, W) for an `all_layers` head: the layers side by side
+    parts = [result.pooled.reshape(len(result.pooled), -1)]
     if inputs["with_code_frequencies"]:
         parts.append(result.code_frequencies)
     if inputs["center_tokens"]:
         parts.append(result.center)
-    return np.concatenate(parts, axis=1) if len(parts) > 1 else result.pooled
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
 def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: str = "mean") -> np.ndarray:
@@ -105,9 +108,10 @@ def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: s
     return (lengths @ pooled.reshape(len(lengths), -1) / lengths.sum()).reshape(pooled.shape[1:])
 
 
-def head_feature_count(cfg, center_tokens: int) -> int:
+def head_feature_count(cfg, reads: HeadReads) -> int:
     """Length of a frozen-model head's feature vector (`head_features`) for a model config."""
-    return cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + center_tokens * cfg.encoder.width
+    pooled = cfg.transformer.width * (cfg.transformer.layers + 1 if reads.all_layers else 1)
+    return pooled + sum(cfg.quantizer.codebook_sizes) + reads.center_tokens * cfg.encoder.width
 
 
 def central_span(length: int, count: int, at: int | None = None) -> tuple[slice, int]:

@@ -31,6 +31,9 @@ class HeadReads:
     # One feature vector per sequence instead of one per window: the code frequencies of the
     # whole sequence and the mean of its windows' pooled vectors (see `head_features`).
     whole_record: bool = False
+    # The pooled vector of every Transformer layer, 0 (its input) to the last, side by side,
+    # instead of the last layer's alone.
+    all_layers: bool = False
 
     @classmethod
     def of(cls, info: Mapping[str, Any]) -> "HeadReads":
@@ -38,14 +41,15 @@ class HeadReads:
         if info.get("adapter") != "frozen":
             return cls()
         return cls(info.get("center_tokens", 0), info.get("center_at"), bool(info.get("both_strands")),
-                   bool(info.get("whole_record")))
+                   bool(info.get("whole_record")), bool(info.get("all_layers")))
 
     def as_info(self) -> dict:
         """The head.json keys (only those that differ from the default)."""
         return {**({"center_tokens": self.center_tokens} if self.center_tokens else {}),
                 **({"center_at": self.center_at} if self.center_at is not None else {}),
                 **({"both_strands": True} if self.both_strands else {}),
-                **({"whole_record": True} if self.whole_record else {})}
+                **({"whole_record": True} if self.whole_record else {}),
+                **({"all_layers": True} if self.all_layers else {})}
 
 
 def _is_int(value) -> bool:
@@ -77,6 +81,7 @@ _TYPES = {
     "center_at": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer of 0 or more"),
     "both_strands": (lambda v: isinstance(v, bool), "true or false"),
     "whole_record": (lambda v: isinstance(v, bool), "true or false"),
+    "all_layers": (lambda v: isinstance(v, bool), "true or false"),
     "train_window_lengths": (_is_lengths, "two integers"),
     "model_sha256": (lambda v: isinstance(v, str), "a text"),
     "validation": (lambda v: isinstance(v, dict), "an object"),

@@ -194,6 +194,7 @@ class FinetuneSettings:
     center_at: int | None = None
     both_strands: bool = False
     whole_record: bool = False
+    all_layers: bool = False
     class_names: tuple[str, ...] | None = None  # None: the labels themselves
     description: str = ""
 
@@ -219,6 +220,8 @@ class FinetuneSettings:
             raise UsageError("--both-strands works with --adapter frozen only")
         if self.whole_record and not frozen:
             raise UsageError("--whole-record works with --adapter frozen only")
+        if self.all_layers and not frozen:
+            raise UsageError("--all-layers works with --adapter frozen only")
         if self.whole_record and self.center_tokens:
             raise UsageError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.task):

@@ -107,7 +107,7 @@ class Runner:
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
         if info.kind == "frozen":  # the shared model as it is, and an MLP over its features
-            expected = head_feature_count(self.model.cfg, info.reads.center_tokens)
+            expected = head_feature_count(self.model.cfg, info.reads)
             if adapters or head_state.get("fc1.weight", torch.empty(0, 0)).shape[1:] != (expected,):
                 raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
             return FeatureHead.from_state(head_state).to(self.device).eval(), info
@@ -279,7 +279,7 @@ class WindowVectors:
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
                   with_record_frequencies: bool = False, center_tokens: int = 0, center_at: int | None = None,
-                  layers: tuple[int, ...] | None = None, pooling: str = "mean",
+                  layers: tuple[int, ...] | None = None, pooling: str = "mean", all_layers: bool = False,
                   on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
@@ -289,7 +289,10 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     embeddings of that many tokens centred on base `center_at` of the window (default: its
     middle); what frozen-model heads read, `head_features.head_inputs`. `layers` (`Runner.layer_outputs`)
     makes each pooled vector (len(layers), W), the per-token vectors those of the last layer
-    listed; `pooling` "max" takes the maximum over a window's tokens instead of the mean."""
+    listed; `all_layers` is `layers` 0 to the last (what an `all_layers` head reads);
+    `pooling` "max" takes the maximum over a window's tokens instead of the mean."""
+    if all_layers:
+        layers = tuple(range(runner.layers + 1))
     size = runner.window
     stride = stride or size
     for group in grouped(records):
@@ -372,6 +375,6 @@ def window_vectors(runner: Runner, sequences: list[str], labels: np.ndarray, rea
         features = features_of(True, reads, result)  # a row per window, or one (whole_record)
         vectors.append(features)
         owner.extend([index] * len(features))
-    features = head_feature_count(runner.model.cfg, reads.center_tokens)
+    features = head_feature_count(runner.model.cfg, reads)
     stacked = np.concatenate(vectors) if vectors else np.zeros((0, features), np.float32)
     return LabelledFeatures(stacked, np.array(owner, dtype=np.int64), np.asarray(labels, dtype=np.int64))

@@ -183,7 +183,8 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     embeddings of that many tokens centred on base `center_at` of each window (default: its
     middle) to the head's features (`head_features.central_embeddings`); `both_strands` makes
     them the average of the forward and reverse-complement strands' (as `classify --rc`);
-    `whole_record` gives the head one feature vector per sequence (`head_features.head_features`).
+    `whole_record` gives the head one feature vector per sequence (`head_features.head_features`);
+    `all_layers` makes its pooled vector that of every Transformer layer, side by side.
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
     import numpy as np
 
@@ -195,7 +196,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     from vqdna_cli.train.provenance import provenance
 
     model_dir, task, s = _starting_weights(run), settings.task, settings
-    reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record)
+    reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers)
     torch_device = setup_training(run, s.batch)
     began = time.monotonic()
     data = head_training_data(data_files, seed=run.seed)
@@ -236,7 +237,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     record = provenance("finetune", data.record, {
         "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,
         "lora_alpha": s.lora_alpha, "center_tokens": s.center_tokens, "center_at": s.center_at,
-        "both_strands": s.both_strands, "whole_record": s.whole_record,
+        "both_strands": s.both_strands, "whole_record": s.whole_record, "all_layers": s.all_layers,
         "max_train_rows": data_files.max_train_rows, "seed": run.seed, **frozen_only,
     }, metrics, (time.monotonic() - began) / 60, str(torch_device))
     save_on_main(save_head, Path(output_dir or model_dir), task, state, {

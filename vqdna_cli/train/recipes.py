@@ -139,6 +139,7 @@ class Task:
     center_at: int | None = None  # the base those tokens centre on (default: the middle)
     both_strands: bool = False  # features averaged over both strands (`--both-strands`)
     whole_record: bool = False  # one feature vector per sequence (`--whole-record`)
+    all_layers: bool = False  # every Transformer layer's pooled vector (`--all-layers`)
     # Where this task's head trains otherwise than DEFAULT_RECIPE (epochs, lr, dropout),
     # because the common recipe did worse on its validation rows.
     recipe: dict = field(default_factory=dict)
@@ -155,7 +156,7 @@ class Task:
     @property
     def reads(self) -> HeadReads:
         """What this task's head reads beyond the pooled vector (head.json records the same)."""
-        return HeadReads(self.center_tokens, self.center_at, self.both_strands, self.whole_record)
+        return HeadReads(self.center_tokens, self.center_at, self.both_strands, self.whole_record, self.all_layers)
 
     def train_files(self, data: Path) -> list[str]:
         split = "train" if self.has_train_split else "dev"
