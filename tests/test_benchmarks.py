@@ -3,6 +3,7 @@ bags of tokens of the tokenizer comparison (their runs on real data are not test
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -356,3 +357,30 @@ def test_the_roofline_counts_the_arithmetic_per_base_and_reports_fractions_of_th
     assert "FAILED: boom" in text and ">= 0.4 FAIL" in text
     assert "pieces of 20 bases" in text
     assert "| FASTA parsing | 10,000 | 10,000 |" in text
+
+
+def test_gue_train_makes_a_head_for_a_task_without_a_train_split(model_copy: Path, tmp_path: Path, monkeypatch):
+    """Dev-only tasks (mouse TF 1, the histone marks) train on part of dev and select on the
+    rest: `gue train` must give them no validation file, not fail on the missing one."""
+    import gzip
+
+    from conftest import random_dna
+
+    task = recipes.BY_NAME["tf-mouse-1"]
+    assert not task.has_train_split
+    folder = tmp_path / "data" / task.folder
+    folder.mkdir(parents=True)
+    for split, seed in (("dev", 1), ("test", 500)):
+        rows = [f"{random_dna(60, seed + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
+        with gzip.open(folder / f"{split}.csv.gz", "wt") as handle:
+            handle.write("sequence,label\n" + "\n".join(rows) + "\n")
+    monkeypatch.setenv("VQDNA_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "argv", ["gue.py", "train", "--model", str(model_copy), "--out", str(model_copy),
+                                      "--work-dir", str(tmp_path / "work"), "--tasks", "tf-mouse-1", "--epochs", "2",
+                                      "--threads", "1", "--all-layers", "1"])
+    gue.main()
+    info = json.loads((model_copy / "heads" / "tf-mouse-1" / "head.json").read_text())
+    assert info["all_layers"] is True and info["both_strands"] is True
+    data = info["provenance"]["data"]
+    assert data["valid"] == "15% of the training rows (seed 0)"
+    assert data["train_rows"] + data["valid_rows"] == 40 and data["valid_rows"] > 0
