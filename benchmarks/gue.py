@@ -319,17 +319,17 @@ def markdown(table: list[dict], totals: dict) -> str:
 
 def keep_baseline(table: list[dict], earlier: dict) -> list[dict]:
     """The from-scratch column (score and training minutes) of an earlier table, for when its
-    heads are not at hand: our heads' rows come from head.json, the baseline's stay as they were."""
+    heads are not at hand: our heads' rows come from head.json, the baseline's stay as they were,
+    except where a baseline head was scored since (a row that already has its score)."""
     before = {row["task"]: row for row in earlier["tasks"]}
-    return [{**row, **{key: before.get(row["task"], {}).get(key) for key in ("from_scratch", "from_scratch_train_minutes")}}
-            for row in table]
+    kept = ("from_scratch", "from_scratch_train_minutes")
+    return [row if row["from_scratch"] is not None else
+            {**row, **{key: before.get(row["task"], {}).get(key) for key in kept}} for row in table]
 
 
 def table_command(args) -> None:
     table = rows(Path(args.ours), Path(args.baseline) if args.baseline else None)
-    if args.baseline_json:
-        if args.baseline:
-            sys.exit("gue.py table: give --baseline or --baseline-json, not both")
+    if args.baseline_json:  # with --baseline too: its scored heads first, the earlier table for the rest
         table = keep_baseline(table, json.loads(Path(args.baseline_json).read_text()))
     totals = summary(table)
     if args.json:
@@ -417,7 +417,8 @@ def main() -> None:
     p = sub.add_parser("table", help="the results table")
     p.add_argument("--ours", required=True)
     p.add_argument("--baseline")
-    p.add_argument("--baseline-json", help="take the from-scratch column from this earlier table (gue.json)")
+    p.add_argument("--baseline-json", help="take the from-scratch column from this earlier table (gue.json); "
+                   "with --baseline, for the tasks whose baseline head there has no test score")
     p.add_argument("--json")
     p.add_argument("--markdown")
     p.set_defaults(run=table_command)

@@ -122,6 +122,8 @@ def test_the_table_can_keep_an_earlier_baseline_column():
     kept = gue.keep_baseline(table, earlier)
     assert kept[0] == {"task": "a", "vqdna": 80.0, "from_scratch": 65.0, "from_scratch_train_minutes": 2.0}
     assert kept[1]["from_scratch"] is None and kept[1]["vqdna"] == 50.0
+    rescored = [{"task": "a", "vqdna": 80.0, "from_scratch": 77.0, "from_scratch_train_minutes": 1.0}]
+    assert gue.keep_baseline(rescored, earlier) == rescored  # a baseline head scored since wins
 
 
 def test_heads_with_genomic_rows_build_them_in_the_work_folder(tmp_path, monkeypatch):
