@@ -15,8 +15,9 @@ guesses inside the span).
 probe: the gate before task heads are retrained over a new Transformer. A logistic
 regression (benchmarks.vocabularies.linear_probe) reads one vector per sequence: the pooled
 (mean) Transformer output of the model (with --layers each: every layer's mean, side by side); the same of a Transformer with random weights over
-the *same* tokenizer (what the tokens give without any pre-training); and the frequencies of
-every 1..5-mer (1,364 features). Five GUE tasks with train splits here; the probe trains on
+the *same* tokenizer (what the tokens give without any pre-training); the frequencies of
+every 1..5-mer (1,364 features); and the frequencies of every HRQ code of each level (768
+features: what the tokens themselves say, as a frozen head also reads them). Five GUE tasks with train splits here; the probe trains on
 train (at most --max-train rows), picks its weight decay on half of dev and is scored on the
 other half: test is never read, because this decides which model is kept.
 """
@@ -173,6 +174,8 @@ def masked_markdown(results: dict, command: str) -> str:
 # --- the probe gate -------------------------------------------------------------------------
 
 PROBE_TASKS = ("tf-human-0", "tf-human-1", "core-promoter", "promoter-tata", "tf-mouse-0")
+PRETRAINED, RANDOM = "pre-trained Transformer (pooled)", "random Transformer, same tokenizer"
+KMERS, CODES = "1..5-mer frequencies", "HRQ code frequencies (no Transformer)"
 
 
 def kmer_spectrum(sequences: list[str], largest: int = 5) -> np.ndarray:
@@ -186,6 +189,15 @@ def kmer_spectrum(sequences: list[str], largest: int = 5) -> np.ndarray:
             block[row] = np.bincount(words, minlength=4 ** k) / max(len(words), 1)
         blocks.append(block)
     return np.concatenate(blocks, 1)
+
+
+def code_spectrum(runner: Runner, sequences: list[str]) -> np.ndarray:
+    """The frequency of every code of each HRQ level in each sequence: what the tokens say
+    before any Transformer reads them (a frozen head reads the same beside its vectors)."""
+    from vqdna_cli.head_features import code_frequencies
+
+    sizes = runner.model.cfg.quantizer.codebook_sizes
+    return np.stack([code_frequencies(t, sizes) for t in runner.tokens_of([encode(s) for s in sequences], 65536)])
 
 
 def with_random_transformer(runner: Runner, seed: int = 0) -> Runner:
@@ -216,9 +228,10 @@ def probe_report(model_dir: Path, max_train: int, seed: int, all_layers: bool = 
     data = gue_data()
     runner = Runner.load(model_dir, "cpu")
     random_runner = with_random_transformer(runner, seed)
-    arms = {"pre-trained Transformer (pooled)": lambda s: pooled_vectors(runner, s, all_layers),
-            "random Transformer, same tokenizer": lambda s: pooled_vectors(random_runner, s, all_layers),
-            "1..5-mer frequencies": kmer_spectrum}
+    arms = {PRETRAINED: lambda s: pooled_vectors(runner, s, all_layers),
+            RANDOM: lambda s: pooled_vectors(random_runner, s, all_layers),
+            KMERS: kmer_spectrum,
+            CODES: lambda s: code_spectrum(runner, s)}
     results = {"model_sha256": runner.info["sha256"]["model.safetensors"], "tasks": {},
                "layers": "each" if all_layers else "last"}
     for name in PROBE_TASKS:
@@ -268,11 +281,13 @@ def probe_markdown(results: dict, command: str) -> str:
             cells.append(f"{100 * r[arm]['mcc']:.1f}")
         lines.append(f"| {name} | {rows['train']:,} / {rows['select']:,} / {rows['score']:,} | " + " | ".join(cells) + " |")
     lines.append("| **mean** | | " + " | ".join(f"**{100 * np.mean(v):.1f}**" for v in means.values()) + " |")
-    pretrained, random_, kmer = (np.mean(means[a]) for a in arms)
+    pretrained, random_, kmer = (np.mean(means[a]) for a in (PRETRAINED, RANDOM, KMERS))
     verdict = "passes" if pretrained >= max(random_, kmer) + 0.03 else "fails"
-    lines += ["", f"Gate (pre-trained >= both others + 3 MCC on the mean): **{verdict}** "
+    codes = (f"; {100 * (pretrained - np.mean(means[CODES])):+.1f} against the HRQ code frequencies alone"
+             if CODES in means else "")
+    lines += ["", f"Gate (pre-trained >= the random Transformer and the 1..5-mers + 3 MCC on the mean): **{verdict}** "
               f"({100 * (pretrained - random_):+.1f} against the random Transformer, {100 * (pretrained - kmer):+.1f} "
-              f"against 1..5-mers). MCC on the scoring half of dev; test never read. Transformer vectors: "
+              f"against 1..5-mers{codes}). MCC on the scoring half of dev; test never read. Transformer vectors: "
               f"{'the mean of each layer (0 to last), side by side' if results.get('layers') == 'each' else 'the last layer, mean-pooled'}. Model "
               f"{results['model_sha256'][:16]}.", f"Command: `{command}`"]
     return "\n".join(lines) + "\n"

@@ -87,3 +87,29 @@ def test_gue_random_transformer_arm_keeps_the_tokenizer(tmp_path: Path) -> None:
             assert same, name
     assert not torch.equal(trained["transformer.input.weight"], random_["transformer.input.weight"])
 
+
+
+def test_code_spectrum_gives_each_level_a_distribution(tmp_path: Path) -> None:
+    from vqdna_cli.checkpoint import save_model
+    from vqdna_cli.runner import Runner
+
+    model = initialised_tiny_model()
+    save_model(tmp_path / "m", model, model.cfg, {})
+    runner = Runner.load(tmp_path / "m", "cpu")
+    spectrum = pretraining.code_spectrum(runner, ["ACGTTGCAAC" * 5, "GGGCCCATAT" * 4])
+    sizes = model.cfg.quantizer.codebook_sizes
+    assert spectrum.shape == (2, sum(sizes))
+    assert np.allclose(spectrum[:, : sizes[0]].sum(1), 1) and np.allclose(spectrum[:, sizes[0]:].sum(1), 1)
+
+
+def test_probe_markdown_judges_the_gate_on_the_random_transformer_and_the_kmers() -> None:
+    arms = (pretraining.PRETRAINED, pretraining.RANDOM, pretraining.KMERS, pretraining.CODES)
+
+    def results(scores):
+        row = {"rows": {"train": 10, "select": 5, "score": 5}, **{a: {"mcc": s} for a, s in zip(arms, scores)}}
+        return {"model_sha256": "ab" * 32, "layers": "each", "tasks": {"t": row}}
+
+    text = pretraining.probe_markdown(results((0.50, 0.40, 0.46, 0.48)), "cmd")
+    assert "**passes** (+10.0 against the random Transformer, +4.0 against 1..5-mers; +2.0 against the HRQ code" in text
+    assert "the mean of each layer" in text
+    assert "**fails**" in pretraining.probe_markdown(results((0.50, 0.48, 0.30, 0.20)), "cmd")
