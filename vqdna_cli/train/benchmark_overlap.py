@@ -37,7 +37,8 @@ class SequenceMask:
     Each sequence is indexed by its first `SEED` bases (and those of its reverse complement),
     packed two bits a base into one integer. The genome's `SEED`-mers are packed the same way
     with numpy, a chunk at a time; only positions whose packed value is a seed are compared
-    in full, in Python."""
+    in full, in Python. A sequence shorter than a seed, or with anything but ACGT in its first
+    `SEED` bases, is not looked for (GUE's are ACGT throughout)."""
 
     SEED = 24  # 48 bits: an exact key, no collisions to weed out
     CHUNK = 1 << 22  # genome positions packed at a time
