@@ -1,9 +1,12 @@
 """How close `vqdna tokenize` and `vqdna embed` come to what this machine's matmul allows.
 
     python -m benchmarks.roofline [--threads 2] [--genome NAME] [--reads 100000] [--json F]
+    python -m benchmarks.roofline --device cuda --genome-bases 20000000 [--json F]   # a GPU
 
-In one run, on the same threads:
-* the machine's fp32 matmul rate (2048 x 2048, best of several) -- the ceiling;
+In one run, on the same threads (or the same GPU):
+* the machine's fp32 matmul rate (2048 x 2048 on a CPU, best of several) -- the ceiling; on a
+  GPU (8192 x 8192) the fp32 rate with TF32 off, as the tokenizer runs there, and the bf16 rate,
+  as the Transformer runs there;
 * the model's arithmetic per base, counted by `torch.utils.flop_counter` on the shipped
   model: the tokenizer (encoder + codebook search) and the Transformer, over pieces as long
   as each input's (a full window on the genome, one read on the reads: attention's work per
@@ -35,6 +38,8 @@ from benchmarks.throughput import (DEFAULT_GENOME, data_dirs, find_genome, machi
                                    startup_cost, write_prefix)
 
 MATMUL_SIZE = 2048
+GPU_MATMUL_SIZE = 8192  # large enough to reach a GPU's peak
+HUMAN_GENOME_BASES = 3.1e9
 READ_LENGTH = 150  # a common short-read length
 TARGET_TOKENIZE_FRACTION = 0.5
 TARGET_EMBED_FRACTION = 0.4
@@ -119,11 +124,10 @@ def measure(args: argparse.Namespace, log) -> dict:
     genome = find_genome(args.genome)
     results: dict = {"machine": machine(args.threads), "model": str(model)}
     log("matmul ceiling ...")
-    results["matmul_flops_per_second"] = matmul_flops_per_second(args.threads)
-    rate = results["matmul_flops_per_second"]
+    results["ceilings"] = ceilings(args.device, args.threads)
+    results["matmul_flops_per_second"] = results["ceilings"]["fp32"]
     results["flops_per_base"] = {"genome": flops_per_base(model), "reads": flops_per_base(model, READ_LENGTH)}
-    limits = {name: {kind: rate / flops[kind] for kind in ("tokenizer", "embed")}
-              for name, flops in results["flops_per_base"].items()}
+    limits = {name: limits_of(flops, results["ceilings"]) for name, flops in results["flops_per_base"].items()}
     results["limit_bases_per_second"] = limits
     with tempfile.TemporaryDirectory(prefix="vqdna-roofline-") as folder:
         work = Path(folder)
@@ -135,14 +139,14 @@ def measure(args: argparse.Namespace, log) -> dict:
         reads = work / "reads.fa"
         write_reads(reads, args.reads, length=READ_LENGTH)
         read_bases = args.reads * READ_LENGTH
-        startup = {c: startup_cost(c, tiny, work, model, args.threads, "cpu") for c in ("tokenize", "embed")}
+        startup = {c: startup_cost(c, tiny, work, model, args.threads, args.device) for c in ("tokenize", "embed")}
         results["startup_seconds"] = {c: run["seconds"] for c, run in startup.items()}
         inputs = {"genome": (long_fasta, long_bases), "reads": (reads, read_bases)}
         for name, (fasta, bases) in inputs.items():
             log(f"io on {name} ...")
             results[f"io_{name}"] = io_rates(fasta, work)
             for command in ("tokenize", "embed"):
-                rate = measure_cli(command, fasta, bases, work, model, args.threads, "cpu", startup[command], log)
+                rate = measure_cli(command, fasta, bases, work, model, args.threads, args.device, startup[command], log)
                 limit = limits[name]["tokenizer" if command == "tokenize" else "embed"]
                 if rate.get("bases_per_second_excl_startup"):
                     rate["fraction_of_limit"] = rate["bases_per_second_excl_startup"] / limit
@@ -150,11 +154,55 @@ def measure(args: argparse.Namespace, log) -> dict:
     return results
 
 
+def gpu_matmul_flops_per_second(dtype_name: str, repeats: int = 10) -> float:
+    """Best rate of an 8192 x 8192 matmul on the GPU in `dtype_name` ("fp32" with TF32 off,
+    or "bf16"), timed with CUDA events."""
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    torch.backends.cuda.matmul.allow_tf32 = False  # as vqdna runs fp32 (runtime.exact_fp32)
+    size = GPU_MATMUL_SIZE
+    a, b = (torch.randn(size, size, device="cuda", dtype=dtype) for _ in range(2))
+    out = torch.empty(size, size, device="cuda", dtype=dtype)
+    torch.mm(a, b, out=out)
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        torch.mm(a, b, out=out)
+        end.record()
+        torch.cuda.synchronize()
+        best = min(best, start.elapsed_time(end) / 1000)
+    return 2 * size**3 / best
+
+
+def ceilings(device: str, threads: int) -> dict:
+    """The matmul rates the limits divide by: fp32 for the tokenizer, and for the Transformer
+    fp32 on a CPU (its default there) or bf16 on a GPU (what vqdna runs it in there)."""
+    if device == "cuda":
+        return {"fp32": gpu_matmul_flops_per_second("fp32"), "bf16": gpu_matmul_flops_per_second("bf16")}
+    return {"fp32": matmul_flops_per_second(threads)}
+
+
+def limits_of(flops: dict, ceiling: dict) -> dict:
+    """bases/s if every FLOP ran at its matmul ceiling: tokenize at fp32; embed the tokenizer
+    at fp32 and the Transformer at bf16 where a GPU runs it so."""
+    transformer_rate = ceiling.get("bf16") or ceiling["fp32"]
+    return {"tokenizer": ceiling["fp32"] / flops["tokenizer"],
+            "embed": 1 / (flops["tokenizer"] / ceiling["fp32"] + flops["transformer"] / transformer_rate)}
+
+
 def report(results: dict, args: argparse.Namespace, command_line: str) -> list[str]:
     limits, flops = results["limit_bases_per_second"], results["flops_per_base"]
-    lines = ["# vqdna against the matmul-bound limit", "",
-             f"- fp32 matmul ({MATMUL_SIZE}x{MATMUL_SIZE}, {args.threads} threads): "
-             f"{results['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s"]
+    lines = ["# vqdna against the matmul-bound limit", ""]
+    ceiling = results.get("ceilings") or {"fp32": results["matmul_flops_per_second"]}  # older JSON: fp32 alone
+    if ceiling.get("bf16"):
+        lines += [f"- GPU matmul ({GPU_MATMUL_SIZE}x{GPU_MATMUL_SIZE}): fp32 (TF32 off) "
+                  f"{ceiling['fp32'] / 1e12:.1f} TFLOP/s, bf16 {ceiling['bf16'] / 1e12:.1f} TFLOP/s"]
+    else:
+        lines += [f"- fp32 matmul ({MATMUL_SIZE}x{MATMUL_SIZE}, {args.threads} threads): "
+                  f"{ceiling['fp32'] / 1e9:.0f} GFLOP/s"]
     for name in ("genome", "reads"):
         f = flops[name]
         lines.append(f"- arithmetic per base, {name} (Transformer pieces of {f['piece_bases']} bases): tokenizer "
@@ -176,6 +224,12 @@ def report(results: dict, args: argparse.Namespace, command_line: str) -> list[s
             lines.append(f"| {command} | {name} | {r['bases']:,} | {r['seconds_excl_startup']:.1f} | "
                          f"{(r['bases_per_second_excl_startup'] or 0) / 1e3:.1f} | {limit / 1e3:.0f} | "
                          f"{fraction or 0:.3f} | >= {target} {verdict} |")
+    genome_rate = results["tokenize_genome"].get("bases_per_second_excl_startup")
+    if genome_rate:
+        minutes = HUMAN_GENOME_BASES / genome_rate / 60
+        took = f"{minutes:.0f} minutes" if minutes < 120 else f"{minutes / 60:,.1f} hours"
+        lines += ["", f"At the genome's tokenize rate a human genome's worth ({HUMAN_GENOME_BASES / 1e9:.1f} Gb) "
+                  f"takes {took}."]
     lines += ["", "| step alone | genome kbp/s | reads kbp/s |", "|---|---:|---:|"]
     for key, label in (("parse_bases_per_second", "FASTA parsing"), ("encode_bases_per_second", "base encoding"),
                        ("npz_bases_per_second", "tokens .npz writing")):
@@ -194,6 +248,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--genome", default=DEFAULT_GENOME, help=f"long input (default {DEFAULT_GENOME})")
     parser.add_argument("--genome-bases", type=int, default=2_000_000, help="bases of it to use (default 2000000)")
     parser.add_argument("--reads", type=int, default=100_000, help=f"short reads of {READ_LENGTH} bp (default 100000)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the CLI runs and whose matmul is the ceiling (default cpu)")
     parser.add_argument("--json", type=Path, help="write the raw numbers here")
     return parser.parse_args(argv)
 

@@ -358,6 +358,13 @@ def test_the_roofline_counts_the_arithmetic_per_base_and_reports_fractions_of_th
     assert "| tokenize | genome | 1,000 | 1.0 | 1.0 |" in text and ">= 0.5 PASS" in text
     assert "FAILED: boom" in text and ">= 0.4 FAIL" in text
     assert "pieces of 20 bases" in text
+    assert "human genome's worth (3.1 Gb) takes 861.1 hours" in text  # 3.1e9 bases at 1,000 bases/s
+    # a GPU's embed limit: the tokenizer at its fp32 rate, the Transformer at its bf16 rate
+    gpu = roofline.limits_of({"tokenizer": 100.0, "transformer": 300.0}, {"fp32": 1e4, "bf16": 3e4})
+    assert gpu == {"tokenizer": 100.0, "embed": 1 / (100 / 1e4 + 300 / 3e4)}
+    assert roofline.limits_of({"tokenizer": 100.0, "transformer": 300.0}, {"fp32": 1e4})["embed"] == 1e4 / 400
+    results["ceilings"] = {"fp32": 2e13, "bf16": 6e13}
+    assert "fp32 (TF32 off) 20.0 TFLOP/s, bf16 60.0 TFLOP/s" in "\n".join(roofline.report(results, args, "cmd"))
     assert "| FASTA parsing | 10,000 | 10,000 |" in text
 
 
