@@ -662,6 +662,22 @@ def choose_rule_threshold(layout: Layout, rule: str, windows: list[Window]) -> t
     return choose_threshold(values, np.array([is_positive(w) for w in windows]))
 
 
+def kmer_reference(train_windows: list[Window], windows: list[Window], classes: int, seed: int = 0) -> float:
+    """MCC on `windows` of a logistic regression on 1..5-mer frequencies, fitted on 70 % of the
+    training-region windows of the same kind of set, its weight decay chosen on the other 30 %
+    (benchmarks.vocabularies.linear_probe): the simplest learned reference, beside the rules."""
+    from benchmarks.pretraining import kmer_spectrum
+    from benchmarks.vocabularies import linear_probe
+
+    order = np.random.default_rng(seed).permutation(len(train_windows))
+    cut = int(0.7 * len(order))
+    parts = {"fit": [train_windows[i] for i in order[:cut]], "select": [train_windows[i] for i in order[cut:]],
+             "score": windows}
+    x = {name: kmer_spectrum([w.seq for w in part]) for name, part in parts.items()}
+    y = {name: np.array([int(w.label) for w in part]) for name, part in parts.items()}
+    return linear_probe(x["fit"], y["fit"], x["select"], y["select"], x["score"], y["score"], classes, seed)["test_mcc"]
+
+
 def is_positive(window: Window) -> bool:
     """A promoter or a splice site (either kind), not background or a decoy."""
     return window.label != (NON_SPLICE if window.kind in SPLICE_KINDS else NON_PROMOTER)
@@ -718,6 +734,7 @@ class Row:
     head_mcc: float
     rules: dict = field(default_factory=dict)  # rule -> {"threshold", "train_mcc", "mcc"}
     gue_test_mcc: float | None = None
+    kmer_mcc: float | None = None  # `kmer_reference` on the same windows
 
 
 def _validation_sets(genome, annotation, layout: Layout) -> list[tuple[str, str, SetOptions]]:
@@ -758,15 +775,17 @@ def run(args) -> None:
                 else _promoter_sets(genome, annotation, layout, args.region))
         union = sorted({w for _, _, valid, _ in sets for w in valid}, key=_position)
         index = {w: i for i, w in enumerate(union)}
+        classes = next(c.classes for c in checks if c.layout == layout_name)
+        kmer = [kmer_reference(train, valid, classes) for _, _, valid, train in sets]  # the same for every head
         for check in (c for c in checks if c.layout == layout_name):
             print(f"[{time.monotonic() - began:5.0f} s] {check.task}: {len(union)} validation windows", file=sys.stderr)
             labels, speeds[check.task] = head_labels(check.task, union, model_dir, args.threads)
-            for positives, negatives, valid, train in sets:
+            for (positives, negatives, valid, train), kmer_mcc in zip(sets, kmer):
                 predicted = labels[[index[w] for w in valid]]
                 score = _score(check, valid, predicted, train)
                 n_pos = sum(map(is_positive, valid))
                 rows.append(Row(check.task, positives, negatives, n_pos, len(valid) - n_pos, score["head_mcc"],
-                                score["rules"], gue_test_mcc(check.task, model_dir)))
+                                score["rules"], gue_test_mcc(check.task, model_dir), kmer_mcc))
     seconds = time.monotonic() - began
     report = {"rows": [row.__dict__ for row in rows], "bases_per_second": speeds, "seconds": round(seconds),
               "command": " ".join(["python", "-m", "benchmarks.real_genome", *sys.argv[1:]]),
@@ -870,19 +889,21 @@ def markdown(report: dict) -> str:
         "there are TSS windows (`all`: every kind, so 1 promoter to 5 background windows). Splice windows are "
         "400 bp around internal exon boundaries (canonical AG / GT-GC) against as many AG and GT decoys "
         f"(at least {MIN_SITE_DISTANCE} bp from any annotated boundary); 3-class MCC. The tata/notata heads are "
-        "scored on all promoters (the annotation does not say which have a TATA box). MCC x 100.",
+        "scored on all promoters (the annotation does not say which have a TATA box). 1..5-mer LR: a logistic "
+        "regression on the frequencies of every 1..5-mer, fitted on 70 % of the training-region windows of the "
+        "same kind of set, its weight decay chosen on the other 30 %. MCC x 100.",
         "",
         "## Summary (one line per head)",
         "",
-        "| head | validation set | promoters / sites : background | head MCC | CpG rule | GC rule | GUE test MCC |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| head | validation set | promoters / sites : background | head MCC | CpG rule | GC rule | 1..5-mer LR | GUE test MCC |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if _is_summary(row):
             lines.append(_table_line(row, summary=True))
     lines += ["", "## Every set", "",
-              "| head | positives | background | n (pos : neg) | head MCC | CpG rule | GC rule | GUE test MCC |",
-              "|---|---|---|---:|---:|---:|---:|---:|"]
+              "| head | positives | background | n (pos : neg) | head MCC | CpG rule | GC rule | 1..5-mer LR | GUE test MCC |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     lines += [_table_line(row) for row in rows]
     lines += ["", "Speed of the heads through `vqdna classify` (whole run, model loading included): "
               + ", ".join(f"{task} {speed:,.0f} bp/s" for task, speed in report["bases_per_second"].items()), ""]
@@ -890,7 +911,7 @@ def markdown(report: dict) -> str:
 
 
 def _table_line(row: dict, summary: bool = False) -> str:
-    rules = [_rule_cell(rule, row["rules"][rule]) for rule in RULES]
+    rules = [_rule_cell(rule, row["rules"][rule]) for rule in RULES] + [_pct(row.get("kmer_mcc"))]
     counts = f"{row['n_positive']} : {row['n_negative']}"
     if summary:
         what = f"{row['positives']} vs {row['negatives'] if row['negatives'] != 'all' else 'all backgrounds'}"

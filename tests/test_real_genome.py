@@ -105,6 +105,27 @@ def test_rules_on_splice_windows_call_the_junctions_class():
     assert list(predicted) == [rg.ACCEPTOR, rg.DONOR, rg.NON_SPLICE]
 
 
+def test_the_kmer_reference_learns_a_word_on_training_windows_and_scores_the_others():
+    """Positives carry TATAAA repeats, negatives do not: the 1..5-mer regression fitted on training
+    windows alone finds it in the scored ones; the markdown shows its column."""
+    def windows(seed, count):
+        out = []
+        for i in range(count):
+            seq = random_dna(300, seed + i)
+            label = str(i % 2)
+            if label == "1":  # the word once in every 60 bases
+                seq = "".join(seq[j * 60 : (j + 1) * 60 - 12] + "TATAAATATAAA" for j in range(5))
+            out.append(rg.Window("c", i, i + 300, "+", label, "random", seq))
+        return out
+
+    score = rg.kmer_reference(windows(0, 200), windows(1000, 60), classes=2)
+    assert score > 0.8
+    rules = {"CpG": {"threshold": 22.0, "train_mcc": 0.3, "mcc": 0.294}, "GC": {"threshold": 0.6, "train_mcc": 0.3, "mcc": 0.314}}
+    row = rg.Row("promoter", "TSS of protein-coding genes", "all", 31, 155, 0.5, rules, 0.8, 0.412).__dict__
+    assert "| 29.4 (>= 22) | 31.4 (>= 0.60) | 41.2 | 80.0 |" in rg._table_line(row, summary=True)
+    assert "| 31.4 (>= 0.60) | - | 80.0 |" in rg._table_line({**row, "kmer_mcc": None})
+
+
 def test_write_csv_is_what_finetune_reads(tmp_path):
     from vqdna_cli.io.labelled import read_labelled_csv
 
