@@ -91,7 +91,7 @@ def train(args) -> None:
         began = time.monotonic()
         schedule = {key: task_recipe[key] for key in ("epochs", "batch", "lr", "dropout")}
         metrics = api.finetune(
-            HeadRows(tuple(train_files), valid_files=tuple(task.valid_files(data) or ()), valid_fraction=0.15,
+            HeadRows(tuple(train_files), valid_files=task.valid_files(data), valid_fraction=0.15,
                      exclude_files=tuple(task.test_files(data)), max_train_rows=task_recipe["max_train_rows"]),
             FinetuneSettings(task.name, adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
                              both_strands=reads.both_strands, whole_record=reads.whole_record,
@@ -216,7 +216,7 @@ def lengths(args) -> None:
         if info is None or "train_window_lengths" in info:
             continue
         seed = info["provenance"]["settings"]["seed"]
-        rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=tuple(task.valid_files(data)),
+        rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=task.valid_files(data),
                                                exclude_files=tuple(task.test_files(data))), seed=seed).rows
         found = training_window_lengths((len(sequence) for sequence, _ in rows),
                                         None if info.get("whole_record") else window)

@@ -52,7 +52,7 @@ def task_features(task: Task, runner, cache: Path | None):
         z = np.load(stored)
         return [LabelledFeatures(z[f"{part}_v"], z[f"{part}_o"], z[f"{part}_y"]) for part in ("tr", "va")]
     data = data_dir()
-    rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=tuple(task.valid_files(data)),
+    rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=task.valid_files(data),
                                            exclude_files=tuple(task.test_files(data))))
     index_of = {label: i for i, label in enumerate(rows.labels)}
     parts = [window_vectors(runner, [s for s, _ in pairs], np.array([index_of[y] for _, y in pairs]), task.reads)

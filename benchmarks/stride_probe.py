@@ -252,7 +252,7 @@ def stage_heads(out: Path, stride: int, data: Path, with_shipped: bool) -> None:
     results = json.loads(path.read_text()) if path.exists() else {}
     for name in TASKS:
         task = BY_NAME[name]
-        rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=tuple(task.valid_files(data)),
+        rows = api.head_training_data(HeadRows(tuple(task.train_files(data)), valid_files=task.valid_files(data),
                                                exclude_files=tuple(task.test_files(data))))
         index = {label: i for i, label in enumerate(rows.labels)}
         recipe = {**DEFAULT_RECIPE, **task.recipe}

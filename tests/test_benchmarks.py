@@ -60,9 +60,9 @@ def test_test_files_never_train_and_dev_only_tasks_hold_out_part_of_dev():
     for task in recipes.TASKS:
         test = set(task.test_files(data))
         assert not test & set(task.train_files(data)), task.name
-        assert not test & set(task.valid_files(data) or []), task.name
+        assert not test & set(task.valid_files(data)), task.name
         if not task.has_train_split:
-            assert task.valid_files(data) is None  # 15 % of dev is held out instead
+            assert task.valid_files(data) == ()  # 15 % of dev is held out instead
 
 
 def _row(task, ours, scratch, dnabert2, hrq, full=True, group=None, d2_avg=False):

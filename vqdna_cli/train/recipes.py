@@ -162,8 +162,10 @@ class Task:
         split = "train" if self.has_train_split else "dev"
         return [str(data / self.folder / f"{split}.csv.gz"), *(str(data / f) for f in self.extra_train)]
 
-    def valid_files(self, data: Path) -> list[str] | None:
-        return [str(data / self.folder / "dev.csv.gz")] if self.has_train_split else None
+    def valid_files(self, data: Path) -> tuple[str, ...]:
+        """dev, for a task with a train split; none otherwise (HeadRows then holds out a share
+        of the training rows)."""
+        return (str(data / self.folder / "dev.csv.gz"),) if self.has_train_split else ()
 
     def test_files(self, data: Path) -> list[str]:
         return [str(data / self.folder / "test.csv.gz")]
