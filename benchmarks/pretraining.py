@@ -14,12 +14,14 @@ guesses inside the span).
 
 probe: the gate before task heads are retrained over a new Transformer. A logistic
 regression (benchmarks.vocabularies.linear_probe) reads one vector per sequence: the pooled
-(mean) Transformer output of the model (with --layers each: every layer's mean, side by side); the same of a Transformer with random weights over
-the *same* tokenizer (what the tokens give without any pre-training); the frequencies of
-every 1..5-mer (1,364 features); and the frequencies of every HRQ code of each level (768
-features: what the tokens themselves say, as a frozen head also reads them). Five GUE tasks with train splits here; the probe trains on
-train (at most --max-train rows), picks its weight decay on half of dev and is scored on the
-other half: test is never read, because this decides which model is kept.
+(mean) Transformer output of the model (with --layers each: every layer's mean, side by
+side); the same of a Transformer with random weights over the *same* tokenizer (what the
+tokens give without any pre-training); the frequencies of every 1..5-mer (1,364 features);
+and the frequencies of every HRQ code of each level (768 features: what the tokens
+themselves say, as a frozen head also reads them). Five GUE tasks with train splits here;
+the probe trains on train (at most --max-train rows), picks its weight decay on half of dev
+and is scored on the other half: test is never read, because this decides which model is
+kept.
 """
 
 from __future__ import annotations
