@@ -7,7 +7,9 @@
 #
 # The device image has PyTorch, typer, rich and safetensors but no biopython or pysam, and
 # cannot download: carry their wheels (`pip download biopython pysam -d .device-wheels`
-# here, then run with carry [".device-wheels"]).
+# here, then run with carry [".device-wheels"]). To pre-train on the whole yeast genome too,
+# put it (scripts/yeast_genome.py) in an ignored folder of the checkout, carry that folder
+# and set EXTRA to it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -d "$here/.device-wheels" ]; then python3 -m pip install -q --no-index --find-links "$here/.device-wheels" biopython pysam; fi

@@ -4,12 +4,16 @@
 #   bash scripts/pretrain_gpu.sh            # on the device machine; writes into $OUT
 #
 # The tokenizer is the shipped one (weights/default, frozen: tokens do not change); a fresh
-# default-size Transformer learns the input-masking objective with windows and masks drawn
-# on the GPU and a bf16 Transformer. It checkpoints every CHECKPOINT_MINUTES into
-# $OUT/pretrain and stops (with a checkpoint) after MINUTES, so a short loan is never lost:
-# bring $OUT/pretrain back, put it at $OUT/pretrain again (or RESUME_FROM=DIR) and rerun to
-# continue with --resume. The genomes come from $VQDNA_DATA, ../shared/data or ./shared/data
-# (a shared/ folder inside the checkout travels to the device machine).
+# default-size Transformer learns MASKING (default tokens: quantized vectors masked after
+# tokenizing, the objective of the shipped weights, which passes the probe gate where input
+# masking did not at this size: weights/default/TRAINING.md, eighth round; MASKING=input for
+# the other) with windows and masks drawn on the GPU and a bf16 Transformer. It checkpoints
+# every CHECKPOINT_MINUTES into $OUT/pretrain and stops (with a checkpoint) after MINUTES, so
+# a short loan is never lost: bring $OUT/pretrain back, put it at $OUT/pretrain again (or
+# RESUME_FROM=DIR) and rerun to continue with --resume. The genomes come from $VQDNA_DATA, ../shared/data or ./shared/data
+# (a shared/ folder inside the checkout travels to the device machine). EXTRA names a folder
+# of more genomes, already masked (scripts/yeast_genome.py --gue writes the whole yeast
+# genome so); its yeast genome replaces the data folder's yeast chromosome I.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$here/../runs/gpu}
@@ -17,6 +21,7 @@ MINUTES=${MINUTES:-8}
 CHECKPOINT_MINUTES=${CHECKPOINT_MINUTES:-2}
 STEPS=${STEPS:-6000}
 BATCH=${BATCH:-128}
+MASKING=${MASKING:-tokens}
 PYTHON=${PYTHON:-python3}
 for candidate in "${VQDNA_DATA:-}" "$here/../shared/data" "$here/shared/data"; do
   if [ -n "$candidate" ] && [ -d "$candidate/genomes" ]; then DATA=$candidate; break; fi
@@ -38,10 +43,22 @@ for genome in "$DATA"/genomes/*.fa.gz "$DATA"/genomes/*.fna.gz; do
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done  # any failure stops the script (set -e)
-genomes=("$masked"/*.fa.gz "$masked"/*.fna.gz)
+shopt -s nullglob
+extra=()
+if [ -n "${EXTRA:-}" ]; then extra=("$EXTRA"/*.fa.gz "$EXTRA"/*.fna.gz); fi
+whole_yeast=("${EXTRA:-/nonexistent}"/yeast_*)
+genomes=()
+for genome in "$masked"/*.fa.gz "$masked"/*.fna.gz; do
+  case "$(basename "$genome")" in  # chromosome I is inside a whole yeast genome of EXTRA
+    yeast_Scerevisiae_chrI*) [ ${#whole_yeast[@]} -gt 0 ] && continue ;;
+  esac
+  genomes+=("$genome")
+done
+genomes+=("${extra[@]}")
+shopt -u nullglob
 mapfile -t holdout < <(PYTHONPATH="$here" "$PYTHON" -m vqdna_cli.train.recipes --holdout-options)
 # 128 windows of 512 bases: 65,536 tokens a step, 8x the CPU recipe's batch at the same peak lr x sqrt(8)
 PYTHONPATH="$here" "$PYTHON" -m vqdna_cli train pretrain "${genomes[@]}" "${holdout[@]}" \
-  -m "$here/weights/default" -o "$OUT/pretrain" --transformer-preset default \
+  -m "$here/weights/default" -o "$OUT/pretrain" --transformer-preset default --masking "$MASKING" \
   --steps "$STEPS" --window 512 --batch "$BATCH" --lr 2.8e-3 --seed 0 --device cuda \
   --resume --max-minutes "$MINUTES" --checkpoint-minutes "$CHECKPOINT_MINUTES" --quiet
