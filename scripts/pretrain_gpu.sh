@@ -10,10 +10,10 @@
 # the other) with windows and masks drawn on the GPU and a bf16 Transformer. It checkpoints
 # every CHECKPOINT_MINUTES into $OUT/pretrain and stops (with a checkpoint) after MINUTES, so
 # a short loan is never lost: bring $OUT/pretrain back, put it at $OUT/pretrain again (or
-# RESUME_FROM=DIR) and rerun to continue with --resume. The genomes come from $VQDNA_DATA, ../shared/data or ./shared/data
-# (a shared/ folder inside the checkout travels to the device machine). EXTRA names a folder
-# of more genomes, already masked (scripts/yeast_genome.py --gue writes the whole yeast
-# genome so); its yeast genome replaces the data folder's yeast chromosome I.
+# RESUME_FROM=DIR) and rerun to continue with --resume. The genomes come from $VQDNA_DATA,
+# ../shared/data or ./shared/data (a shared/ folder inside the checkout travels to the device
+# machine). EXTRA names a folder of more genomes, already masked (scripts/yeast_genome.py --gue
+# writes the whole yeast genome so); its yeast genome replaces the data folder's chromosome I.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$here/../runs/gpu}
