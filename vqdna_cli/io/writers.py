@@ -235,17 +235,30 @@ def text_output(path: Path | str | None) -> Iterator[IO[str]]:
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
-def write_npz(path: Path | str, arrays: dict[str, np.ndarray], metadata: dict, compress: bool = True) -> None:
+def write_npz(path: Path | str, arrays: dict[str, np.ndarray], metadata: dict, compress: bool = True,
+              quick: tuple[str, ...] = ()) -> None:
     """One `.npz` that plain `numpy.load` reads (no pickle): arrays plus a JSON `metadata`
-    entry, a 0-d string array (`json.loads(str(npz["metadata"]))`)."""
+    entry, a 0-d string array (`json.loads(str(npz["metadata"]))`). The arrays named in
+    `quick` are deflated at zlib's fastest level: for data that a slower level would not
+    make smaller (coordinate runs), it only costs time."""
     payload = {**arrays, "metadata": np.array(json.dumps(metadata, sort_keys=True))}
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with binary_output(path) as handle, zipfile.ZipFile(handle, "w", compression=method, allowZip64=True) as archive:
         for name, array in payload.items():
             member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIMESTAMP)
             member.compress_type = method
+            if compress and name in quick:
+                _set_compress_level(member, 1)
             with archive.open(member, "w", force_zip64=True) as out:
                 np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+
+
+def _set_compress_level(member: zipfile.ZipInfo, level: int) -> None:
+    """zipfile takes a member's own level from the ZipInfo, under a name Python 3.13 made public."""
+    if hasattr(member, "compress_level"):
+        member.compress_level = level
+    else:
+        member._compresslevel = level
 
 
 # --- named writers: one output layout each ------------------------------------------------------
@@ -286,7 +299,7 @@ class TokensNpz:
                     "ambiguous_bases": AMBIGUITY_POLICY}
         write_npz(path, {"tokens": tokens, "offsets": offsets, "ids": np.array(self.ids, dtype=str),
                          "chroms": np.array(self.chroms, dtype=str), "starts": starts,
-                         "positions": token_positions(starts, lengths)}, metadata, compress)
+                         "positions": token_positions(starts, lengths)}, metadata, compress, quick=("positions",))
         return {"records": len(self.ids), "bases": int(offsets[-1])}
 
 
