@@ -183,6 +183,15 @@ def test_tokenize_is_deterministic(run_vqdna, tokenized: Path, tiny_model_dir: P
     assert again.read_bytes() == tokenized.read_bytes()  # byte-identical: md5 sums match
 
 
+def test_tokens_do_not_depend_on_batch_size(run_vqdna, tokenized: Path, tiny_model_dir: Path,
+                                            multi_fasta: Path) -> None:
+    small = tokenized.parent / "small-batches.npz"
+    check_ok(run_vqdna("tokenize", multi_fasta, "--model", tiny_model_dir, "--batch-tokens", "256", "-o", small))
+    first, second = load(tokenized), load(small)
+    for key in TOKEN_KEYS:
+        assert np.array_equal(first[key], second[key]), key
+
+
 @pytest.mark.parametrize("words", [["-@", "3"], ["-@3"], ["-t", "3"], ["--threads", "3"]])
 def test_at_sign_is_threads_as_in_samtools(words: list[str]) -> None:
     import typer.main

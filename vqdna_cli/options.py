@@ -14,7 +14,10 @@ from pathlib import Path
 from vqdna_cli.errors import UsageError
 
 DEFAULT_BATCH_TOKENS = 16384  # bases per model batch for embed, classify, mutations, evaluate
-TOKENIZE_BATCH_TOKENS = 32768  # the encoder alone is light: tokenize takes larger batches
+# About one tokenizer chunk (4,096 bases and their context): a batch this small keeps the
+# encoder's activations in the CPU's cache, and on the CPU tokenize runs faster than with
+# larger batches (benchmarks/results/roofline.md); the tokens do not depend on it.
+TOKENIZE_BATCH_TOKENS = 8192
 
 
 @dataclass(frozen=True)
