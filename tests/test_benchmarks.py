@@ -393,3 +393,17 @@ def test_gue_train_makes_a_head_for_a_task_without_a_train_split(model_copy: Pat
     data = info["provenance"]["data"]
     assert data["valid"] == "15% of the training rows (seed 0)"
     assert data["train_rows"] + data["valid_rows"] == 40 and data["valid_rows"] > 0
+
+def test_the_roofline_times_the_whole_tokens_npz(tmp_path: Path) -> None:
+    from benchmarks import roofline
+
+    fasta = tmp_path / "two.fa"
+    fasta.write_text(">a\nACGTACGTTTGCA\n>b\nNNACGT\n")
+    rates = roofline.io_rates(fasta, tmp_path)
+    assert rates["bases"] == 19 and rates["npz_bases_per_second"] > 0
+    written = np.load(tmp_path / "io_tokens.npz")
+    assert list(written["offsets"]) == [0, 13, 19] and list(written["positions"][13:]) == list(range(6))
+    tokens = written["tokens"]
+    assert tokens.shape == (19, 2) and tokens[:, 0].max() < 256 and tokens[:, 1].max() < 512
+    # level 1 is the 4-mer at each base: equal 4-mers, equal tokens
+    assert tokens[0, 0] == tokens[4, 0] and tokens[0, 0] != tokens[1, 0]
