@@ -15,8 +15,8 @@ from vqdna_cli.errors import UsageError
 
 DEFAULT_BATCH_TOKENS = 16384  # bases per model batch for embed, classify, mutations, evaluate
 # About one tokenizer chunk (4,096 bases and their context): a batch this small keeps the
-# encoder's activations in the CPU's cache, and on the CPU tokenize runs faster than with
-# larger batches (benchmarks/results/roofline.md); the tokens do not depend on it.
+# encoder's activations in the CPU's cache, so the model alone runs faster and the peak memory
+# is lower than with larger batches (benchmarks/results/roofline.md); tokens do not depend on it.
 TOKENIZE_BATCH_TOKENS = 8192
 
 
