@@ -272,6 +272,7 @@ class TokensNpz:
     "Output files"). Records are added as they come, then written at once."""
 
     FORMAT = {"format": "vqdna-tokens", "format_version": 1}
+    QUICK = ("positions",)  # deflated at the fastest level (`write_npz`); merged shards too
 
     def __init__(self, levels: int):
         self.levels = levels
@@ -299,7 +300,7 @@ class TokensNpz:
                     "ambiguous_bases": AMBIGUITY_POLICY}
         write_npz(path, {"tokens": tokens, "offsets": offsets, "ids": np.array(self.ids, dtype=str),
                          "chroms": np.array(self.chroms, dtype=str), "starts": starts,
-                         "positions": token_positions(starts, lengths)}, metadata, compress, quick=("positions",))
+                         "positions": token_positions(starts, lengths)}, metadata, compress, quick=self.QUICK)
         return {"records": len(self.ids), "bases": int(offsets[-1])}
 
 

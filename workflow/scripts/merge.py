@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from vqdna_cli.io.writers import atomic_file, write_npz
+from vqdna_cli.io.writers import TokensNpz, atomic_file, write_npz
 
 
 def _load(path: str) -> dict[str, np.ndarray]:
@@ -25,7 +25,8 @@ def _rebuild_offsets(offsets: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
-def _merge_npz(paths: list[str], output: str, input_name: str, offsets: set[str], totals: tuple[str, ...]) -> None:
+def _merge_npz(paths: list[str], output: str, input_name: str, offsets: set[str], totals: tuple[str, ...],
+               quick: tuple[str, ...] = ()) -> None:
     shards = [_load(path) for path in paths]
     names = list(shards[0])
     if any(list(shard) != names for shard in shards):
@@ -36,12 +37,12 @@ def _merge_npz(paths: list[str], output: str, input_name: str, offsets: set[str]
               for name in names if name != "metadata"}
     with zipfile.ZipFile(paths[0]) as archive:
         compress = archive.infolist()[0].compress_type == zipfile.ZIP_DEFLATED  # keeps `tokenize --no-compress`
-    write_npz(output, arrays, merged_metadata, compress)
+    write_npz(output, arrays, merged_metadata, compress, quick)
 
 
 def merge_tokens(paths: list[str], output: str, input_name: str) -> None:
     """`vqdna tokenize` shards -> one tokens `.npz`; `input_name` is the unsharded input path."""
-    _merge_npz(paths, output, input_name, offsets={"offsets"}, totals=("records", "tokens"))
+    _merge_npz(paths, output, input_name, offsets={"offsets"}, totals=("records", "tokens"), quick=TokensNpz.QUICK)
 
 
 def merge_embeddings(paths: list[str], output: str, input_name: str) -> None:
