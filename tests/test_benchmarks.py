@@ -394,6 +394,7 @@ def test_gue_train_makes_a_head_for_a_task_without_a_train_split(model_copy: Pat
     assert data["valid"] == "15% of the training rows (seed 0)"
     assert data["train_rows"] + data["valid_rows"] == 40 and data["valid_rows"] > 0
 
+
 def test_the_roofline_times_the_whole_tokens_npz(tmp_path: Path) -> None:
     from benchmarks import roofline
 
