@@ -90,6 +90,7 @@ def train(args) -> None:
             continue
         began = time.monotonic()
         schedule = {key: task_recipe[key] for key in ("epochs", "batch", "lr", "dropout")}
+        schedule["balance_classes"] = task_recipe.get("balance_classes", False)
         metrics = api.finetune(
             HeadRows(tuple(train_files), valid_files=task.valid_files(data), valid_fraction=0.15,
                      exclude_files=tuple(task.test_files(data)), max_train_rows=task_recipe["max_train_rows"]),

@@ -137,6 +137,7 @@ def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tm
     assert has_transformer == (adapter != "frozen")  # a frozen head is the MLP alone
     settings = json.loads((model_dir / "heads/strand/head.json").read_text())["provenance"]["settings"]
     assert settings.get("dropout") == (0.5 if adapter == "frozen" else None)  # recorded where it applies
+    assert settings.get("balance_classes") == (False if adapter == "frozen" else None)
     assert json.loads((model_dir / "heads/strand/head.json").read_text())["train_window_lengths"] == [40, 40]
     (tmp_path / "x.fa").write_text(">x\n" + random_dna(40, 99) + "\n")
     classify(tmp_path / "x.fa", tmp_path / "out.tsv", "strand", model_dir)
@@ -369,10 +370,39 @@ def test_center_tokens_need_a_frozen_head():
         FinetuneSettings("x", adapter="frozen", whole_record=True, center_tokens=4)
     with pytest.raises(VqdnaError, match="--dropout works with --adapter frozen"):
         FinetuneSettings("x", adapter="lora", dropout=0.3)
+    with pytest.raises(VqdnaError, match="--balance-classes works with --adapter frozen"):
+        FinetuneSettings("x", adapter="lora", balance_classes=True)
     with pytest.raises(VqdnaError, match="--dropout 1.0: must be at least 0 and below 1"):
         FinetuneSettings("x", adapter="frozen", dropout=1.0)
     with pytest.raises(VqdnaError, match="--center-at needs --center-tokens"):
         FinetuneSettings("x", adapter="frozen", center_at=3)
+
+
+def test_a_balanced_head_gives_even_odds_where_its_features_say_nothing(tmp_path: Path):
+    """One positive to nine negatives, features that carry no label: trained as it is, the head
+    learns the 1:9 share as its answer; with balanced classes its odds stay even, so a mix's
+    many background rows do not lower its calls on a user's windows."""
+    import torch
+
+    from vqdna_cli.model.heads import FeatureHead
+    from vqdna_cli.train.head import LabelledFeatures, fit_frozen_head
+
+    rng = np.random.default_rng(0)
+
+    def noise(n: int) -> LabelledFeatures:
+        labels = (np.arange(n) % 10 == 0).astype(np.int64)
+        return LabelledFeatures(rng.normal(size=(n, 8)).astype(np.float32), np.arange(n), labels)
+
+    train, valid, fresh = noise(400), noise(100), noise(1000)
+    mean_positive = {}
+    for balanced in (False, True):
+        state, _ = fit_frozen_head(train, valid, 2, epochs=10, batch=50, lr=1e-2, dropout=0.0, seed=0,
+                                   device=torch.device("cpu"), work=tmp_path / str(balanced), balanced=balanced)
+        head = FeatureHead.from_state({k.removeprefix("head."): v for k, v in state.items()}).eval()
+        with torch.no_grad():
+            mean_positive[balanced] = torch.softmax(head(torch.from_numpy(fresh.vectors)), 1)[:, 1].mean().item()
+    assert mean_positive[False] < 0.25
+    assert 0.35 < mean_positive[True] < 0.65
 
 
 def test_training_off_a_terminal_prints_a_plain_line_between_validations(genomes, tmp_path: Path, capsys, monkeypatch):

@@ -193,6 +193,7 @@ class FinetuneSettings:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     dropout: float | None = None  # frozen heads only (None: FROZEN_HEAD_DROPOUT)
+    balance_classes: bool = False  # frozen heads only: odds as if every class were equally common
     center_tokens: int = 0
     center_at: int | None = None
     both_strands: bool = False
@@ -219,6 +220,8 @@ class FinetuneSettings:
             raise UsageError("--dropout works with --adapter frozen only")
         if not 0 <= self.head_dropout < 1:
             raise UsageError(f"--dropout {self.head_dropout}: must be at least 0 and below 1")
+        if self.balance_classes and not frozen:
+            raise UsageError("--balance-classes works with --adapter frozen only")
         if self.both_strands and not frozen:
             raise UsageError("--both-strands works with --adapter frozen only")
         if self.whole_record and not frozen:

@@ -185,7 +185,9 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     them the average of the forward and reverse-complement strands' (as `classify --rc`);
     `whole_record` gives the head one feature vector per sequence (`head_features.head_features`);
     `all_layers` makes its pooled vector that of every Transformer layer, side by side.
-    `dropout` is the frozen head's, on its input features and hidden layer (default 0.5)."""
+    `dropout` is the frozen head's, on its input features and hidden layer (default 0.5);
+    `balance_classes` trains it to give odds as if every class were equally common
+    (`train.head.train_head`)."""
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
@@ -221,7 +223,8 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
         train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
         valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
         state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=s.epochs, batch=s.batch, lr=s.lr,
-                                         dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work, **loop)
+                                         dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work,
+                                         balanced=s.balance_classes, **loop)
     else:
         from vqdna_cli.data.alphabet import encode
 
@@ -233,7 +236,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
         loop_settings = head_loop_settings(s.epochs, len(rows), s.batch, s.lr, work, **loop)
         state, metrics = run_stage(task_model, train_tokens, train_labels, valid_tokens, valid_labels, loop_settings,
                                    batch=s.batch, seed=run.seed, device=torch_device)
-    frozen_only = {"dropout": s.head_dropout} if s.adapter == "frozen" else {}
+    frozen_only = {"dropout": s.head_dropout, "balance_classes": s.balance_classes} if s.adapter == "frozen" else {}
     record = provenance("finetune", data.record, {
         "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,
         "lora_alpha": s.lora_alpha, "center_tokens": s.center_tokens, "center_at": s.center_at,

@@ -66,15 +66,28 @@ def sequence_probabilities(model: HeadOnly, data: LabelledFeatures, device) -> n
     return sums / np.maximum(counts, 1)
 
 
+def training_log_prior(window_labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """log of each class's share of the training windows (a class with none counts as one)."""
+    counts = torch.bincount(window_labels, minlength=classes).clamp(min=1).float()
+    return (counts / counts.sum()).log()
+
+
 def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures, settings: LoopSettings, *,
-               batch: int, seed: int, device) -> tuple[dict[str, torch.Tensor], dict]:
-    """Returns the head state with the best validation MCC, and its metrics."""
+               batch: int, seed: int, device, balanced: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
+    """Returns the head state with the best validation MCC, and its metrics.
+
+    `balanced`: the loss sees the logits plus the log of each class's share of the training
+    windows, so the head's own logits (what `classify` reads) learn odds as if every class
+    were equally common. A training mix's class ratio is a choice (so many background windows
+    per TSS), not the ratio a user's windows will have; without this the head learns it as
+    a prior and calls fewer positives the more negatives it was shown."""
     windows = len(train.vectors)
     steps_per_epoch = -(-windows // batch)
     vectors = torch.from_numpy(train.vectors).to(device)
     model.head.standardise_on(vectors)
     window_labels = torch.from_numpy(train.labels[train.owner]).to(device)
     classes = model.head.fc2.out_features
+    log_prior = training_log_prior(window_labels, classes) if balanced else torch.zeros(classes, device=device)
     best = BestSoFar(settings.out_dir, model.trainable_state(), settings.resume)
 
     def step(number: int):
@@ -82,7 +95,8 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
         order = np.random.default_rng(seed + epoch).permutation(windows)
         mine, weight = distributed.part_of(order[position * batch : (position + 1) * batch])  # all of it with one process
         indices = torch.from_numpy(mine).to(device)
-        loss = F.cross_entropy(model(vectors[indices]).float(), window_labels[indices], reduction="sum") * weight
+        logits = model(vectors[indices]).float() + log_prior
+        loss = F.cross_entropy(logits, window_labels[indices], reduction="sum") * weight
         return loss, {"epoch": epoch + 1}
 
     def evaluate() -> dict:
@@ -104,10 +118,11 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
 
 def fit_frozen_head(train: LabelledFeatures, valid: LabelledFeatures, classes: int, *, epochs: int, batch: int,
                     lr: float, dropout: float, seed: int, device, work: Path, resume: bool = False, quiet: bool = True,
-                    max_minutes: float | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+                    max_minutes: float | None = None, balanced: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
     """A head trained on cached window features (`finetune --adapter frozen` and the recipe
-    benchmark): its state at the epoch with the best validation MCC, and that epoch's metrics."""
+    benchmark): its state at the epoch with the best validation MCC, and that epoch's metrics
+    (`balanced`: see `train_head`)."""
     model = HeadOnly(train.vectors.shape[1], classes, dropout).to(device)
     settings = head_loop_settings(epochs, len(train.vectors), batch, lr, work, resume=resume, quiet=quiet,
                                   max_minutes=max_minutes)
-    return train_head(model, train, valid, settings, batch=batch, seed=seed, device=device)
+    return train_head(model, train, valid, settings, batch=batch, seed=seed, device=device, balanced=balanced)
