@@ -200,7 +200,12 @@ def test_a_task_with_its_own_recipe_trains_with_it_unless_the_command_line_says_
     own = gue.recipe_for(variant, recipe, given=set())
     assert own["epochs"] == 100 != recipe["epochs"] and own["dropout"] == 0.0 != recipe["dropout"]
     assert own["batch"] == recipe["batch"]  # what the task does not set comes from the common recipe
-    assert gue.recipe_for(promoter, recipe, given=set()) == recipe
+    assert gue.recipe_for(recipes.BY_NAME["tf-human-0"], recipe, given=set()) == recipe
+    # The 300 bp promoter heads, whose genomic rows make most training rows negatives, train
+    # with balanced classes; every other head as the common recipe says.
+    assert gue.recipe_for(promoter, recipe, given=set()) == {**recipe, "balance_classes": True}
+    balanced = [t.name for t in recipes.TASKS if gue.recipe_for(t, recipe, set()).get("balance_classes")]
+    assert balanced == ["promoter", "promoter-tata", "promoter-notata"]
     given = gue.recipe_for(variant, {**recipe, "epochs": 5}, given={"epochs"})
     assert given["epochs"] == 5 and given["dropout"] == 0.0
 
