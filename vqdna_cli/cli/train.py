@@ -146,9 +146,9 @@ def finetune_command(
 
     settings = FinetuneSettings(
         task, adapter=adapter, epochs=epochs, batch=batch, lr=lr, lora_rank=lora_rank, lora_alpha=lora_alpha,
-        dropout=dropout, balance_classes=balance_classes, center_tokens=center_tokens, center_at=center_at, both_strands=both_strands,
-        whole_record=whole_record, all_layers=all_layers, class_names=tuple(class_names.split(",")) if class_names else None,
-        description=description)
+        dropout=dropout, balance_classes=balance_classes, center_tokens=center_tokens, center_at=center_at,
+        both_strands=both_strands, whole_record=whole_record, all_layers=all_layers,
+        class_names=tuple(class_names.split(",")) if class_names else None, description=description)
     rows = HeadRows(tuple(train), valid_files=tuple(valid or ()), valid_fraction=valid_fraction,
                     exclude_files=tuple(exclude or ()), labels_tsv=labels, max_train_rows=max_train_rows)
     control = TrainControl(resume=resume, max_minutes=max_minutes, quiet=machine.quiet)
