@@ -271,7 +271,8 @@ def stage_heads(out: Path, stride: int, data: Path, with_shipped: bool) -> None:
             with tempfile.TemporaryDirectory() as work:
                 _, metrics = fit_frozen_head(parts[0], parts[1], len(rows.labels), epochs=recipe["epochs"],
                                              batch=recipe["batch"], lr=recipe["lr"], dropout=recipe["dropout"],
-                                             seed=recipe["seed"], device=torch.device("cpu"), work=Path(work))
+                                             seed=recipe["seed"], device=torch.device("cpu"), work=Path(work),
+                                             balanced=recipe.get("balance_classes", False))
             results[key] = {"valid_mcc": round(metrics["valid_mcc"], 4), "minutes": round((time.monotonic() - began) / 60, 2)}
             print(key, results[key], file=sys.stderr, flush=True)
             path.write_text(json.dumps(results, indent=1))
