@@ -395,6 +395,21 @@ def test_tiny_training_set_fails_cleanly_or_trains(run_vqdna, model_copy: Path, 
         assert not (model_copy / "heads" / "small").exists()
 
 
+def test_balance_classes_is_recorded_for_a_frozen_head_and_refused_with_lora(run_vqdna, model_copy: Path,
+                                                                            tmp_path: Path) -> None:
+    csv = tmp_path / "rows.csv"
+    csv.write_text("sequence,label\n" + "".join(f"{'AT' * (5 + i)},{int(i % 4 == 0)}\n" for i in range(20)))
+    refused = run_vqdna("train", "finetune", "--task", "rare", "--train", csv, "--model", model_copy,
+                        "--adapter", "lora", "--balance-classes", "--epochs", "1", "--quiet")
+    assert_clean_failure(refused)
+    assert "--balance-classes works with --adapter frozen only" in refused.stderr
+    trained = run_vqdna("train", "finetune", "--task", "rare", "--train", csv, "--model", model_copy,
+                        "--adapter", "frozen", "--balance-classes", "--epochs", "1", "--batch", "4", "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    info = json.loads((model_copy / "heads" / "rare" / "head.json").read_text())
+    assert info["provenance"]["settings"]["balance_classes"] is True
+
+
 # --- outputs: an input is never lost -----------------------------------------------------------
 # Each promise gets the command that broke it; the input's bytes must survive.
 
