@@ -183,17 +183,18 @@ MARKED = _binary("unmarked", "marked")
 # 64 tokens at bases 200..263 (TATA box and TSS), which beat none and the 32 middle ones.
 PROMOTER_SITE = {"center_tokens": 64, "center_at": 232}
 # Beside GUE's balanced rows, the 300 bp heads' genomic background makes three in four to
-# nine in ten of their training rows negatives; trained on that as it is, a head learns the share as a prior
-# and calls few real TSS at p >= 0.5. Balanced classes (the loss sees the share, the head's
-# logits do not) removed that prior without a cost on GUE rows, and let the mix hold three
-# times the background (weights/default/TRAINING.md, tenth round).
+# nine in ten of their training rows negatives; trained on that as it is, a head learns the
+# share as a prior and calls few real TSS at p >= 0.5. Balanced classes (the loss sees the
+# share, the head's logits do not) remove that prior at no cost on GUE's held-out rows, and
+# let the mix hold three times the background, which does cost GUE some of its score
+# (weights/default/TRAINING.md, tenth round).
 BALANCED = {"recipe": {"balance_classes": True}}
 
 # Promoter and splice heads train on genomic rows too: without them they called few real TSS
 # against genomic background (benchmarks/results/real_genome.md). The mixes were chosen on the
 # training region (never the validation region) and GUE's own held-out rows: the 300 bp heads'
-# 33 background windows per TSS (with balanced classes) against 11, 22 and 66 in the tenth
-# round, the core heads' 11 in the seventh.
+# 33 background windows per TSS (with balanced classes) against 11, 22, 66 and 92 in the
+# tenth round, the core heads' 11 in the seventh.
 GENOME_PROMOTERS = TrainingMix("promoter", negatives_per_positive=6, other_species_per_positive=3)
 GENOME_CORE_PROMOTERS = TrainingMix("core-promoter", negatives_per_positive=2, other_species_per_positive=1)
 GENOME_SPLICE = TrainingMix("splice", negatives_per_positive=1)
