@@ -85,7 +85,8 @@ def train(args) -> None:
         task_recipe = recipe_for(task, recipe, given=set(given))
         work_dir = Path(args.work_dir or out / "work")
         train_files = task.train_files(data) + genome_set_files(task, work_dir, args)
-        if _trained_with(info, model_sha, reads, task_recipe, train_files) and not args.force:
+        exclude_files = task.test_files(data) + held_out_files(task, data, work_dir)
+        if _trained_with(info, model_sha, reads, task_recipe, train_files, exclude_files) and not args.force:
             print(f"{task.name}: done (validation MCC {info['validation']['valid_mcc']:.3f})", file=sys.stderr)
             continue
         began = time.monotonic()
@@ -93,7 +94,7 @@ def train(args) -> None:
         schedule["balance_classes"] = task_recipe.get("balance_classes", False)
         metrics = api.finetune(
             HeadRows(tuple(train_files), valid_files=task.valid_files(data), valid_fraction=0.15,
-                     exclude_files=tuple(task.test_files(data)), max_train_rows=task_recipe["max_train_rows"]),
+                     exclude_files=tuple(exclude_files), max_train_rows=task_recipe["max_train_rows"]),
             FinetuneSettings(task.name, adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
                              both_strands=reads.both_strands, whole_record=reads.whole_record,
                              all_layers=reads.all_layers,
@@ -121,20 +122,36 @@ def genome_set_files(task: Task, work_dir: Path, args) -> list[str]:
     return [str(ensure_training_set(mix, work_dir / "genome-sets"))]
 
 
+def held_out_files(task: Task, data: Path, work_dir: Path) -> list[str]:
+    """For a head scored on real genome sequence (one with a genome_set), its GUE rows that lie
+    in chrX 30-70 Mb (benchmarks/held_out_rows.py), found under WORK_DIR/genome-sets when
+    missing: they neither train nor select it."""
+    if task.genome_set is None:
+        return []
+    from benchmarks.held_out_rows import ensure_held_out_rows
+
+    files = task.train_files(data) + list(task.valid_files(data))
+    return [str(ensure_held_out_rows(task.name, files, data, work_dir / "genome-sets"))]
+
+
 def recipe_for(task: Task, recipe: dict, given: set[str]) -> dict:
     """The recipe with the task's own settings (recipes.Task.recipe), except those given on the command line."""
     return {**recipe, **{name: value for name, value in task.recipe.items() if name not in given}}
 
 
 def _trained_with(info: dict | None, model_sha: str, reads: HeadReads, recipe: dict,
-                  train_files: list[str] | None = None) -> bool:
-    """Whether an existing head was trained on this model with this recipe and these training
-    files (compared by folder and name, as data folders move) (then it is kept)."""
+                  train_files: list[str] | None = None, exclude_files: list[str] | None = None) -> bool:
+    """Whether an existing head was trained on this model with this recipe, these training
+    files and these excluded files (compared by folder and name, as data folders move) (then
+    it is kept)."""
     if not info or info["model_sha256"] != model_sha or info.get("adapter") != "frozen":
         return False
-    if train_files is not None and _names(info["provenance"]["data"]["train"]) != _names(train_files):
+    data = info["provenance"]["data"]
+    if train_files is not None and _names(data["train"]) != _names(train_files):
         return False
-    settings, available = info["provenance"]["settings"], info["provenance"]["data"]["train_rows_available"]
+    if exclude_files is not None and _names(data.get("exclude", [])) != _names(exclude_files):
+        return False
+    settings, available = info["provenance"]["settings"], data["train_rows_available"]
 
     def rows_used(cap: int | None) -> int:  # a cap above the rows there are changes nothing
         return available if cap is None else min(cap, available)

@@ -20,7 +20,9 @@ Regions (fixed; `TRAINING_REGION`, `VALIDATION_REGION`):
 - fit and selection: chrX 0-25 Mb with the chr22 slice, and chrX 25-30 Mb, the two parts of the
   training region. Heads retrained for genomes train on genomic rows of the fit part
   (`training-sets`, `TrainingMix`); their mix is chosen on the selection part (`run --region selection`).
-chrX beyond 40 Mb is never read: its annotation is kept out for an independent check.
+chrX beyond 40 Mb is never read here: its annotation is kept out for an independent check.
+(benchmarks/held_out_rows.py reads its bases only to find the GUE rows cut from it, which the
+heads scored here then never train on.)
 
 Layouts (as GUE's, `LAYOUTS`): promoter windows are TSS -249..+50 (300 bp, TSS at base 249)
 and core-promoter windows -34..+35 (70 bp, TSS at base 34), on the gene's strand; splice

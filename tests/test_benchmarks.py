@@ -113,6 +113,23 @@ def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
     genome_rows = ["/work/genome-sets/promoter_fit_all_neg2_other1_seed0.csv"]  # now with genomic rows: retrain
     assert not gue._trained_with(with_files, "m", HeadReads(), recipe,
                                  ["/data/gue/prom/prom_300_all/dev.csv.gz", *genome_rows])
+    test_split = ["/data/gue/prom/prom_300_all/test.csv.gz"]
+    excluding = {**with_files, "provenance": {**with_files["provenance"], "data": {
+        **with_files["provenance"]["data"], "exclude": test_split}}}
+    train = ["/data/gue/prom/prom_300_all/dev.csv.gz"]
+    assert gue._trained_with(excluding, "m", HeadReads(), recipe, train, ["/elsewhere/gue/prom/prom_300_all/test.csv.gz"])
+    held_out = ["/work/genome-sets/promoter_rows_in_held_out_regions.csv"]  # now also without those rows: retrain
+    assert not gue._trained_with(excluding, "m", HeadReads(), recipe, train, [*test_split, *held_out])
+
+
+def test_only_heads_scored_on_genome_sequence_leave_out_the_held_out_regions_rows(tmp_path: Path):
+    """The TF, histone and variant heads are not checked on real genome sequence; their
+    training files stay as they were (no rows-in-held-out-regions file is made for them)."""
+    assert gue.held_out_files(recipes.BY_NAME["tf-human-0"], tmp_path, tmp_path) == []
+    assert not any(tmp_path.iterdir())
+    scored = {t.name for t in recipes.TASKS if t.genome_set is not None}
+    assert scored == {"promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
+                      "core-promoter-notata", "splice-site"}
 
 
 def test_the_table_can_keep_an_earlier_baseline_column():

@@ -102,6 +102,20 @@ def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
     assert head["provenance"]["data"]["train_rows"] + head["provenance"]["data"]["valid_rows"] == 36
 
 
+def test_excluded_sequences_do_not_select_the_head_either(tmp_path: Path):
+    """Rows of held-out data (a test split, a held-out region) are removed from the validation
+    rows too: they must not choose the epoch a head keeps."""
+    seqs = [random_dna(30, 50 + i) for i in range(12)]
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(seqs[:8])))
+    (tmp_path / "valid.csv").write_text("sequence,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(seqs[8:])))
+    (tmp_path / "held_out.csv").write_text(f"sequence,label\n{seqs[1]},1\n{seqs[9]},1\n{seqs[10]},0\n")
+    data = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_files=(str(tmp_path / "valid.csv"),),
+                                           exclude_files=(str(tmp_path / "held_out.csv"),)))
+    assert [s for s, _ in data.valid_rows] == [seqs[8], seqs[11]]
+    assert seqs[1] not in {s for s, _ in data.rows} and len(data.rows) == 7
+    assert data.record["dropped_in_exclude"] == 1 and data.record["valid_dropped_in_exclude"] == 2
+
+
 def test_head_training_data_keeps_test_and_validation_copies_out_of_training(tmp_path: Path):
     """Rows whose sequence is in the test split never train; nor do copies of validation rows."""
     seqs = [random_dna(30, i) for i in range(20)]
@@ -114,6 +128,7 @@ def test_head_training_data_keeps_test_and_validation_copies_out_of_training(tmp
     trained = {s for s, _ in data.rows}
     assert not trained & set(seqs[:3]) and not trained & set(seqs[10:12])
     assert data.record["dropped_in_exclude"] == 6 and data.record["dropped_in_valid"] == 3
+    assert data.record["valid_dropped_in_exclude"] == 0
     assert len(data.rows) == data.record["train_rows"] == 24 - 6 - 3 and data.labels == ["0", "1"]
     split = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25), seed=4)
     again = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25), seed=4)

@@ -132,7 +132,8 @@ class HeadData:
 
 def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     """The rows `finetune` trains and selects a head on. Sequences of `exclude_files` (the test
-    split) are removed from training; without `valid_files`, a seeded `valid_fraction` of the
+    split, rows of held-out regions) neither train nor select it: they are removed from the
+    training and the validation rows; without `valid_files`, a seeded `valid_fraction` of the
     rest selects the head; training rows with an exact copy among the validation rows are
     dropped; `max_train_rows` keeps a seeded subset."""
     import numpy as np
@@ -145,13 +146,15 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     dropped_excluded = len(train.sequences) - len(rows)
     if spec.valid_files:
         valid = read_labelled(spec.valid_files, spec.labels_tsv)
-        valid_rows = list(zip(valid.sequences, valid.labels))
+        valid_rows = [(s, y) for s, y in zip(valid.sequences, valid.labels) if s not in excluded]
+        dropped_valid_excluded = len(valid.sequences) - len(valid_rows)
     else:
         if not 0 < spec.valid_fraction < 1:
             raise UsageError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * spec.valid_fraction))
         valid_rows = [rows[i] for i in order[:cut]]
+        dropped_valid_excluded = 0  # drawn from the training rows, already cleaned
         rows = [rows[i] for i in order[cut:]]
     if not rows or not valid_rows:
         raise VqdnaError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
@@ -167,6 +170,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
               "valid": list(spec.valid_files) or f"{spec.valid_fraction:.0%} of the training rows (seed {seed})",
               "exclude": list(spec.exclude_files), "train_rows": len(rows), "train_rows_available": available,
               "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
+              "valid_dropped_in_exclude": dropped_valid_excluded,
               "dropped_in_valid": before - available}
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
     return HeadData(rows, valid_rows, labels, record)

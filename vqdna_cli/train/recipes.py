@@ -8,7 +8,10 @@ evidence behind each choice is in weights/default/TRAINING.md ("Task heads").
 Splits: where GUE has a train split here, heads train on it and select on dev; where only
 dev and test exist ($VQDNA_DATA/README.md), heads train on dev with 15 % of it held out
 for selection. Every training set is cleaned of sequences that occur in the test split
-(`--exclude`). Test data is read only by `benchmarks.gue evaluate`, after training.
+(`--exclude`); the heads scored on real genome sequence (those with a `genome_set`) are also
+cleaned, training and validation rows, of GUE rows cut from chrX 30-70 Mb, the real-genome
+validation region and the part kept for an independent check (benchmarks/held_out_rows.py).
+Test data is read only by `benchmarks.gue evaluate`, after training.
 
 Published scores (MCC x 100; macro F1 x 100 for the variant task) are those of Li et al.,
 "VQDNA: Unleashing the Power of Vector Quantization for Multi-Species Genomic Sequence

@@ -1,0 +1,132 @@
+"""GUE rows that were cut from human sequence this project keeps for checks, found so that
+they never train or select a head.
+
+GUE's promoter and splice sets come from the whole human genome, so some of their rows are
+windows of chrX 30-40 Mb (the real-genome validation region, which must only score) and of
+chrX beyond 40 Mb (kept out for an independent check: its promoters and exon boundaries must
+not reach a head by any road, GUE's included). `gue.py train` passes the rows found here to
+`finetune` as excluded data for every head scored on real genome sequence.
+
+    python -m benchmarks.held_out_rows --tasks promoter core-promoter splice-site tf-human-0
+
+prints, per task, how many of its training and validation rows lie in those regions.
+
+A row is found by an exact match of its whole sequence, on either strand, anchored by its
+first ANCHOR bases. Reading chrX beyond 40 Mb here brings nothing in: its bases only decide
+which rows are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.real_genome import CHRX_FASTA, Span, _read_fasta_prefix, reverse_complement
+from vqdna_cli.api._common import read_labelled
+
+HELD_OUT_REGIONS = (Span("chrX", 30_000_000, 70_000_000),)  # validation region, then the independent check's
+ANCHOR = 31  # bases that locate a row: 62 bits, one uint64 code
+REACH = 1_000  # longer than any GUE row
+_CHUNK = 10_000_000  # bases scanned at a time (memory: a few uint64 arrays of this length)
+_CODES = np.full(256, 255, dtype=np.uint8)
+for _i, _base in enumerate(b"ACGT"):
+    _CODES[_base] = _i
+
+
+def kmer_codes(seq: str, k: int = ANCHOR) -> tuple[np.ndarray, np.ndarray]:
+    """The 2-bit code of every k-mer of `seq` (uint64) and whether it is all ACGT."""
+    bases = _CODES[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+    count = len(bases) - k + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool)
+    codes, clean = np.zeros(count, dtype=np.uint64), np.ones(count, dtype=bool)
+    for offset in range(k):
+        piece = bases[offset:offset + count]
+        clean &= piece != 255
+        codes = (codes << np.uint64(2)) | (piece & 3).astype(np.uint64)
+    return codes, clean
+
+
+def rows_lying_in(sequences: list[str], region: str, region_start: int = 0) -> list[int | None]:
+    """For each sequence, the 0-based position (plus `region_start`) where it or its reverse
+    complement occurs in `region`, or None. Sequences shorter than ANCHOR are never found."""
+    anchors: dict[int, list[tuple[int, str]]] = {}
+    for index, seq in enumerate(sequences):
+        for strand_seq in {seq, reverse_complement(seq)}:
+            codes, clean = kmer_codes(strand_seq[:ANCHOR])
+            if len(codes) and clean[0]:
+                anchors.setdefault(int(codes[0]), []).append((index, strand_seq))
+    wanted = np.array(sorted(anchors), dtype=np.uint64)
+    found: list[int | None] = [None] * len(sequences)
+    longest = max((len(s) for s in sequences), default=0)
+    for chunk_start in range(0, len(region), _CHUNK):
+        chunk = region[chunk_start:chunk_start + _CHUNK + longest]
+        codes, clean = kmer_codes(chunk)
+        hits = np.flatnonzero(np.isin(codes, wanted) & clean)
+        for at in hits[hits < _CHUNK]:
+            for index, strand_seq in anchors[int(codes[at])]:
+                if found[index] is None and chunk.startswith(strand_seq, int(at)):
+                    found[index] = region_start + chunk_start + int(at)
+    return found
+
+
+def held_out_sequence(data: Path) -> tuple[int, str]:
+    """(start, bases) of chrX over HELD_OUT_REGIONS, uppercased, from REACH bases before the
+    region, so that a row that only begins before it is found too."""
+    (span,) = HELD_OUT_REGIONS
+    chrx = _read_fasta_prefix(data / "genomes" / CHRX_FASTA, span.end)
+    start = max(0, span.start - REACH)
+    return start, chrx[start:span.end]
+
+
+def find_held_out_rows(files: list[str], data: Path) -> list[tuple[str, str]]:
+    """The (sequence, label) rows of `files` that lie in HELD_OUT_REGIONS."""
+    labelled = read_labelled(files, None)
+    start, region = held_out_sequence(data)
+    where = rows_lying_in(labelled.sequences, region, start)
+    return [(s, y) for s, y, at in zip(labelled.sequences, labelled.labels, where) if at is not None]
+
+
+def ensure_held_out_rows(task_name: str, files: list[str], data: Path, work_dir: Path) -> Path:
+    """WORK_DIR/<task>_rows_in_held_out_regions.csv, written first where it is missing."""
+    path = Path(work_dir) / f"{task_name}_rows_in_held_out_regions.csv"
+    if path.is_file():
+        return path
+    rows = find_held_out_rows(files, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")  # a file cut short is never taken for a finished one
+    partial.write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
+    partial.replace(path)
+    return path
+
+
+def main() -> None:
+    from vqdna_cli.train.recipes import BY_NAME, data_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", required=True, help="task names (vqdna_cli/train/recipes.py)")
+    args = parser.parse_args()
+    data = data_dir()
+    if not (data / "genomes" / CHRX_FASTA).is_file():
+        print(f"skipped: no {CHRX_FASTA} under {data / 'genomes'} (set VQDNA_DATA)")
+        return
+    start, region = held_out_sequence(data)
+    regions = ", ".join(map(str, HELD_OUT_REGIONS))
+    for name in args.tasks:
+        task = BY_NAME[name]
+        for files in (task.train_files(data), list(task.valid_files(data))):
+            if not files:
+                continue
+            labelled = read_labelled(files, None)
+            where = rows_lying_in(labelled.sequences, region, start)
+            inside = [y for y, at in zip(labelled.labels, where) if at is not None]
+            by_label = {y: inside.count(y) for y in sorted(set(inside))}
+            print(f"{name}: {len(inside)} of {len(where)} rows of {', '.join(Path(f).parent.name + '/' + Path(f).name for f in files)}"
+                  f" lie in {regions} (by label: {by_label})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
