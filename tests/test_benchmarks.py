@@ -430,3 +430,16 @@ def test_the_roofline_times_the_whole_tokens_npz(tmp_path: Path) -> None:
     assert tokens.shape == (19, 2) and tokens[:, 0].max() < 256 and tokens[:, 1].max() < 512
     # level 1 is the 4-mer at each base: equal 4-mers, equal tokens
     assert tokens[0, 0] == tokens[4, 0] and tokens[0, 0] != tokens[1, 0]
+
+
+def test_the_shipped_genome_scored_heads_trained_without_the_held_out_regions_rows():
+    """Each head scored on real genome sequence records, in its head.json, that GUE's rows of
+    chrX 30-70 Mb were excluded (and its test split); the other heads exclude their test split."""
+    heads = Path(__file__).resolve().parent.parent / "weights" / "default" / "heads"
+    for task in recipes.TASKS:
+        info = json.loads((heads / task.name / "head.json").read_text())
+        excluded = gue._names(info["provenance"]["data"]["exclude"])
+        expected = gue._names(task.test_files(Path("data")))
+        if task.genome_set is not None:
+            expected.append(f"genome-sets/{task.name}_rows_in_held_out_regions.csv")
+        assert excluded == expected, task.name
