@@ -633,6 +633,40 @@ def mcc(truth: np.ndarray, predicted: np.ndarray, classes: int = 2) -> float:
     return matthews_corrcoef(confusion(truth, predicted, classes))
 
 
+BOOTSTRAP_DRAWS = 2_000  # redraws of a validation set for its 95 % intervals
+
+
+def mcc_draws(truth: np.ndarray, predicted: np.ndarray, draws: np.ndarray, classes: int) -> np.ndarray:
+    """MCC on each redraw of the windows (`draws`: one row of window indices per redraw)."""
+    codes = truth[draws] * classes + predicted[draws] + np.arange(len(draws))[:, None] * classes * classes
+    c = np.bincount(codes.ravel(), minlength=len(draws) * classes * classes).reshape(len(draws), classes, classes)
+    c = c.astype(np.float64)
+    total, correct = c.sum((1, 2)), np.trace(c, axis1=1, axis2=2)
+    truth_totals, predicted_totals = c.sum(2), c.sum(1)
+    numerator = correct * total - (truth_totals * predicted_totals).sum(1)
+    denominator = np.sqrt((total**2 - (predicted_totals**2).sum(1)) * (total**2 - (truth_totals**2).sum(1)))
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+
+
+def bootstrap_intervals(truth: np.ndarray, head: np.ndarray, rules: dict[str, np.ndarray], classes: int,
+                        draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> dict:
+    """95 % intervals, over the windows redrawn with replacement within each class (so every
+    redraw keeps the set's class counts; seeded, so a rerun gives the same): of the head's MCC,
+    and of the head's MCC minus each rule's on the same redraws (paired)."""
+    rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(truth == k) for k in range(classes)]
+    picks = np.concatenate([members[rng.integers(0, len(members), (draws, len(members)))]
+                            for members in by_class if len(members)], axis=1)
+    head_mcc = mcc_draws(truth, head, picks, classes)
+
+    def interval(values: np.ndarray) -> list[float]:
+        return [float(v) for v in np.percentile(values, [2.5, 97.5])]
+
+    return {"head": interval(head_mcc),
+            "head_minus": {rule: interval(head_mcc - mcc_draws(truth, guess, picks, classes))
+                           for rule, guess in rules.items()}}
+
+
 def choose_threshold(values: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     """The threshold t of the rule `value >= t` with the best MCC on these windows (the
     smallest such t on ties), and that MCC. Called on training-region windows only."""
@@ -737,6 +771,7 @@ class Row:
     rules: dict = field(default_factory=dict)  # rule -> {"threshold", "train_mcc", "mcc"}
     gue_test_mcc: float | None = None
     kmer_mcc: float | None = None  # `kmer_reference` on the same windows
+    intervals: dict | None = None  # `bootstrap_intervals` of the head against the rules
 
 
 def _validation_sets(genome, annotation, layout: Layout) -> list[tuple[str, str, SetOptions]]:
@@ -751,12 +786,13 @@ def _validation_sets(genome, annotation, layout: Layout) -> list[tuple[str, str,
 def _score(check: HeadCheck, windows: list[Window], predicted: np.ndarray, train_windows: list[Window]) -> dict:
     layout = LAYOUTS[check.layout]
     truth = np.array([int(w.label) for w in windows])
-    rules = {}
+    rules, guesses = {}, {}
     for rule in RULES:
         threshold, train_mcc = choose_rule_threshold(layout, rule, train_windows)
-        guess = rule_predictions(layout, rule, threshold, windows).astype(int)
-        rules[rule] = {"threshold": threshold, "train_mcc": train_mcc, "mcc": mcc(truth, guess, check.classes)}
-    return {"head_mcc": mcc(truth, predicted.astype(int), check.classes), "rules": rules}
+        guesses[rule] = rule_predictions(layout, rule, threshold, windows).astype(int)
+        rules[rule] = {"threshold": threshold, "train_mcc": train_mcc, "mcc": mcc(truth, guesses[rule], check.classes)}
+    return {"head_mcc": mcc(truth, predicted.astype(int), check.classes), "rules": rules,
+            "intervals": bootstrap_intervals(truth, predicted.astype(int), guesses, check.classes)}
 
 
 def run(args) -> None:
@@ -787,7 +823,7 @@ def run(args) -> None:
                 score = _score(check, valid, predicted, train)
                 n_pos = sum(map(is_positive, valid))
                 rows.append(Row(check.task, positives, negatives, n_pos, len(valid) - n_pos, score["head_mcc"],
-                                score["rules"], gue_test_mcc(check.task, model_dir), kmer_mcc))
+                                score["rules"], gue_test_mcc(check.task, model_dir), kmer_mcc, score["intervals"]))
     seconds = time.monotonic() - began
     report = {"rows": [row.__dict__ for row in rows], "bases_per_second": speeds, "seconds": round(seconds),
               "command": " ".join(["python", "-m", "benchmarks.real_genome", *sys.argv[1:]]),
@@ -838,7 +874,7 @@ def record_validation(model_dir: Path | None, row: "Row", report: dict) -> None:
     from vqdna_cli.checkpoint import record_head_info
     from vqdna_cli.runner import default_weights_dir
 
-    best = max(RULES, key=lambda rule: row.rules[rule]["mcc"])
+    best = _best_rule(row.__dict__)
     record_head_info(model_dir or default_weights_dir(), row.task, {"real_genome": {
         "region": ", ".join(report["validation_region"]),
         "set": f"{row.positives} vs {'all backgrounds' if row.negatives == 'all' else row.negatives}",
@@ -897,8 +933,13 @@ def markdown(report: dict) -> str:
         "",
         "## Summary (one line per head)",
         "",
-        "| head | validation set | promoters / sites : background | head MCC | CpG rule | GC rule | 1..5-mer LR | GUE test MCC |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "95 % intervals: the windows redrawn with replacement within each class, "
+        f"{BOOTSTRAP_DRAWS:,} times; \"head - best rule\" pairs the head with the rule that scored higher here "
+        "on the same redraws. An interval that holds 0 means the set cannot tell the two apart.",
+        "",
+        "| head | validation set | promoters / sites : background | head MCC | 95 % interval | CpG rule | GC rule "
+        "| 1..5-mer LR | head - best rule, 95 % interval | GUE test MCC |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         if _is_summary(row):
@@ -917,9 +958,23 @@ def _table_line(row: dict, summary: bool = False) -> str:
     counts = f"{row['n_positive']} : {row['n_negative']}"
     if summary:
         what = f"{row['positives']} vs {row['negatives'] if row['negatives'] != 'all' else 'all backgrounds'}"
-        return f"| {row['task']} | {what} | {counts} | {_pct(row['head_mcc'])} | {' | '.join(rules)} | {_pct(row['gue_test_mcc'])} |"
+        return (f"| {row['task']} | {what} | {counts} | {_pct(row['head_mcc'])} | {_interval(row, None)} | "
+                f"{' | '.join(rules)} | {_interval(row, _best_rule(row))} | {_pct(row['gue_test_mcc'])} |")
     return (f"| {row['task']} | {row['positives']} | {row['negatives']} | {counts} | {_pct(row['head_mcc'])} | "
             f"{' | '.join(rules)} | {_pct(row['gue_test_mcc'])} |")
+
+
+def _best_rule(row: dict) -> str:
+    return max(RULES, key=lambda rule: row["rules"][rule]["mcc"])
+
+
+def _interval(row: dict, rule: str | None) -> str:
+    """The head's interval (rule None), or that of the head minus `rule` (named in the cell)."""
+    intervals = row.get("intervals")
+    if not intervals:
+        return "-"
+    low, high = intervals["head"] if rule is None else intervals["head_minus"][rule]
+    return f"{_pct(low)} to {_pct(high)}" + ("" if rule is None else f" ({rule})")
 
 
 # --- scanning the validation region -----------------------------------------------------------------

@@ -94,6 +94,30 @@ def test_choose_threshold_takes_the_best_mcc_and_the_smallest_t_on_ties():
     assert t == 3  # >= 3 (one false call) and >= 8 (one missed) tie at MCC 0.707: the smaller wins
 
 
+def test_mcc_on_redraws_is_the_mcc_of_each_redrawn_set():
+    rng = np.random.default_rng(0)
+    truth, predicted = rng.integers(0, 3, 40), rng.integers(0, 3, 40)
+    draws = rng.integers(0, 40, (5, 40))
+    expected = [rg.mcc(truth[d], predicted[d], 3) for d in draws]
+    assert rg.mcc_draws(truth, predicted, draws, 3) == pytest.approx(expected)
+    assert rg.mcc_draws(np.zeros(4, int), np.zeros(4, int), np.zeros((1, 4), int), 2)[0] == 0.0  # undefined: 0
+
+
+def test_bootstrap_intervals_are_paired_seeded_and_tell_a_clear_gap_from_none():
+    truth = np.array([1] * 30 + [0] * 150)
+    perfect = truth.copy()
+    noisy = truth.copy()
+    noisy[::7] = 1 - noisy[::7]
+    again = rg.bootstrap_intervals(truth, noisy, {"same": noisy, "perfect": perfect}, 2)
+    intervals = rg.bootstrap_intervals(truth, noisy, {"same": noisy, "perfect": perfect}, 2)
+    assert intervals == again  # seeded: a rerun writes the same report
+    low, high = intervals["head"]
+    assert low < rg.mcc(truth, noisy) < high < 1.0
+    assert intervals["head_minus"]["same"] == [0.0, 0.0]  # paired: the same calls never differ
+    assert intervals["head_minus"]["perfect"][1] < 0  # a clear gap: the whole interval below 0
+    assert rg.bootstrap_intervals(truth, perfect, {}, 2)["head"] == [1.0, 1.0]  # class counts kept in each redraw
+
+
 def test_rules_on_splice_windows_call_the_junctions_class():
     def window(seq, label):
         return rg.Window("c", 0, 400, "+", label, "acceptor", seq)
@@ -121,8 +145,11 @@ def test_the_kmer_reference_learns_a_word_on_training_windows_and_scores_the_oth
     score = rg.kmer_reference(windows(0, 200), windows(1000, 60), classes=2)
     assert score > 0.8
     rules = {"CpG": {"threshold": 22.0, "train_mcc": 0.3, "mcc": 0.294}, "GC": {"threshold": 0.6, "train_mcc": 0.3, "mcc": 0.314}}
-    row = rg.Row("promoter", "TSS of protein-coding genes", "all", 31, 155, 0.5, rules, 0.8, 0.412).__dict__
-    assert "| 29.4 (>= 22) | 31.4 (>= 0.60) | 41.2 | 80.0 |" in rg._table_line(row, summary=True)
+    intervals = {"head": [0.35, 0.62], "head_minus": {"CpG": [0.05, 0.4], "GC": [-0.08, 0.31]}}
+    row = rg.Row("promoter", "TSS of protein-coding genes", "all", 31, 155, 0.5, rules, 0.8, 0.412, intervals).__dict__
+    assert ("| 50.0 | 35.0 to 62.0 | 29.4 (>= 22) | 31.4 (>= 0.60) | 41.2 | -8.0 to 31.0 (GC) | 80.0 |"
+            in rg._table_line(row, summary=True))  # the interval against the rule that scored higher
+    assert "| 29.4 (>= 22) | 31.4 (>= 0.60) | 41.2 | - | 80.0 |" in rg._table_line({**row, "intervals": None}, summary=True)
     assert "| 31.4 (>= 0.60) | - | 80.0 |" in rg._table_line({**row, "kmer_mcc": None})
 
 
