@@ -879,6 +879,7 @@ def record_validation(model_dir: Path | None, row: "Row", report: dict) -> None:
         "region": ", ".join(report["validation_region"]),
         "set": f"{row.positives} vs {'all backgrounds' if row.negatives == 'all' else row.negatives}",
         "n_positive": row.n_positive, "n_negative": row.n_negative, "mcc": row.head_mcc,
+        **({"mcc_interval": row.intervals["head"]} if row.intervals else {}),
         "best_rule": {"rule": best, "threshold": row.rules[best]["threshold"], "mcc": row.rules[best]["mcc"]},
         "command": report["command"], "commit": report["commit"], "date": report["date"]}})
 

@@ -232,7 +232,10 @@ def test_record_stores_the_summary_score_beside_the_best_rule(tmp_path):
     real = info["real_genome"]
     assert real["region"] == "chrX:30-40 Mb" and real["set"] == "TSS of protein-coding genes vs all backgrounds"
     assert (real["n_positive"], real["n_negative"], real["mcc"]) == (31, 155, 0.5)
-    assert real["best_rule"] == {"rule": "GC", "threshold": 0.6, "mcc": 0.314}
+    assert real["best_rule"] == {"rule": "GC", "threshold": 0.6, "mcc": 0.314} and "mcc_interval" not in real
+    row.intervals = {"head": [0.35, 0.62], "head_minus": {}}
+    rg.record_validation(tmp_path, row, report)
+    assert json.loads((head / "head.json").read_text())["real_genome"]["mcc_interval"] == [0.35, 0.62]
 
 
 def test_record_is_for_the_validation_region_only():

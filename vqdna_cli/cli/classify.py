@@ -112,8 +112,9 @@ def _genome_score(head: dict) -> str:
     real = head.get("real_genome")
     if not real:
         return "none (GUE only)"
-    rule = real["best_rule"]
-    return (f"MCC {real['mcc']:.3f} on {real['region']} ({real['set']}, {real['n_positive']}:{real['n_negative']}; "
+    rule, interval = real["best_rule"], real.get("mcc_interval")
+    spread = f" (95 % interval {interval[0]:.3f} to {interval[1]:.3f})" if interval else ""
+    return (f"MCC {real['mcc']:.3f}{spread} on {real['region']} ({real['set']}, {real['n_positive']}:{real['n_negative']}; "
             f"best one-line rule, {rule['rule']}: {rule['mcc']:.3f})")
 
 
