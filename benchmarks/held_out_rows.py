@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.real_genome import CHRX_FASTA, Span, _read_fasta_prefix, reverse_complement
-from vqdna_cli.api._common import read_labelled
+from benchmarks.real_genome import CHRX_FASTA, Span, read_fasta_prefix, reverse_complement
+from vqdna_cli.io.labelled import read_labelled_csv
 
 HELD_OUT_REGIONS = (Span("chrX", 30_000_000, 70_000_000),)  # validation region, then the independent check's
 ANCHOR = 31  # bases that locate a row: 62 bits, one uint64 code
@@ -77,17 +77,26 @@ def held_out_sequence(data: Path) -> tuple[int, str]:
     """(start, bases) of chrX over HELD_OUT_REGIONS, uppercased, from REACH bases before the
     region, so that a row that only begins before it is found too."""
     (span,) = HELD_OUT_REGIONS
-    chrx = _read_fasta_prefix(data / "genomes" / CHRX_FASTA, span.end)
+    chrx = read_fasta_prefix(data / "genomes" / CHRX_FASTA, span.end)
     start = max(0, span.start - REACH)
     return start, chrx[start:span.end]
 
 
+def read_rows(files: list[str]) -> list[tuple[str, str]]:
+    """(sequence, label) of every row of GUE-style CSV files, in order."""
+    rows = []
+    for path in files:
+        labelled = read_labelled_csv(path)
+        rows += zip(labelled.sequences, labelled.labels)
+    return rows
+
+
 def find_held_out_rows(files: list[str], data: Path) -> list[tuple[str, str]]:
     """The (sequence, label) rows of `files` that lie in HELD_OUT_REGIONS."""
-    labelled = read_labelled(files, None)
+    rows = read_rows(files)
     start, region = held_out_sequence(data)
-    where = rows_lying_in(labelled.sequences, region, start)
-    return [(s, y) for s, y, at in zip(labelled.sequences, labelled.labels, where) if at is not None]
+    where = rows_lying_in([s for s, _ in rows], region, start)
+    return [row for row, at in zip(rows, where) if at is not None]
 
 
 def ensure_held_out_rows(task_name: str, files: list[str], data: Path, work_dir: Path) -> Path:
@@ -120,9 +129,9 @@ def main() -> None:
         for files in (task.train_files(data), list(task.valid_files(data))):
             if not files:
                 continue
-            labelled = read_labelled(files, None)
-            where = rows_lying_in(labelled.sequences, region, start)
-            inside = [y for y, at in zip(labelled.labels, where) if at is not None]
+            rows = read_rows(files)
+            where = rows_lying_in([s for s, _ in rows], region, start)
+            inside = [y for (_, y), at in zip(rows, where) if at is not None]
             by_label = {y: inside.count(y) for y in sorted(set(inside))}
             print(f"{name}: {len(inside)} of {len(where)} rows of {', '.join(Path(f).parent.name + '/' + Path(f).name for f in files)}"
                   f" lie in {regions} (by label: {by_label})", file=sys.stderr)

@@ -126,7 +126,7 @@ class Genome:
         return seq[start - offset : end - offset]
 
 
-def _read_fasta_prefix(path: Path, limit: int | None) -> str:
+def read_fasta_prefix(path: Path, limit: int | None) -> str:
     """The first record of a gzip FASTA, at most `limit` bases (the rest is never read)."""
     chunks, size = [], 0
     with gzip.open(path, "rt") as handle:
@@ -145,8 +145,8 @@ def _read_fasta_prefix(path: Path, limit: int | None) -> str:
 def load_genome(data: Path) -> Genome:
     """chrX 0-40 Mb and chr22 20-21 Mb (a few seconds)."""
     genomes = data / "genomes"
-    return Genome({"chrX": (0, _read_fasta_prefix(genomes / CHRX_FASTA, CHRX_READ_LIMIT)),
-                   "chr22": (20_000_000, _read_fasta_prefix(genomes / CHR22_FASTA, None))})
+    return Genome({"chrX": (0, read_fasta_prefix(genomes / CHRX_FASTA, CHRX_READ_LIMIT)),
+                   "chr22": (20_000_000, read_fasta_prefix(genomes / CHR22_FASTA, None))})
 
 
 @dataclass(frozen=True)
