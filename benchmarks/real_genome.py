@@ -772,6 +772,7 @@ class Row:
     gue_test_mcc: float | None = None
     kmer_mcc: float | None = None  # `kmer_reference` on the same windows
     intervals: dict | None = None  # `bootstrap_intervals` of the head against the rules
+    baseline_mcc: float | None = None  # the same task's head over `run --baseline` (a from-scratch model)
 
 
 def _validation_sets(genome, annotation, layout: Layout) -> list[tuple[str, str, SetOptions]]:
@@ -818,15 +819,20 @@ def run(args) -> None:
         for check in (c for c in checks if c.layout == layout_name):
             print(f"[{time.monotonic() - began:5.0f} s] {check.task}: {len(union)} validation windows", file=sys.stderr)
             labels, speeds[check.task] = head_labels(check.task, union, model_dir, args.threads)
+            baseline = head_labels(check.task, union, Path(args.baseline), args.threads)[0] if args.baseline else None
             for (positives, negatives, valid, train), kmer_mcc in zip(sets, kmer):
-                predicted = labels[[index[w] for w in valid]]
-                score = _score(check, valid, predicted, train)
+                at = [index[w] for w in valid]
+                score = _score(check, valid, labels[at], train)
                 n_pos = sum(map(is_positive, valid))
+                baseline_mcc = None if baseline is None else mcc(
+                    np.array([int(w.label) for w in valid]), baseline[at].astype(int), check.classes)
                 rows.append(Row(check.task, positives, negatives, n_pos, len(valid) - n_pos, score["head_mcc"],
-                                score["rules"], gue_test_mcc(check.task, model_dir), kmer_mcc, score["intervals"]))
+                                score["rules"], gue_test_mcc(check.task, model_dir), kmer_mcc, score["intervals"],
+                                baseline_mcc))
     seconds = time.monotonic() - began
     report = {"rows": [row.__dict__ for row in rows], "bases_per_second": speeds, "seconds": round(seconds),
               "command": " ".join(["python", "-m", "benchmarks.real_genome", *sys.argv[1:]]),
+              "baseline": args.baseline,
               "date": datetime.date.today().isoformat(), "commit": commit,
               "training_region": [str(s) for s in REGIONS[RULE_REGION[args.region]]],
               "validation_region": [str(s) for s in REGIONS[args.region]]}
@@ -914,7 +920,7 @@ def _rule_cell(rule: str, score: dict) -> str:
 
 
 def markdown(report: dict) -> str:
-    rows = report["rows"]
+    rows, baseline = report["rows"], report.get("baseline")
     lines = [
         "# Real-genome benchmark: the shipped heads on real human sequence",
         "",
@@ -930,7 +936,9 @@ def markdown(report: dict) -> str:
         f"(at least {MIN_SITE_DISTANCE} bp from any annotated boundary); 3-class MCC. The tata/notata heads are "
         "scored on all promoters (the annotation does not say which have a TATA box). 1..5-mer LR: a logistic "
         "regression on the frequencies of every 1..5-mer, fitted on 70 % of the training-region windows of the "
-        "same kind of set, its weight decay chosen on the other 30 %. MCC x 100.",
+        "same kind of set, its weight decay chosen on the other 30 %. MCC x 100."
+        + (f" From-scratch head: the same task's head over `{baseline}`, a model with nothing pre-trained "
+           "(`benchmarks.gue scratch`), trained on the same rows with the same recipe." if baseline else ""),
         "",
         "## Summary (one line per head)",
         "",
@@ -939,12 +947,12 @@ def markdown(report: dict) -> str:
         "on the same redraws. An interval that holds 0 means the set cannot tell the two apart.",
         "",
         "| head | validation set | promoters / sites : background | head MCC | 95 % interval | CpG rule | GC rule "
-        "| 1..5-mer LR | head - best rule, 95 % interval | GUE test MCC |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| 1..5-mer LR | head - best rule, 95 % interval | GUE test MCC |" + (" from-scratch head |" if baseline else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if baseline else ""),
     ]
     for row in rows:
         if _is_summary(row):
-            lines.append(_table_line(row, summary=True))
+            lines.append(_table_line(row, summary=True) + (f" {_pct(row.get('baseline_mcc'))} |" if baseline else ""))
     lines += ["", "## Every set", "",
               "| head | positives | background | n (pos : neg) | head MCC | CpG rule | GC rule | 1..5-mer LR | GUE test MCC |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -1118,6 +1126,8 @@ def main(argv: list[str] | None = None) -> None:
     run_parser.add_argument("--region", choices=list(RULE_REGION), default="validation",
                             help="score the validation region, or the selection part of the training region "
                                  "(for choosing a recipe; rules then choose their thresholds on the fit part)")
+    run_parser.add_argument("--baseline", default=None,
+                            help="also score the same heads of this weights directory (a from-scratch model) on the same windows")
     run_parser.add_argument("--record", action="store_true",
                             help="store each head's validation-region score in its head.json (shown by --list-tasks)")
     run_parser.set_defaults(func=run)

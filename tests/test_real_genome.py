@@ -214,6 +214,19 @@ def test_fit_and_selection_split_the_training_region():
     assert rg.RULE_REGION == {"validation": "training", "selection": "fit"}
 
 
+def test_the_report_has_a_from_scratch_column_only_when_a_baseline_was_scored():
+    rules = {"CpG": {"threshold": 22.0, "train_mcc": 0.3, "mcc": 0.294}, "GC": {"threshold": 0.6, "train_mcc": 0.3, "mcc": 0.314}}
+    row = rg.Row("promoter", "TSS of protein-coding genes", "all", 31, 155, 0.5, rules, 0.8, 0.4, None, 0.21).__dict__
+    report = {"rows": [row], "bases_per_second": {"promoter": 1000.0}, "seconds": 1, "command": "c", "date": "d",
+              "commit": "x", "training_region": ["chrX:0-30 Mb"], "validation_region": ["chrX:30-40 Mb"],
+              "baseline": "/runs/scratch"}
+    summary = [line for line in rg.markdown(report).splitlines() if line.startswith("| promoter |")][0]
+    assert summary.endswith("| 80.0 | 21.0 |") and "from-scratch head |" in rg.markdown(report)
+    plain = rg.markdown({**report, "baseline": None})
+    assert "from-scratch" not in plain and [line for line in plain.splitlines()
+                                            if line.startswith("| promoter |")][0].endswith("| 80.0 |")
+
+
 def test_record_stores_the_summary_score_beside_the_best_rule(tmp_path):
     import json
 
