@@ -11,8 +11,7 @@ not reach a head by any road, GUE's included). `gue.py train` passes the rows fo
 
 prints, per task, how many of its training and validation rows lie in those regions.
 
-A row is found by an exact match of its whole sequence, on either strand, anchored by its
-first ANCHOR bases. Reading chrX beyond 40 Mb here brings nothing in: its bases only decide
+A row is found by an exact match of its whole sequence, on either strand. Reading chrX beyond 40 Mb here brings nothing in: its bases only decide
 which rows are left out.
 """
 
@@ -22,55 +21,23 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.real_genome import CHRX_FASTA, Span, read_fasta_prefix, reverse_complement
 from vqdna_cli.io.labelled import read_labelled_csv
+from vqdna_cli.train.benchmark_overlap import SequenceMask
 
 HELD_OUT_REGIONS = (Span("chrX", 30_000_000, 70_000_000),)  # validation region, then the independent check's
-ANCHOR = 31  # bases that locate a row: 62 bits, one uint64 code
 REACH = 1_000  # longer than any GUE row
-_CHUNK = 10_000_000  # bases scanned at a time (memory: a few uint64 arrays of this length)
-_CODES = np.full(256, 255, dtype=np.uint8)
-for _i, _base in enumerate(b"ACGT"):
-    _CODES[_base] = _i
-
-
-def kmer_codes(seq: str, k: int = ANCHOR) -> tuple[np.ndarray, np.ndarray]:
-    """The 2-bit code of every k-mer of `seq` (uint64) and whether it is all ACGT."""
-    bases = _CODES[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
-    count = len(bases) - k + 1
-    if count <= 0:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool)
-    codes, clean = np.zeros(count, dtype=np.uint64), np.ones(count, dtype=bool)
-    for offset in range(k):
-        piece = bases[offset:offset + count]
-        clean &= piece != 255
-        codes = (codes << np.uint64(2)) | (piece & 3).astype(np.uint64)
-    return codes, clean
 
 
 def rows_lying_in(sequences: list[str], region: str, region_start: int = 0) -> list[int | None]:
-    """For each sequence, the 0-based position (plus `region_start`) where it or its reverse
-    complement occurs in `region`, or None. Sequences shorter than ANCHOR are never found."""
-    anchors: dict[int, list[tuple[int, str]]] = {}
-    for index, seq in enumerate(sequences):
-        for strand_seq in {seq, reverse_complement(seq)}:
-            codes, clean = kmer_codes(strand_seq[:ANCHOR])
-            if len(codes) and clean[0]:
-                anchors.setdefault(int(codes[0]), []).append((index, strand_seq))
-    wanted = np.array(sorted(anchors), dtype=np.uint64)
-    found: list[int | None] = [None] * len(sequences)
-    longest = max((len(s) for s in sequences), default=0)
-    for chunk_start in range(0, len(region), _CHUNK):
-        chunk = region[chunk_start:chunk_start + _CHUNK + longest]
-        codes, clean = kmer_codes(chunk)
-        hits = np.flatnonzero(np.isin(codes, wanted) & clean)
-        for at in hits[hits < _CHUNK]:
-            for index, strand_seq in anchors[int(codes[at])]:
-                if found[index] is None and chunk.startswith(strand_seq, int(at)):
-                    found[index] = region_start + chunk_start + int(at)
-    return found
+    """For each sequence, the 0-based position (plus `region_start`) of its first occurrence
+    in `region` on either strand, or None (`SequenceMask`, which keeps GUE's test sequences
+    out of pre-training, finds them; sequences shorter than its seed are never found)."""
+    first: dict[str, int] = {}
+    for start, found in SequenceMask(sequences).occurrences(region):  # by start
+        first.setdefault(found, region_start + start)
+        first.setdefault(reverse_complement(found), region_start + start)
+    return [first.get(seq) for seq in sequences]
 
 
 def held_out_sequence(data: Path) -> tuple[int, str]:

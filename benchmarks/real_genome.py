@@ -638,14 +638,7 @@ BOOTSTRAP_DRAWS = 2_000  # redraws of a validation set for its 95 % intervals
 
 def mcc_draws(truth: np.ndarray, predicted: np.ndarray, draws: np.ndarray, classes: int) -> np.ndarray:
     """MCC on each redraw of the windows (`draws`: one row of window indices per redraw)."""
-    codes = truth[draws] * classes + predicted[draws] + np.arange(len(draws))[:, None] * classes * classes
-    c = np.bincount(codes.ravel(), minlength=len(draws) * classes * classes).reshape(len(draws), classes, classes)
-    c = c.astype(np.float64)
-    total, correct = c.sum((1, 2)), np.trace(c, axis1=1, axis2=2)
-    truth_totals, predicted_totals = c.sum(2), c.sum(1)
-    numerator = correct * total - (truth_totals * predicted_totals).sum(1)
-    denominator = np.sqrt((total**2 - (predicted_totals**2).sum(1)) * (total**2 - (truth_totals**2).sum(1)))
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+    return np.array([mcc(truth[d], predicted[d], classes) for d in draws])
 
 
 def bootstrap_intervals(truth: np.ndarray, head: np.ndarray, rules: dict[str, np.ndarray], classes: int,

@@ -9,10 +9,11 @@ from pathlib import Path
 from benchmarks import held_out_rows
 from benchmarks.real_genome import Span, reverse_complement
 from conftest import random_dna
+from vqdna_cli.train.benchmark_overlap import SequenceMask
 
 
 def test_rows_are_found_on_either_strand_and_across_chunk_edges(monkeypatch):
-    monkeypatch.setattr(held_out_rows, "_CHUNK", 1_000)  # the region is scanned in three chunks
+    monkeypatch.setattr(SequenceMask, "CHUNK", 1_000)  # the region is scanned in three chunks
     region = random_dna(2_500, 1)
     rows = [region[100:170],                      # forward
             reverse_complement(region[400:700]),  # other strand

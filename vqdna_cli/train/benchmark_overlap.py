@@ -52,13 +52,15 @@ class SequenceMask:
                     self._seeds.setdefault(strand[: self.SEED], []).append(strand)
         self._keys = np.sort(np.array([_pack(seed) for seed in self._seeds], dtype=np.int64))
 
+    def occurrences(self, seq: str) -> list[tuple[int, str]]:
+        """(start, the sequence as it reads there: given or reverse complement) of every
+        occurrence in `seq` (uppercase), by start."""
+        return [(start, strand) for start in self._candidates(seq)
+                for strand in self._seeds.get(seq[start : start + self.SEED], ()) if seq.startswith(strand, start)]
+
     def apply(self, seq: str) -> tuple[str, int]:
         """`seq` (uppercase) with every occurrence written as N; and how many there were."""
-        hidden = []
-        for start in self._candidates(seq):
-            for strand in self._seeds.get(seq[start : start + self.SEED], ()):
-                if seq.startswith(strand, start):
-                    hidden.append((start, start + len(strand)))
+        hidden = [(start, start + len(strand)) for start, strand in self.occurrences(seq)]
         if not hidden:
             return seq, 0
         bases = bytearray(seq, "ascii")
