@@ -111,7 +111,7 @@ def genome_set_files(task: Task, work_dir: Path, args) -> list[str]:
     --genome-shifts override its mix, for trying mixes out."""
     if task.genome_set is None:
         return []
-    from benchmarks.real_genome import ensure_training_set
+    from benchmarks.genome_sets import ensure_training_set
 
     overrides = {name: value for name, value in (("negatives_per_positive", args.genome_negatives),
                                                   ("other_species_per_positive", args.genome_other_species),

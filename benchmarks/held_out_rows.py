@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.real_genome import CHRX_FASTA, Span, read_fasta_prefix, reverse_complement
+from benchmarks.genome_sets import CHRX_FASTA, Span, read_fasta_prefix, reverse_complement
 from vqdna_cli.io.labelled import read_labelled_csv
 from vqdna_cli.train.benchmark_overlap import SequenceMask
 

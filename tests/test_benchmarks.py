@@ -146,10 +146,10 @@ def test_the_table_can_keep_an_earlier_baseline_column():
 def test_heads_with_genomic_rows_build_them_in_the_work_folder(tmp_path, monkeypatch):
     import argparse
 
-    from benchmarks import real_genome
+    from benchmarks import genome_sets
 
     built = []
-    monkeypatch.setattr(real_genome, "ensure_training_set", lambda mix, work: built.append((mix, work)) or work / mix.file_name)
+    monkeypatch.setattr(genome_sets, "ensure_training_set", lambda mix, work: built.append((mix, work)) or work / mix.file_name)
     args = argparse.Namespace(genome_negatives=None, genome_other_species=None, genome_genes=None, genome_shifts=None)
     assert gue.genome_set_files(recipes.BY_NAME["tf-human-0"], tmp_path, args) == []
     promoter = recipes.BY_NAME["promoter"]

@@ -7,7 +7,7 @@ import gzip
 from pathlib import Path
 
 from benchmarks import held_out_rows
-from benchmarks.real_genome import Span, reverse_complement
+from benchmarks.genome_sets import Span, reverse_complement
 from conftest import random_dna
 from vqdna_cli.train.benchmark_overlap import SequenceMask
 

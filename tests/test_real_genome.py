@@ -1,29 +1,31 @@
-"""benchmarks/real_genome.py's set builders and rules: coordinates, strands, distances from
-TSS, the regions kept apart, and thresholds chosen on training windows. The synthetic tests
-always run; those on ../shared/data skip with the reason when it is absent."""
+"""The real-genome sets (benchmarks/genome_sets.py) and their benchmark (benchmarks/real_genome.py):
+coordinates, strands, distances from TSS, the regions kept apart, thresholds chosen on training
+windows, and the report. The synthetic tests always run; those on ../shared/data skip with the
+reason when it is absent."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from benchmarks import genome_sets as gs
 from benchmarks import real_genome as rg
 from conftest import random_dna
 
 
 def test_windows_put_the_anchor_where_the_layout_says_on_either_strand():
     seq = random_dna(2000, 7)
-    genome = rg.Genome({"chrT": (1000, seq)})  # base 0 of seq is chrT position 1000 (0-based)
-    layout = rg.LAYOUTS["promoter"]
-    plus = rg.cut_window(genome, layout, "chrT", 1500, "+", "1", "TSS")
+    genome = gs.Genome({"chrT": (1000, seq)})  # base 0 of seq is chrT position 1000 (0-based)
+    layout = gs.LAYOUTS["promoter"]
+    plus = gs.cut_window(genome, layout, "chrT", 1500, "+", "1", "TSS")
     assert (plus.start, plus.end) == (1251, 1551) and plus.seq == seq[251:551]
     assert plus.seq[249] == seq[500]  # the TSS at base 249
-    minus = rg.cut_window(genome, layout, "chrT", 1500, "-", "1", "TSS")
+    minus = gs.cut_window(genome, layout, "chrT", 1500, "-", "1", "TSS")
     assert (minus.start, minus.end) == (1450, 1750)
-    assert minus.seq == rg.reverse_complement(seq[450:750])
-    assert minus.seq[249] == rg.reverse_complement(seq[500])  # the TSS, read on the gene's strand
-    assert rg.cut_window(genome, layout, "chrT", 1100, "+", "1", "TSS") is None  # runs off the sequence
-    core = rg.cut_window(genome, rg.LAYOUTS["core-promoter"], "chrT", 1500, "+", "1", "TSS")
+    assert minus.seq == gs.reverse_complement(seq[450:750])
+    assert minus.seq[249] == gs.reverse_complement(seq[500])  # the TSS, read on the gene's strand
+    assert gs.cut_window(genome, layout, "chrT", 1100, "+", "1", "TSS") is None  # runs off the sequence
+    core = gs.cut_window(genome, gs.LAYOUTS["core-promoter"], "chrT", 1500, "+", "1", "TSS")
     assert (core.start, core.end) == (1466, 1536) and core.seq[34] == seq[500]
 
 
@@ -41,37 +43,37 @@ def _toy_genome_and_annotation():
     # starts at 40,399 on -, GT on - = AC at 40,398-40,399 on +.
     seq[40_100:40_102] = "CT"
     seq[40_398:40_400] = "AC"
-    genome = rg.Genome({"chrT": (0, "".join(seq))})
-    exons = [rg.Exon("chrT", 20_000, 20_100, "+", "P", "protein_coding"),
-             rg.Exon("chrT", 30_500, 30_600, "+", "P", "protein_coding"),
-             rg.Exon("chrT", 40_000, 40_100, "-", "M", "lincRNA"),
-             rg.Exon("chrT", 40_400, 40_500, "-", "M", "lincRNA")]
-    tss = [rg.Tss("chrT", 20_000, "+", "P", "protein_coding"), rg.Tss("chrT", 40_499, "-", "M", "lincRNA")]
-    return genome, rg.Annotation(tss, exons)
+    genome = gs.Genome({"chrT": (0, "".join(seq))})
+    exons = [gs.Exon("chrT", 20_000, 20_100, "+", "P", "protein_coding"),
+             gs.Exon("chrT", 30_500, 30_600, "+", "P", "protein_coding"),
+             gs.Exon("chrT", 40_000, 40_100, "-", "M", "lincRNA"),
+             gs.Exon("chrT", 40_400, 40_500, "-", "M", "lincRNA")]
+    tss = [gs.Tss("chrT", 20_000, "+", "P", "protein_coding"), gs.Tss("chrT", 40_499, "-", "M", "lincRNA")]
+    return genome, gs.Annotation(tss, exons)
 
 
 def test_splice_sites_are_internal_exon_boundaries_in_the_genes_orientation():
     _, annotation = _toy_genome_and_annotation()
-    assert rg.splice_sites(annotation) == [("chrT", 20_100, "+", rg.DONOR), ("chrT", 30_500, "+", rg.ACCEPTOR),
-                                           ("chrT", 40_099, "-", rg.ACCEPTOR), ("chrT", 40_399, "-", rg.DONOR)]
+    assert gs.splice_sites(annotation) == [("chrT", 20_100, "+", gs.DONOR), ("chrT", 30_500, "+", gs.ACCEPTOR),
+                                           ("chrT", 40_099, "-", gs.ACCEPTOR), ("chrT", 40_399, "-", gs.DONOR)]
     genome, _ = _toy_genome_and_annotation()
-    layout = rg.LAYOUTS["splice"]
-    for chrom, pos, strand, label in rg.splice_sites(annotation):
-        window = rg.cut_window(genome, layout, chrom, pos, strand, label, "site")
-        assert rg._canonical(window), (pos, strand, window.seq[196:204])
+    layout = gs.LAYOUTS["splice"]
+    for chrom, pos, strand, label in gs.splice_sites(annotation):
+        window = gs.cut_window(genome, layout, chrom, pos, strand, label, "site")
+        assert gs._canonical(window), (pos, strand, window.seq[196:204])
 
 
 def test_backgrounds_keep_away_from_every_tss_and_are_of_their_kind(monkeypatch):
     genome, annotation = _toy_genome_and_annotation()
-    monkeypatch.setitem(rg.REGIONS, "validation", (rg.Span("chrT", 0, 60_000),))
-    landmarks = rg.Landmarks.of(annotation)
-    layout = rg.LAYOUTS["promoter"]
-    options = rg.SetOptions(region="validation")
+    monkeypatch.setitem(gs.REGIONS, "validation", (gs.Span("chrT", 0, 60_000),))
+    landmarks = gs.Landmarks.of(annotation)
+    layout = gs.LAYOUTS["promoter"]
+    options = gs.SetOptions(region="validation")
     for kind in ("random", "intergenic", "exonic", "intronic"):
-        windows = rg.background_windows(genome, landmarks, layout, kind, 10, options)
+        windows = gs.background_windows(genome, landmarks, layout, kind, 10, options)
         for w in windows:
             for t in annotation.tss:
-                assert w.end - 1 < t.pos - rg.MIN_TSS_DISTANCE + 1 or w.start > t.pos + rg.MIN_TSS_DISTANCE - 1
+                assert w.end - 1 < t.pos - gs.MIN_TSS_DISTANCE + 1 or w.start > t.pos + gs.MIN_TSS_DISTANCE - 1
             assert w.strand in "+-" and len(w.seq) == 300
             if kind == "intergenic":
                 assert not (w.start < 30_600 and w.end > 20_000) and not (w.start < 40_500 and w.end > 40_000)
@@ -79,7 +81,7 @@ def test_backgrounds_keep_away_from_every_tss_and_are_of_their_kind(monkeypatch)
                 assert 20_100 <= w.start and w.end <= 30_500
             if kind == "exonic":
                 assert 30_500 <= w.start + (249 if w.strand == "+" else 50) < 30_600  # the anchor base
-    both = {w.strand for w in rg.background_windows(genome, landmarks, layout, "random", 20, options)}
+    both = {w.strand for w in gs.background_windows(genome, landmarks, layout, "random", 20, options)}
     assert both == {"+", "-"}
 
 
@@ -120,13 +122,13 @@ def test_bootstrap_intervals_are_paired_seeded_and_tell_a_clear_gap_from_none():
 
 def test_rules_on_splice_windows_call_the_junctions_class():
     def window(seq, label):
-        return rg.Window("c", 0, 400, "+", label, "acceptor", seq)
+        return gs.Window("c", 0, 400, "+", label, "acceptor", seq)
 
-    acceptor = window("A" * 198 + "AG" + "C" * 200, rg.ACCEPTOR)
-    donor = window("A" * 200 + "GT" + "C" * 198, rg.DONOR)
-    poor = window("A" * 198 + "AG" + "A" * 200, rg.NON_SPLICE)
-    predicted = rg.rule_predictions(rg.LAYOUTS["splice"], "GC", 0.4, [acceptor, donor, poor])
-    assert list(predicted) == [rg.ACCEPTOR, rg.DONOR, rg.NON_SPLICE]
+    acceptor = window("A" * 198 + "AG" + "C" * 200, gs.ACCEPTOR)
+    donor = window("A" * 200 + "GT" + "C" * 198, gs.DONOR)
+    poor = window("A" * 198 + "AG" + "A" * 200, gs.NON_SPLICE)
+    predicted = rg.rule_predictions(gs.LAYOUTS["splice"], "GC", 0.4, [acceptor, donor, poor])
+    assert list(predicted) == [gs.ACCEPTOR, gs.DONOR, gs.NON_SPLICE]
 
 
 def test_the_kmer_reference_learns_a_word_on_training_windows_and_scores_the_others():
@@ -139,7 +141,7 @@ def test_the_kmer_reference_learns_a_word_on_training_windows_and_scores_the_oth
             label = str(i % 2)
             if label == "1":  # the word once in every 60 bases
                 seq = "".join(seq[j * 60 : (j + 1) * 60 - 12] + "TATAAATATAAA" for j in range(5))
-            out.append(rg.Window("c", i, i + 300, "+", label, "random", seq))
+            out.append(gs.Window("c", i, i + 300, "+", label, "random", seq))
         return out
 
     score = rg.kmer_reference(windows(0, 200), windows(1000, 60), classes=2)
@@ -156,9 +158,9 @@ def test_the_kmer_reference_learns_a_word_on_training_windows_and_scores_the_oth
 def test_write_csv_is_what_finetune_reads(tmp_path):
     from vqdna_cli.io.labelled import read_labelled_csv
 
-    windows = [rg.Window("c", 0, 4, "+", "1", "TSS", "ACGT"), rg.Window("c", 9, 13, "-", "0", "random", "TTTT")]
+    windows = [gs.Window("c", 0, 4, "+", "1", "TSS", "ACGT"), gs.Window("c", 9, 13, "-", "0", "random", "TTTT")]
     path = tmp_path / "set.csv"
-    assert rg.write_csv(windows, path) == 2
+    assert gs.write_csv(windows, path) == 2
     read = read_labelled_csv(str(path))
     assert read.sequences == ["ACGT", "TTTT"] and read.labels == ["1", "0"]
 
@@ -171,47 +173,47 @@ def test_other_species_windows_skip_human_and_held_out_genomes_and_are_reproduci
     for name, seed in (("human_chr1.fa.gz", 1), ("chlamydia_trachomatis_CHLTCG.fa.gz", 2), ("a.fa.gz", 3)):
         write_gzip(genomes / name, fasta_text({"r": random_dna(5_000, seed)}))
     write_gzip(genomes / "b.fna.gz", fasta_text({"x": random_dna(3_000, 4), "y": "N" * 400 + random_dna(600, 5)}))
-    files = rg._other_species_files(tmp_path)
+    files = gs._other_species_files(tmp_path)
     assert [f.name for f in files] == ["a.fa.gz", "b.fna.gz"]  # no human sequence, nothing pre-training holds out
-    layout = rg.LAYOUTS["core-promoter"]
-    windows = rg.other_species_windows(files, layout, 9, seed=0)
-    assert windows == rg.other_species_windows(files, layout, 9, seed=0)
-    assert windows != rg.other_species_windows(files, layout, 9, seed=1)
+    layout = gs.LAYOUTS["core-promoter"]
+    windows = gs.other_species_windows(files, layout, 9, seed=0)
+    assert windows == gs.other_species_windows(files, layout, 9, seed=0)
+    assert windows != gs.other_species_windows(files, layout, 9, seed=1)
     assert sorted(w.chrom.split(":")[0] for w in windows) == ["a.fa.gz"] * 5 + ["b.fna.gz"] * 4
-    assert all(len(w.seq) == 70 and set(w.seq) <= set("ACGT") and w.label == rg.NON_PROMOTER for w in windows)
+    assert all(len(w.seq) == 70 and set(w.seq) <= set("ACGT") and w.label == gs.NON_PROMOTER for w in windows)
     assert {w.strand for w in windows} == {"+", "-"}
 
 
 def test_shifted_tss_windows_move_downstream_on_the_genes_strand():
     genome, annotation = _toy_genome_and_annotation()
-    layout, options = rg.LAYOUTS["core-promoter"], rg.SetOptions(region="training", genes="all")
-    rg.REGIONS["training"], saved = (rg.Span("chrT", 0, 60_000),), rg.REGIONS["training"]
+    layout, options = gs.LAYOUTS["core-promoter"], gs.SetOptions(region="training", genes="all")
+    gs.REGIONS["training"], saved = (gs.Span("chrT", 0, 60_000),), gs.REGIONS["training"]
     try:
-        plain = {w.strand: w for w in rg.tss_windows(genome, annotation, layout, options)}
-        moved = {w.strand: w for w in rg.tss_windows(genome, annotation, layout, options, shift=5)}
+        plain = {w.strand: w for w in gs.tss_windows(genome, annotation, layout, options)}
+        moved = {w.strand: w for w in gs.tss_windows(genome, annotation, layout, options, shift=5)}
     finally:
-        rg.REGIONS["training"] = saved
+        gs.REGIONS["training"] = saved
     assert moved["+"].start == plain["+"].start + 5 and moved["-"].start == plain["-"].start - 5
     assert moved["+"].seq[:-5] == plain["+"].seq[5:] and moved["-"].seq[:-5] == plain["-"].seq[5:]
-    assert moved["+"].kind == "TSS protein_coding shifted +5" and moved["+"].label == rg.PROMOTER
+    assert moved["+"].kind == "TSS protein_coding shifted +5" and moved["+"].label == gs.PROMOTER
 
 
 def test_training_mix_names_its_file_by_everything_that_makes_it():
-    names = {rg.TrainingMix("promoter", 2, 1).file_name, rg.TrainingMix("promoter", 1, 1).file_name,
-             rg.TrainingMix("promoter", 2, 0).file_name, rg.TrainingMix("core-promoter", 2, 1).file_name,
-             rg.TrainingMix("promoter", 2, 1, genes="protein_coding").file_name,
-             rg.TrainingMix("promoter", 2, 1, seed=1).file_name,
-             rg.TrainingMix("promoter", 2, 1, shifts=(-3, 3)).file_name}
+    names = {gs.TrainingMix("promoter", 2, 1).file_name, gs.TrainingMix("promoter", 1, 1).file_name,
+             gs.TrainingMix("promoter", 2, 0).file_name, gs.TrainingMix("core-promoter", 2, 1).file_name,
+             gs.TrainingMix("promoter", 2, 1, genes="protein_coding").file_name,
+             gs.TrainingMix("promoter", 2, 1, seed=1).file_name,
+             gs.TrainingMix("promoter", 2, 1, shifts=(-3, 3)).file_name}
     assert len(names) == 7
     with pytest.raises(ValueError):
-        rg.TrainingMix("enhancer")
+        gs.TrainingMix("enhancer")
 
 
 def test_fit_and_selection_split_the_training_region():
-    fit, selection = rg.REGIONS["fit"], rg.REGIONS["selection"]
-    assert set(fit + selection) >= set(rg.TRAINING_REGION) - {rg.Span("chrX", 0, 30_000_000)}
-    assert rg.Span("chrX", fit[0].start, selection[0].end) == rg.TRAINING_REGION[0] and fit[0].end == selection[0].start
-    assert rg.RULE_REGION == {"validation": "training", "selection": "fit"}
+    fit, selection = gs.REGIONS["fit"], gs.REGIONS["selection"]
+    assert set(fit + selection) >= set(gs.TRAINING_REGION) - {gs.Span("chrX", 0, 30_000_000)}
+    assert gs.Span("chrX", fit[0].start, selection[0].end) == gs.TRAINING_REGION[0] and fit[0].end == selection[0].start
+    assert gs.RULE_REGION == {"validation": "training", "selection": "fit"}
 
 
 def test_the_report_has_a_from_scratch_column_only_when_a_baseline_was_scored():
@@ -258,51 +260,51 @@ def test_record_is_for_the_validation_region_only():
 
 # --- on the real annotation and genome ----------------------------------------------------------
 
-DATA = rg.data_dir()
+DATA = gs.data_dir()
 needs_data = pytest.mark.skipif(DATA is None, reason="no real data: set VQDNA_DATA or provide ../shared/data "
                                                      "(annotation/ and genomes/)")
 
 
 @pytest.fixture(scope="module")
 def real():
-    return rg.load_genome(DATA), rg.load_annotation(DATA)
+    return gs.load_genome(DATA), gs.load_annotation(DATA)
 
 
 @needs_data
 def test_chrx_is_never_read_beyond_40_mb(real):
     genome, annotation = real
-    assert len(genome.pieces["chrX"][1]) == rg.CHRX_READ_LIMIT
-    assert max(t.pos for t in annotation.tss if t.chrom == "chrX") < rg.CHRX_READ_LIMIT
+    assert len(genome.pieces["chrX"][1]) == gs.CHRX_READ_LIMIT
+    assert max(t.pos for t in annotation.tss if t.chrom == "chrX") < gs.CHRX_READ_LIMIT
 
 
 @needs_data
 def test_real_sets_keep_training_and_validation_apart(real):
     genome, annotation = real
-    validation = rg.VALIDATION_REGION[0]
+    validation = gs.VALIDATION_REGION[0]
     for region in ("training", "validation"):
-        options = rg.SetOptions(region=region, background="all")
-        windows = (rg.promoter_set(genome, annotation, rg.LAYOUTS["core-promoter"], options)
-                   + rg.splice_set(genome, annotation, options))
+        options = gs.SetOptions(region=region, background="all")
+        windows = (gs.promoter_set(genome, annotation, gs.LAYOUTS["core-promoter"], options)
+                   + gs.splice_set(genome, annotation, options))
         inside = [w for w in windows if w.chrom == "chrX" and w.end > validation.start and w.start < validation.end]
         assert (len(inside) == len(windows)) if region == "validation" else not inside
-        assert all(rg.in_region(w, rg.REGIONS[region]) for w in windows)
+        assert all(gs.in_region(w, gs.REGIONS[region]) for w in windows)
 
 
 @needs_data
 def test_real_promoter_windows_are_on_the_genes_strand_and_backgrounds_far_from_tss(real):
     genome, annotation = real
-    windows = rg.promoter_set(genome, annotation, rg.LAYOUTS["promoter"], rg.SetOptions(background="all"))
+    windows = gs.promoter_set(genome, annotation, gs.LAYOUTS["promoter"], gs.SetOptions(background="all"))
     tss = {(t.chrom, t.pos): t for t in annotation.tss}
     positions = np.array(sorted(t.pos for t in annotation.tss if t.chrom == "chrX"))
     for w in windows:
-        if w.label == rg.PROMOTER:
+        if w.label == gs.PROMOTER:
             anchor = w.start + 249 if w.strand == "+" else w.end - 1 - 249
             assert tss[(w.chrom, anchor)].strand == w.strand
         else:
             nearest = np.abs(positions - np.clip(positions, w.start, w.end - 1)).min()
-            assert nearest >= rg.MIN_TSS_DISTANCE
-    promoters = [rg.cpg_count(w.seq) for w in windows if w.label == rg.PROMOTER]
-    random = [rg.cpg_count(w.seq) for w in windows if w.kind == "random background"]
+            assert nearest >= gs.MIN_TSS_DISTANCE
+    promoters = [gs.cpg_count(w.seq) for w in windows if w.label == gs.PROMOTER]
+    random = [gs.cpg_count(w.seq) for w in windows if w.kind == "random background"]
     assert np.mean(promoters) > 3 * np.mean(random)  # annotation/README.md: ~20 against ~2.5 per 300 bp
 
 
@@ -312,19 +314,19 @@ def test_training_sets_are_reproducible_and_stay_in_the_fit_region(real, tmp_pat
     human window in the fit part of the training region (none in the selection part, none in
     the validation region, none beyond 40 Mb), promoters at annotated TSS."""
     genome, annotation = real
-    fit = rg.REGIONS["fit"]
-    for mix in (rg.TrainingMix("core-promoter", 1, 0.5), rg.TrainingMix("splice", 1)):
-        windows = rg.training_set(genome, annotation, mix, DATA)
+    fit = gs.REGIONS["fit"]
+    for mix in (gs.TrainingMix("core-promoter", 1, 0.5), gs.TrainingMix("splice", 1)):
+        windows = gs.training_set(genome, annotation, mix, DATA)
         human = [w for w in windows if w.kind != "other species"]
-        assert human and all(rg.in_region(w, fit) for w in human)
+        assert human and all(gs.in_region(w, fit) for w in human)
         assert all(w.end <= 25_000_000 for w in human if w.chrom == "chrX")
         if mix.layout != "splice":
             other = [w for w in windows if w.kind == "other species"]
-            positives = sum(w.label == rg.PROMOTER for w in windows)
+            positives = sum(w.label == gs.PROMOTER for w in windows)
             assert len(other) == round(positives * 0.5) and not any("human" in w.chrom for w in other)
-            assert {w.kind for w in human} >= {f"{kind} background" for kind in rg.BACKGROUNDS}
-        first = rg.ensure_training_set(mix, tmp_path / "a", DATA)
-        again = rg.ensure_training_set(mix, tmp_path / "b", DATA)
+            assert {w.kind for w in human} >= {f"{kind} background" for kind in gs.BACKGROUNDS}
+        first = gs.ensure_training_set(mix, tmp_path / "a", DATA)
+        again = gs.ensure_training_set(mix, tmp_path / "b", DATA)
         assert first.read_bytes() == again.read_bytes() and first.name == mix.file_name
-        assert rg.write_csv(windows, tmp_path / "direct.csv") == len(windows)
+        assert gs.write_csv(windows, tmp_path / "direct.csv") == len(windows)
         assert (tmp_path / "direct.csv").read_bytes() == first.read_bytes()

@@ -82,7 +82,7 @@ GENE_SETS = ("protein_coding", "all")
 @dataclass(frozen=True)
 class TrainingMix:
     """The genomic rows a head trains on beside GUE's (Task.genome_set), all from the fit part
-    of the training region; benchmarks/real_genome.py builds them (`training_set`). Promoter
+    of the training region; benchmarks/genome_sets.py builds them (`training_set`). Promoter
     layouts: a window at every annotated TSS (all genes) as positives; `negatives_per_positive`
     windows of each background kind (random, intergenic, intronic, exonic, GC-matched, all far
     from any TSS, both strands) and `other_species_per_positive` windows of other species as
