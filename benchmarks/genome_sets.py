@@ -354,8 +354,10 @@ def tss_windows(genome: Genome, annotation: Annotation, layout: Layout, options:
 
 
 def genome_order(window: Window):
-    """Sort key: windows in genome order."""
-    return window.chrom, window.start, window.strand
+    """Sort key: genome order, then label and kind, so that windows at the same place (an
+    acceptor and a donor window of one boundary, a TSS two genes share) come out in one order
+    on every run: the sets are built through set(), whose order changes with Python's hash seed."""
+    return window.chrom, window.start, window.strand, window.label, window.kind
 
 
 def _fits(kind: str, landmarks: Landmarks, chrom: str, start: int, end: int, anchor: int) -> bool:

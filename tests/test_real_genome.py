@@ -63,6 +63,18 @@ def test_splice_sites_are_internal_exon_boundaries_in_the_genes_orientation():
         assert gs._canonical(window), (pos, strand, window.seq[196:204])
 
 
+def test_windows_at_one_place_sort_the_same_whatever_order_they_come_in():
+    """Sets are built through set(), whose order follows Python's hash seed: an acceptor and a
+    donor window of the same place must still come out in one order (the splice training
+    rows once changed order between runs)."""
+    acceptor = gs.Window("chrT", 100, 500, "+", gs.ACCEPTOR, "acceptor", "A" * 400)
+    donor = gs.Window("chrT", 100, 500, "+", gs.DONOR, "donor", "A" * 400)
+    lncrna = gs.Window("chrT", 100, 500, "+", gs.PROMOTER, "TSS lncRNA", "A" * 400)
+    coding = gs.Window("chrT", 100, 500, "+", gs.PROMOTER, "TSS protein_coding", "A" * 400)
+    for windows in ([acceptor, donor], [lncrna, coding]):
+        assert sorted(windows, key=gs.genome_order) == sorted(windows[::-1], key=gs.genome_order)
+
+
 def test_backgrounds_keep_away_from_every_tss_and_are_of_their_kind(monkeypatch):
     genome, annotation = _toy_genome_and_annotation()
     monkeypatch.setitem(gs.REGIONS, "validation", (gs.Span("chrT", 0, 60_000),))
