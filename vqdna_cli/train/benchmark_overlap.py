@@ -47,7 +47,7 @@ class SequenceMask:
         self.count = len(sequences)
         self._seeds: dict[str, list[str]] = {}
         for seq in sequences:
-            for strand in {seq.upper(), reverse_complement(seq.upper())}:
+            for strand in dict.fromkeys((seq.upper(), reverse_complement(seq.upper()))):  # in one order, unlike a set
                 if len(strand) >= self.SEED and set(strand[: self.SEED]) <= set("ACGT"):
                     self._seeds.setdefault(strand[: self.SEED], []).append(strand)
         self._keys = np.sort(np.array([_pack(seed) for seed in self._seeds], dtype=np.int64))
