@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vqdna_cli.data.alphabet import reverse_complement
 from vqdna_cli.train import recipes
 from vqdna_cli.train.recipes import GENE_SETS, HOLDOUT_FILES, LAYOUTS, Layout, TrainingMix
 
@@ -179,13 +180,6 @@ def load_annotation(data: Path) -> Annotation:
 PROMOTER, NON_PROMOTER = "1", "0"  # GUE's labels, the heads' `labels`
 ACCEPTOR, DONOR, NON_SPLICE = "0", "1", "2"
 SPLICE_KINDS = ("acceptor", "donor", "AG decoy", "GT decoy")  # Window.kind of the splice sets
-
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
-def reverse_complement(seq: str) -> str:
-    return seq.translate(_COMPLEMENT)[::-1]
-
 
 @dataclass(frozen=True)
 class Window:

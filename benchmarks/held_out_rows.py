@@ -11,8 +11,8 @@ not reach a head by any road, GUE's included). `gue.py train` passes the rows fo
 
 prints, per task, how many of its training and validation rows lie in those regions.
 
-A row is found by an exact match of its whole sequence, on either strand. Reading chrX beyond 40 Mb here brings nothing in: its bases only decide
-which rows are left out.
+A row is found by an exact match of its whole sequence, on either strand. Reading chrX beyond
+40 Mb here brings nothing in: its bases only decide which rows are left out.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.genome_sets import CHRX_FASTA, Span, read_fasta_prefix, reverse_complement
+from benchmarks.genome_sets import CHRX_FASTA, Span, read_fasta_prefix
+from vqdna_cli.data.alphabet import reverse_complement
 from vqdna_cli.io.labelled import read_labelled_csv
 from vqdna_cli.train.benchmark_overlap import SequenceMask
 
@@ -58,12 +59,15 @@ def read_rows(files: list[str]) -> list[tuple[str, str]]:
     return rows
 
 
-def find_held_out_rows(files: list[str], data: Path) -> list[tuple[str, str]]:
-    """The (sequence, label) rows of `files` that lie in HELD_OUT_REGIONS."""
-    rows = read_rows(files)
-    start, region = held_out_sequence(data)
+def rows_inside(rows: list[tuple[str, str]], start: int, region: str) -> list[tuple[str, str]]:
+    """The (sequence, label) rows that lie in `region` (bases from chrX position `start`)."""
     where = rows_lying_in([s for s, _ in rows], region, start)
     return [row for row, at in zip(rows, where) if at is not None]
+
+
+def find_held_out_rows(files: list[str], data: Path) -> list[tuple[str, str]]:
+    """The (sequence, label) rows of `files` that lie in HELD_OUT_REGIONS."""
+    return rows_inside(read_rows(files), *held_out_sequence(data))
 
 
 def ensure_held_out_rows(task_name: str, files: list[str], data: Path, work_dir: Path) -> Path:
@@ -97,10 +101,9 @@ def main() -> None:
             if not files:
                 continue
             rows = read_rows(files)
-            where = rows_lying_in([s for s, _ in rows], region, start)
-            inside = [y for (_, y), at in zip(rows, where) if at is not None]
+            inside = [y for _, y in rows_inside(rows, start, region)]
             by_label = {y: inside.count(y) for y in sorted(set(inside))}
-            print(f"{name}: {len(inside)} of {len(where)} rows of {', '.join(Path(f).parent.name + '/' + Path(f).name for f in files)}"
+            print(f"{name}: {len(inside)} of {len(rows)} rows of {', '.join(Path(f).parent.name + '/' + Path(f).name for f in files)}"
                   f" lie in {regions} (by label: {by_label})", file=sys.stderr)
 
 

@@ -14,11 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
-def reverse_complement(seq: str) -> str:
-    return seq.translate(_COMPLEMENT)[::-1]
+from vqdna_cli.data.alphabet import reverse_complement
 
 
 def gue_test_sequences(gue: Path) -> list[str]:
