@@ -25,7 +25,7 @@ DATE = "2026-11"  # fixed, so regenerating gives identical files; bump with rele
 EXIT_STATUS = [
     ("0", "Success (also when the reader of standard output goes away early, as with | head)."),
     (str(VqdnaError.exit_code), "An error the one-line message explains that none of the codes below covers, "
-                                "such as --device cuda without a GPU."),
+                                "such as torchrun starting more processes on a machine than it has GPUs."),
     (str(UsageError.exit_code), "A usage error: an unknown or missing option or a bad option value, found by the "
                                 "command-line parser or by vqdna; or an input error: input that is missing, "
                                 "unreadable or malformed (the message names the record and position)."),

@@ -625,3 +625,35 @@ def test_class_index_is_an_index_with_text_labels(model_copy: Path, tmp_path: Pa
     for _, label, index, *_ in table:
         assert index in ("0", "1")
         assert label == ["neg", "pos"][int(index)]
+
+
+def test_clipped_and_gapped_reads_keep_their_reference_coordinates(run_vqdna, tiny_model_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """tokenize's positions, embed's windows and classify's BED follow each read's CIGAR."""
+    import pysam
+
+    bam = tmp_path / "reads.bam"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chrA", "LN": 1000}]}
+    reads = [("soft", 100, "10S20M", random_dna(30, 1)), ("del", 300, "10M10D20M", random_dna(30, 2)),
+             ("ins", 500, "10M5I15M", random_dna(30, 3))]
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
+        for name, start, cigar, seq in reads:
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.flag, read.reference_id, read.reference_start = name, 0, 0, start
+            read.cigarstring, read.query_sequence, read.mapping_quality = cigar, seq, 60
+            out.write(read)
+    tokens, emb, bed = tmp_path / "t.npz", tmp_path / "e.npz", tmp_path / "c.bed"
+    for args in (("tokenize", bam, "-o", tokens), ("embed", bam, "-o", emb), ("classify", "--task", "toy", bam, "-o", bed)):
+        check_ok(run_vqdna(*args, "--model", tiny_model_dir, "-q"))
+    off = np.iinfo(np.uint32).max
+    npz = load(tokens)
+    positions = np.split(npz["positions"], npz["offsets"][1:-1])
+    assert positions[0].tolist() == [off] * 10 + list(range(100, 120))
+    assert positions[1].tolist() == list(range(300, 310)) + list(range(320, 340))
+    assert positions[2].tolist() == list(range(500, 510)) + [off] * 5 + list(range(510, 525))
+    assert npz["starts"].tolist() == [100, 300, 500]
+    spans = [(100, 120), (300, 340), (500, 525)]
+    embedded = load(emb)
+    assert list(zip(embedded["window_starts"].tolist(), embedded["window_ends"].tolist())) == spans
+    _, rows = data_lines(bed.read_bytes())
+    assert [(int(row[1]), int(row[2])) for row in rows] == spans

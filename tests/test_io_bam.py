@@ -186,3 +186,34 @@ def test_cram_with_its_reference(tmp_path: Path):
             out.write(read)
     records = list(read_alignments(str(cram), reference=str(reference)))
     assert [(r.name, r.chrom, r.offset, r.seq) for r in records] == [(n, c, s, q) for n, c, s, q in reads]
+
+
+def _aligned(out: pysam.AlignmentFile, name: str, start: int, cigar: str, seq: str) -> None:
+    read = pysam.AlignedSegment(out.header)
+    read.query_name, read.flag, read.reference_name, read.reference_start = name, 0, "chr1", start
+    read.cigarstring, read.query_sequence, read.mapping_quality = cigar, seq, 60
+    out.write(read)
+
+
+@pytest.fixture
+def clipped_bam(tmp_path: Path) -> str:
+    """A soft clip, an insertion and a deletion: bases that stray from reference_start + i."""
+    path = str(tmp_path / "clipped.bam")
+    with pysam.AlignmentFile(path, "wb", header=HEADER) as out:
+        _aligned(out, "plain", 10, "8M", "ACGTACGT")
+        _aligned(out, "soft", 100, "3S5M", "TTTACGTA")
+        _aligned(out, "ins", 200, "2M2I3M", "ACGGTAC")
+        _aligned(out, "del", 300, "2M4D3M", "ACTAC")
+    return path
+
+
+def test_clipped_and_gapped_reads_map_each_base_to_the_reference(clipped_bam: str) -> None:
+    records = {r.name: r for r in read_alignments(clipped_bam)}
+    assert records["plain"].reference_positions is None and records["plain"].span(0, 8) == (10, 18)
+    assert records["soft"].offset == 100 and records["soft"].reference_positions.tolist() == [-1, -1, -1, 100, 101,
+                                                                                             102, 103, 104]
+    assert records["soft"].span(0, 8) == (100, 105) and records["soft"].span(0, 3) == (100, 100)
+    assert records["ins"].reference_positions.tolist() == [200, 201, -1, -1, 202, 203, 204]
+    assert records["ins"].span(0, 7) == (200, 205)
+    assert records["del"].reference_positions.tolist() == [300, 301, 306, 307, 308]
+    assert records["del"].span(0, 5) == (300, 309) and records["del"].span(2, 5) == (306, 309)

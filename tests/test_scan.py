@@ -144,3 +144,27 @@ def test_bad_scan_values_give_a_one_line_error(run_vqdna, tiny_model_dir, genome
 def test_scan_options_need_scan(run_vqdna, tiny_model_dir, short_fasta):
     result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "--window", "30")
     assert result.returncode != 0 and result.stderr_lines == ["vqdna: error: --window and --min-prob apply to --scan only"]
+
+
+def test_scan_records_what_made_it_beside_the_bed(run_vqdna, tiny_model_dir, genome, tmp_path):
+    import json
+
+    out = tmp_path / "calls.bed"
+    assert run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "-o", out,
+                     "-q").returncode == 0
+    made_by = json.loads((tmp_path / "calls.bed.json").read_text())
+    assert made_by["task"] == "toy" and made_by["input"] == str(genome) and made_by["window"] == 40
+    assert made_by["rows"] == len(bed_rows(out)) and "model_hash" in made_by and "vqdna_version" in made_by
+    again = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "-o", out)
+    assert again.returncode == 4 and again.stderr_lines == [f"vqdna: error: output {out} exists: use --force to overwrite it"]
+
+
+def test_scan_warns_when_its_window_is_far_from_the_heads_training_length(run_vqdna, tiny_model_dir, genome,
+                                                                          tmp_path):
+    args = ("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome)
+    far = run_vqdna(*args, "--window", "12", "-o", tmp_path / "short.bed")
+    assert far.returncode == 0
+    assert far.stderr_lines[-1] == ("vqdna: warning: 12 bp windows are far from the lengths the toy head was trained "
+                                    "on (40 bp); its probabilities are extrapolations")
+    near = run_vqdna(*args, "-o", tmp_path / "usual.bed")
+    assert near.returncode == 0 and not any("warning" in line for line in near.stderr_lines)

@@ -47,11 +47,14 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     sequences, for a head that reads them) whose length is far from those the head trained
     on (`head_features.outside_training_lengths`), for the caller to warn about."""
     from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
-    from vqdna_cli.io.writers import PredictionBed, PredictionTsv, check_output, text_output, write_sidecar
+    from vqdna_cli.io.writers import (PredictionBed, PredictionTsv, check_output, check_sidecar, check_text_output,
+                                      has_sidecar, text_output, write_sidecar)
     from vqdna_cli.runner import embed_records
 
     output_format = options.table_format(output)
+    check_text_output(output)
     check_output(output, force, inputs.paths)
+    check_sidecar(output, force, inputs.paths)
     runner = load_runner(run)
     check_stride(options.stride, runner.window)
     head, info = runner.attach_head(task)
@@ -79,7 +82,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
             lengths = [len(result.record)] if whole_record else [end - start for start, end in result.windows]
             read_count += len(lengths)
             outside += sum(outside_training_lengths(info, n) for n in lengths)
-    if output is not None and str(output) != "-":
+    if has_sidecar(output):
         write_sidecar(output, {**provenance, "columns": table.columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
             "read_count": read_count, "outside_training_lengths": outside,
@@ -97,15 +100,18 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     the bases to scan before the first window (when known)."""
     import numpy as np
 
-    from vqdna_cli.head_features import head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.regions import parse_region, read_bed
-    from vqdna_cli.io.writers import ScanBed, check_output, text_output
+    from vqdna_cli.io.writers import (ScanBed, check_output, check_sidecar, check_text_output, has_sidecar,
+                                      text_output, write_sidecar)
     from vqdna_cli.runner import embed_records
     from vqdna_cli.scan import ScanLayout, ScanSource, background_classes
 
     regions = ([parse_region(genome.region)] if genome.region else []) + (read_bed(str(genome.bed)) if genome.bed else [])
     source = ScanSource.open(genome.source, regions)
-    check_output(output, force)
+    check_text_output(output)
+    check_output(output, force, genome.paths)
+    check_sidecar(output, force, genome.paths)
     runner = load_runner(run)
     head, info = runner.attach_head(task)
     layout = ScanLayout.of(info, runner.window, settings)
@@ -124,9 +130,9 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     results = embed_records(runner, records(), batch_tokens=run.tokens_per_batch(), stride=None, per_token=False,
                             **inputs)
     kept = windows = 0
+    made_by = runner.describe()
     with text_output(output) as out:
         table = ScanBed(out, list(info.class_names))
-        made_by = runner.describe()
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
                            f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g}")
         for batch in _batched(results, SCAN_BATCH):
@@ -143,8 +149,14 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                 table.write_row(record, strand, p)
                 kept += 1
     tracker.finish(source.total_bases)
-    return {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
-            "strands": "".join(layout.strands), "bases": tracker.covered}
+    result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
+              "strands": "".join(layout.strands), "bases": tracker.covered,
+              "outside_training_lengths": outside_training_lengths(info, layout.window),
+              "train_window_lengths": info.train_window_lengths}
+    if has_sidecar(output):
+        write_sidecar(output, {**made_by, "task": task, **genome.describe(), "min_prob": settings.min_prob,
+                               **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
+    return result
 
 
 def _batched(items, size: int):

@@ -46,7 +46,14 @@ app.add_typer(train.app, name="train")
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
-    app()
+    try:
+        app()
+    finally:
+        # The command is over: its output is in place or its error reported. A Ctrl-C or a
+        # kill from here on would only turn the interpreter's shutdown (torch's exit hooks)
+        # into a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _terminate(signum, frame) -> None:

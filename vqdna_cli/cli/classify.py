@@ -87,6 +87,9 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
                           progress=progress, on_total=progress.set_total)
     report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
            f"{result['stride']} bp, strands {result['strands']})", quiet)
+    if result["outside_training_lengths"]:
+        report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
+               f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)
 
 
 def _lengths(head: dict) -> str:

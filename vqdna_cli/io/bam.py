@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import BinaryIO
 
+import numpy as np
 import pysam
 
 from vqdna_cli.errors import InputError
@@ -34,8 +35,9 @@ def read_alignments(
     are reads stored without a sequence (`*`). Reads on the reverse strand keep pysam's
     `query_sequence`, which the SAM format already stores reverse-complemented, i.e. on
     the reference forward strand, so all sequences share one orientation. `offset` is the
-    0-based reference start of the first aligned base (soft clips and indels make this an
-    anchor, not a base-by-base mapping); unmapped reads get chrom `*` and offset 0.
+    0-based reference start of the first aligned base; where soft clips or indels shift the
+    bases from there, `reference_positions` maps each base (`SequenceRecord`); unmapped reads
+    get chrom `*` and offset 0.
     Mates are named `NAME/1` and `NAME/2` so paired reads keep distinct names.
 
     `region` (needs a `.bai`/`.csi`/`.crai` index) restricts to reads overlapping it.
@@ -223,7 +225,20 @@ def _to_record(read: pysam.AlignedSegment) -> SequenceRecord:
     if read.is_paired and read.is_read1 != read.is_read2:
         name += "/1" if read.is_read1 else "/2"
     if read.is_unmapped or read.reference_name is None:
-        chrom, offset = UNMAPPED_CHROM, 0
-    else:
-        chrom, offset = read.reference_name, read.reference_start
-    return SequenceRecord(name=name, seq=read.query_sequence, chrom=chrom, offset=offset)
+        return SequenceRecord(name=name, seq=read.query_sequence, chrom=UNMAPPED_CHROM, offset=0)
+    return SequenceRecord(name=name, seq=read.query_sequence, chrom=read.reference_name, offset=read.reference_start,
+                          reference_positions=_reference_positions(read))
+
+
+# CIGAR operations that make a read's bases stray from reference_start + i: soft clips and
+# insertions (bases not on the reference), deletions and skips (reference not in the read).
+_SHIFTING_CIGAR = {pysam.CSOFT_CLIP, pysam.CINS, pysam.CDEL, pysam.CREF_SKIP}
+
+
+def _reference_positions(read: pysam.AlignedSegment):
+    """Each base's reference position (-1: not on the reference), or None where the CIGAR
+    keeps base i at reference_start + i (matches alone, hard clips, padding)."""
+    if not any(op in _SHIFTING_CIGAR for op, _ in read.cigartuples or ()):
+        return None
+    positions = read.get_reference_positions(full_length=True)
+    return np.array([-1 if p is None else p for p in positions], dtype=np.int64)

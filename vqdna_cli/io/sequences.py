@@ -161,7 +161,7 @@ def _validated(records: Iterator[SequenceRecord], source: str) -> Iterator[Seque
     """Alignment input gets the same alphabet check and uppercasing as FASTA input."""
     for record in records:
         seq = validate_sequence(record.seq, record.name, source)
-        yield SequenceRecord(record.name, seq, record.chrom, record.offset)
+        yield SequenceRecord(record.name, seq, record.chrom, record.offset, record.reference_positions)
 
 
 def known_bases(path: str, region: str | None = None, bed: str | None = None) -> int | None:

@@ -6,6 +6,7 @@ checks its outputs here."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -41,6 +42,27 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
         raise OutputError(f"output {path} exists: use --force to overwrite it")
     check_parent_writable(path)
     claim_parts(path)
+    if force:
+        _NO_CLOBBER.discard(path.absolute())
+    else:
+        _NO_CLOBBER.add(path.absolute())
+
+
+# Outputs checked without --force: a file that appears there while the run works (another run
+# with the same -o that finished first, or one written by hand) is kept, never replaced.
+_NO_CLOBBER: set[Path] = set()
+
+
+def check_text_output(path: Path | str | None) -> None:
+    """Text tables are written plain: a compressed-looking name would hold uncompressed text."""
+    suffix = Path(str(path)).suffix.lower() if path is not None else ""
+    if suffix in COMPRESSED_SUFFIXES:
+        plain = Path(str(path)).with_suffix("")
+        raise OutputError(f"output {path}: vqdna writes plain text; write {plain} and compress it "
+                          f"(bgzip {plain}), or pipe -o - into bgzip")
+
+
+COMPRESSED_SUFFIXES = (".gz", ".bgz", ".bz2", ".xz", ".zst")
 
 
 def check_weights_output(path: Path, force: bool, resume: bool) -> None:
@@ -60,11 +82,24 @@ def check_weights_output(path: Path, force: bool, resume: bool) -> None:
 
 
 def check_not_an_input(output: Path, inputs: Iterable) -> None:
-    """--force must never turn an input into an output: compared as resolved paths, so
-    `./x.fa`, a symbolic link or a hard link to it are the same file."""
+    """--force must never turn an input, or the index it is read through, into an output:
+    compared as resolved paths, so `./x.fa`, a symbolic link or a hard link to it are the same file."""
     for given in inputs:
-        if given is not None and str(given) != "-" and same_file(output, Path(given)):
+        if given is None or str(given) == "-":
+            continue
+        if same_file(output, Path(given)):
             raise OutputError(f"output {output} is also an input ({given}): write the output elsewhere")
+        for index in index_files(Path(given)):
+            if same_file(output, index):
+                raise OutputError(f"output {output} is the index of the input {given}: write the output elsewhere")
+
+
+# The indexes samtools, bgzip and tabix write beside a file (and samtools' sample.bai for sample.bam).
+INDEX_SUFFIXES = (".fai", ".gzi", ".bai", ".csi", ".crai", ".tbi")
+
+
+def index_files(path: Path) -> list[Path]:
+    return [Path(f"{path}{suffix}") for suffix in INDEX_SUFFIXES] + [path.with_suffix(".bai"), path.with_suffix(".crai")]
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -102,7 +137,7 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
     if is_special(path):
         try:
             with open(path, mode) as handle:
-                yield handle
+                yield _Stream(handle) if "b" in mode else handle
         except OSError as error:
             raise write_error(path, error) from None
         return
@@ -118,7 +153,10 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, mode) as handle:
             yield handle
         os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
+        if path.absolute() in _NO_CLOBBER:
+            _rename_unless_present(tmp, path)
+        else:
+            os.replace(tmp, path)
     except OSError as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -127,6 +165,39 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+class _Stream:
+    """A device or FIFO written as a stream. zipfile asks its file where it is and, where it
+    can, seeks back to fill in sizes; /dev/null answers every such question with 0, which
+    breaks the `.npz` it writes. Without `tell`, zipfile writes straight through."""
+
+    def __init__(self, handle: IO[bytes]):
+        self._handle = handle
+
+    def write(self, data) -> int:
+        return self._handle.write(data)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+
+def _rename_unless_present(tmp: Path, path: Path) -> None:
+    """Move `tmp` to `path` unless a file is there now: a hard link fails rather than replace."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputError(f"output {path} appeared while this run was writing it (another run with the same "
+                          "output?): kept it; use --force to overwrite it") from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if path.exists():  # a file system without hard links: check, then rename
+            raise OutputError(f"output {path} appeared while this run was writing it (another run with the "
+                              "same output?): kept it; use --force to overwrite it") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def part_of(path: Path) -> Path:
@@ -280,8 +351,11 @@ class TokensNpz:
         self.chroms: list[str] = []
         self.starts: list[int] = []
         self.tokens: list[np.ndarray] = []
+        self.mapped: dict[int, np.ndarray] = {}  # record number -> its aligned read's base positions
 
     def add(self, record, tokens: np.ndarray) -> None:
+        if getattr(record, "reference_positions", None) is not None:
+            self.mapped[len(self.ids)] = record.reference_positions
         self.ids.append(record.name)
         self.chroms.append(record.chrom)
         self.starts.append(record.offset)
@@ -296,22 +370,36 @@ class TokensNpz:
         tokens = (self.tokens[0] if len(self.tokens) == 1 else
                   np.concatenate(self.tokens) if self.tokens else np.zeros((0, self.levels), np.uint16))
         metadata = {**self.FORMAT, **metadata, "records": len(self.ids), "tokens": int(offsets[-1]),
-                    "coordinates": "0-based; token j of record i covers base positions[offsets[i] + j] of chroms[i]",
-                    "ambiguous_bases": AMBIGUITY_POLICY}
+                    "coordinates": COORDINATES, "ambiguous_bases": AMBIGUITY_POLICY}
         write_npz(path, {"tokens": tokens, "offsets": offsets, "ids": np.array(self.ids, dtype=str),
                          "chroms": np.array(self.chroms, dtype=str), "starts": starts,
-                         "positions": token_positions(starts, lengths)}, metadata, compress, quick=self.QUICK)
+                         "positions": token_positions(starts, lengths, self.mapped)},
+                  metadata, compress, quick=self.QUICK)
         return {"records": len(self.ids), "bases": int(offsets[-1])}
 
 
-def token_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+COORDINATES = ("0-based; token j of record i covers base positions[offsets[i] + j] of chroms[i]; a base of an "
+               "aligned read that is not on the reference (soft-clipped or inserted) has the largest value of "
+               "positions' type")
+
+
+def token_positions(starts: np.ndarray, lengths: np.ndarray, mapped: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """The 0-based genome coordinate of every token (one token per base), as uint32 when
-    it fits (half the memory of int64 for a chromosome)."""
-    dtype = np.uint32 if int((starts + lengths).max(initial=0)) < 2**32 else np.int64
+    it fits (half the memory of int64 for a chromosome). `mapped`: the base positions of
+    records that are aligned reads with clips or indels (-1 off the reference), by record
+    number; their bases off the reference get the type's largest value."""
+    mapped = mapped or {}
+    ends = [int(p.max(initial=0)) + 1 for p in mapped.values()]
+    dtype = np.uint32 if max(int((starts + lengths).max(initial=0)), *ends, 0) < 2**32 - 1 else np.int64
+    off_reference = np.iinfo(dtype).max
     positions = np.empty(int(lengths.sum()), dtype=dtype)
     at = 0
-    for start, length in zip(starts.tolist(), lengths.tolist()):
-        positions[at : at + length] = np.arange(start, start + length, dtype=dtype)
+    for number, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
+        if number in mapped:
+            bases = mapped[number]
+            positions[at : at + length] = np.where(bases >= 0, bases, off_reference).astype(dtype)
+        else:
+            positions[at : at + length] = np.arange(start, start + length, dtype=dtype)
         at += length
     return positions
 
@@ -342,7 +430,7 @@ class EmbeddingsNpz:
         self.lengths.append(len(record))
         self.rows.append(np.asarray(rows, dtype=np.float32))
         self.window_counts.append(len(spans))
-        self.window_ranges.extend((record.offset + s, record.offset + e) for s, e in spans)
+        self.window_ranges.extend(record.span(s, e) for s, e in spans)
         if self.per_token:
             self.token_vectors.append(token_vectors)
 
@@ -412,7 +500,8 @@ class PredictionBed(PredictionTsv):
         rows = []
         for (start, end), p in zip(windows, probabilities):
             best = int(np.argmax(p))
-            rows.append("\t".join([record.chrom, str(record.offset + start), str(record.offset + end), self.names[best],
+            chrom_start, chrom_end = record.span(start, end)
+            rows.append("\t".join([record.chrom, str(chrom_start), str(chrom_end), self.names[best],
                                    str(int(round(1000 * p[best]))), ".", record.name, self.class_index[best],
                                    *probabilities_text(p)]) + "\n")
         return rows
@@ -421,6 +510,18 @@ class PredictionBed(PredictionTsv):
 def sidecar_path(output: Path | str) -> Path:
     """Where `classify -o FILE` records what made FILE: FILE.json beside it."""
     return Path(f"{output}.json")
+
+
+def has_sidecar(output: Path | str | None) -> bool:
+    """Only a regular file gets a sidecar: not stdout, and not a device or FIFO (`-o
+    /dev/null` must not leave a /dev/null.json)."""
+    return output is not None and str(output) != "-" and not is_special(Path(output))
+
+
+def check_sidecar(output: Path | str | None, force: bool, inputs: Iterable = ()) -> None:
+    """The sidecar is an output like its table: kept if it exists (unless --force), never an input."""
+    if has_sidecar(output):
+        check_output(sidecar_path(output), force, inputs)
 
 
 def write_sidecar(output: Path | str, provenance: dict) -> None:

@@ -1,0 +1,133 @@
+"""Outputs beside the main one and outputs in odd places: a sidecar is guarded like its
+table, a device is written as a stream, a file that appears during a run is kept, an
+input's index is never an output, and compressed-looking text outputs are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+from vqdna_cli.errors import OutputError
+from vqdna_cli.io import writers
+from vqdna_cli.io.writers import atomic_file, check_output, write_npz
+
+
+def test_the_sidecar_of_an_existing_file_is_kept_without_force(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "calls.tsv"
+    (tmp_path / "calls.tsv.json").write_text("precious\n")
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", out)
+    assert result.returncode == 4 and result.stderr_lines == [
+        f"vqdna: error: output {out}.json exists: use --force to overwrite it"]
+    assert (tmp_path / "calls.tsv.json").read_text() == "precious\n" and not out.exists()
+    assert run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", out,
+                     "--force").returncode == 0
+    assert json.loads((tmp_path / "calls.tsv.json").read_text())["task"] == "toy"
+
+
+def test_a_sidecar_is_never_an_input_nor_a_folder(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
+                                                   tmp_path: Path) -> None:
+    source = tmp_path / "seqs.tsv.json"  # an input whose name is the sidecar's
+    source.write_bytes(short_fasta.read_bytes())
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, source, "-o", tmp_path / "seqs.tsv",
+                       "--force")
+    assert result.returncode == 4 and "is also an input" in result.stderr_lines[0]
+    assert source.read_bytes() == short_fasta.read_bytes()
+    (tmp_path / "b.tsv.json").mkdir()
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", tmp_path / "b.tsv")
+    assert result.returncode == 4 and len(result.stderr_lines) == 1 and "is a directory" in result.stderr_lines[0]
+    assert not (tmp_path / "b.tsv").exists()
+
+
+def test_dev_null_takes_npz_and_tables_and_gets_no_sidecar(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
+    for args in (("tokenize", short_fasta, "-o", "/dev/null"), ("embed", short_fasta, "-o", "/dev/null"),
+                 ("classify", "--task", "toy", short_fasta, "-o", "/dev/null")):
+        result = run_vqdna(*args, "--model", tiny_model_dir, "-q")
+        assert result.returncode == 0, result.stderr
+    assert not Path("/dev/null.json").exists()
+
+
+def test_npz_written_into_a_device_is_a_whole_zip(tmp_path: Path) -> None:
+    """A handle that reports position 0 whatever was written (as /dev/null does) broke the zip."""
+    class Forgetful:
+        def __init__(self):
+            self.data = b""
+
+        def write(self, data):
+            self.data += bytes(data)
+            return len(data)
+
+        def flush(self):
+            pass
+
+        def tell(self):
+            return 0
+
+        def seek(self, *args):
+            return 0
+
+    sink = Forgetful()
+    stream = writers._Stream(sink)
+    with zipfile.ZipFile(stream, "w") as archive:
+        archive.writestr("a.npy", b"x" * 100)
+    (tmp_path / "copy.zip").write_bytes(sink.data)
+    assert zipfile.ZipFile(tmp_path / "copy.zip").read("a.npy") == b"x" * 100
+
+
+def test_a_file_that_appears_during_the_run_is_kept(tmp_path: Path) -> None:
+    out = tmp_path / "tokens.npz"
+    check_output(out, force=False)
+    out.write_bytes(b"written by someone else meanwhile")
+    with pytest.raises(OutputError, match="appeared while this run was writing it"):
+        write_npz(out, {"a": np.arange(3)}, {"made_by": "test"})
+    assert out.read_bytes() == b"written by someone else meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["tokens.npz"]  # no temporary file left
+    check_output(out, force=True)  # with --force the same run may replace it
+    write_npz(out, {"a": np.arange(3)}, {"made_by": "test"})
+    assert np.load(out)["a"].tolist() == [0, 1, 2]
+
+
+def test_an_output_checked_without_force_is_still_written_when_nothing_appeared(tmp_path: Path) -> None:
+    out = tmp_path / "calls.tsv"
+    check_output(out, force=False)
+    with atomic_file(out, "w") as handle:
+        handle.write("id\tlabel\n")
+    assert out.read_text() == "id\tlabel\n" and os.listdir(tmp_path) == ["calls.tsv"]
+
+
+def test_an_inputs_index_is_never_an_output(run_vqdna, tiny_model_dir: Path, short_fasta: Path, tmp_path: Path) -> None:
+    fasta = tmp_path / "in.fa"
+    fasta.write_bytes(short_fasta.read_bytes())
+    pysam.faidx(str(fasta))
+    index = Path(f"{fasta}.fai")
+    before = index.read_bytes()
+    result = run_vqdna("tokenize", fasta, "--model", tiny_model_dir, "-o", index, "--force")
+    assert result.returncode == 4 and result.stderr_lines == [
+        f"vqdna: error: output {index} is the index of the input {fasta}: write the output elsewhere"]
+    assert index.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["calls.bed.gz", "calls.tsv.bgz", "calls.tsv.xz"])
+def test_compressed_text_outputs_are_refused(run_vqdna, tiny_model_dir: Path, short_fasta: Path, tmp_path: Path,
+                                            name: str) -> None:
+    out = tmp_path / name
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "-o", out)
+    assert result.returncode == 4 and len(result.stderr_lines) == 1
+    assert "vqdna writes plain text" in result.stderr_lines[0] and "bgzip" in result.stderr_lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_signals_after_the_command_are_ignored_so_shutdown_cannot_print_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    code = ("import signal; from vqdna_cli.cli import app as cli; cli.app = lambda: None; cli.main(); "
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["True", "True"], result.stderr
