@@ -7,6 +7,7 @@ a layer against its depth) stay where the model is loaded.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,18 @@ class MutationsOptions:
 # --- training ---------------------------------------------------------------------------------
 
 
+def check_at_least(option: str, value: int | None, least: int = 1) -> None:
+    """A count option (None: not given): at least `least`."""
+    if value is not None and value < least:
+        raise UsageError(f"{option} {value}: must be {least} or more")
+
+
+def check_positive(option: str, value: float | None, finite: bool = True) -> None:
+    """A rate or a time (None: not given): a number above 0 (NaN never is; `finite`: nor infinity)."""
+    if value is not None and not (value > 0 and (math.isfinite(value) or not finite)):
+        raise UsageError(f"{option} {value}: must be a {'finite ' if finite else ''}number above 0")
+
+
 @dataclass(frozen=True)
 class GenomeSet:
     """The genomes a training stage reads, and what of them is held out for validation."""
@@ -140,6 +153,12 @@ class GenomeSet:
     fasta: tuple[str, ...]
     holdout_files: tuple[str, ...] = ()
     holdout_tail: dict[str, int] = field(default_factory=dict)  # file name -> last bases held out
+
+    def __post_init__(self) -> None:
+        names = {Path(path).name for path in self.fasta}
+        if names and names <= set(self.holdout_files):
+            raise UsageError(f"--holdout-file holds out every input ({', '.join(sorted(names))}): nothing is left to "
+                             "train on; give more FASTA files, or hold out part of one with --holdout-tail")
 
 
 @dataclass(frozen=True)
@@ -151,6 +170,12 @@ class StageSettings:
     lr: float = 1e-3
     window: int = 256
     batch: int = 32
+
+    def __post_init__(self) -> None:
+        check_at_least("--steps", self.steps)
+        check_positive("--lr", self.lr)
+        check_at_least("--window", self.window)
+        check_at_least("--batch", self.batch)
 
 
 @dataclass(frozen=True)
@@ -164,6 +189,11 @@ class TrainControl:
     checkpoint_minutes: float | None = None
     quiet: bool = False
 
+    def __post_init__(self) -> None:
+        if self.max_minutes is not None and not self.max_minutes >= 0:  # 0: stop after the first step
+            raise UsageError(f"--max-minutes {self.max_minutes}: must be 0 or more")
+        check_positive("--checkpoint-minutes", self.checkpoint_minutes, finite=False)
+
 
 @dataclass(frozen=True)
 class HeadRows:
@@ -175,6 +205,11 @@ class HeadRows:
     exclude_files: tuple[str, ...] = ()  # the test split: never trained on
     labels_tsv: str | None = None  # `id<TAB>label` for FASTA files
     max_train_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.valid_files and not 0 < self.valid_fraction < 1:
+            raise UsageError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
+        check_at_least("--max-train-rows", self.max_train_rows)
 
 
 ADAPTERS = ("lora", "full", "frozen")  # frozen: the head alone on the frozen model's features
@@ -210,6 +245,11 @@ class FinetuneSettings:
         frozen = self.adapter == "frozen"
         if self.adapter not in ADAPTERS:
             raise UsageError(f"--adapter {self.adapter!r}: use {' or '.join(ADAPTERS)}")
+        check_at_least("--epochs", self.epochs)
+        check_at_least("--batch", self.batch)
+        check_positive("--lr", self.lr)
+        check_at_least("--lora-rank", self.lora_rank)
+        check_positive("--lora-alpha", self.lora_alpha)
         if self.center_tokens and not frozen:
             raise UsageError("--center-tokens works with --adapter frozen only")
         if self.center_tokens < 0:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from vqdna_cli.api._common import load_runner, read_labelled, save_on_main, setup_training, window_probabilities
-from vqdna_cli.errors import UsageError, VqdnaError
+from vqdna_cli.errors import InputError, UsageError
 from vqdna_cli.options import (FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings,
                                TrainControl)
 
@@ -21,6 +24,34 @@ def _loop_settings(stage: StageSettings, control: TrainControl, output: Path):
                         checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes)
 
 
+# What a failed run leaves to continue from: weights, a checkpoint (`train.loop.CHECKPOINT`),
+# a head's best state so far (`train.finetune.BEST`).
+WORTH_KEEPING = ("model.safetensors", "config.json", "checkpoint.json", "best.json")
+
+
+@contextlib.contextmanager
+def _tidied_on_failure(folder: Path):
+    """A run that fails (or is interrupted) before `folder` holds anything of WORTH_KEEPING
+    takes away what it made there, so that the corrected command can write into the same
+    folder: the folders it created (`folder` and any missing parents), or else the training
+    log it started in a folder that was there before."""
+    from vqdna_cli import distributed
+    from vqdna_cli.train.loop import LOG
+
+    folder = Path(folder)
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    log_was_there = (folder / LOG).exists()
+    try:
+        yield
+    except BaseException:
+        if distributed.is_main() and not any((folder / name).exists() for name in WORTH_KEEPING):
+            if created:
+                shutil.rmtree(created[-1], ignore_errors=True)
+            elif not log_was_there:
+                (folder / LOG).unlink(missing_ok=True)
+        raise
+
+
 def _starting_weights(run: RunOptions) -> Path:
     if run.model_dir is None:
         raise UsageError("--model: give the weights directory to start from")
@@ -30,17 +61,25 @@ def _starting_weights(run: RunOptions) -> Path:
 def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", stage: StageSettings = StageSettings(),
                     control: TrainControl = TrainControl(), run: RunOptions = RunOptions()) -> dict:
     """Stage 1: the HRQ vocabulary of a fresh `preset` model, learnt from `genomes`."""
-    from vqdna_cli.checkpoint import save_model
     from vqdna_cli.config import PRESETS
     from vqdna_cli.io.writers import check_weights_output
+
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    check_weights_output(output, control.force, control.resume)
+    with _tidied_on_failure(output):
+        return _train_tokenizer(genomes, output, preset, stage, control, run)
+
+
+def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: StageSettings, control: TrainControl,
+                     run: RunOptions) -> dict:
+    from vqdna_cli.checkpoint import save_model
+    from vqdna_cli.config import PRESETS
     from vqdna_cli.model.vqdna import VQDNA
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    check_weights_output(output, control.force, control.resume)
     torch_device = setup_training(run, stage.batch)
     began = time.monotonic()
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
@@ -61,14 +100,21 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = StageSetti
              transformer_preset: str | None = None, masking: str | None = None) -> dict:
     """Stage 2: masked pre-training of the Transformer over the tokenizer in `run.model_dir`
     (with `transformer_preset`, a fresh Transformer of that size, objective `masking`)."""
-    from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.io.writers import check_weights_output
+
+    model_dir = _starting_weights(run)
+    check_weights_output(output, control.force, control.resume)
+    with _tidied_on_failure(output):
+        return _pretrain(genomes, output, stage, control, run, model_dir, transformer_preset, masking)
+
+
+def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: TrainControl, run: RunOptions,
+              model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
+    from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import load_genomes
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
-    model_dir = _starting_weights(run)
-    check_weights_output(output, control.force, control.resume)
     torch_device = setup_training(run, stage.batch)
     began = time.monotonic()
     model, info = load_model(model_dir)
@@ -148,16 +194,14 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         valid = read_labelled(spec.valid_files, spec.labels_tsv)
         valid_rows = [(s, y) for s, y in zip(valid.sequences, valid.labels) if s not in excluded]
         dropped_valid_excluded = len(valid.sequences) - len(valid_rows)
-    else:
-        if not 0 < spec.valid_fraction < 1:
-            raise UsageError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
+    else:  # HeadRows checks that 0 < valid_fraction < 1
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * spec.valid_fraction))
         valid_rows = [rows[i] for i in order[:cut]]
         dropped_valid_excluded = 0  # drawn from the training rows, already cleaned
         rows = [rows[i] for i in order[cut:]]
     if not rows or not valid_rows:
-        raise VqdnaError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
+        raise InputError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
                          f"{len(valid_rows)}): give more data or --valid FILE")
     valid_sequences = {s for s, _ in valid_rows}
     before = len(rows)
@@ -173,6 +217,11 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
               "valid_dropped_in_exclude": dropped_valid_excluded,
               "dropped_in_valid": before - available}
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
+    if len(labels) < 2:
+        raise InputError(f"fine-tuning needs at least two classes in the training data (found only {labels[0]!r})")
+    if not rows:
+        raise InputError(f"every training row's sequence is also among the {len(valid_rows)} validation rows: "
+                         "nothing is left to train on; give more distinct sequences or --valid FILE")
     return HeadData(rows, valid_rows, labels, record)
 
 
@@ -180,7 +229,8 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
              control: TrainControl = TrainControl(), *, output_dir: Path | None = None,
              work_dir: Path | None = None) -> dict:
     """Train the task head `settings.task` on the weights in `run.model_dir`; it is written to
-    `output_dir/heads/<task>` (default: into `run.model_dir`).
+    `output_dir/heads/<task>` (default: into `run.model_dir`; `output_dir` must be a weights
+    folder of the same model, as a head works only with the model it was trained on).
 
     `max_train_rows` keeps a seeded random subset of the (cleaned) training rows: a fixed
     compute budget per task on a CPU. `center_tokens` (frozen heads only) adds the HRQ
@@ -192,6 +242,40 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5);
     `balance_classes` trains it to give odds as if every class were equally common
     (`train.head.train_head`)."""
+    model_dir = _starting_weights(run)
+    head_folder = _head_destination(model_dir, output_dir)
+    work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
+    with _tidied_on_failure(work):
+        return _finetune(data_files, settings, run, control, model_dir, head_folder, work)
+
+
+def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
+    """The weights folder a head is written into: `output_dir` (default: `model_dir`), which
+    must hold the model the head is trained on, or `classify` could never use the head."""
+    from vqdna_cli.checkpoint import CONFIG_FILE, MODEL_FILE, read_model_info, recorded_hash
+    from vqdna_cli.io.writers import same_file
+
+    model_dir = Path(model_dir)
+    if output_dir is None or same_file(Path(output_dir), model_dir):
+        return model_dir
+    output_dir = Path(output_dir)
+    if not (output_dir / CONFIG_FILE).is_file():
+        source = f"{model_dir}/." if output_dir.exists() else str(model_dir)  # cp -r M F would make F/M
+        copy = f"cp -r {shlex.quote(source)} {shlex.quote(str(output_dir))}"
+        raise UsageError(f"-o {output_dir} is not a weights folder (no {CONFIG_FILE}): a head is written into the "
+                         f"weights folder of its model, which classify needs with it; leave -o out to add the head "
+                         f"to {model_dir}, or make a copy of the model first ({copy})")
+    theirs = read_model_info(output_dir)
+    mine = read_model_info(model_dir)
+    if recorded_hash(theirs, MODEL_FILE, output_dir / CONFIG_FILE) != recorded_hash(mine, MODEL_FILE,
+                                                                                  model_dir / CONFIG_FILE):
+        raise UsageError(f"-o {output_dir} holds another model than --model {model_dir}: a head works only with the "
+                         f"model it was trained on; leave -o out, or give -o a copy of {model_dir}")
+    return output_dir
+
+
+def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions, control: TrainControl,
+              model_dir: Path, head_folder: Path, work: Path) -> dict:
     import numpy as np
 
     from vqdna_cli.checkpoint import load_model, save_head
@@ -201,7 +285,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
     from vqdna_cli.train.provenance import provenance
 
-    model_dir, task, s = _starting_weights(run), settings.task, settings
+    task, s = settings.task, settings
     reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers)
     torch_device = setup_training(run, s.batch)
     began = time.monotonic()
@@ -210,15 +294,12 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     class_names = labels if s.class_names is None else list(s.class_names)
     if len(class_names) != len(labels):
         raise UsageError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
-    if len(labels) < 2:
-        raise VqdnaError("fine-tuning needs at least two classes in the training data")
     index_of = {label: i for i, label in enumerate(labels)}
 
     model, info = load_model(model_dir)
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
-    work = Path(work_dir) if work_dir else Path(output_dir or model_dir) / "heads" / f".{task}.work"
     loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes}
     if s.adapter == "frozen":
         from vqdna_cli.runner import window_vectors
@@ -247,7 +328,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
         "both_strands": s.both_strands, "whole_record": s.whole_record, "all_layers": s.all_layers,
         "max_train_rows": data_files.max_train_rows, "seed": run.seed, **frozen_only,
     }, metrics, (time.monotonic() - began) / 60, str(torch_device))
-    save_on_main(save_head, Path(output_dir or model_dir), task, state, {
+    save_on_main(save_head, head_folder, task, state, {
         "description": s.description, "labels": labels, "class_names": list(class_names),
         "adapter": s.adapter, "lora_rank": s.lora_rank, "lora_alpha": s.lora_alpha,
         **reads.as_info(),
@@ -279,7 +360,7 @@ def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *
     index_of = {label: i for i, label in enumerate(info.labels)}
     unknown = set(test.labels) - set(index_of)
     if unknown:
-        raise VqdnaError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
+        raise InputError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(test.sequences))
     began = time.monotonic()
     # Scored exactly as `classify` writes its TSV: a longer sequence gets the mean of its

@@ -68,8 +68,8 @@ def tokenizer_command(
     preset: Annotated[str, typer.Option("--preset", help="Model sizes: default, paper, vq or tiny.")] = "default",
     steps: Steps = 3000,
     lr: LearningRate = 2e-3,
-    window: Annotated[int, typer.Option("--window", help="Bases per training window.")] = 256,
-    batch: Annotated[int, typer.Option("--batch", help="Windows per step.")] = 32,
+    window: Annotated[int, typer.Option("--window", min=1, help="Bases per training window.")] = 256,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = 32,
     stage: options.Given = GENOMES_AND_CONTROL,
     machine: options.Given = MACHINE,
 ) -> None:
@@ -90,9 +90,9 @@ def pretrain_command(
     output: Output,
     steps: Steps = 3000,
     lr: LearningRate = 1e-3,
-    window: Annotated[int, typer.Option("--window", help="Bases (= tokens) per training window; at most the model's max_tokens.")] = 512,
+    window: Annotated[int, typer.Option("--window", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens.")] = 512,
     transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
-    batch: Annotated[int, typer.Option("--batch", help="Windows per step.")] = 16,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = 16,
     stage: options.Given = GENOMES_AND_CONTROL,
     masking: Annotated[Optional[str], typer.Option("--masking", help="With --transformer-preset: input (spans of bases hidden from the tokenizer, bases predicted; the default) or tokens (quantized vectors masked after tokenizing, codes predicted: the objective of the shipped weights).", show_default=False)] = None,
     checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,
@@ -121,7 +121,7 @@ def finetune_command(
     labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
     class_names: Annotated[Optional[str], typer.Option("--class-names", help="Comma-separated readable names, in label order.", show_default=False)] = None,
     description: Annotated[str, typer.Option("--description", help="What the task is, shown by `classify --list-tasks`.")] = "",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Weights directory to write the head into (default: --model).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Weights directory to write the head into: --model itself (the default) or a copy of it, as a head works only with its model.", show_default=False)] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 4,
     batch: Annotated[int, typer.Option("--batch", min=1)] = 32,
     lr: LearningRate = 1e-3,
@@ -153,6 +153,19 @@ def finetune_command(
                     exclude_files=tuple(exclude or ()), labels_tsv=labels, max_train_rows=max_train_rows)
     control = TrainControl(resume=resume, max_minutes=max_minutes, quiet=machine.quiet)
     api.finetune(rows, settings, machine.run(model), control, output_dir=output, work_dir=work_dir)
+    _say_where_the_head_is(task, output or model, machine.quiet)
+
+
+def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
+    """The last line of a fine-tuning run: where the head went and the command that uses it."""
+    import shlex
+
+    from vqdna_cli import distributed
+    from vqdna_cli.cli.progress import report
+
+    if distributed.is_main():
+        report(f"vqdna: head {task} written to {weights / 'heads' / task}; use it with: "
+               f"vqdna classify -m {shlex.quote(str(weights))} --task {shlex.quote(task)} SEQUENCES.fa", quiet)
 
 
 @app.command("evaluate", no_args_is_help=True)

@@ -1,0 +1,206 @@
+"""`vqdna train` arguments a run cannot use: refused as usage errors (exit 2) before any folder
+or file is written; a run that fails anyway leaves nothing that blocks the corrected rerun;
+bad training data is an input error; and a head goes where `classify` finds it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vqdna_cli import api
+from vqdna_cli.errors import UsageError
+from vqdna_cli.options import FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings, TrainControl
+
+from conftest import fasta_text, random_dna, toy_csv
+
+USAGE_ERROR = INPUT_ERROR = 2  # errors.py
+TOKENIZER = ["--preset", "tiny", "--steps", "1", "--window", "32", "--batch", "2", "--threads", "1", "--quiet"]
+
+
+def genome(folder: Path, name: str = "g.fa") -> Path:
+    path = folder / name
+    path.write_text(fasta_text({"chr": random_dna(300, 5)}))
+    return path
+
+
+def assert_one_line(result, exit_code: int, message: str) -> None:
+    assert result.returncode == exit_code, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr_lines) == 1, result.stderr
+    assert result.stderr_lines[0].startswith("vqdna: error: ") and message in result.stderr_lines[0], result.stderr
+
+
+def assert_usage_error(result, option: str) -> None:
+    """vqdna's own one line, or Typer's usage message (which ends in `Error: ... '--option' ...`)."""
+    assert result.returncode == USAGE_ERROR, result.stderr
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert option in result.stderr_lines[-1], result.stderr
+
+
+# --- 1. numbers a stage cannot train with ------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage, bad", [
+    ("tokenizer", ["--window", "-5"]), ("tokenizer", ["--window", "0"]), ("tokenizer", ["--batch", "0"]),
+    ("tokenizer", ["--lr", "-1"]), ("tokenizer", ["--lr", "nan"]), ("tokenizer", ["--lr", "inf"]),
+    ("tokenizer", ["--max-minutes", "-1"]),
+    ("pretrain", ["--window", "-1"]), ("pretrain", ["--batch", "-1"]), ("pretrain", ["--lr", "0"]),
+    ("pretrain", ["--checkpoint-minutes", "0"]),
+    ("finetune", ["--lr", "-1"]), ("finetune", ["--lora-alpha", "nan"]), ("finetune", ["--valid-fraction", "1"]),
+])
+def test_a_bad_number_is_a_usage_error_and_writes_nothing(stage: str, bad: list[str], run_vqdna, tiny_model_dir: Path,
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    fasta = genome(tmp_path)
+    if stage == "tokenizer":
+        args = ["tokenizer", fasta, "-o", out, *TOKENIZER]
+    elif stage == "pretrain":
+        args = ["pretrain", fasta, "-m", tiny_model_dir, "-o", out, "--steps", "1", "--window", "32", "--batch", "2",
+                "--threads", "1", "--quiet"]
+    else:
+        shutil.copytree(tiny_model_dir, out)  # -o: a copy of the model, where the head would go
+        args = ["finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m", tiny_model_dir, "-o", out,
+                "--adapter", "frozen", "--epochs", "1", "--threads", "1", "--quiet"]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = run_vqdna("train", *args, *bad)
+    assert_usage_error(result, bad[0])
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_the_settings_refuse_what_no_stage_can_use() -> None:
+    """The API checks the same values as the command line, when the settings are built."""
+    with pytest.raises(UsageError, match="--lr nan: must be a finite number above 0"):
+        StageSettings(lr=float("nan"))
+    with pytest.raises(UsageError, match="--window 0: must be 1 or more"):
+        StageSettings(window=0)
+    with pytest.raises(UsageError, match="--batch 0: must be 1 or more"):
+        FinetuneSettings("t", batch=0)
+    with pytest.raises(UsageError, match="--lr -1.0: must be a finite number above 0"):
+        FinetuneSettings("t", lr=-1.0)
+    with pytest.raises(UsageError, match="--max-minutes -1"):
+        TrainControl(max_minutes=-1.0)
+    with pytest.raises(UsageError, match="--valid-fraction must be between 0 and 1"):
+        HeadRows(("a.csv",), valid_fraction=1.5)
+    TrainControl(max_minutes=0.0)  # stop after the first step: allowed
+    HeadRows(("a.csv",), valid_files=("v.csv",), valid_fraction=0.0)  # unused with --valid
+
+
+def test_a_failed_run_leaves_no_folder_that_blocks_the_corrected_rerun(run_vqdna, tmp_path: Path, monkeypatch) -> None:
+    """A run that fails before any weights or checkpoint exist takes away the folder it made
+    (or the log it started in an empty folder that was there), so the same -o works again."""
+    from vqdna_cli.train import tokenizer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("validation broke")
+
+    monkeypatch.setattr(tokenizer, "tokenizer_metrics", broken)
+    fasta = genome(tmp_path)
+    made, there = tmp_path / "made" / "tok", tmp_path / "there"
+    there.mkdir()
+    for out in (made, there):
+        with pytest.raises(RuntimeError, match="validation broke"):
+            api.train_tokenizer(GenomeSet((str(fasta),)), out, "tiny", StageSettings(steps=1, window=32, batch=2),
+                                TrainControl(quiet=True), RunOptions(device="cpu", threads=1))
+    assert not (tmp_path / "made").exists()
+    assert there.is_dir() and not any(there.iterdir())
+    monkeypatch.undo()
+    rerun = run_vqdna("train", "tokenizer", fasta, "-o", there, *TOKENIZER)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (there / "model.safetensors").is_file()
+
+
+def test_a_failed_head_leaves_no_work_folder(model_copy: Path, tmp_path: Path, monkeypatch) -> None:
+    from vqdna_cli.train import head
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("validation broke")
+
+    monkeypatch.setattr(head, "sequence_probabilities", broken)
+    heads = sorted(p.name for p in (model_copy / "heads").iterdir())
+    with pytest.raises(RuntimeError, match="validation broke"):
+        api.finetune(HeadRows((str(toy_csv(tmp_path / "d.csv")),)), FinetuneSettings("t", adapter="frozen", epochs=1),
+                     RunOptions(model_copy, device="cpu", threads=1), TrainControl(quiet=True))
+    assert sorted(p.name for p in (model_copy / "heads").iterdir()) == heads  # no heads/.t.work
+
+
+# --- 2. --holdout-file naming every input --------------------------------------------------------
+
+
+def test_holding_out_every_input_says_so(run_vqdna, tmp_path: Path) -> None:
+    fasta = genome(tmp_path, "small.fa")
+    out = tmp_path / "t9"
+    result = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--holdout-file", "small.fa")
+    assert_one_line(result, USAGE_ERROR, "--holdout-file holds out every input (small.fa)")
+    assert not out.exists()
+
+
+# --- 3. bad training data is an input error ----------------------------------------------------
+
+
+def test_training_data_of_one_class_is_an_input_error(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "one.csv"
+    csv.write_text("sequence,label\n" + "ACGTACGTACGTAGGCT,0\n" * 10)
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", csv, "-m", model_copy, "--adapter", "frozen",
+                       "--epochs", "1", "--threads", "1", "--quiet")
+    assert_one_line(result, INPUT_ERROR, "at least two classes")
+    assert not (model_copy / "heads" / "t").exists() and not (model_copy / "heads" / ".t.work").exists()
+
+
+def test_training_rows_that_are_all_validation_rows_are_an_input_error(run_vqdna, model_copy: Path,
+                                                                      tmp_path: Path) -> None:
+    rows = "sequence,label\n" + "".join(f"{random_dna(30, i)},{i % 2}\n" for i in range(4))
+    (tmp_path / "train.csv").write_text(rows)
+    (tmp_path / "valid.csv").write_text(rows)
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", tmp_path / "train.csv", "--valid",
+                       tmp_path / "valid.csv", "-m", model_copy, "--adapter", "frozen", "--epochs", "1",
+                       "--threads", "1", "--quiet")
+    assert_one_line(result, INPUT_ERROR, "nothing is left to train on")
+
+
+def test_test_labels_the_head_does_not_know_are_an_input_error(run_vqdna, tiny_model_dir: Path,
+                                                               tmp_path: Path) -> None:
+    csv = tmp_path / "test.csv"
+    csv.write_text(f"sequence,label\n{random_dna(40, 1)},7\n")
+    result = run_vqdna("train", "evaluate", "--task", "toy", "--test", csv, "-m", tiny_model_dir, "--threads", "1")
+    assert_one_line(result, INPUT_ERROR, "labels the head does not know: 7")
+
+
+# --- 4. where a head goes ----------------------------------------------------------------------
+
+
+def test_a_head_output_that_is_not_a_weights_folder_is_refused_up_front(run_vqdna, tiny_model_dir: Path,
+                                                                         tmp_path: Path) -> None:
+    out = tmp_path / "F"
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m",
+                       tiny_model_dir, "-o", out, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert_one_line(result, USAGE_ERROR, f"-o {out} is not a weights folder (no config.json)")
+    assert f"cp -r {tiny_model_dir} {out}" in result.stderr
+    assert not out.exists()
+
+
+def test_a_head_output_with_another_model_is_refused(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    other = Path(shutil.copytree(tiny_model_dir, tmp_path / "other"))
+    config = json.loads((other / "config.json").read_text())
+    config["sha256"]["model.safetensors"] = "0" * 64
+    (other / "config.json").write_text(json.dumps(config))
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m",
+                       tiny_model_dir, "-o", other, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert_one_line(result, USAGE_ERROR, "holds another model than --model")
+    assert not (other / "heads" / "t").exists()
+
+
+def test_a_head_in_a_copy_of_the_model_works_and_the_run_says_how(run_vqdna, tiny_model_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    out = Path(shutil.copytree(tiny_model_dir, tmp_path / "F"))
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m",
+                       tiny_model_dir, "-o", out, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    command = f"vqdna classify -m {out} --task t SEQUENCES.fa"
+    assert result.stderr_lines[-1] == f"vqdna: head t written to {out / 'heads' / 't'}; use it with: {command}"
+    assert not (tiny_model_dir / "heads" / "t").exists()
+    (tmp_path / "x.fa").write_text(f">x\n{random_dna(40, 3)}\n")
+    classified = run_vqdna(*command.split()[1:-1], tmp_path / "x.fa", "--threads", "1", "--quiet")
+    assert classified.returncode == 0, classified.stderr
+    assert len(classified.stdout.decode().splitlines()) == 2  # the header and one row
