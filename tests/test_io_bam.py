@@ -114,6 +114,15 @@ def test_region_without_index(unsorted_bam: str, capfd: pytest.CaptureFixture[st
     assert "idx_find_and_load" not in capfd.readouterr().err
 
 
+def test_region_with_a_corrupt_index_names_the_index(indexed_bam: str, capfd: pytest.CaptureFixture[str]) -> None:
+    index = Path(f"{indexed_bam}.bai")
+    index.write_bytes(b"BAI\x01garbage")
+    with pytest.raises(InputError, match="cannot be read as the index of .*samtools index") as caught:
+        read_alignments(indexed_bam, parse_region("chr1:1-100"))
+    assert str(index) in str(caught.value)
+    assert "[E::" not in capfd.readouterr().err
+
+
 def test_region_unknown_contig(indexed_bam: str) -> None:
     with pytest.raises(InputError, match="'chr9' is not in .*reads.bam; known contigs: chr1, chr2"):
         read_alignments(indexed_bam, parse_region("chr9:1-10"))

@@ -135,12 +135,22 @@ def _resolve_regions(
     alignments: pysam.AlignmentFile, regions: list[Region], path: str
 ) -> list[Region]:
     if not alignments.has_index():
+        found = [index for index in _index_names(path) if os.path.exists(index)]
+        if found:  # htslib found it but could not load it
+            raise InputError(f"{found[0]} cannot be read as the index of {path} (corrupt or truncated?); "
+                             f"rebuild it with `samtools index {path}`")
         raise InputError(
             f"{path} has no index, which regions need; run `samtools index {path}` "
             "(sort it first with `samtools sort` if needed)"
         )
     lengths = dict(zip(alignments.references, alignments.lengths))
     return [resolve_region(region, lengths, path) for region in regions]
+
+
+def _index_names(path: str) -> list[str]:
+    """Where samtools puts the index of `path` (`x.bam.bai`, `x.bai`, `x.bam.csi`, `x.cram.crai`)."""
+    stem = os.path.splitext(path)[0]
+    return [f"{path}.bai", f"{stem}.bai", f"{path}.csi", f"{path}.crai", f"{stem}.crai"]
 
 
 def _records(
