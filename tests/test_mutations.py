@@ -475,3 +475,45 @@ def test_cli_end_to_end_and_one_line_errors(run_vqdna, files, tiny_model_dir, tm
     assert not (tmp_path / "nothing").exists()
     exists = run_vqdna("mutations", "--reference", files["ref"], files["genomes"], "-o", out, "-m", tiny_model_dir)
     assert exists.returncode == 4 and "--force" in exists.stderr
+
+
+# --- stdin, and what htslib says ---------------------------------------------------------------
+
+
+def test_genomes_from_stdin(run_vqdna, files, tiny_model_dir, tmp_path):
+    out = tmp_path / "stdin"
+    done = run_vqdna("mutations", "--reference", files["ref"], "-", "-o", out, "-m", tiny_model_dir, "--no-plot",
+                     "--quiet", "--threads", "1", stdin=files["genomes"])
+    assert done.returncode == 0, done.stderr
+    samples = {row["sample"]: row for row in rows(out / "samples.tsv")}
+    assert set(samples) == {"variant", "same"} and samples["variant"]["input"] == "-"
+    assert {(int(r["pos"]), r["ref"], r["alt"]) for r in rows(out / "variants.tsv")} == expected_sites()
+
+
+@pytest.mark.parametrize("case", ["reference", "vcf", "twice"])
+def test_stdin_mutations_cannot_use_is_one_line(case, run_vqdna, files, tiny_model_dir, tmp_path):
+    vcf = write_vcf(tmp_path / "calls.vcf", [(SNV_POS + 1, REF[SNV_POS], SNV_ALT, "1:30\t0:25")])
+    args, stdin, message = {
+        "reference": (["--reference", "-", files["genomes"]], files["ref"], "the reference must be a FASTA file, not stdin"),
+        "vcf": (["--reference", files["ref"], "-"], vcf, "stdin holds variants (VCF/BCF): mutations reads them only from a file"),
+        "twice": (["--reference", files["ref"], "-", "-"], files["genomes"], "- is given twice"),
+    }[case]
+    out = tmp_path / "out"
+    failed = run_vqdna("mutations", *args, "-o", out, "-m", tiny_model_dir, "--no-plot", stdin=stdin)
+    assert failed.returncode == 2
+    assert len(failed.stderr_lines) == 1, failed.stderr
+    assert failed.stderr_lines[0].startswith("vqdna: error: ") and message in failed.stderr_lines[0]
+    assert not out.exists()
+
+
+def test_vcf_contig_missing_from_its_header_gives_only_our_line(run_vqdna, files, tiny_model_dir, tmp_path):
+    vcf = tmp_path / "z.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n" + f"##contig=<ID={CHROM},length={len(REF)}>\n"
+                   '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">\n'
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+                   "chrZ\t241\t.\tC\tT\t.\tPASS\t.\tGT\t1\n")
+    failed = run_vqdna("mutations", "--reference", files["ref"], vcf, "-o", tmp_path / "out", "-m", tiny_model_dir,
+                       "--no-plot")
+    assert failed.returncode == 2
+    assert len(failed.stderr_lines) == 1, failed.stderr  # no [W::vcf_parse] lines
+    assert "names contig 'chrZ'" in failed.stderr_lines[0]

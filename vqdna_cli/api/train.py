@@ -337,7 +337,10 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
     })
-    return metrics
+    from vqdna_cli import distributed
+
+    # where the head went, for the one process that reports it (the others wrote nothing)
+    return {**metrics, "head_dir": str(head_folder / "heads" / task) if distributed.is_main() else None}
 
 
 def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *, labels_tsv: str | None = None,

@@ -152,20 +152,19 @@ def finetune_command(
     rows = HeadRows(tuple(train), valid_files=tuple(valid or ()), valid_fraction=valid_fraction,
                     exclude_files=tuple(exclude or ()), labels_tsv=labels, max_train_rows=max_train_rows)
     control = TrainControl(resume=resume, max_minutes=max_minutes, quiet=machine.quiet)
-    api.finetune(rows, settings, machine.run(model), control, output_dir=output, work_dir=work_dir)
-    _say_where_the_head_is(task, output or model, machine.quiet)
+    result = api.finetune(rows, settings, machine.run(model), control, output_dir=output, work_dir=work_dir)
+    if result["head_dir"]:  # the main process, under torchrun
+        _say_where_the_head_is(task, output or model, machine.quiet)
 
 
 def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
     """The last line of a fine-tuning run: where the head went and the command that uses it."""
     import shlex
 
-    from vqdna_cli import distributed
     from vqdna_cli.cli.progress import report
 
-    if distributed.is_main():
-        report(f"vqdna: head {task} written to {weights / 'heads' / task}; use it with: "
-               f"vqdna classify -m {shlex.quote(str(weights))} --task {shlex.quote(task)} SEQUENCES.fa", quiet)
+    report(f"vqdna: head {task} written to {weights / 'heads' / task}; use it with: "
+           f"vqdna classify -m {shlex.quote(str(weights))} --task {shlex.quote(task)} SEQUENCES.fa", quiet)
 
 
 @app.command("evaluate", no_args_is_help=True)

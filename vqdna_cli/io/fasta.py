@@ -14,7 +14,7 @@ import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import BinaryIO
 
 import pysam
@@ -37,6 +37,28 @@ _BYTE_ORDER_MARK = b"\xef\xbb\xbf"  # UTF-8's; some editors (Notepad) start ever
 _BUFFER_SIZE = 1 << 20
 _HEADER_WINDOW = 4096
 _LINE_BREAK_OR_HEADER = re.compile("[\r\n>]")
+# Formats vqdna does not decompress, by their magic bytes: (magic, name, the command that
+# writes the contents to stdout). `compress` (.Z) is read by gzip's own decompressor.
+_FOREIGN_COMPRESSION = (
+    (b"BZh", "bzip2", "bzcat"),
+    (b"\xfd7zXZ\x00", "xz", "xzcat"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "zstdcat"),
+    (b"PK\x03\x04", "zip", "unzip -p"),
+    (b"PK\x05\x06", "zip", "unzip -p"),
+    (b"\x04\x22\x4d\x18", "lz4", "lz4cat"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip", "7z x -so"),
+    (b"Rar!\x1a\x07", "RAR", "unrar p -inul"),
+    (b"LZIP", "lzip", "lzip -dc"),
+    (b"\x1f\x9d", "compress (.Z)", "gzip -dc"),
+)
+_TAR_MAGIC_AT = 257  # "ustar" (and its version) in a tar member's header block
+MAGIC_BYTES = 512
+"""Enough leading bytes for `check_text` to recognise every format it names."""
+# Bytes no text file holds: the C0 controls except tab, line feed, vertical tab, form
+# feed, carriage return and escape (terminal colours), and DEL.
+_BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
+_NON_ASCII = bytes(range(0x80, 0x100))
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def validate_sequence(seq: str | bytes, record_name: str, source: str) -> str:
@@ -97,13 +119,15 @@ def _iter_fasta(path: str, fastq: bool) -> Iterator[SequenceRecord]:
 
 def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[SequenceRecord]:
     """The records of an open FASTA (with `fastq`, or FASTQ) stream, plain or gzip."""
-    magic = raw.read(len(_GZIP_MAGIC))
-    stream = io.BufferedReader(Rewound(magic, raw), buffer_size=_BUFFER_SIZE)
-    if magic == _GZIP_MAGIC:
+    head = raw.read(MAGIC_BYTES)
+    check_text(head, source)
+    stream = io.BufferedReader(Rewound(head, raw), buffer_size=_BUFFER_SIZE)
+    compressed = head.startswith(_GZIP_MAGIC)
+    if compressed:
         lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
     else:
         lines = iter(stream)
-    first = _first_line(lines, source)
+    first = _first_line(lines, source, compressed)
     lines = itertools.chain([first], lines)
     if fastq and first.startswith(b"@"):
         yield from _parse_fastq(lines, source)
@@ -111,17 +135,62 @@ def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[
         yield from _parse_records(lines, source)
 
 
-def _first_line(lines: Iterator[bytes], source: str) -> bytes:
-    """The first non-blank line, without a byte-order mark. A CR inside it means the file
+def _first_line(lines: Iterator[bytes], source: str, compressed: bool = False) -> bytes:
+    """The first non-blank line, without a byte-order mark. Binary data (what gzip held,
+    for a compressed file) is refused first; then a CR inside a header line means the file
     ends its lines with CR alone (classic Mac): read as one line, its records would
     otherwise be reported as empty or as not FASTA."""
     first = next((line for line in lines if line.strip()), b"").removeprefix(_BYTE_ORDER_MARK)
-    if b"\r" in first.rstrip(b"\r\n"):
+    check_text(first, source, inside="gzip" if compressed else None)
+    if first.startswith((b">", b"@", b";")) and b"\r" in first.rstrip(b"\r\n"):
         raise InputError(
             f"{source} ends its lines with carriage returns alone (old Mac line endings); "
             f"convert them with `tr '\\r' '\\n' < {source} > fixed.fa`"
         )
     return first
+
+
+def check_text(head: bytes, source: str, *, inside: str | None = None) -> None:
+    """Refuse, naming the format and the fix, data that is no FASTA/FASTQ text: a format
+    compressed other than by gzip (bzip2, xz, zstd, zip, ...), a tar archive, UTF-16 text
+    or other binary data (judged on the first non-blank line, so a bad byte in a record
+    still gets the record's own message). `head` is the first bytes of the file (or, with
+    `inside`, of what that compression held); plain and gzip text pass. Run before any
+    line-ending diagnosis, which would otherwise blame a CR byte in binary data."""
+    what = f"{source} holds {inside} data that" if inside else source
+    for magic, name, command in _FOREIGN_COMPRESSION:
+        if head.startswith(magic):
+            fix = (f"`{command} {source} | vqdna ... -`" if not inside and source != "stdin"
+                   else f"put `{command}` in the pipe before vqdna")
+            raise InputError(f"{what} is {name}-compressed: vqdna reads plain, gzip or BGZF FASTA/FASTQ; "
+                             f"decompress it first, e.g. {fix}")
+    if head[_TAR_MAGIC_AT:].startswith((b"ustar\x0000", b"ustar  \x00")):  # POSIX, GNU
+        raise InputError(f"{what} is a tar archive, not FASTA/FASTQ: extract its files first "
+                         f"(`tar -xf ARCHIVE`) and give vqdna the FASTA/FASTQ files")
+    if head.startswith(_UTF16_BOMS):
+        raise InputError(f"{what} is UTF-16 text; vqdna reads ASCII (UTF-8) FASTA/FASTQ: convert it, e.g. "
+                         f"`iconv -f UTF-16 -t UTF-8 {'FILE' if inside or source == 'stdin' else source} > fixed.fa`")
+    if not inside and head.startswith(_GZIP_MAGIC):
+        return
+    first = next((line for line in head.split(b"\n") if line.strip()), b"").removeprefix(_BYTE_ORDER_MARK)
+    if _is_binary(first[:_HEADER_WINDOW]):
+        raise _binary_error(source, inside)
+
+
+def _is_binary(data: bytes) -> bool:
+    """Whether `data` (a first line) holds bytes no text file does, or, outside a header
+    line, mostly non-ASCII bytes (random data: half of them; Latin-1 text: a few)."""
+    if len(data.translate(None, _BINARY_BYTES)) != len(data):
+        return True
+    if data.startswith((b">", b"@", b";")):
+        return False  # a header may be in any encoding; the bases are checked record by record
+    return len(data) - len(data.translate(None, _NON_ASCII)) >= 0.3 * len(data) > 0
+
+
+def _binary_error(source: str, inside: str | None = None) -> InputError:
+    what = f"what its {inside} compression holds" if inside else "it"
+    return InputError(f"{source} is not a FASTA file: {what} is binary data, not FASTA/FASTQ text; give a plain, "
+                      "gzip or BGZF FASTA/FASTQ file")
 
 
 def _require_file(path: str) -> None:
@@ -274,13 +343,15 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
     """
     _require_file(path)
     compressed = _require_fasta_index(path)
+    entries = _read_fai(path + ".fai", path)  # htslib's own complaint would not say how to fix it
     try:
-        fasta = pysam.FastaFile(path)
+        with quiet_htslib():
+            fasta = pysam.FastaFile(path)
     except (OSError, ValueError) as error:
-        raise InputError(f"cannot open indexed FASTA {path}: {error}") from error
+        raise _open_error(path, compressed, error) from error
     try:
         if not compressed:  # .fai offsets of BGZF are not file offsets: _fetch_regions checks those
-            _require_current_index(path, {region.chrom for region in regions})
+            _require_current_index(path, entries, {region.chrom for region in regions})
         lengths = dict(zip(fasta.references, fasta.lengths))
         resolved = [resolve_region(region, lengths, path) for region in regions]
     except InputError:
@@ -292,7 +363,8 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
 def _require_fasta_index(path: str) -> bool:
     """Refuse a FASTA without its index; return whether it is compressed (BGZF)."""
     with open(path, "rb") as handle:
-        head = handle.read(18)
+        head = handle.read(MAGIC_BYTES)
+    check_text(head, path)
     if head.startswith(_GZIP_MAGIC) and not _is_bgzf(head):
         raise InputError(
             f"{path} is plain gzip, which cannot be indexed; recompress it with "
@@ -308,13 +380,41 @@ def _require_fasta_index(path: str) -> bool:
     return head.startswith(_GZIP_MAGIC)
 
 
-def _require_current_index(path: str, contigs: set[str]) -> None:
+@contextmanager
+def quiet_htslib() -> Iterator[None]:
+    """htslib's own stderr messages off (`[E::fai_read] ...`, `[W::vcf_parse] ...`): the
+    one-line error that follows says what they would, and how to fix it."""
+    previous = pysam.set_verbosity(0)
+    try:
+        yield
+    finally:
+        pysam.set_verbosity(previous)
+
+
+def _open_error(path: str, compressed: bool, error: Exception) -> InputError:
+    """htslib fails to open an indexed FASTA whose index it cannot load with a bare "error
+    when opening file": the .fai was checked already, so for BGZF the .gzi is to blame."""
+    if not compressed:
+        return InputError(f"cannot open indexed FASTA {path} ({error}); if {path}.fai is damaged, "
+                          f"rebuild it with `samtools faidx {path}`")
+    gzi = path + ".gzi"
+    try:
+        size = os.path.getsize(gzi)
+        with open(gzi, "rb") as handle:
+            entries = int.from_bytes(handle.read(8), "little")  # then one 16-byte pair per block
+        damaged = "damaged" if size < 8 or size != 8 + 16 * entries else "unreadable by htslib"
+    except OSError as failure:
+        damaged = f"unreadable ({failure.strerror})"
+    return InputError(f"the index {gzi} is {damaged}; delete {gzi} and {path}.fai and rebuild them "
+                      f"with `samtools faidx {path}`")
+
+
+def _require_current_index(path: str, entries: dict[str, tuple[int, int, int, int]], contigs: set[str]) -> None:
     """Refuse a `.fai` made before the FASTA was edited. htslib trusts the byte offsets in
     it, so a stale one returns newlines, another record's bases or, silently, wrong bases.
     Each contig asked for is checked where its entry says its header, first line and last
     base are, and the last entry must end the file (a record added since): a few bytes read
     per contig, whatever the genome's size."""
-    entries = _read_fai(path + ".fai", path)
     last = list(entries)[-1:]
     with open(path, "rb") as handle:
         for name in (contigs & entries.keys()) | set(last):
@@ -323,16 +423,25 @@ def _require_current_index(path: str, contigs: set[str]) -> None:
 
 
 def _read_fai(index: str, path: str) -> dict[str, tuple[int, int, int, int]]:
-    """name -> (length, offset, bases per line, bytes per line), in file order."""
+    """name -> (length, offset, bases per line, bytes per line), in file order. An index
+    htslib could not load (garbage, another file copied over it, an empty one) is refused
+    here with the fix, before htslib prints its own complaint."""
+    broken = InputError(f"the index {index} is damaged (not a FASTA index); rebuild it "
+                        f"with `samtools faidx {path}`")
     entries = {}
-    with open(index, "rb") as handle:
-        for line in handle:
-            fields = line.split(b"\t")
-            try:
-                entries[fields[0].decode("utf-8", "replace")] = tuple(int(f) for f in fields[1:5])
-            except (ValueError, IndexError):
-                raise InputError(f"{index} is not a FASTA index (.fai); "
-                                 f"rebuild it with `samtools faidx {path}`") from None
+    try:
+        with open(index, "rb") as handle:
+            for line in handle:
+                fields = line.rstrip(b"\r\n").split(b"\t")
+                numbers = [int(f) if f.isdigit() else -1 for f in fields[1:]]
+                # samtools writes 5 columns for FASTA (6 for FASTQ); a line holds its bases and more
+                if len(fields) not in (5, 6) or not fields[0] or min(numbers) < 0 or numbers[3] < numbers[2]:
+                    raise broken
+                entries[fields[0].decode("utf-8", "replace")] = tuple(numbers[:4])
+    except OSError as error:
+        raise InputError(f"cannot read the index {index}: {error.strerror}") from None
+    if not entries:
+        raise broken
     return entries
 
 
@@ -400,7 +509,8 @@ def _fetch_regions(
         for region in regions:
             name = region.name or str(region)
             try:
-                seq = fasta.fetch(region.chrom, region.start, region.end)
+                with quiet_htslib():
+                    seq = fasta.fetch(region.chrom, region.start, region.end)
             except (OSError, ValueError) as error:
                 raise InputError(f"cannot read region {region} from {source} ({error})") from error
             if _LINE_BREAK_OR_HEADER.search(seq):  # bytes that are not bases: a stale index

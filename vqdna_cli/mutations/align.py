@@ -105,8 +105,9 @@ def _walk(hit, chrom_seq: str, query: str, covered: np.ndarray) -> Iterator:
             ref_at += length
 
 
-def read_genomes(path: str) -> list[SequenceRecord]:
-    """The genomes of a FASTA file (plain or gzip), named by their ID.
+def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
+    """The genomes of a FASTA file (plain or gzip), named by their ID; `data`: its bytes,
+    already read (stdin, `-`, or a pipe, which can be read only once).
 
     Real collections repeat IDs (a GenBank accession once per recombinant parent, as
     `OU219033 (XA)` and `OU219033 (XB)`): when the IDs of a file are not unique, every
@@ -115,18 +116,23 @@ def read_genomes(path: str) -> list[SequenceRecord]:
     """
     import gzip
 
-    from vqdna_cli.io.fasta import validate_sequence
+    from vqdna_cli.io.fasta import MAGIC_BYTES, check_text, validate_sequence
 
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    if data is None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            raise InputError(f"cannot read {path}: {error.strerror}") from None
+    if path == "-":
+        path = "stdin"  # the name messages give it
+    check_text(data[:MAGIC_BYTES], path)
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as error:
             raise InputError(f"{path} is a damaged gzip file ({error})") from None
+        check_text(data[:MAGIC_BYTES], path, inside="gzip")
     headers, chunks = [], []
     for line in data.splitlines():
         if line.startswith(b">"):

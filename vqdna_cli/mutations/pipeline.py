@@ -36,6 +36,50 @@ def input_kind(path: str) -> str:
         raise InputError(f"input file not found: {path}")
     with open(path, "rb") as handle:
         head = handle.read(65536)
+    kind = _content_kind(head, path)
+    return kind or (READS if detect_format(path) == "alignment" else GENOMES)
+
+
+def is_stdin_or_pipe(path: str) -> bool:
+    from vqdna_cli.io.sequences import is_stream
+
+    return str(path) == "-" or is_stream(str(path))
+
+
+def read_streamed(path: str) -> bytes:
+    """The whole of stdin (`-`) or a pipe (`<(zcat genomes.fa.gz)`): genomes are parsed in
+    memory anyway, so they can come from one. Reads and variants cannot (`stream_kind`)."""
+    import sys
+
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+
+
+def stream_kind(data: bytes, path: str) -> str:
+    """The kind of what came on stdin or a pipe: only genomes (FASTA) can be used from one."""
+    from vqdna_cli.io.sequences import _looks_like_alignment
+
+    source = "stdin" if path == "-" else path
+    kind = _content_kind(data[:65536], source)
+    if kind is None and _looks_like_alignment(data[:65536]):
+        kind = READS
+    if kind == READS:
+        raise InputError(f"{source} holds reads (BAM/SAM/CRAM): mutations reads them only from a file, sorted and "
+                         "indexed (the pileup needs the index); save them with `samtools sort -o reads.bam` and "
+                         "`samtools index reads.bam` and give the file")
+    if kind == VARIANTS:
+        raise InputError(f"{source} holds variants (VCF/BCF): mutations reads them only from a file (htslib opens "
+                         "them by name); save them to a file and give its path")
+    return GENOMES
+
+
+def _content_kind(head: bytes, path: str) -> str | None:
+    """vcf from the content, refusing a VCF without its header; None when not a VCF."""
     if head[:2] == b"\x1f\x8b":
         try:
             head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, 4096)
@@ -44,7 +88,7 @@ def input_kind(path: str) -> str:
     if head.startswith((b"##fileformat=VCF", b"BCF\x02", b"BCF\x04")):
         return VARIANTS
     _refuse_headerless_vcf(head, path)
-    return READS if detect_format(path) == "alignment" else GENOMES
+    return None
 
 
 _VCF_COLUMNS = b"#CHROM\tPOS\tID\tREF\tALT"
@@ -95,14 +139,23 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
     from vqdna_cli.mutations.pileup import call_reads
     from vqdna_cli.mutations.vcf import read_vcf
 
-    kinds = [(path, input_kind(path)) for path in inputs]  # all inputs checked before any work
+    streamed: dict[str, bytes] = {}  # stdin and pipes, read once
+    kinds = []
+    for path in inputs:  # all inputs checked before any work
+        if is_stdin_or_pipe(path):
+            if path in streamed:
+                raise InputError(f"{path} is given twice: {'stdin' if path == '-' else 'a pipe'} can be read once")
+            streamed[path] = read_streamed(path)
+            kinds.append((path, stream_kind(streamed[path], path)))
+        else:
+            kinds.append((path, input_kind(path)))
     samples: list[Sample] = []
     aligner = None
     for path, kind in kinds:
         if kind == GENOMES:
             aligner = aligner or GenomeAligner(reference)
-            for record in read_genomes(path):
-                result = aligner.call(record, path)
+            for record in read_genomes(path, streamed.pop(path, None)):
+                result = aligner.call(record, "stdin" if path == "-" else path)
                 samples.append(Sample(result.sample, path, kind, result.calls, result.covered))
                 progress(len(record))
         elif kind == READS:

@@ -117,7 +117,14 @@ class Reference:
     @classmethod
     def load(cls, path: Path) -> "Reference":
         from vqdna_cli.io.fasta import read_fasta
+        from vqdna_cli.io.sequences import is_stream
 
+        if str(path) == "-" or is_stream(str(path)):
+            raise InputError(f"--reference {path}: the reference must be a FASTA file, not stdin or a pipe: it is "
+                             "read more than once (minimap2 indexes it by name for genomes, htslib reads it for "
+                             "CRAM)")
+        if Path(path).is_dir():
+            raise InputError(f"reference {path} is a folder; give the reference FASTA file")
         if not Path(path).is_file():
             raise InputError(f"reference {path} does not exist")
         sequences = {record.name: record.seq for record in read_fasta(str(path))}

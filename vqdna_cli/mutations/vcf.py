@@ -57,10 +57,21 @@ def read_vcf(path: str, reference: Reference) -> list[tuple[str, list[Call]]]:
 
 
 def _records(variants, path: str):
-    try:
-        yield from variants
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: unreadable VCF record ({error})") from None
+    """The records, each parsed with htslib's messages off: its warnings (`[W::vcf_parse]
+    Contig 'chrZ' is not defined in the header`) would precede the one-line error that
+    says the same with the fix, or clutter a run that succeeds."""
+    from vqdna_cli.io.fasta import quiet_htslib
+
+    records = iter(variants)
+    while True:
+        try:
+            with quiet_htslib():
+                record = next(records, None)
+        except (OSError, ValueError) as error:
+            raise InputError(f"{path}: unreadable VCF record ({error})") from None
+        if record is None:
+            return
+        yield record
 
 
 def _support(record, sample: str | None, allele: int) -> tuple[int | None, int | None] | None:
