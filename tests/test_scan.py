@@ -168,3 +168,13 @@ def test_scan_warns_when_its_window_is_far_from_the_heads_training_length(run_vq
                                     "on (40 bp); its probabilities are extrapolations")
     near = run_vqdna(*args, "-o", tmp_path / "usual.bed")
     assert near.returncode == 0 and not any("warning" in line for line in near.stderr_lines)
+
+
+def test_scan_names_a_damaged_index_in_one_line(run_vqdna, tiny_model_dir, genome, tmp_path):
+    copy = tmp_path / "genome.fa"
+    copy.write_bytes(genome.read_bytes())
+    Path(f"{copy}.fai").write_bytes(b"\x00garbage\n")
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", copy, "-o", tmp_path / "c.bed")
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: the index {copy}.fai is damaged (not a FASTA index); rebuild it with `samtools faidx {copy}`"]
+    assert not (tmp_path / "c.bed").exists()

@@ -129,15 +129,14 @@ class ScanSource:
 
     @classmethod
     def open(cls, path: str, regions: list[Region]) -> "ScanSource":
-        from vqdna_cli.io.fasta import _require_fasta_index, _require_file
+        from vqdna_cli.io.fasta import _require_file, indexed_fasta_lengths
         from vqdna_cli.io.regions import resolve_region
 
         if path == "-":
             raise InputError("--scan needs a FASTA file, not stdin")
         _require_file(path)
         if regions or os.path.exists(path + ".fai"):
-            _require_fasta_index(path)
-            lengths = _fai_lengths(path)
+            lengths = indexed_fasta_lengths(path, {r.chrom for r in regions})
             wanted = [resolve_region(r, lengths, path) for r in regions] or \
                 [Region(name, 0, length) for name, length in lengths.items()]
             merged = sorted_merged(wanted, list(lengths))
@@ -151,26 +150,16 @@ class ScanSource:
             for record in read_fasta(self.path):
                 yield from interval_windows(lambda a, b, r=record: r.seq[a:b], record.chrom, 0, len(record), layout)
             return
-        import pysam
+        from vqdna_cli.io.fasta import open_indexed_fasta, quiet_htslib, validate_sequence
 
-        from vqdna_cli.io.fasta import validate_sequence
-
-        with pysam.FastaFile(self.path) as fasta:
+        with open_indexed_fasta(self.path) as fasta:
             for region in self.regions:
                 def fetch(a: int, b: int, chrom=region.chrom) -> str:
-                    return validate_sequence(fasta.fetch(chrom, a, b), chrom, self.path)
+                    with quiet_htslib():
+                        seq = fasta.fetch(chrom, a, b)
+                    return validate_sequence(seq, chrom, self.path)
 
                 yield from interval_windows(fetch, region.chrom, region.start, region.end, layout)
-
-
-def _fai_lengths(path: str) -> dict[str, int]:
-    lengths = {}
-    with open(path + ".fai") as handle:
-        for line in handle:
-            fields = line.split("\t")
-            if len(fields) >= 2:
-                lengths[fields[0]] = int(fields[1])
-    return lengths
 
 
 def background_classes(info: HeadInfo) -> set[int]:

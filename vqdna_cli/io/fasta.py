@@ -344,11 +344,7 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
     _require_file(path)
     compressed = _require_fasta_index(path)
     entries = _read_fai(path + ".fai", path)  # htslib's own complaint would not say how to fix it
-    try:
-        with quiet_htslib():
-            fasta = pysam.FastaFile(path)
-    except (OSError, ValueError) as error:
-        raise _open_error(path, compressed, error) from error
+    fasta = open_indexed_fasta(path, compressed)
     try:
         if not compressed:  # .fai offsets of BGZF are not file offsets: _fetch_regions checks those
             _require_current_index(path, entries, {region.chrom for region in regions})
@@ -358,6 +354,29 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
         fasta.close()
         raise
     return _fetch_regions(fasta, resolved, path)
+
+
+def indexed_fasta_lengths(path: str, contigs: Iterable[str] = ()) -> dict[str, int]:
+    """Contig lengths of an indexed FASTA (`--scan`), from its `.fai`, once the index has
+    been checked: present, readable, and (plain FASTA) still matching the file at `contigs`."""
+    _require_file(path)
+    compressed = _require_fasta_index(path)
+    entries = _read_fai(path + ".fai", path)
+    if not compressed:
+        _require_current_index(path, entries, set(contigs))
+    return {name: entry[0] for name, entry in entries.items()}
+
+
+def open_indexed_fasta(path: str, compressed: bool | None = None) -> pysam.FastaFile:
+    """pysam's reader of an indexed FASTA, htslib's messages off; a failure names the index to rebuild."""
+    if compressed is None:
+        with open(path, "rb") as handle:
+            compressed = handle.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
+    try:
+        with quiet_htslib():
+            return pysam.FastaFile(path)
+    except (OSError, ValueError) as error:
+        raise _open_error(path, compressed, error) from error
 
 
 def _require_fasta_index(path: str) -> bool:
