@@ -136,6 +136,15 @@ def test_holding_out_every_input_says_so(run_vqdna, tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option", [("--holdout-file", "smal.fa"), ("--holdout-tail", "smal.fa:100")])
+def test_a_holdout_name_that_is_no_input_is_refused(run_vqdna, tmp_path: Path, option) -> None:
+    fasta = genome(tmp_path, "small.fa")
+    out = tmp_path / "t10"
+    result = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, *option)
+    assert_one_line(result, USAGE_ERROR, "name smal.fa, which is not among the inputs (small.fa)")
+    assert not out.exists()
+
+
 # --- 3. bad training data is an input error ----------------------------------------------------
 
 

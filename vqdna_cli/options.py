@@ -156,6 +156,10 @@ class GenomeSet:
 
     def __post_init__(self) -> None:
         names = {Path(path).name for path in self.fasta}
+        unknown = sorted((set(self.holdout_files) | set(self.holdout_tail)) - names) if names else []
+        if unknown:  # a typo would silently train on what was meant to be held out
+            raise UsageError(f"--holdout-file/--holdout-tail name {', '.join(unknown)}, which is not among the inputs "
+                             f"({', '.join(sorted(names))}): give the input's file name, without its folder")
         if names and names <= set(self.holdout_files):
             raise UsageError(f"--holdout-file holds out every input ({', '.join(sorted(names))}): nothing is left to "
                              "train on; give more FASTA files, or hold out part of one with --holdout-tail")
