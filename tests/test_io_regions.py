@@ -123,3 +123,12 @@ def test_read_bed_binary(tmp_path: Path) -> None:
     path = write(tmp_path, b"chr1\t0\t5\n\xff\xfe\x00")
     with pytest.raises(InputError, match=f"{path} is not a text file"):
         read_bed(path)
+
+
+def test_read_bed_names_a_compression_it_does_not_read(tmp_path: Path) -> None:
+    import bz2
+
+    path = tmp_path / "regions.bed.bz2"
+    path.write_bytes(bz2.compress(b"chr1\t0\t10\n"))
+    with pytest.raises(InputError, match=r"regions\.bed\.bz2 is bzip2-compressed: give it plain or gzip-compressed"):
+        read_bed(str(path))

@@ -158,12 +158,13 @@ def check_text(head: bytes, source: str, *, inside: str | None = None) -> None:
     `inside`, of what that compression held); plain and gzip text pass. Run before any
     line-ending diagnosis, which would otherwise blame a CR byte in binary data."""
     what = f"{source} holds {inside} data that" if inside else source
-    for magic, name, command in _FOREIGN_COMPRESSION:
-        if head.startswith(magic):
-            fix = (f"`{command} {source} | vqdna ... -`" if not inside and source != "stdin"
-                   else f"put `{command}` in the pipe before vqdna")
-            raise InputError(f"{what} is {name}-compressed: vqdna reads plain, gzip or BGZF FASTA/FASTQ; "
-                             f"decompress it first, e.g. {fix}")
+    compression = foreign_compression(head)
+    if compression:
+        name, command = compression
+        fix = (f"`{command} {source} | vqdna ... -`" if not inside and source != "stdin"
+               else f"put `{command}` in the pipe before vqdna")
+        raise InputError(f"{what} is {name}-compressed: vqdna reads plain, gzip or BGZF FASTA/FASTQ; "
+                         f"decompress it first, e.g. {fix}")
     if head[_TAR_MAGIC_AT:].startswith((b"ustar\x0000", b"ustar  \x00")):  # POSIX, GNU
         raise InputError(f"{what} is a tar archive, not FASTA/FASTQ: extract its files first "
                          f"(`tar -xf ARCHIVE`) and give vqdna the FASTA/FASTQ files")
@@ -175,6 +176,12 @@ def check_text(head: bytes, source: str, *, inside: str | None = None) -> None:
     first = next((line for line in head.split(b"\n") if line.strip()), b"").removeprefix(_BYTE_ORDER_MARK)
     if _is_binary(first[:_HEADER_WINDOW]):
         raise _binary_error(source, inside)
+
+
+def foreign_compression(head: bytes) -> tuple[str, str] | None:
+    """(format, the command that decompresses it to stdout) of data compressed other than by
+    gzip, from its first bytes; None for anything else."""
+    return next(((name, command) for magic, name, command in _FOREIGN_COMPRESSION if head.startswith(magic)), None)
 
 
 def _is_binary(data: bytes) -> bool:

@@ -122,6 +122,13 @@ def _read_lines(path: str) -> list[str]:
             data = handle.read()
         if data.startswith(b"\x1f\x8b"):
             data = gzip.decompress(data)
+        from vqdna_cli.io.fasta import foreign_compression  # fasta imports this module
+
+        compression = foreign_compression(data)
+        if compression:
+            name, command = compression
+            raise InputError(f"BED file {path} is {name}-compressed: give it plain or gzip-compressed "
+                             f"(`{command} {path} > plain.bed`)")
         return data.decode("utf-8").splitlines()
     except FileNotFoundError as error:
         raise InputError(f"BED file not found: {path}") from error
