@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -137,7 +138,7 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
     if is_special(path):
         try:
             with open(path, mode) as handle:
-                yield _Stream(handle) if "b" in mode else handle
+                yield handle
         except OSError as error:
             raise write_error(path, error) from None
         return
@@ -165,21 +166,6 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _Stream:
-    """A device or FIFO written as a stream. zipfile asks its file where it is and, where it
-    can, seeks back to fill in sizes; /dev/null answers every such question with 0, which
-    breaks the `.npz` it writes. Without `tell`, zipfile writes straight through."""
-
-    def __init__(self, handle: IO[bytes]):
-        self._handle = handle
-
-    def write(self, data) -> int:
-        return self._handle.write(data)
-
-    def flush(self) -> None:
-        self._handle.flush()
 
 
 def _rename_unless_present(tmp: Path, path: Path) -> None:
@@ -281,13 +267,24 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def binary_output(path: Path | str) -> Iterator[IO[bytes]]:
-    """stdout for '-', else an atomic file."""
-    if str(path) == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+    """An atomic file; for stdout ('-') or a device or FIFO, a temporary file copied there
+    at the end. zipfile writes a `.npz` differently where it cannot seek back (sizes after
+    each member instead of before), so without the copy `-o - | cat > x.npz` would not give
+    the bytes of `-o x.npz`, and /dev/null, which seeks but always reports position 0,
+    broke the archive."""
+    if str(path) == "-" or is_special(Path(path)):
+        with tempfile.TemporaryFile(prefix="vqdna-") as staging:
+            yield staging
+            staging.seek(0)
+            with contextlib.nullcontext(sys.stdout.buffer) if str(path) == "-" else atomic_file(path) as out:
+                shutil.copyfileobj(staging, out, _COPY_CHUNK)
+                out.flush()
         return
     with atomic_file(path) as handle:
         yield handle
+
+
+_COPY_CHUNK = 1 << 20
 
 
 @contextlib.contextmanager
