@@ -512,7 +512,7 @@ def test_classify_list_tasks(run_vqdna, tiny_model_dir: Path) -> None:
     header, row = lines[0].split("\t"), lines[1].split("\t")
     assert header[5] == "reads" and row[5] == "whole window"
     assert header[6] == "lengths" and row[6] == "40 bp"  # toy_csv's rows
-    assert header[3] == "real_genome_validation" and row[3] == "none (GUE only)"  # no real-genome set for the toy head
+    assert header[3] == "real_genome_validation" and row[3] == "none"  # no real-genome set for the toy head
 
 
 def test_list_tasks_shows_what_each_head_was_validated_on(capsys) -> None:
@@ -531,8 +531,8 @@ def test_list_tasks_shows_what_each_head_was_validated_on(capsys) -> None:
     assert promoter["test_metric"] == "MCC 0.815 (macro F1 0.907) on prom_300_all/test.csv.gz"
     assert promoter["real_genome_validation"] == ("MCC 0.812 on chrX:30-40 Mb (TSS of protein-coding genes vs all "
                                                   "backgrounds, 31:155; best one-line rule, GC: 0.314)")
-    assert tf["real_genome_validation"] == "none (GUE only)" and tf["test_metric"].startswith("MCC 0.815")
-    assert new["test_metric"] == "not evaluated" and new["real_genome_validation"] == "none (GUE only)"
+    assert tf["real_genome_validation"] == "none" and tf["test_metric"].startswith("MCC 0.815")
+    assert new["test_metric"] == "not evaluated" and new["real_genome_validation"] == "none"
     assert splice["real_genome_validation"].startswith("MCC 0.812 (95 % interval 0.700 to 0.900) on chrX:30-40 Mb")
 
 
@@ -657,3 +657,10 @@ def test_clipped_and_gapped_reads_keep_their_reference_coordinates(run_vqdna, ti
     assert list(zip(embedded["window_starts"].tolist(), embedded["window_ends"].tolist())) == spans
     _, rows = data_lines(bed.read_bytes())
     assert [(int(row[1]), int(row[2])) for row in rows] == spans
+
+
+def test_list_tasks_names_data_files_without_a_stray_slash() -> None:
+    from vqdna_cli.cli.classify import _short_path
+
+    assert _short_path("/data/gue/prom/prom_300_all/test.csv.gz") == "prom_300_all/test.csv.gz"
+    assert _short_path("t.csv") == "t.csv" and _short_path("/t.csv") == "t.csv"

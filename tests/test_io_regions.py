@@ -132,3 +132,13 @@ def test_read_bed_names_a_compression_it_does_not_read(tmp_path: Path) -> None:
     path.write_bytes(bz2.compress(b"chr1\t0\t10\n"))
     with pytest.raises(InputError, match=r"regions\.bed\.bz2 is bzip2-compressed: give it plain or gzip-compressed"):
         read_bed(str(path))
+
+
+def test_a_contig_named_like_a_region_is_read_whole_as_samtools_does() -> None:
+    lengths = {"22:20000001-21000000": 1_000_000, "chr1": 500}
+    region = resolve_region(parse_region("22:20000001-21000000"), lengths, "x.fa")
+    assert (region.chrom, region.start, region.end) == ("22:20000001-21000000", 0, 1_000_000)
+    assert resolve_region(parse_region("chr1:11-20"), lengths, "x.fa") == Region("chr1", 10, 20)
+    both = {"22:1-10": 50, "22": 100}
+    with pytest.raises(InputError, match=r"region '22:1-10' is ambiguous in x.fa: .*\{22:1-10\}.*\{22\}:1-10"):
+        resolve_region(parse_region("22:1-10"), both, "x.fa")

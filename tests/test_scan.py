@@ -178,3 +178,11 @@ def test_scan_names_a_damaged_index_in_one_line(run_vqdna, tiny_model_dir, genom
     assert result.returncode == 2 and result.stderr_lines == [
         f"vqdna: error: the index {copy}.fai is damaged (not a FASTA index); rebuild it with `samtools faidx {copy}`"]
     assert not (tmp_path / "c.bed").exists()
+
+
+def test_scan_of_regions_shorter_than_a_window_says_nothing_fits(run_vqdna, tiny_model_dir, genome, tmp_path):
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--region",
+                       "chr2:1-30", "-o", tmp_path / "empty.bed")
+    assert result.returncode == 0 and result.stderr_lines[-1].startswith(
+        "vqdna: warning: no 40 bp window fits the scanned sequence")
+    assert len((tmp_path / "empty.bed").read_text().splitlines()) == 2  # the two header lines only

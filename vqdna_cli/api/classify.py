@@ -9,7 +9,7 @@ from vqdna_cli.api._common import NO_PROGRESS, check_stride, load_runner, open_r
 from vqdna_cli.errors import UsageError
 from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions, ScanSettings
 
-SCAN_BATCH = 2048  # windows whose features go through the head at once
+SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress moves every few seconds
 
 
 def list_tasks(model_dir: Path | None = None) -> list[dict]:

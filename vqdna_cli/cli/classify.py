@@ -87,6 +87,9 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
                           progress=progress, on_total=progress.set_total)
     report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
            f"{result['stride']} bp, strands {result['strands']})", quiet)
+    if not result["windows"]:
+        report(f"vqdna: warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
+               "window, or more than 10 % N): the BED holds no rows", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)
@@ -105,20 +108,26 @@ def _test_score(head: dict) -> str:
     test = head.get("test")
     if not test:
         return "not evaluated"
-    files = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in test.get("test_files", []))
+    files = ", ".join(_short_path(p) for p in test.get("test_files", []))
     return f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" + (f" on {files}" if files else "")
 
 
 def _genome_score(head: dict) -> str:
     """The head's score on a real-genome validation region (benchmarks/real_genome.py run
-    --record) beside the best one-line rule there; "none (GUE only)" for heads with no real-genome set."""
+    --record) beside the best one-line rule there; "none" for heads with no real-genome set."""
     real = head.get("real_genome")
     if not real:
-        return "none (GUE only)"
+        return "none"
     rule, interval = real["best_rule"], real.get("mcc_interval")
     spread = f" (95 % interval {interval[0]:.3f} to {interval[1]:.3f})" if interval else ""
     return (f"MCC {real['mcc']:.3f}{spread} on {real['region']} ({real['set']}, {real['n_positive']}:{real['n_negative']}; "
             f"best one-line rule, {rule['rule']}: {rule['mcc']:.3f})")
+
+
+def _short_path(path: str) -> str:
+    """A data file as `folder/name` (enough to tell GUE's splits apart), or its bare name."""
+    parts = Path(path).parts[-2:]
+    return "/".join(part for part in parts if part != "/")
 
 
 def _print_tasks(heads: list[dict]) -> None:
@@ -128,6 +137,6 @@ def _print_tasks(heads: list[dict]) -> None:
                      "description"]))
     for head in heads:
         data = head.get("provenance", {}).get("data", {})
-        trained_on = ", ".join(Path(p).parent.name + "/" + Path(p).name for p in data.get("train", []))
+        trained_on = ", ".join(_short_path(p) for p in data.get("train", []))
         print("\t".join([head["task"], ",".join(head["class_names"]), _test_score(head), _genome_score(head),
                          trained_on, api.what_head_reads(head), _lengths(head), head.get("description", "")]))

@@ -22,7 +22,7 @@ Region = Annotated[Optional[str], typer.Option("--region", "-r", help="Only chr:
 Bed = Annotated[Optional[Path], typer.Option("--bed", help="Only the regions of a BED file (0-based, half-open) of an indexed FASTA or BAM.", show_default=False)]
 MappedOnly = Annotated[bool, typer.Option("--mapped-only", help="BAM/SAM/CRAM: skip unmapped reads.")]
 Reference = Annotated[Optional[Path], typer.Option("--reference", help="CRAM: the reference FASTA it was compressed against.", show_default=False)]
-BatchTokens = Annotated[int, typer.Option("--batch-tokens", min=256, help="Bases per batch: memory against speed.")]
+BatchTokens = Annotated[int, typer.Option("--batch-tokens", min=256, help="Bases per batch: memory against speed. Tokens never depend on it; embeddings and probabilities can differ in their last float digits (padding changes the order of sums), so keep it fixed where outputs are compared byte for byte.")]
 InputPath = Annotated[str, typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)]
 Precision = Annotated[str, typer.Option("--precision", help="Transformer arithmetic on the CPU: fp32, or bf16 (about 1.6x faster on CPUs with AVX512-BF16 or AMX, slower on others; results differ by ~1e-3). A GPU always uses bf16.")]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vqdna_cli.errors import InputError
 
@@ -30,6 +30,9 @@ class Region:
     start: int
     end: int | None
     name: str | None = None
+    # `--region` as written, where it parsed as CHROM:RANGE: a contig may be named just that
+    # (`22:20000001-21000000`), and samtools then reads the whole contig.
+    text: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         """samtools notation (1-based inclusive), e.g. `chr1:1001-2000`."""
@@ -54,7 +57,8 @@ def parse_region(text: str) -> Region:
         return _with_range(braced["chrom"], braced["range"], text)
     chrom, colon, tail = text.rpartition(":")
     if colon and _RANGE_LIKE.match(tail):
-        return _with_range(chrom, tail, text)
+        region = _with_range(chrom, tail, text)
+        return Region(region.chrom, region.start, region.end, text=text)
     return Region(text, 0, None)
 
 
@@ -83,6 +87,12 @@ def resolve_region(region: Region, lengths: dict[str, int], source: str) -> Regi
     Shared by the FASTA and BAM readers so both reject bad regions with the same message
     before any sequence is read.
     """
+    if region.text is not None and region.text in lengths:
+        if region.chrom in lengths:
+            raise InputError(f"region {region.text!r} is ambiguous in {source}: a contig has that name, and "
+                             f"{region.chrom!r} is one too; write {{{region.text}}} for the first, "
+                             f"{{{region.chrom}}}:{region.start + 1}-{region.end or ''} for the second")
+        region = Region(region.text, 0, None, region.name)
     if region.chrom not in lengths:
         known = list(lengths)
         shown = ", ".join(known[:_CONTIGS_SHOWN]) + (", ..." if len(known) > _CONTIGS_SHOWN else "")
