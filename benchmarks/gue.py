@@ -99,7 +99,9 @@ def train(args) -> None:
                              both_strands=reads.both_strands, whole_record=reads.whole_record,
                              all_layers=reads.all_layers,
                              class_names=tuple(task.class_names), description=task.description, **schedule),
-            RunOptions(out, device="cpu", threads=args.threads, seed=task_recipe["seed"]), TrainControl(quiet=True),
+            # force: a head found here was trained otherwise (or --force): this run replaces it on purpose
+            RunOptions(out, device="cpu", threads=args.threads, seed=task_recipe["seed"]),
+            TrainControl(quiet=True, force=True),
             work_dir=work_dir / task.name)
         print(f"{task.name}: validation MCC {metrics['valid_mcc']:.3f} in {(time.monotonic() - began) / 60:.1f} min",
               file=sys.stderr)

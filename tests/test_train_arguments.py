@@ -213,3 +213,58 @@ def test_a_head_in_a_copy_of_the_model_works_and_the_run_says_how(run_vqdna, tin
     classified = run_vqdna(*command.split()[1:-1], tmp_path / "x.fa", "--threads", "1", "--quiet")
     assert classified.returncode == 0, classified.stderr
     assert len(classified.stdout.decode().splitlines()) == 2  # the header and one row
+
+
+# --- 5. a head that is already there ------------------------------------------------------------
+
+OUTPUT_ERROR = 4  # errors.py
+
+
+def test_a_head_that_exists_is_replaced_only_with_force(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    """A head of the same --task (the shipped ones carry their recorded test score) is refused,
+    before any work, with one line; --force replaces it."""
+    head = model_copy / "heads" / "toy"
+    before = {p.relative_to(model_copy): p.read_bytes() for p in model_copy.rglob("*") if p.is_file()}
+    args = ["train", "finetune", "--task", "toy", "--train", toy_csv(tmp_path / "d.csv"), "-m", model_copy,
+            "--adapter", "frozen", "--epochs", "1", "--threads", "1"]
+    refused = run_vqdna(*args)
+    assert_one_line(refused, OUTPUT_ERROR, f"head toy already exists in {head}: use --force to replace it")
+    assert {p.relative_to(model_copy): p.read_bytes() for p in model_copy.rglob("*") if p.is_file()} == before
+    refused_quietly = run_vqdna(*args, "-q")
+    assert_one_line(refused_quietly, OUTPUT_ERROR, "head toy already exists")
+    replaced = run_vqdna(*args, "--force", "-q")
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads((head / "head.json").read_text())["adapter"] == "frozen"  # the fixture's was lora
+
+
+def test_resume_continues_a_head_stopped_early_and_nothing_else(model_copy: Path, tmp_path: Path) -> None:
+    """A run stopped by --max-minutes writes its best head so far; --resume continues that run
+    (its checkpoint is in the work folder) and replaces the head; an existing head with no run
+    to continue is not replaced by --resume."""
+    from vqdna_cli.errors import OutputError
+
+    rows = HeadRows((str(toy_csv(tmp_path / "d.csv")),))
+    settings = FinetuneSettings("t", adapter="frozen", epochs=2, batch=8)
+    run = RunOptions(model_copy, device="cpu", threads=1)
+    api.finetune(rows, settings, run, TrainControl(quiet=True, max_minutes=0.0))
+    work = model_copy / "heads" / ".t.work"
+    assert json.loads((work / "checkpoint.json").read_text())["step"] == 1
+    with pytest.raises(OutputError, match="head t already exists"):
+        api.finetune(rows, settings, run, TrainControl(quiet=True))
+    api.finetune(rows, settings, run, TrainControl(quiet=True, resume=True))
+    assert json.loads((work / "checkpoint.json").read_text())["step"] == 14  # 51 rows in batches of 8, two epochs
+    toy = FinetuneSettings("toy", epochs=2, batch=16)  # as conftest trained it
+    with pytest.raises(OutputError, match=r"--resume: head toy .* no unfinished run to continue \(its run .* has done "
+                                          r"8 steps of the 8 "):
+        api.finetune(rows, toy, run, TrainControl(quiet=True, resume=True))  # the fixture's run, finished
+    shutil.rmtree(model_copy / "heads" / ".toy.work")
+    with pytest.raises(OutputError, match=r"--resume: head toy .* no unfinished run to continue \(no checkpoint in"):
+        api.finetune(rows, toy, run, TrainControl(quiet=True, resume=True))
+    assert not (model_copy / "heads" / ".toy.work").exists()
+
+
+def test_evaluate_takes_quiet_and_seed_as_every_command(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = run_vqdna("train", "evaluate", "--task", "toy", "--test", toy_csv(tmp_path / "t.csv", rows=6), "-m",
+                       tiny_model_dir, "--threads", "1", "-q", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and json.loads(result.stdout)["n"] == 6

@@ -160,6 +160,31 @@ def test_every_adapter_writes_a_head_that_classify_uses(tiny_model_dir: Path, tm
     assert len(rows) == 1 and abs(float(rows[0][3]) + float(rows[0][4]) - 1) < 1e-3
 
 
+@pytest.mark.parametrize("adapter", ["lora", "full"])
+def test_a_lora_or_full_head_trains_window_by_window_on_sequences_longer_than_the_model_window(
+        tiny_model_dir: Path, tmp_path: Path, adapter: str):
+    """150 bp is three windows of the tiny model (64 tokens): each window trains with its
+    sequence's label (the Transformer never sees more than its window), and validation scores a
+    sequence by the mean of its windows' probabilities, exactly as `train evaluate` scores it."""
+    import shutil
+
+    model_dir = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    rows = ["sequence,label"] + [f"{random_dna(150, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(20)]
+    valid = ["sequence,label"] + [f"{random_dna(150, 300 + i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(8)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "valid.csv").write_text("\n".join(valid) + "\n")
+    metrics = finetune(model_dir, "long", [str(tmp_path / "train.csv")], {"valid_files": (str(tmp_path / "valid.csv"),)},
+                       adapter=adapter, epochs=2, batch=8)
+    info = json.loads((model_dir / "heads/long/head.json").read_text())
+    assert info["train_window_lengths"] == [64, 64]
+    log = [json.loads(line) for line in (model_dir / "heads/.long.work/train_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [8, 16]  # 20 sequences x 3 windows in batches of 8, two epochs
+    assert metrics["valid_n"] == 8  # validation sequences, not windows
+    scored = api.evaluate("long", [str(tmp_path / "valid.csv")], RunOptions(model_dir, device="cpu", threads=1))
+    assert scored["n"] == 8
+    assert (scored["mcc"], scored["accuracy"]) == pytest.approx((metrics["valid_mcc"], metrics["valid_accuracy"]))
+
+
 def test_bf16_transformer_on_the_cpu_stays_close_to_fp32(tiny_model_dir: Path, tmp_path: Path):
     """--precision bf16 is an opt-in speed-up: vectors within bf16 rounding, recorded in metadata."""
     (tmp_path / "x.fa").write_text(fasta_text({"a": random_dna(150, 1), "b": random_dna(60, 2)}))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vqdna_cli.api._common import load_runner, read_labelled, save_on_main, setup_training, window_probabilities
-from vqdna_cli.errors import InputError, UsageError
+from vqdna_cli.errors import InputError, OutputError, UsageError
 from vqdna_cli.options import (FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings,
                                TrainControl)
 
@@ -245,8 +245,53 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     model_dir = _starting_weights(run)
     head_folder = _head_destination(model_dir, output_dir)
     work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
+    _check_head_output(head_folder, settings.task, work, control)
     with _tidied_on_failure(work):
         return _finetune(data_files, settings, run, control, model_dir, head_folder, work)
+
+
+def _check_head_output(head_folder: Path, task: str, work: Path, control: TrainControl) -> None:
+    """A head already in the destination (a shipped one with its recorded test score, say)
+    is replaced only with --force, or by --resume continuing the run whose checkpoint is in
+    `work` (a run stopped by --max-minutes writes its best head so far, and --resume goes on)."""
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    head_dir = Path(head_folder) / "heads" / task
+    if control.force or not head_dir.exists() or (head_dir.is_dir() and not any(head_dir.iterdir())):
+        return
+    if control.resume:
+        if (Path(work) / f"{CHECKPOINT}.json").is_file():
+            return
+        raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (no checkpoint in "
+                          f"{work}): use --force to train it again from the start, which replaces it")
+    raise OutputError(f"head {task} already exists in {head_dir}: use --force to replace it (its validation and "
+                      f"recorded test scores go with it), another --task name, or -o a copy of the model")
+
+
+def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control: TrainControl,
+                              settings: FinetuneSettings, rows: list[tuple[str, str]], window: int) -> None:
+    """--resume replaces an existing head only to continue its unfinished run: a run that has
+    done all its steps (those these settings ask for) would only write the same head again,
+    without the scores recorded in it."""
+    import json
+
+    from vqdna_cli.data.windows import transformer_windows
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    checkpoint = Path(work) / f"{CHECKPOINT}.json"
+    if control.force or not control.resume or not (Path(head_folder) / "heads" / task).is_dir() \
+            or not checkpoint.is_file():
+        return
+    # Training samples: one per sequence for a whole-record head, else one per model window.
+    samples = len(rows) if settings.whole_record else sum(len(transformer_windows(len(x), window, window))
+                                                          for x, _ in rows)
+    planned = settings.epochs * -(-samples // settings.batch)  # as train.finetune.head_loop_settings
+    done = json.loads(checkpoint.read_text()).get("step", 0)
+    if done >= planned:
+        head_dir = Path(head_folder) / "heads" / task
+        raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (its run in {work} "
+                          f"has done {done} steps of the {planned} these settings ask for): use --force to train it again from the start, which "
+                          f"replaces it")
 
 
 def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
@@ -282,7 +327,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.head_features import training_window_lengths
     from vqdna_cli.head_info import HeadReads
     from vqdna_cli.runner import Runner
-    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings
+    from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings, model_windows
     from vqdna_cli.train.provenance import provenance
 
     task, s = settings.task, settings
@@ -297,6 +342,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     index_of = {label: i for i, label in enumerate(labels)}
 
     model, info = load_model(model_dir)
+    _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
@@ -316,11 +362,16 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         def tokens_of(pairs):
             return runner.tokens_of([encode(x) for x, _ in pairs], 65536)
 
-        train_tokens, valid_tokens = tokens_of(rows), tokens_of(valid_rows)
+        # A sequence longer than the model window trains window by window, each window with the
+        # sequence's label, and is scored by the mean of its windows' probabilities, as classify
+        # and evaluate read it.
+        train_tokens, train_owner = model_windows(tokens_of(rows), runner.window)
+        valid_tokens, valid_owner = model_windows(tokens_of(valid_rows), runner.window)
         task_model = TaskModel(model, len(labels), s.lora_rank, s.lora_alpha, s.adapter).to(torch_device)
-        loop_settings = head_loop_settings(s.epochs, len(rows), s.batch, s.lr, work, **loop)
-        state, metrics = run_stage(task_model, train_tokens, train_labels, valid_tokens, valid_labels, loop_settings,
-                                   batch=s.batch, seed=run.seed, device=torch_device)
+        loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, **loop)
+        state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
+                                   loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
+                                   valid_owner=valid_owner)
     frozen_only = {"dropout": s.head_dropout, "balance_classes": s.balance_classes} if s.adapter == "frozen" else {}
     record = provenance("finetune", data.record, {
         "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,

@@ -9,7 +9,7 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.handling import one_line_errors
-from vqdna_cli.options import FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings, TrainControl
+from vqdna_cli.options import FinetuneSettings, GenomeSet, HeadRows, StageSettings, TrainControl
 
 app = typer.Typer(help=(
     "Train the tokenizer, pre-train the Transformer, or fine-tune a task head.\n\n"
@@ -31,6 +31,7 @@ HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help
 HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
 Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write (a folder that holds files needs --resume or --force).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weights in an existing output folder (without --resume: training starts over).")]
+ReplaceHead = Annotated[bool, typer.Option("--force", "-f", help="Replace a head of the same --task already in the weights folder (its recorded validation and test scores go with it); without --force such a run is refused, unless --resume continues that head's own unfinished run.")]
 
 # The option groups of the stages (see options.expand).
 GENOMES_AND_CONTROL = options.Shared({"holdout_file": (HoldoutFile, None), "holdout_tail": (HoldoutTail, None),
@@ -138,6 +139,7 @@ def finetune_command(
     lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
     work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Checkpoints and the training log.", show_default=False)] = None,
     resume: Resume = False,
+    force: ReplaceHead = False,
     max_minutes: MaxMinutes = None,
     machine: options.Given = MACHINE,
 ) -> None:
@@ -151,7 +153,7 @@ def finetune_command(
         class_names=tuple(class_names.split(",")) if class_names else None, description=description)
     rows = HeadRows(tuple(train), valid_files=tuple(valid or ()), valid_fraction=valid_fraction,
                     exclude_files=tuple(exclude or ()), labels_tsv=labels, max_train_rows=max_train_rows)
-    control = TrainControl(resume=resume, max_minutes=max_minutes, quiet=machine.quiet)
+    control = TrainControl(resume=resume, force=force, max_minutes=max_minutes, quiet=machine.quiet)
     result = api.finetune(rows, settings, machine.run(model), control, output_dir=output, work_dir=work_dir)
     if result["head_dir"]:  # the main process, under torchrun
         _say_where_the_head_is(task, output or model, machine.quiet)
@@ -169,19 +171,19 @@ def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
 
 @app.command("evaluate", no_args_is_help=True)
 @one_line_errors
+@options.expand
 def evaluate_command(
     task: Annotated[str, typer.Option("--task", help="The head to score.")],
     test: Annotated[list[str], typer.Option("--test", help="Labelled test data (CSV, or FASTA with --labels). Repeatable.")],
     model: options.Model = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA test files.", show_default=False)] = None,
     record: Annotated[bool, typer.Option("--record", help="Store the score in the head's head.json (shown by --list-tasks).")] = False,
-    device: options.Device = "auto",
-    threads: options.Threads = None,
+    machine: options.Given = MACHINE,
 ) -> None:
     """Score a trained head on held-out test data (after training; never used to select)."""
     import json
 
     from vqdna_cli import api
 
-    metrics = api.evaluate(task, test, RunOptions(model, device=device, threads=threads), labels_tsv=labels, record=record)
+    metrics = api.evaluate(task, test, machine.run(model), labels_tsv=labels, record=record)
     print(json.dumps(metrics, indent=2))

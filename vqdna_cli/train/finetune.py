@@ -1,6 +1,11 @@
 """Stage 3: a task head. LoRA adapters on the frozen Transformer plus an MLP head on the
 mean-pooled output; the checkpoint with the best validation MCC is kept. Test data never
-enters here: evaluation on a test split is a separate, later step (`vqdna train evaluate`)."""
+enters here: evaluation on a test split is a separate, later step (`vqdna train evaluate`).
+
+A sequence longer than the model window is cut into windows as `classify` cuts it
+(`model_windows`): each window is a training sample with its sequence's label, and
+validation scores a sequence by the mean of its windows' probabilities, as `classify` and
+`train evaluate` do."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import torch.nn.functional as F
 from vqdna_cli import distributed
 from vqdna_cli.checkpoint import load_training_state, save_training_state
 from vqdna_cli.data.batching import pad
+from vqdna_cli.data.windows import transformer_windows
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import ClassificationHead, mean_pool
 from vqdna_cli.model.lora import add_lora, lora_state_dict
@@ -76,11 +82,35 @@ class BestSoFar:
             self.metrics.update(metrics)
             self.state = trainable_state()
             if distributed.is_main():
-                save_training_state(self.path, self.state, _no_optimizer(), {"metrics": metrics})
+                # `step`: a key every training state has (`load_training_state` requires it), which
+                # --resume reads back; the best state is no optimizer step's own, hence None.
+                save_training_state(self.path, self.state, _no_optimizer(), {"metrics": metrics, "step": None})
         return {f"valid_{k}": v for k, v in metrics.items()}
 
     def result(self) -> tuple[dict[str, torch.Tensor], dict]:
         return self.state, {f"valid_{k}": v for k, v in self.metrics.items()}
+
+
+def model_windows(tokens: list[np.ndarray], window: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each sequence's (L, levels) tokens cut into windows of at most `window` tokens, laid
+    out as `classify` lays out a record (`data.windows.transformer_windows`, one window after
+    the other, the last one moved back to end at the sequence's end): the windows, and the
+    index of the sequence each belongs to."""
+    pieces, owner = [], []
+    for index, array in enumerate(tokens):
+        for start, end in transformer_windows(len(array), window, window):
+            pieces.append(array[start:end])
+            owner.append(index)
+    return pieces, np.array(owner, dtype=np.int64)
+
+
+def mean_over_windows(window_probabilities: np.ndarray, owner: np.ndarray, sequences: int) -> np.ndarray:
+    """(windows, classes) probabilities -> (sequences, classes): the mean of each sequence's
+    windows' (`owner[i]`: the sequence of window i), as `classify` scores a long sequence."""
+    sums = np.zeros((sequences, window_probabilities.shape[1]), dtype=np.float64)
+    np.add.at(sums, owner, window_probabilities)
+    counts = np.bincount(owner, minlength=sequences)[:, None]
+    return sums / np.maximum(counts, 1)
 
 
 def _batch(tokens: list[np.ndarray], indices, device):
@@ -112,8 +142,14 @@ def head_loop_settings(epochs: int, samples: int, batch: int, lr: float, work: P
 
 def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels: np.ndarray,
              valid_tokens: list[np.ndarray], valid_labels: np.ndarray, settings: LoopSettings, *,
-             batch: int, seed: int, device) -> tuple[dict[str, torch.Tensor], dict]:
-    """Returns the trainable state with the best validation MCC, and its metrics."""
+             batch: int, seed: int, device, valid_owner: np.ndarray | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """Returns the trainable state with the best validation MCC, and its metrics.
+
+    `train_tokens` are model windows (`model_windows`), each with its label in `train_labels`;
+    `valid_tokens` too, window i belonging to validation sequence `valid_owner[i]` (None: one
+    window per sequence), whose label is `valid_labels[valid_owner[i]]`."""
+    if valid_owner is None:
+        valid_owner = np.arange(len(valid_tokens), dtype=np.int64)
     steps_per_epoch = -(-len(train_tokens) // batch)
     labels = torch.from_numpy(train_labels).long()
     best = BestSoFar(settings.out_dir, task_model.trainable_state(), settings.resume)
@@ -128,7 +164,7 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
         return F.cross_entropy(logits.float(), labels[indices].to(device), reduction="sum") * weight, {"epoch": epoch + 1}
 
     def evaluate() -> dict:
-        probabilities = predict(task_model, valid_tokens, device)
+        probabilities = mean_over_windows(predict(task_model, valid_tokens, device), valid_owner, len(valid_labels))
         metrics = classification_metrics(valid_labels, probabilities.argmax(1), probabilities.shape[1])
         return best.offer(metrics, task_model.trainable_state)
 

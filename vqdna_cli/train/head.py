@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from vqdna_cli import distributed
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
-from vqdna_cli.train.finetune import BestSoFar, head_loop_settings
+from vqdna_cli.train.finetune import BestSoFar, head_loop_settings, mean_over_windows
 from vqdna_cli.train.loop import LoopSettings, run
 
 
@@ -59,11 +59,7 @@ def sequence_probabilities(model: HeadOnly, data: LabelledFeatures, device) -> n
     """(sequences, classes): the mean of each sequence's window probabilities."""
     model.eval()
     logits = model(torch.from_numpy(data.vectors).to(device)).float()
-    window_p = torch.softmax(logits, -1).cpu().numpy()
-    sums = np.zeros((len(data.labels), window_p.shape[1]), dtype=np.float64)
-    np.add.at(sums, data.owner, window_p)
-    counts = np.bincount(data.owner, minlength=len(data.labels))[:, None]
-    return sums / np.maximum(counts, 1)
+    return mean_over_windows(torch.softmax(logits, -1).cpu().numpy(), data.owner, len(data.labels))
 
 
 def training_log_prior(window_labels: torch.Tensor, classes: int) -> torch.Tensor:
