@@ -11,6 +11,7 @@ its nf-test (tests/main.nf.test) has a real and a stub test whose snapshots
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
 import os
@@ -157,22 +158,56 @@ def test_nf_test_has_a_real_and_a_stub_test_with_snapshots(command):
         assert re.findall(r"input\[(\d+)\]", block) == [str(i) for i in range(len(declared))]
 
 
+def _expand(glob: str) -> list[str]:
+    """`*.{tsv,bed}.json` -> ['*.tsv.json', '*.bed.json'] (Nextflow's brace globs)."""
+    match = re.search(r"\{([^{}]*)\}", glob)
+    if not match:
+        return [glob]
+    return [expanded for choice in match[1].split(",")
+            for expanded in _expand(glob[:match.start()] + choice + glob[match.end():])]
+
+
+def _matches(name: str, glob: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _expand(glob))
+
+
+def _file_outputs(command: str) -> dict[str, str]:
+    """emit -> the glob of its `path(...)`, for the channels of files (all but versions)."""
+    return {re.search(r"emit: (\w+)", line)[1]: _channel_elements(line)[1]
+            for line in _sections(command)["output"].splitlines() if "emit:" in line and "path(" in line}
+
+
+def _stub_files(command: str, prefix: str = "test", output_format: str = "tsv") -> list[str]:
+    return [name.replace("${prefix}", prefix).replace("${format}", output_format)
+            for name in re.findall(r"touch (\S+)", _sections(command)["stub"])]
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_snapshots_hold_what_the_module_emits(command):
     _, snapshots = _nf_tests(command)
     process = f"VQDNA_{command.upper()}"
     versions = [[process, "vqdna", vqdna_cli.__version__]]
-    stub_name = re.search(r"touch \$\{prefix\}\.(\S+)", _sections(command)["stub"])[1]
-    stub_name = "test." + stub_name.replace("${format}", "tsv")
     outputs = {re.search(r"emit: (\w+)", line)[1]: index
                for index, line in enumerate(l for l in _sections(command)["output"].splitlines() if "emit:" in l)}
+    globs = _file_outputs(command)
+    stub_files = _stub_files(command)
     (stub,) = snapshots["sarscov2 - fasta - stub"]["content"]
+    assert sorted(stub) == sorted([*map(str, outputs.values()), *outputs])  # every channel, none more
     empty = "d41d8cd98f00b204e9800998ecf8427e"
+    emitted = {}
     for emit, index in outputs.items():
-        expected = versions if emit == "versions_vqdna" else [[{"id": "test"}, f"{stub_name}:md5,{empty}"]]
+        if emit == "versions_vqdna":
+            expected = versions
+        else:
+            (emitted[emit],) = [name for name in stub_files if _matches(name, globs[emit])]
+            expected = [[{"id": "test"}, f"{emitted[emit]}:md5,{empty}"]]
         assert stub[emit] == stub[str(index)] == expected, emit
+    assert sorted(emitted.values()) == sorted(stub_files)  # every file the stub makes is emitted
     real = snapshots["sarscov2 - fasta"]["content"]
-    assert real[0] == stub_name and real[-1] == {"versions_vqdna": versions}
+    first = next(iter(globs))
+    assert real[0] == emitted[first] and real[-1] == {"versions_vqdna": versions}
+    if command == "classify":  # the table's name, its header line, the sidecar's name
+        assert real[1:-1] == [real[1], emitted["json"]]
 
 
 def test_classify_snapshot_header_is_the_promoter_heads():
@@ -180,3 +215,55 @@ def test_classify_snapshot_header_is_the_promoter_heads():
     _, snapshots = _nf_tests("classify")
     header = snapshots["sarscov2 - fasta"]["content"][1]
     assert header == "\t".join(["id", "label", "class_index", *(f"p_{name}" for name in head["class_names"])])
+
+
+def _run_module_script(command: str, workdir: Path, fasta: str, **values: str) -> subprocess.CompletedProcess:
+    """The vqdna command line of a module's `script:`, as Nextflow would run it (no ext.args,
+    the shipped weights, no GPU) in `workdir`, where `fasta` is staged."""
+    (line,) = [line for line in _shell_lines(_sections(command)["script"]) if line.startswith("vqdna ")]
+    values = {"fasta": fasta, "prefix": "test", "format": "tsv", "model_arg": "", "device_arg": "",
+              "task.cpus": "1", "args": "", "task_name": "promoter", **values}
+    line = re.sub(r"\$\{([\w.]+)\}", lambda m: values[m[1]], line)
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    return subprocess.run(line, shell=True, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_file_the_script_writes_is_emitted(command, tmp_path):
+    """The script run for real: each output channel's glob catches one of the files it
+    writes, and no file is left out (classify's sidecar TABLE.json included); the stub
+    makes files of the same names."""
+    (tmp_path / "genome.fasta").write_text(">a\n" + "ACGTTGCA" * 40 + "\n>b\n" + "GGATCCTA" * 25 + "\n")
+    result = _run_module_script(command, tmp_path, "genome.fasta")
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name != "genome.fasta")
+    globs = _file_outputs(command)
+    emitted = {emit: [name for name in written if _matches(name, glob)] for emit, glob in globs.items()}
+    assert all(len(names) == 1 for names in emitted.values()), emitted
+    assert sorted(name for names in emitted.values() for name in names) == written == sorted(_stub_files(command))
+
+
+def test_classify_nf_test_checks_the_table_and_sidecar_vqdna_writes(tmp_path):
+    """What the classify nf-test asserts and snapshots holds for what the module's script
+    writes: the header on the first line (no comment line by default), one row per sequence,
+    and the sidecar's rows, task, input and columns."""
+    text, snapshots = _nf_tests("classify")
+    real_test = text.split('test("sarscov2 - fasta - stub")')[0]
+    (tmp_path / "genome.fasta").write_text(">MN908947.3\n" + "ACGTTGCAGG" * 50 + "\n")
+    result = _run_module_script("classify", tmp_path, "genome.fasta")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "test.tsv").read_text().splitlines()
+    sidecar = json.loads((tmp_path / "test.tsv.json").read_text())
+    assert "def lines = path(process.out.predictions[0][1]).readLines()" in real_test
+    assert "'# vqdna'" not in real_test and "readLines()[1]" not in real_test
+    assert "{ assert lines.size() == 2 && lines[1].split('\\t').size() == lines[0].split('\\t').size() }" in real_test
+    assert len(lines) == 2 and len(lines[1].split("\t")) == len(lines[0].split("\t"))
+    assert "sidecar.rows == 1 && sidecar.task == 'promoter' && sidecar.input == 'genome.fasta'" in real_test
+    assert sidecar["rows"] == 1 and sidecar["task"] == "promoter" and sidecar["input"] == "genome.fasta"
+    assert "sidecar.columns == lines[0].split('\\t').toList()" in real_test
+    assert sidecar["columns"] == lines[0].split("\t")
+    snapshot_args = re.search(r"snapshot\(\s*(.*?)\s*\)\.match\(\)", real_test, re.S)[1]
+    assert [arg.strip() for arg in snapshot_args.split("\n")] == [
+        "file(process.out.predictions[0][1]).name,", "lines[0],", "file(process.out.json[0][1]).name,",
+        "process.out.findAll { key, val -> key.startsWith('versions') }"]
+    assert snapshots["sarscov2 - fasta"]["content"][:3] == ["test.tsv", lines[0], "test.tsv.json"]

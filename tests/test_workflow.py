@@ -113,6 +113,56 @@ def test_merged_predictions_equal_an_unsharded_run(sharded_run, run_vqdna, tiny_
 
 
 @needs_snakemake
+def test_merged_predictions_have_the_sidecar_of_an_unsharded_run(sharded_run, run_vqdna, tiny_model_dir, tmp_path):
+    """classify's TABLE.json: the shards' are temp() like their tables, and the merged
+    table gets the one an unsharded run writes (its input, the total row count)."""
+    workdir, fasta = sharded_run
+    single = _unsharded(run_vqdna, "classify", fasta, tmp_path / "pred.tsv", tiny_model_dir, "--task", "toy", "--format", "tsv")
+    merged = workdir / "results/classify.tsv.json"
+    assert merged.read_text() == Path(f"{single}.json").read_text()
+    assert json.loads(merged.read_text())["rows"] == len(LENGTHS)
+    assert json.loads(merged.read_text())["input"] == str(fasta)
+    assert not (workdir / "shards").exists() or not list((workdir / "shards").iterdir())
+
+
+def _classify_only(workdir: Path, fasta: Path, model: Path, *config: str, forceall: bool = False) -> None:
+    _snakemake("--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(workdir),
+               *(["--forceall"] if forceall else []), "--config", f"fasta={fasta}", "shards=2", f"model={model}",
+               "task=toy", "threads=1", *config, "--", "results/classify.tsv", cwd=workdir.parent)
+
+
+@needs_snakemake
+def test_merged_header_comments_are_an_unsharded_runs(run_vqdna, tiny_model_dir, tmp_path):
+    """With --header-comments every shard's ##input= names its own shard: the merged table
+    has the unsharded input there, as one unsharded run writes it, and the same sidecar."""
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({f"rec{i}": random_dna(length, 300 + i) for i, length in enumerate(LENGTHS[:4])}))
+    workdir = tmp_path / "run"
+    _classify_only(workdir, fasta, tiny_model_dir, "extra={classify: --header-comments}")
+    single = _unsharded(run_vqdna, "classify", fasta, tmp_path / "pred.tsv", tiny_model_dir, "--task", "toy",
+                        "--format", "tsv", "--header-comments")
+    merged = (workdir / "results/classify.tsv").read_text()
+    assert merged == single.read_text()
+    assert f"##input={fasta}\n" in merged and merged.count("\nid\tlabel\t") == 1
+    assert (workdir / "results/classify.tsv.json").read_text() == Path(f"{single}.json").read_text()
+    assert not list((workdir / "shards").glob("*"))
+
+
+@needs_snakemake
+def test_rerun_is_not_refused_by_the_shards_sidecars(tiny_model_dir, tmp_path):
+    """classify refuses to replace an existing TABLE.json: a rerun of every job (--forceall)
+    works because the shards' sidecars are declared (temp) outputs."""
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({f"rec{i}": random_dna(length, 400 + i) for i, length in enumerate(LENGTHS[:3])}))
+    workdir = tmp_path / "run"
+    _classify_only(workdir, fasta, tiny_model_dir)
+    first = (workdir / "results/classify.tsv.json").read_text()
+    _classify_only(workdir, fasta, tiny_model_dir, forceall=True)
+    assert (workdir / "results/classify.tsv.json").read_text() == first
+    assert not list((workdir / "shards").glob("*"))
+
+
+@needs_snakemake
 def test_every_shard_logs_its_stderr(sharded_run):
     workdir, _ = sharded_run
     for command in ("tokenize", "embed", "classify"):
@@ -132,6 +182,27 @@ def test_wrapper_tokenizes_like_the_cli(run_vqdna, tiny_model_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (test_dir / "tokens.npz").read_bytes() == (test_dir / "direct.npz").read_bytes()
     assert "tokenized 2 records" in (test_dir / "logs/vqdna_tokenize.log").read_text()
+
+
+@needs_snakemake
+def test_wrapper_reruns_classify_over_its_sidecar(tiny_model_dir, tmp_path):
+    """`classify -o TABLE` also writes TABLE.json and refuses to replace one: a rule that
+    does not declare it still reruns (the wrapper replaces the stale sidecar), as does one
+    that declares it."""
+    wrapper = Path(shutil.copytree(WORKFLOW / "wrappers/vqdna", tmp_path / "vqdna"))
+    (tmp_path / "in.fa").write_text(fasta_text({"a": random_dna(90, 1), "b": random_dna(150, 2)}))
+    for outputs in ('"pred.tsv"', '"pred.tsv", "pred.tsv.json"'):
+        (tmp_path / "Snakefile").write_text(
+            "rule classify:\n"
+            '    input: "in.fa"\n'
+            f"    output: {outputs}\n"
+            '    log: "classify.log"\n'
+            f'    params: command="classify", extra="--task toy --model {tiny_model_dir}"\n'
+            "    threads: 1\n"
+            f'    wrapper: "file:{wrapper}"\n')
+        for _ in range(2):
+            _snakemake("--cores", "1", "--forceall", cwd=tmp_path)
+            assert json.loads((tmp_path / "pred.tsv.json").read_text())["rows"] == 2
 
 
 def test_split_makes_contiguous_non_empty_shards(tmp_path):
@@ -163,3 +234,67 @@ def test_merge_tsv_keeps_header_comments_once(tmp_path):
     shards[1].write_text(head + "b\tpos\t1\t0.2\t0.8\n")
     merge.merge_tsv([str(s) for s in shards], str(tmp_path / "merged.tsv"))
     assert (tmp_path / "merged.tsv").read_text() == head + "a\tneg\t0\t0.9\t0.1\nb\tpos\t1\t0.2\t0.8\n"
+
+
+def test_merge_tsv_rewrites_the_input_of_header_comments(tmp_path):
+    """Each shard's `##input=` names the shard; the merged table names the unsharded input."""
+    def head(shard: int) -> str:
+        return f"##vqdna_version=0.1.0\n##task=toy\n##input=shards/{shard}.fa\n##region=null\nid\tlabel\tclass_index\tp_neg\tp_pos\n"
+
+    shards = [tmp_path / "0.tsv", tmp_path / "1.tsv"]
+    shards[0].write_text(head(0) + "a\tneg\t0\t0.9\t0.1\n")
+    shards[1].write_text(head(1) + "b\tpos\t1\t0.2\t0.8\n")
+    merge.merge_tsv([str(s) for s in shards], str(tmp_path / "merged.tsv"), "genome.fa")
+    assert (tmp_path / "merged.tsv").read_text() == (
+        head(0).replace("shards/0.fa", "genome.fa") + "a\tneg\t0\t0.9\t0.1\nb\tpos\t1\t0.2\t0.8\n")
+    # Without the unsharded input's name there is nothing to set it to: the heads must agree.
+    with pytest.raises(SystemExit, match="header lines differ"):
+        merge.merge_tsv([str(s) for s in shards], str(tmp_path / "other.tsv"))
+
+
+def test_merge_tsv_still_refuses_tsv_and_bed_with_header_comments(tmp_path):
+    comments = "##task=toy\n##input=shards/{}.fa\n##output_format={}\n"
+    tsv, bed = tmp_path / "0.tsv", tmp_path / "1.tsv"
+    tsv.write_text(comments.format(0, "tsv") + "id\tlabel\tclass_index\tp_neg\tp_pos\na\tneg\t0\t0.9\t0.1\n")
+    bed.write_text(comments.format(1, "bed") + "#chrom\tstart\tend\tname\tscore\tstrand\tid\tclass_index\tp_neg\tp_pos\n")
+    with pytest.raises(SystemExit, match=r"header lines differ \(mixed TSV and BED\?"):
+        merge.merge_tsv([str(tsv), str(bed)], str(tmp_path / "merged.tsv"), "genome.fa")
+    assert not (tmp_path / "merged.tsv").exists()
+
+
+def test_merge_classify_writes_the_merged_sidecar(tmp_path):
+    """The first shard's sidecar, with the unsharded input and the total rows, in vqdna's
+    own format; shards made with different options are refused before anything is written."""
+    sidecar = {"format": "vqdna-predictions", "task": "toy", "columns": ["id", "label"], "stride": 64}
+    tables, sidecars = [], []
+    for shard, rows in enumerate((3, 2)):
+        table = tmp_path / f"{shard}.classify.tsv"
+        table.write_text("id\tlabel\n" + "".join(f"r{shard}{i}\tneg\n" for i in range(rows)))
+        Path(f"{table}.json").write_text(json.dumps({**sidecar, "input": f"shards/{shard}.fa", "rows": rows}))
+        tables.append(str(table))
+        sidecars.append(f"{table}.json")
+    output = tmp_path / "results.tsv"
+    merge.merge_classify(tables, sidecars, str(output), "genome.fa")
+    expected = {**sidecar, "input": "genome.fa", "rows": 5}
+    assert Path(f"{output}.json").read_text() == json.dumps(expected, indent=2, sort_keys=True) + "\n"
+    assert output.read_text().count("\n") == 6
+
+    Path(sidecars[1]).write_text(json.dumps({**sidecar, "stride": 32, "input": "shards/1.fa", "rows": 2}))
+    with pytest.raises(SystemExit, match="different options"):
+        merge.merge_classify(tables, sidecars, str(tmp_path / "other.tsv"), "genome.fa")
+    assert not (tmp_path / "other.tsv").exists() and not (tmp_path / "other.tsv.json").exists()
+
+
+def test_readme_lists_what_the_workflow_makes():
+    """workflow/README.md's table of outputs names every target of `rule all`, and says what
+    vqdna writes: the classify table's first line is its header (no comment line by default)."""
+    import re
+
+    readme = (WORKFLOW / "README.md").read_text()
+    rule_all = (WORKFLOW / "Snakefile").read_text().split("rule all:")[1].split("\nrule ")[0]
+    targets = re.findall(r'"(results/[^"]+)"', rule_all)
+    assert "results/classify.tsv.json" in targets
+    listed = re.findall(r"^\| `(results/[^`]+)` \|", readme, re.M)
+    assert listed == targets
+    classify_row = next(line for line in readme.splitlines() if line.startswith("| `results/classify.tsv` |"))
+    assert "comment line" not in classify_row and "header line first" in classify_row

@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from vqdna_cli.io.writers import TokensNpz, atomic_file, write_npz
+from vqdna_cli.io.writers import TokensNpz, atomic_file, write_npz, write_sidecar
 
 
 def _load(path: str) -> dict[str, np.ndarray]:
@@ -50,23 +50,63 @@ def merge_embeddings(paths: list[str], output: str, input_name: str) -> None:
     _merge_npz(paths, output, input_name, offsets={"window_offsets", "token_offsets"}, totals=("records", "windows"))
 
 
-def merge_tsv(paths: list[str], output: str) -> None:
-    """`vqdna classify` shards -> one table: the head (any `##` lines of --header-comments,
-    then the header) once, then the rows.
+# What differs between the shards of one classify run: the input (each shard's own FASTA),
+# replaced by the unsharded one, and the row count, summed. Anything else that differs means
+# the shards were not made alike, and is refused.
+PER_SHARD = ("input",)
+TOTALS = ("rows",)
 
-    Shards of one run have the same head; different ones (say TSV and BED) are refused here
-    rather than written as a mixed table.
+
+def merge_tsv(paths: list[str], output: str, input_name: str | None = None) -> None:
+    """`vqdna classify` shards -> one table: the head (any `##key=value` lines of
+    --header-comments, then the header) once, then the rows.
+
+    The head is the first shard's, with `##input=` set to `input_name` (the unsharded input,
+    as one unsharded run records it) and any `##rows=` summed. Apart from those lines, shards
+    of one run have the same head; different ones (say TSV and BED) are refused here rather
+    than written as a mixed table. Without `input_name`, the heads must be equal throughout.
     """
     tables = [open(path).read().splitlines(keepends=True) for path in paths]
     size = _head_size(tables[0])
-    head = tables[0][:size]
-    if any(table[:size] != head for table in tables):
+    varying = () if input_name is None else PER_SHARD + TOTALS
+    heads = [table[:size] for table in tables]
+    if any(_comparable(head, varying) != _comparable(heads[0], varying) for head in heads):
         raise SystemExit(f"cannot merge {', '.join(paths)}: their comment or header lines differ "
                          "(mixed TSV and BED? set classify_format to tsv or bed)")
+    merged = {}
+    if input_name is not None:
+        merged["input"] = str(input_name)
+        for key in TOTALS:
+            values = [_comment(head, key) for head in heads]
+            if all(value is not None for value in values):
+                merged[key] = str(sum(int(value) for value in values))
     with atomic_file(output, "w") as out:
-        out.writelines(head)
+        out.writelines(_rewrite(heads[0], merged))
         for table in tables:
             out.writelines(table[size:])
+
+
+def merged_sidecar(paths: list[str], input_name: str) -> dict:
+    """The `<shard>.json` sidecars of `vqdna classify` shards -> the sidecar of the merged
+    table: the first shard's, with `input` set to `input_name` (the unsharded input) and the
+    shards' `rows` summed. Shards whose sidecars differ otherwise are refused."""
+    sidecars = [json.loads(open(path).read()) for path in paths]
+
+    def alike(sidecar: dict) -> dict:
+        return {key: value for key, value in sidecar.items() if key not in PER_SHARD + TOTALS}
+
+    if any(alike(sidecar) != alike(sidecars[0]) for sidecar in sidecars):
+        raise SystemExit(f"cannot merge {', '.join(paths)}: the shards were made with different options")
+    return {**sidecars[0], "input": str(input_name),
+            **{key: sum(sidecar[key] for sidecar in sidecars) for key in TOTALS if key in sidecars[0]}}
+
+
+def merge_classify(tables: list[str], sidecars: list[str], output: str, input_name: str) -> None:
+    """`vqdna classify` shards and their sidecars -> the table `output` and its sidecar
+    `output`.json, written after it with vqdna's own writer, as an unsharded run writes them."""
+    sidecar = merged_sidecar(sidecars, input_name)  # checked before anything is written
+    merge_tsv(tables, output, input_name)
+    write_sidecar(output, sidecar)
 
 
 def _head_size(table: list[str]) -> int:
@@ -75,9 +115,30 @@ def _head_size(table: list[str]) -> int:
     return min(comments + 1, len(table))
 
 
+def _key(line: str) -> str | None:
+    """`##key=value` -> key; None for the header."""
+    return line[2:].split("=", 1)[0] if line.startswith("##") and "=" in line else None
+
+
+def _comment(head: list[str], key: str) -> str | None:
+    return next((line[len(key) + 3:].rstrip("\r\n") for line in head if _key(line) == key), None)
+
+
+def _comparable(head: list[str], varying: tuple[str, ...]) -> list[str]:
+    """The head with the values of the `varying` keys blanked."""
+    return [f"##{_key(line)}=\n" if _key(line) in varying else line for line in head]
+
+
+def _rewrite(head: list[str], values: dict[str, str]) -> list[str]:
+    return [f"##{_key(line)}={values[_key(line)]}\n" if _key(line) in values else line for line in head]
+
+
 if "snakemake" in globals():  # run by Snakemake's `script:` directive
     inputs, output, kind = list(snakemake.input), snakemake.output[0], snakemake.params.kind  # noqa: F821
     if kind == "classify":
-        merge_tsv(inputs, output)
+        if str(snakemake.output.sidecar) != f"{output}.json":  # noqa: F821
+            raise SystemExit(f"the sidecar of {output} is {output}.json, not {snakemake.output.sidecar}")  # noqa: F821
+        merge_classify(list(snakemake.input.tables), list(snakemake.input.sidecars), output,  # noqa: F821
+                       snakemake.params.input_name)  # noqa: F821
     else:
         {"tokens": merge_tokens, "embeddings": merge_embeddings}[kind](inputs, output, snakemake.params.input_name)  # noqa: F821

@@ -15,6 +15,8 @@ process VQDNA_CLASSIFY {
 
     output:
     tuple val(meta), path("*.{tsv,bed}"), emit: predictions
+    // the sidecar vqdna writes beside the predictions: version, model, task, input, columns, rows
+    tuple val(meta), path("*.{tsv,bed}.json"), emit: json
     tuple val("${task.process}"), val('vqdna'), eval("vqdna --version | sed 's/vqdna //'"), topic: versions, emit: versions_vqdna
 
     when:
@@ -47,5 +49,6 @@ process VQDNA_CLASSIFY {
     def format = args.contains('--format bed') ? 'bed' : 'tsv'
     """
     touch ${prefix}.${format}
+    touch ${prefix}.${format}.json
     """
 }
