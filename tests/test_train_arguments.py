@@ -268,3 +268,11 @@ def test_evaluate_takes_quiet_and_seed_as_every_command(run_vqdna, tiny_model_di
                        tiny_model_dir, "--threads", "1", "-q", "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and json.loads(result.stdout)["n"] == 6
+
+
+def test_a_holdout_tail_that_covers_every_record_says_so(run_vqdna, tmp_path: Path) -> None:
+    fasta = genome(tmp_path, "small.fa")
+    out = tmp_path / "t11"
+    result = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--holdout-tail", "small.fa:100000000")
+    assert_one_line(result, USAGE_ERROR, "hold out every base of the inputs")
+    assert not out.exists()

@@ -49,6 +49,9 @@ def load_genomes(paths: list[str], holdout_files: tuple[str, ...] = (), holdout_
             if len(codes) - tail:
                 train.append(codes[: len(codes) - tail])
                 described["train"].append(f"{name}:{record.name} ({len(codes) - tail} bp)")
+    if not train and heldout:
+        raise InputError("--holdout-file/--holdout-tail hold out every base of the inputs: nothing is left to "
+                         "train on; hold out less (a --holdout-tail shorter than the records) or give more files")
     return GenomeSplit(train, heldout, described)
 
 
