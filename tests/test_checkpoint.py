@@ -221,3 +221,30 @@ def test_nothing_unpickles() -> None:
     offending = [f"{path.relative_to(package)}: {match.group(0).strip()}"
                  for path in sources for pattern in UNSAFE for match in pattern.finditer(path.read_text())]
     assert offending == []
+
+
+def test_a_missing_weights_folder_is_named_as_missing(tmp_path, monkeypatch) -> None:
+    from vqdna_cli.runner import default_weights_dir
+
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    monkeypatch.setenv("VQDNA_WEIGHTS", str(tmp_path / "nowhere"))
+    with pytest.raises(ModelError, match=r"^\$VQDNA_WEIGHTS .*nowhere does not exist: set it to a weights folder"):
+        default_weights_dir()
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("VQDNA_WEIGHTS", str(tmp_path / "file"))
+    with pytest.raises(ModelError, match=r"^\$VQDNA_WEIGHTS .*file is a file"):
+        default_weights_dir()
+
+
+def test_commands_that_read_the_transformer_warn_about_a_tokenizer_only_model(run_vqdna, model_copy: Path,
+                                                                             short_fasta: Path, tmp_path) -> None:
+    config = model_copy / "config.json"
+    info = json.loads(config.read_text())
+    info["provenance"] = {"tokenizer": {"stage": "tokenizer"}}  # a stage-1 folder: no pre-training
+    config.write_text(json.dumps(info))
+    embedded = run_vqdna("embed", short_fasta, "--model", model_copy, "-o", tmp_path / "e.npz")
+    assert embedded.returncode == 0
+    assert any("was never pre-trained (tokenizer stage only)" in line for line in embedded.stderr_lines)
+    tokenized = run_vqdna("tokenize", short_fasta, "--model", model_copy, "-o", tmp_path / "t.npz")
+    assert tokenized.returncode == 0 and not any("pre-trained" in line for line in tokenized.stderr_lines)

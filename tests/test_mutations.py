@@ -517,3 +517,16 @@ def test_vcf_contig_missing_from_its_header_gives_only_our_line(run_vqdna, files
     assert failed.returncode == 2
     assert len(failed.stderr_lines) == 1, failed.stderr  # no [W::vcf_parse] lines
     assert "names contig 'chrZ'" in failed.stderr_lines[0]
+
+
+def test_lineage_scores_are_not_given_when_every_lineage_has_one_genome():
+    from vqdna_cli.mutations.pipeline import _lineage
+
+    class Named:
+        def __init__(self, name):
+            self.name, self.calls = name, []
+
+    samples = [Named(n) for n in ("s1", "s2", "s3")]
+    result = _lineage(samples, {"s1": "A", "s2": "B", "s3": "C"}, [np.zeros((3, 4))], "labels.tsv")
+    assert "level1" not in result and "baseline_variants" not in result
+    assert result["lineages"] == 3 and "undefined" in result["note"]

@@ -85,7 +85,9 @@ def test_wheel_carries_the_shipped_weights_byte_for_byte(built):
             assert f"vqdna_cli/weights/default/{required}" in names, required
         # Every weights file of the repository (the package-data globs), and the same bytes:
         # a stale or partial copy would fail the SHA-256 check on load.
-        shipped = [p for p in WEIGHTS.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors")]
+        # TRAINING.md and its logs too: they record how the weights were made.
+        shipped = [p for p in WEIGHTS.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".md", ".jsonl")]
+        assert any(p.name == "TRAINING.md" for p in shipped) and any(p.suffix == ".jsonl" for p in shipped)
         assert any(p.parent.name == "promoter" for p in shipped)
         for path in shipped:
             member = "vqdna_cli/weights/default/" + path.relative_to(WEIGHTS).as_posix()

@@ -276,3 +276,91 @@ def test_a_holdout_tail_that_covers_every_record_says_so(run_vqdna, tmp_path: Pa
     result = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--holdout-tail", "small.fa:100000000")
     assert_one_line(result, USAGE_ERROR, "hold out every base of the inputs")
     assert not out.exists()
+
+
+# --- --resume continues the first run, as it was ------------------------------------------
+
+
+def test_resume_refuses_a_tokenizer_run_with_other_settings_or_inputs(run_vqdna, tmp_path: Path) -> None:
+    """A checkpoint records the options and inputs its weights depend on: --resume with others
+    is a one-line usage error naming what differs, before any step; --steps (upwards), time
+    limits, threads and --quiet may change; a checkpoint without the record still resumes."""
+    fasta, held = genome(tmp_path), genome(tmp_path, "held.fa")
+    out = tmp_path / "tok"
+    first = ["tokenizer", fasta, held, "-o", out, "--holdout-file", "held.fa", *TOKENIZER]
+    assert run_vqdna("train", *first, "--steps", "20", "--max-minutes", "0").returncode == 0
+    checkpoint = out / "checkpoint.json"
+    assert json.loads(checkpoint.read_text())["step"] == 1
+    changed = run_vqdna("train", "tokenizer", fasta, held, "-o", out, *TOKENIZER, "--steps", "20", "--window", "16",
+                        "--lr", "0.01", "--resume")
+    assert_one_line(changed, USAGE_ERROR, "--resume: the checkpoint")
+    for named in ("--window 32 then, 16 now", "--lr 0.002 then, 0.01 now", "--holdout-file held.fa then, none now"):
+        assert named in changed.stderr, changed.stderr
+    assert json.loads(checkpoint.read_text())["step"] == 1  # nothing trained
+    other_input = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--resume")
+    assert_one_line(other_input, USAGE_ERROR, "FASTA inputs g.fa,held.fa then, g.fa now")
+    for option in (["--seed", "3"], ["--batch", "4"], ["--preset", "vq"]):
+        assert_one_line(run_vqdna("train", *first, *option, "--resume"), USAGE_ERROR, f"{option[0]} ")
+    resumed = run_vqdna("train", *first, "--steps", "3", "--threads", "2", "--max-minutes", "5", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(checkpoint.read_text())["step"] == 3
+    # a checkpoint of a vqdna that recorded nothing: resumed unchecked, as before
+    checkpoint.write_text(json.dumps({k: v for k, v in json.loads(checkpoint.read_text()).items() if k != "run"}))
+    old = run_vqdna("train", *first, "--steps", "4", "--window", "16", "--resume")
+    assert old.returncode == 0, old.stderr
+    assert "run" not in json.loads(checkpoint.read_text())
+
+
+def test_resume_refuses_a_pretraining_run_with_other_settings_or_past_its_steps(tiny_model_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    fasta, held = genome(tmp_path), genome(tmp_path, "held.fa")
+    out = tmp_path / "pre"
+    genomes = GenomeSet((str(fasta), str(held)), ("held.fa",))
+    run = RunOptions(tiny_model_dir, device="cpu", threads=1)
+    stage = StageSettings(steps=3, window=32, batch=2)
+    api.pretrain(genomes, out, stage, TrainControl(quiet=True), run)
+    checkpoint = out / "checkpoint.json"
+    assert json.loads(checkpoint.read_text())["step"] == 3
+    with pytest.raises(UsageError, match=r"at step 3, past --steps 2: give --steps 3 or more"):
+        api.pretrain(genomes, out, StageSettings(steps=2, window=32, batch=2), TrainControl(quiet=True, resume=True),
+                     run)
+    refused = {"--holdout-file": (GenomeSet((str(fasta), str(held))), stage, run),
+               "--window": (genomes, StageSettings(steps=5, window=16, batch=2), run),
+               "--batch": (genomes, StageSettings(steps=5, window=32, batch=4), run),
+               "--lr": (genomes, StageSettings(steps=5, lr=0.01, window=32, batch=2), run),
+               "--seed": (genomes, stage, RunOptions(tiny_model_dir, device="cpu", threads=1, seed=7))}
+    for option, (data, settings, options) in refused.items():
+        with pytest.raises(UsageError, match=rf"other settings or inputs \({option} "):
+            api.pretrain(data, out, settings, TrainControl(quiet=True, resume=True), options)
+    with pytest.raises(UsageError, match=r"--transformer-preset none then, tiny now"):
+        api.pretrain(genomes, out, stage, TrainControl(quiet=True, resume=True), run, transformer_preset="tiny")
+    assert json.loads(checkpoint.read_text())["step"] == 3
+    api.pretrain(genomes, out, StageSettings(steps=5, window=32, batch=2), TrainControl(quiet=True, resume=True), run)
+    assert json.loads(checkpoint.read_text())["step"] == 5
+    provenance = json.loads((out / "config.json").read_text())["provenance"]["pretrain"]
+    assert provenance["settings"]["steps"] == 5 and provenance["complete"]
+
+
+@pytest.mark.parametrize("adapter", ["frozen", "lora"])
+def test_resume_refuses_a_head_run_with_other_rows_labels_or_recipe(adapter: str, model_copy: Path,
+                                                                    tmp_path: Path) -> None:
+    rows = HeadRows((str(toy_csv(tmp_path / "d.csv")),))
+    settings = FinetuneSettings("t", adapter=adapter, epochs=2, batch=8)
+    run = RunOptions(model_copy, device="cpu", threads=1)
+    api.finetune(rows, settings, run, TrainControl(quiet=True, max_minutes=0.0))
+    work = model_copy / "heads" / ".t.work"
+    assert json.loads((work / "checkpoint.json").read_text())["step"] == 1
+    resume = TrainControl(quiet=True, resume=True)
+    other_rows = HeadRows((str(toy_csv(tmp_path / "e.csv", rows=50)),))
+    with pytest.raises(UsageError, match=r"--train d.csv then, e.csv now; rows \(digest\)"):
+        api.finetune(other_rows, settings, run, resume)
+    with pytest.raises(UsageError, match=r"--lr 0.001 then, 0.01 now"):
+        api.finetune(rows, FinetuneSettings("t", adapter=adapter, epochs=2, batch=8, lr=0.01), run, resume)
+    with pytest.raises(UsageError, match=r"--class-names 0,1 then, no,yes now"):
+        api.finetune(rows, FinetuneSettings("t", adapter=adapter, epochs=2, batch=8, class_names=("no", "yes")), run,
+                     resume)
+    with pytest.raises(UsageError, match=r"--seed 0 then, 4 now"):
+        api.finetune(rows, settings, RunOptions(model_copy, device="cpu", threads=1, seed=4), resume)
+    assert json.loads((work / "checkpoint.json").read_text())["step"] == 1
+    api.finetune(rows, FinetuneSettings("t", adapter=adapter, epochs=3, batch=8), run, resume)  # more epochs: fine
+    assert json.loads((work / "checkpoint.json").read_text())["step"] == 21  # 51 rows in batches of 8, three epochs

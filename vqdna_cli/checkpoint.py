@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save
 
 from vqdna_cli import __version__
 from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig
-from vqdna_cli.errors import InputError, ModelError, VqdnaWarning
+from vqdna_cli.errors import InputError, ModelError, UsageError, VqdnaWarning
 from vqdna_cli.io.writers import atomic_file
 
 MODEL_FILE = "model.safetensors"
@@ -129,6 +129,8 @@ def save_model(directory: Path, model: torch.nn.Module, cfg: ModelConfig, proven
 def read_model_info(directory: Path) -> dict:
     if Path(directory).is_file():
         raise ModelError(f"--model {directory} is a file: give the weights folder (the one that holds {CONFIG_FILE})")
+    if not Path(directory).exists():
+        raise ModelError(f"--model {directory} does not exist: give the weights folder (the one that holds {CONFIG_FILE})")
     info = _read_json(Path(directory) / CONFIG_FILE)
     if info.get("format_version") != WEIGHTS_FORMAT_VERSION:
         raise ModelError(
@@ -150,6 +152,13 @@ def stopped_early(info: dict) -> list[str]:
         if isinstance(planned, int) and isinstance(done, int) and done < planned:
             stages.append(f"{stage} stopped at step {done} of {planned}")
     return stages
+
+
+def never_pretrained(info: dict) -> bool:
+    """Weights that went through the tokenizer stage and no pre-training: their Transformer
+    holds its random initial weights (weights without provenance say nothing either way)."""
+    stages = info.get("provenance") or {}
+    return isinstance(stages, dict) and "tokenizer" in stages and "pretrain" not in stages
 
 
 def load_model(directory: Path):
@@ -273,3 +282,55 @@ def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[d
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"])
     return model_state, meta
+
+
+# What a checkpoint records of the run that wrote it (`RUN_KEY` in its JSON): the options and
+# inputs its weights depend on, named as the user gives them ({"--window": 64, ...}). Steps
+# (their number, --epochs), time limits, threads, device and process count are not among
+# them: they may change on --resume.
+RUN_KEY = "run"
+
+
+def as_recorded(record: dict) -> dict:
+    """`record` as the checkpoint's JSON gives it back (tuples as lists, and so on)."""
+    return json.loads(json.dumps(record, sort_keys=True))
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(map(_shown, value)) or "none"
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{_shown(v)}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+_ABSENT = object()
+
+
+def check_resume(path: Path, record: dict | None, steps: int | None = None, by_epochs: bool = False) -> None:
+    """--resume into the checkpoint at `path` (no checkpoint: nothing to check): refused in one
+    line when `record`, what this run's weights depend on, differs from the first run's (a
+    checkpoint written before vqdna recorded it is not checked), or when the checkpoint is
+    past `steps`, the steps this run asks for (its --steps, or with `by_epochs` its --epochs')."""
+    meta_path = Path(path).with_suffix(".json")
+    if not meta_path.is_file():
+        return
+    meta = _read_json(meta_path)
+    first = meta.get(RUN_KEY)
+    if record is not None and isinstance(first, dict):
+        now = as_recorded(record)
+        differs = [f"{name} {_shown(first.get(name))} then, {_shown(now.get(name))} now"
+                   for name in dict.fromkeys([*first, *now]) if first.get(name, _ABSENT) != now.get(name, _ABSENT)]
+        if differs:
+            raise UsageError(f"--resume: the checkpoint {meta_path} is of a run with other settings or inputs ("
+                             f"{'; '.join(differs)}): resume with the options of the first run, or write a new "
+                             f"output folder (--force starts over)")
+    done = meta.get("step")
+    if steps is not None and isinstance(done, int) and not isinstance(done, bool) and done > steps:
+        wanted = (f"the {steps} steps of these --epochs: give more --epochs" if by_epochs
+                  else f"--steps {steps}: give --steps {done} or more")
+        raise UsageError(f"--resume: the checkpoint {meta_path} is at step {done}, past {wanted} to continue it")

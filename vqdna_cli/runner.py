@@ -44,7 +44,12 @@ CHUNK_BASES = 4096  # tokenizer core chunk length
 def default_weights_dir() -> Path:
     """$VQDNA_WEIGHTS, else the weights shipped with the package (wheel or source tree)."""
     if os.environ.get("VQDNA_WEIGHTS"):
-        return Path(os.environ["VQDNA_WEIGHTS"])
+        given = Path(os.environ["VQDNA_WEIGHTS"])
+        if not given.is_dir():
+            what = "is a file" if given.exists() else "does not exist"
+            raise ModelError(f"$VQDNA_WEIGHTS {given} {what}: set it to a weights folder (the one that holds "
+                             "config.json), or unset it for the shipped weights")
+        return given
     package = Path(__file__).resolve().parent
     for candidate in (package / "weights" / "default", package.parent / "weights" / "default"):
         if (candidate / "config.json").is_file():

@@ -30,13 +30,23 @@ def save_on_main(save, *args) -> None:
     distributed.barrier()
 
 
-def load_runner(run: RunOptions):
-    """The model of `run` loaded for inference, with its threads and seed set."""
+def load_runner(run: RunOptions, transformer: bool = True):
+    """The model of `run` loaded for inference, with its threads and seed set. Where the
+    command reads the Transformer (`transformer`: all but tokenize), weights whose
+    Transformer was never pre-trained (a tokenizer stage alone) are warned about."""
+    import warnings
+
     from vqdna_cli import runtime
+    from vqdna_cli.checkpoint import never_pretrained
+    from vqdna_cli.errors import VqdnaWarning
     from vqdna_cli.runner import Runner
 
     runtime.configure(run.threads, run.seed)
-    return Runner.load(run.model_dir, run.device, run.precision)
+    runner = Runner.load(run.model_dir, run.device, run.precision)
+    if transformer and never_pretrained(runner.info):
+        warnings.warn(f"the Transformer of {runner.model_dir} was never pre-trained (tokenizer stage only): its "
+                      "vectors are a random network's; run `vqdna train pretrain` first", VqdnaWarning, stacklevel=2)
+    return runner
 
 
 def open_records(inputs: InputSpec):

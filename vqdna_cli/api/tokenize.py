@@ -15,7 +15,7 @@ def tokenize(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), *,
     from vqdna_cli.io.writers import TokensNpz, check_output
 
     check_output(output, force, inputs.paths, binary=True)
-    runner = load_runner(run)
+    runner = load_runner(run, transformer=False)
     table = TokensNpz(runner.levels)
     for record, tokens in tokenize_records(runner, open_records(inputs), run.tokens_per_batch(TOKENIZE_BATCH_TOKENS),
                                            progress):

@@ -24,6 +24,24 @@ def _loop_settings(stage: StageSettings, control: TrainControl, output: Path):
                         checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes)
 
 
+def _genomes_record(genomes: GenomeSet) -> dict:
+    """What a tokenizer's or pre-training's weights depend on of its inputs (for `_resumable`):
+    the FASTA files by name, in order, and what of them is held out."""
+    return {"FASTA inputs": [Path(path).name for path in genomes.fasta],
+            "--holdout-file": list(genomes.holdout_files), "--holdout-tail": dict(genomes.holdout_tail)}
+
+
+def _resumable(folder: Path, record: dict, control: TrainControl, steps: int | None = None) -> None:
+    """Refuses --resume into the checkpoint in `folder` when `record` (the options and inputs
+    this run's weights depend on) differs from the first run's, or when the checkpoint is past
+    `steps` (`checkpoint.check_resume`): before anything is read or trained."""
+    from vqdna_cli.checkpoint import check_resume
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    if control.resume:
+        check_resume(Path(folder) / CHECKPOINT, record, steps)
+
+
 # What a failed run leaves to continue from: weights, a checkpoint (`train.loop.CHECKPOINT`),
 # a head's best state so far (`train.finetune.BEST`).
 WORTH_KEEPING = ("model.safetensors", "config.json", "checkpoint.json", "best.json")
@@ -80,13 +98,19 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
+    from vqdna_cli.train.loop import recording
+
+    run_record = {**_genomes_record(genomes), "--preset": preset, "--window": stage.window, "--batch": stage.batch,
+              "--lr": stage.lr, "--seed": run.seed}
+    _resumable(output, run_record, control, stage.steps)
     torch_device = setup_training(run, stage.batch)
     began = time.monotonic()
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
-    metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window, batch=stage.batch,
-                        seed=run.seed, device=torch_device)
+    with recording(run_record):
+        metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window,
+                            batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("tokenizer", data.description,
                         {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
                          "batch": stage.batch, "seed": run.seed},
@@ -112,6 +136,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.loop import recording
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
@@ -124,16 +149,26 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
         raise UsageError("--masking sets the objective of a fresh Transformer: give --transformer-preset too")
     if stage.window > model.cfg.transformer.max_tokens:
         raise UsageError(f"--window {stage.window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
+    run_record = {**_genomes_record(genomes), "--model weights": _weights_id(info), "--transformer-preset": transformer_preset,
+              "--masking": masking, "--window": stage.window, "--batch": stage.batch, "--lr": stage.lr, "--seed": run.seed}
+    _resumable(output, run_record, control, stage.steps)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     model.to(torch_device)
-    metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window, batch=stage.batch,
-                        seed=run.seed, device=torch_device)
+    with recording(run_record):
+        metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window,
+                            batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("pretrain", data.description,
                         {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
                          "seed": run.seed, "tokenizer": str(model_dir)},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics
+
+
+def _weights_id(info: dict) -> str | None:
+    """The starting weights as a resumed run must find them again: their SHA-256, shortened."""
+    digest = (info.get("sha256") or {}).get("model.safetensors")
+    return digest[:16] if isinstance(digest, str) else None
 
 
 def _with_transformer_of(model, preset: str, masking: str | None = None):
@@ -294,6 +329,31 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
                           f"replaces it")
 
 
+def _head_run_record(data_files: HeadRows, s: FinetuneSettings, run: RunOptions, data: HeadData,
+                     class_names: list[str], info: dict) -> dict:
+    """What a head's weights depend on (for `_resumable`): its rows and labels (by file name,
+    and a digest of the rows themselves), the model, how the head reads it, and the recipe.
+    --epochs is not among them: a resumed run may train for more (or fewer) epochs."""
+    import hashlib
+    import json
+
+    def names(files) -> list[str]:
+        return [Path(path).name for path in files]
+
+    rows = hashlib.sha256(json.dumps([data.rows, data.valid_rows, data.labels]).encode()).hexdigest()[:16]
+    frozen = s.adapter == "frozen"
+    return {"--train": names(data_files.train_files), "--valid": names(data_files.valid_files),
+            "--valid-fraction": None if data_files.valid_files else data_files.valid_fraction,
+            "--exclude": names(data_files.exclude_files),
+            "--labels": Path(data_files.labels_tsv).name if data_files.labels_tsv else None,
+            "--max-train-rows": data_files.max_train_rows, "rows (digest)": rows, "--model weights": _weights_id(info),
+            "--adapter": s.adapter, "--lora-rank": None if frozen else s.lora_rank,
+            "--lora-alpha": None if frozen else s.lora_alpha, "--dropout": s.head_dropout if frozen else None,
+            "--balance-classes": s.balance_classes, "--center-tokens": s.center_tokens, "--center-at": s.center_at,
+            "--both-strands": s.both_strands, "--whole-record": s.whole_record, "--all-layers": s.all_layers,
+            "--class-names": list(class_names), "--batch": s.batch, "--lr": s.lr, "--seed": run.seed}
+
+
 def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
     """The weights folder a head is written into: `output_dir` (default: `model_dir`), which
     must hold the model the head is trained on, or `classify` could never use the head."""
@@ -328,6 +388,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.head_info import HeadReads
     from vqdna_cli.runner import Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings, model_windows
+    from vqdna_cli.train.loop import recording
     from vqdna_cli.train.provenance import provenance
 
     task, s = settings.task, settings
@@ -343,35 +404,38 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
 
     model, info = load_model(model_dir)
     _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
+    run_record = _head_run_record(data_files, s, run, data, class_names, info)
+    _resumable(work, run_record, control)
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
     loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes}
-    if s.adapter == "frozen":
-        from vqdna_cli.runner import window_vectors
-        from vqdna_cli.train.head import fit_frozen_head
+    with recording(run_record):  # into the checkpoints, for a later --resume to check
+        if s.adapter == "frozen":
+            from vqdna_cli.runner import window_vectors
+            from vqdna_cli.train.head import fit_frozen_head
 
-        train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
-        valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
-        state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=s.epochs, batch=s.batch, lr=s.lr,
-                                         dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work,
-                                         balanced=s.balance_classes, **loop)
-    else:
-        from vqdna_cli.data.alphabet import encode
+            train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
+            valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
+            state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=s.epochs, batch=s.batch, lr=s.lr,
+                                             dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work,
+                                             balanced=s.balance_classes, **loop)
+        else:
+            from vqdna_cli.data.alphabet import encode
 
-        def tokens_of(pairs):
-            return runner.tokens_of([encode(x) for x, _ in pairs], 65536)
+            def tokens_of(pairs):
+                return runner.tokens_of([encode(x) for x, _ in pairs], 65536)
 
-        # A sequence longer than the model window trains window by window, each window with the
-        # sequence's label, and is scored by the mean of its windows' probabilities, as classify
-        # and evaluate read it.
-        train_tokens, train_owner = model_windows(tokens_of(rows), runner.window)
-        valid_tokens, valid_owner = model_windows(tokens_of(valid_rows), runner.window)
-        task_model = TaskModel(model, len(labels), s.lora_rank, s.lora_alpha, s.adapter).to(torch_device)
-        loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, **loop)
-        state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
-                                   loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
-                                   valid_owner=valid_owner)
+            # A sequence longer than the model window trains window by window, each window with the
+            # sequence's label, and is scored by the mean of its windows' probabilities, as classify
+            # and evaluate read it.
+            train_tokens, train_owner = model_windows(tokens_of(rows), runner.window)
+            valid_tokens, valid_owner = model_windows(tokens_of(valid_rows), runner.window)
+            task_model = TaskModel(model, len(labels), s.lora_rank, s.lora_alpha, s.adapter).to(torch_device)
+            loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, **loop)
+            state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
+                                       loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
+                                       valid_owner=valid_owner)
     frozen_only = {"dropout": s.head_dropout, "balance_classes": s.balance_classes} if s.adapter == "frozen" else {}
     record = provenance("finetune", data.record, {
         "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,

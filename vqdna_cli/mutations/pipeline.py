@@ -325,6 +325,10 @@ def _lineage(samples: list[Sample], label_of: dict, matrices: list[np.ndarray], 
     if len(rows) < 3 or len(set(labels)) < 2:
         result["note"] = "needs at least 3 labelled genomes of at least 2 lineages"
         return result
+    if max(labels.count(label) for label in set(labels)) < 2:  # no genome has a lineage mate to find
+        result["note"] = "needs a lineage with at least 2 labelled genomes: with one genome each, accuracy and " \
+                         "silhouette are undefined"
+        return result
     for level, matrix in enumerate(matrices):
         result[f"level{level + 1}"] = lineage_scores(matrix[rows], labels)
     sets = {samples[i].name: {c.site for c in samples[i].calls} for i in rows}

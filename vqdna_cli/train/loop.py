@@ -4,10 +4,13 @@ periodic validation, checkpoints for `--resume`, a progress bar on stderr and a 
 Under torchrun every process runs this loop on its part of each batch (DDP averages the
 gradients); rank 0 alone shows progress and writes the log and checkpoints. A checkpoint
 holds global state only (step, model, optimizer, random generator), so `--resume` works
-with any number of processes."""
+with any number of processes. It also records what the run's weights depend on (`recording`),
+and `--resume` refuses a run that differs in it (`checkpoint.check_resume`)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import time
@@ -18,10 +21,27 @@ from typing import Callable
 import torch
 
 from vqdna_cli import distributed
-from vqdna_cli.checkpoint import load_training_state, resume_mismatch, save_training_state
+from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_training_state, resume_mismatch,
+                                  save_training_state)
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
+
+# The options and inputs the weights of the run in progress depend on (see `recording`).
+_RUN_RECORD: contextvars.ContextVar[dict | None] = contextvars.ContextVar("vqdna_run_record", default=None)
+
+
+@contextlib.contextmanager
+def recording(record: dict | None):
+    """Within it, `run` writes `record` (what the stage's weights depend on: {"--window": 64,
+    ...}) into its checkpoints, and on --resume refuses a checkpoint of a run whose record
+    differs. A context rather than a setting, so that it reaches the loop through code that
+    only forwards a few settings (the frozen head's)."""
+    token = _RUN_RECORD.set(None if record is None else as_recorded(record))
+    try:
+        yield
+    finally:
+        _RUN_RECORD.reset(token)
 
 
 @dataclass(frozen=True)
@@ -65,13 +85,17 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.AdamW(_decay_groups(parameters, no_decay), lr=settings.lr, weight_decay=settings.weight_decay)
     start = 0
+    run_record = _RUN_RECORD.get()
     if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
+        check_resume(out_dir / CHECKPOINT, run_record, settings.steps, by_epochs=stage == "finetune")
         state, meta = load_training_state(out_dir / CHECKPOINT, optimizer)
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
             raise resume_mismatch(out_dir / CHECKPOINT, error) from None
         start = meta["step"]
+        if RUN_KEY not in meta:
+            run_record = None  # a checkpoint from before runs were recorded: what its run was stays unknown
     main = distributed.is_main()
     train_step = distributed.data_parallel(model, parameters, train_step)
     log = open(out_dir / LOG, "a") if main else None
@@ -113,7 +137,8 @@ def run(
             if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time or checkpoint_due:
                 last_checkpoint = time.monotonic()
                 if main:
-                    save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, {"stage": stage, "step": done})
+                    meta = {"stage": stage, "step": done, **({RUN_KEY: run_record} if run_record is not None else {})}
+                    save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, meta)
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
             if out_of_time:
                 progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume")

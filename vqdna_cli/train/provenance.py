@@ -12,12 +12,25 @@ from vqdna_cli import __version__, distributed
 
 
 def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
+    """The commit of the vqdna checkout this code runs from (`-dirty` when its tracked files
+    have changes); None for an installed package, even one installed inside some other git
+    repository (a user's project), whose commit says nothing about vqdna."""
+    checkout = Path(__file__).resolve().parents[2]  # vqdna_cli/train/provenance.py -> the checkout
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=checkout)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() != checkout or not (checkout / "pyproject.toml").is_file():
         return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str) -> dict:
