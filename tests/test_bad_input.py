@@ -622,7 +622,7 @@ def test_resume_with_another_model_or_broken_checkpoint(run_vqdna, tmp_path: Pat
     weights = tmp_path / "weights"
     train = ["train", "tokenizer", genome, "-o", weights, "--steps", "1", "--window", "32", "--batch", "2", "--quiet"]
     assert run_vqdna(*train, "--preset", "tiny").returncode == 0
-    assert_refused(run_vqdna(*train, "--preset", "vq", "--resume"), INPUT_ERROR, "another model or optimizer")
+    assert_refused(run_vqdna(*train, "--preset", "vq", "--resume"), INPUT_ERROR, "(--preset tiny then, vq now)")
     checkpoint = weights / "checkpoint.json"
     meta = json.loads(checkpoint.read_text())
     del meta["param_groups"]
