@@ -128,20 +128,18 @@ def test_a_failed_head_leaves_no_work_folder(model_copy: Path, tmp_path: Path, m
 # --- 2. --holdout-file naming every input --------------------------------------------------------
 
 
-def test_holding_out_every_input_says_so(run_vqdna, tmp_path: Path) -> None:
+@pytest.mark.parametrize("option, message", [
+    (("--holdout-file", "small.fa"), "--holdout-file holds out every input (small.fa)"),
+    (("--holdout-tail", "small.fa:100000000"), "hold out every base of the inputs"),
+    (("--holdout-file", "smal.fa"), "name smal.fa, which is not among the inputs (small.fa)"),  # a typo
+    (("--holdout-tail", "smal.fa:100"), "name smal.fa, which is not among the inputs (small.fa)"),
+])
+def test_hold_outs_that_leave_nothing_or_name_no_input_are_refused(run_vqdna, tmp_path: Path, option,
+                                                                   message: str) -> None:
     fasta = genome(tmp_path, "small.fa")
     out = tmp_path / "t9"
-    result = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--holdout-file", "small.fa")
-    assert_one_line(result, USAGE_ERROR, "--holdout-file holds out every input (small.fa)")
-    assert not out.exists()
-
-
-@pytest.mark.parametrize("option", [("--holdout-file", "smal.fa"), ("--holdout-tail", "smal.fa:100")])
-def test_a_holdout_name_that_is_no_input_is_refused(run_vqdna, tmp_path: Path, option) -> None:
-    fasta = genome(tmp_path, "small.fa")
-    out = tmp_path / "t10"
     result = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, *option)
-    assert_one_line(result, USAGE_ERROR, "name smal.fa, which is not among the inputs (small.fa)")
+    assert_one_line(result, USAGE_ERROR, message)
     assert not out.exists()
 
 
@@ -268,14 +266,6 @@ def test_evaluate_takes_quiet_and_seed_as_every_command(run_vqdna, tiny_model_di
                        tiny_model_dir, "--threads", "1", "-q", "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and json.loads(result.stdout)["n"] == 6
-
-
-def test_a_holdout_tail_that_covers_every_record_says_so(run_vqdna, tmp_path: Path) -> None:
-    fasta = genome(tmp_path, "small.fa")
-    out = tmp_path / "t11"
-    result = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--holdout-tail", "small.fa:100000000")
-    assert_one_line(result, USAGE_ERROR, "hold out every base of the inputs")
-    assert not out.exists()
 
 
 # --- --resume continues the first run, as it was ------------------------------------------
