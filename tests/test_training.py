@@ -455,3 +455,21 @@ def test_training_off_a_terminal_prints_a_plain_line_between_validations(genomes
     beats = [line for line in capsys.readouterr().err.splitlines() if " elapsed, about " in line]
     assert len(beats) == 3
     assert beats[0].startswith("tokenizer: step 1 of 3, loss ") and beats[-1].endswith("about 0:00:00 left")
+
+
+@pytest.mark.parametrize("adapter", ["frozen", "lora"])
+def test_a_head_stopped_by_max_minutes_is_recorded_unfinished_and_warns(model_copy: Path, tmp_path: Path,
+                                                                       run_vqdna, short_fasta: Path, adapter) -> None:
+    from conftest import toy_csv
+
+    api.finetune(HeadRows((str(toy_csv(tmp_path / "train.csv")),)), FinetuneSettings("cut", adapter=adapter, epochs=5,
+                                                                                    batch=8),
+                 RunOptions(model_copy, device="cpu", threads=1), TrainControl(quiet=True, max_minutes=0.0))
+    head = json.loads((model_copy / "heads" / "cut" / "head.json").read_text())
+    record = head["provenance"]
+    assert record["complete"] is False and record["metrics"]["steps"] < record["settings"]["steps"]
+    assert "steps" not in head["validation"] and "planned_steps" not in head["validation"]
+    result = run_vqdna("classify", "--task", "cut", "--model", model_copy, short_fasta)
+    assert result.returncode == 0
+    assert any("task head 'cut' is not fully trained: stopped by --max-minutes at step" in line
+               for line in result.stderr_lines)

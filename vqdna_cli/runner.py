@@ -10,6 +10,7 @@ these vectors is `head_features`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from vqdna_cli.checkpoint import load_head, load_model, model_hash
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
-from vqdna_cli.errors import ModelError
+from vqdna_cli.errors import ModelError, VqdnaWarning
 from vqdna_cli.head_features import (
     code_frequencies, feature_inputs, features_of, head_feature_count, strand_span, window_centers,
     window_frequencies,
@@ -109,6 +110,11 @@ class Runner:
         the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
         self._check_trained_on_this_model(task, info)
+        if (info.provenance or {}).get("complete") is False:
+            done, planned = (info.provenance.get(key, {}).get("steps") for key in ("metrics", "settings"))
+            warnings.warn(f"task head {task!r} is not fully trained: stopped by --max-minutes at step {done} of "
+                          f"{planned}; continue it with `vqdna train finetune --resume` before trusting its answers",
+                          VqdnaWarning, stacklevel=2)
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
         if info.kind == "frozen":  # the shared model as it is, and an MLP over its features

@@ -437,12 +437,14 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
                                        loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
                                        valid_owner=valid_owner)
     frozen_only = {"dropout": s.head_dropout, "balance_classes": s.balance_classes} if s.adapter == "frozen" else {}
+    # the loop's steps go to the provenance (complete or stopped by --max-minutes), not to the scores
+    steps_done, steps_planned = metrics.pop("steps"), metrics.pop("planned_steps")
     record = provenance("finetune", data.record, {
         "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,
         "lora_alpha": s.lora_alpha, "center_tokens": s.center_tokens, "center_at": s.center_at,
         "both_strands": s.both_strands, "whole_record": s.whole_record, "all_layers": s.all_layers,
-        "max_train_rows": data_files.max_train_rows, "seed": run.seed, **frozen_only,
-    }, metrics, (time.monotonic() - began) / 60, str(torch_device))
+        "max_train_rows": data_files.max_train_rows, "seed": run.seed, "steps": steps_planned, **frozen_only,
+    }, {**metrics, "steps": steps_done}, (time.monotonic() - began) / 60, str(torch_device))
     save_on_main(save_head, head_folder, task, state, {
         "description": s.description, "labels": labels, "class_names": list(class_names),
         "adapter": s.adapter, "lora_rank": s.lora_rank, "lora_alpha": s.lora_alpha,

@@ -170,5 +170,12 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
 
     params = [p for p in task_model.parameters() if p.requires_grad]
     settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})
-    run("finetune", task_model, params, step, evaluate, settings)
-    return best.result()
+    done = run("finetune", task_model, params, step, evaluate, settings)["steps"]
+    state, metrics = best.result()
+    return state, {**metrics, **loop_steps(done, settings.steps)}
+
+
+def loop_steps(done: int, planned: int) -> dict:
+    """How far a head's training loop got: with --max-minutes it can stop before `planned`
+    (`api.train` records it, and loading such a head warns)."""
+    return {"steps": done, "planned_steps": planned}

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from vqdna_cli import distributed
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
-from vqdna_cli.train.finetune import BestSoFar, head_loop_settings, mean_over_windows
+from vqdna_cli.train.finetune import BestSoFar, head_loop_settings, loop_steps, mean_over_windows
 from vqdna_cli.train.loop import LoopSettings, run
 
 
@@ -106,10 +106,11 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run("finetune", model, params, step, evaluate, settings)
+        done = run("finetune", model, params, step, evaluate, settings)["steps"]
     finally:
         torch.set_num_threads(threads)
-    return best.result()
+    state, metrics = best.result()
+    return state, {**metrics, **loop_steps(done, settings.steps)}
 
 
 def fit_frozen_head(train: LabelledFeatures, valid: LabelledFeatures, classes: int, *, epochs: int, batch: int,
