@@ -15,13 +15,13 @@ from vqdna_cli.options import (FinetuneSettings, GenomeSet, HeadRows, RunOptions
                                TrainControl)
 
 
-def _loop_settings(stage: StageSettings, control: TrainControl, output: Path):
+def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict):
     from vqdna_cli.train.loop import LoopSettings
 
     every = max(1, min(200, stage.steps))
     return LoopSettings(steps=stage.steps, lr=stage.lr, out_dir=Path(output), resume=control.resume,
                         quiet=control.quiet, max_minutes=control.max_minutes, eval_every=every,
-                        checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes)
+                        checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes, run_record=run_record)
 
 
 def _genomes_record(genomes: GenomeSet) -> dict:
@@ -98,19 +98,16 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
-    from vqdna_cli.train.loop import recording
-
     run_record = {**_genomes_record(genomes), "--preset": preset, "--window": stage.window, "--batch": stage.batch,
-              "--lr": stage.lr, "--seed": run.seed}
+                  "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
     torch_device = setup_training(run, stage.batch)
     began = time.monotonic()
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
-    with recording(run_record):
-        metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window,
-                            batch=stage.batch, seed=run.seed, device=torch_device)
+    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record), window=stage.window,
+                        batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("tokenizer", data.description,
                         {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
                          "batch": stage.batch, "seed": run.seed},
@@ -136,7 +133,6 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import load_genomes
-    from vqdna_cli.train.loop import recording
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
@@ -149,14 +145,14 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
         raise UsageError("--masking sets the objective of a fresh Transformer: give --transformer-preset too")
     if stage.window > model.cfg.transformer.max_tokens:
         raise UsageError(f"--window {stage.window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
-    run_record = {**_genomes_record(genomes), "--model weights": _weights_id(info), "--transformer-preset": transformer_preset,
-              "--masking": masking, "--window": stage.window, "--batch": stage.batch, "--lr": stage.lr, "--seed": run.seed}
+    run_record = {**_genomes_record(genomes), "--model weights": _weights_id(info),
+                  "--transformer-preset": transformer_preset, "--masking": masking, "--window": stage.window,
+                  "--batch": stage.batch, "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     model.to(torch_device)
-    with recording(run_record):
-        metrics = run_stage(model, data, _loop_settings(stage, control, output), window=stage.window,
-                            batch=stage.batch, seed=run.seed, device=torch_device)
+    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record), window=stage.window,
+                        batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("pretrain", data.description,
                         {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
                          "seed": run.seed, "tokenizer": str(model_dir)},
@@ -311,6 +307,7 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
     import json
 
     from vqdna_cli.data.windows import transformer_windows
+    from vqdna_cli.train.finetune import head_loop_settings
     from vqdna_cli.train.loop import CHECKPOINT
 
     checkpoint = Path(work) / f"{CHECKPOINT}.json"
@@ -320,7 +317,7 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
     # Training samples: one per sequence for a whole-record head, else one per model window.
     samples = len(rows) if settings.whole_record else sum(len(transformer_windows(len(x), window, window))
                                                           for x, _ in rows)
-    planned = settings.epochs * -(-samples // settings.batch)  # as train.finetune.head_loop_settings
+    planned = head_loop_settings(settings.epochs, samples, settings.batch, settings.lr, work).steps
     done = json.loads(checkpoint.read_text()).get("step", 0)
     if done >= planned:
         head_dir = Path(head_folder) / "heads" / task
@@ -388,7 +385,6 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.head_info import HeadReads
     from vqdna_cli.runner import Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings, model_windows
-    from vqdna_cli.train.loop import recording
     from vqdna_cli.train.provenance import provenance
 
     task, s = settings.task, settings
@@ -409,33 +405,34 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
-    loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes}
-    with recording(run_record):  # into the checkpoints, for a later --resume to check
-        if s.adapter == "frozen":
-            from vqdna_cli.runner import window_vectors
-            from vqdna_cli.train.head import fit_frozen_head
+    # run_record goes into the checkpoints, for a later --resume to check
+    loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes,
+            "run_record": run_record}
+    if s.adapter == "frozen":
+        from vqdna_cli.runner import window_vectors
+        from vqdna_cli.train.head import fit_frozen_head
 
-            train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
-            valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
-            state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=s.epochs, batch=s.batch, lr=s.lr,
-                                             dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work,
-                                             balanced=s.balance_classes, **loop)
-        else:
-            from vqdna_cli.data.alphabet import encode
+        train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
+        valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
+        state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=s.epochs, batch=s.batch, lr=s.lr,
+                                         dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work,
+                                         balanced=s.balance_classes, **loop)
+    else:
+        from vqdna_cli.data.alphabet import encode
 
-            def tokens_of(pairs):
-                return runner.tokens_of([encode(x) for x, _ in pairs], 65536)
+        def tokens_of(pairs):
+            return runner.tokens_of([encode(x) for x, _ in pairs], 65536)
 
-            # A sequence longer than the model window trains window by window, each window with the
-            # sequence's label, and is scored by the mean of its windows' probabilities, as classify
-            # and evaluate read it.
-            train_tokens, train_owner = model_windows(tokens_of(rows), runner.window)
-            valid_tokens, valid_owner = model_windows(tokens_of(valid_rows), runner.window)
-            task_model = TaskModel(model, len(labels), s.lora_rank, s.lora_alpha, s.adapter).to(torch_device)
-            loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, **loop)
-            state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
-                                       loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
-                                       valid_owner=valid_owner)
+        # A sequence longer than the model window trains window by window, each window with the
+        # sequence's label, and is scored by the mean of its windows' probabilities, as classify
+        # and evaluate read it.
+        train_tokens, train_owner = model_windows(tokens_of(rows), runner.window)
+        valid_tokens, valid_owner = model_windows(tokens_of(valid_rows), runner.window)
+        task_model = TaskModel(model, len(labels), s.lora_rank, s.lora_alpha, s.adapter).to(torch_device)
+        loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, **loop)
+        state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
+                                   loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
+                                   valid_owner=valid_owner)
     frozen_only = {"dropout": s.head_dropout, "balance_classes": s.balance_classes} if s.adapter == "frozen" else {}
     # the loop's steps go to the provenance (complete or stopped by --max-minutes), not to the scores
     steps_done, steps_planned = metrics.pop("steps"), metrics.pop("planned_steps")

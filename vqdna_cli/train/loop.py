@@ -4,13 +4,12 @@ periodic validation, checkpoints for `--resume`, a progress bar on stderr and a 
 Under torchrun every process runs this loop on its part of each batch (DDP averages the
 gradients); rank 0 alone shows progress and writes the log and checkpoints. A checkpoint
 holds global state only (step, model, optimizer, random generator), so `--resume` works
-with any number of processes. It also records what the run's weights depend on (`recording`),
-and `--resume` refuses a run that differs in it (`checkpoint.check_resume`)."""
+with any number of processes. It also records what the run's weights depend on
+(`LoopSettings.run_record`), and `--resume` refuses a run that differs in it
+(`checkpoint.check_resume`)."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import math
 import time
@@ -27,22 +26,6 @@ from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_train
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
 
-# The options and inputs the weights of the run in progress depend on (see `recording`).
-_RUN_RECORD: contextvars.ContextVar[dict | None] = contextvars.ContextVar("vqdna_run_record", default=None)
-
-
-@contextlib.contextmanager
-def recording(record: dict | None):
-    """Within it, `run` writes `record` (what the stage's weights depend on: {"--window": 64,
-    ...}) into its checkpoints, and on --resume refuses a checkpoint of a run whose record
-    differs. A context rather than a setting, so that it reaches the loop through code that
-    only forwards a few settings (the frozen head's)."""
-    token = _RUN_RECORD.set(None if record is None else as_recorded(record))
-    try:
-        yield
-    finally:
-        _RUN_RECORD.reset(token)
-
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -57,6 +40,9 @@ class LoopSettings:
     resume: bool = False
     quiet: bool = False
     max_minutes: float | None = None  # stop early (with a checkpoint) after this long
+    # What the weights depend on ({"--window": 64, ...}): written into every checkpoint, and a
+    # --resume whose record differs is refused (`checkpoint.check_resume`).
+    run_record: dict | None = None
 
 
 def learning_rate(step: int, settings: LoopSettings) -> float:
@@ -85,7 +71,7 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.AdamW(_decay_groups(parameters, no_decay), lr=settings.lr, weight_decay=settings.weight_decay)
     start = 0
-    run_record = _RUN_RECORD.get()
+    run_record = None if settings.run_record is None else as_recorded(settings.run_record)
     if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
         check_resume(out_dir / CHECKPOINT, run_record, settings.steps, by_epochs=stage == "finetune")
         state, meta = load_training_state(out_dir / CHECKPOINT, optimizer)
