@@ -336,7 +336,10 @@ def test_a_both_strands_head_gives_a_sequence_and_its_reverse_complement_the_sam
     (tmp_path / "x.fa").write_text(f">f\n{forward}\n>r\n{reverse_complement(forward)}\n")
     classify(tmp_path / "x.fa", tmp_path / "out.tsv", "sym", model_dir)
     f, r = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
-    assert f[3:] == r[3:] and f[1] == r[1]
+    # the two strands sit at other places of a batch, so the matrix products may round apart
+    # in the last bits: the same label, and probabilities equal to float32 rounding
+    assert f[1:3] == r[1:3]
+    assert [float(x) for x in f[3:]] == pytest.approx([float(x) for x in r[3:]], rel=1e-4, abs=1e-6)
 
 
 def test_a_whole_record_head_reads_each_sequence_once(tiny_model_dir: Path, tmp_path: Path):
