@@ -92,6 +92,7 @@ def train(args) -> None:
         began = time.monotonic()
         schedule = {key: task_recipe[key] for key in ("epochs", "batch", "lr", "dropout")}
         schedule["balance_classes"] = task_recipe.get("balance_classes", False)
+        schedule["members"] = task_recipe.get("members", 1)
         metrics = api.finetune(
             HeadRows(tuple(train_files), valid_files=task.valid_files(data), valid_fraction=0.15,
                      exclude_files=tuple(exclude_files), max_train_rows=task_recipe["max_train_rows"]),

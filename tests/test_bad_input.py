@@ -248,14 +248,14 @@ CASES = {
     "output-is-a-folder": output_is_a_folder,
     "stride-over-window": good_input_case(["embed", "--stride", "100"], "--stride 100", USAGE_ERROR),
     "classify-without-task": good_input_case(["classify"], "--task", USAGE_ERROR, out_name="out.tsv"),
-    "unknown-format": good_input_case(["classify", "--task", "toy", "--format", "csv"], "--format 'csv'", USAGE_ERROR,
+    "unknown-format-csv": good_input_case(["classify", "--task", "toy", "--format", "csv"], "--format 'csv'", USAGE_ERROR,
                                       out_name="out.tsv"),
     "region-on-stdin": good_input_case(["tokenize", "--region", "a:1-10"], "stdin", INPUT_ERROR, stdin=True),
     "mapped-only-on-fasta": good_input_case(["tokenize", "--mapped-only"], "--mapped-only", INPUT_ERROR),
     "unknown-device": good_input_case(["tokenize", "--device", "gpu"], "unknown device 'gpu'", INPUT_ERROR),
     **({} if __import__("torch").cuda.is_available() else {
         "cuda-without-gpu": good_input_case(["tokenize", "--device", "cuda"], "no CUDA GPU is visible", INPUT_ERROR)}),
-    "unknown-format": good_input_case(["classify", "--task", "toy", "--format", "xml"], "--format 'xml'",
+    "unknown-format-xml": good_input_case(["classify", "--task", "toy", "--format", "xml"], "--format 'xml'",
                                       INPUT_ERROR, out_name="out.tsv"),
     "unknown-precision": good_input_case(["embed", "--precision", "fp8"], "--precision 'fp8'", INPUT_ERROR),
     # config.json is checked (types, sizes) before anything is built or allocated
@@ -408,6 +408,16 @@ def test_balance_classes_is_recorded_for_a_frozen_head_and_refused_with_lora(run
     assert trained.returncode == 0, trained.stderr
     info = json.loads((model_copy / "heads" / "rare" / "head.json").read_text())
     assert info["provenance"]["settings"]["balance_classes"] is True
+
+
+def test_members_is_refused_with_lora_in_one_line(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "rows.csv"
+    csv.write_text("sequence,label\n" + "".join(f"{'AT' * (5 + i)},{i % 2}\n" for i in range(20)))
+    refused = run_vqdna("train", "finetune", "--task", "pair", "--train", csv, "--model", model_copy,
+                        "--adapter", "lora", "--members", "2", "--epochs", "1", "--quiet")
+    assert_clean_failure(refused)
+    assert "--members works with --adapter frozen only" in refused.stderr
+    assert not (model_copy / "heads" / "pair").exists()
 
 
 # --- outputs: an input is never lost -----------------------------------------------------------

@@ -36,3 +36,13 @@ def test_the_commit_is_the_checkouts_own_or_none_for_an_installed_copy(tmp_path:
     assert provenance._git_commit() == head
     (checkout / "pyproject.toml").write_text("[project]\nname = 'vqdna-changed'\n")
     assert provenance._git_commit() == head + "-dirty"
+
+
+@pytest.mark.parametrize("program", ["/venv/bin/vqdna", "/src/vqdna/vqdna_cli/__main__.py"])
+def test_the_command_reads_as_vqdna_however_it_was_started(program: str) -> None:
+    """`vqdna`, `python -m vqdna_cli` and `torchrun -m vqdna_cli` record the same command."""
+    assert provenance.command_line([program, "train", "pretrain", "g.fa"]) == "vqdna train pretrain g.fa"
+
+
+def test_another_program_is_recorded_as_it_ran() -> None:
+    assert provenance.command_line(["benchmarks/gue.py", "train", "--tasks", "x"]) == "benchmarks/gue.py train --tasks x"

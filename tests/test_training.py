@@ -415,6 +415,10 @@ def test_center_tokens_need_a_frozen_head():
         FinetuneSettings("x", adapter="lora", dropout=0.3)
     with pytest.raises(VqdnaError, match="--balance-classes works with --adapter frozen"):
         FinetuneSettings("x", adapter="lora", balance_classes=True)
+    with pytest.raises(VqdnaError, match="--members works with --adapter frozen"):
+        FinetuneSettings("x", adapter="lora", members=2)
+    with pytest.raises(VqdnaError, match="--members"):
+        FinetuneSettings("x", adapter="frozen", members=0)
     with pytest.raises(VqdnaError, match="--dropout 1.0: must be at least 0 and below 1"):
         FinetuneSettings("x", adapter="frozen", dropout=1.0)
     with pytest.raises(VqdnaError, match="--center-at needs --center-tokens"):
@@ -476,3 +480,67 @@ def test_a_head_stopped_by_max_minutes_is_recorded_unfinished_and_warns(model_co
     assert result.returncode == 0
     assert any("task head 'cut' is not fully trained: stopped by --max-minutes at step" in line
                for line in result.stderr_lines)
+
+
+def test_merged_heads_give_the_mean_of_their_members_logits():
+    """Members standardise their features each with their own mean and deviation; the merged
+    head, one layer as many times wider, gives exactly the mean of the members' logits."""
+    import torch
+
+    from vqdna_cli.train.head import HeadOnly, merged_heads
+
+    torch.manual_seed(0)
+    features = torch.randn(50, 12) * 3 + 1
+    members = []
+    for number in range(3):
+        member = HeadOnly(12, 4, dropout=0.5).eval()
+        member.head.standardise_on(features[number * 10 : number * 10 + 30])  # each its own rows
+        members.append(member)
+    merged = HeadOnly.from_state(merged_heads([m.trainable_state() for m in members])).eval()
+    assert merged.head.fc1.out_features == 3 * members[0].head.fc1.out_features
+    with torch.no_grad():
+        expected = torch.stack([m(features) for m in members]).mean(0)
+        assert torch.allclose(merged(features), expected, atol=1e-5)
+
+
+def test_a_head_of_several_members_is_one_wider_head_that_classify_reads(tiny_model_dir: Path, tmp_path: Path):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    single = finetune(model_dir, "one", [str(tmp_path / "train.csv")], adapter="frozen", epochs=2, batch=8)
+    three = finetune(model_dir, "three", [str(tmp_path / "train.csv")], adapter="frozen", epochs=2, batch=8, members=3)
+    width = {task: load_file(str(model_dir / f"heads/{task}/head.safetensors"))["head.fc1.weight"].shape[0]
+             for task in ("one", "three")}
+    assert width["three"] == 3 * width["one"]
+    info = json.loads((model_dir / "heads/three/head.json").read_text())
+    assert info["provenance"]["settings"]["members"] == 3 and info["provenance"]["complete"] is True
+    assert len(three["member_valid_mcc"]) == 3 and "member_valid_mcc" not in single
+    # the first member is the single head itself (same seed, rows and recipe)
+    assert three["member_valid_mcc"][0] == single["valid_mcc"]
+    (tmp_path / "x.fa").write_text(">at\n" + random_dna(40, 7, "AT") + "\n>gc\n" + random_dna(40, 8, "GC") + "\n")
+    classify(tmp_path / "x.fa", tmp_path / "out.tsv", "three", model_dir)
+    lines = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
+    assert len(lines) == 2 and all(abs(float(r[3]) + float(r[4]) - 1) < 1e-3 for r in lines)
+
+
+def test_resume_of_a_finished_head_of_several_members_is_refused(tiny_model_dir: Path, tmp_path: Path):
+    """Each member trains in a folder of its own; --resume counts the steps of them all."""
+    import shutil
+
+    from vqdna_cli.errors import VqdnaError
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(20)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    work = tmp_path / "work"
+    settings = FinetuneSettings("pair", adapter="frozen", epochs=1, batch=8, members=2)
+    api.finetune(HeadRows((str(tmp_path / "train.csv"),)), settings, RunOptions(model_dir, device="cpu", threads=1),
+                 QUIET, work_dir=work)
+    assert sorted(p.name for p in work.iterdir() if p.is_dir()) == ["member-1", "member-2"]
+    with pytest.raises(VqdnaError, match="no unfinished run to continue"):
+        api.finetune(HeadRows((str(tmp_path / "train.csv"),)), settings, RunOptions(model_dir, device="cpu", threads=1),
+                     TrainControl(quiet=True, resume=True), work_dir=work)

@@ -233,6 +233,7 @@ class FinetuneSettings:
     lora_alpha: float = 16.0
     dropout: float | None = None  # frozen heads only (None: FROZEN_HEAD_DROPOUT)
     balance_classes: bool = False  # frozen heads only: odds as if every class were equally common
+    members: int = 1  # frozen heads only: heads of this many seeds, merged into one (logits averaged)
     center_tokens: int = 0
     center_at: int | None = None
     both_strands: bool = False
@@ -266,6 +267,9 @@ class FinetuneSettings:
             raise UsageError(f"--dropout {self.head_dropout}: must be at least 0 and below 1")
         if self.balance_classes and not frozen:
             raise UsageError("--balance-classes works with --adapter frozen only")
+        check_at_least("--members", self.members)
+        if self.members > 1 and not frozen:
+            raise UsageError("--members works with --adapter frozen only")
         if self.both_strands and not frozen:
             raise UsageError("--both-strands works with --adapter frozen only")
         if self.whole_record and not frozen:

@@ -18,8 +18,6 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     vectors of Transformer layer N (0 the input of the first block, -1 the last, as esm's
     `--repr_layers`), "all" adds every layer's as `layer_embeddings`; `pooling` "max" pools a
     window's tokens by their maximum. The defaults write exactly what they always did."""
-    import numpy as np
-
     from vqdna_cli.head_features import record_vector
     from vqdna_cli.io.writers import EmbeddingsNpz, check_output
     from vqdna_cli.runner import embed_records

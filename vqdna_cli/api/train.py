@@ -62,7 +62,9 @@ def _tidied_on_failure(folder: Path):
     try:
         yield
     except BaseException:
-        if distributed.is_main() and not any((folder / name).exists() for name in WORTH_KEEPING):
+        # a head of several members keeps each member's in a folder of its own (member-N)
+        kept = any((folder / name).exists() or any(folder.glob(f"*/{name}")) for name in WORTH_KEEPING)
+        if distributed.is_main() and not kept:
             if created:
                 shutil.rmtree(created[-1], ignore_errors=True)
             elif not log_was_there:
@@ -272,26 +274,29 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     `all_layers` makes its pooled vector that of every Transformer layer, side by side.
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5);
     `balance_classes` trains it to give odds as if every class were equally common
-    (`train.head.train_head`)."""
+    (`train.head.train_head`); `members` trains that many heads (seeds `run.seed`, + 1, ...)
+    and writes one that averages their logits (`train.head.fit_frozen_members`)."""
     model_dir = _starting_weights(run)
     head_folder = _head_destination(model_dir, output_dir)
     work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
-    _check_head_output(head_folder, settings.task, work, control)
+    _check_head_output(head_folder, settings.task, work, control, settings.members)
     with _tidied_on_failure(work):
         return _finetune(data_files, settings, run, control, model_dir, head_folder, work)
 
 
-def _check_head_output(head_folder: Path, task: str, work: Path, control: TrainControl) -> None:
+def _check_head_output(head_folder: Path, task: str, work: Path, control: TrainControl, members: int = 1) -> None:
     """A head already in the destination (a shipped one with its recorded test score, say)
     is replaced only with --force, or by --resume continuing the run whose checkpoint is in
-    `work` (a run stopped by --max-minutes writes its best head so far, and --resume goes on)."""
+    `work` (a run stopped by --max-minutes writes its best head so far, and --resume goes on;
+    with `members`, the checkpoints of its members' runs)."""
+    from vqdna_cli.train.head import member_folders
     from vqdna_cli.train.loop import CHECKPOINT
 
     head_dir = Path(head_folder) / "heads" / task
     if control.force or not head_dir.exists() or (head_dir.is_dir() and not any(head_dir.iterdir())):
         return
     if control.resume:
-        if (Path(work) / f"{CHECKPOINT}.json").is_file():
+        if any((folder / f"{CHECKPOINT}.json").is_file() for folder in member_folders(work, members)):
             return
         raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (no checkpoint in "
                           f"{work}): use --force to train it again from the start, which replaces it")
@@ -308,17 +313,18 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
 
     from vqdna_cli.data.windows import transformer_windows
     from vqdna_cli.train.finetune import head_loop_settings
+    from vqdna_cli.train.head import member_folders
     from vqdna_cli.train.loop import CHECKPOINT
 
-    checkpoint = Path(work) / f"{CHECKPOINT}.json"
+    checkpoints = [folder / f"{CHECKPOINT}.json" for folder in member_folders(work, settings.members)]
     if control.force or not control.resume or not (Path(head_folder) / "heads" / task).is_dir() \
-            or not checkpoint.is_file():
+            or not any(checkpoint.is_file() for checkpoint in checkpoints):
         return
     # Training samples: one per sequence for a whole-record head, else one per model window.
     samples = len(rows) if settings.whole_record else sum(len(transformer_windows(len(x), window, window))
                                                           for x, _ in rows)
-    planned = head_loop_settings(settings.epochs, samples, settings.batch, settings.lr, work).steps
-    done = json.loads(checkpoint.read_text()).get("step", 0)
+    planned = head_loop_settings(settings.epochs, samples, settings.batch, settings.lr, work).steps * settings.members
+    done = sum(json.loads(checkpoint.read_text()).get("step", 0) for checkpoint in checkpoints if checkpoint.is_file())
     if done >= planned:
         head_dir = Path(head_folder) / "heads" / task
         raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (its run in {work} "
@@ -346,7 +352,8 @@ def _head_run_record(data_files: HeadRows, s: FinetuneSettings, run: RunOptions,
             "--max-train-rows": data_files.max_train_rows, "rows (digest)": rows, "--model weights": _weights_id(info),
             "--adapter": s.adapter, "--lora-rank": None if frozen else s.lora_rank,
             "--lora-alpha": None if frozen else s.lora_alpha, "--dropout": s.head_dropout if frozen else None,
-            "--balance-classes": s.balance_classes, "--center-tokens": s.center_tokens, "--center-at": s.center_at,
+            "--balance-classes": s.balance_classes, "--members": s.members if frozen else None,
+            "--center-tokens": s.center_tokens, "--center-at": s.center_at,
             "--both-strands": s.both_strands, "--whole-record": s.whole_record, "--all-layers": s.all_layers,
             "--class-names": list(class_names), "--batch": s.batch, "--lr": s.lr, "--seed": run.seed}
 
@@ -385,6 +392,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.head_info import HeadReads
     from vqdna_cli.runner import Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings, model_windows
+    from vqdna_cli.train.head import member_folders
     from vqdna_cli.train.provenance import provenance
 
     task, s = settings.task, settings
@@ -401,7 +409,8 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     model, info = load_model(model_dir)
     _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
     run_record = _head_run_record(data_files, s, run, data, class_names, info)
-    _resumable(work, run_record, control)
+    for folder in member_folders(work, s.members):
+        _resumable(folder, run_record, control)
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
@@ -410,13 +419,13 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
             "run_record": run_record}
     if s.adapter == "frozen":
         from vqdna_cli.runner import window_vectors
-        from vqdna_cli.train.head import fit_frozen_head
+        from vqdna_cli.train.head import fit_frozen_members
 
         train_set = window_vectors(runner, [x for x, _ in rows], train_labels, reads)
         valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
-        state, metrics = fit_frozen_head(train_set, valid_set, len(labels), epochs=s.epochs, batch=s.batch, lr=s.lr,
-                                         dropout=s.head_dropout, seed=run.seed, device=torch_device, work=work,
-                                         balanced=s.balance_classes, **loop)
+        state, metrics = fit_frozen_members(train_set, valid_set, len(labels), s.members, epochs=s.epochs,
+                                            batch=s.batch, lr=s.lr, dropout=s.head_dropout, seed=run.seed,
+                                            device=torch_device, work=work, balanced=s.balance_classes, **loop)
     else:
         from vqdna_cli.data.alphabet import encode
 
@@ -433,7 +442,8 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
                                    loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
                                    valid_owner=valid_owner)
-    frozen_only = {"dropout": s.head_dropout, "balance_classes": s.balance_classes} if s.adapter == "frozen" else {}
+    frozen_only = ({"dropout": s.head_dropout, "balance_classes": s.balance_classes, "members": s.members}
+                   if s.adapter == "frozen" else {})
     # the loop's steps go to the provenance (complete or stopped by --max-minutes), not to the scores
     steps_done, steps_planned = metrics.pop("steps"), metrics.pop("planned_steps")
     record = provenance("finetune", data.record, {

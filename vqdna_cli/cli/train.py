@@ -134,6 +134,7 @@ def finetune_command(
     all_layers: Annotated[bool, typer.Option("--all-layers", help="With --adapter frozen: the head reads the pooled vector of every Transformer layer (0, its input, to the last) side by side, instead of the last layer's alone.")] = False,
     dropout: Annotated[Optional[float], typer.Option("--dropout", min=0.0, max=0.99, help="With --adapter frozen: dropout on the head's input features and hidden layer. Default: 0.5, which kept the shipped heads from overfitting their small training sets.", show_default=False)] = None,
     balance_classes: Annotated[bool, typer.Option("--balance-classes", help="With --adapter frozen: train the head to give odds as if every class were equally common in the training data, so that the share of each class there (say, many background windows per positive) does not become a prior that lowers its calls.")] = False,
+    members: Annotated[int, typer.Option("--members", min=1, help="With --adapter frozen: train this many heads (seeds --seed, --seed + 1, ...) on the same rows and write one head that averages their logits: answers that move less from one seed to the next, for a head this many times larger and slower to train.")] = 1,
     max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
     lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
@@ -148,7 +149,7 @@ def finetune_command(
 
     settings = FinetuneSettings(
         task, adapter=adapter, epochs=epochs, batch=batch, lr=lr, lora_rank=lora_rank, lora_alpha=lora_alpha,
-        dropout=dropout, balance_classes=balance_classes, center_tokens=center_tokens, center_at=center_at,
+        dropout=dropout, balance_classes=balance_classes, members=members, center_tokens=center_tokens, center_at=center_at,
         both_strands=both_strands, whole_record=whole_record, all_layers=all_layers,
         class_names=tuple(class_names.split(",")) if class_names else None, description=description)
     rows = HeadRows(tuple(train), valid_files=tuple(valid or ()), valid_fraction=valid_fraction,

@@ -41,10 +41,11 @@ def detect_format(path: str) -> str:
             head = handle.read(_SNIFF_BYTES)
     except OSError:
         return FASTA  # read_fasta reports the missing or unreadable file
-    return ALIGNMENT if _looks_like_alignment(head) else FASTA
+    return ALIGNMENT if looks_like_alignment(head) else FASTA
 
 
-def _looks_like_alignment(head: bytes) -> bool:
+def looks_like_alignment(head: bytes) -> bool:
+    """Whether the first bytes of a file or stream are CRAM, BAM (BGZF) or SAM."""
     if head.startswith(b"CRAM"):
         return True
     if head.startswith(b"\x1f\x8b"):
@@ -109,7 +110,7 @@ def _stream_records(raw, source: str, mapped_only: bool, reference: str | None) 
     back, so the reader gets them replayed in front of the rest."""
     head = raw.read(_SNIFF_BYTES)
     stream = io.BufferedReader(Rewound(head, raw))
-    if _looks_like_alignment(head) or source.lower().endswith(_ALIGNMENT_EXTENSIONS):
+    if looks_like_alignment(head) or source.lower().endswith(_ALIGNMENT_EXTENSIONS):
         return _validated(read_alignment_stream(stream, mapped_only, reference, source), source)
     _refuse_mapped_only(mapped_only, source)
     return read_stream(stream, source, fastq=True)

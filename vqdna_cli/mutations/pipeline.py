@@ -62,11 +62,11 @@ def read_streamed(path: str) -> bytes:
 
 def stream_kind(data: bytes, path: str) -> str:
     """The kind of what came on stdin or a pipe: only genomes (FASTA) can be used from one."""
-    from vqdna_cli.io.sequences import _looks_like_alignment
+    from vqdna_cli.io.sequences import looks_like_alignment
 
     source = "stdin" if path == "-" else path
     kind = _content_kind(data[:65536], source)
-    if kind is None and _looks_like_alignment(data[:65536]):
+    if kind is None and looks_like_alignment(data[:65536]):
         kind = READS
     if kind == READS:
         raise InputError(f"{source} holds reads (BAM/SAM/CRAM): mutations reads them only from a file, sorted and "

@@ -33,10 +33,20 @@ def _git_commit() -> str | None:
     return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def command_line(argv: list[str]) -> str:
+    """The command as a user reruns it: `vqdna ...` whether it ran as the `vqdna` script, as
+    `python -m vqdna_cli` or under torchrun (whose processes the record counts apart); any
+    other program (a benchmark script calling the API) by its own arguments."""
+    program = Path(argv[0])
+    if program.name == "vqdna" or (program.name == "__main__.py" and program.parent.name == "vqdna_cli"):
+        return " ".join(["vqdna", *argv[1:]])
+    return " ".join(argv)
+
+
 def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str) -> dict:
     return {
         "stage": stage,
-        "command": " ".join(["vqdna", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vqdna" else " ".join(sys.argv),
+        "command": command_line(sys.argv),
         "vqdna_version": __version__,
         "git_commit": _git_commit(),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
