@@ -126,10 +126,11 @@ def genome_set_files(task: Task, work_dir: Path, args) -> list[str]:
 
 
 def held_out_files(task: Task, data: Path, work_dir: Path) -> list[str]:
-    """For a head scored on real genome sequence (one with a genome_set), its GUE rows that lie
-    in chrX 30-70 Mb (benchmarks/held_out_rows.py), found under WORK_DIR/genome-sets when
-    missing: they neither train nor select it."""
-    if task.genome_set is None:
+    """For a head of a task cut from the human genome (promoters, splice sites, human TF
+    peaks), its GUE rows that lie in chrX 30-70 Mb (benchmarks/held_out_rows.py), found under
+    WORK_DIR/genome-sets when missing: they neither train nor select it. A TF peak there is
+    annotation of that region as much as a TSS is, so the TF heads leave theirs out too."""
+    if not task.cut_from_human_genome:
         return []
     from benchmarks.held_out_rows import ensure_held_out_rows
 

@@ -122,14 +122,17 @@ def test_a_finished_head_is_kept_only_when_it_was_trained_with_the_recipe():
     assert not gue._trained_with(excluding, "m", HeadReads(), recipe, train, [*test_split, *held_out])
 
 
-def test_only_heads_scored_on_genome_sequence_leave_out_the_held_out_regions_rows(tmp_path: Path):
-    """The TF, histone and variant heads are not checked on real genome sequence; their
-    training files stay as they were (no rows-in-held-out-regions file is made for them)."""
-    assert gue.held_out_files(recipes.BY_NAME["tf-human-0"], tmp_path, tmp_path) == []
+def test_only_heads_of_human_tasks_leave_out_the_held_out_regions_rows(tmp_path: Path):
+    """GUE cut the promoter, splice and human TF rows from the human genome; the mouse TF,
+    yeast histone and virus heads' training files stay as they were (no rows-in-held-out-
+    regions file is made for them)."""
+    for name in ("tf-mouse-0", "histone-H3", "sars-cov-2-variant"):
+        assert gue.held_out_files(recipes.BY_NAME[name], tmp_path, tmp_path) == []
     assert not any(tmp_path.iterdir())
-    scored = {t.name for t in recipes.TASKS if t.genome_set is not None}
-    assert scored == {"promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
-                      "core-promoter-notata", "splice-site"}
+    human = {t.name for t in recipes.TASKS if t.cut_from_human_genome}
+    assert human == {"promoter", "promoter-tata", "promoter-notata", "core-promoter", "core-promoter-tata",
+                     "core-promoter-notata", "splice-site", *(f"tf-human-{i}" for i in range(5))}
+    assert {t.name for t in recipes.TASKS if t.genome_set is not None} <= human
 
 
 def test_the_table_can_keep_an_earlier_baseline_column():
@@ -433,13 +436,13 @@ def test_the_roofline_times_the_whole_tokens_npz(tmp_path: Path) -> None:
 
 
 def test_the_shipped_genome_scored_heads_trained_without_the_held_out_regions_rows():
-    """Each head scored on real genome sequence records, in its head.json, that GUE's rows of
-    chrX 30-70 Mb were excluded (and its test split); the other heads exclude their test split."""
+    """Each head of a human task records, in its head.json, that GUE's rows of chrX 30-70 Mb
+    were excluded (and its test split); the other heads exclude their test split."""
     heads = Path(__file__).resolve().parent.parent / "weights" / "default" / "heads"
     for task in recipes.TASKS:
         info = json.loads((heads / task.name / "head.json").read_text())
         excluded = gue._names(info["provenance"]["data"]["exclude"])
         expected = gue._names(task.test_files(Path("data")))
-        if task.genome_set is not None:
+        if task.cut_from_human_genome:
             expected.append(f"genome-sets/{task.name}_rows_in_held_out_regions.csv")
         assert excluded == expected, task.name

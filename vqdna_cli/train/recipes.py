@@ -120,6 +120,7 @@ class TrainingMix:
 # overfit (benchmarks/results/head_recipe.md).
 DEFAULT_RECIPE = {"epochs": 30, "batch": 64, "lr": 3e-4, "dropout": 0.5, "max_train_rows": None, "seed": 0}
 
+HUMAN_GROUPS = ("prom_300", "prom_core", "splice", "tf_human")  # Task.group of GUE's human tasks
 HISTONE_MARKS = ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K79me3", "H3K9ac", "H4", "H4ac")
 HISTONE_BOTH_STRANDS = ("H3K14ac", "H3K36me3", "H3K4me3", "H3K79me3", "H3K9ac", "H4ac")  # see TASKS
 VARIANT_CLASSES = ("Alpha", "Beta", "Delta", "Eta", "Gamma", "Iota", "Kappa", "Lambda", "Omicron")
@@ -160,6 +161,12 @@ class Task:
     def reads(self) -> HeadReads:
         """What this task's head reads beyond the pooled vector (head.json records the same)."""
         return HeadReads(self.center_tokens, self.center_at, self.both_strands, self.whole_record, self.all_layers)
+
+    @property
+    def cut_from_human_genome(self) -> bool:
+        """GUE cut this task's rows from the human genome (promoters, splice sites, human TF
+        peaks), so some may lie in the parts of chrX this project keeps for checks."""
+        return self.group in HUMAN_GROUPS
 
     def train_files(self, data: Path) -> list[str]:
         split = "train" if self.has_train_split else "dev"
