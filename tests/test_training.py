@@ -544,3 +544,24 @@ def test_resume_of_a_finished_head_of_several_members_is_refused(tiny_model_dir:
     with pytest.raises(VqdnaError, match="no unfinished run to continue"):
         api.finetune(HeadRows((str(tmp_path / "train.csv"),)), settings, RunOptions(model_dir, device="cpu", threads=1),
                      TrainControl(quiet=True, resume=True), work_dir=work)
+
+
+def test_a_head_of_several_members_stopped_by_max_minutes_resumes_to_the_end(tiny_model_dir: Path, tmp_path: Path):
+    """--max-minutes bounds the whole run: members stop where the time runs out, the head is
+    recorded unfinished, and --resume trains each member to the end."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    settings = FinetuneSettings("pair", adapter="frozen", epochs=3, batch=4, members=2)
+    files, cpu, work = HeadRows((str(tmp_path / "train.csv"),)), RunOptions(model_dir, device="cpu", threads=1), tmp_path / "w"
+    api.finetune(files, settings, cpu, TrainControl(quiet=True, max_minutes=1e-9), work_dir=work)
+    head = model_dir / "heads/pair/head.json"
+    stopped = json.loads(head.read_text())["provenance"]
+    assert stopped["complete"] is False and stopped["metrics"]["steps"] < stopped["settings"]["steps"]
+    api.finetune(files, settings, cpu, TrainControl(quiet=True, resume=True), work_dir=work)
+    finished = json.loads(head.read_text())["provenance"]
+    assert finished["complete"] is True and finished["metrics"]["steps"] == finished["settings"]["steps"]
+    assert finished["settings"]["steps"] == 2 * 3 * 9  # two members, three epochs of 34 rows in batches of 4
