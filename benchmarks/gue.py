@@ -162,6 +162,7 @@ def _trained_with(info: dict | None, model_sha: str, reads: HeadReads, recipe: d
 
     return (HeadReads.of(info) == reads
             and rows_used(settings.get("max_train_rows")) == rows_used(recipe["max_train_rows"])
+            and settings.get("members", 1) == recipe.get("members", 1)  # heads before --members had one
             and all(settings.get(name) == value for name, value in recipe.items() if name != "max_train_rows"))
 
 

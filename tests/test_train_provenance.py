@@ -46,3 +46,7 @@ def test_the_command_reads_as_vqdna_however_it_was_started(program: str) -> None
 
 def test_another_program_is_recorded_as_it_ran() -> None:
     assert provenance.command_line(["benchmarks/gue.py", "train", "--tasks", "x"]) == "benchmarks/gue.py train --tasks x"
+
+
+def test_a_path_with_a_space_is_quoted_so_the_command_reruns() -> None:
+    assert provenance.command_line(["vqdna", "embed", "my reads.fa"]) == "vqdna embed 'my reads.fa'"

@@ -565,3 +565,10 @@ def test_a_head_of_several_members_stopped_by_max_minutes_resumes_to_the_end(tin
     finished = json.loads(head.read_text())["provenance"]
     assert finished["complete"] is True and finished["metrics"]["steps"] == finished["settings"]["steps"]
     assert finished["settings"]["steps"] == 2 * 3 * 9  # two members, three epochs of 34 rows in batches of 4
+    # the same head as a run never stopped: each member starts from its own seed
+    whole = tmp_path / "whole"
+    shutil.copytree(tiny_model_dir, whole)
+    api.finetune(files, settings, RunOptions(whole, device="cpu", threads=1), QUIET, work_dir=tmp_path / "w2")
+    resumed, uninterrupted = (load_file(str(m / "heads/pair/head.safetensors")) for m in (model_dir, whole))
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(np.array_equal(resumed[name], uninterrupted[name]) for name in resumed)

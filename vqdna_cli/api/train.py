@@ -63,7 +63,7 @@ def _tidied_on_failure(folder: Path):
         yield
     except BaseException:
         # a head of several members keeps each member's in a folder of its own (member-N)
-        kept = any((folder / name).exists() or any(folder.glob(f"*/{name}")) for name in WORTH_KEEPING)
+        kept = any((folder / name).exists() or any(folder.glob(f"member-*/{name}")) for name in WORTH_KEEPING)
         if distributed.is_main() and not kept:
             if created:
                 shutil.rmtree(created[-1], ignore_errors=True)
@@ -352,10 +352,11 @@ def _head_run_record(data_files: HeadRows, s: FinetuneSettings, run: RunOptions,
             "--max-train-rows": data_files.max_train_rows, "rows (digest)": rows, "--model weights": _weights_id(info),
             "--adapter": s.adapter, "--lora-rank": None if frozen else s.lora_rank,
             "--lora-alpha": None if frozen else s.lora_alpha, "--dropout": s.head_dropout if frozen else None,
-            "--balance-classes": s.balance_classes, "--members": s.members if frozen else None,
-            "--center-tokens": s.center_tokens, "--center-at": s.center_at,
+            "--balance-classes": s.balance_classes, "--center-tokens": s.center_tokens, "--center-at": s.center_at,
             "--both-strands": s.both_strands, "--whole-record": s.whole_record, "--all-layers": s.all_layers,
-            "--class-names": list(class_names), "--batch": s.batch, "--lr": s.lr, "--seed": run.seed}
+            "--class-names": list(class_names), "--batch": s.batch, "--lr": s.lr, "--seed": run.seed,
+            # only where it is not 1, so that checkpoints of runs before --members resume
+            **({"--members": s.members} if s.members > 1 else {})}
 
 
 def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:

@@ -5,8 +5,9 @@ features every epoch; so it runs once over the data, exactly as `classify` runs 
 (`runner.window_vectors`: per Transformer window, the mean-pooled vector and the code
 frequencies of every HRQ level, `head_features.features_of`; with `center_tokens`, also the
 HRQ embeddings of the tokens at a fixed place of the window), and the head then trains on
-those cached features for many epochs in seconds. A head is ~0.1 M values (~0.5 MB), which
-is what lets vqdna ship one per task over one shared model.
+those cached features for many epochs in seconds. A head is ~0.1 M values (~0.5 MB; one of
+N members, `fit_frozen_members`, N times that), which is what lets vqdna ship one per task
+over one shared model.
 
 Sequences longer than one window give several vectors: each window is a training sample
 with its sequence's label, and validation scores a sequence by the mean of its windows'
@@ -152,6 +153,10 @@ def fit_frozen_members(train: LabelledFeatures, valid: LabelledFeatures, classes
     for member in range(members):
         # --max-minutes bounds the whole run: each member gets what the earlier ones left
         left = None if max_minutes is None else max(max_minutes - (time.monotonic() - began) / 60, 1e-3)
+        if member:
+            # a member's first weights come from its own seed, not from wherever the previous
+            # member left the random generator (which a run stopped by --max-minutes changes)
+            torch.manual_seed(seed + member)
         state, metrics = fit_frozen_head(train, valid, classes, seed=seed + member,
                                          work=member_folders(work, members)[member], max_minutes=left, **options)
         states.append(state)
@@ -173,6 +178,8 @@ def merged_heads(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
     layers side by side (a head as many times wider), each output layer divided by the count.
     Each member standardised its features with its own mean and deviation; those are folded
     into its first layer, so that the merged head standardises with the first member's."""
+    # a member resumed from disk is on the CPU, one trained in this run maybe on a GPU
+    states = [{name: value.detach().float().cpu() for name, value in state.items()} for state in states]
     shift, scale = states[0]["head.shift"], states[0]["head.scale"]
     first_weights, first_biases = [], []
     for state in states:

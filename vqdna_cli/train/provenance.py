@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,8 @@ def command_line(argv: list[str]) -> str:
     other program (a benchmark script calling the API) by its own arguments."""
     program = Path(argv[0])
     if program.name == "vqdna" or (program.name == "__main__.py" and program.parent.name == "vqdna_cli"):
-        return " ".join(["vqdna", *argv[1:]])
-    return " ".join(argv)
+        return shlex.join(["vqdna", *argv[1:]])
+    return shlex.join(argv)
 
 
 def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str) -> dict:
