@@ -151,8 +151,9 @@ def fit_frozen_members(train: LabelledFeatures, valid: LabelledFeatures, classes
     began = time.monotonic()
     states, member_mcc, done, planned = [], [], 0, 0
     for member in range(members):
-        # --max-minutes bounds the whole run: each member gets what the earlier ones left
-        left = None if max_minutes is None else max(max_minutes - (time.monotonic() - began) / 60, 1e-3)
+        # --max-minutes bounds the whole run: each member gets what the earlier ones left (a
+        # member with nothing left stops after one step, with a checkpoint to resume from)
+        left = None if max_minutes is None else max(max_minutes - (time.monotonic() - began) / 60, 1e-9)
         if member:
             # a member's first weights come from its own seed, not from wherever the previous
             # member left the random generator (which a run stopped by --max-minutes changes)
