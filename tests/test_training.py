@@ -572,3 +572,29 @@ def test_a_head_of_several_members_stopped_by_max_minutes_resumes_to_the_end(tin
     resumed, uninterrupted = (load_file(str(m / "heads/pair/head.safetensors")) for m in (model_dir, whole))
     assert resumed.keys() == uninterrupted.keys()
     assert all(np.array_equal(resumed[name], uninterrupted[name]) for name in resumed)
+
+
+@pytest.mark.parametrize("options", [{"balance_classes": True, "both_strands": True}, {"whole_record": True}])
+def test_members_train_with_the_other_frozen_options(tiny_model_dir: Path, tmp_path: Path, options: dict):
+    """Members read the same features as a single head with these options, and the merged head
+    answers a sequence and its reverse complement alike where the members read both strands."""
+    import shutil
+
+    from vqdna_cli.data.alphabet import reverse_complement
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(50, i, 'AT' if i % 4 else 'GC')},{int(i % 4 == 0)}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    result = finetune(model_dir, "many", [str(tmp_path / "train.csv")], adapter="frozen", epochs=2, batch=8,
+                      members=2, **options)
+    assert len(result["member_valid_mcc"]) == 2
+    settings = json.loads((model_dir / "heads/many/head.json").read_text())["provenance"]["settings"]
+    assert settings["members"] == 2 and all(settings[name] is value for name, value in options.items())
+    forward = random_dna(50, 99)
+    (tmp_path / "x.fa").write_text(f">f\n{forward}\n>r\n{reverse_complement(forward)}\n")
+    classify(tmp_path / "x.fa", tmp_path / "out.tsv", "many", model_dir)
+    f, r = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
+    assert abs(float(f[3]) + float(f[4]) - 1) < 1e-3
+    if options.get("both_strands"):
+        assert f[1] == r[1] and float(f[3]) == pytest.approx(float(r[3]), rel=1e-4, abs=1e-6)
