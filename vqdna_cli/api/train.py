@@ -289,14 +289,11 @@ def _check_head_output(head_folder: Path, task: str, work: Path, control: TrainC
     is replaced only with --force, or by --resume continuing the run whose checkpoint is in
     `work` (a run stopped by --max-minutes writes its best head so far, and --resume goes on;
     with `members`, the checkpoints of its members' runs)."""
-    from vqdna_cli.train.head import member_folders
-    from vqdna_cli.train.loop import CHECKPOINT
-
     head_dir = Path(head_folder) / "heads" / task
     if control.force or not head_dir.exists() or (head_dir.is_dir() and not any(head_dir.iterdir())):
         return
     if control.resume:
-        if any((folder / f"{CHECKPOINT}.json").is_file() for folder in member_folders(work, members)):
+        if any(checkpoint.is_file() for checkpoint in _run_checkpoints(work, members)):
             return
         raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (no checkpoint in "
                           f"{work}): use --force to train it again from the start, which replaces it")
@@ -313,10 +310,8 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
 
     from vqdna_cli.data.windows import transformer_windows
     from vqdna_cli.train.finetune import head_loop_settings
-    from vqdna_cli.train.head import member_folders
-    from vqdna_cli.train.loop import CHECKPOINT
 
-    checkpoints = [folder / f"{CHECKPOINT}.json" for folder in member_folders(work, settings.members)]
+    checkpoints = _run_checkpoints(work, settings.members)
     if control.force or not control.resume or not (Path(head_folder) / "heads" / task).is_dir() \
             or not any(checkpoint.is_file() for checkpoint in checkpoints):
         return
@@ -330,6 +325,14 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
         raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (its run in {work} "
                           f"has done {done} steps of the {planned} these settings ask for): use --force to train it again from the start, which "
                           f"replaces it")
+
+
+def _run_checkpoints(work: Path, members: int) -> list[Path]:
+    """The checkpoint JSON of a head's run in `work`: one per member (`train.head.member_folders`)."""
+    from vqdna_cli.train.head import member_folders
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    return [folder / f"{CHECKPOINT}.json" for folder in member_folders(work, members)]
 
 
 def _head_run_record(data_files: HeadRows, s: FinetuneSettings, run: RunOptions, data: HeadData,

@@ -45,16 +45,16 @@ class LabelledFeatures:
 class HeadOnly(torch.nn.Module):
     """The head alone, with the state keys (`head.*`) that `Runner.attach_head` loads."""
 
-    def __init__(self, features: int, classes: int, dropout: float, hidden: int = 128):
+    def __init__(self, features: int, classes: int, dropout: float):
         super().__init__()
-        self.head = FeatureHead(features, classes, hidden, dropout)
+        self.head = FeatureHead(features, classes, dropout=dropout)
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> "HeadOnly":
-        """The head of a `trainable_state` (any hidden width, as `merged_heads` makes)."""
-        hidden, features = state["head.fc1.weight"].shape
-        model = cls(features, state["head.fc2.weight"].shape[0], 0.0, hidden)
-        model.load_state_dict(state)
+        """The head of a `trainable_state`, of whatever hidden width (`merged_heads`)."""
+        head = FeatureHead.from_state({name.removeprefix("head."): value for name, value in state.items()})
+        model = cls(head.fc1.in_features, head.fc2.out_features, dropout=0.0)
+        model.head = head
         return model
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -150,7 +150,7 @@ def fit_frozen_members(train: LabelledFeatures, valid: LabelledFeatures, classes
         return fit_frozen_head(train, valid, classes, seed=seed, work=work, max_minutes=max_minutes, **options)
     began = time.monotonic()
     states, member_mcc, done, planned = [], [], 0, 0
-    for member in range(members):
+    for member, folder in enumerate(member_folders(work, members)):
         # --max-minutes bounds the whole run: each member gets what the earlier ones left (a
         # member with nothing left stops after one step, with a checkpoint to resume from)
         left = None if max_minutes is None else max(max_minutes - (time.monotonic() - began) / 60, 1e-9)
@@ -158,15 +158,15 @@ def fit_frozen_members(train: LabelledFeatures, valid: LabelledFeatures, classes
             # a member's first weights come from its own seed, not from wherever the previous
             # member left the random generator (which a run stopped by --max-minutes changes)
             torch.manual_seed(seed + member)
-        state, metrics = fit_frozen_head(train, valid, classes, seed=seed + member,
-                                         work=member_folders(work, members)[member], max_minutes=left, **options)
+        state, metrics = fit_frozen_head(train, valid, classes, seed=seed + member, work=folder, max_minutes=left,
+                                         **options)
         states.append(state)
         member_mcc.append(metrics.pop("valid_mcc"))
         done, planned = done + metrics["steps"], planned + metrics["planned_steps"]
-    model = HeadOnly.from_state(merged_heads(states))
-    predicted = sequence_probabilities(model, valid, torch.device("cpu")).argmax(1)
+    merged = merged_heads(states)
+    predicted = sequence_probabilities(HeadOnly.from_state(merged), valid, torch.device("cpu")).argmax(1)
     metrics = {f"valid_{k}": v for k, v in classification_metrics(valid.labels, predicted, classes).items()}
-    return model.trainable_state(), {**metrics, "member_valid_mcc": member_mcc, **loop_steps(done, planned)}
+    return merged, {**metrics, "member_valid_mcc": member_mcc, **loop_steps(done, planned)}
 
 
 def member_folders(work: Path, members: int) -> list[Path]:
