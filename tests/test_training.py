@@ -86,6 +86,22 @@ def test_resumed_training_equals_uninterrupted_training(genomes, tmp_path: Path)
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_a_resumed_run_records_the_minutes_of_all_its_parts(genomes, tmp_path: Path):
+    """wall_minutes counts the stopped part too: each checkpoint records the run's minutes so
+    far, and the resumed part adds its own (the first part here is said to have taken 30)."""
+    out = tmp_path / "tok"
+    train_tokenizer(genomes, out, steps=5, max_minutes=0.0)
+    checkpoint = out / "checkpoint.json"
+    meta = json.loads(checkpoint.read_text())
+    assert 0 <= meta["minutes"] < 30
+    checkpoint.write_text(json.dumps({**meta, "minutes": 30.0}))
+    train_tokenizer(genomes, out, steps=5, resume=True)
+    _, info = load_model(out)
+    assert 30 <= info["provenance"]["tokenizer"]["wall_minutes"] < 35
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[0]["minutes"] < 30 <= log[-1]["minutes"]
+
+
 def test_pretrain_then_finetune_give_a_working_head(genomes, tmp_path: Path):
     train_tokenizer(genomes, tmp_path / "tok", steps=3)
     metrics = pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=3, batch=4)
@@ -572,6 +588,28 @@ def test_a_head_of_several_members_stopped_by_max_minutes_resumes_to_the_end(tin
     resumed, uninterrupted = (load_file(str(m / "heads/pair/head.safetensors")) for m in (model_dir, whole))
     assert resumed.keys() == uninterrupted.keys()
     assert all(np.array_equal(resumed[name], uninterrupted[name]) for name in resumed)
+
+
+def test_a_resumed_head_of_several_members_records_the_minutes_of_all_its_parts(tiny_model_dir: Path,
+                                                                               tmp_path: Path):
+    """The latest member checkpoint says how long the stopped part ran; members that start in
+    the resumed part count from there too."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    settings = FinetuneSettings("pair", adapter="frozen", epochs=3, batch=4, members=3)
+    files, cpu, work = HeadRows((str(tmp_path / "train.csv"),)), RunOptions(model_dir, device="cpu", threads=1), tmp_path / "w"
+    api.finetune(files, settings, cpu, TrainControl(quiet=True, max_minutes=1e-9), work_dir=work)
+    for member, minutes in (("member-1", 12.0), ("member-2", 30.0)):
+        checkpoint = work / member / "checkpoint.json"
+        checkpoint.write_text(json.dumps({**json.loads(checkpoint.read_text()), "minutes": minutes}))
+    api.finetune(files, settings, cpu, TrainControl(quiet=True, resume=True), work_dir=work)
+    record = json.loads((model_dir / "heads/pair/head.json").read_text())["provenance"]
+    assert record["complete"] is True and 30 <= record["wall_minutes"] < 35
+    assert json.loads((work / "member-3/checkpoint.json").read_text())["minutes"] >= 30
 
 
 @pytest.mark.parametrize("options", [{"balance_classes": True, "both_strands": True}, {"whole_record": True}])

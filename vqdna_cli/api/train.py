@@ -15,13 +15,14 @@ from vqdna_cli.options import (FinetuneSettings, GenomeSet, HeadRows, RunOptions
                                TrainControl)
 
 
-def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict):
+def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float):
     from vqdna_cli.train.loop import LoopSettings
 
     every = max(1, min(200, stage.steps))
     return LoopSettings(steps=stage.steps, lr=stage.lr, out_dir=Path(output), resume=control.resume,
                         quiet=control.quiet, max_minutes=control.max_minutes, eval_every=every,
-                        checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes, run_record=run_record)
+                        checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes, run_record=run_record,
+                        run_began=began)
 
 
 def _genomes_record(genomes: GenomeSet) -> dict:
@@ -97,6 +98,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.config import PRESETS
     from vqdna_cli.model.vqdna import VQDNA
     from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.loop import run_began
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
@@ -104,11 +106,11 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
                   "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
     torch_device = setup_training(run, stage.batch)
-    began = time.monotonic()
+    began = run_began([output], control.resume)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
-    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record), window=stage.window,
+    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("tokenizer", data.description,
                         {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
@@ -135,11 +137,12 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.loop import run_began
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
     torch_device = setup_training(run, stage.batch)
-    began = time.monotonic()
+    began = run_began([output], control.resume)
     model, info = load_model(model_dir)
     if transformer_preset is not None:
         model = _with_transformer_of(model, transformer_preset, masking)
@@ -153,7 +156,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _resumable(output, run_record, control, stage.steps)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     model.to(torch_device)
-    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record), window=stage.window,
+    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("pretrain", data.description,
                         {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
@@ -397,12 +400,13 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.runner import Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings, model_windows
     from vqdna_cli.train.head import member_folders
+    from vqdna_cli.train.loop import run_began
     from vqdna_cli.train.provenance import provenance
 
     task, s = settings.task, settings
     reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers)
     torch_device = setup_training(run, s.batch)
-    began = time.monotonic()
+    began = run_began(member_folders(work, s.members), control.resume)
     data = head_training_data(data_files, seed=run.seed)
     rows, valid_rows, labels = data.rows, data.valid_rows, data.labels
     class_names = labels if s.class_names is None else list(s.class_names)
@@ -420,7 +424,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
     # run_record goes into the checkpoints, for a later --resume to check
     loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes,
-            "run_record": run_record}
+            "run_record": run_record, "run_began": began}
     if s.adapter == "frozen":
         from vqdna_cli.runner import window_vectors
         from vqdna_cli.train.head import fit_frozen_members

@@ -133,12 +133,13 @@ def predict(task_model: TaskModel, tokens: list[np.ndarray], device, batch: int 
 
 def head_loop_settings(epochs: int, samples: int, batch: int, lr: float, work: Path, *, resume: bool = False,
                        quiet: bool = True, max_minutes: float | None = None,
-                       run_record: dict | None = None) -> LoopSettings:
+                       run_record: dict | None = None, run_began: float | None = None) -> LoopSettings:
     """The loop a task head trains with (any adapter): `epochs` passes over `samples`,
     warm-up over a tenth of the steps (at most 100)."""
     steps = epochs * -(-samples // batch)
     return LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
-                        resume=resume, quiet=quiet, max_minutes=max_minutes, run_record=run_record)
+                        resume=resume, quiet=quiet, max_minutes=max_minutes, run_record=run_record,
+                        run_began=run_began)
 
 
 def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels: np.ndarray,

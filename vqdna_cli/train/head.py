@@ -126,13 +126,13 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
 def fit_frozen_head(train: LabelledFeatures, valid: LabelledFeatures, classes: int, *, epochs: int, batch: int,
                     lr: float, dropout: float, seed: int, device, work: Path, resume: bool = False, quiet: bool = True,
                     max_minutes: float | None = None, balanced: bool = False,
-                    run_record: dict | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+                    run_record: dict | None = None, run_began: float | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """A head trained on cached window features (`finetune --adapter frozen` and the recipe
     benchmark): its state at the epoch with the best validation MCC, and that epoch's metrics
     (`balanced`: see `train_head`)."""
     model = HeadOnly(train.vectors.shape[1], classes, dropout).to(device)
     settings = head_loop_settings(epochs, len(train.vectors), batch, lr, work, resume=resume, quiet=quiet,
-                                  max_minutes=max_minutes, run_record=run_record)
+                                  max_minutes=max_minutes, run_record=run_record, run_began=run_began)
     return train_head(model, train, valid, settings, batch=batch, seed=seed, device=device, balanced=balanced)
 
 

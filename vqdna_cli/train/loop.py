@@ -25,6 +25,7 @@ from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_train
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
+MINUTES_KEY = "minutes"  # in a checkpoint's JSON: the run's minutes so far, all its parts together
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,24 @@ class LoopSettings:
     # What the weights depend on ({"--window": 64, ...}): written into every checkpoint, and a
     # --resume whose record differs is refused (`checkpoint.check_resume`).
     run_record: dict | None = None
+    # time.monotonic() as it would read had the run begun without a stop (`run_began`): each
+    # checkpoint records the minutes since, so that a run resumed later still counts the data
+    # loading and the training of its earlier parts. None: when this loop began.
+    run_began: float | None = None
+
+
+def run_began(folders: list[Path], resume: bool) -> float:
+    """`LoopSettings.run_began` for a run that starts now: with `resume`, less the minutes
+    the checkpoints in `folders` record of the earlier parts (the latest of them: a head of
+    several members checkpoints in a folder each). Read before the loop writes new ones."""
+    earlier = 0.0
+    for folder in folders if resume else ():
+        path = Path(folder) / f"{CHECKPOINT}.json"
+        try:
+            earlier = max(earlier, float(json.loads(path.read_text()).get(MINUTES_KEY, 0.0)))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue  # no checkpoint there, or one from before runs recorded their minutes
+    return time.monotonic() - 60 * earlier
 
 
 def learning_rate(step: int, settings: LoopSettings) -> float:
@@ -86,6 +105,7 @@ def run(
     train_step = distributed.data_parallel(model, parameters, train_step)
     log = open(out_dir / LOG, "a") if main else None
     began = last_checkpoint = time.monotonic()
+    run_began = began if settings.run_began is None else settings.run_began
     metrics: dict = {}
     progress = _progress(stage, settings.quiet or not main)
     with progress:
@@ -113,7 +133,7 @@ def run(
                 with torch.no_grad():
                     metrics = evaluate()
                 record = {"stage": stage, "step": done, **shown, **metrics,
-                          "minutes": round((time.monotonic() - began) / 60, 2)}
+                          "minutes": round((time.monotonic() - run_began) / 60, 2)}
                 if main:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
@@ -123,7 +143,8 @@ def run(
             if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time or checkpoint_due:
                 last_checkpoint = time.monotonic()
                 if main:
-                    meta = {"stage": stage, "step": done, **({RUN_KEY: run_record} if run_record is not None else {})}
+                    meta = {"stage": stage, "step": done, MINUTES_KEY: round((time.monotonic() - run_began) / 60, 4),
+                            **({RUN_KEY: run_record} if run_record is not None else {})}
                     save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, meta)
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
             if out_of_time:
