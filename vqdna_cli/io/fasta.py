@@ -32,7 +32,7 @@ _ALLOWED_BYTES = _EITHER_CASE.encode("ascii")
 _FIRST_BAD = re.compile(f"[^{_EITHER_CASE}]")
 _PROTEIN_ONLY = re.compile("[EFILPQefilpq]")
 _WHITESPACE = b" \t\r\n\v\f"
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"  # UTF-8's; some editors (Notepad) start every file with it
 _BUFFER_SIZE = 1 << 20
 _HEADER_WINDOW = 4096
@@ -122,7 +122,7 @@ def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[
     head = raw.read(MAGIC_BYTES)
     check_text(head, source)
     stream = io.BufferedReader(Rewound(head, raw), buffer_size=_BUFFER_SIZE)
-    compressed = head.startswith(_GZIP_MAGIC)
+    compressed = head.startswith(GZIP_MAGIC)
     if compressed:
         lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
     else:
@@ -171,7 +171,7 @@ def check_text(head: bytes, source: str, *, inside: str | None = None) -> None:
     if head.startswith(_UTF16_BOMS):
         raise InputError(f"{what} is UTF-16 text; vqdna reads ASCII (UTF-8) FASTA/FASTQ: convert it, e.g. "
                          f"`iconv -f UTF-16 -t UTF-8 {'FILE' if inside or source == 'stdin' else source} > fixed.fa`")
-    if not inside and head.startswith(_GZIP_MAGIC):
+    if not inside and head.startswith(GZIP_MAGIC):
         return
     first = next((line for line in head.split(b"\n") if line.strip()), b"").removeprefix(_BYTE_ORDER_MARK)
     if _is_binary(first[:_HEADER_WINDOW]):
@@ -378,7 +378,7 @@ def open_indexed_fasta(path: str, compressed: bool | None = None) -> pysam.Fasta
     """pysam's reader of an indexed FASTA, htslib's messages off; a failure names the index to rebuild."""
     if compressed is None:
         with open(path, "rb") as handle:
-            compressed = handle.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
+            compressed = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
     try:
         with quiet_htslib():
             return pysam.FastaFile(path)
@@ -391,19 +391,19 @@ def _require_fasta_index(path: str) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(MAGIC_BYTES)
     check_text(head, path)
-    if head.startswith(_GZIP_MAGIC) and not _is_bgzf(head):
+    if head.startswith(GZIP_MAGIC) and not is_bgzf(head):
         raise InputError(
             f"{path} is plain gzip, which cannot be indexed; recompress it with "
             f"`zcat {path} | bgzip > OUT.fa.gz` and run `samtools faidx` on the result"
         )
-    needed = [path + ".fai"] + ([path + ".gzi"] if head.startswith(_GZIP_MAGIC) else [])
+    needed = [path + ".fai"] + ([path + ".gzi"] if head.startswith(GZIP_MAGIC) else [])
     missing = [index for index in needed if not os.path.exists(index)]
     if missing:
         raise InputError(
             f"{path} has no index ({', '.join(missing)} missing); "
             f"run `samtools faidx {path}` to use regions"
         )
-    return head.startswith(_GZIP_MAGIC)
+    return head.startswith(GZIP_MAGIC)
 
 
 @contextmanager
@@ -522,10 +522,10 @@ def _stale_index_error(path: str) -> InputError:
     )
 
 
-def _is_bgzf(head: bytes) -> bool:
+def is_bgzf(head: bytes) -> bool:
     """BGZF is gzip with the FEXTRA flag and a 'BC' extra subfield (SAM spec, 4.1)."""
     has_extra_field = len(head) >= 14 and bool(head[3] & 4)
-    return head.startswith(_GZIP_MAGIC) and has_extra_field and head[12:14] == b"BC"
+    return head.startswith(GZIP_MAGIC) and has_extra_field and head[12:14] == b"BC"
 
 
 def _fetch_regions(

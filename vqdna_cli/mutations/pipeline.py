@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations import report
 from vqdna_cli.mutations.variants import Call, Reference
 
@@ -134,6 +135,20 @@ def read_labels(path: Path, column: str | None) -> dict[str, str]:
     return labels
 
 
+def _warn_unmatched_labels(path: Path, label_of: dict[str, str], names: list[str]) -> None:
+    """Labels that name none of the samples leave the lineage scores empty, which looks
+    like a result; the usual cause is names that differ (`hCoV-19/...` against `EPI_ISL_...`)."""
+    if any(name in label_of for name in names):
+        return
+    warnings.warn(f"no sample in the labels file {path} matches a sample of the input, so there are no lineage "
+                  f"scores (labels name {_a_few(list(label_of))}; the input has {_a_few(names)})", VqdnaWarning,
+                  stacklevel=2)
+
+
+def _a_few(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
+
+
 def call_all(inputs: list[str], reference: Reference, filters, progress: Callable[[int], None]) -> list[Sample]:
     from vqdna_cli.mutations.align import GenomeAligner, read_genomes
     from vqdna_cli.mutations.pileup import call_reads
@@ -188,6 +203,8 @@ def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Pat
     annotator = Annotator(read_gff(annotation, ref)) if annotation else None
     label_of = read_labels(labels, label_column) if labels else {}
     samples = call_all(inputs, ref, filters, progress)
+    if label_of:
+        _warn_unmatched_labels(labels, label_of, [sample.name for sample in samples])
     runner = runner_factory()
     sites = sorted({call.site for sample in samples for call in sample.calls})
     effects = site_effects(runner, ref.sequences, sites, batch_tokens)

@@ -2,37 +2,46 @@
 
 Input: every ALT allele a sample carries (any non-zero allele in its GT) is a call for that
 sample; a sites-only VCF is one sample named after the file. Records whose FILTER is set
-and not PASS, and symbolic alleles (`<DEL>`, `*`), are skipped. DP and AF (or AD) in FORMAT,
-else in INFO, give the depth and allele frequency when present. REF must be the reference's
-bases at POS: a VCF made against another reference is refused.
+and not PASS are skipped, and so are symbolic alleles (`<DEL>`, `*`), with a warning that
+counts them. DP and AF (or AD) in FORMAT, else in INFO, give the depth and allele frequency
+when present. REF must be the reference's bases at POS: a VCF made against another
+reference is refused.
 """
 
 from __future__ import annotations
 
+import itertools
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pysam
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations.variants import Call, Reference, normalise
+from vqdna_cli.mutations.vcf_faults import header_fault, open_detail, record_error, where
+
+# What pysam raises for a file htslib cannot open or parse: NotImplementedError comes from
+# seeking in plain gzip, which is refused before opening, but kept here so that no other
+# such file gives a traceback.
+_PYSAM_ERRORS = (OSError, ValueError, NotImplementedError)
+_EXAMPLES = 3
 
 
 def read_vcf(path: str, reference: Reference) -> list[tuple[str, list[Call]]]:
-    from vqdna_cli.io.bam import _quiet_htslib
-
-    try:
-        with _quiet_htslib():
-            variants = pysam.VariantFile(path)
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path} is not a readable VCF or BCF file ({error})") from None
+    variants = _open(path)
     samples = list(variants.header.samples) or [Path(path).name.split(".")[0]]
     found: dict[str, dict] = {name: {} for name in samples}
+    skipped: Counter = Counter()  # ALT alleles without bases (<DEL>, *): nothing to score
     with variants:
         for number, record in enumerate(_records(variants, path), start=1):
             if record.filter.keys() and "PASS" not in record.filter.keys():
                 continue
             reference.check_contig(record.chrom, path)
+            if record.pos < 1:  # htslib reads POS 0; the REF check would blame the reference
+                raise InputError(f"{path}{where(path, number)}: POS {record.pos} at {record.chrom}: POS must be 1 "
+                                 "or more (VCF positions are 1-based)")
             sequence = reference.sequences[record.chrom]
             expected = sequence[record.pos - 1 : record.pos - 1 + len(record.ref)]
             if record.ref.upper() != expected:
@@ -40,7 +49,10 @@ def read_vcf(path: str, reference: Reference) -> list[tuple[str, list[Call]]]:
                                  f"reference {reference.path} ({expected or 'past its end'}): the VCF was made "
                                  "against another reference")
             for index, alt in enumerate(record.alts or (), start=1):
-                if alt.startswith("<") or alt in ("*", ".") or not set(alt.upper()) <= set("ACGTN"):
+                if alt == ".":
+                    continue
+                if not set(alt.upper()) <= set("ACGTN"):
+                    skipped[alt] += 1
                     continue
                 site = normalise(sequence, record.chrom, record.pos - 1, record.ref, alt)
                 if len(site.ref) == len(site.alt) and site.ref == site.alt:
@@ -53,7 +65,42 @@ def read_vcf(path: str, reference: Reference) -> list[tuple[str, list[Call]]]:
                     depth, alt_depth = support
                     found[name].setdefault(site, Call(name, site, depth=depth, alt_depth=alt_depth,
                                                       site_info=site_info))
+    _warn_skipped(path, skipped)
     return [(name, sorted(calls.values(), key=lambda c: c.site)) for name, calls in found.items()]
+
+
+def _warn_skipped(path: str, skipped: Counter) -> None:
+    """Symbolic and star alleles are skipped by design; saying so keeps a VCF of only those
+    from looking like one without variants."""
+    if not skipped:
+        return
+    total = sum(skipped.values())
+    examples = ", ".join(list(skipped)[:_EXAMPLES]) + (", ..." if len(skipped) > _EXAMPLES else "")
+    warnings.warn(f"{path}: skipped {total} symbolic or * ALT allele{'s' if total > 1 else ''} ({examples}): "
+                  "alleles without bases are not scored", VqdnaWarning, stacklevel=2)
+
+
+def _open(path: str):
+    from vqdna_cli.io.bam import _quiet_htslib
+
+    _refuse_plain_gzip(path)
+    try:
+        with _quiet_htslib():
+            return pysam.VariantFile(path)
+    except _PYSAM_ERRORS as error:
+        message = header_fault(path) or f"{path} is not a readable VCF or BCF file ({open_detail(error)})"
+        raise InputError(message) from None
+
+
+def _refuse_plain_gzip(path: str) -> None:
+    """htslib reads a compressed VCF only as BGZF: plain gzip fails when pysam seeks in it."""
+    from vqdna_cli.io.fasta import GZIP_MAGIC, is_bgzf
+
+    with open(path, "rb") as handle:
+        head = handle.read(18)
+    if head.startswith(GZIP_MAGIC) and not is_bgzf(head):
+        raise InputError(f"{path} is gzip but not BGZF, which htslib needs to read a compressed VCF; recompress it "
+                         f"with bgzip: `zcat {path} | bgzip > OUT.vcf.gz`")
 
 
 def _records(variants, path: str):
@@ -63,12 +110,12 @@ def _records(variants, path: str):
     from vqdna_cli.io.fasta import quiet_htslib
 
     records = iter(variants)
-    while True:
+    for number in itertools.count(1):
         try:
             with quiet_htslib():
                 record = next(records, None)
-        except (OSError, ValueError) as error:
-            raise InputError(f"{path}: unreadable VCF record ({error})") from None
+        except _PYSAM_ERRORS as error:
+            raise record_error(path, number, error) from None
         if record is None:
             return
         yield record

@@ -1,0 +1,139 @@
+"""A VCF given to `vqdna mutations` that htslib cannot read, or that holds nothing to score:
+one line that names the fault (and the line it is on), exit 2 and no output; a warning when
+alleles or labels are dropped."""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from pathlib import Path
+
+import pysam
+import pytest
+
+from test_mutations import CHROM, REF, SNV_POS, SNV_ALT, files, rows, run, write_vcf  # noqa: F401  (files: the fixture)
+from vqdna_cli.errors import InputError, VqdnaWarning
+from vqdna_cli.mutations.variants import Reference
+from vqdna_cli.mutations.vcf import read_vcf
+
+META = ["##fileformat=VCFv4.2", f"##contig=<ID={CHROM},length={len(REF)}>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">']
+COLUMNS = "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", "s1", "s2"])
+GOOD = "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, ".", "PASS", ".", "GT", "1", "0"])
+
+
+def record(pos, ref: str, alt: str, genotypes: str = "1\t0") -> str:
+    return "\t".join([CHROM, str(pos), ".", ref, alt, ".", "PASS", ".", "GT", genotypes])
+
+
+def vcf(tmp_path: Path, lines: list[str], name: str = "in.vcf") -> str:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def read(files, path: str):
+    return read_vcf(path, Reference.load(files["ref"]))
+
+
+def refused(files, path: str) -> str:
+    with pytest.raises(InputError) as caught:
+        read(files, path)
+    message = str(caught.value)
+    assert "\n" not in message and "b'" not in message  # one line, no Python bytes repr
+    return message
+
+
+def test_plain_gzip_vcf_is_refused_with_the_bgzip_fix(run_vqdna, files, tiny_model_dir, tmp_path):
+    plain = vcf(tmp_path, [*META, COLUMNS, GOOD])
+    for name in ("calls.vcf.gz", "fake.vcf"):  # named as compressed or not: the content decides
+        (tmp_path / name).write_bytes(gzip.compress(Path(plain).read_bytes()))
+        out = tmp_path / f"out-{name}"
+        failed = run_vqdna("mutations", "--reference", files["ref"], tmp_path / name, "-o", out, "-m", tiny_model_dir,
+                           "--no-plot")
+        assert failed.returncode == 2, failed.stderr
+        assert len(failed.stderr_lines) == 1, failed.stderr
+        assert "is gzip but not BGZF" in failed.stderr and f"zcat {tmp_path / name} | bgzip" in failed.stderr
+        assert not out.exists()
+    # BGZF itself is read
+    pysam.tabix_compress(plain, str(tmp_path / "calls.bgz.vcf.gz"))
+    assert [len(calls) for _, calls in read(files, str(tmp_path / "calls.bgz.vcf.gz"))] == [1, 0]
+
+
+@pytest.mark.parametrize("error", [NotImplementedError, OSError, ValueError])
+def test_any_pysam_error_on_opening_is_one_line(files, tmp_path, monkeypatch, error):
+    def fails(path):
+        raise error("seek not implemented")
+
+    monkeypatch.setattr(pysam, "VariantFile", fails)
+    message = refused(files, vcf(tmp_path, [*META, COLUMNS, GOOD]))
+    assert "is not a readable VCF or BCF file (seek not implemented)" in message
+
+
+def test_missing_chrom_line_is_named(files, tmp_path):
+    message = refused(files, vcf(tmp_path, [*META, GOOD]))
+    assert "lacks its `#CHROM POS ID REF ALT ...` line" in message and "bcftools view -h" in message
+
+
+def test_duplicate_sample_name_is_named(files, tmp_path):
+    message = refused(files, vcf(tmp_path, [*META, COLUMNS.replace("s2", "s1"), GOOD]))
+    assert "duplicate sample name s1" in message
+
+
+@pytest.mark.parametrize("bad, fault", [
+    (record("abc", REF[9], "A"), "POS 'abc' is not a position"),
+    (record(-5, REF[9], "A"), "POS '-5' is not a position"),
+    ("\t".join([CHROM, "10", "."]), "3 columns where a VCF record has at least 8"),
+    (record(10, REF[9], "A", "X\t1"), "GT 'X' is not a genotype"),
+    ("", "an empty line among the records"),
+])
+def test_unparsable_record_names_its_line_and_fault(files, tmp_path, bad, fault):
+    message = refused(files, vcf(tmp_path, [*META, COLUMNS, GOOD, bad, GOOD]))
+    assert f"in.vcf line 6: {fault}" in message
+    assert "truncated" not in message and "cut short" not in message
+
+
+def test_record_cut_off_at_the_end_of_the_file_says_so(files, tmp_path):
+    path = tmp_path / "cut.vcf"
+    cut = "\t".join(GOOD.split("\t")[:3])
+    path.write_text("\n".join([*META, COLUMNS, GOOD, cut]))  # no newline after the last line
+    message = refused(files, str(path))
+    assert "line 6: 3 columns" in message and "the file ends within this line: was it cut short?" in message
+
+
+def test_pos_zero_is_refused_as_a_position_not_a_reference_mismatch(files, tmp_path):
+    message = refused(files, vcf(tmp_path, [*META, COLUMNS, record(0, "N", "A")]))
+    assert f"line 5: POS 0 at {CHROM}: POS must be 1 or more" in message
+    assert "disagrees" not in message
+
+
+def test_symbolic_and_star_alleles_are_counted_in_a_warning(files, tmp_path):
+    path = vcf(tmp_path, [*META, COLUMNS, record(10, REF[9], "<DEL>"), record(20, REF[19], "*", "0\t1")])
+    skipped = r"in\.vcf: skipped 2 symbolic or \* ALT alleles \(<DEL>, \*\): alleles without bases are not scored"
+    with pytest.warns(VqdnaWarning, match=skipped):
+        assert [len(calls) for _, calls in read(files, path)] == [0, 0]
+
+
+def test_symbolic_only_vcf_warns_on_one_stderr_line(run_vqdna, files, tiny_model_dir, tmp_path):
+    path = vcf(tmp_path, [*META, COLUMNS, record(10, REF[9], "<DEL>")])
+    done = run_vqdna("mutations", "--reference", files["ref"], path, "-o", tmp_path / "out", "-m", tiny_model_dir,
+                     "--no-plot")
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr_lines if "warning" in line] == [
+        f"vqdna: warning: {path}: skipped 1 symbolic or * ALT allele (<DEL>): alleles without bases are not scored"]
+
+
+def test_labels_naming_no_input_sample_warn(files, tiny_model_dir, tmp_path):
+    calls = write_vcf(tmp_path / "calls.vcf", [(SNV_POS + 1, REF[SNV_POS], SNV_ALT, "1:30\t0:25")])
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("X1\tA\nX2\tB\n")
+    with pytest.warns(VqdnaWarning, match=r"no sample in the labels file .*labels\.tsv matches a sample of the input"
+                                          r".*labels name X1, X2; the input has s1, s2\)"):
+        result = run(files, [calls], tmp_path / "out", tiny_model_dir, labels=labels, plot=False)
+    assert result["lineage"]["labelled_samples"] == 0
+    assert {row["sample"] for row in rows(tmp_path / "out" / "samples.tsv")} == {"s1", "s2"}
+    labels.write_text("s1\tA\nX2\tB\n")  # one match is enough: no warning
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        run(files, [calls], tmp_path / "again", tiny_model_dir, labels=labels, plot=False)
+    assert not [w for w in shown if "labels file" in str(w.message)]
