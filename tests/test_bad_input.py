@@ -507,6 +507,18 @@ def test_force_writes_into_a_fifo_and_keeps_it(run_vqdna, tiny_model_dir: Path, 
     assert received and received[0].decode().splitlines()[0].startswith("id\tlabel")
 
 
+@pytest.mark.parametrize("scan", [False, True])
+@pytest.mark.parametrize("content", [">a\n\n", ">a\nACGT-ACGT\n"])
+def test_classify_to_stdout_writes_nothing_for_input_bad_from_the_start(scan: bool, content: str, run_vqdna,
+                                                                       tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Rows stream to stdout, so the header must wait for the first record: `> out.tsv` is
+    left empty (not a header-only table) when the input fails at once."""
+    (tmp_path / "bad.fa").write_text(content)
+    result = run_vqdna("classify", "--task", "toy", *(["--scan"] if scan else []), tmp_path / "bad.fa",
+                       "--model", tiny_model_dir, "--quiet")
+    assert result.returncode == INPUT_ERROR and result.stdout == b"", result.stderr
+
+
 def test_dash_output_is_stdout_or_refused(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
     import io
 

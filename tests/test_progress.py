@@ -36,6 +36,39 @@ def test_one_long_record_advances_batch_by_batch(command: str, tiny_model_dir: P
     assert len(calls) >= 3 and all(n > 0 for n in calls)
 
 
+def test_a_scan_moves_before_its_first_thousands_of_windows_are_embedded(tiny_model_dir: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """Windows go through the model a few hundred at a time, so the bar (and the first BED
+    rows) move after the first of them, not after the model's usual group of thousands."""
+    from vqdna_cli import api
+    from vqdna_cli.api.classify import SCAN_BATCH
+    from vqdna_cli.options import InputSpec, RunOptions, ScanSettings
+    from vqdna_cli.scan import ScanSource
+
+    fasta = tmp_path / "genome.fa"
+    fasta.write_text(fasta_text({"chr": random_dna(40_000, 3)}))
+    pysam.faidx(str(fasta))
+    handed = [0]  # windows the scan has handed to the model so far
+    windows = ScanSource.windows
+
+    def counted(self, layout):
+        for window in windows(self, layout):
+            handed[0] += 1
+            yield window
+
+    monkeypatch.setattr(ScanSource, "windows", counted)
+    handed_at_first_move: list[int] = []
+
+    def progress(bases: int) -> None:
+        if not handed_at_first_move:
+            handed_at_first_move.append(handed[0])
+
+    result = api.scan(InputSpec(str(fasta)), tmp_path / "out.bed", "toy", RunOptions(tiny_model_dir, threads=1),
+                      ScanSettings(window=40, stride=20), progress=progress)
+    assert result["windows"] > 4 * SCAN_BATCH
+    assert handed_at_first_move and handed_at_first_move[0] <= 2 * SCAN_BATCH
+
+
 def test_status_line() -> None:
     assert status(0, None, 0.0) == "0 bp"
     assert status(1_200_000, None, 2.0) == "1.2 Mb, 600.0 kb/s"

@@ -291,7 +291,8 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
                   with_record_frequencies: bool = False, center_tokens: int = 0, center_at: int | None = None,
                   layers: tuple[int, ...] | None = None, pooling: str = "mean", all_layers: bool = False,
-                  on_bases: Callable[[int], None] = lambda n: None) -> Iterator[WindowVectors]:
+                  on_bases: Callable[[int], None] = lambda n: None,
+                  group_records: int = GROUP_RECORDS) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
     forward strand and the reverse-complement strand (mapped back to forward coordinates).
@@ -301,12 +302,14 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     middle); what frozen-model heads read, `head_features.head_inputs`. `layers` (`Runner.layer_outputs`)
     makes each pooled vector (len(layers), W), the per-token vectors those of the last layer
     listed; `all_layers` is `layers` 0 to the last (what an `all_layers` head reads);
-    `pooling` "max" takes the maximum over a window's tokens instead of the mean."""
+    `pooling` "max" takes the maximum over a window's tokens instead of the mean. Records run
+    in groups of at most `group_records` (`grouped`): the first vectors come once the first
+    group is done."""
     if all_layers:
         layers = tuple(range(runner.layers + 1))
     size = runner.window
     stride = stride or size
-    for group in grouped(records):
+    for group in grouped(records, max_records=group_records):
         codes = [encode(r.seq) for r in group]
         bases = sum(map(len, codes))
         progress = GroupProgress(on_bases, bases, passes=4 if reverse_complement else 2)

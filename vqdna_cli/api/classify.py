@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, check_stride, load_runner, open_records, window_probabilities
@@ -71,6 +73,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
                   "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
     results = embed_records(runner, open_records(inputs), batch_tokens=run.tokens_per_batch(), stride=options.stride,
                             per_token=False, on_bases=progress, **head_inputs(info, options.reverse_complement))
+    results = read_ahead(results)  # an input that fails at once writes nothing, not even a header to stdout
     count = read_count = outside = 0  # counters, not lists: memory stays flat over millions of reads
     with text_output(output) as out:
         table.write_header(out, provenance if options.header_comments else None)
@@ -127,15 +130,18 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     tracker = _Covered(progress)
     inputs = head_inputs(info)
     inputs["reverse_complement"] = layout.strands == (".",)  # a head trained on both strands averages them
+    # groups of SCAN_BATCH windows: the model's groups of thousands would hold the first rows (and
+    # the progress bar) back for many seconds
     results = embed_records(runner, records(), batch_tokens=run.tokens_per_batch(), stride=None, per_token=False,
-                            **inputs)
+                            group_records=SCAN_BATCH, **inputs)
     kept = windows = 0
     made_by = runner.describe()
+    batches = read_ahead(_batched(results, SCAN_BATCH))  # a genome that fails at once writes nothing
     with text_output(output) as out:
         table = ScanBed(out, list(info.class_names))
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
                            f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g}")
-        for batch in _batched(results, SCAN_BATCH):
+        for batch in batches:
             probabilities = window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
                                                  runner.device)
             for result, p in zip(batch, probabilities):
@@ -157,6 +163,15 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
         write_sidecar(output, {**made_by, "task": task, **genome.describe(), "min_prob": settings.min_prob,
                                **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
     return result
+
+
+def read_ahead(items: Iterable) -> Iterator:
+    """`items` with the first one made before this returns: rows stream to stdout as they
+    come, so an input that is bad from its first record must fail before the header is out
+    (a later failure still exits non-zero after the rows already written)."""
+    items = iter(items)
+    first = list(itertools.islice(items, 1))
+    return itertools.chain(first, items)
 
 
 def _batched(items, size: int):
