@@ -17,6 +17,7 @@ from vqdna_cli.options import FinetuneSettings, GenomeSet, HeadRows, RunOptions,
 from conftest import fasta_text, random_dna, toy_csv
 
 USAGE_ERROR = INPUT_ERROR = 2  # errors.py
+MODEL_ERROR = 3
 TOKENIZER = ["--preset", "tiny", "--steps", "1", "--window", "32", "--batch", "2", "--threads", "1", "--quiet"]
 
 
@@ -184,6 +185,16 @@ def test_a_head_output_that_is_not_a_weights_folder_is_refused_up_front(run_vqdn
                        tiny_model_dir, "-o", out, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
     assert_one_line(result, USAGE_ERROR, f"-o {out} is not a weights folder (no config.json)")
     assert f"cp -r {tiny_model_dir} {out}" in result.stderr
+    assert not out.exists()
+
+
+def test_a_missing_model_is_named_before_the_head_output(run_vqdna, tmp_path: Path) -> None:
+    """With -o, a --model that is not there is the fault to name, not the -o folder (whose
+    message would suggest copying the missing model)."""
+    out, missing = tmp_path / "F", tmp_path / "nosuchdir"
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m", missing,
+                       "-o", out, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert_one_line(result, MODEL_ERROR, f"--model {missing} does not exist")
     assert not out.exists()
 
 

@@ -375,6 +375,7 @@ def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
     if output_dir is None or same_file(Path(output_dir), model_dir):
         return model_dir
     output_dir = Path(output_dir)
+    mine = read_model_info(model_dir)  # a --model that is not there is named first, not the -o folder
     if not (output_dir / CONFIG_FILE).is_file():
         source = f"{model_dir}/." if output_dir.exists() else str(model_dir)  # cp -r M F would make F/M
         copy = f"cp -r {shlex.quote(source)} {shlex.quote(str(output_dir))}"
@@ -382,7 +383,6 @@ def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
                          f"weights folder of its model, which classify needs with it; leave -o out to add the head "
                          f"to {model_dir}, or make a copy of the model first ({copy})")
     theirs = read_model_info(output_dir)
-    mine = read_model_info(model_dir)
     if recorded_hash(theirs, MODEL_FILE, output_dir / CONFIG_FILE) != recorded_hash(mine, MODEL_FILE,
                                                                                   model_dir / CONFIG_FILE):
         raise UsageError(f"-o {output_dir} holds another model than --model {model_dir}: a head works only with the "
