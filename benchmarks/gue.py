@@ -82,6 +82,8 @@ def train(args) -> None:
             reads = dataclasses.replace(reads, both_strands=bool(args.both_strands))
         if args.all_layers is not None:
             reads = dataclasses.replace(reads, all_layers=bool(args.all_layers))
+        if args.segments is not None:
+            reads = dataclasses.replace(reads, segments=args.segments)
         task_recipe = recipe_for(task, recipe, given=set(given))
         work_dir = Path(args.work_dir or out / "work")
         train_files = task.train_files(data) + genome_set_files(task, work_dir, args)
@@ -98,7 +100,7 @@ def train(args) -> None:
                      exclude_files=tuple(exclude_files), max_train_rows=task_recipe["max_train_rows"]),
             FinetuneSettings(task.name, adapter="frozen", center_tokens=reads.center_tokens, center_at=reads.center_at,
                              both_strands=reads.both_strands, whole_record=reads.whole_record,
-                             all_layers=reads.all_layers,
+                             all_layers=reads.all_layers, segments=reads.segments,
                              class_names=tuple(task.class_names), description=task.description, **schedule),
             # force: a head found here was trained otherwise (or --force): this run replaces it on purpose
             RunOptions(out, device="cpu", threads=args.threads, seed=task_recipe["seed"]),
@@ -417,6 +419,7 @@ def main() -> None:
     p.add_argument("--center-at", type=int, help="with --center-tokens: the base they centre on")
     p.add_argument("--both-strands", type=int, choices=(0, 1), help="override every task's both_strands (vqdna_cli/train/recipes.py)")
     p.add_argument("--all-layers", type=int, choices=(0, 1), help="override every task's all_layers (vqdna_cli/train/recipes.py)")
+    p.add_argument("--segments", type=int, help="override every task's segments (vqdna_cli/train/recipes.py)")
     p.add_argument("--genome-negatives", type=float, help="override the genome_set's negatives per positive (vqdna_cli/train/recipes.py)")
     p.add_argument("--genome-other-species", type=float, help="override the genome_set's other-species windows per positive")
     p.add_argument("--genome-genes", choices=("all", "protein_coding"), help="override the genome_set's positives")

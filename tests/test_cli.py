@@ -546,13 +546,15 @@ def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:
     assert what_head_reads({"adapter": "frozen", "whole_record": True}) == "whole sequence"
     assert what_head_reads({"adapter": "frozen", "all_layers": True, "both_strands": True}) == \
         "whole window, every layer, both strands"
+    assert what_head_reads({"adapter": "frozen", "center_tokens": 32, "segments": 8}) == \
+        "whole window + its 32 middle bases, in 8 parts"
 
 
 def test_head_reads_round_trips_through_head_json_and_ignores_other_adapters():
     from vqdna_cli.head_info import HeadReads
 
     for reads in (HeadReads(), HeadReads(32), HeadReads(64, 232), HeadReads(both_strands=True),
-                  HeadReads(whole_record=True), HeadReads(all_layers=True)):
+                  HeadReads(whole_record=True), HeadReads(all_layers=True), HeadReads(segments=8)):
         assert HeadReads.of({"adapter": "frozen", **reads.as_info()}) == reads
     assert HeadReads().as_info() == {}  # heads without them keep head.json as it was
     assert HeadReads.of({"adapter": "lora", "center_tokens": 8, "both_strands": True}) == HeadReads()

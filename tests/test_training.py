@@ -413,6 +413,55 @@ def test_an_all_layers_head_reads_every_layer_and_classify_gives_it_the_same(tin
     assert len(rows) == 3 and (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
 
 
+def test_a_segments_head_reads_each_part_of_the_window_and_classify_gives_it_the_same(tiny_model_dir: Path,
+                                                                                      tmp_path: Path):
+    """--segments N: beside the default features, the mean Transformer output of each of N
+    equal parts of the window, in order; head.json says so, and classify builds the same."""
+    from vqdna_cli.head_info import HeadReads
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.runner import Runner, embed_records, window_vectors
+
+    model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "parts", 50, 700, segments=4)
+    info = json.loads((model_dir / "heads/parts/head.json").read_text())
+    assert info["segments"] == 4 and info["provenance"]["settings"]["segments"] == 4
+    runner = Runner.load(model_dir, "cpu")
+    sequences = [random_dna(50, 3, "AT"), random_dna(50, 4, "GC")]
+    plain = window_vectors(runner, sequences, np.array([1, 0]))
+    parts = window_vectors(runner, sequences, np.array([1, 0]), HeadReads(segments=4))
+    width = runner.model.cfg.transformer.width
+    assert parts.vectors.shape[1] == plain.vectors.shape[1] + 4 * width
+    assert np.allclose(parts.vectors[:, : plain.vectors.shape[1]], plain.vectors, atol=1e-6)
+    records = [SequenceRecord(f"s{i}", s, f"s{i}") for i, s in enumerate(sequences)]
+    for row, result in enumerate(embed_records(runner, records, batch_tokens=4096, stride=None, per_token=True,
+                                               reverse_complement=False)):
+        tokens = result.per_token  # one window of 50 tokens: parts of 12, 13, 12 and 13
+        expected = np.concatenate([tokens[a:b].mean(0) for a, b in ((0, 12), (12, 25), (25, 37), (37, 50))])
+        np.testing.assert_allclose(parts.vectors[row, plain.vectors.shape[1]:], expected, atol=1e-5)
+    (tmp_path / "x.fa").write_text(f">at\n{sequences[0]}\n>gc\n{sequences[1]}\n")
+    classify(tmp_path / "x.fa", tmp_path / "a.tsv", "parts", model_dir)
+    classify(tmp_path / "x.fa", tmp_path / "b.tsv", "parts", model_dir)
+    rows = (tmp_path / "a.tsv").read_text().splitlines()
+    assert len(rows) == 3 and (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
+
+
+def test_segments_read_on_both_strands_give_a_sequence_and_its_reverse_complement_the_same_features(
+        tiny_model_dir: Path):
+    """Each strand's parts run 5' to 3' along that strand, so averaged over both strands the
+    features of a sequence are those of its reverse complement."""
+    from vqdna_cli.data.alphabet import reverse_complement
+    from vqdna_cli.head_info import HeadReads
+    from vqdna_cli.runner import Runner, window_vectors
+
+    runner = Runner.load(tiny_model_dir, "cpu")
+    forward = random_dna(50, 8)
+    features = window_vectors(runner, [forward, reverse_complement(forward)], np.array([0, 0]),
+                              HeadReads(both_strands=True, segments=5)).vectors
+    np.testing.assert_allclose(features[0], features[1], rtol=1e-4, atol=1e-5)
+    one_strand = window_vectors(runner, [forward, reverse_complement(forward)], np.array([0, 0]),
+                                HeadReads(segments=5)).vectors
+    assert not np.allclose(one_strand[0], one_strand[1], atol=1e-3)  # the check above can fail
+
+
 def test_center_tokens_need_a_frozen_head():
     """The settings refuse the combinations when built: before any data or model is read."""
     from vqdna_cli.errors import VqdnaError
@@ -425,6 +474,10 @@ def test_center_tokens_need_a_frozen_head():
         FinetuneSettings("x", adapter="lora", whole_record=True)
     with pytest.raises(VqdnaError, match="--all-layers works with --adapter frozen"):
         FinetuneSettings("x", adapter="lora", all_layers=True)
+    with pytest.raises(VqdnaError, match="--segments works with --adapter frozen"):
+        FinetuneSettings("x", adapter="lora", segments=2)
+    with pytest.raises(VqdnaError, match="--whole-record and --segments exclude each other"):
+        FinetuneSettings("x", adapter="frozen", whole_record=True, segments=2)
     with pytest.raises(VqdnaError, match="--whole-record and --center-tokens exclude each other"):
         FinetuneSettings("x", adapter="frozen", whole_record=True, center_tokens=4)
     with pytest.raises(VqdnaError, match="--dropout works with --adapter frozen"):

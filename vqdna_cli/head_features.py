@@ -4,7 +4,8 @@ Every head reads each window's pooled Transformer vector; a frozen-model head al
 window's code frequencies and, where it was trained with them, the HRQ embeddings of tokens
 at a fixed place of the window, or one row for a whole record. Training a head and every
 caller of one build its features here, so they cannot drift apart. An `all_layers` head reads
-the pooled vector of every Transformer layer, side by side, instead of the last one's.
+the pooled vector of every Transformer layer, side by side, instead of the last one's; a head
+with `segments` also the mean Transformer output of each of that many parts of the window.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def feature_inputs(frozen: bool, reads: HeadReads, reverse_complement: bool = Fa
     return {"with_code_frequencies": frozen and not reads.whole_record,
             "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
             "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands,
-            "all_layers": reads.all_layers}
+            "all_layers": reads.all_layers, "segments": reads.segments}
 
 
 def head_features(info: HeadInfo, result: WindowVectors) -> np.ndarray:
@@ -94,6 +95,8 @@ def features_of(frozen: bool, reads: HeadReads, result: WindowVectors) -> np.nda
         parts.append(result.code_frequencies)
     if inputs["center_tokens"]:
         parts.append(result.center)
+    if inputs["segments"]:
+        parts.append(result.segments)
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
@@ -110,8 +113,8 @@ def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: s
 
 def head_feature_count(cfg, reads: HeadReads) -> int:
     """Length of a frozen-model head's feature vector (`head_features`) for a model config."""
-    pooled = cfg.transformer.width * (cfg.transformer.layers + 1 if reads.all_layers else 1)
-    return pooled + sum(cfg.quantizer.codebook_sizes) + reads.center_tokens * cfg.encoder.width
+    vectors = (cfg.transformer.layers + 1 if reads.all_layers else 1) + reads.segments  # W wide each
+    return vectors * cfg.transformer.width + sum(cfg.quantizer.codebook_sizes) + reads.center_tokens * cfg.encoder.width
 
 
 def central_span(length: int, count: int, at: int | None = None) -> tuple[slice, int]:
@@ -143,6 +146,15 @@ def central_embeddings(runner: Runner, windows: list[np.ndarray], count: int, at
         vectors = runner.model.embed_tokens(torch.from_numpy(ids).to(runner.device)).float().cpu().numpy()
     vectors[~present] = 0
     return vectors.reshape(len(windows), -1)
+
+
+def segment_means(hidden: np.ndarray, count: int) -> np.ndarray:
+    """(T, W) Transformer output of one window -> (count * W,): the mean of each of `count`
+    equal parts of its tokens, in order (zeros for a part a short window leaves empty)."""
+    bounds = [part * len(hidden) // count for part in range(count + 1)]
+    means = [hidden[a:b].mean(0) if b > a else np.zeros(hidden.shape[-1], hidden.dtype)
+             for a, b in zip(bounds[:-1], bounds[1:])]
+    return np.concatenate(means)
 
 
 def code_frequencies(tokens: np.ndarray, codebook_sizes: tuple[int, ...]) -> np.ndarray:

@@ -34,6 +34,10 @@ class HeadReads:
     # The pooled vector of every Transformer layer, 0 (its input) to the last, side by side,
     # instead of the last layer's alone.
     all_layers: bool = False
+    # The window cut into this many equal parts along its bases, and the mean Transformer
+    # output of each part, side by side: where in a fixed layout (a splice junction at base
+    # 200 of 400) the evidence lies, which the whole window's mean cannot say. 0: none.
+    segments: int = 0
 
     @classmethod
     def of(cls, info: Mapping[str, Any]) -> "HeadReads":
@@ -41,7 +45,7 @@ class HeadReads:
         if info.get("adapter") != "frozen":
             return cls()
         return cls(info.get("center_tokens", 0), info.get("center_at"), bool(info.get("both_strands")),
-                   bool(info.get("whole_record")), bool(info.get("all_layers")))
+                   bool(info.get("whole_record")), bool(info.get("all_layers")), info.get("segments", 0))
 
     def as_info(self) -> dict:
         """The head.json keys (only those that differ from the default)."""
@@ -49,7 +53,8 @@ class HeadReads:
                 **({"center_at": self.center_at} if self.center_at is not None else {}),
                 **({"both_strands": True} if self.both_strands else {}),
                 **({"whole_record": True} if self.whole_record else {}),
-                **({"all_layers": True} if self.all_layers else {})}
+                **({"all_layers": True} if self.all_layers else {}),
+                **({"segments": self.segments} if self.segments else {})}
 
 
 def _is_int(value) -> bool:
@@ -82,6 +87,7 @@ _TYPES = {
     "both_strands": (lambda v: isinstance(v, bool), "true or false"),
     "whole_record": (lambda v: isinstance(v, bool), "true or false"),
     "all_layers": (lambda v: isinstance(v, bool), "true or false"),
+    "segments": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
     "train_window_lengths": (_is_lengths, "two integers"),
     "model_sha256": (lambda v: isinstance(v, str), "a text"),
     "validation": (lambda v: isinstance(v, dict), "an object"),

@@ -239,6 +239,7 @@ class FinetuneSettings:
     both_strands: bool = False
     whole_record: bool = False
     all_layers: bool = False
+    segments: int = 0  # frozen heads only: the mean output of each of this many parts of the window
     class_names: tuple[str, ...] | None = None  # None: the labels themselves
     description: str = ""
 
@@ -276,8 +277,14 @@ class FinetuneSettings:
             raise UsageError("--whole-record works with --adapter frozen only")
         if self.all_layers and not frozen:
             raise UsageError("--all-layers works with --adapter frozen only")
+        if self.segments and not frozen:
+            raise UsageError("--segments works with --adapter frozen only")
+        if self.segments < 0:
+            raise UsageError(f"--segments {self.segments}: must be 0 or more")
         if self.whole_record and self.center_tokens:
             raise UsageError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
+        if self.whole_record and self.segments:
+            raise UsageError("--whole-record and --segments exclude each other (segments are a window's)")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.task):
             raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-'")
 

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
 from vqdna_cli.errors import ModelError, VqdnaWarning
 from vqdna_cli.head_features import (
-    code_frequencies, feature_inputs, features_of, head_feature_count, strand_span, window_centers,
+    code_frequencies, feature_inputs, features_of, head_feature_count, segment_means, strand_span, window_centers,
     window_frequencies,
 )
 from vqdna_cli.head_info import HeadInfo, HeadReads
@@ -284,6 +285,9 @@ class WindowVectors:
     center: np.ndarray | None = None
     # (sum of codebook sizes,): the code frequencies of the whole record, when asked for
     record_frequencies: np.ndarray | None = None
+    # (n_windows, N * W): the mean Transformer output of each of N equal parts of the window, in
+    # order along the strand read, when asked for (`head_features.segment_means`)
+    segments: np.ndarray | None = None
 
 
 
@@ -291,7 +295,7 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
                   per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
                   with_record_frequencies: bool = False, center_tokens: int = 0, center_at: int | None = None,
                   layers: tuple[int, ...] | None = None, pooling: str = "mean", all_layers: bool = False,
-                  on_bases: Callable[[int], None] = lambda n: None,
+                  segments: int = 0, on_bases: Callable[[int], None] = lambda n: None,
                   group_records: int = GROUP_RECORDS) -> Iterator[WindowVectors]:
     """Transformer vectors of every record: one pooled vector per window (a record no longer
     than the model window is one window); with `reverse_complement`, the average of the
@@ -302,7 +306,10 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     middle); what frozen-model heads read, `head_features.head_inputs`. `layers` (`Runner.layer_outputs`)
     makes each pooled vector (len(layers), W), the per-token vectors those of the last layer
     listed; `all_layers` is `layers` 0 to the last (what an `all_layers` head reads);
-    `pooling` "max" takes the maximum over a window's tokens instead of the mean. Records run
+    `pooling` "max" takes the maximum over a window's tokens instead of the mean; `segments`
+    adds the mean output (of the last layer) of each of that many parts of the window, each
+    strand's in its own 5' to 3' order, so that a sequence and its reverse complement read
+    alike on both strands. Records run
     in groups of at most `group_records` (`grouped`): the first vectors come once the first
     group is done."""
     if all_layers:
@@ -320,13 +327,15 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
         layout = [transformer_windows(len(c), size, stride) for c in codes]
         window_tokens = sum(end - start for windows in layout for start, end in windows)
         results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1),
-                                   layers=layers, pooling=pooling, on_batch=progress.pass_over(window_tokens))
+                                   layers=layers, pooling=pooling, segments=segments,
+                                   on_batch=progress.pass_over(window_tokens))
                    for n, strand in enumerate(strands)]
         progress.finish()
         sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
-            pooled = np.mean([r[index][0] for r in results], axis=0)
-            tokens = np.mean([r[index][1] for r in results], axis=0) if per_token else None
+            pooled = np.mean([r[index].pooled for r in results], axis=0)
+            tokens = np.mean([r[index].per_token for r in results], axis=0) if per_token else None
+            parts = np.mean([r[index].segments for r in results], axis=0).astype(np.float32) if segments else None
             center = None
             if center_tokens:  # averaged over the strands, as the pooled vectors are
                 center = np.mean([window_centers(runner, strand[index], layout[index], center_tokens, center_at,
@@ -340,14 +349,21 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
                 record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
                                 None if tokens is None else tokens.astype(np.float32), frequencies, center,
-                                record_frequencies)
+                                record_frequencies, parts)
+
+
+class _StrandVectors(NamedTuple):
+    pooled: np.ndarray  # (n_windows, W), or (n_windows, len(layers), W)
+    per_token: np.ndarray | None  # (L, W), when asked for
+    segments: np.ndarray | None  # (n_windows, N * W), when asked for
 
 
 def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[tuple[int, int]]],
                     batch_tokens: int, per_token: bool, flipped: bool, layers: tuple[int, ...] | None = None,
-                    pooling: str = "mean",
-                    on_batch: Callable[[int], None] = lambda n: None) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """Pooled (and per-token) vectors of one strand, in forward coordinates."""
+                    pooling: str = "mean", segments: int = 0,
+                    on_batch: Callable[[int], None] = lambda n: None) -> list[_StrandVectors]:
+    """Pooled (and per-token) vectors of one strand's windows, in forward coordinates; each
+    window's segment means in the strand's own order."""
     pieces, owners = [], []
     for record, windows in enumerate(layout):
         length = len(tokens[record])
@@ -360,12 +376,16 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
     pooled = [np.zeros((len(w), *shape), dtype=np.float32) for w in layout]
     token_sum = [np.zeros((len(t), width), dtype=np.float32) for t in tokens] if per_token else None
     token_count = [np.zeros((len(t), 1), dtype=np.float32) for t in tokens] if per_token else None
+    parts = [np.zeros((len(w), segments * width), dtype=np.float32) for w in layout] if segments else None
     window_number = {}
     for record, windows in enumerate(layout):
         for number, window in enumerate(windows):
             window_number[(record, *window)] = number
     for index, hidden in runner.hidden_of(pieces, batch_tokens, layers, on_batch):
         record, start, end = owners[index]
+        if segments:  # before the flip: a strand's parts run 5' to 3' along it
+            parts[record][window_number[(record, start, end)]] = segment_means(
+                hidden if layers is None else hidden[-1], segments)
         if flipped:
             hidden = hidden[..., ::-1, :]
         # Tokens are the second-last axis, after the layers when there are several.
@@ -373,9 +393,8 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
         if per_token:
             token_sum[record][start:end] += hidden if layers is None else hidden[-1]
             token_count[record][start:end] += 1
-    if not per_token:
-        return [(p, None) for p in pooled]
-    return [(p, s / np.maximum(c, 1)) for p, s, c in zip(pooled, token_sum, token_count)]
+    return [_StrandVectors(pooled[record], token_sum[record] / np.maximum(token_count[record], 1) if per_token else None,
+                           parts[record] if segments else None) for record in range(len(layout))]
 
 
 def window_vectors(runner: Runner, sequences: list[str], labels: np.ndarray, reads: HeadReads = HeadReads(),

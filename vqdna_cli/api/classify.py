@@ -28,7 +28,8 @@ def what_head_reads(head: dict) -> str:
     from vqdna_cli.head_info import HeadReads
 
     reads = HeadReads.of(head)
-    strands = (", every layer" if reads.all_layers else "") + (", both strands" if reads.both_strands else "")
+    strands = ((", every layer" if reads.all_layers else "") + (f", in {reads.segments} parts" if reads.segments else "")
+               + (", both strands" if reads.both_strands else ""))
     if reads.whole_record:
         return "whole sequence" + strands
     if not reads.center_tokens:

@@ -274,7 +274,8 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     middle) to the head's features (`head_features.central_embeddings`); `both_strands` makes
     them the average of the forward and reverse-complement strands' (as `classify --rc`);
     `whole_record` gives the head one feature vector per sequence (`head_features.head_features`);
-    `all_layers` makes its pooled vector that of every Transformer layer, side by side.
+    `all_layers` makes its pooled vector that of every Transformer layer, side by side;
+    `segments` adds the mean output of each of that many parts of the window.
     `dropout` is the frozen head's, on its input features and hidden layer (default 0.5);
     `balance_classes` trains it to give odds as if every class were equally common
     (`train.head.train_head`); `members` trains that many heads (seeds `run.seed`, + 1, ...)
@@ -361,8 +362,9 @@ def _head_run_record(data_files: HeadRows, s: FinetuneSettings, run: RunOptions,
             "--balance-classes": s.balance_classes, "--center-tokens": s.center_tokens, "--center-at": s.center_at,
             "--both-strands": s.both_strands, "--whole-record": s.whole_record, "--all-layers": s.all_layers,
             "--class-names": list(class_names), "--batch": s.batch, "--lr": s.lr, "--seed": run.seed,
-            # only where it is not 1, so that checkpoints of runs before --members resume
-            **({"--members": s.members} if s.members > 1 else {})}
+            # only where they are not the default, so that checkpoints of runs before them resume
+            **({"--members": s.members} if s.members > 1 else {}),
+            **({"--segments": s.segments} if s.segments else {})}
 
 
 def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
@@ -404,7 +406,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.train.provenance import provenance
 
     task, s = settings.task, settings
-    reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers)
+    reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers, s.segments)
     torch_device = setup_training(run, s.batch)
     began = run_began(member_folders(work, s.members), control.resume)
     data = head_training_data(data_files, seed=run.seed)
@@ -458,6 +460,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,
         "lora_alpha": s.lora_alpha, "center_tokens": s.center_tokens, "center_at": s.center_at,
         "both_strands": s.both_strands, "whole_record": s.whole_record, "all_layers": s.all_layers,
+        "segments": s.segments,
         "max_train_rows": data_files.max_train_rows, "seed": run.seed, "steps": steps_planned, **frozen_only,
     }, {**metrics, "steps": steps_done}, (time.monotonic() - began) / 60, str(torch_device))
     save_on_main(save_head, head_folder, task, state, {

@@ -132,6 +132,7 @@ def finetune_command(
     both_strands: Annotated[bool, typer.Option("--both-strands", help="With --adapter frozen: the head reads features averaged over the forward and reverse-complement strands (for strand-symmetric signals such as TF binding); classify then always does so.")] = False,
     whole_record: Annotated[bool, typer.Option("--whole-record", help="With --adapter frozen: one feature vector per sequence (the code frequencies of the whole sequence and the mean of its windows' pooled vectors) instead of one per window, for sequences longer than the model window; classify then gives such a head one row per sequence.")] = False,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="With --adapter frozen: the head reads the pooled vector of every Transformer layer (0, its input, to the last) side by side, instead of the last layer's alone.")] = False,
+    segments: Annotated[int, typer.Option("--segments", min=0, help="With --adapter frozen: the head also reads the mean Transformer output of each of N equal parts of the window, in order (where in fixed-layout inputs the evidence lies, such as either side of a splice junction). 0: the whole window's mean only.")] = 0,
     dropout: Annotated[Optional[float], typer.Option("--dropout", min=0.0, max=0.99, help="With --adapter frozen: dropout on the head's input features and hidden layer. Default: 0.5, which kept the shipped heads from overfitting their small training sets.", show_default=False)] = None,
     balance_classes: Annotated[bool, typer.Option("--balance-classes", help="With --adapter frozen: train the head to give odds as if every class were equally common in the training data, so that the share of each class there (say, many background windows per positive) does not become a prior that lowers its calls.")] = False,
     members: Annotated[int, typer.Option("--members", min=1, help="With --adapter frozen: train this many heads (seeds --seed, --seed + 1, ...) on the same rows and write one head that averages their logits: answers that move less from one seed to the next, for a head this many times larger and slower to train.")] = 1,
@@ -150,7 +151,7 @@ def finetune_command(
     settings = FinetuneSettings(
         task, adapter=adapter, epochs=epochs, batch=batch, lr=lr, lora_rank=lora_rank, lora_alpha=lora_alpha,
         dropout=dropout, balance_classes=balance_classes, members=members, center_tokens=center_tokens, center_at=center_at,
-        both_strands=both_strands, whole_record=whole_record, all_layers=all_layers,
+        both_strands=both_strands, whole_record=whole_record, all_layers=all_layers, segments=segments,
         class_names=tuple(class_names.split(",")) if class_names else None, description=description)
     rows = HeadRows(tuple(train), valid_files=tuple(valid or ()), valid_fraction=valid_fraction,
                     exclude_files=tuple(exclude or ()), labels_tsv=labels, max_train_rows=max_train_rows)

@@ -144,6 +144,7 @@ class Task:
     both_strands: bool = False  # features averaged over both strands (`--both-strands`)
     whole_record: bool = False  # one feature vector per sequence (`--whole-record`)
     all_layers: bool = False  # every Transformer layer's pooled vector (`--all-layers`)
+    segments: int = 0  # the mean output of each of this many parts of the window (`--segments`)
     # Where this task's head trains otherwise than DEFAULT_RECIPE (epochs, lr, dropout),
     # because the common recipe did worse on its validation rows.
     recipe: dict = field(default_factory=dict)
@@ -160,7 +161,8 @@ class Task:
     @property
     def reads(self) -> HeadReads:
         """What this task's head reads beyond the pooled vector (head.json records the same)."""
-        return HeadReads(self.center_tokens, self.center_at, self.both_strands, self.whole_record, self.all_layers)
+        return HeadReads(self.center_tokens, self.center_at, self.both_strands, self.whole_record, self.all_layers,
+                         self.segments)
 
     @property
     def cut_from_human_genome(self) -> bool:
@@ -233,10 +235,11 @@ TASKS: list[Task] = [
     # acceptor), label 1 has GT just after it (intron start: donor), label 2 neither. The site
     # is at base 200 of 400, so the head reads the HRQ embeddings of the 32 central tokens too.
     # Five members (seeds averaged) scored higher than one on every held-out block of the
-    # training region they were tried on (TRAINING.md, fourteenth round).
+    # training region they were tried on (TRAINING.md, fourteenth round), and so did the
+    # window read in 8 parts, which says on which side of the junction the exon lies (sixteenth).
     Task("splice-site", "gue/splice/reconstructed", "GUE splice (reconstructed): splice acceptor, donor or neither (400 bp)",
          ("acceptor", "donor", "non-splice"), 84.99, 89.53, "splice", has_train_split=False, center_tokens=32,
-         genome_set=GENOME_SPLICE, recipe={"members": 5}),
+         segments=8, genome_set=GENOME_SPLICE, recipe={"members": 5}),
     # Human TF heads 1..4 read both strands, which scored higher on their validation rows (not 0).
     *[Task(f"tf-human-{i}", f"gue/tf/{i}", f"GUE tf/{i}: human transcription-factor binding site (ChIP-seq peak, 101 bp)",
            BOUND, d, h, "tf_human", both_strands=(i != 0))
