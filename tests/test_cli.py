@@ -547,7 +547,7 @@ def test_list_tasks_says_where_a_head_reads_tokens_at_a_fixed_place() -> None:
     assert what_head_reads({"adapter": "frozen", "all_layers": True, "both_strands": True}) == \
         "whole window, every layer, both strands"
     assert what_head_reads({"adapter": "frozen", "center_tokens": 32, "segments": 8}) == \
-        "whole window + its 32 middle bases, in 8 parts"
+        "whole window in 8 parts + its 32 middle bases"
 
 
 def test_head_reads_round_trips_through_head_json_and_ignores_other_adapters():

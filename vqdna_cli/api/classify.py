@@ -28,17 +28,17 @@ def what_head_reads(head: dict) -> str:
     from vqdna_cli.head_info import HeadReads
 
     reads = HeadReads.of(head)
-    strands = ((", every layer" if reads.all_layers else "") + (f", in {reads.segments} parts" if reads.segments else "")
-               + (", both strands" if reads.both_strands else ""))
+    strands = (", every layer" if reads.all_layers else "") + (", both strands" if reads.both_strands else "")
     if reads.whole_record:
         return "whole sequence" + strands
+    window = "whole window" + (f" in {reads.segments} parts" if reads.segments else "")
     if not reads.center_tokens:
-        return "whole window" + strands
+        return window + strands
     if reads.center_at is None:
-        return f"whole window + its {reads.center_tokens} middle bases" + strands
+        return f"{window} + its {reads.center_tokens} middle bases" + strands
     count, at = reads.center_tokens, reads.center_at
     span, _ = central_span(at + count, count, at)  # a window long enough to hold the span
-    return f"whole window + bases {span.start}..{span.stop - 1}" + strands
+    return f"{window} + bases {span.start}..{span.stop - 1}" + strands
 
 
 def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions = RunOptions(),
