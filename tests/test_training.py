@@ -615,18 +615,27 @@ def test_resume_of_a_finished_head_of_several_members_is_refused(tiny_model_dir:
                      TrainControl(quiet=True, resume=True), work_dir=work)
 
 
-def test_a_head_of_several_members_stopped_by_max_minutes_resumes_to_the_end(tiny_model_dir: Path, tmp_path: Path):
-    """--max-minutes bounds the whole run: members stop where the time runs out, the head is
-    recorded unfinished, and --resume trains each member to the end."""
+def members_head_stopped_at_once(tiny_model_dir: Path, tmp_path: Path, members: int):
+    """A copy of the tiny model and a frozen head `pair` of `members` members on 40 AT- or
+    GC-rich rows, stopped by --max-minutes at its first step; returns what resumes it."""
     import shutil
 
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model_dir)
     rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    settings = FinetuneSettings("pair", adapter="frozen", epochs=3, batch=4, members=2)
+    settings = FinetuneSettings("pair", adapter="frozen", epochs=3, batch=4, members=members)
     files, cpu, work = HeadRows((str(tmp_path / "train.csv"),)), RunOptions(model_dir, device="cpu", threads=1), tmp_path / "w"
     api.finetune(files, settings, cpu, TrainControl(quiet=True, max_minutes=1e-9), work_dir=work)
+    return model_dir, files, settings, cpu, work
+
+
+def test_a_head_of_several_members_stopped_by_max_minutes_resumes_to_the_end(tiny_model_dir: Path, tmp_path: Path):
+    """--max-minutes bounds the whole run: members stop where the time runs out, the head is
+    recorded unfinished, and --resume trains each member to the end."""
+    import shutil
+
+    model_dir, files, settings, cpu, work = members_head_stopped_at_once(tiny_model_dir, tmp_path, members=2)
     head = model_dir / "heads/pair/head.json"
     stopped = json.loads(head.read_text())["provenance"]
     assert stopped["complete"] is False and stopped["metrics"]["steps"] < stopped["settings"]["steps"]
@@ -647,15 +656,7 @@ def test_a_resumed_head_of_several_members_records_the_minutes_of_all_its_parts(
                                                                                tmp_path: Path):
     """The latest member checkpoint says how long the stopped part ran; members that start in
     the resumed part count from there too."""
-    import shutil
-
-    model_dir = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model_dir)
-    rows = ["sequence,label"] + [f"{random_dna(40, i, 'AT' if i % 2 else 'GC')},{i % 2}" for i in range(40)]
-    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    settings = FinetuneSettings("pair", adapter="frozen", epochs=3, batch=4, members=3)
-    files, cpu, work = HeadRows((str(tmp_path / "train.csv"),)), RunOptions(model_dir, device="cpu", threads=1), tmp_path / "w"
-    api.finetune(files, settings, cpu, TrainControl(quiet=True, max_minutes=1e-9), work_dir=work)
+    model_dir, files, settings, cpu, work = members_head_stopped_at_once(tiny_model_dir, tmp_path, members=3)
     for member, minutes in (("member-1", 12.0), ("member-2", 30.0)):
         checkpoint = work / member / "checkpoint.json"
         checkpoint.write_text(json.dumps({**json.loads(checkpoint.read_text()), "minutes": minutes}))
