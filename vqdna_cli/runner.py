@@ -308,8 +308,9 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_to
     listed; `all_layers` is `layers` 0 to the last (what an `all_layers` head reads);
     `pooling` "max" takes the maximum over a window's tokens instead of the mean; `segments`
     adds the mean output (of the last layer) of each of that many parts of the window, each
-    strand's in its own 5' to 3' order, so that a sequence and its reverse complement read
-    alike on both strands. Records run
+    strand's in its own 5' to 3' order, so that averaged over both strands the parts of a
+    sequence and of its reverse complement are alike (a one-strand head given `--rc` gets
+    each part averaged with the mirrored part of the other strand). Records run
     in groups of at most `group_records` (`grouped`): the first vectors come once the first
     group is done."""
     if all_layers:
