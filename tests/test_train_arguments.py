@@ -188,6 +188,16 @@ def test_a_head_output_that_is_not_a_weights_folder_is_refused_up_front(run_vqdn
     assert not out.exists()
 
 
+def test_more_segments_than_the_model_window_has_tokens_are_refused(run_vqdna, tiny_model_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    window = json.loads((model / "config.json").read_text())["model"]["transformer"]["max_tokens"]
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m", model,
+                       "--adapter", "frozen", "--segments", window + 1, "--epochs", "1", "--threads", "1")
+    assert_one_line(result, USAGE_ERROR, f"--segments {window + 1}: more parts than the model's window has tokens")
+    assert not (model / "heads" / "t").exists()
+
+
 def test_a_missing_model_is_named_before_the_head_output(run_vqdna, tmp_path: Path) -> None:
     """With -o, a --model that is not there is the fault to name, not the -o folder (whose
     message would suggest copying the missing model)."""

@@ -417,6 +417,9 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     index_of = {label: i for i, label in enumerate(labels)}
 
     model, info = load_model(model_dir)
+    if s.segments > model.cfg.transformer.max_tokens:  # parts past a window's last token are only zeros
+        raise UsageError(f"--segments {s.segments}: more parts than the model's window has tokens "
+                         f"({model.cfg.transformer.max_tokens})")
     _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
     run_record = _head_run_record(data_files, s, run, data, class_names, info)
     for folder in member_folders(work, s.members):
