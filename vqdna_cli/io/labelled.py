@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.fasta import read_fasta, validate_sequence
+from vqdna_cli.io.fasta import GZIP_MAGIC, read_fasta, validate_sequence
 
 
 @dataclass
@@ -20,12 +20,13 @@ class LabelledSet:
     source: str
 
 
-def _open_text(path: str):
+def open_text(path: str | Path, errors: str = "strict"):
+    """A UTF-8 text file, plain or gzip (BGZF included), opened for reading."""
     with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+        magic = handle.read(len(GZIP_MAGIC))
+    if magic == GZIP_MAGIC:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors=errors)
+    return open(path, encoding="utf-8", errors=errors)
 
 
 def read_labelled_csv(path: str) -> LabelledSet:
@@ -33,7 +34,7 @@ def read_labelled_csv(path: str) -> LabelledSet:
         raise InputError(f"{path}: no such file")
     sequences, labels = [], []
     try:
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None or [h.strip().lower() for h in header[:2]] != ["sequence", "label"]:
@@ -54,7 +55,7 @@ def read_labelled_fasta(fasta: str, labels_tsv: str) -> LabelledSet:
     if not Path(labels_tsv).is_file():
         raise InputError(f"{labels_tsv}: no such labels file")
     labels_by_id = {}
-    with _open_text(labels_tsv) as handle:
+    with open_text(labels_tsv) as handle:
         for line, text in enumerate(handle, start=1):
             fields = text.rstrip("\n").split("\t")
             if not text.strip() or text.startswith("#"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import warnings
 import zlib
 from collections.abc import Callable
@@ -111,11 +110,12 @@ def _refuse_headerless_vcf(head: bytes, path: str) -> None:
 
 
 def read_labels(path: Path, column: str | None) -> dict[str, str]:
+    from vqdna_cli.io.labelled import open_text
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"labels file {path} does not exist")
-    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-    with opener(path, "rt") as handle:
+    with open_text(path) as handle:
         rows = [line.rstrip("\n\r").split("\t") for line in handle if line.strip() and not line.startswith("#")]
     if not rows:
         raise InputError(f"labels file {path} is empty")

@@ -4,14 +4,13 @@ so on failure (only then) the file's text is read to name the fault and the line
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.fasta import GZIP_MAGIC
+from vqdna_cli.io.labelled import open_text
 
 _GENOTYPE = re.compile(r"[/|]?(\.|\d+)([/|](\.|\d+))*")
 
@@ -57,10 +56,7 @@ def _header_lines(path: str) -> list[str]:
 
 def _text_lines(path: str) -> Iterator[str]:
     """The lines of a VCF, plain or BGZF; decompression errors propagate (a cut file)."""
-    with open(path, "rb") as handle:
-        compressed = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
-    opener = gzip.open if compressed else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+    with open_text(path, errors="replace") as handle:
         yield from handle
 
 
