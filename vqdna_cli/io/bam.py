@@ -5,16 +5,16 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import BinaryIO
 
 import numpy as np
 import pysam
 
 from vqdna_cli.errors import InputError
+from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, resolve_region
 from vqdna_cli.io.unique import SeenNames
@@ -97,7 +97,7 @@ def _open_alignments(path: str | int, reference: str | None, source: str | None 
     here, losing the FASTA reader's checks)."""
     source = source or str(path)
     try:
-        with _quiet_htslib():
+        with quiet_htslib():
             alignments = pysam.AlignmentFile(
                 path, "r", check_sq=False, reference_filename=reference,
                 duplicate_filehandle=not isinstance(path, int),
@@ -113,22 +113,6 @@ def _open_alignments(path: str | int, reference: str | None, source: str | None 
             "give FASTA input a .fa or .fasta name"
         )
     return alignments
-
-
-@contextmanager
-def _quiet_htslib() -> Iterator[None]:
-    """Silence htslib's own stderr messages (e.g. a missing index, which our messages
-    replace) and the "Exception ignored in __dealloc__" noise pysam prints when a
-    half-opened file is freed after a failed open."""
-    previous_verbosity = pysam.set_verbosity(0)
-    previous_hooks = sys.excepthook, sys.unraisablehook
-    sys.excepthook = lambda *_: None  # Cython prints the __dealloc__ error through both
-    sys.unraisablehook = lambda _: None
-    try:
-        yield
-    finally:
-        sys.excepthook, sys.unraisablehook = previous_hooks
-        pysam.set_verbosity(previous_verbosity)
 
 
 def _resolve_regions(

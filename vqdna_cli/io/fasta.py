@@ -14,12 +14,13 @@ import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import BinaryIO
 
 import pysam
 
 from vqdna_cli.errors import InputError
+from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, resolve_region
 from vqdna_cli.io.unique import SeenNames
@@ -404,17 +405,6 @@ def _require_fasta_index(path: str) -> bool:
             f"run `samtools faidx {path}` to use regions"
         )
     return head.startswith(GZIP_MAGIC)
-
-
-@contextmanager
-def quiet_htslib() -> Iterator[None]:
-    """htslib's own stderr messages off (`[E::fai_read] ...`, `[W::vcf_parse] ...`): the
-    one-line error that follows says what they would, and how to fix it."""
-    previous = pysam.set_verbosity(0)
-    try:
-        yield
-    finally:
-        pysam.set_verbosity(previous)
 
 
 def _open_error(path: str, compressed: bool, error: Exception) -> InputError:

@@ -40,10 +40,10 @@ class ReadCalls:
 
 def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
     """Open a BAM/CRAM and refuse, with the fix, what a pileup cannot use."""
-    from vqdna_cli.io.bam import _quiet_htslib
+    from vqdna_cli.io.htslib import quiet_htslib
 
     try:
-        with _quiet_htslib():
+        with quiet_htslib():
             alignments = pysam.AlignmentFile(path, "r", reference_filename=str(reference.path))
     except (OSError, ValueError) as error:
         raise InputError(f"{path} is not a readable BAM or CRAM file ({error})") from None

@@ -81,11 +81,11 @@ def _warn_skipped(path: str, skipped: Counter) -> None:
 
 
 def _open(path: str):
-    from vqdna_cli.io.bam import _quiet_htslib
+    from vqdna_cli.io.htslib import quiet_htslib
 
     _refuse_plain_gzip(path)
     try:
-        with _quiet_htslib():
+        with quiet_htslib():
             return pysam.VariantFile(path)
     except _PYSAM_ERRORS as error:
         message = header_fault(path) or f"{path} is not a readable VCF or BCF file ({open_detail(error)})"
@@ -107,7 +107,7 @@ def _records(variants, path: str):
     """The records, each parsed with htslib's messages off: its warnings (`[W::vcf_parse]
     Contig 'chrZ' is not defined in the header`) would precede the one-line error that
     says the same with the fix, or clutter a run that succeeds."""
-    from vqdna_cli.io.fasta import quiet_htslib
+    from vqdna_cli.io.htslib import quiet_htslib
 
     records = iter(variants)
     for number in itertools.count(1):
