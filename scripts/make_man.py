@@ -14,7 +14,7 @@ import typer.main
 
 from vqdna_cli import __version__
 from vqdna_cli.cli.app import app
-from vqdna_cli.cli.handling import INTERRUPTED
+from vqdna_cli.cli.handling import INTERRUPTED, TERMINATED
 from vqdna_cli.errors import InputError, ModelError, OutputError, UsageError, VqdnaError
 
 MAN_DIR = Path(__file__).resolve().parent.parent / "man"
@@ -33,6 +33,7 @@ EXIT_STATUS = [
     (str(OutputError.exit_code), "An output that cannot or must not be written (it exists without --force, "
                                  "or its folder is missing)."),
     (str(INTERRUPTED), "Interrupted (Ctrl-C); no partial output is left behind."),
+    (str(TERMINATED), "Terminated (kill, SIGTERM), as with Ctrl-C: no partial output is left behind."),
 ]
 assert InputError.exit_code == UsageError.exit_code, "EXIT_STATUS describes them together"
 ENVIRONMENT = [
@@ -106,7 +107,9 @@ def pages() -> dict[str, str]:
 
     def visit(name: str, command, parent) -> None:
         # The command's own Context class: Typer may bundle its own copy of click.
-        ctx = command.context_class(command, info_name=name.split("-")[-1], parent=parent)
+        # context_settings (the root's -h beside --help) reach the subcommands through `parent`
+        ctx = command.context_class(command, info_name=name.split("-")[-1], parent=parent,
+                                    **(command.context_settings or {}))
         subcommands = dict(sorted(getattr(command, "commands", {}).items()))
         out[f"{name}.1"] = _page(name, command, ctx, subcommands)
         for sub_name, sub in subcommands.items():

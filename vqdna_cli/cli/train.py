@@ -26,6 +26,7 @@ app = typer.Typer(help=(
 Steps = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, warm-up then cosine decay).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in the output directory.")]
+ResumeHead = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --work-dir (default heads/.TASK.work in the weights folder).")]
 MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", help="Stop (with a checkpoint) after this many minutes.", show_default=False)]
 HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable.", show_default=False)]
 HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
@@ -140,7 +141,7 @@ def finetune_command(
     lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
     lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
     work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Checkpoints and the training log.", show_default=False)] = None,
-    resume: Resume = False,
+    resume: ResumeHead = False,
     force: ReplaceHead = False,
     max_minutes: MaxMinutes = None,
     machine: options.Given = MACHINE,
