@@ -453,11 +453,29 @@ def test_existing_output_is_kept_unless_forced(files, tiny_model_dir, tmp_path):
     with pytest.raises(OutputError, match="--force"):
         run(files, [files["genomes"]], out, tiny_model_dir, plot=False)
     assert (out / "keep.txt").exists()
-    (out / "variants.vcf").write_text("an earlier run's")
+    for earlier in ("variants.vcf", "variants.vcf.gz", "variants.vcf.gz.tbi"):
+        (out / earlier).write_text("an earlier run's")
     run(files, [files["genomes"]], out, tiny_model_dir, plot=False, force=True)
-    # --force replaces vqdna's own files (an earlier run's variants.vcf too), nothing else
+    # --force replaces vqdna's own files (an earlier run's VCF, plain or bgzip and its index,
+    # too), nothing else
     assert (out / "keep.txt").read_text() == "mine" and (out / "variants.tsv").exists()
-    assert not (out / "variants.vcf").exists()
+    assert not any((out / name).exists() for name in ("variants.vcf", "variants.vcf.gz", "variants.vcf.gz.tbi"))
+
+
+def test_damaged_inputs_are_one_line_errors(files, tiny_model_dir, tmp_path):
+    import gzip
+
+    packed = bytearray(gzip.compress(Path(files["genomes"]).read_bytes()))
+    packed[20:40] = bytes(20)  # the deflate stream, not the gzip header
+    damaged = tmp_path / "genomes.fa.gz"
+    damaged.write_bytes(bytes(packed))
+    with pytest.raises(InputError, match="damaged gzip"):
+        run(files, [damaged], tmp_path / "a", tiny_model_dir, plot=False)
+    binary = tmp_path / "labels.tsv"
+    binary.write_bytes(b"sample\tlineage\n\xff\xfe\x00\x81\n")
+    with pytest.raises(InputError, match="cannot read as tab-separated text"):
+        run(files, [files["genomes"]], tmp_path / "b", tiny_model_dir, labels=binary, plot=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_cli_end_to_end_and_one_line_errors(run_vqdna, files, tiny_model_dir, tmp_path):

@@ -186,3 +186,13 @@ def test_scan_of_regions_shorter_than_a_window_says_nothing_fits(run_vqdna, tiny
     assert result.returncode == 0 and result.stderr_lines[-1].startswith(
         "vqdna: warning: no 40 bp window fits the scanned sequence")
     assert len((tmp_path / "empty.bed").read_text().splitlines()) == 2  # the two header lines only
+
+
+@pytest.mark.parametrize("option, named", [(("--header-comments",), "drop --header-comments"),
+                                           (("--mapped-only",), "drop --mapped-only and --reference"),
+                                           (("--reference", "ref.fa"), "drop --mapped-only and --reference")])
+def test_scan_refuses_options_it_would_ignore(run_vqdna, tiny_model_dir, genome, tmp_path, option, named):
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, *option,
+                       "-o", tmp_path / "calls.bed")
+    assert result.returncode == 2 and len(result.stderr_lines) == 1 and named in result.stderr
+    assert not (tmp_path / "calls.bed").exists()

@@ -613,6 +613,11 @@ def test_resume_of_a_finished_head_of_several_members_is_refused(tiny_model_dir:
     with pytest.raises(VqdnaError, match="no unfinished run to continue"):
         api.finetune(HeadRows((str(tmp_path / "train.csv"),)), settings, RunOptions(model_dir, device="cpu", threads=1),
                      TrainControl(quiet=True, resume=True), work_dir=work)
+    # a damaged checkpoint is named in one line, not a JSON traceback
+    (work / "member-2" / "checkpoint.json").write_text('{"step": ')
+    with pytest.raises(VqdnaError, match="checkpoint.json is not valid JSON"):
+        api.finetune(HeadRows((str(tmp_path / "train.csv"),)), settings, RunOptions(model_dir, device="cpu", threads=1),
+                     TrainControl(quiet=True, resume=True), work_dir=work)
 
 
 def members_head_stopped_at_once(tiny_model_dir: Path, tmp_path: Path, members: int):

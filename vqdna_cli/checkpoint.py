@@ -263,6 +263,11 @@ def resume_mismatch(path: Path, error: Exception) -> InputError:
                       f"({reason}); resume with the options of the first run, or write a new output folder")
 
 
+def checkpoint_step(meta_path: Path) -> int:
+    """The step a training checkpoint (its JSON) was written at; a damaged one is one line."""
+    return int(_read_json(Path(meta_path)).get("step", 0))
+
+
 def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     """Returns (model state, meta); restores the optimizer and the random generator in place."""
     path = Path(path)

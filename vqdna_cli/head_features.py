@@ -83,8 +83,8 @@ def features_of(frozen: bool, reads: HeadReads, result: WindowVectors) -> np.nda
     record instead: the windows' pooled vectors averaged (weighted by their lengths) and the
     record's code frequencies. For a sequence longer than one window (SARS-CoV-2's 1,000 bp
     fragments in 512-token windows) that keeps the evidence of every part in one vector,
-    where scoring each window alone and averaging their probabilities loses it (validation
-    MCC 0.338 -> 0.494, weights/default/TRAINING.md)."""
+    where scoring each window alone and averaging their probabilities loses it (measured on
+    the variant head: weights/default/TRAINING.md, sixth round)."""
     inputs = feature_inputs(frozen, reads)
     if reads.whole_record:
         pooled = record_vector(result.windows, result.pooled).reshape(1, -1)
@@ -133,7 +133,7 @@ def central_embeddings(runner: Runner, windows: list[np.ndarray], count: int, at
     fixed-length inputs (a splice junction at base 200 of 400) lands on the same features in
     every sequence, which the pooled vector and the code frequencies cannot say. The
     embeddings, not the Transformer's outputs: with the shipped model they scored higher on
-    splice-site validation rows (MCC 0.675 against 0.578)."""
+    splice-site validation rows (weights/default/TRAINING.md)."""
     levels = runner.model.cfg.quantizer.levels
     ids = np.zeros((len(windows), count, levels), dtype=np.int64)
     present = np.zeros((len(windows), count), dtype=bool)

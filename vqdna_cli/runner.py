@@ -38,7 +38,7 @@ from vqdna_cli.train.head import LabelledFeatures
 
 GROUP_BASES = 4_000_000  # records are processed a group of about this many bases at a time
 # ... and of at most this many records: what a group holds per record (vectors, code
-# frequencies) would otherwise grow with the number of short reads that fit in 4 Mb.
+# frequencies) would otherwise grow with the number of short reads that fit in a group.
 GROUP_RECORDS = 4096
 CHUNK_BASES = 4096  # tokenizer core chunk length
 

@@ -109,7 +109,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     from vqdna_cli.io.writers import (ScanBed, check_output, check_sidecar, check_text_output, has_sidecar,
                                       text_output, write_sidecar)
     from vqdna_cli.runner import embed_records
-    from vqdna_cli.scan import ScanLayout, ScanSource, background_classes
+    from vqdna_cli.scan import MAX_AMBIGUOUS, ScanLayout, ScanSource, background_classes
 
     regions = ([parse_region(genome.region)] if genome.region else []) + (read_bed(str(genome.bed)) if genome.bed else [])
     source = ScanSource.open(genome.source, regions)
@@ -157,7 +157,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                 kept += 1
     tracker.finish(source.total_bases)
     result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
-              "strands": "".join(layout.strands), "bases": tracker.covered,
+              "strands": "".join(layout.strands), "bases": tracker.covered, "max_ambiguous": MAX_AMBIGUOUS,
               "outside_training_lengths": outside_training_lengths(info, layout.window),
               "train_window_lengths": info.train_window_lengths}
     if has_sidecar(output):

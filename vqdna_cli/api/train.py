@@ -310,8 +310,7 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
     """--resume replaces an existing head only to continue its unfinished run: a run that has
     done all its steps (those these settings ask for) would only write the same head again,
     without the scores recorded in it."""
-    import json
-
+    from vqdna_cli.checkpoint import checkpoint_step
     from vqdna_cli.data.windows import transformer_windows
     from vqdna_cli.train.finetune import head_loop_settings
 
@@ -323,7 +322,7 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
     samples = len(rows) if settings.whole_record else sum(len(transformer_windows(len(x), window, window))
                                                           for x, _ in rows)
     planned = head_loop_settings(settings.epochs, samples, settings.batch, settings.lr, work).steps * settings.members
-    done = sum(json.loads(checkpoint.read_text()).get("step", 0) for checkpoint in checkpoints if checkpoint.is_file())
+    done = sum(checkpoint_step(checkpoint) for checkpoint in checkpoints if checkpoint.is_file())
     if done >= planned:
         head_dir = Path(head_folder) / "heads" / task
         raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (its run in {work} "

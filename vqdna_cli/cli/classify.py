@@ -47,6 +47,9 @@ def command(
         return
     inputs, run, quiet = given.inputs(source), given.run(model), given.quiet
     if scan is not None:
+        if header_comments:
+            raise UsageError("--scan writes what made the BED in its first line and in the .json beside it; "
+                             "drop --header-comments")
         _scan(scan, inputs, task, output, run=run, settings=ScanSettings(window, stride, min_prob), rc=rc,
               output_format=output_format, force=given.force, quiet=quiet)
         return
@@ -78,6 +81,8 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
         raise UsageError("--scan needs --task NAME (see `vqdna classify --list-tasks`)")
     if inputs.source is not None:
         raise UsageError(f"--scan reads the genome it is given; drop the input {inputs.source!r}")
+    if inputs.mapped_only or inputs.reference is not None:
+        raise UsageError("--scan reads a genome FASTA, not alignments; drop --mapped-only and --reference")
     if rc:
         raise UsageError("--scan already reads both strands of a strand-specific head; drop --rc")
     if output_format != "auto":
@@ -89,7 +94,7 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
            f"{result['stride']} bp, strands {result['strands']})", quiet)
     if not result["windows"]:
         report(f"vqdna: warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
-               "window, or more than 10 % N): the BED holds no rows", quiet)
+               f"window, or more than {result['max_ambiguous'] * 100:g} % N): the BED holds no rows", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)

@@ -1,4 +1,4 @@
-"""`vqdna train tokenizer|pretrain|finetune`: the three training stages."""
+"""`vqdna train tokenizer|pretrain|finetune|evaluate`: the three training stages, and scoring a head on a test split."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.handling import one_line_errors
-from vqdna_cli.options import FinetuneSettings, GenomeSet, HeadRows, StageSettings, TrainControl
+from vqdna_cli.options import FROZEN_HEAD_DROPOUT, FinetuneSettings, GenomeSet, HeadRows, StageSettings, TrainControl
 
 app = typer.Typer(help=(
     "Train the tokenizer, pre-train the Transformer, or fine-tune a task head.\n\n"
@@ -134,7 +134,7 @@ def finetune_command(
     whole_record: Annotated[bool, typer.Option("--whole-record", help="With --adapter frozen: one feature vector per sequence (the code frequencies of the whole sequence and the mean of its windows' pooled vectors) instead of one per window, for sequences longer than the model window; classify then gives such a head one row per sequence.")] = False,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="With --adapter frozen: the head reads the pooled vector of every Transformer layer (0, its input, to the last) side by side, instead of the last layer's alone.")] = False,
     segments: Annotated[int, typer.Option("--segments", min=0, help="With --adapter frozen: the head also reads the mean Transformer output of each of N equal parts of the window, in order (where in fixed-layout inputs the evidence lies, such as either side of a splice junction). 0: the whole window's mean only.")] = 0,
-    dropout: Annotated[Optional[float], typer.Option("--dropout", min=0.0, max=0.99, help="With --adapter frozen: dropout on the head's input features and hidden layer. Default: 0.5, which kept the shipped heads from overfitting their small training sets.", show_default=False)] = None,
+    dropout: Annotated[Optional[float], typer.Option("--dropout", min=0.0, max=0.99, help=f"With --adapter frozen: dropout on the head's input features and hidden layer. Default: {FROZEN_HEAD_DROPOUT}, which kept the shipped heads from overfitting their small training sets.", show_default=False)] = None,
     balance_classes: Annotated[bool, typer.Option("--balance-classes", help="With --adapter frozen: train the head to give odds as if every class were equally common in the training data, so that the share of each class there (say, many background windows per positive) does not become a prior that lowers its calls.")] = False,
     members: Annotated[int, typer.Option("--members", min=1, help="With --adapter frozen: train this many heads (seeds --seed, --seed + 1, ...) on the same rows and write one head that averages their logits: answers that move less from one seed to the next, for a head this many times larger and slower to train.")] = 1,
     max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,17 @@ def open_text(path: str | Path, errors: str = "strict"):
     return open(path, encoding="utf-8", errors=errors)
 
 
+def read_tsv_rows(path: str | Path) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every row of a tab-separated text file (plain or gzip) that
+    is neither blank nor a `#` comment; a file that is not UTF-8 text is one InputError."""
+    try:
+        with open_text(path) as handle:
+            return [(number, text.rstrip("\n\r").split("\t")) for number, text in enumerate(handle, start=1)
+                    if text.strip() and not text.startswith("#")]
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
+        raise InputError(f"{path}: cannot read as tab-separated text ({error})") from None
+
+
 def read_labelled_csv(path: str) -> LabelledSet:
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
@@ -44,7 +56,7 @@ def read_labelled_csv(path: str) -> LabelledSet:
                     raise InputError(f"{path} line {line}: expected 'sequence,label'")
                 sequences.append(validate_sequence(row[0].strip(), f"line {line}", path))
                 labels.append(row[1].strip())
-    except (OSError, EOFError, UnicodeDecodeError) as error:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
         raise InputError(f"{path}: cannot read as CSV ({error})") from None
     if not sequences:
         raise InputError(f"{path}: no labelled sequences")
@@ -55,14 +67,10 @@ def read_labelled_fasta(fasta: str, labels_tsv: str) -> LabelledSet:
     if not Path(labels_tsv).is_file():
         raise InputError(f"{labels_tsv}: no such labels file")
     labels_by_id = {}
-    with open_text(labels_tsv) as handle:
-        for line, text in enumerate(handle, start=1):
-            fields = text.rstrip("\n").split("\t")
-            if not text.strip() or text.startswith("#"):
-                continue
-            if len(fields) < 2:
-                raise InputError(f"{labels_tsv} line {line}: expected 'id<TAB>label'")
-            labels_by_id[fields[0]] = fields[1]
+    for line, fields in read_tsv_rows(labels_tsv):
+        if len(fields) < 2:
+            raise InputError(f"{labels_tsv} line {line}: expected 'id<TAB>label'")
+        labels_by_id[fields[0]] = fields[1]
     sequences, labels = [], []
     for record in read_fasta(fasta):
         if record.name not in labels_by_id:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import sys
 import zlib
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from vqdna_cli.errors import InputError, VqdnaError
 from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
 from vqdna_cli.io.fasta import Rewound, read_fasta, read_fasta_regions, read_stream, validate_sequence
 from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.io.writers import is_special
 from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region
 
 FASTA = "fasta"
@@ -80,11 +80,11 @@ def open_sequences(
     raised here, before the first record, so the CLI fails fast.
     """
     regions = _requested_regions(region, bed)
-    if regions and (path == "-" or is_stream(path)):
+    if regions and (path == "-" or is_special(path)):
         raise InputError("--region and --bed need an indexed file, not stdin or a pipe; pass a file path")
     if path == "-":
         return _stream_records(sys.stdin.buffer, "stdin", mapped_only, reference)
-    if is_stream(path):
+    if is_special(path):
         return _pipe_records(path, mapped_only, reference)
     if detect_format(path) == ALIGNMENT:
         records = read_alignment_regions(path, regions or None, mapped_only, reference)
@@ -93,15 +93,6 @@ def open_sequences(
     _check_unique_names(regions)
     return read_fasta_regions(path, regions) if regions else read_fasta(path, fastq=True)
 
-
-def is_stream(path: str) -> bool:
-    """A FIFO, `<(...)` (a pipe under /dev/fd) or a character device: what it gives can be
-    read only once, so the format is detected on bytes the reader then reuses."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _stream_records(raw, source: str, mapped_only: bool, reference: str | None) -> Iterator[SequenceRecord]:
@@ -173,7 +164,7 @@ def known_bases(path: str, region: str | None = None, bed: str | None = None) ->
     index = path + ".fai"
     try:
         # a pipe must not be read here: its bytes would be gone for the reader
-        if path == "-" or is_stream(path) or detect_format(path) == ALIGNMENT or \
+        if path == "-" or is_special(path) or detect_format(path) == ALIGNMENT or \
                 os.path.getmtime(index) < os.path.getmtime(path):
             return None
         with open(index) as handle:

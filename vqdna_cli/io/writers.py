@@ -112,9 +112,10 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def is_special(path: Path) -> bool:
-    """A device, FIFO or socket: it is written into as it is (renaming a file over it would
-    replace `/dev/null` with a regular file)."""
+def is_special(path: str | Path) -> bool:
+    """A device, FIFO or socket (`<(...)` is a pipe under /dev/fd): an output is written into
+    it as it is (renaming a file over it would replace `/dev/null` with a regular file), and
+    an input can be read only once (its format is detected on bytes the reader then reuses)."""
     try:
         mode = os.stat(path).st_mode
     except OSError:

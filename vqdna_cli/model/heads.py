@@ -34,11 +34,11 @@ class FeatureHead(nn.Module):
     level (see `head_features.features_of`).
 
     Why the code frequencies: on GUE, a linear probe on the learned vocabulary's code
-    counts separates the classes far better than the pooled Transformer vector alone (mouse
-    TF 3 dev MCC 0.58 against 0.03 for the shipped model); the two together do best.
+    counts separated the classes far better than the pooled Transformer vector alone, and
+    the two together did best (weights/default/TRAINING.md).
     A head trained with `--center-tokens N` also reads the HRQ embeddings of N tokens at a
-    fixed place of the window: the splice-site head's validation MCC is 0.672 with the 32
-    central ones, 0.160 without.
+    fixed place of the window, where a site sits in fixed-layout inputs (a splice junction):
+    the splice-site head needs them (TRAINING.md, task heads).
     Dropout 0.5 on the features and the hidden layer: a few thousand training rows are few
     for 800+ features, and with 0.2 most heads peaked on validation within their first epochs
     and then overfit (`benchmarks/head_recipe.py`).

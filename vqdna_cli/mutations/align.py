@@ -115,6 +115,7 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
     header line is refused.
     """
     import gzip
+    import zlib
 
     from vqdna_cli.io.fasta import MAGIC_BYTES, check_text, validate_sequence
 
@@ -130,7 +131,7 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise InputError(f"{path} is a damaged gzip file ({error})") from None
         check_text(data[:MAGIC_BYTES], path, inside="gzip")
     headers, chunks = [], []

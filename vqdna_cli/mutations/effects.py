@@ -31,7 +31,6 @@ background (other variants of the sample are not applied):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +40,7 @@ from vqdna_cli import runtime
 from vqdna_cli.data.alphabet import encode
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.mutations.variants import DELETION, INSERTION, Site
+from vqdna_cli.options import DEFAULT_BATCH_TOKENS
 
 FLANK = 64
 
@@ -67,27 +67,24 @@ class _Windows:
     substitution: bool
 
 
-def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tokens: int = 16384,
-                 progress: Callable[[int], None] = lambda n: None) -> dict[Site, SiteEffect | None]:
+def site_effects(runner, sequences: dict[str, str], sites: list[Site],
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[Site, SiteEffect | None]:
     """Effects of every distinct site, in batches (None for an indel too long for the model
-    window); `progress` gets the number of sites done."""
+    window)."""
     fits = [max(len(s.ref), len(s.alt)) + 2 <= runner.window for s in sites]
     effects: dict[Site, SiteEffect | None] = {site: None for site, fit in zip(sites, fits) if not fit}
     sites = [site for site, fit in zip(sites, fits) if fit]
     if not sites:
         return effects
     windows = _tokenized_windows(runner, sequences, sites, batch_tokens)
-    progress(len(sites) // 4)
     unmasked = [w.ref_tokens for w in windows] + [w.alt_tokens for w in windows]
     pooled = _pooled(runner, unmasked, batch_tokens)
-    progress(len(sites) // 4)
     spans = [_changed_span(w) for w in windows]
     masked_inputs = []
     for w, (start, ref_end, alt_end) in zip(windows, spans):
         masked_inputs.append((w.ref_tokens, start, ref_end))
         masked_inputs.append((w.alt_tokens, start, alt_end))
     scores = _masked_log_likelihoods(runner, masked_inputs, batch_tokens)
-    progress(len(sites) - 2 * (len(sites) // 4))
     count = len(windows)
     sizes = runner.model.cfg.quantizer.codebook_sizes
     for index, (site, w) in enumerate(zip(sites, windows)):

@@ -41,9 +41,9 @@ def input_kind(path: str) -> str:
 
 
 def is_stdin_or_pipe(path: str) -> bool:
-    from vqdna_cli.io.sequences import is_stream
+    from vqdna_cli.io.writers import is_special
 
-    return str(path) == "-" or is_stream(str(path))
+    return str(path) == "-" or is_special(str(path))
 
 
 def read_streamed(path: str) -> bytes:
@@ -110,25 +110,25 @@ def _refuse_headerless_vcf(head: bytes, path: str) -> None:
 
 
 def read_labels(path: Path, column: str | None) -> dict[str, str]:
-    from vqdna_cli.io.labelled import open_text
+    from vqdna_cli.io.labelled import read_tsv_rows
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"labels file {path} does not exist")
-    with open_text(path) as handle:
-        rows = [line.rstrip("\n\r").split("\t") for line in handle if line.strip() and not line.startswith("#")]
+    rows = read_tsv_rows(path)
     if not rows:
         raise InputError(f"labels file {path} is empty")
     if column is not None:
-        if column not in rows[0]:
-            raise InputError(f"labels file {path} has no column {column!r} (its header: {', '.join(rows[0])})")
-        index, rows = rows[0].index(column), rows[1:]
+        header = rows[0][1]
+        if column not in header:
+            raise InputError(f"labels file {path} has no column {column!r} (its header: {', '.join(header)})")
+        index, rows = header.index(column), rows[1:]
     else:
         index = 1
-        if any(len(row) < 2 for row in rows):
+        if any(len(row) < 2 for _, row in rows):
             raise InputError(f"labels file {path}: every line needs a sample and a label, tab-separated")
     labels = {}
-    for number, row in enumerate(rows, start=2 if column else 1):
+    for number, row in rows:
         if len(row) <= index:
             raise InputError(f"labels file {path} line {number} has no column {index + 1}")
         labels[row[0]] = row[index]

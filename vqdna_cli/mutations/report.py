@@ -20,7 +20,8 @@ from vqdna_cli.io.writers import check_parent_writable, claim_parts, part_of
 
 
 # Every file the command may write into OUTDIR: --force replaces these and nothing else.
-OUTPUT_FILES = ("variants.tsv", "samples.tsv", "summary.json", "variants.vcf", "mutations.png")
+OUTPUT_FILES = ("variants.tsv", "samples.tsv", "summary.json", "variants.vcf", "variants.vcf.gz", "variants.vcf.gz.tbi",
+                "mutations.png")
 
 
 def check_output_dir(path: Path, force: bool, inputs: Iterable = ()) -> None:
@@ -66,7 +67,7 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         raise OutputError(f"cannot write {path}: {error.strerror}") from None
     try:
         yield work
-        os.chmod(work, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
+        os.chmod(work, 0o777 & ~_umask())  # made 0700 while it fills; outputs get the usual mode
         for child in work.iterdir():
             os.chmod(child, 0o666 & ~_umask())
         if existing:

@@ -117,9 +117,9 @@ class Reference:
     @classmethod
     def load(cls, path: Path) -> "Reference":
         from vqdna_cli.io.fasta import read_fasta
-        from vqdna_cli.io.sequences import is_stream
+        from vqdna_cli.io.writers import is_special
 
-        if str(path) == "-" or is_stream(str(path)):
+        if str(path) == "-" or is_special(str(path)):
             raise InputError(f"--reference {path}: the reference must be a FASTA file, not stdin or a pipe: it is "
                              "read more than once (minimap2 indexes it by name for genomes, htslib reads it for "
                              "CRAM)")

@@ -5,9 +5,9 @@ features every epoch; so it runs once over the data, exactly as `classify` runs 
 (`runner.window_vectors`: per Transformer window, the mean-pooled vector and the code
 frequencies of every HRQ level, `head_features.features_of`; with `center_tokens`, also the
 HRQ embeddings of the tokens at a fixed place of the window), and the head then trains on
-those cached features for many epochs in seconds. A head is ~0.1 M values (~0.5 MB; one of
-N members, `fit_frozen_members`, N times that), which is what lets vqdna ship one per task
-over one shared model.
+those cached features for many epochs in seconds. A head is a small fraction of the shared
+model's size (one of N members, `fit_frozen_members`, N times that; docs/model.md gives the
+sizes), which is what lets vqdna ship one per task over one shared model.
 
 Sequences longer than one window give several vectors: each window is a training sample
 with its sequence's label, and validation scores a sequence by the mean of its windows'
@@ -112,7 +112,7 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
     params = [p for p in model.parameters() if p.requires_grad]
     settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})
     # One thread: the head's matrices are tiny, and a second thread only waits on the first
-    # (measured on a busy 2-core machine: 364 ms a step with two threads, 15 ms with one).
+    # (on a busy 2-core machine a step took many times longer with two threads than with one).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

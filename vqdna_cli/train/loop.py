@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -103,12 +104,12 @@ def run(
             run_record = None  # a checkpoint from before runs were recorded: what its run was stays unknown
     main = distributed.is_main()
     train_step = distributed.data_parallel(model, parameters, train_step)
-    log = open(out_dir / LOG, "a") if main else None
     began = last_checkpoint = time.monotonic()
     run_began = began if settings.run_began is None else settings.run_began
     metrics: dict = {}
     progress = _progress(stage, settings.quiet or not main)
-    with progress:
+    # the log is closed however the loop ends (an error, Ctrl-C), not only when it finishes
+    with (open(out_dir / LOG, "a") if main else nullcontext()) as log, progress:
         task = progress.add_task(stage, total=settings.steps, completed=start, status="")
         heartbeat = _Heartbeat(progress.console, stage, start, settings.steps)
         for step in range(start, settings.steps):
@@ -150,8 +151,6 @@ def run(
             if out_of_time:
                 progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume")
                 break
-    if log:
-        log.close()
     return {**metrics, "steps": done if settings.steps > start else start}
 
 
