@@ -7,7 +7,7 @@ from pathlib import Path
 import pysam
 import pytest
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.bam import read_alignment_regions, read_alignments
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, parse_region
@@ -61,7 +61,9 @@ def indexed_bam(tmp_path: Path, unsorted_bam: str) -> str:
 
 
 def test_each_read_once(unsorted_bam: str) -> None:
-    assert list(read_alignments(unsorted_bam)) == [
+    with pytest.warns(VqdnaWarning, match=r"skipped 1 primary read stored without bases \(SEQ \*\)"):
+        records = list(read_alignments(unsorted_bam))
+    assert records == [
         SequenceRecord("fwd", "ACGTACGTAA", "chr1", 100),
         # Reverse-strand reads keep the stored (reference-strand) sequence.
         SequenceRecord("rev", "TTGGCCAACG", "chr1", 300),
@@ -71,11 +73,22 @@ def test_each_read_once(unsorted_bam: str) -> None:
     ]
 
 
+def test_a_bam_without_reads_is_refused_as_an_empty_fasta_is(tmp_path: Path) -> None:
+    empty = write_bam(tmp_path / "empty.bam", [])
+    with pytest.raises(InputError, match="no reads in"):
+        list(read_alignments(empty))
+    unmapped = write_bam(tmp_path / "unmapped.bam", [("lost", UNMAPPED, None, -1, "ACGT")])
+    with pytest.raises(InputError, match="no mapped reads in"):
+        list(read_alignments(unmapped, mapped_only=True))
+
+
+@pytest.mark.filterwarnings("ignore:.*stored without bases")
 def test_mapped_only(unsorted_bam: str) -> None:
     names = [record.name for record in read_alignments(unsorted_bam, mapped_only=True)]
     assert names == ["fwd", "rev", "pair/1", "pair/2"]
 
 
+@pytest.mark.filterwarnings("ignore:.*stored without bases")
 def test_sam(tmp_path: Path, unsorted_bam: str) -> None:
     sam = str(tmp_path / "reads.sam")
     pysam.view("-h", "-o", sam, unsorted_bam, catch_stdout=False)

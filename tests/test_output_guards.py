@@ -113,6 +113,42 @@ def test_compressed_text_outputs_are_refused(run_vqdna, tiny_model_dir: Path, sh
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["tokenize", "embed"])
+def test_a_compressed_npz_name_is_refused(run_vqdna, tiny_model_dir: Path, short_fasta: Path, tmp_path: Path,
+                                          command: str) -> None:
+    out = tmp_path / "out.npz.gz"
+    result = run_vqdna(command, short_fasta, "--model", tiny_model_dir, "-o", out)
+    assert result.returncode == 4 and result.stderr_lines == [
+        f"vqdna: error: output {out}: vqdna writes .npz, zip-compressed already; name it {tmp_path / 'out.npz'}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_link_to_a_missing_file_is_named_up_front_and_replaced_with_force(run_vqdna, tiny_model_dir: Path,
+                                                                            short_fasta: Path, tmp_path: Path) -> None:
+    link = tmp_path / "out.npz"
+    link.symlink_to(tmp_path / "nowhere" / "x.npz")
+    result = run_vqdna("tokenize", short_fasta, "--model", tiny_model_dir, "-o", link)
+    assert result.returncode == 4 and len(result.stderr_lines) == 1
+    assert "is a link to a missing file" in result.stderr and "--force" in result.stderr
+    assert link.is_symlink()
+    forced = run_vqdna("tokenize", short_fasta, "--model", tiny_model_dir, "-o", link, "--force", "-q")
+    assert forced.returncode == 0 and link.is_file() and not link.is_symlink()
+
+
+@pytest.mark.parametrize("option", [("--seed", "-1"), ("--seed", str(2**32)), ("--threads", "99999999999")])
+def test_seed_and_threads_out_of_range_are_usage_errors(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
+                                                       tmp_path: Path, option) -> None:
+    result = run_vqdna("embed", short_fasta, "--model", tiny_model_dir, *option, "-o", tmp_path / "e.npz")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and option[0] in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_input_path_is_a_usage_error(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = run_vqdna("tokenize", "", "--model", tiny_model_dir, "-o", tmp_path / "t.npz")
+    assert result.returncode == 2 and result.stderr_lines == [
+        "vqdna: error: the input path is empty (''): give a file, or - for stdin"]
+
+
 def test_signals_after_the_command_are_ignored_so_shutdown_cannot_print_a_traceback() -> None:
     import subprocess
     import sys

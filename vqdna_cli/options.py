@@ -31,6 +31,10 @@ class InputSpec:
     mapped_only: bool = False
     reference: Path | None = None  # CRAM's reference
 
+    def __post_init__(self):
+        if self.source == "":  # Path("") would be the current folder
+            raise UsageError("the input path is empty (''): give a file, or - for stdin")
+
     @property
     def paths(self) -> tuple:
         """Every file read, which no output may overwrite."""

@@ -39,7 +39,7 @@ def command(
     Scan a genome: vqdna classify --task promoter --scan genome.fa --region chrX:1-5000000 --min-prob 0.9 -o calls.bed
     """
     from vqdna_cli import api
-    from vqdna_cli.cli.progress import bases_progress, report
+    from vqdna_cli.cli.progress import bases_progress, counted, report
     from vqdna_cli.errors import UsageError
 
     if list_tasks:
@@ -63,7 +63,7 @@ def command(
         result = api.classify(inputs, output, task, run, wanted, force=given.force, progress=progress)
     made_by = result["provenance"]
     # Predictions on stdout carry no provenance: the log line says what made them.
-    report(f"classified {result['rows']:,} {'windows' if result['format'] == 'bed' else 'sequences'} with task {task}, "
+    report(f"classified {counted(result['rows'], 'window' if result['format'] == 'bed' else 'sequence')} with task {task}, "
            f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']} -> {output or 'stdout'}", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['outside_training_lengths']} of {result['read_count']} {result['read']} are far "

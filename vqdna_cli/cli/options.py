@@ -12,10 +12,13 @@ import typer
 
 from vqdna_cli.options import DEFAULT_BATCH_TOKENS, InputSpec, RunOptions
 
+MAX_SEED = 2**32 - 1  # numpy's random generators take seeds up to this
+MAX_THREADS = 4096  # beyond any machine; a larger value overflows torch.set_num_threads
+
 Model = Annotated[Optional[Path], typer.Option("--model", "-m", help="Weights directory (default: the shipped weights, or $VQDNA_WEIGHTS).", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu or cuda.")]
-Threads = Annotated[Optional[int], typer.Option("--threads", "-t", "-@", min=1, help="CPU threads for PyTorch (default: PyTorch's choice); -@ as in samtools.", show_default=False)]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed and input give the same output.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", "-t", "-@", min=1, max=MAX_THREADS, help="CPU threads for PyTorch (default: PyTorch's choice); -@ as in samtools.", show_default=False)]
+Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed and input give the same output.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
 Region = Annotated[Optional[str], typer.Option("--region", "-r", help="Only chr:start-end (1-based, inclusive, as samtools) of an indexed FASTA or BAM.", show_default=False)]

@@ -124,6 +124,11 @@ def _clock(seconds: float) -> str:
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 record", "2 records", "1,000 windows"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def report(message: str, quiet: bool) -> None:
     if not quiet:
         from rich.console import Console

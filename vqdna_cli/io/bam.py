@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import suppress
 from typing import BinaryIO
@@ -13,7 +14,7 @@ from typing import BinaryIO
 import numpy as np
 import pysam
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, resolve_region
@@ -144,17 +145,26 @@ def _records(
     path: str,
     reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
+    without_bases: set[str] = set()  # primary reads stored without their bases (SEQ *)
     try:
         if regions is None:
-            yield from _unique(_kept(alignments.fetch(until_eof=True), mapped_only), path)
-            return
-        seen: set[str] = set()
-        for region in regions:
-            reads = alignments.fetch(region.chrom, region.start, region.end)
-            for record in _kept(reads, mapped_only):
-                if record.name not in seen:
-                    seen.add(record.name)
-                    yield record
+            found = 0
+            for record in _unique(_kept(alignments.fetch(until_eof=True), mapped_only, without_bases), path):
+                found += 1
+                yield record
+            if not found and not without_bases:  # as an empty FASTA is refused
+                raise InputError(f"no {'mapped ' if mapped_only else ''}reads in {path}")
+        else:
+            seen: set[str] = set()
+            for region in regions:
+                reads = alignments.fetch(region.chrom, region.start, region.end)
+                for record in _kept(reads, mapped_only, without_bases):
+                    if record.name not in seen:
+                        seen.add(record.name)
+                        yield record
+        if without_bases:
+            warnings.warn(f"{path}: skipped {len(without_bases):,} primary read{'s' if len(without_bases) > 1 else ''} "
+                          "stored without bases (SEQ *)", VqdnaWarning, stacklevel=2)
     except (OSError, ValueError) as error:
         raise _read_error(alignments, path, reference, error) from error
     finally:
@@ -189,10 +199,15 @@ def _refuse_duplicate_read(name: str | None, path: str) -> None:
                          "(mates need the read1/read2 FLAG bits: they become NAME/1 and NAME/2)")
 
 
-def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool) -> Iterator[SequenceRecord]:
-    """Each read once: no secondary/supplementary copies, no sequence-less records."""
+def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool,
+          without_bases: set[str]) -> Iterator[SequenceRecord]:
+    """Each read once: no secondary/supplementary copies (their SEQ is often left out), no
+    sequence-less records; the names of primary reads without bases go to `without_bases`."""
     for read in _quietly(reads):
-        if read.is_secondary or read.is_supplementary or read.query_sequence is None:
+        if read.is_secondary or read.is_supplementary:
+            continue
+        if read.query_sequence is None:
+            without_bases.add(read.query_name or "")
             continue
         if mapped_only and read.is_unmapped:
             continue

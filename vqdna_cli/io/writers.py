@@ -36,9 +36,14 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"output {path} is a directory: give a file name")
+    if binary and path.suffix.lower() in COMPRESSED_SUFFIXES:
+        raise OutputError(f"output {path}: vqdna writes .npz, zip-compressed already; name it {path.with_suffix('')}")
     check_not_an_input(path, inputs)
     if is_special(path):
         return
+    if path.is_symlink() and not path.exists() and not force:
+        raise OutputError(f"output {path} is a link to a missing file ({os.readlink(path)}): remove the link, "
+                          "or use --force to write a file in its place")
     if path.exists() and not force:
         raise OutputError(f"output {path} exists: use --force to overwrite it")
     check_parent_writable(path)
