@@ -149,22 +149,23 @@ def _typed(kind: str, name: str, value, default):
     """`value` if it has the type of the field's default (an int where a float is expected
     is fine; a bool is not an int here); tuples are stored as JSON lists."""
     if isinstance(default, tuple):
-        if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
+        if isinstance(value, (list, tuple)) and value and all(is_int(v) for v in value):
             return tuple(value)
         raise ValueError(f"{kind}.{name} must be a non-empty list of integers, not {value!r}")
     if isinstance(default, bool) or isinstance(default, str):
         if type(value) is type(default):
             return value
     elif isinstance(default, int):
-        if _is_int(value):
+        if is_int(value):
             return value
     elif isinstance(default, float):
-        if (_is_int(value) or isinstance(value, float)) and math.isfinite(value):
-            return float(value) if _is_int(value) else value
+        if (is_int(value) or isinstance(value, float)) and math.isfinite(value):
+            return float(value) if is_int(value) else value
     raise ValueError(f"{kind}.{name} must be {type(default).__name__}, not {value!r}")
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An int that is not a bool (JSON true is not a count)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -200,8 +201,7 @@ def check_sizes(cfg: ModelConfig) -> None:
                          "per codebook")
     if t.width % t.heads:
         raise ValueError(f"transformer.width {t.width} is not a multiple of transformer.heads {t.heads}")
-    for name, value in (("transformer.dropout", t.dropout), ("masking.fraction", cfg.masking.fraction),
-                        ("quantizer.ema_decay", q.ema_decay)):
+    for name, value in (("transformer.dropout", t.dropout), ("quantizer.ema_decay", q.ema_decay)):
         if not 0 <= value <= 1:
             raise ValueError(f"{name} = {value} is outside 0..1")
     if approximate_parameters(cfg) > MAX_PARAMETERS:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vqdna_cli.checkpoint import HEAD_FILE, recorded_hash, require_keys
+from vqdna_cli.config import is_int
 from vqdna_cli.errors import ModelError
 
 
@@ -57,9 +58,6 @@ class HeadReads:
                 **({"segments": self.segments} if self.segments else {})}
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -70,7 +68,7 @@ def _is_names(value) -> bool:
 
 
 def _is_lengths(value) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(_is_int(n) for n in value)
+    return isinstance(value, list) and len(value) == 2 and all(is_int(n) for n in value)
 
 
 # key -> (check, what the error message says it should be); keys absent here are kept as read
@@ -79,15 +77,15 @@ _TYPES = {
     "labels": (_is_names, "a list of texts"),
     "class_names": (_is_names, "a list of texts"),
     "adapter": (lambda v: isinstance(v, str), "a text"),
-    "lora_rank": (_is_int, "an integer"),
+    "lora_rank": (is_int, "an integer"),
     "lora_alpha": (_is_number, "a number"),
     "description": (lambda v: isinstance(v, str), "a text"),
-    "center_tokens": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
-    "center_at": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer of 0 or more"),
+    "center_tokens": (lambda v: is_int(v) and v >= 0, "an integer of 0 or more"),
+    "center_at": (lambda v: v is None or (is_int(v) and v >= 0), "an integer of 0 or more"),
     "both_strands": (lambda v: isinstance(v, bool), "true or false"),
     "whole_record": (lambda v: isinstance(v, bool), "true or false"),
     "all_layers": (lambda v: isinstance(v, bool), "true or false"),
-    "segments": (lambda v: _is_int(v) and v >= 0, "an integer of 0 or more"),
+    "segments": (lambda v: is_int(v) and v >= 0, "an integer of 0 or more"),
     "train_window_lengths": (_is_lengths, "two integers"),
     "model_sha256": (lambda v: isinstance(v, str), "a text"),
     "validation": (lambda v: isinstance(v, dict), "an object"),

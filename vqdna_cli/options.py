@@ -138,10 +138,10 @@ class MutationsOptions:
 # --- training ---------------------------------------------------------------------------------
 
 
-def check_at_least(option: str, value: int | None, least: int = 1) -> None:
-    """A count option (None: not given): at least `least`."""
-    if value is not None and value < least:
-        raise UsageError(f"{option} {value}: must be {least} or more")
+def check_at_least(option: str, value: int | None) -> None:
+    """A count option (None: not given): at least 1."""
+    if value is not None and value < 1:
+        raise UsageError(f"{option} {value}: must be 1 or more")
 
 
 def check_positive(option: str, value: float | None, finite: bool = True) -> None:

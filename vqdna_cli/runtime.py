@@ -84,8 +84,5 @@ def autocast(device: torch.device, cpu_bf16: bool = False):
     """The Transformer's autocast (see `transformer_precision`); never around the tokenizer."""
     if transformer_precision(device, cpu_bf16) == "fp32":
         return contextlib.nullcontext()
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if cpu_bf16:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    # bf16: a GPU that supports it, or the CPU with --precision bf16
+    return torch.autocast("cuda" if device.type == "cuda" else "cpu", dtype=torch.bfloat16)

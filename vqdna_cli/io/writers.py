@@ -254,7 +254,7 @@ def _mode_for(path: Path) -> int:
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
-        return 0o666 & ~_umask()
+        return 0o666 & ~umask()
 
 
 def write_error(path: Path | str, error: OSError) -> Exception:
@@ -265,7 +265,8 @@ def write_error(path: Path | str, error: OSError) -> Exception:
     return error
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vqdna_cli.errors import OutputError
-from vqdna_cli.io.writers import check_parent_writable, claim_parts, part_of
+from vqdna_cli.io.writers import check_parent_writable, claim_parts, part_of, umask
 
 
 # Every file the command may write into OUTDIR: --force replaces these and nothing else.
@@ -67,9 +67,9 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         raise OutputError(f"cannot write {path}: {error.strerror}") from None
     try:
         yield work
-        os.chmod(work, 0o777 & ~_umask())  # made 0700 while it fills; outputs get the usual mode
+        os.chmod(work, 0o777 & ~umask())  # made 0700 while it fills; outputs get the usual mode
         for child in work.iterdir():
-            os.chmod(child, 0o666 & ~_umask())
+            os.chmod(child, 0o666 & ~umask())
         if existing:
             _replace_outputs(work, path)
         else:
@@ -92,13 +92,9 @@ def _replace_outputs(work: Path, folder: Path) -> None:
         os.replace(work / name, folder / name)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def fmt(value, digits: int = 4) -> str:
+def fmt(value) -> str:
+    """A table cell: 4 significant digits for small floats, 4 decimals otherwise; "." for none."""
+    digits = 4
     if value is None:
         return "."
     if isinstance(value, bool):

@@ -19,6 +19,10 @@ from vqdna_cli.errors import InputError
 from vqdna_cli.io.fasta import read_fasta
 
 
+# training windows with a larger share of N or other IUPAC codes are drawn again
+MAX_AMBIGUOUS = 0.05
+
+
 @dataclass
 class GenomeSplit:
     train: list[np.ndarray]  # base codes per record (or record part)
@@ -61,7 +65,7 @@ class WindowSampler:
     Batch `step` depends only on (seed, step), so a resumed run sees the same data as an
     uninterrupted one."""
 
-    def __init__(self, records: list[np.ndarray], window: int, seed: int, max_ambiguous: float = 0.05):
+    def __init__(self, records: list[np.ndarray], window: int, seed: int, max_ambiguous: float = MAX_AMBIGUOUS):
         self.records = [r for r in records if len(r) >= window]
         if not self.records:
             raise InputError(f"no training sequence is at least {window} bases long: lower --window")
@@ -102,7 +106,7 @@ class DeviceWindowSampler:
     kind; its windows are not those WindowSampler draws for the same step."""
 
     def __init__(self, records: list[np.ndarray], window: int, seed: int, device: torch.device,
-                 max_ambiguous: float = 0.05):
+                 max_ambiguous: float = MAX_AMBIGUOUS):
         records = [r for r in records if len(r) >= window]
         if not records:
             raise InputError(f"no training sequence is at least {window} bases long: lower --window")
