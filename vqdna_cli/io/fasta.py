@@ -389,8 +389,11 @@ def open_indexed_fasta(path: str, compressed: bool | None = None) -> pysam.Fasta
 
 def _require_fasta_index(path: str) -> bool:
     """Refuse a FASTA without its index; return whether it is compressed (BGZF)."""
-    with open(path, "rb") as handle:
-        head = handle.read(MAGIC_BYTES)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(MAGIC_BYTES)
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
     check_text(head, path)
     if head.startswith(GZIP_MAGIC) and not is_bgzf(head):
         raise InputError(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from vqdna_cli.errors import InputError, VqdnaError
 from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
-from vqdna_cli.io.fasta import Rewound, read_fasta, read_fasta_regions, read_stream, validate_sequence
+from vqdna_cli.io.fasta import GZIP_MAGIC, Rewound, read_fasta, read_fasta_regions, read_stream, validate_sequence
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.writers import is_special
 from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region
@@ -21,7 +21,7 @@ ALIGNMENT = "alignment"
 _ALIGNMENT_EXTENSIONS = (".bam", ".sam", ".cram")
 _SAM_HEADER_TAGS = (b"@HD\t", b"@SQ\t", b"@RG\t", b"@PG\t", b"@CO\t")  # a FASTQ name ends at a space
 _SAM_MIN_FIELDS = 11
-_SNIFF_BYTES = 64 * 1024
+SNIFF_BYTES = 64 * 1024
 
 
 def detect_format(path: str) -> str:
@@ -38,7 +38,7 @@ def detect_format(path: str) -> str:
         return ALIGNMENT
     try:
         with open(path, "rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
+            head = handle.read(SNIFF_BYTES)
     except OSError:
         return FASTA  # read_fasta reports the missing or unreadable file
     return ALIGNMENT if looks_like_alignment(head) else FASTA
@@ -48,18 +48,18 @@ def looks_like_alignment(head: bytes) -> bool:
     """Whether the first bytes of a file or stream are CRAM, BAM (BGZF) or SAM."""
     if head.startswith(b"CRAM"):
         return True
-    if head.startswith(b"\x1f\x8b"):
-        return _gunzip_prefix(head).startswith(b"BAM\x01")
+    if head.startswith(GZIP_MAGIC):
+        return gunzip_prefix(head, 4).startswith(b"BAM\x01")
     if head.startswith(_SAM_HEADER_TAGS):
         return True
     first_line = head.split(b"\n", 1)[0]
     return len(first_line.split(b"\t")) >= _SAM_MIN_FIELDS
 
 
-def _gunzip_prefix(head: bytes) -> bytes:
-    """The first decompressed bytes of a gzip/BGZF prefix ("" if they cannot be read)."""
+def gunzip_prefix(head: bytes, size: int) -> bytes:
+    """Up to `size` first decompressed bytes of a gzip/BGZF prefix ("" if they cannot be read)."""
     try:
-        return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, 4)
+        return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, size)
     except zlib.error:
         return b""
 
@@ -99,7 +99,7 @@ def _stream_records(raw, source: str, mapped_only: bool, reference: str | None) 
     """A stream of any format read once: `samtools view -b ... | vqdna embed -` as well as
     `zcat reads.fq.gz | vqdna embed -`. Its first bytes tell the format; a pipe cannot seek
     back, so the reader gets them replayed in front of the rest."""
-    head = raw.read(_SNIFF_BYTES)
+    head = raw.read(SNIFF_BYTES)
     stream = io.BufferedReader(Rewound(head, raw))
     if looks_like_alignment(head) or source.lower().endswith(_ALIGNMENT_EXTENSIONS):
         return _validated(read_alignment_stream(stream, mapped_only, reference, source), source)

@@ -117,7 +117,7 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
     import gzip
     import zlib
 
-    from vqdna_cli.io.fasta import MAGIC_BYTES, check_text, validate_sequence
+    from vqdna_cli.io.fasta import GZIP_MAGIC, MAGIC_BYTES, check_text, validate_sequence
 
     if data is None:
         try:
@@ -128,7 +128,7 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
     if path == "-":
         path = "stdin"  # the name messages give it
     check_text(data[:MAGIC_BYTES], path)
-    if data[:2] == b"\x1f\x8b":
+    if data.startswith(GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +29,15 @@ class Sample:
 
 def input_kind(path: str) -> str:
     """genomes (FASTA), reads (BAM/SAM/CRAM) or vcf (VCF/BCF), from the content."""
-    from vqdna_cli.io.sequences import detect_format
+    from vqdna_cli.io.sequences import SNIFF_BYTES, detect_format
 
     if not Path(path).is_file():
         raise InputError(f"input file not found: {path}")
-    with open(path, "rb") as handle:
-        head = handle.read(65536)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
     kind = _content_kind(head, path)
     return kind or (READS if detect_format(path) == "alignment" else GENOMES)
 
@@ -62,11 +64,11 @@ def read_streamed(path: str) -> bytes:
 
 def stream_kind(data: bytes, path: str) -> str:
     """The kind of what came on stdin or a pipe: only genomes (FASTA) can be used from one."""
-    from vqdna_cli.io.sequences import looks_like_alignment
+    from vqdna_cli.io.sequences import SNIFF_BYTES, looks_like_alignment
 
     source = "stdin" if path == "-" else path
-    kind = _content_kind(data[:65536], source)
-    if kind is None and looks_like_alignment(data[:65536]):
+    kind = _content_kind(data[:SNIFF_BYTES], source)
+    if kind is None and looks_like_alignment(data[:SNIFF_BYTES]):
         kind = READS
     if kind == READS:
         raise InputError(f"{source} holds reads (BAM/SAM/CRAM): mutations reads them only from a file, sorted and "
@@ -80,11 +82,11 @@ def stream_kind(data: bytes, path: str) -> str:
 
 def _content_kind(head: bytes, path: str) -> str | None:
     """vcf from the content, refusing a VCF without its header; None when not a VCF."""
-    if head[:2] == b"\x1f\x8b":
-        try:
-            head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, 4096)
-        except zlib.error:
-            head = b""
+    from vqdna_cli.io.fasta import GZIP_MAGIC
+    from vqdna_cli.io.sequences import gunzip_prefix
+
+    if head.startswith(GZIP_MAGIC):
+        head = gunzip_prefix(head, 4096)
     if head.startswith((b"##fileformat=VCF", b"BCF\x02", b"BCF\x04")):
         return VARIANTS
     _refuse_headerless_vcf(head, path)
