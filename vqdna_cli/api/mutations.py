@@ -14,12 +14,7 @@ def mutations(inputs: list[str], output_dir: Path, options: MutationsOptions, ru
     what each does to the HRQ tokens, into `output_dir` (see `vqdna_cli.mutations`). Returns
     counts, the lineage scores, and `notices` (e.g. a plot skipped) for the caller to show.
     `vcf` adds variants.vcf; `vcf_gz` variants.vcf.gz (bgzip) and its tabix index instead."""
-    from vqdna_cli.mutations.pileup import ReadFilters
     from vqdna_cli.mutations.pipeline import run as run_pipeline
 
-    return run_pipeline(inputs, Path(output_dir), reference=Path(options.reference), annotation=options.annotation,
-                        labels=options.labels, label_column=options.label_column, vcf=options.vcf, plot=options.plot,
-                        filters=ReadFilters(min_depth=options.min_depth, min_af=options.min_af,
-                                            min_baseq=options.min_baseq),
-                        runner_factory=lambda: load_runner(run), batch_tokens=run.tokens_per_batch(), force=force,
-                        progress=progress, vcf_gz=options.vcf_gz)
+    return run_pipeline(inputs, Path(output_dir), options, runner_factory=lambda: load_runner(run),
+                        batch_tokens=run.tokens_per_batch(), force=force, progress=progress)

@@ -20,15 +20,22 @@ import pysam
 
 from vqdna_cli.errors import InputError
 from vqdna_cli.mutations.variants import Call, Reference, normalise
+from vqdna_cli.options import MutationsOptions
 
 MAX_DEPTH = 1_000_000  # amplicon data runs to tens of thousands of reads per base
 
 
 @dataclass(frozen=True)
 class ReadFilters:
-    min_depth: int = 10
-    min_af: float = 0.2
-    min_baseq: int = 20
+    """Which reads' bases count in a pileup: `MutationsOptions`' values (and defaults)."""
+
+    min_depth: int
+    min_af: float
+    min_baseq: int
+
+    @classmethod
+    def of(cls, options: MutationsOptions) -> "ReadFilters":
+        return cls(min_depth=options.min_depth, min_af=options.min_af, min_baseq=options.min_baseq)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import numpy as np
 from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations import report
 from vqdna_cli.mutations.variants import Call, Reference
+from vqdna_cli.options import MutationsOptions
 
 FORMAT = {"format": "vqdna-mutations", "format_version": 1}
 GENOMES, READS, VARIANTS = "genomes", "reads", "vcf"
@@ -191,19 +192,21 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
     return samples
 
 
-def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Path | None, labels: Path | None,
-        label_column: str | None, vcf: bool, plot: bool, filters, runner_factory: Callable,
-        batch_tokens: int, force: bool, progress: Callable[[int], None], vcf_gz: bool = False) -> dict:
+def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runner_factory: Callable,
+        batch_tokens: int, force: bool, progress: Callable[[int], None]) -> dict:
     from vqdna_cli.mutations import plot as plotting
     from vqdna_cli.mutations.annotate import Annotator, read_gff
     from vqdna_cli.mutations.effects import FLANK, site_effects
+    from vqdna_cli.mutations.pileup import ReadFilters
 
+    reference, annotation, labels = Path(options.reference), options.annotation, options.labels
+    filters = ReadFilters.of(options)
     report.check_output_dir(output_dir, force, [*inputs, reference, annotation, labels])
     if not inputs:
         raise InputError("give at least one input: genomes (FASTA), reads (BAM/CRAM) or variants (VCF/BCF)")
     ref = Reference.load(reference)
     annotator = Annotator(read_gff(annotation, ref)) if annotation else None
-    label_of = read_labels(labels, label_column) if labels else {}
+    label_of = read_labels(labels, options.label_column) if labels else {}
     samples = call_all(inputs, ref, filters, progress)
     if label_of:
         _warn_unmatched_labels(labels, label_of, [sample.name for sample in samples])
@@ -241,10 +244,10 @@ def run(inputs: list[str], output_dir: Path, *, reference: Path, annotation: Pat
                    "samples": summaries, "distinct_variants": len(sites), "lineage": lineage,
                    "definitions": _DEFINITIONS}
         report.write_json(work / "summary.json", summary)
-        if vcf or vcf_gz:
-            _write_vcf(work / ("variants.vcf.gz" if vcf_gz else "variants.vcf"), ref, comment, samples, sites,
+        if options.vcf or options.vcf_gz:
+            _write_vcf(work / ("variants.vcf.gz" if options.vcf_gz else "variants.vcf"), ref, comment, samples, sites,
                        effects, levels)
-        if plot:
+        if options.plot:
             if plotting.available():
                 from vqdna_cli.mutations.summary import projection
 
