@@ -145,14 +145,14 @@ def _records(
     path: str,
     reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
-    without_bases: set[str] = set()  # primary reads stored without their bases (SEQ *)
+    without_bases = [0]  # primary reads stored without their bases (SEQ *), counted by _kept
     try:
         if regions is None:
             found = 0
             for record in _unique(_kept(alignments.fetch(until_eof=True), mapped_only, without_bases), path):
                 found += 1
                 yield record
-            if not found and not without_bases:  # as an empty FASTA is refused
+            if not found and not without_bases[0]:  # as an empty FASTA is refused
                 raise InputError(f"no {'mapped ' if mapped_only else ''}reads in {path}")
         else:
             seen: set[str] = set()
@@ -162,8 +162,8 @@ def _records(
                     if record.name not in seen:
                         seen.add(record.name)
                         yield record
-        if without_bases:
-            warnings.warn(f"{path}: skipped {len(without_bases):,} primary read{'s' if len(without_bases) > 1 else ''} "
+        if without_bases[0]:
+            warnings.warn(f"{path}: skipped {without_bases[0]:,} primary read{'s' if without_bases[0] > 1 else ''} "
                           "stored without bases (SEQ *)", VqdnaWarning, stacklevel=2)
     except (OSError, ValueError) as error:
         raise _read_error(alignments, path, reference, error) from error
@@ -200,16 +200,15 @@ def _refuse_duplicate_read(name: str | None, path: str) -> None:
 
 
 def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool,
-          without_bases: set[str]) -> Iterator[SequenceRecord]:
+          without_bases: list[int]) -> Iterator[SequenceRecord]:
     """Each read once: no secondary/supplementary copies (their SEQ is often left out), no
-    sequence-less records; the names of primary reads without bases go to `without_bases`."""
+    sequence-less records; primary reads it would keep but that lack bases are counted in
+    `without_bases[0]` (a count, not names: a BAM may hold millions)."""
     for read in _quietly(reads):
-        if read.is_secondary or read.is_supplementary:
+        if read.is_secondary or read.is_supplementary or (mapped_only and read.is_unmapped):
             continue
         if read.query_sequence is None:
-            without_bases.add(read.query_name or "")
-            continue
-        if mapped_only and read.is_unmapped:
+            without_bases[0] += 1
             continue
         yield _to_record(read)
 
