@@ -63,7 +63,7 @@ def test_no_arguments_prints_usage() -> None:
 def test_usage_errors_exit_2_without_traceback(run_vqdna, args: list[str]) -> None:
     result = run_vqdna(*args)
     assert "Traceback" not in result.stderr
-    assert "Usage" in result.stderr or "Error" in result.stderr
+    assert len(result.stderr_lines) == 1 and result.stderr.startswith("vqdna: error: "), result.stderr
     assert result.returncode == 2
 
 

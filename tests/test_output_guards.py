@@ -153,7 +153,7 @@ def test_signals_after_the_command_are_ignored_so_shutdown_cannot_print_a_traceb
     import subprocess
     import sys
 
-    code = ("import signal; from vqdna_cli.cli import app as cli; cli.app = lambda: None; cli.main(); "
+    code = ("import signal; from vqdna_cli.cli import app as cli; cli.app = lambda **kwargs: None; cli.main(); "
             "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["True", "True"], result.stderr
