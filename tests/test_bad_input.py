@@ -649,7 +649,8 @@ def test_resume_with_another_model_or_broken_checkpoint(run_vqdna, tmp_path: Pat
     meta = json.loads(checkpoint.read_text())
     del meta["param_groups"]
     checkpoint.write_text(json.dumps(meta))
-    assert_refused(run_vqdna(*train, "--preset", "tiny", "--resume"), MODEL_ERROR, "lacks param_groups")
+    more = [*train, "--steps", "2"]  # a run with steps left to continue
+    assert_refused(run_vqdna(*more, "--preset", "tiny", "--resume"), MODEL_ERROR, "lacks param_groups")
 
 
 @pytest.mark.parametrize("start, end", [(0, 30), (1, 601), (700, 710)])

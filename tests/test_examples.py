@@ -60,6 +60,12 @@ SPEED_OPTIONS = {
     "train pretrain": ["--steps", "3", "--window", "64", "--batch", "4"],
     "train finetune": ["--epochs", "1"],
 }
+# Appended after SPEED_OPTIONS to the examples that read a base beyond the tiny preset's
+# 64-token window (the promoter layout's base 232): the same read, at a base the window has.
+TINY_WINDOW_OPTIONS = {
+    "vqdna train finetune -m my_model/final --task tss --train promoters.csv --adapter frozen "
+    "--center-tokens 64 --center-at 232": ["--center-at", "40"],
+}
 SHELL_LANGUAGES = {"", "sh", "bash", "shell", "console"}
 OPERATORS = {"|", "||", "&&", ";", "&", ">", ">>", "<", "(", ")"}
 OUTPUT_OPTIONS = {"-o", "--output"}
@@ -511,7 +517,7 @@ class DocumentRunner:
                 matches = sorted(glob.glob(word, root_dir=workdir)) if glob.has_magic(word) else []
                 args += matches or [word]  # bash keeps a glob that matches nothing as it is
             words = [a for a in args if not a.startswith("-")]
-            args += SPEED_OPTIONS.get(" ".join(words[:2]), [])
+            args += SPEED_OPTIONS.get(" ".join(words[:2]), []) + TINY_WINDOW_OPTIONS.get(line, [])
             completed = self.run_vqdna(*args, cwd=workdir)
         else:
             result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", line], cwd=workdir, env=self.env,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.labelled import read_labelled_csv, read_labelled_fasta
+from vqdna_cli.io.labelled import FastaLabels, read_labelled_csv, read_labelled_fasta
 
 
 def test_csv_plain_and_gzip_read_the_same(tmp_path: Path):
@@ -37,7 +37,7 @@ def test_bad_csv_is_refused_with_the_place(tmp_path: Path, text: str, message: s
 def test_fasta_with_labels_tsv(tmp_path: Path):
     (tmp_path / "x.fa").write_text(">a\nACGT\n>b\nGGCC\n")
     (tmp_path / "labels.tsv").write_text("# id\tlabel\nb\tenhancer\na\tother\n")
-    data = read_labelled_fasta(str(tmp_path / "x.fa"), str(tmp_path / "labels.tsv"))
+    data = read_labelled_fasta(str(tmp_path / "x.fa"), FastaLabels.read(str(tmp_path / "labels.tsv")))
     assert data.sequences == ["ACGT", "GGCC"]
     assert data.labels == ["other", "enhancer"]
 
@@ -46,4 +46,78 @@ def test_fasta_record_without_a_label_is_named(tmp_path: Path):
     (tmp_path / "x.fa").write_text(">a\nACGT\n>b\nGGCC\n")
     (tmp_path / "labels.tsv").write_text("a\tother\n")
     with pytest.raises(InputError, match="'b'"):
-        read_labelled_fasta(str(tmp_path / "x.fa"), str(tmp_path / "labels.tsv"))
+        read_labelled_fasta(str(tmp_path / "x.fa"), FastaLabels.read(str(tmp_path / "labels.tsv")))
+
+
+def test_csv_from_a_spreadsheet_with_blank_lines_reads(tmp_path: Path):
+    """Excel writes a byte-order mark before the header; blank lines carry no row."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffsequence,label\r\nACGT,1\r\n\r\n,\r\nGGCC,0\r\n".encode("utf-8"))
+    data = read_labelled_csv(str(path))
+    assert data.sequences == ["ACGT", "GGCC"] and data.labels == ["1", "0"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sequence,label\n,1\n", "line 2: empty sequence"),
+    ("sequence,label\nACGT, \n", "line 2: empty label"),
+    ("sequence,label\nACGT\n", "line 2: expected 'sequence,label', found one field"),
+    (">r1\nACGT\n", "looks like FASTA, not a 'sequence,label' CSV: give its labels with --labels"),
+])
+def test_rows_that_cannot_be_read_are_named_with_what_is_wrong(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_labelled_csv(str(path))
+
+
+def test_a_folder_given_as_data_is_called_a_folder(tmp_path: Path):
+    with pytest.raises(InputError, match=f"^{tmp_path} is a folder, not a CSV file$"):
+        read_labelled_csv(str(tmp_path))
+    (tmp_path / "x.fa").write_text(">a\nACGT\n")
+    with pytest.raises(InputError, match=f"^{tmp_path} is a folder, not a labels file$"):
+        read_labelled_fasta(str(tmp_path / "x.fa"), FastaLabels.read(str(tmp_path)))
+
+
+def test_columns_after_the_label_are_read_with_a_warning(tmp_path: Path):
+    from vqdna_cli.errors import VqdnaWarning
+
+    path = tmp_path / "three.csv"
+    path.write_text("sequence,label,name\nACGT,1,a\nGGCC,0,b\n")
+    with pytest.warns(VqdnaWarning, match="columns after 'sequence,label' are ignored \\(line 2 has 3\\)") as seen:
+        data = read_labelled_csv(str(path))
+    assert len(seen) == 1 and data.labels == ["1", "0"]
+    (tmp_path / "x.fa").write_text(">a\nACGT\n")
+    (tmp_path / "labels.tsv").write_text("a\tother\tnote\n")
+    with pytest.warns(VqdnaWarning, match="columns after 'id<TAB>label' are ignored"):
+        labels = FastaLabels.read(str(tmp_path / "labels.tsv"))
+    assert read_labelled_fasta(str(tmp_path / "x.fa"), labels).labels == ["other"]
+
+
+def test_an_id_labelled_twice_over_or_without_a_label_is_refused(tmp_path: Path):
+    (tmp_path / "x.fa").write_text(">a\nACGT\n>b\nGGCC\n")
+    (tmp_path / "twice.tsv").write_text("a\tx\nb\ty\na\ty\n")
+    with pytest.raises(InputError, match="twice.tsv line 3: 'a' is labelled 'y' here and 'x' on line 1"):
+        read_labelled_fasta(str(tmp_path / "x.fa"), FastaLabels.read(str(tmp_path / "twice.tsv")))
+    (tmp_path / "same.tsv").write_text("a\tx\nb\ty\na\tx\n")  # the same label again: no conflict
+    same = FastaLabels.read(str(tmp_path / "same.tsv"))
+    assert read_labelled_fasta(str(tmp_path / "x.fa"), same).labels == ["x", "y"]
+    (tmp_path / "empty.tsv").write_text("a\t\nb\ty\n")
+    with pytest.raises(InputError, match="empty.tsv line 1: expected 'id<TAB>label'"):
+        read_labelled_fasta(str(tmp_path / "x.fa"), FastaLabels.read(str(tmp_path / "empty.tsv")))
+
+
+def test_a_labels_file_for_several_fasta_files_is_read_and_warned_about_once(tmp_path: Path):
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.options import HeadRows
+
+    files = []
+    for name, ids in [("a.fa", "abcd"), ("b.fa", "efgh"), ("held.fa", "ij")]:
+        (tmp_path / name).write_text("".join(f">{i}\n{'ACGT' * (ord(i) - ord('a') + 1)}\n" for i in ids))
+        files.append(str(tmp_path / name))
+    (tmp_path / "labels.tsv").write_text("".join(f"{i}\t{n % 2}\tnote\n" for n, i in enumerate("abcdefghij")))
+    with pytest.warns(VqdnaWarning, match="columns after 'id<TAB>label' are ignored") as seen:
+        data = head_training_data(HeadRows(tuple(files[:2]), valid_files=(files[2],),
+                                           labels_tsv=str(tmp_path / "labels.tsv")))
+    assert len(seen) == 1  # not once per FASTA file that it labels
+    assert len(data.rows) == 8 and len(data.valid_rows) == 2

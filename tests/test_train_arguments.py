@@ -18,6 +18,7 @@ from conftest import fasta_text, random_dna, toy_csv
 
 USAGE_ERROR = INPUT_ERROR = 2  # errors.py
 MODEL_ERROR = 3
+OUTPUT_ERROR = 4
 TOKENIZER = ["--preset", "tiny", "--steps", "1", "--window", "32", "--batch", "2", "--threads", "1", "--quiet"]
 
 
@@ -85,7 +86,21 @@ def test_the_settings_refuse_what_no_stage_can_use() -> None:
     with pytest.raises(UsageError, match="--valid-fraction must be between 0 and 1"):
         HeadRows(("a.csv",), valid_fraction=1.5)
     TrainControl(max_minutes=0.0)  # stop after the first step: allowed
-    HeadRows(("a.csv",), valid_files=("v.csv",), valid_fraction=0.0)  # unused with --valid
+    # options that would be silently ignored, or two that contradict each other
+    with pytest.raises(UsageError, match="--valid-fraction holds out rows of --train .* leave it out"):
+        HeadRows(("a.csv",), valid_files=("v.csv",), valid_fraction=0.2)
+    assert HeadRows(("a.csv",), valid_files=("v.csv",)).valid_files == ("v.csv",)
+    for adapter in ("frozen", "full"):
+        with pytest.raises(UsageError, match="--lora-rank works with --adapter lora only"):
+            FinetuneSettings("t", adapter=adapter, lora_rank=4)
+        with pytest.raises(UsageError, match="--lora-alpha works with --adapter lora only"):
+            FinetuneSettings("t", adapter=adapter, lora_alpha=4.0)
+    assert (FinetuneSettings("t", lora_rank=4).rank, FinetuneSettings("t").rank) == (4, 8)
+    for names in (("a", "a"), ("", ""), ("a", " ")):
+        with pytest.raises(UsageError, match="--class-names .*: give one distinct, non-empty name per label"):
+            FinetuneSettings("t", class_names=names)
+    with pytest.raises(UsageError, match="--resume continues the run .* --force starts it over: give one"):
+        TrainControl(resume=True, force=True)
 
 
 def test_a_failed_run_leaves_no_folder_that_blocks_the_corrected_rerun(run_vqdna, tmp_path: Path, monkeypatch) -> None:
@@ -183,9 +198,19 @@ def test_a_head_output_that_is_not_a_weights_folder_is_refused_up_front(run_vqdn
     out = tmp_path / "F"
     result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m",
                        tiny_model_dir, "-o", out, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
-    assert_one_line(result, USAGE_ERROR, f"-o {out} is not a weights folder (no config.json)")
+    assert_one_line(result, OUTPUT_ERROR, f"-o {out} is not a weights folder (no config.json)")
     assert f"cp -r {tiny_model_dir} {out}" in result.stderr
     assert not out.exists()
+
+
+def test_a_head_output_that_is_a_file_is_refused_as_a_file(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "F"
+    out.write_text("not weights")
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m",
+                       tiny_model_dir, "-o", out, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert_one_line(result, OUTPUT_ERROR, f"-o {out} is a file, not a weights folder")
+    assert "/. " not in result.stderr  # no `cp -r M/. F` onto the file
+    assert out.read_text() == "not weights"
 
 
 def test_more_segments_than_the_model_window_has_tokens_are_refused(run_vqdna, tiny_model_dir: Path,
@@ -215,7 +240,7 @@ def test_a_head_output_with_another_model_is_refused(run_vqdna, tiny_model_dir: 
     (other / "config.json").write_text(json.dumps(config))
     result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m",
                        tiny_model_dir, "-o", other, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
-    assert_one_line(result, USAGE_ERROR, "holds another model than --model")
+    assert_one_line(result, OUTPUT_ERROR, "holds another model than --model")
     assert not (other / "heads" / "t").exists()
 
 
@@ -236,7 +261,6 @@ def test_a_head_in_a_copy_of_the_model_works_and_the_run_says_how(run_vqdna, tin
 
 # --- 5. a head that is already there ------------------------------------------------------------
 
-OUTPUT_ERROR = 4  # errors.py
 
 
 def test_a_head_that_exists_is_replaced_only_with_force(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
@@ -287,6 +311,27 @@ def test_evaluate_takes_quiet_and_seed_as_every_command(run_vqdna, tiny_model_di
                        tiny_model_dir, "--threads", "1", "-q", "--seed", "3")
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and json.loads(result.stdout)["n"] == 6
+
+
+def test_a_test_score_on_the_heads_own_training_rows_is_not_recorded(run_vqdna, model_copy: Path,
+                                                                     tmp_path: Path) -> None:
+    """The `toy` head trained on toy_csv's 60 rows; toy_csv(rows=6) repeats 6 of them."""
+    own = toy_csv(tmp_path / "own.csv", rows=6)
+    args = ["train", "evaluate", "--task", "toy", "--test", own, "-m", model_copy, "--threads", "1"]
+    refused = run_vqdna(*args, "--record")
+    assert_one_line(refused, INPUT_ERROR, f"{own} holds about 10% of the rows head toy was trained or selected on")
+    assert "leave out --record" in refused.stderr
+    assert "test" not in json.loads((model_copy / "heads" / "toy" / "head.json").read_text())
+    warned = run_vqdna(*args)
+    assert warned.returncode == 0 and json.loads(warned.stdout)["n"] == 6
+    assert [line for line in warned.stderr_lines if line.startswith("vqdna: warning: ")] == [
+        f"vqdna: warning: {refused.stderr_lines[0].split(': error: ')[1].split('; remove')[0]}"]
+    unseen = tmp_path / "unseen.csv"
+    unseen.write_text("sequence,label\n" + "".join(f"{random_dna(40, 5000 + i)},{i % 2}\n" for i in range(6)))
+    recorded = run_vqdna("train", "evaluate", "--task", "toy", "--test", unseen, "-m", model_copy, "--threads", "1",
+                         "--record")
+    assert recorded.returncode == 0 and "warning" not in recorded.stderr, recorded.stderr
+    assert json.loads((model_copy / "heads" / "toy" / "head.json").read_text())["test"]["n"] == 6
 
 
 # --- --resume continues the first run, as it was ------------------------------------------
@@ -375,3 +420,84 @@ def test_resume_refuses_a_head_run_with_other_rows_labels_or_recipe(adapter: str
     assert json.loads((work / "checkpoint.json").read_text())["step"] == 1
     api.finetune(rows, FinetuneSettings("t", adapter=adapter, epochs=3, batch=8), run, resume)  # more epochs: fine
     assert json.loads((work / "checkpoint.json").read_text())["step"] == 21  # 51 rows in batches of 8, three epochs
+
+
+def test_resume_of_a_finished_run_or_of_no_run_says_so(run_vqdna, tmp_path: Path) -> None:
+    """A finished tokenizer run resumed would only write its weights again, without its
+    validation scores: refused. --resume where no run left a checkpoint starts over, warned."""
+    fasta, out = genome(tmp_path), tmp_path / "tok"
+    first = run_vqdna("train", "tokenizer", fasta, "-o", out, *[a for a in TOKENIZER if a != "--quiet"], "--resume")
+    assert first.returncode == 0, first.stderr
+    assert f"vqdna: warning: --resume: no checkpoint in {out} to continue from" in first.stderr
+    weights = (out / "config.json").read_bytes()
+    again = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--resume")
+    assert_one_line(again, OUTPUT_ERROR, f"--resume: the run in {out} has done all its 1 steps and written its weights")
+    assert (out / "config.json").read_bytes() == weights
+    more = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--resume", "--steps", "2")
+    assert more.returncode == 0, more.stderr
+    assert json.loads((out / "checkpoint.json").read_text())["step"] == 2
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(run_vqdna, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "sub"
+    result = run_vqdna("train", "tokenizer", genome(tmp_path), "-o", out, *TOKENIZER)
+    assert_one_line(result, OUTPUT_ERROR, f"cannot create the folder {out}: {tmp_path / 'afile'} is a file")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+# --- 6. head options that would be ignored or read nothing -------------------------------------
+
+
+def test_validation_labels_no_training_row_has_are_refused(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    train = toy_csv(tmp_path / "train.csv")
+    (tmp_path / "valid.csv").write_text("sequence,label\nACGTACGTAC,0\nGGGCCCGGCC,1\nATATATATAT,x\n")
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", train, "--valid", tmp_path / "valid.csv",
+                       "-m", model_copy, "--adapter", "frozen", "--epochs", "1", "--threads", "1", "--quiet")
+    assert_one_line(result, INPUT_ERROR, "the validation rows have labels no training row has (x)")
+    one_row = run_vqdna("train", "finetune", "--task", "t", "--train", train, "-m", model_copy, "--adapter", "frozen",
+                        "--max-train-rows", "1", "--epochs", "1", "--threads", "1", "--quiet")
+    assert_one_line(one_row, INPUT_ERROR, "labels no training row has")
+    assert not (model_copy / "heads" / "t").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--center-tokens", "2", "--center-at", "41"], "--center-at 41: its 2 central tokens all lie beyond the last "
+                                                    "base of every training window (40 bases at most): give a "
+                                                    "base below 41"),
+    (["--center-tokens", "100000"], "--center-tokens 100000: more tokens than the model's window has"),
+    (["--valid-fraction", "0.2", "--valid", "VALID"], "--valid-fraction holds out rows of --train"),
+    (["--lora-rank", "4"], "--lora-rank works with --adapter lora only"),
+    (["--class-names", "a,a"], "--class-names 'a,a': give one distinct, non-empty name per label"),
+])
+def test_head_options_that_would_read_nothing_are_refused(option: list[str], message: str, run_vqdna,
+                                                          tiny_model_dir: Path, tmp_path: Path) -> None:
+    train = toy_csv(tmp_path / "d.csv")  # rows of 40 bases
+    option = [str(toy_csv(tmp_path / "v.csv", rows=20)) if value == "VALID" else value for value in option]
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", train, "-m", model, "--adapter", "frozen",
+                       *option, "--epochs", "1", "--threads", "1")
+    assert_one_line(result, USAGE_ERROR, message)
+    assert not (model / "heads" / "t").exists() and not (model / "heads" / ".t.work").exists()
+
+
+def test_a_head_on_a_model_never_pre_trained_is_warned_about(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    config = model_copy / "config.json"
+    info = json.loads(config.read_text())
+    info["provenance"] = {"tokenizer": {"stage": "tokenizer"}}  # a stage-1 folder: no pre-training
+    config.write_text(json.dumps(info))
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m", model_copy,
+                       "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("vqdna: warning: the Transformer of") and "never pre-trained" in line
+               for line in result.stderr_lines)
+
+
+def test_a_feature_head_standardised_on_one_row_stays_finite() -> None:
+    import torch
+
+    from vqdna_cli.model.heads import FeatureHead
+
+    head = FeatureHead(3, 2, 4)
+    head.standardise_on(torch.tensor([[1.0, 2.0, 3.0]]))
+    assert torch.isfinite(head.scale).all() and torch.isfinite(head(torch.zeros(1, 3))).all()

@@ -92,6 +92,7 @@ _TYPES = {
     "provenance": (lambda v: isinstance(v, dict), "an object"),
     "test": (lambda v: isinstance(v, dict), "an object"),
     "real_genome": (lambda v: isinstance(v, dict), "an object"),
+    "train_rows_sketch": (lambda v: isinstance(v, dict), "an object"),
 }
 
 
@@ -115,6 +116,7 @@ class HeadInfo:
     provenance: dict | None = None
     test: dict | None = None  # `vqdna train evaluate --record`
     real_genome: dict | None = None  # benchmarks/real_genome.py run --record
+    train_rows_sketch: dict | None = None  # train.row_sketch: None for heads trained before it
     # head.json keys as read that the fields above do not give back (unknown keys, or a
     # reads key of a head that does not read it), so that `to_json` returns the file as read
     extra: dict = field(default_factory=dict, compare=False)
@@ -146,7 +148,8 @@ class HeadInfo:
             lora_alpha=data.get("lora_alpha"), reads=HeadReads.of(data), description=data.get("description"),
             train_window_lengths=tuple(lengths) if lengths is not None else None,
             model_sha256=data.get("model_sha256"), validation=data.get("validation"),
-            provenance=data.get("provenance"), test=data.get("test"), real_genome=data.get("real_genome"))
+            provenance=data.get("provenance"), test=data.get("test"), real_genome=data.get("real_genome"),
+            train_rows_sketch=data.get("train_rows_sketch"))
         typed = head._typed_json()
         extra = {key: value for key, value in data.items() if key not in typed or not _same(typed[key], value)}
         return cls(**{**head.__dict__, "extra": extra})
@@ -160,7 +163,7 @@ class HeadInfo:
                     "lora_alpha": self.lora_alpha, "description": self.description,
                     "train_window_lengths": list(self.train_window_lengths) if self.train_window_lengths else None,
                     "model_sha256": self.model_sha256, "validation": self.validation, "provenance": self.provenance,
-                    "test": self.test, "real_genome": self.real_genome}
+                    "test": self.test, "real_genome": self.real_genome, "train_rows_sketch": self.train_rows_sketch}
         return {"labels": list(self.labels), "class_names": list(self.class_names),
                 "sha256": {HEAD_FILE: self.weights_sha256},
                 **{key: value for key, value in optional.items() if value is not None},

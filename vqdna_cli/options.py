@@ -198,6 +198,8 @@ class TrainControl:
     quiet: bool = False
 
     def __post_init__(self) -> None:
+        if self.resume and self.force:
+            raise UsageError("--resume continues the run in the output folder and --force starts it over: give one")
         if self.max_minutes is not None and not self.max_minutes >= 0:  # 0: stop after the first step
             raise UsageError(f"--max-minutes {self.max_minutes}: must be 0 or more")
         check_positive("--checkpoint-minutes", self.checkpoint_minutes, finite=False)
@@ -209,19 +211,31 @@ class HeadRows:
 
     train_files: tuple[str, ...]
     valid_files: tuple[str, ...] = ()  # none: a seeded valid_fraction of the training rows
-    valid_fraction: float = 0.15
+    valid_fraction: float | None = None  # without valid_files (None: VALID_FRACTION)
     exclude_files: tuple[str, ...] = ()  # the test split: never trained on
     labels_tsv: str | None = None  # `id<TAB>label` for FASTA files
     max_train_rows: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.valid_files and not 0 < self.valid_fraction < 1:
+        if self.valid_files and self.valid_fraction is not None:
+            raise UsageError("--valid-fraction holds out rows of --train for validation: leave it out when --valid "
+                             "gives the validation rows")
+        if not self.valid_files and not 0 < self.held_out_fraction < 1:
             raise UsageError("--valid-fraction must be between 0 and 1 (or give --valid FILE)")
         check_at_least("--max-train-rows", self.max_train_rows)
+
+    @property
+    def held_out_fraction(self) -> float:
+        """The share of the training rows that selects the head when no valid_files are given."""
+        return VALID_FRACTION if self.valid_fraction is None else self.valid_fraction
+
+
+VALID_FRACTION = 0.15  # of the training rows, for validation when none are given
 
 
 ADAPTERS = ("lora", "full", "frozen")  # frozen: the head alone on the frozen model's features
 FROZEN_HEAD_DROPOUT = 0.5  # the frozen head's default dropout
+LORA_RANK, LORA_ALPHA = 8, 16.0  # the low-rank adapters' defaults
 
 
 @dataclass(frozen=True)
@@ -233,8 +247,8 @@ class FinetuneSettings:
     epochs: int = 4
     batch: int = 32
     lr: float = 1e-3
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
+    lora_rank: int | None = None  # lora heads only (None: LORA_RANK)
+    lora_alpha: float | None = None  # lora heads only (None: LORA_ALPHA)
     dropout: float | None = None  # frozen heads only (None: FROZEN_HEAD_DROPOUT)
     balance_classes: bool = False  # frozen heads only: odds as if every class were equally common
     members: int = 1  # frozen heads only: heads of this many seeds, merged into one (logits averaged)
@@ -258,8 +272,11 @@ class FinetuneSettings:
         check_at_least("--epochs", self.epochs)
         check_at_least("--batch", self.batch)
         check_positive("--lr", self.lr)
-        check_at_least("--lora-rank", self.lora_rank)
-        check_positive("--lora-alpha", self.lora_alpha)
+        for flag, value in (("--lora-rank", self.lora_rank), ("--lora-alpha", self.lora_alpha)):
+            if value is not None and self.adapter != "lora":
+                raise UsageError(f"{flag} works with --adapter lora only")
+        check_at_least("--lora-rank", self.rank)
+        check_positive("--lora-alpha", self.alpha)
         if self.center_tokens and not frozen:
             raise UsageError("--center-tokens works with --adapter frozen only")
         if self.center_tokens < 0:
@@ -291,7 +308,19 @@ class FinetuneSettings:
             raise UsageError("--whole-record and --segments exclude each other (segments are a window's)")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.task):
             raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-'")
+        names = self.class_names or ()
+        if any(not name.strip() for name in names) or len(set(names)) < len(names):
+            raise UsageError(f"--class-names {','.join(names)!r}: give one distinct, non-empty name per label")
 
     @property
     def head_dropout(self) -> float:
         return FROZEN_HEAD_DROPOUT if self.dropout is None else self.dropout
+
+    @property
+    def rank(self) -> int:
+        """The LoRA adapters' rank (recorded for every head; only lora heads use it)."""
+        return LORA_RANK if self.lora_rank is None else self.lora_rank
+
+    @property
+    def alpha(self) -> float:
+        return LORA_ALPHA if self.lora_alpha is None else self.lora_alpha

@@ -34,19 +34,26 @@ def load_runner(run: RunOptions, transformer: bool = True):
     """The model of `run` loaded for inference, with its threads and seed set. Where the
     command reads the Transformer (`transformer`: all but tokenize), weights whose
     Transformer was never pre-trained (a tokenizer stage alone) are warned about."""
-    import warnings
-
     from vqdna_cli import runtime
-    from vqdna_cli.checkpoint import never_pretrained
-    from vqdna_cli.errors import VqdnaWarning
     from vqdna_cli.runner import Runner
 
     runtime.configure(run.threads, run.seed)
     runner = Runner.load(run.model_dir, run.device, run.precision)
-    if transformer and never_pretrained(runner.info):
-        warnings.warn(f"the Transformer of {runner.model_dir} was never pre-trained (tokenizer stage only): its "
-                      "vectors are a random network's; run `vqdna train pretrain` first", VqdnaWarning, stacklevel=2)
+    if transformer:
+        warn_if_never_pretrained(runner.info, runner.model_dir)
     return runner
+
+
+def warn_if_never_pretrained(info: dict, model_dir) -> None:
+    """Weights of a tokenizer stage alone: their Transformer is a random network's."""
+    import warnings
+
+    from vqdna_cli.checkpoint import never_pretrained
+    from vqdna_cli.errors import VqdnaWarning
+
+    if never_pretrained(info):
+        warnings.warn(f"the Transformer of {model_dir} was never pre-trained (tokenizer stage only): its "
+                      "vectors are a random network's; run `vqdna train pretrain` first", VqdnaWarning, stacklevel=3)
 
 
 def open_records(inputs: InputSpec):
@@ -78,10 +85,11 @@ def window_probabilities(head, features, device):
         return torch.softmax(logits.float(), -1).cpu().numpy()
 
 
-def read_labelled(files, labels_tsv: str | None):
-    """Labelled sequences of CSV files, or of FASTA files with a `labels_tsv`, as one set."""
+def read_labelled(files, labels=None):
+    """Labelled sequences of CSV files, or of FASTA files with their `labels`
+    (io.labelled.FastaLabels), as one set."""
     from vqdna_cli.io.labelled import LabelledSet, read_labelled_csv, read_labelled_fasta
 
-    sets = [read_labelled_fasta(f, labels_tsv) if labels_tsv else read_labelled_csv(f) for f in files]
+    sets = [read_labelled_fasta(f, labels) if labels else read_labelled_csv(f) for f in files]
     return LabelledSet([s for x in sets for s in x.sequences], [label for x in sets for label in x.labels],
                        ", ".join(files))

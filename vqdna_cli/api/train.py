@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqdna_cli.api._common import load_runner, read_labelled, save_on_main, setup_training, window_probabilities
+from vqdna_cli.api._common import (load_runner, read_labelled, save_on_main, setup_training, warn_if_never_pretrained,
+                                   window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError
 from vqdna_cli.options import (FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings,
                                TrainControl)
@@ -35,12 +36,34 @@ def _genomes_record(genomes: GenomeSet) -> dict:
 def _resumable(folder: Path, record: dict, control: TrainControl, steps: int | None = None) -> None:
     """Refuses --resume into the checkpoint in `folder` when `record` (the options and inputs
     this run's weights depend on) differs from the first run's, or when the checkpoint is past
-    `steps` (`checkpoint.check_resume`): before anything is read or trained."""
-    from vqdna_cli.checkpoint import check_resume
+    `steps` (`checkpoint.check_resume`), or when with `steps` (a tokenizer or pre-training
+    run) the run is finished and its weights written (resuming it would only write them
+    again, without its validation scores): before anything is read or trained."""
+    from vqdna_cli.checkpoint import CONFIG_FILE, check_resume, checkpoint_step
     from vqdna_cli.train.loop import CHECKPOINT
 
-    if control.resume:
-        check_resume(Path(folder) / CHECKPOINT, record, steps)
+    if not control.resume:
+        return
+    path = Path(folder) / CHECKPOINT
+    check_resume(path, record, steps)
+    if steps is not None and path.with_suffix(".json").is_file() and (Path(folder) / CONFIG_FILE).is_file() \
+            and checkpoint_step(path.with_suffix(".json")) == steps:
+        raise OutputError(f"--resume: the run in {folder} has done all its {steps} steps and written its weights: "
+                          "nothing is left to continue; give a larger --steps to train on, or --force to start over")
+
+
+def _warn_if_nothing_to_resume(folders: list[Path], control: TrainControl) -> None:
+    """--resume where no run left a checkpoint starts from the first step: said, not silent."""
+    import warnings
+
+    from vqdna_cli import distributed
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    if control.resume and distributed.is_main() \
+            and not any((Path(folder) / f"{CHECKPOINT}.json").is_file() for folder in folders):
+        warnings.warn(f"--resume: no checkpoint in {folders[0]} to continue from: training starts at the first step",
+                      VqdnaWarning, stacklevel=2)
 
 
 # What a failed run leaves to continue from: weights, a checkpoint (`train.loop.CHECKPOINT`),
@@ -50,17 +73,19 @@ WORTH_KEEPING = ("model.safetensors", "config.json", "checkpoint.json", "best.js
 
 @contextlib.contextmanager
 def _tidied_on_failure(folder: Path):
-    """A run that fails (or is interrupted) before `folder` holds anything of WORTH_KEEPING
-    takes away what it made there, so that the corrected command can write into the same
-    folder: the folders it created (`folder` and any missing parents), or else the training
-    log it started in a folder that was there before."""
+    """Makes `folder`. A run that fails (or is interrupted) before `folder` holds anything
+    of WORTH_KEEPING takes away what it made there, so that the corrected command can write
+    into the same folder: the folders it created (`folder` and any missing parents), or else
+    the training log it started in a folder that was there before."""
     from vqdna_cli import distributed
+    from vqdna_cli.io.writers import make_folder
     from vqdna_cli.train.loop import LOG
 
     folder = Path(folder)
     created = [path for path in (folder, *folder.parents) if not path.exists()]
     log_was_there = (folder / LOG).exists()
     try:
+        make_folder(folder)  # before any work: a folder that cannot be made is named now
         yield
     except BaseException:
         # a head of several members keeps each member's in a folder of its own (member-N)
@@ -106,6 +131,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
                   "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
     torch_device = setup_training(run, stage.batch)
+    _warn_if_nothing_to_resume([output], control)
     began = run_began([output], control.resume)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     cfg = PRESETS[preset]
@@ -154,6 +180,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
                   "--transformer-preset": transformer_preset, "--masking": masking, "--window": stage.window,
                   "--batch": stage.batch, "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
+    _warn_if_nothing_to_resume([output], control)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     model.to(torch_device)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
@@ -220,19 +247,22 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     dropped; `max_train_rows` keeps a seeded subset."""
     import numpy as np
 
-    train = read_labelled(spec.train_files, spec.labels_tsv)
+    from vqdna_cli.io.labelled import FastaLabels
+
+    labels = FastaLabels.read(spec.labels_tsv) if spec.labels_tsv else None
+    train = read_labelled(spec.train_files, labels)
     excluded = set()
     for path in spec.exclude_files:
-        excluded.update(read_labelled([path], spec.labels_tsv).sequences)
+        excluded.update(read_labelled([path], labels).sequences)
     rows = [(s, y) for s, y in zip(train.sequences, train.labels) if s not in excluded]
     dropped_excluded = len(train.sequences) - len(rows)
     if spec.valid_files:
-        valid = read_labelled(spec.valid_files, spec.labels_tsv)
+        valid = read_labelled(spec.valid_files, labels)
         valid_rows = [(s, y) for s, y in zip(valid.sequences, valid.labels) if s not in excluded]
         dropped_valid_excluded = len(valid.sequences) - len(valid_rows)
     else:  # HeadRows checks that 0 < valid_fraction < 1
         order = np.random.default_rng(seed).permutation(len(rows))
-        cut = int(round(len(rows) * spec.valid_fraction))
+        cut = int(round(len(rows) * spec.held_out_fraction))
         valid_rows = [rows[i] for i in order[:cut]]
         dropped_valid_excluded = 0  # drawn from the training rows, already cleaned
         rows = [rows[i] for i in order[cut:]]
@@ -247,7 +277,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         keep = np.sort(np.random.default_rng(seed + 1).permutation(len(rows))[:spec.max_train_rows])
         rows = [rows[i] for i in keep]
     record = {"train": list(spec.train_files),
-              "valid": list(spec.valid_files) or f"{spec.valid_fraction:.0%} of the training rows (seed {seed})",
+              "valid": list(spec.valid_files) or f"{spec.held_out_fraction:.0%} of the training rows (seed {seed})",
               "exclude": list(spec.exclude_files), "train_rows": len(rows), "train_rows_available": available,
               "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
               "valid_dropped_in_exclude": dropped_valid_excluded,
@@ -258,6 +288,10 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     if not rows:
         raise InputError(f"every training row's sequence is also among the {len(valid_rows)} validation rows: "
                          "nothing is left to train on; give more distinct sequences or --valid FILE")
+    unseen = set(labels) - {y for _, y in rows}
+    if unseen:  # a class no training row has could never be learnt
+        raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}): "
+                         "a head learns the classes of its training rows; give training rows of every class")
     return HeadData(rows, valid_rows, labels, record)
 
 
@@ -325,9 +359,9 @@ def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control:
     done = sum(checkpoint_step(checkpoint) for checkpoint in checkpoints if checkpoint.is_file())
     if done >= planned:
         head_dir = Path(head_folder) / "heads" / task
-        raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (its run in {work} "
-                          f"has done {done} steps of the {planned} these settings ask for): use --force to train it again from the start, which "
-                          f"replaces it")
+        raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (its run in "
+                          f"{work} has done {done} steps of the {planned} these settings ask for): use --force "
+                          f"to train it again from the start, which replaces it")
 
 
 def _run_checkpoints(work: Path, members: int) -> list[Path]:
@@ -336,6 +370,21 @@ def _run_checkpoints(work: Path, members: int) -> list[Path]:
     from vqdna_cli.train.loop import CHECKPOINT
 
     return [folder / f"{CHECKPOINT}.json" for folder in member_folders(work, members)]
+
+
+def _check_window_reads(s: FinetuneSettings, window: int, longest_row: int) -> None:
+    """Parts of a window or central tokens past its last token would be only zeros: refused.
+    (One token per base, so a window of the model is `window` bases.)"""
+    if s.segments > window:
+        raise UsageError(f"--segments {s.segments}: more parts than the model's window has tokens ({window})")
+    if s.center_tokens > window:
+        raise UsageError(f"--center-tokens {s.center_tokens}: more tokens than the model's window has ({window})")
+    reach = min(window, longest_row)
+    # the central tokens start half their count before the base (head_features.central_span)
+    if s.center_at is not None and s.center_at - s.center_tokens // 2 >= reach:
+        raise UsageError(f"--center-at {s.center_at}: its {s.center_tokens} central tokens all lie beyond the "
+                         f"last base of every training window ({reach} bases at most): give a base "
+                         f"below {reach + s.center_tokens // 2}")
 
 
 def _head_run_record(data_files: HeadRows, s: FinetuneSettings, run: RunOptions, data: HeadData,
@@ -352,12 +401,12 @@ def _head_run_record(data_files: HeadRows, s: FinetuneSettings, run: RunOptions,
     rows = hashlib.sha256(json.dumps([data.rows, data.valid_rows, data.labels]).encode()).hexdigest()[:16]
     frozen = s.adapter == "frozen"
     return {"--train": names(data_files.train_files), "--valid": names(data_files.valid_files),
-            "--valid-fraction": None if data_files.valid_files else data_files.valid_fraction,
+            "--valid-fraction": None if data_files.valid_files else data_files.held_out_fraction,
             "--exclude": names(data_files.exclude_files),
             "--labels": Path(data_files.labels_tsv).name if data_files.labels_tsv else None,
             "--max-train-rows": data_files.max_train_rows, "rows (digest)": rows, "--model weights": _weights_id(info),
-            "--adapter": s.adapter, "--lora-rank": None if frozen else s.lora_rank,
-            "--lora-alpha": None if frozen else s.lora_alpha, "--dropout": s.head_dropout if frozen else None,
+            "--adapter": s.adapter, "--lora-rank": None if frozen else s.rank,
+            "--lora-alpha": None if frozen else s.alpha, "--dropout": s.head_dropout if frozen else None,
             "--balance-classes": s.balance_classes, "--center-tokens": s.center_tokens, "--center-at": s.center_at,
             "--both-strands": s.both_strands, "--whole-record": s.whole_record, "--all-layers": s.all_layers,
             "--class-names": list(class_names), "--batch": s.batch, "--lr": s.lr, "--seed": run.seed,
@@ -377,17 +426,21 @@ def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
         return model_dir
     output_dir = Path(output_dir)
     mine = read_model_info(model_dir)  # a --model that is not there is named first, not the -o folder
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"-o {output_dir} is a file, not a weights folder: a head is written into the weights "
+                          f"folder of its model; leave -o out to add the head to {model_dir}, or give -o a copy "
+                          f"of it (cp -r {shlex.quote(str(model_dir))} COPY)")
     if not (output_dir / CONFIG_FILE).is_file():
         source = f"{model_dir}/." if output_dir.exists() else str(model_dir)  # cp -r M F would make F/M
         copy = f"cp -r {shlex.quote(source)} {shlex.quote(str(output_dir))}"
-        raise UsageError(f"-o {output_dir} is not a weights folder (no {CONFIG_FILE}): a head is written into the "
-                         f"weights folder of its model, which classify needs with it; leave -o out to add the head "
-                         f"to {model_dir}, or make a copy of the model first ({copy})")
+        raise OutputError(f"-o {output_dir} is not a weights folder (no {CONFIG_FILE}): a head is written into the "
+                          f"weights folder of its model, which classify needs with it; leave -o out to add the head "
+                          f"to {model_dir}, or make a copy of the model first ({copy})")
     theirs = read_model_info(output_dir)
     if recorded_hash(theirs, MODEL_FILE, output_dir / CONFIG_FILE) != recorded_hash(mine, MODEL_FILE,
                                                                                   model_dir / CONFIG_FILE):
-        raise UsageError(f"-o {output_dir} holds another model than --model {model_dir}: a head works only with the "
-                         f"model it was trained on; leave -o out, or give -o a copy of {model_dir}")
+        raise OutputError(f"-o {output_dir} holds another model than --model {model_dir}: a head works only "
+                          f"with the model it was trained on; leave -o out, or give -o a copy of {model_dir}")
     return output_dir
 
 
@@ -403,6 +456,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.train.head import member_folders
     from vqdna_cli.train.loop import run_began
     from vqdna_cli.train.provenance import provenance
+    from vqdna_cli.train.row_sketch import sketch
 
     task, s = settings.task, settings
     reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers, s.segments)
@@ -416,13 +470,13 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     index_of = {label: i for i, label in enumerate(labels)}
 
     model, info = load_model(model_dir)
-    if s.segments > model.cfg.transformer.max_tokens:  # parts past a window's last token are only zeros
-        raise UsageError(f"--segments {s.segments}: more parts than the model's window has tokens "
-                         f"({model.cfg.transformer.max_tokens})")
+    warn_if_never_pretrained(info, model_dir)
+    _check_window_reads(s, model.cfg.transformer.max_tokens, max(len(sequence) for sequence, _ in rows))
     _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
     run_record = _head_run_record(data_files, s, run, data, class_names, info)
     for folder in member_folders(work, s.members):
         _resumable(folder, run_record, control)
+    _warn_if_nothing_to_resume(member_folders(work, s.members), control)
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
@@ -449,7 +503,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         # and evaluate read it.
         train_tokens, train_owner = model_windows(tokens_of(rows), runner.window)
         valid_tokens, valid_owner = model_windows(tokens_of(valid_rows), runner.window)
-        task_model = TaskModel(model, len(labels), s.lora_rank, s.lora_alpha, s.adapter).to(torch_device)
+        task_model = TaskModel(model, len(labels), s.rank, s.alpha, s.adapter).to(torch_device)
         loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, **loop)
         state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
                                    loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
@@ -459,25 +513,46 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     # the loop's steps go to the provenance (complete or stopped by --max-minutes), not to the scores
     steps_done, steps_planned = metrics.pop("steps"), metrics.pop("planned_steps")
     record = provenance("finetune", data.record, {
-        "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.lora_rank,
-        "lora_alpha": s.lora_alpha, "center_tokens": s.center_tokens, "center_at": s.center_at,
+        "epochs": s.epochs, "batch": s.batch, "lr": s.lr, "adapter": s.adapter, "lora_rank": s.rank,
+        "lora_alpha": s.alpha, "center_tokens": s.center_tokens, "center_at": s.center_at,
         "both_strands": s.both_strands, "whole_record": s.whole_record, "all_layers": s.all_layers,
         "segments": s.segments,
         "max_train_rows": data_files.max_train_rows, "seed": run.seed, "steps": steps_planned, **frozen_only,
     }, {**metrics, "steps": steps_done}, (time.monotonic() - began) / 60, str(torch_device))
     save_on_main(save_head, head_folder, task, state, {
         "description": s.description, "labels": labels, "class_names": list(class_names),
-        "adapter": s.adapter, "lora_rank": s.lora_rank, "lora_alpha": s.lora_alpha,
+        "adapter": s.adapter, "lora_rank": s.rank, "lora_alpha": s.alpha,
         **reads.as_info(),
         "train_window_lengths": training_window_lengths((len(sequence) for sequence, _ in rows),
                                                         None if s.whole_record else runner.window),
         "model_sha256": info["sha256"]["model.safetensors"],
         "validation": metrics, "provenance": record,
+        "train_rows_sketch": sketch(sequence for sequence, _ in rows + valid_rows),
     })
     from vqdna_cli import distributed
 
     # where the head went, for the one process that reports it (the others wrote nothing)
     return {**metrics, "head_dir": str(head_folder / "heads" / task) if distributed.is_main() else None}
+
+
+def _check_not_training_rows(task: str, sketch: dict | None, sequences: list[str], source: str,
+                             record: bool) -> None:
+    """A score on rows the head trained or was selected on is not a test score: refused with
+    --record (it would be shown as the head's test score), else warned about."""
+    import warnings
+
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.train.row_sketch import share_seen
+
+    share = share_seen(sketch or {}, sequences)
+    if not share:
+        return
+    amount = f"about {share:.0%}" if share >= 0.01 else "under 1 %"
+    said = (f"{source} holds {amount} of the rows head {task} was trained or selected on (estimated from "
+            f"the sample of them in its head.json): a score there is not a test score")
+    if record:
+        raise InputError(f"{said}; remove those rows from the test data, or leave out --record")
+    warnings.warn(said, VqdnaWarning, stacklevel=3)
 
 
 def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *, labels_tsv: str | None = None,
@@ -490,17 +565,19 @@ def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *
 
     from vqdna_cli.checkpoint import record_head_test
     from vqdna_cli.head_features import head_features, head_inputs
+    from vqdna_cli.io.labelled import FastaLabels
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
     from vqdna_cli.runner import embed_records
 
     runner = load_runner(run)
     head, info = runner.attach_head(task)
-    test = read_labelled(test_files, labels_tsv)
+    test = read_labelled(test_files, FastaLabels.read(labels_tsv) if labels_tsv else None)
     index_of = {label: i for i, label in enumerate(info.labels)}
     unknown = set(test.labels) - set(index_of)
     if unknown:
         raise InputError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
+    _check_not_training_rows(task, info.train_rows_sketch, test.sequences, test.source, record)
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(test.sequences))
     began = time.monotonic()
     # Scored exactly as `classify` writes its TSV: a longer sequence gets the mean of its

@@ -9,7 +9,8 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.handling import one_line_errors
-from vqdna_cli.options import FROZEN_HEAD_DROPOUT, FinetuneSettings, GenomeSet, HeadRows, StageSettings, TrainControl
+from vqdna_cli.options import (FROZEN_HEAD_DROPOUT, LORA_ALPHA, LORA_RANK, VALID_FRACTION, FinetuneSettings, GenomeSet,
+                               HeadRows, StageSettings, TrainControl)
 
 app = typer.Typer(help=(
     "Train the tokenizer, pre-train the Transformer, or fine-tune a task head.\n\n"
@@ -31,8 +32,8 @@ MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", help="Stop
 HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable.", show_default=False)]
 HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
 Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write (a folder that holds files needs --resume or --force).")]
-Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weights in an existing output folder (without --resume: training starts over).")]
-ReplaceHead = Annotated[bool, typer.Option("--force", "-f", help="Replace a head of the same --task already in the weights folder (its recorded validation and test scores go with it); without --force such a run is refused, unless --resume continues that head's own unfinished run.")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weights in an existing output folder: training starts over (--resume continues instead).")]
+ReplaceHead = Annotated[bool, typer.Option("--force", "-f", help="Replace a head of the same --task already in the weights folder (its recorded validation and test scores go with it); without --force such a run is refused, unless --resume continues that head's own unfinished run (not both).")]
 
 # The option groups of the stages (see options.expand).
 GENOMES_AND_CONTROL = options.Shared({"holdout_file": (HoldoutFile, None), "holdout_tail": (HoldoutTail, None),
@@ -118,7 +119,7 @@ def finetune_command(
     train: Annotated[list[str], typer.Option("--train", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Pre-trained weights directory (stage 2).")],
     valid: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
-    valid_fraction: Annotated[float, typer.Option("--valid-fraction", help="Share of --train held out for model selection when --valid is not given.")] = 0.15,
+    valid_fraction: Annotated[Optional[float], typer.Option("--valid-fraction", help=f"Share of --train held out for model selection when --valid is not given. Default: {VALID_FRACTION}.", show_default=False)] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid. Repeatable.", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
     class_names: Annotated[Optional[str], typer.Option("--class-names", help="Comma-separated readable names, in label order.", show_default=False)] = None,
@@ -138,8 +139,8 @@ def finetune_command(
     balance_classes: Annotated[bool, typer.Option("--balance-classes", help="With --adapter frozen: train the head to give odds as if every class were equally common in the training data, so that the share of each class there (say, many background windows per positive) does not become a prior that lowers its calls.")] = False,
     members: Annotated[int, typer.Option("--members", min=1, help="With --adapter frozen: train this many heads (seeds --seed, --seed + 1, ...) on the same rows and write one head that averages their logits: answers that move less from one seed to the next, for a head this many times larger and slower to train.")] = 1,
     max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,
-    lora_rank: Annotated[int, typer.Option("--lora-rank", min=1)] = 8,
-    lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
+    lora_rank: Annotated[Optional[int], typer.Option("--lora-rank", min=1, help=f"With --adapter lora: the adapters' rank. Default: {LORA_RANK}.", show_default=False)] = None,
+    lora_alpha: Annotated[Optional[float], typer.Option("--lora-alpha", help=f"With --adapter lora: the adapters' scale (alpha; their update is scaled by alpha/rank). Default: {LORA_ALPHA}.", show_default=False)] = None,
     work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Checkpoints and the training log.", show_default=False)] = None,
     resume: ResumeHead = False,
     force: ReplaceHead = False,

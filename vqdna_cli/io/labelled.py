@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.fasta import GZIP_MAGIC, read_fasta, validate_sequence
 
 
@@ -22,12 +23,13 @@ class LabelledSet:
 
 
 def open_text(path: str | Path, errors: str = "strict"):
-    """A UTF-8 text file, plain or gzip (BGZF included), opened for reading."""
+    """A UTF-8 text file, plain or gzip (BGZF included), opened for reading. A byte-order
+    mark (spreadsheets write one before a CSV) is not part of the text."""
     with open(path, "rb") as handle:
         magic = handle.read(len(GZIP_MAGIC))
     if magic == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors=errors)
-    return open(path, encoding="utf-8", errors=errors)
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors=errors)
+    return open(path, encoding="utf-8-sig", errors=errors)
 
 
 def read_tsv_rows(path: str | Path) -> list[tuple[int, list[str]]]:
@@ -41,40 +43,96 @@ def read_tsv_rows(path: str | Path) -> list[tuple[int, list[str]]]:
         raise InputError(f"{path}: cannot read as tab-separated text ({error})") from None
 
 
-def read_labelled_csv(path: str) -> LabelledSet:
+def _require_file(path: str | Path, what: str) -> None:
+    if Path(path).is_dir():
+        raise InputError(f"{path} is a folder, not {what}")
     if not Path(path).is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: no such {what.split(' ', 1)[1]}")
+
+
+def _warn_extra_columns(path: str | Path, line: int, columns: int, expected: str) -> None:
+    warnings.warn(f"{path}: columns after {expected!r} are ignored (line {line} has {columns})", VqdnaWarning)
+
+
+def read_labelled_csv(path: str) -> LabelledSet:
+    """`sequence,label` rows after that header; blank lines are skipped, and columns after
+    the second are ignored (with a warning)."""
+    _require_file(path, "a CSV file")
     sequences, labels = [], []
+    extra_columns_seen = False
     try:
         with open_text(path) as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None or [h.strip().lower() for h in header[:2]] != ["sequence", "label"]:
-                raise InputError(f"{path}: expected a CSV whose header is 'sequence,label'")
+                raise _wrong_header(path, header)
             for line, row in enumerate(reader, start=2):
-                if len(row) < 2 or not row[0]:
-                    raise InputError(f"{path} line {line}: expected 'sequence,label'")
-                sequences.append(validate_sequence(row[0].strip(), f"line {line}", path))
-                labels.append(row[1].strip())
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
+                if not any(field.strip() for field in row):
+                    continue
+                if len(row) < 2:
+                    raise InputError(f"{path} line {line}: expected 'sequence,label', found one field")
+                sequence, label = row[0].strip(), row[1].strip()
+                if not sequence or not label:
+                    raise InputError(f"{path} line {line}: empty {'sequence' if not sequence else 'label'}")
+                if len(row) > 2 and not extra_columns_seen and any(field.strip() for field in row[2:]):
+                    extra_columns_seen = True
+                    _warn_extra_columns(path, line, len(row), "sequence,label")
+                sequences.append(validate_sequence(sequence, f"line {line}", path))
+                labels.append(label)
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error, csv.Error) as error:
         raise InputError(f"{path}: cannot read as CSV ({error})") from None
     if not sequences:
         raise InputError(f"{path}: no labelled sequences")
     return LabelledSet(sequences, labels, path)
 
 
-def read_labelled_fasta(fasta: str, labels_tsv: str) -> LabelledSet:
-    if not Path(labels_tsv).is_file():
-        raise InputError(f"{labels_tsv}: no such labels file")
-    labels_by_id = {}
-    for line, fields in read_tsv_rows(labels_tsv):
-        if len(fields) < 2:
-            raise InputError(f"{labels_tsv} line {line}: expected 'id<TAB>label'")
-        labels_by_id[fields[0]] = fields[1]
-    sequences, labels = [], []
+def _wrong_header(path: str, header: list[str] | None) -> InputError:
+    if header and header[0].lstrip().startswith(">"):
+        return InputError(f"{path} looks like FASTA, not a 'sequence,label' CSV: give its labels with "
+                          "--labels LABELS.tsv (lines of id<TAB>label)")
+    return InputError(f"{path}: expected a CSV whose header is 'sequence,label'")
+
+
+def read_labels_tsv(path: str) -> dict[str, str]:
+    """id -> label of a two-column `id<TAB>label` TSV: an id labelled twice over, or a
+    label left empty, is refused; columns after the second are ignored (with a warning)."""
+    _require_file(path, "a labels file")
+    labels_by_id: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    extra_columns_seen = False
+    for line, fields in read_tsv_rows(path):
+        if len(fields) < 2 or not fields[1].strip():
+            raise InputError(f"{path} line {line}: expected 'id<TAB>label'")
+        name, label = fields[0], fields[1].strip()
+        if name in labels_by_id and labels_by_id[name] != label:
+            raise InputError(f"{path} line {line}: {name!r} is labelled {label!r} here and "
+                             f"{labels_by_id[name]!r} on line {first_line[name]}")
+        if len(fields) > 2 and not extra_columns_seen and any(field.strip() for field in fields[2:]):
+            extra_columns_seen = True
+            _warn_extra_columns(path, line, len(fields), "id<TAB>label")
+        labels_by_id[name] = label
+        first_line.setdefault(name, line)
+    return labels_by_id
+
+
+@dataclass(frozen=True)
+class FastaLabels:
+    """The labels of FASTA records by id, read once from their `id<TAB>label` file (`path`)
+    for every FASTA file they label, so that its warnings are said once."""
+
+    path: str
+    by_id: dict[str, str]
+
+    @classmethod
+    def read(cls, path: str) -> "FastaLabels":
+        return cls(path, read_labels_tsv(path))
+
+
+def read_labelled_fasta(fasta: str, labels: FastaLabels) -> LabelledSet:
+    sequences, found = [], []
     for record in read_fasta(fasta):
-        if record.name not in labels_by_id:
-            raise InputError(f"record {record.name!r} of {fasta} has no label in {labels_tsv}")
+        if record.name not in labels.by_id:
+            raise InputError(f"record {record.name!r} of {fasta} has no label in {labels.path}")
         sequences.append(record.seq)
-        labels.append(labels_by_id[record.name])
-    return LabelledSet(sequences, labels, fasta)
+        found.append(labels.by_id[record.name])
+    return LabelledSet(sequences, found, fasta)

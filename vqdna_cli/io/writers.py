@@ -87,6 +87,19 @@ def check_weights_output(path: Path, force: bool, resume: bool) -> None:
             raise OutputError(f"cannot write into {path}: the folder is not writable")
 
 
+def make_folder(path: Path) -> None:
+    """Creates the folder `path` (and its missing parents); one that cannot be made (a file
+    in the way, a folder without write permission, a file system that takes none) is one
+    OutputError naming why."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        blocking = next((parent for parent in (path, *path.parents) if parent.exists() and not parent.is_dir()), None)
+        reason = f"{blocking} is a file" if blocking is not None else (error.strerror or str(error)).lower()
+        raise OutputError(f"cannot create the folder {path}: {reason}") from None
+
+
 def check_not_an_input(output: Path, inputs: Iterable) -> None:
     """--force must never turn an input, or the index it is read through, into an output:
     compared as resolved paths, so `./x.fa`, a symbolic link or a hard link to it are the same file."""

@@ -62,7 +62,8 @@ class FeatureHead(nn.Module):
 
     def standardise_on(self, features: torch.Tensor) -> None:
         self.shift.copy_(features.mean(0))
-        self.scale.copy_(features.std(0).clamp(min=1e-4))
+        if len(features) > 1:  # one row has no spread to measure: its features keep their scale
+            self.scale.copy_(features.std(0).clamp(min=1e-4))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:  # (B, F) -> (B, classes)
         x = (features - self.shift) / self.scale
