@@ -21,19 +21,6 @@ def test_csv_plain_and_gzip_read_the_same(tmp_path: Path):
     assert plain.labels == packed.labels == ["1", "0"]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("seq,y\nACGT,1\n", "header"),
-    ("sequence,label\n", "no labelled sequences"),
-    ("sequence,label\nACGT\n", "line 2"),
-    ("sequence,label\nACGT,1\nMKVL,0\n", "line 3"),
-])
-def test_bad_csv_is_refused_with_the_place(tmp_path: Path, text: str, message: str):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(InputError, match=message):
-        read_labelled_csv(str(path))
-
-
 def test_fasta_with_labels_tsv(tmp_path: Path):
     (tmp_path / "x.fa").write_text(">a\nACGT\n>b\nGGCC\n")
     (tmp_path / "labels.tsv").write_text("# id\tlabel\nb\tenhancer\na\tother\n")
@@ -58,6 +45,9 @@ def test_csv_from_a_spreadsheet_with_blank_lines_reads(tmp_path: Path):
 
 
 @pytest.mark.parametrize("text, message", [
+    ("seq,y\nACGT,1\n", "header"),
+    ("sequence,label\n", "no labelled sequences"),
+    ("sequence,label\nACGT,1\nMKVL,0\n", "line 3"),
     ("sequence,label\n,1\n", "line 2: empty sequence"),
     ("sequence,label\nACGT, \n", "line 2: empty label"),
     ("sequence,label\nACGT\n", "line 2: expected 'sequence,label', found one field"),

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-PLAIN_EVERY_S = 10.0
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock
 
 
 class _Silent:
@@ -108,7 +108,7 @@ def status(done: int, total: int | None, seconds: float) -> str:
     if rate > 0:
         parts.append(f"{_bases(rate)}/s")
         if total is not None and total >= done:
-            parts.append(f"{_clock((total - done) / rate)} left")
+            parts.append(f"{clock((total - done) / rate)} left")
     return ", ".join(parts)
 
 
@@ -117,11 +117,6 @@ def _bases(count: float) -> str:
         if count >= size:
             return f"{count / size:.1f} {unit}"
     return f"{count:.0f} bp"
-
-
-def _clock(seconds: float) -> str:
-    whole = int(round(seconds))
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def counted(count: int, noun: str) -> str:

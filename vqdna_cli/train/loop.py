@@ -23,6 +23,7 @@ import torch
 from vqdna_cli import distributed
 from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_training_state, resume_mismatch,
                                   save_training_state)
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
@@ -173,9 +174,6 @@ def _progress(stage: str, quiet: bool):
     )
 
 
-PLAIN_EVERY_S = 10.0
-
-
 class _Heartbeat:
     """Off a terminal (a cluster or workflow log) rich draws no bar, so a run would print
     nothing between validations: a plain line every PLAIN_EVERY_S seconds instead."""
@@ -192,12 +190,7 @@ class _Heartbeat:
         self.last = now
         left = (self.total - done) * (now - self.began) / max(done - self.start, 1)
         self.console.print(f"{self.stage}: step {done} of {self.total}, loss {loss:.3f}, "
-                           f"{_clock(now - self.began)} elapsed, about {_clock(left)} left")
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+                           f"{clock(now - self.began)} elapsed, about {clock(left)} left")
 
 
 def _summary(record: dict) -> str:
