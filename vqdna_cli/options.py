@@ -131,8 +131,9 @@ class MutationsOptions:
     min_baseq: int = 20
 
     def __post_init__(self) -> None:
-        if self.min_depth < 1 or not 0 < self.min_af <= 1 or self.min_baseq < 0:
-            raise UsageError("--min-depth must be >= 1, --min-af in (0, 1] and --min-baseq >= 0")
+        # --min-af 0 calls every allele at least one read shows
+        if self.min_depth < 1 or not 0 <= self.min_af <= 1 or self.min_baseq < 0:
+            raise UsageError("--min-depth must be >= 1, --min-af in [0, 1] and --min-baseq >= 0")
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def command(
     Example: vqdna mutations --reference NC_045512.2.fasta --annotation genes.gff genomes.fa -o muts/
     """
     from vqdna_cli import api
-    from vqdna_cli.cli.progress import bases_progress, report
+    from vqdna_cli.cli.progress import bases_progress, counted, report
 
     wanted = MutationsOptions(reference, annotation=annotation, labels=labels, label_column=label_column, vcf=vcf,
                               vcf_gz=vcf_gz, plot=plot, min_depth=min_depth, min_af=min_af, min_baseq=min_baseq)
@@ -48,5 +48,5 @@ def command(
     for notice in summary["notices"]:
         report(f"vqdna: {notice}", quiet)
     seconds = time.monotonic() - began
-    report(f"{summary['variants']:,} variants ({summary['distinct_variants']:,} distinct) in {summary['samples']:,} "
-           f"samples in {seconds:.1f} s -> {output}", quiet)
+    report(f"{counted(summary['variants'], 'variant')} ({summary['distinct_variants']:,} distinct) in "
+           f"{counted(summary['samples'], 'sample')} in {seconds:.1f} s -> {output}", quiet)

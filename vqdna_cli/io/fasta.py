@@ -34,7 +34,7 @@ _FIRST_BAD = re.compile(f"[^{_EITHER_CASE}]")
 _PROTEIN_ONLY = re.compile("[EFILPQefilpq]")
 _WHITESPACE = b" \t\r\n\v\f"
 GZIP_MAGIC = b"\x1f\x8b"
-_BYTE_ORDER_MARK = b"\xef\xbb\xbf"  # UTF-8's; some editors (Notepad) start every file with it
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"  # UTF-8's; some editors (Notepad) start every file with it
 _BUFFER_SIZE = 1 << 20
 _HEADER_WINDOW = 4096
 _LINE_BREAK_OR_HEADER = re.compile("[\r\n>]")
@@ -128,7 +128,7 @@ def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[
         lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
     else:
         lines = iter(stream)
-    first = _first_line(lines, source, compressed)
+    first = first_line(lines, source, compressed)
     lines = itertools.chain([first], lines)
     if fastq and first.startswith(b"@"):
         yield from _parse_fastq(lines, source)
@@ -136,12 +136,12 @@ def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[
         yield from _parse_records(lines, source)
 
 
-def _first_line(lines: Iterator[bytes], source: str, compressed: bool = False) -> bytes:
+def first_line(lines: Iterator[bytes], source: str, compressed: bool = False) -> bytes:
     """The first non-blank line, without a byte-order mark. Binary data (what gzip held,
     for a compressed file) is refused first; then a CR inside a header line means the file
     ends its lines with CR alone (classic Mac): read as one line, its records would
     otherwise be reported as empty or as not FASTA."""
-    first = next((line for line in lines if line.strip()), b"").removeprefix(_BYTE_ORDER_MARK)
+    first = next((line for line in lines if line.strip()), b"").removeprefix(BYTE_ORDER_MARK)
     check_text(first, source, inside="gzip" if compressed else None)
     if first.startswith((b">", b"@", b";")) and b"\r" in first.rstrip(b"\r\n"):
         raise InputError(
@@ -174,7 +174,7 @@ def check_text(head: bytes, source: str, *, inside: str | None = None) -> None:
                          f"`iconv -f UTF-16 -t UTF-8 {'FILE' if inside or source == 'stdin' else source} > fixed.fa`")
     if not inside and head.startswith(GZIP_MAGIC):
         return
-    first = next((line for line in head.split(b"\n") if line.strip()), b"").removeprefix(_BYTE_ORDER_MARK)
+    first = next((line for line in head.split(b"\n") if line.strip()), b"").removeprefix(BYTE_ORDER_MARK)
     if _is_binary(first[:_HEADER_WINDOW]):
         raise _binary_error(source, inside)
 

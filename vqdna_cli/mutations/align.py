@@ -117,7 +117,7 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
     import gzip
     import zlib
 
-    from vqdna_cli.io.fasta import GZIP_MAGIC, MAGIC_BYTES, check_text, validate_sequence
+    from vqdna_cli.io.fasta import BYTE_ORDER_MARK, GZIP_MAGIC, MAGIC_BYTES, check_text, first_line, validate_sequence
 
     if data is None:
         try:
@@ -134,6 +134,9 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
         except (OSError, EOFError, zlib.error) as error:
             raise InputError(f"{path} is a damaged gzip file ({error})") from None
         check_text(data[:MAGIC_BYTES], path, inside="gzip")
+    # as every FASTA reader of vqdna: a byte-order mark is dropped, CR-only line ends refused
+    first_line(iter(data.split(b"\n")), path)
+    data = data.lstrip(b"\r\n\t ").removeprefix(BYTE_ORDER_MARK)
     headers, chunks = [], []
     for line in data.splitlines():
         if line.startswith(b">"):
@@ -157,5 +160,6 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
         raw = b"".join(pieces)
         if not raw:
             raise InputError(f"record {name!r} in {path} has an empty sequence")
-        records.append(SequenceRecord(name, validate_sequence(raw, name, path), name))
+        # U is T (an RNA genome written as RNA), as the model reads it (data.alphabet)
+        records.append(SequenceRecord(name, validate_sequence(raw, name, path).replace("U", "T"), name))
     return records

@@ -11,6 +11,7 @@ reaches `min_depth` and the allele's share of it (allele frequency) reaches `min
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pysam
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations.variants import Call, Reference, normalise
 from vqdna_cli.options import MutationsOptions
 
@@ -64,11 +65,16 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
         if not _in_coordinate_order(path, reference):
             raise InputError(f"{path} is not sorted by coordinate: run `samtools sort -o sorted.bam {path}` "
                              "and `samtools index sorted.bam`")
+        if not (alignments.is_bam or alignments.is_cram):  # SAM text cannot be indexed
+            raise InputError(f"{path} is SAM text, which has no index: run `samtools sort -o sorted.bam {path}` "
+                             "and `samtools index sorted.bam`, and give sorted.bam")
         raise InputError(f"{path} has no index: run `samtools index {path}`")
     # Every contig that carries reads must be the reference's (same name, same length).
     used = [s.contig for s in alignments.get_index_statistics() if s.mapped] if alignments.is_bam else list(alignments.references)
     lengths = dict(zip(alignments.references, alignments.lengths))
     try:
+        if alignments.is_bam and not used:  # as every reader of vqdna refuses a BAM without reads
+            raise InputError(f"no mapped reads in {path}: there is nothing to call variants from")
         for name in used:
             reference.check_contig(name, path, lengths[name])
     except InputError:
@@ -100,16 +106,16 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
     alignments = open_checked(path, reference)
     sample = sample_name(alignments, path)
     calls, covered = [], {}
+    baseless: set = set()  # reads stored without bases (SEQ *), for the warning
     with alignments:
         for chrom in alignments.references:
             if chrom not in reference.sequences:
                 continue
             sequence = reference.sequences[chrom]
             mask = np.zeros(len(sequence), dtype=bool)
-            for column in alignments.pileup(chrom, stepper="all", min_base_quality=0, max_depth=MAX_DEPTH,
-                                            ignore_orphans=False, truncate=False):
+            for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
-                depth, counts = _count(column, filters.min_baseq, sequence, position)
+                depth, counts = _count(column, filters.min_baseq, sequence, position, baseless)
                 if depth < filters.min_depth:
                     continue
                 mask[position] = True
@@ -118,6 +124,10 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                         site = normalise(sequence, chrom, position, ref, alt)
                         calls.append(Call(sample, site, depth=depth, alt_depth=n))
             covered[chrom] = mask
+    if baseless:
+        count = len(baseless)
+        warnings.warn(f"{path}: {count:,} read{'s' if count > 1 else ''} stored without bases (SEQ *) show no "
+                      "allele and count for no depth", VqdnaWarning, stacklevel=2)
     # An indel counted at one anchor can normalise onto another one's key: keep the best supported.
     best: dict = {}
     for call in calls:
@@ -126,9 +136,27 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
     return ReadCalls(sample, sorted(best.values(), key=lambda c: c.site), covered)
 
 
-def _count(column, min_baseq: int, sequence: str, position: int) -> tuple[int, Counter]:
+def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: Reference):
+    """The pileup columns of `chrom`. htslib fails mid-file when it cannot decode a CRAM
+    (a reference other than the one it was written against, or a `.fai` older than its
+    FASTA): one line naming both, not pysam's bare "error during iteration". One iterator at
+    a time: pysam's default of several, each on its own handle, is not there for CRAM."""
+    from vqdna_cli.io.htslib import quiet_htslib
+
+    try:
+        with quiet_htslib():  # htslib's lines about the failure would come before ours
+            yield from alignments.pileup(chrom, stepper="all", min_base_quality=0, max_depth=MAX_DEPTH,
+                                         ignore_orphans=False, truncate=False, multiple_iterators=False)
+    except (ValueError, OSError) as error:
+        raise InputError(f"cannot read the alignments of {path} on {chrom!r} against the reference "
+                         f"{reference.path} ({error}): give the reference the file was written against; "
+                         f"if the FASTA changed after indexing, rebuild its index with `samtools faidx "
+                         f"{reference.path}`") from None
+
+
+def _count(column, min_baseq: int, sequence: str, position: int, baseless: set) -> tuple[int, Counter]:
     """Depth at `position` and the reads supporting each non-reference allele, keyed by the
-    (ref, alt) alleles starting at `position`."""
+    (ref, alt) alleles starting at `position`; reads without bases go to `baseless`."""
     depth = 0
     counts: Counter = Counter()
     ref_base = sequence[position]
@@ -140,6 +168,7 @@ def _count(column, min_baseq: int, sequence: str, position: int) -> tuple[int, C
             continue
         alignment = read.alignment
         if alignment.query_sequence is None:  # SEQ `*`: an alignment without bases shows no allele
+            baseless.add((alignment.query_name, alignment.flag, alignment.reference_start))
             continue
         at = read.query_position
         qualities = alignment.query_qualities

@@ -222,7 +222,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
     comment = (f"vqdna {described['vqdna_version']} model {described['model_hash']} reference {Path(reference).name} "
                f"flank {FLANK}")
     notices = []
-    with report.atomic_directory(output_dir) as work:
+    with report.atomic_directory(output_dir, force) as work:
         report.write_table(work / "variants.tsv", comment, _variant_header(levels),
                            [_variant_row(sample, call, effects[call.site], levels) for sample in samples for call in sample.calls])
         sample_rows, summaries, deltas = [], {}, {}

@@ -9,6 +9,7 @@ Numbers are rounded and rows sorted, so the same input and options give byte-ide
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -49,12 +50,16 @@ def _check_holds_no_input(folder: Path, inputs: Iterable) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: Path) -> Iterator[Path]:
+def atomic_directory(path: Path, force: bool) -> Iterator[Path]:
     """A temporary folder whose files become `path`'s only if the block succeeds. A new
     `path` is the temporary folder renamed; in an existing one (--force) each of
-    OUTPUT_FILES is replaced, and anything else in it is left alone."""
+    OUTPUT_FILES is replaced, and anything else in it is left alone. A folder another run
+    made at `path` since `check_output_dir` (the same -o twice in a workflow) is kept, and
+    this run fails (exit 4), as a file output that appears while a run writes it is kept."""
     path = Path(path)
     existing = path.is_dir()
+    if existing and not force:
+        raise _appeared(path)
     parent = path if existing else (path.parent if str(path.parent) else Path("."))
     # Named like a file output's temporary file (the writer's process ID inside), so that a
     # later run removes the folder of a killed run and refuses while another run writes.
@@ -72,12 +77,22 @@ def atomic_directory(path: Path) -> Iterator[Path]:
             os.chmod(child, 0o666 & ~umask())
         if existing:
             _replace_outputs(work, path)
+        elif path.exists():  # made by another run while this one worked
+            raise _appeared(path)
         else:
-            os.replace(work, path)
+            try:
+                os.replace(work, path)
+            except OSError as error:  # made in the moment since: a folder with files is not replaced
+                raise (_appeared(path) if error.errno in (errno.ENOTEMPTY, errno.EEXIST) else error) from None
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _appeared(path: Path) -> OutputError:
+    return OutputError(f"output folder {path} appeared while this run worked (another run with the same -o?): "
+                       "it is kept; run again with another -o, or with --force to replace its vqdna files")
 
 
 def _replace_outputs(work: Path, folder: Path) -> None:

@@ -127,7 +127,8 @@ class Reference:
             raise InputError(f"reference {path} is a folder; give the reference FASTA file")
         if not Path(path).is_file():
             raise InputError(f"reference {path} does not exist")
-        sequences = {record.name: record.seq for record in read_fasta(str(path))}
+        # U is T, as in the genomes compared with it (align.read_genomes)
+        sequences = {record.name: record.seq.replace("U", "T") for record in read_fasta(str(path))}
         if not sequences:
             raise InputError(f"reference {path} holds no sequence")
         return cls(Path(path), sequences)

@@ -1,0 +1,122 @@
+"""`vqdna mutations` on inputs other readers of vqdna already take or refuse: RNA genomes, a
+byte-order mark, CR-only lines, BAMs without reads or bases, SAM text, a CRAM against the
+wrong reference; and two runs given the same output folder."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pysam
+import pytest
+
+from conftest import fasta_text, random_dna
+from test_mutations import CHROM, REF, VARIANT, files, rows, run, write_bam  # noqa: F401 (files: a fixture)
+from vqdna_cli.errors import InputError, OutputError, VqdnaWarning
+from vqdna_cli.mutations import report
+
+
+def called(out: Path) -> set[tuple[str, str, str, str]]:
+    return {(r["sample"], r["pos"], r["ref"], r["alt"]) for r in rows(out / "variants.tsv")}
+
+
+def test_an_rna_genome_and_a_byte_order_mark_read_as_the_dna_genome(files, tiny_model_dir, tmp_path):
+    dna = tmp_path / "dna.fa"
+    dna.write_text(fasta_text({"v": VARIANT}))
+    rna = tmp_path / "rna.fa"
+    rna.write_text(fasta_text({"v": VARIANT.replace("T", "U")}))
+    marked = tmp_path / "marked.fa"
+    marked.write_bytes(b"\xef\xbb\xbf" + dna.read_bytes())
+    run(files, [dna], tmp_path / "dna", tiny_model_dir, plot=False)
+    run(files, [rna], tmp_path / "rna", tiny_model_dir, plot=False)
+    run(files, [marked], tmp_path / "marked", tiny_model_dir, plot=False)
+    assert called(tmp_path / "dna") and called(tmp_path / "rna") == called(tmp_path / "dna")
+    assert called(tmp_path / "marked") == called(tmp_path / "dna")
+
+
+def test_cr_only_line_ends_are_refused_with_the_fix(files, tiny_model_dir, tmp_path):
+    old_mac = tmp_path / "mac.fa"
+    old_mac.write_bytes(fasta_text({"v": VARIANT}).replace("\n", "\r").encode())
+    with pytest.raises(InputError, match=r"carriage returns alone .*tr '\\r' '\\n'"):
+        run(files, [old_mac], tmp_path / "out", tiny_model_dir, plot=False)
+    assert not (tmp_path / "out").exists()
+
+
+def _rewritten(bam: Path, path: Path, keep, mode: str = "wb") -> Path:
+    """The reads of `bam` for which `keep(index, read)` gives a read (possibly changed)."""
+    with pysam.AlignmentFile(str(bam)) as source, pysam.AlignmentFile(str(path), mode, template=source) as out:
+        for index, read in enumerate(source.fetch(until_eof=True)):
+            kept = keep(index, read)
+            if kept is not None:
+                out.write(kept)
+    if mode == "wb":
+        pysam.index(str(path))
+    return path
+
+
+def test_a_bam_without_reads_is_refused(files, tiny_model_dir, tmp_path):
+    empty = _rewritten(write_bam(tmp_path / "reads.bam"), tmp_path / "empty.bam", lambda i, read: None)
+    with pytest.raises(InputError, match="no mapped reads in .*empty.bam"):
+        run(files, [empty], tmp_path / "out", tiny_model_dir, plot=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_reads_stored_without_bases_are_counted_in_a_warning(files, tiny_model_dir, tmp_path):
+    def without_bases(index, read):
+        if index % 10 == 0:
+            read.query_sequence = None  # SEQ `*` (qualities go with it)
+        return read
+
+    some = _rewritten(write_bam(tmp_path / "reads.bam"), tmp_path / "some.bam", without_bases)
+    with pytest.warns(VqdnaWarning, match=r"some.bam: [\d,]+ reads stored without bases \(SEQ \*\)"):
+        summary = run(files, [some], tmp_path / "out", tiny_model_dir, plot=False)
+    assert summary["variants"] > 0  # the other reads still call
+
+
+def test_sam_text_gets_advice_samtools_can_follow(files, tiny_model_dir, tmp_path):
+    sam = _rewritten(write_bam(tmp_path / "reads.bam"), tmp_path / "reads.sam", lambda i, read: read, mode="w")
+    with pytest.raises(InputError, match=r"reads.sam is SAM text, which has no index: run `samtools sort -o sorted.bam"):
+        run(files, [sam], tmp_path / "out", tiny_model_dir, plot=False)
+
+
+def test_min_af_zero_calls_every_allele_a_read_shows(files, tiny_model_dir, tmp_path):
+    bam = write_bam(tmp_path / "reads.bam")
+    every = run(files, [bam], tmp_path / "every", tiny_model_dir, min_af=0.0, plot=False)
+    usual = run(files, [bam], tmp_path / "usual", tiny_model_dir, plot=False)
+    assert every["variants"] >= usual["variants"] > 0
+
+
+def test_a_cram_read_against_another_reference_is_one_line(files, tiny_model_dir, tmp_path):
+    cram = tmp_path / "reads.cram"
+    bam = write_bam(tmp_path / "reads.bam")
+    pysam.view("-C", "-T", str(files["ref"]), "-o", str(cram), str(bam), catch_stdout=False)
+    pysam.index(str(cram))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pysam's "multiple_iterators not implemented for CRAM" among them
+        assert run(files, [cram], tmp_path / "right", tiny_model_dir, plot=False)["variants"] > 0
+    other = tmp_path / "other.fa"  # the same name and length, other bases
+    other.write_text(fasta_text({CHROM: random_dna(len(REF), 99)}))
+    wrong = {**files, "ref": other}
+    with pytest.raises(InputError, match=r"cannot read the alignments of .*reads.cram on 'ref1' against the "
+                                         r"reference .*other.fa .*give the reference the file was written against"):
+        run(wrong, [cram], tmp_path / "wrong", tiny_model_dir, plot=False)
+    assert not (tmp_path / "wrong").exists()
+
+
+def test_a_folder_another_run_makes_at_the_output_meanwhile_is_kept(tmp_path):
+    """Two jobs of a workflow given the same -o: the one finishing second fails (exit 4)."""
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match="appeared while this run worked"):
+        with report.atomic_directory(out, force=False) as work:
+            (work / "variants.tsv").write_text("this run's")
+            out.mkdir()
+            (out / "variants.tsv").write_text("the other run's")
+    assert (out / "variants.tsv").read_text() == "the other run's"
+    with pytest.raises(OutputError, match="appeared while this run worked"):  # finished before this one began writing
+        with report.atomic_directory(out, force=False) as work:
+            (work / "variants.tsv").write_text("this run's")
+    assert (out / "variants.tsv").read_text() == "the other run's"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left
+    with report.atomic_directory(out, force=True) as work:
+        (work / "variants.tsv").write_text("this run's")
+    assert (out / "variants.tsv").read_text() == "this run's"
