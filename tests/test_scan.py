@@ -196,3 +196,25 @@ def test_scan_refuses_options_it_would_ignore(run_vqdna, tiny_model_dir, genome,
                        "-o", tmp_path / "calls.bed")
     assert result.returncode == 2 and len(result.stderr_lines) == 1 and named in result.stderr
     assert not (tmp_path / "calls.bed").exists()
+
+
+def test_scan_names_the_regions_too_short_for_a_window(run_vqdna, tiny_model_dir, genome, tmp_path):
+    bed = tmp_path / "some_short.bed"
+    bed.write_text("chr1\t390\t600\nchr2\t0\t30\n")  # the second is shorter than the 40 bp window
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--bed", bed,
+                       "-o", tmp_path / "calls.bed")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr_lines[-1] == ("vqdna: warning: 1 of the regions is shorter than a 40 bp window and not "
+                                       "scanned (classify their sequences without --scan, or widen them)")
+    assert {row[0] for row in bed_rows(tmp_path / "calls.bed")} == {"chr1"}
+
+
+def test_a_whole_sequence_head_cannot_scan(run_vqdna, model_copy, genome, tmp_path):
+    from test_classify_checks import frozen_head
+
+    frozen_head(model_copy, "whole", whole_record=True)  # the variant head's layout
+    result = run_vqdna("classify", "--task", "whole", "--model", model_copy, "--scan", genome, "-o", tmp_path / "x.bed")
+    assert result.returncode == 2 and result.stderr_lines == [
+        "vqdna: error: the whole head classifies whole sequences, not windows of a genome: it cannot scan; classify "
+        "the sequences instead (without --scan)"]
+    assert not (tmp_path / "x.bed").exists()

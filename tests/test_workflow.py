@@ -218,6 +218,14 @@ def test_split_makes_contiguous_non_empty_shards(tmp_path):
         split.split_fasta(str(fasta), [str(tmp_path / f"x{i}.fa") for i in range(6)])
 
 
+def test_split_refuses_an_id_given_twice_as_one_unsharded_run_does(tmp_path):
+    """Each shard would hold one of the two records and pass vqdna's check."""
+    fasta = tmp_path / "dup.fa"
+    fasta.write_text(">a first\nACGTACGTAC\n>b\nGGCCGGCCAA\n>a again\nACGTACGTAC\n")
+    with pytest.raises(SystemExit, match="duplicate record ID 'a' in .*dup.fa"):
+        split.split_fasta(str(fasta), [str(tmp_path / "0.fa"), str(tmp_path / "1.fa")])
+
+
 def test_merge_tsv_refuses_shards_of_different_formats(tmp_path):
     tsv, bed = tmp_path / "0.tsv", tmp_path / "1.tsv"
     tsv.write_text("id\tlabel\tclass_index\tp_neg\tp_pos\na\tneg\t0\t0.9\t0.1\n")

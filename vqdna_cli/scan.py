@@ -44,6 +44,9 @@ class ScanLayout:
     @classmethod
     def of(cls, info: HeadInfo, model_window: int, settings: ScanSettings) -> "ScanLayout":
         """The layout for a head; bad values raise a one-line error."""
+        if info.reads.whole_record:  # its training rows were whole sequences, never windows of one
+            raise UsageError(f"the {info.task or 'chosen'} head classifies whole sequences, not windows of a "
+                             "genome: it cannot scan; classify the sequences instead (without --scan)")
         trained = info.train_window_lengths
         window = settings.window if settings.window is not None else (trained[1] if trained else model_window)
         if not 1 <= window <= model_window:
@@ -68,7 +71,8 @@ def window_starts(start: int, end: int, layout: ScanLayout) -> list[int]:
     return starts
 
 
-def _mostly_bases(seq: str) -> bool:
+def mostly_bases(seq: str) -> bool:
+    """At most MAX_AMBIGUOUS of `seq` is N or another IUPAC code (what a call can be made on)."""
     ambiguous = len(seq.encode("ascii").translate(None, _ACGT))
     return ambiguous <= MAX_AMBIGUOUS * len(seq)
 
@@ -93,7 +97,7 @@ def interval_windows(fetch: Callable[[int, int], str], chrom: str, start: int, e
         bases = fetch(offset, block[-1] + layout.window)
         for at in block:
             seq = bases[at - offset : at - offset + layout.window]
-            if not _mostly_bases(seq):
+            if not mostly_bases(seq):
                 continue
             for strand in layout.strands:
                 record = SequenceRecord(f"{chrom}:{at}-{at + layout.window}", reverse_complement(seq) if strand == "-" else seq,
@@ -142,6 +146,10 @@ class ScanSource:
             merged = sorted_merged(wanted, list(lengths))
             return cls(path, merged, sum(r.end - r.start for r in merged))
         return cls(path, None, None)
+
+    def shorter_than(self, window: int) -> int:
+        """How many of the (merged) intervals get no window: they are shorter than one."""
+        return sum(1 for region in self.regions or () if region.end - region.start < window)
 
     def windows(self, layout: ScanLayout) -> Iterator[ScanWindow]:
         if self.regions is None:

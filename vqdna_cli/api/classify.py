@@ -15,10 +15,12 @@ SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress
 
 
 def list_tasks(model_dir: Path | None = None) -> list[dict]:
-    from vqdna_cli.checkpoint import list_heads
+    from vqdna_cli.checkpoint import list_heads, read_model_info
     from vqdna_cli.runner import default_weights_dir
 
-    return list_heads(Path(model_dir) if model_dir else default_weights_dir())
+    directory = Path(model_dir) if model_dir else default_weights_dir()
+    read_model_info(directory)  # a folder that is no weights folder is an error, not an empty list
+    return list_heads(directory)
 
 
 def what_head_reads(head: dict) -> str:
@@ -48,11 +50,13 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     sidecar `<output>.json` when `output` is a file, and also before the header as
     `##key=value` lines with `options.header_comments`. The result counts the windows (whole
     sequences, for a head that reads them) whose length is far from those the head trained
-    on (`head_features.outside_training_lengths`), for the caller to warn about."""
+    on (`head_features.outside_training_lengths`), and those mostly N (`scan.mostly_bases`),
+    for the caller to warn about."""
     from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import (PredictionBed, PredictionTsv, check_output, check_sidecar, check_text_output,
                                       has_sidecar, text_output, write_sidecar)
     from vqdna_cli.runner import embed_records
+    from vqdna_cli.scan import MAX_AMBIGUOUS, mostly_bases
 
     output_format = options.table_format(output)
     check_text_output(output)
@@ -61,6 +65,13 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     runner = load_runner(run)
     check_stride(options.stride, runner.window)
     head, info = runner.attach_head(task)
+    reads = info.reads
+    if options.reverse_complement and (reads.center_tokens or reads.segments) and not reads.both_strands:
+        # averaging the two strands' features would put the other strand's bases where the head
+        # learnt one place on one strand: neither strand's answer, and not the same for both
+        raise UsageError(f"--rc: the {task} head reads tokens at fixed places of one strand "
+                         f"({what_head_reads(info.to_json())}), as it was trained: give the sequences on that "
+                         "strand, or scan a genome with --scan, which calls each strand")
     whole_record = info.reads.whole_record  # one prediction per record: TSV only
     if output_format == "bed" and whole_record:
         raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
@@ -75,7 +86,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     results = embed_records(runner, open_records(inputs), batch_tokens=run.tokens_per_batch(), stride=options.stride,
                             per_token=False, on_bases=progress, **head_inputs(info, options.reverse_complement))
     results = read_ahead(results)  # an input that fails at once writes nothing, not even a header to stdout
-    count = read_count = outside = 0  # counters, not lists: memory stays flat over millions of reads
+    count = read_count = outside = ambiguous = 0  # counters, not lists: memory stays flat over millions of reads
     with text_output(output) as out:
         table.write_header(out, provenance if options.header_comments else None)
         for result in results:  # rows are written as records finish: a genome streams through
@@ -86,10 +97,13 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
             lengths = [len(result.record)] if whole_record else [end - start for start, end in result.windows]
             read_count += len(lengths)
             outside += sum(outside_training_lengths(info, n) for n in lengths)
+            spans = [(0, len(result.record))] if whole_record else result.windows
+            ambiguous += sum(not mostly_bases(result.record.seq[start:end]) for start, end in spans)
     if has_sidecar(output):
         write_sidecar(output, {**provenance, "columns": table.columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
-            "read_count": read_count, "outside_training_lengths": outside,
+            "read_count": read_count, "outside_training_lengths": outside, "mostly_ambiguous": ambiguous,
+            "max_ambiguous": MAX_AMBIGUOUS,
             "train_window_lengths": info.train_window_lengths, "provenance": provenance}
 
 
@@ -158,6 +172,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     tracker.finish(source.total_bases)
     result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
               "strands": "".join(layout.strands), "bases": tracker.covered, "max_ambiguous": MAX_AMBIGUOUS,
+              "regions_shorter_than_window": source.shorter_than(layout.window),
               "outside_training_lengths": outside_training_lengths(info, layout.window),
               "train_window_lengths": info.train_window_lengths}
     if has_sidecar(output):

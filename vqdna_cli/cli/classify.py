@@ -69,6 +69,10 @@ def command(
         report(f"vqdna: warning: {result['outside_training_lengths']} of {result['read_count']} {result['read']} are far "
                f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
                "extrapolations", quiet)
+    if result["mostly_ambiguous"]:
+        report(f"vqdna: warning: {result['mostly_ambiguous']:,} of {result['read_count']:,} {result['read']} are more "
+               f"than {result['max_ambiguous'] * 100:g} % N (or other IUPAC codes): their probabilities say little "
+               "(--scan skips such windows)", quiet)
 
 
 def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, settings, rc, output_format, force,
@@ -95,6 +99,11 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
     if not result["windows"]:
         report(f"vqdna: warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
                f"window, or more than {result['max_ambiguous'] * 100:g} % N): the BED holds no rows", quiet)
+    elif result["regions_shorter_than_window"]:
+        short = result["regions_shorter_than_window"]
+        report(f"vqdna: warning: {short:,} of the regions {'is' if short == 1 else 'are'} shorter than a "
+               f"{result['window']} bp window and not scanned (classify their sequences without --scan, or "
+               "widen them)", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)

@@ -206,6 +206,33 @@ def _require_file(path: str) -> None:
         raise InputError(f"input file not found: {path}")
     if os.path.isdir(path):
         raise InputError(f"input {path} is a directory; give a FASTA, BAM, SAM or CRAM file")
+    _check_bgzf_end(path)
+
+
+# BGZF (bgzip, samtools) ends every file with this empty block. Its blocks are gzip members,
+# so a file cut at a block boundary decompresses without error, one record short or with a
+# record cut: only the missing end block tells.
+_BGZF_HEADER = b"\x1f\x8b\x08\x04"
+_BGZF_SUBFIELD_AT, _BGZF_SUBFIELD = 12, b"BC"
+_BGZF_END = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _check_bgzf_end(path: str) -> None:
+    """A BGZF file without its end block is refused, as htslib warns of a BAM without one."""
+    if not os.path.isfile(path):  # a pipe or device: read as it comes
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_BGZF_SUBFIELD_AT + 2)
+            if not (head.startswith(_BGZF_HEADER) and head[_BGZF_SUBFIELD_AT:] == _BGZF_SUBFIELD):
+                return
+            handle.seek(-min(len(_BGZF_END), os.path.getsize(path)), os.SEEK_END)
+            end = handle.read()
+    except OSError as error:
+        raise InputError(f"cannot open {path}: {error.strerror}") from None
+    if end != _BGZF_END:
+        raise InputError(f"{path} is BGZF without its end-of-file block: the file was cut short (an interrupted "
+                         "copy or download?); get it again, or recompress it with bgzip")
 
 
 def _open_binary(path: str) -> AbstractContextManager[BinaryIO]:

@@ -20,7 +20,14 @@ def split_fasta(path: str, outputs: list[str]) -> None:
     """Record i goes to shard floor(i * shards / records): contiguous, sizes differing by at
     most one. vqdna refuses a FASTA without records, so no shard may be empty."""
     with _open_text(path) as handle:
-        records = sum(line.startswith(">") for line in handle)
+        headers = [line for line in handle if line.startswith(">")]
+    records = len(headers)
+    # vqdna refuses an ID given twice in one file; in two shards each copy would pass
+    seen: set[str] = set()
+    for name in (header[1:].split(None, 1)[0] for header in headers if header[1:].strip()):
+        if name in seen:
+            raise SystemExit(f"duplicate record ID {name!r} in {path}; record IDs must be unique")
+        seen.add(name)
     if records < len(outputs):
         raise SystemExit(f"{path} has {records} FASTA records, fewer than shards={len(outputs)}: "
                          "the workflow splits by record, so lower `shards`")

@@ -1,0 +1,71 @@
+"""`vqdna classify` refusing or warning where an answer would mislead: a weights folder that
+is none, windows mostly N, --rc for a head that reads one strand at fixed places, a BGZF
+FASTA cut short."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pysam
+
+from conftest import fasta_text, random_dna, toy_csv
+
+
+def test_list_tasks_of_a_folder_that_holds_no_weights_is_an_error(run_vqdna, tmp_path):
+    missing = run_vqdna("classify", "--list-tasks", "-m", tmp_path / "nowhere")
+    assert missing.returncode == 3 and missing.stderr_lines == [
+        f"vqdna: error: --model {tmp_path / 'nowhere'} does not exist: give the weights folder (the one that holds "
+        "config.json)"]
+    (tmp_path / "empty").mkdir()
+    empty = run_vqdna("classify", "--list-tasks", "-m", tmp_path / "empty")
+    assert empty.returncode == 3 and "config.json is missing" in empty.stderr and not empty.stdout
+
+
+def test_windows_mostly_n_are_classified_with_a_warning(run_vqdna, tiny_model_dir, tmp_path):
+    fasta = tmp_path / "gap.fa"
+    fasta.write_text(fasta_text({"gap": "N" * 40, "bases": random_dna(40, 3), "some_n": random_dna(36, 4) + "NNNN"}))
+    result = run_vqdna("classify", "--task", "toy", "-m", tiny_model_dir, fasta)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.decode().splitlines()) == 4  # a row for each, as asked
+    assert result.stderr_lines[-1] == ("vqdna: warning: 1 of 3 windows are more than 10 % N (or other IUPAC codes): "
+                                       "their probabilities say little (--scan skips such windows)")
+
+
+def frozen_head(model: Path, task: str, **reads) -> None:
+    """A frozen head of `model` that reads `reads` (FinetuneSettings fields)."""
+    from vqdna_cli import api
+    from vqdna_cli.options import FinetuneSettings, HeadRows, RunOptions, TrainControl
+
+    api.finetune(HeadRows((str(toy_csv(model.parent / f"{task}.csv")),)),
+                 FinetuneSettings(task, adapter="frozen", epochs=1, batch=16, **reads),
+                 RunOptions(model, threads=1), TrainControl(quiet=True))
+
+
+def test_rc_is_refused_for_a_head_that_reads_one_strand_at_fixed_places(run_vqdna, model_copy, short_fasta):
+    frozen_head(model_copy, "site", center_tokens=4, center_at=10)  # the promoter heads' kind of read
+    frozen_head(model_copy, "anywhere")
+    result = run_vqdna("classify", "--task", "site", "-m", model_copy, short_fasta, "--rc")
+    assert result.returncode == 2 and result.stderr_lines == [
+        "vqdna: error: --rc: the site head reads tokens at fixed places of one strand (whole window + bases 8..11), "
+        "as it was trained: give the sequences on that strand, or scan a genome with --scan, which calls each strand"]
+    plain = run_vqdna("classify", "--task", "anywhere", "-m", model_copy, short_fasta, "--rc")
+    assert plain.returncode == 0, plain.stderr  # a head that reads the window as a whole takes --rc
+
+
+def test_a_bgzf_fasta_cut_at_a_block_boundary_is_refused(run_vqdna, tiny_model_dir, tmp_path):
+    plain = tmp_path / "many.fa"
+    plain.write_text(fasta_text({f"r{i}": random_dna(300, i) for i in range(400)}))  # over one 64 kB block
+    packed = tmp_path / "many.fa.gz"
+    pysam.tabix_compress(str(plain), str(packed), force=True)
+    data = packed.read_bytes()
+    first_block = struct.unpack("<H", data[16:18])[0] + 1  # BSIZE: the block's length less one
+    cut = tmp_path / "cut.fa.gz"
+    cut.write_bytes(data[:first_block])
+    whole = run_vqdna("tokenize", packed, "-o", tmp_path / "whole.npz")
+    assert whole.returncode == 0, whole.stderr
+    result = run_vqdna("classify", "--task", "toy", "-m", tiny_model_dir, cut, "-o", tmp_path / "cut.tsv")
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: {cut} is BGZF without its end-of-file block: the file was cut short (an interrupted copy or "
+        "download?); get it again, or recompress it with bgzip"]
+    assert not (tmp_path / "cut.tsv").exists()
