@@ -120,3 +120,32 @@ def test_a_folder_another_run_makes_at_the_output_meanwhile_is_kept(tmp_path):
     with report.atomic_directory(out, force=True) as work:
         (work / "variants.tsv").write_text("this run's")
     assert (out / "variants.tsv").read_text() == "this run's"
+
+
+def test_inputs_and_labels_that_cannot_be_right_are_named(files, tiny_model_dir, tmp_path):
+    from vqdna_cli.errors import UsageError
+    from vqdna_cli.options import MutationsOptions
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.vcf").write_text("")
+    for given, message in [(tmp_path / "folder", "is a folder; give a FASTA, BAM/CRAM or VCF/BCF file"),
+                           (tmp_path / "empty.vcf", r"input .*empty.vcf is empty")]:
+        with pytest.raises(InputError, match=message):
+            run(files, [given], tmp_path / "out", tiny_model_dir, plot=False)
+    twice = tmp_path / "labels.tsv"
+    twice.write_text("variant\tA\nsame\tB\nvariant\tC\n")
+    with pytest.raises(InputError, match="line 3: sample 'variant' is labelled 'C' here and 'A' on line 1"):
+        run(files, [files["genomes"]], tmp_path / "out", tiny_model_dir, labels=twice, plot=False)
+    with pytest.raises(UsageError, match="--label-column names a column of the --labels file"):
+        MutationsOptions(files["ref"], label_column="lineage")
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_change_is_called_where_the_reference_is_n(files, tiny_model_dir, tmp_path):
+    gapped = REF[:500] + "N" * 10 + REF[510:]  # bases 501..510 unknown in the reference
+    reference = tmp_path / "gapped.fa"
+    reference.write_text(fasta_text({CHROM: gapped}))
+    genome = tmp_path / "genome.fa"
+    genome.write_text(fasta_text({"g": REF}))  # the genome knows them
+    run({**files, "ref": reference}, [genome], tmp_path / "out", tiny_model_dir, plot=False)
+    assert called(tmp_path / "out") == set()

@@ -86,7 +86,8 @@ def _walk(hit, chrom_seq: str, query: str, covered: np.ndarray) -> Iterator:
             q = query_bytes[query_at : query_at + length]
             resolved = np.isin(q, _ACGT)
             covered[ref_at : ref_at + length] |= resolved
-            for offset in np.flatnonzero(resolved & (q != r)).tolist():
+            # where the reference itself is N (or another IUPAC code) no base is a change from it
+            for offset in np.flatnonzero(resolved & (q != r) & np.isin(r, _ACGT)).tolist():
                 position = ref_at + offset
                 yield normalise(chrom_seq, hit.ctg, position, chrom_seq[position], chr(q[offset]))
             ref_at += length

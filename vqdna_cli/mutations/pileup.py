@@ -176,7 +176,7 @@ def _count(column, min_baseq: int, sequence: str, position: int, baseless: set) 
             continue
         depth += 1
         base = alignment.query_sequence[at]
-        if base != ref_base and base in "ACGT":
+        if base != ref_base and base in "ACGT" and ref_base in "ACGT":  # no change from a reference N
             counts[(ref_base, base)] += 1
         if read.indel > 0:
             inserted = alignment.query_sequence[at + 1 : at + 1 + read.indel]

@@ -32,6 +32,8 @@ def input_kind(path: str) -> str:
     """genomes (FASTA), reads (BAM/SAM/CRAM) or vcf (VCF/BCF), from the content."""
     from vqdna_cli.io.sequences import SNIFF_BYTES, detect_format
 
+    if Path(path).is_dir():
+        raise InputError(f"input {path} is a folder; give a FASTA, BAM/CRAM or VCF/BCF file")
     if not Path(path).is_file():
         raise InputError(f"input file not found: {path}")
     try:
@@ -39,6 +41,8 @@ def input_kind(path: str) -> str:
             head = handle.read(SNIFF_BYTES)
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror or error}") from None
+    if not head.strip():
+        raise InputError(f"input {path} is empty")
     kind = _content_kind(head, path)
     return kind or (READS if detect_format(path) == "alignment" else GENOMES)
 
@@ -130,11 +134,17 @@ def read_labels(path: Path, column: str | None) -> dict[str, str]:
         index = 1
         if any(len(row) < 2 for _, row in rows):
             raise InputError(f"labels file {path}: every line needs a sample and a label, tab-separated")
-    labels = {}
+    labels: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for number, row in rows:
         if len(row) <= index:
             raise InputError(f"labels file {path} line {number} has no column {index + 1}")
-        labels[row[0]] = row[index]
+        sample, label = row[0], row[index]
+        if sample in labels and labels[sample] != label:
+            raise InputError(f"labels file {path} line {number}: sample {sample!r} is labelled {label!r} here and "
+                             f"{labels[sample]!r} on line {first_line[sample]}")
+        labels[sample] = label
+        first_line.setdefault(sample, number)
     return labels
 
 
