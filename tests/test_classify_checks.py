@@ -69,3 +69,21 @@ def test_a_bgzf_fasta_cut_at_a_block_boundary_is_refused(run_vqdna, tiny_model_d
         f"vqdna: error: {cut} is BGZF without its end-of-file block: the file was cut short (an interrupted copy or "
         "download?); get it again, or recompress it with bgzip"]
     assert not (tmp_path / "cut.tsv").exists()
+
+
+def test_list_tasks_refuses_what_it_would_ignore(run_vqdna, tiny_model_dir, short_fasta, tmp_path):
+    result = run_vqdna("classify", "--list-tasks", "-m", tiny_model_dir, "-o", tmp_path / "tasks.tsv", short_fasta)
+    assert result.returncode == 2 and result.stderr_lines == [
+        "vqdna: error: --list-tasks prints the task heads to stdout and exits: drop -o, the input"]
+    assert not (tmp_path / "tasks.tsv").exists()
+
+
+def test_scan_takes_the_format_it_writes(run_vqdna, tiny_model_dir, tmp_path):
+    genome = tmp_path / "g.fa"
+    genome.write_text(fasta_text({"c": random_dna(200, 7)}))
+    bed = run_vqdna("classify", "--task", "toy", "-m", tiny_model_dir, "--scan", genome, "--format", "bed",
+                    "-o", tmp_path / "c.bed")
+    assert bed.returncode == 0, bed.stderr
+    tsv = run_vqdna("classify", "--task", "toy", "-m", tiny_model_dir, "--scan", genome, "--format", "tsv")
+    assert tsv.returncode == 2 and tsv.stderr_lines == [
+        "vqdna: error: --scan always writes BED6+: --format tsv does not apply; drop it"]

@@ -155,6 +155,8 @@ def test_scan_records_what_made_it_beside_the_bed(run_vqdna, tiny_model_dir, gen
     made_by = json.loads((tmp_path / "calls.bed.json").read_text())
     assert made_by["task"] == "toy" and made_by["input"] == str(genome) and made_by["window"] == 40
     assert made_by["rows"] == len(bed_rows(out)) and "model_hash" in made_by and "vqdna_version" in made_by
+    assert (made_by["format"], made_by["format_version"], made_by["class_names"]) == ("vqdna-scan", 1, ["neg", "pos"])
+    assert made_by["columns"] == out.read_text().splitlines()[1].split("\t")
     again = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "-o", out)
     assert again.returncode == 4 and again.stderr_lines == [f"vqdna: error: output {out} exists: use --force to overwrite it"]
 

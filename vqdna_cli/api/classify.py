@@ -176,7 +176,8 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
               "outside_training_lengths": outside_training_lengths(info, layout.window),
               "train_window_lengths": info.train_window_lengths}
     if has_sidecar(output):
-        write_sidecar(output, {**made_by, "task": task, **genome.describe(), "min_prob": settings.min_prob,
+        write_sidecar(output, {**ScanBed.FORMAT, **made_by, "task": task, "class_names": list(info.class_names),
+                               **genome.describe(), "min_prob": settings.min_prob, "columns": table.columns,
                                **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
     return result
 

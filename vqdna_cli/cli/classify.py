@@ -43,6 +43,10 @@ def command(
     from vqdna_cli.errors import UsageError
 
     if list_tasks:
+        ignored = [name for name, value in (("--task", task), ("-o", output), ("--scan", scan), ("the input", source))
+                   if value is not None]
+        if ignored:  # it would do nothing with them: say so, rather than leave no file where one was asked for
+            raise UsageError(f"--list-tasks prints the task heads to stdout and exits: drop {', '.join(ignored)}")
         _print_tasks(api.list_tasks(model))
         return
     inputs, run, quiet = given.inputs(source), given.run(model), given.quiet
@@ -89,8 +93,8 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
         raise UsageError("--scan reads a genome FASTA, not alignments; drop --mapped-only and --reference")
     if rc:
         raise UsageError("--scan already reads both strands of a strand-specific head; drop --rc")
-    if output_format != "auto":
-        raise UsageError("--scan always writes BED6+; drop --format")
+    if output_format not in ("auto", "bed"):
+        raise UsageError(f"--scan always writes BED6+: --format {output_format} does not apply; drop it")
     with bases_progress(f"scanning ({task})", quiet) as progress:
         result = api.scan(replace(inputs, source=genome), output, task, run, settings, force=force,
                           progress=progress, on_total=progress.set_total)

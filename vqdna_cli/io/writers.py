@@ -551,13 +551,15 @@ class ScanBed:
     """`classify --scan`'s BED6+: a `# vqdna ...` line saying what made it, the header, then
     one row per window and strand (name: the most probable class; score: its probability x 1000)."""
 
+    FORMAT = {"format": "vqdna-scan", "format_version": 1}
+
     def __init__(self, out: IO[str], names: list[str]):
         self.out, self.names = out, names
+        self.columns = ["#chrom", "start", "end", "name", "score", "strand", *(f"p_{n}" for n in names)]
 
     def write_header(self, made_by: str) -> None:
         self.out.write(f"# {made_by}\n")
-        self.out.write("\t".join(["#chrom", "start", "end", "name", "score", "strand",
-                                  *(f"p_{n}" for n in self.names)]) + "\n")
+        self.out.write("\t".join(self.columns) + "\n")
 
     def write_row(self, record, strand: str, p: np.ndarray) -> None:
         best = int(np.argmax(p))
