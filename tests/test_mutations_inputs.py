@@ -149,3 +149,14 @@ def test_no_change_is_called_where_the_reference_is_n(files, tiny_model_dir, tmp
     genome.write_text(fasta_text({"g": REF}))  # the genome knows them
     run({**files, "ref": reference}, [genome], tmp_path / "out", tiny_model_dir, plot=False)
     assert called(tmp_path / "out") == set()
+
+
+def test_an_annotation_without_cds_warns_and_a_reversed_cds_is_named(files, tiny_model_dir, tmp_path):
+    genes_only = tmp_path / "genes.gff"
+    genes_only.write_text("##gff-version 3\n" + "\t".join([CHROM, "t", "gene", "101", "1000", ".", "+", ".", "ID=g"]) + "\n")
+    with pytest.warns(VqdnaWarning, match="genes.gff has no CDS lines: no variant gets a protein change"):
+        run(files, [files["genomes"]], tmp_path / "a", tiny_model_dir, annotation=genes_only, plot=False)
+    reversed_cds = tmp_path / "reversed.gff"
+    reversed_cds.write_text("\t".join([CHROM, "t", "CDS", "1000", "101", ".", "-", "0", "ID=c"]) + "\n")
+    with pytest.raises(InputError, match="line 1: CDS start 1000 is after its end 101"):
+        run(files, [files["genomes"]], tmp_path / "b", tiny_model_dir, annotation=reversed_cds, plot=False)

@@ -34,13 +34,14 @@ left-aligned DNA variant puts them.
 from __future__ import annotations
 
 import urllib.parse
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations.variants import INSERTION, Call, Reference
 
 
@@ -117,6 +118,9 @@ def read_gff(path: Path, reference: Reference) -> list[CodingSequence]:
         identifier = attributes.get("ID") or attributes.get("Parent") or f"line{number}"
         gene = attributes.get("gene") or attributes.get("Name") or identifier
         parts[identifier].append((chrom, int(start) - 1, int(end), -1 if strand == "-" else 1, gene, phase))
+    if not parts:  # every effect would read "noncoding", which looks like a result
+        warnings.warn(f"annotation {path} has no CDS lines: no variant gets a protein change", VqdnaWarning,
+                      stacklevel=2)
     coding = []
     for identifier, pieces in parts.items():
         chrom = pieces[0][0]
@@ -140,6 +144,9 @@ def _check_span(path: Path, number: int, chrom: str, start: int, end: int, refer
     """A CDS within its contig: GFF is 1-based, so a start of 0 would read the contig's last base."""
     reference.check_contig(chrom, str(path))
     length = len(reference.sequences[chrom])
+    if start > end:  # GFF3 gives start <= end on either strand
+        raise InputError(f"{path} line {number}: CDS start {start} is after its end {end} (GFF3 gives "
+                         "start <= end on both strands)")
     if not 1 <= start <= end <= length:
         raise InputError(f"{path} line {number}: CDS {start}-{end} is outside {chrom} (1-{length}): "
                          "the annotation is of another reference")
