@@ -133,3 +133,27 @@ def test_terminal_bar_shows_the_status(total: int | None) -> None:
         advance(1000)
         time.sleep(0.2)  # rich redraws from its own thread
     assert "embedding" in screen.getvalue() and "1.0 kb" in screen.getvalue()
+
+
+def test_a_stage_that_is_not_counted_says_what_runs_and_for_how_long(capsys, monkeypatch) -> None:
+    """`mutations` scores its variants after calling them: the lines name that stage with
+    its time, not the calling stage's rate falling as the bases stop."""
+    import io
+
+    from rich.console import Console
+
+    monkeypatch.setattr(progress_module, "PLAIN_EVERY_S", 0.05)
+    with bases_progress("calling variants", quiet=False) as progress:
+        progress(3000)
+        time.sleep(0.12)
+        progress.stage("scoring 3 variant sites")
+        time.sleep(0.2)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("vqdna: calling variants: 3.0 kb")
+    assert lines[-1] == "vqdna: scoring 3 variant sites: 0:00:00 elapsed"
+    screen = io.StringIO()
+    with progress_module._bar("calling variants", None, Console(file=screen, force_terminal=True, width=120)) as bar:
+        bar(3000)
+        bar.stage("scoring 3 variant sites")
+        time.sleep(0.2)
+    assert "scoring 3 variant sites" in screen.getvalue() and "elapsed" in screen.getvalue()

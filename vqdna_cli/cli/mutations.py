@@ -44,7 +44,8 @@ def command(
                               vcf_gz=vcf_gz, plot=plot, min_depth=min_depth, min_af=min_af, min_baseq=min_baseq)
     began = time.monotonic()
     with bases_progress("calling variants", quiet) as progress:
-        summary = api.mutations(inputs, output, wanted, given.run(model), force=force, progress=progress)
+        summary = api.mutations(inputs, output, wanted, given.run(model), force=force, progress=progress,
+                                on_stage=progress.stage)
     for notice in summary["notices"]:
         report(f"vqdna: {notice}", quiet)
     seconds = time.monotonic() - began

@@ -21,6 +21,9 @@ class _Silent:
     def set_total(self, total: int | None) -> None:
         pass
 
+    def stage(self, label: str) -> None:
+        pass
+
 
 @contextlib.contextmanager
 def bases_progress(label: str, quiet: bool, total: int | None = None) -> Iterator[Callable[[int], None]]:
@@ -54,6 +57,11 @@ class _RichBar:
         if total is not None:
             self._progress.update(self._task, total=total)
 
+    def stage(self, label: str) -> None:
+        """Work whose amount is not counted follows (`mutations` scoring its variants): the
+        bar says what runs and for how long, not a rate that falls as the bases stop."""
+        self._progress.reset(self._task, description=label, total=None, stage=True)
+
 
 @contextlib.contextmanager
 def _bar(label: str, total: int | None, console) -> Iterator[_RichBar]:
@@ -62,6 +70,8 @@ def _bar(label: str, total: int | None, console) -> Iterator[_RichBar]:
 
     class StatusColumn(ProgressColumn):
         def render(self, task) -> Text:
+            if task.fields.get("stage"):
+                return Text(f"{clock(task.elapsed or 0.0)} elapsed")
             known = None if task.total is None else int(task.total)
             return Text(status(int(task.completed), known, task.elapsed or 0.0))
 
@@ -79,6 +89,7 @@ class _PlainLines:
         self._label, self._total = label, total
         self._done = 0
         self._began = time.monotonic()
+        self._stage_began: float | None = None  # set by `stage`
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._print_until_stopped, daemon=True)
         self._thread.start()
@@ -89,15 +100,22 @@ class _PlainLines:
     def set_total(self, total: int | None) -> None:
         self._total = total
 
+    def stage(self, label: str) -> None:
+        """Work whose amount is not counted follows: lines say what runs and for how long."""
+        self._label, self._stage_began = label, time.monotonic()
+
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join()
 
     def _print_until_stopped(self) -> None:
         while not self._stopped.wait(PLAIN_EVERY_S):
-            if not self._done:
+            if self._stage_began is not None:
+                line = f"{clock(time.monotonic() - self._stage_began)} elapsed"
+            elif self._done:
+                line = status(self._done, self._total, time.monotonic() - self._began)
+            else:
                 continue
-            line = status(self._done, self._total, time.monotonic() - self._began)
             print(f"vqdna: {self._label}: {line}", file=sys.stderr, flush=True)
 
 

@@ -203,7 +203,8 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
 
 
 def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runner_factory: Callable,
-        batch_tokens: int, force: bool, progress: Callable[[int], None]) -> dict:
+        batch_tokens: int, force: bool, progress: Callable[[int], None],
+        on_stage: Callable[[str], None] = lambda label: None) -> dict:
     from vqdna_cli.mutations import plot as plotting
     from vqdna_cli.mutations.annotate import Annotator, read_gff
     from vqdna_cli.mutations.effects import FLANK, site_effects
@@ -222,6 +223,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
         _warn_unmatched_labels(labels, label_of, [sample.name for sample in samples])
     runner = runner_factory()
     sites = sorted({call.site for sample in samples for call in sample.calls})
+    on_stage(f"scoring {len(sites):,} variant site{'' if len(sites) == 1 else 's'}")  # most of a run's time
     effects = site_effects(runner, ref.sequences, sites, batch_tokens)
     if annotator:
         for sample in samples:
