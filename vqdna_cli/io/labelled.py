@@ -8,6 +8,7 @@ import gzip
 import io
 import warnings
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,22 +98,31 @@ def read_labels_tsv(path: str) -> dict[str, str]:
     """id -> label of a two-column `id<TAB>label` TSV: an id labelled twice over, or a
     label left empty, is refused; columns after the second are ignored (with a warning)."""
     _require_file(path, "a labels file")
-    labels_by_id: dict[str, str] = {}
-    first_line: dict[str, int] = {}
+    rows = []
     extra_columns_seen = False
     for line, fields in read_tsv_rows(path):
         if len(fields) < 2 or not fields[1].strip():
             raise InputError(f"{path} line {line}: expected 'id<TAB>label'")
-        name, label = fields[0], fields[1].strip()
-        if name in labels_by_id and labels_by_id[name] != label:
-            raise InputError(f"{path} line {line}: {name!r} is labelled {label!r} here and "
-                             f"{labels_by_id[name]!r} on line {first_line[name]}")
         if len(fields) > 2 and not extra_columns_seen and any(field.strip() for field in fields[2:]):
             extra_columns_seen = True
             _warn_extra_columns(path, line, len(fields), "id<TAB>label")
-        labels_by_id[name] = label
+        rows.append((line, fields[0], fields[1].strip()))
+    return one_label_each(rows, str(path))
+
+
+def one_label_each(rows: Iterable[tuple[int, str, str]], where: str, noun: str = "") -> dict[str, str]:
+    """name -> label of (line number, name, label) rows. A name given again with the same
+    label is one row; with another label it is refused, naming both lines (`where`: the
+    message's start, `noun`: what a name is, e.g. "sample")."""
+    labels: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for line, name, label in rows:
+        if name in labels and labels[name] != label:
+            raise InputError(f"{where} line {line}: {noun + ' ' if noun else ''}{name!r} is labelled {label!r} here "
+                             f"and {labels[name]!r} on line {first_line[name]}")
+        labels[name] = label
         first_line.setdefault(name, line)
-    return labels_by_id
+    return labels
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,11 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
             raise InputError(f"{path} is a damaged gzip file ({error})") from None
         check_text(data[:MAGIC_BYTES], path, inside="gzip")
     # as every FASTA reader of vqdna: a byte-order mark is dropped, CR-only line ends refused
-    first_line(iter(data.split(b"\n")), path)
-    data = data.lstrip(b"\r\n\t ").removeprefix(BYTE_ORDER_MARK)
+    # (judged on the first line alone: the lines themselves are split once, below)
+    data = data.lstrip(b"\r\n\t ")
+    end = data.find(b"\n")
+    first_line(iter([data if end < 0 else data[:end]]), path)
+    data = data.removeprefix(BYTE_ORDER_MARK)
     headers, chunks = [], []
     for line in data.splitlines():
         if line.startswith(b">"):

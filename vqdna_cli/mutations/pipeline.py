@@ -117,7 +117,7 @@ def _refuse_headerless_vcf(head: bytes, path: str) -> None:
 
 
 def read_labels(path: Path, column: str | None) -> dict[str, str]:
-    from vqdna_cli.io.labelled import read_tsv_rows
+    from vqdna_cli.io.labelled import one_label_each, read_tsv_rows
 
     path = Path(path)
     if not path.is_file():
@@ -134,18 +134,10 @@ def read_labels(path: Path, column: str | None) -> dict[str, str]:
         index = 1
         if any(len(row) < 2 for _, row in rows):
             raise InputError(f"labels file {path}: every line needs a sample and a label, tab-separated")
-    labels: dict[str, str] = {}
-    first_line: dict[str, int] = {}
     for number, row in rows:
         if len(row) <= index:
             raise InputError(f"labels file {path} line {number} has no column {index + 1}")
-        sample, label = row[0], row[index]
-        if sample in labels and labels[sample] != label:
-            raise InputError(f"labels file {path} line {number}: sample {sample!r} is labelled {label!r} here and "
-                             f"{labels[sample]!r} on line {first_line[sample]}")
-        labels[sample] = label
-        first_line.setdefault(sample, number)
-    return labels
+    return one_label_each(((number, row[0], row[index]) for number, row in rows), f"labels file {path}", "sample")
 
 
 def _warn_unmatched_labels(path: Path, label_of: dict[str, str], names: list[str]) -> None:
