@@ -145,7 +145,8 @@ def test_synonymous_hgvs_is_percent_encoded_in_the_vcf(tmp_path):
     fasta.write_text(">c\nACGTACGTAC\n")
     site = Site("c", 3, "G", "A")
     path = tmp_path / "x.vcf"
-    write_vcf(path, Reference.load(fasta), ["source=test"], ["s"], [site], {("s", site): Call("s", site)}, {},
+    write_vcf(path, Reference.load(fasta), ["source=test"], ["s"], [site], {("s", site): Call("s", site)},
+              lambda name, site: False,
               [("HGVSP", ".", "String", "x"), ("GENE", ".", "String", "x")],
               lambda s: {"HGVSP": ["G:p.Phe3="], "GENE": ["a b;c"]})
     line = path.read_text().splitlines()[-1]

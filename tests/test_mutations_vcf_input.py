@@ -57,7 +57,7 @@ def test_plain_gzip_vcf_is_refused_with_the_bgzip_fix(run_vqdna, files, tiny_mod
         assert not out.exists()
     # BGZF itself is read
     pysam.tabix_compress(plain, str(tmp_path / "calls.bgz.vcf.gz"))
-    assert [len(calls) for _, calls in read(files, str(tmp_path / "calls.bgz.vcf.gz"))] == [1, 0]
+    assert [len(sample.calls) for sample in read(files, str(tmp_path / "calls.bgz.vcf.gz"))] == [1, 0]
 
 
 @pytest.mark.parametrize("error", [NotImplementedError, OSError, ValueError])
@@ -111,7 +111,7 @@ def test_symbolic_and_star_alleles_are_counted_in_a_warning(files, tmp_path):
     path = vcf(tmp_path, [*META, COLUMNS, record(10, REF[9], "<DEL>"), record(20, REF[19], "*", "0\t1")])
     skipped = r"in\.vcf: skipped 2 symbolic or \* ALT alleles \(<DEL>, \*\): alleles without bases are not scored"
     with pytest.warns(VqdnaWarning, match=skipped):
-        assert [len(calls) for _, calls in read(files, path)] == [0, 0]
+        assert [len(sample.calls) for sample in read(files, path)] == [0, 0]
 
 
 def test_symbolic_only_vcf_warns_on_one_stderr_line(run_vqdna, files, tiny_model_dir, tmp_path):
@@ -137,3 +137,55 @@ def test_labels_naming_no_input_sample_warn(files, tiny_model_dir, tmp_path):
         warnings.simplefilter("always")
         run(files, [calls], tmp_path / "again", tiny_model_dir, labels=labels, plot=False)
     assert not [w for w in shown if "labels file" in str(w.message)]
+
+
+def test_records_failing_a_filter_are_counted_in_a_warning(files, tmp_path):
+    failed = "\t".join([CHROM, "20", ".", REF[19], other(REF[19]), ".", "LowQual", ".", "GT", "1\t1"])
+    passed_by_dot = "\t".join([CHROM, "30", ".", REF[29], other(REF[29]), ".", ".", ".", "GT", "1\t0"])
+    meta = [*META, '##FILTER=<ID=LowQual,Description="low quality">']
+    path = vcf(tmp_path, [*meta, COLUMNS, GOOD, failed, passed_by_dot])
+    warned = (r"in\.vcf: skipped 1 record that failed a FILTER \(LowQual\): only PASS or \. records are scored; "
+              r"to score them, clear FILTER first \(`bcftools annotate -x FILTER .*in\.vcf`\)")
+    with pytest.warns(VqdnaWarning, match=warned):
+        assert [len(sample.calls) for sample in read(files, path)] == [2, 0]
+
+
+def test_records_without_gt_are_counted_in_a_warning_not_read_as_no_variants(files, tmp_path):
+    meta = [*META, '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="depths">']
+    no_gt = "\t".join([CHROM, "20", ".", REF[19], other(REF[19]), ".", "PASS", ".", "AD", "0,9\t9,0"])
+    path = vcf(tmp_path, [*meta, COLUMNS, no_gt, GOOD])
+    warned = (r"in\.vcf: skipped 1 record without GT in FORMAT: no sample is known to carry their ALT alleles; "
+              r"add GT, or drop the samples \(`bcftools view -G`\)")
+    with pytest.warns(VqdnaWarning, match=warned):
+        assert [len(sample.calls) for sample in read(files, path)] == [1, 0]
+
+
+def test_gt_naming_an_alt_the_record_lacks_is_refused(files, tmp_path):
+    # htslib reads the 3 of 0/3 on a one-ALT record as missing: s1's call would vanish.
+    message = refused(files, vcf(tmp_path, [*META, COLUMNS, GOOD, record(20, REF[19], other(REF[19]), "0/3\t1")]))
+    assert message.endswith(f"in.vcf line 6: GT 0/3 of sample s1 names allele 3, but the record has 1 ALT allele "
+                            f"({other(REF[19])})")
+
+
+def test_missing_genotypes_are_read_as_not_called(files, tmp_path):
+    samples = read(files, vcf(tmp_path, [*META, COLUMNS, GOOD, record(20, REF[19], other(REF[19]), "./.\t0/1")]))
+    assert [len(sample.calls) for sample in samples] == [1, 1]
+    assert samples[0].called == {CHROM: {SNV_POS}}  # not at 20: its GT there is missing
+    assert samples[1].called == {CHROM: {SNV_POS, 19}}
+
+
+def test_a_vcf_samples_reference_genotype_stays_0_in_variants_vcf(files, tiny_model_dir, tmp_path):
+    """s2 is called reference (GT 0) at the SNV that s1 carries: variants.vcf says 0, not
+    `.` (not covered); a sample whose GT is missing there stays `.`."""
+    columns = COLUMNS + "\ts3"
+    path = vcf(tmp_path, [*META, columns, GOOD + "\t."])
+    out = tmp_path / "out"
+    run(files, [path], out, tiny_model_dir, plot=False, vcf=True)
+    written = pysam.VariantFile(str(out / "variants.vcf"))
+    (only,) = list(written)
+    assert [only.samples[name]["GT"] for name in ("s1", "s2", "s3")] == [(1,), (0,), (None,)]
+    assert {row["sample"]: row["covered_bases"] for row in rows(out / "samples.tsv")} == {"s1": ".", "s2": ".", "s3": "."}
+
+
+def other(base: str) -> str:
+    return "A" if base != "A" else "C"

@@ -25,7 +25,18 @@ class Sample:
     source: str
     kind: str
     calls: list[Call]
-    covered: dict[str, np.ndarray] = field(default_factory=dict)
+    covered: dict[str, np.ndarray] = field(default_factory=dict)  # genomes, reads: bases seen, per contig
+    called: dict[str, set[int]] = field(default_factory=dict)  # VCF: positions its GT calls, per contig
+
+    def covers(self, site) -> bool:
+        """Whether the sample is known to hold the reference or another allele over all of
+        `site`'s REF bases (an indel's anchor base included)."""
+        start, end = site.pos - 1, site.pos - 1 + len(site.ref)
+        mask = self.covered.get(site.chrom)
+        if mask is not None:
+            return bool(np.all(mask[start:end]))
+        called = self.called.get(site.chrom, ())
+        return all(position in called for position in range(start, end))
 
 
 def input_kind(path: str) -> str:
@@ -183,8 +194,8 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
             samples.append(Sample(result.sample, path, kind, result.calls, result.covered))
             progress(sum(len(s) for s in reference.sequences.values()))
         else:
-            for name, calls in read_vcf(path, reference):
-                samples.append(Sample(name, path, kind, calls))
+            for found in read_vcf(path, reference):
+                samples.append(Sample(found.name, path, kind, found.calls, called=found.called))
     seen: dict[str, str] = {}
     for sample in samples:
         if sample.name in seen:
@@ -371,7 +382,7 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
     from vqdna_cli.mutations.vcf import write_vcf
 
     calls_by_site = {(s.name, c.site): c for s in samples for c in s.calls}
-    covered = {s.name: s.covered for s in samples if s.covered}
+    by_name = {s.name: s for s in samples}
     # Per site, the distinct values over the samples that carry it, in sample order.
     per_site: dict = {}
     for s in samples:
@@ -419,5 +430,5 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
         values["LLR"] = round(e.llr, 4)
         return values
 
-    write_vcf(path, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site, covered,
-              fields, info_of)
+    write_vcf(path, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site,
+              lambda name, site: by_name[name].covers(site), fields, info_of)

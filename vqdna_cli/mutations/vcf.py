@@ -1,21 +1,24 @@
 """VCF/BCF input (pysam) and the VCF the report can write.
 
 Input: every ALT allele a sample carries (any non-zero allele in its GT) is a call for that
-sample; a sites-only VCF is one sample named after the file. Records whose FILTER is set
-and not PASS are skipped, and so are symbolic alleles (`<DEL>`, `*`), with a warning that
-counts them. DP and AF (or AD) in FORMAT, else in INFO, give the depth and allele frequency
-when present. REF must be the reference's bases at POS: a VCF made against another
-reference is refused.
+sample, and a sample whose GT is called (0, or another ALT) at a record is known to lack the
+record's other alleles there; a sites-only VCF is one sample named after the file. Records
+whose FILTER is set and not PASS are skipped, and so are symbolic alleles (`<DEL>`, `*`) and
+records whose samples have no GT, each with a warning that counts them. A GT naming an ALT
+the record does not have is refused. DP and AF (or AD) in FORMAT, else in INFO, give the
+depth and allele frequency when present. REF must be the reference's bases at POS: a VCF
+made against another reference is refused.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pysam
 
 from vqdna_cli.errors import InputError, VqdnaWarning
@@ -29,14 +32,35 @@ _PYSAM_ERRORS = (OSError, ValueError, NotImplementedError)
 _EXAMPLES = 3
 
 
-def read_vcf(path: str, reference: Reference) -> list[tuple[str, list[Call]]]:
+@dataclass
+class VcfSample:
+    name: str
+    calls: list[Call]
+    # 0-based positions, per contig, of the records at which the sample's GT is called: there
+    # it is known to lack every allele it does not carry (its GT 0 stays 0 in variants.vcf).
+    called: dict[str, set[int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Skipped:
+    """What read_vcf passes over by design, counted for the warnings that say so."""
+    symbolic: Counter = field(default_factory=Counter)  # ALT alleles without bases (<DEL>, *)
+    filtered: Counter = field(default_factory=Counter)  # records by the FILTER that failed them
+    without_genotype: int = 0  # records whose FORMAT has no GT
+
+
+def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
     variants = _open(path)
-    samples = list(variants.header.samples) or [Path(path).name.split(".")[0]]
+    has_samples = bool(variants.header.samples)
+    samples = {name: VcfSample(name, []) for name in (list(variants.header.samples)
+                                                      or [Path(path).name.split(".")[0]])}
     found: dict[str, dict] = {name: {} for name in samples}
-    skipped: Counter = Counter()  # ALT alleles without bases (<DEL>, *): nothing to score
+    skipped = _Skipped()
     with variants:
         for number, record in enumerate(_records(variants, path), start=1):
-            if record.filter.keys() and "PASS" not in record.filter.keys():
+            failed = [name for name in record.filter.keys() if name != "PASS"]
+            if failed and "PASS" not in record.filter.keys():
+                skipped.filtered.update(failed)
                 continue
             reference.check_contig(record.chrom, path)
             if record.pos < 1:  # htslib reads POS 0; the REF check would blame the reference
@@ -48,36 +72,87 @@ def read_vcf(path: str, reference: Reference) -> list[tuple[str, list[Call]]]:
                 raise InputError(f"{path}: REF {record.ref} at {record.chrom}:{record.pos} disagrees with the "
                                  f"reference {reference.path} ({expected or 'past its end'}): the VCF was made "
                                  "against another reference")
+            if has_samples:
+                if "GT" not in record.format.keys():
+                    skipped.without_genotype += 1
+                    continue
+                _check_genotypes(record, path, number)
+                _note_called(record, samples)
             for index, alt in enumerate(record.alts or (), start=1):
                 if alt == ".":
                     continue
                 if not set(alt.upper()) <= set("ACGTN"):
-                    skipped[alt] += 1
+                    skipped.symbolic[alt] += 1
                     continue
                 site = normalise(sequence, record.chrom, record.pos - 1, record.ref, alt)
                 if len(site.ref) == len(site.alt) and site.ref == site.alt:
                     continue
                 site_info = _site_info(record, index)
                 for name in samples:
-                    support = _support(record, name if variants.header.samples else None, index)
+                    support = _support(record, name if has_samples else None, index)
                     if support is None:
                         continue
                     depth, alt_depth = support
                     found[name].setdefault(site, Call(name, site, depth=depth, alt_depth=alt_depth,
                                                       site_info=site_info))
     _warn_skipped(path, skipped)
-    return [(name, sorted(calls.values(), key=lambda c: c.site)) for name, calls in found.items()]
+    for name, sample in samples.items():
+        sample.calls = sorted(found[name].values(), key=lambda c: c.site)
+    return list(samples.values())
 
 
-def _warn_skipped(path: str, skipped: Counter) -> None:
-    """Symbolic and star alleles are skipped by design; saying so keeps a VCF of only those
-    from looking like one without variants."""
-    if not skipped:
+def _note_called(record, samples: dict[str, VcfSample]) -> None:
+    """Marks the record's REF span as called for each sample whose GT has no missing allele."""
+    span = range(record.pos - 1, record.pos - 1 + len(record.ref))
+    for name, sample in samples.items():
+        genotype = record.samples[name].get("GT") or (None,)
+        if None not in genotype:
+            sample.called.setdefault(record.chrom, set()).update(span)
+
+
+_ALLELE_NUMBER = re.compile(r"\d+")
+
+
+def _check_genotypes(record, path: str, number: int) -> None:
+    """htslib reads a GT allele past the record's ALT alleles (0/3 with one ALT) as missing,
+    which would drop that sample's call without a word; the record's text still holds it."""
+    if not any(None in (record.samples[name].get("GT") or ()) for name in record.samples):
         return
-    total = sum(skipped.values())
-    examples = ", ".join(list(skipped)[:_EXAMPLES]) + (", ..." if len(skipped) > _EXAMPLES else "")
-    warnings.warn(f"{path}: skipped {total} symbolic or * ALT allele{'s' if total > 1 else ''} ({examples}): "
-                  "alleles without bases are not scored", VqdnaWarning, stacklevel=2)
+    fields = str(record).rstrip("\n").split("\t")
+    position = fields[8].split(":").index("GT")
+    alts = len(record.alts or ())
+    for name, value in zip(record.samples, fields[9:]):
+        parts = value.split(":")
+        genotype = parts[position] if len(parts) > position else "."
+        beyond = [int(n) for n in _ALLELE_NUMBER.findall(genotype) if int(n) > alts]
+        if beyond:
+            raise InputError(f"{path}{where(path, number)}: GT {genotype} of sample {name} names allele {beyond[0]}, "
+                             f"but the record has {alts} ALT allele{'s' if alts != 1 else ''} "
+                             f"({','.join(record.alts or ()) or '.'})")
+
+
+def _warn_skipped(path: str, skipped: _Skipped) -> None:
+    """What was skipped by design is said, so that a VCF of only such records does not look
+    like one without variants."""
+    if skipped.symbolic:
+        total = sum(skipped.symbolic.values())
+        warnings.warn(f"{path}: skipped {total} symbolic or * ALT allele{'s' if total > 1 else ''} "
+                      f"({_examples(skipped.symbolic)}): alleles without bases are not scored",
+                      VqdnaWarning, stacklevel=2)
+    if skipped.filtered:
+        total = sum(skipped.filtered.values())
+        warnings.warn(f"{path}: skipped {total} record{'s' if total > 1 else ''} that failed a FILTER "
+                      f"({_examples(skipped.filtered)}): only PASS or . records are scored; to score them, "
+                      f"clear FILTER first (`bcftools annotate -x FILTER {path}`)", VqdnaWarning, stacklevel=2)
+    if skipped.without_genotype:
+        total = skipped.without_genotype
+        warnings.warn(f"{path}: skipped {total} record{'s' if total > 1 else ''} without GT in FORMAT: no sample is "
+                      "known to carry their ALT alleles; add GT, or drop the samples (`bcftools view -G`) to read "
+                      "every record as one sample's", VqdnaWarning, stacklevel=2)
+
+
+def _examples(counts: Counter) -> str:
+    return ", ".join(list(counts)[:_EXAMPLES]) + (", ..." if len(counts) > _EXAMPLES else "")
 
 
 def _open(path: str):
@@ -162,12 +237,11 @@ def _value(fields, key: str, index: int = 0):
 
 
 def write_vcf(path: Path, reference: Reference, header_lines: list[str], samples: list[str], sites: list,
-              calls_by_site: dict, covered: dict, info_fields: list[tuple[str, str, str, str]],
-              info_of) -> None:
+              calls_by_site: dict, covers, info_fields: list[tuple[str, str, str, str]], info_of) -> None:
     """A multi-sample VCF written by htslib (pysam): one record per distinct variant, in the
     reference's contig order, the model's numbers in INFO (`info_fields`: id, number, type,
     description; `info_of(site)` -> {id: value, or a list for Number=.}), and per sample GT
-    (1 carries it, 0 covered without it, . not covered), DP and AF. A `path` ending in
+    (1 carries it, 0 covered without it (`covers(sample, site)`), . not covered), DP and AF. A `path` ending in
     `.gz` is written BGZF-compressed with a tabix index beside it (`.gz.tbi`)."""
     header = _header(reference, header_lines, samples, info_fields)
     compressed = str(path).endswith(".gz")
@@ -178,8 +252,7 @@ def write_vcf(path: Path, reference: Reference, header_lines: list[str], samples
             record = out.new_record(contig=site.chrom, start=site.pos - 1, alleles=(site.ref, site.alt),
                                     filter="PASS", info=info)
             for sample in samples:
-                _set_sample(record.samples[sample], calls_by_site.get((sample, site)),
-                            _covered(covered.get(sample, {}).get(site.chrom), site))
+                _set_sample(record.samples[sample], calls_by_site.get((sample, site)), covers(sample, site))
             out.write(record)
     if compressed:
         pysam.tabix_index(str(path), preset="vcf", force=True)
@@ -201,10 +274,6 @@ def _header(reference: Reference, header_lines: list[str], samples: list[str],
     for sample in samples:
         header.add_sample(sample)
     return header
-
-
-def _covered(mask: np.ndarray | None, site) -> bool:
-    return mask is not None and bool(np.all(mask[max(site.pos - 1, 0) : site.pos - 1 + len(site.ref)]))
 
 
 def _set_sample(fields, call, covered: bool) -> None:
