@@ -79,3 +79,9 @@ def test_pipeline_draws_genes_and_lineages(files, tiny_model_dir, tmp_path):
     image = out / "mutations.png"
     assert png_size(image) == expected_size(2, True)  # the tiny model has two HRQ levels
     assert longest_red_run(image) >= 2
+    # What made it, as the tables' first line says it
+    from PIL import Image
+
+    first_line = (out / "variants.tsv").read_text().splitlines()[0]
+    assert first_line.startswith("# vqdna ")
+    assert Image.open(image).text["Description"] == first_line[2:]

@@ -271,7 +271,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
                               {s.name: [(c.site.pos, effects[c.site].window_changed) for c in s.calls if effects[c.site]]
                                for s in samples},
                               [projection(m) for m in matrices],
-                              annotator.gene_spans() if annotator else None)
+                              annotator.gene_spans() if annotator else None, made_by=comment)
             else:
                 notices.append(plotting.MISSING)
     return {"samples": len(samples), "variants": sum(len(s.calls) for s in samples), "distinct_variants": len(sites),

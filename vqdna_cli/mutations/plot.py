@@ -2,7 +2,9 @@
 per HRQ level a genome track of token changes per sample (tokens changed per 100 bp bin;
 variants marked for up to 40 samples; each row labelled with its sample and lineage, and a
 lineage colour strip beside the rows) and a 2-D map (first two principal components of the
-level's genome embeddings) coloured by lineage."""
+level's genome embeddings) coloured by lineage. What made it (vqdna version, model, reference)
+is printed in its bottom corner and kept in the PNG's Description text, as the tables' first
+line keeps it, so a figure taken out of its folder still says where it came from."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ DPI = 110
 WIDTH_INCHES = 14
 LEVEL_INCHES = 3.2
 GENE_TRACK_INCHES = 0.9
+CAPTION_INCHES = 0.15  # the line saying what made the figure, below the tracks
 # Variant marks 2 points wide: 3 pixels at 110 dpi, where a hairline mark vanished into the
 # track at genome scale.
 MARK_WIDTH_POINTS = 2.0
@@ -39,10 +42,11 @@ def figure_inches(levels: int, with_genes: bool) -> tuple[float, float]:
 
 def draw(path: Path, samples: list[str], labels: dict[str, str], genome_length: int,
          changes: dict[str, list[tuple[int, list[int]]]], maps: list[np.ndarray],
-         genes: list[tuple[str, int, int]] | None = None) -> None:
+         genes: list[tuple[str, int, int]] | None = None, made_by: str = "") -> None:
     """`changes[sample]`: (1-based pos, tokens changed per level) per variant; `maps`: per
     level a (samples, 2) projection; `genes`: (name, 0-based start, end) of the annotation's
-    coding sequences, drawn as a track above the levels."""
+    coding sequences, drawn as a track above the levels; `made_by`: the tables' `# vqdna
+    ...` line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,11 +68,14 @@ def draw(path: Path, samples: list[str], labels: dict[str, str], genome_length: 
         row = level + (1 if genes else 0)
         _level_track(figure, axes[row][0], level, samples, labels, changes, genome_length, colour)
         _level_map(axes[row][1], level, samples, labels, maps[level], lineages, colour)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, CAPTION_INCHES / figure.get_figheight(), 1, 1))
+    if made_by:
+        figure.text(0.995, 0.004, made_by, ha="right", va="bottom", fontsize=6, color="dimgrey")
     if genes:  # the levels' colour bars narrow their tracks: give the gene track the same x span
         track, gene_box = axes[1][0].get_position(), axes[0][0].get_position()
         axes[0][0].set_position([track.x0, gene_box.y0, track.width, gene_box.height])
-    figure.savefig(path, dpi=DPI, metadata={"Software": None})
+    # No Software entry: matplotlib's version in it would make the bytes differ between installs.
+    figure.savefig(path, dpi=DPI, metadata={"Software": None, "Description": made_by or None})
     plt.close(figure)
 
 
