@@ -141,6 +141,53 @@ def test_genomes_are_aligned_and_their_variants_called(files, tiny_model_dir, tm
     assert (out / "variants.tsv").read_text().startswith("# vqdna ")
 
 
+def substituted(sequence: str, *positions: int) -> str:
+    bases = list(sequence)
+    for position in positions:
+        bases[position] = other_base(bases[position])
+    return "".join(bases)
+
+
+@pytest.mark.parametrize("from_end", [0, 3, 8])
+@pytest.mark.parametrize("strand", ["+", "-"])
+def test_substitutions_near_a_genomes_ends_are_called(files, from_end, strand):
+    """minimap2 (asm10) clips an end where a mismatch lies within about ten bases of it; the
+    clipped bases are laid beside the reference and their substitutions called."""
+    from vqdna_cli.data.alphabet import reverse_complement
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.mutations.align import GenomeAligner
+    from vqdna_cli.mutations.variants import Reference
+
+    aligner = GenomeAligner(Reference.load(files["ref"]))
+    near_ends = (from_end, len(REF) - 1 - from_end)
+    genome = substituted(REF, *near_ends)
+    trimmed = substituted(REF[30:1970], from_end)  # a genome shorter than the reference
+    if strand == "-":
+        genome, trimmed = reverse_complement(genome), reverse_complement(trimmed)
+    found = aligner.call(SequenceRecord("g", genome, "g"), "test")
+    assert [c.site.pos for c in found.calls] == [p + 1 for p in near_ends]
+    assert found.covered[CHROM].all()
+    found = aligner.call(SequenceRecord("t", trimmed, "t"), "test")
+    assert [c.site.pos for c in found.calls] == [30 + from_end + 1]
+    assert found.covered[CHROM].sum() == 1940
+
+
+def test_flanks_that_are_not_the_references_stay_uncovered(files):
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.mutations.align import GenomeAligner
+    from vqdna_cli.mutations.variants import Reference
+
+    aligner = GenomeAligner(Reference.load(files["ref"]))
+    junk = "".join(other_base(b) for b in REF[:12])  # in place of the first 12 bases: all differ
+    found = aligner.call(SequenceRecord("g", junk + REF[12:], "g"), "test")
+    assert found.calls == [] and not found.covered[CHROM][:12].any() and found.covered[CHROM][12:].all()
+    # before a genome trimmed at 10, beside the reference's first 10 bases (its last base differs
+    # from the reference's base 10, so that minimap2 itself does not extend into it by chance)
+    primer = random_dna(24, 5) + other_base(REF[9])
+    found = aligner.call(SequenceRecord("p", primer + REF[10:], "p"), "test")
+    assert found.calls == [] and found.covered[CHROM].sum() == len(REF) - 10
+
+
 def test_genome_that_does_not_align_is_refused_and_leaves_no_output(files, tiny_model_dir, tmp_path):
     other = tmp_path / "other.fa"
     other.write_text(fasta_text({"stranger": random_dna(1500, 99)}))

@@ -9,6 +9,15 @@ gap costs still open a gap for a real deletion instead of smearing it into misma
 Bases the genome does not resolve (N and the other IUPAC codes) are never called: they mark
 the reference positions as *not covered*, which the report keeps (a sample without a call
 at an uncovered site is "unknown", not "reference").
+
+asm10 costs a mismatch as much as nine matches, so minimap2 clips a genome's last few bases
+when one of them differs from the reference: a substitution within about ten bases of either
+end would be lost and its bases counted uncovered. Where a genome aligns in one piece, its
+unaligned ends are therefore laid base for base beside the reference's next bases (as far
+as both go, at most END_STRETCH) and read as substitutions when they agree with it closely
+enough to be the same sequence (at most one mismatch per ten bases); a longer or more
+different end is a flank that is not the reference's (a primer, an adapter) and stays
+uncovered.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ PRESET = "asm10"
 _ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)
 # CIGAR operations as minimap2 numbers them.
 _MATCH_OPS, _INSERTION, _DELETION, _SKIP = (0, 7, 8), 1, 2, 3
+END_STRETCH = 20  # bases of a clipped end laid beside the reference, at most
+END_BASES_PER_MISMATCH = 10
 
 
 @dataclass
@@ -58,7 +69,10 @@ class GenomeAligner:
             query = record.seq[hit.q_st : hit.q_en]
             if hit.strand < 0:
                 query = reverse_complement(query)
-            for site in _walk(hit, chrom_seq, query, mask):
+            sites = _walk(hit, chrom_seq, query, mask)
+            if len(hits) == 1:
+                sites = [*sites, *_clipped_ends(hit, chrom_seq, record.seq, mask)]
+            for site in sites:
                 calls.setdefault(site, Call(record.name, site))
         return GenomeCalls(record.name, sorted(calls.values(), key=lambda c: c.site), covered)
 
@@ -78,18 +92,9 @@ def _kept_hits(hits: Iterable) -> list:
 
 def _walk(hit, chrom_seq: str, query: str, covered: np.ndarray) -> Iterator:
     ref_at, query_at = hit.r_st, 0
-    ref_bytes = np.frombuffer(chrom_seq.encode("ascii"), dtype=np.uint8)
-    query_bytes = np.frombuffer(query.encode("ascii"), dtype=np.uint8)
     for length, op in hit.cigar:
         if op in _MATCH_OPS:
-            r = ref_bytes[ref_at : ref_at + length]
-            q = query_bytes[query_at : query_at + length]
-            resolved = np.isin(q, _ACGT)
-            covered[ref_at : ref_at + length] |= resolved
-            # where the reference itself is N (or another IUPAC code) no base is a change from it
-            for offset in np.flatnonzero(resolved & (q != r) & np.isin(r, _ACGT)).tolist():
-                position = ref_at + offset
-                yield normalise(chrom_seq, hit.ctg, position, chrom_seq[position], chr(q[offset]))
+            yield from _substitutions(hit.ctg, chrom_seq, ref_at, query[query_at : query_at + length], covered)
             ref_at += length
             query_at += length
         elif op == _INSERTION:
@@ -104,6 +109,39 @@ def _walk(hit, chrom_seq: str, query: str, covered: np.ndarray) -> Iterator:
             ref_at += length
         elif op == _SKIP:
             ref_at += length
+
+
+def _substitutions(chrom: str, chrom_seq: str, ref_at: int, query: str, covered: np.ndarray) -> Iterator:
+    """The substitutions of `query` laid gaplessly on the reference from `ref_at`; its
+    resolved bases are marked covered."""
+    r = np.frombuffer(chrom_seq[ref_at : ref_at + len(query)].encode("ascii"), dtype=np.uint8)
+    q = np.frombuffer(query.encode("ascii"), dtype=np.uint8)
+    resolved = np.isin(q, _ACGT)
+    covered[ref_at : ref_at + len(query)] |= resolved
+    # where the reference itself is N (or another IUPAC code) no base is a change from it
+    for offset in np.flatnonzero(resolved & (q != r) & np.isin(r, _ACGT)).tolist():
+        position = ref_at + offset
+        yield normalise(chrom_seq, chrom, position, chrom_seq[position], chr(q[offset]))
+
+
+def _clipped_ends(hit, chrom_seq: str, genome: str, covered: np.ndarray) -> list:
+    """The substitutions in the genome's ends that minimap2 clipped (module docstring)."""
+    oriented = genome if hit.strand > 0 else reverse_complement(genome)
+    start, end = (hit.q_st, hit.q_en) if hit.strand > 0 else (len(genome) - hit.q_en, len(genome) - hit.q_st)
+    left = min(start, hit.r_st, END_STRETCH)
+    right = min(len(genome) - end, len(chrom_seq) - hit.r_en, END_STRETCH)
+    sites = []
+    for ref_at, query in ((hit.r_st - left, oriented[start - left : start]), (hit.r_en, oriented[end : end + right])):
+        if query and _same_sequence(chrom_seq[ref_at : ref_at + len(query)], query):
+            sites += _substitutions(hit.ctg, chrom_seq, ref_at, query, covered)
+    return sites
+
+
+def _same_sequence(reference: str, query: str) -> bool:
+    """Whether an end agrees with the reference beside it as a genome's own bases would: at
+    most one mismatch per END_BASES_PER_MISMATCH bases (unresolved bases are no mismatch)."""
+    mismatches = sum(q != r and q in "ACGT" and r in "ACGT" for q, r in zip(query, reference))
+    return mismatches <= -(-len(query) // END_BASES_PER_MISMATCH)
 
 
 def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
