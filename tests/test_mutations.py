@@ -389,6 +389,24 @@ def test_vcf_input_per_sample(files, tiny_model_dir, tmp_path):
     assert snv["protein"] == SNV_PROTEIN and snv["depth"] == "30"
 
 
+def test_an_mnv_in_a_vcf_gets_the_form_and_protein_change_a_genome_gets(files, tiny_model_dir, tmp_path):
+    """ACG>TCA (two bases of one codon changed) is two substitutions from a genome's alignment
+    and from a pileup; a VCF record of it is read as the same two, annotated together."""
+    at = CDS_START + 3 * 20  # the first base of codon 21
+    changed = substituted(REF, at, at + 2)
+    genome = tmp_path / "g.fa"
+    genome.write_text(fasta_text({"s1": changed}))
+    vcf = write_vcf(tmp_path / "mnv.vcf", [(at + 1, REF[at : at + 3], changed[at : at + 3], "1:20\t0:20")])
+    found = {}
+    for name, source in (("genome", genome), ("vcf", vcf)):
+        run(files, [source], tmp_path / name, tiny_model_dir, annotation=files["gff"], plot=False)
+        found[name] = [(r["pos"], r["ref"], r["alt"], r["protein"], r["llr"]) for r in rows(tmp_path / name / "variants.tsv")
+                       if r["sample"] == "s1"]
+    assert [(pos, ref, alt) for pos, ref, alt, _, _ in found["vcf"]] == [
+        (str(at + 1), REF[at], changed[at]), (str(at + 3), REF[at + 2], changed[at + 2])]
+    assert found["vcf"] == found["genome"]
+
+
 def test_vcf_whose_ref_disagrees_with_the_reference_is_refused(files, tiny_model_dir, tmp_path):
     wrong = other_base(REF[SNV_POS])
     vcf = write_vcf(tmp_path / "bad.vcf", [(SNV_POS + 1, wrong, REF[SNV_POS], "1:3\t0:3")])

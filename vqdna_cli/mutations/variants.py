@@ -5,7 +5,9 @@ side; an insertion or deletion carries the base before it (the anchor) on both s
 `22193 AATT>A` deletes 22,194-22,196 and `22204 T>TGAGCCAGAA` inserts 9 bases after 22,204.
 Every caller passes its variants through `normalise`, which trims shared bases and shifts
 indels left through repeats (as `bcftools norm`), so the same event gets the same key
-whichever input it came from.
+whichever input it came from. A multi-base substitution of a VCF (ACG>TCA) is read as its
+single-base substitutions (`substitutions`, as `bcftools norm -a`), the form a genome's
+alignment and a pileup give the same change.
 """
 
 from __future__ import annotations
@@ -107,6 +109,13 @@ def normalise(sequence: str, chrom: str, start0: int, ref: str, alt: str) -> Sit
         ref, alt = ref[1:], alt[1:]
         start0 += 1
     return Site(chrom, start0 + 1, ref, alt)
+
+
+def substitutions(site: Site) -> list[Site]:
+    """An MNV as its single-base substitutions (the bases that differ); any other site as itself."""
+    if site.kind != MNV:
+        return [site]
+    return [Site(site.chrom, site.pos + offset, r, a) for offset, (r, a) in enumerate(zip(site.ref, site.alt)) if r != a]
 
 
 @dataclass

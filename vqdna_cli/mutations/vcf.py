@@ -5,7 +5,8 @@ sample, and a sample whose GT is called (0, or another ALT) at a record is known
 record's other alleles there; a sites-only VCF is one sample named after the file. Records
 whose FILTER is set and not PASS are skipped, and so are symbolic alleles (`<DEL>`, `*`) and
 records whose samples have no GT, each with a warning that counts them. A GT naming an ALT
-the record does not have is refused. DP and AF (or AD) in FORMAT, else in INFO, give the
+the record does not have is refused. A multi-base substitution is read as its single-base
+ones (variants.substitutions). DP and AF (or AD) in FORMAT, else in INFO, give the
 depth and allele frequency when present. REF must be the reference's bases at POS: a VCF
 made against another reference is refused.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 import pysam
 
 from vqdna_cli.errors import InputError, VqdnaWarning
-from vqdna_cli.mutations.variants import Call, Reference, normalise
+from vqdna_cli.mutations.variants import Call, Reference, normalise, substitutions
 from vqdna_cli.mutations.vcf_faults import header_fault, open_detail, record_error, where
 
 # What pysam raises for a file htslib cannot open or parse: NotImplementedError comes from
@@ -93,8 +94,9 @@ def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
                     if support is None:
                         continue
                     depth, alt_depth = support
-                    found[name].setdefault(site, Call(name, site, depth=depth, alt_depth=alt_depth,
-                                                      site_info=site_info))
+                    for part in substitutions(site):
+                        found[name].setdefault(part, Call(name, part, depth=depth, alt_depth=alt_depth,
+                                                          site_info=site_info))
     _warn_skipped(path, skipped)
     for name, sample in samples.items():
         sample.calls = sorted(found[name].values(), key=lambda c: c.site)
