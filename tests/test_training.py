@@ -423,6 +423,7 @@ def test_a_segments_head_reads_each_part_of_the_window_and_classify_gives_it_the
     from vqdna_cli.head_info import HeadReads
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.runner import Runner, embed_records, window_vectors
+    from vqdna_cli.window_request import WindowRequest
 
     model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "parts", 50, 700, segments=4)
     info = json.loads((model_dir / "heads/parts/head.json").read_text())
@@ -435,8 +436,7 @@ def test_a_segments_head_reads_each_part_of_the_window_and_classify_gives_it_the
     assert parts.vectors.shape[1] == plain.vectors.shape[1] + 4 * width
     assert np.allclose(parts.vectors[:, : plain.vectors.shape[1]], plain.vectors, atol=1e-6)
     records = [SequenceRecord(f"s{i}", s, f"s{i}") for i, s in enumerate(sequences)]
-    for row, result in enumerate(embed_records(runner, records, batch_tokens=4096, stride=None, per_token=True,
-                                               reverse_complement=False)):
+    for row, result in enumerate(embed_records(runner, records, WindowRequest(per_token=True), batch_tokens=4096)):
         tokens = result.per_token  # one window of 50 tokens: parts of 12, 13, 12 and 13
         expected = np.concatenate([tokens[a:b].mean(0) for a, b in ((0, 12), (12, 25), (25, 37), (37, 50))])
         np.testing.assert_allclose(parts.vectors[row, plain.vectors.shape[1]:], expected, atol=1e-5)

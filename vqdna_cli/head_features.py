@@ -18,6 +18,7 @@ import torch
 
 from vqdna_cli.data.windows import transformer_windows
 from vqdna_cli.head_info import HeadInfo, HeadReads
+from vqdna_cli.window_request import WindowRequest
 
 if TYPE_CHECKING:
     from vqdna_cli.runner import Runner, WindowVectors
@@ -54,20 +55,20 @@ def outside_training_lengths(info: HeadInfo, length: int) -> bool:
     return not shortest / 2 <= length <= 2 * longest
 
 
-def head_inputs(info: HeadInfo, reverse_complement: bool = False) -> dict:
-    """The `embed_records` options a task head needs (`feature_inputs`)."""
+def head_inputs(info: HeadInfo, reverse_complement: bool = False) -> WindowRequest:
+    """What `embed_records` must compute for a task head (`feature_inputs`)."""
     return feature_inputs(info.frozen, info.reads, reverse_complement)
 
 
-def feature_inputs(frozen: bool, reads: HeadReads, reverse_complement: bool = False) -> dict:
-    """The `embed_records` options of a head (`frozen`: of the frozen-model kind) that reads
-    `reads`: frozen-model heads read code frequencies (each window's, or the whole record's
-    for a `whole_record` head), some also the embeddings of tokens at a fixed place, and a
-    head trained on both strands always gets both (whatever `reverse_complement` asks)."""
-    return {"with_code_frequencies": frozen and not reads.whole_record,
-            "with_record_frequencies": reads.whole_record, "center_tokens": reads.center_tokens,
-            "center_at": reads.center_at, "reverse_complement": reverse_complement or reads.both_strands,
-            "all_layers": reads.all_layers, "segments": reads.segments}
+def feature_inputs(frozen: bool, reads: HeadReads, reverse_complement: bool = False) -> WindowRequest:
+    """What `embed_records` must compute for a head (`frozen`: of the frozen-model kind) that
+    reads `reads`: frozen-model heads read code frequencies (each window's, or the whole
+    record's for a `whole_record` head), some also the embeddings of tokens at a fixed place,
+    and a head trained on both strands always gets both (whatever `reverse_complement` asks)."""
+    return WindowRequest(with_code_frequencies=frozen and not reads.whole_record,
+                         with_record_frequencies=reads.whole_record, center_tokens=reads.center_tokens,
+                         center_at=reads.center_at, reverse_complement=reverse_complement or reads.both_strands,
+                         all_layers=reads.all_layers, segments=reads.segments)
 
 
 def head_features(info: HeadInfo, result: WindowVectors) -> np.ndarray:
@@ -91,11 +92,11 @@ def features_of(frozen: bool, reads: HeadReads, result: WindowVectors) -> np.nda
         return np.concatenate([pooled, result.record_frequencies[None, :]], axis=1).astype(np.float32)
     # (windows, W), or (windows, layers, W) for an `all_layers` head: the layers side by side
     parts = [result.pooled.reshape(len(result.pooled), -1)]
-    if inputs["with_code_frequencies"]:
+    if inputs.with_code_frequencies:
         parts.append(result.code_frequencies)
-    if inputs["center_tokens"]:
+    if inputs.center_tokens:
         parts.append(result.center)
-    if inputs["segments"]:
+    if inputs.segments:
         parts.append(result.segments)
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 

@@ -35,6 +35,7 @@ from vqdna_cli.model.heads import ClassificationHead, FeatureHead
 from vqdna_cli.model.lora import add_lora
 from vqdna_cli.model.vqdna import VQDNA
 from vqdna_cli.train.head import LabelledFeatures
+from vqdna_cli.window_request import WindowRequest
 
 GROUP_BASES = 4_000_000  # records are processed a group of about this many bases at a time
 # ... and of at most this many records: what a group holds per record (vectors, code
@@ -291,62 +292,59 @@ class WindowVectors:
 
 
 
-def embed_records(runner: Runner, records: Iterable[SequenceRecord], *, batch_tokens: int, stride: int | None,
-                  per_token: bool, reverse_complement: bool, with_code_frequencies: bool = False,
-                  with_record_frequencies: bool = False, center_tokens: int = 0, center_at: int | None = None,
-                  layers: tuple[int, ...] | None = None, pooling: str = "mean", all_layers: bool = False,
-                  segments: int = 0, on_bases: Callable[[int], None] = lambda n: None,
+def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: WindowRequest = WindowRequest(), *,
+                  batch_tokens: int, on_bases: Callable[[int], None] = lambda n: None,
                   group_records: int = GROUP_RECORDS) -> Iterator[WindowVectors]:
-    """Transformer vectors of every record: one pooled vector per window (a record no longer
-    than the model window is one window); with `reverse_complement`, the average of the
-    forward strand and the reverse-complement strand (mapped back to forward coordinates).
-    `with_code_frequencies` adds each window's code frequencies, `with_record_frequencies`
-    those of the whole record, and `center_tokens` the HRQ
-    embeddings of that many tokens centred on base `center_at` of the window (default: its
-    middle); what frozen-model heads read, `head_features.head_inputs`. `layers` (`Runner.layer_outputs`)
-    makes each pooled vector (len(layers), W), the per-token vectors those of the last layer
-    listed; `all_layers` is `layers` 0 to the last (what an `all_layers` head reads);
-    `pooling` "max" takes the maximum over a window's tokens instead of the mean; `segments`
-    adds the mean output (of the last layer) of each of that many parts of the window, each
-    strand's in its own 5' to 3' order, so that averaged over both strands the parts of a
-    sequence and of its reverse complement are alike (a one-strand head given `--rc` gets
-    each part averaged with the mirrored part of the other strand). Records run
-    in groups of at most `group_records` (`grouped`): the first vectors come once the first
-    group is done."""
-    if all_layers:
-        layers = tuple(range(runner.layers + 1))
+    """Transformer vectors of every record, as `request` asks (`WindowRequest`): one pooled
+    vector per window (a record no longer than the model window is one window); with
+    `reverse_complement`, the average of the forward strand and the reverse-complement strand
+    (mapped back to forward coordinates). `with_code_frequencies` adds each window's code
+    frequencies, `with_record_frequencies` those of the whole record, and `center_tokens` the
+    HRQ embeddings of that many tokens centred on base `center_at` of the window (default: its
+    middle); what frozen-model heads read, `head_features.head_inputs`. `layers`
+    (`Runner.layer_outputs`) makes each pooled vector (len(layers), W), the per-token vectors
+    those of the last layer listed; `all_layers` is `layers` 0 to the last (what an
+    `all_layers` head reads); `pooling` "max" takes the maximum over a window's tokens instead
+    of the mean; `segments` adds the mean output (of the last layer) of each of that many parts
+    of the window, each strand's in its own 5' to 3' order, so that averaged over both strands
+    the parts of a sequence and of its reverse complement are alike (a one-strand head given
+    `--rc` gets each part averaged with the mirrored part of the other strand). Records run in
+    groups of at most `group_records` (`grouped`): the first vectors come once the first group
+    is done."""
+    layers = tuple(range(runner.layers + 1)) if request.all_layers else request.layers
     size = runner.window
-    stride = stride or size
+    stride = request.stride or size
     for group in grouped(records, max_records=group_records):
         codes = [encode(r.seq) for r in group]
         bases = sum(map(len, codes))
-        progress = GroupProgress(on_bases, bases, passes=4 if reverse_complement else 2)
+        progress = GroupProgress(on_bases, bases, passes=4 if request.reverse_complement else 2)
         strands = [runner.tokens_of(codes, batch_tokens, progress.pass_over(bases))]
-        if reverse_complement:
+        if request.reverse_complement:
             strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens,
                                             progress.pass_over(bases)))
         layout = [transformer_windows(len(c), size, stride) for c in codes]
         window_tokens = sum(end - start for windows in layout for start, end in windows)
-        results = [_strand_vectors(runner, strand, layout, batch_tokens, per_token, flipped=(n == 1),
-                                   layers=layers, pooling=pooling, segments=segments,
+        results = [_strand_vectors(runner, strand, layout, batch_tokens, request.per_token, flipped=(n == 1),
+                                   layers=layers, pooling=request.pooling, segments=request.segments,
                                    on_batch=progress.pass_over(window_tokens))
                    for n, strand in enumerate(strands)]
         progress.finish()
         sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
             pooled = np.mean([r[index].pooled for r in results], axis=0)
-            tokens = np.mean([r[index].per_token for r in results], axis=0) if per_token else None
-            parts = np.mean([r[index].segments for r in results], axis=0).astype(np.float32) if segments else None
+            tokens = np.mean([r[index].per_token for r in results], axis=0) if request.per_token else None
+            parts = (np.mean([r[index].segments for r in results], axis=0).astype(np.float32)
+                     if request.segments else None)
             center = None
-            if center_tokens:  # averaged over the strands, as the pooled vectors are
-                center = np.mean([window_centers(runner, strand[index], layout[index], center_tokens, center_at,
-                                                 flipped=(n == 1))
+            if request.center_tokens:  # averaged over the strands, as the pooled vectors are
+                center = np.mean([window_centers(runner, strand[index], layout[index], request.center_tokens,
+                                                 request.center_at, flipped=(n == 1))
                                   for n, strand in enumerate(strands)], axis=0).astype(np.float32)
             frequencies = record_frequencies = None  # averaged over the strands, as the pooled vectors are
-            if with_code_frequencies:
+            if request.with_code_frequencies:
                 frequencies = np.mean([window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
                                        for n, strand in enumerate(strands)], axis=0)
-            if with_record_frequencies:
+            if request.with_record_frequencies:
                 record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
                                 None if tokens is None else tokens.astype(np.float32), frequencies, center,
@@ -404,8 +402,8 @@ def window_vectors(runner: Runner, sequences: list[str], labels: np.ndarray, rea
     the model run over them the way `classify` runs it: what `train.head` trains on."""
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(sequences))
     vectors, owner = [], []
-    for index, result in enumerate(embed_records(runner, records, batch_tokens=batch_tokens, stride=None,
-                                                 per_token=False, **feature_inputs(True, reads))):
+    for index, result in enumerate(embed_records(runner, records, feature_inputs(True, reads),
+                                                 batch_tokens=batch_tokens)):
         features = features_of(True, reads, result)  # a row per window, or one (whole_record)
         vectors.append(features)
         owner.extend([index] * len(features))

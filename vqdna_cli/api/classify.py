@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -83,8 +84,9 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     provenance = {**table.FORMAT, **runner.describe(), "task": task, "class_names": names,
                   **inputs.describe(), "output_format": output_format,
                   "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
-    results = embed_records(runner, open_records(inputs), batch_tokens=run.tokens_per_batch(), stride=options.stride,
-                            per_token=False, on_bases=progress, **head_inputs(info, options.reverse_complement))
+    request = dataclasses.replace(head_inputs(info, options.reverse_complement), stride=options.stride)
+    results = embed_records(runner, open_records(inputs), request, batch_tokens=run.tokens_per_batch(),
+                            on_bases=progress)
     results = read_ahead(results)  # an input that fails at once writes nothing, not even a header to stdout
     count = read_count = outside = ambiguous = 0  # counters, not lists: memory stays flat over millions of reads
     with text_output(output) as out:
@@ -143,12 +145,11 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
             yield window.record
 
     tracker = _Covered(progress)
-    inputs = head_inputs(info)
-    inputs["reverse_complement"] = layout.strands == (".",)  # a head trained on both strands averages them
+    # a head trained on both strands averages them
+    request = dataclasses.replace(head_inputs(info), reverse_complement=layout.strands == (".",))
     # groups of SCAN_BATCH windows: the model's groups of thousands would hold the first rows (and
     # the progress bar) back for many seconds
-    results = embed_records(runner, records(), batch_tokens=run.tokens_per_batch(), stride=None, per_token=False,
-                            group_records=SCAN_BATCH, **inputs)
+    results = embed_records(runner, records(), request, batch_tokens=run.tokens_per_batch(), group_records=SCAN_BATCH)
     kept = windows = 0
     made_by = runner.describe()
     batches = read_ahead(_batched(results, SCAN_BATCH))  # a genome that fails at once writes nothing

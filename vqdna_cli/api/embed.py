@@ -21,6 +21,7 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     from vqdna_cli.head_features import record_vector
     from vqdna_cli.io.writers import EmbeddingsNpz, check_output
     from vqdna_cli.runner import embed_records
+    from vqdna_cli.window_request import WindowRequest
 
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run)
@@ -29,10 +30,10 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     whole = options.pool == "record"
     table = EmbeddingsNpz(runner.model.cfg.transformer.width, layers, str(options.layer) == "all", options.per_token)
     windows_read = 0
-    for result in embed_records(runner, open_records(inputs), batch_tokens=run.tokens_per_batch(),
-                                stride=options.stride, per_token=options.per_token,
-                                reverse_complement=options.reverse_complement, layers=layers,
-                                pooling=options.pooling, on_bases=progress):
+    request = WindowRequest(stride=options.stride, per_token=options.per_token,
+                            reverse_complement=options.reverse_complement, layers=layers, pooling=options.pooling)
+    for result in embed_records(runner, open_records(inputs), request, batch_tokens=run.tokens_per_batch(),
+                                on_bases=progress):
         record = result.record
         windows_read += len(result.windows)
         # One row per record covers the whole record: the schema's window arrays stay true.

@@ -583,8 +583,7 @@ def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *
     # Scored exactly as `classify` writes its TSV: a longer sequence gets the mean of its
     # windows' probabilities.
     predicted = [int(window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
-                 for result in embed_records(runner, records, batch_tokens=run.tokens_per_batch(), stride=None,
-                                             per_token=False, **head_inputs(info))]
+                 for result in embed_records(runner, records, head_inputs(info), batch_tokens=run.tokens_per_batch())]
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": list(test_files), "seconds": round(seconds, 1),
