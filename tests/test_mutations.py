@@ -346,6 +346,24 @@ def test_read_filters(files, tiny_model_dir, tmp_path):
     assert rare["variants"] == 0
 
 
+def test_pileup_leaves_pythons_error_hooks_alone_between_columns(files, tmp_path):
+    """htslib is quietened (its hooks swapped out) only while a column is read: were the hooks
+    off while the caller works on a column, an error of the caller's would vanish unprinted."""
+    import sys
+
+    from vqdna_cli.mutations.pileup import _columns
+    from vqdna_cli.mutations.variants import Reference
+
+    bam = write_bam(tmp_path / "r.bam")
+    hooks = sys.excepthook, sys.unraisablehook
+    with pysam.AlignmentFile(str(bam)) as alignments:
+        columns = _columns(alignments, CHROM, str(bam), Reference.load(files["ref"]))
+        for _ in range(3):
+            next(columns)
+            assert (sys.excepthook, sys.unraisablehook) == hooks
+        columns.close()
+
+
 @pytest.mark.parametrize("problem, message", [
     ("unindexed", "samtools index"),
     ("unsorted", "samtools sort"),

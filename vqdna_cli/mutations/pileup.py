@@ -140,13 +140,21 @@ def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: 
     """The pileup columns of `chrom`. htslib fails mid-file when it cannot decode a CRAM
     (a reference other than the one it was written against, or a `.fai` older than its
     FASTA): one line naming both, not pysam's bare "error during iteration". One iterator at
-    a time: pysam's default of several, each on its own handle, is not there for CRAM."""
+    a time: pysam's default of several, each on its own handle, is not there for CRAM.
+    htslib is quietened for each step of the iterator, never across a `yield`: its hooks
+    would otherwise stay off while the caller runs, and hide the caller's own errors."""
     from vqdna_cli.io.htslib import quiet_htslib
 
     try:
-        with quiet_htslib():  # htslib's lines about the failure would come before ours
-            yield from alignments.pileup(chrom, stepper="all", min_base_quality=0, max_depth=MAX_DEPTH,
-                                         ignore_orphans=False, truncate=False, multiple_iterators=False)
+        with quiet_htslib():  # htslib's lines about a failure would come before ours
+            columns = alignments.pileup(chrom, stepper="all", min_base_quality=0, max_depth=MAX_DEPTH,
+                                        ignore_orphans=False, truncate=False, multiple_iterators=False)
+        while True:
+            with quiet_htslib():
+                column = next(columns, None)
+            if column is None:
+                return
+            yield column
     except (ValueError, OSError) as error:
         raise InputError(f"cannot read the alignments of {path} on {chrom!r} against the reference "
                          f"{reference.path} ({error}): give the reference the file was written against; "
