@@ -454,7 +454,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.runner import Runner
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings, model_windows
     from vqdna_cli.train.head import member_folders
-    from vqdna_cli.train.loop import run_began
+    from vqdna_cli.train.loop import LoopControl, run_began
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.row_sketch import sketch
 
@@ -481,8 +481,8 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
     # run_record goes into the checkpoints, for a later --resume to check
-    loop = {"resume": control.resume, "quiet": control.quiet, "max_minutes": control.max_minutes,
-            "run_record": run_record, "run_began": began}
+    loop = LoopControl(resume=control.resume, quiet=control.quiet, max_minutes=control.max_minutes,
+                       run_record=run_record, run_began=began)
     if s.adapter == "frozen":
         from vqdna_cli.runner import window_vectors
         from vqdna_cli.train.head import fit_frozen_members
@@ -491,7 +491,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         valid_set = window_vectors(runner, [x for x, _ in valid_rows], valid_labels, reads)
         state, metrics = fit_frozen_members(train_set, valid_set, len(labels), s.members, epochs=s.epochs,
                                             batch=s.batch, lr=s.lr, dropout=s.head_dropout, seed=run.seed,
-                                            device=torch_device, work=work, balanced=s.balance_classes, **loop)
+                                            device=torch_device, work=work, balanced=s.balance_classes, control=loop)
     else:
         from vqdna_cli.data.alphabet import encode
 
@@ -504,7 +504,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         train_tokens, train_owner = model_windows(tokens_of(rows), runner.window)
         valid_tokens, valid_owner = model_windows(tokens_of(valid_rows), runner.window)
         task_model = TaskModel(model, len(labels), s.rank, s.alpha, s.adapter).to(torch_device)
-        loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, **loop)
+        loop_settings = head_loop_settings(s.epochs, len(train_tokens), s.batch, s.lr, work, loop)
         state, metrics = run_stage(task_model, train_tokens, train_labels[train_owner], valid_tokens, valid_labels,
                                    loop_settings, batch=s.batch, seed=run.seed, device=torch_device,
                                    valid_owner=valid_owner)

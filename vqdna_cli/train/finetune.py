@@ -23,7 +23,7 @@ from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import ClassificationHead, mean_pool
 from vqdna_cli.model.lora import add_lora, lora_state_dict
 from vqdna_cli.model.vqdna import VQDNA
-from vqdna_cli.train.loop import LoopSettings, run
+from vqdna_cli.train.loop import LoopControl, LoopSettings, run
 
 BEST = "best"
 
@@ -131,15 +131,14 @@ def predict(task_model: TaskModel, tokens: list[np.ndarray], device, batch: int 
     return np.concatenate(out)
 
 
-def head_loop_settings(epochs: int, samples: int, batch: int, lr: float, work: Path, *, resume: bool = False,
-                       quiet: bool = True, max_minutes: float | None = None,
-                       run_record: dict | None = None, run_began: float | None = None) -> LoopSettings:
+def head_loop_settings(epochs: int, samples: int, batch: int, lr: float, work: Path,
+                       control: LoopControl = LoopControl()) -> LoopSettings:
     """The loop a task head trains with (any adapter): `epochs` passes over `samples`,
     warm-up over a tenth of the steps (at most 100)."""
     steps = epochs * -(-samples // batch)
     return LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
-                        resume=resume, quiet=quiet, max_minutes=max_minutes, run_record=run_record,
-                        run_began=run_began)
+                        resume=control.resume, quiet=control.quiet, max_minutes=control.max_minutes,
+                        run_record=control.run_record, run_began=control.run_began)
 
 
 def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels: np.ndarray,

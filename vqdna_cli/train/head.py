@@ -18,7 +18,7 @@ one vector per sequence.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from vqdna_cli import distributed
 from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import FeatureHead
 from vqdna_cli.train.finetune import BestSoFar, head_loop_settings, loop_steps, mean_over_windows
-from vqdna_cli.train.loop import LoopSettings, run
+from vqdna_cli.train.loop import LoopControl, LoopSettings, run
 
 
 @dataclass
@@ -124,20 +124,19 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
 
 
 def fit_frozen_head(train: LabelledFeatures, valid: LabelledFeatures, classes: int, *, epochs: int, batch: int,
-                    lr: float, dropout: float, seed: int, device, work: Path, resume: bool = False, quiet: bool = True,
-                    max_minutes: float | None = None, balanced: bool = False,
-                    run_record: dict | None = None, run_began: float | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+                    lr: float, dropout: float, seed: int, device, work: Path, balanced: bool = False,
+                    control: LoopControl = LoopControl()) -> tuple[dict[str, torch.Tensor], dict]:
     """A head trained on cached window features (`finetune --adapter frozen` and the recipe
     benchmark): its state at the epoch with the best validation MCC, and that epoch's metrics
     (`balanced`: see `train_head`)."""
     model = HeadOnly(train.vectors.shape[1], classes, dropout).to(device)
-    settings = head_loop_settings(epochs, len(train.vectors), batch, lr, work, resume=resume, quiet=quiet,
-                                  max_minutes=max_minutes, run_record=run_record, run_began=run_began)
+    settings = head_loop_settings(epochs, len(train.vectors), batch, lr, work, control)
     return train_head(model, train, valid, settings, batch=batch, seed=seed, device=device, balanced=balanced)
 
 
 def fit_frozen_members(train: LabelledFeatures, valid: LabelledFeatures, classes: int, members: int, *, seed: int,
-                       work: Path, max_minutes: float | None = None, **options) -> tuple[dict[str, torch.Tensor], dict]:
+                       work: Path, control: LoopControl = LoopControl(),
+                       **recipe) -> tuple[dict[str, torch.Tensor], dict]:
     """`members` heads trained as `fit_frozen_head` trains one, with seeds `seed`, `seed` + 1, ...
     (so other initial weights, dropout and order; the same rows), merged into one head whose
     logits are the mean of theirs (`merged_heads`), with its validation metrics and each
@@ -147,19 +146,20 @@ def fit_frozen_members(train: LabelledFeatures, valid: LabelledFeatures, classes
     few thousand rows; the mean of several seeds' logits moves less, and scored higher on
     held-out genome blocks than its members (weights/default/TRAINING.md)."""
     if members == 1:
-        return fit_frozen_head(train, valid, classes, seed=seed, work=work, max_minutes=max_minutes, **options)
+        return fit_frozen_head(train, valid, classes, seed=seed, work=work, control=control, **recipe)
     began = time.monotonic()
     states, member_mcc, done, planned = [], [], 0, 0
     for member, folder in enumerate(member_folders(work, members)):
         # --max-minutes bounds the whole run: each member gets what the earlier ones left (a
         # member with nothing left stops after one step, with a checkpoint to resume from)
-        left = None if max_minutes is None else max(max_minutes - (time.monotonic() - began) / 60, 1e-9)
+        left = (None if control.max_minutes is None
+                else max(control.max_minutes - (time.monotonic() - began) / 60, 1e-9))
         if member:
             # a member's first weights come from its own seed, not from wherever the previous
             # member left the random generator (which a run stopped by --max-minutes changes)
             torch.manual_seed(seed + member)
-        state, metrics = fit_frozen_head(train, valid, classes, seed=seed + member, work=folder, max_minutes=left,
-                                         **options)
+        state, metrics = fit_frozen_head(train, valid, classes, seed=seed + member, work=folder,
+                                         control=replace(control, max_minutes=left), **recipe)
         states.append(state)
         member_mcc.append(metrics.pop("valid_mcc"))
         done, planned = done + metrics["steps"], planned + metrics["planned_steps"]

@@ -52,6 +52,19 @@ class LoopSettings:
     run_began: float | None = None
 
 
+@dataclass(frozen=True)
+class LoopControl:
+    """How a head's training run goes, apart from what it learns (`LoopSettings` has each
+    field's meaning): resumed, silent, stopped after some minutes, and the record a later
+    --resume is checked against. Built once by `vqdna train finetune` from its options."""
+
+    resume: bool = False
+    quiet: bool = True
+    max_minutes: float | None = None
+    run_record: dict | None = None
+    run_began: float | None = None
+
+
 def run_began(folders: list[Path], resume: bool) -> float:
     """`LoopSettings.run_began` for a run that starts now: with `resume`, less the minutes
     the checkpoints in `folders` record of the earlier parts (the latest of them: a head of
