@@ -235,14 +235,16 @@ class ForkedCli:
         )
 
     def __call__(self, *args: str, stdin: Path | None = None, cwd: Path | None = None,
-                 stdout_closed: bool = False) -> Completed:
-        """`stdout_closed`: stdout is a pipe nobody reads any more (`vqdna ... | head`)."""
+                 stdout_closed: bool = False, stderr_closed: bool = False) -> Completed:
+        """`stdout_closed`: stdout is a pipe nobody reads any more (`vqdna ... | head`);
+        `stderr_closed` the same for stderr (`vqdna ... 2>&1 >/dev/null | head -1`)."""
         self.calls += 1
         call_dir = Path(tempfile.mkdtemp(dir=self.workdir, prefix=f"call{self.calls}."))
         out, err = call_dir / "stdout", call_dir / "stderr"
         out.touch(), err.touch()
         request = {"argv": [str(a) for a in args], "stdin": str(stdin or os.devnull),
-                   "stdout": "|closed" if stdout_closed else str(out), "stderr": str(err),
+                   "stdout": "|closed" if stdout_closed else str(out),
+                   "stderr": "|closed" if stderr_closed else str(err),
                    "cwd": str(cwd or call_dir)}
         self.server.stdin.write(json.dumps(request) + "\n")
         self.server.stdin.flush()
@@ -258,7 +260,7 @@ class ForkedCli:
 
 @pytest.fixture(scope="session")
 def run_vqdna(tmp_path_factory: pytest.TempPathFactory):
-    """`run_vqdna(*args, stdin=None, cwd=None, stdout_closed=False) -> Completed`: the CLI in its own (forked)
+    """`run_vqdna(*args, stdin=None, cwd=None, stdout_closed=False, stderr_closed=False) -> Completed`: the CLI in its own (forked)
     process, with the exit code, stdout bytes and stderr text."""
     cli = ForkedCli(tmp_path_factory.mktemp("cli"))
     yield cli

@@ -157,3 +157,31 @@ def test_a_stage_that_is_not_counted_says_what_runs_and_for_how_long(capsys, mon
         bar.stage("scoring 3 variant sites")
         time.sleep(0.2)
     assert "scoring 3 variant sites" in screen.getvalue() and "elapsed" in screen.getvalue()
+
+
+def test_a_stderr_nobody_reads_ends_the_messages_not_the_run(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`vqdna ... 2>&1 >/dev/null | head -1`: once stderr's reader has gone, a warning during
+    the run took vqdna's exit for a stdout reader that had all it wanted (exit 0 and no
+    output), and the closing line rich's exit 1. Now the messages stop and the run finishes."""
+    from test_mutations import CHROM, REF, SNV_ALT, SNV_POS
+
+    reference = tmp_path / "ref.fa"
+    reference.write_text(fasta_text({CHROM: REF}))
+    filtered = "A" if REF[19] != "A" else "C"
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text("\n".join([
+        "##fileformat=VCFv4.2", f"##contig=<ID={CHROM},length={len(REF)}>", '##FILTER=<ID=q10,Description="low">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]),
+        "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, ".", "PASS", "."]),
+        "\t".join([CHROM, "20", ".", REF[19], filtered, ".", "q10", "."])]) + "\n")  # warned of mid-run
+    done = run_vqdna("mutations", "--reference", reference, vcf, "-o", tmp_path / "muts", "-m", tiny_model_dir,
+                     "--no-plot", stderr_closed=True)
+    assert done.returncode == 0
+    assert len((tmp_path / "muts" / "variants.tsv").read_text().splitlines()) == 3  # comment, header, the SNV
+
+    fasta = tmp_path / "x.fa"
+    fasta.write_text(fasta_text({f"s{i}": random_dna(120, i) for i in range(3)}))
+    done = run_vqdna("classify", "--task", "toy", fasta, "-o", tmp_path / "p.tsv", "-m", tiny_model_dir,
+                     stderr_closed=True)
+    assert done.returncode == 0
+    assert len((tmp_path / "p.tsv").read_text().splitlines()) == 4

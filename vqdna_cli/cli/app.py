@@ -12,6 +12,7 @@ from vqdna_cli import __version__
 from vqdna_cli.cli import classify, embed, mutations, tokenize, train
 from vqdna_cli.cli.handling import fail, one_line_errors
 from vqdna_cli.errors import Terminated
+from vqdna_cli.heartbeat import to_stderr
 
 # click's exceptions as the click Typer runs on raises them (recent Typer carries its own
 # copy of click, older Typer uses click itself): the bases of the public typer.BadParameter.
@@ -88,7 +89,7 @@ def _run() -> int:
         error.show()
         return error.exit_code
     except typer.Abort:
-        print("Aborted!", file=sys.stderr)
+        to_stderr("Aborted!")
         return 1
     return code if isinstance(code, int) and not isinstance(code, bool) else 0
 

@@ -15,13 +15,14 @@ import warnings
 import typer
 
 from vqdna_cli.errors import DISK_ERRORS, OutputError, Terminated, VqdnaError, VqdnaWarning
+from vqdna_cli.heartbeat import to_stderr
 
 INTERRUPTED = 130
 TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    print(f"vqdna: error: {message}", file=sys.stderr)
+    to_stderr(f"vqdna: error: {message}")
     return typer.Exit(code)
 
 
@@ -33,7 +34,7 @@ def warnings_as_lines(quiet: bool):
 
     def show(message, category, *args, **kwargs):
         if issubclass(category, VqdnaWarning):
-            print(f"vqdna: warning: {message}", file=sys.stderr)
+            to_stderr(f"vqdna: warning: {message}")
         else:
             shown(message, category, *args, **kwargs)
 
@@ -56,8 +57,9 @@ def one_line_errors(command):
         except KeyboardInterrupt:
             raise fail("interrupted", INTERRUPTED) from None
         except BrokenPipeError:
-            # The reader went away (`| head`): not an error. Point stdout at /dev/null so
-            # that the interpreter's final flush does not fail again.
+            # stdout's reader went away (`| head`): not an error. Point stdout at /dev/null so
+            # that the interpreter's final flush does not fail again. (A stderr nobody reads
+            # raises nothing: heartbeat.to_stderr drops its messages and the run goes on.)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
         except OSError as error:

@@ -4,12 +4,11 @@ and Nextflow logs) a plain line every PLAIN_EVERY_S seconds, so a long run shows
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 
-from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, stderr_console, to_stderr
 
 
 class _Silent:
@@ -32,9 +31,7 @@ def bases_progress(label: str, quiet: bool, total: int | None = None) -> Iterato
     if quiet:
         yield _Silent()
         return
-    from rich.console import Console
-
-    console = Console(stderr=True)
+    console = stderr_console()
     if console.is_terminal:
         with _bar(label, total, console) as bar:
             yield bar
@@ -116,7 +113,7 @@ class _PlainLines:
                 line = status(self._done, self._total, time.monotonic() - self._began)
             else:
                 continue
-            print(f"vqdna: {self._label}: {line}", file=sys.stderr, flush=True)
+            to_stderr(f"vqdna: {self._label}: {line}")
 
 
 def status(done: int, total: int | None, seconds: float) -> str:
@@ -144,8 +141,6 @@ def counted(count: int, noun: str) -> str:
 
 def report(message: str, quiet: bool) -> None:
     if not quiet:
-        from rich.console import Console
-
         # soft_wrap: one message, one line, whatever the terminal's width (logs are grepped);
         # markup off: messages hold paths and hints such as `pip install 'vqdna[plot]'`.
-        Console(stderr=True, highlight=False, soft_wrap=True, markup=False).print(message)
+        stderr_console(highlight=False, soft_wrap=True, markup=False).print(message)

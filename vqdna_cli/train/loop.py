@@ -23,7 +23,7 @@ import torch
 from vqdna_cli import distributed
 from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_training_state, resume_mismatch,
                                   save_training_state)
-from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, stderr_console
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
@@ -177,13 +177,12 @@ def _decay_groups(parameters: list[torch.nn.Parameter], no_decay) -> list[dict]:
 
 
 def _progress(stage: str, quiet: bool):
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True, quiet=quiet, markup=False), transient=False,  # printed lines are plain text
+        console=stderr_console(quiet=quiet, markup=False), transient=False,  # printed lines are plain text
     )
 
 
