@@ -15,9 +15,11 @@ when one of them differs from the reference: a substitution within about ten bas
 end would be lost and its bases counted uncovered. Where a genome aligns in one piece, its
 unaligned ends are therefore laid base for base beside the reference's next bases (as far
 as both go, at most END_STRETCH) and read as substitutions when they agree with it closely
-enough to be the same sequence (at most one mismatch per ten bases); a longer or more
-different end is a flank that is not the reference's (a primer, an adapter) and stays
-uncovered.
+enough to be the same sequence (at most one mismatch per ten bases); a more different end is
+a flank that is not the reference's (a primer, an adapter) and stays uncovered. Where the
+genome's end and the reference's are not equally far from the alignment, an indel near the
+end is as likely: the bases are laid beside the reference only when that agrees better than
+laying the genome's last bases against the reference's last ones.
 """
 
 from __future__ import annotations
@@ -128,20 +130,31 @@ def _clipped_ends(hit, chrom_seq: str, genome: str, covered: np.ndarray) -> list
     """The substitutions in the genome's ends that minimap2 clipped (module docstring)."""
     oriented = genome if hit.strand > 0 else reverse_complement(genome)
     start, end = (hit.q_st, hit.q_en) if hit.strand > 0 else (len(genome) - hit.q_en, len(genome) - hit.q_st)
-    left = min(start, hit.r_st, END_STRETCH)
-    right = min(len(genome) - end, len(chrom_seq) - hit.r_en, END_STRETCH)
+    # Each end as (genome bases, reference bases) outward from the alignment, nearest first.
+    ends = [(oriented[:start][::-1], chrom_seq[: hit.r_st][::-1], -1), (oriented[end:], chrom_seq[hit.r_en :], 1)]
     sites = []
-    for ref_at, query in ((hit.r_st - left, oriented[start - left : start]), (hit.r_en, oriented[end : end + right])):
-        if query and _same_sequence(chrom_seq[ref_at : ref_at + len(query)], query):
-            sites += _substitutions(hit.ctg, chrom_seq, ref_at, query, covered)
+    for query, reference, direction in ends:
+        n = min(len(query), len(reference), END_STRETCH)
+        if not n or not _same_sequence(reference[:n], query[:n]):
+            continue
+        if len(query) != len(reference) and _mismatches(reference[-n:], query[-n:]) <= _mismatches(reference[:n], query[:n]):
+            # the outermost bases agree at least as well where the genome's end meets the
+            # reference's: an indel near the end, not substitutions beside the alignment
+            continue
+        bases = query[:n] if direction > 0 else query[:n][::-1]
+        ref_at = hit.r_en if direction > 0 else hit.r_st - n
+        sites += _substitutions(hit.ctg, chrom_seq, ref_at, bases, covered)
     return sites
 
 
 def _same_sequence(reference: str, query: str) -> bool:
     """Whether an end agrees with the reference beside it as a genome's own bases would: at
     most one mismatch per END_BASES_PER_MISMATCH bases (unresolved bases are no mismatch)."""
-    mismatches = sum(q != r and q in "ACGT" and r in "ACGT" for q, r in zip(query, reference))
-    return mismatches <= -(-len(query) // END_BASES_PER_MISMATCH)
+    return _mismatches(reference, query) <= -(-len(query) // END_BASES_PER_MISMATCH)
+
+
+def _mismatches(reference: str, query: str) -> int:
+    return sum(q != r and q in "ACGT" and r in "ACGT" for q, r in zip(query, reference))
 
 
 def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
