@@ -459,6 +459,23 @@ def test_vcf_whose_ref_disagrees_with_the_reference_is_refused(files, tiny_model
 # --- model effects and summaries -------------------------------------------------------------
 
 
+def test_scoring_passes_are_announced_and_counted_to_their_totals(files, tiny_model_dir):
+    """site_effects names each of its three passes with its amount, then counts it to the end."""
+    from vqdna_cli.mutations.effects import PASSES, ScoringProgress, site_effects
+    from vqdna_cli.mutations.variants import Reference
+    from vqdna_cli.runner import Runner
+
+    passes: list[list] = []
+    progress = ScoringProgress(begin=lambda number, name, total: passes.append([number, name, total, 0]),
+                               done=lambda amount: passes[-1].__setitem__(3, passes[-1][3] + amount))
+    sites = sorted(normalise(REF, CHROM, start, REF[start:end], replacement) for start, end, replacement in edits())
+    effects = site_effects(Runner.load(tiny_model_dir, "cpu"), Reference.load(files["ref"]).sequences, sites,
+                           batch_tokens=256, progress=progress)
+    assert all(effects.values())
+    assert [number for number, *_ in passes] == list(range(1, PASSES + 1))
+    assert all(total > 0 and counted == total for _, _, total, counted in passes)
+
+
 def test_window_token_changes_match_tokenizing_the_whole_genome(files, tiny_model_dir):
     """The windowed comparison sees exactly the token changes whole-genome tokenization shows."""
     from vqdna_cli.data.alphabet import encode

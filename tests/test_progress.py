@@ -159,6 +159,35 @@ def test_a_stage_that_is_not_counted_says_what_runs_and_for_how_long(capsys, mon
     assert "scoring 3 variant sites" in screen.getvalue() and "elapsed" in screen.getvalue()
 
 
+def test_a_counted_stage_says_how_far_it_is(capsys, monkeypatch) -> None:
+    """A stage given its amount (a scoring pass of `mutations`) is counted from zero by the
+    same callback: lines give its share done and the time left."""
+    import io
+
+    from rich.console import Console
+
+    from vqdna_cli.cli.progress import stage_status
+
+    assert stage_status(0, 400, 3.0) == "0:00:03 elapsed"  # nothing done yet: no estimate
+    assert stage_status(100, 400, 3.0) == "25%, 0:00:09 left"
+    assert stage_status(500, 400, 3.0) == "100%, 0:00:00 left"
+    monkeypatch.setattr(progress_module, "PLAIN_EVERY_S", 0.05)
+    with bases_progress("calling variants", quiet=False) as progress:
+        progress(3000)
+        progress.stage("scoring 3 variant sites, pass 1 of 3 (tokens)", 400)
+        progress(100)
+        time.sleep(0.2)
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("vqdna: scoring 3 variant sites, pass 1 of 3 (tokens): 25%, ") and last.endswith(" left")
+    screen = io.StringIO()
+    with progress_module._bar("calling variants", None, Console(file=screen, force_terminal=True, width=120)) as bar:
+        bar(3000)
+        bar.stage("scoring 3 variant sites, pass 2 of 3", 400)
+        bar(200)
+        time.sleep(0.2)
+    assert "pass 2 of 3" in screen.getvalue() and "50%" in screen.getvalue()
+
+
 def test_a_stderr_nobody_reads_ends_the_messages_not_the_run(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
     """`vqdna ... 2>&1 >/dev/null | head -1`: once stderr's reader has gone, a warning during
     the run took vqdna's exit for a stdout reader that had all it wanted (exit 0 and no

@@ -9,13 +9,14 @@ from vqdna_cli.options import MutationsOptions, RunOptions
 
 
 def mutations(inputs: list[str], output_dir: Path, options: MutationsOptions, run: RunOptions = RunOptions(), *,
-              force: bool = False, progress=NO_PROGRESS, on_stage=lambda label: None) -> dict:
+              force: bool = False, progress=NO_PROGRESS, on_stage=lambda label, total=None: None) -> dict:
     """Variants of genomes (FASTA), reads (BAM/CRAM) or VCFs against `options.reference`, and
     what each does to the HRQ tokens, into `output_dir` (see `vqdna_cli.mutations`). Returns
     counts, the lineage scores, and `notices` (e.g. a plot skipped) for the caller to show.
     `vcf` adds variants.vcf; `vcf_gz` variants.vcf.gz (bgzip) and its tabix index instead.
-    `progress` takes the bases of the inputs as they are called; `on_stage` the name of the
-    scoring stage that follows, whose amount is not counted."""
+    `progress` takes the bases of the inputs as they are called; `on_stage(label, total)` the
+    name of each scoring pass that follows and its amount (bases or tokens; None: not counted),
+    which `progress` then counts."""
     from vqdna_cli.mutations.pipeline import run as run_pipeline
 
     return run_pipeline(inputs, Path(output_dir), options, runner_factory=lambda: load_runner(run),

@@ -20,7 +20,7 @@ class _Silent:
     def set_total(self, total: int | None) -> None:
         pass
 
-    def stage(self, label: str) -> None:
+    def stage(self, label: str, total: int | None = None) -> None:
         pass
 
 
@@ -54,10 +54,11 @@ class _RichBar:
         if total is not None:
             self._progress.update(self._task, total=total)
 
-    def stage(self, label: str) -> None:
-        """Work whose amount is not counted follows (`mutations` scoring its variants): the
-        bar says what runs and for how long, not a rate that falls as the bases stop."""
-        self._progress.reset(self._task, description=label, total=None, stage=True)
+    def stage(self, label: str, total: int | None = None) -> None:
+        """Other work follows (`mutations` scoring its variants): the bar says what runs and
+        how far it is (`total`: its amount, counted from zero through the same callback) or
+        for how long, not a rate of bases that falls as the bases stop."""
+        self._progress.reset(self._task, description=label, total=total, stage=True)
 
 
 @contextlib.contextmanager
@@ -68,7 +69,8 @@ def _bar(label: str, total: int | None, console) -> Iterator[_RichBar]:
     class StatusColumn(ProgressColumn):
         def render(self, task) -> Text:
             if task.fields.get("stage"):
-                return Text(f"{clock(task.elapsed or 0.0)} elapsed")
+                total = None if task.total is None else int(task.total)
+                return Text(stage_status(int(task.completed), total, task.elapsed or 0.0))
             known = None if task.total is None else int(task.total)
             return Text(status(int(task.completed), known, task.elapsed or 0.0))
 
@@ -86,7 +88,8 @@ class _PlainLines:
         self._label, self._total = label, total
         self._done = 0
         self._began = time.monotonic()
-        self._stage_began: float | None = None  # set by `stage`
+        self._stage_began: float | None = None  # set by `stage`, with its own total
+        self._stage_total: int | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._print_until_stopped, daemon=True)
         self._thread.start()
@@ -97,9 +100,11 @@ class _PlainLines:
     def set_total(self, total: int | None) -> None:
         self._total = total
 
-    def stage(self, label: str) -> None:
-        """Work whose amount is not counted follows: lines say what runs and for how long."""
-        self._label, self._stage_began = label, time.monotonic()
+    def stage(self, label: str, total: int | None = None) -> None:
+        """Other work follows: lines say what runs and how far it is (`total`: its amount,
+        counted from zero) or for how long."""
+        self._label, self._stage_total, self._done = label, total, 0
+        self._stage_began = time.monotonic()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -108,7 +113,7 @@ class _PlainLines:
     def _print_until_stopped(self) -> None:
         while not self._stopped.wait(PLAIN_EVERY_S):
             if self._stage_began is not None:
-                line = f"{clock(time.monotonic() - self._stage_began)} elapsed"
+                line = stage_status(self._done, self._stage_total, time.monotonic() - self._stage_began)
             elif self._done:
                 line = status(self._done, self._total, time.monotonic() - self._began)
             else:
@@ -125,6 +130,14 @@ def status(done: int, total: int | None, seconds: float) -> str:
         if total is not None and total >= done:
             parts.append(f"{clock((total - done) / rate)} left")
     return ", ".join(parts)
+
+
+def stage_status(done: int, total: int | None, seconds: float) -> str:
+    """A stage's `40%, 0:00:12 left`, or `0:00:05 elapsed` while nothing tells how far it is."""
+    if not total or not done:
+        return f"{clock(seconds)} elapsed"
+    share = min(done / total, 1.0)
+    return f"{100 * share:.0f}%, {clock(seconds * (1 - share) / share)} left"
 
 
 def _bases(count: float) -> str:

@@ -31,6 +31,7 @@ background (other variants of the sample are not applied):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,19 @@ class SiteEffect:
         return float(sum(self.llr_levels))
 
 
+@dataclass(frozen=True)
+class ScoringProgress:
+    """What `site_effects` says of its three passes over the windows (tokens, Transformer
+    vectors, masked-token scores): `begin(number, name, total)` as each starts, with its
+    amount in bases or tokens, and `done(amount)` after each of its batches."""
+
+    begin: Callable[[int, str, int], None] = lambda number, name, total: None
+    done: Callable[[int], None] = lambda amount: None
+
+
+PASSES = 3
+
+
 @dataclass
 class _Windows:
     ref_tokens: np.ndarray  # (T_ref, levels)
@@ -67,8 +81,8 @@ class _Windows:
     substitution: bool
 
 
-def site_effects(runner, sequences: dict[str, str], sites: list[Site],
-                 batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[Site, SiteEffect | None]:
+def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tokens: int = DEFAULT_BATCH_TOKENS,
+                 progress: ScoringProgress = ScoringProgress()) -> dict[Site, SiteEffect | None]:
     """Effects of every distinct site, in batches (None for an indel too long for the model
     window)."""
     fits = [max(len(s.ref), len(s.alt)) + 2 <= runner.window for s in sites]
@@ -76,15 +90,16 @@ def site_effects(runner, sequences: dict[str, str], sites: list[Site],
     sites = [site for site, fit in zip(sites, fits) if fit]
     if not sites:
         return effects
-    windows = _tokenized_windows(runner, sequences, sites, batch_tokens)
+    windows = _tokenized_windows(runner, sequences, sites, batch_tokens, progress)
     unmasked = [w.ref_tokens for w in windows] + [w.alt_tokens for w in windows]
-    pooled = _pooled(runner, unmasked, batch_tokens)
+    progress.begin(2, "Transformer vectors", sum(map(len, unmasked)))
+    pooled = _pooled(runner, unmasked, batch_tokens, progress.done)
     spans = [_changed_span(w) for w in windows]
     masked_inputs = []
     for w, (start, ref_end, alt_end) in zip(windows, spans):
         masked_inputs.append((w.ref_tokens, start, ref_end))
         masked_inputs.append((w.alt_tokens, start, alt_end))
-    scores = _masked_log_likelihoods(runner, masked_inputs, batch_tokens)
+    scores = _masked_log_likelihoods(runner, masked_inputs, batch_tokens, progress)
     count = len(windows)
     sizes = runner.model.cfg.quantizer.codebook_sizes
     for index, (site, w) in enumerate(zip(sites, windows)):
@@ -102,7 +117,8 @@ def site_effects(runner, sequences: dict[str, str], sites: list[Site],
     return effects
 
 
-def _tokenized_windows(runner, sequences: dict[str, str], sites: list[Site], batch_tokens: int) -> list[_Windows]:
+def _tokenized_windows(runner, sequences: dict[str, str], sites: list[Site], batch_tokens: int,
+                       progress: ScoringProgress) -> list[_Windows]:
     radius = runner.model.cfg.encoder.receptive_radius
     pieces, layout = [], []
     for site in sites:
@@ -116,7 +132,8 @@ def _tokenized_windows(runner, sequences: dict[str, str], sites: list[Site], bat
         pieces.append(encode(before + inserted + after))
         layout.append((left - outer_left, outer_right - right, start - left, right - end,
                        site.kind not in (INSERTION, DELETION) and len(site.ref) == len(site.alt)))
-    tokens = runner.tokens_of(pieces, batch_tokens)
+    progress.begin(1, "tokens", sum(map(len, pieces)))
+    tokens = runner.tokens_of(pieces, batch_tokens, progress.done)
     windows = []
     for index, (crop_left, crop_right, left, right, substitution) in enumerate(layout):
         ref, alt = tokens[2 * index], tokens[2 * index + 1]
@@ -155,16 +172,17 @@ def _changed_span(w: _Windows) -> tuple[int, int, int]:
 
 
 @torch.inference_mode()
-def _pooled(runner, token_windows: list[np.ndarray], batch_tokens: int) -> np.ndarray:
+def _pooled(runner, token_windows: list[np.ndarray], batch_tokens: int, on_batch: Callable[[int], None]) -> np.ndarray:
     width = runner.model.cfg.transformer.width
     out = np.zeros((len(token_windows), width), dtype=np.float32)
-    for index, hidden in runner.hidden_of(token_windows, batch_tokens):
+    for index, hidden in runner.hidden_of(token_windows, batch_tokens, on_batch=on_batch):
         out[index] = hidden.mean(axis=0)
     return out
 
 
 @torch.inference_mode()
-def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], batch_tokens: int) -> list[list[float]]:
+def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], batch_tokens: int,
+                            progress: ScoringProgress) -> list[list[float]]:
     """Per input (tokens, span start, span end): per level, the summed log-probability the
     masked-token heads give the span's own tokens with the span masked. Identical inputs
     (a substitution's two masked windows) are computed once."""
@@ -179,6 +197,7 @@ def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], b
     for (tokens, start, end), slot in zip(inputs, order):
         unique[slot] = (tokens, start, end)
     results = [[0.0] * levels for _ in unique]
+    progress.begin(3, "masked-token scores", sum(len(u[0]) for u in unique))
     for batch in budget_batches([len(u[0]) for u in unique], batch_tokens):
         tokens = torch.from_numpy(pad([unique[i][0].astype(np.int64) for i in batch], fill=0)).to(device)
         lengths = torch.tensor([len(unique[i][0]) for i in batch], device=device)
@@ -188,6 +207,7 @@ def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], b
         ends = torch.tensor([unique[i][2] for i in batch], device=device)[:, None]
         masked = (positions >= starts) & (positions < ends) & valid
         if not bool(masked.any()):
+            progress.done(sum(len(unique[i][0]) for i in batch))
             continue
         with runtime.autocast(device, cpu_bf16=runner.precision == "bf16"):
             hidden = model.contextualise(model.embed_tokens(tokens), valid, masked)
@@ -200,4 +220,5 @@ def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], b
             sums = torch.zeros(len(batch), device=device).index_add_(0, rows, picked).cpu().numpy()
             for row, index in enumerate(batch):
                 results[index][level] = float(sums[row])
+        progress.done(sum(len(unique[i][0]) for i in batch))
     return [results[slot] for slot in order]

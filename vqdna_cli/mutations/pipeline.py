@@ -207,10 +207,10 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
 
 def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runner_factory: Callable,
         batch_tokens: int, force: bool, progress: Callable[[int], None],
-        on_stage: Callable[[str], None] = lambda label: None) -> dict:
+        on_stage: Callable[[str, int | None], None] = lambda label, total=None: None) -> dict:
     from vqdna_cli.mutations import plot as plotting
     from vqdna_cli.mutations.annotate import Annotator, read_gff
-    from vqdna_cli.mutations.effects import FLANK, site_effects
+    from vqdna_cli.mutations.effects import FLANK, PASSES, ScoringProgress, site_effects
     from vqdna_cli.mutations.pileup import ReadFilters
 
     reference, annotation, labels = Path(options.reference), options.annotation, options.labels
@@ -226,8 +226,12 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
         _warn_unmatched_labels(labels, label_of, [sample.name for sample in samples])
     runner = runner_factory()
     sites = sorted({call.site for sample in samples for call in sample.calls})
-    on_stage(f"scoring {len(sites):,} variant site{'' if len(sites) == 1 else 's'}")  # most of a run's time
-    effects = site_effects(runner, ref.sequences, sites, batch_tokens)
+    scoring = f"scoring {len(sites):,} variant site{'' if len(sites) == 1 else 's'}"  # most of a run's time
+    on_stage(scoring, None)
+    passes = ScoringProgress(begin=lambda number, name, total: on_stage(f"{scoring}, pass {number} of {PASSES} "
+                                                                       f"({name})", total),
+                             done=progress)
+    effects = site_effects(runner, ref.sequences, sites, batch_tokens, passes)
     if annotator:
         for sample in samples:
             annotator.annotate(sample.calls)
