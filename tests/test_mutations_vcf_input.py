@@ -109,7 +109,8 @@ def test_pos_zero_is_refused_as_a_position_not_a_reference_mismatch(files, tmp_p
 
 def test_symbolic_and_star_alleles_are_counted_in_a_warning(files, tmp_path):
     path = vcf(tmp_path, [*META, COLUMNS, record(10, REF[9], "<DEL>"), record(20, REF[19], "*", "0\t1")])
-    skipped = r"in\.vcf: skipped 2 symbolic or \* ALT alleles \(<DEL>, \*\): alleles without bases are not scored"
+    skipped = (r"in\.vcf: skipped 2 ALT alleles without definite bases \(<DEL>, \*\): symbolic, \* and ambiguous "
+               r"\(N, R, \.\.\.\) alleles are not scored")
     with pytest.warns(VqdnaWarning, match=skipped):
         assert [len(sample.calls) for sample in read(files, path)] == [0, 0]
 
@@ -120,7 +121,8 @@ def test_symbolic_only_vcf_warns_on_one_stderr_line(run_vqdna, files, tiny_model
                      "--no-plot")
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr_lines if "warning" in line] == [
-        f"vqdna: warning: {path}: skipped 1 symbolic or * ALT allele (<DEL>): alleles without bases are not scored"]
+        f"vqdna: warning: {path}: skipped 1 ALT allele without definite bases (<DEL>): symbolic, * and ambiguous "
+        "(N, R, ...) alleles are not scored"]
 
 
 def test_labels_naming_no_input_sample_warn(files, tiny_model_dir, tmp_path):
@@ -189,3 +191,75 @@ def test_a_vcf_samples_reference_genotype_stays_0_in_variants_vcf(files, tiny_mo
 
 def other(base: str) -> str:
     return "A" if base != "A" else "C"
+
+
+def test_depth_fields_the_header_leaves_undeclared_or_mistyped_are_read_as_numbers(files, tiny_model_dir, tmp_path):
+    """htslib gives an undeclared INFO/FORMAT field as text ("10", "4,6") and DP declared as a
+    Float as a float: each is read as the number it says (was a traceback)."""
+    columns = "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"])
+    sites_only = vcf(tmp_path, ["##fileformat=VCFv4.2", f"##contig=<ID={CHROM},length={len(REF)}>", columns,
+                                "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, "50", "PASS",
+                                           "DP=10;AF=0.5"])], name="lofreq.vcf")
+    undeclared_format = vcf(tmp_path, [*META, COLUMNS, "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT,
+                                                                 ".", "PASS", ".", "GT:DP:AD", "1:10:4,6", "0:9:9,0"])],
+                            name="format.vcf")
+    float_depth = vcf(tmp_path, ["##fileformat=VCFv4.2", f"##contig=<ID={CHROM},length={len(REF)}>",
+                                 '##INFO=<ID=DP,Number=1,Type=Float,Description="depth">', columns,
+                                 "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, "50", "PASS",
+                                            "DP=10.4"])], name="float.vcf")
+    expected = {"lofreq": ("10", "5"), "format": ("10", "6"), "float": ("10", ".")}
+    for path in (sites_only, undeclared_format, float_depth):
+        out = tmp_path / Path(path).stem
+        run(files, [path], out, tiny_model_dir, plot=False, vcf=True)
+        first = next(r for r in rows(out / "variants.tsv"))
+        assert (first["depth"], first["alt_depth"]) == expected[Path(path).stem]
+        assert len(list(pysam.VariantFile(str(out / "variants.vcf")))) == 1
+
+
+def test_freebayes_counts_give_the_read_support(files, tmp_path):
+    meta = [*META, '##FORMAT=<ID=RO,Number=1,Type=Integer,Description="ref">',
+            '##FORMAT=<ID=AO,Number=A,Type=Integer,Description="alt">']
+    line = "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, ".", "PASS", ".", "GT:RO:AO", "1:3:12", "0:9:0"])
+    (first, second) = read(files, vcf(tmp_path, [*meta, COLUMNS, line]))
+    assert [(c.depth, c.alt_depth) for c in first.calls] == [(15, 12)] and second.calls == []
+
+
+def left_shifting_deletion() -> tuple[int, str, str]:
+    """(POS, REF, ALT) of a 1-base deletion written at the second base of a run of two: its
+    normalised form starts one base further left."""
+    j = next(j for j in range(10, len(REF) - 3) if REF[j] == REF[j + 1] != REF[j - 1])
+    return j + 1, REF[j : j + 2], REF[j]
+
+
+def test_gt_0_stays_0_at_an_indel_that_normalising_shifts_left(files, tiny_model_dir, tmp_path):
+    pos, ref, alt = left_shifting_deletion()
+    out = tmp_path / "out"
+    run(files, [vcf(tmp_path, [*META, COLUMNS, record(pos, ref, alt, "1\t0")])], out, tiny_model_dir, plot=False,
+        vcf=True)
+    (written,) = list(pysam.VariantFile(str(out / "variants.vcf")))
+    assert written.pos == pos - 1  # shifted left
+    assert [written.samples[name]["GT"] for name in ("s1", "s2")] == [(1,), (0,)]
+
+
+def test_ambiguous_alts_are_skipped_with_a_warning_and_uncarried_ones_not_counted(files, tmp_path):
+    lines = [record(20, REF[19], "N", "1\t0"), record(30, REF[29], "R", "0\t1"),
+             record(40, REF[39], "<*>", "0\t0")]  # gVCF's <*>: carried by nobody, nothing lost
+    warned = r"skipped 2 ALT alleles without definite bases \(N, R\)"
+    with pytest.warns(VqdnaWarning, match=warned):
+        assert [len(sample.calls) for sample in read(files, vcf(tmp_path, [*META, COLUMNS, *lines]))] == [0, 0]
+
+
+def test_no_substitution_of_a_reference_n(files, tmp_path):
+    reference = tmp_path / "with_n.fa"
+    reference.write_text(f">{CHROM}\n{REF[:99]}N{REF[100:]}\n")
+    path = vcf(tmp_path, [*META, COLUMNS, record(100, "N", "A"), GOOD])
+    with pytest.warns(VqdnaWarning, match="skipped 1 substitution of a reference base that is N"):
+        calls = read_vcf(path, Reference.load(reference))
+    assert [[c.site.pos for c in sample.calls] for sample in calls] == [[SNV_POS + 1], []]
+
+
+def test_a_record_failing_two_filters_counts_once(files, tmp_path):
+    meta = [*META, '##FILTER=<ID=q10,Description="q">', '##FILTER=<ID=sb,Description="s">']
+    failed = "\t".join([CHROM, "20", ".", REF[19], other(REF[19]), ".", "q10;sb", ".", "GT", "1\t1"])
+    with pytest.warns(VqdnaWarning, match=r"skipped 1 record that failed a FILTER \(q10, sb\)"):
+        read(files, vcf(tmp_path, [*meta, COLUMNS, failed, GOOD]))

@@ -2,18 +2,22 @@
 
 Input: every ALT allele a sample carries (any non-zero allele in its GT) is a call for that
 sample, and a sample whose GT is called (0, or another ALT) at a record is known to lack the
-record's other alleles there; a sites-only VCF is one sample named after the file. Records
-whose FILTER is set and not PASS are skipped, and so are symbolic alleles (`<DEL>`, `*`) and
-records whose samples have no GT, each with a warning that counts them. A GT naming an ALT
-the record does not have is refused. A multi-base substitution is read as its single-base
-ones (variants.substitutions). DP and AF (or AD) in FORMAT, else in INFO, give the
-depth and allele frequency when present. REF must be the reference's bases at POS: a VCF
-made against another reference is refused.
+record's other alleles there (over its REF and each allele's normalised span); a sites-only
+VCF is one sample named after the file. Skipped, each with a warning that counts them:
+records whose FILTER is set and not PASS, records whose samples have no GT, carried ALT
+alleles without definite bases (`<DEL>`, `*`, N and the other IUPAC codes) and substitutions
+of a reference base that is N. A GT naming an ALT the record does not have is refused. A
+multi-base substitution is read as its single-base ones (variants.substitutions). Depth and
+allele frequency come from FORMAT (INFO for a sites-only VCF): AD, else AO and RO, else DP
+and AF, each read as the number it says even where the header declares no type or another
+one. REF must be the reference's bases at POS: a VCF made against another reference is
+refused.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import warnings
 from collections import Counter
@@ -45,8 +49,10 @@ class VcfSample:
 @dataclass
 class _Skipped:
     """What read_vcf passes over by design, counted for the warnings that say so."""
-    symbolic: Counter = field(default_factory=Counter)  # ALT alleles without bases (<DEL>, *)
-    filtered: Counter = field(default_factory=Counter)  # records by the FILTER that failed them
+    without_bases: Counter = field(default_factory=Counter)  # carried ALTs: <DEL>, *, N, R ...
+    at_ambiguous_reference: int = 0  # carried substitutions of a reference N (or R ...)
+    filtered: int = 0  # records that failed a FILTER
+    filters: Counter = field(default_factory=Counter)  # ... by the FILTER names they failed
     without_genotype: int = 0  # records whose FORMAT has no GT
 
 
@@ -61,55 +67,69 @@ def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
         for number, record in enumerate(_records(variants, path), start=1):
             failed = [name for name in record.filter.keys() if name != "PASS"]
             if failed and "PASS" not in record.filter.keys():
-                skipped.filtered.update(failed)
+                skipped.filtered += 1
+                skipped.filters.update(failed)
                 continue
-            reference.check_contig(record.chrom, path)
-            if record.pos < 1:  # htslib reads POS 0; the REF check would blame the reference
-                raise InputError(f"{path}{where(path, number)}: POS {record.pos} at {record.chrom}: POS must be 1 "
-                                 "or more (VCF positions are 1-based)")
-            sequence = reference.sequences[record.chrom]
-            expected = sequence[record.pos - 1 : record.pos - 1 + len(record.ref)]
-            if record.ref.upper() != expected:
-                raise InputError(f"{path}: REF {record.ref} at {record.chrom}:{record.pos} disagrees with the "
-                                 f"reference {reference.path} ({expected or 'past its end'}): the VCF was made "
-                                 "against another reference")
+            _check_position(record, reference, path, number)
             if has_samples:
                 if "GT" not in record.format.keys():
                     skipped.without_genotype += 1
                     continue
                 _check_genotypes(record, path, number)
-                _note_called(record, samples)
-            for index, alt in enumerate(record.alts or (), start=1):
-                if alt == ".":
-                    continue
-                if not set(alt.upper()) <= set("ACGTN"):
-                    skipped.symbolic[alt] += 1
-                    continue
-                site = normalise(sequence, record.chrom, record.pos - 1, record.ref, alt)
-                if len(site.ref) == len(site.alt) and site.ref == site.alt:
-                    continue
-                site_info = _site_info(record, index)
-                for name in samples:
-                    support = _support(record, name if has_samples else None, index)
-                    if support is None:
-                        continue
-                    depth, alt_depth = support
-                    for part in substitutions(site):
-                        found[name].setdefault(part, Call(name, part, depth=depth, alt_depth=alt_depth,
-                                                          site_info=site_info))
+            _read_record(record, reference.sequences[record.chrom], samples, has_samples, found, skipped)
     _warn_skipped(path, skipped)
     for name, sample in samples.items():
         sample.calls = sorted(found[name].values(), key=lambda c: c.site)
     return list(samples.values())
 
 
-def _note_called(record, samples: dict[str, VcfSample]) -> None:
-    """Marks the record's REF span as called for each sample whose GT has no missing allele."""
-    span = range(record.pos - 1, record.pos - 1 + len(record.ref))
-    for name, sample in samples.items():
-        genotype = record.samples[name].get("GT") or (None,)
-        if None not in genotype:
-            sample.called.setdefault(record.chrom, set()).update(span)
+def _check_position(record, reference: Reference, path: str, number: int) -> None:
+    """The record's contig is the reference's, and REF is the reference's bases at POS."""
+    reference.check_contig(record.chrom, path)
+    if record.pos < 1:  # htslib reads POS 0; the REF check would blame the reference
+        raise InputError(f"{path}{where(path, number)}: POS {record.pos} at {record.chrom}: POS must be 1 "
+                         "or more (VCF positions are 1-based)")
+    expected = reference.sequences[record.chrom][record.pos - 1 : record.pos - 1 + len(record.ref)]
+    if record.ref.upper() != expected:
+        raise InputError(f"{path}: REF {record.ref} at {record.chrom}:{record.pos} disagrees with the "
+                         f"reference {reference.path} ({expected or 'past its end'}): the VCF was made "
+                         "against another reference")
+
+
+def _read_record(record, sequence: str, samples: dict[str, VcfSample], has_samples: bool, found: dict,
+                 skipped: _Skipped) -> None:
+    """The calls of one record into `found` (sample -> {site: Call}), and where each sample's
+    GT is called, over the record's REF and over its alleles' normalised (left-shifted) spans."""
+    spans = [(record.pos - 1, record.pos - 1 + len(record.ref))]
+    for index, alt in enumerate(record.alts or (), start=1):
+        if alt == ".":
+            continue
+        carriers = {}
+        for name in samples:
+            support = _support(record, name if has_samples else None, index)
+            if support is not None:
+                carriers[name] = support
+        if not set(alt.upper()) <= set("ACGT"):
+            if carriers:  # an allele no sample carries (gVCF's <*>) is no loss
+                skipped.without_bases[alt] += 1
+            continue
+        site = normalise(sequence, record.chrom, record.pos - 1, record.ref, alt)
+        if len(site.ref) == len(site.alt) and site.ref == site.alt:
+            continue
+        spans.append((site.pos - 1, site.pos - 1 + len(site.ref)))
+        site_info = _site_info(record, index)
+        for part in substitutions(site):
+            if len(part.ref) == len(part.alt) and not set(part.ref) <= set("ACGT"):
+                # as for genomes and reads: no substitution of a base the reference leaves open
+                skipped.at_ambiguous_reference += bool(carriers)
+                continue
+            for name, (depth, alt_depth) in carriers.items():
+                found[name].setdefault(part, Call(name, part, depth=depth, alt_depth=alt_depth, site_info=site_info))
+    for name in samples if has_samples else ():
+        if None not in (record.samples[name].get("GT") or (None,)):
+            called = samples[name].called.setdefault(record.chrom, set())
+            for start, end in spans:
+                called.update(range(start, end))
 
 
 _ALLELE_NUMBER = re.compile(r"\d+")
@@ -136,15 +156,20 @@ def _check_genotypes(record, path: str, number: int) -> None:
 def _warn_skipped(path: str, skipped: _Skipped) -> None:
     """What was skipped by design is said, so that a VCF of only such records does not look
     like one without variants."""
-    if skipped.symbolic:
-        total = sum(skipped.symbolic.values())
-        warnings.warn(f"{path}: skipped {total} symbolic or * ALT allele{'s' if total > 1 else ''} "
-                      f"({_examples(skipped.symbolic)}): alleles without bases are not scored",
+    if skipped.without_bases:
+        total = sum(skipped.without_bases.values())
+        warnings.warn(f"{path}: skipped {total} ALT allele{'s' if total > 1 else ''} without definite bases "
+                      f"({_examples(skipped.without_bases)}): symbolic, * and ambiguous (N, R, ...) alleles are "
+                      "not scored", VqdnaWarning, stacklevel=2)
+    if skipped.at_ambiguous_reference:
+        total = skipped.at_ambiguous_reference
+        warnings.warn(f"{path}: skipped {total} substitution{'s' if total > 1 else ''} of a reference base that "
+                      "is N (or another IUPAC code): none is called there, as for genomes and reads",
                       VqdnaWarning, stacklevel=2)
     if skipped.filtered:
-        total = sum(skipped.filtered.values())
+        total = skipped.filtered
         warnings.warn(f"{path}: skipped {total} record{'s' if total > 1 else ''} that failed a FILTER "
-                      f"({_examples(skipped.filtered)}): only PASS or . records are scored; to score them, "
+                      f"({_examples(skipped.filters)}): only PASS or . records are scored; to score them, "
                       f"clear FILTER first (`bcftools annotate -x FILTER {path}`)", VqdnaWarning, stacklevel=2)
     if skipped.without_genotype:
         total = skipped.without_genotype
@@ -199,7 +224,8 @@ def _records(variants, path: str):
 
 
 def _support(record, sample: str | None, allele: int) -> tuple[int | None, int | None] | None:
-    """None when the sample does not carry `allele`; else (depth, alt depth) where known."""
+    """None when the sample does not carry `allele`; else (depth, alt depth) where known: from
+    AD (Number=R), else AO and RO (freebayes), else DP and AF."""
     fields = record.info
     if sample is not None:
         data = record.samples[sample]
@@ -207,13 +233,18 @@ def _support(record, sample: str | None, allele: int) -> tuple[int | None, int |
         if allele not in genotype:
             return None
         fields = data
-    depth = _value(fields, "DP")
-    if "AD" in fields and fields["AD"] is not None and len(fields["AD"]) > allele and fields["AD"][allele] is not None:
-        alt_depth = int(fields["AD"][allele])
+    depth = _count(fields, "DP")
+    by_allele = _counts(fields, "AD")
+    if by_allele is not None and len(by_allele) > allele and by_allele[allele] is not None:
         if depth is None:
-            depth = int(sum(x for x in fields["AD"] if x is not None))
-        return depth, alt_depth
-    frequency = _value(fields, "AF", allele - 1)
+            depth = sum(x for x in by_allele if x is not None)
+        return depth, by_allele[allele]
+    observed, reference_count = _counts(fields, "AO"), _count(fields, "RO")
+    if observed is not None and len(observed) >= allele and observed[allele - 1] is not None:
+        if depth is None and reference_count is not None:
+            depth = reference_count + sum(x for x in observed if x is not None)
+        return depth, observed[allele - 1]
+    frequency = _fraction(fields, "AF", allele - 1)
     if depth is not None and frequency is not None:
         return depth, int(round(frequency * depth))
     return depth, None
@@ -221,8 +252,37 @@ def _support(record, sample: str | None, allele: int) -> tuple[int | None, int |
 
 def _site_info(record, allele: int) -> dict:
     """The record's INFO/DP and INFO/AF of `allele` (1-based ALT), where it has them."""
-    values = {"DP": _value(record.info, "DP"), "AF": _value(record.info, "AF", allele - 1)}
+    values = {"DP": _count(record.info, "DP"), "AF": _fraction(record.info, "AF", allele - 1)}
     return {key: value for key, value in values.items() if value is not None}
+
+
+# A field the header does not declare reaches pysam as text ("10", "4,6"), and one declared
+# with another type as that type (DP=10.5): each is read as the number it says, or not at all.
+
+
+def _count(fields, key: str, index: int = 0) -> int | None:
+    """A depth: a whole number of reads, 0 or more."""
+    number = _number(_value(fields, key, index))
+    return None if number is None or number < 0 else int(round(number))
+
+
+def _counts(fields, key: str) -> list[int | None] | None:
+    """A depth per allele (AD, AO), or None when the field is absent."""
+    try:
+        value = fields[key]
+    except (KeyError, ValueError):
+        return None
+    if value is None:
+        return None
+    values = value.split(",") if isinstance(value, str) else value if isinstance(value, tuple) else (value,)
+    counts = [_number(v) for v in values]
+    return [None if n is None or n < 0 else int(round(n)) for n in counts]
+
+
+def _fraction(fields, key: str, index: int = 0) -> float | None:
+    """An allele frequency, 0 to 1."""
+    number = _number(_value(fields, key, index))
+    return number if number is not None and 0 <= number <= 1 else None
 
 
 def _value(fields, key: str, index: int = 0):
@@ -230,9 +290,21 @@ def _value(fields, key: str, index: int = 0):
         value = fields[key]
     except (KeyError, ValueError):
         return None
+    if isinstance(value, str) and "," in value:
+        value = tuple(value.split(","))
     if isinstance(value, tuple):
         value = value[index] if len(value) > index else None
     return value
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 # --- writing ----------------------------------------------------------------------------
