@@ -85,6 +85,7 @@ def test_duplicate_sample_name_is_named(files, tmp_path):
     (record(-5, REF[9], "A"), "POS '-5' is not a position"),
     ("\t".join([CHROM, "10", "."]), "3 columns where a VCF record has at least 8"),
     (record(10, REF[9], "A", "X\t1"), "GT 'X' is not a genotype"),
+    (record(10, REF[9], "A", "1"), "1 sample column where the #CHROM line names 2 samples (after FORMAT)"),
     ("", "an empty line among the records"),
 ])
 def test_unparsable_record_names_its_line_and_fault(files, tmp_path, bad, fault):

@@ -71,7 +71,18 @@ def record_error(path: str, number: int, error: Exception) -> InputError:
         return InputError(f"{path}: record {number} cannot be read ({open_detail(error)})")
     line_number, line = found
     cut = "" if line.endswith("\n") else " (the file ends within this line: was it cut short?)"
-    return InputError(f"{path} line {line_number}: {_line_fault(line)}{cut}")
+    return InputError(f"{path} line {line_number}: {_line_fault(line, _sample_count(path))}{cut}")
+
+
+def _sample_count(path: str) -> int | None:
+    """How many samples the `#CHROM` line names (None when it cannot be read)."""
+    try:
+        header = _header_lines(path)
+    except (OSError, EOFError, zlib.error):
+        return None
+    if not header or not header[-1].startswith("#CHROM"):
+        return None
+    return max(len(header[-1].rstrip("\r\n").split("\t")) - 9, 0)
 
 
 def where(path: str, number: int) -> str:
@@ -100,8 +111,9 @@ def _data_line(path: str, number: int) -> tuple[int, str] | None:
     return None
 
 
-def _line_fault(line: str) -> str:
-    """What is wrong with a record line htslib could not parse, where its text shows it."""
+def _line_fault(line: str, samples: int | None = None) -> str:
+    """What is wrong with a record line htslib could not parse, where its text shows it
+    (`samples`: how many the header names)."""
     fields = line.rstrip("\r\n").split("\t")
     if not line.strip():
         return "an empty line among the records; remove it"
@@ -110,6 +122,10 @@ def _line_fault(line: str) -> str:
                 "(CHROM POS ID REF ALT QUAL FILTER INFO), tab-separated")
     if not (fields[1].isascii() and fields[1].isdigit()):
         return f"POS {fields[1]!r} is not a position (a whole number, 1 or more)"
+    if samples and len(fields) != 9 + samples:
+        given = max(len(fields) - 9, 0)
+        return (f"{given} sample column{'s' if given != 1 else ''} where the #CHROM line names {samples} "
+                f"sample{'s' if samples != 1 else ''} (after FORMAT), tab-separated")
     genotype = _bad_genotype(fields)
     if genotype is not None:
         return f"GT {genotype!r} is not a genotype (0/1, 1|0, 1, ./. ...)"
