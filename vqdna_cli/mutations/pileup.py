@@ -1,12 +1,17 @@
 """Reads aligned to the reference (BAM/CRAM): a pileup through pysam, counted here.
 
-At every reference position the reads are counted once each (secondary, supplementary,
-QC-failed and duplicate alignments are skipped; of two overlapping mates htslib keeps one
-base, as `samtools mpileup` does). A base counts when its base quality reaches
-`min_baseq`; a read inside a deletion counts towards the depth of the deleted bases. An
-insertion or deletion is counted at its anchor (the base before it) for the reads whose
-anchor base passed the quality filter. A variant is called when the position's depth
-reaches `min_depth` and the allele's share of it (allele frequency) reaches `min_af`.
+At every reference position each fragment is counted once (secondary, supplementary,
+QC-failed and duplicate alignments are skipped; of two overlapping mates, one: counted by
+read name). A base counts when its base quality reaches `min_baseq` and it is A, C, G or T
+(an N is no evidence, as in genomes); a read inside a deletion counts towards the depth of
+the deleted bases. An insertion or deletion is counted at its anchor (the base before it)
+for the reads whose anchor base passed the quality filter; an insertion with the read's own
+anchor base (after a substituted base it is one event, as a genome's alignment gives it). An
+indel that reads place at different anchors in a repeat normalises to one site, whose
+supporting reads are added up. A variant is called when the position's depth reaches
+`min_depth` and the allele's share of it (allele frequency) reaches `min_af`. Mapping
+quality is not filtered (MAPQ 0 reads count); a read without base qualities (QUAL `*`)
+passes `min_baseq`.
 """
 
 from __future__ import annotations
@@ -60,12 +65,15 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
         alignments.close()
         raise InputError(f"{path} is sorted by {order}, not by coordinate: run `samtools sort -o sorted.bam {path}` "
                          "and `samtools index sorted.bam`")
-    if not alignments.has_index():
+    with quiet_htslib():  # htslib's own line about a missing .crai would precede ours
+        indexed = alignments.has_index()
+    if not indexed:
+        binary = alignments.is_bam or alignments.is_cram  # read before closing, which clears them
         alignments.close()
         if not _in_coordinate_order(path, reference):
             raise InputError(f"{path} is not sorted by coordinate: run `samtools sort -o sorted.bam {path}` "
                              "and `samtools index sorted.bam`")
-        if not (alignments.is_bam or alignments.is_cram):  # SAM text cannot be indexed
+        if not binary:  # SAM text cannot be indexed
             raise InputError(f"{path} is SAM text, which has no index: run `samtools sort -o sorted.bam {path}` "
                              "and `samtools index sorted.bam`, and give sorted.bam")
         raise InputError(f"{path} has no index: run `samtools index {path}`")
@@ -97,43 +105,73 @@ def _in_coordinate_order(path: str, reference: Reference) -> bool:
 
 
 def sample_name(alignments: pysam.AlignmentFile, path: str) -> str:
-    """The read group's SM when there is exactly one, else the file name without extension."""
-    samples = {group.get("SM") for group in alignments.header.to_dict().get("RG", [])} - {None}
-    return samples.pop() if len(samples) == 1 else Path(path).name.split(".")[0]
+    """The read groups' SM when they name one, else the file name without its extension
+    (`pt.rep1.bam` is pt.rep1). Read groups of several samples are refused: their reads
+    would be counted as one sample's."""
+    samples = sorted({group.get("SM") for group in alignments.header.to_dict().get("RG", [])} - {None})
+    if len(samples) > 1:
+        shown = ", ".join(samples[:3]) + (", ..." if len(samples) > 3 else "")
+        raise InputError(f"{path} holds reads of {len(samples)} samples (read groups with SM {shown}): vqdna calls "
+                         f"one sample per file; split it by read group first (`samtools split -f '%!.bam' {path}`)")
+    if samples:
+        return samples[0]
+    name = Path(path).name
+    for extension in (".bam", ".cram", ".sam"):
+        if name.lower().endswith(extension) and len(name) > len(extension):
+            return name[: -len(extension)]
+    return name
 
 
 def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCalls:
     alignments = open_checked(path, reference)
-    sample = sample_name(alignments, path)
-    calls, covered = [], {}
-    baseless: set = set()  # reads stored without bases (SEQ *), for the warning
-    with alignments:
+    try:
+        sample = sample_name(alignments, path)
+        calls, covered = [], {}
+        baseless: set = set()  # reads stored without bases (SEQ *), for the warning
         for chrom in alignments.references:
             if chrom not in reference.sequences:
                 continue
             sequence = reference.sequences[chrom]
             mask = np.zeros(len(sequence), dtype=bool)
+            indels: dict = {}  # normalised site -> [depth, reads], over the anchors reads chose
             for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
                 depth, counts = _count(column, filters.min_baseq, sequence, position, baseless)
-                if depth < filters.min_depth:
-                    continue
-                mask[position] = True
+                if depth >= filters.min_depth:
+                    mask[position] = True
                 for (ref, alt), n in sorted(counts.items()):
-                    if n / depth >= filters.min_af:
-                        site = normalise(sequence, chrom, position, ref, alt)
-                        calls.append(Call(sample, site, depth=depth, alt_depth=n))
+                    if len(ref) == len(alt) == 1:  # a substitution has one place
+                        if depth >= filters.min_depth and n / depth >= filters.min_af:
+                            calls.append(Call(sample, normalise(sequence, chrom, position, ref, alt), depth=depth,
+                                              alt_depth=n))
+                        continue
+                    support = indels.setdefault(normalise(sequence, chrom, position, ref, alt), [0, 0])
+                    support[0], support[1] = max(support[0], depth), support[1] + n
+            for site, (depth, n) in indels.items():
+                n = min(n, depth)
+                if depth >= filters.min_depth and n / depth >= filters.min_af:
+                    calls.append(Call(sample, site, depth=depth, alt_depth=n))
             covered[chrom] = mask
+    finally:
+        _close(alignments)
     if baseless:
         count = len(baseless)
         warnings.warn(f"{path}: {count:,} read{'s' if count > 1 else ''} stored without bases (SEQ *) show no "
                       "allele and count for no depth", VqdnaWarning, stacklevel=2)
-    # An indel counted at one anchor can normalise onto another one's key: keep the best supported.
-    best: dict = {}
+    best: dict = {}  # a substitution and an indel's combined form cannot share a key; kept safe
     for call in calls:
         if call.site not in best or call.alt_depth > best[call.site].alt_depth:
             best[call.site] = call
     return ReadCalls(sample, sorted(best.values(), key=lambda c: c.site), covered)
+
+
+def _close(alignments: pysam.AlignmentFile) -> None:
+    """Closing a damaged file fails again in pysam ("Closing failed"): the error that stopped
+    the pileup is the one to report."""
+    try:
+        alignments.close()
+    except OSError:
+        pass
 
 
 def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: Reference):
@@ -156,6 +194,10 @@ def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: 
                 return
             yield column
     except (ValueError, OSError) as error:
+        if not alignments.is_cram:
+            raise InputError(f"cannot read the alignments of {path} on {chrom!r} ({error}): the file is damaged, "
+                             f"or not in the order its index says; re-create it (`samtools sort -o sorted.bam "
+                             f"{path}` and `samtools index sorted.bam`)") from None
         raise InputError(f"cannot read the alignments of {path} on {chrom!r} against the reference "
                          f"{reference.path} ({error}): give the reference the file was written against; "
                          f"if the FASTA changed after indexing, rebuild its index with `samtools faidx "
@@ -163,34 +205,44 @@ def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: 
 
 
 def _count(column, min_baseq: int, sequence: str, position: int, baseless: set) -> tuple[int, Counter]:
-    """Depth at `position` and the reads supporting each non-reference allele, keyed by the
-    (ref, alt) alleles starting at `position`; reads without bases go to `baseless`."""
+    """Depth at `position` and the fragments supporting each non-reference allele, keyed by
+    the (ref, alt) alleles starting at `position`; reads without bases go to `baseless`."""
     depth = 0
     counts: Counter = Counter()
     ref_base = sequence[position]
+    counted: set = set()  # read names: two overlapping mates are one fragment
     for read in column.pileups:
-        if read.is_refskip:
+        alignment = read.alignment
+        if read.is_refskip or alignment.is_supplementary:
             continue
         if read.is_del:
-            depth += 1
+            if alignment.query_name not in counted:
+                counted.add(alignment.query_name)
+                depth += 1
             continue
-        alignment = read.alignment
         if alignment.query_sequence is None:  # SEQ `*`: an alignment without bases shows no allele
             baseless.add((alignment.query_name, alignment.flag, alignment.reference_start))
             continue
         at = read.query_position
         qualities = alignment.query_qualities
-        if qualities is not None and qualities[at] < min_baseq:
-            continue
-        depth += 1
         base = alignment.query_sequence[at]
-        if base != ref_base and base in "ACGT" and ref_base in "ACGT":  # no change from a reference N
-            counts[(ref_base, base)] += 1
+        if (qualities is not None and qualities[at] < min_baseq) or base not in "ACGT":
+            continue
+        if alignment.query_name in counted:
+            continue
+        counted.add(alignment.query_name)
+        depth += 1
         if read.indel > 0:
+            # with the read's own anchor base: inserted bases after a substituted one are one
+            # event (T>AGGT is an insertion of AGG), which the reference's anchor would shift
+            # left across a base the read does not have
             inserted = alignment.query_sequence[at + 1 : at + 1 + read.indel]
             if set(inserted) <= set("ACGT"):
-                counts[(ref_base, ref_base + inserted)] += 1
-        elif read.indel < 0:
+                counts[(ref_base, base + inserted)] += 1
+            continue
+        if base != ref_base and ref_base in "ACGT":  # no change from a reference N
+            counts[(ref_base, base)] += 1
+        if read.indel < 0:
             deleted = sequence[position + 1 : position + 1 - read.indel]
             counts[(ref_base + deleted, ref_base)] += 1
     return depth, counts

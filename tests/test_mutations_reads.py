@@ -1,0 +1,178 @@
+"""How `vqdna mutations` counts aligned reads (mutations/pileup.py), on BAMs written here:
+each fragment once, supplementary alignments and N bases not at all, an indel that reads
+place at different anchors of a repeat summed, an insertion after a substituted base one
+event, and a file of several samples or a damaged one refused in one line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pysam
+import pytest
+
+from conftest import fasta_text, random_dna
+from vqdna_cli.errors import InputError
+from vqdna_cli.mutations.pileup import ReadFilters, call_reads
+from vqdna_cli.mutations.variants import Reference
+
+CHROM = "c1"
+RUN_AT = 1000  # 0-based first base of the A run of "GAAAAAC"
+REF = random_dna(RUN_AT, 11).replace("AAAA", "AAAC") + "GAAAAAC" + random_dna(2000, 12).replace("AAAA", "AAAC")
+FILTERS = ReadFilters(min_depth=10, min_af=0.2, min_baseq=20)
+
+
+def read(header, name: str, start: int, edits: dict | None = None, length: int = 100, flag: int = 0,
+         rg: str | None = None, quality: int = 30) -> pysam.AlignedSegment:
+    """A read of REF from `start`, with `edits` {0-based position: ("S", base) | ("D", n) |
+    ("I", bases) inserted after it}."""
+    edits = edits or {}
+    bases, cigar, at = [], [], start
+
+    def add(op: int, n: int = 1) -> None:
+        cigar[-1:] = [(op, cigar[-1][1] + n)] if cigar and cigar[-1][0] == op else cigar[-1:] + [(op, n)]
+
+    while len(bases) < length:
+        edit = edits.get(at, ("", ""))
+        if edit[0] == "D":
+            add(2, edit[1])
+            at += edit[1]
+            continue
+        bases.append(edit[1] if edit[0] == "S" else REF[at])
+        add(0)
+        if edit[0] == "I":
+            bases.append(edit[1])
+            add(1, len(edit[1]))
+        at += 1
+    segment = pysam.AlignedSegment(header)
+    segment.query_name, segment.flag, segment.reference_id, segment.reference_start = name, flag, 0, start
+    segment.mapping_quality, segment.cigartuples = 60, cigar
+    segment.query_sequence = "".join(bases)
+    segment.query_qualities = pysam.qualitystring_to_array(chr(quality + 33) * len(segment.query_sequence))
+    if rg:
+        segment.set_tag("RG", rg)
+    return segment
+
+
+def write_bam(path: Path, make_reads, samples: tuple[str, ...] = ("s1",), index: bool = True) -> str:
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": CHROM, "LN": len(REF)}],
+              "RG": [{"ID": f"rg{i}", "SM": name} for i, name in enumerate(samples)]}
+    unsorted = f"{path}.unsorted.bam"
+    with pysam.AlignmentFile(unsorted, "wb", header=pysam.AlignmentHeader.from_dict(header)) as out:
+        for segment in make_reads(out.header):
+            out.write(segment)
+    pysam.sort("-o", str(path), unsorted)
+    os.remove(unsorted)
+    if index:
+        pysam.index(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def reference(tmp_path) -> Reference:
+    path = tmp_path / "ref.fa"
+    path.write_text(fasta_text({CHROM: REF}))
+    return Reference.load(path)
+
+
+def calls_of(path: str, reference: Reference, filters: ReadFilters = FILTERS) -> dict[str, tuple[int, int]]:
+    return {c.site.label(): (c.depth, c.alt_depth) for c in call_reads(path, reference, filters).calls}
+
+
+def test_an_indel_placed_at_different_anchors_of_a_repeat_is_summed(reference, tmp_path):
+    """9 of 20 reads delete one A of AAAAA, 3 at each of three places: one deletion at 45 %,
+    where each place alone (15 %) stays below --min-af."""
+    def reads(header):
+        for i in range(20):
+            edits = {RUN_AT + 1 + 2 * (i % 3): ("D", 1)} if i < 9 else {}
+            yield read(header, f"r{i}", RUN_AT - 50, edits, rg="rg0")
+
+    found = calls_of(write_bam(tmp_path / "run.bam", reads), reference)
+    assert found == {f"del{RUN_AT + 2}": (20, 9)}  # the first A (1-based RUN_AT + 2), after the G
+
+
+def test_overlapping_mates_and_supplementary_alignments_are_counted_once_or_not_at_all(reference, tmp_path):
+    at = 1500
+    pair = (0x1 | 0x2 | 0x20 | 0x40, 0x1 | 0x2 | 0x10 | 0x80)
+
+    def reads(header):
+        for i in range(6):  # 6 fragments, both mates over the SNV and the deletion after it
+            for flag in pair:
+                yield read(header, f"p{i}", at - 40, {at: ("S", "A" if REF[at] != "A" else "C"), at + 20: ("D", 3)},
+                           flag=flag, rg="rg0")
+        for i in range(6):
+            yield read(header, f"s{i}", at - 40, rg="rg0")
+        for i in range(10):  # supplementary pieces: never counted
+            yield read(header, f"x{i}", at - 40, {at: ("S", "A" if REF[at] != "A" else "C")}, flag=0x800, rg="rg0")
+
+    path = write_bam(tmp_path / "pairs.bam", reads)
+    for min_baseq in (20, 0):  # with 0, htslib's own overlap handling lets both mates through
+        found = calls_of(path, reference, ReadFilters(10, 0.2, min_baseq))
+        assert sorted(found.values()) == [(12, 6), (12, 6)], found
+
+
+def test_an_insertion_after_a_substituted_base_is_one_event(reference, tmp_path):
+    """Reads C A GGT where the reference has C T: the insertion of AGG before the T, as a
+    genome's alignment gives it; not T>A plus an insertion shifted across a T they lack."""
+    at = next(i for i in range(1600, 1700) if REF[i] == "T" and REF[i - 1] != "T")
+
+    def reads(header):
+        for i in range(12):
+            segment = read(header, f"r{i}", at - 40, {at: ("I", "GGT")}, rg="rg0")
+            bases, qualities = list(segment.query_sequence), segment.query_qualities
+            bases[40] = "A"  # the anchor base itself substituted: the reads carry C A GGT
+            segment.query_sequence, segment.query_qualities = "".join(bases), qualities
+            yield segment
+
+    found = calls_of(write_bam(tmp_path / "ins.bam", reads), reference)
+    assert found == {f"ins{at}:AGG": (12, 12)}
+
+
+def test_n_bases_are_no_evidence_and_no_depth(reference, tmp_path):
+    at = 1800
+
+    def reads(header):
+        for i in range(5):
+            yield read(header, f"a{i}", at - 40, {at: ("S", "A" if REF[at] != "A" else "C")}, rg="rg0")
+        for i in range(5):
+            yield read(header, f"n{i}", at - 40, {at: ("S", "N")}, rg="rg0")
+        for i in range(10):
+            yield read(header, f"r{i}", at - 40, rg="rg0")
+
+    found = calls_of(write_bam(tmp_path / "n.bam", reads), reference)
+    assert list(found.values()) == [(15, 5)]
+
+
+def test_a_bam_of_several_samples_is_refused(reference, tmp_path):
+    def reads(header):
+        for i in range(12):
+            yield read(header, f"r{i}", 500, rg=f"rg{i % 2}")
+
+    path = write_bam(tmp_path / "two.bam", reads, samples=("A", "B"))
+    with pytest.raises(InputError, match=r"holds reads of 2 samples \(read groups with SM A, B\).*samtools split"):
+        call_reads(path, reference, FILTERS)
+
+
+def test_sample_named_after_the_file_keeps_its_dots(reference, tmp_path):
+    path = write_bam(tmp_path / "pt.rep1.bam", lambda header: [read(header, "r", 500)], samples=())
+    assert call_reads(path, reference, FILTERS).sample == "pt.rep1"
+
+
+def test_a_sorted_bam_without_its_index_is_told_to_index(reference, tmp_path):
+    path = write_bam(tmp_path / "noidx.bam", lambda header: [read(header, "r", 500, rg="rg0")], index=False)
+    with pytest.raises(InputError, match=r"has no index: run `samtools index"):
+        call_reads(path, reference, FILTERS)
+
+
+def test_a_damaged_bam_is_one_line_not_a_traceback(reference, tmp_path):
+    path = write_bam(tmp_path / "full.bam", lambda header: [read(header, f"r{i}", 10 * i, rg="rg0") for i in range(250)])
+    data = bytearray(Path(path).read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, middle + 200):
+        data[i] ^= 0x5A
+    damaged = tmp_path / "damaged.bam"
+    damaged.write_bytes(bytes(data))
+    Path(f"{damaged}.bai").write_bytes(Path(f"{path}.bai").read_bytes())
+    with pytest.raises(InputError) as refused:
+        call_reads(str(damaged), reference, FILTERS)
+    assert "\n" not in str(refused.value)
