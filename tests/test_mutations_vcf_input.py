@@ -264,3 +264,13 @@ def test_a_record_failing_two_filters_counts_once(files, tmp_path):
     failed = "\t".join([CHROM, "20", ".", REF[19], other(REF[19]), ".", "q10;sb", ".", "GT", "1\t1"])
     with pytest.warns(VqdnaWarning, match=r"skipped 1 record that failed a FILTER \(q10, sb\)"):
         read(files, vcf(tmp_path, [*meta, COLUMNS, failed, GOOD]))
+
+
+def test_a_sites_only_vcf_is_one_sample_named_after_the_file_without_its_extension(files, tmp_path):
+    columns = "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"])
+    plain = vcf(tmp_path, ["##fileformat=VCFv4.2", f"##contig=<ID={CHROM},length={len(REF)}>", columns,
+                           "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, ".", "PASS", "."])],
+                name="pt.rep1.vcf")
+    pysam.tabix_compress(plain, str(tmp_path / "pt.rep2.vcf.gz"))
+    assert [s.name for s in read(files, plain)] == ["pt.rep1"]
+    assert [s.name for s in read(files, str(tmp_path / "pt.rep2.vcf.gz"))] == ["pt.rep2"]

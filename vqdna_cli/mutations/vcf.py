@@ -59,8 +59,7 @@ class _Skipped:
 def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
     variants = _open(path)
     has_samples = bool(variants.header.samples)
-    samples = {name: VcfSample(name, []) for name in (list(variants.header.samples)
-                                                      or [Path(path).name.split(".")[0]])}
+    samples = {name: VcfSample(name, []) for name in (list(variants.header.samples) or [_file_sample(path)])}
     found: dict[str, dict] = {name: {} for name in samples}
     skipped = _Skipped()
     with variants:
@@ -81,6 +80,16 @@ def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
     for name, sample in samples.items():
         sample.calls = sorted(found[name].values(), key=lambda c: c.site)
     return list(samples.values())
+
+
+def _file_sample(path: str) -> str:
+    """A sites-only VCF's one sample: the file name without its extension (`pt.rep1.vcf.gz`
+    is pt.rep1), as a BAM without read groups is named."""
+    name = Path(path).name
+    for extension in (".vcf.gz", ".vcf.bgz", ".vcf", ".bcf"):
+        if name.lower().endswith(extension) and len(name) > len(extension):
+            return name[: -len(extension)]
+    return name
 
 
 def _check_position(record, reference: Reference, path: str, number: int) -> None:
