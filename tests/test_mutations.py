@@ -669,3 +669,26 @@ def test_lineage_scores_are_not_given_when_every_lineage_has_one_genome():
     result = _lineage(samples, {"s1": "A", "s2": "B", "s3": "C"}, [np.zeros((3, 4))], "labels.tsv")
     assert "level1" not in result and "baseline_variants" not in result
     assert result["lineages"] == 3 and "undefined" in result["note"]
+
+
+def test_an_indel_before_the_first_base_is_typed_as_one():
+    """VCF anchors an indel at POS 1 on the base after it (`1 AT>T`): a deletion of base 1,
+    not a complex change; an insertion before base 1 is ins0."""
+    deletion = normalise("ATGCC", "c", 0, "A", "")
+    assert (deletion.pos, deletion.ref, deletion.alt) == (1, "AT", "T")
+    assert (deletion.kind, deletion.label(), deletion.start0, deletion.end0, deletion.inserted) == (
+        "deletion", "del1", 0, 1, "")
+    insertion = normalise("ATGCC", "c", 0, "", "GC")
+    assert (insertion.kind, insertion.label(), insertion.start0, insertion.end0, insertion.inserted) == (
+        "insertion", "ins0:GC", 0, 0, "GC")
+    # anchored on the left as everywhere else: base 2 deleted
+    assert normalise("ATGCC", "c", 1, "T", "").label() == "del2"
+
+
+def test_a_vcf_deletion_of_base_1_is_a_deletion(files, tiny_model_dir, tmp_path):
+    """(A genome that lacks base 1 is a genome that starts later: base 1 is not covered.)"""
+    vcf = write_vcf(tmp_path / "first.vcf", [(1, REF[:2], REF[1], "1:20\t0:20")])
+    out = tmp_path / "out"
+    run(files, [vcf], out, tiny_model_dir, plot=False)
+    (row,) = rows(out / "variants.tsv")
+    assert (row["type"], row["change"]) == ("deletion", "del1")

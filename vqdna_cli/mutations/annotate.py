@@ -203,7 +203,7 @@ def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
     if cds.strand < 0:
         inserted = inserted.translate(str.maketrans("ACGT", "TGCA"))[::-1]
     if site.kind == INSERTION:
-        before, after = where.get(site.pos - 1), where.get(site.pos)
+        before, after = where.get(site.start0 - 1), where.get(site.start0)
         if not before or not after:
             return None
         # Between two CDS bases: replace nothing, after the earlier one in coding order.

@@ -33,6 +33,8 @@ class Site:
     def kind(self) -> str:
         if len(self.ref) == len(self.alt):
             return SNV if len(self.ref) == 1 else MNV
+        if self.right_anchored:
+            return DELETION if len(self.alt) == 1 else INSERTION
         if len(self.ref) == 1 and self.alt.startswith(self.ref):
             return INSERTION
         if len(self.alt) == 1 and self.ref.startswith(self.alt):
@@ -40,18 +42,30 @@ class Site:
         return COMPLEX
 
     @property
+    def right_anchored(self) -> bool:
+        """An indel before a contig's first base carries the base after it, as VCF writes it
+        at POS 1 (`1 AT>T` deletes base 1)."""
+        short, long = sorted((self.ref, self.alt), key=len)
+        return (self.pos == 1 and len(short) == 1 and len(long) > 1 and long.endswith(short)
+                and not long.startswith(short))
+
+    @property
     def start0(self) -> int:
         """0-based first reference base the variant replaces (after the anchor of an indel)."""
+        if self.right_anchored:
+            return 0
         return self.pos if self.kind in (INSERTION, DELETION) else self.pos - 1
 
     @property
     def end0(self) -> int:
         """0-based end (exclusive) of the replaced reference bases (= start0 for an insertion)."""
-        return self.pos - 1 + len(self.ref)
+        return self.pos - 1 + len(self.ref) - (1 if self.right_anchored else 0)
 
     @property
     def inserted(self) -> str:
         """The bases put in place of reference [start0, end0)."""
+        if self.right_anchored:
+            return self.alt[:-1]
         return self.alt[1:] if self.kind in (INSERTION, DELETION) else self.alt
 
     def label(self) -> str:
@@ -61,8 +75,8 @@ class Site:
             return f"{self.ref}{self.pos}{self.alt}"
         if kind == DELETION:
             return f"del{self.start0 + 1}" + (f"-{self.end0}" if self.end0 > self.start0 + 1 else "")
-        if kind == INSERTION:
-            return f"ins{self.pos}:{self.inserted}"
+        if kind == INSERTION:  # after reference base N (ins0: before the first)
+            return f"ins{self.start0}:{self.inserted}"
         return f"{self.ref}{self.pos}{self.alt}"
 
 
