@@ -176,3 +176,15 @@ def test_a_damaged_bam_is_one_line_not_a_traceback(reference, tmp_path):
     with pytest.raises(InputError) as refused:
         call_reads(str(damaged), reference, FILTERS)
     assert "\n" not in str(refused.value)
+
+
+def test_insertions_holding_n_are_counted_in_a_warning(reference, tmp_path):
+    from vqdna_cli.errors import VqdnaWarning
+
+    def reads(header):
+        for i in range(12):
+            yield read(header, f"r{i}", 1660, {1700: ("I", "ANNA")}, rg="rg0")
+
+    path = write_bam(tmp_path / "insn.bam", reads)
+    with pytest.warns(VqdnaWarning, match=r"12 inserted sequences holding N \(or another IUPAC code\) not counted"):
+        assert calls_of(path, reference) == {}

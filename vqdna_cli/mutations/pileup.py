@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +127,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
     try:
         sample = sample_name(alignments, path)
         calls, covered = [], {}
-        baseless: set = set()  # reads stored without bases (SEQ *), for the warning
+        unread = _Unread()
         for chrom in alignments.references:
             if chrom not in reference.sequences:
                 continue
@@ -136,7 +136,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
             indels: dict = {}  # normalised site -> [depth, reads], over the anchors reads chose
             for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
-                depth, counts = _count(column, filters.min_baseq, sequence, position, baseless)
+                depth, counts = _count(column, filters.min_baseq, sequence, position, unread)
                 if depth >= filters.min_depth:
                     mask[position] = True
                 for (ref, alt), n in sorted(counts.items()):
@@ -154,10 +154,15 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
             covered[chrom] = mask
     finally:
         _close(alignments)
-    if baseless:
-        count = len(baseless)
+    if unread.baseless:
+        count = len(unread.baseless)
         warnings.warn(f"{path}: {count:,} read{'s' if count > 1 else ''} stored without bases (SEQ *) show no "
                       "allele and count for no depth", VqdnaWarning, stacklevel=2)
+    if unread.ambiguous_insertions:
+        count = unread.ambiguous_insertions
+        warnings.warn(f"{path}: {count:,} inserted sequence{'s' if count > 1 else ''} holding N (or another IUPAC "
+                      "code) not counted: an insertion is called from definite bases only", VqdnaWarning,
+                      stacklevel=2)
     best: dict = {}  # a substitution and an indel's combined form cannot share a key; kept safe
     for call in calls:
         if call.site not in best or call.alt_depth > best[call.site].alt_depth:
@@ -204,9 +209,16 @@ def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: 
                          f"{reference.path}`") from None
 
 
-def _count(column, min_baseq: int, sequence: str, position: int, baseless: set) -> tuple[int, Counter]:
+@dataclass
+class _Unread:
+    """What the pileup could not read, for the warnings that say so."""
+    baseless: set = field(default_factory=set)  # reads stored without bases (SEQ *)
+    ambiguous_insertions: int = 0  # reads' inserted sequences holding N (or R ...)
+
+
+def _count(column, min_baseq: int, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter]:
     """Depth at `position` and the fragments supporting each non-reference allele, keyed by
-    the (ref, alt) alleles starting at `position`; reads without bases go to `baseless`."""
+    the (ref, alt) alleles starting at `position`; what cannot be read goes to `unread`."""
     depth = 0
     counts: Counter = Counter()
     ref_base = sequence[position]
@@ -221,7 +233,7 @@ def _count(column, min_baseq: int, sequence: str, position: int, baseless: set) 
                 depth += 1
             continue
         if alignment.query_sequence is None:  # SEQ `*`: an alignment without bases shows no allele
-            baseless.add((alignment.query_name, alignment.flag, alignment.reference_start))
+            unread.baseless.add((alignment.query_name, alignment.flag, alignment.reference_start))
             continue
         at = read.query_position
         qualities = alignment.query_qualities
@@ -239,6 +251,8 @@ def _count(column, min_baseq: int, sequence: str, position: int, baseless: set) 
             inserted = alignment.query_sequence[at + 1 : at + 1 + read.indel]
             if set(inserted) <= set("ACGT"):
                 counts[(ref_base, base + inserted)] += 1
+            else:
+                unread.ambiguous_insertions += 1
             continue
         if base != ref_base and ref_base in "ACGT":  # no change from a reference N
             counts[(ref_base, base)] += 1
