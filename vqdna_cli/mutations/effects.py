@@ -199,6 +199,7 @@ def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], b
     results = [[0.0] * levels for _ in unique]
     progress.begin(3, "masked-token scores", sum(len(u[0]) for u in unique))
     for batch in budget_batches([len(u[0]) for u in unique], batch_tokens):
+        amount = sum(len(unique[i][0]) for i in batch)
         tokens = torch.from_numpy(pad([unique[i][0].astype(np.int64) for i in batch], fill=0)).to(device)
         lengths = torch.tensor([len(unique[i][0]) for i in batch], device=device)
         positions = torch.arange(tokens.shape[1], device=device)[None, :]
@@ -207,7 +208,7 @@ def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], b
         ends = torch.tensor([unique[i][2] for i in batch], device=device)[:, None]
         masked = (positions >= starts) & (positions < ends) & valid
         if not bool(masked.any()):
-            progress.done(sum(len(unique[i][0]) for i in batch))
+            progress.done(amount)
             continue
         with runtime.autocast(device, cpu_bf16=runner.precision == "bf16"):
             hidden = model.contextualise(model.embed_tokens(tokens), valid, masked)
@@ -220,5 +221,5 @@ def _masked_log_likelihoods(runner, inputs: list[tuple[np.ndarray, int, int]], b
             sums = torch.zeros(len(batch), device=device).index_add_(0, rows, picked).cpu().numpy()
             for row, index in enumerate(batch):
                 results[index][level] = float(sums[row])
-        progress.done(sum(len(unique[i][0]) for i in batch))
+        progress.done(amount)
     return [results[slot] for slot in order]

@@ -19,13 +19,12 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pysam
 
 from vqdna_cli.errors import InputError, VqdnaWarning
-from vqdna_cli.mutations.variants import Call, Reference, normalise
+from vqdna_cli.mutations.variants import Call, Reference, file_sample, normalise
 from vqdna_cli.options import MutationsOptions
 
 MAX_DEPTH = 1_000_000  # amplicon data runs to tens of thousands of reads per base
@@ -113,13 +112,7 @@ def sample_name(alignments: pysam.AlignmentFile, path: str) -> str:
         shown = ", ".join(samples[:3]) + (", ..." if len(samples) > 3 else "")
         raise InputError(f"{path} holds reads of {len(samples)} samples (read groups with SM {shown}): vqdna calls "
                          f"one sample per file; split it by read group first (`samtools split -f '%!.bam' {path}`)")
-    if samples:
-        return samples[0]
-    name = Path(path).name
-    for extension in (".bam", ".cram", ".sam"):
-        if name.lower().endswith(extension) and len(name) > len(extension):
-            return name[: -len(extension)]
-    return name
+    return samples[0] if samples else file_sample(path, (".bam", ".cram", ".sam"))
 
 
 def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCalls:
@@ -163,11 +156,9 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
         warnings.warn(f"{path}: {count:,} inserted sequence{'s' if count > 1 else ''} holding N (or another IUPAC "
                       "code) not counted: an insertion is called from definite bases only", VqdnaWarning,
                       stacklevel=2)
-    best: dict = {}  # a substitution and an indel's combined form cannot share a key; kept safe
-    for call in calls:
-        if call.site not in best or call.alt_depth > best[call.site].alt_depth:
-            best[call.site] = call
-    return ReadCalls(sample, sorted(best.values(), key=lambda c: c.site), covered)
+    # one call per site: a substitution comes from its own column alone, and every indel
+    # (whatever anchor its reads chose) from the sum over its normalised site
+    return ReadCalls(sample, sorted(calls, key=lambda c: c.site), covered)
 
 
 def _close(alignments: pysam.AlignmentFile) -> None:
@@ -232,12 +223,13 @@ def _count(column, min_baseq: int, sequence: str, position: int, unread: _Unread
                 counted.add(alignment.query_name)
                 depth += 1
             continue
-        if alignment.query_sequence is None:  # SEQ `*`: an alignment without bases shows no allele
+        bases = alignment.query_sequence  # pysam builds it anew on every access: once per read
+        if bases is None:  # SEQ `*`: an alignment without bases shows no allele
             unread.baseless.add((alignment.query_name, alignment.flag, alignment.reference_start))
             continue
         at = read.query_position
         qualities = alignment.query_qualities
-        base = alignment.query_sequence[at]
+        base = bases[at]
         if (qualities is not None and qualities[at] < min_baseq) or base not in "ACGT":
             continue
         if alignment.query_name in counted:
@@ -248,7 +240,7 @@ def _count(column, min_baseq: int, sequence: str, position: int, unread: _Unread
             # with the read's own anchor base: inserted bases after a substituted one are one
             # event (T>AGGT is an insertion of AGG), which the reference's anchor would shift
             # left across a base the read does not have
-            inserted = alignment.query_sequence[at + 1 : at + 1 + read.indel]
+            inserted = bases[at + 1 : at + 1 + read.indel]
             if set(inserted) <= set("ACGT"):
                 counts[(ref_base, base + inserted)] += 1
             else:

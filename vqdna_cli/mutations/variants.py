@@ -125,6 +125,16 @@ def normalise(sequence: str, chrom: str, start0: int, ref: str, alt: str) -> Sit
     return Site(chrom, start0 + 1, ref, alt)
 
 
+def file_sample(path: str, extensions: tuple[str, ...]) -> str:
+    """The sample of a file that names none itself: its file name without the first of
+    `extensions` it ends with (`pt.rep1.bam` is pt.rep1)."""
+    name = Path(path).name
+    for extension in extensions:
+        if name.lower().endswith(extension) and len(name) > len(extension):
+            return name[: -len(extension)]
+    return name
+
+
 def substitutions(site: Site) -> list[Site]:
     """An MNV as its single-base substitutions (the bases that differ); any other site as itself."""
     if site.kind != MNV:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pysam
 
 from vqdna_cli.errors import InputError, VqdnaWarning
-from vqdna_cli.mutations.variants import Call, Reference, normalise, substitutions
+from vqdna_cli.mutations.variants import Call, Reference, file_sample, normalise, substitutions
 from vqdna_cli.mutations.vcf_faults import header_fault, open_detail, record_error, where
 
 # What pysam raises for a file htslib cannot open or parse: NotImplementedError comes from
@@ -59,7 +59,7 @@ class _Skipped:
 def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
     variants = _open(path)
     has_samples = bool(variants.header.samples)
-    samples = {name: VcfSample(name, []) for name in (list(variants.header.samples) or [_file_sample(path)])}
+    samples = {name: VcfSample(name, []) for name in (list(variants.header.samples) or [file_sample(path, (".vcf.gz", ".vcf.bgz", ".vcf", ".bcf"))])}
     found: dict[str, dict] = {name: {} for name in samples}
     skipped = _Skipped()
     with variants:
@@ -70,26 +70,17 @@ def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
                 skipped.filters.update(failed)
                 continue
             _check_position(record, reference, path, number)
-            if has_samples:
-                if "GT" not in record.format.keys():
-                    skipped.without_genotype += 1
-                    continue
-                _check_genotypes(record, path, number)
-            _read_record(record, reference.sequences[record.chrom], samples, has_samples, found, skipped)
+            if has_samples and "GT" not in record.format.keys():
+                skipped.without_genotype += 1
+                continue
+            # GT of each sample, read from pysam once per record: a wide VCF has thousands
+            genotypes = {name: record.samples[name].get("GT") or () for name in record.samples} if has_samples else {}
+            _check_genotypes(record, genotypes, path, number)
+            _read_record(record, reference.sequences[record.chrom], samples, genotypes, found, skipped)
     _warn_skipped(path, skipped)
     for name, sample in samples.items():
         sample.calls = sorted(found[name].values(), key=lambda c: c.site)
     return list(samples.values())
-
-
-def _file_sample(path: str) -> str:
-    """A sites-only VCF's one sample: the file name without its extension (`pt.rep1.vcf.gz`
-    is pt.rep1), as a BAM without read groups is named."""
-    name = Path(path).name
-    for extension in (".vcf.gz", ".vcf.bgz", ".vcf", ".bcf"):
-        if name.lower().endswith(extension) and len(name) > len(extension):
-            return name[: -len(extension)]
-    return name
 
 
 def _check_position(record, reference: Reference, path: str, number: int) -> None:
@@ -105,17 +96,18 @@ def _check_position(record, reference: Reference, path: str, number: int) -> Non
                          "against another reference")
 
 
-def _read_record(record, sequence: str, samples: dict[str, VcfSample], has_samples: bool, found: dict,
+def _read_record(record, sequence: str, samples: dict[str, VcfSample], genotypes: dict[str, tuple], found: dict,
                  skipped: _Skipped) -> None:
     """The calls of one record into `found` (sample -> {site: Call}), and where each sample's
-    GT is called, over the record's REF and over its alleles' normalised (left-shifted) spans."""
+    GT (`genotypes`; none for a sites-only VCF) is called, over the record's REF and over its
+    alleles' normalised (left-shifted) spans."""
     spans = [(record.pos - 1, record.pos - 1 + len(record.ref))]
     for index, alt in enumerate(record.alts or (), start=1):
         if alt == ".":
             continue
         carriers = {}
         for name in samples:
-            support = _support(record, name if has_samples else None, index)
+            support = _support(record, name, genotypes.get(name), index)
             if support is not None:
                 carriers[name] = support
         if not set(alt.upper()) <= set("ACGT"):
@@ -134,8 +126,8 @@ def _read_record(record, sequence: str, samples: dict[str, VcfSample], has_sampl
                 continue
             for name, (depth, alt_depth) in carriers.items():
                 found[name].setdefault(part, Call(name, part, depth=depth, alt_depth=alt_depth, site_info=site_info))
-    for name in samples if has_samples else ():
-        if None not in (record.samples[name].get("GT") or (None,)):
+    for name, genotype in genotypes.items():
+        if genotype and None not in genotype:
             called = samples[name].called.setdefault(record.chrom, set())
             for start, end in spans:
                 called.update(range(start, end))
@@ -144,10 +136,10 @@ def _read_record(record, sequence: str, samples: dict[str, VcfSample], has_sampl
 _ALLELE_NUMBER = re.compile(r"\d+")
 
 
-def _check_genotypes(record, path: str, number: int) -> None:
+def _check_genotypes(record, genotypes: dict[str, tuple], path: str, number: int) -> None:
     """htslib reads a GT allele past the record's ALT alleles (0/3 with one ALT) as missing,
     which would drop that sample's call without a word; the record's text still holds it."""
-    if not any(None in (record.samples[name].get("GT") or ()) for name in record.samples):
+    if not any(None in genotype for genotype in genotypes.values()):
         return
     fields = str(record).rstrip("\n").split("\t")
     position = fields[8].split(":").index("GT")
@@ -232,16 +224,15 @@ def _records(variants, path: str):
         yield record
 
 
-def _support(record, sample: str | None, allele: int) -> tuple[int | None, int | None] | None:
+def _support(record, sample: str, genotype: tuple | None, allele: int) -> tuple[int | None, int | None] | None:
     """None when the sample does not carry `allele`; else (depth, alt depth) where known: from
-    AD (Number=R), else AO and RO (freebayes), else DP and AF."""
+    AD (Number=R), else AO and RO (freebayes), else DP and AF. `genotype` None: a sites-only
+    VCF, whose one sample carries every allele and whose numbers are in INFO."""
     fields = record.info
-    if sample is not None:
-        data = record.samples[sample]
-        genotype = data.get("GT") or ()
+    if genotype is not None:
         if allele not in genotype:
             return None
-        fields = data
+        fields = record.samples[sample]
     depth = _count(fields, "DP")
     by_allele = _counts(fields, "AD")
     if by_allele is not None and len(by_allele) > allele and by_allele[allele] is not None:
