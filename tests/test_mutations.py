@@ -365,6 +365,9 @@ def test_read_filters(files, tiny_model_dir, tmp_path):
     assert deep["variants"] == 0
     rare = run(files, [bam], tmp_path / "af", tiny_model_dir, min_af=0.95, plot=False)
     assert rare["variants"] == 0
+    mapped_below = run(files, [bam], tmp_path / "mq", tiny_model_dir, min_mapq=61, plot=False)  # every read has 60
+    assert mapped_below["variants"] == 0 and run(files, [bam], tmp_path / "mq60", tiny_model_dir, min_mapq=60,
+                                                 plot=False)["variants"] > 0
 
 
 def test_pileup_leaves_pythons_error_hooks_alone_between_columns(files, tmp_path):

@@ -111,6 +111,27 @@ def test_overlapping_mates_and_supplementary_alignments_are_counted_once_or_not_
         assert sorted(found.values()) == [(12, 6), (12, 6)], found
 
 
+def test_min_mapq_leaves_out_reads_mapped_with_low_quality(reference, tmp_path):
+    """Ten MAPQ-0 reads (a repeat's other copy, say) carry a SNV that ten MAPQ-60 reads lack:
+    counted by default, as samtools mpileup does; left out of depth and support at
+    --min-mapq 1."""
+    at = 1500
+    other = "A" if REF[at] != "A" else "C"
+
+    def reads(header):
+        for i in range(10):
+            ghost = read(header, f"m{i}", at - 40, {at: ("S", other), at + 10: ("D", 2)}, rg="rg0")
+            ghost.mapping_quality = 0
+            yield ghost
+            yield read(header, f"u{i}", at - 40, rg="rg0")
+
+    path = write_bam(tmp_path / "mapq.bam", reads)
+    assert sorted(calls_of(path, reference).values()) == [(20, 10), (20, 10)]
+    assert calls_of(path, reference, ReadFilters(10, 0.2, 20, min_mapq=1)) == {}
+    strict = call_reads(path, reference, ReadFilters(10, 0.2, 20, min_mapq=1))
+    assert strict.covered[CHROM][at] and strict.covered[CHROM].sum() == 100  # the MAPQ-60 reads' span alone
+
+
 def test_an_insertion_after_a_substituted_base_is_one_event(reference, tmp_path):
     """Reads C A GGT where the reference has C T: the insertion of AGG before the T, as a
     genome's alignment gives it; not T>A plus an insertion shifted across a T they lack."""

@@ -274,3 +274,16 @@ def test_a_sites_only_vcf_is_one_sample_named_after_the_file_without_its_extensi
     pysam.tabix_compress(plain, str(tmp_path / "pt.rep2.vcf.gz"))
     assert [s.name for s in read(files, plain)] == ["pt.rep1"]
     assert [s.name for s in read(files, str(tmp_path / "pt.rep2.vcf.gz"))] == ["pt.rep2"]
+
+
+def test_an_af_without_depth_is_kept_as_the_frequency(files, tiny_model_dir, tmp_path):
+    """A caller that writes AF but no DP (or AD): its AF is the call's allele frequency in
+    variants.tsv and variants.vcf (was dropped: the frequency was only made from counts)."""
+    meta = [*META, '##FORMAT=<ID=AF,Number=A,Type=Float,Description="frequency">']
+    line = "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, ".", "PASS", ".", "GT:AF", "1:0.35", "0:0"])
+    out = tmp_path / "out"
+    run(files, [vcf(tmp_path, [*meta, COLUMNS, line])], out, tiny_model_dir, plot=False, vcf=True)
+    (row,) = list(rows(out / "variants.tsv"))
+    assert (row["sample"], row["depth"], row["alt_depth"], float(row["allele_frequency"])) == ("s1", ".", ".", 0.35)
+    (written,) = list(pysam.VariantFile(str(out / "variants.vcf")))
+    assert written.samples["s1"]["AF"] == pytest.approx((0.35,)) and "DP" not in written.format

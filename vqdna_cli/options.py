@@ -129,11 +129,12 @@ class MutationsOptions:
     min_depth: int = 10
     min_af: float = 0.2
     min_baseq: int = 20
+    min_mapq: int = 0
 
     def __post_init__(self) -> None:
         # --min-af 0 calls every allele at least one read shows
-        if self.min_depth < 1 or not 0 <= self.min_af <= 1 or self.min_baseq < 0:
-            raise UsageError("--min-depth must be >= 1, --min-af in [0, 1] and --min-baseq >= 0")
+        if self.min_depth < 1 or not 0 <= self.min_af <= 1 or self.min_baseq < 0 or self.min_mapq < 0:
+            raise UsageError("--min-depth must be >= 1, --min-af in [0, 1], --min-baseq and --min-mapq >= 0")
         if self.label_column is not None and self.labels is None:
             raise UsageError("--label-column names a column of the --labels file: give --labels too")
 

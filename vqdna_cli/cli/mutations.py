@@ -26,6 +26,7 @@ def command(
     min_depth: Annotated[int, typer.Option("--min-depth", min=1, help="Reads: fewest reads (passing --min-baseq) at a site to call it.")] = 10,
     min_af: Annotated[float, typer.Option("--min-af", min=0.0, max=1.0, help="Reads: smallest allele frequency to call a variant.")] = 0.2,
     min_baseq: Annotated[int, typer.Option("--min-baseq", min=0, help="Reads: lowest base quality that counts.")] = 20,
+    min_mapq: Annotated[int, typer.Option("--min-mapq", min=0, help="Reads: lowest mapping quality that counts (0: every mapped read, as samtools mpileup).")] = 0,
     model: options.Model = None,
     given: options.Given = options.shared(*options.RUN),
     force: Annotated[bool, typer.Option("--force", "-f", help="Write into an existing output folder, replacing the files vqdna writes there (nothing else in it is touched).")] = False,
@@ -41,7 +42,8 @@ def command(
     from vqdna_cli.cli.progress import bases_progress, counted, report
 
     wanted = MutationsOptions(reference, annotation=annotation, labels=labels, label_column=label_column, vcf=vcf,
-                              vcf_gz=vcf_gz, plot=plot, min_depth=min_depth, min_af=min_af, min_baseq=min_baseq)
+                              vcf_gz=vcf_gz, plot=plot, min_depth=min_depth, min_af=min_af, min_baseq=min_baseq,
+                              min_mapq=min_mapq)
     began = time.monotonic()
     with bases_progress("calling variants", quiet) as progress:
         summary = api.mutations(inputs, output, wanted, given.run(model), force=force, progress=progress,

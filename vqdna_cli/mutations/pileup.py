@@ -9,9 +9,9 @@ for the reads whose anchor base passed the quality filter; an insertion with the
 anchor base (after a substituted base it is one event, as a genome's alignment gives it). An
 indel that reads place at different anchors in a repeat normalises to one site, whose
 supporting reads are added up. A variant is called when the position's depth reaches
-`min_depth` and the allele's share of it (allele frequency) reaches `min_af`. Mapping
-quality is not filtered (MAPQ 0 reads count); a read without base qualities (QUAL `*`)
-passes `min_baseq`.
+`min_depth` and the allele's share of it (allele frequency) reaches `min_af`. Reads whose
+mapping quality is below `min_mapq` are left out (by default none: MAPQ 0 reads count, as in
+`samtools mpileup`); a read without base qualities (QUAL `*`) passes `min_baseq`.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ class ReadFilters:
     min_depth: int
     min_af: float
     min_baseq: int
+    min_mapq: int = 0
 
     @classmethod
     def of(cls, options: MutationsOptions) -> "ReadFilters":
-        return cls(min_depth=options.min_depth, min_af=options.min_af, min_baseq=options.min_baseq)
+        return cls(min_depth=options.min_depth, min_af=options.min_af, min_baseq=options.min_baseq,
+                   min_mapq=options.min_mapq)
 
 
 @dataclass
@@ -129,7 +131,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
             indels: dict = {}  # normalised site -> [depth, reads], over the anchors reads chose
             for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
-                depth, counts = _count(column, filters.min_baseq, sequence, position, unread)
+                depth, counts = _count(column, filters, sequence, position, unread)
                 if depth >= filters.min_depth:
                     mask[position] = True
                 for (ref, alt), n in sorted(counts.items()):
@@ -207,7 +209,7 @@ class _Unread:
     ambiguous_insertions: int = 0  # reads' inserted sequences holding N (or R ...)
 
 
-def _count(column, min_baseq: int, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter]:
+def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter]:
     """Depth at `position` and the fragments supporting each non-reference allele, keyed by
     the (ref, alt) alleles starting at `position`; what cannot be read goes to `unread`."""
     depth = 0
@@ -216,7 +218,7 @@ def _count(column, min_baseq: int, sequence: str, position: int, unread: _Unread
     counted: set = set()  # read names: two overlapping mates are one fragment
     for read in column.pileups:
         alignment = read.alignment
-        if read.is_refskip or alignment.is_supplementary:
+        if read.is_refskip or alignment.is_supplementary or alignment.mapping_quality < filters.min_mapq:
             continue
         if read.is_del:
             if alignment.query_name not in counted:
@@ -230,7 +232,7 @@ def _count(column, min_baseq: int, sequence: str, position: int, unread: _Unread
         at = read.query_position
         qualities = alignment.query_qualities
         base = bases[at]
-        if (qualities is not None and qualities[at] < min_baseq) or base not in "ACGT":
+        if (qualities is not None and qualities[at] < filters.min_baseq) or base not in "ACGT":
             continue
         if alignment.query_name in counted:
             continue

@@ -88,6 +88,8 @@ class Call:
     site: Site
     depth: int | None = None  # reads covering the site (reads input), else None
     alt_depth: int | None = None
+    # A VCF's AF where it gives no read counts to make it from (an AF without DP)
+    stated_frequency: float | None = None
     annotation: dict = field(default_factory=dict)
     # INFO/DP and INFO/AF (of this ALT allele) of the input VCF's record, kept for the VCF out.
     site_info: dict = field(default_factory=dict)
@@ -95,7 +97,7 @@ class Call:
     @property
     def frequency(self) -> float | None:
         if self.depth is None or self.alt_depth is None or self.depth == 0:
-            return None
+            return self.stated_frequency
         return self.alt_depth / self.depth
 
 

@@ -9,8 +9,8 @@ alleles without definite bases (`<DEL>`, `*`, N and the other IUPAC codes) and s
 of a reference base that is N. A GT naming an ALT the record does not have is refused. A
 multi-base substitution is read as its single-base ones (variants.substitutions). Depth and
 allele frequency come from FORMAT (INFO for a sites-only VCF): AD, else AO and RO, else DP
-and AF, each read as the number it says even where the header declares no type or another
-one. REF must be the reference's bases at POS: a VCF made against another reference is
+and AF (AF alone is kept as the frequency), each read as the number it says even where the
+header declares no type or another one. REF must be the reference's bases at POS: a VCF made against another reference is
 refused.
 """
 
@@ -124,8 +124,9 @@ def _read_record(record, sequence: str, samples: dict[str, VcfSample], genotypes
                 # as for genomes and reads: no substitution of a base the reference leaves open
                 skipped.at_ambiguous_reference += bool(carriers)
                 continue
-            for name, (depth, alt_depth) in carriers.items():
-                found[name].setdefault(part, Call(name, part, depth=depth, alt_depth=alt_depth, site_info=site_info))
+            for name, (depth, alt_depth, frequency) in carriers.items():
+                found[name].setdefault(part, Call(name, part, depth=depth, alt_depth=alt_depth,
+                                                  stated_frequency=frequency, site_info=site_info))
     for name, genotype in genotypes.items():
         if genotype and None not in genotype:
             called = samples[name].called.setdefault(record.chrom, set())
@@ -224,10 +225,11 @@ def _records(variants, path: str):
         yield record
 
 
-def _support(record, sample: str, genotype: tuple | None, allele: int) -> tuple[int | None, int | None] | None:
-    """None when the sample does not carry `allele`; else (depth, alt depth) where known: from
-    AD (Number=R), else AO and RO (freebayes), else DP and AF. `genotype` None: a sites-only
-    VCF, whose one sample carries every allele and whose numbers are in INFO."""
+def _support(record, sample: str, genotype: tuple | None, allele: int) -> tuple | None:
+    """None when the sample does not carry `allele`; else (depth, alt depth, AF) where known:
+    the depths from AD (Number=R), else AO and RO (freebayes), else DP and AF; AF kept as said
+    only where no depth makes it. `genotype` None: a sites-only VCF, whose one sample carries
+    every allele and whose numbers are in INFO."""
     fields = record.info
     if genotype is not None:
         if allele not in genotype:
@@ -238,16 +240,16 @@ def _support(record, sample: str, genotype: tuple | None, allele: int) -> tuple[
     if by_allele is not None and len(by_allele) > allele and by_allele[allele] is not None:
         if depth is None:
             depth = sum(x for x in by_allele if x is not None)
-        return depth, by_allele[allele]
+        return depth, by_allele[allele], None
     observed, reference_count = _counts(fields, "AO"), _count(fields, "RO")
     if observed is not None and len(observed) >= allele and observed[allele - 1] is not None:
         if depth is None and reference_count is not None:
             depth = reference_count + sum(x for x in observed if x is not None)
-        return depth, observed[allele - 1]
+        return depth, observed[allele - 1], None
     frequency = _fraction(fields, "AF", allele - 1)
     if depth is not None and frequency is not None:
-        return depth, int(round(frequency * depth))
-    return depth, None
+        return depth, int(round(frequency * depth)), None
+    return depth, None, frequency
 
 
 def _site_info(record, allele: int) -> dict:
@@ -344,7 +346,7 @@ def _header(reference: Reference, header_lines: list[str], samples: list[str],
         header.info.add(key, number, kind, description)
     header.formats.add("GT", 1, "String", "1 carries the ALT allele, 0 covered without it, . not covered")
     header.formats.add("DP", 1, "Integer", "Read depth at the site (reads input)")
-    header.formats.add("AF", "A", "Float", "ALT allele frequency among the reads")
+    header.formats.add("AF", "A", "Float", "ALT allele frequency among the reads, or as the input VCF gave it")
     for sample in samples:
         header.add_sample(sample)
     return header
