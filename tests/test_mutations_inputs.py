@@ -160,3 +160,22 @@ def test_an_annotation_without_cds_warns_and_a_reversed_cds_is_named(files, tiny
     reversed_cds.write_text("\t".join([CHROM, "t", "CDS", "1000", "101", ".", "-", "0", "ID=c"]) + "\n")
     with pytest.raises(InputError, match="line 1: CDS start 1000 is after its end 101"):
         run(files, [files["genomes"]], tmp_path / "b", tiny_model_dir, annotation=reversed_cds, plot=False)
+
+
+def test_an_unsorted_cram_with_an_index_is_told_to_sort(files, tiny_model_dir, tmp_path):
+    """samtools indexes a CRAM in any order; its pileup then fails: that is the order's fault,
+    not the reference's (was reported as a reference mismatch)."""
+    bam = write_bam(tmp_path / "reads.bam")
+    with pysam.AlignmentFile(bam) as sorted_reads:
+        header, reads = sorted_reads.header, list(sorted_reads)
+    shuffled = tmp_path / "shuffled.bam"
+    with pysam.AlignmentFile(str(shuffled), "wb", header=header) as out:
+        for segment in reads[::-1]:
+            out.write(segment)
+    cram = tmp_path / "shuffled.cram"
+    pysam.view("-C", "-T", str(files["ref"]), "-o", str(cram), str(shuffled), catch_stdout=False)
+    pysam.index(str(cram))
+    with pytest.raises(InputError, match=r"shuffled.cram on 'ref1': the file is not sorted by coordinate: run "
+                                         r"`samtools sort"):
+        run(files, [cram], tmp_path / "out", tiny_model_dir, plot=False)
+    assert not (tmp_path / "out").exists()

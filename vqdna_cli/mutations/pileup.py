@@ -196,10 +196,26 @@ def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: 
             raise InputError(f"cannot read the alignments of {path} on {chrom!r} ({error}): the file is damaged, "
                              f"or not in the order its index says; re-create it (`samtools sort -o sorted.bam "
                              f"{path}` and `samtools index sorted.bam`)") from None
+        if _unsorted(path, reference):
+            raise InputError(f"cannot read the alignments of {path} on {chrom!r}: the file is not sorted by "
+                             f"coordinate: run `samtools sort -o sorted.cram {path}` and `samtools index "
+                             "sorted.cram`") from None
         raise InputError(f"cannot read the alignments of {path} on {chrom!r} against the reference "
                          f"{reference.path} ({error}): give the reference the file was written against; "
                          f"if the FASTA changed after indexing, rebuild its index with `samtools faidx "
                          f"{reference.path}`") from None
+
+
+def _unsorted(path: str, reference: Reference) -> bool:
+    """True where the file reads through to its end and is out of coordinate order: the
+    reason its index failed, not the reference (which, if wrong, fails this read too)."""
+    from vqdna_cli.io.htslib import quiet_htslib
+
+    try:
+        with quiet_htslib():
+            return not _in_coordinate_order(path, reference)
+    except (ValueError, OSError):
+        return False
 
 
 @dataclass
