@@ -138,7 +138,7 @@ def test_hgvs_of_frameshift_and_deletions(files):
 
 def test_synonymous_hgvs_is_percent_encoded_in_the_vcf(tmp_path):
     """`=` may not stand in an INFO value: p.Phe924= is written p.Phe924%3D, as VEP does."""
-    from vqdna_cli.mutations.vcf import write_vcf
+    from vqdna_cli.mutations.vcf_out import write_vcf
     from vqdna_cli.mutations.variants import Site
 
     fasta = tmp_path / "r.fa"

@@ -383,7 +383,7 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
     only where they mean what VCF reserves them for (DP and AF, kept from an input VCF);
     the protein change is not AA, which VCF reserves for the ancestral allele."""
     from vqdna_cli.mutations.annotate import so_terms
-    from vqdna_cli.mutations.vcf import write_vcf
+    from vqdna_cli.mutations.vcf_out import write_vcf
 
     calls_by_site = {(s.name, c.site): c for s in samples for c in s.calls}
     by_name = {s.name: s for s in samples}

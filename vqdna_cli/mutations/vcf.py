@@ -1,4 +1,4 @@
-"""VCF/BCF input (pysam) and the VCF the report can write.
+"""VCF/BCF input (pysam); vcf_out writes the VCF of the report.
 
 Input: every ALT allele a sample carries (any non-zero allele in its GT) is a call for that
 sample, and a sample whose GT is called (0, or another ALT) at a record is known to lack the
@@ -22,7 +22,6 @@ import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pysam
 
@@ -270,13 +269,9 @@ def _count(fields, key: str, index: int = 0) -> int | None:
 
 def _counts(fields, key: str) -> list[int | None] | None:
     """A depth per allele (AD, AO), or None when the field is absent."""
-    try:
-        value = fields[key]
-    except (KeyError, ValueError):
+    values = _values(fields, key)
+    if values is None:
         return None
-    if value is None:
-        return None
-    values = value.split(",") if isinstance(value, str) else value if isinstance(value, tuple) else (value,)
     counts = [_number(v) for v in values]
     return [None if n is None or n < 0 else int(round(n)) for n in counts]
 
@@ -288,15 +283,21 @@ def _fraction(fields, key: str, index: int = 0) -> float | None:
 
 
 def _value(fields, key: str, index: int = 0):
+    values = _values(fields, key)
+    return values[index] if values is not None and len(values) > index else None
+
+
+def _values(fields, key: str) -> tuple | None:
+    """The field's values as a tuple (undeclared text "4,6" split at its commas), or None."""
     try:
         value = fields[key]
     except (KeyError, ValueError):
         return None
-    if isinstance(value, str) and "," in value:
-        value = tuple(value.split(","))
-    if isinstance(value, tuple):
-        value = value[index] if len(value) > index else None
-    return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(value.split(","))
+    return value if isinstance(value, tuple) else (value,)
 
 
 def _number(value) -> float | None:
@@ -307,74 +308,3 @@ def _number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-# --- writing ----------------------------------------------------------------------------
-
-
-def write_vcf(path: Path, reference: Reference, header_lines: list[str], samples: list[str], sites: list,
-              calls_by_site: dict, covers, info_fields: list[tuple[str, str, str, str]], info_of) -> None:
-    """A multi-sample VCF written by htslib (pysam): one record per distinct variant, in the
-    reference's contig order, the model's numbers in INFO (`info_fields`: id, number, type,
-    description; `info_of(site)` -> {id: value, or a list for Number=.}), and per sample GT
-    (1 carries it, 0 covered without it (`covers(sample, site)`), . not covered), DP and AF. A `path` ending in
-    `.gz` is written BGZF-compressed with a tabix index beside it (`.gz.tbi`)."""
-    header = _header(reference, header_lines, samples, info_fields)
-    compressed = str(path).endswith(".gz")
-    order = {chrom: number for number, chrom in enumerate(reference.sequences)}
-    with pysam.VariantFile(str(path), "wz" if compressed else "w", header=header) as out:
-        for site in sorted(sites, key=lambda s: (order[s.chrom], s.pos, s.ref, s.alt)):
-            info = {key: _info_value(value) for key, value in info_of(site).items() if value not in (None, "", [])}
-            record = out.new_record(contig=site.chrom, start=site.pos - 1, alleles=(site.ref, site.alt),
-                                    filter="PASS", info=info)
-            for sample in samples:
-                _set_sample(record.samples[sample], calls_by_site.get((sample, site)), covers(sample, site))
-            out.write(record)
-    if compressed:
-        pysam.tabix_index(str(path), preset="vcf", force=True)
-
-
-def _header(reference: Reference, header_lines: list[str], samples: list[str],
-            info_fields: list[tuple[str, str, str, str]]) -> pysam.VariantHeader:
-    header = pysam.VariantHeader()
-    for line in header_lines:
-        header.add_line(f"##{line}")
-    header.add_line(f"##reference=file://{Path(reference.path).resolve()}")
-    for chrom, sequence in reference.sequences.items():
-        header.contigs.add(chrom, length=len(sequence))
-    for key, number, kind, description in info_fields:
-        header.info.add(key, number, kind, description)
-    header.formats.add("GT", 1, "String", "1 carries the ALT allele, 0 covered without it, . not covered")
-    header.formats.add("DP", 1, "Integer", "Read depth at the site (reads input)")
-    header.formats.add("AF", "A", "Float", "ALT allele frequency among the reads, or as the input VCF gave it")
-    for sample in samples:
-        header.add_sample(sample)
-    return header
-
-
-def _set_sample(fields, call, covered: bool) -> None:
-    if call is None:
-        fields["GT"] = (0,) if covered else (None,)
-        return
-    fields["GT"] = (1,)
-    if call.depth is not None:
-        fields["DP"] = call.depth
-    if call.frequency is not None:
-        fields["AF"] = (round(call.frequency, 4),)
-
-
-def _info_value(value):
-    if isinstance(value, list):
-        return tuple(_info_value(v) for v in value)
-    if isinstance(value, bool):
-        return int(value)
-    return _info_text(value) if isinstance(value, str) else value
-
-
-# VCF INFO values may not hold whitespace, ';', '=' or ',' (outside lists): percent-encoded
-# as VCF 4.3 says and VEP does (a synonymous HGVS.p, p.Phe924=, is written p.Phe924%3D).
-_ESCAPES = {"%": "%25", ";": "%3B", "=": "%3D", ",": "%2C", " ": "%20", "\t": "%09"}
-
-
-def _info_text(value) -> str:
-    return "".join(_ESCAPES.get(character, character) for character in str(value))
