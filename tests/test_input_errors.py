@@ -19,7 +19,8 @@ import pytest
 
 from conftest import fasta_text, random_dna
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.fasta import read_fasta, read_fasta_regions
+from vqdna_cli.io.fasta import read_fasta
+from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.regions import parse_region
 from vqdna_cli.io.sequences import open_sequences
 

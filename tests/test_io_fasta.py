@@ -12,7 +12,8 @@ import pysam
 import pytest
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.fasta import read_fasta, read_fasta_regions, validate_sequence
+from vqdna_cli.io.fasta import read_fasta, validate_sequence
+from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, parse_region
 

@@ -133,12 +133,13 @@ class ScanSource:
 
     @classmethod
     def open(cls, path: str, regions: list[Region]) -> "ScanSource":
-        from vqdna_cli.io.fasta import _require_file, indexed_fasta_lengths
+        from vqdna_cli.io.fasta import require_file
+        from vqdna_cli.io.indexed_fasta import indexed_fasta_lengths
         from vqdna_cli.io.regions import resolve_region
 
         if path == "-":
             raise InputError("--scan needs a FASTA file, not stdin")
-        _require_file(path)
+        require_file(path)
         if regions or os.path.exists(path + ".fai"):
             lengths = indexed_fasta_lengths(path, {r.chrom for r in regions})
             wanted = [resolve_region(r, lengths, path) for r in regions] or \
@@ -158,7 +159,9 @@ class ScanSource:
             for record in read_fasta(self.path):
                 yield from interval_windows(lambda a, b, r=record: r.seq[a:b], record.chrom, 0, len(record), layout)
             return
-        from vqdna_cli.io.fasta import open_indexed_fasta, quiet_htslib, validate_sequence
+        from vqdna_cli.io.fasta import validate_sequence
+        from vqdna_cli.io.htslib import quiet_htslib
+        from vqdna_cli.io.indexed_fasta import open_indexed_fasta
 
         with open_indexed_fasta(self.path) as fasta:
             for region in self.regions:

@@ -1,5 +1,5 @@
-"""Reading FASTA: streaming whole files (plain, gzip, BGZF or stdin) and fetching regions
-from indexed files; streaming FASTQ too, where asked for (sequences only: reads are what
+"""Reading FASTA: streaming whole files (plain, gzip, BGZF or stdin; regions of indexed
+files are indexed_fasta's); streaming FASTQ too, where asked for (sequences only: reads are what
 most users embed or classify, and the model has no use for qualities). Every sequence
 passes through `validate_sequence`, the one place that decides which characters count as
 DNA."""
@@ -17,12 +17,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import BinaryIO
 
-import pysam
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
-from vqdna_cli.io.regions import Region, resolve_region
 from vqdna_cli.io.unique import SeenNames
 
 ALLOWED_BASES = "ACGTNRYSWKMBDHVU"
@@ -37,7 +34,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"  # UTF-8's; some editors (Notepad) start every file with it
 _BUFFER_SIZE = 1 << 20
 _HEADER_WINDOW = 4096
-_LINE_BREAK_OR_HEADER = re.compile("[\r\n>]")
 # Formats vqdna does not decompress, by their magic bytes: (magic, name, the command that
 # writes the contents to stdout). `compress` (.Z) is read by gzip's own decompressor.
 _FOREIGN_COMPRESSION = (
@@ -109,7 +105,7 @@ def read_fasta(path: str, *, fastq: bool = False) -> Iterator[SequenceRecord]:
     fails before loading a model.
     """
     if path != "-":
-        _require_file(path)
+        require_file(path)
     return _iter_fasta(path, fastq)
 
 
@@ -201,7 +197,7 @@ def _binary_error(source: str, inside: str | None = None) -> InputError:
                       "gzip or BGZF FASTA/FASTQ file")
 
 
-def _require_file(path: str) -> None:
+def require_file(path: str) -> None:
     if not os.path.exists(path):
         raise InputError(f"input file not found: {path}")
     if os.path.isdir(path):
@@ -369,201 +365,7 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
 # --- indexed region access ---------------------------------------------------------------
 
 
-def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRecord]:
-    """Fetch `regions` from an indexed FASTA (plain + `.fai`, or BGZF + `.fai` + `.gzi`).
-
-    The file is opened and every region checked against the index before the iterator
-    is returned, so a typo in the last BED line fails before any work is done. The index
-    must already exist: pysam would otherwise write one next to the user's data.
-    """
-    _require_file(path)
-    compressed = _require_fasta_index(path)
-    entries = _read_fai(path + ".fai", path)  # htslib's own complaint would not say how to fix it
-    fasta = open_indexed_fasta(path, compressed)
-    try:
-        if not compressed:  # .fai offsets of BGZF are not file offsets: _fetch_regions checks those
-            _require_current_index(path, entries, {region.chrom for region in regions})
-        lengths = dict(zip(fasta.references, fasta.lengths))
-        resolved = [resolve_region(region, lengths, path) for region in regions]
-    except InputError:
-        fasta.close()
-        raise
-    return _fetch_regions(fasta, resolved, path)
-
-
-def indexed_fasta_lengths(path: str, contigs: Iterable[str] = ()) -> dict[str, int]:
-    """Contig lengths of an indexed FASTA (`--scan`), from its `.fai`, once the index has
-    been checked: present, readable, and (plain FASTA) still matching the file at `contigs`."""
-    _require_file(path)
-    compressed = _require_fasta_index(path)
-    entries = _read_fai(path + ".fai", path)
-    if not compressed:
-        _require_current_index(path, entries, set(contigs))
-    return {name: entry[0] for name, entry in entries.items()}
-
-
-def open_indexed_fasta(path: str, compressed: bool | None = None) -> pysam.FastaFile:
-    """pysam's reader of an indexed FASTA, htslib's messages off; a failure names the index to rebuild."""
-    if compressed is None:
-        with open(path, "rb") as handle:
-            compressed = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
-    try:
-        with quiet_htslib():
-            return pysam.FastaFile(path)
-    except (OSError, ValueError) as error:
-        raise _open_error(path, compressed, error) from error
-
-
-def _require_fasta_index(path: str) -> bool:
-    """Refuse a FASTA without its index; return whether it is compressed (BGZF)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(MAGIC_BYTES)
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
-    check_text(head, path)
-    if head.startswith(GZIP_MAGIC) and not is_bgzf(head):
-        raise InputError(
-            f"{path} is plain gzip, which cannot be indexed; recompress it with "
-            f"`zcat {path} | bgzip > OUT.fa.gz` and run `samtools faidx` on the result"
-        )
-    needed = [path + ".fai"] + ([path + ".gzi"] if head.startswith(GZIP_MAGIC) else [])
-    missing = [index for index in needed if not os.path.exists(index)]
-    if missing:
-        raise InputError(
-            f"{path} has no index ({', '.join(missing)} missing); "
-            f"run `samtools faidx {path}` to use regions"
-        )
-    return head.startswith(GZIP_MAGIC)
-
-
-def _open_error(path: str, compressed: bool, error: Exception) -> InputError:
-    """htslib fails to open an indexed FASTA whose index it cannot load with a bare "error
-    when opening file": the .fai was checked already, so for BGZF the .gzi is to blame."""
-    if not compressed:
-        return InputError(f"cannot open indexed FASTA {path} ({error}); if {path}.fai is damaged, "
-                          f"rebuild it with `samtools faidx {path}`")
-    gzi = path + ".gzi"
-    try:
-        size = os.path.getsize(gzi)
-        with open(gzi, "rb") as handle:
-            entries = int.from_bytes(handle.read(8), "little")  # then one 16-byte pair per block
-        damaged = "damaged" if size < 8 or size != 8 + 16 * entries else "unreadable by htslib"
-    except OSError as failure:
-        damaged = f"unreadable ({failure.strerror})"
-    return InputError(f"the index {gzi} is {damaged}; delete {gzi} and {path}.fai and rebuild them "
-                      f"with `samtools faidx {path}`")
-
-
-def _require_current_index(path: str, entries: dict[str, tuple[int, int, int, int]], contigs: set[str]) -> None:
-    """Refuse a `.fai` made before the FASTA was edited. htslib trusts the byte offsets in
-    it, so a stale one returns newlines, another record's bases or, silently, wrong bases.
-    Each contig asked for is checked where its entry says its header, first line and last
-    base are, and the last entry must end the file (a record added since): a few bytes read
-    per contig, whatever the genome's size."""
-    last = list(entries)[-1:]
-    with open(path, "rb") as handle:
-        for name in (contigs & entries.keys()) | set(last):
-            if not _entry_matches(handle, name, *entries[name], must_end_file=name in last):
-                raise _stale_index_error(path)
-
-
-def _read_fai(index: str, path: str) -> dict[str, tuple[int, int, int, int]]:
-    """name -> (length, offset, bases per line, bytes per line), in file order. An index
-    htslib could not load (garbage, another file copied over it, an empty one) is refused
-    here with the fix, before htslib prints its own complaint."""
-    broken = InputError(f"the index {index} is damaged (not a FASTA index); rebuild it "
-                        f"with `samtools faidx {path}`")
-    entries = {}
-    try:
-        with open(index, "rb") as handle:
-            for line in handle:
-                fields = line.rstrip(b"\r\n").split(b"\t")
-                numbers = [int(f) if f.isdigit() else -1 for f in fields[1:]]
-                # samtools writes 5 columns for FASTA (6 for FASTQ); a line holds its bases and more
-                if len(fields) not in (5, 6) or not fields[0] or min(numbers) < 0 or numbers[3] < numbers[2]:
-                    raise broken
-                entries[fields[0].decode("utf-8", "replace")] = tuple(numbers[:4])
-    except OSError as error:
-        raise InputError(f"cannot read the index {index}: {error.strerror}") from None
-    if not entries:
-        raise broken
-    return entries
-
-
-def _entry_matches(handle: BinaryIO, name: str, length: int, offset: int, line_bases: int, line_width: int,
-                   *, must_end_file: bool) -> bool:
-    """Whether the bytes are where the entry puts them: the `>NAME` header line ending just
-    before `offset`, a line break after the first full line and one after the last base."""
-    if length <= 0 or line_bases <= 0:
-        return True  # an empty record has no bases to misplace
-    full_lines, rest = divmod(length, line_bases)
-    end = offset + full_lines * line_width + rest - (0 if rest else line_width - line_bases)  # past the last base
-    line_breaks = (b"\r", b"\n")
-    return (
-        _header_names(handle, offset, name)
-        and _is_base(_read_at(handle, offset, 1))
-        and (length <= line_bases or _read_at(handle, offset + line_bases, 1) in line_breaks)
-        and _is_base(_read_at(handle, end - 1, 1))
-        and _read_at(handle, end, 1) in (b"", *line_breaks)
-        and not (must_end_file and _read_at(handle, end, _HEADER_WINDOW).strip())
-    )
-
-
-def _header_names(handle: BinaryIO, offset: int, name: str) -> bool:
-    """Whether the line ending at `offset` is a header whose record name is `name` (taken
-    as true for a header longer than the window read, whose start is not seen)."""
-    start = max(offset - _HEADER_WINDOW, 0)
-    window = _read_at(handle, start, offset - start)
-    if not window.endswith(b"\n"):
-        return False
-    _, newline, line = window[:-1].rpartition(b"\n")
-    if not newline and start > 0:
-        return True
-    words = line[1:].split(None, 1)
-    return line.startswith(b">") and bool(words) and words[0] == name.encode()
-
-
-def _read_at(handle: BinaryIO, position: int, size: int) -> bytes:
-    handle.seek(max(position, 0))
-    return handle.read(size)
-
-
-def _is_base(byte: bytes) -> bool:
-    return len(byte) == 1 and byte not in _WHITESPACE and byte != b">"
-
-
-def _stale_index_error(path: str) -> InputError:
-    older = os.path.getmtime(path + ".fai") < os.path.getmtime(path)
-    return InputError(
-        f"the index {path}.fai does not match {path}"
-        f"{' (the index is older: the FASTA was changed after indexing)' if older else ''}; "
-        f"rebuild it with `samtools faidx {path}`"
-    )
-
-
 def is_bgzf(head: bytes) -> bool:
     """BGZF is gzip with the FEXTRA flag and a 'BC' extra subfield (SAM spec, 4.1)."""
     has_extra_field = len(head) >= 14 and bool(head[3] & 4)
     return head.startswith(GZIP_MAGIC) and has_extra_field and head[12:14] == b"BC"
-
-
-def _fetch_regions(
-    fasta: pysam.FastaFile, regions: list[Region], source: str
-) -> Iterator[SequenceRecord]:
-    with fasta:
-        for region in regions:
-            name = region.name or str(region)
-            try:
-                with quiet_htslib():
-                    seq = fasta.fetch(region.chrom, region.start, region.end)
-            except (OSError, ValueError) as error:
-                raise InputError(f"cannot read region {region} from {source} ({error})") from error
-            if _LINE_BREAK_OR_HEADER.search(seq):  # bytes that are not bases: a stale index
-                raise _stale_index_error(source)
-            yield SequenceRecord(
-                name=name,
-                seq=validate_sequence(seq, name, source),
-                chrom=region.chrom,
-                offset=region.start,
-            )

@@ -9,6 +9,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from vqdna_cli.errors import InputError
+from vqdna_cli.io.fasta import foreign_compression
 
 _BRACED = re.compile(r"^\{(?P<chrom>[^{}]+)\}(?::(?P<range>.*))?$")
 _RANGE = re.compile(r"^(?P<start>[0-9][0-9,]*)(?:-(?P<end>[0-9][0-9,]*)?)?$")
@@ -132,8 +133,6 @@ def _read_lines(path: str) -> list[str]:
             data = handle.read()
         if data.startswith(b"\x1f\x8b"):
             data = gzip.decompress(data)
-        from vqdna_cli.io.fasta import foreign_compression  # fasta imports this module
-
         compression = foreign_compression(data)
         if compression:
             name, command = compression

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 from vqdna_cli.errors import InputError, VqdnaError
 from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
-from vqdna_cli.io.fasta import GZIP_MAGIC, Rewound, read_fasta, read_fasta_regions, read_stream, validate_sequence
+from vqdna_cli.io.fasta import GZIP_MAGIC, Rewound, read_fasta, read_stream, validate_sequence
+from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.writers import is_special
 from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region
