@@ -250,6 +250,15 @@ def test_ambiguous_alts_are_skipped_with_a_warning_and_uncarried_ones_not_counte
         assert [len(sample.calls) for sample in read(files, vcf(tmp_path, [*META, COLUMNS, *lines]))] == [0, 0]
 
 
+def test_an_alt_equal_to_ref_is_skipped_with_a_warning(files, tmp_path):
+    """`A>A` changes nothing: no call, but said (was dropped silently); one nobody carries is
+    no loss and not counted."""
+    lines = [record(20, REF[19], REF[19], "1\t0"), record(30, REF[29:31], REF[29:31], "0\t0"), GOOD]
+    with pytest.warns(VqdnaWarning, match=r"skipped 1 ALT allele equal to REF: it changes nothing"):
+        samples = read(files, vcf(tmp_path, [*META, COLUMNS, *lines]))
+    assert [[c.site.pos for c in sample.calls] for sample in samples] == [[SNV_POS + 1], []]
+
+
 def test_no_substitution_of_a_reference_n(files, tmp_path):
     reference = tmp_path / "with_n.fa"
     reference.write_text(f">{CHROM}\n{REF[:99]}N{REF[100:]}\n")

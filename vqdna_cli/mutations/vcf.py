@@ -5,8 +5,8 @@ sample, and a sample whose GT is called (0, or another ALT) at a record is known
 record's other alleles there (over its REF and each allele's normalised span); a sites-only
 VCF is one sample named after the file. Skipped, each with a warning that counts them:
 records whose FILTER is set and not PASS, records whose samples have no GT, carried ALT
-alleles without definite bases (`<DEL>`, `*`, N and the other IUPAC codes) and substitutions
-of a reference base that is N. A GT naming an ALT the record does not have is refused. A
+alleles without definite bases (`<DEL>`, `*`, N and the other IUPAC codes) or equal to REF,
+and substitutions of a reference base that is N. A GT naming an ALT the record does not have is refused. A
 multi-base substitution is read as its single-base ones (variants.substitutions). Depth and
 allele frequency come from FORMAT (INFO for a sites-only VCF): AD, else AO and RO, else DP
 and AF (AF alone is kept as the frequency), each read as the number it says even where the
@@ -53,6 +53,7 @@ class _Skipped:
     filtered: int = 0  # records that failed a FILTER
     filters: Counter = field(default_factory=Counter)  # ... by the FILTER names they failed
     without_genotype: int = 0  # records whose FORMAT has no GT
+    same_as_reference: int = 0  # carried ALTs that change nothing (ALT equal to REF)
 
 
 def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
@@ -115,6 +116,7 @@ def _read_record(record, sequence: str, samples: dict[str, VcfSample], genotypes
             continue
         site = normalise(sequence, record.chrom, record.pos - 1, record.ref, alt)
         if len(site.ref) == len(site.alt) and site.ref == site.alt:
+            skipped.same_as_reference += bool(carriers)
             continue
         spans.append((site.pos - 1, site.pos - 1 + len(site.ref)))
         site_info = _site_info(record, index)
@@ -172,6 +174,10 @@ def _warn_skipped(path: str, skipped: _Skipped) -> None:
         warnings.warn(f"{path}: skipped {total} record{'s' if total > 1 else ''} that failed a FILTER "
                       f"({_examples(skipped.filters)}): only PASS or . records are scored; to score them, "
                       f"clear FILTER first (`bcftools annotate -x FILTER {path}`)", VqdnaWarning, stacklevel=2)
+    if skipped.same_as_reference:
+        total = skipped.same_as_reference
+        warnings.warn(f"{path}: skipped {total} ALT allele{'s' if total > 1 else ''} equal to REF: "
+                      f"{'it changes' if total == 1 else 'they change'} nothing", VqdnaWarning, stacklevel=2)
     if skipped.without_genotype:
         total = skipped.without_genotype
         warnings.warn(f"{path}: skipped {total} record{'s' if total > 1 else ''} without GT in FORMAT: no sample is "
