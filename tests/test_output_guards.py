@@ -157,3 +157,16 @@ def test_signals_after_the_command_are_ignored_so_shutdown_cannot_print_a_traceb
             "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["True", "True"], result.stderr
+
+
+@pytest.mark.parametrize("folder", [".", "..", "/"])
+def test_a_folder_with_no_file_name_as_input_is_one_line(folder: str, run_vqdna, tiny_model_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """`vqdna tokenize . -o x.npz` was a traceback (the check for an input's index swapped a
+    suffix onto a path without a name)."""
+    work = tmp_path / "here"
+    work.mkdir()
+    result = run_vqdna("tokenize", folder, "--model", tiny_model_dir, "-o", "x.npz", cwd=work)
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: input {folder} is a directory; give a FASTA, BAM, SAM or CRAM file"]
+    assert list(work.iterdir()) == []

@@ -118,7 +118,10 @@ INDEX_SUFFIXES = (".fai", ".gzi", ".bai", ".csi", ".crai", ".tbi")
 
 
 def index_files(path: Path) -> list[Path]:
-    return [Path(f"{path}{suffix}") for suffix in INDEX_SUFFIXES] + [path.with_suffix(".bai"), path.with_suffix(".crai")]
+    indexes = [Path(f"{path}{suffix}") for suffix in INDEX_SUFFIXES]
+    if path.name not in ("", ".", ".."):  # `.`, `..` and `/` (folders, refused later) have no name to swap a suffix on
+        indexes += [path.with_suffix(".bai"), path.with_suffix(".crai")]
+    return indexes
 
 
 def same_file(a: Path, b: Path) -> bool:
