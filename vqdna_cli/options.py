@@ -8,6 +8,8 @@ a layer against its depth) stay where the model is loaded.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,24 @@ DEFAULT_BATCH_TOKENS = 16384  # bases per model batch for embed, classify, mutat
 # encoder's activations in the CPU's cache, so the model alone runs faster and the peak memory
 # is lower than with larger batches (benchmarks/results/roofline.md); tokens do not depend on it.
 TOKENIZE_BATCH_TOKENS = 8192
+MIN_BATCH_TOKENS = 256
+MAX_SEED = 2**32 - 1  # numpy's random generators take seeds up to this
+MAX_THREADS = 4096  # beyond any machine; a larger value overflows torch.set_num_threads
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def one_or_more(paths, what: str) -> tuple[str, ...]:
+    """A list of files, where one file (a str or a Path) is a list of one: a plain string
+    would otherwise be read one character at a time."""
+    if isinstance(paths, (str, os.PathLike)):
+        return (os.fspath(paths),)
+    try:
+        return tuple(os.fspath(path) for path in paths)
+    except TypeError:
+        raise UsageError(f"{what}: give a file or a list of files, not {type(paths).__name__}") from None
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,10 @@ class InputSpec:
     reference: Path | None = None  # CRAM's reference
 
     def __post_init__(self):
+        if isinstance(self.source, os.PathLike):  # readers take the name as text, as the CLI gives it
+            object.__setattr__(self, "source", os.fspath(self.source))
+        if self.source is not None and not isinstance(self.source, str):  # None: `--scan` reads its own genome
+            raise UsageError(f"the input is {self.source!r}: give a file name, or - for stdin")
         if self.source == "":  # Path("") would be the current folder
             raise UsageError("the input path is empty (''): give a file, or - for stdin")
 
@@ -57,6 +81,15 @@ class RunOptions:
     seed: int = 0
     precision: str = "fp32"
     batch_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        # the limits the CLI's options have, for callers of the API too
+        if self.threads is not None and (not _is_int(self.threads) or not 1 <= self.threads <= MAX_THREADS):
+            raise UsageError(f"--threads {self.threads!r}: must be a whole number from 1 to {MAX_THREADS}")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed {self.seed!r}: must be a whole number from 0 to {MAX_SEED}")
+        if self.batch_tokens is not None and (not _is_int(self.batch_tokens) or self.batch_tokens < MIN_BATCH_TOKENS):
+            raise UsageError(f"--batch-tokens {self.batch_tokens!r}: must be a whole number, {MIN_BATCH_TOKENS} or more")
 
     def tokens_per_batch(self, default: int = DEFAULT_BATCH_TOKENS) -> int:
         return self.batch_tokens if self.batch_tokens is not None else default
@@ -163,6 +196,8 @@ class GenomeSet:
     holdout_tail: dict[str, int] = field(default_factory=dict)  # file name -> last bases held out
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
+        object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
         names = {Path(path).name for path in self.fasta}
         unknown = sorted((set(self.holdout_files) | set(self.holdout_tail)) - names) if names else []
         if unknown:  # a typo would silently train on what was meant to be held out
@@ -176,7 +211,8 @@ class GenomeSet:
 @dataclass(frozen=True)
 class StageSettings:
     """A training stage's schedule: optimizer steps, peak learning rate, bases per window,
-    windows per step."""
+    windows per step. Each stage's own defaults are TOKENIZER_STAGE and PRETRAIN_STAGE (below):
+    `dataclasses.replace(PRETRAIN_STAGE, steps=500)` changes one of them."""
 
     steps: int = 3000
     lr: float = 1e-3
@@ -188,6 +224,11 @@ class StageSettings:
         check_positive("--lr", self.lr)
         check_at_least("--window", self.window)
         check_at_least("--batch", self.batch)
+
+
+# Each stage's defaults, the CLI's and the API's alike
+TOKENIZER_STAGE = StageSettings(steps=3000, lr=2e-3, window=256, batch=32)
+PRETRAIN_STAGE = StageSettings(steps=3000, lr=1e-3, window=512, batch=16)
 
 
 @dataclass(frozen=True)
@@ -221,6 +262,8 @@ class HeadRows:
     max_train_rows: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("train_files", "valid_files", "exclude_files"):
+            object.__setattr__(self, name, one_or_more(getattr(self, name), name))
         if self.valid_files and self.valid_fraction is not None:
             raise UsageError("--valid-fraction holds out rows of --train for validation: leave it out when --valid "
                              "gives the validation rows")

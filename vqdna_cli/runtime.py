@@ -54,6 +54,29 @@ def reuse_freed_memory() -> bool:
         return False
 
 
+@contextlib.contextmanager
+def global_state_kept():
+    """What a command sets for its run and a Python caller would not expect changed after
+    it: torch's threads, float32 matmul precision and TF32 switches, and the random, numpy and
+    torch generators. (glibc's malloc setting, `reuse_freed_memory`, stays: it is the
+    process's.)"""
+    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    generators = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda_generators = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+        random.setstate(generators[0])
+        np.random.set_state(generators[1])
+        torch.set_rng_state(generators[2])
+        if cuda_generators is not None:
+            torch.cuda.set_rng_state_all(cuda_generators)
+
+
 def configure(threads: int | None, seed: int) -> None:
     """Threads for intra-op parallelism, and every random generator seeded."""
     if threads:

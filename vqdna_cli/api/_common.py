@@ -5,7 +5,26 @@ from __future__ import annotations
 from vqdna_cli.errors import UsageError
 from vqdna_cli.options import InputSpec, RunOptions
 
-NO_PROGRESS = lambda bases: None  # noqa: E731
+def no_progress(bases: int) -> None:
+    """The default progress callback: shows nothing."""
+
+
+NO_PROGRESS = no_progress
+
+
+def keeps_global_state(command):
+    """An API command sets threads, seeds and fp32 matmul precision for its run
+    (`runtime.configure`, `runtime.exact_fp32`); the caller's are back when it returns."""
+    import functools
+
+    @functools.wraps(command)
+    def run_kept(*args, **kwargs):
+        from vqdna_cli.runtime import global_state_kept
+
+        with global_state_kept():
+            return command(*args, **kwargs)
+
+    return run_kept
 
 
 def setup_training(run: RunOptions, batch: int | None = None):

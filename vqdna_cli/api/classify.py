@@ -8,7 +8,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from vqdna_cli.api._common import NO_PROGRESS, check_stride, load_runner, open_records, window_probabilities
+from vqdna_cli.api._common import (NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records,
+                                   window_probabilities)
 from vqdna_cli.errors import UsageError
 from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions, ScanSettings
 
@@ -16,6 +17,8 @@ SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress
 
 
 def list_tasks(model_dir: Path | None = None) -> list[dict]:
+    """Every task head of the weights in `model_dir` (default: the shipped ones), as its
+    head.json: name, classes, what it reads, and its validation and test scores."""
     from vqdna_cli.checkpoint import list_heads, read_model_info
     from vqdna_cli.runner import default_weights_dir
 
@@ -44,6 +47,7 @@ def what_head_reads(head: dict) -> str:
     return f"{window} + bases {span.start}..{span.stop - 1}" + strands
 
 
+@keeps_global_state
 def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions = RunOptions(),
              options: ClassifyOptions = ClassifyOptions(), *, force: bool = False, progress=NO_PROGRESS) -> dict:
     """Class probabilities per record (`io.writers.PredictionTsv`), or per window
@@ -109,6 +113,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
             "train_window_lengths": info.train_window_lengths, "provenance": provenance}
 
 
+@keeps_global_state
 def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = RunOptions(),
          settings: ScanSettings = ScanSettings(), *, force: bool = False, progress=NO_PROGRESS,
          on_total=lambda total: None) -> dict:

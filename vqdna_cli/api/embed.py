@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vqdna_cli.api._common import NO_PROGRESS, check_stride, load_runner, open_records
+from vqdna_cli.api._common import NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records
 from vqdna_cli.errors import UsageError
 from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions
 
 
+@keeps_global_state
 def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), options: EmbedOptions = EmbedOptions(),
           *, force: bool = False, progress=NO_PROGRESS) -> dict:
     """Read `inputs`, embed every record, write `io.writers.EmbeddingsNpz` to `output`.

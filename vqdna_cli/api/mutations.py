@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vqdna_cli.api._common import NO_PROGRESS, load_runner
-from vqdna_cli.options import MutationsOptions, RunOptions
+from vqdna_cli.api._common import NO_PROGRESS, keeps_global_state, load_runner
+from vqdna_cli.options import MutationsOptions, RunOptions, one_or_more
 
 
-def mutations(inputs: list[str], output_dir: Path, options: MutationsOptions, run: RunOptions = RunOptions(), *,
+@keeps_global_state
+def mutations(inputs: list[str] | str, output_dir: Path, options: MutationsOptions, run: RunOptions = RunOptions(), *,
               force: bool = False, progress=NO_PROGRESS, on_stage=lambda label, total=None: None) -> dict:
     """Variants of genomes (FASTA), reads (BAM/CRAM) or VCFs against `options.reference`, and
     what each does to the HRQ tokens, into `output_dir` (see `vqdna_cli.mutations`). Returns
@@ -19,5 +20,5 @@ def mutations(inputs: list[str], output_dir: Path, options: MutationsOptions, ru
     which `progress` then counts."""
     from vqdna_cli.mutations.pipeline import run as run_pipeline
 
-    return run_pipeline(inputs, Path(output_dir), options, runner_factory=lambda: load_runner(run),
+    return run_pipeline(list(one_or_more(inputs, "inputs")), Path(output_dir), options, runner_factory=lambda: load_runner(run),
                         batch_tokens=run.tokens_per_batch(), force=force, progress=progress, on_stage=on_stage)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vqdna_cli.api._common import NO_PROGRESS, load_runner, open_records
+from vqdna_cli.api._common import NO_PROGRESS, keeps_global_state, load_runner, open_records
 from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions
 
 
+@keeps_global_state
 def tokenize(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), *, compress: bool = True,
              force: bool = False, progress=NO_PROGRESS) -> dict:
     """Read `inputs`, tokenize every record, write `io.writers.TokensNpz` to `output`."""

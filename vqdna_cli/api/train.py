@@ -9,11 +9,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqdna_cli.api._common import (load_runner, read_labelled, save_on_main, setup_training, warn_if_never_pretrained,
-                                   window_probabilities)
+from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelled, save_on_main, setup_training,
+                                   warn_if_never_pretrained, window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError
-from vqdna_cli.options import (FinetuneSettings, GenomeSet, HeadRows, RunOptions, StageSettings,
-                               TrainControl)
+from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
+                               StageSettings, TrainControl, one_or_more)
 
 
 def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float):
@@ -104,7 +104,8 @@ def _starting_weights(run: RunOptions) -> Path:
     return Path(run.model_dir)
 
 
-def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", stage: StageSettings = StageSettings(),
+@keeps_global_state
+def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", stage: StageSettings = TOKENIZER_STAGE,
                     control: TrainControl = TrainControl(), run: RunOptions = RunOptions()) -> dict:
     """Stage 1: the HRQ vocabulary of a fresh `preset` model, learnt from `genomes`."""
     from vqdna_cli.config import PRESETS
@@ -146,7 +147,8 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     return metrics
 
 
-def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = StageSettings(),
+@keeps_global_state
+def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_STAGE,
              control: TrainControl = TrainControl(), run: RunOptions = RunOptions(), *,
              transformer_preset: str | None = None, masking: str | None = None) -> dict:
     """Stage 2: masked pre-training of the Transformer over the tokenizer in `run.model_dir`
@@ -239,6 +241,7 @@ class HeadData:
     record: dict  # for the head's provenance: the files and how many rows each step kept
 
 
+@keeps_global_state
 def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     """The rows `finetune` trains and selects a head on. Sequences of `exclude_files` (the test
     split, rows of held-out regions) neither train nor select it: they are removed from the
@@ -295,6 +298,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     return HeadData(rows, valid_rows, labels, record)
 
 
+@keeps_global_state
 def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions = RunOptions(),
              control: TrainControl = TrainControl(), *, output_dir: Path | None = None,
              work_dir: Path | None = None) -> dict:
@@ -555,7 +559,8 @@ def _check_not_training_rows(task: str, sketch: dict | None, sequences: list[str
     warnings.warn(said, VqdnaWarning, stacklevel=3)
 
 
-def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *, labels_tsv: str | None = None,
+@keeps_global_state
+def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOptions(), *, labels_tsv: str | None = None,
              record: bool = False) -> dict:
     """Score a finished head on a labelled test set; `record` stores the score in head.json
     (shown by `classify --list-tasks`). Nothing here feeds back into training or selection."""
@@ -570,6 +575,7 @@ def evaluate(task: str, test_files: list[str], run: RunOptions = RunOptions(), *
     from vqdna_cli.metrics import classification_metrics
     from vqdna_cli.runner import embed_records
 
+    test_files = list(one_or_more(test_files, "test_files"))
     runner = load_runner(run)
     head, info = runner.attach_head(task)
     test = read_labelled(test_files, FastaLabels.read(labels_tsv) if labels_tsv else None)

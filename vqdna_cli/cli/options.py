@@ -10,10 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vqdna_cli.options import DEFAULT_BATCH_TOKENS, InputSpec, RunOptions
-
-MAX_SEED = 2**32 - 1  # numpy's random generators take seeds up to this
-MAX_THREADS = 4096  # beyond any machine; a larger value overflows torch.set_num_threads
+from vqdna_cli.options import DEFAULT_BATCH_TOKENS, MAX_SEED, MAX_THREADS, MIN_BATCH_TOKENS, InputSpec, RunOptions
 
 Model = Annotated[Optional[Path], typer.Option("--model", "-m", help="Weights directory (default: the shipped weights, or $VQDNA_WEIGHTS).", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu or cuda.")]
@@ -25,7 +22,7 @@ Region = Annotated[Optional[str], typer.Option("--region", "-r", help="Only chr:
 Bed = Annotated[Optional[Path], typer.Option("--bed", help="Only the regions of a BED file (0-based, half-open) of an indexed FASTA or BAM.", show_default=False)]
 MappedOnly = Annotated[bool, typer.Option("--mapped-only", help="BAM/SAM/CRAM: skip unmapped reads.")]
 Reference = Annotated[Optional[Path], typer.Option("--reference", help="CRAM: the reference FASTA it was compressed against.", show_default=False)]
-BatchTokens = Annotated[int, typer.Option("--batch-tokens", min=256, help="Bases per batch: memory against speed. Tokens never depend on it; embeddings and probabilities can differ in their last float digits (padding changes the order of sums), so keep it fixed where outputs are compared byte for byte.")]
+BatchTokens = Annotated[int, typer.Option("--batch-tokens", min=MIN_BATCH_TOKENS, help="Bases per batch: memory against speed. Tokens never depend on it; embeddings and probabilities can differ in their last float digits (padding changes the order of sums), so keep it fixed where outputs are compared byte for byte.")]
 InputPath = Annotated[str, typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)]
 Precision = Annotated[str, typer.Option("--precision", help="Transformer arithmetic on the CPU: fp32, or bf16 (faster on CPUs with AVX512-BF16 or AMX, slower on others; results differ slightly). A GPU uses bf16 where it supports it, fp32 otherwise.")]
 

@@ -9,8 +9,8 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.handling import one_line_errors
-from vqdna_cli.options import (FROZEN_HEAD_DROPOUT, LORA_ALPHA, LORA_RANK, VALID_FRACTION, FinetuneSettings, GenomeSet,
-                               HeadRows, StageSettings, TrainControl)
+from vqdna_cli.options import (FROZEN_HEAD_DROPOUT, LORA_ALPHA, LORA_RANK, PRETRAIN_STAGE, TOKENIZER_STAGE, VALID_FRACTION,
+                               FinetuneSettings, GenomeSet, HeadRows, StageSettings, TrainControl)
 
 app = typer.Typer(help=(
     "Train the tokenizer, pre-train the Transformer, or fine-tune a task head.\n\n"
@@ -69,10 +69,10 @@ def tokenizer_command(
     fasta: Annotated[list[str], typer.Argument(help="FASTA files to learn the vocabulary from.")],
     output: Output,
     preset: Annotated[str, typer.Option("--preset", help="Model sizes: default, paper, vq or tiny.")] = "default",
-    steps: Steps = 3000,
-    lr: LearningRate = 2e-3,
-    window: Annotated[int, typer.Option("--window", min=1, help="Bases per training window.")] = 256,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = 32,
+    steps: Steps = TOKENIZER_STAGE.steps,
+    lr: LearningRate = TOKENIZER_STAGE.lr,
+    window: Annotated[int, typer.Option("--window", min=1, help="Bases per training window.")] = TOKENIZER_STAGE.window,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = TOKENIZER_STAGE.batch,
     stage: options.Given = GENOMES_AND_CONTROL,
     machine: options.Given = MACHINE,
 ) -> None:
@@ -91,11 +91,11 @@ def pretrain_command(
     fasta: Annotated[list[str], typer.Argument(help="FASTA files to pre-train on.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Weights directory with a trained tokenizer (stage 1).")],
     output: Output,
-    steps: Steps = 3000,
-    lr: LearningRate = 1e-3,
-    window: Annotated[int, typer.Option("--window", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens.")] = 512,
+    steps: Steps = PRETRAIN_STAGE.steps,
+    lr: LearningRate = PRETRAIN_STAGE.lr,
+    window: Annotated[int, typer.Option("--window", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens.")] = PRETRAIN_STAGE.window,
     transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = 16,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = PRETRAIN_STAGE.batch,
     stage: options.Given = GENOMES_AND_CONTROL,
     masking: Annotated[Optional[str], typer.Option("--masking", help="With --transformer-preset: input (spans of bases hidden from the tokenizer, bases predicted; the default) or tokens (quantized vectors masked after tokenizing, codes predicted: the objective of the shipped weights).", show_default=False)] = None,
     checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,

@@ -1,0 +1,80 @@
+"""`vqdna_cli.api` as a script or notebook calls it: the caller's torch and random settings
+are theirs again after a call, bad option values are `VqdnaError`s, one file is a list of
+one, and each training stage's defaults are the CLI's."""
+
+from __future__ import annotations
+
+import inspect
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vqdna_cli import api
+from vqdna_cli.cli import train as train_cli
+from vqdna_cli.errors import InputError, UsageError
+from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, GenomeSet, HeadRows, InputSpec, MutationsOptions,
+                               RunOptions)
+
+
+def test_a_call_leaves_the_callers_threads_precision_and_generators_as_they_were(tiny_model_dir: Path,
+                                                                                 short_fasta: Path, tmp_path: Path):
+    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    try:
+        torch.set_num_threads(2)
+        torch.set_float32_matmul_precision("high")
+        random.seed(42), np.random.seed(42), torch.manual_seed(42)
+        expected = random.random(), np.random.rand(), torch.rand(1).item()
+        random.seed(42), np.random.seed(42), torch.manual_seed(42)
+        api.tokenize(InputSpec(short_fasta), tmp_path / "t.npz", RunOptions(tiny_model_dir, threads=1, seed=0))
+        # the run itself set 1 thread, highest precision and seed 0; none of it outlives the call
+        assert (torch.get_num_threads(), torch.get_float32_matmul_precision()) == (2, "high")
+        assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision(precision)
+
+
+def test_a_path_is_an_input_like_its_name(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):
+    run = RunOptions(tiny_model_dir, threads=1)
+    api.tokenize(InputSpec(short_fasta), tmp_path / "path.npz", run)
+    api.tokenize(InputSpec(str(short_fasta)), tmp_path / "name.npz", run)
+    path, name = np.load(tmp_path / "path.npz"), np.load(tmp_path / "name.npz")
+    assert np.array_equal(path["tokens"], name["tokens"]) and str(path["metadata"]) == str(name["metadata"])
+    with pytest.raises(UsageError, match="give a file name, or - for stdin"):
+        InputSpec(3)
+
+
+@pytest.mark.parametrize("values, option", [({"threads": -1}, "--threads"), ({"threads": 0}, "--threads"),
+                                            ({"seed": -1}, "--seed"), ({"seed": "1"}, "--seed"),
+                                            ({"seed": 2**32}, "--seed"), ({"batch_tokens": 0}, "--batch-tokens"),
+                                            ({"batch_tokens": 255}, "--batch-tokens"), ({"threads": 1.5}, "--threads")])
+def test_run_options_out_of_the_clis_range_are_refused(values: dict, option: str):
+    """They reached torch or numpy (`RuntimeError`, `ValueError` from _mt19937) or passed silently."""
+    with pytest.raises(UsageError, match=f"^{option} "):
+        RunOptions(**values)
+    RunOptions(threads=np.int64(2), seed=np.uint32(7), batch_tokens=256)  # numpy's integers are whole numbers
+
+
+def test_one_file_given_as_a_string_is_one_file_not_its_letters(tmp_path: Path):
+    missing = str(tmp_path / "genome.fa")
+    assert GenomeSet(missing).fasta == (missing,)
+    assert HeadRows(Path(missing)).train_files == (missing,)
+    (tmp_path / "ref.fa").write_text(">ref\n" + "ACGT" * 100 + "\n")
+    with pytest.raises(InputError, match="genome.fa"):  # was "input file not found: /" (its first letter)
+        api.mutations(missing, tmp_path / "out", MutationsOptions(tmp_path / "ref.fa"))
+    with pytest.raises(UsageError, match="give a file or a list of files"):
+        GenomeSet(7)
+
+
+def test_each_training_stage_has_the_clis_defaults():
+    """api.train_tokenizer trained with another learning rate than `vqdna train tokenizer`, and
+    api.pretrain on other windows than `vqdna train pretrain`."""
+    for command, stage, function in ((train_cli.tokenizer_command, TOKENIZER_STAGE, api.train_tokenizer),
+                                     (train_cli.pretrain_command, PRETRAIN_STAGE, api.pretrain)):
+        cli = inspect.signature(command).parameters
+        assert {name: cli[name].default for name in ("steps", "lr", "window", "batch")} == \
+            {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch}
+        assert inspect.signature(function).parameters["stage"].default is stage
