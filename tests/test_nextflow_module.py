@@ -267,3 +267,15 @@ def test_classify_nf_test_checks_the_table_and_sidecar_vqdna_writes(tmp_path):
         "file(process.out.predictions[0][1]).name,", "lines[0],", "file(process.out.json[0][1]).name,",
         "process.out.findAll { key, val -> key.startsWith('versions') }"]
     assert snapshots["sarscov2 - fasta"]["content"][:3] == ["test.tsv", lines[0], "test.tsv.json"]
+
+
+@pytest.mark.parametrize("args, expected", [("--format bed", "bed"), ("--format=bed", "bed"), ("--format  bed", "bed"),
+                                            ("--header-comments --format bed", "bed"), ("--format tsv", "tsv"),
+                                            ("", "tsv"), ("--format bedgraph", "tsv")])
+def test_classify_reads_every_spelling_of_format_bed_in_ext_args(args, expected):
+    """`ext.args = '--format=bed'` wrote a TSV: the module looked for `--format bed` alone,
+    then appended `--format tsv`, which vqdna takes as the last word."""
+    script = _sections("classify")["script"]
+    (pattern,) = re.findall(r"def format = \(args =~ /(.+?)/\) \? 'bed' : 'tsv'", script)
+    assert _sections("classify")["stub"].count(pattern) == 1  # the stub names the same file
+    assert ("bed" if re.search(pattern, args) else "tsv") == expected

@@ -44,13 +44,14 @@ needs_snakemake = pytest.mark.skipif(not HAVE_SNAKEMAKE, reason="snakemake is no
 LENGTHS = [40, 57, 64, 90, 120, 150, 200, 333]
 
 
-def _snakemake(*args: str, cwd: Path) -> None:
+def _snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """`python -m snakemake ARGS`, with this interpreter's `vqdna` first on PATH."""
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=300)
     logs = "".join(f"\n--- {log}\n{log.read_text()}" for log in sorted(cwd.glob("**/logs/**/*.log")))
-    assert result.returncode == 0, result.stderr[-4000:] + logs
+    assert result.returncode == 0 or not check, result.stderr[-4000:] + logs
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,7 @@ def test_merged_predictions_have_the_sidecar_of_an_unsharded_run(sharded_run, ru
     assert merged.read_text() == Path(f"{single}.json").read_text()
     assert json.loads(merged.read_text())["rows"] == len(LENGTHS)
     assert json.loads(merged.read_text())["input"] == str(fasta)
-    assert not (workdir / "shards").exists() or not list((workdir / "shards").iterdir())
+    assert sorted(p.name for p in (workdir / "shards").iterdir()) == ["0.fa", "1.fa", "2.fa"]  # per-shard outputs are temp
 
 
 def _classify_only(workdir: Path, fasta: Path, model: Path, *config: str, forceall: bool = False) -> None:
@@ -145,7 +146,7 @@ def test_merged_header_comments_are_an_unsharded_runs(run_vqdna, tiny_model_dir,
     assert merged == single.read_text()
     assert f"##input={fasta}\n" in merged and merged.count("\nid\tlabel\t") == 1
     assert (workdir / "results/classify.tsv.json").read_text() == Path(f"{single}.json").read_text()
-    assert not list((workdir / "shards").glob("*"))
+    assert sorted(p.name for p in (workdir / "shards").iterdir()) == ["0.fa", "1.fa"]
 
 
 @needs_snakemake
@@ -159,7 +160,7 @@ def test_rerun_is_not_refused_by_the_shards_sidecars(tiny_model_dir, tmp_path):
     first = (workdir / "results/classify.tsv.json").read_text()
     _classify_only(workdir, fasta, tiny_model_dir, forceall=True)
     assert (workdir / "results/classify.tsv.json").read_text() == first
-    assert not list((workdir / "shards").glob("*"))
+    assert sorted(p.name for p in (workdir / "shards").iterdir()) == ["0.fa", "1.fa"]  # the split input alone
 
 
 @needs_snakemake
@@ -218,12 +219,84 @@ def test_split_makes_contiguous_non_empty_shards(tmp_path):
         split.split_fasta(str(fasta), [str(tmp_path / f"x{i}.fa") for i in range(6)])
 
 
+def test_split_copies_lines_byte_for_byte_in_any_encoding(tmp_path):
+    """Latin-1 descriptions were a UnicodeDecodeError (vqdna itself reads them), and CRLF
+    lines came out as LF."""
+    data = b">r0 caf\xe9\r\nACGTACGTAC\r\n>r1 na\xefve\r\nGGCCGGCCAA\r\n"
+    fasta = tmp_path / "latin1.fa"
+    fasta.write_bytes(data)
+    shards = [tmp_path / "0.fa", tmp_path / "1.fa"]
+    split.split_fasta(str(fasta), [str(s) for s in shards])
+    assert b"".join(s.read_bytes() for s in shards) == data and shards[1].read_bytes().startswith(b">r1")
+
+
+def test_split_says_an_input_without_records_has_none(tmp_path):
+    """It told the user to lower `shards`, which cannot help."""
+    empty = tmp_path / "empty.fa"
+    empty.write_bytes(b"")
+    with pytest.raises(SystemExit, match=r"^no FASTA records in .*empty.fa: there is nothing to shard$"):
+        split.split_fasta(str(empty), [str(tmp_path / "0.fa")])
+
+
+def _planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """The job counts of a dry run's "Job stats" table."""
+    table = result.stdout.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+
+
+@needs_snakemake
+def test_changing_only_classify_settings_reruns_only_classify(sharded_run, tiny_model_dir):
+    """The shard FASTAs were temp(): split ran again, and its new shards, newer than every
+    shard's tokens and embeddings, sent those jobs again too."""
+    workdir, fasta = sharded_run
+    dry = _snakemake("-n", "--cores", "2", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(workdir), "--config",
+                     f"fasta={fasta}", "shards=3", f"model={tiny_model_dir}", "task=toy", "threads=1",
+                     "extra={embed: --per-token}", "classify_format=bed", cwd=workdir.parent)
+    assert _planned_jobs(dry) == {"all": 1, "classify": 3, "merge_classify": 1}
+
+
+@needs_snakemake
+@pytest.mark.parametrize("shards", ["0", "-1", "2.5", "two"])
+def test_a_shard_count_that_is_no_whole_number_is_refused(shards, tmp_path):
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({"a": "ACGT" * 10, "b": "GGCC" * 10}))
+    result = _snakemake("-n", "--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(tmp_path / "run"),
+                        "--config", f"fasta={fasta}", f"shards={shards}", cwd=tmp_path, check=False)
+    assert result.returncode != 0 and "must be a whole number, 1 or more" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@needs_snakemake
+def test_an_extra_left_empty_in_a_configfile_adds_nothing(tmp_path):
+    """YAML reads `tokenize:` with no value as None, which reached the command as `None`."""
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({"a": "ACGT" * 10, "b": "GGCC" * 10}))
+    (tmp_path / "more.yaml").write_text("extra:\n  tokenize:\n")
+    dry = _snakemake("-n", "-p", "--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(tmp_path / "run"),
+                     "--configfile", str(tmp_path / "more.yaml"), "--config", f"fasta={fasta}", "shards=1",
+                     "--", "results/tokens.npz", cwd=tmp_path)
+    command = next(line for line in dry.stdout.splitlines() if "vqdna tokenize" in line)
+    assert "None" not in command
+
+
 def test_split_refuses_an_id_given_twice_as_one_unsharded_run_does(tmp_path):
     """Each shard would hold one of the two records and pass vqdna's check."""
     fasta = tmp_path / "dup.fa"
     fasta.write_text(">a first\nACGTACGTAC\n>b\nGGCCGGCCAA\n>a again\nACGTACGTAC\n")
     with pytest.raises(SystemExit, match="duplicate record ID 'a' in .*dup.fa"):
         split.split_fasta(str(fasta), [str(tmp_path / "0.fa"), str(tmp_path / "1.fa")])
+
+
+def test_merge_refuses_npz_shards_made_differently(run_vqdna, tiny_model_dir, tmp_path):
+    """Shards of --rc and plain embeddings were merged under the first one's metadata."""
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(fasta_text({"a": random_dna(90, 1)}))
+    plain = _unsharded(run_vqdna, "embed", fasta, tmp_path / "0.npz", tiny_model_dir)
+    both = _unsharded(run_vqdna, "embed", fasta, tmp_path / "1.npz", tiny_model_dir, "--rc")
+    with pytest.raises(SystemExit, match=r"the shards were made differently \(.*reverse_complement"):
+        merge.merge_embeddings([str(plain), str(both)], str(tmp_path / "merged.npz"), str(fasta))
+    assert not (tmp_path / "merged.npz").exists()
 
 
 def test_merge_tsv_refuses_shards_of_different_formats(tmp_path):

@@ -32,6 +32,10 @@ def _merge_npz(paths: list[str], output: str, input_name: str, offsets: set[str]
     if any(list(shard) != names for shard in shards):
         raise SystemExit(f"cannot merge {', '.join(paths)}: the shards hold different arrays (different options?)")
     metadata = [json.loads(str(shard["metadata"])) for shard in shards]
+    made_alike = [{k: v for k, v in m.items() if k not in ("input", *totals)} for m in metadata]
+    if any(m != made_alike[0] for m in made_alike):  # another model, --rc on one shard, ...
+        differ = sorted({k for m in made_alike for k in m if m.get(k) != made_alike[0].get(k)})
+        raise SystemExit(f"cannot merge {', '.join(paths)}: the shards were made differently ({', '.join(differ)})")
     merged_metadata = {**metadata[0], "input": input_name, **{key: sum(m[key] for m in metadata) for key in totals}}
     arrays = {name: _rebuild_offsets([s[name] for s in shards]) if name in offsets else np.concatenate([s[name] for s in shards])
               for name in names if name != "metadata"}

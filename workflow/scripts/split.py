@@ -2,40 +2,43 @@
 
 Contiguous blocks (the first records to shard 0, the next to shard 1, ...) mean that merging
 the shards' outputs in shard order gives the records in their original order. Lines are
-copied verbatim, so record IDs (and vqdna's checks on them) are those of one unsharded run.
-gzip and BGZF input are read transparently; shards are plain FASTA.
+copied byte for byte (any encoding, any line ending), so record IDs (and vqdna's checks on
+them) are those of one unsharded run. gzip and BGZF input are read transparently; shards
+are plain FASTA.
 """
 
 import contextlib
 import gzip
 
 
-def _open_text(path: str):
+def _open_bytes(path: str):
     with open(path, "rb") as handle:
         compressed = handle.read(2) == b"\x1f\x8b"  # gzip magic; BGZF is gzip too
-    return gzip.open(path, "rt") if compressed else open(path)
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
 def split_fasta(path: str, outputs: list[str]) -> None:
     """Record i goes to shard floor(i * shards / records): contiguous, sizes differing by at
     most one. vqdna refuses a FASTA without records, so no shard may be empty."""
-    with _open_text(path) as handle:
-        headers = [line for line in handle if line.startswith(">")]
+    with _open_bytes(path) as handle:
+        headers = [line for line in handle if line.startswith(b">")]
     records = len(headers)
+    if not records:
+        raise SystemExit(f"no FASTA records in {path}: there is nothing to shard")
     # vqdna refuses an ID given twice in one file; in two shards each copy would pass
     seen: set[str] = set()
-    for name in (header[1:].split(None, 1)[0] for header in headers if header[1:].strip()):
+    for name in (header[1:].split(None, 1)[0].decode(errors="replace") for header in headers if header[1:].strip()):
         if name in seen:
             raise SystemExit(f"duplicate record ID {name!r} in {path}; record IDs must be unique")
         seen.add(name)
     if records < len(outputs):
         raise SystemExit(f"{path} has {records} FASTA records, fewer than shards={len(outputs)}: "
                          "the workflow splits by record, so lower `shards`")
-    with contextlib.ExitStack() as stack, _open_text(path) as handle:
-        shards = [stack.enter_context(open(output, "w")) for output in outputs]
+    with contextlib.ExitStack() as stack, _open_bytes(path) as handle:
+        shards = [stack.enter_context(open(output, "wb")) for output in outputs]
         headers = 0
         for line in handle:
-            headers += line.startswith(">")
+            headers += line.startswith(b">")
             # Anything before the first header stays with record 0, so vqdna still sees it.
             shards[max(headers - 1, 0) * len(outputs) // records].write(line)
 
