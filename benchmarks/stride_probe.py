@@ -53,7 +53,7 @@ from vqdna_cli.model.encoder import ConvNeXtBlock1d, conv_along_length
 from vqdna_cli.model.vqdna import VQDNA
 from vqdna_cli.options import HeadRows
 from vqdna_cli.runner import default_weights_dir
-from vqdna_cli.train.genomes import WindowSampler, fixed_windows, load_genomes
+from vqdna_cli.train.genomes import WindowSampler, evaluation_windows, load_genomes
 from vqdna_cli.train.head import LabelledFeatures, fit_frozen_head
 from vqdna_cli.train.loop import LoopSettings, run
 from vqdna_cli.train.pretrain import freeze_tokenizer, masked_token_loss
@@ -180,7 +180,7 @@ def stage_pretrain(out: Path, stride: int, data: Path, steps: int = 800, batch: 
     split = genomes(data)
     window = WINDOW_TOKENS * stride
     sampler = WindowSampler(split.train, window, 0)
-    heldout = fixed_windows(split.heldout, window, 128, 1)
+    heldout = evaluation_windows(split, window, 128, 1)
 
     def step(number):
         bases = torch.from_numpy(sampler.batch(batch, number))

@@ -25,15 +25,18 @@ DATE = "2026-11"  # fixed, so regenerating gives identical files; bump with rele
 EXIT_STATUS = [
     ("0", "Success (also when the reader of standard output goes away early, as with | head)."),
     (str(VqdnaError.exit_code), "An error the one-line message explains that none of the codes below covers, "
-                                "such as torchrun starting more processes on a machine than it has GPUs."),
+                                "such as torchrun starting more processes on a machine than it has GPUs, or a "
+                                "training run whose loss stopped being a number (it diverged)."),
     (str(UsageError.exit_code), "A usage error: an unknown or missing option or a bad option value, found by the "
                                 "command-line parser or by vqdna; or an input error: input that is missing, "
                                 "unreadable or malformed (the message names the record and position)."),
     (str(ModelError.exit_code), "A weights directory (or task head) that is missing, corrupted or incompatible."),
     (str(OutputError.exit_code), "An output that cannot or must not be written (it exists without --force, "
                                  "or its folder is missing)."),
-    (str(INTERRUPTED), "Interrupted (Ctrl-C); no partial output is left behind."),
-    (str(TERMINATED), "Terminated (kill, SIGTERM), as with Ctrl-C: no partial output is left behind."),
+    (str(INTERRUPTED), "Interrupted (Ctrl-C); no partial output is left behind (training keeps its checkpoint "
+                       "and log, for --resume)."),
+    (str(TERMINATED), "Terminated (kill, SIGTERM), as with Ctrl-C: no partial output is left behind (training keeps "
+                      "its checkpoint and log, for --resume)."),
 ]
 assert InputError.exit_code == UsageError.exit_code, "EXIT_STATUS describes them together"
 ENVIRONMENT = [

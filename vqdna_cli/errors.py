@@ -39,6 +39,10 @@ class OutputError(VqdnaError):
     exit_code = 4
 
 
+class TrainingError(VqdnaError):
+    """Training that cannot go on: its loss is no longer a number (it diverged)."""
+
+
 class VqdnaWarning(UserWarning):
     """Something the user should know that does not stop the command: one stderr line
     (`vqdna: warning: ...`), silenced by --quiet."""

@@ -198,6 +198,10 @@ class GenomeSet:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
         object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
+        given = [os.path.realpath(path) for path in self.fasta if path != "-"]
+        twice = next((path for path in self.fasta if path != "-" and given.count(os.path.realpath(path)) > 1), None)
+        if twice is not None:  # its records would be drawn twice as often, and listed twice in the provenance
+            raise UsageError(f"{twice} is given twice among the FASTA files: give each file once")
         names = {Path(path).name for path in self.fasta}
         unknown = sorted((set(self.holdout_files) | set(self.holdout_tail)) - names) if names else []
         if unknown:  # a typo would silently train on what was meant to be held out

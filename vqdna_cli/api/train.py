@@ -73,10 +73,12 @@ WORTH_KEEPING = ("model.safetensors", "config.json", "checkpoint.json", "best.js
 
 @contextlib.contextmanager
 def _tidied_on_failure(folder: Path):
-    """Makes `folder`. A run that fails (or is interrupted) before `folder` holds anything
-    of WORTH_KEEPING takes away what it made there, so that the corrected command can write
-    into the same folder: the folders it created (`folder` and any missing parents), or else
-    the training log it started in a folder that was there before."""
+    """Makes `folder` and holds it for this run alone (`_held`). A run that fails (or is
+    interrupted) before `folder` holds anything of WORTH_KEEPING takes away what it made
+    there, so that the corrected command can write into the same folder: the folders it
+    created (`folder` and any missing parents), or else the training log it started in a
+    folder that was there before. A run refused because another holds the folder touches
+    nothing."""
     from vqdna_cli import distributed
     from vqdna_cli.io.writers import make_folder
     from vqdna_cli.train.loop import LOG
@@ -84,18 +86,62 @@ def _tidied_on_failure(folder: Path):
     folder = Path(folder)
     created = [path for path in (folder, *folder.parents) if not path.exists()]
     log_was_there = (folder / LOG).exists()
-    try:
-        make_folder(folder)  # before any work: a folder that cannot be made is named now
+    make_folder(folder)  # before any work: a folder that cannot be made is named now
+    with _held(folder):
+        try:
+            yield
+        except BaseException:
+            _tidy(folder, created, log_was_there, LOG, distributed.is_main())
+            raise
+
+
+def _tidy(folder: Path, created: list[Path], log_was_there: bool, log: str, main: bool) -> None:
+    # a head of several members keeps each member's in a folder of its own (member-N)
+    kept = any((folder / name).exists() or any(folder.glob(f"member-*/{name}")) for name in WORTH_KEEPING)
+    if main and not kept:
+        if created:
+            shutil.rmtree(created[-1], ignore_errors=True)
+        elif not log_was_there:
+            (folder / log).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _held(folder: Path):
+    """One run at a time writes into a training folder: a second one (a workflow's retry
+    while the first still runs) is refused instead of mixing its checkpoints, log and
+    weights with the first's. An advisory lock on the folder itself, released by the system
+    however the run ends; under torchrun, rank 0 holds it for all the run's processes
+    (the process group is not joined yet, so the rank is torchrun's RANK)."""
+    import fcntl
+    import os
+
+    if os.environ.get("RANK", "0") != "0":
         yield
-    except BaseException:
-        # a head of several members keeps each member's in a folder of its own (member-N)
-        kept = any((folder / name).exists() or any(folder.glob(f"member-*/{name}")) for name in WORTH_KEEPING)
-        if distributed.is_main() and not kept:
-            if created:
-                shutil.rmtree(created[-1], ignore_errors=True)
-            elif not log_was_there:
-                (folder / LOG).unlink(missing_ok=True)
-        raise
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"another vqdna run is writing into {folder}: wait for it to end, or give another "
+                              "output folder") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _clear_earlier_run(folder: Path, control: TrainControl) -> None:
+    """--force starts over: the weights, checkpoint and log an earlier run left in `folder`
+    go before the first step (once the data has been read and checked). Kept until the new
+    run's end, an interrupted run left them beside its own checkpoint, and `-m folder` read
+    the old weights without a word; its log ran on into the new run's."""
+    from vqdna_cli import distributed
+    from vqdna_cli.checkpoint import CONFIG_FILE, MODEL_FILE
+    from vqdna_cli.train.loop import CHECKPOINT, LOG
+
+    if control.force and distributed.is_main():
+        for name in (CONFIG_FILE, MODEL_FILE, LOG, f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json"):
+            (Path(folder) / name).unlink(missing_ok=True)
 
 
 def _starting_weights(run: RunOptions) -> Path:
@@ -137,6 +183,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
+    _clear_earlier_run(output, control)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("tokenizer", data.description,
@@ -185,11 +232,14 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _warn_if_nothing_to_resume([output], control)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     model.to(torch_device)
+    _clear_earlier_run(output, control)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("pretrain", data.description,
                         {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
-                         "seed": run.seed, "tokenizer": str(model_dir)},
+                         "seed": run.seed, "tokenizer": str(model_dir),
+                         # the folder can change after this run (-o into -m with --force): its weights' digest cannot
+                         "tokenizer_sha256": _weights_id(info)},
                         metrics, (time.monotonic() - began) / 60, str(torch_device))
     save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics

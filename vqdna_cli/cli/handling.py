@@ -22,8 +22,26 @@ TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    to_stderr(f"vqdna: error: {message}")
+    rank = _torchrun_rank()
+    if rank == 0:
+        to_stderr(f"vqdna: error: {message}")
+    elif code != 2:  # a usage or input error is every process's, and process 0 says it
+        to_stderr(f"vqdna: error (process {rank}): {message}")
     return typer.Exit(code)
+
+
+def _torchrun_rank() -> int:
+    """This process's rank under torchrun (its RANK), 0 when run alone."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def _peer_gone(error: BaseException) -> bool:
+    """A process of a torchrun run whose peer ended (failed, or was stopped): gloo and NCCL
+    say so at the next collective. The peer has said why; this one need not add a traceback."""
+    return _torchrun_rank() != 0 and "closed by peer" in str(error).lower()
 
 
 @contextlib.contextmanager
@@ -67,5 +85,9 @@ def one_line_errors(command):
             if error.errno not in DISK_ERRORS:
                 raise
             raise fail(f"cannot write {error.filename or 'the output'}: {error.strerror}", OutputError.exit_code) from None
+        except RuntimeError as error:
+            if not _peer_gone(error):
+                raise
+            raise typer.Exit(1) from None
 
     return wrapper

@@ -15,7 +15,7 @@ from vqdna_cli.options import DEFAULT_BATCH_TOKENS, MAX_SEED, MAX_THREADS, MIN_B
 Model = Annotated[Optional[Path], typer.Option("--model", "-m", help="Weights directory (default: the shipped weights, or $VQDNA_WEIGHTS).", show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu or cuda.")]
 Threads = Annotated[Optional[int], typer.Option("--threads", "-t", "-@", min=1, max=MAX_THREADS, help="CPU threads for PyTorch (default: PyTorch's choice); -@ as in samtools.", show_default=False)]
-Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed and input give the same output.")]
+Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed, input and options give the same output (for training: also the same --threads and number of processes).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
 Region = Annotated[Optional[str], typer.Option("--region", "-r", help="Only chr:start-end (1-based, inclusive, as samtools) of an indexed FASTA or BAM.", show_default=False)]

@@ -65,10 +65,12 @@ class WindowSampler:
     Batch `step` depends only on (seed, step), so a resumed run sees the same data as an
     uninterrupted one."""
 
-    def __init__(self, records: list[np.ndarray], window: int, seed: int, max_ambiguous: float = MAX_AMBIGUOUS):
+    def __init__(self, records: list[np.ndarray], window: int, seed: int, max_ambiguous: float = MAX_AMBIGUOUS,
+                 what: str = "training"):
         self.records = [r for r in records if len(r) >= window]
+        self.what = what  # the sequence named in the messages: "training" or "held-out (--holdout-...)"
         if not self.records:
-            raise InputError(f"no training sequence is at least {window} bases long: lower --window")
+            raise InputError(f"no {what} sequence is at least {window} bases long: lower --window")
         weights = np.sqrt([len(r) for r in self.records])
         self.weights = weights / weights.sum()
         self.window, self.max_ambiguous, self.seed = window, max_ambiguous, seed
@@ -82,8 +84,8 @@ class WindowSampler:
         while filled < size:
             draws += 1
             if draws > self.MAX_DRAWS_PER_WINDOW * size:
-                raise InputError(f"the training sequence is almost all N: no {self.window}-base window with at most "
-                                 f"{self.max_ambiguous:.0%} ambiguous bases was found")
+                raise InputError(f"the {self.what} sequence is almost all N: no {self.window}-base window with at "
+                                 f"most {self.max_ambiguous:.0%} ambiguous bases was found")
             record = self.records[rng.choice(len(self.records), p=self.weights)]
             start = rng.integers(0, len(record) - self.window + 1)
             window = record[start : start + self.window]
@@ -93,9 +95,15 @@ class WindowSampler:
         return out
 
 
-def fixed_windows(records: list[np.ndarray], window: int, count: int, seed: int) -> np.ndarray:
-    """A reproducible evaluation set: the same windows every time for the same seed."""
-    return WindowSampler(records, window, seed).batch(count)
+HELD_OUT = "held-out (--holdout-file/--holdout-tail)"
+
+
+def evaluation_windows(genomes: GenomeSplit, window: int, count: int, seed: int) -> np.ndarray:
+    """A reproducible evaluation set, the same windows every time for the same seed: of the
+    held-out sequence, or of the training sequence where nothing is held out."""
+    if genomes.heldout:
+        return WindowSampler(genomes.heldout, window, seed, what=HELD_OUT).batch(count)
+    return WindowSampler(genomes.train, window, seed).batch(count)
 
 
 class DeviceWindowSampler:

@@ -23,6 +23,7 @@ import torch
 from vqdna_cli import distributed
 from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_training_state, resume_mismatch,
                                   save_training_state)
+from vqdna_cli.errors import TrainingError
 from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, stderr_console
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
@@ -139,6 +140,10 @@ def run(
             # Each process's loss and statistics are its share of the batch mean (see
             # distributed.part_of): their average over processes is the global value.
             shown = distributed.mean_over_processes({"loss": loss.item(), **stats})
+            if not math.isfinite(shown["loss"]):  # NaN weights from here on: stop before any are saved
+                raise TrainingError(f"{stage}: the loss is {shown['loss']} at step {done}: training diverged and no "
+                                    f"weights were written; start again (--force) with a lower --lr than "
+                                    f"{settings.lr:g}")
             progress.update(task, advance=1, status=f"loss {shown['loss']:.3f}")
             heartbeat.tick(done, shown["loss"])
             out_of_time = settings.max_minutes is not None and distributed.from_main(

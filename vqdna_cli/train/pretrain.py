@@ -19,7 +19,7 @@ from vqdna_cli import distributed, runtime
 from vqdna_cli.config import MaskingConfig
 from vqdna_cli.data.alphabet import BASES, CODE_LETTERS
 from vqdna_cli.model.vqdna import VQDNA
-from vqdna_cli.train.genomes import DeviceWindowSampler, GenomeSplit, WindowSampler, fixed_windows
+from vqdna_cli.train.genomes import DeviceWindowSampler, GenomeSplit, WindowSampler, evaluation_windows
 from vqdna_cli.train.loop import LoopSettings, run
 
 N_CODE = CODE_LETTERS.index("N")
@@ -177,7 +177,7 @@ def pretrain(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, *, wind
     # On a GPU windows and masks are drawn there; on the CPU as they always were.
     on_device = device.type != "cpu" and distributed.world() == 1
     sampler = DeviceWindowSampler(genomes.train, window, seed, device) if on_device else WindowSampler(genomes.train, window, seed)
-    heldout = fixed_windows(genomes.heldout or genomes.train, window, 128, seed + 1)
+    heldout = evaluation_windows(genomes, window, 128, seed + 1)
 
     def step(number: int):
         # Batch and masks are drawn whole by every process, which keeps its rows: the data

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from vqdna_cli import distributed
 from vqdna_cli.model.vqdna import VQDNA
-from vqdna_cli.train.genomes import GenomeSplit, WindowSampler, fixed_windows
+from vqdna_cli.train.genomes import GenomeSplit, WindowSampler, evaluation_windows
 from vqdna_cli.train.loop import LoopSettings, run
 
 
@@ -53,7 +53,7 @@ def train_tokenizer(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, 
                     seed: int, device: torch.device) -> dict:
     distributed.local_batch(batch)  # --batch is global: it must split evenly over processes
     sampler = WindowSampler(genomes.train, window, seed)
-    heldout = fixed_windows(genomes.heldout or genomes.train, window, 256, seed + 1)
+    heldout = evaluation_windows(genomes, window, 256, seed + 1)
     commitment_weight = model.cfg.quantizer.commitment_weight
 
     def step(number: int):

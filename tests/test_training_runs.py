@@ -1,0 +1,120 @@
+"""A training run and its folder: one run at a time, --force that leaves no earlier weights
+behind an interrupted run, a diverged run that writes nothing, each input once, and messages
+that name the held-out sequence when it is the one at fault."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+from vqdna_cli import api
+from vqdna_cli.checkpoint import load_model
+from vqdna_cli.errors import InputError, OutputError, TrainingError, UsageError
+from vqdna_cli.options import GenomeSet, RunOptions, StageSettings, TrainControl
+
+from conftest import fasta_text, random_dna
+
+CPU = RunOptions(device="cpu", threads=1, seed=0)
+
+
+def tokenizer(genome: Path, out: Path, lr: float = 2e-3, steps: int = 3, **control) -> dict:
+    return api.train_tokenizer(GenomeSet((str(genome),)), out, "tiny", StageSettings(steps=steps, lr=lr, window=64, batch=4),
+                               TrainControl(quiet=True, **control), CPU)
+
+
+@pytest.fixture
+def genome(tmp_path: Path) -> Path:
+    path = tmp_path / "genome.fa"
+    path.write_text(fasta_text({"chr1": random_dna(3000, 5)}))
+    return path
+
+
+def test_a_diverged_run_stops_and_writes_no_weights(genome: Path, tmp_path: Path):
+    """lr 1e9 made NaN weights that were saved as a finished model (embed then gave NaN)."""
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match=r"the loss is nan at step \d+: training diverged and no weights were "
+                                            r"written; start again \(--force\) with a lower --lr than 1e\+09"):
+        api.pretrain(GenomeSet((str(genome),)), out, StageSettings(steps=5, lr=1e9, window=64, batch=4),
+                     TrainControl(quiet=True), RunOptions(_tiny_tokenizer(genome, tmp_path), device="cpu", threads=1))
+    assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()
+
+
+def _tiny_tokenizer(genome: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "tok"
+    tokenizer(genome, out)
+    return out
+
+
+def test_force_takes_away_the_earlier_runs_weights_and_log_before_training(genome: Path, tmp_path: Path):
+    """They stayed until the new run's end: a --force run that stopped early left the old
+    model beside its own checkpoint, and `-m folder` read it without a word."""
+    out = tmp_path / "tok"
+    tokenizer(genome, out)
+    load_model(out)  # a finished model
+    log_lines = len((out / "train_log.jsonl").read_text().splitlines())
+    with pytest.raises(TrainingError):  # the new run stops after its data was read: diverged
+        tokenizer(genome, out, lr=1e12, steps=50, force=True)
+    assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()
+    tokenizer(genome, out, force=True)
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == log_lines  # not the two runs' logs run together
+
+
+def test_a_second_run_into_a_folder_another_run_holds_is_refused(genome: Path, tmp_path: Path):
+    out = tmp_path / "tok"
+    out.mkdir()
+    holder = os.open(out, os.O_RDONLY)  # what a running `vqdna train` holds
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        for control in ({}, {"resume": True}, {"force": True}):
+            with pytest.raises(OutputError, match=f"another vqdna run is writing into {out}"):
+                tokenizer(genome, out, **control)
+        assert out.is_dir() and not any(out.iterdir())  # the other run's folder is left alone
+    finally:
+        os.close(holder)
+    tokenizer(genome, out)  # once it is free
+    load_model(out)
+
+
+def test_a_file_given_twice_is_refused(genome: Path):
+    with pytest.raises(UsageError, match="genome.fa is given twice among the FASTA files"):
+        GenomeSet((str(genome), f"{genome.parent}/./{genome.name}"))
+
+
+def test_a_held_out_sequence_too_short_for_the_window_is_named_as_held_out(genome: Path, tmp_path: Path):
+    """It was reported as the training sequence's fault."""
+    short = tmp_path / "short.fa"
+    short.write_text(fasta_text({"s": random_dna(40, 9)}))
+    with pytest.raises(InputError, match=r"^no held-out \(--holdout-file/--holdout-tail\) sequence is at least 64"):
+        api.train_tokenizer(GenomeSet((str(genome), str(short)), ("short.fa",)), tmp_path / "tok", "tiny",
+                            StageSettings(steps=2, lr=2e-3, window=64, batch=4), TrainControl(quiet=True), CPU)
+
+
+def test_under_torchrun_process_0_alone_says_what_every_process_finds(monkeypatch, capsys):
+    """Each process printed the same input error, and a process whose peer had failed added a
+    gloo traceback ("Connection closed by peer") to the peer's one line."""
+    import typer
+
+    from vqdna_cli.cli.handling import one_line_errors
+
+    def failing(error):
+        @one_line_errors
+        def command():
+            raise error
+        return command
+
+    peer_gone = RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:21122")
+    monkeypatch.setenv("RANK", "1")
+    for error, code in ((InputError("no FASTA records in x.fa"), 2), (peer_gone, 1)):
+        with pytest.raises(typer.Exit) as stopped:
+            failing(error)()
+        assert stopped.value.exit_code == code
+    assert capsys.readouterr().err == ""
+    with pytest.raises(typer.Exit):  # what may be this process's own (its disk, its GPU) is still said
+        failing(OutputError("cannot write w/model.safetensors: No space left on device"))()
+    assert capsys.readouterr().err == "vqdna: error (process 1): cannot write w/model.safetensors: No space left on device\n"
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(RuntimeError, match="closed by peer"):  # alone (or process 0), a bug keeps its traceback
+        failing(peer_gone)()
