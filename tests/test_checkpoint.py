@@ -194,11 +194,17 @@ def test_resumed_optimizer_takes_the_same_next_step(tmp_path: Path) -> None:
         assert torch.equal(a, b)
 
 
-def test_corrupted_training_state_is_refused(tmp_path: Path) -> None:
+def test_a_checkpoint_whose_two_files_do_not_match_says_to_start_over(tmp_path: Path) -> None:
+    """A run killed between writing checkpoint.safetensors and checkpoint.json (or a damaged
+    file): was "corrupted ... restore it or reinstall vqdna", which cannot mend it."""
     net, optimizer = trained(1)
     save_training_state(tmp_path / "checkpoint", net.state_dict(), optimizer, {"step": 1})
-    flip_byte(tmp_path / "checkpoint.safetensors")
-    with pytest.raises(ModelError, match="corrupted"):
+    later = tmp_path / "later"
+    save_training_state(later, trained(2)[0].state_dict(), optimizer, {"step": 2})
+    (tmp_path / "checkpoint.safetensors").write_bytes(later.with_suffix(".safetensors").read_bytes())
+    with pytest.raises(ModelError, match=f"^the checkpoint in {tmp_path} is incomplete \\(checkpoint.safetensors does "
+                                         "not match checkpoint.json: a run stopped while writing them\\); start the "
+                                         "run over with --force$"):
         load_training_state(tmp_path / "checkpoint", trained(0)[1])
 
 

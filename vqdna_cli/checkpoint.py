@@ -273,7 +273,14 @@ def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[d
     path = Path(path)
     meta = _read_json(path.with_suffix(".json"))
     require_keys(meta, ("step", "param_groups"), path.with_suffix(".json"))
-    tensors = _load_tensors(path.with_suffix(".safetensors"), recorded_hash(meta, None, path.with_suffix(".json")))
+    expected = recorded_hash(meta, None, path.with_suffix(".json"))
+    if path.with_suffix(".safetensors").is_file() and sha256_of(path.with_suffix(".safetensors")) != expected:
+        # the two files are written one after the other: a run killed between them leaves a pair
+        # that does not match, which no reinstall mends
+        raise ModelError(f"the checkpoint in {path.parent} is incomplete ({path.with_suffix('.safetensors').name} "
+                         f"does not match {path.with_suffix('.json').name}: a run stopped while writing them); "
+                         "start the run over with --force")
+    tensors = _load_tensors(path.with_suffix(".safetensors"), expected)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     state: dict[int, dict] = {}
     for key, value in tensors.items():
