@@ -118,3 +118,21 @@ def test_under_torchrun_process_0_alone_says_what_every_process_finds(monkeypatc
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(RuntimeError, match="closed by peer"):  # alone (or process 0), a bug keeps its traceback
         failing(peer_gone)()
+
+
+def test_a_resumed_run_records_every_parts_command_and_its_scores(genome: Path, tmp_path: Path):
+    """The weights recorded only the last part's command; a run resumed at its last
+    checkpoint (its weights lost, say to a full disk) recorded no validation scores."""
+    import json
+
+    out = tmp_path / "tok"
+    tokenizer(genome, out, max_minutes=0)  # stops after its first step, with a checkpoint
+    tokenizer(genome, out, resume=True)
+    record = json.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
+    assert record["earlier_commands"] == [record["command"]] and record["complete"]
+    scores = {key for key in record["metrics"] if key != "steps"}
+    (out / "config.json").unlink()
+    (out / "model.safetensors").unlink()
+    tokenizer(genome, out, resume=True)  # nothing left to train: the weights are written again
+    again = json.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
+    assert scores and {key for key in again["metrics"] if key != "steps"} == scores

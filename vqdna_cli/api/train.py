@@ -170,7 +170,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.config import PRESETS
     from vqdna_cli.model.vqdna import VQDNA
     from vqdna_cli.train.genomes import load_genomes
-    from vqdna_cli.train.loop import run_began
+    from vqdna_cli.train.loop import recorded_commands, run_began
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
@@ -189,7 +189,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     record = provenance("tokenizer", data.description,
                         {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
                          "batch": stage.batch, "seed": run.seed},
-                        metrics, (time.monotonic() - began) / 60, str(torch_device))
+                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_commands(output))
     save_on_main(save_model, Path(output), model.cpu(), cfg, {"tokenizer": record})
     return metrics
 
@@ -212,7 +212,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import load_genomes
-    from vqdna_cli.train.loop import run_began
+    from vqdna_cli.train.loop import recorded_commands, run_began
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
@@ -240,7 +240,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
                          "seed": run.seed, "tokenizer": str(model_dir),
                          # the folder can change after this run (-o into -m with --force): its weights' digest cannot
                          "tokenizer_sha256": _weights_id(info)},
-                        metrics, (time.monotonic() - began) / 60, str(torch_device))
+                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_commands(output))
     save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics
 

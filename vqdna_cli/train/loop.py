@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_train
                                   save_training_state)
 from vqdna_cli.errors import TrainingError
 from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, stderr_console
+from vqdna_cli.train.provenance import command_line
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
 MINUTES_KEY = "minutes"  # in a checkpoint's JSON: the run's minutes so far, all its parts together
+COMMANDS_KEY = "commands"  # ... and the command of each part, the first run's and every --resume's
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.AdamW(_decay_groups(parameters, no_decay), lr=settings.lr, weight_decay=settings.weight_decay)
     start = 0
+    commands = [command_line(sys.argv)]
     run_record = None if settings.run_record is None else as_recorded(settings.run_record)
     if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
         check_resume(out_dir / CHECKPOINT, run_record, settings.steps, by_epochs=stage == "finetune")
@@ -115,6 +119,7 @@ def run(
         except RuntimeError as error:
             raise resume_mismatch(out_dir / CHECKPOINT, error) from None
         start = meta["step"]
+        commands = [*meta.get(COMMANDS_KEY, []), *commands]
         if RUN_KEY not in meta:
             run_record = None  # a checkpoint from before runs were recorded: what its run was stays unknown
     main = distributed.is_main()
@@ -164,13 +169,27 @@ def run(
                 last_checkpoint = time.monotonic()
                 if main:
                     meta = {"stage": stage, "step": done, MINUTES_KEY: round((time.monotonic() - run_began) / 60, 4),
-                            **({RUN_KEY: run_record} if run_record is not None else {})}
+                            COMMANDS_KEY: commands, **({RUN_KEY: run_record} if run_record is not None else {})}
                     save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, meta)
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
             if out_of_time:
                 progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume")
                 break
+    if settings.steps <= start:  # resumed at its last checkpoint (its weights not yet written): scored again
+        model.eval()
+        with torch.no_grad():
+            metrics = evaluate()
     return {**metrics, "steps": done if settings.steps > start else start}
+
+
+def recorded_commands(folder: Path) -> list[str]:
+    """The commands of every part of the run whose last checkpoint is in `folder` (empty
+    for a checkpoint written before they were recorded)."""
+    try:
+        commands = json.loads((Path(folder) / f"{CHECKPOINT}.json").read_text()).get(COMMANDS_KEY, [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [c for c in commands if isinstance(c, str)] if isinstance(commands, list) else []
 
 
 def _decay_groups(parameters: list[torch.nn.Parameter], no_decay) -> list[dict]:

@@ -44,10 +44,15 @@ def command_line(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str) -> dict:
+def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str,
+               commands: list[str] = ()) -> dict:
+    """`commands`: each part's command of a run that was resumed (loop.recorded_commands),
+    the last one this process's; the earlier ones are recorded too."""
+    commands = list(commands) or [command_line(sys.argv)]
     return {
         "stage": stage,
-        "command": command_line(sys.argv),
+        "command": commands[-1],
+        **({"earlier_commands": commands[:-1]} if len(commands) > 1 else {}),
         "vqdna_version": __version__,
         "git_commit": _git_commit(),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
