@@ -136,3 +136,17 @@ def test_a_resumed_run_records_every_parts_command_and_its_scores(genome: Path, 
     tokenizer(genome, out, resume=True)  # nothing left to train: the weights are written again
     again = json.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
     assert scores and {key for key in again["metrics"] if key != "steps"} == scores
+
+
+def test_a_folder_where_a_file_goes_is_one_line(genome: Path, tmp_path: Path, run_vqdna):
+    """A folder named like the checkpoint in the output folder was a traceback (only the disk's
+    own errors were one line)."""
+    tok = tmp_path / "tok"
+    tokenizer(genome, tok)
+    out = tmp_path / "out"
+    (out / "checkpoint.safetensors").mkdir(parents=True)
+    (out / "checkpoint.safetensors" / "x").touch()
+    result = run_vqdna("train", "pretrain", genome, "-m", tok, "--steps", "2", "--window", "32", "--batch", "2", "-o",
+                       out, "--force", "-q")
+    assert result.returncode == 4 and result.stderr_lines == [
+        f"vqdna: error: cannot use {out / 'checkpoint.safetensors'}: Is a directory"]

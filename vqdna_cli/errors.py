@@ -5,6 +5,9 @@ import errno
 
 # Errors of the disk, not of vqdna: the output cannot be written (exit 4), one line.
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+# ... and of a path the user's file system puts in the way (a folder where vqdna writes a file,
+# a file without permission), where no earlier check named it: exit 4, one line.
+PATH_ERRORS = (errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM)
 
 
 class VqdnaError(Exception):

@@ -14,7 +14,7 @@ import warnings
 
 import typer
 
-from vqdna_cli.errors import DISK_ERRORS, OutputError, Terminated, VqdnaError, VqdnaWarning
+from vqdna_cli.errors import DISK_ERRORS, PATH_ERRORS, OutputError, Terminated, VqdnaError, VqdnaWarning
 from vqdna_cli.heartbeat import to_stderr
 
 INTERRUPTED = 130
@@ -82,9 +82,12 @@ def one_line_errors(command):
             raise typer.Exit(0) from None
         except OSError as error:
             # The disk refused a write outside the atomic writers (stdout, a log, a checkpoint).
-            if error.errno not in DISK_ERRORS:
-                raise
-            raise fail(f"cannot write {error.filename or 'the output'}: {error.strerror}", OutputError.exit_code) from None
+            if error.errno in DISK_ERRORS:
+                raise fail(f"cannot write {error.filename or 'the output'}: {error.strerror}",
+                           OutputError.exit_code) from None
+            if error.errno in PATH_ERRORS and error.filename:
+                raise fail(f"cannot use {error.filename}: {error.strerror}", OutputError.exit_code) from None
+            raise
         except RuntimeError as error:
             if not _peer_gone(error):
                 raise
