@@ -248,3 +248,17 @@ def test_parts_of_a_batch_cover_it_in_order(monkeypatch) -> None:
     monkeypatch.setattr(distributed, "rank", lambda: 0)
     rows, weight = distributed.part_of(np.arange(2))  # rank 0 of 3 gets none of 2 rows:
     assert rows.tolist() == [0] and weight == 0.0  # it runs one row, at weight 0
+
+
+def test_a_failed_run_of_two_processes_says_so_once_and_leaves_no_folder(genome: Path, tmp_path: Path) -> None:
+    """Each process printed the same error, and when process 1 made the folder first, process
+    0 found nothing of its own to take away: an empty folder stayed."""
+    out = tmp_path / "new" / "tok"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                             "-m", "vqdna_cli", "train", "tokenizer", str(genome), str(tmp_path / "missing.fa"),
+                             "-o", str(out), "--preset", "tiny", "--steps", "2", *CLI_COMMON],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode != 0
+    assert [line for line in result.stderr.splitlines() if "vqdna: error" in line] == [
+        f"vqdna: error: input file not found: {tmp_path / 'missing.fa'}"]
+    assert not (tmp_path / "new").exists()

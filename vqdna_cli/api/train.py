@@ -78,27 +78,33 @@ def _tidied_on_failure(folder: Path):
     there, so that the corrected command can write into the same folder: the folders it
     created (`folder` and any missing parents), or else the training log it started in a
     folder that was there before. A run refused because another holds the folder touches
-    nothing."""
-    from vqdna_cli import distributed
+    nothing. Under torchrun, process 0 alone makes and tidies the folder (the process group
+    is not joined yet: torchrun's RANK says which): another process making it first would
+    leave process 0 nothing to take away after a failure."""
+    import os
+
     from vqdna_cli.io.writers import make_folder
     from vqdna_cli.train.loop import LOG
 
     folder = Path(folder)
+    first_process = os.environ.get("RANK", "0") == "0"
     created = [path for path in (folder, *folder.parents) if not path.exists()]
     log_was_there = (folder / LOG).exists()
-    make_folder(folder)  # before any work: a folder that cannot be made is named now
+    if first_process:
+        make_folder(folder)  # before any work: a folder that cannot be made is named now
     with _held(folder):
         try:
             yield
         except BaseException:
-            _tidy(folder, created, log_was_there, LOG, distributed.is_main())
+            if first_process:
+                _tidy(folder, created, log_was_there, LOG)
             raise
 
 
-def _tidy(folder: Path, created: list[Path], log_was_there: bool, log: str, main: bool) -> None:
+def _tidy(folder: Path, created: list[Path], log_was_there: bool, log: str) -> None:
     # a head of several members keeps each member's in a folder of its own (member-N)
     kept = any((folder / name).exists() or any(folder.glob(f"member-*/{name}")) for name in WORTH_KEEPING)
-    if main and not kept:
+    if not kept:
         if created:
             shutil.rmtree(created[-1], ignore_errors=True)
         elif not log_was_there:

@@ -106,7 +106,8 @@ def run(
     evaluates (the same data, so the same metrics): nobody idles at a barrier meanwhile.
     """
     out_dir = Path(settings.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main():  # rank 0 alone writes into it
+        out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.AdamW(_decay_groups(parameters, no_decay), lr=settings.lr, weight_decay=settings.weight_decay)
     start = 0
     commands = [command_line(sys.argv)]
