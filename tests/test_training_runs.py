@@ -150,3 +150,23 @@ def test_a_folder_where_a_file_goes_is_one_line(genome: Path, tmp_path: Path, ru
                        out, "--force", "-q")
     assert result.returncode == 4 and result.stderr_lines == [
         f"vqdna: error: cannot use {out / 'checkpoint.safetensors'}: Is a directory"]
+
+
+def test_an_interrupted_run_says_which_step_resume_continues_from(tmp_path: Path, capsys):
+    """It said only "interrupted": whether anything was kept, and from where, was left to guess."""
+    import torch
+
+    from vqdna_cli.train.loop import LoopSettings, run
+
+    model = torch.nn.Linear(2, 1)
+
+    def step(number: int):
+        if number == 3:
+            raise KeyboardInterrupt
+        return model(torch.ones(1, 2)).pow(2).sum(), {}
+
+    settings = LoopSettings(steps=10, lr=1e-3, out_dir=tmp_path / "run", checkpoint_every=2, eval_every=100)
+    with pytest.raises(KeyboardInterrupt):
+        run("tokenizer", model, list(model.parameters()), step, lambda: {}, settings)
+    assert f"tokenizer: stopped; the checkpoint of step 2 is in {tmp_path / 'run'}: continue with --resume" in \
+        capsys.readouterr().err

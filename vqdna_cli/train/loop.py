@@ -14,7 +14,7 @@ import json
 import math
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -129,8 +129,10 @@ def run(
     run_began = began if settings.run_began is None else settings.run_began
     metrics: dict = {}
     progress = _progress(stage, settings.quiet or not main)
+    saved = [start]  # the step of the latest checkpoint: the one resumed from, then each one written
     # the log is closed however the loop ends (an error, Ctrl-C), not only when it finishes
-    with (open(out_dir / LOG, "a") if main else nullcontext()) as log, progress:
+    with (open(out_dir / LOG, "a") if main else nullcontext()) as log, progress, \
+            _resume_hint(progress.console, stage, out_dir, saved):
         task = progress.add_task(stage, total=settings.steps, completed=start, status="")
         heartbeat = _Heartbeat(progress.console, stage, start, settings.steps)
         for step in range(start, settings.steps):
@@ -172,6 +174,7 @@ def run(
                     meta = {"stage": stage, "step": done, MINUTES_KEY: round((time.monotonic() - run_began) / 60, 4),
                             COMMANDS_KEY: commands, **({RUN_KEY: run_record} if run_record is not None else {})}
                     save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, meta)
+                saved[0] = done
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
             if out_of_time:
                 progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume")
@@ -191,6 +194,19 @@ def recorded_commands(folder: Path) -> list[str]:
     except (OSError, ValueError, AttributeError):
         return []
     return [c for c in commands if isinstance(c, str)] if isinstance(commands, list) else []
+
+
+@contextmanager
+def _resume_hint(console, stage: str, out_dir: Path, saved: list[int]):
+    """Ctrl-C or SIGTERM: say which step --resume continues from (the CLI then says
+    "interrupted" and exits 130 or 143)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if saved[0]:
+            console.print(f"{stage}: stopped; the checkpoint of step {saved[0]} is in {out_dir}: continue with --resume",
+                          soft_wrap=True)  # one line, however long the path
+        raise
 
 
 def _decay_groups(parameters: list[torch.nn.Parameter], no_decay) -> list[dict]:
