@@ -531,8 +531,13 @@ def test_training_off_a_terminal_prints_a_plain_line_between_validations(genomes
     monkeypatch.setattr(loop, "PLAIN_EVERY_S", 0.0)
     api.train_tokenizer(GenomeSet(tuple(genomes[:1])), tmp_path / "tok", "tiny",
                         StageSettings(steps=3, lr=2e-3, window=64, batch=4), TrainControl(quiet=False), CPU)
-    beats = [line for line in capsys.readouterr().err.splitlines() if " elapsed, about " in line]
+    log = capsys.readouterr().err
+    beats = [line for line in log.splitlines() if " elapsed, about " in line]
     assert len(beats) == 3
+    assert "━" not in log  # no bar: rich drew its last frame into the log at the end
+    # the validation summary on one line, not folded at 80 columns
+    assert any(line.startswith("tokenizer: step 3, loss ") and "reconstruction_accuracy" in line and " minutes " in line
+               for line in log.splitlines())
     assert beats[0].startswith("tokenizer: step 1 of 3, loss ") and beats[-1].endswith("about 0:00:00 left")
 
 

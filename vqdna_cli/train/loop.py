@@ -165,7 +165,7 @@ def run(
                 if main:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                progress.console.print(_summary(record))
+                progress.console.print(_summary(record), soft_wrap=True)  # a log line each, unfolded
             checkpoint_due = settings.checkpoint_minutes is not None and distributed.from_main(
                 (time.monotonic() - last_checkpoint) / 60 > settings.checkpoint_minutes)
             if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time or checkpoint_due:
@@ -177,7 +177,8 @@ def run(
                 saved[0] = done
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
             if out_of_time:
-                progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume")
+                progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume",
+                                       soft_wrap=True)
                 break
     if settings.steps <= start:  # resumed at its last checkpoint (its weights not yet written): scored again
         model.eval()
@@ -220,10 +221,13 @@ def _decay_groups(parameters: list[torch.nn.Parameter], no_decay) -> list[dict]:
 def _progress(stage: str, quiet: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    console = stderr_console(quiet=quiet, markup=False)  # printed lines are plain text
+    # Off a terminal (a cluster or workflow log) no bar is drawn, not even its last frame at
+    # the end: _Heartbeat prints plain lines there instead.
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=stderr_console(quiet=quiet, markup=False), transient=False,  # printed lines are plain text
+        console=console, transient=False, disable=not console.is_terminal,
     )
 
 
@@ -243,7 +247,7 @@ class _Heartbeat:
         self.last = now
         left = (self.total - done) * (now - self.began) / max(done - self.start, 1)
         self.console.print(f"{self.stage}: step {done} of {self.total}, loss {loss:.3f}, "
-                           f"{clock(now - self.began)} elapsed, about {clock(left)} left")
+                           f"{clock(now - self.began)} elapsed, about {clock(left)} left", soft_wrap=True)
 
 
 def _summary(record: dict) -> str:
