@@ -143,7 +143,11 @@ def test_region_unknown_contig(indexed_bam: str) -> None:
 
 def test_region_outside_contig(indexed_bam: str) -> None:
     with pytest.raises(InputError, match="outside contig 'chr2' of .*reads.bam"):
-        read_alignments(indexed_bam, parse_region("chr2:400-600"))
+        read_alignments(indexed_bam, parse_region("chr2:501-600"))
+    # one that runs past the end is read to it, as samtools does
+    with pytest.warns(VqdnaWarning, match="region chr2:400-600 runs past the end of contig 'chr2'"):
+        assert list(read_alignments(indexed_bam, parse_region("chr2:400-600"))) == \
+            list(read_alignments(indexed_bam, parse_region("chr2:400-500")))
 
 
 def test_missing_file(tmp_path: Path) -> None:

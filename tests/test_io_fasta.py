@@ -11,7 +11,7 @@ from pathlib import Path
 import pysam
 import pytest
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.fasta import read_fasta, validate_sequence
 from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.records import SequenceRecord
@@ -298,10 +298,18 @@ def test_regions_unknown_contig(indexed_fasta: str) -> None:
         read_fasta_regions(indexed_fasta, [parse_region("chrX:1-5")])
 
 
-@pytest.mark.parametrize("region", ["chr2:5-9", "chr2:9-10"])
-def test_regions_outside_contig(indexed_fasta: str, region: str) -> None:
-    with pytest.raises(InputError, match=f"{region} is outside contig 'chr2' .*length 8"):
-        read_fasta_regions(indexed_fasta, [parse_region(region)])
+def test_regions_outside_contig(indexed_fasta: str) -> None:
+    with pytest.raises(InputError, match="chr2:9-10 is outside contig 'chr2' .*length 8"):
+        read_fasta_regions(indexed_fasta, [parse_region("chr2:9-10")])
+
+
+def test_a_region_past_the_contigs_end_is_read_to_its_end_as_samtools_does(indexed_fasta: str) -> None:
+    """`--region chr1:1-100000` of a shorter contig was refused; samtools reads to the end."""
+    whole = list(read_fasta_regions(indexed_fasta, [parse_region("chr2")]))[0].seq
+    with pytest.warns(VqdnaWarning, match=r"^region chr2:5-9 runs past the end of contig 'chr2' of .*ref.fa \(length "
+                                          r"8\): read to the contig's end, as samtools does$"):
+        (record,) = read_fasta_regions(indexed_fasta, [parse_region("chr2:5-9")])
+    assert (record.name, record.seq) == ("chr2:5-8", whole[4:])
 
 
 def test_regions_invalid_sequence(tmp_path: Path) -> None:

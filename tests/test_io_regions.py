@@ -53,8 +53,9 @@ def test_resolve_region_fills_open_end() -> None:
 def test_resolve_region_errors() -> None:
     with pytest.raises(InputError, match="'x' is not in f.fa; known contigs: c"):
         resolve_region(Region("x", 0, 1), {"c": 10}, "f.fa")
-    with pytest.raises(InputError, match="c:5-11 is outside contig 'c' of f.fa"):
-        resolve_region(Region("c", 4, 11), {"c": 10}, "f.fa")
+    with pytest.raises(InputError, match="c:11-12 is outside contig 'c' of f.fa"):
+        resolve_region(Region("c", 10, 12), {"c": 10}, "f.fa")
+    assert resolve_region(Region("c", 4, 11), {"c": 10}, "f.fa") == Region("c", 4, 10)  # cut, as samtools does
 
 
 def write(tmp_path: Path, content: str | bytes, name: str = "r.bed") -> str:

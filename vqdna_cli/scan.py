@@ -135,14 +135,14 @@ class ScanSource:
     def open(cls, path: str, regions: list[Region]) -> "ScanSource":
         from vqdna_cli.io.fasta import require_file
         from vqdna_cli.io.indexed_fasta import indexed_fasta_lengths
-        from vqdna_cli.io.regions import resolve_region
+        from vqdna_cli.io.regions import resolve_regions
 
         if path == "-":
             raise InputError("--scan needs a FASTA file, not stdin")
         require_file(path)
         if regions or os.path.exists(path + ".fai"):
             lengths = indexed_fasta_lengths(path, {r.chrom for r in regions})
-            wanted = [resolve_region(r, lengths, path) for r in regions] or \
+            wanted = resolve_regions(regions, lengths, path) or \
                 [Region(name, 0, length) for name, length in lengths.items()]
             merged = sorted_merged(wanted, list(lengths))
             return cls(path, merged, sum(r.end - r.start for r in merged))

@@ -17,7 +17,7 @@ import pysam
 from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
-from vqdna_cli.io.regions import Region, resolve_region
+from vqdna_cli.io.regions import Region, resolve_regions
 from vqdna_cli.io.unique import SeenNames
 
 UNMAPPED_CHROM = "*"
@@ -129,7 +129,7 @@ def _resolve_regions(
             "(sort it first with `samtools sort` if needed)"
         )
     lengths = dict(zip(alignments.references, alignments.lengths))
-    return [resolve_region(region, lengths, path) for region in regions]
+    return resolve_regions(regions, lengths, path)
 
 
 def _index_names(path: str) -> list[str]:

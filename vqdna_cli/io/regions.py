@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import gzip
 import re
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.fasta import foreign_compression
 
 _BRACED = re.compile(r"^\{(?P<chrom>[^{}]+)\}(?::(?P<range>.*))?$")
@@ -82,8 +83,23 @@ def _with_range(chrom: str, range_text: str | None, text: str) -> Region:
     return Region(chrom, start - 1, end)
 
 
+def resolve_regions(regions: list[Region], lengths: dict[str, int], source: str) -> list[Region]:
+    """`resolve_region` of each, for a reader: the regions whose end was cut to their contig's
+    are counted in one warning (a BED of another assembly would otherwise give one per line)."""
+    resolved = [resolve_region(region, lengths, source) for region in regions]
+    cut = [given for given, kept in zip(regions, resolved) if given.end is not None and given.end > kept.end]
+    if cut:
+        first = f"{cut[0]}, contig {cut[0].chrom!r} of {lengths[cut[0].chrom]:,} bp"
+        said = (f"region {cut[0]} runs past the end of contig {cut[0].chrom!r} of {source} (length "
+                f"{lengths[cut[0].chrom]:,})" if len(cut) == 1 else
+                f"{len(cut):,} regions run past the end of their contig in {source} ({first}, ...)")
+        warnings.warn(f"{said}: read to the contig's end, as samtools does", VqdnaWarning, stacklevel=2)
+    return resolved
+
+
 def resolve_region(region: Region, lengths: dict[str, int], source: str) -> Region:
-    """Check `region` against the contig lengths of `source` and fill in an open end.
+    """Check `region` against the contig lengths of `source` and fill in an open end; an end
+    past the contig's is cut to it, as samtools does (`resolve_regions` says so).
 
     Shared by the FASTA and BAM readers so both reject bad regions with the same message
     before any sequence is read.
@@ -103,11 +119,12 @@ def resolve_region(region: Region, lengths: dict[str, int], source: str) -> Regi
         )
     length = lengths[region.chrom]
     end = length if region.end is None else region.end
-    if region.start >= length or end > length:
+    if region.start >= length:
         raise InputError(
             f"region {region} is outside contig {region.chrom!r} of {source} "
             f"(length {length:,})"
         )
+    end = min(end, length)
     return Region(region.chrom, region.start, end, region.name)
 
 
