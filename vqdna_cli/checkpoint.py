@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
 import warnings
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,8 @@ def load_head(directory: Path, task: str):
     head_dir = Path(directory) / "heads" / task
     if not (head_dir / HEAD_INFO).is_file():
         known = ", ".join(h["task"] for h in list_heads(directory)) or "none"
-        raise ModelError(f"unknown task {task!r} (tasks in {directory}: {known}; see `vqdna classify --list-tasks`)")
+        raise ModelError(f"unknown task {task!r} (tasks in {directory}: {known}; see `vqdna classify --list-tasks "
+                         f"-m {shlex.quote(str(directory))}`)")
     data = _read_json(head_dir / HEAD_INFO)
     tensors = _load_tensors(head_dir / HEAD_FILE, recorded_hash(data, HEAD_FILE, head_dir / HEAD_INFO))
     return tensors, HeadInfo.from_json(data, head_dir / HEAD_INFO)

@@ -26,7 +26,7 @@ def command(
     window: Annotated[Optional[int], typer.Option("--window", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
     min_prob: Annotated[float, typer.Option("--min-prob", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability.")] = 0.0,
     output_format: Annotated[str, typer.Option("--format", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
-    header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header.")] = False,
+    header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header (a --scan BED always starts with one '# vqdna ...' line saying what made it, then its header).")] = False,
     model: options.Model = None,
     rc: ReverseComplement = False,
     stride: Stride = None,
