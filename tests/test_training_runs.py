@@ -170,3 +170,10 @@ def test_an_interrupted_run_says_which_step_resume_continues_from(tmp_path: Path
         run("tokenizer", model, list(model.parameters()), step, lambda: {}, settings)
     assert f"tokenizer: stopped; the checkpoint of step 2 is in {tmp_path / 'run'}: continue with --resume" in \
         capsys.readouterr().err
+
+
+def test_a_held_out_name_two_inputs_share_is_refused(tmp_path: Path):
+    """a/x.fa and b/x.fa with --holdout-file x.fa held out both."""
+    with pytest.raises(UsageError, match=r"--holdout-file/--holdout-tail x.fa names 2 inputs \(a/x.fa, b/x.fa\)"):
+        GenomeSet(("a/x.fa", "b/x.fa"), ("x.fa",))
+    assert GenomeSet(("a/x.fa", "b/x.fa")).fasta == ("a/x.fa", "b/x.fa")  # without a hold-out, nothing is unclear

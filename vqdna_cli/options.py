@@ -203,6 +203,11 @@ class GenomeSet:
         if twice is not None:  # its records would be drawn twice as often, and listed twice in the provenance
             raise UsageError(f"{twice} is given twice among the FASTA files: give each file once")
         names = {Path(path).name for path in self.fasta}
+        for name in sorted(set(self.holdout_files) | set(self.holdout_tail)):
+            same = [path for path in self.fasta if Path(path).name == name]
+            if len(same) > 1:  # both would be held out, where one was meant
+                raise UsageError(f"--holdout-file/--holdout-tail {name} names {len(same)} inputs ({', '.join(same)}): "
+                                 "inputs are held out by file name; rename one of them")
         unknown = sorted((set(self.holdout_files) | set(self.holdout_tail)) - names) if names else []
         if unknown:  # a typo would silently train on what was meant to be held out
             raise UsageError(f"--holdout-file/--holdout-tail name {', '.join(unknown)}, which is not among the inputs "
