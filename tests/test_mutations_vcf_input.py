@@ -259,6 +259,18 @@ def test_an_alt_equal_to_ref_is_skipped_with_a_warning(files, tmp_path):
     assert [[c.site.pos for c in sample.calls] for sample in samples] == [[SNV_POS + 1], []]
 
 
+def test_a_variant_given_twice_keeps_the_first_record_and_says_so(files, tmp_path):
+    """Two records of one site (a merged or concatenated VCF) with other depths: the second was
+    dropped without a word."""
+    meta = [*META, '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="depths">']
+    first = "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, ".", "PASS", ".", "GT:AD", "1:4,6", "0:9,0"])
+    again = "\t".join([CHROM, str(SNV_POS + 1), ".", REF[SNV_POS], SNV_ALT, ".", "PASS", ".", "GT:AD", "1:1,20", "1:2,8"])
+    with pytest.warns(VqdnaWarning, match=r"1 call of a variant an earlier record already gave the same sample .*the "
+                                          r"first record's read support is kept"):
+        s1, s2 = read(files, vcf(tmp_path, [*meta, COLUMNS, first, again]))
+    assert [(c.depth, c.alt_depth) for c in s1.calls] == [(10, 6)] and [(c.depth, c.alt_depth) for c in s2.calls] == [(10, 8)]
+
+
 def test_no_substitution_of_a_reference_n(files, tmp_path):
     reference = tmp_path / "with_n.fa"
     reference.write_text(f">{CHROM}\n{REF[:99]}N{REF[100:]}\n")

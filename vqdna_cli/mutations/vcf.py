@@ -54,6 +54,7 @@ class _Skipped:
     filters: Counter = field(default_factory=Counter)  # ... by the FILTER names they failed
     without_genotype: int = 0  # records whose FORMAT has no GT
     same_as_reference: int = 0  # carried ALTs that change nothing (ALT equal to REF)
+    repeated: int = 0  # a sample's calls of a variant an earlier record already gave it (the first kept)
 
 
 def read_vcf(path: str, reference: Reference) -> list[VcfSample]:
@@ -126,8 +127,11 @@ def _read_record(record, sequence: str, samples: dict[str, VcfSample], genotypes
                 skipped.at_ambiguous_reference += bool(carriers)
                 continue
             for name, (depth, alt_depth, frequency) in carriers.items():
-                found[name].setdefault(part, Call(name, part, depth=depth, alt_depth=alt_depth,
-                                                  stated_frequency=frequency, site_info=site_info))
+                if part in found[name]:
+                    skipped.repeated += 1
+                    continue
+                found[name][part] = Call(name, part, depth=depth, alt_depth=alt_depth, stated_frequency=frequency,
+                                         site_info=site_info)
     for name, genotype in genotypes.items():
         if genotype and None not in genotype:
             called = samples[name].called.setdefault(record.chrom, set())
@@ -178,6 +182,11 @@ def _warn_skipped(path: str, skipped: _Skipped) -> None:
         total = skipped.same_as_reference
         warnings.warn(f"{path}: skipped {total} ALT allele{'s' if total > 1 else ''} equal to REF: "
                       f"{'it changes' if total == 1 else 'they change'} nothing", VqdnaWarning, stacklevel=2)
+    if skipped.repeated:
+        total = skipped.repeated
+        warnings.warn(f"{path}: {total} call{'s' if total > 1 else ''} of a variant an earlier record already gave "
+                      f"the same sample (two records of one site, or an MNV and its SNVs): the first record's "
+                      "read support is kept", VqdnaWarning, stacklevel=2)
     if skipped.without_genotype:
         total = skipped.without_genotype
         warnings.warn(f"{path}: skipped {total} record{'s' if total > 1 else ''} without GT in FORMAT: no sample is "
