@@ -1,9 +1,10 @@
 """Running the model over records: HRQ tokens and Transformer vectors, a group at a time.
 
 Flow: records -> (grouped a few Mb at a time) -> tokenizer chunks -> token-budget batches
--> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors. Only one
-group's token IDs and one batch's activations are in memory at a time, so a whole
-chromosome streams through. Results come back in input order. What a task head reads of
+-> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors. One group's
+token IDs and one batch's activations are in memory at a time; a record longer than a group
+is a group of its own, held whole, so memory grows with the longest record (and the caller's
+results with the whole input). Results come back in input order. What a task head reads of
 these vectors is `head_features`.
 """
 
@@ -332,7 +333,7 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: Wi
         sizes = runner.model.cfg.quantizer.codebook_sizes
         for index, record in enumerate(group):
             pooled = np.mean([r[index].pooled for r in results], axis=0)
-            tokens = np.mean([r[index].per_token for r in results], axis=0) if request.per_token else None
+            tokens = _strand_mean([r[index].per_token for r in results]) if request.per_token else None
             parts = (np.mean([r[index].segments for r in results], axis=0).astype(np.float32)
                      if request.segments else None)
             center = None
@@ -347,7 +348,7 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: Wi
             if request.with_record_frequencies:
                 record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
             yield WindowVectors(record, layout[index], pooled.astype(np.float32),
-                                None if tokens is None else tokens.astype(np.float32), frequencies, center,
+                                None if tokens is None else tokens.astype(np.float32, copy=False), frequencies, center,
                                 record_frequencies, parts)
 
 
@@ -392,8 +393,23 @@ def _strand_vectors(runner: Runner, tokens: list[np.ndarray], layout: list[list[
         if per_token:
             token_sum[record][start:end] += hidden if layers is None else hidden[-1]
             token_count[record][start:end] += 1
-    return [_StrandVectors(pooled[record], token_sum[record] / np.maximum(token_count[record], 1) if per_token else None,
+    if per_token:  # in place: a chromosome's per-token vectors are hundreds of MB, made once
+        for total, count in zip(token_sum, token_count):
+            total /= np.maximum(count, 1)
+    return [_StrandVectors(pooled[record], token_sum[record] if per_token else None,
                            parts[record] if segments else None) for record in range(len(layout))]
+
+
+def _strand_mean(arrays: list[np.ndarray]) -> np.ndarray:
+    """The mean of one strand's or both strands' float32 arrays, without the copies np.mean of
+    a list makes (stacked, then averaged): the first array is reused (its strand is done)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    total = arrays[0]
+    for other in arrays[1:]:
+        total += other
+    total /= len(arrays)
+    return total
 
 
 def window_vectors(runner: Runner, sequences: list[str], labels: np.ndarray, reads: HeadReads = HeadReads(),

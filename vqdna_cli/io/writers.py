@@ -468,8 +468,7 @@ class EmbeddingsNpz:
         if self.all_layers:
             arrays["layer_embeddings"] = vectors
         if self.per_token:
-            arrays["token_embeddings"] = (np.concatenate(self.token_vectors) if self.token_vectors
-                                          else np.zeros((0, self.width), np.float32))
+            arrays["token_embeddings"] = _joined(self.token_vectors, (0, self.width))
             arrays["token_offsets"] = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         metadata = {**self.FORMAT, **metadata, "records": len(self.ids),
                     "coordinates": "0-based half-open window_starts/window_ends on chroms",
@@ -481,6 +480,14 @@ class EmbeddingsNpz:
         if vectors.ndim == 2:
             return vectors
         return vectors[:, -1] if self.all_layers else vectors[:, 0]
+
+
+def _joined(arrays: list[np.ndarray], empty_shape: tuple[int, ...]) -> np.ndarray:
+    """The arrays end to end; one array as it is (a chromosome's per-token vectors are not
+    copied once more to be written)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate(arrays) if arrays else np.zeros(empty_shape, np.float32)
 
 
 def probabilities_text(p) -> list[str]:
