@@ -15,7 +15,7 @@ from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.fasta import read_fasta, validate_sequence
 from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.records import SequenceRecord
-from vqdna_cli.io.regions import Region, parse_region
+from vqdna_cli.io.regions import Region, parse_region, read_bed
 
 FASTA = ">chr1 first contig\nACGTAC\nGTACGT\nAC\n>chr2\nTTTTGGGG\n"
 EXPECTED = [
@@ -301,6 +301,15 @@ def test_regions_unknown_contig(indexed_fasta: str) -> None:
 def test_regions_outside_contig(indexed_fasta: str) -> None:
     with pytest.raises(InputError, match="chr2:9-10 is outside contig 'chr2' .*length 8"):
         read_fasta_regions(indexed_fasta, [parse_region("chr2:9-10")])
+
+
+def test_two_regions_cut_to_one_contigs_end_are_one_record_id_and_refused(indexed_fasta: str, tmp_path: Path) -> None:
+    """chr2:5-9 and chr2:5-10 are both read as chr2:5-8: two records of one ID, which vqdna
+    refuses wherever they come from (were written)."""
+    bed = tmp_path / "two.bed"
+    bed.write_text("chr2\t4\t9\nchr2\t4\t10\n")
+    with pytest.warns(VqdnaWarning), pytest.raises(InputError, match="duplicate region name 'chr2:5-8'"):
+        read_fasta_regions(indexed_fasta, read_bed(str(bed)))
 
 
 def test_a_region_past_the_contigs_end_is_read_to_its_end_as_samtools_does(indexed_fasta: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,9 +93,9 @@ def test_a_held_out_sequence_too_short_for_the_window_is_named_as_held_out(genom
                             StageSettings(steps=2, lr=2e-3, window=64, batch=4), TrainControl(quiet=True), CPU)
 
 
-def test_under_torchrun_process_0_alone_says_what_every_process_finds(monkeypatch, capsys):
-    """Each process printed the same input error, and a process whose peer had failed added a
-    gloo traceback ("Connection closed by peer") to the peer's one line."""
+def test_under_torchrun_each_process_names_itself_and_a_peers_failure_adds_no_traceback(monkeypatch, capsys):
+    """A process whose peer had failed added a gloo traceback ("Connection closed by peer") to
+    the peer's one line, and the processes' errors could not be told apart."""
     import typer
 
     from vqdna_cli.cli.handling import one_line_errors
@@ -106,36 +107,44 @@ def test_under_torchrun_process_0_alone_says_what_every_process_finds(monkeypatc
         return command
 
     peer_gone = RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:21122")
+    monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
-    for error, code in ((InputError("no FASTA records in x.fa"), 2), (peer_gone, 1)):
-        with pytest.raises(typer.Exit) as stopped:
-            failing(error)()
-        assert stopped.value.exit_code == code
-    assert capsys.readouterr().err == ""
-    with pytest.raises(typer.Exit):  # what may be this process's own (its disk, its GPU) is still said
-        failing(OutputError("cannot write w/model.safetensors: No space left on device"))()
-    assert capsys.readouterr().err == "vqdna: error (process 1): cannot write w/model.safetensors: No space left on device\n"
-    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(typer.Exit) as stopped:
+        failing(peer_gone)()
+    assert stopped.value.exit_code == 1 and capsys.readouterr().err == ""
+    with pytest.raises(typer.Exit):  # its own error, which may be its alone (a file one machine lacks), is said
+        failing(InputError("input file not found: x.fa"))()
+    assert capsys.readouterr().err == "vqdna: error (process 1): input file not found: x.fa\n"
+    monkeypatch.setenv("WORLD_SIZE", "1")  # a RANK set for other reasons: a process alone
+    with pytest.raises(typer.Exit):
+        failing(InputError("input file not found: x.fa"))()
+    assert capsys.readouterr().err == "vqdna: error: input file not found: x.fa\n"
     with pytest.raises(RuntimeError, match="closed by peer"):  # alone (or process 0), a bug keeps its traceback
         failing(peer_gone)()
 
 
-def test_a_resumed_run_records_every_parts_command_and_its_scores(genome: Path, tmp_path: Path):
+def test_a_resumed_run_records_every_parts_command_and_its_scores(genome: Path, tmp_path: Path, monkeypatch):
     """The weights recorded only the last part's command; a run resumed at its last
     checkpoint (its weights lost, say to a full disk) recorded no validation scores."""
     import json
 
     out = tmp_path / "tok"
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "tokenizer", "first"])
     tokenizer(genome, out, max_minutes=0)  # stops after its first step, with a checkpoint
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "tokenizer", "second"])
     tokenizer(genome, out, resume=True)
     record = json.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
-    assert record["earlier_commands"] == [record["command"]] and record["complete"]
+    assert (record["earlier_commands"], record["command"]) == (["vqdna train tokenizer first"],
+                                                              "vqdna train tokenizer second")
     scores = {key for key in record["metrics"] if key != "steps"}
     (out / "config.json").unlink()
     (out / "model.safetensors").unlink()
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "tokenizer", "third"])
     tokenizer(genome, out, resume=True)  # nothing left to train: the weights are written again
     again = json.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
     assert scores and {key for key in again["metrics"] if key != "steps"} == scores
+    assert (again["earlier_commands"], again["command"]) == (
+        ["vqdna train tokenizer first", "vqdna train tokenizer second"], "vqdna train tokenizer third")
 
 
 def test_a_folder_where_a_file_goes_is_one_line(genome: Path, tmp_path: Path, run_vqdna):
@@ -177,3 +186,26 @@ def test_a_held_out_name_two_inputs_share_is_refused(tmp_path: Path):
     with pytest.raises(UsageError, match=r"--holdout-file/--holdout-tail x.fa names 2 inputs \(a/x.fa, b/x.fa\)"):
         GenomeSet(("a/x.fa", "b/x.fa"), ("x.fa",))
     assert GenomeSet(("a/x.fa", "b/x.fa")).fasta == ("a/x.fa", "b/x.fa")  # without a hold-out, nothing is unclear
+
+
+def test_force_into_the_folder_it_starts_from_keeps_those_weights_when_it_fails(genome: Path, tmp_path: Path):
+    """pretrain -m tok -o tok --force removed tok's tokenizer before the first step: a run that
+    then failed left nothing to start again from."""
+    tok = _tiny_tokenizer(genome, tmp_path)
+    with pytest.raises(TrainingError):
+        api.pretrain(GenomeSet((str(genome),)), tok, StageSettings(steps=50, lr=1e12, window=64, batch=4),
+                     TrainControl(quiet=True, force=True), RunOptions(tok, device="cpu", threads=1))
+    load_model(tok)  # still the tokenizer it was
+
+
+def test_a_file_system_without_folder_locks_trains_unguarded(genome: Path, tmp_path: Path, monkeypatch):
+    """NFS emulates flock with byte-range locks, which a folder cannot take (EBADF): that was a
+    traceback, and the new folder stayed."""
+    import errno
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    tokenizer(genome, tmp_path / "tok")
+    load_model(tmp_path / "tok")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import shlex
 import shutil
 import time
@@ -73,32 +74,37 @@ WORTH_KEEPING = ("model.safetensors", "config.json", "checkpoint.json", "best.js
 
 @contextlib.contextmanager
 def _tidied_on_failure(folder: Path):
-    """Makes `folder` and holds it for this run alone (`_held`). A run that fails (or is
+    """Makes `folder` and holds it for this run alone (`_hold`). A run that fails (or is
     interrupted) before `folder` holds anything of WORTH_KEEPING takes away what it made
     there, so that the corrected command can write into the same folder: the folders it
     created (`folder` and any missing parents), or else the training log it started in a
     folder that was there before. A run refused because another holds the folder touches
     nothing. Under torchrun, process 0 alone makes and tidies the folder (the process group
-    is not joined yet: torchrun's RANK says which): another process making it first would
+    is not joined yet: `launch_rank` says which): another process making it first would
     leave process 0 nothing to take away after a failure."""
     import os
 
     from vqdna_cli.io.writers import make_folder
+    from vqdna_cli.launch import launch_rank
     from vqdna_cli.train.loop import LOG
 
     folder = Path(folder)
-    first_process = os.environ.get("RANK", "0") == "0"
+    first_process = launch_rank() == 0
     created = [path for path in (folder, *folder.parents) if not path.exists()]
     log_was_there = (folder / LOG).exists()
-    if first_process:
-        make_folder(folder)  # before any work: a folder that cannot be made is named now
-    with _held(folder):
-        try:
-            yield
-        except BaseException:
-            if first_process:
-                _tidy(folder, created, log_was_there, LOG)
-            raise
+    if not first_process:
+        yield
+        return
+    make_folder(folder)  # before any work: a folder that cannot be made is named now
+    descriptor = _hold(folder)  # another run's folder: refused here, before anything is tidied
+    try:
+        yield
+    except BaseException:
+        _tidy(folder, created, log_was_there, LOG)
+        raise
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 def _tidy(folder: Path, created: list[Path], log_was_there: bool, log: str) -> None:
@@ -111,43 +117,53 @@ def _tidy(folder: Path, created: list[Path], log_was_there: bool, log: str) -> N
             (folder / log).unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _held(folder: Path):
+# What flock gives on file systems without it for folders: NFS emulates it with byte-range
+# locks, which need a file open for writing (EBADF); Lustre without -o flock (ENOSYS).
+_NO_FOLDER_LOCKS = (errno.EBADF, errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
+
+
+def _hold(folder: Path) -> int | None:
     """One run at a time writes into a training folder: a second one (a workflow's retry
     while the first still runs) is refused instead of mixing its checkpoints, log and
     weights with the first's. An advisory lock on the folder itself, released by the system
-    however the run ends; under torchrun, rank 0 holds it for all the run's processes
-    (the process group is not joined yet, so the rank is torchrun's RANK)."""
+    however the run ends (the descriptor returned, to close at the end); on a file system
+    without such locks, None: the run goes on unguarded, as before."""
     import fcntl
     import os
 
-    if os.environ.get("RANK", "0") != "0":
-        yield
-        return
     descriptor = os.open(folder, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputError(f"another vqdna run is writing into {folder}: wait for it to end, or give another "
-                              "output folder") from None
-        yield
-    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         os.close(descriptor)
+        raise OutputError(f"another vqdna run is writing into {folder}: wait for it to end, or give another "
+                          "output folder") from None
+    except OSError as error:
+        os.close(descriptor)
+        if error.errno in _NO_FOLDER_LOCKS:
+            return None
+        raise
+    return descriptor
 
 
-def _clear_earlier_run(folder: Path, control: TrainControl) -> None:
+def _clear_earlier_run(folder: Path, control: TrainControl, starting_weights: Path | None = None) -> None:
     """--force starts over: the weights, checkpoint and log an earlier run left in `folder`
     go before the first step (once the data has been read and checked). Kept until the new
     run's end, an interrupted run left them beside its own checkpoint, and `-m folder` read
-    the old weights without a word; its log ran on into the new run's."""
+    the old weights without a word; its log ran on into the new run's. Weights this run
+    starts from (`-o` the `-m` folder) stay until the new ones replace them: a run that
+    fails must leave its own starting point."""
     from vqdna_cli import distributed
     from vqdna_cli.checkpoint import CONFIG_FILE, MODEL_FILE
+    from vqdna_cli.io.writers import same_file
     from vqdna_cli.train.loop import CHECKPOINT, LOG
 
-    if control.force and distributed.is_main():
-        for name in (CONFIG_FILE, MODEL_FILE, LOG, f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json"):
-            (Path(folder) / name).unlink(missing_ok=True)
+    if not control.force or not distributed.is_main():
+        return
+    starts_here = starting_weights is not None and same_file(Path(folder), Path(starting_weights))
+    for name in ((LOG, f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json") if starts_here else
+                 (CONFIG_FILE, MODEL_FILE, LOG, f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json")):
+        (Path(folder) / name).unlink(missing_ok=True)
 
 
 def _starting_weights(run: RunOptions) -> Path:
@@ -238,7 +254,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _warn_if_nothing_to_resume([output], control)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     model.to(torch_device)
-    _clear_earlier_run(output, control)
+    _clear_earlier_run(output, control, model_dir)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("pretrain", data.description,

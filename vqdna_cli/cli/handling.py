@@ -16,32 +16,24 @@ import typer
 
 from vqdna_cli.errors import DISK_ERRORS, PATH_ERRORS, OutputError, Terminated, VqdnaError, VqdnaWarning
 from vqdna_cli.heartbeat import to_stderr
+from vqdna_cli.launch import launch_rank
 
 INTERRUPTED = 130
 TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    rank = _torchrun_rank()
-    if rank == 0:
-        to_stderr(f"vqdna: error: {message}")
-    elif code != 2:  # a usage or input error is every process's, and process 0 says it
-        to_stderr(f"vqdna: error (process {rank}): {message}")
+    rank = launch_rank()
+    # under torchrun every process says its own error (on several machines one may lack a file
+    # the others have), the others naming their process
+    to_stderr(f"vqdna: error: {message}" if rank == 0 else f"vqdna: error (process {rank}): {message}")
     return typer.Exit(code)
-
-
-def _torchrun_rank() -> int:
-    """This process's rank under torchrun (its RANK), 0 when run alone."""
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
 
 
 def _peer_gone(error: BaseException) -> bool:
     """A process of a torchrun run whose peer ended (failed, or was stopped): gloo and NCCL
     say so at the next collective. The peer has said why; this one need not add a traceback."""
-    return _torchrun_rank() != 0 and "closed by peer" in str(error).lower()
+    return launch_rank() != 0 and "closed by peer" in str(error).lower()
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from vqdna_cli.errors import InputError
 from vqdna_cli.io.fasta import GZIP_MAGIC, MAGIC_BYTES, check_text, is_bgzf, require_file, validate_sequence
 from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
-from vqdna_cli.io.regions import Region, resolve_regions
+from vqdna_cli.io.regions import Region, check_unique_names, resolve_regions
 
 _HEADER_WINDOW = 4096  # bytes read back from a record's first base to find its header line
 _WHITESPACE = b" \t\r\n\v\f"
@@ -38,6 +38,7 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
             _require_current_index(path, entries, {region.chrom for region in regions})
         lengths = dict(zip(fasta.references, fasta.lengths))
         resolved = resolve_regions(regions, lengths, path)
+        check_unique_names(resolved)
     except InputError:
         fasta.close()
         raise

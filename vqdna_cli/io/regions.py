@@ -128,6 +128,19 @@ def resolve_region(region: Region, lengths: dict[str, int], source: str) -> Regi
     return Region(region.chrom, region.start, end, region.name)
 
 
+def check_unique_names(regions: list[Region]) -> None:
+    """Regions of a FASTA become records named by BED column 4 (else chrom:start-end, once
+    resolved: two regions cut to one contig's end are one name): the names must be unique,
+    as FASTA record IDs must."""
+    seen: set[str] = set()
+    for region in regions:
+        name = region.name or str(region)
+        if name in seen:
+            raise InputError(f"duplicate region name {name!r} (--region/--bed); record IDs must be unique: "
+                             "give each BED line its own name in column 4, or drop the column")
+        seen.add(name)
+
+
 def read_bed(path: str) -> list[Region]:
     """Read the intervals of a BED file (plain or gzip): columns 1-3, optional name in 4.
 

@@ -91,7 +91,6 @@ def open_sequences(
         records = read_alignment_regions(path, regions or None, mapped_only, reference)
         return _validated(records, path)
     _refuse_mapped_only(mapped_only, path)
-    _check_unique_names(regions)
     return read_fasta_regions(path, regions) if regions else read_fasta(path, fastq=True)
 
 
@@ -129,18 +128,6 @@ def _closing(records: Iterator[SequenceRecord], raw) -> Iterator[SequenceRecord]
 def _refuse_mapped_only(mapped_only: bool, source: str) -> None:
     if mapped_only:
         raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {source} is FASTA or FASTQ")
-
-
-def _check_unique_names(regions: list[Region]) -> None:
-    """Regions of a FASTA become records named by BED column 4 (else chrom:start-end):
-    the names must be unique, as FASTA record IDs must."""
-    seen: set[str] = set()
-    for region in regions:
-        name = region.name or str(region)
-        if name in seen:
-            raise InputError(f"duplicate region name {name!r} (--region/--bed); record IDs must be unique: "
-                             "give each BED line its own name in column 4, or drop the column")
-        seen.add(name)
 
 
 def _requested_regions(region: str | None, bed: str | None) -> list[Region]:

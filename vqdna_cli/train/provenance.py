@@ -46,9 +46,12 @@ def command_line(argv: list[str]) -> str:
 
 def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str,
                commands: list[str] = ()) -> dict:
-    """`commands`: each part's command of a run that was resumed (loop.recorded_commands),
-    the last one this process's; the earlier ones are recorded too."""
-    commands = list(commands) or [command_line(sys.argv)]
+    """`commands`: each part's command of a run that was resumed (loop.recorded_commands);
+    this process's is added where no checkpoint of its own recorded it (a resumed run with no
+    step left writes none), and the earlier ones are recorded too."""
+    commands = list(commands)
+    if not commands or commands[-1] != command_line(sys.argv):
+        commands.append(command_line(sys.argv))
     return {
         "stage": stage,
         "command": commands[-1],
