@@ -47,6 +47,18 @@ def test_a_path_is_an_input_like_its_name(tiny_model_dir: Path, short_fasta: Pat
         InputSpec(3)
 
 
+def test_tokens_file_does_not_depend_on_the_transformers_precision(tiny_model_dir: Path, short_fasta: Path,
+                                                                   tmp_path: Path):
+    """Tokens never touch the Transformer: its precision (bf16 on a GPU, fp32 on a CPU) is not
+    recorded, so the same input gives the same file on either, and their shards merge."""
+    for precision in ("fp32", "bf16"):
+        api.tokenize(InputSpec(short_fasta), tmp_path / f"{precision}.npz",
+                     RunOptions(tiny_model_dir, precision=precision, threads=1))
+    assert (tmp_path / "fp32.npz").read_bytes() == (tmp_path / "bf16.npz").read_bytes()
+    with np.load(tmp_path / "fp32.npz") as tokens:
+        assert "transformer_precision" not in str(tokens["metadata"])
+
+
 @pytest.mark.parametrize("values, option", [({"threads": -1}, "--threads"), ({"threads": 0}, "--threads"),
                                             ({"seed": -1}, "--seed"), ({"seed": "1"}, "--seed"),
                                             ({"seed": 2**32}, "--seed"), ({"batch_tokens": 0}, "--batch-tokens"),

@@ -48,6 +48,19 @@ def test_gpu_tokens_equal_cpu_tokens_on_real_sequence() -> None:
     assert not differ.any(), f"{differ.mean():.4%} of positions get other tokens on the GPU"
 
 
+def test_a_tokens_file_made_on_the_gpu_is_the_cpu_ones_byte_for_byte(tmp_path: Path) -> None:
+    """What a pipeline's md5 check sees: the same file on either device (nothing of the device
+    or the Transformer's precision in its metadata)."""
+    from vqdna_cli import api
+    from vqdna_cli.options import InputSpec, RunOptions
+
+    fasta = tmp_path / "x.fa"
+    fasta.write_text(">x\n" + real_sequence(20_000) + "\n")
+    for device in ("cpu", "cuda"):
+        api.tokenize(InputSpec(fasta), tmp_path / f"{device}.npz", RunOptions(device=device, threads=1))
+    assert (tmp_path / "cpu.npz").read_bytes() == (tmp_path / "cuda.npz").read_bytes()
+
+
 def test_gpu_embeddings_are_close_to_cpu_ones() -> None:
     record = SequenceRecord("x", real_sequence(5_000), "x")
     from vqdna_cli.runner import tokenize_records

@@ -299,6 +299,59 @@ def test_merge_refuses_npz_shards_made_differently(run_vqdna, tiny_model_dir, tm
     assert not (tmp_path / "merged.npz").exists()
 
 
+def _tokens_file(path: Path, records: list, input_name: str) -> None:
+    """A tokens `.npz` of `records` ((name, start, positions or None, length)), random tokens
+    seeded by the name, written by tokenize's own writer."""
+    from types import SimpleNamespace
+
+    from vqdna_cli.io.tokens_npz import TokensNpz
+
+    with TokensNpz(2, path) as table:
+        for name, start, positions, length in records:
+            rng = np.random.default_rng(sum(map(ord, name)))
+            aligned = None if positions is None else np.array(positions, dtype=np.int64)
+            table.add(SimpleNamespace(name=name, chrom="chr1", offset=start, reference_positions=aligned),
+                      rng.integers(0, 512, size=(length, 2)))
+        table.write(path, {"input": input_name})
+
+
+def _tokens_shards(folder: Path, shards: list[list]) -> list[str]:
+    """A tokens file per shard of records, and `one.npz`: all of them as one run writes them."""
+    paths = []
+    for number, records in enumerate(shards):
+        paths.append(str(folder / f"{number}.npz"))
+        _tokens_file(Path(paths[-1]), records, f"shard{number}.fa")
+    _tokens_file(folder / "one.npz", [r for records in shards for r in records], "all.fa")
+    return paths
+
+
+def test_merge_streams_tokens_shards_into_the_file_of_one_run(tmp_path, monkeypatch):
+    """Shards copied a few bytes at a time (so every array crosses pieces and shards), IDs of
+    different widths in different shards: the merged file is the one-run file, byte for byte."""
+    monkeypatch.setattr(merge, "PIECE_BYTES", 24)
+    shards = [[("a", 0, None, 50), ("read_with_a_long_name/1", 70, list(range(70, 80)) + [-1, -1], 12)],
+              [("b", 1000, None, 7)],
+              [("c", 5, None, 0), ("dd", 20, None, 300)]]
+    paths = _tokens_shards(tmp_path, shards)
+
+    merge.merge_tokens(paths, str(tmp_path / "merged.npz"), "all.fa")
+    assert (tmp_path / "merged.npz").read_bytes() == (tmp_path / "one.npz").read_bytes()
+
+
+def test_merge_widens_positions_keeping_bases_off_the_reference_marked(tmp_path):
+    """One shard's coordinates need int64 (a contig past 4 Gb), another's fit uint32 and mark
+    a clipped base with uint32's largest value: merged, that mark is int64's largest."""
+    past_4gb = 2**32 + 10
+    shards = [[("clipped", 100, [100, -1, 102], 3)], [("far", past_4gb, None, 4)]]
+    paths = _tokens_shards(tmp_path, shards)
+
+    merge.merge_tokens(paths, str(tmp_path / "merged.npz"), "all.fa")
+    with np.load(tmp_path / "merged.npz") as merged:
+        assert merged["positions"].dtype == np.int64
+        assert merged["positions"].tolist() == [100, np.iinfo(np.int64).max, 102, *range(past_4gb, past_4gb + 4)]
+    assert (tmp_path / "merged.npz").read_bytes() == (tmp_path / "one.npz").read_bytes()
+
+
 def test_merge_tsv_refuses_shards_of_different_formats(tmp_path):
     tsv, bed = tmp_path / "0.tsv", tmp_path / "1.tsv"
     tsv.write_text("id\tlabel\tclass_index\tp_neg\tp_pos\na\tneg\t0\t0.9\t0.1\n")

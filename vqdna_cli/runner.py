@@ -94,10 +94,13 @@ class Runner:
         """Transformer blocks; `layer_outputs` numbers their outputs 0 (input) to this."""
         return len(self.model.transformer.blocks)
 
-    def describe(self) -> dict:
+    def describe(self, transformer: bool = True) -> dict:
+        """Which model made an output, for its metadata; without `transformer` (tokens, which
+        the Transformer does not touch), nothing of the Transformer's, so that tokens made on a
+        GPU and on a CPU give the same file."""
         from vqdna_cli import __version__
 
-        return {
+        made_by = {
             "vqdna_version": __version__,
             "model_sha256": self.info["sha256"]["model.safetensors"],
             "model_hash": model_hash(self.info),
@@ -105,8 +108,10 @@ class Runner:
             "levels": self.levels,
             "codebook_sizes": list(self.model.cfg.quantizer.codebook_sizes),
             "tokens_per_base": 1,
-            "transformer_precision": runtime.transformer_precision(self.device, self.precision == "bf16"),
         }
+        if transformer:
+            made_by["transformer_precision"] = runtime.transformer_precision(self.device, self.precision == "bf16")
+        return made_by
 
     def attach_head(self, task: str) -> tuple[torch.nn.Module, HeadInfo]:
         """Load a task's LoRA adapters into the Transformer (in place) and return its head;

@@ -11,16 +11,16 @@ from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions
 @keeps_global_state
 def tokenize(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), *, compress: bool = True,
              force: bool = False, progress=NO_PROGRESS) -> dict:
-    """Read `inputs`, tokenize every record, write `io.writers.TokensNpz` to `output`."""
+    """Read `inputs`, tokenize every record, write `io.tokens_npz.TokensNpz` to `output`."""
     from vqdna_cli.runner import tokenize_records
-    from vqdna_cli.io.writers import TokensNpz, check_output
+    from vqdna_cli.io.tokens_npz import TokensNpz
+    from vqdna_cli.io.writers import check_output
 
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run, transformer=False)
-    table = TokensNpz(runner.levels)
-    for record, tokens in tokenize_records(runner, open_records(inputs), run.tokens_per_batch(TOKENIZE_BATCH_TOKENS),
-                                           progress):
-        table.add(record, tokens)
-    metadata = {**runner.describe(), **inputs.describe(),
-                "encoder_context_bases": runner.model.cfg.encoder.receptive_radius}
-    return table.write(output, metadata, compress)
+    with TokensNpz(runner.levels, output) as table:
+        table.add_all(tokenize_records(runner, open_records(inputs), run.tokens_per_batch(TOKENIZE_BATCH_TOKENS),
+                                       progress))
+        metadata = {**runner.describe(transformer=False), **inputs.describe(),
+                    "encoder_context_bases": runner.model.cfg.encoder.receptive_radius}
+        return table.write(output, metadata, compress)

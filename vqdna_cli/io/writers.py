@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -326,7 +327,18 @@ def text_output(path: Path | str | None) -> Iterator[IO[str]]:
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
-def write_npz(path: Path | str, arrays: dict[str, np.ndarray], metadata: dict, compress: bool = True,
+@dataclass(frozen=True)
+class ArrayStream:
+    """An array written without being held whole: its type and shape, and a function giving
+    its values in C order a piece at a time (arrays or bytes). `write_npz` writes it as the
+    same bytes as the whole array."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    pieces: Callable[[], Iterable[np.ndarray | bytes]]
+
+
+def write_npz(path: Path | str, arrays: dict[str, np.ndarray | ArrayStream], metadata: dict, compress: bool = True,
               quick: tuple[str, ...] = ()) -> None:
     """One `.npz` that plain `numpy.load` reads (no pickle): arrays plus a JSON `metadata`
     entry, a 0-d string array (`json.loads(str(npz["metadata"]))`). The arrays named in
@@ -341,7 +353,25 @@ def write_npz(path: Path | str, arrays: dict[str, np.ndarray], metadata: dict, c
             if compress and name in quick:
                 _set_compress_level(member, 1)
             with archive.open(member, "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+                if isinstance(array, ArrayStream):
+                    _write_stream(out, array)
+                else:
+                    np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+
+
+def _write_stream(out: IO[bytes], array: ArrayStream) -> None:
+    """The `.npy` header numpy writes for such an array, then its values as they come."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(array.dtype)), "fortran_order": False,
+              "shape": tuple(array.shape)}
+    np.lib.format.write_array_header_1_0(out, header)
+    written = 0
+    for piece in array.pieces():
+        data = piece if isinstance(piece, bytes) else np.ascontiguousarray(piece).reshape(-1).view(np.uint8)
+        out.write(data)
+        written += len(data)
+    expected = int(np.prod(array.shape)) * np.dtype(array.dtype).itemsize
+    if written != expected:
+        raise RuntimeError(f"an array stream gave {written} bytes for shape {array.shape}, not {expected}")
 
 
 def _set_compress_level(member: zipfile.ZipInfo, level: int) -> None:
@@ -356,72 +386,6 @@ def _set_compress_level(member: zipfile.ZipInfo, level: int) -> None:
 
 AMBIGUITY_POLICY = ("IUPAC codes (N included) keep their position and enter the model as the "
                     "uniform distribution over the bases they stand for")
-
-
-class TokensNpz:
-    """`tokenize`'s `.npz`: the tokens of every record in one ragged array (schema: README,
-    "Output files"). Records are added as they come, then written at once."""
-
-    FORMAT = {"format": "vqdna-tokens", "format_version": 1}
-    QUICK = ("positions",)  # deflated at the fastest level (`write_npz`); merged shards too
-
-    def __init__(self, levels: int):
-        self.levels = levels
-        self.ids: list[str] = []
-        self.chroms: list[str] = []
-        self.starts: list[int] = []
-        self.tokens: list[np.ndarray] = []
-        self.mapped: dict[int, np.ndarray] = {}  # record number -> its aligned read's base positions
-
-    def add(self, record, tokens: np.ndarray) -> None:
-        if getattr(record, "reference_positions", None) is not None:
-            self.mapped[len(self.ids)] = record.reference_positions
-        self.ids.append(record.name)
-        self.chroms.append(record.chrom)
-        self.starts.append(record.offset)
-        self.tokens.append(tokens)
-
-    def write(self, path: Path | str, metadata: dict, compress: bool = True) -> dict:
-        """`metadata`: the model's and the input's; the layout's own keys are added here."""
-        lengths = np.array([len(t) for t in self.tokens], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        starts = np.array(self.starts, dtype=np.int64)
-        # One array of all tokens; a single record (a chromosome) is used as it is, not copied.
-        tokens = (self.tokens[0] if len(self.tokens) == 1 else
-                  np.concatenate(self.tokens) if self.tokens else np.zeros((0, self.levels), np.uint16))
-        metadata = {**self.FORMAT, **metadata, "records": len(self.ids), "tokens": int(offsets[-1]),
-                    "coordinates": COORDINATES, "ambiguous_bases": AMBIGUITY_POLICY}
-        write_npz(path, {"tokens": tokens, "offsets": offsets, "ids": np.array(self.ids, dtype=str),
-                         "chroms": np.array(self.chroms, dtype=str), "starts": starts,
-                         "positions": token_positions(starts, lengths, self.mapped)},
-                  metadata, compress, quick=self.QUICK)
-        return {"records": len(self.ids), "bases": int(offsets[-1])}
-
-
-COORDINATES = ("0-based; token j of record i covers base positions[offsets[i] + j] of chroms[i]; a base of an "
-               "aligned read that is not on the reference (soft-clipped or inserted) has the largest value of "
-               "positions' type")
-
-
-def token_positions(starts: np.ndarray, lengths: np.ndarray, mapped: dict[int, np.ndarray] | None = None) -> np.ndarray:
-    """The 0-based genome coordinate of every token (one token per base), as uint32 when
-    it fits (half the memory of int64 for a chromosome). `mapped`: the base positions of
-    records that are aligned reads with clips or indels (-1 off the reference), by record
-    number; their bases off the reference get the type's largest value."""
-    mapped = mapped or {}
-    ends = [int(p.max(initial=0)) + 1 for p in mapped.values()]
-    dtype = np.uint32 if max(int((starts + lengths).max(initial=0)), *ends, 0) < 2**32 - 1 else np.int64
-    off_reference = np.iinfo(dtype).max
-    positions = np.empty(int(lengths.sum()), dtype=dtype)
-    at = 0
-    for number, (start, length) in enumerate(zip(starts.tolist(), lengths.tolist())):
-        if number in mapped:
-            bases = mapped[number]
-            positions[at : at + length] = np.where(bases >= 0, bases, off_reference).astype(dtype)
-        else:
-            positions[at : at + length] = np.arange(start, start + length, dtype=dtype)
-        at += length
-    return positions
 
 
 class EmbeddingsNpz:

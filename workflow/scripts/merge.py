@@ -1,9 +1,10 @@
 """Merge per-shard vqdna outputs into the file one unsharded run would have written.
 
-Arrays are concatenated in shard order and offset arrays rebuilt from the per-record counts;
-the metadata is the first shard's with the totals and the original input. Written with the
-CLI's own deterministic writer, same members in the same order and the same compression, so
-a merged tokens file is byte-identical to an unsharded run's and md5 checks keep working.
+Arrays are concatenated in shard order, a piece at a time (a genome's shards are not held in
+memory), and offset arrays rebuilt from the per-record counts; the metadata is the first
+shard's with the totals and the original input. Written with the CLI's own deterministic
+writer, same members in the same order and the same compression, so a merged tokens file
+is byte-identical to an unsharded run's and md5 checks keep working.
 """
 
 import json
@@ -11,12 +12,57 @@ import zipfile
 
 import numpy as np
 
-from vqdna_cli.io.writers import TokensNpz, atomic_file, write_npz, write_sidecar
+from vqdna_cli.io.tokens_npz import TokensNpz
+from vqdna_cli.io.writers import ArrayStream, atomic_file, write_npz, write_sidecar
 
 
-def _load(path: str) -> dict[str, np.ndarray]:
+# Bytes of one shard's array read at a time: merging a genome's shards holds no more than this
+# of their arrays at once, not the whole output.
+PIECE_BYTES = 8 << 20
+
+
+def _metadata(path: str) -> dict:
     with np.load(path) as npz:
-        return {name: npz[name] for name in npz.files}
+        return json.loads(str(npz["metadata"]))
+
+
+def _headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each array's shape and type, read from its `.npy` header alone."""
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            with archive.open(member) as stored:
+                shape, fortran_order, dtype = _read_header(stored)
+            if fortran_order:
+                raise SystemExit(f"cannot merge {path}: {member} is not in C order (not written by vqdna)")
+            headers[member.removesuffix(".npy")] = (shape, dtype)
+    return headers
+
+
+def _read_header(stored) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(stored)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(stored)
+
+
+def _pieces(paths: list[str], name: str, dtype: np.dtype):
+    """The values of array `name` of every shard in turn, a piece at a time, as `dtype` (wider
+    than a shard's own where the shards differ: longer IDs, or positions past 2**32)."""
+    for path in paths:
+        with zipfile.ZipFile(path) as archive, archive.open(f"{name}.npy") as stored:
+            _, _, own = _read_header(stored)
+            step = max(1, PIECE_BYTES // own.itemsize) * own.itemsize
+            while data := stored.read(step):
+                yield data if own == dtype else _widen(np.frombuffer(data, dtype=own), dtype, name)
+
+
+def _widen(values: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """`values` as the merged array's type; an aligned read's base off the reference is the
+    largest value of `positions`' type, in the narrower type as in the wider one."""
+    widened = values.astype(dtype)
+    if name == "positions":
+        widened[values == np.iinfo(values.dtype).max] = np.iinfo(dtype).max
+    return widened
 
 
 def _rebuild_offsets(offsets: list[np.ndarray]) -> np.ndarray:
@@ -27,21 +73,39 @@ def _rebuild_offsets(offsets: list[np.ndarray]) -> np.ndarray:
 
 def _merge_npz(paths: list[str], output: str, input_name: str, offsets: set[str], totals: tuple[str, ...],
                quick: tuple[str, ...] = ()) -> None:
-    shards = [_load(path) for path in paths]
-    names = list(shards[0])
-    if any(list(shard) != names for shard in shards):
+    """Offsets are rebuilt in memory (8 bytes a record); every other array is streamed from
+    the shards into the output."""
+    headers = [_headers(path) for path in paths]
+    names = list(headers[0])
+    if any(list(header) != names for header in headers):
         raise SystemExit(f"cannot merge {', '.join(paths)}: the shards hold different arrays (different options?)")
-    metadata = [json.loads(str(shard["metadata"])) for shard in shards]
+    metadata = [_metadata(path) for path in paths]
     made_alike = [{k: v for k, v in m.items() if k not in ("input", *totals)} for m in metadata]
     if any(m != made_alike[0] for m in made_alike):  # another model, --rc on one shard, ...
         differ = sorted({k for m in made_alike for k in m if m.get(k) != made_alike[0].get(k)})
         raise SystemExit(f"cannot merge {', '.join(paths)}: the shards were made differently ({', '.join(differ)})")
     merged_metadata = {**metadata[0], "input": input_name, **{key: sum(m[key] for m in metadata) for key in totals}}
-    arrays = {name: _rebuild_offsets([s[name] for s in shards]) if name in offsets else np.concatenate([s[name] for s in shards])
-              for name in names if name != "metadata"}
+    arrays = {}
+    for name in names:
+        if name == "metadata":
+            continue
+        if name in offsets:
+            arrays[name] = _rebuild_offsets([_load_one(path, name) for path in paths])
+            continue
+        shapes = [header[name][0] for header in headers]
+        if any(shape[1:] != shapes[0][1:] for shape in shapes):
+            raise SystemExit(f"cannot merge {', '.join(paths)}: their {name} arrays differ in shape")
+        dtype = np.result_type(*(header[name][1] for header in headers))
+        shape = (sum(shape[0] for shape in shapes), *shapes[0][1:])
+        arrays[name] = ArrayStream(dtype, shape, lambda name=name, dtype=dtype: _pieces(paths, name, dtype))
     with zipfile.ZipFile(paths[0]) as archive:
         compress = archive.infolist()[0].compress_type == zipfile.ZIP_DEFLATED  # keeps `tokenize --no-compress`
     write_npz(output, arrays, merged_metadata, compress, quick)
+
+
+def _load_one(path: str, name: str) -> np.ndarray:
+    with np.load(path) as npz:
+        return npz[name]
 
 
 def merge_tokens(paths: list[str], output: str, input_name: str) -> None:
