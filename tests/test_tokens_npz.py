@@ -155,6 +155,7 @@ def test_each_record_costs_a_few_bytes_of_memory_not_its_name_and_numbers(tmp_pa
     import tracemalloc
 
     monkeypatch.setattr(tokens_npz, "SPOOL_BYTES", 1)  # scratch on disk from the first byte
+    monkeypatch.setattr(tokens_npz.TextColumn, "PIECE", 1_000)  # names wait in blocks of at most this many
     tokens = np.ones((3, 2), np.uint16)
     with TokensNpz(2, tmp_path / "t.npz") as table:
         for number in range(1_000):

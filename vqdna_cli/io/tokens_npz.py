@@ -147,32 +147,49 @@ def scratch_folder(output: Path | str | None) -> Path | None:
 
 class TextColumn:
     """Strings appended, written as numpy's fixed-width unicode array of them (the type
-    `np.array(strings, dtype=str)` gives), read back from scratch a piece at a time."""
+    `np.array(strings, dtype=str)` gives). They go to scratch as UTF-8 in blocks of PIECE
+    strings (one write per block, not per read), with each string's length in characters
+    kept to cut a block's text apart again."""
 
-    PIECE = 1 << 16  # strings decoded at a time
+    PIECE = 1 << 16  # strings per block: written, then read back and decoded, at a time
 
     def __init__(self, scratch: Scratch):
         self.scratch = scratch
-        self.sizes = array("I")  # each string's UTF-8 bytes
+        self.lengths = array("I")  # each string's characters
+        self.block_bytes = array("q")  # each written block's UTF-8 bytes
         self.widest = 1  # numpy's width for no strings or empty ones too
+        self._pending: list[str] = []
 
     def append(self, text: str) -> None:
-        encoded = text.encode()
+        self._pending.append(text)
+        if len(self._pending) >= self.PIECE:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        lengths = list(map(len, self._pending))
+        encoded = "".join(self._pending).encode()
         self.scratch.append(np.frombuffer(encoded, dtype=np.uint8))
-        self.sizes.append(len(encoded))
-        self.widest = max(self.widest, len(text))
+        self.block_bytes.append(len(encoded))
+        self.lengths.extend(lengths)
+        self.widest = max(self.widest, *lengths)
+        self._pending = []
 
     def stream(self) -> ArrayStream:
-        return ArrayStream(np.dtype(f"<U{self.widest}"), (len(self.sizes),), self._pieces)
+        self._flush()
+        return ArrayStream(np.dtype(f"<U{self.widest}"), (len(self.lengths),), self._pieces)
 
     def _pieces(self) -> Iterator[np.ndarray]:
         stored = self.scratch.reader()
-        for first in range(0, len(self.sizes), self.PIECE):
-            sizes = self.sizes[first:first + self.PIECE]
-            data, at, texts = stored.read(sum(sizes)), 0, []
-            for size in sizes:
-                texts.append(data[at:at + size].decode())
-                at += size
+        first = 0
+        for size in self.block_bytes:
+            text = stored.read(size).decode()
+            texts, at = [], 0
+            for length in self.lengths[first:first + self.PIECE]:
+                texts.append(text[at:at + length])
+                at += length
+            first += len(texts)
             yield np.array(texts, dtype=f"<U{self.widest}")
 
 
