@@ -141,8 +141,7 @@ def scratch_folder(output: Path | str | None) -> Path | None:
     little); the temporary folder for stdout or a device."""
     if output is None or str(output) == "-" or is_special(output):
         return None
-    parent = Path(output).parent
-    return parent if str(parent) else Path(".")
+    return Path(output).parent  # "." for a bare file name
 
 
 class TextColumn:
@@ -173,7 +172,7 @@ class TextColumn:
         self.scratch.append(np.frombuffer(encoded, dtype=np.uint8))
         self.block_bytes.append(len(encoded))
         self.lengths.extend(lengths)
-        self.widest = max(self.widest, *lengths)
+        self.widest = max(self.widest, max(lengths))
         self._pending = []
 
     def stream(self) -> ArrayStream:
@@ -219,7 +218,7 @@ class Scratch:
 
     def pieces(self) -> Iterator[bytes]:
         stored = self.reader()
-        while piece := stored.read(2 * PIECE_VALUES):
+        while piece := stored.read(4 * PIECE_VALUES):  # PIECE_VALUES tokens of two uint16 levels
             yield piece
 
     def close(self) -> None:

@@ -21,11 +21,6 @@ from vqdna_cli.io.writers import ArrayStream, atomic_file, write_npz, write_side
 PIECE_BYTES = 8 << 20
 
 
-def _metadata(path: str) -> dict:
-    with np.load(path) as npz:
-        return json.loads(str(npz["metadata"]))
-
-
 def _headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Each array's shape and type, read from its `.npy` header alone."""
     headers = {}
@@ -79,7 +74,7 @@ def _merge_npz(paths: list[str], output: str, input_name: str, offsets: set[str]
     names = list(headers[0])
     if any(list(header) != names for header in headers):
         raise SystemExit(f"cannot merge {', '.join(paths)}: the shards hold different arrays (different options?)")
-    metadata = [_metadata(path) for path in paths]
+    metadata = [json.loads(str(_load_one(path, "metadata"))) for path in paths]
     made_alike = [{k: v for k, v in m.items() if k not in ("input", *totals)} for m in metadata]
     if any(m != made_alike[0] for m in made_alike):  # another model, --rc on one shard, ...
         differ = sorted({k for m in made_alike for k in m if m.get(k) != made_alike[0].get(k)})
