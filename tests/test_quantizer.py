@@ -206,3 +206,22 @@ def test_chunked_tokens_equal_whole_sequence_tokens(models, monkeypatch) -> None
     for expected, got in zip(whole, chunked):
         assert got.dtype == np.uint16
         assert np.array_equal(got, expected)
+
+
+def test_a_long_record_tokenized_in_parts_gets_the_whole_records_tokens(models) -> None:
+    """tokenize cuts a chromosome into parts, each encoded with the encoder's context on both
+    sides: the parts, joined, are the tokens of the whole record."""
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.runner import tokenize_records
+
+    runner = Runner(models["hrq"], {}, torch.device("cpu"), Path("."))
+    records = [SequenceRecord(name, random_dna(length, seed, "ACGTN"), name)
+               for name, length, seed in (("short", 40, 21), ("long", 1_000, 22), ("after", 7, 23))]
+    whole = runner.tokens_of([encode(r.seq) for r in records], batch_tokens=4096)
+    bases = []
+    parts = list(tokenize_records(runner, records, batch_tokens=256, on_bases=bases.append, part_bases=128))
+    assert [(r.name, continued) for r, _, continued in parts] == (
+        [("short", False), ("long", False)] + [("long", True)] * 7 + [("after", False)])
+    assert np.array_equal(np.concatenate([t for r, t, _ in parts if r.name == "long"]), whole[1])
+    assert np.array_equal(parts[0][1], whole[0]) and np.array_equal(parts[-1][1], whole[2])
+    assert sum(bases) == 1_047  # progress counts every base once

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vqdna_cli.errors import OutputError
-from vqdna_cli.io import tokens_npz
+from vqdna_cli.io import scratch, tokens_npz
 from vqdna_cli.io.tokens_npz import COORDINATES, TokensNpz
 from vqdna_cli.io.writers import AMBIGUITY_POLICY, write_npz
 
@@ -76,8 +76,9 @@ def test_the_file_is_byte_for_byte_the_in_memory_one(tmp_path, compress) -> None
 def test_large_inputs_spill_to_disk_and_are_copied_a_piece_at_a_time(tmp_path, monkeypatch) -> None:
     """Small spool and pieces: the scratch moves to a file beside the output, records are
     split over pieces and pieces hold several records; the file is still the same."""
-    monkeypatch.setattr(tokens_npz, "SPOOL_BYTES", 1_000)
+    monkeypatch.setattr(scratch, "SPOOL_BYTES", 1_000)
     monkeypatch.setattr(tokens_npz, "PIECE_VALUES", 64)
+    monkeypatch.setattr(scratch, "PIECE_BYTES", 256)
     added = some_records(np.random.default_rng(2), 120)
     table = TokensNpz(2, tmp_path / "streamed.npz")
     for rec, tokens in added:
@@ -128,16 +129,16 @@ def test_a_full_disk_while_holding_tokens_is_one_output_error(tmp_path, monkeypa
 
 
 def test_stdout_and_devices_keep_scratch_in_the_temporary_folder(tmp_path) -> None:
-    assert tokens_npz.scratch_folder("-") is None and tokens_npz.scratch_folder("/dev/null") is None
-    assert tokens_npz.scratch_folder(tmp_path / "t.npz") == tmp_path
-    assert str(tokens_npz.scratch_folder("t.npz")) == "."
+    assert scratch.scratch_folder("-") is None and scratch.scratch_folder("/dev/null") is None
+    assert scratch.scratch_folder(tmp_path / "t.npz") == tmp_path
+    assert str(scratch.scratch_folder("t.npz")) == "."
 
 
 def test_ids_and_contig_names_of_any_width_and_script_are_kept(tmp_path, monkeypatch) -> None:
     """Names go through scratch as UTF-8 and come back, a few at a time, as numpy's
     fixed-width unicode array of them: the file is the in-memory one."""
-    monkeypatch.setattr(tokens_npz, "SPOOL_BYTES", 10)
-    monkeypatch.setattr(tokens_npz.TextColumn, "PIECE", 7)
+    monkeypatch.setattr(scratch, "SPOOL_BYTES", 10)
+    monkeypatch.setattr(scratch.TextColumn, "PIECE", 7)
     names = ["a", "réad_α/1", "读段", "x" * 40, "chr1:100-250", "b"] * 5
     added = [(record(f"{name}{number}", number * 10, chrom=f"contig_é{number % 3}"), np.ones((4, 2), np.uint16))
              for number, name in enumerate(names)]
@@ -154,8 +155,8 @@ def test_each_record_costs_a_few_bytes_of_memory_not_its_name_and_numbers(tmp_pa
     names' sizes (arrays), not Python objects."""
     import tracemalloc
 
-    monkeypatch.setattr(tokens_npz, "SPOOL_BYTES", 1)  # scratch on disk from the first byte
-    monkeypatch.setattr(tokens_npz.TextColumn, "PIECE", 1_000)  # names wait in blocks of at most this many
+    monkeypatch.setattr(scratch, "SPOOL_BYTES", 1)  # scratch on disk from the first byte
+    monkeypatch.setattr(scratch.TextColumn, "PIECE", 1_000)  # names wait in blocks of at most this many
     tokens = np.ones((3, 2), np.uint16)
     with TokensNpz(2, tmp_path / "t.npz") as table:
         for number in range(1_000):
@@ -183,6 +184,30 @@ def test_adding_all_records_holds_none_of_their_tokens_after(tmp_path) -> None:
     tokens = [np.zeros((100, 2), dtype=np.uint16) for _ in range(3)]
     watched = [weakref.ref(array) for array in tokens]
     with TokensNpz(2, tmp_path / "t.npz") as table:
-        table.add_all((record(f"r{number}", 0), tokens.pop(0)) for number in range(3))
+        table.add_all((record(f"r{number}", 0), tokens.pop(0), False) for number in range(3))
         gc.collect()
         assert [ref() for ref in watched] == [None, None, None]
+
+
+def test_a_record_added_in_parts_is_one_record(tmp_path) -> None:
+    """A chromosome tokenized a part at a time: the file of the record added whole."""
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(0, 512, size=(1_000, 2)).astype(np.uint16)
+    short = (record("read", 3, [3, 4, -1, 5]), np.ones((4, 2), np.uint16))
+    with TokensNpz(2, tmp_path / "parts.npz") as table:
+        table.add(*short)
+        table.add(record("chrX", 500), tokens[:300])
+        table.add(record("chrX", 500), tokens[300:900], continued=True)
+        table.add(record("chrX", 500), tokens[900:], continued=True)
+        table.write(tmp_path / "parts.npz", {"made_by": "test"})
+    written_in_memory(tmp_path / "whole.npz", [short, (record("chrX", 500), tokens)], {"made_by": "test"})
+    assert (tmp_path / "parts.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
+
+
+def test_only_a_contig_continues_the_record_before_it(tmp_path) -> None:
+    with TokensNpz(2, tmp_path / "t.npz") as table:
+        with pytest.raises(ValueError, match="after its first part"):
+            table.add(record("chrX", 0), np.ones((3, 2), np.uint16), continued=True)
+        table.add(record("read", 0, [0, 1]), np.ones((2, 2), np.uint16))
+        with pytest.raises(ValueError, match="only a contig"):
+            table.add(record("read", 0, [2, 3]), np.ones((2, 2), np.uint16), continued=True)

@@ -3,8 +3,8 @@
 Flow: records -> (grouped a few Mb at a time) -> tokenizer chunks -> token-budget batches
 -> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors. One group's
 token IDs and one batch's activations are in memory at a time; a record longer than a group
-is a group of its own, held whole, so memory grows with the longest record (and the caller's
-results with the whole input). Results come back in input order. What a task head reads of
+is a group of its own, held whole (`tokenize_records` alone takes it a part at a time), so
+memory grows with the longest record. Results come back in input order. What a task head reads of
 these vectors is `head_features`.
 """
 
@@ -43,6 +43,7 @@ GROUP_BASES = 4_000_000  # records are processed a group of about this many base
 # frequencies) would otherwise grow with the number of short reads that fit in a group.
 GROUP_RECORDS = 4096
 CHUNK_BASES = 4096  # tokenizer core chunk length
+PART_BASES = GROUP_BASES  # tokenize: a record longer than this is tokenized (and written) in parts
 
 
 def default_weights_dir() -> Path:
@@ -270,13 +271,35 @@ def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES,
 
 
 def tokenize_records(runner: Runner, records: Iterable[SequenceRecord], batch_tokens: int,
-                     on_bases: Callable[[int], None] = lambda n: None) -> Iterator[tuple[SequenceRecord, np.ndarray]]:
-    for group in grouped(records):
+                     on_bases: Callable[[int], None] = lambda n: None,
+                     part_bases: int = PART_BASES) -> Iterator[tuple[SequenceRecord, np.ndarray, bool]]:
+    """(record, tokens, continued) of every record in order. A record longer than
+    `part_bases` (a chromosome) comes in parts of that many bases, one after the other, the
+    later ones `continued`: its tokens are never whole in memory, and they are the same as
+    the whole record's (each part is encoded with the encoder's context on both sides)."""
+    for group in grouped(records, max_bases=part_bases):  # a record longer than that is alone
+        if len(group[0]) > part_bases:
+            yield from _record_in_parts(runner, group[0], batch_tokens, on_bases, part_bases)
+            continue
         bases = sum(map(len, group))
         progress = GroupProgress(on_bases, bases, passes=1)
         tokens = runner.tokens_of([encode(r.seq) for r in group], batch_tokens, progress.pass_over(bases))
         progress.finish()
-        yield from zip(group, tokens)
+        for record, record_tokens in zip(group, tokens):
+            yield record, record_tokens, False
+
+
+def _record_in_parts(runner: Runner, record: SequenceRecord, batch_tokens: int, on_bases: Callable[[int], None],
+                     part_bases: int) -> Iterator[tuple[SequenceRecord, np.ndarray, bool]]:
+    radius = runner.model.cfg.encoder.receptive_radius
+    for start in range(0, len(record), part_bases):
+        end = min(start + part_bases, len(record))
+        context_start = max(0, start - radius)
+        codes = encode(record.seq[context_start : min(len(record), end + radius)])
+        progress = GroupProgress(on_bases, end - start, passes=1)  # the context is counted in its own part
+        tokens = runner.tokens_of([codes], batch_tokens, progress.pass_over(len(codes)))[0]
+        progress.finish()
+        yield record, tokens[start - context_start : end - context_start], start > 0
 
 
 @dataclass

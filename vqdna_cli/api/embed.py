@@ -12,7 +12,7 @@ from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions
 @keeps_global_state
 def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), options: EmbedOptions = EmbedOptions(),
           *, force: bool = False, progress=NO_PROGRESS) -> dict:
-    """Read `inputs`, embed every record, write `io.writers.EmbeddingsNpz` to `output`.
+    """Read `inputs`, embed every record, write `io.embeddings_npz.EmbeddingsNpz` to `output`.
 
     `options.pool` "record" writes one row per record (its windows' vectors averaged,
     weighted by their lengths; with `pooling` "max", their maximum); `layer` N takes the
@@ -20,7 +20,8 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     `--repr_layers`), "all" adds every layer's as `layer_embeddings`; `pooling` "max" pools a
     window's tokens by their maximum. The defaults write exactly what they always did."""
     from vqdna_cli.head_features import record_vector
-    from vqdna_cli.io.writers import EmbeddingsNpz, check_output
+    from vqdna_cli.io.embeddings_npz import EmbeddingsNpz
+    from vqdna_cli.io.writers import check_output
     from vqdna_cli.runner import embed_records
     from vqdna_cli.window_request import WindowRequest
 
@@ -29,24 +30,25 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     check_stride(options.stride, runner.window)
     layers = _layers(options.layer, runner.layers)
     whole = options.pool == "record"
-    table = EmbeddingsNpz(runner.model.cfg.transformer.width, layers, str(options.layer) == "all", options.per_token)
     windows_read = 0
     request = WindowRequest(stride=options.stride, per_token=options.per_token,
                             reverse_complement=options.reverse_complement, layers=layers, pooling=options.pooling)
-    for result in embed_records(runner, open_records(inputs), request, batch_tokens=run.tokens_per_batch(),
-                                on_bases=progress):
-        record = result.record
-        windows_read += len(result.windows)
-        # One row per record covers the whole record: the schema's window arrays stay true.
-        rows = [record_vector(result.windows, result.pooled, options.pooling)] if whole else result.pooled
-        spans = [(0, len(record))] if whole else result.windows
-        table.add(record, rows, spans, result.per_token if options.per_token else None)
-    table.write(output, {**runner.describe(), **inputs.describe(), "windows": windows_read, "window": runner.window,
-                         "stride": options.stride or runner.window,
-                         "pooling": f"{options.pooling} over the window's tokens",
-                         "reverse_complement": options.reverse_complement, "per_token": options.per_token,
-                         **_embedding_options(options, layers, runner.layers)})
-    return {"records": len(table.ids), "windows": windows_read}
+    with EmbeddingsNpz(runner.model.cfg.transformer.width, layers, str(options.layer) == "all", options.per_token,
+                       output) as table:
+        for result in embed_records(runner, open_records(inputs), request, batch_tokens=run.tokens_per_batch(),
+                                    on_bases=progress):
+            record = result.record
+            windows_read += len(result.windows)
+            # One row per record covers the whole record: the schema's window arrays stay true.
+            rows = [record_vector(result.windows, result.pooled, options.pooling)] if whole else result.pooled
+            spans = [(0, len(record))] if whole else result.windows
+            table.add(record, rows, spans, result.per_token if options.per_token else None)
+        table.write(output, {**runner.describe(), **inputs.describe(), "windows": windows_read,
+                             "window": runner.window, "stride": options.stride or runner.window,
+                             "pooling": f"{options.pooling} over the window's tokens",
+                             "reverse_complement": options.reverse_complement, "per_token": options.per_token,
+                             **_embedding_options(options, layers, runner.layers)})
+        return {"records": table.records, "windows": windows_read}
 
 
 def _layers(layer: int | str | None, count: int) -> tuple[int, ...] | None:

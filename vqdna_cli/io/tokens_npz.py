@@ -7,24 +7,23 @@ large) and are copied into the `.npz` at the end, a megabyte at a time; each tok
 coordinate is worked out at that point from the record's start, or read back for the
 aligned reads whose bases are not consecutive on the reference. Record IDs and contig names go
 to scratch too, so that millions of reads cost a few tens of bytes each (their start and
-length). Memory then grows with the largest record (its sequence and tokens while it is
-tokenized), not with the input.
+length). A chromosome comes a few megabases at a time (`runner.tokenize_records`), each part
+`add`ed as it is tokenized, so memory grows with the largest record's sequence alone, not
+with the input.
 """
 
 from __future__ import annotations
 
-import tempfile
 from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from vqdna_cli.io.writers import AMBIGUITY_POLICY, ArrayStream, is_special, write_error, write_npz
+from vqdna_cli.io.scratch import Scratch, TextColumn, scratch_folder
+from vqdna_cli.io.writers import AMBIGUITY_POLICY, ArrayStream, write_npz
 
-# Each scratch file kept in memory up to this size, then moved to disk (small runs touch no disk).
-SPOOL_BYTES = 16 << 20
-# Values copied to the archive at a time: bounds the memory of writing, few enough Python calls.
+# Coordinates made at a time: bounds the memory of writing, few enough Python calls.
 PIECE_VALUES = 1 << 20
 
 COORDINATES = ("0-based; token j of record i covers base positions[offsets[i] + j] of chroms[i]; a base of an "
@@ -64,15 +63,24 @@ class TokensNpz:
         for scratch in (self._tokens, self._positions, self.ids.scratch, self.chroms.scratch):
             scratch.close()
 
-    def add_all(self, tokenized: Iterable[tuple[object, np.ndarray]]) -> None:
-        """`add` each (record, tokens); none of them is held once it is added (not even the
-        last: a chromosome's tokens are most of the memory)."""
-        for record, tokens in tokenized:
-            self.add(record, tokens)
+    def add_all(self, tokenized: Iterable[tuple[object, np.ndarray, bool]]) -> None:
+        """`add` each (record, tokens, continued); none of them is held once it is added (not
+        even the last: a chromosome's tokens are most of the memory)."""
+        for record, tokens, continued in tokenized:
+            self.add(record, tokens, continued)
 
-    def add(self, record, tokens: np.ndarray) -> None:
+    def add(self, record, tokens: np.ndarray, continued: bool = False) -> None:
+        """A record's tokens; `continued`: the next part of the record added last (a
+        chromosome tokenized a part at a time), its tokens appended to that record's."""
         tokens = np.ascontiguousarray(tokens, dtype=np.uint16)
         positions = getattr(record, "reference_positions", None)
+        if continued:
+            if positions is not None or not self.lengths:
+                raise ValueError("only a contig's tokens come in parts, after its first part")
+            self.lengths[-1] += len(tokens)
+            self.end = max(self.end, record.offset + self.lengths[-1])
+            self._tokens.append(tokens)
+            return
         if positions is not None:
             self.aligned.append(len(self.starts))
             self._positions.append(np.ascontiguousarray(positions, dtype=np.int64))
@@ -134,92 +142,3 @@ class TokensNpz:
             else:
                 for at in range(start, start + length, PIECE_VALUES):
                     yield np.arange(at, min(at + PIECE_VALUES, start + length), dtype=dtype)
-
-
-def scratch_folder(output: Path | str | None) -> Path | None:
-    """Beside the output, which has room for the tokens anyway (a cluster's /tmp often has
-    little); the temporary folder for stdout or a device."""
-    if output is None or str(output) == "-" or is_special(output):
-        return None
-    return Path(output).parent  # "." for a bare file name
-
-
-class TextColumn:
-    """Strings appended, written as numpy's fixed-width unicode array of them (the type
-    `np.array(strings, dtype=str)` gives). They go to scratch as UTF-8 in blocks of PIECE
-    strings (one write per block, not per read), with each string's length in characters
-    kept to cut a block's text apart again."""
-
-    PIECE = 1 << 16  # strings per block: written, then read back and decoded, at a time
-
-    def __init__(self, scratch: Scratch):
-        self.scratch = scratch
-        self.lengths = array("I")  # each string's characters
-        self.block_bytes = array("q")  # each written block's UTF-8 bytes
-        self.widest = 1  # numpy's width for no strings or empty ones too
-        self._pending: list[str] = []
-
-    def append(self, text: str) -> None:
-        self._pending.append(text)
-        if len(self._pending) >= self.PIECE:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        lengths = list(map(len, self._pending))
-        encoded = "".join(self._pending).encode()
-        self.scratch.append(np.frombuffer(encoded, dtype=np.uint8))
-        self.block_bytes.append(len(encoded))
-        self.lengths.extend(lengths)
-        self.widest = max(self.widest, max(lengths))
-        self._pending = []
-
-    def stream(self) -> ArrayStream:
-        self._flush()
-        return ArrayStream(np.dtype(f"<U{self.widest}"), (len(self.lengths),), self._pieces)
-
-    def _pieces(self) -> Iterator[np.ndarray]:
-        stored = self.scratch.reader()
-        first = 0
-        for size in self.block_bytes:
-            text = stored.read(size).decode()
-            texts, at = [], 0
-            for length in self.lengths[first:first + self.PIECE]:
-                texts.append(text[at:at + length])
-                at += length
-            first += len(texts)
-            yield np.array(texts, dtype=f"<U{self.widest}")
-
-
-class Scratch:
-    """Bytes appended, then read back once from the start. An unnamed temporary file: nothing
-    is left behind, even by a killed run. A full disk is the output's OutputError."""
-
-    def __init__(self, folder: Path | None, output: Path | str | None):
-        self.output = output if output is not None else "-"
-        self.size = 0
-        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, dir=folder, prefix=".vqdna-")
-
-    def append(self, array: np.ndarray) -> None:
-        if array.size == 0:  # an empty record: nothing to store (and no bytes to view)
-            return
-        self.size += array.nbytes
-        try:
-            if self.size > SPOOL_BYTES:  # to disk before, not after, copying a large record into memory
-                self._file.rollover()
-            self._file.write(memoryview(array).cast("B"))
-        except OSError as error:
-            raise write_error(self.output, error) from None
-
-    def reader(self):
-        self._file.seek(0)
-        return self._file
-
-    def pieces(self) -> Iterator[bytes]:
-        stored = self.reader()
-        while piece := stored.read(4 * PIECE_VALUES):  # PIECE_VALUES tokens of two uint16 levels
-            yield piece
-
-    def close(self) -> None:
-        self._file.close()
