@@ -218,8 +218,12 @@ def test_a_long_record_tokenized_in_parts_gets_the_whole_records_tokens(models) 
     records = [SequenceRecord(name, random_dna(length, seed, "ACGTN"), name)
                for name, length, seed in (("short", 40, 21), ("long", 1_000, 22), ("after", 7, 23))]
     whole = runner.tokens_of([encode(r.seq) for r in records], batch_tokens=4096)
-    bases = []
+    bases, encoded = [], []
+    tokens_of = runner.tokens_of
+    runner.tokens_of = lambda codes, *args: encoded.extend(map(len, codes)) or tokens_of(codes, *args)
     parts = list(tokenize_records(runner, records, batch_tokens=256, on_bases=bases.append, part_bases=128))
+    radius = runner.model.cfg.encoder.receptive_radius
+    assert max(encoded) <= 128 + 2 * radius  # the long record is never encoded whole
     assert [(r.name, continued) for r, _, continued in parts] == (
         [("short", False), ("long", False)] + [("long", True)] * 7 + [("after", False)])
     assert np.array_equal(np.concatenate([t for r, t, _ in parts if r.name == "long"]), whole[1])
