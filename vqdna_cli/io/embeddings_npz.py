@@ -1,6 +1,6 @@
 """`embed`'s `.npz`, written without holding the vectors in memory.
 
-Kept in memory until the end, each read cost more than a kilobyte (its vector, and Python
+Kept in memory until the end, each read cost about half a kilobyte (its vector, and Python
 objects for its name, window and numbers): a BAM of millions of reads needed gigabytes. Each
 record's vectors go instead to scratch files as they come (`io.scratch`: in memory while small,
 on disk beside the output once large), its names too, and they are copied into the `.npz` at
