@@ -291,15 +291,13 @@ def tokenize_records(runner: Runner, records: Iterable[SequenceRecord], batch_to
 
 def _record_in_parts(runner: Runner, record: SequenceRecord, batch_tokens: int, on_bases: Callable[[int], None],
                      part_bases: int) -> Iterator[tuple[SequenceRecord, np.ndarray, bool]]:
-    radius = runner.model.cfg.encoder.receptive_radius
-    for start in range(0, len(record), part_bases):
-        end = min(start + part_bases, len(record))
-        context_start = max(0, start - radius)
-        codes = encode(record.seq[context_start : min(len(record), end + radius)])
-        progress = GroupProgress(on_bases, end - start, passes=1)  # the context is counted in its own part
+    """Parts cut as the tokenizer cuts its chunks: a core and the encoder's context around it."""
+    for part in tokenizer_chunks(0, len(record), part_bases, runner.model.cfg.encoder.receptive_radius):
+        codes = encode(record.seq[part.context_start : part.context_end])
+        progress = GroupProgress(on_bases, part.end - part.start, passes=1)  # the context counts in its own part
         tokens = runner.tokens_of([codes], batch_tokens, progress.pass_over(len(codes)))[0]
         progress.finish()
-        yield record, tokens[start - context_start : end - context_start], start > 0
+        yield record, tokens[part.core_offset : part.core_offset + part.end - part.start], part.start > 0
 
 
 @dataclass

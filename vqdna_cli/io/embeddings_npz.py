@@ -106,7 +106,7 @@ class EmbeddingsNpz:
         if len(self.row_shape) == 1:
             yield from self._rows.pieces()
             return
-        row_bytes = int(np.prod(self.row_shape)) * 4
+        row_bytes = int(np.prod(self.row_shape)) * np.dtype(np.float32).itemsize
         layer = -1 if self.all_layers else 0
         for piece in self._rows.pieces(unit=row_bytes):
             yield np.frombuffer(piece, dtype=np.float32).reshape(-1, *self.row_shape)[:, layer]
