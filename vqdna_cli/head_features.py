@@ -106,10 +106,33 @@ def record_vector(windows: list[tuple[int, int]], pooled: np.ndarray, pooling: s
     weighted by window length (what a `whole_record` head reads; a short last window counts
     for its bases only), or with `pooling` "max" their maximum, which is the maximum over
     all the record's tokens."""
-    if pooling == "max":
-        return pooled.max(axis=0)
-    lengths = np.array([end - start for start, end in windows], dtype=np.float32)
-    return (lengths @ pooled.reshape(len(lengths), -1) / lengths.sum()).reshape(pooled.shape[1:])
+    pool = RecordPool(pooling)
+    pool.add(windows, pooled)
+    return pool.vector()
+
+
+class RecordPool:
+    """`record_vector` of a record whose windows come a run at a time (a chromosome embedded
+    in parts): their length-weighted sum (or maximum) kept as they come. Given all the
+    windows at once, the same arithmetic as it always was."""
+
+    def __init__(self, pooling: str = "mean") -> None:
+        self.pooling = pooling
+        self.total: np.ndarray | None = None
+        self.bases = np.float32(0)
+
+    def add(self, windows: list[tuple[int, int]], pooled: np.ndarray) -> None:
+        if self.pooling == "max":
+            part = pooled.max(axis=0)
+            self.total = part if self.total is None else np.maximum(self.total, part)
+            return
+        lengths = np.array([end - start for start, end in windows], dtype=np.float32)
+        part = (lengths @ pooled.reshape(len(lengths), -1)).reshape(pooled.shape[1:])
+        self.total = part if self.total is None else self.total + part
+        self.bases += lengths.sum()
+
+    def vector(self) -> np.ndarray:
+        return self.total if self.pooling == "max" else self.total / self.bases
 
 
 def head_feature_count(cfg, reads: HeadReads) -> int:

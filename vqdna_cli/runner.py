@@ -2,10 +2,11 @@
 
 Flow: records -> (grouped a few Mb at a time) -> tokenizer chunks -> token-budget batches
 -> HRQ tokens per record -> Transformer windows -> pooled / per-token vectors. One group's
-token IDs and one batch's activations are in memory at a time; a record longer than a group
-is a group of its own, held whole (`tokenize_records` alone takes it a part at a time), so
-memory grows with the longest record. Results come back in input order. What a task head reads of
-these vectors is `head_features`.
+token IDs and one batch's activations are in memory at a time. A record longer than a group
+is a group of its own, held whole, unless it is taken a part at a time (`tokenize_records`;
+`embed_records` given `part_bases`): memory then grows with the longest record's sequence
+alone. Results come back in input order. What a task head reads of these vectors is
+`head_features`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -43,7 +44,7 @@ GROUP_BASES = 4_000_000  # records are processed a group of about this many base
 # frequencies) would otherwise grow with the number of short reads that fit in a group.
 GROUP_RECORDS = 4096
 CHUNK_BASES = 4096  # tokenizer core chunk length
-PART_BASES = GROUP_BASES  # tokenize: a record longer than this is tokenized (and written) in parts
+PART_BASES = GROUP_BASES  # tokenize, embed: a record longer than this is run (and written) in parts
 
 
 def default_weights_dir() -> Path:
@@ -316,12 +317,14 @@ class WindowVectors:
     # (n_windows, N * W): the mean Transformer output of each of N equal parts of the window, in
     # order along the strand read, when asked for (`head_features.segment_means`)
     segments: np.ndarray | None = None
-
+    # A later part of the record before (`embed_records` with `part_bases`): its windows follow
+    # that part's, in record coordinates like theirs.
+    continued: bool = False
 
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: WindowRequest = WindowRequest(), *,
                   batch_tokens: int, on_bases: Callable[[int], None] = lambda n: None,
-                  group_records: int = GROUP_RECORDS) -> Iterator[WindowVectors]:
+                  group_records: int = GROUP_RECORDS, part_bases: int | None = None) -> Iterator[WindowVectors]:
     """Transformer vectors of every record, as `request` asks (`WindowRequest`): one pooled
     vector per window (a record no longer than the model window is one window); with
     `reverse_complement`, the average of the forward strand and the reverse-complement strand
@@ -337,45 +340,102 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: Wi
     the parts of a sequence and of its reverse complement are alike (a one-strand head given
     `--rc` gets each part averaged with the mirrored part of the other strand). Records run in
     groups of at most `group_records` (`grouped`): the first vectors come once the first group
-    is done."""
+    is done. With `part_bases`, a record longer than that (a chromosome) comes as several
+    results, a run of its windows of about that many bases each, the later ones `continued`:
+    its tokens are never whole in memory, and its windows and vectors are the whole record's
+    (`_record_in_window_parts`). Per-token vectors and whole-record code frequencies need the
+    whole record, so `part_bases` is refused with them."""
+    if part_bases is not None and (request.per_token or request.with_record_frequencies):
+        raise ValueError("per-token vectors and record frequencies need the whole record: no part_bases")
     layers = tuple(range(runner.layers + 1)) if request.all_layers else request.layers
-    size = runner.window
-    stride = request.stride or size
-    for group in grouped(records, max_records=group_records):
+    passes = 4 if request.reverse_complement else 2
+    max_bases = GROUP_BASES if part_bases is None else min(part_bases, GROUP_BASES)
+    for group in grouped(records, max_bases=max_bases, max_records=group_records):
+        if part_bases is not None and len(group[0]) > part_bases:  # then it is alone in its group
+            yield from _record_in_window_parts(runner, group[0], request, layers, batch_tokens, on_bases, part_bases)
+            continue
         codes = [encode(r.seq) for r in group]
         bases = sum(map(len, codes))
-        progress = GroupProgress(on_bases, bases, passes=4 if request.reverse_complement else 2)
+        progress = GroupProgress(on_bases, bases, passes=passes)
         strands = [runner.tokens_of(codes, batch_tokens, progress.pass_over(bases))]
         if request.reverse_complement:
             strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens,
                                             progress.pass_over(bases)))
-        layout = [transformer_windows(len(c), size, stride) for c in codes]
-        window_tokens = sum(end - start for windows in layout for start, end in windows)
-        results = [_strand_vectors(runner, strand, layout, batch_tokens, request.per_token, flipped=(n == 1),
-                                   layers=layers, pooling=request.pooling, segments=request.segments,
-                                   on_batch=progress.pass_over(window_tokens))
-                   for n, strand in enumerate(strands)]
-        progress.finish()
-        sizes = runner.model.cfg.quantizer.codebook_sizes
-        for index, record in enumerate(group):
-            pooled = np.mean([r[index].pooled for r in results], axis=0)
-            tokens = _strand_mean([r[index].per_token for r in results]) if request.per_token else None
-            parts = (np.mean([r[index].segments for r in results], axis=0).astype(np.float32)
-                     if request.segments else None)
-            center = None
-            if request.center_tokens:  # averaged over the strands, as the pooled vectors are
-                center = np.mean([window_centers(runner, strand[index], layout[index], request.center_tokens,
-                                                 request.center_at, flipped=(n == 1))
-                                  for n, strand in enumerate(strands)], axis=0).astype(np.float32)
-            frequencies = record_frequencies = None  # averaged over the strands, as the pooled vectors are
-            if request.with_code_frequencies:
-                frequencies = np.mean([window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
-                                       for n, strand in enumerate(strands)], axis=0)
-            if request.with_record_frequencies:
-                record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
-            yield WindowVectors(record, layout[index], pooled.astype(np.float32),
-                                None if tokens is None else tokens.astype(np.float32, copy=False), frequencies, center,
-                                record_frequencies, parts)
+        stride = request.stride or runner.window
+        layout = [transformer_windows(len(c), runner.window, stride) for c in codes]
+        yield from _group_vectors(runner, group, strands, layout, request, layers, batch_tokens, progress)
+
+
+def _record_in_window_parts(runner: Runner, record: SequenceRecord, request: WindowRequest,
+                            layers: tuple[int, ...] | None, batch_tokens: int, on_bases: Callable[[int], None],
+                            part_bases: int) -> Iterator[WindowVectors]:
+    """A long record a run of whole windows at a time (`window_runs`). Each run's bases are
+    tokenized on each strand with the encoder's context around them, as `tokenize_records`
+    takes its parts, so its tokens, and the vectors of its windows, are the whole record's."""
+    length, radius = len(record), runner.model.cfg.encoder.receptive_radius
+    windows = transformer_windows(length, runner.window, request.stride or runner.window)
+    counted = 0  # bases reported to on_bases: runs of overlapping windows share some
+    for run in window_runs(windows, part_bases):
+        start, end = run[0][0], run[-1][1]
+        context_start, context_end = max(0, start - radius), min(length, end + radius)
+        codes = encode(record.seq[context_start:context_end])
+        progress = GroupProgress(on_bases, end - counted, passes=4 if request.reverse_complement else 2)
+        counted = end
+        forward = runner.tokens_of([codes], batch_tokens, progress.pass_over(len(codes)))[0]
+        strands = [[forward[start - context_start : end - context_start]]]
+        if request.reverse_complement:  # the reverse strand's bases length - end .. length - start
+            reverse = runner.tokens_of([reverse_complement_codes(codes)], batch_tokens,
+                                       progress.pass_over(len(codes)))[0]
+            strands.append([reverse[context_end - end : context_end - start]])
+        local = [[(s - start, e - start) for s, e in run]]
+        for result in _group_vectors(runner, [record], strands, local, request, layers, batch_tokens, progress):
+            yield replace(result, windows=run, continued=start > 0)
+
+
+def window_runs(windows: list[tuple[int, int]], max_bases: int) -> Iterator[list[tuple[int, int]]]:
+    """Consecutive windows in runs that span at most `max_bases` (a longer window: a run of
+    its own)."""
+    run: list[tuple[int, int]] = []
+    for window in windows:
+        if run and window[1] - run[0][0] > max_bases:
+            yield run
+            run = []
+        run.append(window)
+    if run:
+        yield run
+
+
+def _group_vectors(runner: Runner, group: list[SequenceRecord], strands: list[list[np.ndarray]],
+                   layout: list[list[tuple[int, int]]], request: WindowRequest, layers: tuple[int, ...] | None,
+                   batch_tokens: int, progress: GroupProgress) -> Iterator[WindowVectors]:
+    """`embed_records`' vectors of a group from its tokens (one list per strand read) and its
+    windows (`layout`, in the coordinates of those tokens)."""
+    window_tokens = sum(end - start for windows in layout for start, end in windows)
+    results = [_strand_vectors(runner, strand, layout, batch_tokens, request.per_token, flipped=(n == 1),
+                               layers=layers, pooling=request.pooling, segments=request.segments,
+                               on_batch=progress.pass_over(window_tokens))
+               for n, strand in enumerate(strands)]
+    progress.finish()
+    sizes = runner.model.cfg.quantizer.codebook_sizes
+    for index, record in enumerate(group):
+        pooled = np.mean([r[index].pooled for r in results], axis=0)
+        tokens = _strand_mean([r[index].per_token for r in results]) if request.per_token else None
+        parts = (np.mean([r[index].segments for r in results], axis=0).astype(np.float32)
+                 if request.segments else None)
+        center = None
+        if request.center_tokens:  # averaged over the strands, as the pooled vectors are
+            center = np.mean([window_centers(runner, strand[index], layout[index], request.center_tokens,
+                                             request.center_at, flipped=(n == 1))
+                              for n, strand in enumerate(strands)], axis=0).astype(np.float32)
+        frequencies = record_frequencies = None  # averaged over the strands, as the pooled vectors are
+        if request.with_code_frequencies:
+            frequencies = np.mean([window_frequencies(strand[index], layout[index], sizes, flipped=(n == 1))
+                                   for n, strand in enumerate(strands)], axis=0)
+        if request.with_record_frequencies:
+            record_frequencies = np.mean([code_frequencies(strand[index], sizes) for strand in strands], axis=0)
+        yield WindowVectors(record, layout[index], pooled.astype(np.float32),
+                            None if tokens is None else tokens.astype(np.float32, copy=False), frequencies, center,
+                            record_frequencies, parts)
 
 
 class _StrandVectors(NamedTuple):

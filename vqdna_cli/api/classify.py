@@ -60,7 +60,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.writers import (PredictionBed, PredictionTsv, check_output, check_sidecar, check_text_output,
                                       has_sidecar, text_output, write_sidecar)
-    from vqdna_cli.runner import embed_records
+    from vqdna_cli.runner import GROUP_RECORDS, embed_records
     from vqdna_cli.scan import MAX_AMBIGUOUS, mostly_bases
 
     output_format = options.table_format(output)
@@ -89,22 +89,30 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
                   **inputs.describe(), "output_format": output_format,
                   "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
     request = dataclasses.replace(head_inputs(info, options.reverse_complement), stride=options.stride)
+    # A chromosome comes a run of windows at a time (a whole-record head reads it whole): as
+    # many windows as a group holds reads, since what a head reads of each window (its central
+    # tokens' embeddings, say) can be tens of kilobytes.
+    part_bases = None if request.with_record_frequencies else GROUP_RECORDS * (options.stride or runner.window)
     results = embed_records(runner, open_records(inputs), request, batch_tokens=run.tokens_per_batch(),
-                            on_bases=progress)
-    results = read_ahead(results)  # an input that fails at once writes nothing, not even a header to stdout
+                            on_bases=progress, part_bases=part_bases)
+
+    def probabilities_of(result):
+        return window_probabilities(head, head_features(info, result), runner.device)
+
+    calls = _window_calls(results, probabilities_of, join_parts=output_format == "tsv")
+    calls = read_ahead(calls)  # an input that fails at once writes nothing, not even a header to stdout
     count = read_count = outside = ambiguous = 0  # counters, not lists: memory stays flat over millions of reads
     with text_output(output) as out:
         table.write_header(out, provenance if options.header_comments else None)
-        for result in results:  # rows are written as records finish: a genome streams through
-            probabilities = window_probabilities(head, head_features(info, result), runner.device)
-            rows = table.rows(result.record, result.windows, probabilities)
+        for record, windows, probabilities in calls:  # rows are written as records finish
+            rows = table.rows(record, windows, probabilities)
             out.writelines(rows)
             count += len(rows)
-            lengths = [len(result.record)] if whole_record else [end - start for start, end in result.windows]
+            lengths = [len(record)] if whole_record else [end - start for start, end in windows]
             read_count += len(lengths)
             outside += sum(outside_training_lengths(info, n) for n in lengths)
-            spans = [(0, len(result.record))] if whole_record else result.windows
-            ambiguous += sum(not mostly_bases(result.record.seq[start:end]) for start, end in spans)
+            spans = [(0, len(record))] if whole_record else windows
+            ambiguous += sum(not mostly_bases(record.seq[start:end]) for start, end in spans)
     if has_sidecar(output):
         write_sidecar(output, {**provenance, "columns": table.columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
@@ -186,6 +194,27 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                                **genome.describe(), "min_prob": settings.min_prob, "columns": table.columns,
                                **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
     return result
+
+
+def _window_calls(results: Iterable, probabilities_of, join_parts: bool) -> Iterator[tuple]:
+    """(record, windows, probabilities) of each `embed_records` result; with `join_parts`, a
+    record that came in parts (a chromosome) as one, since its TSV row is the mean over all
+    its windows (taken at once, as for a record that came whole)."""
+    import numpy as np
+
+    record, windows, probabilities = None, [], []
+    for result in results:
+        if not join_parts:
+            yield result.record, result.windows, probabilities_of(result)
+            continue
+        if record is not None and not result.continued:
+            yield record, windows, np.concatenate(probabilities)
+            windows, probabilities = [], []
+        record = result.record
+        windows.extend(result.windows)
+        probabilities.append(probabilities_of(result))
+    if record is not None:
+        yield record, windows, np.concatenate(probabilities)
 
 
 def read_ahead(items: Iterable) -> Iterator:

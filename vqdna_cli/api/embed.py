@@ -19,10 +19,10 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     vectors of Transformer layer N (0 the input of the first block, -1 the last, as esm's
     `--repr_layers`), "all" adds every layer's as `layer_embeddings`; `pooling` "max" pools a
     window's tokens by their maximum. The defaults write exactly what they always did."""
-    from vqdna_cli.head_features import record_vector
+    from vqdna_cli.head_features import RecordPool
     from vqdna_cli.io.embeddings_npz import EmbeddingsNpz
     from vqdna_cli.io.writers import check_output
-    from vqdna_cli.runner import embed_records
+    from vqdna_cli.runner import PART_BASES, embed_records
     from vqdna_cli.window_request import WindowRequest
 
     check_output(output, force, inputs.paths, binary=True)
@@ -33,22 +33,38 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     windows_read = 0
     request = WindowRequest(stride=options.stride, per_token=options.per_token,
                             reverse_complement=options.reverse_complement, layers=layers, pooling=options.pooling)
+    # A chromosome comes a part at a time, except with --per-token, whose vectors (about a
+    # kilobyte per base) are the record's whole anyway.
+    part_bases = None if options.per_token else PART_BASES
     with EmbeddingsNpz(runner.model.cfg.transformer.width, layers, str(options.layer) == "all", options.per_token,
                        output) as table:
+        pool = None  # --pool record: the record being pooled, and its windows so far
         for result in embed_records(runner, open_records(inputs), request, batch_tokens=run.tokens_per_batch(),
-                                    on_bases=progress):
-            record = result.record
+                                    on_bases=progress, part_bases=part_bases):
             windows_read += len(result.windows)
+            if not whole:
+                table.add(result.record, result.pooled, result.windows,
+                          result.per_token if options.per_token else None, continued=result.continued)
+                continue
             # One row per record covers the whole record: the schema's window arrays stay true.
-            rows = [record_vector(result.windows, result.pooled, options.pooling)] if whole else result.pooled
-            spans = [(0, len(record))] if whole else result.windows
-            table.add(record, rows, spans, result.per_token if options.per_token else None)
+            if not result.continued:  # a new record: the one before is whole
+                if pool is not None:
+                    _add_record_row(table, *pool)
+                pool = (result.record, RecordPool(options.pooling), result.per_token)
+            pool[1].add(result.windows, result.pooled)
+        if pool is not None:
+            _add_record_row(table, *pool)
         table.write(output, {**runner.describe(), **inputs.describe(), "windows": windows_read,
                              "window": runner.window, "stride": options.stride or runner.window,
                              "pooling": f"{options.pooling} over the window's tokens",
                              "reverse_complement": options.reverse_complement, "per_token": options.per_token,
                              **_embedding_options(options, layers, runner.layers)})
         return {"records": table.records, "windows": windows_read}
+
+
+def _add_record_row(table, record, pool, per_token) -> None:
+    """--pool record: a record's one row, once all its windows are pooled."""
+    table.add(record, [pool.vector()], [(0, len(record))], per_token)
 
 
 def _layers(layer: int | str | None, count: int) -> tuple[int, ...] | None:

@@ -60,15 +60,22 @@ class EmbeddingsNpz:
         for scratch in (self._rows, self._token_vectors, self.ids.scratch, self.chroms.scratch):
             scratch.close()
 
-    def add(self, record, rows, spans: list[tuple[int, int]], token_vectors: np.ndarray | None = None) -> None:
-        """One record: its rows and the spans (record coordinates) they cover."""
+    def add(self, record, rows, spans: list[tuple[int, int]], token_vectors: np.ndarray | None = None,
+            continued: bool = False) -> None:
+        """One record: its rows and the spans (record coordinates) they cover. `continued`: the
+        next windows of the record added last (a chromosome embedded a part at a time)."""
         rows = np.ascontiguousarray(rows, dtype=np.float32).reshape(-1, *self.row_shape)
-        self.ids.append(record.name)
-        self.chroms.append(record.chrom)
-        self.starts.append(record.offset)
-        self.lengths.append(len(record))
+        if continued:
+            if not self.records or self.per_token:
+                raise ValueError("only pooled rows come in parts, after the record's first part")
+            self.window_counts[-1] += len(spans)
+        else:
+            self.ids.append(record.name)
+            self.chroms.append(record.chrom)
+            self.starts.append(record.offset)
+            self.lengths.append(len(record))
+            self.window_counts.append(len(spans))
         self._rows.append(rows)
-        self.window_counts.append(len(spans))
         for start, end in spans:
             self.window_ranges.extend(record.span(start, end))
         if self.per_token:
