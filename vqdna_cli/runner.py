@@ -348,7 +348,6 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: Wi
     if part_bases is not None and (request.per_token or request.with_record_frequencies):
         raise ValueError("per-token vectors and record frequencies need the whole record: no part_bases")
     layers = tuple(range(runner.layers + 1)) if request.all_layers else request.layers
-    passes = 4 if request.reverse_complement else 2
     max_bases = GROUP_BASES if part_bases is None else min(part_bases, GROUP_BASES)
     for group in grouped(records, max_bases=max_bases, max_records=group_records):
         if part_bases is not None and len(group[0]) > part_bases:  # then it is alone in its group
@@ -356,7 +355,7 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: Wi
             continue
         codes = [encode(r.seq) for r in group]
         bases = sum(map(len, codes))
-        progress = GroupProgress(on_bases, bases, passes=passes)
+        progress = GroupProgress(on_bases, bases, passes=4 if request.reverse_complement else 2)
         strands = [runner.tokens_of(codes, batch_tokens, progress.pass_over(bases))]
         if request.reverse_complement:
             strands.append(runner.tokens_of([reverse_complement_codes(c) for c in codes], batch_tokens,
