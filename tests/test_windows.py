@@ -8,7 +8,7 @@ import pytest
 from vqdna_cli.config import PRESETS
 from vqdna_cli.data.alphabet import PAD_CODE
 from vqdna_cli.data.batching import budget_batches, pad
-from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
+from vqdna_cli.data.windows import context_chunk, tokenizer_chunks, transformer_windows
 
 CHUNK = 16
 RADIUS = PRESETS["tiny"].encoder.receptive_radius
@@ -45,6 +45,17 @@ def test_chunk_context_within_bounds(length: int) -> None:
         assert c.context_start == max(0, c.start - RADIUS)
         assert c.context_end == min(length, c.end + RADIUS)
         assert c.core_offset == c.start - c.context_start
+
+
+@pytest.mark.parametrize("start, end", [(0, 10), (3, 20), (30, 47), (0, 47)])
+def test_a_chunks_core_on_either_strand(start: int, end: int) -> None:
+    """The core's places among the encoded piece's bases, and among those of its reverse
+    complement (the reverse strand's bases length - end .. length - start)."""
+    length, bases = 47, np.arange(47)
+    c = context_chunk(0, start, end, length, RADIUS)
+    piece = bases[c.context_start : c.context_end]
+    assert piece[c.core].tolist() == list(range(start, end))
+    assert piece[::-1][c.reverse_core].tolist() == list(range(end - 1, start - 1, -1))
 
 
 def test_chunks_of_empty_record() -> None:

@@ -25,7 +25,7 @@ from vqdna_cli import runtime
 from vqdna_cli.checkpoint import load_head, load_model, model_hash
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
-from vqdna_cli.data.windows import tokenizer_chunks, transformer_windows
+from vqdna_cli.data.windows import context_chunk, tokenizer_chunks, transformer_windows
 from vqdna_cli.errors import ModelError, VqdnaWarning
 from vqdna_cli.head_features import (
     code_frequencies, feature_inputs, features_of, head_feature_count, segment_means, strand_span, window_centers,
@@ -171,7 +171,7 @@ class Runner:
             tokens = self.model.quantize(bases).tokens.cpu().numpy()  # fp32 on every device
             for row, index in enumerate(batch):
                 chunk = chunks[index]
-                core = tokens[row, chunk.core_offset : chunk.core_offset + chunk.end - chunk.start]
+                core = tokens[row, chunk.core]
                 out[chunk.record][chunk.start : chunk.end] = core
             on_batch(sum(chunks[i].end - chunks[i].start for i in batch))
         return out
@@ -298,7 +298,7 @@ def _record_in_parts(runner: Runner, record: SequenceRecord, batch_tokens: int, 
         progress = GroupProgress(on_bases, part.end - part.start, passes=1)  # the context counts in its own part
         tokens = runner.tokens_of([codes], batch_tokens, progress.pass_over(len(codes)))[0]
         progress.finish()
-        yield record, tokens[part.core_offset : part.core_offset + part.end - part.start], part.start > 0
+        yield record, tokens[part.core], part.start > 0
 
 
 @dataclass
@@ -375,20 +375,17 @@ def _record_in_window_parts(runner: Runner, record: SequenceRecord, request: Win
     windows = transformer_windows(length, runner.window, request.stride or runner.window)
     counted = 0  # bases reported to on_bases: runs of overlapping windows share some
     for run in window_runs(windows, part_bases):
-        start, end = run[0][0], run[-1][1]
-        context_start, context_end = max(0, start - radius), min(length, end + radius)
-        codes = encode(record.seq[context_start:context_end])
-        progress = GroupProgress(on_bases, end - counted, passes=4 if request.reverse_complement else 2)
-        counted = end
-        forward = runner.tokens_of([codes], batch_tokens, progress.pass_over(len(codes)))[0]
-        strands = [[forward[start - context_start : end - context_start]]]
-        if request.reverse_complement:  # the reverse strand's bases length - end .. length - start
-            reverse = runner.tokens_of([reverse_complement_codes(codes)], batch_tokens,
-                                       progress.pass_over(len(codes)))[0]
-            strands.append([reverse[context_end - end : context_end - start]])
-        local = [[(s - start, e - start) for s, e in run]]
+        part = context_chunk(0, run[0][0], run[-1][1], length, radius)
+        codes = encode(record.seq[part.context_start : part.context_end])
+        progress = GroupProgress(on_bases, part.end - counted, passes=4 if request.reverse_complement else 2)
+        counted = part.end
+        strands = [[runner.tokens_of([codes], batch_tokens, progress.pass_over(len(codes)))[0][part.core]]]
+        if request.reverse_complement:
+            reverse = runner.tokens_of([reverse_complement_codes(codes)], batch_tokens, progress.pass_over(len(codes)))
+            strands.append([reverse[0][part.reverse_core]])
+        local = [[(s - part.start, e - part.start) for s, e in run]]
         for result in _group_vectors(runner, [record], strands, local, request, layers, batch_tokens, progress):
-            yield replace(result, windows=run, continued=start > 0)
+            yield replace(result, windows=run, continued=part.start > 0)
 
 
 def window_runs(windows: list[tuple[int, int]], max_bases: int) -> Iterator[list[tuple[int, int]]]:

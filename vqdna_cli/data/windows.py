@@ -27,13 +27,28 @@ class Chunk:
         """Where the core starts inside the encoded piece."""
         return self.start - self.context_start
 
+    @property
+    def core(self) -> slice:
+        """The core's tokens among those of the encoded piece."""
+        return slice(self.core_offset, self.core_offset + self.end - self.start)
+
+    @property
+    def reverse_core(self) -> slice:
+        """The core's tokens among those of the piece's reverse complement (the core of the
+        reverse strand, read along it)."""
+        offset = self.context_end - self.end
+        return slice(offset, offset + self.end - self.start)
+
+
+def context_chunk(record: int, start: int, end: int, length: int, radius: int) -> Chunk:
+    """Bases [start, end) of a record of `length` as a chunk: with up to `radius` bases of
+    context on each side."""
+    return Chunk(record, start, end, max(0, start - radius), min(length, end + radius))
+
 
 def tokenizer_chunks(record: int, length: int, chunk: int, radius: int) -> list[Chunk]:
-    chunks = []
-    for start in range(0, length, chunk):
-        end = min(start + chunk, length)
-        chunks.append(Chunk(record, start, end, max(0, start - radius), min(length, end + radius)))
-    return chunks
+    return [context_chunk(record, start, min(start + chunk, length), length, radius)
+            for start in range(0, length, chunk)]
 
 
 def transformer_windows(length: int, size: int, stride: int) -> list[tuple[int, int]]:
