@@ -127,6 +127,45 @@ def test_normalise_shifts_indels_left_through_repeats():
     assert normalise(sequence, "c", 5, "C", "T").label() == "C6T"
 
 
+def test_an_indels_ambiguous_end_reaches_through_its_repeat():
+    from vqdna_cli.mutations.variants import ambiguous_end
+
+    sequence = "GGGCACACACATTTCAAAAA"
+    deletion = normalise(sequence, "c", 7, "CA", "")  # 3 GCA>G, any CA of the repeat
+    assert ambiguous_end(sequence, deletion) == 11  # up to the T after the last CA
+    insertion = normalise(sequence, "c", 11, "", "CA")
+    assert ambiguous_end(sequence, insertion) == 11
+    assert ambiguous_end(sequence, normalise(sequence, "c", 5, "C", "T")) == 6  # a substitution: its base
+    tail = normalise(sequence, "c", 17, "AA", "")  # two A's of the tail: the tail runs to the end
+    assert (tail.pos, tail.ref) == (15, "CAA") and ambiguous_end(sequence, tail) == len(sequence)
+    assert ambiguous_end(sequence, normalise(sequence, "c", 20, "", "A")) == len(sequence)
+
+
+def test_a_genome_that_stops_inside_a_tail_is_not_called_reference_at_an_indel_there(tmp_path):
+    """A genome whose poly-A tail is shorter than the reference's may be truncated or carry a
+    deletion there: at another sample's deletion in the tail it is unknown (.), not 0."""
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.mutations.align import GenomeAligner
+    from vqdna_cli.mutations.pipeline import Sample
+    from vqdna_cli.mutations.variants import Reference
+
+    reference = REF[:1960] + "C" + "A" * 39
+    path = tmp_path / "tail.fa"
+    path.write_text(fasta_text({CHROM: reference}))
+    ref = Reference.load(path)
+    aligner = GenomeAligner(ref)
+    deletion = normalise(reference, CHROM, 1980, "AAAA", "")
+    assert (deletion.pos, deletion.ref) == (1961, "CAAAA")
+    for name, genome, known in [("whole", reference, True), ("short tail", reference[:-4], False),
+                                ("no tail", reference[:1961], False)]:
+        found = aligner.call(SequenceRecord(name, genome, name), "test")
+        sample = Sample(name, "test", "genomes", found.calls, found.covered)
+        assert found.calls == [] and sample.covers(deletion, ref) is known, name
+    substitution = normalise(reference, CHROM, 1000, REF[1000], other_base(REF[1000]))
+    found = aligner.call(SequenceRecord("s", reference[:-4], "s"), "test")
+    assert Sample("s", "test", "genomes", found.calls, found.covered).covers(substitution, ref)
+
+
 def test_genomes_are_aligned_and_their_variants_called(files, tiny_model_dir, tmp_path):
     out = tmp_path / "out"
     summary = run(files, [files["genomes"]], out, tiny_model_dir, annotation=files["gff"], plot=False)

@@ -12,7 +12,7 @@ import numpy as np
 
 from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations import report
-from vqdna_cli.mutations.variants import Call, Reference
+from vqdna_cli.mutations.variants import Call, Reference, ambiguous_end
 from vqdna_cli.options import MutationsOptions
 
 FORMAT = {"format": "vqdna-mutations", "format_version": 1}
@@ -28,13 +28,14 @@ class Sample:
     covered: dict[str, np.ndarray] = field(default_factory=dict)  # genomes, reads: bases seen, per contig
     called: dict[str, set[int]] = field(default_factory=dict)  # VCF: positions its GT calls, per contig
 
-    def covers(self, site) -> bool:
+    def covers(self, site, reference: Reference) -> bool:
         """Whether the sample is known to hold the reference or another allele over all of
-        `site`'s REF bases (an indel's anchor base included)."""
+        `site`'s REF bases (an indel's anchor base included) and, for a genome or reads, over
+        the repeat an indel could be shifted through (`variants.ambiguous_end`)."""
         start, end = site.pos - 1, site.pos - 1 + len(site.ref)
         mask = self.covered.get(site.chrom)
         if mask is not None:
-            return bool(np.all(mask[start:end]))
+            return bool(np.all(mask[start : ambiguous_end(reference.sequences[site.chrom], site)]))
         called = self.called.get(site.chrom, ())
         return all(position in called for position in range(start, end))
 
@@ -435,4 +436,4 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
         return values
 
     write_vcf(path, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site,
-              lambda name, site: by_name[name].covers(site), fields, info_of)
+              lambda name, site: by_name[name].covers(site, reference), fields, info_of)

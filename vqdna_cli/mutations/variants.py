@@ -127,6 +127,24 @@ def normalise(sequence: str, chrom: str, start0: int, ref: str, alt: str) -> Sit
     return Site(chrom, start0 + 1, ref, alt)
 
 
+def ambiguous_end(sequence: str, site: Site) -> int:
+    """0-based end (exclusive) of the reference bases a sample must hold to tell `site` from
+    the reference: its REF bases, and for an indel the whole repeat it could be shifted
+    right through. A genome that stops inside that repeat (a poly-A tail it holds fewer
+    bases of) could carry the indel or be truncated: nothing says which."""
+    end = site.pos - 1 + len(site.ref)
+    if site.kind not in (INSERTION, DELETION) or site.right_anchored:
+        return end
+    start, stop, moving = site.start0, site.end0, site.inserted
+    if site.kind == DELETION:  # the deleted bases slide right while the next base repeats them
+        while stop < len(sequence) and sequence[start] == sequence[stop]:
+            start, stop = start + 1, stop + 1
+        return max(end, stop)
+    while stop < len(sequence) and sequence[stop] == moving[0]:  # the inserted bases rotate
+        moving, stop = moving[1:] + moving[0], stop + 1
+    return max(end, stop)
+
+
 def file_sample(path: str, extensions: tuple[str, ...]) -> str:
     """The sample of a file that names none itself: its file name without the first of
     `extensions` it ends with (`pt.rep1.bam` is pt.rep1)."""
