@@ -296,11 +296,16 @@ def test_resume_continues_a_head_stopped_early_and_nothing_else(model_copy: Path
         api.finetune(rows, settings, run, TrainControl(quiet=True))
     api.finetune(rows, settings, run, TrainControl(quiet=True, resume=True))
     assert json.loads((work / "checkpoint.json").read_text())["step"] == 14  # 51 rows in batches of 8, two epochs
-    toy = FinetuneSettings("toy", epochs=2, batch=16)  # as conftest trained it
-    with pytest.raises(OutputError, match=r"--resume: head toy .* no unfinished run to continue \(its run .* has done "
-                                          r"8 steps of the 8 "):
-        api.finetune(rows, toy, run, TrainControl(quiet=True, resume=True))  # the fixture's run, finished
+    with pytest.raises(OutputError, match=r"--resume: head t .* no unfinished run to continue \(its run .* has done "
+                                          r"14 steps of the 14 "):
+        api.finetune(rows, settings, run, TrainControl(quiet=True, resume=True))  # that run, finished
+    stopped = FinetuneSettings("s", adapter="frozen", epochs=1, batch=8)
+    api.finetune(rows, stopped, run, TrainControl(quiet=True, max_minutes=0.0))
+    fewer = HeadRows((str(toy_csv(tmp_path / "fewer.csv", rows=8)),))  # one step a run: done already
+    with pytest.raises(UsageError, match=r"--resume: the checkpoint .* other settings or inputs"):
+        api.finetune(fewer, stopped, run, TrainControl(quiet=True, resume=True))  # not "has done 1 steps of the 1"
     shutil.rmtree(model_copy / "heads" / ".toy.work")
+    toy = FinetuneSettings("toy", epochs=2, batch=16)  # as conftest trained it
     with pytest.raises(OutputError, match=r"--resume: head toy .* no unfinished run to continue \(no checkpoint in"):
         api.finetune(rows, toy, run, TrainControl(quiet=True, resume=True))
     assert not (model_copy / "heads" / ".toy.work").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,39 @@ def test_head_training_data_keeps_test_and_validation_copies_out_of_training(tmp
     again = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25), seed=4)
     assert split.valid_rows == again.valid_rows and len(split.valid_rows) == 6  # seeded: the same rows each time
     assert not {s for s, _ in split.rows} & {s for s, _ in split.valid_rows}
+
+
+def test_a_rare_class_keeps_a_training_row_whatever_the_seed(tmp_path: Path):
+    """A class of one row trains under every seed, not only where the draw leaves it out of
+    the validation rows; a draw that already keeps every class is unchanged."""
+    rows = [(random_dna(30, i), str(i % 2)) for i in range(40)] + [(random_dna(30, 99), "2")]
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
+    spec = HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25)
+    held_rare = 0
+    for seed in range(12):
+        order = np.random.default_rng(seed).permutation(len(rows))
+        drawn = {rows[i] for i in order[:10]}
+        data = api.head_training_data(spec, seed=seed)
+        assert ("2" in {y for _, y in data.rows}) and data.labels == ["0", "1", "2"]
+        if rows[-1] in drawn:
+            held_rare += 1
+            assert set(data.valid_rows) == drawn - {rows[-1]}
+        else:
+            assert set(data.valid_rows) == drawn
+    assert held_rare  # some seed drew it into the validation rows
+
+
+def test_sequences_under_two_labels_are_warned_about(tmp_path: Path):
+    rows = [(random_dna(40, i), str(i % 2)) for i in range(20)]
+    twice = rows[3][0]
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows) + f"{twice},0\n")
+    said = rf"more than one label in the training and validation rows: 1 \(the first, {twice[:30]}\.\.\., as 0, 1\)"
+    with pytest.warns(VqdnaWarning, match=said):
+        api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25))
+    (tmp_path / "same.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows + rows[:2]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        api.head_training_data(HeadRows((str(tmp_path / "same.csv"),), valid_fraction=0.25))  # copies, one label
 
 
 @pytest.mark.parametrize("adapter", ["lora", "full", "frozen"])

@@ -338,12 +338,14 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     else:  # HeadRows checks that 0 < valid_fraction < 1
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * spec.held_out_fraction))
-        valid_rows = [rows[i] for i in order[:cut]]
+        held, kept = _keep_every_class_in_training(rows, list(order[:cut]), list(order[cut:]))
+        valid_rows = [rows[i] for i in held]
         dropped_valid_excluded = 0  # drawn from the training rows, already cleaned
-        rows = [rows[i] for i in order[cut:]]
+        rows = [rows[i] for i in kept]
     if not rows or not valid_rows:
         raise InputError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
                          f"{len(valid_rows)}): give more data or --valid FILE")
+    _warn_of_conflicting_labels(rows + valid_rows)  # before copies of validation rows leave training
     valid_sequences = {s for s, _ in valid_rows}
     before = len(rows)
     rows = [(s, y) for s, y in rows if s not in valid_sequences]  # no exact copy on both sides
@@ -368,6 +370,37 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}): "
                          "a head learns the classes of its training rows; give training rows of every class")
     return HeadData(rows, valid_rows, labels, record)
+
+
+def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], kept: list[int]) -> tuple[list, list]:
+    """A class whose every row the seeded draw put among the validation rows (a rare class of
+    a row or two) keeps one of them for training: otherwise whether it can be learnt at all
+    would hang on --seed. Other draws are left as they were."""
+    trained = {rows[i][1] for i in kept}
+    for position in range(len(held) - 1, -1, -1):
+        label = rows[held[position]][1]
+        if label not in trained and len(held) > 1:
+            kept.append(held.pop(position))
+            trained.add(label)
+    return held, kept
+
+
+def _warn_of_conflicting_labels(rows: list[tuple[str, str]]) -> None:
+    """The same sequence under two labels teaches a head nothing and caps its score: said once."""
+    import warnings
+
+    from vqdna_cli.errors import VqdnaWarning
+
+    labels_of: dict[str, set[str]] = {}
+    for sequence, label in rows:
+        labels_of.setdefault(sequence, set()).add(label)
+    conflicting = [sequence for sequence, found in labels_of.items() if len(found) > 1]
+    if conflicting:
+        first = conflicting[0]
+        warnings.warn(f"sequences under more than one label in the training and validation rows: "
+                      f"{len(conflicting):,} (the first, {first[:30]}{'...' if len(first) > 30 else ''}, as "
+                      f"{', '.join(_label_order(labels_of[first]))}); no head can tell them apart",
+                      VqdnaWarning, stacklevel=3)
 
 
 @keeps_global_state
@@ -548,10 +581,10 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     model, info = load_model(model_dir)
     warn_if_never_pretrained(info, model_dir)
     _check_window_reads(s, model.cfg.transformer.max_tokens, max(len(sequence) for sequence, _ in rows))
-    _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
     run_record = _head_run_record(data_files, s, run, data, class_names, info)
-    for folder in member_folders(work, s.members):
+    for folder in member_folders(work, s.members):  # other inputs: said before the step counts
         _resumable(folder, run_record, control)
+    _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
     _warn_if_nothing_to_resume(member_folders(work, s.members), control)
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
