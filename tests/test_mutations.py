@@ -656,6 +656,12 @@ def test_cli_end_to_end_and_one_line_errors(run_vqdna, files, tiny_model_dir, tm
     assert not (tmp_path / "nothing").exists()
     exists = run_vqdna("mutations", "--reference", files["ref"], files["genomes"], "-o", out, "-m", tiny_model_dir)
     assert exists.returncode == 4 and "--force" in exists.stderr
+    made_first = tmp_path / "made_first"  # `mkdir -p` before the run, as a workflow may: taken as new
+    made_first.mkdir()
+    into = run_vqdna("mutations", "--reference", files["ref"], files["genomes"], "-o", made_first, "-m",
+                     tiny_model_dir, "--no-plot", "--quiet")
+    assert into.returncode == 0, into.stderr
+    assert {p.name for p in made_first.iterdir()} == {"variants.tsv", "samples.tsv", "summary.json"}
 
 
 # --- stdin, and what htslib says ---------------------------------------------------------------

@@ -85,3 +85,15 @@ def test_pipeline_draws_genes_and_lineages(files, tiny_model_dir, tmp_path):
     first_line = (out / "variants.tsv").read_text().splitlines()[0]
     assert first_line.startswith("# vqdna ")
     assert Image.open(image).text["Description"] == first_line[2:]
+
+
+def test_the_map_of_two_genomes_has_no_second_axis_of_rounding_noise():
+    """Two genomes span one axis; the second component is drawn flat, not at the 1e-16 scale."""
+    from vqdna_cli.mutations.summary import projection
+
+    rng = np.random.default_rng(3)
+    two = projection(rng.normal(size=(2, 64)))
+    assert np.all(two[:, 1] == 0) and abs(two[0, 0] - two[1, 0]) > 1
+    three = projection(rng.normal(size=(3, 64)))
+    assert np.all(np.abs(three[:, 1]) > 1e-6)
+    assert np.all(projection(np.ones((4, 8))) == 0)

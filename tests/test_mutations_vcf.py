@@ -50,6 +50,23 @@ def test_vcf_has_so_effects_hgvs_and_no_ancestral_allele_key(files, tiny_model_d
     assert "LLR" in noncoding.info
 
 
+def test_vcf_is_the_same_bytes_from_another_folder(files, tiny_model_dir, tmp_path, monkeypatch):
+    """A workflow engine runs each task in its own folder, its inputs linked in by name: the
+    VCF names the reference as given, so the same inputs give the same file (md5 snapshots)."""
+    import shutil
+
+    written = []
+    for folder in ("task_a", "task_b"):
+        (tmp_path / folder).mkdir()
+        for name in ("ref", "genomes"):
+            shutil.copy(files[name], tmp_path / folder / files[name].name)
+        monkeypatch.chdir(tmp_path / folder)
+        run({"ref": Path(files["ref"].name)}, [Path(files["genomes"].name)], Path("out"), tiny_model_dir,
+            vcf=True, plot=False)
+        written.append((tmp_path / folder / "out" / "variants.vcf").read_bytes())
+    assert written[0] == written[1] and f"##reference=file://{files['ref'].name}\n".encode() in written[0]
+
+
 def test_vcf_gz_is_bgzipped_with_a_tabix_index(files, tiny_model_dir, tmp_path):
     out = tmp_path / "out"
     run(files, [files["genomes"]], out, tiny_model_dir, annotation=files["gff"], vcf_gz=True, plot=False)

@@ -31,7 +31,7 @@ def check_output_dir(path: Path, force: bool, inputs: Iterable = ()) -> None:
         raise OutputError("-o -: mutations writes a folder of files; give a folder name")
     if path.exists() and not path.is_dir():
         raise OutputError(f"output {path} exists and is not a folder: give a folder name")
-    if path.exists() and not force:
+    if _holds_anything(path) and not force:  # an empty one (`mkdir -p report` first) is taken as new
         raise OutputError(f"output folder {path} exists: use --force to replace the vqdna files in it")
     if path.is_dir():
         _check_holds_no_input(path, inputs)
@@ -57,7 +57,7 @@ def atomic_directory(path: Path, force: bool) -> Iterator[Path]:
     made at `path` since `check_output_dir` (the same -o twice in a workflow) is kept, and
     this run fails (exit 4), as a file output that appears while a run writes it is kept."""
     path = Path(path)
-    existing = path.is_dir()
+    existing = _holds_anything(path)  # an empty folder is replaced as a whole, as a new one
     if existing and not force:
         raise _appeared(path)
     parent = path if existing else (path.parent if str(path.parent) else Path("."))
@@ -77,7 +77,7 @@ def atomic_directory(path: Path, force: bool) -> Iterator[Path]:
             os.chmod(child, 0o666 & ~umask())
         if existing:
             _replace_outputs(work, path)
-        elif path.exists():  # made by another run while this one worked
+        elif _holds_anything(path) or (path.exists() and not path.is_dir()):  # made by another run meanwhile
             raise _appeared(path)
         else:
             try:
@@ -88,6 +88,10 @@ def atomic_directory(path: Path, force: bool) -> Iterator[Path]:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _holds_anything(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
 
 
 def _appeared(path: Path) -> OutputError:

@@ -80,7 +80,8 @@ def projection(matrix: np.ndarray) -> np.ndarray:
     if not centred.any():
         return np.zeros((len(matrix), 2))
     u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    coords = u[:, :2] * s[:2]
+    # A component of rounding error alone (two genomes span one axis) is drawn flat, not as noise
+    coords = u[:, :2] * np.where(s[:2] > s[0] * 1e-9, s[:2], 0.0)
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
     return coords

@@ -37,7 +37,8 @@ def _header(reference: Reference, header_lines: list[str], samples: list[str],
     header = pysam.VariantHeader()
     for line in header_lines:
         header.add_line(f"##{line}")
-    header.add_line(f"##reference=file://{Path(reference.path).resolve()}")
+    # As given, as bcftools writes it: the run folder (a Nextflow task's) stays out of the bytes
+    header.add_line(f"##reference=file://{reference.path}")
     for chrom, sequence in reference.sequences.items():
         header.contigs.add(chrom, length=len(sequence))
     for key, number, kind, description in info_fields:
