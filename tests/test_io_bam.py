@@ -80,6 +80,16 @@ def test_a_bam_without_reads_is_refused_as_an_empty_fasta_is(tmp_path: Path) -> 
     unmapped = write_bam(tmp_path / "unmapped.bam", [("lost", UNMAPPED, None, -1, "ACGT")])
     with pytest.raises(InputError, match="no mapped reads in"):
         list(read_alignments(unmapped, mapped_only=True))
+    no_bases = write_bam(tmp_path / "no_bases.bam", [("noseq", 0, "chr1", 500, None), ("fwd", SECONDARY, "chr2", 50,
+                                                                                        "ACGTACGTAA")])
+    with pytest.raises(InputError, match=r"no reads in .*no_bases.bam \(1 not primary, 1 without bases \(SEQ \*\) "
+                                         r"left out\)"):
+        list(read_alignments(no_bases))
+
+
+def test_regions_without_reads_are_said(indexed_bam: str) -> None:
+    with pytest.warns(VqdnaWarning, match=r"no reads in .*reads.bam overlapping the 2 regions"):
+        assert list(read_alignment_regions(indexed_bam, [parse_region("chr1:1-50"), parse_region("chr2:400-500")])) == []
 
 
 @pytest.mark.filterwarnings("ignore:.*stored without bases")

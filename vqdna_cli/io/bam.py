@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
 from typing import BinaryIO
@@ -145,31 +146,43 @@ def _records(
     path: str,
     reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
-    without_bases = [0]  # primary reads stored without their bases (SEQ *), counted by _kept
+    skipped = Counter()  # reads _kept leaves out: "without bases" (SEQ *), "not primary"
     try:
+        found = 0
         if regions is None:
-            found = 0
-            for record in _unique(_kept(alignments.fetch(until_eof=True), mapped_only, without_bases), path):
+            for record in _unique(_kept(alignments.fetch(until_eof=True), mapped_only, skipped), path):
                 found += 1
                 yield record
-            if not found and not without_bases[0]:  # as an empty FASTA is refused
-                raise InputError(f"no {'mapped ' if mapped_only else ''}reads in {path}")
+            if not found:  # as an empty FASTA is refused
+                raise InputError(_nothing_kept(path, mapped_only, skipped))
         else:
             seen: set[str] = set()
             for region in regions:
                 reads = alignments.fetch(region.chrom, region.start, region.end)
-                for record in _kept(reads, mapped_only, without_bases):
+                for record in _kept(reads, mapped_only, skipped):
                     if record.name not in seen:
                         seen.add(record.name)
+                        found += 1
                         yield record
-        if without_bases[0]:
-            warnings.warn(f"{path}: skipped {without_bases[0]:,} primary read{'s' if without_bases[0] > 1 else ''} "
+            if not found:  # a region without reads is an answer, not an error: said, though
+                where = f"overlapping the {len(regions):,} region{'s' if len(regions) > 1 else ''}"
+                warnings.warn(_nothing_kept(path, mapped_only, skipped, where), VqdnaWarning, stacklevel=2)
+        if skipped["without bases (SEQ *)"] and found:
+            count = skipped["without bases (SEQ *)"]
+            warnings.warn(f"{path}: skipped {count:,} primary read{'s' if count > 1 else ''} "
                           "stored without bases (SEQ *)", VqdnaWarning, stacklevel=2)
     except (OSError, ValueError) as error:
         raise _read_error(alignments, path, reference, error) from error
     finally:
         with suppress(OSError):  # closing a file htslib failed to read raises again
             alignments.close()
+
+
+def _nothing_kept(path: str, mapped_only: bool, skipped: Counter, where: str = "") -> str:
+    """"no reads in x.bam", saying what was there and left out (secondary copies, SEQ *)."""
+    left_out = [f"{skipped[kind]:,} {kind}" for kind in ("not primary", "without bases (SEQ *)") if skipped[kind]]
+    return (f"no {'mapped ' if mapped_only else ''}reads in {path}" + (f" {where}" if where else "")
+            + (f" ({', '.join(left_out)} left out)" if left_out else ""))
 
 
 def _read_error(alignments: pysam.AlignmentFile, path: str, reference: str | None, error: Exception) -> InputError:
@@ -199,16 +212,18 @@ def _refuse_duplicate_read(name: str | None, path: str) -> None:
                          "(mates need the read1/read2 FLAG bits: they become NAME/1 and NAME/2)")
 
 
-def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool,
-          without_bases: list[int]) -> Iterator[SequenceRecord]:
+def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool, skipped: Counter) -> Iterator[SequenceRecord]:
     """Each read once: no secondary/supplementary copies (their SEQ is often left out), no
-    sequence-less records; primary reads it would keep but that lack bases are counted in
-    `without_bases[0]` (a count, not names: a BAM may hold millions)."""
+    sequence-less records; both counted in `skipped` (counts, not names: a BAM may hold
+    millions), as "not primary" and "without bases (SEQ *)"."""
     for read in _quietly(reads):
-        if read.is_secondary or read.is_supplementary or (mapped_only and read.is_unmapped):
+        if mapped_only and read.is_unmapped:
+            continue
+        if read.is_secondary or read.is_supplementary:
+            skipped["not primary"] += 1
             continue
         if read.query_sequence is None:
-            without_bases[0] += 1
+            skipped["without bases (SEQ *)"] += 1
             continue
         yield _to_record(read)
 
