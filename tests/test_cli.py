@@ -265,6 +265,25 @@ def test_closed_stdout_pipe_is_not_an_error(run_vqdna, tiny_model_dir: Path, sho
     assert result.returncode == 0
 
 
+@pytest.mark.parametrize("closed, args, message, code", [
+    ("<&-", ["tokenize", "-", "-o", "OUT.npz"], "cannot read stdin (-): it is closed", 2),
+    (">&-", ["classify", "--task", "toy", "FASTA"], "cannot write to stdout: it is closed; give -o FILE", 4),
+])
+def test_a_stream_closed_at_start_is_one_line(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path,
+                                              closed: str, args: list[str], message: str, code: int) -> None:
+    """`vqdna ... <&-` (a scheduler that starts jobs without stdin): Python has no sys.stdin
+    at all; that is said in one line, not with an AttributeError's traceback."""
+    import subprocess
+
+    given = [str(tmp_path / "out.npz") if a == "OUT.npz" else str(short_fasta) if a == "FASTA" else a for a in args]
+    shell = f'exec {closed}; exec "$0" "$@"'
+    result = subprocess.run(["sh", "-c", shell, sys.executable, "-m", "vqdna_cli", *given, "-m", str(tiny_model_dir)],
+                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    stderr = result.stderr.decode()
+    assert result.returncode == code and stderr.startswith(f"vqdna: error: {message}") and stderr.count("\n") == 1
+    assert not (tmp_path / "out.npz").exists()
+
+
 def test_every_imported_package_is_a_declared_dependency() -> None:
     """A clean `pip install vqdna` must be able to import every module the package imports."""
     import ast

@@ -239,8 +239,15 @@ def test_validate_sequence_str_and_bytes() -> None:
 
 @pytest.mark.parametrize("seq", ["ACGTſ", "ACGTé", b"ACGT\xc3\xa9"])
 def test_validate_sequence_rejects_non_ascii(seq: str | bytes) -> None:
-    with pytest.raises(InputError, match="'r' in src .* at position 5"):
+    shown = "ſ" if seq == "ACGTſ" else "é"  # as the user's editor shows it, not 'Ã'
+    with pytest.raises(InputError, match=f"'r' in src has invalid character '{shown}' at position 5"):
         validate_sequence(seq, "r", "src")
+
+
+def test_a_fastq_record_in_a_fasta_file_is_named_as_one(tmp_path: Path) -> None:
+    message = read_error(write(tmp_path, "mixed.fa", ">a\nACGTACGT\n@b\nACGT\n+\nIIII\n"))
+    assert "'@' at position 9" in message and "a FASTQ record among FASTA ones" in message
+    assert "protein" not in message
 
 
 # --- indexed regions --------------------------------------------------------------------------

@@ -74,23 +74,37 @@ def validate_sequence(seq: str | bytes, record_name: str, source: str) -> str:
     if data is None or data.translate(None, _ALLOWED_BYTES):
         # latin-1 maps each byte to one character, so error positions stay byte positions.
         text = seq if isinstance(seq, str) else seq.decode("latin-1")
-        raise _bad_character_error(text, record_name, source)
+        raise _bad_character_error(text, record_name, source, seq if isinstance(seq, bytes) else None)
     return data.upper().decode("ascii")
 
 
-def _bad_character_error(seq: str, record_name: str, source: str) -> InputError:
+def _bad_character_error(seq: str, record_name: str, source: str, raw: bytes | None = None) -> InputError:
     match = _FIRST_BAD.search(seq)
     assert match is not None, "called only for sequences with a bad character"
+    shown = _character_at(raw, match.start()) if raw is not None else match.group()
     message = (
-        f"record {record_name!r} in {source} has invalid character {match.group()!r} "
+        f"record {record_name!r} in {source} has invalid character {shown!r} "
         f"at position {match.start() + 1}; allowed are the IUPAC nucleotide codes "
         f"{ALLOWED_BASES}"
     )
-    if _PROTEIN_ONLY.search(seq):
+    if match.group() in "@+":  # a FASTQ record's header or separator line read as bases
+        message += " (a FASTQ record among FASTA ones? give FASTQ as a file of its own)"
+    elif _PROTEIN_ONLY.search(seq):
         message += " (this looks like a protein sequence; vqdna needs DNA or RNA)"
     elif match.group() in "-.":
         message += " (remove alignment gaps, e.g. with `seqkit seq -g`)"
     return InputError(message)
+
+
+def _character_at(data: bytes, at: int) -> str:
+    """The character whose first byte is data[at], as the user's editor shows it: a UTF-8
+    letter (é) rather than the Latin-1 reading of its first byte (Ã)."""
+    for width in (1, 2, 3, 4):
+        try:
+            return data[at : at + width].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return data[at : at + 1].decode("latin-1")
 
 
 # --- streaming reader ------------------------------------------------------------------
@@ -231,10 +245,18 @@ def _check_bgzf_end(path: str) -> None:
                          "copy or download?); get it again, or recompress it with bgzip")
 
 
+def stdin_bytes() -> BinaryIO:
+    """The process's stdin as bytes; refused in one line where it was closed at start (`<&-`),
+    which leaves Python no stream at all."""
+    if sys.stdin is None:
+        raise InputError("cannot read stdin (-): it is closed; give a file, or pipe the sequences in")
+    return sys.stdin.buffer
+
+
 def _open_binary(path: str) -> AbstractContextManager[BinaryIO]:
     if path == "-":
         # Leave the process's stdin open when the reader finishes.
-        return nullcontext(sys.stdin.buffer)
+        return nullcontext(stdin_bytes())
     try:
         return open(path, "rb")
     except OSError as error:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import zlib
 from collections.abc import Iterator
 
 from vqdna_cli.errors import InputError, VqdnaError
 from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
-from vqdna_cli.io.fasta import GZIP_MAGIC, Rewound, read_fasta, read_stream, validate_sequence
+from vqdna_cli.io.fasta import GZIP_MAGIC, Rewound, read_fasta, read_stream, stdin_bytes, validate_sequence
 from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.writers import is_special
@@ -84,7 +83,7 @@ def open_sequences(
     if regions and (path == "-" or is_special(path)):
         raise InputError("--region and --bed need an indexed file, not stdin or a pipe; pass a file path")
     if path == "-":
-        return _stream_records(sys.stdin.buffer, "stdin", mapped_only, reference)
+        return _stream_records(stdin_bytes(), "stdin", mapped_only, reference)
     if is_special(path):
         return _pipe_records(path, mapped_only, reference)
     if detect_format(path) == ALIGNMENT:

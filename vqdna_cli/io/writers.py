@@ -31,6 +31,8 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
     existing file without --force, a missing folder; `binary` outputs (`.npz`) are not
     written to a terminal. A device or FIFO (`-o /dev/null`) is written into, never replaced."""
     if path is None or str(path) == "-":
+        if sys.stdout is None:  # started with stdout closed (`>&-`): Python has no stream for it
+            raise OutputError("cannot write to stdout: it is closed; give -o FILE")
         if binary and path is not None and sys.stdout.isatty():
             raise OutputError("-o -: the output is a binary .npz; redirect stdout to a file or a pipe")
         return

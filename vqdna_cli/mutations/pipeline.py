@@ -68,11 +68,11 @@ def is_stdin_or_pipe(path: str) -> bool:
 def read_streamed(path: str) -> bytes:
     """The whole of stdin (`-`) or a pipe (`<(zcat genomes.fa.gz)`): genomes are parsed in
     memory anyway, so they can come from one. Reads and variants cannot (`stream_kind`)."""
-    import sys
+    from vqdna_cli.io.fasta import stdin_bytes
 
     try:
         if path == "-":
-            return sys.stdin.buffer.read()
+            return stdin_bytes().read()
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as error:
