@@ -3,6 +3,7 @@ streaming (vqdna_cli/scan.py, api.scan)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from conftest import fasta_text, random_dna
 from vqdna_cli.errors import VqdnaError
 from vqdna_cli.head_info import HeadInfo
 from vqdna_cli.io.regions import Region
-from vqdna_cli.scan import ScanLayout, ScanSettings, background_classes, interval_windows, sorted_merged, window_starts
+from vqdna_cli.scan import (ScanLayout, ScanSettings, Skipped, background_classes, interval_windows, sorted_merged,
+                            window_starts)
 
 TOY_KEYS = {"class_names": ["neg", "pos"], "labels": ["0", "1"], "train_window_lengths": [40, 40], "adapter": "frozen"}
 
@@ -48,9 +50,11 @@ def test_the_layout_comes_from_the_head_and_bad_values_are_one_line_errors():
 def test_windows_read_the_minus_strand_reverse_complemented_and_skip_gaps():
     seq = "ACGTTGCA" * 5 + "N" * 20 + "GGGAAACCCT" * 4
     layout = ScanLayout(20, 20, ("+", "-"))
-    windows = list(interval_windows(lambda a, b: seq[a:b], "c", 0, len(seq), layout))
+    skipped = Skipped()
+    windows = list(interval_windows(lambda a, b: seq[a:b], "c", 0, len(seq), layout, skipped))
     starts = [w.record.offset for w in windows]
     assert starts == [0, 0, 20, 20, 60, 60, 80, 80] and 40 not in starts  # the all-N window is skipped
+    assert skipped.ambiguous == 2  # on each strand, as the windows written are counted
     plus, minus = windows[0].record.seq, windows[1].record.seq
     assert (windows[0].strand, windows[1].strand) == ("+", "-")
     assert plus == seq[:20] and minus == plus[::-1].translate(str.maketrans("ACGTN", "TGCAN"))
@@ -220,3 +224,16 @@ def test_a_whole_sequence_head_cannot_scan(run_vqdna, model_copy, genome, tmp_pa
         "vqdna: error: the whole head classifies whole sequences, not windows of a genome: it cannot scan; classify "
         "the sequences instead (without --scan)"]
     assert not (tmp_path / "x.bed").exists()
+
+
+def test_scan_counts_the_windows_it_leaves_out_for_their_n(run_vqdna, tiny_model_dir, tmp_path):
+    """A contig of N (an unplaced scaffold's gap) gives no rows: the closing line says why."""
+    fasta = tmp_path / "gaps.fa"
+    fasta.write_text(fasta_text({"bases": random_dna(200, 3), "gap": "N" * 200}))
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta, "-o",
+                       tmp_path / "gaps.bed")
+    assert result.returncode == 0, result.stderr
+    closing = next(line for line in result.stderr_lines if "windows written" in line)
+    assert re.search(r"; \d+ more than 10 % N left out$", closing), closing
+    rows = [line for line in (tmp_path / "gaps.bed").read_text().splitlines() if not line.startswith("#")]
+    assert rows and all(line.startswith("bases\t") for line in rows)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vqdna_cli.data.alphabet import reverse_complement
@@ -85,10 +85,18 @@ class ScanWindow:
     strand: str
 
 
+@dataclass
+class Skipped:
+    """Windows a scan left out, for its closing line: mostly N or other IUPAC codes."""
+
+    ambiguous: int = 0
+
+
 def interval_windows(fetch: Callable[[int, int], str], chrom: str, start: int, end: int,
-                     layout: ScanLayout) -> Iterator[ScanWindow]:
+                     layout: ScanLayout, skipped: Skipped | None = None) -> Iterator[ScanWindow]:
     """The windows of [start, end) of `chrom`, in position order (both strands of a window
-    one after the other); `fetch(a, b)` returns bases [a, b), uppercased."""
+    one after the other); `fetch(a, b)` returns bases [a, b), uppercased. Windows left out
+    for their N are counted in `skipped`."""
     starts = window_starts(start, end, layout)
     per_block = max(1, BLOCK_BASES // layout.stride)
     for first in range(0, len(starts), per_block):
@@ -98,6 +106,8 @@ def interval_windows(fetch: Callable[[int, int], str], chrom: str, start: int, e
         for at in block:
             seq = bases[at - offset : at - offset + layout.window]
             if not mostly_bases(seq):
+                if skipped is not None:
+                    skipped.ambiguous += len(layout.strands)  # counted as the windows written are
                 continue
             for strand in layout.strands:
                 record = SequenceRecord(f"{chrom}:{at}-{at + layout.window}", reverse_complement(seq) if strand == "-" else seq,
@@ -130,6 +140,7 @@ class ScanSource:
     path: str
     regions: list[Region] | None  # None: every record of an unindexed FASTA
     total_bases: int | None
+    skipped: Skipped = field(default_factory=Skipped)  # by `windows`, as it goes
 
     @classmethod
     def open(cls, path: str, regions: list[Region]) -> "ScanSource":
@@ -157,7 +168,8 @@ class ScanSource:
             from vqdna_cli.io.fasta import read_fasta
 
             for record in read_fasta(self.path):
-                yield from interval_windows(lambda a, b, r=record: r.seq[a:b], record.chrom, 0, len(record), layout)
+                yield from interval_windows(lambda a, b, r=record: r.seq[a:b], record.chrom, 0, len(record), layout,
+                                            self.skipped)
             return
         from vqdna_cli.io.fasta import validate_sequence
         from vqdna_cli.io.htslib import quiet_htslib
@@ -170,7 +182,7 @@ class ScanSource:
                         seq = fasta.fetch(chrom, a, b)
                     return validate_sequence(seq, chrom, self.path)
 
-                yield from interval_windows(fetch, region.chrom, region.start, region.end, layout)
+                yield from interval_windows(fetch, region.chrom, region.start, region.end, layout, self.skipped)
 
 
 def background_classes(info: HeadInfo) -> set[int]:

@@ -187,6 +187,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
               "strands": "".join(layout.strands), "bases": tracker.covered, "max_ambiguous": MAX_AMBIGUOUS,
               "regions_shorter_than_window": source.shorter_than(layout.window),
+              "windows_mostly_ambiguous": source.skipped.ambiguous,
               "outside_training_lengths": outside_training_lengths(info, layout.window),
               "train_window_lengths": info.train_window_lengths}
     if has_sidecar(output):

@@ -98,8 +98,10 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
     with bases_progress(f"scanning ({task})", quiet) as progress:
         result = api.scan(replace(inputs, source=genome), output, task, run, settings, force=force,
                           progress=progress, on_total=progress.set_total)
+    ambiguous = result["windows_mostly_ambiguous"]
     report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
-           f"{result['stride']} bp, strands {result['strands']})", quiet)
+           f"{result['stride']} bp, strands {result['strands']})"
+           + (f"; {ambiguous:,} more than {result['max_ambiguous'] * 100:g} % N left out" if ambiguous else ""), quiet)
     if not result["windows"]:
         report(f"vqdna: warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
                f"window, or more than {result['max_ambiguous'] * 100:g} % N): the BED holds no rows", quiet)

@@ -19,7 +19,7 @@ Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random s
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
 Region = Annotated[Optional[str], typer.Option("--region", "-r", help="Only chr:start-end (1-based, inclusive, as samtools) of an indexed FASTA or BAM.", show_default=False)]
-Bed = Annotated[Optional[Path], typer.Option("--bed", help="Only the regions of a BED file (0-based, half-open) of an indexed FASTA or BAM.", show_default=False)]
+Bed = Annotated[Optional[Path], typer.Option("--bed", help="Only the regions of a BED file (0-based, half-open) of an indexed FASTA or BAM. Its strand column is not read: every region is read on the forward strand, as bedtools getfasta without -s (embed and classify take --rc for both).", show_default=False)]
 MappedOnly = Annotated[bool, typer.Option("--mapped-only", help="BAM/SAM/CRAM: skip unmapped reads.")]
 Reference = Annotated[Optional[Path], typer.Option("--reference", help="CRAM: the reference FASTA it was compressed against.", show_default=False)]
 BatchTokens = Annotated[int, typer.Option("--batch-tokens", min=MIN_BATCH_TOKENS, help="Bases per batch: memory against speed. Tokens never depend on it; embeddings and probabilities can differ in their last float digits (padding changes the order of sums), so keep it fixed where outputs are compared byte for byte.")]
