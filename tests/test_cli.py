@@ -258,6 +258,32 @@ def test_ctrl_c_exits_130_with_a_message(monkeypatch, capsys, tmp_path: Path) ->
     assert "vqdna: error: interrupted" in capsys.readouterr().err
 
 
+def test_a_ctrl_c_during_torchs_import_is_held_until_it_is_done(monkeypatch) -> None:
+    """A Ctrl-C landing while torch's C++ code calls back into Python aborted the process
+    (exit 134); it is held until the import is over, then raised where vqdna turns it into
+    its one line (exit 130), and the usual handler is back."""
+    import importlib
+    import os
+    import signal
+
+    from vqdna_cli.cli import handling
+
+    def import_interrupted(name):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered now, in the middle of "the import"
+        imported.append(name)
+
+    imported = []
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.setattr(importlib, "import_module", import_interrupted)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # main() of an earlier test ignores it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            handling.import_torch_holding_ctrl_c()
+        assert imported == ["torch"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_closed_stdout_pipe_is_not_an_error(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
     """`vqdna classify ... | head -1`: the reader going away is not a failure."""
     result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, stdout_closed=True)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import typer
@@ -54,11 +57,33 @@ def warnings_as_lines(quiet: bool):
         yield
 
 
+def import_torch_holding_ctrl_c() -> None:
+    """Import torch (every command uses it) with a Ctrl-C held back until the import is done.
+    A KeyboardInterrupt raised while torch's C++ code calls back into Python is not caught
+    there: the process aborts (exit 134, a C++ message) instead of ending in one line, 130."""
+    if "torch" in sys.modules or not _in_main_thread() or signal.getsignal(signal.SIGINT) is not \
+            signal.default_int_handler:  # ignored (a job started in the background), or someone else's
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        importlib.import_module("torch")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal.signal works there only
+
+
 def one_line_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             with warnings_as_lines(bool(kwargs.get("quiet"))):
+                import_torch_holding_ctrl_c()
                 return command(*args, **kwargs)
         except VqdnaError as error:
             raise fail(str(error), error.exit_code) from None
