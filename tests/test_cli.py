@@ -50,6 +50,12 @@ def test_version() -> None:
     assert result.stdout.decode() == f"vqdna {vqdna_cli.__version__}\n"
 
 
+def test_version_after_a_command_points_to_vqdna_version(run_vqdna) -> None:
+    for args in (["tokenize", "--version"], ["train", "finetune", "-V"]):
+        result = run_vqdna(*args)
+        assert result.returncode == 2 and result.stderr_lines == [
+            f"vqdna: error: {args[-1]} is an option of vqdna itself, not of a command: run `vqdna --version`"]
+
 
 def test_no_arguments_prints_usage() -> None:
     result = run_vqdna_process()

@@ -333,3 +333,10 @@ def test_regions_invalid_sequence(tmp_path: Path) -> None:
     pysam.faidx(path)
     with pytest.raises(InputError, match="'p:1-5' in .*prot.fa .*protein"):
         list(read_fasta_regions(path, [parse_region("p")]))
+
+
+def test_a_name_that_is_not_utf8_keeps_every_byte(tmp_path: Path) -> None:
+    """Two Latin-1 names that differ in one byte stay two records, each byte a letter."""
+    path = tmp_path / "latin1.fa"
+    path.write_bytes(b">caf\xe9 one\nACGT\n>caf\xe8\nACGT\n>plain_\xc3\xa9\nACGT\n")
+    assert [r.name for r in read_fasta(str(path))] == ["café", "cafè", "plain_é"]

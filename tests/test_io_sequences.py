@@ -5,12 +5,13 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+import warnings
 from pathlib import Path
 
 import pysam
 import pytest
 
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.sequences import detect_format, open_sequences
 
@@ -150,6 +151,14 @@ def test_bad_region_fails_before_reading(fasta: str) -> None:
 def test_mapped_only_on_fasta(fasta: str) -> None:
     with pytest.raises(InputError, match=f"--mapped-only .*{fasta}"):
         open_sequences(fasta, mapped_only=True)
+
+
+def test_reference_with_fasta_is_said_to_be_unused(fasta: str, bam: str) -> None:
+    with pytest.warns(VqdnaWarning, match=f"--reference is read for CRAM input only; {fasta} is FASTA"):
+        assert list(open_sequences(fasta, reference=fasta))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert list(open_sequences(fasta)) and list(open_sequences(bam, reference=fasta))
 
 
 def test_bam_uppercased(bam: str) -> None:

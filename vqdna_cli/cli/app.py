@@ -96,6 +96,8 @@ def _run() -> int:
 
 def _usage_message(error: UsageError) -> str:
     """`Invalid value for '--steps': ... (see 'vqdna train tokenizer -h')`, on one line."""
+    if getattr(error, "option_name", None) in ("--version", "-V"):  # click would suggest a look-alike option
+        return f"{error.option_name} is an option of vqdna itself, not of a command: run `vqdna --version`"
     message = " ".join(line.strip() for line in error.format_message().splitlines() if line.strip())
     message = message[:-1] if message.endswith(".") else message
     ctx = error.ctx

@@ -326,9 +326,18 @@ def _parse_header(line: bytes, source: str, seen: SeenNames) -> str:
     if not words:
         kind, mark = ("FASTQ", "@") if line.startswith(b"@") else ("FASTA", ">")
         raise InputError(f"a {kind} header in {source} has no record name after '{mark}'")
-    name = words[0].decode("utf-8", errors="replace")
+    name = record_name(words[0])
     _refuse_duplicate(seen.add(name), source)
     return name
+
+
+def record_name(raw: bytes) -> str:
+    """A header's name as text: UTF-8, or where it is not UTF-8 (an old Latin-1 file) each
+    byte as its Latin-1 letter, so that no byte is lost and two names stay two."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _refuse_duplicate(name: str | None, source: str) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zlib
 from collections.abc import Iterator
 
-from vqdna_cli.errors import InputError, VqdnaError
+from vqdna_cli.errors import InputError, VqdnaError, VqdnaWarning
 from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
 from vqdna_cli.io.fasta import GZIP_MAGIC, Rewound, read_fasta, read_stream, stdin_bytes, validate_sequence
 from vqdna_cli.io.indexed_fasta import read_fasta_regions
@@ -90,6 +91,7 @@ def open_sequences(
         records = read_alignment_regions(path, regions or None, mapped_only, reference)
         return _validated(records, path)
     _refuse_mapped_only(mapped_only, path)
+    _say_reference_unused(reference, path)
     return read_fasta_regions(path, regions) if regions else read_fasta(path, fastq=True)
 
 
@@ -103,6 +105,7 @@ def _stream_records(raw, source: str, mapped_only: bool, reference: str | None) 
     if looks_like_alignment(head) or source.lower().endswith(_ALIGNMENT_EXTENSIONS):
         return _validated(read_alignment_stream(stream, mapped_only, reference, source), source)
     _refuse_mapped_only(mapped_only, source)
+    _say_reference_unused(reference, source)
     return read_stream(stream, source, fastq=True)
 
 
@@ -122,6 +125,14 @@ def _pipe_records(path: str, mapped_only: bool, reference: str | None) -> Iterat
 def _closing(records: Iterator[SequenceRecord], raw) -> Iterator[SequenceRecord]:
     with raw:
         yield from records
+
+
+def _say_reference_unused(reference: str | None, source: str) -> None:
+    """--reference decodes CRAM; given with FASTA (a workflow's rule passing it to every
+    input, say) it changes nothing, which is said rather than left to be guessed."""
+    if reference is not None:
+        warnings.warn(f"--reference is read for CRAM input only; {source} is FASTA or FASTQ: it is not used",
+                      VqdnaWarning, stacklevel=3)
 
 
 def _refuse_mapped_only(mapped_only: bool, source: str) -> None:
