@@ -151,6 +151,7 @@ def test_region_unknown_contig(indexed_bam: str) -> None:
         read_alignments(indexed_bam, parse_region("chr9:1-10"))
 
 
+@pytest.mark.filterwarnings("ignore:no reads in .* overlapping")
 def test_region_outside_contig(indexed_bam: str) -> None:
     with pytest.raises(InputError, match="outside contig 'chr2' of .*reads.bam"):
         read_alignments(indexed_bam, parse_region("chr2:501-600"))
