@@ -219,6 +219,47 @@ def test_split_makes_contiguous_non_empty_shards(tmp_path):
         split.split_fasta(str(fasta), [str(tmp_path / f"x{i}.fa") for i in range(6)])
 
 
+def test_split_reads_names_as_vqdna_does(tmp_path):
+    """Two Latin-1 names that differ in one byte are two records (they were one U+FFFD name,
+    refused as a duplicate), and a UTF-8 é and a Latin-1 é one name, as vqdna reads them."""
+    two = tmp_path / "two.fa"
+    two.write_bytes(b">caf\xe9\nACGT\n>caf\xe8\nACGT\n")
+    split.split_fasta(str(two), [str(tmp_path / "0.fa"), str(tmp_path / "1.fa")])
+    same = tmp_path / "same.fa"
+    same.write_bytes(b">caf\xc3\xa9\nACGT\n>caf\xe9\nACGT\n")
+    with pytest.raises(SystemExit, match="duplicate record ID 'café'"):
+        split.split_fasta(str(same), [str(tmp_path / "a.fa"), str(tmp_path / "b.fa")])
+    log = tmp_path / "split.log"
+    with pytest.raises(SystemExit):
+        split.run_logged(str(same), [str(tmp_path / "a.fa"), str(tmp_path / "b.fa")], str(log))
+    assert log.read_text().startswith("duplicate record ID 'café'")
+
+
+@needs_snakemake
+def test_fewer_shards_than_the_run_before_split_again(tiny_model_dir, tmp_path):
+    """With shards=3 then shards=2 in the same folder, shards 0 and 1 of the first split were
+    still there: without a new split the third shard's records were left out of the results."""
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({f"rec{i}": random_dna(length, 500 + i) for i, length in enumerate(LENGTHS[:6])}))
+    workdir = tmp_path / "run"
+    for shards in ("3", "2"):
+        _snakemake("--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(workdir), "--config",
+                   f"fasta={fasta}", f"shards={shards}", f"model={tiny_model_dir}", "task=toy", "threads=1", "--",
+                   "results/tokens.npz", cwd=tmp_path)
+        with np.load(workdir / "results/tokens.npz") as npz:
+            assert list(npz["ids"]) == [f"rec{i}" for i in range(6)], shards
+    assert (workdir / "logs/split.log").read_text().endswith(": 2 shards\n")
+
+
+@needs_snakemake
+def test_a_classify_format_other_than_tsv_or_bed_is_refused_at_once(tiny_model_dir, tmp_path):
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({f"rec{i}": random_dna(60, 600 + i) for i in range(2)}))
+    result = _snakemake("--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(tmp_path / "run"),
+                        "--config", f"fasta={fasta}", "shards=2", "classify_format=BED", cwd=tmp_path, check=False)
+    assert result.returncode != 0 and "classify_format='BED': must be tsv or bed" in result.stderr
+
+
 def test_split_copies_lines_byte_for_byte_in_any_encoding(tmp_path):
     """Latin-1 descriptions were a UnicodeDecodeError (vqdna itself reads them), and CRLF
     lines came out as LF."""

@@ -17,6 +17,15 @@ def _open_bytes(path: str):
     return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
+def record_name(raw: bytes) -> str:
+    """A header's name as vqdna reads it (vqdna_cli.io.fasta.record_name, kept here so that
+    this script needs only Snakemake's Python): UTF-8, else each byte as its Latin-1 letter."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def split_fasta(path: str, outputs: list[str]) -> None:
     """Record i goes to shard floor(i * shards / records): contiguous, sizes differing by at
     most one. vqdna refuses a FASTA without records, so no shard may be empty."""
@@ -27,7 +36,7 @@ def split_fasta(path: str, outputs: list[str]) -> None:
         raise SystemExit(f"no FASTA records in {path}: there is nothing to shard")
     # vqdna refuses an ID given twice in one file; in two shards each copy would pass
     seen: set[str] = set()
-    for name in (header[1:].split(None, 1)[0].decode(errors="replace") for header in headers if header[1:].strip()):
+    for name in (record_name(header[1:].split(None, 1)[0]) for header in headers if header[1:].strip()):
         if name in seen:
             raise SystemExit(f"duplicate record ID {name!r} in {path}; record IDs must be unique")
         seen.add(name)
@@ -43,5 +52,16 @@ def split_fasta(path: str, outputs: list[str]) -> None:
             shards[max(headers - 1, 0) * len(outputs) // records].write(line)
 
 
+def run_logged(path: str, outputs: list[str], log: str) -> None:
+    """split_fasta, its refusal (too few records, a name twice) also written to the rule's log."""
+    with open(log, "w") as handle:
+        try:
+            split_fasta(path, outputs)
+        except SystemExit as refusal:
+            handle.write(f"{refusal}\n")
+            raise
+        handle.write(f"{path}: {len(outputs)} shards\n")
+
+
 if "snakemake" in globals():  # run by Snakemake's `script:` directive
-    split_fasta(snakemake.input[0], list(snakemake.output))  # noqa: F821
+    run_logged(snakemake.input[0], list(snakemake.output), snakemake.log[0])  # noqa: F821
