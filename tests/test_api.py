@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,8 @@ import torch
 from vqdna_cli import api
 from vqdna_cli.cli import train as train_cli
 from vqdna_cli.errors import InputError, UsageError
-from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, GenomeSet, HeadRows, InputSpec, MutationsOptions,
-                               RunOptions)
+from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, ClassifyOptions, EmbedOptions, GenomeSet, HeadRows,
+                               InputSpec, MutationsOptions, RunOptions, ScanSettings)
 
 
 def test_a_call_leaves_the_callers_threads_precision_and_generators_as_they_were(tiny_model_dir: Path,
@@ -70,6 +71,34 @@ def test_run_options_out_of_the_clis_range_are_refused(values: dict, option: str
     RunOptions(threads=np.int64(2), seed=np.uint32(7), batch_tokens=256)  # numpy's integers are whole numbers
 
 
+@pytest.mark.parametrize("make, option", [(lambda: EmbedOptions(stride="100"), "--stride '100'"),
+                                          (lambda: EmbedOptions(layer=1.5), "--layer 1.5"),
+                                          (lambda: ClassifyOptions(stride=10.0), "--stride 10.0"),
+                                          (lambda: ScanSettings(window="300"), "--window '300'"),
+                                          (lambda: ScanSettings(stride=300.7), "--stride 300.7"),
+                                          (lambda: ScanSettings(min_prob="0.5"), "--min-prob '0.5'")])
+def test_option_values_of_the_wrong_type_are_refused(make, option: str):
+    """A float layer was cut to a whole one silently; a string stride failed in a comparison."""
+    with pytest.raises(UsageError, match=f"^{re.escape(option)}: must be|^{re.escape(option)}: give"):
+        make()
+    EmbedOptions(stride=np.int64(100), layer="2"), EmbedOptions(layer=-1), ScanSettings(window=300, min_prob=1)
+
+
+def test_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):
+    """Not a TypeError or AttributeError from deep inside a command."""
+    given, run, out = InputSpec(str(short_fasta)), RunOptions(tiny_model_dir, threads=1), tmp_path / "out"
+    for call, message in [(lambda: api.tokenize(given, None, run), "output: expected str or PathLike, got NoneType"),
+                          (lambda: api.embed(given, out, {"threads": 1}), "run: expected RunOptions, got dict"),
+                          (lambda: api.classify(given, out, None, run), "task: expected str, got NoneType"),
+                          (lambda: api.classify(given, out, "toy", run, EmbedOptions()),
+                           "options: expected ClassifyOptions, got EmbedOptions"),
+                          (lambda: api.scan(given, out, "toy", run, ClassifyOptions()),
+                           "settings: expected ScanSettings, got ClassifyOptions")]:
+        with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+            call()
+    assert not out.exists()
+
+
 def test_one_file_given_as_a_string_is_one_file_not_its_letters(tmp_path: Path):
     missing = str(tmp_path / "genome.fa")
     assert GenomeSet(missing).fasta == (missing,)
@@ -90,3 +119,21 @@ def test_each_training_stage_has_the_clis_defaults():
         assert {name: cli[name].default for name in ("steps", "lr", "window", "batch")} == \
             {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch}
         assert inspect.signature(function).parameters["stage"].default is stage
+
+
+def test_the_example_of_docs_python_md_runs_and_writes_what_the_cli_writes(run_vqdna, tiny_model_dir: Path,
+                                                                          short_fasta: Path, tmp_path: Path,
+                                                                          monkeypatch):
+    """The doc's example, run as written but for the test model and its task."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "python.md").read_text()
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'RunOptions(threads=2)' in example and '"promoter"' in example
+    example = example.replace("RunOptions(threads=2)", f"RunOptions(model_dir=Path({str(tiny_model_dir)!r}), threads=1)")
+    example = example.replace('"promoter"', '"toy"')
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sequences.fa").write_bytes(short_fasta.read_bytes())
+    exec(compile(example, "docs/python.md", "exec"), {})
+    cli = run_vqdna("tokenize", "sequences.fa", "-o", "cli_tokens.npz", "--model", tiny_model_dir, "--threads", "2",
+                    cwd=tmp_path)
+    assert cli.returncode == 0 and (tmp_path / "cli_tokens.npz").read_bytes() == (tmp_path / "tokens.npz").read_bytes()
+    assert (tmp_path / "promoters.tsv").read_text().startswith("id\tlabel\t")

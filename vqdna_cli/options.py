@@ -30,6 +30,21 @@ def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_whole_number(option: str, value) -> None:
+    """A count or a length in bases (None: not given) is a whole number: 1.5 would be cut to
+    1 and "100" compared with numbers further on, as the CLI's own parsing never lets by."""
+    if value is not None and not _is_int(value):
+        raise UsageError(f"{option} {value!r}: must be a whole number")
+
+
+def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
+    """An API argument of the type its command takes (an EmbedOptions given to classify would
+    fail deep inside with an AttributeError, an output of None with a TypeError)."""
+    if not isinstance(value, kind):
+        kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise UsageError(f"{what}: expected {kinds}, got {type(value).__name__} {value!r}"[:200])
+
+
 def one_or_more(paths, what: str) -> tuple[str, ...]:
     """A list of files, where one file (a str or a Path) is a list of one: a plain string
     would otherwise be read one character at a time."""
@@ -110,6 +125,9 @@ class EmbedOptions:
     pooling: str = "mean"
 
     def __post_init__(self) -> None:
+        check_whole_number("--stride", self.stride)
+        if not (self.layer is None or isinstance(self.layer, str) or _is_int(self.layer)):  # "2", as typed, or 2
+            raise UsageError(f"--layer {self.layer!r}: give a layer number or all")
         if self.pool not in ("window", "record"):
             raise UsageError(f"--pool {self.pool!r}: use window or record")
         if self.pooling not in POOLINGS:
@@ -126,6 +144,7 @@ class ClassifyOptions:
     stride: int | None = None
 
     def __post_init__(self) -> None:
+        check_whole_number("--stride", self.stride)
         if self.output_format not in ("auto", "tsv", "bed"):
             raise UsageError(f"--format {self.output_format!r}: use auto, tsv or bed")
 
@@ -146,6 +165,12 @@ class ScanSettings:
     window: int | None = None
     stride: int | None = None
     min_prob: float = 0.0
+
+    def __post_init__(self) -> None:  # their ranges need the head: `scan.ScanLayout.of`
+        check_whole_number("--window", self.window)
+        check_whole_number("--stride", self.stride)
+        if not isinstance(self.min_prob, numbers.Real) or isinstance(self.min_prob, bool):
+            raise UsageError(f"--min-prob {self.min_prob!r}: must be a number from 0 to 1")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records
 from vqdna_cli.errors import UsageError
-from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions
+from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions, expect
 
 
 @keeps_global_state
@@ -23,6 +24,9 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     from vqdna_cli.io.embeddings_npz import EmbeddingsNpz
     from vqdna_cli.io.writers import check_output
     from vqdna_cli.runner import PART_BASES, embed_records
+
+    expect("inputs", inputs, InputSpec), expect("run", run, RunOptions), expect("options", options, EmbedOptions)
+    expect("output", output, (str, PathLike))
     from vqdna_cli.window_request import WindowRequest
 
     check_output(output, force, inputs.paths, binary=True)

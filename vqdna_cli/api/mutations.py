@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, keeps_global_state, load_runner
-from vqdna_cli.options import MutationsOptions, RunOptions, one_or_more
+from vqdna_cli.options import MutationsOptions, RunOptions, expect, one_or_more
 
 
 @keeps_global_state
@@ -20,5 +21,7 @@ def mutations(inputs: list[str] | str, output_dir: Path, options: MutationsOptio
     which `progress` then counts."""
     from vqdna_cli.mutations.pipeline import run as run_pipeline
 
+    expect("options", options, MutationsOptions), expect("run", run, RunOptions)
+    expect("output_dir", output_dir, (str, PathLike))
     return run_pipeline(list(one_or_more(inputs, "inputs")), Path(output_dir), options, runner_factory=lambda: load_runner(run),
                         batch_tokens=run.tokens_per_batch(), force=force, progress=progress, on_stage=on_stage)

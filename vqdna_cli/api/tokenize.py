@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, keeps_global_state, load_runner, open_records
-from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions
+from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions, expect
 
 
 @keeps_global_state
@@ -16,6 +17,7 @@ def tokenize(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), *,
     from vqdna_cli.io.tokens_npz import TokensNpz
     from vqdna_cli.io.writers import check_output
 
+    expect("inputs", inputs, InputSpec), expect("run", run, RunOptions), expect("output", output, (str, PathLike))
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run, transformer=False)
     with TokensNpz(runner.levels, output) as table:
