@@ -119,6 +119,8 @@ def test_versions_eval_gives_the_bare_version():
     for command in COMMANDS:
         environment = (MODULES / command / "environment.yml").read_text()
         assert f"bioconda::vqdna={vqdna_cli.__version__}" in environment
+    wrapper = (ROOT / "workflow" / "wrappers" / "vqdna" / "environment.yaml").read_text()  # pinned, as snakemake-wrappers
+    assert f"bioconda::vqdna={vqdna_cli.__version__}" in wrapper
 
 
 def _recipe_build_number() -> int:
