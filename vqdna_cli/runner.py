@@ -96,10 +96,11 @@ class Runner:
         """Transformer blocks; `layer_outputs` numbers their outputs 0 (input) to this."""
         return len(self.model.transformer.blocks)
 
-    def describe(self, transformer: bool = True) -> dict:
+    def describe(self, transformer: bool = True, batch_tokens: int | None = None) -> dict:
         """Which model made an output, for its metadata; without `transformer` (tokens, which
         the Transformer does not touch), nothing of the Transformer's, so that tokens made on a
-        GPU and on a CPU give the same file."""
+        GPU and on a CPU give the same file. `batch_tokens`: the bases per batch the run used,
+        which can move the Transformer's results in their last digits."""
         from vqdna_cli import __version__
 
         made_by = {
@@ -113,6 +114,8 @@ class Runner:
         }
         if transformer:
             made_by["transformer_precision"] = runtime.transformer_precision(self.device, self.precision == "bf16")
+            if batch_tokens is not None:
+                made_by["batch_tokens"] = batch_tokens
         return made_by
 
     def attach_head(self, task: str) -> tuple[torch.nn.Module, HeadInfo]:

@@ -87,7 +87,8 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info.labels)]
     names = list(info.class_names)
     table = (PredictionBed if output_format == "bed" else PredictionTsv)(names, class_index)
-    provenance = {**table.FORMAT, **runner.describe(), "task": task, "class_names": names,
+    provenance = {**table.FORMAT, **runner.describe(batch_tokens=run.tokens_per_batch()), "task": task,
+                  "class_names": names,
                   **inputs.describe(), "output_format": output_format,
                   "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
     request = dataclasses.replace(head_inputs(info, options.reverse_complement), stride=options.stride)
@@ -168,7 +169,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     # the progress bar) back for many seconds
     results = embed_records(runner, records(), request, batch_tokens=run.tokens_per_batch(), group_records=SCAN_BATCH)
     kept = windows = 0
-    made_by = runner.describe()
+    made_by = runner.describe(batch_tokens=run.tokens_per_batch())
     batches = read_ahead(_batched(results, SCAN_BATCH))  # a genome that fails at once writes nothing
     with text_output(output) as out:
         table = ScanBed(out, list(info.class_names))

@@ -58,7 +58,8 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
             pool[1].add(result.windows, result.pooled)
         if pool is not None:
             _add_record_row(table, *pool)
-        table.write(output, {**runner.describe(), **inputs.describe(), "windows": windows_read,
+        table.write(output, {**runner.describe(batch_tokens=run.tokens_per_batch()), **inputs.describe(),
+                             "windows": windows_read,
                              "window": runner.window, "stride": options.stride or runner.window,
                              "pooling": f"{options.pooling} over the window's tokens",
                              "reverse_complement": options.reverse_complement, "per_token": options.per_token,

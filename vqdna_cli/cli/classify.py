@@ -25,7 +25,7 @@ def command(
     scan: Annotated[Optional[str], typer.Option("--scan", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
     min_prob: Annotated[float, typer.Option("--min-prob", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability.")] = 0.0,
-    output_format: Annotated[str, typer.Option("--format", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window).")] = "auto",
+    output_format: Annotated[str, typer.Option("--format", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window). --scan always writes BED6+.")] = "auto",
     header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header (a --scan BED always starts with one '# vqdna ...' line saying what made it, then its header).")] = False,
     model: options.Model = None,
     rc: ReverseComplement = False,
@@ -101,7 +101,8 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
     ambiguous = result["windows_mostly_ambiguous"]
     report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
            f"{result['stride']} bp, strands {result['strands']})"
-           + (f"; {ambiguous:,} more than {result['max_ambiguous'] * 100:g} % N left out" if ambiguous else ""), quiet)
+           + (f"; {ambiguous:,} more than {result['max_ambiguous'] * 100:g} % N or other IUPAC codes left out"
+              if ambiguous else ""), quiet)
     if not result["windows"]:
         report(f"vqdna: warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
                f"window, or more than {result['max_ambiguous'] * 100:g} % N): the BED holds no rows", quiet)

@@ -236,7 +236,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
     if annotator:
         for sample in samples:
             annotator.annotate(sample.calls)
-    described = runner.describe()
+    described = runner.describe(batch_tokens=batch_tokens)
     levels = runner.levels
     sizes = list(runner.model.cfg.quantizer.codebook_sizes)
     comment = (f"vqdna {described['vqdna_version']} model {described['model_hash']} reference {Path(reference).name} "
