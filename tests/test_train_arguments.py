@@ -360,6 +360,12 @@ def test_resume_refuses_a_tokenizer_run_with_other_settings_or_inputs(run_vqdna,
     assert json.loads(checkpoint.read_text())["step"] == 1  # nothing trained
     other_input = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--resume")
     assert_one_line(other_input, USAGE_ERROR, "FASTA inputs g.fa,held.fa then, g.fa now")
+    kept = fasta.read_text()
+    fasta.write_text(fasta_text({"plasmid": random_dna(280, 6)}))  # the same name, other sequence
+    swapped = run_vqdna("train", *first, "--steps", "20", "--resume")
+    assert_one_line(swapped, USAGE_ERROR, "FASTA records heldout:held.fa:chr (all 300 bp),train:g.fa:chr (300 bp) "
+                                          "then, heldout:held.fa:chr (all 300 bp),train:g.fa:plasmid (280 bp) now")
+    fasta.write_text(kept)
     for option in (["--seed", "3"], ["--batch", "4"], ["--preset", "vq"]):
         assert_one_line(run_vqdna("train", *first, *option, "--resume"), USAGE_ERROR, f"{option[0]} ")
     resumed = run_vqdna("train", *first, "--steps", "3", "--threads", "2", "--max-minutes", "5", "--resume")

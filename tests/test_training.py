@@ -61,6 +61,9 @@ def test_tokenizer_stage_writes_a_loadable_model_with_provenance(genomes, tmp_pa
     record = info["provenance"]["tokenizer"]
     assert record["data"]["heldout"] == ["heldout.fa:other (all 800 bp)"]
     assert all("heldout.fa" not in entry for entry in record["data"]["train"])
+    import torch
+
+    assert record["threads"] == torch.get_num_threads() and record["torch_version"] == torch.__version__
     assert set(metrics) >= {"reconstruction_accuracy", "level1_usage", "level2_usage", "level1_perplexity"}
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 4
@@ -263,6 +266,15 @@ def test_pretrain_can_start_a_transformer_of_another_size(genomes, tmp_path: Pat
     assert pretrained.cfg.encoder == tokenizer.cfg.encoder
     for name, tensor in tokenizer.encoder.state_dict().items():
         assert np.array_equal(tensor.numpy(), pretrained.encoder.state_dict()[name].numpy()), name
+
+
+def test_pretrain_windows_default_to_the_models_context(genomes, tmp_path: Path):
+    """A tiny model's context is 64 tokens: the default --window (512 before) was refused."""
+    train_tokenizer(genomes, tmp_path / "tok", steps=2)
+    api.pretrain(GenomeSet(tuple(genomes)), tmp_path / "pre", StageSettings(steps=1, window=None, batch=2), QUIET,
+                 RunOptions(tmp_path / "tok", device="cpu", threads=1))
+    model, info = load_model(tmp_path / "pre")
+    assert info["provenance"]["pretrain"]["settings"]["window"] == model.cfg.transformer.max_tokens == 64
 
 
 def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(tiny_model_dir: Path, tmp_path: Path):

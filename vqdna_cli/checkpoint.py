@@ -325,6 +325,11 @@ def _shown(value) -> str:
 _ABSENT = object()
 
 
+def _brief(text: str, limit: int = 160) -> str:
+    """A recorded value in a one-line message: the records of a genome of many contigs cut short."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_resume(path: Path, record: dict | None, steps: int | None = None, by_epochs: bool = False) -> None:
     """--resume into the checkpoint at `path` (no checkpoint: nothing to check): refused in one
     line when `record`, what this run's weights depend on, differs from the first run's (a
@@ -337,8 +342,10 @@ def check_resume(path: Path, record: dict | None, steps: int | None = None, by_e
     first = meta.get(RUN_KEY)
     if record is not None and isinstance(first, dict):
         now = as_recorded(record)
-        differs = [f"{name} {_shown(first.get(name))} then, {_shown(now.get(name))} now"
-                   for name in dict.fromkeys([*first, *now]) if first.get(name, _ABSENT) != now.get(name, _ABSENT)]
+        # only what both record: an older vqdna's checkpoint lacks later keys, and the records
+        # read from the FASTA are checked once they are read (api.train._with_records)
+        differs = [f"{name} {_brief(_shown(first[name]))} then, {_brief(_shown(now[name]))} now"
+                   for name in first if name in now and first[name] != now[name]]
         if differs:
             raise UsageError(f"--resume: the checkpoint {meta_path} is of a run with other settings or inputs ("
                              f"{'; '.join(differs)}): resume with the options of the first run, or write a new "

@@ -250,19 +250,20 @@ class StageSettings:
 
     steps: int = 3000
     lr: float = 1e-3
-    window: int = 256
+    window: int | None = 256  # pre-training: None is the model's max_tokens
     batch: int = 32
 
     def __post_init__(self) -> None:
         check_at_least("--steps", self.steps)
         check_positive("--lr", self.lr)
+        check_whole_number("--window", self.window)
         check_at_least("--window", self.window)
         check_at_least("--batch", self.batch)
 
 
 # Each stage's defaults, the CLI's and the API's alike
 TOKENIZER_STAGE = StageSettings(steps=3000, lr=2e-3, window=256, batch=32)
-PRETRAIN_STAGE = StageSettings(steps=3000, lr=1e-3, window=512, batch=16)
+PRETRAIN_STAGE = StageSettings(steps=3000, lr=1e-3, window=None, batch=16)
 
 
 @dataclass(frozen=True)

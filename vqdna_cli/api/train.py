@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import shlex
 import shutil
@@ -32,6 +33,14 @@ def _genomes_record(genomes: GenomeSet) -> dict:
     the FASTA files by name, in order, and what of them is held out."""
     return {"FASTA inputs": [Path(path).name for path in genomes.fasta],
             "--holdout-file": list(genomes.holdout_files), "--holdout-tail": dict(genomes.holdout_tail)}
+
+
+def _with_records(run_record: dict, data) -> dict:
+    """`run_record` with the records read (file:name and bases, trained and held out), once
+    they are: a file of the same name with other sequences in it is another run's input.
+    Updated in place, as the loop's checkpoints record it."""
+    run_record["FASTA records"] = data.description
+    return run_record
 
 
 def _resumable(folder: Path, record: dict, control: TrainControl, steps: int | None = None) -> None:
@@ -196,6 +205,8 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
+    if stage.window is None:
+        raise UsageError("--window: the tokenizer stage needs a window length (TOKENIZER_STAGE.window is its default)")
     run_record = {**_genomes_record(genomes), "--preset": preset, "--window": stage.window, "--batch": stage.batch,
                   "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
@@ -203,6 +214,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     _warn_if_nothing_to_resume([output], control)
     began = run_began([output], control.resume)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
+    _resumable(output, _with_records(run_record, data), control)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
     _clear_earlier_run(output, control)
@@ -245,6 +257,8 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
         model = _with_transformer_of(model, transformer_preset, masking)
     elif masking is not None:
         raise UsageError("--masking sets the objective of a fresh Transformer: give --transformer-preset too")
+    if stage.window is None:  # the model's own context, whatever its preset
+        stage = dataclasses.replace(stage, window=model.cfg.transformer.max_tokens)
     if stage.window > model.cfg.transformer.max_tokens:
         raise UsageError(f"--window {stage.window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
     run_record = {**_genomes_record(genomes), "--model weights": _weights_id(info),
@@ -253,6 +267,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _resumable(output, run_record, control, stage.steps)
     _warn_if_nothing_to_resume([output], control)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
+    _resumable(output, _with_records(run_record, data), control)
     model.to(torch_device)
     _clear_earlier_run(output, control, model_dir)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,

@@ -93,7 +93,7 @@ def pretrain_command(
     output: Output,
     steps: Steps = PRETRAIN_STAGE.steps,
     lr: LearningRate = PRETRAIN_STAGE.lr,
-    window: Annotated[int, typer.Option("--window", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens.")] = PRETRAIN_STAGE.window,
+    window: Annotated[Optional[int], typer.Option("--window", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens. Default: max_tokens (512 for the shipped model).", show_default=False)] = PRETRAIN_STAGE.window,
     transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = PRETRAIN_STAGE.batch,
     stage: options.Given = GENOMES_AND_CONTROL,

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from vqdna_cli import __version__, distributed
 
 
@@ -61,6 +63,9 @@ def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: f
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_minutes": round(minutes, 1),
         "device": device,
+        # bit-identical weights need the same threads and the same torch (--seed's help)
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
         "processes": distributed.world(),  # torchrun processes (DDP), each on its own device
         "host": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
         "data": data,
