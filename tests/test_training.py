@@ -277,6 +277,20 @@ def test_pretrain_windows_default_to_the_models_context(genomes, tmp_path: Path)
     assert info["provenance"]["pretrain"]["settings"]["window"] == model.cfg.transformer.max_tokens == 64
 
 
+def test_pretrain_says_when_its_held_out_records_trained_the_tokenizer(genomes, tmp_path: Path):
+    stage = StageSettings(steps=1, window=None, batch=2)
+    for tokenizer_held_out, warned in (((), True), (("heldout.fa",), False)):
+        tokenizer = tmp_path / f"tok{len(tokenizer_held_out)}"
+        train_tokenizer(genomes, tokenizer, steps=2, holdout_files=tokenizer_held_out)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            api.pretrain(GenomeSet(tuple(genomes), ("heldout.fa",)), tokenizer / "pre", stage, QUIET,
+                         RunOptions(tokenizer, device="cpu", threads=1))
+        leak = [w for w in said if "trained on 1 of the records held out here (the first: heldout.fa:other)"
+                in str(w.message)]
+        assert bool(leak) is warned
+
+
 def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(tiny_model_dir: Path, tmp_path: Path):
     """AT-only against GC-only sequences: separable from the frozen model's pooled vectors.
     Sequences longer than the tiny model's window train on each window and score by the mean."""

@@ -268,6 +268,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _warn_if_nothing_to_resume([output], control)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     _resumable(output, _with_records(run_record, data), control)
+    _warn_if_tokenizer_saw_held_out(info, data.description["heldout"], model_dir)
     model.to(torch_device)
     _clear_earlier_run(output, control, model_dir)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
@@ -280,6 +281,22 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
                         metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_commands(output))
     save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics
+
+
+def _warn_if_tokenizer_saw_held_out(info: dict, heldout: list[str], model_dir: Path) -> None:
+    """Held-out scores of pre-training are clean only if the tokenizer under it never trained
+    on those records either: said when its recorded training data names one of them."""
+    import warnings
+
+    from vqdna_cli.errors import VqdnaWarning
+
+    trained = ((info.get("provenance") or {}).get("tokenizer") or {}).get("data", {}).get("train", [])
+    seen = {entry.rsplit(" (", 1)[0] for entry in trained}  # "file:record (N bp)" -> "file:record"
+    both = [entry.rsplit(" (", 1)[0] for entry in heldout if entry.rsplit(" (", 1)[0] in seen]
+    if both:
+        warnings.warn(f"the tokenizer of {model_dir} trained on {len(both):,} of the records held out here (the "
+                      f"first: {both[0]}): held-out scores then measure the Transformer on sequence its "
+                      "tokenizer has seen", VqdnaWarning, stacklevel=3)
 
 
 def _weights_id(info: dict) -> str | None:
