@@ -365,6 +365,14 @@ def prepare_inputs(line: str, workdir: Path) -> None:
             make_fixture(workdir / word)
 
 
+def prepare_python_inputs(text: str, workdir: Path) -> None:
+    """The sequence files a Python example reads by a quoted name (docs/python.md's
+    "sequences.fa"), made as for a shell line; its outputs (.npz, .tsv) it writes itself."""
+    for name in re.findall(r"""["']([\w./-]+\.(?:fa|fasta|fna|fq|fastq)(?:\.gz)?)["']""", text):
+        if not (workdir / name).exists():
+            make_fixture(workdir / name)
+
+
 # --- plausible outputs --------------------------------------------------------------------------
 
 
@@ -490,6 +498,7 @@ class DocumentRunner:
             if example.text in SKIPPED:
                 outcomes[example.line] = Outcome(skipped=SKIPPED[example.text])
             elif example.kind == "python":
+                prepare_python_inputs(example.text, workdir)
                 result = subprocess.run([sys.executable, "-c", example.text], cwd=workdir, env=self.env,
                                         capture_output=True, text=True, timeout=300)
                 outcomes[example.line] = Outcome(Completed(result.returncode, result.stdout.encode(), result.stderr))

@@ -63,7 +63,7 @@ def test_tokenizer_stage_writes_a_loadable_model_with_provenance(genomes, tmp_pa
     assert all("heldout.fa" not in entry for entry in record["data"]["train"])
     import torch
 
-    assert record["threads"] == torch.get_num_threads() and record["torch_version"] == torch.__version__
+    assert record["threads"] == CPU.threads and record["torch_version"] == torch.__version__
     assert set(metrics) >= {"reconstruction_accuracy", "level1_usage", "level2_usage", "level1_perplexity"}
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 4
