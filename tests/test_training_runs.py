@@ -209,3 +209,14 @@ def test_a_file_system_without_folder_locks_trains_unguarded(genome: Path, tmp_p
     monkeypatch.setattr(fcntl, "flock", no_locks)
     tokenizer(genome, tmp_path / "tok")
     load_model(tmp_path / "tok")
+
+
+def test_force_over_a_model_with_heads_says_they_stay(genome: Path, model_copy: Path, tmp_path: Path):
+    """The heads of the weights --force replaces are a user's work: kept, but said not to fit."""
+    from vqdna_cli.errors import VqdnaWarning
+
+    with pytest.warns(VqdnaWarning, match=r"--force keeps the 1 task head in .*heads \(toy\): they were trained on "
+                                          r"the earlier weights"):
+        api.pretrain(GenomeSet((str(genome),)), model_copy, StageSettings(steps=1, window=None, batch=2),
+                     TrainControl(quiet=True, force=True), RunOptions(model_copy, device="cpu", threads=1))
+    assert (model_copy / "heads" / "toy" / "head.json").is_file()

@@ -173,6 +173,17 @@ def _clear_earlier_run(folder: Path, control: TrainControl, starting_weights: Pa
     for name in ((LOG, f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json") if starts_here else
                  (CONFIG_FILE, MODEL_FILE, LOG, f"{CHECKPOINT}.safetensors", f"{CHECKPOINT}.json")):
         (Path(folder) / name).unlink(missing_ok=True)
+    heads = Path(folder) / "heads"
+    kept = sorted(p.name for p in heads.iterdir() if p.is_dir() and not p.name.startswith(".")) if heads.is_dir() else []
+    if kept:  # a user's folder: not removed, but they will not fit the new weights
+        import warnings
+
+        from vqdna_cli.errors import VqdnaWarning
+
+        warnings.warn(f"--force keeps the {len(kept)} task head{'s' if len(kept) > 1 else ''} in {heads} "
+                      f"({', '.join(kept[:3])}{', ...' if len(kept) > 3 else ''}): they were trained on the earlier "
+                      "weights, and classify will refuse them with the new ones; train them again or remove them",
+                      VqdnaWarning, stacklevel=3)
 
 
 def _starting_weights(run: RunOptions) -> Path:
