@@ -119,8 +119,15 @@ def test_under_torchrun_each_process_names_itself_and_a_peers_failure_adds_no_tr
     with pytest.raises(typer.Exit):
         failing(InputError("input file not found: x.fa"))()
     assert capsys.readouterr().err == "vqdna: error: input file not found: x.fa\n"
-    with pytest.raises(RuntimeError, match="closed by peer"):  # alone (or process 0), a bug keeps its traceback
+    with pytest.raises(RuntimeError, match="closed by peer"):  # alone, a bug keeps its traceback
         failing(peer_gone)()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")  # process 0, whose peer was killed without a word
+    with pytest.raises(typer.Exit) as stopped:
+        failing(RuntimeError("[gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:5: Connection reset by peer"))()
+    assert stopped.value.exit_code == 1 and capsys.readouterr().err == (
+        "vqdna: error: another process of this torchrun run ended (killed, or out of memory?), so the run stopped; "
+        "continue it from its last checkpoint with the same command and --resume\n")
 
 
 def test_a_resumed_run_records_every_parts_command_and_its_scores(genome: Path, tmp_path: Path, monkeypatch):

@@ -10,6 +10,14 @@ from __future__ import annotations
 import os
 
 
+def launch_world() -> int:
+    """How many processes torchrun started (1 for a process alone)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def launch_rank() -> int:
     """This process's rank in a torchrun run of several processes; 0 otherwise."""
     try:

@@ -19,7 +19,7 @@ import typer
 
 from vqdna_cli.errors import DISK_ERRORS, PATH_ERRORS, OutputError, Terminated, VqdnaError, VqdnaWarning
 from vqdna_cli.heartbeat import to_stderr
-from vqdna_cli.launch import launch_rank
+from vqdna_cli.launch import launch_rank, launch_world
 
 INTERRUPTED = 130
 TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
@@ -33,10 +33,19 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+_PEER_ENDED = ("closed by peer", "reset by peer")  # gloo's and NCCL's words at the next collective
+
+
 def _peer_gone(error: BaseException) -> bool:
     """A process of a torchrun run whose peer ended (failed, or was stopped): gloo and NCCL
     say so at the next collective. The peer has said why; this one need not add a traceback."""
-    return launch_rank() != 0 and "closed by peer" in str(error).lower()
+    return launch_rank() != 0 and any(words in str(error).lower() for words in _PEER_ENDED)
+
+
+def _peer_killed(error: BaseException) -> bool:
+    """Process 0 of a torchrun run whose peer ended without a word (killed, out of memory):
+    said in one line, in place of gloo's traceback."""
+    return launch_rank() == 0 and launch_world() > 1 and any(words in str(error).lower() for words in _PEER_ENDED)
 
 
 @contextlib.contextmanager
@@ -106,6 +115,9 @@ def one_line_errors(command):
                 raise fail(f"cannot use {error.filename}: {error.strerror}", OutputError.exit_code) from None
             raise
         except RuntimeError as error:
+            if _peer_killed(error):
+                raise fail("another process of this torchrun run ended (killed, or out of memory?), so the run "
+                           "stopped; continue it from its last checkpoint with the same command and --resume", 1) from None
             if not _peer_gone(error):
                 raise
             raise typer.Exit(1) from None
