@@ -147,7 +147,7 @@ def test_a_genome_that_stops_inside_a_tail_is_not_called_reference_at_an_indel_t
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.mutations.align import GenomeAligner
     from vqdna_cli.mutations.pipeline import Sample
-    from vqdna_cli.mutations.variants import Reference
+    from vqdna_cli.mutations.variants import Reference, ambiguous_end
 
     reference = REF[:1960] + "C" + "A" * 39
     path = tmp_path / "tail.fa"
@@ -160,10 +160,11 @@ def test_a_genome_that_stops_inside_a_tail_is_not_called_reference_at_an_indel_t
                                 ("no tail", reference[:1961], False)]:
         found = aligner.call(SequenceRecord(name, genome, name), "test")
         sample = Sample(name, "test", "genomes", found.calls, found.covered)
-        assert found.calls == [] and sample.covers(deletion, ref) is known, name
+        assert found.calls == [] and sample.covers(deletion, ambiguous_end(reference, deletion)) is known, name
     substitution = normalise(reference, CHROM, 1000, REF[1000], other_base(REF[1000]))
     found = aligner.call(SequenceRecord("s", reference[:-4], "s"), "test")
-    assert Sample("s", "test", "genomes", found.calls, found.covered).covers(substitution, ref)
+    assert Sample("s", "test", "genomes", found.calls, found.covered).covers(substitution,
+                                                                             ambiguous_end(reference, substitution))
 
 
 def test_genomes_are_aligned_and_their_variants_called(files, tiny_model_dir, tmp_path):

@@ -343,7 +343,7 @@ def check_resume(path: Path, record: dict | None, steps: int | None = None, by_e
     if record is not None and isinstance(first, dict):
         now = as_recorded(record)
         # only what both record: an older vqdna's checkpoint lacks later keys, and the records
-        # read from the FASTA are checked once they are read (api.train._with_records)
+        # read from the FASTA are checked once they are read (api.train._resumable_with_records)
         differs = [f"{name} {_brief(_shown(first[name]))} then, {_brief(_shown(now[name]))} now"
                    for name in first if name in now and first[name] != now[name]]
         if differs:

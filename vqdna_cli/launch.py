@@ -20,9 +20,9 @@ def launch_world() -> int:
 
 def launch_rank() -> int:
     """This process's rank in a torchrun run of several processes; 0 otherwise."""
+    if launch_world() <= 1:
+        return 0
     try:
-        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-            return 0
         return int(os.environ.get("RANK", "0"))
     except ValueError:
         return 0

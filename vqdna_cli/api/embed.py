@@ -24,10 +24,10 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     from vqdna_cli.io.embeddings_npz import EmbeddingsNpz
     from vqdna_cli.io.writers import check_output
     from vqdna_cli.runner import PART_BASES, embed_records
+    from vqdna_cli.window_request import WindowRequest
 
     expect("inputs", inputs, InputSpec), expect("run", run, RunOptions), expect("options", options, EmbedOptions)
     expect("output", output, (str, PathLike))
-    from vqdna_cli.window_request import WindowRequest
 
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run)

@@ -8,12 +8,13 @@ import errno
 import shlex
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelled, save_on_main, setup_training,
                                    warn_if_never_pretrained, window_probabilities)
-from vqdna_cli.errors import InputError, OutputError, UsageError
+from vqdna_cli.errors import InputError, OutputError, UsageError, VqdnaWarning
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
                                StageSettings, TrainControl, one_or_more)
 
@@ -35,14 +36,6 @@ def _genomes_record(genomes: GenomeSet) -> dict:
             "--holdout-file": list(genomes.holdout_files), "--holdout-tail": dict(genomes.holdout_tail)}
 
 
-def _with_records(run_record: dict, data) -> dict:
-    """`run_record` with the records read (file:name and bases, trained and held out), once
-    they are: a file of the same name with other sequences in it is another run's input.
-    Updated in place, as the loop's checkpoints record it."""
-    run_record["FASTA records"] = data.description
-    return run_record
-
-
 def _resumable(folder: Path, record: dict, control: TrainControl, steps: int | None = None) -> None:
     """Refuses --resume into the checkpoint in `folder` when `record` (the options and inputs
     this run's weights depend on) differs from the first run's, or when the checkpoint is past
@@ -62,12 +55,17 @@ def _resumable(folder: Path, record: dict, control: TrainControl, steps: int | N
                           "nothing is left to continue; give a larger --steps to train on, or --force to start over")
 
 
+def _resumable_with_records(folder: Path, run_record: dict, data, control: TrainControl) -> None:
+    """`_resumable` again once the FASTA is read, its records (file:name and bases) added to
+    `run_record`, which the loop's checkpoints then record: a file of the first run's name
+    with other sequences in it is another run's input."""
+    run_record["FASTA records"] = data.description
+    _resumable(folder, run_record, control)
+
+
 def _warn_if_nothing_to_resume(folders: list[Path], control: TrainControl) -> None:
     """--resume where no run left a checkpoint starts from the first step: said, not silent."""
-    import warnings
-
     from vqdna_cli import distributed
-    from vqdna_cli.errors import VqdnaWarning
     from vqdna_cli.train.loop import CHECKPOINT
 
     if control.resume and distributed.is_main() \
@@ -176,10 +174,6 @@ def _clear_earlier_run(folder: Path, control: TrainControl, starting_weights: Pa
     heads = Path(folder) / "heads"
     kept = sorted(p.name for p in heads.iterdir() if p.is_dir() and not p.name.startswith(".")) if heads.is_dir() else []
     if kept:  # a user's folder: not removed, but they will not fit the new weights
-        import warnings
-
-        from vqdna_cli.errors import VqdnaWarning
-
         warnings.warn(f"--force keeps the {len(kept)} task head{'s' if len(kept) > 1 else ''} in {heads} "
                       f"({', '.join(kept[:3])}{', ...' if len(kept) > 3 else ''}): they were trained on the earlier "
                       "weights, and classify will refuse them with the new ones; train them again or remove them",
@@ -225,7 +219,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     _warn_if_nothing_to_resume([output], control)
     began = run_began([output], control.resume)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
-    _resumable(output, _with_records(run_record, data), control)
+    _resumable_with_records(output, run_record, data, control)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
     _clear_earlier_run(output, control)
@@ -278,7 +272,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _resumable(output, run_record, control, stage.steps)
     _warn_if_nothing_to_resume([output], control)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
-    _resumable(output, _with_records(run_record, data), control)
+    _resumable_with_records(output, run_record, data, control)
     _warn_if_tokenizer_saw_held_out(info, data.description["heldout"], model_dir)
     model.to(torch_device)
     _clear_earlier_run(output, control, model_dir)
@@ -297,13 +291,13 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
 def _warn_if_tokenizer_saw_held_out(info: dict, heldout: list[str], model_dir: Path) -> None:
     """Held-out scores of pre-training are clean only if the tokenizer under it never trained
     on those records either: said when its recorded training data names one of them."""
-    import warnings
 
-    from vqdna_cli.errors import VqdnaWarning
+    def record(entry: str) -> str:  # "file:record (N bp)" -> "file:record"
+        return entry.rsplit(" (", 1)[0]
 
     trained = ((info.get("provenance") or {}).get("tokenizer") or {}).get("data", {}).get("train", [])
-    seen = {entry.rsplit(" (", 1)[0] for entry in trained}  # "file:record (N bp)" -> "file:record"
-    both = [entry.rsplit(" (", 1)[0] for entry in heldout if entry.rsplit(" (", 1)[0] in seen]
+    seen = {record(entry) for entry in trained}
+    both = [record(entry) for entry in heldout if record(entry) in seen]
     if both:
         warnings.warn(f"the tokenizer of {model_dir} trained on {len(both):,} of the records held out here (the "
                       f"first: {both[0]}): held-out scores then measure the Transformer on sequence its "
@@ -430,10 +424,6 @@ def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], 
 
 def _warn_of_conflicting_labels(rows: list[tuple[str, str]]) -> None:
     """The same sequence under two labels teaches a head nothing and caps its score: said once."""
-    import warnings
-
-    from vqdna_cli.errors import VqdnaWarning
-
     labels_of: dict[str, set[str]] = {}
     for sequence, label in rows:
         labels_of.setdefault(sequence, set()).add(label)
@@ -691,9 +681,6 @@ def _check_not_training_rows(task: str, sketch: dict | None, sequences: list[str
                              record: bool) -> None:
     """A score on rows the head trained or was selected on is not a test score: refused with
     --record (it would be shown as the head's test score), else warned about."""
-    import warnings
-
-    from vqdna_cli.errors import VqdnaWarning
     from vqdna_cli.train.row_sketch import share_seen
 
     share = share_seen(sketch or {}, sequences)

@@ -36,16 +36,10 @@ def fail(message: str, code: int) -> typer.Exit:
 _PEER_ENDED = ("closed by peer", "reset by peer")  # gloo's and NCCL's words at the next collective
 
 
-def _peer_gone(error: BaseException) -> bool:
-    """A process of a torchrun run whose peer ended (failed, or was stopped): gloo and NCCL
-    say so at the next collective. The peer has said why; this one need not add a traceback."""
-    return launch_rank() != 0 and any(words in str(error).lower() for words in _PEER_ENDED)
-
-
-def _peer_killed(error: BaseException) -> bool:
-    """Process 0 of a torchrun run whose peer ended without a word (killed, out of memory):
-    said in one line, in place of gloo's traceback."""
-    return launch_rank() == 0 and launch_world() > 1 and any(words in str(error).lower() for words in _PEER_ENDED)
+def _peer_ended(error: BaseException) -> bool:
+    """A process of a torchrun run whose peer ended (failed, stopped or killed): gloo and NCCL
+    say so at the next collective, with a traceback that only repeats the peer's end."""
+    return launch_world() > 1 and any(words in str(error).lower() for words in _PEER_ENDED)
 
 
 @contextlib.contextmanager
@@ -115,11 +109,12 @@ def one_line_errors(command):
                 raise fail(f"cannot use {error.filename}: {error.strerror}", OutputError.exit_code) from None
             raise
         except RuntimeError as error:
-            if _peer_killed(error):
-                raise fail("another process of this torchrun run ended (killed, or out of memory?), so the run "
-                           "stopped; continue it from its last checkpoint with the same command and --resume", 1) from None
-            if not _peer_gone(error):
+            if not _peer_ended(error):
                 raise
-            raise typer.Exit(1) from None
+            if launch_rank() != 0:  # the peer that failed has said why
+                raise typer.Exit(1) from None
+            # process 0 speaks for the run: a peer killed without a word (kill -9, out of memory)
+            raise fail("another process of this torchrun run ended (killed, or out of memory?), so the run "
+                       "stopped; continue it from its last checkpoint with the same command and --resume", 1) from None
 
     return wrapper

@@ -21,6 +21,8 @@ from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, resolve_regions
 from vqdna_cli.io.unique import SeenNames
 
+_NOT_PRIMARY, _WITHOUT_BASES = "not primary", "without bases (SEQ *)"  # what _kept leaves out, as messages say
+
 UNMAPPED_CHROM = "*"
 """`chrom` of an unmapped read, as in the SAM RNAME column."""
 
@@ -146,7 +148,7 @@ def _records(
     path: str,
     reference: str | None = None,
 ) -> Iterator[SequenceRecord]:
-    skipped = Counter()  # reads _kept leaves out: "without bases" (SEQ *), "not primary"
+    skipped = Counter()  # reads _kept leaves out, by kind
     try:
         found = 0
         if regions is None:
@@ -167,8 +169,8 @@ def _records(
             if not found:  # a region without reads is an answer, not an error: said, though
                 where = f"overlapping the {len(regions):,} region{'s' if len(regions) > 1 else ''}"
                 warnings.warn(_nothing_kept(path, mapped_only, skipped, where), VqdnaWarning, stacklevel=2)
-        if skipped["without bases (SEQ *)"] and found:
-            count = skipped["without bases (SEQ *)"]
+        if skipped[_WITHOUT_BASES] and found:
+            count = skipped[_WITHOUT_BASES]
             warnings.warn(f"{path}: skipped {count:,} primary read{'s' if count > 1 else ''} "
                           "stored without bases (SEQ *)", VqdnaWarning, stacklevel=2)
     except (OSError, ValueError) as error:
@@ -180,7 +182,7 @@ def _records(
 
 def _nothing_kept(path: str, mapped_only: bool, skipped: Counter, where: str = "") -> str:
     """"no reads in x.bam", saying what was there and left out (secondary copies, SEQ *)."""
-    left_out = [f"{skipped[kind]:,} {kind}" for kind in ("not primary", "without bases (SEQ *)") if skipped[kind]]
+    left_out = [f"{skipped[kind]:,} {kind}" for kind in (_NOT_PRIMARY, _WITHOUT_BASES) if skipped[kind]]
     return (f"no {'mapped ' if mapped_only else ''}reads in {path}" + (f" {where}" if where else "")
             + (f" ({', '.join(left_out)} left out)" if left_out else ""))
 
@@ -215,15 +217,15 @@ def _refuse_duplicate_read(name: str | None, path: str) -> None:
 def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool, skipped: Counter) -> Iterator[SequenceRecord]:
     """Each read once: no secondary/supplementary copies (their SEQ is often left out), no
     sequence-less records; both counted in `skipped` (counts, not names: a BAM may hold
-    millions), as "not primary" and "without bases (SEQ *)"."""
+    millions), as _NOT_PRIMARY and _WITHOUT_BASES."""
     for read in _quietly(reads):
         if mapped_only and read.is_unmapped:
             continue
         if read.is_secondary or read.is_supplementary:
-            skipped["not primary"] += 1
+            skipped[_NOT_PRIMARY] += 1
             continue
         if read.query_sequence is None:
-            skipped["without bases (SEQ *)"] += 1
+            skipped[_WITHOUT_BASES] += 1
             continue
         yield _to_record(read)
 

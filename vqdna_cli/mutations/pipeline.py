@@ -28,14 +28,15 @@ class Sample:
     covered: dict[str, np.ndarray] = field(default_factory=dict)  # genomes, reads: bases seen, per contig
     called: dict[str, set[int]] = field(default_factory=dict)  # VCF: positions its GT calls, per contig
 
-    def covers(self, site, reference: Reference) -> bool:
+    def covers(self, site, ambiguous_until: int) -> bool:
         """Whether the sample is known to hold the reference or another allele over all of
-        `site`'s REF bases (an indel's anchor base included) and, for a genome or reads, over
-        the repeat an indel could be shifted through (`variants.ambiguous_end`)."""
+        `site`'s REF bases (an indel's anchor base included) and, for a genome or reads, up to
+        `ambiguous_until`, the end of the repeat an indel could be shifted through
+        (`variants.ambiguous_end`, the same for every sample)."""
         start, end = site.pos - 1, site.pos - 1 + len(site.ref)
         mask = self.covered.get(site.chrom)
         if mask is not None:
-            return bool(np.all(mask[start : ambiguous_end(reference.sequences[site.chrom], site)]))
+            return bool(np.all(mask[start:ambiguous_until]))
         called = self.called.get(site.chrom, ())
         return all(position in called for position in range(start, end))
 
@@ -388,6 +389,7 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
 
     calls_by_site = {(s.name, c.site): c for s in samples for c in s.calls}
     by_name = {s.name: s for s in samples}
+    ambiguous_until = {site: ambiguous_end(reference.sequences[site.chrom], site) for site in sites}
     # Per site, the distinct values over the samples that carry it, in sample order.
     per_site: dict = {}
     for s in samples:
@@ -436,4 +438,4 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
         return values
 
     write_vcf(path, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site,
-              lambda name, site: by_name[name].covers(site, reference), fields, info_of)
+              lambda name, site: by_name[name].covers(site, ambiguous_until[site]), fields, info_of)
