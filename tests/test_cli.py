@@ -316,6 +316,73 @@ def test_a_stream_closed_at_start_is_one_line(tiny_model_dir: Path, short_fasta:
     assert not (tmp_path / "out.npz").exists()
 
 
+@pytest.mark.parametrize("command", ["tokenize", "mutations"])
+def test_stdin_that_is_a_terminal_is_refused_not_waited_on(tiny_model_dir: Path, short_fasta: Path,
+                                                           tmp_path: Path, command: str) -> None:
+    """`vqdna tokenize -` typed with nothing piped in would wait silently for input from the
+    keyboard: one line says what is missing instead."""
+    import os
+    import pty
+    import subprocess
+
+    args = {"tokenize": ["tokenize", "-", "-o", str(tmp_path / "out.npz")],
+            "mutations": ["mutations", "-", "--reference", str(short_fasta), "-o", str(tmp_path / "calls")]}[command]
+    terminal, keyboard = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "vqdna_cli", *args, "-m", str(tiny_model_dir)],
+                                capture_output=True, timeout=120, stdin=keyboard)
+    finally:
+        os.close(terminal), os.close(keyboard)
+    stderr = result.stderr.decode()
+    assert stderr.startswith("vqdna: error: stdin (-) is a terminal, not a pipe"), stderr
+    assert result.returncode == 2 and stderr.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("error, message", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 1638400000 bytes. Error code 12 (Cannot allocate memory)"),
+     "out of memory (an allocation of 1.5 GiB failed): lower the batch size (--batch-tokens; train: --batch) "
+     "and run again"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.10 GiB"),
+     "out of memory on the GPU: lower the batch size (--batch-tokens; train: --batch) and run again, "
+     "or use --device cpu"),
+    (MemoryError(), "out of memory: lower the batch size (--batch-tokens; train: --batch) and run again"),
+])
+def test_memory_running_out_is_one_line_that_names_the_fix(capsys, error: BaseException, message: str) -> None:
+    """`--batch 100000` on a laptop: PyTorch's allocator fails with a C++ traceback's worth of
+    text; the user needs to know it was memory and which option to lower."""
+    import typer
+
+    from vqdna_cli.cli.handling import one_line_errors
+
+    @one_line_errors
+    def command():
+        raise error
+
+    with pytest.raises(typer.Exit) as stopped:
+        command()
+    assert stopped.value.exit_code == 1 and capsys.readouterr().err == f"vqdna: error: {message}\n"
+
+
+def test_a_batch_too_big_for_the_memory_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """The same, for real: a training batch of 3,000 windows of 16 kb under a 4 GB address-space limit."""
+    import resource
+    import subprocess
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+    genome, out = tmp_path / "genome.fa", tmp_path / "weights"
+    genome.write_text(fasta_text({"g": random_dna(20_000, 3)}))
+    result = subprocess.run([sys.executable, "-m", "vqdna_cli", "train", "tokenizer", str(genome), "-o", str(out),
+                             "--preset", "tiny", "--steps", "1", "--window", "16384", "--batch", "3000", "-t", "1"],
+                            capture_output=True, timeout=300, preexec_fn=limit_memory)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1 and stderr.startswith("vqdna: error: out of memory"), stderr
+    assert stderr.count("\n") == 1 and not out.exists()
+
+
 def test_every_imported_package_is_a_declared_dependency() -> None:
     """A clean `pip install vqdna` must be able to import every module the package imports."""
     import ast

@@ -123,6 +123,18 @@ def test_a_compressed_npz_name_is_refused(run_vqdna, tiny_model_dir: Path, short
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["tokenize", "embed"])
+def test_an_npy_name_is_refused_for_an_npz_archive(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
+                                                   tmp_path: Path, command: str) -> None:
+    """`-o tokens.npy` would hold a zip archive of several arrays under a one-array name."""
+    out = tmp_path / "tokens.npy"
+    result = run_vqdna(command, short_fasta, "--model", tiny_model_dir, "-o", out)
+    assert result.returncode == 4 and result.stderr_lines == [
+        f"vqdna: error: output {out}: vqdna writes an .npz archive of several arrays, not one .npy array; "
+        f"name it {tmp_path / 'tokens.npz'}"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_link_to_a_missing_file_is_named_up_front_and_replaced_with_force(run_vqdna, tiny_model_dir: Path,
                                                                             short_fasta: Path, tmp_path: Path) -> None:
     link = tmp_path / "out.npz"

@@ -237,3 +237,18 @@ def test_scan_counts_the_windows_it_leaves_out_for_their_n(run_vqdna, tiny_model
     assert re.search(r"; \d+ more than 10 % N or other IUPAC codes left out$", closing), closing
     rows = [line for line in (tmp_path / "gaps.bed").read_text().splitlines() if not line.startswith("#")]
     assert rows and all(line.startswith("bases\t") for line in rows)
+
+
+@pytest.mark.parametrize("scan", [True, False])
+def test_a_name_that_bed_readers_take_for_a_comment_is_warned_of_once(run_vqdna, tiny_model_dir, tmp_path, scan):
+    """A FASTA ID starting with `#` makes BED rows that bedtools, tabix and pysam skip as comments."""
+    fasta = tmp_path / "hash.fa"
+    fasta.write_text(fasta_text({"#contig": random_dna(200, 4), "plain": random_dna(200, 5)}))
+    out = tmp_path / "calls.bed"
+    source = ("--scan", fasta) if scan else (fasta, "--format", "bed")
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, *source, "-o", out)
+    warned = [line for line in result.stderr_lines if "starts with #" in line]
+    assert result.returncode == 0 and warned == [
+        "vqdna: warning: sequence #contig: its name starts with #, so BED readers take its rows for comment lines and "
+        "skip them; rename it (e.g. sed 's/^>#/>/' in the FASTA)"]
+    assert any(line.startswith("#contig\t") for line in out.read_text().splitlines())  # written as named

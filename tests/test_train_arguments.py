@@ -47,8 +47,8 @@ def assert_usage_error(result, option: str) -> None:
 @pytest.mark.parametrize("stage, bad", [
     ("tokenizer", ["--window", "-5"]), ("tokenizer", ["--window", "0"]), ("tokenizer", ["--batch", "0"]),
     ("tokenizer", ["--lr", "-1"]), ("tokenizer", ["--lr", "nan"]), ("tokenizer", ["--lr", "inf"]),
-    ("tokenizer", ["--max-minutes", "-1"]),
-    ("pretrain", ["--window", "-1"]), ("pretrain", ["--batch", "-1"]), ("pretrain", ["--lr", "0"]),
+    ("tokenizer", ["--max-minutes", "-1"]), ("tokenizer", ["--window", "1"]), ("tokenizer", ["--window", "16"]),
+    ("pretrain", ["--window", "-1"]), ("pretrain", ["--window", "2"]), ("pretrain", ["--batch", "-1"]), ("pretrain", ["--lr", "0"]),
     ("pretrain", ["--checkpoint-minutes", "0"]),
     ("finetune", ["--lr", "-1"]), ("finetune", ["--lora-alpha", "nan"]), ("finetune", ["--valid-fraction", "1"]),
 ])
@@ -352,10 +352,10 @@ def test_resume_refuses_a_tokenizer_run_with_other_settings_or_inputs(run_vqdna,
     assert run_vqdna("train", *first, "--steps", "20", "--max-minutes", "0").returncode == 0
     checkpoint = out / "checkpoint.json"
     assert json.loads(checkpoint.read_text())["step"] == 1
-    changed = run_vqdna("train", "tokenizer", fasta, held, "-o", out, *TOKENIZER, "--steps", "20", "--window", "16",
+    changed = run_vqdna("train", "tokenizer", fasta, held, "-o", out, *TOKENIZER, "--steps", "20", "--window", "24",
                         "--lr", "0.01", "--resume")
     assert_one_line(changed, USAGE_ERROR, "--resume: the checkpoint")
-    for named in ("--window 32 then, 16 now", "--lr 0.002 then, 0.01 now", "--holdout-file held.fa then, none now"):
+    for named in ("--window 32 then, 24 now", "--lr 0.002 then, 0.01 now", "--holdout-file held.fa then, none now"):
         assert named in changed.stderr, changed.stderr
     assert json.loads(checkpoint.read_text())["step"] == 1  # nothing trained
     other_input = run_vqdna("train", "tokenizer", fasta, "-o", out, *TOKENIZER, "--resume")
@@ -373,7 +373,7 @@ def test_resume_refuses_a_tokenizer_run_with_other_settings_or_inputs(run_vqdna,
     assert json.loads(checkpoint.read_text())["step"] == 3
     # a checkpoint of a vqdna that recorded nothing: resumed unchecked, as before
     checkpoint.write_text(json.dumps({k: v for k, v in json.loads(checkpoint.read_text()).items() if k != "run"}))
-    old = run_vqdna("train", *first, "--steps", "4", "--window", "16", "--resume")
+    old = run_vqdna("train", *first, "--steps", "4", "--window", "24", "--resume")
     assert old.returncode == 0, old.stderr
     assert "run" not in json.loads(checkpoint.read_text())
 
@@ -392,7 +392,7 @@ def test_resume_refuses_a_pretraining_run_with_other_settings_or_past_its_steps(
         api.pretrain(genomes, out, StageSettings(steps=2, window=32, batch=2), TrainControl(quiet=True, resume=True),
                      run)
     refused = {"--holdout-file": (GenomeSet((str(fasta), str(held))), stage, run),
-               "--window": (genomes, StageSettings(steps=5, window=16, batch=2), run),
+               "--window": (genomes, StageSettings(steps=5, window=24, batch=2), run),
                "--batch": (genomes, StageSettings(steps=5, window=32, batch=4), run),
                "--lr": (genomes, StageSettings(steps=5, lr=0.01, window=32, batch=2), run),
                "--seed": (genomes, stage, RunOptions(tiny_model_dir, device="cpu", threads=1, seed=7))}

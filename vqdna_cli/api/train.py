@@ -212,6 +212,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
 
     if stage.window is None:
         raise UsageError("--window: the tokenizer stage needs a window length (TOKENIZER_STAGE.window is its default)")
+    _check_window_covers_the_encoder(stage.window, PRESETS[preset].encoder)
     run_record = {**_genomes_record(genomes), "--preset": preset, "--window": stage.window, "--batch": stage.batch,
                   "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
@@ -247,6 +248,15 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
         return _pretrain(genomes, output, stage, control, run, model_dir, transformer_preset, masking)
 
 
+def _check_window_covers_the_encoder(window: int, encoder) -> None:
+    """A window no longer than the bases the encoder reads on both sides of a base has no base
+    that sees its whole context: it would train on padding (`--window 1` ran, and learned nothing)."""
+    least = 2 * encoder.receptive_radius + 1
+    if window < least:
+        raise UsageError(f"--window {window}: shorter than the {least} bases the encoder reads around each base "
+                         f"({encoder.receptive_radius} on either side); give at least {least}")
+
+
 def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: TrainControl, run: RunOptions,
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
@@ -266,6 +276,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
         stage = dataclasses.replace(stage, window=model.cfg.transformer.max_tokens)
     if stage.window > model.cfg.transformer.max_tokens:
         raise UsageError(f"--window {stage.window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
+    _check_window_covers_the_encoder(stage.window, model.cfg.encoder)
     run_record = {**_genomes_record(genomes), "--model weights": _weights_id(info),
                   "--transformer-preset": transformer_preset, "--masking": masking, "--window": stage.window,
                   "--batch": stage.batch, "--lr": stage.lr, "--seed": run.seed}

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -40,6 +41,23 @@ def _peer_ended(error: BaseException) -> bool:
     """A process of a torchrun run whose peer ended (failed, stopped or killed): gloo and NCCL
     say so at the next collective, with a traceback that only repeats the peer's end."""
     return launch_world() > 1 and any(words in str(error).lower() for words in _PEER_ENDED)
+
+
+# PyTorch's words when an allocation fails: the CPU allocator's, and CUDA's OutOfMemoryError
+_OUT_OF_MEMORY = ("can't allocate memory", "out of memory")
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, MemoryError) or any(words in str(error).lower() for words in _OUT_OF_MEMORY)
+
+
+def _out_of_memory_message(error: BaseException) -> str:
+    """What failed and the fix: smaller batches (a batch's activations are what outgrows memory)."""
+    tried = re.search(r"tried to allocate (\d+) bytes", str(error))
+    size = f" (an allocation of {int(tried.group(1)) / 2**30:.1f} GiB failed)" if tried else ""
+    where = " on the GPU" if "cuda" in str(error).lower() else ""
+    return (f"out of memory{where}{size}: lower the batch size (--batch-tokens; train: --batch) and run again"
+            + (", or use --device cpu" if where else ""))
 
 
 @contextlib.contextmanager
@@ -108,7 +126,11 @@ def one_line_errors(command):
             if error.errno in PATH_ERRORS and error.filename:
                 raise fail(f"cannot use {error.filename}: {error.strerror}", OutputError.exit_code) from None
             raise
+        except MemoryError as error:
+            raise fail(_out_of_memory_message(error), 1) from None
         except RuntimeError as error:
+            if _out_of_memory(error):
+                raise fail(_out_of_memory_message(error), 1) from None
             if not _peer_ended(error):
                 raise
             if launch_rank() != 0:  # the peer that failed has said why

@@ -246,11 +246,26 @@ def _check_bgzf_end(path: str) -> None:
 
 
 def stdin_bytes() -> BinaryIO:
-    """The process's stdin as bytes; refused in one line where it was closed at start (`<&-`),
-    which leaves Python no stream at all."""
+    """The process's stdin as bytes (`check_stdin`)."""
+    check_stdin()
+    return sys.stdin.buffer
+
+
+def check_stdin() -> None:
+    """Refuse, in one line, a stdin closed at start (`<&-`, which leaves Python no stream at
+    all) or a terminal (`vqdna tokenize -` with nothing piped in would wait silently)."""
     if sys.stdin is None:
         raise InputError("cannot read stdin (-): it is closed; give a file, or pipe the sequences in")
-    return sys.stdin.buffer
+    if _is_terminal(sys.stdin):  # nothing is piped in: the run would wait for typed input, silently
+        raise InputError("stdin (-) is a terminal, not a pipe: give a file, or pipe the sequences in "
+                         "(zcat reads.fa.gz | vqdna ... -)")
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):  # a stand-in stream (tests, notebooks) or a closed one
+        return False
 
 
 def _open_binary(path: str) -> AbstractContextManager[BinaryIO]:

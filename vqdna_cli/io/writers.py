@@ -15,6 +15,7 @@ import stat
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import IO
 
 import numpy as np
 
-from vqdna_cli.errors import DISK_ERRORS, OutputError
+from vqdna_cli.errors import DISK_ERRORS, OutputError, VqdnaWarning
 
 
 def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), binary: bool = False) -> None:
@@ -41,6 +42,9 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
         raise OutputError(f"output {path} is a directory: give a file name")
     if binary and path.suffix.lower() in COMPRESSED_SUFFIXES:
         raise OutputError(f"output {path}: vqdna writes .npz, zip-compressed already; name it {path.with_suffix('')}")
+    if binary and path.suffix.lower() == ".npy":  # np.load would give an archive where a name promises one array
+        raise OutputError(f"output {path}: vqdna writes an .npz archive of several arrays, not one .npy array; "
+                          f"name it {path.with_suffix('.npz')}")
     check_not_an_input(path, inputs)
     if is_special(path):
         return
@@ -418,12 +422,32 @@ class PredictionTsv:
         return ["\t".join([record.name, self.names[best], self.class_index[best], *probabilities_text(p)]) + "\n"]
 
 
+class CommentLikeNames:
+    """BED readers (bedtools, tabix, pysam) skip a line that starts with `#`: the rows of a
+    sequence named so would be lost to them. Said once per name; the rows are written as named."""
+
+    def __init__(self):
+        self.seen: set[str] = set()
+
+    def check(self, chrom: str) -> None:
+        if chrom.startswith("#") and chrom not in self.seen:
+            self.seen.add(chrom)
+            warnings.warn(f"sequence {chrom}: its name starts with #, so BED readers take its rows for comment "
+                          f"lines and skip them; rename it (e.g. sed 's/^>#/>/' in the FASTA)", VqdnaWarning,
+                          stacklevel=3)
+
+
 class PredictionBed(PredictionTsv):
     """`classify`'s BED6+: one row per window; score is 1000 x the best class's probability."""
 
     FIRST_COLUMNS = ["#chrom", "start", "end", "name", "score", "strand", "id", "class_index"]
 
+    def __init__(self, names: list[str], class_index: list[str]):
+        super().__init__(names, class_index)
+        self.comment_like = CommentLikeNames()
+
     def rows(self, record, windows: list[tuple[int, int]], probabilities: np.ndarray) -> list[str]:
+        self.comment_like.check(record.chrom)
         rows = []
         for (start, end), p in zip(windows, probabilities):
             best = int(np.argmax(p))
@@ -466,12 +490,14 @@ class ScanBed:
     def __init__(self, out: IO[str], names: list[str]):
         self.out, self.names = out, names
         self.columns = ["#chrom", "start", "end", "name", "score", "strand", *(f"p_{n}" for n in names)]
+        self.comment_like = CommentLikeNames()
 
     def write_header(self, made_by: str) -> None:
         self.out.write(f"# {made_by}\n")
         self.out.write("\t".join(self.columns) + "\n")
 
     def write_row(self, record, strand: str, p: np.ndarray) -> None:
+        self.comment_like.check(record.chrom)
         best = int(np.argmax(p))
         self.out.write("\t".join([record.chrom, str(record.offset), str(record.offset + len(record)), self.names[best],
                                   str(int(round(1000 * p[best]))), strand, *probabilities_text(p)]) + "\n")
