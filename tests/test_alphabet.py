@@ -90,6 +90,7 @@ def test_is_ambiguous() -> None:
 def test_reverse_complement_string() -> None:
     assert reverse_complement("AACGTN") == "NACGTT"
     assert reverse_complement("RYKMBDHV") == "BDHVKMRY"
+    assert reverse_complement("UUAG") == "CTAA"  # U is read as T: its complement is A
 
 
 def test_reverse_complement_codes_matches_string() -> None:

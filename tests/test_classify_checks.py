@@ -87,3 +87,11 @@ def test_scan_takes_the_format_it_writes(run_vqdna, tiny_model_dir, tmp_path):
     tsv = run_vqdna("classify", "--task", "toy", "-m", tiny_model_dir, "--scan", genome, "--format", "tsv")
     assert tsv.returncode == 2 and tsv.stderr_lines == [
         "vqdna: error: --scan always writes BED6+: --format tsv does not apply; drop it"]
+
+
+def test_list_tasks_refuses_scan_options_it_would_ignore(run_vqdna, tiny_model_dir, tmp_path):
+    result = run_vqdna("classify", "--list-tasks", "-m", tiny_model_dir, "--min-prob", "0.9", "--window", "100",
+                       "-r", "chrZ:1-5", "--bed", tmp_path / "missing.bed")
+    assert result.returncode == 2 and result.stderr_lines == [
+        "vqdna: error: --list-tasks prints the task heads to stdout and exits: drop --window, --region, --bed, "
+        "--min-prob"]

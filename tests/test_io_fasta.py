@@ -340,3 +340,16 @@ def test_a_name_that_is_not_utf8_keeps_every_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.fa"
     path.write_bytes(b">caf\xe9 one\nACGT\n>caf\xe8\nACGT\n>plain_\xc3\xa9\nACGT\n")
     assert [r.name for r in read_fasta(str(path))] == ["café", "cafè", "plain_é"]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3, 7, 1 << 20])
+def test_header_names_reads_every_id_whatever_the_chunk_boundaries(tmp_path: Path, chunk_bytes: int) -> None:
+    from vqdna_cli.io.indexed_fasta import header_names
+
+    text = ">one desc\nACGT\nAC\n>two\r\nGG\n>three x y\n\n>last"
+    plain = tmp_path / "h.fa"
+    plain.write_text(text)
+    packed = tmp_path / "h.fa.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    for path in (plain, packed):
+        assert list(header_names(str(path), chunk_bytes)) == ["one", "two", "three", "last"]

@@ -3,6 +3,7 @@ streaming (vqdna_cli/scan.py, api.scan)."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 from pathlib import Path
@@ -252,3 +253,130 @@ def test_a_name_that_bed_readers_take_for_a_comment_is_warned_of_once(run_vqdna,
         "vqdna: warning: sequence #contig: its name starts with #, so BED readers take its rows for comment lines and "
         "skip them; rename it (e.g. sed 's/^>#/>/' in the FASTA)"]
     assert any(line.startswith("#contig\t") for line in out.read_text().splitlines())  # written as named
+
+
+def test_an_rna_genome_scans_as_its_dna_on_both_strands(run_vqdna, tiny_model_dir, tmp_path):
+    """U is read as T: an RNA FASTA gave no rows (its windows counted as mostly N), and a few U
+    in a window left the minus strand's U uncomplemented."""
+    dna = random_dna(400, 8)
+    rows = {}
+    for kind, seq in (("dna", dna), ("rna", dna.replace("T", "U")), ("some-u", dna[:100] + dna[100:].replace("T", "U", 5))):
+        fasta = tmp_path / f"{kind}.fa"
+        fasta.write_text(fasta_text({"virus": seq}))
+        out = tmp_path / f"{kind}.bed"
+        assert run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta, "-o", out,
+                         "-q").returncode == 0
+        rows[kind] = bed_rows(out)
+    assert len(rows["dna"]) > 2 and rows["rna"] == rows["dna"] and rows["some-u"] == rows["dna"]
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_records_too_short_for_a_window_are_counted_with_or_without_an_index(run_vqdna, tiny_model_dir, tmp_path,
+                                                                            indexed):
+    """Without a .fai the short records were dropped without the warning the docs promise."""
+    fasta = tmp_path / "contigs.fa"
+    fasta.write_text(fasta_text({"big": random_dna(300, 1), "short1": random_dna(30, 2), "short2": random_dna(12, 3)}))
+    if indexed:
+        pysam.faidx(str(fasta))
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta,
+                       "-o", tmp_path / "calls.bed")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr_lines[-1] == ("vqdna: warning: 2 of the sequences are shorter than a 40 bp window and not "
+                                       "scanned (classify them without --scan)")
+
+
+@pytest.mark.parametrize("order", [("chrA", "chrA", "chrB"), ("chrA", "chrB", "chrA")])
+def test_an_indexed_genome_with_a_repeated_name_is_refused_not_scanned_in_part(run_vqdna, tiny_model_dir, tmp_path,
+                                                                             order):
+    """htslib indexes only the first record of a name: the scan left the second out, exit 0
+    (or, with the repeat last, blamed an index that rebuilding cannot fix)."""
+    fasta = tmp_path / "dup.fa"
+    fasta.write_text("".join(f">{name}\n{random_dna(100 + 50 * i, i)}\n" for i, name in enumerate(order)))
+    pysam.faidx(str(fasta))
+    out = tmp_path / "calls.bed"
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta, "-o", out)
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: duplicate record ID 'chrA' in {fasta}; record IDs must be unique (its index holds only the "
+        "first)"]
+    assert not out.exists()
+
+
+def test_a_bgzf_genome_changed_after_indexing_is_one_line_in_a_scan(run_vqdna, tiny_model_dir, tmp_path):
+    plain = tmp_path / "genome.fa"
+    plain.write_text(fasta_text({"q": random_dna(3000, 1)}))
+    packed = tmp_path / "genome.fa.gz"
+    pysam.tabix_compress(str(plain), str(packed))
+    pysam.faidx(str(packed))
+    plain.write_text(fasta_text({"q": random_dna(2000, 1)}))  # the same name, shorter: the old index stays
+    packed.unlink()
+    pysam.tabix_compress(str(plain), str(packed))
+    out = tmp_path / "calls.bed"
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", packed, "-o", out)
+    assert result.returncode == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert f"rebuild its index with `samtools faidx {packed}`" in result.stderr_lines[0] or \
+        f"rebuild it with `samtools faidx {packed}`" in result.stderr_lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("stride", [10, 150])
+def test_progress_moves_with_the_bases_gone_through_not_the_bases_in_windows(tiny_model_dir, tmp_path, stride):
+    """With a stride longer than the window the bar counted only the bases inside windows, a
+    fraction of the genome: its time left was many times too long. Runs of N count as they
+    are passed, not all at the end."""
+    from vqdna_cli import api
+    from vqdna_cli.options import InputSpec, RunOptions, ScanSettings
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(fasta_text({"a": random_dna(1000, 1) + "N" * 500 + random_dna(1000, 2), "b": random_dna(700, 3)}))
+    pysam.faidx(str(fasta))
+    steps, totals = [], []
+    api.scan(InputSpec(str(fasta)), tmp_path / "calls.bed", "toy", RunOptions(tiny_model_dir, device="cpu", threads=1),
+             ScanSettings(stride=stride), progress=steps.append, on_total=totals.append)
+    window = 40  # the toy head's
+    assert totals == [3200] and sum(steps) == 3200 and all(step > 0 for step in steps)
+    assert steps[-1] <= stride  # nothing (the windows left out, the gaps between them) was left to the end
+    assert max(steps) <= 500 + stride + window  # the N run counted when passed
+
+
+def test_a_stray_index_beside_plain_gzip_is_passed_over_and_half_a_bgzf_index_named(run_vqdna, tiny_model_dir,
+                                                                                    tmp_path):
+    """A .fai beside a file it cannot index (plain gzip) forced the indexed reader, which refused
+    the file; a BGZF file with a .fai and no .gzi was told to index itself "to use regions"."""
+    text = fasta_text({"c": random_dna(300, 1)})
+    plain = tmp_path / "plain.fa"
+    plain.write_text(text)
+    pysam.faidx(str(plain))
+    zipped = tmp_path / "zipped.fa.gz"
+    zipped.write_bytes(gzip.compress(text.encode()))
+    shutil.copy(f"{plain}.fai", f"{zipped}.fai")
+    scanned = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", zipped, "-o",
+                        tmp_path / "z.bed", "-q")
+    assert scanned.returncode == 0, scanned.stderr
+    assert run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", plain, "-o",
+                     tmp_path / "p.bed", "-q").returncode == 0
+    assert bed_rows(tmp_path / "z.bed") == bed_rows(tmp_path / "p.bed")
+    packed = tmp_path / "packed.fa.gz"
+    pysam.tabix_compress(str(plain), str(packed))
+    shutil.copy(f"{plain}.fai", f"{packed}.fai")
+    half = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", packed, "-o", tmp_path / "h.bed")
+    assert half.returncode == 2 and half.stderr_lines == [
+        f"vqdna: error: {packed} has only part of its index ({packed}.gzi missing); delete {packed}.fai and run "
+        f"`samtools faidx {packed}` to index it again"]
+
+
+def test_regions_cut_as_the_docs_say_give_the_windows_of_one_whole_scan(run_vqdna, tiny_model_dir, tmp_path):
+    """docs/classify.md: regions starting at a multiple of the stride, each ending window - stride
+    bases past the next one's start, are scanned in separate jobs into the rows of one scan."""
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(fasta_text({"a": random_dna(1003, 1)}))
+    pysam.faidx(str(fasta))
+    window, stride, cut = 40, 20, 500  # the toy head's window, its default stride (half), a multiple of it
+    args = ("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta, "-q")
+    assert run_vqdna(*args, "-o", tmp_path / "whole.bed").returncode == 0
+    parts = []
+    for number, (start, end) in enumerate([(0, cut + window - stride), (cut, 1003)]):
+        bed = tmp_path / f"part{number}.bed"
+        bed.write_text(f"a\t{start}\t{end}\n")
+        assert run_vqdna(*args, "--bed", bed, "-o", tmp_path / f"calls{number}.bed").returncode == 0
+        parts += bed_rows(tmp_path / f"calls{number}.bed")
+    assert parts == bed_rows(tmp_path / "whole.bed")

@@ -49,3 +49,31 @@ def test_help_version_and_no_args_help_are_unchanged() -> None:
     assert bare.returncode == 2 and bare.stdout == b""
     assert bare.stderr.startswith("Usage: ") and "tokenizer" in bare.stderr and "vqdna: error" not in bare.stderr
 
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify", "--task", "promoter", "--scan", "G", "-r", "chrA:1-600", "-r", "chrB:1-600"],
+     "--region given 2 times, but it takes one value; for several regions, list them in a BED file and give --bed "
+     "(see 'vqdna classify -h')"),
+    (["classify", "--task", "promoter", "--task", "splice-site", "G"],
+     "--task given 2 times, but it takes one value; run one task at a time (see 'vqdna classify -h')"),
+    (["tokenize", "G", "-o", "a.npz", "--output", "b.npz"],
+     "--output given 2 times, but it takes one value; give it once (see 'vqdna tokenize -h')"),
+])
+def test_an_option_that_selects_data_given_twice_is_refused(args: list[str], message: str, tmp_path: Path) -> None:
+    """The last of two --region options silently won: the first region's calls were lost."""
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(fasta_text({"chrA": random_dna(700, 1), "chrB": random_dna(700, 2)}))
+    result = run_vqdna_process(*[fasta if a == "G" else tmp_path / a if a.endswith(".npz") else a for a in args])
+    said = result.stderr_lines[0].replace("python -m vqdna_cli", "vqdna")  # the command as it was started
+    assert result.returncode == 2 and len(result.stderr_lines) == 1 and said == f"vqdna: error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa"]
+
+
+def test_a_setting_given_again_overrides_the_first_as_pipelines_expect(tmp_path: Path) -> None:
+    """nf-core modules put the user's ext.args after their own --threads: the last one wins."""
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(fasta_text({"chrA": random_dna(300, 1)}))
+    result = run_vqdna_process("tokenize", fasta, "-o", tmp_path / "t.npz", "--threads", "2", "--threads", "1", "-q")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "t.npz").exists()

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 BLOCK_BASES = 1_000_000  # bases fetched at a time from an indexed FASTA
 MAX_AMBIGUOUS = 0.1  # windows with a larger share of non-ACGT bases are skipped
-_ACGT = b"ACGT"
+_BASES = b"ACGTU"  # U is read as T (an RNA genome scans as its DNA)
 
 
 @dataclass(frozen=True)
@@ -73,30 +73,35 @@ def window_starts(start: int, end: int, layout: ScanLayout) -> list[int]:
 
 def mostly_bases(seq: str) -> bool:
     """At most MAX_AMBIGUOUS of `seq` is N or another IUPAC code (what a call can be made on)."""
-    ambiguous = len(seq.encode("ascii").translate(None, _ACGT))
+    ambiguous = len(seq.encode("ascii").translate(None, _BASES))
     return ambiguous <= MAX_AMBIGUOUS * len(seq)
 
 
 @dataclass(frozen=True)
 class ScanWindow:
-    """One window to classify: its record (bases as read on `strand`) and strand."""
+    """One window to classify: its record (bases as read on `strand`) and strand; `done`:
+    the bases of the scan gone through up to its end (earlier intervals whole, windows left
+    out and the gaps of a stride longer than the window included), for the progress bar."""
 
     record: SequenceRecord
     strand: str
+    done: int = 0
 
 
 @dataclass
 class Skipped:
-    """Windows a scan left out, for its closing line: mostly N or other IUPAC codes."""
+    """What a scan left out, for its closing lines: windows mostly N or other IUPAC codes, and
+    records of an unindexed FASTA shorter than a window (seen only as they are read)."""
 
     ambiguous: int = 0
+    short_records: int = 0
 
 
 def interval_windows(fetch: Callable[[int, int], str], chrom: str, start: int, end: int,
-                     layout: ScanLayout, skipped: Skipped | None = None) -> Iterator[ScanWindow]:
+                     layout: ScanLayout, skipped: Skipped | None = None, done_before: int = 0) -> Iterator[ScanWindow]:
     """The windows of [start, end) of `chrom`, in position order (both strands of a window
     one after the other); `fetch(a, b)` returns bases [a, b), uppercased. Windows left out
-    for their N are counted in `skipped`."""
+    for their N are counted in `skipped`; `done_before`: the bases of the intervals before."""
     starts = window_starts(start, end, layout)
     per_block = max(1, BLOCK_BASES // layout.stride)
     for first in range(0, len(starts), per_block):
@@ -112,7 +117,7 @@ def interval_windows(fetch: Callable[[int, int], str], chrom: str, start: int, e
             for strand in layout.strands:
                 record = SequenceRecord(f"{chrom}:{at}-{at + layout.window}", reverse_complement(seq) if strand == "-" else seq,
                                         chrom, at)
-                yield ScanWindow(record, strand)
+                yield ScanWindow(record, strand, done_before + at + layout.window - start)
 
 
 # --- where the windows come from -------------------------------------------------------------
@@ -140,6 +145,7 @@ class ScanSource:
     path: str
     regions: list[Region] | None  # None: every record of an unindexed FASTA
     total_bases: int | None
+    whole_records: bool = True  # False: the --region / --bed intervals
     skipped: Skipped = field(default_factory=Skipped)  # by `windows`, as it goes
 
     @classmethod
@@ -151,38 +157,49 @@ class ScanSource:
         if path == "-":
             raise InputError("--scan needs a FASTA file, not stdin")
         require_file(path)
-        if regions or os.path.exists(path + ".fai"):
-            lengths = indexed_fasta_lengths(path, {r.chrom for r in regions})
+        if regions or (os.path.exists(path + ".fai") and not _plain_gzip(path)):  # (a stray .fai of plain gzip: unusable)
+            lengths = indexed_fasta_lengths(path, {r.chrom for r in regions}, every_record=not regions)
             wanted = resolve_regions(regions, lengths, path) or \
                 [Region(name, 0, length) for name, length in lengths.items()]
             merged = sorted_merged(wanted, list(lengths))
-            return cls(path, merged, sum(r.end - r.start for r in merged))
+            return cls(path, merged, sum(r.end - r.start for r in merged), whole_records=not regions)
         return cls(path, None, None)
 
     def shorter_than(self, window: int) -> int:
-        """How many of the (merged) intervals get no window: they are shorter than one."""
-        return sum(1 for region in self.regions or () if region.end - region.start < window)
+        """How many of the (merged) intervals, or records, got no window: they are shorter than
+        one (an unindexed FASTA's records are counted as `windows` reads them)."""
+        return sum(1 for region in self.regions or () if region.end - region.start < window) + \
+            self.skipped.short_records
 
     def windows(self, layout: ScanLayout) -> Iterator[ScanWindow]:
         if self.regions is None:
             from vqdna_cli.io.fasta import read_fasta
 
+            done = 0
             for record in read_fasta(self.path):
+                self.skipped.short_records += len(record) < layout.window
                 yield from interval_windows(lambda a, b, r=record: r.seq[a:b], record.chrom, 0, len(record), layout,
-                                            self.skipped)
+                                            self.skipped, done)
+                done += len(record)
             return
-        from vqdna_cli.io.fasta import validate_sequence
-        from vqdna_cli.io.htslib import quiet_htslib
-        from vqdna_cli.io.indexed_fasta import open_indexed_fasta
+        from vqdna_cli.io.indexed_fasta import fetch_bases, open_indexed_fasta
 
+        done = 0
         with open_indexed_fasta(self.path) as fasta:
             for region in self.regions:
                 def fetch(a: int, b: int, chrom=region.chrom) -> str:
-                    with quiet_htslib():
-                        seq = fasta.fetch(chrom, a, b)
-                    return validate_sequence(seq, chrom, self.path)
+                    return fetch_bases(fasta, Region(chrom, a, b), self.path)
 
-                yield from interval_windows(fetch, region.chrom, region.start, region.end, layout, self.skipped)
+                yield from interval_windows(fetch, region.chrom, region.start, region.end, layout, self.skipped, done)
+                done += region.end - region.start
+
+
+def _plain_gzip(path: str) -> bool:
+    from vqdna_cli.io.fasta import GZIP_MAGIC, MAGIC_BYTES, is_bgzf
+
+    with open(path, "rb") as handle:
+        head = handle.read(MAGIC_BYTES)
+    return head.startswith(GZIP_MAGIC) and not is_bgzf(head)
 
 
 def background_classes(info: HeadInfo) -> set[int]:

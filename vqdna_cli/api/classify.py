@@ -141,7 +141,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     from vqdna_cli.io.writers import (ScanBed, check_output, check_sidecar, check_text_output, has_sidecar,
                                       text_output, write_sidecar)
     from vqdna_cli.runner import embed_records
-    from vqdna_cli.scan import MAX_AMBIGUOUS, ScanLayout, ScanSource, background_classes
+    from vqdna_cli.scan import MAX_AMBIGUOUS, ScanLayout, ScanSource, ScanWindow, background_classes
 
     expect("genome", genome, InputSpec), expect("task", task, str), expect("run", run, RunOptions)
     expect("settings", settings, ScanSettings)
@@ -155,11 +155,11 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     layout = ScanLayout.of(info, runner.window, settings)
     calls = [i for i in range(len(info.class_names)) if i not in background_classes(info)]
     on_total(source.total_bases)
-    strands: deque[str] = deque()  # of the windows handed to the model and not yet written, in order
+    handed: deque[ScanWindow] = deque()  # to the model and not yet written, in order
 
     def records():
         for window in source.windows(layout):
-            strands.append(window.strand)
+            handed.append(window)
             yield window.record
 
     tracker = _Covered(progress)
@@ -179,9 +179,9 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
             probabilities = window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
                                                  runner.device)
             for result, p in zip(batch, probabilities):
-                strand = strands.popleft()
-                record = result.record
-                tracker.advance(record.chrom, record.offset, record.offset + len(record))
+                window = handed.popleft()
+                strand, record = window.strand, result.record
+                tracker.advance(record.chrom, record.offset, record.offset + len(record), window.done)
                 windows += 1
                 # kept: a call (its most probable non-background class) of at least min_prob
                 if settings.min_prob > 0 and (not calls or p[calls].max() < settings.min_prob):
@@ -192,6 +192,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
               "strands": "".join(layout.strands), "bases": tracker.covered, "max_ambiguous": MAX_AMBIGUOUS,
               "regions_shorter_than_window": source.shorter_than(layout.window),
+              "regions_are_whole_records": source.whole_records,
               "windows_mostly_ambiguous": source.skipped.ambiguous,
               "outside_training_lengths": outside_training_lengths(info, layout.window),
               "train_window_lengths": info.train_window_lengths}
@@ -244,20 +245,23 @@ def _batched(items, size: int):
 
 
 class _Covered:
-    """Genome bases covered by the windows written so far, for the progress bar."""
+    """Genome bases covered by the windows written so far; the progress bar moves by the
+    bases gone through (`ScanWindow.done`), so that a stride longer than the window, or a
+    run of N, does not make the time left a guess from the windows' share of the genome."""
 
     def __init__(self, progress):
-        self.progress, self.covered, self.chrom, self.end = progress, 0, None, 0
+        self.progress, self.covered, self.chrom, self.end, self.done = progress, 0, None, 0, 0
 
-    def advance(self, chrom: str, start: int, end: int) -> None:
+    def advance(self, chrom: str, start: int, end: int, done: int) -> None:
         if chrom != self.chrom:
             self.chrom, self.end = chrom, start
-        new = max(0, end - max(start, self.end))
+        self.covered += max(0, end - max(start, self.end))
         self.end = max(self.end, end)
-        self.covered += new
-        self.progress(new)
+        if done > self.done:
+            self.progress(done - self.done)
+            self.done = done
 
     def finish(self, total: int | None) -> None:
-        """The bar ends full: skipped N windows and tails count as done."""
-        if total is not None and total > self.covered:
-            self.progress(total - self.covered)
+        """The bar ends full: tails after the last window count as done."""
+        if total is not None and total > self.done:
+            self.progress(total - self.done)

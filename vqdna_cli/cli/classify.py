@@ -43,8 +43,11 @@ def command(
     from vqdna_cli.errors import UsageError
 
     if list_tasks:
-        ignored = [name for name, value in (("--task", task), ("-o", output), ("--scan", scan), ("the input", source))
-                   if value is not None]
+        ignored = [name for name, value in (("--task", task), ("-o", output), ("--scan", scan), ("the input", source),
+                                            ("--window", window), ("--stride", stride), ("--region", given.region),
+                                            ("--bed", given.bed)) if value is not None] + \
+            [name for name, set_ in (("--min-prob", min_prob != 0), ("--format", output_format != "auto"), ("--rc", rc),
+                                     ("--header-comments", header_comments)) if set_]
         if ignored:  # it would do nothing with them: say so, rather than leave no file where one was asked for
             raise UsageError(f"--list-tasks prints the task heads to stdout and exits: drop {', '.join(ignored)}")
         _print_tasks(api.list_tasks(model))
@@ -108,9 +111,10 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
                f"window, or more than {result['max_ambiguous'] * 100:g} % N): the BED holds no rows", quiet)
     elif result["regions_shorter_than_window"]:
         short = result["regions_shorter_than_window"]
-        report(f"vqdna: warning: {short:,} of the regions {'is' if short == 1 else 'are'} shorter than a "
-               f"{result['window']} bp window and not scanned (classify their sequences without --scan, or "
-               "widen them)", quiet)
+        what, fix = (("sequences", "classify them without --scan") if result["regions_are_whole_records"] else
+                     ("regions", "classify their sequences without --scan, or widen them"))
+        report(f"vqdna: warning: {short:,} of the {what} {'is' if short == 1 else 'are'} shorter than a "
+               f"{result['window']} bp window and not scanned ({fix})", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vqdna_cli.cli import options
+from vqdna_cli.cli.command import OneValueEach
 from vqdna_cli.cli.handling import one_line_errors
 from vqdna_cli.options import (FROZEN_HEAD_DROPOUT, LORA_ALPHA, LORA_RANK, PRETRAIN_STAGE, TOKENIZER_STAGE, VALID_FRACTION,
                                FinetuneSettings, GenomeSet, HeadRows, StageSettings, TrainControl)
@@ -62,7 +63,7 @@ def _parse_tails(values: list[str] | None) -> dict[str, int]:
     return tails
 
 
-@app.command("tokenizer", no_args_is_help=True)
+@app.command("tokenizer", no_args_is_help=True, cls=OneValueEach)
 @one_line_errors
 @options.expand
 def tokenizer_command(
@@ -84,7 +85,7 @@ def tokenizer_command(
                         _control(given), given.run(None))
 
 
-@app.command("pretrain", no_args_is_help=True)
+@app.command("pretrain", no_args_is_help=True, cls=OneValueEach)
 @one_line_errors
 @options.expand
 def pretrain_command(
@@ -111,7 +112,7 @@ def pretrain_command(
                  transformer_preset=transformer_preset, masking=masking)
 
 
-@app.command("finetune", no_args_is_help=True)
+@app.command("finetune", no_args_is_help=True, cls=OneValueEach)
 @one_line_errors
 @options.expand
 def finetune_command(
@@ -173,7 +174,7 @@ def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
            f"vqdna classify -m {shlex.quote(str(weights))} --task {shlex.quote(task)} SEQUENCES.fa", quiet)
 
 
-@app.command("evaluate", no_args_is_help=True)
+@app.command("evaluate", no_args_is_help=True, cls=OneValueEach)
 @one_line_errors
 @options.expand
 def evaluate_command(

@@ -44,7 +44,7 @@ for _code, _letter in enumerate(CODE_LETTERS):
     _BYTE_TO_CODE[ord(_letter.lower())] = _code
 _BYTE_TO_CODE[ord("U")] = _BYTE_TO_CODE[ord("u")] = BASES.index("T")
 
-_COMPLEMENT_LETTERS = str.maketrans("ACGTNRYSWKMBDHV", "TGCANYRSWMKVHDB")
+_COMPLEMENT_LETTERS = str.maketrans("ACGTUNRYSWKMBDHV", "TGCAANYRSWMKVHDB")  # U pairs with A, as T does
 # code -> code of the complementary base (padding stays padding).
 COMPLEMENT_CODE = np.array(
     [CODE_LETTERS.index(c.translate(_COMPLEMENT_LETTERS)) for c in CODE_LETTERS] + [PAD_CODE],

@@ -45,12 +45,16 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
     return _fetch_regions(fasta, resolved, path)
 
 
-def indexed_fasta_lengths(path: str, contigs: Iterable[str] = ()) -> dict[str, int]:
+def indexed_fasta_lengths(path: str, contigs: Iterable[str] = (), every_record: bool = False) -> dict[str, int]:
     """Contig lengths of an indexed FASTA (`--scan`), from its `.fai`, once the index has
-    been checked: present, readable, and (plain FASTA) still matching the file at `contigs`."""
+    been checked: present, readable, and (plain FASTA) still matching the file at `contigs`;
+    with `every_record` (all of the file is to be read through the index), listing every
+    record of the file (`require_index_lists_every_record`)."""
     require_file(path)
     compressed = _require_fasta_index(path)
     entries = _read_fai(path + ".fai", path)
+    if every_record:
+        require_index_lists_every_record(path, list(entries))
     if not compressed:
         _require_current_index(path, entries, set(contigs))
     return {name: entry[0] for name, entry in entries.items()}
@@ -83,6 +87,9 @@ def _require_fasta_index(path: str) -> bool:
         )
     needed = [path + ".fai"] + ([path + ".gzi"] if head.startswith(GZIP_MAGIC) else [])
     missing = [index for index in needed if not os.path.exists(index)]
+    if missing == [path + ".gzi"]:  # a .fai alone: made before the file was bgzipped, or the .gzi lost
+        raise InputError(f"{path} has only part of its index ({path}.gzi missing); delete {path}.fai and run "
+                         f"`samtools faidx {path}` to index it again")
     if missing:
         raise InputError(
             f"{path} has no index ({', '.join(missing)} missing); "
@@ -202,16 +209,70 @@ def _fetch_regions(
     with fasta:
         for region in regions:
             name = region.name or str(region)
-            try:
-                with quiet_htslib():
-                    seq = fasta.fetch(region.chrom, region.start, region.end)
-            except (OSError, ValueError) as error:
-                raise InputError(f"cannot read region {region} from {source} ({error})") from error
-            if _LINE_BREAK_OR_HEADER.search(seq):  # bytes that are not bases: a stale index
-                raise _stale_index_error(source)
             yield SequenceRecord(
                 name=name,
-                seq=validate_sequence(seq, name, source),
+                seq=fetch_bases(fasta, Region(region.chrom, region.start, region.end), source, name),
                 chrom=region.chrom,
                 offset=region.start,
             )
+
+
+def fetch_bases(fasta: pysam.FastaFile, region: Region, source: str, name: str | None = None) -> str:
+    """Bases [start, end) of `region.chrom`, validated (uppercase); an index that no longer
+    matches the file (htslib fails, or returns line breaks or headers) is named to rebuild."""
+    try:
+        with quiet_htslib():
+            seq = fasta.fetch(region.chrom, region.start, region.end)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read region {region} from {source} ({error}); if {source} changed after it was "
+                         f"indexed, rebuild its index with `samtools faidx {source}`") from error
+    if _LINE_BREAK_OR_HEADER.search(seq):  # bytes that are not bases: a stale index
+        raise _stale_index_error(source)
+    return validate_sequence(seq, name or region.chrom, source)
+
+
+def require_index_lists_every_record(path: str, indexed: list[str]) -> None:
+    """A whole-file read through the index (`--scan` without regions) must see every record:
+    htslib indexes only the first of two records with one name, so the second would be left
+    out without a word. The file's header lines are read once (a pass at disk speed, flat in
+    memory) and compared with the index's names, in order."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for name in header_names(path):
+        if name in seen:
+            raise InputError(f"duplicate record ID {name!r} in {path}; record IDs must be unique (its index "
+                             f"holds only the first)")
+        seen.add(name)
+        names.append(name)
+    if names != indexed:
+        raise _stale_index_error(path)
+
+
+def header_names(path: str, chunk_bytes: int = 1 << 20) -> Iterator[str]:
+    """The record IDs of a FASTA (plain or BGZF/gzip), read from its header lines only."""
+    import gzip
+
+    with open(path, "rb") as raw:
+        compressed = raw.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    with (gzip.open if compressed else open)(path, "rb") as handle:
+        buffer = b"\n"  # the file's start counts as a line start
+        while chunk := handle.read(chunk_bytes):
+            buffer += chunk
+            start = 0
+            while (at := buffer.find(b"\n>", start)) >= 0:
+                end = buffer.find(b"\n", at + 2)
+                if end < 0:
+                    break  # the header goes on in the next chunk
+                yield _first_word(buffer[at + 2 : end])
+                start = end
+            else:
+                buffer = buffer[-1:]  # a newline here may begin the next chunk's header
+                continue
+            buffer = buffer[at:]
+        if buffer.startswith(b"\n>"):  # a last header without a line break
+            yield _first_word(buffer[2:])
+
+
+def _first_word(header: bytes) -> str:
+    words = header.split(None, 1)
+    return words[0].decode("utf-8", "replace") if words else ""
