@@ -383,6 +383,49 @@ def test_a_batch_too_big_for_the_memory_is_one_line_and_writes_nothing(tmp_path:
     assert stderr.count("\n") == 1 and not out.exists()
 
 
+def test_a_stderr_that_cannot_be_written_changes_neither_outputs_nor_exit_codes(tiny_model_dir: Path,
+                                                                              short_fasta: Path, tmp_path: Path):
+    """A full log disk (`2>/dev/full`) made a run that wrote its output exit 1; with stderr closed
+    (`2>&-`) the error line went into stdout, the data."""
+    import subprocess
+
+    base = [sys.executable, "-m", "vqdna_cli"]
+    out = tmp_path / "tokens.npz"
+    tokenize = [*base, "tokenize", str(short_fasta), "-o", str(out), "-m", str(tiny_model_dir)]
+    with open("/dev/full", "w") as full:
+        assert subprocess.run(tokenize, stderr=full, timeout=120).returncode == 0 and out.exists()
+        assert subprocess.run(tokenize, stderr=full, timeout=120).returncode == 4  # exists: still exit 4
+    closed = subprocess.run(["sh", "-c", 'exec 2>&-; exec "$0" "$@"', *base, "classify", "--task", "nosuch",
+                             str(short_fasta), "-m", str(tiny_model_dir)], capture_output=True, timeout=120)
+    assert closed.returncode == 3 and closed.stdout == b""
+
+
+def test_the_progress_bar_on_a_terminal_draws_and_ends(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):
+    """On a terminal, rich puts a proxy in sys.stderr's place while the bar is live: messages
+    written through it must not come back into the bar (a version of vqdna looped there)."""
+    import os
+    import pty
+    import subprocess
+
+    terminal, screen = pty.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "vqdna_cli", "embed", str(short_fasta), "-o", str(tmp_path / "e.npz"),
+                              "-m", str(tiny_model_dir)], stderr=screen, stdout=subprocess.DEVNULL, timeout=120)
+        os.close(screen)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # the terminal's other end closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(terminal)
+    assert run.returncode == 0 and b"embedded" in shown
+
+
 def test_every_imported_package_is_a_declared_dependency() -> None:
     """A clean `pip install vqdna` must be able to import every module the package imports."""
     import ast

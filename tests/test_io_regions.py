@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import warnings
 from pathlib import Path
 
 import pytest
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region
+from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region, resolve_regions
 
 
 @pytest.mark.parametrize(
@@ -139,6 +140,10 @@ def test_a_contig_named_like_a_region_is_read_whole_as_samtools_does() -> None:
     lengths = {"22:20000001-21000000": 1_000_000, "chr1": 500}
     region = resolve_region(parse_region("22:20000001-21000000"), lengths, "x.fa")
     assert (region.chrom, region.start, region.end) == ("22:20000001-21000000", 0, 1_000_000)
+    # as the readers resolve them: its parsed end (21,000,000) is not an end cut to the contig's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_regions([parse_region("22:20000001-21000000")], lengths, "x.fa") == [region]
     assert resolve_region(parse_region("chr1:11-20"), lengths, "x.fa") == Region("chr1", 10, 20)
     both = {"22:1-10": 50, "22": 100}
     with pytest.raises(InputError, match=r"region '22:1-10' is ambiguous in x.fa: .*\{22:1-10\}.*\{22\}:1-10"):

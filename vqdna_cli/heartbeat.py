@@ -24,10 +24,14 @@ def clock(seconds: float) -> str:
 
 
 def to_stderr(line: str) -> None:
-    """One message line on stderr, or nothing once its reader has gone."""
+    """One message line on stderr, or nothing once it cannot be written: its reader has gone,
+    its disk is full (a log on a full home), or it was closed at start (`2>&-`, where a plain
+    print would write the message into stdout, the data)."""
+    if sys.stderr is None:
+        return
     try:
         print(line, file=sys.stderr, flush=True)
-    except BrokenPipeError:
+    except OSError:
         stderr_gone()
 
 
@@ -36,17 +40,50 @@ def stderr_gone() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor to point elsewhere: messages are dropped anyway
+        pass
     finally:
         os.close(devnull)
 
 
+class _Messages:
+    """stderr for rich, whose own handling ends the process (exit 1) on a broken pipe and lets
+    a full disk's error through: a message that cannot be written is dropped. The stream is
+    the one stderr was when the console was made (a live progress display puts a proxy that
+    writes into the console in sys.stderr's place: writing there would loop)."""
+
+    def __init__(self):
+        self.stream = getattr(sys.stderr, "rich_proxied_file", sys.stderr)
+
+    def write(self, text: str) -> int:
+        if self.stream is not None:
+            try:
+                return self.stream.write(text)
+            except OSError:
+                stderr_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except OSError:
+                stderr_gone()
+
+    def isatty(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+
 def stderr_console(**options):
-    """A rich Console on stderr that, when stderr's reader has gone, drops its output instead
-    of ending the process (rich's own choice: exit 1)."""
+    """A rich Console on stderr whose messages are dropped once stderr cannot take them (its
+    reader gone, its disk full, closed), instead of ending the process or failing the run."""
     from rich.console import Console
 
-    class _StderrConsole(Console):
-        def on_broken_pipe(self) -> None:
-            stderr_gone()
-
-    return _StderrConsole(stderr=True, **options)
+    return Console(file=_Messages(), **options)

@@ -87,7 +87,9 @@ def resolve_regions(regions: list[Region], lengths: dict[str, int], source: str)
     """`resolve_region` of each, for a reader: the regions whose end was cut to their contig's
     are counted in one warning (a BED of another assembly would otherwise give one per line)."""
     resolved = [resolve_region(region, lengths, source) for region in regions]
-    cut = [given for given, kept in zip(regions, resolved) if given.end is not None and given.end > kept.end]
+    # (a region that named a whole contig, `22:20000001-21000000`, kept no end of its own)
+    cut = [given for given, kept in zip(regions, resolved)
+           if given.end is not None and given.chrom == kept.chrom and given.end > kept.end]
     if cut:
         first = f"{cut[0]}, contig {cut[0].chrom!r} of {lengths[cut[0].chrom]:,} bp"
         said = (f"region {cut[0]} runs past the end of contig {cut[0].chrom!r} of {source} (length "
