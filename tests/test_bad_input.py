@@ -76,14 +76,25 @@ def bed_with_duplicate_names(folder: Path, model: Path) -> Case:
                 "duplicate region name 'exon'", INPUT_ERROR)
 
 
-def stale_fasta_index(edit):
-    """An indexed FASTA, then `edit(text)` written over it after `samtools faidx`."""
+def stale_fasta_index(edit, bgzf: bool = False):
+    """An indexed FASTA (with `bgzf`, bgzipped), then `edit(text)` written over it after
+    `samtools faidx`."""
 
     def build(folder: Path, model: Path) -> Case:
-        source = folder / "in.fa"
-        source.write_text(fasta_text({"chr1": random_dna(300, 4), "chr2": random_dna(100, 5)}))
+        plain = folder / "plain.fa"
+        source = folder / ("in.fa.gz" if bgzf else "in.fa")
+        plain.write_text(fasta_text({"chr1": random_dna(300, 4), "chr2": random_dna(100, 5)}))
+        if bgzf:
+            pysam.tabix_compress(str(plain), str(source))
+        else:
+            plain.rename(source)
         pysam.faidx(str(source))
-        source.write_text(edit(source.read_text()))
+        edited = edit(gzip.decompress(source.read_bytes()).decode() if bgzf else source.read_text())
+        if bgzf:
+            plain.write_text(edited)
+            pysam.tabix_compress(str(plain), str(source), force=True)
+        else:
+            source.write_text(edited)
         out = folder / "out.npz"
         return Case(["tokenize", source, "--region", "chr1:201-260", "--model", model, "-o", out], out,
                     "does not match", INPUT_ERROR)
@@ -235,6 +246,11 @@ CASES = {
         {"chr1": random_dna(300, 4), "chr2": random_dna(100, 5)}, width=50)),
     "stale-index-renamed-header": stale_fasta_index(lambda text: text.replace(">chr1", ">chr1_v2 ", 1)),
     "stale-index-record-added": stale_fasta_index(lambda text: text + ">chr3\nACGT\n"),
+    # BGZF: a line added to the record before, so that the region's bases move by whole lines
+    "stale-bgzf-index-lines-moved": stale_fasta_index(lambda text: text.replace(">chr1", ">chr0\nACGT\n>chr1", 1),
+                                                      bgzf=True),
+    "stale-bgzf-index-line-width": stale_fasta_index(lambda text: fasta_text(
+        {"chr1": random_dna(300, 4), "chr2": random_dna(100, 5)}, width=50), bgzf=True),
     "cram-without-reference": cram_without_reference,
     "vcf-without-meta-lines": vcf_case("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n", "##fileformat"),
     "vcf-without-header": vcf_case("", "lacks its header"),

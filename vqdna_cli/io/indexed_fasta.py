@@ -34,8 +34,7 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
     entries = _read_fai(path + ".fai", path)  # htslib's own complaint would not say how to fix it
     fasta = open_indexed_fasta(path, compressed)
     try:
-        if not compressed:  # .fai offsets of BGZF are not file offsets: _fetch_regions checks those
-            _require_current_index(path, entries, {region.chrom for region in regions})
+        _require_current_index(path, entries, {region.chrom for region in regions}, compressed)
         lengths = dict(zip(fasta.references, fasta.lengths))
         resolved = resolve_regions(regions, lengths, path)
         check_unique_names(resolved)
@@ -47,7 +46,7 @@ def read_fasta_regions(path: str, regions: list[Region]) -> Iterator[SequenceRec
 
 def indexed_fasta_lengths(path: str, contigs: Iterable[str] = (), every_record: bool = False) -> dict[str, int]:
     """Contig lengths of an indexed FASTA (`--scan`), from its `.fai`, once the index has
-    been checked: present, readable, and (plain FASTA) still matching the file at `contigs`;
+    been checked: present, readable, and still matching the file at `contigs`;
     with `every_record` (all of the file is to be read through the index), listing every
     record of the file (`require_index_lists_every_record`)."""
     require_file(path)
@@ -55,8 +54,7 @@ def indexed_fasta_lengths(path: str, contigs: Iterable[str] = (), every_record: 
     entries = _read_fai(path + ".fai", path)
     if every_record:
         require_index_lists_every_record(path, list(entries))
-    if not compressed:
-        _require_current_index(path, entries, set(contigs))
+    _require_current_index(path, entries, set(contigs), compressed)
     return {name: entry[0] for name, entry in entries.items()}
 
 
@@ -116,17 +114,71 @@ def _open_error(path: str, compressed: bool, error: Exception) -> InputError:
                       f"with `samtools faidx {path}`")
 
 
-def _require_current_index(path: str, entries: dict[str, tuple[int, int, int, int]], contigs: set[str]) -> None:
+def _require_current_index(path: str, entries: dict[str, tuple[int, int, int, int]], contigs: set[str],
+                           compressed: bool = False) -> None:
     """Refuse a `.fai` made before the FASTA was edited. htslib trusts the byte offsets in
     it, so a stale one returns newlines, another record's bases or, silently, wrong bases.
     Each contig asked for is checked where its entry says its header, first line and last
     base are, and the last entry must end the file (a record added since): a few bytes read
-    per contig, whatever the genome's size."""
+    per contig, whatever the genome's size. BGZF is read at those (uncompressed) offsets
+    through its `.gzi`."""
     last = list(entries)[-1:]
-    with open(path, "rb") as handle:
+    with (_BgzfByOffset(path) if compressed else open(path, "rb")) as handle:
         for name in (contigs & entries.keys()) | set(last):
             if not _entry_matches(handle, name, *entries[name], must_end_file=name in last):
                 raise _stale_index_error(path)
+
+
+class _BgzfByOffset:
+    """A BGZF file read at uncompressed offsets (`seek`, `read`), as a plain file is: the
+    `.gzi` says where each block starts in both, so a read decompresses a block or two."""
+
+    def __init__(self, path: str):
+        import bisect
+        import struct
+
+        self._bisect = bisect.bisect_right
+        try:
+            with open(path + ".gzi", "rb") as gzi:
+                count = struct.unpack("<Q", gzi.read(8))[0]
+                pairs = struct.unpack(f"<{2 * count}Q", gzi.read(16 * count))
+        except (OSError, struct.error):
+            raise _open_error(path, True, OSError("unreadable")) from None
+        self._compressed = [0, *pairs[0::2]]
+        self._uncompressed = [0, *pairs[1::2]]
+        self._raw = open(path, "rb")
+        self._position = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._raw.close()
+
+    def seek(self, position: int) -> None:
+        self._position = position
+
+    def read(self, size: int) -> bytes:
+        import zlib
+
+        block = self._bisect(self._uncompressed, self._position) - 1
+        skip = self._position - self._uncompressed[block]
+        self._raw.seek(self._compressed[block])
+        data, pending = b"", b""
+        while len(data) < skip + size:
+            pending += self._raw.read(1 << 17)
+            if not pending:
+                break  # past the last block: what a plain file gives past its end
+            member = zlib.decompressobj(31)  # one BGZF block is one gzip member
+            try:
+                data += member.decompress(pending)
+            except zlib.error:
+                return b""  # not BGZF where the .gzi says: no base will match, the index is stale
+            if not member.eof:
+                continue  # the block goes on past what was read
+            pending = member.unused_data
+        self._position += size
+        return data[skip : skip + size]
 
 
 def _read_fai(index: str, path: str) -> dict[str, tuple[int, int, int, int]]:
