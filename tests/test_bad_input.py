@@ -65,6 +65,24 @@ def bam_with_duplicate_read_names(folder: Path, model: Path) -> Case:
     return Case(["tokenize", path, "--model", model, "-o", out], out, "duplicate read name 'same'", INPUT_ERROR)
 
 
+def bam_region_with_duplicate_read_names(folder: Path, model: Path) -> Case:
+    """Two reads of one name at different places: the regions path kept the first and dropped
+    the second as if it were the first met again in an overlapping region."""
+    path = folder / "reads.bam"
+    bases = random_dna(1000, 70)
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 1000}]}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        for start in (100, 500):
+            read = pysam.AlignedSegment(bam.header)
+            read.query_name, read.flag, read.reference_id, read.reference_start = "dup", 0, 0, start
+            read.query_sequence, read.cigarstring, read.mapping_quality = bases[start : start + 30], "30M", 60
+            bam.write(read)
+    pysam.index(str(path))
+    out = folder / "out.npz"
+    return Case(["tokenize", path, "--region", "chr1", "--model", model, "-o", out], out, "duplicate read name 'dup'",
+                INPUT_ERROR)
+
+
 def bed_with_duplicate_names(folder: Path, model: Path) -> Case:
     source = folder / "in.fa"
     source.write_text(fasta_text({"chr1": random_dna(300, 4)}))
@@ -252,6 +270,7 @@ CASES = {
     "stale-bgzf-index-line-width": stale_fasta_index(lambda text: fasta_text(
         {"chr1": random_dna(300, 4), "chr2": random_dna(100, 5)}, width=50), bgzf=True),
     "cram-without-reference": cram_without_reference,
+    "bam-region-duplicate-read-names": bam_region_with_duplicate_read_names,
     "vcf-without-meta-lines": vcf_case("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n", "##fileformat"),
     "vcf-without-header": vcf_case("", "lacks its header"),
     "missing-input": missing_input,

@@ -254,3 +254,29 @@ def test_clipped_and_gapped_reads_map_each_base_to_the_reference(clipped_bam: st
     assert records["ins"].span(0, 7) == (200, 205)
     assert records["del"].reference_positions.tolist() == [300, 301, 306, 307, 308]
     assert records["del"].span(0, 5) == (300, 309) and records["del"].span(2, 5) == (306, 309)
+
+
+def test_an_index_older_than_its_bam_is_warned_of(tmp_path) -> None:
+    """A BAM rewritten after `samtools index`: regions missed reads without a word."""
+    import os
+    import warnings
+
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.io.sequences import open_sequences
+
+    path = tmp_path / "reads.bam"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 1000}]}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        read = pysam.AlignedSegment(bam.header)
+        read.query_name, read.flag, read.reference_id, read.reference_start = "r", 0, 0, 100
+        read.query_sequence, read.cigarstring, read.mapping_quality = "ACGT" * 5, "20M", 60
+        bam.write(read)
+    pysam.index(str(path))
+    os.utime(f"{path}.bai", (1_000_000, 1_000_000))  # indexed long before the file was last written
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = list(open_sequences(str(path), region="chr1:1-1000"))
+    assert [record.name for record in records] == ["r"]
+    assert [str(w.message) for w in caught if issubclass(w.category, VqdnaWarning)] == [
+        f"the index {path}.bai is older than {path}: if the file changed after indexing, regions miss reads; "
+        f"rebuild it with `samtools index {path}`"]

@@ -131,8 +131,18 @@ def _resolve_regions(
             f"{path} has no index, which regions need; run `samtools index {path}` "
             "(sort it first with `samtools sort` if needed)"
         )
+    _warn_if_index_older(path)
     lengths = dict(zip(alignments.references, alignments.lengths))
     return resolve_regions(regions, lengths, path)
+
+
+def _warn_if_index_older(path: str) -> None:
+    """An index made before the file was rewritten points at the old file's reads: regions
+    then miss reads without an error (htslib's own warning is silenced with its other noise)."""
+    index = next((name for name in _index_names(path) if os.path.exists(name)), None)
+    if index is not None and os.path.getmtime(index) < os.path.getmtime(path):
+        warnings.warn(f"the index {index} is older than {path}: if the file changed after indexing, regions miss "
+                      f"reads; rebuild it with `samtools index {path}`", VqdnaWarning, stacklevel=3)
 
 
 def _index_names(path: str) -> list[str]:
@@ -158,14 +168,18 @@ def _records(
             if not found:  # as an empty FASTA is refused
                 raise InputError(_nothing_kept(path, mapped_only, skipped))
         else:
-            seen: set[str] = set()
+            # a read met again in an overlapping region is kept once; another read of its name is refused
+            placed: dict[str, tuple] = {}
             for region in regions:
                 reads = alignments.fetch(region.chrom, region.start, region.end)
                 for record in _kept(reads, mapped_only, skipped):
-                    if record.name not in seen:
-                        seen.add(record.name)
-                        found += 1
-                        yield record
+                    where = (record.chrom, record.offset, hash(record.seq))
+                    if record.name in placed:
+                        _refuse_duplicate_read(record.name if placed[record.name] != where else None, path)
+                        continue
+                    placed[record.name] = where
+                    found += 1
+                    yield record
             if not found:  # a region without reads is an answer, not an error: said, though
                 where = f"overlapping the {len(regions):,} region{'s' if len(regions) > 1 else ''}"
                 warnings.warn(_nothing_kept(path, mapped_only, skipped, where), VqdnaWarning, stacklevel=2)
