@@ -512,3 +512,26 @@ def test_a_feature_head_standardised_on_one_row_stays_finite() -> None:
     head = FeatureHead(3, 2, 4)
     head.standardise_on(torch.tensor([[1.0, 2.0, 3.0]]))
     assert torch.isfinite(head.scale).all() and torch.isfinite(head(torch.zeros(1, 3))).all()
+
+
+def test_record_is_refused_on_the_shipped_weights_and_on_a_read_only_head(run_vqdna, model_copy: Path,
+                                                                          tmp_path: Path, monkeypatch) -> None:
+    """`evaluate --record` without -m rewrote the installed package's head.json (every user's
+    --list-tasks); on a read-only install it failed after the whole evaluation."""
+    import os
+
+    unseen = tmp_path / "unseen.csv"
+    unseen.write_text("sequence,label\n" + "".join(f"{random_dna(40, 6000 + i)},{i % 2}\n" for i in range(6)))
+    monkeypatch.delenv("VQDNA_WEIGHTS", raising=False)
+    shipped = run_vqdna("train", "evaluate", "--task", "promoter", "--test", unseen, "--record")
+    assert_one_line(shipped, USAGE_ERROR, "--record writes the score into the weights' head.json, and without -m")
+    head = model_copy / "heads" / "toy" / "head.json"
+    before = head.read_text()
+    head.chmod(0o444)
+    try:
+        if not os.access(head, os.W_OK):  # (root may write read-only files: nothing to refuse there)
+            locked = run_vqdna("train", "evaluate", "--task", "toy", "--test", unseen, "-m", model_copy, "--record")
+            assert_one_line(locked, OUTPUT_ERROR, f"--record: cannot write {head}")
+    finally:
+        head.chmod(0o644)
+    assert head.read_text() == before

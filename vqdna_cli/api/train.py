@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import os
 import shlex
 import shutil
 import time
@@ -246,6 +247,12 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
     check_weights_output(output, control.force, control.resume)
     with _tidied_on_failure(output):
         return _pretrain(genomes, output, stage, control, run, model_dir, transformer_preset, masking)
+
+
+def _check_writable(path: Path) -> None:
+    if not os.access(path, os.W_OK):
+        raise OutputError(f"--record: cannot write {path} (permission denied or read-only); record into a copy of "
+                          "the weights (-m)")
 
 
 def _check_window_covers_the_encoder(window: int, encoder) -> None:
@@ -722,8 +729,14 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     from vqdna_cli.runner import embed_records
 
     test_files = list(one_or_more(test_files, "test_files"))
+    if record and run.model_dir is None and not os.environ.get("VQDNA_WEIGHTS"):
+        raise UsageError("--record writes the score into the weights' head.json, and without -m those are the "
+                         "weights shipped with vqdna, whose recorded test scores every user of this install reads: "
+                         "give -m a copy of them, or your own weights")
     runner = load_runner(run)
     head, info = runner.attach_head(task)
+    if record:  # before the work, not after it: the score would be lost with the failure
+        _check_writable(Path(runner.model_dir) / "heads" / task / "head.json")
     test = read_labelled(test_files, FastaLabels.read(labels_tsv) if labels_tsv else None)
     index_of = {label: i for i, label in enumerate(info.labels)}
     unknown = set(test.labels) - set(index_of)
