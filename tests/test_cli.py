@@ -400,6 +400,32 @@ def test_a_stderr_that_cannot_be_written_changes_neither_outputs_nor_exit_codes(
     assert closed.returncode == 3 and closed.stdout == b""
 
 
+@pytest.mark.parametrize("args", [["--version"], ["tokenize", "--help"]])
+def test_help_and_version_into_a_full_disk_are_one_line(args: list[str]) -> None:
+    import subprocess
+
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "vqdna_cli", *args], stdout=full, stderr=subprocess.PIPE,
+                                timeout=120)
+    assert result.returncode == 4 and result.stderr.decode() == \
+        "vqdna: error: cannot write to stdout: No space left on device\n"
+
+
+def test_stdout_is_utf8_whatever_the_locale(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A record ID with non-ASCII letters under an ASCII stdout ended in a traceback after the
+    header line; stdout now gets the bytes -o FILE gets."""
+    import os
+    import subprocess
+
+    fasta = tmp_path / "named.fa"
+    fasta.write_text(fasta_text({"séq_ü1": random_dna(80, 3)}), encoding="utf-8")
+    args = [sys.executable, "-m", "vqdna_cli", "classify", "--task", "toy", "-m", str(tiny_model_dir), str(fasta), "-q"]
+    piped = subprocess.run(args, capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert subprocess.run([*args, "-o", str(tmp_path / "t.tsv")], timeout=120).returncode == 0
+    assert piped.stdout == (tmp_path / "t.tsv").read_bytes()
+
+
 def test_the_progress_bar_on_a_terminal_draws_and_ends(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):
     """On a terminal, rich puts a proxy in sys.stderr's place while the bar is live: messages
     written through it must not come back into the bar (a version of vqdna looped there)."""

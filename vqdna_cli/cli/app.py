@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from typing import Annotated, Optional
@@ -12,7 +14,7 @@ from vqdna_cli import __version__
 from vqdna_cli.cli import classify, embed, mutations, tokenize, train
 from vqdna_cli.cli.command import OneValueEach
 from vqdna_cli.cli.handling import fail, one_line_errors
-from vqdna_cli.errors import Terminated
+from vqdna_cli.errors import OutputError, Terminated
 from vqdna_cli.heartbeat import to_stderr
 
 # click's exceptions as the click Typer runs on raises them (recent Typer carries its own
@@ -54,6 +56,7 @@ app.add_typer(train.app, name="train")
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    _utf8_stdout()
     try:
         code = _run()
     finally:
@@ -64,6 +67,14 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if code:
         sys.exit(code)
+
+
+def _utf8_stdout() -> None:
+    """Tables on stdout are UTF-8, as with -o FILE, whatever the locale says: a record ID
+    with `é` under an ASCII or Latin-1 locale ended in a traceback after the header line."""
+    encoding = getattr(sys.stdout, "encoding", None)
+    if encoding and encoding.lower().replace("-", "") != "utf8" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")
 
 
 def _terminate(signum, frame) -> None:
@@ -92,7 +103,25 @@ def _run() -> int:
     except typer.Abort:
         to_stderr("Aborted!")
         return 1
+    except OSError as error:  # --help or --version into a pipe whose reader went, or a full disk
+        return _stdout_failed(error)
+    try:
+        if sys.stdout is not None:  # (None: started with stdout closed)
+            sys.stdout.flush()  # what is still buffered (--version's line), here rather than at exit
+    except OSError as error:
+        return _stdout_failed(error)
     return code if isinstance(code, int) and not isinstance(code, bool) else 0
+
+
+def _stdout_failed(error: OSError) -> int:
+    """A reader that went away has what it wanted (exit 0, as for the commands); a disk that
+    refused the text is vqdna's one line, exit 4. Either way stdout goes to /dev/null so that
+    the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if isinstance(error, BrokenPipeError):
+        return 0
+    return fail(f"cannot write to stdout: {error.strerror}", OutputError.exit_code).exit_code
 
 
 def _usage_message(error: UsageError) -> str:
