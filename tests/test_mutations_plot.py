@@ -97,3 +97,22 @@ def test_the_map_of_two_genomes_has_no_second_axis_of_rounding_noise():
     three = projection(rng.normal(size=(3, 64)))
     assert np.all(np.abs(three[:, 1]) > 1e-6)
     assert np.all(projection(np.ones((4, 8))) == 0)
+
+
+def test_a_read_only_home_adds_no_matplotlib_warnings(tmp_path) -> None:
+    """On compute nodes and in containers HOME is often read-only: matplotlib logged two
+    warnings of its own (its cache then goes to a temporary folder), which --quiet could not hush."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs setpriv and root to drop the right to write anywhere")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o555)
+    env = {k: v for k, v in os.environ.items() if k != "MPLCONFIGDIR"} | {"HOME": str(home)}
+    code = "from vqdna_cli.mutations import plot; assert plot.available(); import matplotlib.pyplot"
+    result = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown",
+                             sys.executable, "-c", code], env=env, capture_output=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == b"", result.stderr.decode()

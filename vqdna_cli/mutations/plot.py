@@ -28,6 +28,11 @@ MARK_WIDTH_POINTS = 2.0
 
 
 def available() -> bool:
+    import logging
+
+    # matplotlib logs its own warnings where HOME is read-only (compute nodes, containers):
+    # it then caches in a temporary folder, which is all a plot needs; --quiet could not hush them
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
