@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import re
 import weakref
 from types import SimpleNamespace
 
@@ -124,6 +125,22 @@ def test_a_full_disk_while_holding_tokens_is_one_output_error(tmp_path, monkeypa
 
     monkeypatch.setattr(table._tokens._file, "write", no_space)
     with pytest.raises(OutputError, match=r"cannot write .*t\.npz: No space left on device"):
+        table.add(record("a", 0), np.ones((5, 2), np.uint16))
+    table.close()
+
+
+def test_a_full_temporary_folder_under_stdout_is_named_as_such(tmp_path, monkeypatch) -> None:
+    """-o -: the scratch is in TMPDIR; "cannot write the output" sent users to look at stdout."""
+    import tempfile
+
+    table = TokensNpz(2, "-")
+
+    def no_space(data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(table._tokens._file, "write", no_space)
+    with pytest.raises(OutputError, match=rf"^cannot write scratch files in {re.escape(tempfile.gettempdir())} "
+                                          r"\(TMPDIR\), .*No space left on device; set TMPDIR"):
         table.add(record("a", 0), np.ones((5, 2), np.uint16))
     table.close()
 

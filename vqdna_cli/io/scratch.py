@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vqdna_cli.errors import OutputError
 from vqdna_cli.io.writers import ArrayStream, is_special, write_error
 
 # Each scratch file kept in memory up to this size, then moved to disk (small runs touch no disk).
@@ -82,6 +83,7 @@ class Scratch:
 
     def __init__(self, folder: Path | None, output: Path | str | None):
         self.output = output if output is not None else "-"
+        self.folder = folder
         self.size = 0
         self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, dir=folder, prefix=".vqdna-")
 
@@ -94,6 +96,10 @@ class Scratch:
                 self._file.rollover()
             self._file.write(memoryview(array).cast("B"))
         except OSError as error:
+            if self.folder is None:  # stdout's scratch is in the temporary folder, not where a user looks
+                raise OutputError(f"cannot write scratch files in {tempfile.gettempdir()} (TMPDIR), where a run "
+                                  f"writing to stdout keeps its records until the end: {error.strerror}; set TMPDIR "
+                                  "to a folder with room, or give -o FILE") from None
             raise write_error(self.output, error) from None
 
     def reader(self):
