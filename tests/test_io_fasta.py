@@ -353,3 +353,24 @@ def test_header_names_reads_every_id_whatever_the_chunk_boundaries(tmp_path: Pat
     packed.write_bytes(gzip.compress(text.encode()))
     for path in (plain, packed):
         assert list(header_names(str(path), chunk_bytes)) == ["one", "two", "three", "last"]
+
+
+def test_a_bgzf_stream_cut_at_a_block_boundary_is_refused_at_its_end(tmp_path: Path) -> None:
+    """`curl ... | vqdna embed -` cut short: a file is checked for BGZF's end block when opened,
+    a pipe was read as it came and its records up to the cut written, exit 0."""
+    import struct
+
+    from vqdna_cli.io.fasta import read_stream
+
+    plain = tmp_path / "long.fa"
+    bases = random.Random(1)
+    plain.write_text("".join(f">{name}\n{''.join(bases.choices('ACGT', k=200_000))}\n" for name in "ab"))
+    pysam.tabix_compress(str(plain), str(tmp_path / "long.fa.gz"))
+    whole = (tmp_path / "long.fa.gz").read_bytes()
+    starts, at = [], 0
+    while at < len(whole):  # each block's size is in its header (BSIZE + 1)
+        starts.append(at)
+        at += struct.unpack("<H", whole[at + 16 : at + 18])[0] + 1
+    assert [r.name for r in read_stream(io.BytesIO(whole), "stdin")] == ["a", "b"]
+    with pytest.raises(InputError, match="^stdin is BGZF without its end-of-file block: the stream was cut short"):
+        list(read_stream(io.BytesIO(whole[: starts[len(starts) // 2]]), "stdin"))

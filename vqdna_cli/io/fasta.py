@@ -132,10 +132,13 @@ def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[
     """The records of an open FASTA (with `fastq`, or FASTQ) stream, plain or gzip."""
     head = raw.read(MAGIC_BYTES)
     check_text(head, source)
-    stream = io.BufferedReader(Rewound(head, raw), buffer_size=_BUFFER_SIZE)
+    rewound = Rewound(head, raw)
+    stream = io.BufferedReader(rewound, buffer_size=_BUFFER_SIZE)
     compressed = head.startswith(GZIP_MAGIC)
     if compressed:
         lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
+        if is_bgzf(head):  # a file was checked when opened; a pipe is, once it has all come
+            lines = _ending_in_bgzf_end(lines, rewound, source)
     else:
         lines = iter(stream)
     first = first_line(lines, source, compressed)
@@ -289,6 +292,7 @@ class Rewound(io.RawIOBase):
         super().__init__()
         self._head = head
         self._stream = stream
+        self.tail = b""  # the last bytes given out: BGZF's end block, where the stream was whole
 
     def readable(self) -> bool:
         return True
@@ -299,7 +303,17 @@ class Rewound(io.RawIOBase):
         else:
             data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
+        self.tail = (self.tail + data)[-len(_BGZF_END):]
         return len(data)
+
+
+def _ending_in_bgzf_end(lines: Iterator[bytes], rewound: Rewound, source: str) -> Iterator[bytes]:
+    """The lines of a BGZF stream (stdin, a pipe), then its end checked as a file's is when
+    opened: a stream cut at a block boundary (an interrupted `curl | vqdna`) ends without error."""
+    yield from lines
+    if rewound.tail != _BGZF_END:
+        raise InputError(f"{source} is BGZF without its end-of-file block: the stream was cut short (an interrupted "
+                         "copy or download?); get it again, or recompress it with bgzip")
 
 
 def _gzip_lines(stream: gzip.GzipFile, source: str) -> Iterator[bytes]:
