@@ -70,10 +70,6 @@ class Given:
             raise AttributeError(name) from None
 
     def inputs(self, source: str | None) -> InputSpec:
-        if source == "-":  # refused before the model loads, not after
-            from vqdna_cli.io.fasta import check_stdin
-
-            check_stdin()
         return InputSpec(source, **{name: self.values[name] for name in INPUT if name in self.values})
 
     def run(self, model: Path | None) -> RunOptions:
