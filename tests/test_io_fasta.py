@@ -374,3 +374,20 @@ def test_a_bgzf_stream_cut_at_a_block_boundary_is_refused_at_its_end(tmp_path: P
     assert [r.name for r in read_stream(io.BytesIO(whole), "stdin")] == ["a", "b"]
     with pytest.raises(InputError, match="^stdin is BGZF without its end-of-file block: the stream was cut short"):
         list(read_stream(io.BytesIO(whole[: starts[len(starts) // 2]]), "stdin"))
+
+
+def test_bgzf_is_read_at_uncompressed_offsets_across_blocks_and_reads(tmp_path: Path, monkeypatch) -> None:
+    """The stale-index check reads BGZF where the .fai points, through the .gzi; a block cut
+    by the end of one raw read must be decompressed once, not twice."""
+    from vqdna_cli.io.indexed_fasta import _BgzfByOffset
+
+    bases = random.Random(3)
+    text = "".join(f">r{i}\n{''.join(bases.choices('ACGT', k=90_000))}\n" for i in range(3)).encode()
+    plain = tmp_path / "g.fa"
+    plain.write_bytes(text)
+    pysam.tabix_compress(str(plain), str(tmp_path / "g.fa.gz"))
+    pysam.faidx(str(tmp_path / "g.fa.gz"))
+    with _BgzfByOffset(str(tmp_path / "g.fa.gz")) as handle:
+        for position, size in [(0, 10), (65_270, 600), (100_000, 70_000), (len(text) - 5, 50), (len(text) + 3, 4)]:
+            handle.seek(position)
+            assert handle.read(size) == text[position : position + size]

@@ -166,16 +166,16 @@ class _BgzfByOffset:
         self._raw.seek(self._compressed[block])
         data, pending = b"", b""
         while len(data) < skip + size:
-            pending += self._raw.read(1 << 17)
+            pending = pending or self._raw.read(1 << 17)
             if not pending:
                 break  # past the last block: what a plain file gives past its end
             member = zlib.decompressobj(31)  # one BGZF block is one gzip member
             try:
                 data += member.decompress(pending)
+                while not member.eof and (more := self._raw.read(1 << 17)):  # a block cut by the read
+                    data += member.decompress(more)
             except zlib.error:
                 return b""  # not BGZF where the .gzi says: no base will match, the index is stale
-            if not member.eof:
-                continue  # the block goes on past what was read
             pending = member.unused_data
         self._position += size
         return data[skip : skip + size]
