@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -106,6 +107,39 @@ def test_wheel_installs_the_man_pages(built):
         assert sorted(data) == pages
         for page in pages:
             assert wheel.read(data[page]) == (ROOT / "man" / page).read_bytes(), page
+
+
+def _sdist_members(sdist: Path) -> set[str]:
+    """The sdist's files, relative to its top folder (vqdna-X.Y.Z/)."""
+    with tarfile.open(sdist) as archive:
+        return {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+
+
+def test_sdist_is_the_whole_source_release(built):
+    """Packagers build and test from the sdist: it holds every file of a clean clone (tests
+    with their conftest, the benchmarks they import, docs, changelog, pipeline files), not
+    only what the wheel installs."""
+    members = _sdist_members(built["sdist"])
+    missing = sorted(set(_source_files()) - members - {".gitignore"})
+    assert not missing, missing
+    assert {"tests/conftest.py", "CHANGELOG.md", "docs/outputs.md", "workflow/Snakefile"} <= members
+
+
+def test_test_suite_collects_from_the_unpacked_sdist(built, tmp_path):
+    """`pytest` in the unpacked sdist finds the same tests as in the repository: no test
+    module fails to import for want of a file the sdist left out."""
+    with tarfile.open(built["sdist"]) as archive:
+        archive.extractall(tmp_path, filter="data")
+    (unpacked,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+
+    def collected(root: Path) -> list[str]:
+        result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                                cwd=root, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        return [line for line in result.stdout.splitlines() if "::" in line]
+
+    from_sdist = collected(unpacked)
+    assert from_sdist and from_sdist == collected(ROOT)
 
 
 def _network_is_cut_by_unshare() -> bool:
