@@ -267,9 +267,10 @@ def run_vqdna(tmp_path_factory: pytest.TempPathFactory):
     cli.close()
 
 
-def run_vqdna_process(*args: str, stdin: Path | None = None, python_flags: tuple[str, ...] = ()) -> Completed:
+def run_vqdna_process(*args: str, stdin: Path | None = None, python_flags: tuple[str, ...] = (),
+                      cwd: Path | None = None) -> Completed:
     """A genuine `python -m vqdna_cli ARGS` subprocess (slow: use sparingly)."""
     with open(stdin or os.devnull, "rb") as handle:
         result = subprocess.run([sys.executable, *python_flags, "-m", "vqdna_cli", *map(str, args)],
-                                stdin=handle, capture_output=True, timeout=120)
+                                stdin=handle, capture_output=True, timeout=120, cwd=cwd)
     return Completed(result.returncode, result.stdout, result.stderr.decode(errors="replace"))

@@ -129,7 +129,8 @@ def test_inputs_and_labels_that_cannot_be_right_are_named(files, tiny_model_dir,
     (tmp_path / "folder").mkdir()
     (tmp_path / "empty.vcf").write_text("")
     for given, message in [(tmp_path / "folder", "is a folder; give a FASTA, BAM/CRAM or VCF/BCF file"),
-                           (tmp_path / "empty.vcf", r"input .*empty.vcf is empty")]:
+                           (tmp_path / "empty.vcf", r"input .*empty.vcf is empty"),
+                           ("", r"an input path is empty \(''\)")]:  # not the working folder
         with pytest.raises(InputError, match=message):
             run(files, [given], tmp_path / "out", tiny_model_dir, plot=False)
     twice = tmp_path / "labels.tsv"

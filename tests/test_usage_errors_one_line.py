@@ -77,3 +77,30 @@ def test_a_setting_given_again_overrides_the_first_as_pipelines_expect(tmp_path:
     result = run_vqdna_process("tokenize", fasta, "-o", tmp_path / "t.npz", "--threads", "2", "--threads", "1", "-q")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "t.npz").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mutations", "--reference", "G", "G", "-o", "", "--force"], "--output is empty"),
+    (["tokenize", "G", "-o", ""], "--output is empty"),
+    (["train", "tokenizer", "G", "-o", " "], "--output is empty"),
+    (["classify", "--task", "promoter", "-r", "", "G"], "--region is empty"),
+])
+def test_an_empty_value_is_refused_not_read_as_the_working_folder(args: list[str], message: str,
+                                                                    tmp_path: Path) -> None:
+    """`-o "$OUT"` with OUT unset: as a path '' is '.', and mutations --force wrote its files
+    into the working folder."""
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(fasta_text({"chrA": random_dna(300, 1)}))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_vqdna_process(*[fasta if a == "G" else a for a in args], cwd=work)
+    assert result.returncode == 2 and len(result.stderr_lines) == 1, result.stderr
+    assert result.stderr_lines[0].startswith(f"vqdna: error: {message}: give a value"), result.stderr
+    assert list(work.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["g.fa", "work"]
+
+
+def test_an_empty_description_is_still_taken(tmp_path: Path) -> None:
+    """--description '' is a value (no description), not a variable left unset."""
+    result = run_vqdna_process("train", "finetune", "--description", "", "--task", "t", "--train",
+                               toy_csv(tmp_path / "x.csv"), "-o", tmp_path / "out")
+    assert result.returncode == 2 and "'--model'" in result.stderr and "empty" not in result.stderr

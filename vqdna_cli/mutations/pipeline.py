@@ -45,6 +45,8 @@ def input_kind(path: str) -> str:
     """genomes (FASTA), reads (BAM/SAM/CRAM) or vcf (VCF/BCF), from the content."""
     from vqdna_cli.io.sequences import SNIFF_BYTES, detect_format
 
+    if not str(path).strip():  # Path("") would be the working folder
+        raise InputError("an input path is empty (''): give a FASTA, BAM/CRAM or VCF/BCF file, or - for stdin")
     if Path(path).is_dir():
         raise InputError(f"input {path} is a folder; give a FASTA, BAM/CRAM or VCF/BCF file")
     if not Path(path).is_file():
