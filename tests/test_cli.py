@@ -411,6 +411,23 @@ def test_help_and_version_into_a_full_disk_are_one_line(args: list[str]) -> None
         "vqdna: error: cannot write to stdout: No space left on device\n"
 
 
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["classify", "--help"]])
+def test_help_and_version_into_a_pipe_whose_reader_went_exit_0(args: list[str]) -> None:
+    """`vqdna classify --help | head -1`: click answered the broken pipe with exit 1, which a
+    pipeline under `set -o pipefail` took for a failure."""
+    import os
+    import subprocess
+
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first byte: every write is EPIPE
+    try:
+        result = subprocess.run([sys.executable, "-m", "vqdna_cli", *args], stdout=writer, stderr=subprocess.PIPE,
+                                timeout=120)
+    finally:
+        os.close(writer)
+    assert result.returncode == 0 and result.stderr == b""
+
+
 def test_stdout_is_utf8_whatever_the_locale(tiny_model_dir: Path, tmp_path: Path) -> None:
     """A record ID with non-ASCII letters under an ASCII stdout ended in a traceback after the
     header line; stdout now gets the bytes -o FILE gets."""

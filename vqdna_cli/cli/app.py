@@ -105,6 +105,13 @@ def _run() -> int:
         return 1
     except OSError as error:  # --help or --version into a pipe whose reader went, or a full disk
         return _stdout_failed(error)
+    except SystemExit:
+        # click's own answer to EPIPE while it printed help or the version: wrap stdout and
+        # stderr to stay quiet, then exit 1. A reader that went has what it wanted: exit 0.
+        if type(sys.stdout).__name__ != "PacifyFlushWrapper":
+            raise
+        sys.stdout, sys.stderr = sys.stdout.wrapped, getattr(sys.stderr, "wrapped", sys.stderr)
+        return _stdout_failed(BrokenPipeError())
     try:
         if sys.stdout is not None:  # (None: started with stdout closed)
             sys.stdout.flush()  # what is still buffered (--version's line), here rather than at exit
