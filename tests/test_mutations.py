@@ -298,6 +298,50 @@ def test_frameshift_and_a_cds_read_through_a_ribosomal_slip(files, tmp_path):
     assert shift.annotation["effect"] == "frameshift" and shift.annotation["protein"].endswith("fs")
 
 
+def test_a_substitution_at_the_base_read_twice_keeps_the_frame(files, tmp_path):
+    """ORF1ab's slippage base (SARS-CoV-2 13468) is read in two codons: C13468A is N4401K
+    (and a synonymous change of R4402), not a frameshift, as it was when the base's two CDS
+    copies were replaced by one."""
+    from vqdna_cli.mutations.annotate import Annotator, read_gff, translate
+    from vqdna_cli.mutations.variants import Call, Reference
+
+    gff = tmp_path / "slip.gff"
+    gff.write_text("\t".join([CHROM, "t", "CDS", "101", "400", ".", "+", "0", "ID=pp;gene=P"]) + "\n"
+                   + "\t".join([CHROM, "t", "CDS", "400", "1000", ".", "+", "0", "ID=pp;gene=P"]) + "\n")
+    coding = read_gff(gff, Reference.load(files["ref"]))
+    at = 399  # 0-based: the last base of codon 100 and the first of codon 101
+    alt = other_base(REF[at])
+    call = Call("s", normalise(REF, CHROM, at, REF[at], alt))
+    Annotator(coding).annotate([call])
+    both = REF[397:400] + REF[399:402]  # codons 100 and 101 as pp reads them
+    changed = both[:2] + alt + alt + both[4:]
+    expected = [f"P:{x}{100 + i}{y}" for i, (x, y) in enumerate(zip(translate(both), translate(changed))) if x != y]
+    assert call.annotation["effect"] in ("missense", "stop_gained") and expected
+    assert call.annotation["protein"] == ",".join(expected)
+
+
+def test_stops_made_kept_or_lost_by_any_kind_of_variant_are_named(files, tmp_path):
+    """An in-frame insertion that brings in TAA ends the protein (stop_gained); a deletion of
+    the stop codon lets it read on (stop_lost); TAA to TAG keeps the stop (stop_retained)."""
+    from vqdna_cli.mutations.annotate import Annotator, read_gff, so_terms
+    from vqdna_cli.mutations.variants import Call, Reference
+
+    coding = read_gff(files["gff"], Reference.load(files["ref"]))
+    stop_at = CDS_START + 3 * 299  # 0-based first base of the stop codon TAA
+    # (after CTT: the deletion of TAA cannot shift left onto the last sense codon)
+    assert REF[stop_at - 3 : stop_at + 3] == "CTTTAA"
+    calls = {"insertion": Call("s1", normalise(REF, CHROM, CDS_START + 3 * 20, "", "TAA")),
+             "stop deleted": Call("s2", normalise(REF, CHROM, stop_at, "TAA", "")),
+             "TAA>TAG": Call("s3", normalise(REF, CHROM, stop_at + 2, "A", "G"))}
+    for call in calls.values():  # one sample each: translated apart
+        Annotator(coding).annotate([call])
+    effects = {name: call.annotation["effect"] for name, call in calls.items()}
+    assert effects == {"insertion": "stop_gained", "stop deleted": "stop_lost", "TAA>TAG": "stop_retained"}
+    assert calls["TAA>TAG"].annotation["protein"] == "G:*300*"
+    assert calls["stop deleted"].annotation["hgvs_p"] == ["G:p.Ter300Xaaext*?"]
+    assert so_terms("stop_retained") == ["stop_retained_variant"]
+
+
 def test_cds_phase_is_honoured(files, tmp_path):
     """A CDS that starts one base early with phase 1 reads the same codons as the exact one."""
     from vqdna_cli.mutations.annotate import Annotator, read_gff

@@ -12,12 +12,17 @@ acid), and every variant of the group gets the group's change; two ALT alleles a
 (GT 1/3) are alternatives, each translated on its own. A CDS's phase (column 8) is honoured:
 its first codon starts that many bases after the feature's start. Notation (1-based codons):
 
-    N501Y             substitution; Q27* a stop gained; L212L synonymous
+    N501Y             substitution; Q27* a stop gained; L212L synonymous; *1274* a stop
+                      retained (another stop codon)
     R203K,G204R       several amino acids changed by one group of variants
     Y144del           in-frame deletion of one amino acid; H69_V70del of several
     ins214EPE         in-frame insertion after amino acid 214
     N211_L212delinsI  in-frame deletion with a changed amino acid at the junction
     F157fs            frameshift: the first amino acid changed, then fs
+
+An in-frame indel that brings in a stop codon is stop_gained (S:ins10*); one that removes
+the stop codon is stop_lost (S:*1274del, HGVS p.Ter1274Xaaext*?: the amino acid read in
+its place and the new stop lie past the CDS).
 
 Prefixed by the gene (S:N501Y); a variant in two overlapping genes gets both, comma-joined.
 
@@ -69,7 +74,7 @@ THREE_LETTER = _three_letter_codes()
 SO_TERMS = {"missense": "missense_variant", "synonymous": "synonymous_variant",
             "frameshift": "frameshift_variant", "stop_gained": "stop_gained", "stop_lost": "stop_lost",
             "inframe_deletion": "inframe_deletion", "inframe_insertion": "inframe_insertion",
-            "inframe_delins": "protein_altering_variant"}
+            "inframe_delins": "protein_altering_variant", "stop_retained": "stop_retained_variant"}
 
 
 def so_terms(effect: str) -> list[str]:
@@ -212,7 +217,18 @@ def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
     indices = [i for p in range(site.start0, site.end0) for i in where.get(p, [])]
     if not indices:
         return None
-    return min(indices), max(indices), inserted, call
+    first, last = min(indices), max(indices)
+    if len(site.ref) == len(site.alt) and last - first + 1 != len(inserted):
+        # A base the CDS reads twice (ORF1ab's slippage base): a substitution changes it in
+        # both readings, one coding base per CDS index, so the frame is kept.
+        inserted = "".join(_coding_base(site, cds, int(cds.positions[i])) for i in range(first, last + 1))
+    return first, last, inserted, call
+
+
+def _coding_base(site, cds: CodingSequence, position: int) -> str:
+    """The ALT base at a reference position of a substitution, on the CDS's strand."""
+    base = site.alt[position - site.start0]
+    return base.translate(str.maketrans("ACGT", "TGCA")) if cds.strand < 0 else base
 
 
 def _alternatives(edits: list[tuple]) -> list[list[tuple]]:
@@ -301,7 +317,8 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
     if not r and not a:
         codon = group[0][0] // 3
         aa = translate(cds.sequence[3 * codon : 3 * codon + 3])
-        return f"{gene}:{aa}{codon + 1}{aa}", "synonymous", [f"p.{_aa3(aa)}{codon + 1}="]
+        effect = "stop_retained" if aa == "*" else "synonymous"
+        return f"{gene}:{aa}{codon + 1}{aa}", effect, [f"p.{_aa3(aa)}{codon + 1}="]
     if len(r) == len(a):
         changed = [(number + i, x, y) for i, (x, y) in enumerate(zip(r, a)) if x != y]
         changes = [f"{gene}:{x}{n}{y}" for n, x, y in changed]
@@ -310,8 +327,12 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
         hgvs = [f"p.{_aa3(x)}{n}{_aa3(y)}" + ("ext*?" if x == "*" else "") for n, x, y in changed]
         return ",".join(changes), effect, hgvs
     span = f"{r[0]}{number}" if len(r) == 1 else f"{r[0]}{number}_{r[-1]}{number + len(r) - 1}" if r else ""
+    # An in-frame indel that brings a stop in ends the protein early; one that takes the stop
+    # away lets translation read on into the 3' sequence, as a lost stop of a substitution.
+    stop = "stop_gained" if "*" in a else "stop_lost" if "*" in r else None
     if not a:
-        return f"{gene}:{span}del", "inframe_deletion", [f"p.{_hgvs_span(r, number)}del"]
+        hgvs = f"p.{_hgvs_span(r, number)}del" if stop is None else f"p.{_aa3(r[0])}{number}Xaaext*?"
+        return f"{gene}:{span}del", stop or "inframe_deletion", [hgvs]
     if not r:
-        return f"{gene}:ins{number - 1}{a}", "inframe_insertion", [_hgvs_insertion(cds, number - 1, a)]
-    return f"{gene}:{span}delins{a}", "inframe_delins", [f"p.{_hgvs_span(r, number)}delins{_aa3(a)}"]
+        return f"{gene}:ins{number - 1}{a}", stop or "inframe_insertion", [_hgvs_insertion(cds, number - 1, a)]
+    return f"{gene}:{span}delins{a}", stop or "inframe_delins", [f"p.{_hgvs_span(r, number)}delins{_aa3(a)}"]
