@@ -30,7 +30,9 @@ def to_stderr(line: str) -> None:
     if sys.stderr is None:
         return
     try:
-        print(line, file=sys.stderr, flush=True)
+        # one write: print's separate newline let two torchrun processes' lines run together
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
     except OSError:
         stderr_gone()
 
