@@ -535,3 +535,45 @@ def test_record_is_refused_on_the_shipped_weights_and_on_a_read_only_head(run_vq
     finally:
         head.chmod(0o644)
     assert head.read_text() == before
+
+
+def test_class_names_name_numeric_labels_and_never_swap_named_ones() -> None:
+    """With labels background,promoter, `--class-names promoter,background` was applied by
+    position: every call came out under the other class's name."""
+    from vqdna_cli.api.train import _class_names
+
+    assert _class_names(["0", "1"], ("other", "enhancer")) == ["other", "enhancer"]
+    assert _class_names(["background", "promoter"], None) == ["background", "promoter"]
+    assert _class_names(["background", "promoter"], ("promoter", "background")) == ["background", "promoter"]
+    with pytest.raises(UsageError, match=r"the labels are names already \(background, promoter\)"):
+        _class_names(["background", "promoter"], ("no", "yes"))
+
+
+def test_validation_rows_of_one_class_are_warned_about(tmp_path: Path) -> None:
+    """MCC is 0 at every epoch on them: the first epoch's head was kept without a word."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.options import HeadRows
+
+    train = toy_csv(tmp_path / "train.csv")
+    other = toy_csv(tmp_path / "other.csv", rows=80).read_text().splitlines()[61:]  # sequences train has not
+    (tmp_path / "valid.csv").write_text("\n".join(["sequence,label", *[line for line in other if line.endswith(",0")]]) + "\n")
+    with pytest.warns(VqdnaWarning, match=r"every validation row is of one class \('0'\)"):
+        head_training_data(HeadRows((str(train),), valid_files=(str(tmp_path / "valid.csv"),)))
+
+
+def test_a_best_state_without_a_checkpoint_is_not_resumed(tmp_path: Path) -> None:
+    """A run that failed after saving its best state but before its first checkpoint: --resume
+    (with other data, say 3 classes) wrote that stale 2-class state as the new head."""
+    import torch
+
+    from vqdna_cli.train.finetune import BestSoFar
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    first = BestSoFar(tmp_path, {"w": torch.zeros(2)}, resume=False)
+    first.offer({"mcc": 0.5}, lambda: {"w": torch.ones(2)})
+    assert (tmp_path / "best.json").is_file() and not (tmp_path / f"{CHECKPOINT}.json").exists()
+    again = BestSoFar(tmp_path, {"w": torch.zeros(3)}, resume=True)
+    assert again.state["w"].shape == (3,) and again.metrics["mcc"] == -2.0
+    (tmp_path / f"{CHECKPOINT}.json").write_text("{}")  # beside a checkpoint --resume has checked: continued
+    assert BestSoFar(tmp_path, {"w": torch.zeros(2)}, resume=True).metrics["mcc"] == 0.5

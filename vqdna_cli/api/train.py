@@ -64,6 +64,24 @@ def _resumable_with_records(folder: Path, run_record: dict, data, control: Train
     _resumable(folder, run_record, control)
 
 
+def _class_names(labels: list[str], given) -> list[str]:
+    """Readable names for numeric labels, by position. Labels that are words are their own
+    names: names given in another order would rename each class to another's name (with
+    labels background,promoter, `--class-names promoter,background` swapped every call), so
+    only the same names are taken, and in the labels' order."""
+    if given is None:
+        return labels
+    given = list(given)
+    if len(given) != len(labels):
+        raise UsageError(f"--class-names gives {len(given)} names for {len(labels)} labels ({', '.join(labels)})")
+    if all(label.lstrip("-").isdigit() for label in labels):
+        return given
+    if sorted(given) == sorted(labels):
+        return labels
+    raise UsageError(f"--class-names: the labels are names already ({', '.join(labels)}); leave --class-names out "
+                     "(it names numeric labels, in their order)")
+
+
 def _warn_if_nothing_to_resume(folders: list[Path], control: TrainControl) -> None:
     """--resume where no run left a checkpoint starts from the first step: said, not silent."""
     from vqdna_cli import distributed
@@ -417,6 +435,9 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
     if len(labels) < 2:
         raise InputError(f"fine-tuning needs at least two classes in the training data (found only {labels[0]!r})")
+    if len({y for _, y in valid_rows}) < 2:  # (a file cut from the top of a sorted one)
+        warnings.warn(f"every validation row is of one class ({valid_rows[0][1]!r}): its MCC is 0 at every epoch, so "
+                      "the first epoch's head is kept; give --valid rows of every class", VqdnaWarning, stacklevel=2)
     if not rows:
         raise InputError(f"every training row's sequence is also among the {len(valid_rows)} validation rows: "
                          "nothing is left to train on; give more distinct sequences or --valid FILE")
@@ -624,9 +645,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     began = run_began(member_folders(work, s.members), control.resume)
     data = head_training_data(data_files, seed=run.seed)
     rows, valid_rows, labels = data.rows, data.valid_rows, data.labels
-    class_names = labels if s.class_names is None else list(s.class_names)
-    if len(class_names) != len(labels):
-        raise UsageError(f"--class-names gives {len(class_names)} names for {len(labels)} labels ({', '.join(labels)})")
+    class_names = _class_names(labels, s.class_names)
     index_of = {label: i for i, label in enumerate(labels)}
 
     model, info = load_model(model_dir)

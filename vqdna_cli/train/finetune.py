@@ -23,7 +23,7 @@ from vqdna_cli.metrics import classification_metrics
 from vqdna_cli.model.heads import ClassificationHead, mean_pool
 from vqdna_cli.model.lora import add_lora, lora_state_dict
 from vqdna_cli.model.vqdna import VQDNA
-from vqdna_cli.train.loop import LoopControl, LoopSettings, run
+from vqdna_cli.train.loop import CHECKPOINT, LoopControl, LoopSettings, run
 
 BEST = "best"
 
@@ -72,7 +72,9 @@ class BestSoFar:
     def __init__(self, work: Path, initial_state: dict[str, torch.Tensor], resume: bool):
         self.path = Path(work) / BEST
         self.metrics, self.state = {"mcc": -2.0}, initial_state
-        if resume and self.path.with_suffix(".json").is_file():
+        # Only beside a checkpoint, which --resume has checked is this run's: a best state left
+        # by a run that failed before its first checkpoint may be of other data or classes.
+        if resume and self.path.with_suffix(".json").is_file() and (Path(work) / f"{CHECKPOINT}.json").is_file():
             self.state, meta = load_training_state(self.path, _no_optimizer())
             self.metrics.update(meta["metrics"])
 
