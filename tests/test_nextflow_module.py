@@ -273,7 +273,8 @@ def test_classify_nf_test_checks_the_table_and_sidecar_vqdna_writes(tmp_path):
 
 @pytest.mark.parametrize("args, expected", [("--format bed", "bed"), ("--format=bed", "bed"), ("--format  bed", "bed"),
                                             ("--header-comments --format bed", "bed"), ("--format tsv", "tsv"),
-                                            ("", "tsv"), ("--format bedgraph", "tsv")])
+                                            ("", "tsv"), ("--format bedgraph", "tsv"), ("--format 'bed'", "bed"),
+                                            ('--format="bed"', "bed"), ("--format 'bedgraph'", "tsv")])
 def test_classify_reads_every_spelling_of_format_bed_in_ext_args(args, expected):
     """`ext.args = '--format=bed'` wrote a TSV: the module looked for `--format bed` alone,
     then appended `--format tsv`, which vqdna takes as the last word."""

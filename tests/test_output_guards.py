@@ -182,3 +182,28 @@ def test_a_folder_with_no_file_name_as_input_is_one_line(folder: str, run_vqdna,
     assert result.returncode == 2 and result.stderr_lines == [
         f"vqdna: error: input {folder} is a directory; give a FASTA, BAM, SAM or CRAM file"]
     assert list(work.iterdir()) == []
+
+
+def test_a_table_whose_sidecar_cannot_be_written_is_not_left(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that filled up while the sidecar was written left the table: without what made
+    it, and refusing the rerun without --force."""
+    import errno
+
+    from vqdna_cli import api
+    from vqdna_cli.io import writers
+    from vqdna_cli.options import InputSpec, RunOptions
+
+    class FullDisk:
+        @staticmethod
+        def dumps(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "calls.tsv"
+    monkeypatch.setattr(writers, "json", FullDisk)
+    with pytest.raises(OutputError, match=r"cannot write .*calls.tsv.json: No space left on device"):
+        api.classify(InputSpec(str(short_fasta)), out, "toy", RunOptions(tiny_model_dir, threads=1))
+    assert sorted(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    api.classify(InputSpec(str(short_fasta)), out, "toy", RunOptions(tiny_model_dir, threads=1))  # the rerun
+    assert json.loads((tmp_path / "calls.tsv.json").read_text())["rows"] == len(out.read_text().splitlines()) - 1

@@ -557,7 +557,8 @@ def test_validation_rows_of_one_class_are_warned_about(tmp_path: Path) -> None:
 
     train = toy_csv(tmp_path / "train.csv")
     other = toy_csv(tmp_path / "other.csv", rows=80).read_text().splitlines()[61:]  # sequences train has not
-    (tmp_path / "valid.csv").write_text("\n".join(["sequence,label", *[line for line in other if line.endswith(",0")]]) + "\n")
+    only_zeros = [line for line in other if line.endswith(",0")]
+    (tmp_path / "valid.csv").write_text("\n".join(["sequence,label", *only_zeros]) + "\n")
     with pytest.warns(VqdnaWarning, match=r"every validation row is of one class \('0'\)"):
         head_training_data(HeadRows((str(train),), valid_files=(str(tmp_path / "valid.csv"),)))
 

@@ -298,13 +298,16 @@ def test_changing_only_classify_settings_reruns_only_classify(sharded_run, tiny_
 
 
 @needs_snakemake
-@pytest.mark.parametrize("shards", ["0", "-1", "2.5", "two"])
-def test_a_shard_count_that_is_no_whole_number_is_refused(shards, tmp_path):
+@pytest.mark.parametrize("setting", ["shards=0", "shards=-1", "shards=2.5", "shards=two", "threads=0", "threads=1.5"])
+def test_a_count_that_is_no_whole_number_is_refused(setting, tmp_path):
+    """`threads` was passed to every job as given: a dry run passed, and each job failed."""
     fasta = tmp_path / "input.fa"
     fasta.write_text(fasta_text({"a": "ACGT" * 10, "b": "GGCC" * 10}))
     result = _snakemake("-n", "--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(tmp_path / "run"),
-                        "--config", f"fasta={fasta}", f"shards={shards}", cwd=tmp_path, check=False)
-    assert result.returncode != 0 and "must be a whole number, 1 or more" in result.stderr + result.stdout
+                        "--config", f"fasta={fasta}", setting, cwd=tmp_path, check=False)
+    said = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert f"config {setting.split('=')[0]}=" in said and "must be a whole number, 1 or more" in said
     assert "Traceback" not in result.stderr
 
 

@@ -476,9 +476,15 @@ def check_sidecar(output: Path | str | None, force: bool, inputs: Iterable = ())
 
 
 def write_sidecar(output: Path | str, provenance: dict) -> None:
-    """The sidecar belongs to its output: written (and replaced) with it, after it."""
-    with atomic_file(sidecar_path(output), "w") as handle:
-        handle.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+    """The sidecar belongs to its output: written (and replaced) with it, after it. If it
+    cannot be written (a disk that filled up), the table goes too: a table without its
+    sidecar says nothing of what made it, and would refuse the rerun (without --force)."""
+    try:
+        with atomic_file(sidecar_path(output), "w") as handle:
+            handle.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+    except BaseException:
+        Path(output).unlink(missing_ok=True)
+        raise
 
 
 class ScanBed:

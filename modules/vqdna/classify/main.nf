@@ -30,7 +30,7 @@ process VQDNA_CLASSIFY {
     def device_arg = task.ext.use_gpu ? '--device cuda' : ''
     // TSV (one row per sequence) unless ext.args asks for BED6+ (windows of long sequences);
     // `--format` comes last so the file's extension always says what it holds.
-    def format = (args =~ /--format[= ]+bed\b/) ? 'bed' : 'tsv'
+    def format = (args =~ /--format(?:=|\s+)['"]?bed\b/) ? 'bed' : 'tsv'
     """
     vqdna classify \\
         --task ${task_name} \\
@@ -46,7 +46,7 @@ process VQDNA_CLASSIFY {
     stub:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}"
-    def format = (args =~ /--format[= ]+bed\b/) ? 'bed' : 'tsv'
+    def format = (args =~ /--format(?:=|\s+)['"]?bed\b/) ? 'bed' : 'tsv'
     """
     touch ${prefix}.${format}
     touch ${prefix}.${format}.json
