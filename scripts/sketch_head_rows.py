@@ -34,7 +34,8 @@ def rebuilt_rows(provenance: dict) -> HeadRows:
         fraction = int(re.match(r"(\d+)%", valid)[1]) / 100
     return HeadRows(tuple(data["train"]), valid_files=tuple(valid) if isinstance(valid, list) else (),
                     valid_fraction=fraction, exclude_files=tuple(data["exclude"]),
-                    max_train_rows=settings.get("max_train_rows"))
+                    max_train_rows=settings.get("max_train_rows"),
+                    either_strand=data.get("copies_on_either_strand", False))
 
 
 def add_sketch(weights: Path, head_json: Path) -> str:

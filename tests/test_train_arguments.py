@@ -578,3 +578,27 @@ def test_a_best_state_without_a_checkpoint_is_not_resumed(tmp_path: Path) -> Non
     assert again.state["w"].shape == (3,) and again.metrics["mcc"] == -2.0
     (tmp_path / f"{CHECKPOINT}.json").write_text("{}")  # beside a checkpoint --resume has checked: continued
     assert BestSoFar(tmp_path, {"w": torch.zeros(2)}, resume=True).metrics["mcc"] == 0.5
+
+
+def test_a_head_of_both_strands_is_not_trained_on_the_other_strand_of_excluded_rows(tmp_path: Path) -> None:
+    """--both-strands averages a window with its reverse complement: a training row that was
+    the reverse complement of a test row gave the head that test row's very features."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.data.alphabet import reverse_complement
+    from vqdna_cli.options import HeadRows
+
+    train = toy_csv(tmp_path / "train.csv")
+    rows = [line.split(",") for line in train.read_text().splitlines()[1:]]
+    test = tmp_path / "test.csv"
+    test.write_text("sequence,label\n" + "".join(f"{reverse_complement(s)},{y}\n" for s, y in rows[:5]))
+    valid = tmp_path / "valid.csv"
+    valid.write_text("sequence,label\n" + "".join(f"{reverse_complement(s)},{y}\n" for s, y in rows[5:9]) +
+                     "".join(f"{s},{y}\n" for s, y in rows[50:]))
+    one_strand = head_training_data(HeadRows((str(train),), valid_files=(str(valid),), exclude_files=(str(test),)))
+    assert one_strand.record["dropped_in_exclude"] == 0 and one_strand.record["dropped_in_valid"] == 10
+    assert "copies_on_either_strand" not in one_strand.record
+    both = head_training_data(HeadRows((str(train),), valid_files=(str(valid),), exclude_files=(str(test),),
+                                       either_strand=True))
+    assert both.record["dropped_in_exclude"] == 5 and both.record["dropped_in_valid"] == 14
+    assert both.record["copies_on_either_strand"] is True
+    assert {s for s, _ in both.rows} == {s for s, _ in rows[9:50]}

@@ -411,7 +411,9 @@ def test_a_both_strands_head_gives_a_sequence_and_its_reverse_complement_the_sam
     from vqdna_cli.data.alphabet import reverse_complement
 
     model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "sym", 50, 300, both_strands=True)
-    assert json.loads((model_dir / "heads/sym/head.json").read_text())["both_strands"] is True
+    head = json.loads((model_dir / "heads/sym/head.json").read_text())
+    assert head["both_strands"] is True
+    assert head["provenance"]["data"]["copies_on_either_strand"] is True  # --exclude holds either strand out
     forward = random_dna(60, 5)  # one window of the tiny model
     (tmp_path / "x.fa").write_text(f">f\n{forward}\n>r\n{reverse_complement(forward)}\n")
     classify(tmp_path / "x.fa", tmp_path / "out.tsv", "sym", model_dir)

@@ -295,6 +295,9 @@ class HeadRows:
     exclude_files: tuple[str, ...] = ()  # the test split: never trained on
     labels_tsv: str | None = None  # `id<TAB>label` for FASTA files
     max_train_rows: int | None = None
+    # A head that reads both strands (--both-strands) sees a sequence and its reverse complement
+    # alike: for --exclude and for copies between training and validation rows they are one.
+    either_strand: bool = False
 
     def __post_init__(self) -> None:
         for name in ("train_files", "valid_files", "exclude_files"):

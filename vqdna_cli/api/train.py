@@ -392,21 +392,26 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     split, rows of held-out regions) neither train nor select it: they are removed from the
     training and the validation rows; without `valid_files`, a seeded `valid_fraction` of the
     rest selects the head; training rows with an exact copy among the validation rows are
-    dropped; `max_train_rows` keeps a seeded subset."""
+    dropped; `max_train_rows` keeps a seeded subset. With `either_strand`, a sequence and its
+    reverse complement count as copies of each other."""
     import numpy as np
 
+    from vqdna_cli.data.alphabet import reverse_complement
     from vqdna_cli.io.labelled import FastaLabels
+
+    def same(sequence: str) -> str:  # one key for the sequences a head cannot tell apart
+        return min(sequence, reverse_complement(sequence)) if spec.either_strand else sequence
 
     labels = FastaLabels.read(spec.labels_tsv) if spec.labels_tsv else None
     train = read_labelled(spec.train_files, labels)
     excluded = set()
     for path in spec.exclude_files:
-        excluded.update(read_labelled([path], labels).sequences)
-    rows = [(s, y) for s, y in zip(train.sequences, train.labels) if s not in excluded]
+        excluded.update(map(same, read_labelled([path], labels).sequences))
+    rows = [(s, y) for s, y in zip(train.sequences, train.labels) if same(s) not in excluded]
     dropped_excluded = len(train.sequences) - len(rows)
     if spec.valid_files:
         valid = read_labelled(spec.valid_files, labels)
-        valid_rows = [(s, y) for s, y in zip(valid.sequences, valid.labels) if s not in excluded]
+        valid_rows = [(s, y) for s, y in zip(valid.sequences, valid.labels) if same(s) not in excluded]
         dropped_valid_excluded = len(valid.sequences) - len(valid_rows)
     else:  # HeadRows checks that 0 < valid_fraction < 1
         order = np.random.default_rng(seed).permutation(len(rows))
@@ -419,9 +424,9 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         raise InputError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
                          f"{len(valid_rows)}): give more data or --valid FILE")
     _warn_of_conflicting_labels(rows + valid_rows)  # before copies of validation rows leave training
-    valid_sequences = {s for s, _ in valid_rows}
+    valid_sequences = {same(s) for s, _ in valid_rows}
     before = len(rows)
-    rows = [(s, y) for s, y in rows if s not in valid_sequences]  # no exact copy on both sides
+    rows = [(s, y) for s, y in rows if same(s) not in valid_sequences]  # no exact copy on both sides
     available = len(rows)
     if spec.max_train_rows is not None and len(rows) > spec.max_train_rows:
         keep = np.sort(np.random.default_rng(seed + 1).permutation(len(rows))[:spec.max_train_rows])
@@ -431,7 +436,8 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
               "exclude": list(spec.exclude_files), "train_rows": len(rows), "train_rows_available": available,
               "valid_rows": len(valid_rows), "dropped_in_exclude": dropped_excluded,
               "valid_dropped_in_exclude": dropped_valid_excluded,
-              "dropped_in_valid": before - available}
+              "dropped_in_valid": before - available,
+              **({"copies_on_either_strand": True} if spec.either_strand else {})}
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
     if len(labels) < 2:
         raise InputError(f"fine-tuning needs at least two classes in the training data (found only {labels[0]!r})")
@@ -643,6 +649,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers, s.segments)
     torch_device = setup_training(run, s.batch)
     began = run_began(member_folders(work, s.members), control.resume)
+    data_files = dataclasses.replace(data_files, either_strand=s.both_strands)
     data = head_training_data(data_files, seed=run.seed)
     rows, valid_rows, labels = data.rows, data.valid_rows, data.labels
     class_names = _class_names(labels, s.class_names)

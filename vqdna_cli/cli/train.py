@@ -121,7 +121,7 @@ def finetune_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Pre-trained weights directory (stage 2).")],
     valid: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
     valid_fraction: Annotated[Optional[float], typer.Option("--valid-fraction", help=f"Share of --train held out for model selection when --valid is not given. Default: {VALID_FRACTION}.", show_default=False)] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid. Repeatable.", show_default=False)] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid (on either strand, with --both-strands). Repeatable.", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
     class_names: Annotated[Optional[str], typer.Option("--class-names", help="Comma-separated readable names for numeric labels, in label order (0,1,...).", show_default=False)] = None,
     description: Annotated[str, typer.Option("--description", help="What the task is, shown by `classify --list-tasks`.")] = "",
