@@ -52,6 +52,7 @@ def test_csv_from_a_spreadsheet_with_blank_lines_reads(tmp_path: Path):
     ("sequence,label\nACGT, \n", "line 2: empty label"),
     ("sequence,label\nACGT\n", "line 2: expected 'sequence,label', found one field"),
     (">r1\nACGT\n", "looks like FASTA, not a 'sequence,label' CSV: give its labels with --labels"),
+    ("sequence\tlabel\nACGT\t1\n", "is tab-separated: training data is a CSV whose header is 'sequence,label'"),
 ])
 def test_rows_that_cannot_be_read_are_named_with_what_is_wrong(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.csv"

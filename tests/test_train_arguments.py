@@ -602,3 +602,22 @@ def test_a_head_of_both_strands_is_not_trained_on_the_other_strand_of_excluded_r
     assert both.record["dropped_in_exclude"] == 5 and both.record["dropped_in_valid"] == 14
     assert both.record["copies_on_either_strand"] is True
     assert {s for s, _ in both.rows} == {s for s, _ in rows[9:50]}
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_a_resumed_head_records_the_command_of_every_part(model_copy: Path, tmp_path: Path, members: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """head.json recorded only the last part's command (the weights of train tokenizer and
+    pretrain recorded every part's)."""
+    import sys
+
+    rows = HeadRows((str(toy_csv(tmp_path / "d.csv")),))
+    settings = FinetuneSettings("t", adapter="frozen", epochs=1, batch=8, members=members)
+    run = RunOptions(model_copy, device="cpu", threads=1)
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "finetune", "first"])
+    api.finetune(rows, settings, run, TrainControl(quiet=True, max_minutes=0.0))
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "finetune", "second"])
+    api.finetune(rows, settings, run, TrainControl(quiet=True, resume=True))
+    record = json.loads((model_copy / "heads/t/head.json").read_text())["provenance"]
+    assert (record["earlier_commands"], record["command"]) == (["vqdna train finetune first"],
+                                                              "vqdna train finetune second")

@@ -82,6 +82,17 @@ def _class_names(labels: list[str], given) -> list[str]:
                      "(it names numeric labels, in their order)")
 
 
+def _commands_of_run(folders: list[Path]) -> list[str]:
+    """The command of each part of a run (the first and every --resume), in order, from its
+    members' checkpoints: a member begun by a later part holds only the parts from then on."""
+    from vqdna_cli.train.loop import recorded_commands
+
+    commands = recorded_commands(folders[0])
+    for folder in folders[1:]:
+        commands += [command for command in recorded_commands(folder) if command not in commands]
+    return commands
+
+
 def _warn_if_nothing_to_resume(folders: list[Path], control: TrainControl) -> None:
     """--resume where no run left a checkpoint starts from the first step: said, not silent."""
     from vqdna_cli import distributed
@@ -704,7 +715,8 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         "both_strands": s.both_strands, "whole_record": s.whole_record, "all_layers": s.all_layers,
         "segments": s.segments,
         "max_train_rows": data_files.max_train_rows, "seed": run.seed, "steps": steps_planned, **frozen_only,
-    }, {**metrics, "steps": steps_done}, (time.monotonic() - began) / 60, str(torch_device))
+    }, {**metrics, "steps": steps_done}, (time.monotonic() - began) / 60, str(torch_device),
+        _commands_of_run(member_folders(work, s.members)))
     save_on_main(save_head, head_folder, task, state, {
         "description": s.description, "labels": labels, "class_names": list(class_names),
         "adapter": s.adapter, "lora_rank": s.rank, "lora_alpha": s.alpha,

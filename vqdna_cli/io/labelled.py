@@ -91,6 +91,9 @@ def _wrong_header(path: str, header: list[str] | None) -> InputError:
     if header and header[0].lstrip().startswith(">"):
         return InputError(f"{path} looks like FASTA, not a 'sequence,label' CSV: give its labels with "
                           "--labels LABELS.tsv (lines of id<TAB>label)")
+    if header and len(header) == 1 and "\t" in header[0]:
+        return InputError(f"{path} is tab-separated: training data is a CSV whose header is 'sequence,label' "
+                          "(commas), or FASTA with --labels")
     return InputError(f"{path}: expected a CSV whose header is 'sequence,label'")
 
 

@@ -149,8 +149,9 @@ def run(
             # distributed.part_of): their average over processes is the global value.
             shown = distributed.mean_over_processes({"loss": loss.item(), **stats})
             if not math.isfinite(shown["loss"]):  # NaN weights from here on: stop before any are saved
+                again = "" if stage == "finetune" else " (--force)"  # a head's folder is written only at the end
                 raise TrainingError(f"{stage}: the loss is {shown['loss']} at step {done}: training diverged and no "
-                                    f"weights were written; start again (--force) with a lower --lr than "
+                                    f"weights were written; start again{again} with a lower --lr than "
                                     f"{settings.lr:g}")
             progress.update(task, advance=1, status=f"loss {shown['loss']:.3f}")
             heartbeat.tick(done, shown["loss"])
