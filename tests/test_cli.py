@@ -728,15 +728,17 @@ def test_list_tasks_shows_what_each_head_was_validated_on(capsys) -> None:
     _print_tasks([{"task": "promoter", "class_names": ["no", "yes"], "test": test, "real_genome": real},
                   {"task": "tf", "class_names": ["no", "yes"], "test": test},
                   {"task": "new", "class_names": ["no", "yes"]},
+                  {"task": "mine", "class_names": ["no", "yes"], "validation": {"valid_mcc": 0.61, "valid_n": 90}},
                   {"task": "splice", "class_names": ["no", "yes"], "real_genome": {**real, "mcc_interval": [0.7, 0.9]}}])
     header, *rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     column = {name: i for i, name in enumerate(header)}
-    promoter, tf, new, splice = ({name: row[i] for name, i in column.items()} for row in rows)
+    promoter, tf, new, mine, splice = ({name: row[i] for name, i in column.items()} for row in rows)
     assert promoter["test_metric"] == "MCC 0.815 (macro F1 0.907) on prom_300_all/test.csv.gz"
     assert promoter["real_genome_validation"] == ("MCC 0.812 on chrX:30-40 Mb (TSS of protein-coding genes vs all "
                                                   "backgrounds, 31:155; best one-line rule, GC: 0.314)")
     assert tf["real_genome_validation"] == "none" and tf["test_metric"].startswith("MCC 0.815")
     assert new["test_metric"] == "not evaluated" and new["real_genome_validation"] == "none"
+    assert mine["test_metric"] == "not evaluated (validation MCC 0.610, on the rows that selected it)"
     assert splice["real_genome_validation"].startswith("MCC 0.812 (95 % interval 0.700 to 0.900) on chrX:30-40 Mb")
 
 

@@ -132,7 +132,10 @@ def _test_score(head: dict) -> str:
     """The head's score on its test split (`vqdna train evaluate --record`), and which split."""
     test = head.get("test")
     if not test:
-        return "not evaluated"
+        # a head a user trained: the validation score is all there is, and it chose the head
+        selected = (head.get("validation") or {}).get("valid_mcc")
+        return "not evaluated" + (f" (validation MCC {selected:.3f}, on the rows that selected it)"
+                                  if isinstance(selected, (int, float)) else "")
     files = ", ".join(_short_path(p) for p in test.get("test_files", []))
     return f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" + (f" on {files}" if files else "")
 
