@@ -621,3 +621,19 @@ def test_a_resumed_head_records_the_command_of_every_part(model_copy: Path, tmp_
     record = json.loads((model_copy / "heads/t/head.json").read_text())["provenance"]
     assert (record["earlier_commands"], record["command"]) == (["vqdna train finetune first"],
                                                               "vqdna train finetune second")
+
+
+def test_an_exclude_fasta_needs_no_labels(tmp_path: Path) -> None:
+    """Only an --exclude file's sequences count, yet a FASTA of them was refused for want of
+    --labels (and with --labels, a CSV one was read as FASTA)."""
+    import gzip
+
+    from vqdna_cli.api.train import head_training_data
+
+    train = toy_csv(tmp_path / "train.csv")
+    rows = [line.split(",") for line in train.read_text().splitlines()[1:]]
+    held_out = tmp_path / "held_out.fa.gz"
+    held_out.write_bytes(gzip.compress(fasta_text({f"t{i}": s.lower() for i, (s, _) in enumerate(rows[:3])}).encode()))
+    data = head_training_data(HeadRows((str(train),), valid_fraction=0.2, exclude_files=(str(held_out),)))
+    assert data.record["dropped_in_exclude"] == 3
+    assert not {s for s, _ in rows[:3]} & {s for s, _ in data.rows + data.valid_rows}

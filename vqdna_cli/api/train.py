@@ -408,7 +408,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     import numpy as np
 
     from vqdna_cli.data.alphabet import reverse_complement
-    from vqdna_cli.io.labelled import FastaLabels
+    from vqdna_cli.io.labelled import FastaLabels, sequences_to_exclude
 
     def same(sequence: str) -> str:  # one key for the sequences a head cannot tell apart
         return min(sequence, reverse_complement(sequence)) if spec.either_strand else sequence
@@ -417,7 +417,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     train = read_labelled(spec.train_files, labels)
     excluded = set()
     for path in spec.exclude_files:
-        excluded.update(map(same, read_labelled([path], labels).sequences))
+        excluded.update(map(same, sequences_to_exclude(path)))
     rows = [(s, y) for s, y in zip(train.sequences, train.labels) if same(s) not in excluded]
     dropped_excluded = len(train.sequences) - len(rows)
     if spec.valid_files:

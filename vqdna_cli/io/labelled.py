@@ -141,6 +141,20 @@ class FastaLabels:
         return cls(path, read_labels_tsv(path))
 
 
+def sequences_to_exclude(path: str) -> list[str]:
+    """The sequences of an `--exclude` file, a `sequence,label` CSV or a FASTA (told apart by
+    its first character): only sequences are compared, so a FASTA needs no labels."""
+    _require_file(path, "an --exclude file")
+    try:
+        with open_text(path, errors="replace") as handle:
+            first = next((line for line in handle if line.strip()), "")
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{path}: cannot read ({error})") from None
+    if first.lstrip().startswith(">"):
+        return [record.seq for record in read_fasta(path)]
+    return read_labelled_csv(path).sequences
+
+
 def read_labelled_fasta(fasta: str, labels: FastaLabels) -> LabelledSet:
     sequences, found = [], []
     for record in read_fasta(fasta):
