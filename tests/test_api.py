@@ -16,8 +16,8 @@ import torch
 from vqdna_cli import api
 from vqdna_cli.cli import train as train_cli
 from vqdna_cli.errors import InputError, UsageError
-from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, ClassifyOptions, EmbedOptions, GenomeSet, HeadRows,
-                               InputSpec, MutationsOptions, RunOptions, ScanSettings)
+from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, ClassifyOptions, EmbedOptions, FinetuneSettings,
+                               GenomeSet, HeadRows, InputSpec, MutationsOptions, RunOptions, ScanSettings, TrainControl)
 
 
 def test_a_call_leaves_the_callers_threads_precision_and_generators_as_they_were(tiny_model_dir: Path,
@@ -82,6 +82,23 @@ def test_option_values_of_the_wrong_type_are_refused(make, option: str):
     with pytest.raises(UsageError, match=f"^{re.escape(option)}: must be|^{re.escape(option)}: give"):
         make()
     EmbedOptions(stride=np.int64(100), layer="2"), EmbedOptions(layer=-1), ScanSettings(window=300, min_prob=1)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: EmbedOptions(per_token="no"), "EmbedOptions.per_token: expected True or False, got str 'no'"),
+    (lambda: EmbedOptions(reverse_complement="false"), "EmbedOptions.reverse_complement: expected True or False"),
+    (lambda: InputSpec("x.bam", mapped_only=0), "InputSpec.mapped_only: expected True or False, got int 0"),
+    (lambda: ClassifyOptions(header_comments=None), "ClassifyOptions.header_comments: expected True or False"),
+    (lambda: TrainControl(resume="yes"), "TrainControl.resume: expected True or False"),
+    (lambda: FinetuneSettings("t", both_strands="off"), "FinetuneSettings.both_strands: expected True or False"),
+    (lambda: MutationsOptions("ref.fa", vcf="true"), "MutationsOptions.vcf: expected True or False"),
+])
+def test_on_off_options_take_true_or_false_only(make, message: str):
+    """The string "no" (from a config file) switched --per-token and --rc on, and
+    mapped_only="no" left out every unmapped read."""
+    with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+        make()
+    assert EmbedOptions(per_token=True, reverse_complement=False).per_token is True
 
 
 def test_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):

@@ -11,6 +11,7 @@ import math
 import numbers
 import os
 import re
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,16 @@ def check_whole_number(option: str, value) -> None:
     1 and "100" compared with numbers further on, as the CLI's own parsing never lets by."""
     if value is not None and not _is_int(value):
         raise UsageError(f"{option} {value!r}: must be a whole number")
+
+
+def check_switches(options) -> None:
+    """The on/off fields of an options object are True or False: the string "no" (from a
+    config file, say) would be taken as true and switch the option on."""
+    for item in dataclasses.fields(options):
+        value = getattr(options, item.name)
+        if item.type == "bool" and not isinstance(value, bool):
+            raise UsageError(f"{type(options).__name__}.{item.name}: expected True or False, got "
+                             f"{type(value).__name__} {value!r}"[:200])
 
 
 def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
@@ -67,6 +78,7 @@ class InputSpec:
     reference: Path | None = None  # CRAM's reference
 
     def __post_init__(self):
+        check_switches(self)
         if isinstance(self.source, os.PathLike):  # readers take the name as text, as the CLI gives it
             object.__setattr__(self, "source", os.fspath(self.source))
         if self.source is not None and not isinstance(self.source, str):  # None: `--scan` reads its own genome
@@ -98,6 +110,7 @@ class RunOptions:
     batch_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        check_switches(self)
         # the limits the CLI's options have, for callers of the API too
         if self.threads is not None and (not _is_int(self.threads) or not 1 <= self.threads <= MAX_THREADS):
             raise UsageError(f"--threads {self.threads!r}: must be a whole number from 1 to {MAX_THREADS}")
@@ -125,6 +138,7 @@ class EmbedOptions:
     pooling: str = "mean"
 
     def __post_init__(self) -> None:
+        check_switches(self)
         check_whole_number("--stride", self.stride)
         if not (self.layer is None or isinstance(self.layer, str) or _is_int(self.layer)):  # "2", as typed, or 2
             raise UsageError(f"--layer {self.layer!r}: give a layer number or all")
@@ -144,6 +158,7 @@ class ClassifyOptions:
     stride: int | None = None
 
     def __post_init__(self) -> None:
+        check_switches(self)
         check_whole_number("--stride", self.stride)
         if self.output_format not in ("auto", "tsv", "bed"):
             raise UsageError(f"--format {self.output_format!r}: use auto, tsv or bed")
@@ -167,6 +182,7 @@ class ScanSettings:
     min_prob: float = 0.0
 
     def __post_init__(self) -> None:  # their ranges need the head: `scan.ScanLayout.of`
+        check_switches(self)
         check_whole_number("--window", self.window)
         check_whole_number("--stride", self.stride)
         if not isinstance(self.min_prob, numbers.Real) or isinstance(self.min_prob, bool):
@@ -190,6 +206,7 @@ class MutationsOptions:
     min_mapq: int = 0
 
     def __post_init__(self) -> None:
+        check_switches(self)
         # --min-af 0 calls every allele at least one read shows
         if self.min_depth < 1 or not 0 <= self.min_af <= 1 or self.min_baseq < 0 or self.min_mapq < 0:
             raise UsageError("--min-depth must be >= 1, --min-af in [0, 1], --min-baseq and --min-mapq >= 0")
@@ -221,6 +238,7 @@ class GenomeSet:
     holdout_tail: dict[str, int] = field(default_factory=dict)  # file name -> last bases held out
 
     def __post_init__(self) -> None:
+        check_switches(self)
         object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
         object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
         given = [os.path.realpath(path) for path in self.fasta if path != "-"]
@@ -254,6 +272,7 @@ class StageSettings:
     batch: int = 32
 
     def __post_init__(self) -> None:
+        check_switches(self)
         check_at_least("--steps", self.steps)
         check_positive("--lr", self.lr)
         check_whole_number("--window", self.window)
@@ -278,6 +297,7 @@ class TrainControl:
     quiet: bool = False
 
     def __post_init__(self) -> None:
+        check_switches(self)
         if self.resume and self.force:
             raise UsageError("--resume continues the run in the output folder and --force starts it over: give one")
         if self.max_minutes is not None and not self.max_minutes >= 0:  # 0: stop after the first step
@@ -300,6 +320,7 @@ class HeadRows:
     either_strand: bool = False
 
     def __post_init__(self) -> None:
+        check_switches(self)
         for name in ("train_files", "valid_files", "exclude_files"):
             object.__setattr__(self, name, one_or_more(getattr(self, name), name))
         if self.valid_files and self.valid_fraction is not None:
@@ -347,6 +368,7 @@ class FinetuneSettings:
     description: str = ""
 
     def __post_init__(self) -> None:
+        check_switches(self)
         self.validate()
 
     def validate(self) -> None:
