@@ -380,3 +380,83 @@ def test_regions_cut_as_the_docs_say_give_the_windows_of_one_whole_scan(run_vqdn
         assert run_vqdna(*args, "--bed", bed, "-o", tmp_path / f"calls{number}.bed").returncode == 0
         parts += bed_rows(tmp_path / f"calls{number}.bed")
     assert parts == bed_rows(tmp_path / "whole.bed")
+
+
+def test_overlapping_regions_are_scanned_as_one_and_said_to_be(run_vqdna, tiny_model_dir, genome, tmp_path):
+    """Overlapping or touching intervals were merged without a word: windows at some
+    intervals' starts were missing, and windows across two touching ones added."""
+    bed = tmp_path / "tss.bed"
+    bed.write_text("chr1\t400\t500\tt1\nchr1\t420\t520\tt2\nchr1\t520\t600\tt3\nchr2\t0\t100\tt4\n")
+    out = tmp_path / "calls.bed"
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--bed", bed,
+                       "--stride", "30", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert ("vqdna: warning: 2 of the regions overlapped or touched another and were scanned as one region with it: "
+            "windows start at each merged region's start") in result.stderr
+    starts = sorted({int(r[1]) for r in bed_rows(out) if r[0] == "chr1"})
+    assert starts == [400, 430, 460, 490, 520, 550, 560]  # one region, 400-600
+    alone = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--region",
+                      "chr1:401-500", "-o", tmp_path / "one.bed")
+    assert alone.returncode == 0 and "overlapped" not in alone.stderr
+
+
+def test_a_row_kept_by_min_prob_is_named_for_its_call():
+    """With --min-prob, a row kept for its call was named for the background class when that
+    was more probable ("non-splice 723" for an acceptor call of 0.277)."""
+    import io
+
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.io.writers import ScanBed
+
+    out = io.StringIO()
+    table = ScanBed(out, ["acceptor", "donor", "non-splice"])
+    window = SequenceRecord("w", "ACGT", "chr1", offset=100)
+    table.write_row(window, "+", np.array([0.277, 0.0002, 0.7228]))
+    table.write_row(window, "+", np.array([0.277, 0.0002, 0.7228]), among=[0, 1])
+    assert [line.split("\t")[3:5] for line in out.getvalue().splitlines()] == [["non-splice", "723"],
+                                                                               ["acceptor", "277"]]
+
+
+@pytest.mark.parametrize("kind", ["fastq", "fastq.gz", "bam"])
+def test_reads_are_no_genome_to_scan(run_vqdna, tiny_model_dir, tmp_path, kind):
+    """With --region, a FASTQ or a BAM was told to get a .fai (`samtools faidx`)."""
+    import gzip
+
+    path = tmp_path / f"reads.{kind}"
+    fastq = b"@r1\n" + random_dna(80, 3).encode() + b"\n+\n" + b"I" * 80 + b"\n"
+    if kind == "bam":
+        header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": "chr1", "LN": 1000}]}
+        with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+            read = pysam.AlignedSegment(bam.header)
+            read.query_name, read.query_sequence, read.flag = "r1", random_dna(80, 3), 4
+            bam.write(read)
+    else:
+        path.write_bytes(gzip.compress(fastq) if kind.endswith(".gz") else fastq)
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", path, "--region", "r1:1-50")
+    what = "is an alignment file (BAM/SAM/CRAM)" if kind == "bam" else "looks like FASTQ (reads)"
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: --scan reads a genome FASTA; {path} {what}: classify {'its reads' if kind == 'bam' else 'them'} "
+        "without --scan"]
+
+
+def test_an_empty_record_left_out_of_the_index_is_not_blamed_on_the_index(run_vqdna, tiny_model_dir, tmp_path):
+    """htslib's index leaves out a record without bases; the scan said to rebuild the index,
+    which gives the same index again."""
+    fasta = tmp_path / "empty.fa"
+    fasta.write_text(f">e1\n>e2\n{random_dna(100, 4)}\n")
+    pysam.faidx(str(fasta))
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta, "-o", "-")
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: record 'e1' of {fasta} is not in its index {fasta}.fai: if it has no bases, remove it (an "
+        f"index leaves such records out, however often rebuilt); else rebuild the index with `samtools faidx {fasta}`"]
+
+
+def test_a_repeated_name_is_named_with_a_region_too(run_vqdna, tiny_model_dir, tmp_path):
+    """With --region, a name given twice was blamed on the index ("rebuild it")."""
+    fasta = tmp_path / "dup.fa"
+    fasta.write_text("".join(f">{name}\n{random_dna(100, i)}\n" for i, name in enumerate(("a", "b", "a"))))
+    pysam.faidx(str(fasta))
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta, "--region", "b",
+                       "-o", "-")
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: duplicate record ID 'a' in {fasta}; record IDs must be unique (its index holds only the first)"]

@@ -146,6 +146,7 @@ class ScanSource:
     regions: list[Region] | None  # None: every record of an unindexed FASTA
     total_bases: int | None
     whole_records: bool = True  # False: the --region / --bed intervals
+    merged_away: int = 0  # intervals that overlapped or touched another and were scanned as one with it
     skipped: Skipped = field(default_factory=Skipped)  # by `windows`, as it goes
 
     @classmethod
@@ -157,12 +158,14 @@ class ScanSource:
         if path == "-":
             raise InputError("--scan needs a FASTA file, not stdin")
         require_file(path)
+        _require_fasta(path)
         if regions or (os.path.exists(path + ".fai") and not _plain_gzip(path)):  # (a stray .fai of plain gzip: unusable)
             lengths = indexed_fasta_lengths(path, {r.chrom for r in regions}, every_record=not regions)
             wanted = resolve_regions(regions, lengths, path) or \
                 [Region(name, 0, length) for name, length in lengths.items()]
             merged = sorted_merged(wanted, list(lengths))
-            return cls(path, merged, sum(r.end - r.start for r in merged), whole_records=not regions)
+            return cls(path, merged, sum(r.end - r.start for r in merged), whole_records=not regions,
+                       merged_away=len(wanted) - len(merged))
         return cls(path, None, None)
 
     def shorter_than(self, window: int) -> int:
@@ -192,6 +195,22 @@ class ScanSource:
 
                 yield from interval_windows(fetch, region.chrom, region.start, region.end, layout, self.skipped, done)
                 done += region.end - region.start
+
+
+def _require_fasta(path: str) -> None:
+    """Reads or alignments are no genome to scan: said before any advice on indexes."""
+    from vqdna_cli.io.fasta import GZIP_MAGIC
+    from vqdna_cli.io.sequences import ALIGNMENT, SNIFF_BYTES, detect_format, gunzip_prefix
+
+    if detect_format(path) == ALIGNMENT:
+        raise InputError(f"--scan reads a genome FASTA; {path} is an alignment file (BAM/SAM/CRAM): classify its "
+                         "reads without --scan")
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if head.startswith(GZIP_MAGIC):
+        head = gunzip_prefix(head, 1)
+    if head.startswith(b"@"):
+        raise InputError(f"--scan reads a genome FASTA; {path} looks like FASTQ (reads): classify them without --scan")
 
 
 def _plain_gzip(path: str) -> bool:

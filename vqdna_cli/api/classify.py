@@ -186,13 +186,14 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                 # kept: a call (its most probable non-background class) of at least min_prob
                 if settings.min_prob > 0 and (not calls or p[calls].max() < settings.min_prob):
                     continue
-                table.write_row(record, strand, p)
+                # a row kept as a call is named for it, though background may be more probable
+                table.write_row(record, strand, p, among=calls if settings.min_prob > 0 else None)
                 kept += 1
     tracker.finish(source.total_bases)
     result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
               "strands": "".join(layout.strands), "bases": tracker.covered, "max_ambiguous": MAX_AMBIGUOUS,
               "regions_shorter_than_window": source.shorter_than(layout.window),
-              "regions_are_whole_records": source.whole_records,
+              "regions_are_whole_records": source.whole_records, "regions_merged_away": source.merged_away,
               "windows_mostly_ambiguous": source.skipped.ambiguous,
               "outside_training_lengths": outside_training_lengths(info, layout.window),
               "train_window_lengths": info.train_window_lengths}

@@ -24,7 +24,7 @@ def command(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout); FILE.json beside it records the vqdna version, model, task and input.", show_default=False)] = None,
     scan: Annotated[Optional[str], typer.Option("--scan", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
-    min_prob: Annotated[float, typer.Option("--min-prob", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability.")] = 0.0,
+    min_prob: Annotated[float, typer.Option("--min-prob", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability; name and score are then the call's.")] = 0.0,
     output_format: Annotated[str, typer.Option("--format", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window). --scan always writes BED6+.")] = "auto",
     header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header (a --scan BED always starts with one '# vqdna ...' line saying what made it, then its header).")] = False,
     model: options.Model = None,
@@ -115,6 +115,12 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
                      ("regions", "classify their sequences without --scan, or widen them"))
         report(f"vqdna: warning: {short:,} of the {what} {'is' if short == 1 else 'are'} shorter than a "
                f"{result['window']} bp window and not scanned ({fix})", quiet)
+    if result["regions_merged_away"]:
+        merged = result["regions_merged_away"]
+        were = "was" if merged == 1 else "were"
+        report(f"vqdna: warning: {merged:,} of the regions overlapped or touched another and {were} "
+               "scanned as one region with it: windows start at each merged region's start, not at every interval's "
+               "(to classify each interval as given, cut its sequence and classify it without --scan)", quiet)
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)

@@ -126,7 +126,7 @@ def _require_current_index(path: str, entries: dict[str, tuple[int, int, int, in
     with (_BgzfByOffset(path) if compressed else open(path, "rb")) as handle:
         for name in (contigs & entries.keys()) | set(last):
             if not _entry_matches(handle, name, *entries[name], must_end_file=name in last):
-                raise _stale_index_error(path)
+                raise _index_mismatch_error(path, list(entries))
 
 
 class _BgzfByOffset:
@@ -288,6 +288,11 @@ def require_index_lists_every_record(path: str, indexed: list[str]) -> None:
     htslib indexes only the first of two records with one name, so the second would be left
     out without a word. The file's header lines are read once (a pass at disk speed, flat in
     memory) and compared with the index's names, in order."""
+    if _unique_header_names(path) != indexed:
+        raise _index_mismatch_error(path, indexed)
+
+
+def _unique_header_names(path: str) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for name in header_names(path):
@@ -296,8 +301,23 @@ def require_index_lists_every_record(path: str, indexed: list[str]) -> None:
                              f"holds only the first)")
         seen.add(name)
         names.append(name)
-    if names != indexed:
-        raise _stale_index_error(path)
+    return names
+
+
+def _index_mismatch_error(path: str, indexed: list[str]) -> InputError:
+    """Why an index does not match its FASTA. Rebuilding helps only where the FASTA changed:
+    htslib's index holds one record of a name given twice and none without bases, so for
+    those the file itself must change (the headers are read, only on this failing path)."""
+    try:
+        names = _unique_header_names(path)  # a name given twice: said here
+    except InputError as error:
+        return error
+    left_out = [name for name in names if name not in set(indexed)]
+    if left_out and [name for name in names if name not in left_out] == indexed:
+        return InputError(f"record {left_out[0]!r} of {path} is not in its index {path}.fai: if it has no bases, "
+                          f"remove it (an index leaves such records out, however often rebuilt); else rebuild the "
+                          f"index with `samtools faidx {path}`")
+    return _stale_index_error(path)
 
 
 def header_names(path: str, chunk_bytes: int = 1 << 20) -> Iterator[str]:

@@ -489,7 +489,8 @@ def write_sidecar(output: Path | str, provenance: dict) -> None:
 
 class ScanBed:
     """`classify --scan`'s BED6+: a `# vqdna ...` line saying what made it, the header, then
-    one row per window and strand (name: the most probable class; score: its probability x 1000)."""
+    one row per window and strand (name: the most probable class, or of the classes `among`;
+    score: its probability x 1000)."""
 
     FORMAT = {"format": "vqdna-scan", "format_version": 1}
 
@@ -502,8 +503,8 @@ class ScanBed:
         self.out.write(f"# {made_by}\n")
         self.out.write("\t".join(self.columns) + "\n")
 
-    def write_row(self, record, strand: str, p: np.ndarray) -> None:
+    def write_row(self, record, strand: str, p: np.ndarray, among: list[int] | None = None) -> None:
         self.comment_like.check(record.chrom)
-        best = int(np.argmax(p))
+        best = int(np.argmax(p)) if among is None else among[int(np.argmax(p[among]))]
         self.out.write("\t".join([record.chrom, str(record.offset), str(record.offset + len(record)), self.names[best],
                                   str(int(round(1000 * p[best]))), strand, *probabilities_text(p)]) + "\n")
