@@ -305,14 +305,17 @@ def _unique_header_names(path: str) -> list[str]:
 
 
 def _index_mismatch_error(path: str, indexed: list[str]) -> InputError:
-    """Why an index does not match its FASTA. Rebuilding helps only where the FASTA changed:
+    """Why an index does not match its FASTA. Rebuilding helps where the FASTA changed, but
     htslib's index holds one record of a name given twice and none without bases, so for
     those the file itself must change (the headers are read, only on this failing path)."""
+    if os.path.getmtime(path + ".fai") < os.path.getmtime(path):
+        return _stale_index_error(path)  # the FASTA changed after indexing: rebuilding is the fix
     try:
         names = _unique_header_names(path)  # a name given twice: said here
     except InputError as error:
         return error
-    left_out = [name for name in names if name not in set(indexed)]
+    in_index = set(indexed)
+    left_out = [name for name in names if name not in in_index]
     if left_out and [name for name in names if name not in left_out] == indexed:
         return InputError(f"record {left_out[0]!r} of {path} is not in its index {path}.fai: if it has no bases, "
                           f"remove it (an index leaves such records out, however often rebuilt); else rebuild the "
