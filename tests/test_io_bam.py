@@ -280,3 +280,18 @@ def test_an_index_older_than_its_bam_is_warned_of(tmp_path) -> None:
     assert [str(w.message) for w in caught if issubclass(w.category, VqdnaWarning)] == [
         f"the index {path}.bai is older than {path}: if the file changed after indexing, regions miss reads; "
         f"rebuild it with `samtools index {path}`"]
+
+
+def test_a_bam_stream_cut_at_a_block_boundary_is_refused(unsorted_bam: str) -> None:
+    """`curl ... | vqdna embed -` cut between two BGZF blocks: htslib read the reads up to
+    the cut without an error, and vqdna wrote them as the whole input, exit 0."""
+    import io
+
+    from vqdna_cli.io.sequences import _stream_records
+
+    whole = Path(unsorted_bam).read_bytes()
+    names = [r.name for r in _stream_records(io.BytesIO(whole), "stdin", False, None)]
+    assert names == [r.name for r in read_alignments(unsorted_bam)]
+    with pytest.raises(InputError, match=r"^stdin is BGZF without its end-of-file block: the stream was cut short "
+                                         r"\(an interrupted copy or download\?\); get it again$"):
+        list(_stream_records(io.BytesIO(whole[:-28]), "stdin", False, None))  # the end block is 28 bytes

@@ -138,7 +138,7 @@ def read_stream(raw: BinaryIO, source: str, *, fastq: bool = False) -> Iterator[
     if compressed:
         lines = _gzip_lines(gzip.GzipFile(fileobj=stream), source)
         if is_bgzf(head):  # a file was checked when opened; a pipe is, once it has all come
-            lines = _ending_in_bgzf_end(lines, rewound, source)
+            lines = ending_in_bgzf_end(lines, rewound, source)
     else:
         lines = iter(stream)
     first = first_line(lines, source, compressed)
@@ -307,13 +307,15 @@ class Rewound(io.RawIOBase):
         return len(data)
 
 
-def _ending_in_bgzf_end(lines: Iterator[bytes], rewound: Rewound, source: str) -> Iterator[bytes]:
-    """The lines of a BGZF stream (stdin, a pipe), then its end checked as a file's is when
-    opened: a stream cut at a block boundary (an interrupted `curl | vqdna`) ends without error."""
-    yield from lines
+def ending_in_bgzf_end(items: Iterator, rewound: Rewound, source: str,
+                        fix: str = "get it again, or recompress it with bgzip") -> Iterator:
+    """The lines (or reads) of a BGZF stream (stdin, a pipe), then its end checked as a
+    file's is when opened: a stream cut at a block boundary (an interrupted `curl | vqdna`)
+    ends without error."""
+    yield from items
     if rewound.tail != _BGZF_END:
         raise InputError(f"{source} is BGZF without its end-of-file block: the stream was cut short (an interrupted "
-                         "copy or download?); get it again, or recompress it with bgzip")
+                         f"copy or download?); {fix}")
 
 
 def _gzip_lines(stream: gzip.GzipFile, source: str) -> Iterator[bytes]:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 from vqdna_cli.errors import InputError, VqdnaError, VqdnaWarning
 from vqdna_cli.io.bam import read_alignment_regions, read_alignment_stream
-from vqdna_cli.io.fasta import GZIP_MAGIC, Rewound, read_fasta, read_stream, stdin_bytes, validate_sequence
+from vqdna_cli.io.fasta import (GZIP_MAGIC, Rewound, ending_in_bgzf_end, is_bgzf, read_fasta, read_stream, stdin_bytes,
+                                validate_sequence)
 from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.writers import is_special
@@ -101,9 +102,13 @@ def _stream_records(raw, source: str, mapped_only: bool, reference: str | None) 
     `zcat reads.fq.gz | vqdna embed -`. Its first bytes tell the format; a pipe cannot seek
     back, so the reader gets them replayed in front of the rest."""
     head = raw.read(SNIFF_BYTES)
-    stream = io.BufferedReader(Rewound(head, raw))
+    rewound = Rewound(head, raw)
+    stream = io.BufferedReader(rewound)
     if looks_like_alignment(head) or source.lower().endswith(_ALIGNMENT_EXTENSIONS):
-        return _validated(read_alignment_stream(stream, mapped_only, reference, source), source)
+        reads = read_alignment_stream(stream, mapped_only, reference, source)
+        if is_bgzf(head):  # BAM: a stream cut at a block boundary ends without an error from htslib
+            reads = ending_in_bgzf_end(reads, rewound, source, fix="get it again")
+        return _validated(reads, source)
     _refuse_mapped_only(mapped_only, source)
     _say_reference_unused(reference, source)
     return read_stream(stream, source, fastq=True)
