@@ -146,8 +146,10 @@ def test_bad_scan_values_give_a_one_line_error(run_vqdna, tiny_model_dir, genome
     assert result.returncode != 0 and result.stderr_lines == [f"vqdna: error: {message}"]
 
 
-def test_scan_options_need_scan(run_vqdna, tiny_model_dir, short_fasta):
-    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, "--window", "30")
+@pytest.mark.parametrize("option", [("--window", "30"), ("--min-prob", "0.5"), ("--min-prob", "0")])
+def test_scan_options_need_scan(run_vqdna, tiny_model_dir, short_fasta, option):
+    """`--min-prob 0` (its default value) was taken without --scan and did nothing."""
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, *option)
     assert result.returncode != 0 and result.stderr_lines == ["vqdna: error: --window and --min-prob apply to --scan only"]
 
 
