@@ -148,3 +148,28 @@ def test_a_contig_named_like_a_region_is_read_whole_as_samtools_does() -> None:
     both = {"22:1-10": 50, "22": 100}
     with pytest.raises(InputError, match=r"region '22:1-10' is ambiguous in x.fa: .*\{22:1-10\}.*\{22\}:1-10"):
         resolve_region(parse_region("22:1-10"), both, "x.fa")
+
+
+def test_regions_marked_minus_are_warned_of_unless_both_strands_are_read(tmp_path: Path, run_vqdna,
+                                                                         tiny_model_dir: Path) -> None:
+    """Column 6 is not read: a `-` interval was classified on the forward strand without a
+    word (a promoter head then answers for the wrong strand)."""
+    import pysam
+
+    from vqdna_cli.errors import VqdnaWarning
+
+    from conftest import fasta_text, random_dna
+
+    bed = tmp_path / "regions.bed"
+    bed.write_text("track name=x\nchr1\t0\t60\ta\t0\t-\nchr1\t60\t120\tb\t0\t+\nchr1 120 180 c 0 -\n")
+    with pytest.warns(VqdnaWarning, match=r"^2 of the regions of .*regions.bed are marked '-' \(column 6\), but every "
+                                          r"region is read on the forward strand"):
+        assert [r.name for r in read_bed(str(bed))] == ["a", "b", "c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_bed(str(bed), strands_read=True)  # a scan reads both strands
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(fasta_text({"chr1": random_dna(300, 8)}))
+    pysam.faidx(str(fasta))
+    result = run_vqdna("tokenize", fasta, "--bed", bed, "-o", tmp_path / "t.npz", "--model", tiny_model_dir)
+    assert result.returncode == 0 and sum("marked '-'" in line for line in result.stderr_lines) == 1  # said once

@@ -637,3 +637,28 @@ def test_an_exclude_fasta_needs_no_labels(tmp_path: Path) -> None:
     data = head_training_data(HeadRows((str(train),), valid_fraction=0.2, exclude_files=(str(held_out),)))
     assert data.record["dropped_in_exclude"] == 3
     assert not {s for s, _ in rows[:3]} & {s for s, _ in data.rows + data.valid_rows}
+
+
+def test_a_score_on_rows_of_one_class_is_not_recorded(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    """Test rows all of one class gave MCC 0, recorded over the head's real test score."""
+    one = tmp_path / "one.csv"
+    one.write_text("sequence,label\n" + "".join(f"{random_dna(40, 7000 + i, 'AATTCG')},0\n" for i in range(6)))
+    args = ["train", "evaluate", "--task", "toy", "--test", one, "-m", model_copy, "--threads", "1"]
+    refused = run_vqdna(*args, "--record")
+    assert_one_line(refused, INPUT_ERROR, f"every row of {one} is of one class ('0'): MCC is 0 whatever head toy "
+                                          "answers, so the score says nothing of it; give test rows of every class")
+    assert "test" not in json.loads((model_copy / "heads" / "toy" / "head.json").read_text())
+    warned = run_vqdna(*args)
+    assert warned.returncode == 0 and any("is of one class ('0')" in line for line in warned.stderr_lines)
+
+
+def test_evaluate_warns_of_rows_unlike_the_training_rows_as_classify_does(run_vqdna, tiny_model_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """A 300 bp promoter head scored on 70 bp core promoters gave a score without a word."""
+    short = tmp_path / "short.csv"
+    short.write_text("sequence,label\n" + "".join(f"{random_dna(12, 7100 + i)},{i % 2}\n"
+                                                  for i in range(6)))
+    result = run_vqdna("train", "evaluate", "--task", "toy", "--test", short, "-m", tiny_model_dir, "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert f"vqdna: warning: 6 of the 6 rows of {short} are far from the lengths head toy was trained on (40 bp): " \
+           "their answers, and so the score, are extrapolations" in result.stderr_lines

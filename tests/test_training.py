@@ -766,3 +766,18 @@ def test_members_train_with_the_other_frozen_options(tiny_model_dir: Path, tmp_p
     assert abs(float(f[3]) + float(f[4]) - 1) < 1e-3
     if options.get("both_strands"):
         assert f[1] == r[1] and float(f[3]) == pytest.approx(float(r[3]), rel=1e-4, abs=1e-6)
+
+
+def test_a_both_strands_head_is_not_scored_on_its_training_rows_reverse_complemented(tiny_model_dir: Path,
+                                                                                    tmp_path: Path):
+    """Such a head reads a row and its reverse complement alike: its training rows given
+    reverse-complemented were taken as unseen test rows, and the score recorded."""
+    from vqdna_cli.data.alphabet import reverse_complement
+    from vqdna_cli.errors import InputError
+
+    model_dir = frozen_head_on_at_against_gc(tiny_model_dir, tmp_path, "sym", 50, 300, both_strands=True)
+    rows = [line.split(",") for line in (tmp_path / "train.csv").read_text().splitlines()[1:]]
+    flipped = tmp_path / "flipped.csv"
+    flipped.write_text("sequence,label\n" + "".join(f"{reverse_complement(s)},{y}\n" for s, y in rows))
+    with pytest.raises(InputError, match=r"flipped.csv holds about 100% of the rows head sym was trained or selected"):
+        api.evaluate("sym", [str(flipped)], RunOptions(model_dir, device="cpu", threads=1), record=True)

@@ -145,7 +145,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
 
     expect("genome", genome, InputSpec), expect("task", task, str), expect("run", run, RunOptions)
     expect("settings", settings, ScanSettings)
-    regions = ([parse_region(genome.region)] if genome.region else []) + (read_bed(str(genome.bed)) if genome.bed else [])
+    regions = ([parse_region(genome.region)] if genome.region else []) + (read_bed(str(genome.bed), strands_read=True) if genome.bed else [])
     source = ScanSource.open(genome.source, regions)
     check_text_output(output)
     check_output(output, force, genome.paths)

@@ -10,6 +10,7 @@ import shlex
 import shutil
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -734,12 +735,14 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
 
 
 def _check_not_training_rows(task: str, sketch: dict | None, sequences: list[str], source: str,
-                             record: bool) -> None:
+                             record: bool, either_strand: bool = False) -> None:
     """A score on rows the head trained or was selected on is not a test score: refused with
-    --record (it would be shown as the head's test score), else warned about."""
+    --record (it would be shown as the head's test score), else warned about. A head that
+    reads both strands alike has seen a row's reverse complement too (`either_strand`)."""
+    from vqdna_cli.data.alphabet import reverse_complement
     from vqdna_cli.train.row_sketch import share_seen
 
-    share = share_seen(sketch or {}, sequences)
+    share = share_seen(sketch or {}, [*sequences, *map(reverse_complement, sequences)] if either_strand else sequences)
     if not share:
         return
     amount = f"about {share:.0%}" if share >= 0.01 else "under 1 %"
@@ -748,6 +751,35 @@ def _check_not_training_rows(task: str, sketch: dict | None, sequences: list[str
     if record:
         raise InputError(f"{said}; remove those rows from the test data, or leave out --record")
     warnings.warn(said, VqdnaWarning, stacklevel=3)
+
+
+def _check_classes_to_score(task: str, classes: set[str], source: str, record: bool) -> None:
+    """Test rows all of one class give MCC 0 whatever the head answers: no score to record
+    as the head's (it would replace a real one), and worth a warning otherwise."""
+    if len(classes) > 1:
+        return
+    said = (f"every row of {source} is of one class ({next(iter(classes))!r}): MCC is 0 whatever head {task} "
+            "answers, so the score says nothing of it")
+    if record:
+        raise InputError(f"{said}; give test rows of every class, or leave out --record")
+    warnings.warn(said, VqdnaWarning, stacklevel=3)
+
+
+def _warn_of_rows_unlike_training(task: str, info, unlike: Counter, rows: int, source: str) -> None:
+    """As `classify` warns: rows with windows far from the head's training lengths get
+    extrapolated answers, and rows mostly N answers that say little; a score on them is not
+    the head's on its task."""
+    from vqdna_cli.scan import MAX_AMBIGUOUS
+
+    if unlike["far"]:
+        shortest, longest = info.train_window_lengths
+        lengths = f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+        warnings.warn(f"{unlike['far']:,} of the {rows:,} rows of {source} are far from the lengths head {task} was "
+                      f"trained on ({lengths}): their answers, and so the score, are extrapolations",
+                      VqdnaWarning, stacklevel=3)
+    if unlike["ambiguous"]:
+        warnings.warn(f"{unlike['ambiguous']:,} of the {rows:,} rows of {source} are more than {MAX_AMBIGUOUS * 100:g} "
+                      "% N (or other IUPAC codes): their answers say little", VqdnaWarning, stacklevel=3)
 
 
 @keeps_global_state
@@ -760,11 +792,12 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.head_features import head_features, head_inputs
+    from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.labelled import FastaLabels
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
     from vqdna_cli.runner import embed_records
+    from vqdna_cli.scan import mostly_bases
 
     test_files = list(one_or_more(test_files, "test_files"))
     if record and run.model_dir is None and not os.environ.get("VQDNA_WEIGHTS"):
@@ -780,13 +813,21 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     unknown = set(test.labels) - set(index_of)
     if unknown:
         raise InputError(f"{test.source} has labels the head does not know: {', '.join(sorted(unknown))}")
-    _check_not_training_rows(task, info.train_rows_sketch, test.sequences, test.source, record)
+    _check_not_training_rows(task, info.train_rows_sketch, test.sequences, test.source, record,
+                             either_strand=info.reads.both_strands)
+    _check_classes_to_score(task, set(test.labels), test.source, record)
     records = (SequenceRecord(f"row{i}", s, f"row{i}") for i, s in enumerate(test.sequences))
     began = time.monotonic()
     # Scored exactly as `classify` writes its TSV: a longer sequence gets the mean of its
     # windows' probabilities.
-    predicted = [int(window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax())
-                 for result in embed_records(runner, records, head_inputs(info), batch_tokens=run.tokens_per_batch())]
+    predicted, unlike_training = [], Counter()
+    for result in embed_records(runner, records, head_inputs(info), batch_tokens=run.tokens_per_batch()):
+        predicted.append(int(window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax()))
+        spans = [(0, len(result.record))] if info.reads.whole_record else result.windows
+        unlike_training["far"] += any(
+            outside_training_lengths(info, end - start) for start, end in spans)
+        unlike_training["ambiguous"] += any(not mostly_bases(result.record.seq[start:end]) for start, end in spans)
+    _warn_of_rows_unlike_training(task, info, unlike_training, len(test.sequences), test.source)
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     metrics.update({"test_files": list(test_files), "seconds": round(seconds, 1),

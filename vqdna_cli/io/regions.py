@@ -143,20 +143,44 @@ def check_unique_names(regions: list[Region]) -> None:
         seen.add(name)
 
 
-def read_bed(path: str) -> list[Region]:
+def read_bed(path: str, strands_read: bool = False) -> list[Region]:
     """Read the intervals of a BED file (plain or gzip): columns 1-3, optional name in 4.
 
     BED is 0-based half-open already, so coordinates are taken as they are. Header
-    lines (`#`, `track`, `browser`) and blank lines are skipped.
+    lines (`#`, `track`, `browser`) and blank lines are skipped. Every region is read on the
+    forward strand: unless the caller reads both (`strands_read`, a scan), intervals marked
+    `-` in column 6 are warned about, since a head that reads one strand answers for the
+    wrong one there.
     """
+    lines = _read_lines(path)
     regions = [
         region
-        for number, line in enumerate(_read_lines(path), start=1)
+        for number, line in enumerate(lines, start=1)
         if (region := _parse_bed_line(line, path, number)) is not None
     ]
     if not regions:
         raise InputError(f"no regions in BED file {path}")
+    minus = 0 if strands_read else sum(_bed_strand(line) == "-" for line in lines)
+    if minus:
+        warnings.warn(f"{minus:,} of the regions of {path} {'is' if minus == 1 else 'are'} marked '-' (column 6), but "
+                      "every region is read on the "
+                      "forward strand (as bedtools getfasta without -s): for a head that reads one strand, cut "
+                      "them with `samtools faidx -i` and classify the sequences; embed and classify take --rc "
+                      "for both strands", VqdnaWarning, stacklevel=2)
     return regions
+
+
+def _bed_fields(line: str) -> list[str] | None:
+    """The columns of a BED line (tab-separated, or by spaces where it has no tab), or None
+    for a header or blank line."""
+    if not line.strip() or line.startswith(_BED_SKIP):
+        return None
+    return line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+
+
+def _bed_strand(line: str) -> str | None:
+    fields = _bed_fields(line)
+    return fields[5].strip() if fields is not None and len(fields) > 5 else None
 
 
 def _read_lines(path: str) -> list[str]:
@@ -183,9 +207,9 @@ def _read_lines(path: str) -> list[str]:
 
 def _parse_bed_line(line: str, path: str, number: int) -> Region | None:
     """One BED line to a Region, or None for a header/blank line."""
-    if not line.strip() or line.startswith(_BED_SKIP):
+    fields = _bed_fields(line)
+    if fields is None:
         return None
-    fields = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
     where = f"{path} line {number}"
     if len(fields) < 3:
         raise InputError(f"{where}: a BED line needs CHROM, START and END columns")

@@ -145,10 +145,10 @@ def _refuse_mapped_only(mapped_only: bool, source: str) -> None:
         raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {source} is FASTA or FASTQ")
 
 
-def _requested_regions(region: str | None, bed: str | None) -> list[Region]:
+def _requested_regions(region: str | None, bed: str | None, warn: bool = True) -> list[Region]:
     regions = [parse_region(region)] if region is not None else []
     if bed is not None:
-        regions += read_bed(bed)
+        regions += read_bed(bed, strands_read=not warn)
     return regions
 
 
@@ -172,7 +172,7 @@ def known_bases(path: str, region: str | None = None, bed: str | None = None) ->
             return None
         with open(index) as handle:
             lengths = {fields[0]: int(fields[1]) for fields in (line.split("\t") for line in handle)}
-        regions = _requested_regions(region, bed)
+        regions = _requested_regions(region, bed, warn=False)  # the reader warns, once
         if not regions:
             return sum(lengths.values())
         return sum(r.end - r.start for r in (resolve_region(r, lengths, path) for r in regions))
