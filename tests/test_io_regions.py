@@ -173,3 +173,20 @@ def test_regions_marked_minus_are_warned_of_unless_both_strands_are_read(tmp_pat
     pysam.faidx(str(fasta))
     result = run_vqdna("tokenize", fasta, "--bed", bed, "-o", tmp_path / "t.npz", "--model", tiny_model_dir)
     assert result.returncode == 0 and sum("marked '-'" in line for line in result.stderr_lines) == 1  # said once
+
+
+@pytest.mark.parametrize("name", ["reads.fq", "reads.fq.gz"])
+def test_regions_of_a_fastq_are_refused_before_any_index_advice(tmp_path: Path, name: str) -> None:
+    """With an index from `samtools faidx --fastq`, a FASTQ with --region was told that the
+    index does not match and to rebuild it: the command just run."""
+    import pysam
+
+    from vqdna_cli.io.sequences import open_sequences
+
+    text = b"@r1\nACGTACGTAC\n+\nIIIIIIIIII\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    if not name.endswith(".gz"):
+        pysam.faidx(str(path), "--fastq")
+    with pytest.raises(InputError, match=r"^--region and --bed cut an indexed FASTA or BAM; .* looks like FASTQ"):
+        open_sequences(str(path), region="r1:1-5")

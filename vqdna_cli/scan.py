@@ -199,17 +199,12 @@ class ScanSource:
 
 def _require_fasta(path: str) -> None:
     """Reads or alignments are no genome to scan: said before any advice on indexes."""
-    from vqdna_cli.io.fasta import GZIP_MAGIC
-    from vqdna_cli.io.sequences import ALIGNMENT, SNIFF_BYTES, detect_format, gunzip_prefix
+    from vqdna_cli.io.sequences import ALIGNMENT, detect_format, looks_like_fastq
 
     if detect_format(path) == ALIGNMENT:
         raise InputError(f"--scan reads a genome FASTA; {path} is an alignment file (BAM/SAM/CRAM): classify its "
                          "reads without --scan")
-    with open(path, "rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-    if head.startswith(GZIP_MAGIC):
-        head = gunzip_prefix(head, 1)
-    if head.startswith(b"@"):
+    if looks_like_fastq(path):
         raise InputError(f"--scan reads a genome FASTA; {path} looks like FASTQ (reads): classify them without --scan")
 
 

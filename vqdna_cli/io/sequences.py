@@ -93,7 +93,29 @@ def open_sequences(
         return _validated(records, path)
     _refuse_mapped_only(mapped_only, path)
     _say_reference_unused(reference, path)
-    return read_fasta_regions(path, regions) if regions else read_fasta(path, fastq=True)
+    if regions:
+        _refuse_fastq_regions(path)
+        return read_fasta_regions(path, regions)
+    return read_fasta(path, fastq=True)
+
+
+def looks_like_fastq(path: str) -> bool:
+    """Whether a file (plain or gzip) starts as FASTQ does; False where it cannot be read
+    (the reader then says why)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    return (gunzip_prefix(head, 1) if head.startswith(GZIP_MAGIC) else head[:1]) == b"@"
+
+
+def _refuse_fastq_regions(path: str) -> None:
+    """Reads have no coordinates to cut: said before any advice on indexes (`samtools faidx
+    --fastq` makes an index that would pass for a FASTA's)."""
+    if looks_like_fastq(path):
+        raise InputError(f"--region and --bed cut an indexed FASTA or BAM; {path} looks like FASTQ (reads): leave "
+                         "them out, or give the reads' alignments (BAM)")
 
 
 
