@@ -664,7 +664,7 @@ def test_classify_warns_about_lengths_far_from_the_heads_training(run_vqdna, tin
     check_ok(result)
     assert len(data_lines(result.stdout)[1]) == 2
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
-    assert warnings == ["vqdna: warning: 1 of 2 windows are far from the lengths the toy head was trained on "
+    assert warnings == ["vqdna: warning: 1 of 2 windows is far from the lengths the toy head was trained on "
                         "(40 bp); their probabilities are extrapolations"]
     silent = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, odd, "--quiet")
     assert silent.stdout == result.stdout and "warning" not in silent.stderr

@@ -71,13 +71,16 @@ def command(
     made_by = result["provenance"]
     # Predictions on stdout carry no provenance: the log line says what made them.
     report(f"classified {counted(result['rows'], 'window' if result['format'] == 'bed' else 'sequence')} with task {task}, "
-           f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']} -> {output or 'stdout'}", quiet)
+           f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']} -> "
+           f"{'stdout' if output is None or str(output) == '-' else output}", quiet)
     if result["outside_training_lengths"]:
-        report(f"vqdna: warning: {result['outside_training_lengths']} of {result['read_count']} {result['read']} are far "
+        outside = result["outside_training_lengths"]
+        report(f"vqdna: warning: {outside:,} of {result['read_count']:,} {result['read']} {_are(outside)} far "
                f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
                "extrapolations", quiet)
     if result["mostly_ambiguous"]:
-        report(f"vqdna: warning: {result['mostly_ambiguous']:,} of {result['read_count']:,} {result['read']} are more "
+        report(f"vqdna: warning: {result['mostly_ambiguous']:,} of {result['read_count']:,} {result['read']} "
+               f"{_are(result['mostly_ambiguous'])} more "
                f"than {result['max_ambiguous'] * 100:g} % N (or other IUPAC codes): their probabilities say little "
                "(--scan skips such windows)", quiet)
 
@@ -124,6 +127,10 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)
+
+
+def _are(count: int) -> str:
+    return "is" if count == 1 else "are"
 
 
 def _lengths(head: dict) -> str:
