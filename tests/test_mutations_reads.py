@@ -209,3 +209,51 @@ def test_insertions_holding_n_are_counted_in_a_warning(reference, tmp_path):
     path = write_bam(tmp_path / "insn.bam", reads)
     with pytest.warns(VqdnaWarning, match=r"12 inserted sequences holding N \(or another IUPAC code\) not counted"):
         assert calls_of(path, reference) == {}
+
+
+def test_reads_aligned_past_the_reference_end_are_cut_there_not_a_traceback(reference, tmp_path):
+    """An aligner's read hanging 40 bases off the end of the contig was an IndexError."""
+    from vqdna_cli.errors import VqdnaWarning
+
+    start = len(REF) - 60
+    snv = len(REF) - 30
+    alt = "A" if REF[snv] != "A" else "C"
+
+    def reads(header):
+        for i in range(12):
+            segment = pysam.AlignedSegment(header)
+            segment.query_name, segment.reference_id, segment.reference_start = f"r{i}", 0, start
+            segment.mapping_quality, segment.cigartuples = 60, [(0, 100)]
+            segment.query_sequence = REF[start:snv] + alt + REF[snv + 1:] + random_dna(40, 300 + i)
+            segment.query_qualities = pysam.qualitystring_to_array("I" * 100)
+            segment.set_tag("RG", "rg0")
+            yield segment
+
+    path = write_bam(tmp_path / "past_end.bam", reads)
+    with pytest.warns(VqdnaWarning, match=r"past_end.bam: reads aligned past the end of c1 in the reference"):
+        found = calls_of(path, reference)
+    assert found == {f"{REF[snv]}{snv + 1}{alt}": (12, 12)}
+
+
+@pytest.mark.parametrize("order", ["unknown", "queryname"])
+def test_a_sorted_indexed_bam_whose_header_says_unknown_order_is_read(reference, tmp_path, order):
+    """`SO:unknown` (as many tools write) was refused as "sorted by unknown"; samtools reads
+    such a file when it is indexed. A header that says queryname is still refused."""
+    def reads(header):
+        for i in range(12):
+            yield read(header, f"r{i}", 1450 + i, {1500: ("S", "A" if REF[1500] != "A" else "C")}, rg="rg0")
+
+    sorted_bam = write_bam(tmp_path / "sorted.bam", reads, index=False)
+    relabelled = tmp_path / f"{order}.bam"
+    with pysam.AlignmentFile(sorted_bam) as source:
+        header = source.header.to_dict()
+        header["HD"]["SO"] = order
+        with pysam.AlignmentFile(str(relabelled), "wb", header=header) as out:
+            for segment in source:
+                out.write(segment)
+    pysam.index(str(relabelled))
+    if order == "queryname":
+        with pytest.raises(InputError, match="is sorted by queryname, not by coordinate"):
+            calls_of(str(relabelled), reference)
+    else:
+        assert list(calls_of(str(relabelled), reference).values()) == [(12, 12)]

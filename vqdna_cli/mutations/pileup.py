@@ -62,7 +62,8 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
     except (OSError, ValueError) as error:
         raise InputError(f"{path} is not a readable BAM or CRAM file ({error})") from None
     order = alignments.header.to_dict().get("HD", {}).get("SO")
-    if order not in (None, "coordinate"):
+    # "unknown" (as many tools write) says nothing: the index below can only be of a sorted file
+    if order not in (None, "coordinate", "unknown"):
         alignments.close()
         raise InputError(f"{path} is sorted by {order}, not by coordinate: run `samtools sort -o sorted.bam {path}` "
                          "and `samtools index sorted.bam`")
@@ -131,6 +132,9 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
             indels: dict = {}  # normalised site -> [depth, reads], over the anchors reads chose
             for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
+                if position >= len(sequence):  # an aligner's read hanging off the end: no base to compare with
+                    unread.past_end.add(chrom)
+                    continue
                 depth, counts = _count(column, filters, sequence, position, unread)
                 if depth >= filters.min_depth:
                     mask[position] = True
@@ -153,6 +157,9 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
         count = len(unread.baseless)
         warnings.warn(f"{path}: {count:,} read{'s' if count > 1 else ''} stored without bases (SEQ *) show no "
                       "allele and count for no depth", VqdnaWarning, stacklevel=2)
+    if unread.past_end:
+        warnings.warn(f"{path}: reads aligned past the end of {', '.join(sorted(unread.past_end))} in the reference: "
+                      "their bases beyond it are left out", VqdnaWarning, stacklevel=2)
     if unread.ambiguous_insertions:
         count = unread.ambiguous_insertions
         warnings.warn(f"{path}: {count:,} inserted sequence{'s' if count > 1 else ''} holding N (or another IUPAC "
@@ -223,6 +230,7 @@ class _Unread:
     """What the pileup could not read, for the warnings that say so."""
     baseless: set = field(default_factory=set)  # reads stored without bases (SEQ *)
     ambiguous_insertions: int = 0  # reads' inserted sequences holding N (or R ...)
+    past_end: set = field(default_factory=set)  # contigs with reads aligned past the reference's end
 
 
 def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter]:
