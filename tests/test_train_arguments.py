@@ -662,3 +662,24 @@ def test_evaluate_warns_of_rows_unlike_the_training_rows_as_classify_does(run_vq
     assert result.returncode == 0, result.stderr
     assert f"vqdna: warning: 6 of the 6 rows of {short} are far from the lengths head toy was trained on (40 bp): " \
            "their answers, and so the score, are extrapolations" in result.stderr_lines
+
+
+def test_an_earlier_runs_checkpoint_is_continued_or_discarded_never_trained_over(model_copy: Path,
+                                                                                 tmp_path: Path) -> None:
+    """A run killed mid-way left its checkpoint; the same command again (no --resume) trained
+    from the first step over it without a word, and its log ran on into the new run's."""
+    from vqdna_cli.errors import OutputError
+
+    rows = HeadRows((str(toy_csv(tmp_path / "d.csv")),))
+    settings = FinetuneSettings("k", adapter="frozen", epochs=2, batch=8)
+    run = RunOptions(model_copy, device="cpu", threads=1)
+    api.finetune(rows, settings, run, TrainControl(quiet=True, max_minutes=0.0))
+    shutil.rmtree(model_copy / "heads" / "k")  # as if killed before its head was written
+    work = model_copy / "heads" / ".k.work"
+    with pytest.raises(OutputError, match=rf"^{work} holds the checkpoint of an earlier run of head k \(1 steps done\): "
+                                          "continue that run with --resume, or start again with --force"):
+        api.finetune(rows, settings, run, TrainControl(quiet=True))
+    api.finetune(rows, settings, run, TrainControl(quiet=True, force=True))
+    log = [json.loads(line) for line in (work / "train_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [7, 14]  # the new run's epochs alone, not the earlier step 1
+    assert json.loads((work / "checkpoint.json").read_text())["step"] == 14

@@ -517,6 +517,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     head_folder = _head_destination(model_dir, output_dir)
     work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
     _check_head_output(head_folder, settings.task, work, control, settings.members)
+    _check_earlier_run(settings.task, work, control)
     with _tidied_on_failure(work):
         return _finetune(data_files, settings, run, control, model_dir, head_folder, work)
 
@@ -536,6 +537,43 @@ def _check_head_output(head_folder: Path, task: str, work: Path, control: TrainC
                           f"{work}): use --force to train it again from the start, which replaces it")
     raise OutputError(f"head {task} already exists in {head_dir}: use --force to replace it (its validation and "
                       f"recorded test scores go with it), another --task name, or -o a copy of the model")
+
+
+def _earlier_checkpoints(work: Path) -> list[Path]:
+    """The checkpoints an earlier run of a head left in its work folder (one, or one per
+    member, whatever --members that run had)."""
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    return sorted(Path(work).glob(f"{CHECKPOINT}.json")) + sorted(Path(work).glob(f"member-*/{CHECKPOINT}.json"))
+
+
+def _check_earlier_run(task: str, work: Path, control: TrainControl) -> None:
+    """A run stopped (killed, out of time) leaves its checkpoint in `work`: a new run without
+    --resume would train from the first step over it without a word. Like a weights folder
+    that holds files, it is continued (--resume) or discarded (--force), never by default."""
+    from vqdna_cli.checkpoint import checkpoint_step
+
+    earlier = _earlier_checkpoints(work)
+    if control.resume or control.force or not earlier:
+        return
+    steps = sum(checkpoint_step(path) for path in earlier)
+    raise OutputError(f"{work} holds the checkpoint of an earlier run of head {task} ({steps} steps done): "
+                      "continue that run with --resume, or start again with --force, which discards it")
+
+
+def _clear_earlier_head_run(work: Path, control: TrainControl) -> None:
+    """A run that starts over (--force, or nothing to resume) removes what an earlier one left
+    in `work` (its checkpoints, best state and log; before the first step, once the data and
+    the model have been checked): its log ran on into the new run's."""
+    from vqdna_cli import distributed
+    from vqdna_cli.train.finetune import BEST
+    from vqdna_cli.train.loop import CHECKPOINT, LOG
+
+    if control.resume or not distributed.is_main():
+        return
+    for folder in [Path(work), *sorted(Path(work).glob("member-*"))]:
+        for name in (LOG, f"{CHECKPOINT}.json", f"{CHECKPOINT}.safetensors", f"{BEST}.json", f"{BEST}.safetensors"):
+            (folder / name).unlink(missing_ok=True)
 
 
 def _check_run_left_to_resume(head_folder: Path, task: str, work: Path, control: TrainControl,
@@ -675,6 +713,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         _resumable(folder, run_record, control)
     _check_run_left_to_resume(head_folder, task, work, control, s, rows, model.cfg.transformer.max_tokens)
     _warn_if_nothing_to_resume(member_folders(work, s.members), control)
+    _clear_earlier_head_run(work, control)
     runner = Runner(model.to(torch_device).eval(), info, torch_device, model_dir)
     train_labels = np.array([index_of[y] for _, y in rows])
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
