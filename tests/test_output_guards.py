@@ -207,3 +207,17 @@ def test_a_table_whose_sidecar_cannot_be_written_is_not_left(tiny_model_dir: Pat
     monkeypatch.undo()
     api.classify(InputSpec(str(short_fasta)), out, "toy", RunOptions(tiny_model_dir, threads=1))  # the rerun
     assert json.loads((tmp_path / "calls.tsv.json").read_text())["rows"] == len(out.read_text().splitlines()) - 1
+
+
+def test_a_name_longer_than_the_file_system_takes_is_named_not_blamed_on_stdout(run_vqdna, tiny_model_dir: Path,
+                                                                                 short_fasta: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Every such name was "cannot write to stdout: File name too long"; a task of that name
+    is an unknown task (exit 3)."""
+    long = "b" * 256
+    result = run_vqdna("embed", short_fasta, "--model", tiny_model_dir, "-o", tmp_path / f"{long}.npz")
+    assert result.returncode == 4 and result.stderr_lines == [
+        f"vqdna: error: cannot use {tmp_path / f'{long}.npz'}: File name too long"]
+    result = run_vqdna("classify", "--task", long, "--model", tiny_model_dir, short_fasta)
+    assert result.returncode == 3 and result.stderr_lines[0].startswith(f"vqdna: error: unknown task '{long}'")
+    assert list(tmp_path.iterdir()) == []

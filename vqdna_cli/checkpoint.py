@@ -219,7 +219,11 @@ def load_head(directory: Path, task: str):
     from vqdna_cli.head_info import HeadInfo
 
     head_dir = Path(directory) / "heads" / task
-    if not (head_dir / HEAD_INFO).is_file():
+    try:
+        found = (head_dir / HEAD_INFO).is_file()
+    except OSError:  # a name longer than the file system takes is no head either
+        found = False
+    if not found:
         known = ", ".join(h["task"] for h in list_heads(directory)) or "none"
         raise ModelError(f"unknown task {task!r} (tasks in {directory}: {known}; see `vqdna classify --list-tasks "
                          f"-m {shlex.quote(str(directory))}`)")

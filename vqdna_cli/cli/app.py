@@ -128,6 +128,8 @@ def _stdout_failed(error: OSError) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if isinstance(error, BrokenPipeError):
         return 0
+    if error.filename:  # a path no check foresaw (a name longer than the file system takes): not stdout's
+        return fail(f"cannot use {error.filename}: {error.strerror}", OutputError.exit_code).exit_code
     return fail(f"cannot write to stdout: {error.strerror}", OutputError.exit_code).exit_code
 
 
