@@ -221,3 +221,14 @@ def test_a_name_longer_than_the_file_system_takes_is_named_not_blamed_on_stdout(
     result = run_vqdna("classify", "--task", long, "--model", tiny_model_dir, short_fasta)
     assert result.returncode == 3 and result.stderr_lines[0].startswith(f"vqdna: error: unknown task '{long}'")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("under", ["afile/x.npz", "afile/sub/x.npz"])
+def test_an_output_under_a_file_says_the_file_is_in_the_way(tmp_path: Path, under: str) -> None:
+    """`-o afile/x.npz` said that folder afile does not exist; it does, as a file."""
+    (tmp_path / "afile").write_text("data\n")
+    with pytest.raises(OutputError, match=rf"^cannot write {tmp_path / under}: {tmp_path / 'afile'} is a file, not a "
+                                          "folder$"):
+        check_output(tmp_path / under, force=False)
+    with pytest.raises(OutputError, match="folder .*nowhere does not exist"):
+        check_output(tmp_path / "nowhere" / "x.npz", force=False)

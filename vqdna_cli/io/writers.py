@@ -155,6 +155,10 @@ def check_parent_writable(path: Path) -> None:
     """The folder that will hold `path` exists and may be written to."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
+        # the first part of the path that is there but is no folder, if any: `afile/x.npz`
+        blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputError(f"cannot write {path}: {blocking} is a file, not a folder")
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise OutputError(f"cannot write {path}: folder {parent} is not writable")
