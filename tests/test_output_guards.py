@@ -232,3 +232,17 @@ def test_an_output_under_a_file_says_the_file_is_in_the_way(tmp_path: Path, unde
         check_output(tmp_path / under, force=False)
     with pytest.raises(OutputError, match="folder .*nowhere does not exist"):
         check_output(tmp_path / "nowhere" / "x.npz", force=False)
+
+
+def test_a_full_tmpdir_under_an_npz_to_stdout_is_named() -> None:
+    """An .npz for stdout is made in TMPDIR first: a full TMPDIR said only "cannot write the
+    output: No space left on device", pointing at nothing the user could change."""
+    import errno
+    import tempfile
+
+    from vqdna_cli.io.writers import binary_output
+
+    with pytest.raises(OutputError, match=rf"^cannot write the .npz in {tempfile.gettempdir()} \(TMPDIR\), where it is "
+                                          "made before it is copied to stdout: No space left on device; set TMPDIR"):
+        with binary_output("-"):
+            raise OSError(errno.ENOSPC, "No space left on device")

@@ -308,7 +308,14 @@ def binary_output(path: Path | str) -> Iterator[IO[bytes]]:
     broke the archive."""
     if str(path) == "-" or is_special(Path(path)):
         with tempfile.TemporaryFile(prefix="vqdna-") as staging:
-            yield staging
+            try:
+                yield staging
+            except OSError as error:
+                if error.errno not in DISK_ERRORS:
+                    raise
+                raise OutputError(f"cannot write the .npz in {tempfile.gettempdir()} (TMPDIR), where it is made before "
+                                  f"it is copied to {'stdout' if str(path) == '-' else path}: {error.strerror}; set "
+                                  "TMPDIR to a folder with room, or give -o FILE") from None
             staging.seek(0)
             with contextlib.nullcontext(sys.stdout.buffer) if str(path) == "-" else atomic_file(path) as out:
                 shutil.copyfileobj(staging, out, _COPY_CHUNK)
