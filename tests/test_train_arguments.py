@@ -683,3 +683,15 @@ def test_an_earlier_runs_checkpoint_is_continued_or_discarded_never_trained_over
     log = [json.loads(line) for line in (work / "train_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [7, 14]  # the new run's epochs alone, not the earlier step 1
     assert json.loads((work / "checkpoint.json").read_text())["step"] == 14
+
+
+def test_a_file_given_twice_is_refused_not_counted_twice(tmp_path: Path, model_copy: Path) -> None:
+    """`--test x --test x` scored every row twice (and --train x --train x trained on each
+    row twice), without a word."""
+    data = toy_csv(tmp_path / "d.csv")
+    with pytest.raises(UsageError, match=r"d.csv is given twice among the --train files: give each file once"):
+        HeadRows((str(data), str(tmp_path / "." / "d.csv")))
+    with pytest.raises(UsageError, match=r"d.csv is given twice among the --valid files"):
+        HeadRows((str(data),), valid_files=(str(data), str(data)))
+    with pytest.raises(UsageError, match=r"d.csv is given twice among the --test files"):
+        api.evaluate("toy", [str(data), str(data)], RunOptions(model_copy, threads=1))

@@ -48,6 +48,15 @@ def check_switches(options) -> None:
                              f"{type(value).__name__} {value!r}"[:200])
 
 
+def check_each_once(paths: tuple[str, ...], what: str) -> None:
+    """A file given twice (by any name) would count its records or rows twice, and be listed
+    twice in the provenance."""
+    given = [os.path.realpath(path) for path in paths if path != "-"]
+    twice = next((path for path in paths if path != "-" and given.count(os.path.realpath(path)) > 1), None)
+    if twice is not None:
+        raise UsageError(f"{twice} is given twice among {what}: give each file once")
+
+
 def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
     """An API argument of the type its command takes (an EmbedOptions given to classify would
     fail deep inside with an AttributeError, an output of None with a TypeError)."""
@@ -241,10 +250,7 @@ class GenomeSet:
         check_switches(self)
         object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
         object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
-        given = [os.path.realpath(path) for path in self.fasta if path != "-"]
-        twice = next((path for path in self.fasta if path != "-" and given.count(os.path.realpath(path)) > 1), None)
-        if twice is not None:  # its records would be drawn twice as often, and listed twice in the provenance
-            raise UsageError(f"{twice} is given twice among the FASTA files: give each file once")
+        check_each_once(self.fasta, "the FASTA files")  # its records would be drawn twice as often
         names = {Path(path).name for path in self.fasta}
         for name in sorted(set(self.holdout_files) | set(self.holdout_tail)):
             same = [path for path in self.fasta if Path(path).name == name]
@@ -323,6 +329,8 @@ class HeadRows:
         check_switches(self)
         for name in ("train_files", "valid_files", "exclude_files"):
             object.__setattr__(self, name, one_or_more(getattr(self, name), name))
+        check_each_once(self.train_files, "the --train files")
+        check_each_once(self.valid_files, "the --valid files")
         if self.valid_files and self.valid_fraction is not None:
             raise UsageError("--valid-fraction holds out rows of --train for validation: leave it out when --valid "
                              "gives the validation rows")

@@ -18,7 +18,7 @@ from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelle
                                    warn_if_never_pretrained, window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError, VqdnaWarning
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
-                               StageSettings, TrainControl, one_or_more)
+                               StageSettings, TrainControl, check_each_once, one_or_more)
 
 
 def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float):
@@ -839,6 +839,7 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     from vqdna_cli.scan import mostly_bases
 
     test_files = list(one_or_more(test_files, "test_files"))
+    check_each_once(tuple(test_files), "the --test files")
     if record and run.model_dir is None and not os.environ.get("VQDNA_WEIGHTS"):
         raise UsageError("--record writes the score into the weights' head.json, and without -m those are the "
                          "weights shipped with vqdna, whose recorded test scores every user of this install reads: "
