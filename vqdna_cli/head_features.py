@@ -55,6 +55,18 @@ def outside_training_lengths(info: HeadInfo, length: int) -> bool:
     return not shortest / 2 <= length <= 2 * longest
 
 
+def spans_unlike_training(info: HeadInfo, record, windows: list[tuple[int, int]]) -> tuple[int, int, int]:
+    """What a head reads of `record` (the whole record for a `whole_record` head, else its
+    `windows`): (spans, those far from its training lengths, those mostly N or other IUPAC
+    codes), for `classify` and `evaluate` to warn of."""
+    from vqdna_cli.scan import mostly_bases
+
+    spans = [(0, len(record))] if info.reads.whole_record else windows
+    far = sum(outside_training_lengths(info, end - start) for start, end in spans)
+    ambiguous = sum(not mostly_bases(record.seq[start:end]) for start, end in spans)
+    return len(spans), far, ambiguous
+
+
 def head_inputs(info: HeadInfo, reverse_complement: bool = False) -> WindowRequest:
     """What `embed_records` must compute for a task head (`feature_inputs`)."""
     return feature_inputs(info.frozen, info.reads, reverse_complement)

@@ -7,11 +7,11 @@ a layer against its depth) stay where the model is loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import os
 import re
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,7 +119,6 @@ class RunOptions:
     batch_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        check_switches(self)
         # the limits the CLI's options have, for callers of the API too
         if self.threads is not None and (not _is_int(self.threads) or not 1 <= self.threads <= MAX_THREADS):
             raise UsageError(f"--threads {self.threads!r}: must be a whole number from 1 to {MAX_THREADS}")
@@ -191,7 +190,6 @@ class ScanSettings:
     min_prob: float = 0.0
 
     def __post_init__(self) -> None:  # their ranges need the head: `scan.ScanLayout.of`
-        check_switches(self)
         check_whole_number("--window", self.window)
         check_whole_number("--stride", self.stride)
         if not isinstance(self.min_prob, numbers.Real) or isinstance(self.min_prob, bool):
@@ -247,7 +245,6 @@ class GenomeSet:
     holdout_tail: dict[str, int] = field(default_factory=dict)  # file name -> last bases held out
 
     def __post_init__(self) -> None:
-        check_switches(self)
         object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
         object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
         check_each_once(self.fasta, "the FASTA files")  # its records would be drawn twice as often
@@ -278,7 +275,6 @@ class StageSettings:
     batch: int = 32
 
     def __post_init__(self) -> None:
-        check_switches(self)
         check_at_least("--steps", self.steps)
         check_positive("--lr", self.lr)
         check_whole_number("--window", self.window)

@@ -57,11 +57,11 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     sequences, for a head that reads them) whose length is far from those the head trained
     on (`head_features.outside_training_lengths`), and those mostly N (`scan.mostly_bases`),
     for the caller to warn about."""
-    from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
+    from vqdna_cli.head_features import head_features, head_inputs, spans_unlike_training
     from vqdna_cli.io.writers import (PredictionBed, PredictionTsv, check_output, check_sidecar, check_text_output,
                                       has_sidecar, text_output, write_sidecar)
     from vqdna_cli.runner import GROUP_RECORDS, embed_records
-    from vqdna_cli.scan import MAX_AMBIGUOUS, mostly_bases
+    from vqdna_cli.scan import MAX_AMBIGUOUS
 
     expect("inputs", inputs, InputSpec), expect("task", task, str), expect("run", run, RunOptions)
     expect("options", options, ClassifyOptions)
@@ -111,11 +111,8 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
             rows = table.rows(record, windows, probabilities)
             out.writelines(rows)
             count += len(rows)
-            lengths = [len(record)] if whole_record else [end - start for start, end in windows]
-            read_count += len(lengths)
-            outside += sum(outside_training_lengths(info, n) for n in lengths)
-            spans = [(0, len(record))] if whole_record else windows
-            ambiguous += sum(not mostly_bases(record.seq[start:end]) for start, end in spans)
+            spans, far, mostly_n = spans_unlike_training(info, record, windows)
+            read_count, outside, ambiguous = read_count + spans, outside + far, ambiguous + mostly_n
     if has_sidecar(output):
         write_sidecar(output, {**provenance, "columns": table.columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
@@ -145,7 +142,8 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
 
     expect("genome", genome, InputSpec), expect("task", task, str), expect("run", run, RunOptions)
     expect("settings", settings, ScanSettings)
-    regions = ([parse_region(genome.region)] if genome.region else []) + (read_bed(str(genome.bed), strands_read=True) if genome.bed else [])
+    regions = ([parse_region(genome.region)] if genome.region else []) + \
+        (read_bed(str(genome.bed), strands_read=True) if genome.bed else [])
     source = ScanSource.open(genome.source, regions)
     check_text_output(output)
     check_output(output, force, genome.paths)

@@ -831,12 +831,11 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     import numpy as np
 
     from vqdna_cli.checkpoint import record_head_test
-    from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
+    from vqdna_cli.head_features import head_features, head_inputs, spans_unlike_training
     from vqdna_cli.io.labelled import FastaLabels
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.metrics import classification_metrics
     from vqdna_cli.runner import embed_records
-    from vqdna_cli.scan import mostly_bases
 
     test_files = list(one_or_more(test_files, "test_files"))
     check_each_once(tuple(test_files), "the --test files")
@@ -863,10 +862,9 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     predicted, unlike_training = [], Counter()
     for result in embed_records(runner, records, head_inputs(info), batch_tokens=run.tokens_per_batch()):
         predicted.append(int(window_probabilities(head, head_features(info, result), runner.device).mean(0).argmax()))
-        spans = [(0, len(result.record))] if info.reads.whole_record else result.windows
-        unlike_training["far"] += any(
-            outside_training_lengths(info, end - start) for start, end in spans)
-        unlike_training["ambiguous"] += any(not mostly_bases(result.record.seq[start:end]) for start, end in spans)
+        _, far, mostly_n = spans_unlike_training(info, result.record, result.windows)
+        unlike_training["far"] += far > 0
+        unlike_training["ambiguous"] += mostly_n > 0
     _warn_of_rows_unlike_training(task, info, unlike_training, len(test.sequences), test.source)
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))

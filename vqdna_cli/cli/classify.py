@@ -46,8 +46,8 @@ def command(
         ignored = [name for name, value in (("--task", task), ("-o", output), ("--scan", scan), ("the input", source),
                                             ("--window", window), ("--stride", stride), ("--region", given.region),
                                             ("--bed", given.bed)) if value is not None] + \
-            [name for name, set_ in (("--min-prob", min_prob is not None), ("--format", output_format != "auto"), ("--rc", rc),
-                                     ("--header-comments", header_comments)) if set_]
+            [name for name, set_ in (("--min-prob", min_prob is not None), ("--format", output_format != "auto"),
+                                     ("--rc", rc), ("--header-comments", header_comments)) if set_]
         if ignored:  # it would do nothing with them: say so, rather than leave no file where one was asked for
             raise UsageError(f"--list-tasks prints the task heads to stdout and exits: drop {', '.join(ignored)}")
         _print_tasks(api.list_tasks(model))
@@ -57,8 +57,9 @@ def command(
         if header_comments:
             raise UsageError("--scan writes what made the BED in its first line and in the .json beside it; "
                              "drop --header-comments")
-        _scan(scan, inputs, task, output, run=run, settings=ScanSettings(window, stride, 0.0 if min_prob is None else min_prob), rc=rc,
-              output_format=output_format, force=given.force, quiet=quiet)
+        settings = ScanSettings(window, stride, 0.0 if min_prob is None else min_prob)
+        _scan(scan, inputs, task, output, run=run, settings=settings, rc=rc, output_format=output_format,
+              force=given.force, quiet=quiet)
         return
     if window is not None or min_prob is not None:
         raise UsageError("--window and --min-prob apply to --scan only")

@@ -288,8 +288,9 @@ def require_index_lists_every_record(path: str, indexed: list[str]) -> None:
     htslib indexes only the first of two records with one name, so the second would be left
     out without a word. The file's header lines are read once (a pass at disk speed, flat in
     memory) and compared with the index's names, in order."""
-    if _unique_header_names(path) != indexed:
-        raise _index_mismatch_error(path, indexed)
+    names = _unique_header_names(path)
+    if names != indexed:
+        raise _index_mismatch_error(path, indexed, names)
 
 
 def _unique_header_names(path: str) -> list[str]:
@@ -304,16 +305,18 @@ def _unique_header_names(path: str) -> list[str]:
     return names
 
 
-def _index_mismatch_error(path: str, indexed: list[str]) -> InputError:
+def _index_mismatch_error(path: str, indexed: list[str], names: list[str] | None = None) -> InputError:
     """Why an index does not match its FASTA. Rebuilding helps where the FASTA changed, but
     htslib's index holds one record of a name given twice and none without bases, so for
-    those the file itself must change (the headers are read, only on this failing path)."""
+    those the file itself must change (the headers are read, only on this failing path, where
+    the caller has not read them)."""
     if os.path.getmtime(path + ".fai") < os.path.getmtime(path):
         return _stale_index_error(path)  # the FASTA changed after indexing: rebuilding is the fix
-    try:
-        names = _unique_header_names(path)  # a name given twice: said here
-    except InputError as error:
-        return error
+    if names is None:  # the file's record names, unless the caller has read them already
+        try:
+            names = _unique_header_names(path)  # a name given twice: said here
+        except InputError as error:
+            return error
     in_index = set(indexed)
     left_out = [name for name in names if name not in in_index]
     if left_out and [name for name in names if name not in left_out] == indexed:
