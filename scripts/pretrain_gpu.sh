@@ -4,10 +4,10 @@
 #   bash scripts/pretrain_gpu.sh            # on the device machine; writes into $OUT
 #
 # The tokenizer is the shipped one (weights/default, frozen: tokens do not change); a fresh
-# default-size Transformer learns MASKING (default tokens: quantized vectors masked after
-# tokenizing, the objective of the shipped weights, which passes the probe gate where input
-# masking did not at this size: weights/default/TRAINING.md, eighth round; MASKING=input for
-# the other) with windows and masks drawn on the GPU and a bf16 Transformer. It checkpoints
+# default-size Transformer learns MASKING (default input: spans of bases hidden from the
+# tokenizer, which passed the probe gate on an H200 where the CPU's budget did not:
+# weights/default/TRAINING.md, "On a lent GPU"; MASKING=tokens for the shipped weights'
+# objective) with windows and masks drawn on the GPU and a bf16 Transformer. It checkpoints
 # every CHECKPOINT_MINUTES into $OUT/pretrain and stops (with a checkpoint) after MINUTES, so
 # a short loan is never lost: bring $OUT/pretrain back, put it at $OUT/pretrain again (or
 # RESUME_FROM=DIR) and rerun to continue with --resume. The genomes come from $VQDNA_DATA,
@@ -21,7 +21,7 @@ MINUTES=${MINUTES:-8}
 CHECKPOINT_MINUTES=${CHECKPOINT_MINUTES:-2}
 STEPS=${STEPS:-6000}
 BATCH=${BATCH:-128}
-MASKING=${MASKING:-tokens}
+MASKING=${MASKING:-input}
 PYTHON=${PYTHON:-python3}
 for candidate in "${VQDNA_DATA:-}" "$here/../shared/data" "$here/shared/data"; do
   if [ -n "$candidate" ] && [ -d "$candidate/genomes" ]; then DATA=$candidate; break; fi
