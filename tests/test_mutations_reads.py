@@ -257,3 +257,28 @@ def test_a_sorted_indexed_bam_whose_header_says_unknown_order_is_read(reference,
             calls_of(str(relabelled), reference)
     else:
         assert list(calls_of(str(relabelled), reference).values()) == [(12, 12)]
+
+
+def test_a_sample_without_the_call_gets_its_reads_depth_and_af_in_the_vcf(reference, tmp_path):
+    """GT 0 says the sample's reads cover the site; DP and AF say how many and how many of them
+    carry the ALT allele (here below --min-af), as bcftools writes them, instead of '.'."""
+    from vqdna_cli import api
+    from vqdna_cli.options import MutationsOptions, RunOptions
+
+    at, alt = 1500, "A" if REF[1500] != "A" else "C"
+
+    def carriers(count: int):
+        def reads(header):
+            for i in range(20):
+                yield read(header, f"r{i}", at - 50, {at: ("S", alt)} if i < count else {}, rg="rg0")
+        return reads
+
+    high = write_bam(tmp_path / "high.bam", carriers(12), samples=("high",))
+    low = write_bam(tmp_path / "low.bam", carriers(2), samples=("low",))
+    api.mutations([high, low], tmp_path / "out", MutationsOptions(reference.path, vcf=True, plot=False), RunOptions(threads=1))
+    with pysam.VariantFile(str(tmp_path / "out" / "variants.vcf")) as vcf:
+        records = [r for r in vcf if r.pos == at + 1]
+    assert len(records) == 1 and records[0].alts == (alt,)
+    carrier, below = records[0].samples["high"], records[0].samples["low"]
+    assert (carrier["GT"], carrier["DP"]) == ((1,), 20) and carrier["AF"][0] == pytest.approx(0.6)
+    assert (below["GT"], below["DP"]) == ((0,), 20) and below["AF"][0] == pytest.approx(0.1)

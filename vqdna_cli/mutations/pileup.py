@@ -50,6 +50,11 @@ class ReadCalls:
     sample: str
     calls: list[Call]
     covered: dict[str, np.ndarray]
+    # What the reads say where they make no call, for the VCF's DP and AF of that sample:
+    # the depth at every reference position, per contig, and (depth, ALT reads) of each
+    # variant seen in some reads but below --min-depth or --min-af.
+    depths: dict[str, np.ndarray]
+    uncalled: dict
 
 
 def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
@@ -122,13 +127,14 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
     alignments = open_checked(path, reference)
     try:
         sample = sample_name(alignments, path)
-        calls, covered = [], {}
+        calls, covered, depths, uncalled = [], {}, {}, {}
         unread = _Unread()
         for chrom in alignments.references:
             if chrom not in reference.sequences:
                 continue
             sequence = reference.sequences[chrom]
             mask = np.zeros(len(sequence), dtype=bool)
+            depth_at = np.zeros(len(sequence), dtype=np.uint32)
             indels: dict = {}  # normalised site -> [depth, reads], over the anchors reads chose
             for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
@@ -136,13 +142,16 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                     unread.past_end.add(chrom)
                     continue
                 depth, counts = _count(column, filters, sequence, position, unread)
+                depth_at[position] = depth
                 if depth >= filters.min_depth:
                     mask[position] = True
                 for (ref, alt), n in sorted(counts.items()):
                     if len(ref) == len(alt) == 1:  # a substitution has one place
+                        site = normalise(sequence, chrom, position, ref, alt)
                         if depth >= filters.min_depth and n / depth >= filters.min_af:
-                            calls.append(Call(sample, normalise(sequence, chrom, position, ref, alt), depth=depth,
-                                              alt_depth=n))
+                            calls.append(Call(sample, site, depth=depth, alt_depth=n))
+                        else:
+                            uncalled[site] = (depth, n)
                         continue
                     support = indels.setdefault(normalise(sequence, chrom, position, ref, alt), [0, 0])
                     support[0], support[1] = max(support[0], depth), support[1] + n
@@ -150,7 +159,9 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                 n = min(n, depth)
                 if depth >= filters.min_depth and n / depth >= filters.min_af:
                     calls.append(Call(sample, site, depth=depth, alt_depth=n))
-            covered[chrom] = mask
+                else:
+                    uncalled[site] = (depth, n)
+            covered[chrom], depths[chrom] = mask, depth_at
     finally:
         _close(alignments)
     if unread.baseless:
@@ -167,7 +178,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                       stacklevel=2)
     # one call per site: a substitution comes from its own column alone, and every indel
     # (whatever anchor its reads chose) from the sum over its normalised site
-    return ReadCalls(sample, sorted(calls, key=lambda c: c.site), covered)
+    return ReadCalls(sample, sorted(calls, key=lambda c: c.site), covered, depths, uncalled)
 
 
 def _close(alignments: pysam.AlignmentFile) -> None:

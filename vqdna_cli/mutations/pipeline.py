@@ -27,6 +27,16 @@ class Sample:
     calls: list[Call]
     covered: dict[str, np.ndarray] = field(default_factory=dict)  # genomes, reads: bases seen, per contig
     called: dict[str, set[int]] = field(default_factory=dict)  # VCF: positions its GT calls, per contig
+    depths: dict[str, np.ndarray] = field(default_factory=dict)  # reads: depth at each position, per contig
+    uncalled: dict = field(default_factory=dict)  # reads: site -> (depth, ALT reads) of variants not called
+
+    def reads_without_call(self, site) -> tuple[int, int] | None:
+        """Reads input: (depth, reads carrying `site`) where the sample makes no call of it,
+        the depth read at the site's first base (an indel's anchor); None for other inputs."""
+        if site in self.uncalled:
+            return self.uncalled[site]
+        depth_at = self.depths.get(site.chrom)
+        return None if depth_at is None else (int(depth_at[site.pos - 1]), 0)
 
     def covers(self, site, ambiguous_until: int) -> bool:
         """Whether the sample is known to hold the reference or another allele over all of
@@ -195,7 +205,8 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
                 progress(len(record))
         elif kind == READS:
             result = call_reads(path, reference, filters)
-            samples.append(Sample(result.sample, path, kind, result.calls, result.covered))
+            samples.append(Sample(result.sample, path, kind, result.calls, result.covered,
+                                  depths=result.depths, uncalled=result.uncalled))
             progress(sum(len(s) for s in reference.sequences.values()))
         else:
             for found in read_vcf(path, reference):
@@ -440,4 +451,5 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
         return values
 
     write_vcf(path, reference, [f"source={comment}"], [s.name for s in samples], sites, calls_by_site,
-              lambda name, site: by_name[name].covers(site, ambiguous_until[site]), fields, info_of)
+              lambda name, site: by_name[name].covers(site, ambiguous_until[site]), fields, info_of,
+              lambda name, site: by_name[name].reads_without_call(site))

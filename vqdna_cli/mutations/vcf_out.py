@@ -11,12 +11,15 @@ from vqdna_cli.mutations.variants import Reference
 
 
 def write_vcf(path: Path, reference: Reference, header_lines: list[str], samples: list[str], sites: list,
-              calls_by_site: dict, covers, info_fields: list[tuple[str, str, str, str]], info_of) -> None:
+              calls_by_site: dict, covers, info_fields: list[tuple[str, str, str, str]], info_of,
+              reads_without_call=lambda sample, site: None) -> None:
     """A multi-sample VCF written by htslib (pysam): one record per distinct variant, in the
     reference's contig order, the model's numbers in INFO (`info_fields`: id, number, type,
     description; `info_of(site)` -> {id: value, or a list for Number=.}), and per sample GT
-    (1 carries it, 0 covered without it (`covers(sample, site)`), . not covered), DP and AF. A `path` ending in
-    `.gz` is written BGZF-compressed with a tabix index beside it (`.gz.tbi`)."""
+    (1 carries it, 0 covered without it (`covers(sample, site)`), . not covered), DP and AF:
+    the call's, or for reads without a call what `reads_without_call(sample, site)` gives
+    ((depth, ALT reads), None for genomes and VCFs), so a 0 says how many reads back it. A
+    `path` ending in `.gz` is written BGZF-compressed with a tabix index beside it (`.gz.tbi`)."""
     header = _header(reference, header_lines, samples, info_fields)
     compressed = str(path).endswith(".gz")
     order = {chrom: number for number, chrom in enumerate(reference.sequences)}
@@ -26,7 +29,9 @@ def write_vcf(path: Path, reference: Reference, header_lines: list[str], samples
             record = out.new_record(contig=site.chrom, start=site.pos - 1, alleles=(site.ref, site.alt),
                                     filter="PASS", info=info)
             for sample in samples:
-                _set_sample(record.samples[sample], calls_by_site.get((sample, site)), covers(sample, site))
+                call = calls_by_site.get((sample, site))
+                _set_sample(record.samples[sample], call, covers(sample, site),
+                            None if call is not None else reads_without_call(sample, site))
             out.write(record)
     if compressed:
         pysam.tabix_index(str(path), preset="vcf", force=True)
@@ -51,9 +56,14 @@ def _header(reference: Reference, header_lines: list[str], samples: list[str],
     return header
 
 
-def _set_sample(fields, call, covered: bool) -> None:
+def _set_sample(fields, call, covered: bool, reads: tuple[int, int] | None) -> None:
     if call is None:
         fields["GT"] = (0,) if covered else (None,)
+        if reads is not None:
+            depth, carrying = reads
+            fields["DP"] = depth
+            if depth:
+                fields["AF"] = (round(carrying / depth, 4),)
         return
     fields["GT"] = (1,)
     if call.depth is not None:
