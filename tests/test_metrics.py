@@ -64,6 +64,17 @@ def test_macro_f1_hand_computed() -> None:
     assert macro_f1(confusion(truth, predicted, 3)) == pytest.approx(expected)
 
 
+def test_macro_f1_leaves_out_a_class_that_never_occurs() -> None:
+    """A head of 4 classes scored on rows of 3: the fourth, neither true nor predicted, has no
+    F1 (scikit-learn's macro average agrees); a class predicted but never true scores 0."""
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 0])
+    assert macro_f1(confusion(truth, predicted, 4)) == pytest.approx((2 / 4 + 4 / 5 + 2 / 3) / 3)
+    predicted_a_fourth = np.array([0, 1, 1, 1, 2, 3])
+    assert macro_f1(confusion(truth, predicted_a_fourth, 4)) == pytest.approx((2 / 3 + 4 / 5 + 2 / 3 + 0) / 4)
+    assert macro_f1(np.zeros((3, 3), dtype=np.int64)) == 0.0
+
+
 def test_classification_metrics_summary() -> None:
     truth = np.array([0, 0, 1, 1, 2, 2])
     predicted = np.array([0, 1, 1, 1, 2, 0])

@@ -24,10 +24,14 @@ def matthews_corrcoef(matrix: np.ndarray) -> float:
 
 
 def macro_f1(matrix: np.ndarray) -> float:
+    """Mean F1 over the classes that occur, in the truth or the predictions (as scikit-learn's
+    average='macro' without a label list): a class absent from both has no F1 and does not
+    pull the mean down. 0 for an empty matrix."""
     tp = np.diag(matrix).astype(np.float64)
-    precision_den, recall_den = matrix.sum(0), matrix.sum(1)
-    f1 = np.where(precision_den + recall_den > 0, 2 * tp / np.maximum(precision_den + recall_den, 1), 0.0)
-    return float(f1.mean())
+    occurring = matrix.sum(0) + matrix.sum(1)
+    if not occurring.any():
+        return 0.0
+    return float((2 * tp[occurring > 0] / occurring[occurring > 0]).mean())
 
 
 def classification_metrics(truth: np.ndarray, predicted: np.ndarray, classes: int) -> dict:
