@@ -13,7 +13,7 @@ from vqdna_cli.cli.embed import ReverseComplement
 from vqdna_cli.options import ClassifyOptions, ScanSettings
 
 # Checked in the API (one-line errors), not by Typer, so that a bad value reads like every other error.
-Stride = Annotated[Optional[int], typer.Option("--stride", help="Bases between window starts: of a sequence longer than the model window (default: the window, no overlap), or of a --scan (default: half the window).", show_default=False)]
+Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Bases between window starts: of a sequence longer than the model window (default: the window, no overlap), or of a --scan (default: half the window).", show_default=False)]
 
 
 @options.expand
@@ -23,9 +23,9 @@ def command(
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data, test score and real-genome validation score, then exit.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout); FILE.json beside it records the vqdna version, model, task and input.", show_default=False)] = None,
     scan: Annotated[Optional[str], typer.Option("--scan", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
-    window: Annotated[Optional[int], typer.Option("--window", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
-    min_prob: Annotated[Optional[float], typer.Option("--min-prob", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability; name and score are then the call's. Default: 0 (every window).", show_default=False)] = None,
-    output_format: Annotated[str, typer.Option("--format", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window). --scan always writes BED6+.")] = "auto",
+    window: Annotated[Optional[int], typer.Option("--window", metavar="N", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
+    min_prob: Annotated[Optional[float], typer.Option("--min-prob", metavar="X", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability; name and score are then the call's. Default: 0 (every window).", show_default=False)] = None,
+    output_format: Annotated[str, typer.Option("--format", metavar="auto|tsv|bed", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window). --scan always writes BED6+.")] = "auto",
     header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header (a --scan BED always starts with one '# vqdna ...' line saying what made it, then its header).")] = False,
     model: options.Model = None,
     rc: ReverseComplement = False,

@@ -13,18 +13,18 @@ import typer
 from vqdna_cli.options import DEFAULT_BATCH_TOKENS, MAX_SEED, MAX_THREADS, MIN_BATCH_TOKENS, InputSpec, RunOptions
 
 Model = Annotated[Optional[Path], typer.Option("--model", "-m", help="Weights directory (default: the shipped weights, or $VQDNA_WEIGHTS).", show_default=False)]
-Device = Annotated[str, typer.Option("--device", help="auto (a GPU when there is one), cpu or cuda.")]
-Threads = Annotated[Optional[int], typer.Option("--threads", "-t", "-@", min=1, max=MAX_THREADS, help="CPU threads for PyTorch (default: PyTorch's choice); -@ as in samtools.", show_default=False)]
-Seed = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed, input and options give the same output (for training: also the same --threads and number of processes).")]
+Device = Annotated[str, typer.Option("--device", metavar="auto|cpu|cuda", help="auto (a GPU when there is one), cpu or cuda.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", "-t", "-@", metavar="N", min=1, max=MAX_THREADS, help="CPU threads for PyTorch (default: PyTorch's choice); -@ as in samtools.", show_default=False)]
+Seed = Annotated[int, typer.Option("--seed", metavar="N", min=0, max=MAX_SEED, help="Random seed; the same seed, input and options give the same output (for training: also the same --threads and number of processes).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
 Region = Annotated[Optional[str], typer.Option("--region", "-r", help="Only chr:start-end (1-based, inclusive, as samtools) of an indexed FASTA or BAM.", show_default=False)]
 Bed = Annotated[Optional[Path], typer.Option("--bed", help="Only the regions of a BED file (0-based, half-open) of an indexed FASTA or BAM. Its strand column is not read: every region is read on the forward strand, as bedtools getfasta without -s (embed and classify take --rc for both).", show_default=False)]
 MappedOnly = Annotated[bool, typer.Option("--mapped-only", help="BAM/SAM/CRAM: skip unmapped reads.")]
 Reference = Annotated[Optional[Path], typer.Option("--reference", help="CRAM: the reference FASTA it was compressed against.", show_default=False)]
-BatchTokens = Annotated[int, typer.Option("--batch-tokens", min=MIN_BATCH_TOKENS, help="Bases per batch: memory against speed. Tokens never depend on it; embeddings and probabilities can differ in their last float digits (padding changes the order of sums), so keep it fixed where outputs are compared byte for byte.")]
+BatchTokens = Annotated[int, typer.Option("--batch-tokens", metavar="N", min=MIN_BATCH_TOKENS, help="Bases per batch: memory against speed. Tokens never depend on it; embeddings and probabilities can differ in their last float digits (padding changes the order of sums), so keep it fixed where outputs are compared byte for byte.")]
 InputPath = Annotated[str, typer.Argument(help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)]
-Precision = Annotated[str, typer.Option("--precision", help="Transformer arithmetic on the CPU: fp32, or bf16 (faster on CPUs with AVX512-BF16 or AMX, slower on others; results differ slightly). A GPU uses bf16 where it supports it, fp32 otherwise.")]
+Precision = Annotated[str, typer.Option("--precision", metavar="fp32|bf16", help="Transformer arithmetic on the CPU: fp32, or bf16 (faster on CPUs with AVX512-BF16 or AMX, slower on others; results differ slightly). A GPU uses bf16 where it supports it, fp32 otherwise.")]
 
 # --- option groups: declared once, spelled out in each command's signature by `expand` -------------
 

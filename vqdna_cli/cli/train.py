@@ -25,11 +25,11 @@ app = typer.Typer(help=(
     "\"Training on several processes or GPUs\"."
 ), no_args_is_help=True, rich_markup_mode=None)  # plain text, as the main app's help
 
-Steps = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
-LearningRate = Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW, warm-up then cosine decay).")]
+Steps = Annotated[int, typer.Option("--steps", metavar="N", min=1, help="Optimizer steps.")]
+LearningRate = Annotated[float, typer.Option("--lr", metavar="X", help="Peak learning rate (AdamW, warm-up then cosine decay).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in the output directory.")]
 ResumeHead = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --work-dir (default heads/.TASK.work in the weights folder).")]
-MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", help="Stop (with a checkpoint) after this many minutes.", show_default=False)]
+MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", metavar="X", help="Stop (with a checkpoint) after this many minutes.", show_default=False)]
 HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable.", show_default=False)]
 HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
 Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write (a folder that holds files needs --resume or --force).")]
@@ -69,11 +69,11 @@ def _parse_tails(values: list[str] | None) -> dict[str, int]:
 def tokenizer_command(
     fasta: Annotated[list[str], typer.Argument(help="FASTA files to learn the vocabulary from.")],
     output: Output,
-    preset: Annotated[str, typer.Option("--preset", help="Model sizes: default, paper, vq or tiny.")] = "default",
+    preset: Annotated[str, typer.Option("--preset", metavar="default|paper|vq|tiny", help="Model sizes: default, paper, vq or tiny.")] = "default",
     steps: Steps = TOKENIZER_STAGE.steps,
     lr: LearningRate = TOKENIZER_STAGE.lr,
-    window: Annotated[int, typer.Option("--window", min=1, help="Bases per training window.")] = TOKENIZER_STAGE.window,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = TOKENIZER_STAGE.batch,
+    window: Annotated[int, typer.Option("--window", metavar="N", min=1, help="Bases per training window.")] = TOKENIZER_STAGE.window,
+    batch: Annotated[int, typer.Option("--batch", metavar="N", min=1, help="Windows per step.")] = TOKENIZER_STAGE.batch,
     stage: options.Given = GENOMES_AND_CONTROL,
     machine: options.Given = MACHINE,
 ) -> None:
@@ -94,12 +94,12 @@ def pretrain_command(
     output: Output,
     steps: Steps = PRETRAIN_STAGE.steps,
     lr: LearningRate = PRETRAIN_STAGE.lr,
-    window: Annotated[Optional[int], typer.Option("--window", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens. Default: max_tokens (512 for the shipped model).", show_default=False)] = PRETRAIN_STAGE.window,
+    window: Annotated[Optional[int], typer.Option("--window", metavar="N", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens. Default: max_tokens (512 for the shipped model).", show_default=False)] = PRETRAIN_STAGE.window,
     transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Windows per step.")] = PRETRAIN_STAGE.batch,
+    batch: Annotated[int, typer.Option("--batch", metavar="N", min=1, help="Windows per step.")] = PRETRAIN_STAGE.batch,
     stage: options.Given = GENOMES_AND_CONTROL,
-    masking: Annotated[Optional[str], typer.Option("--masking", help="With --transformer-preset: input (spans of bases hidden from the tokenizer, bases predicted; the default) or tokens (quantized vectors masked after tokenizing, codes predicted: the objective of the shipped weights).", show_default=False)] = None,
-    checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,
+    masking: Annotated[Optional[str], typer.Option("--masking", metavar="input|tokens", help="With --transformer-preset: input (spans of bases hidden from the tokenizer, bases predicted; the default) or tokens (quantized vectors masked after tokenizing, codes predicted: the objective of the shipped weights).", show_default=False)] = None,
+    checkpoint_minutes: Annotated[Optional[float], typer.Option("--checkpoint-minutes", metavar="X", help="Also write a checkpoint whenever this many minutes have passed since the last one (for short GPU loans).", show_default=False)] = None,
     machine: options.Given = MACHINE,
 ) -> None:
     """Stage 2: masked pre-training of the Transformer over the frozen tokenizer: spans of
@@ -120,28 +120,28 @@ def finetune_command(
     train: Annotated[list[str], typer.Option("--train", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Pre-trained weights directory (stage 2).")],
     valid: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
-    valid_fraction: Annotated[Optional[float], typer.Option("--valid-fraction", help=f"Share of --train held out for model selection when --valid is not given. Default: {VALID_FRACTION}.", show_default=False)] = None,
+    valid_fraction: Annotated[Optional[float], typer.Option("--valid-fraction", metavar="X", help=f"Share of --train held out for model selection when --valid is not given. Default: {VALID_FRACTION}.", show_default=False)] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid (on either strand, with --both-strands). Repeatable.", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
     class_names: Annotated[Optional[str], typer.Option("--class-names", help="Comma-separated readable names for numeric labels, in label order (0,1,...).", show_default=False)] = None,
     description: Annotated[str, typer.Option("--description", help="What the task is, shown by `classify --list-tasks`.")] = "",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Weights directory to write the head into: --model itself (the default) or a copy of it, as a head works only with its model.", show_default=False)] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training rows.")] = 4,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Training windows per step.")] = 32,
+    epochs: Annotated[int, typer.Option("--epochs", metavar="N", min=1, help="Passes over the training rows.")] = 4,
+    batch: Annotated[int, typer.Option("--batch", metavar="N", min=1, help="Training windows per step.")] = 32,
     lr: LearningRate = 1e-3,
-    adapter: Annotated[str, typer.Option("--adapter", help="lora: low-rank adapters on the frozen Transformer (small heads); full: train the whole Transformer (a head carries its copy); frozen: the MLP head alone on the frozen model's pooled vectors and code frequencies (fastest: the model runs once over the data).")] = "lora",
-    center_tokens: Annotated[int, typer.Option("--center-tokens", min=0, help="With --adapter frozen: the head also reads the HRQ embeddings (the vectors the Transformer reads) of the N central tokens of each window (for sites at a fixed place in fixed-length inputs, such as splice junctions). 0: pooled vector and code frequencies only.")] = 0,
-    center_at: Annotated[Optional[int], typer.Option("--center-at", min=0, help="With --center-tokens: centre those tokens on this base of each window (0-based; e.g. 232 for -17 of a TSS at base 249). Default: the window's middle.", show_default=False)] = None,
+    adapter: Annotated[str, typer.Option("--adapter", metavar="frozen|lora|full", help="lora: low-rank adapters on the frozen Transformer (small heads); full: train the whole Transformer (a head carries its copy); frozen: the MLP head alone on the frozen model's pooled vectors and code frequencies (fastest: the model runs once over the data).")] = "lora",
+    center_tokens: Annotated[int, typer.Option("--center-tokens", metavar="N", min=0, help="With --adapter frozen: the head also reads the HRQ embeddings (the vectors the Transformer reads) of the N central tokens of each window (for sites at a fixed place in fixed-length inputs, such as splice junctions). 0: pooled vector and code frequencies only.")] = 0,
+    center_at: Annotated[Optional[int], typer.Option("--center-at", metavar="N", min=0, help="With --center-tokens: centre those tokens on this base of each window (0-based; e.g. 232 for -17 of a TSS at base 249). Default: the window's middle.", show_default=False)] = None,
     both_strands: Annotated[bool, typer.Option("--both-strands", help="With --adapter frozen: the head reads features averaged over the forward and reverse-complement strands (for strand-symmetric signals such as TF binding); classify then always does so.")] = False,
     whole_record: Annotated[bool, typer.Option("--whole-record", help="With --adapter frozen: one feature vector per sequence (the code frequencies of the whole sequence and the mean of its windows' pooled vectors) instead of one per window, for sequences longer than the model window; classify then gives such a head one row per sequence.")] = False,
     all_layers: Annotated[bool, typer.Option("--all-layers", help="With --adapter frozen: the head reads the pooled vector of every Transformer layer (0, its input, to the last) side by side, instead of the last layer's alone.")] = False,
-    segments: Annotated[int, typer.Option("--segments", min=0, help="With --adapter frozen: the head also reads the mean Transformer output of each of N equal parts of the window, in order (where in fixed-layout inputs the evidence lies, such as either side of a splice junction). 0: the whole window's mean only.")] = 0,
-    dropout: Annotated[Optional[float], typer.Option("--dropout", min=0.0, max=0.99, help=f"With --adapter frozen: dropout on the head's input features and hidden layer. Default: {FROZEN_HEAD_DROPOUT}, which kept the shipped heads from overfitting their small training sets.", show_default=False)] = None,
+    segments: Annotated[int, typer.Option("--segments", metavar="N", min=0, help="With --adapter frozen: the head also reads the mean Transformer output of each of N equal parts of the window, in order (where in fixed-layout inputs the evidence lies, such as either side of a splice junction). 0: the whole window's mean only.")] = 0,
+    dropout: Annotated[Optional[float], typer.Option("--dropout", metavar="X", min=0.0, max=0.99, help=f"With --adapter frozen: dropout on the head's input features and hidden layer. Default: {FROZEN_HEAD_DROPOUT}, which kept the shipped heads from overfitting their small training sets.", show_default=False)] = None,
     balance_classes: Annotated[bool, typer.Option("--balance-classes", help="With --adapter frozen: train the head to give odds as if every class were equally common in the training data, so that the share of each class there (say, many background windows per positive) does not become a prior that lowers its calls.")] = False,
-    members: Annotated[int, typer.Option("--members", min=1, help="With --adapter frozen: train this many heads (seeds --seed, --seed + 1, ...) on the same rows and write one head that averages their logits: answers that move less from one seed to the next, for a head this many times larger and slower to train.")] = 1,
-    max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,
-    lora_rank: Annotated[Optional[int], typer.Option("--lora-rank", min=1, help=f"With --adapter lora: the adapters' rank. Default: {LORA_RANK}.", show_default=False)] = None,
-    lora_alpha: Annotated[Optional[float], typer.Option("--lora-alpha", help=f"With --adapter lora: the adapters' scale (alpha; their update is scaled by alpha/rank). Default: {LORA_ALPHA}.", show_default=False)] = None,
+    members: Annotated[int, typer.Option("--members", metavar="N", min=1, help="With --adapter frozen: train this many heads (seeds --seed, --seed + 1, ...) on the same rows and write one head that averages their logits: answers that move less from one seed to the next, for a head this many times larger and slower to train.")] = 1,
+    max_train_rows: Annotated[Optional[int], typer.Option("--max-train-rows", metavar="N", min=1, help="Train on a seeded random subset of at most this many rows (a fixed budget per task).", show_default=False)] = None,
+    lora_rank: Annotated[Optional[int], typer.Option("--lora-rank", metavar="N", min=1, help=f"With --adapter lora: the adapters' rank. Default: {LORA_RANK}.", show_default=False)] = None,
+    lora_alpha: Annotated[Optional[float], typer.Option("--lora-alpha", metavar="X", help=f"With --adapter lora: the adapters' scale (alpha; their update is scaled by alpha/rank). Default: {LORA_ALPHA}.", show_default=False)] = None,
     work_dir: Annotated[Optional[Path], typer.Option("--work-dir", help="Checkpoints and the training log.", show_default=False)] = None,
     resume: ResumeHead = False,
     force: ReplaceHead = False,
