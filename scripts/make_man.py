@@ -14,7 +14,7 @@ import typer.main
 
 from vqdna_cli import __version__
 from vqdna_cli.cli.app import app
-from vqdna_cli.cli.handling import INTERRUPTED, TERMINATED
+from vqdna_cli.cli.handling import HUNG_UP, INTERRUPTED, TERMINATED
 from vqdna_cli.errors import InputError, ModelError, OutputError, UsageError, VqdnaError
 
 MAN_DIR = Path(__file__).resolve().parent.parent / "man"
@@ -35,6 +35,8 @@ EXIT_STATUS = [
                                  "or its folder is missing)."),
     (str(INTERRUPTED), "Interrupted (Ctrl-C); no partial output is left behind (training keeps its checkpoint "
                        "and log, for --resume)."),
+    (str(HUNG_UP), "Hung up (SIGHUP: its terminal or ssh session closed), as with Ctrl-C; a run under nohup, "
+                   "screen or tmux goes on."),
     (str(TERMINATED), "Terminated (kill, SIGTERM), as with Ctrl-C: no partial output is left behind (training keeps "
                       "its checkpoint and log, for --resume)."),
 ]

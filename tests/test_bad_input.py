@@ -786,8 +786,9 @@ def test_second_run_on_one_output_fails_cleanly(run_vqdna, tiny_model_dir: Path,
     assert not (tmp_path / "out.npz").exists()
 
 
-def test_sigterm_is_handled_like_ctrl_c(tiny_model_dir: Path, tmp_path: Path) -> None:
-    """A run stopped by `kill` ends with one line and leaves no temporary file."""
+def _signalled_run(tiny_model_dir: Path, tmp_path: Path, signum: int, hangup_ignored: bool = False):
+    """A tokenize run reading a FIFO, sent `signum` while it waits for the rest of its input
+    (then given it); returns the process and its stderr."""
     import os
     import signal
     import subprocess
@@ -798,19 +799,43 @@ def test_sigterm_is_handled_like_ctrl_c(tiny_model_dir: Path, tmp_path: Path) ->
     os.mkfifo(fifo)
     process = subprocess.Popen([sys.executable, "-m", "vqdna_cli", "tokenize", str(fifo), "--model",
                                 str(tiny_model_dir), "-o", str(tmp_path / "out.npz"), "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # open() returns once the run has opened its input (its SIGTERM handler is set by then);
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=(lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if hangup_ignored else None)
+    # open() returns once the run has opened its input (its signal handlers are set by then);
     # the run then waits for the rest of the input.
-    with open(fifo, "wb") as writer:
-        writer.write(fasta_text({"a": random_dna(40, 1)}).encode())
-        writer.flush()
-        time.sleep(1)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143
-    assert stderr.decode().splitlines() == ["vqdna: error: terminated"]
+    writer = open(fifo, "wb", buffering=0)
+    writer.write(fasta_text({"a": random_dna(40, 1)}).encode())
+    time.sleep(1)
+    process.send_signal(signum)
+    time.sleep(0.5)
+    try:
+        writer.write(fasta_text({"b": random_dna(40, 2)}).encode())
+        writer.close()
+    except BrokenPipeError:  # the run has ended and closed its input
+        pass
+    _, stderr = process.communicate(timeout=60)
+    return process, stderr.decode()
+
+
+@pytest.mark.parametrize("signum, code, line", [
+    (15, 143, "vqdna: error: terminated"),
+    (1, 129, "vqdna: error: hung up (its terminal closed): run it under nohup, screen or tmux to keep it going")])
+def test_sigterm_and_sighup_are_handled_like_ctrl_c(tiny_model_dir: Path, tmp_path: Path, signum, code, line) -> None:
+    """A run stopped by `kill` or by its terminal closing (SIGHUP) ends with one line and
+    leaves no temporary file."""
+    process, stderr = _signalled_run(tiny_model_dir, tmp_path, signum)
+    assert process.returncode == code
+    assert stderr.splitlines() == [line]
     assert not (tmp_path / "out.npz").exists()
     assert leftovers(tmp_path) == []
+
+
+def test_a_run_under_nohup_goes_on_after_sighup(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    process, stderr = _signalled_run(tiny_model_dir, tmp_path, 1, hangup_ignored=True)
+    assert process.returncode == 0, stderr
+    assert list(np.load(tmp_path / "out.npz")["ids"]) == ["a", "b"]
 
 
 def test_weights_stopped_by_max_minutes_are_marked_and_warn_when_used(tmp_path: Path, run_vqdna) -> None:

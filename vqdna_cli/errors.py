@@ -52,4 +52,8 @@ class VqdnaWarning(UserWarning):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so that it cleans up as after Ctrl-C."""
+    """SIGTERM or SIGHUP, raised where the process is, so that it cleans up as after Ctrl-C."""
+
+    def __init__(self, signum: int = 15, what: str = "terminated"):
+        super().__init__(what)
+        self.signum, self.what = signum, what

@@ -56,6 +56,10 @@ app.add_typer(train.app, name="train")
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    # A closed terminal or a dropped ssh session (SIGHUP) cleans up as a kill does; under
+    # nohup, which ignores SIGHUP, the run goes on as the user asked.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _hang_up)
     _utf8_stdout()
     try:
         code = _run()
@@ -63,8 +67,8 @@ def main() -> None:
         # The command is over: its output is in place or its error reported. A Ctrl-C or a
         # kill from here on would only turn the interpreter's shutdown (torch's exit hooks)
         # into a traceback.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop, signal.SIG_IGN)
     if code:
         sys.exit(code)
 
@@ -79,7 +83,12 @@ def _utf8_stdout() -> None:
 
 def _terminate(signum, frame) -> None:
     """`kill` (SIGTERM) ends a run as Ctrl-C does: temporary files removed, one line."""
-    raise Terminated()
+    raise Terminated(signal.SIGTERM, "terminated")
+
+
+def _hang_up(signum, frame) -> None:
+    """SIGHUP (its terminal gone) ends a run as SIGTERM does, exit 129 as a shell reports it."""
+    raise Terminated(signal.SIGHUP, "hung up (its terminal closed): run it under nohup, screen or tmux to keep it going")
 
 
 def _run() -> int:

@@ -24,6 +24,7 @@ from vqdna_cli.launch import launch_rank, launch_world
 
 INTERRUPTED = 130
 TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+HUNG_UP = 129  # 128 + SIGHUP
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -108,8 +109,8 @@ def one_line_errors(command):
                 return command(*args, **kwargs)
         except VqdnaError as error:
             raise fail(str(error), error.exit_code) from None
-        except Terminated:
-            raise fail("terminated", TERMINATED) from None
+        except Terminated as stopped:
+            raise fail(stopped.what, 128 + stopped.signum) from None
         except KeyboardInterrupt:
             raise fail("interrupted", INTERRUPTED) from None
         except BrokenPipeError:

@@ -200,8 +200,8 @@ def recorded_commands(folder: Path) -> list[str]:
 
 @contextmanager
 def _resume_hint(console, stage: str, out_dir: Path, saved: list[int]):
-    """Ctrl-C or SIGTERM: say which step --resume continues from (the CLI then says
-    "interrupted" and exits 130 or 143)."""
+    """Ctrl-C, SIGTERM or SIGHUP: say which step --resume continues from (the CLI then
+    says why it stopped and exits 130, 143 or 129)."""
     try:
         yield
     except KeyboardInterrupt:
