@@ -282,3 +282,31 @@ def test_a_sample_without_the_call_gets_its_reads_depth_and_af_in_the_vcf(refere
     carrier, below = records[0].samples["high"], records[0].samples["low"]
     assert (carrier["GT"], carrier["DP"]) == ((1,), 20) and carrier["AF"][0] == pytest.approx(0.6)
     assert (below["GT"], below["DP"]) == ((0,), 20) and below["AF"][0] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_a_header_md5_of_another_sequence_is_warned_of(reference, tmp_path, same):
+    """@SQ M5 (as `samtools dict` writes it) names the sequence the reads were aligned to: a
+    reference of the same name and length but another sequence gets a warning."""
+    import hashlib
+    import warnings as warnings_module
+
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.mutations.pileup import open_checked
+
+    sequence = REF if same else REF[:100] + ("A" if REF[100] != "A" else "C") + REF[101:]
+    md5 = hashlib.md5(sequence.encode()).hexdigest()
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": CHROM, "LN": len(REF), "M5": md5}]}
+    path = tmp_path / "m5.bam"
+    with pysam.AlignmentFile(str(path), "wb", header=pysam.AlignmentHeader.from_dict(header)) as out:
+        for i in range(3):
+            out.write(read(out.header, f"r{i}", 200))
+    pysam.index(str(path))
+    with warnings_module.catch_warnings(record=True) as caught:
+        warnings_module.simplefilter("always")
+        open_checked(str(path), reference).close()
+    said = [str(w.message) for w in caught if issubclass(w.category, VqdnaWarning)]
+    if same:
+        assert said == []
+    else:
+        assert len(said) == 1 and "another sequence of that name and length" in said[0]

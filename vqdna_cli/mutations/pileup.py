@@ -95,7 +95,25 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
     except InputError:
         alignments.close()
         raise
+    _warn_of_other_sequences(alignments, used, reference, path)
     return alignments
+
+
+def _warn_of_other_sequences(alignments: pysam.AlignmentFile, used: list[str], reference: Reference, path: str) -> None:
+    """Name and length can match while the sequence does not (another assembly's patch, a
+    masked copy): where the header's @SQ gives M5 (the MD5 of the sequence the reads were
+    aligned to, upper case, as samtools dict writes it), compare it with the reference's."""
+    import hashlib
+
+    given = {line.get("SN"): str(line["M5"]).lower() for line in alignments.header.to_dict().get("SQ", []) if "M5" in line}
+    differing = [name for name in used if name in given
+                 and hashlib.md5(reference.sequences[name].upper().encode()).hexdigest() != given[name]]
+    if differing:
+        shown = ", ".join(differing[:3]) + (", ..." if len(differing) > 3 else "")
+        warnings.warn(f"{path}: its header's MD5 (M5) of {shown} is not that of the same contig in the reference "
+                      f"{reference.path}: the reads were aligned to another sequence of that name and length, so "
+                      "calls against this reference may be wrong; use the reference the BAM was made against",
+                      VqdnaWarning, stacklevel=2)
 
 
 def _in_coordinate_order(path: str, reference: Reference) -> bool:
