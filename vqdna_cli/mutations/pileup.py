@@ -179,7 +179,10 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                     calls.append(Call(sample, site, depth=depth, alt_depth=n))
                 else:
                     uncalled[site] = (depth, n)
-            covered[chrom], depths[chrom] = mask, depth_at
+            # kept for every sample until the VCF is written: in the smallest type that holds
+            # this contig's depths (one byte a base at a human genome's usual depth)
+            covered[chrom] = mask
+            depths[chrom] = depth_at.astype(np.min_scalar_type(int(depth_at.max(initial=0))))
     finally:
         _close(alignments)
     if unread.baseless:
