@@ -800,7 +800,8 @@ def _signalled_run(tiny_model_dir: Path, tmp_path: Path, signum: int, hangup_ign
     process = subprocess.Popen([sys.executable, "-m", "vqdna_cli", "tokenize", str(fifo), "--model",
                                 str(tiny_model_dir), "-o", str(tmp_path / "out.npz"), "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               preexec_fn=(lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if hangup_ignored else None)
+                               # as a terminal's child, or as under nohup (whatever this test runs under)
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN if hangup_ignored else signal.SIG_DFL))
     # open() returns once the run has opened its input (its signal handlers are set by then);
     # the run then waits for the rest of the input.
     writer = open(fifo, "wb", buffering=0)

@@ -98,6 +98,15 @@ def test_wheel_carries_the_shipped_weights_byte_for_byte(built):
         assert "vqdna = vqdna_cli.cli.app:main" in wheel.read(entry_points).decode()
 
 
+def test_wheel_leaves_out_the_candidate_weights(built):
+    """weights/candidates holds models kept for retraining heads, not for users: in the sdist
+    (the whole source), not in the wheel."""
+    assert any((ROOT / "weights" / "candidates").rglob("*.safetensors"))
+    with zipfile.ZipFile(built["wheel"]) as wheel:
+        assert not [name for name in wheel.namelist() if "/candidates/" in name]
+    assert "weights/candidates/gpu-input-masking/model.safetensors" in _sdist_members(built["sdist"])
+
+
 def test_wheel_installs_the_man_pages(built):
     """Every page of man/ goes to <prefix>/share/man/man1, where `man vqdna` finds it."""
     pages = sorted(p.name for p in (ROOT / "man").glob("*.1"))
