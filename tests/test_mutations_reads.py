@@ -310,3 +310,37 @@ def test_a_header_md5_of_another_sequence_is_warned_of(reference, tmp_path, same
         assert said == []
     else:
         assert len(said) == 1 and "another sequence of that name and length" in said[0]
+
+
+def test_reads_that_delete_a_site_are_no_depth_for_its_other_variants(reference, tmp_path):
+    """A sample whose reads all delete the base of another sample's SNV shows no base there:
+    DP 0 and no AF, not 20 reads read as reference; and a contig that the BAM has no reads on
+    is DP 0 as well."""
+    from vqdna_cli import api
+    from vqdna_cli.options import MutationsOptions, RunOptions
+
+    at, alt = 1500, "A" if REF[1500] != "A" else "C"
+
+    def substituting(header):
+        for i in range(20):
+            yield read(header, f"s{i}", at - 50, {at: ("S", alt)})
+
+    def deleting(header):
+        for i in range(20):
+            yield read(header, f"d{i}", at - 50, {at - 1: ("D", 3)})
+
+    snv = write_bam(tmp_path / "snv.bam", substituting, samples=("snv",))
+    deletion = write_bam(tmp_path / "del.bam", deleting, samples=("del",))
+    other = tmp_path / "other.fa"  # a genome of a second contig, which neither BAM has
+    reference_path = tmp_path / "two.fa"
+    second = random_dna(500, 5)
+    reference_path.write_text(fasta_text({CHROM: REF, "c2": second}))
+    other.write_text(fasta_text({"c2": second[:250] + ("A" if second[250] != "A" else "C") + second[251:]}))
+    api.mutations([snv, deletion, str(other)], tmp_path / "out", MutationsOptions(reference_path, vcf=True, plot=False),
+                  RunOptions(threads=1))
+    with pysam.VariantFile(str(tmp_path / "out" / "variants.vcf")) as vcf:
+        records = {(r.chrom, r.pos): r for r in vcf}
+    deleted = records[(CHROM, at + 1)].samples["del"]
+    assert deleted["DP"] == 0 and deleted["AF"] == (None,)
+    for name in ("snv", "del"):
+        assert records[("c2", 251)].samples[name]["DP"] == 0

@@ -95,7 +95,7 @@ def pretrain_command(
     steps: Steps = PRETRAIN_STAGE.steps,
     lr: LearningRate = PRETRAIN_STAGE.lr,
     window: Annotated[Optional[int], typer.Option("--window", metavar="N", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens. Default: max_tokens (512 for the shipped model).", show_default=False)] = PRETRAIN_STAGE.window,
-    transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
+    transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", metavar="default|paper|vq|tiny", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", metavar="N", min=1, help="Windows per step.")] = PRETRAIN_STAGE.batch,
     stage: options.Given = GENOMES_AND_CONTROL,
     masking: Annotated[Optional[str], typer.Option("--masking", metavar="input|tokens", help="With --transformer-preset: input (spans of bases hidden from the tokenizer, bases predicted; the default) or tokens (quantized vectors masked after tokenizing, codes predicted: the objective of the shipped weights).", show_default=False)] = None,

@@ -51,7 +51,8 @@ class ReadCalls:
     calls: list[Call]
     covered: dict[str, np.ndarray]
     # What the reads say where they make no call, for the VCF's DP and AF of that sample:
-    # the depth at every reference position, per contig, and (depth, ALT reads) of each
+    # per contig, the reads that show a base (A, C, G or T passing --min-baseq) at every
+    # reference position, not those that delete it; and (those reads, ALT reads) of each
     # variant seen in some reads but below --min-depth or --min-af.
     depths: dict[str, np.ndarray]
     uncalled: dict
@@ -159,8 +160,8 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                 if position >= len(sequence):  # an aligner's read hanging off the end: no base to compare with
                     unread.past_end.add(chrom)
                     continue
-                depth, counts = _count(column, filters, sequence, position, unread)
-                depth_at[position] = depth
+                depth, counts, showing = _count(column, filters, sequence, position, unread)
+                depth_at[position] = showing
                 if depth >= filters.min_depth:
                     mask[position] = True
                 for (ref, alt), n in sorted(counts.items()):
@@ -169,7 +170,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                         if depth >= filters.min_depth and n / depth >= filters.min_af:
                             calls.append(Call(sample, site, depth=depth, alt_depth=n))
                         else:
-                            uncalled[site] = (depth, n)
+                            uncalled[site] = (showing, n)
                         continue
                     support = indels.setdefault(normalise(sequence, chrom, position, ref, alt), [0, 0])
                     support[0], support[1] = max(support[0], depth), support[1] + n
@@ -265,10 +266,11 @@ class _Unread:
     past_end: set = field(default_factory=set)  # contigs with reads aligned past the reference's end
 
 
-def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter]:
-    """Depth at `position` and the fragments supporting each non-reference allele, keyed by
-    the (ref, alt) alleles starting at `position`; what cannot be read goes to `unread`."""
-    depth = 0
+def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter, int]:
+    """Depth at `position` (fragments showing a base there or deleting it), the fragments
+    supporting each non-reference allele, keyed by the (ref, alt) alleles starting at
+    `position`, and the fragments showing a base; what cannot be read goes to `unread`."""
+    depth = showing = 0
     counts: Counter = Counter()
     ref_base = sequence[position]
     counted: set = set()  # read names: two overlapping mates are one fragment
@@ -294,6 +296,7 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
             continue
         counted.add(alignment.query_name)
         depth += 1
+        showing += 1
         if read.indel > 0:
             # with the read's own anchor base: inserted bases after a substituted one are one
             # event (T>AGGT is an insertion of AGG), which the reference's anchor would shift
@@ -309,4 +312,4 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
         if read.indel < 0:
             deleted = sequence[position + 1 : position + 1 - read.indel]
             counts[(ref_base + deleted, ref_base)] += 1
-    return depth, counts
+    return depth, counts, showing

@@ -31,12 +31,14 @@ class Sample:
     uncalled: dict = field(default_factory=dict)  # reads: site -> (depth, ALT reads) of variants not called
 
     def reads_without_call(self, site) -> tuple[int, int] | None:
-        """Reads input: (depth, reads carrying `site`) where the sample makes no call of it,
-        the depth read at the site's first base (an indel's anchor); None for other inputs."""
+        """Reads input: (reads showing a base at the site's first base (an indel's anchor),
+        reads carrying `site`) where the sample makes no call of it; None for other inputs."""
+        if self.kind != READS:
+            return None
         if site in self.uncalled:
             return self.uncalled[site]
-        depth_at = self.depths.get(site.chrom)
-        return None if depth_at is None else (int(depth_at[site.pos - 1]), 0)
+        depth_at = self.depths.get(site.chrom)  # none: a contig without reads in the BAM
+        return (0 if depth_at is None else int(depth_at[site.pos - 1]), 0)
 
     def covers(self, site, ambiguous_until: int) -> bool:
         """Whether the sample is known to hold the reference or another allele over all of
