@@ -14,7 +14,7 @@ from vqdna_cli.options import MutationsOptions
 
 @options.expand
 def command(
-    inputs: Annotated[list[str], typer.Argument(help="Genomes (FASTA, plain or gzip; - reads them from stdin), reads aligned to the reference (BAM/CRAM files, sorted and indexed) or variants (VCF/BCF files); any mix.", show_default=False)],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Genomes (FASTA, plain or gzip; - reads them from stdin), reads aligned to the reference (BAM/CRAM files, sorted and indexed) or variants (VCF/BCF files); any mix.", show_default=False)],
     reference: Annotated[Path, typer.Option("--reference", help="The reference FASTA file (e.g. NC_045512.2 for SARS-CoV-2) the variants are called against; not stdin, as it is read more than once.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder: variants.tsv, samples.tsv, summary.json (and variants.vcf or variants.vcf.gz, mutations.png).", show_default=False)],
     annotation: Annotated[Optional[Path], typer.Option("--annotation", help="GFF3 with CDS features: gene and amino-acid change (S:N501Y) per variant.", show_default=False)] = None,

@@ -67,7 +67,7 @@ def _parse_tails(values: list[str] | None) -> dict[str, int]:
 @one_line_errors
 @options.expand
 def tokenizer_command(
-    fasta: Annotated[list[str], typer.Argument(help="FASTA files to learn the vocabulary from.")],
+    fasta: Annotated[list[str], typer.Argument(metavar="FASTA", help="FASTA files to learn the vocabulary from.")],
     output: Output,
     preset: Annotated[str, typer.Option("--preset", metavar="default|paper|vq|tiny", help="Model sizes: default, paper, vq or tiny.")] = "default",
     steps: Steps = TOKENIZER_STAGE.steps,
@@ -89,7 +89,7 @@ def tokenizer_command(
 @one_line_errors
 @options.expand
 def pretrain_command(
-    fasta: Annotated[list[str], typer.Argument(help="FASTA files to pre-train on.")],
+    fasta: Annotated[list[str], typer.Argument(metavar="FASTA", help="FASTA files to pre-train on.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Weights directory with a trained tokenizer (stage 1).")],
     output: Output,
     steps: Steps = PRETRAIN_STAGE.steps,
