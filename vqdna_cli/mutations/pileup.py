@@ -27,6 +27,8 @@ from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations.variants import Call, Reference, file_sample, normalise
 from vqdna_cli.options import MutationsOptions
 
+BASES = "ACGT"  # the columns of ReadCalls.base_counts
+
 MAX_DEPTH = 1_000_000  # amplicon data runs to tens of thousands of reads per base
 
 
@@ -51,11 +53,11 @@ class ReadCalls:
     calls: list[Call]
     covered: dict[str, np.ndarray]
     # What the reads say where they make no call, for the VCF's DP and AF of that sample:
-    # per contig, the reads that show a base (A, C, G or T passing --min-baseq) at every
-    # reference position, not those that delete it; and (those reads, ALT reads) of each
-    # variant seen in some reads but below --min-depth or --min-af.
-    depths: dict[str, np.ndarray]
-    uncalled: dict
+    # per contig, the reads that show each base (A, C, G, T passing --min-baseq) at every
+    # reference position, not those that delete it, (L, 4); and (reads showing the anchor,
+    # ALT reads) of each indel seen in some reads but below --min-depth or --min-af.
+    base_counts: dict[str, np.ndarray]
+    uncalled_indels: dict
 
 
 def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
@@ -146,31 +148,28 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
     alignments = open_checked(path, reference)
     try:
         sample = sample_name(alignments, path)
-        calls, covered, depths, uncalled = [], {}, {}, {}
+        calls, covered, base_counts, uncalled_indels = [], {}, {}, {}
         unread = _Unread()
         for chrom in alignments.references:
             if chrom not in reference.sequences:
                 continue
             sequence = reference.sequences[chrom]
             mask = np.zeros(len(sequence), dtype=bool)
-            depth_at = np.zeros(len(sequence), dtype=np.uint32)
+            seen_at = np.zeros((len(sequence), len(BASES)), dtype=np.uint32)
             indels: dict = {}  # normalised site -> [depth, reads], over the anchors reads chose
             for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
                 if position >= len(sequence):  # an aligner's read hanging off the end: no base to compare with
                     unread.past_end.add(chrom)
                     continue
-                depth, counts, showing = _count(column, filters, sequence, position, unread)
-                depth_at[position] = showing
+                depth, counts, seen_at[position] = _count(column, filters, sequence, position, unread)
                 if depth >= filters.min_depth:
                     mask[position] = True
                 for (ref, alt), n in sorted(counts.items()):
                     if len(ref) == len(alt) == 1:  # a substitution has one place
-                        site = normalise(sequence, chrom, position, ref, alt)
                         if depth >= filters.min_depth and n / depth >= filters.min_af:
-                            calls.append(Call(sample, site, depth=depth, alt_depth=n))
-                        else:
-                            uncalled[site] = (showing, n)
+                            calls.append(Call(sample, normalise(sequence, chrom, position, ref, alt), depth=depth,
+                                              alt_depth=n))
                         continue
                     support = indels.setdefault(normalise(sequence, chrom, position, ref, alt), [0, 0])
                     support[0], support[1] = max(support[0], depth), support[1] + n
@@ -179,11 +178,11 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                 if depth >= filters.min_depth and n / depth >= filters.min_af:
                     calls.append(Call(sample, site, depth=depth, alt_depth=n))
                 else:
-                    uncalled[site] = (depth, n)
+                    uncalled_indels[site] = (depth, n)
             # kept for every sample until the VCF is written: in the smallest type that holds
-            # this contig's depths (one byte a base at a human genome's usual depth)
+            # this contig's counts
             covered[chrom] = mask
-            depths[chrom] = depth_at.astype(np.min_scalar_type(int(depth_at.max(initial=0))))
+            base_counts[chrom] = seen_at.astype(np.min_scalar_type(int(seen_at.max(initial=0))))
     finally:
         _close(alignments)
     if unread.baseless:
@@ -200,7 +199,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                       stacklevel=2)
     # one call per site: a substitution comes from its own column alone, and every indel
     # (whatever anchor its reads chose) from the sum over its normalised site
-    return ReadCalls(sample, sorted(calls, key=lambda c: c.site), covered, depths, uncalled)
+    return ReadCalls(sample, sorted(calls, key=lambda c: c.site), covered, base_counts, uncalled_indels)
 
 
 def _close(alignments: pysam.AlignmentFile) -> None:
@@ -266,11 +265,12 @@ class _Unread:
     past_end: set = field(default_factory=set)  # contigs with reads aligned past the reference's end
 
 
-def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter, int]:
+def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter, list[int]]:
     """Depth at `position` (fragments showing a base there or deleting it), the fragments
     supporting each non-reference allele, keyed by the (ref, alt) alleles starting at
-    `position`, and the fragments showing a base; what cannot be read goes to `unread`."""
-    depth = showing = 0
+    `position`, and the fragments showing each of BASES; what cannot be read goes to `unread`."""
+    depth = 0
+    seen = [0] * len(BASES)
     counts: Counter = Counter()
     ref_base = sequence[position]
     counted: set = set()  # read names: two overlapping mates are one fragment
@@ -296,7 +296,7 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
             continue
         counted.add(alignment.query_name)
         depth += 1
-        showing += 1
+        seen[BASES.index(base)] += 1
         if read.indel > 0:
             # with the read's own anchor base: inserted bases after a substituted one are one
             # event (T>AGGT is an insertion of AGG), which the reference's anchor would shift
@@ -312,4 +312,4 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
         if read.indel < 0:
             deleted = sequence[position + 1 : position + 1 - read.indel]
             counts[(ref_base + deleted, ref_base)] += 1
-    return depth, counts, showing
+    return depth, counts, seen

@@ -27,18 +27,24 @@ class Sample:
     calls: list[Call]
     covered: dict[str, np.ndarray] = field(default_factory=dict)  # genomes, reads: bases seen, per contig
     called: dict[str, set[int]] = field(default_factory=dict)  # VCF: positions its GT calls, per contig
-    depths: dict[str, np.ndarray] = field(default_factory=dict)  # reads: depth at each position, per contig
-    uncalled: dict = field(default_factory=dict)  # reads: site -> (depth, ALT reads) of variants not called
+    base_counts: dict[str, np.ndarray] = field(default_factory=dict)  # reads: ReadCalls.base_counts
+    uncalled_indels: dict = field(default_factory=dict)  # reads: ReadCalls.uncalled_indels
 
     def reads_without_call(self, site) -> tuple[int, int] | None:
         """Reads input: (reads showing a base at the site's first base (an indel's anchor),
         reads carrying `site`) where the sample makes no call of it; None for other inputs."""
+        from vqdna_cli.mutations.pileup import BASES
+
         if self.kind != READS:
             return None
-        if site in self.uncalled:
-            return self.uncalled[site]
-        depth_at = self.depths.get(site.chrom)  # none: a contig without reads in the BAM
-        return (0 if depth_at is None else int(depth_at[site.pos - 1]), 0)
+        if site in self.uncalled_indels:
+            return self.uncalled_indels[site]
+        counts = self.base_counts.get(site.chrom)
+        if counts is None:  # a contig without reads in the BAM
+            return 0, 0
+        at = counts[site.pos - 1]
+        substitution = len(site.ref) == len(site.alt) == 1
+        return int(at.sum()), int(at[BASES.index(site.alt)]) if substitution else 0
 
     def covers(self, site, ambiguous_until: int) -> bool:
         """Whether the sample is known to hold the reference or another allele over all of
@@ -208,7 +214,7 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
         elif kind == READS:
             result = call_reads(path, reference, filters)
             samples.append(Sample(result.sample, path, kind, result.calls, result.covered,
-                                  depths=result.depths, uncalled=result.uncalled))
+                                  base_counts=result.base_counts, uncalled_indels=result.uncalled_indels))
             progress(sum(len(s) for s in reference.sequences.values()))
         else:
             for found in read_vcf(path, reference):
