@@ -284,10 +284,11 @@ def test_a_sample_without_the_call_gets_its_reads_depth_and_af_in_the_vcf(refere
     assert (below["GT"], below["DP"]) == ((0,), 20) and below["AF"][0] == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("same", [True, False])
-def test_a_header_md5_of_another_sequence_is_warned_of(reference, tmp_path, same):
+@pytest.mark.parametrize("same, as_rna", [(True, False), (True, True), (False, False), (False, True)])
+def test_a_header_md5_of_another_sequence_is_warned_of(reference, tmp_path, same, as_rna):
     """@SQ M5 (as `samtools dict` writes it) names the sequence the reads were aligned to: a
-    reference of the same name and length but another sequence gets a warning."""
+    reference of the same name and length but another sequence gets a warning. An RNA
+    reference (U for T), hashed as written, is the same sequence."""
     import hashlib
     import warnings as warnings_module
 
@@ -295,7 +296,7 @@ def test_a_header_md5_of_another_sequence_is_warned_of(reference, tmp_path, same
     from vqdna_cli.mutations.pileup import open_checked
 
     sequence = REF if same else REF[:100] + ("A" if REF[100] != "A" else "C") + REF[101:]
-    md5 = hashlib.md5(sequence.encode()).hexdigest()
+    md5 = hashlib.md5((sequence.replace("T", "U") if as_rna else sequence).encode()).hexdigest()
     header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": CHROM, "LN": len(REF), "M5": md5}]}
     path = tmp_path / "m5.bam"
     with pysam.AlignmentFile(str(path), "wb", header=pysam.AlignmentHeader.from_dict(header)) as out:

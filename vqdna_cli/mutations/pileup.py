@@ -105,12 +105,17 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
 def _warn_of_other_sequences(alignments: pysam.AlignmentFile, used: list[str], reference: Reference, path: str) -> None:
     """Name and length can match while the sequence does not (another assembly's patch, a
     masked copy): where the header's @SQ gives M5 (the MD5 of the sequence the reads were
-    aligned to, upper case, as samtools dict writes it), compare it with the reference's."""
+    aligned to, upper case, as samtools dict writes it), compare it with the reference's. The
+    reference is held with U read as T, so an RNA reference's M5 (hashed as written, with U) is
+    matched by its U form too."""
     import hashlib
 
+    def is_same(sequence: str, md5: str) -> bool:
+        text = sequence.upper()
+        return any(hashlib.md5(form.encode()).hexdigest() == md5 for form in (text, text.replace("T", "U")))
+
     given = {line.get("SN"): str(line["M5"]).lower() for line in alignments.header.to_dict().get("SQ", []) if "M5" in line}
-    differing = [name for name in used if name in given
-                 and hashlib.md5(reference.sequences[name].upper().encode()).hexdigest() != given[name]]
+    differing = [name for name in used if name in given and not is_same(reference.sequences[name], given[name])]
     if differing:
         shown = ", ".join(differing[:3]) + (", ..." if len(differing) > 3 else "")
         warnings.warn(f"{path}: its header's MD5 (M5) of {shown} is not that of the same contig in the reference "
