@@ -79,6 +79,17 @@ def test_every_man_page_documents_exit_status_and_environment():
             assert term in text, (page.name, term)
 
 
+def test_man_pages_name_what_each_option_takes():
+    """An option's value reads as what to give (`--task TASK`, `--region CHR:START-END`), not
+    as a bare type (`<str>`, `<int range>`); typer adds the type to arguments, which keep it."""
+    import re
+
+    for page in sorted((ROOT / "man").glob("*.1")):
+        options = [line for line in page.read_text().splitlines() if line.startswith("\\fB\\-")]
+        bare = [line for line in options if re.search(r"<(str|int|float|int range|float range)>", line)]
+        assert bare == [], (page.name, bare)
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     names = set()

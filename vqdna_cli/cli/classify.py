@@ -19,10 +19,10 @@ Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Ba
 @options.expand
 def command(
     source: Annotated[Optional[str], typer.Argument(metavar="INPUT", help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)] = None,
-    task: Annotated[Optional[str], typer.Option("--task", help="Task head to use (see --list-tasks).", show_default=False)] = None,
+    task: Annotated[Optional[str], typer.Option("--task", metavar="TASK", help="Task head to use (see --list-tasks).", show_default=False)] = None,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data, test score and real-genome validation score, then exit.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout); FILE.json beside it records the vqdna version, model, task and input.", show_default=False)] = None,
-    scan: Annotated[Optional[str], typer.Option("--scan", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
+    scan: Annotated[Optional[str], typer.Option("--scan", metavar="FASTA", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", metavar="N", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
     min_prob: Annotated[Optional[float], typer.Option("--min-prob", metavar="X", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability; name and score are then the call's. Default: 0 (every window).", show_default=False)] = None,
     output_format: Annotated[str, typer.Option("--format", metavar="auto|tsv|bed", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window). --scan always writes BED6+.")] = "auto",

@@ -116,15 +116,15 @@ def pretrain_command(
 @one_line_errors
 @options.expand
 def finetune_command(
-    task: Annotated[str, typer.Option("--task", help="Name of the head to write (heads/<task> in the weights directory).")],
+    task: Annotated[str, typer.Option("--task", metavar="TASK", help="Name of the head to write (heads/<task> in the weights directory).")],
     train: Annotated[list[str], typer.Option("--train", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Pre-trained weights directory (stage 2).")],
     valid: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
     valid_fraction: Annotated[Optional[float], typer.Option("--valid-fraction", metavar="X", help=f"Share of --train held out for model selection when --valid is not given. Default: {VALID_FRACTION}.", show_default=False)] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid (on either strand, with --both-strands). Repeatable.", show_default=False)] = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
-    class_names: Annotated[Optional[str], typer.Option("--class-names", help="Comma-separated readable names for numeric labels, in label order (0,1,...).", show_default=False)] = None,
-    description: Annotated[str, typer.Option("--description", help="What the task is, shown by `classify --list-tasks`.")] = "",
+    labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
+    class_names: Annotated[Optional[str], typer.Option("--class-names", metavar="NAMES", help="Comma-separated readable names for numeric labels, in label order (0,1,...).", show_default=False)] = None,
+    description: Annotated[str, typer.Option("--description", metavar="TEXT", help="What the task is, shown by `classify --list-tasks`.")] = "",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Weights directory to write the head into: --model itself (the default) or a copy of it, as a head works only with its model.", show_default=False)] = None,
     epochs: Annotated[int, typer.Option("--epochs", metavar="N", min=1, help="Passes over the training rows.")] = 4,
     batch: Annotated[int, typer.Option("--batch", metavar="N", min=1, help="Training windows per step.")] = 32,
@@ -178,10 +178,10 @@ def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
 @one_line_errors
 @options.expand
 def evaluate_command(
-    task: Annotated[str, typer.Option("--task", help="The head to score.")],
+    task: Annotated[str, typer.Option("--task", metavar="TASK", help="The head to score.")],
     test: Annotated[list[str], typer.Option("--test", help="Labelled test data (CSV, or FASTA with --labels). Repeatable.")],
     model: options.Model = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", help="TSV `id<TAB>label` for FASTA test files.", show_default=False)] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for FASTA test files.", show_default=False)] = None,
     record: Annotated[bool, typer.Option("--record", help="Store the score in the head's head.json (shown by --list-tasks).")] = False,
     machine: options.Given = MACHINE,
 ) -> None:
