@@ -71,6 +71,20 @@ def test_a_bad_number_is_a_usage_error_and_writes_nothing(stage: str, bad: list[
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.parametrize("given, message", [
+    (["--masking", "bases"], "--masking 'bases': use input or tokens"),
+    (["--masking", "tokens"], "give --transformer-preset too"),
+    (["--transformer-preset", "huge", "--masking", "input"], "--transformer-preset 'huge': choose one of"),
+])
+def test_a_fresh_transformers_options_are_checked_before_any_work(given, message, run_vqdna, tmp_path: Path) -> None:
+    """A bad --masking value is named as such (not as a missing --transformer-preset), and
+    before the model is read: here --model does not even exist."""
+    result = run_vqdna("train", "pretrain", genome(tmp_path), "-m", tmp_path / "nosuchmodel", "-o", tmp_path / "out",
+                       "--steps", "1", "--threads", "1", *given)
+    assert_one_line(result, USAGE_ERROR, message)
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_settings_refuse_what_no_stage_can_use() -> None:
     """The API checks the same values as the command line, when the settings are built."""
     with pytest.raises(UsageError, match="--lr nan: must be a finite number above 0"):

@@ -302,13 +302,12 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
+    _check_fresh_transformer(transformer_preset, masking)
     torch_device = setup_training(run, stage.batch)
     began = run_began([output], control.resume)
     model, info = load_model(model_dir)
     if transformer_preset is not None:
         model = _with_transformer_of(model, transformer_preset, masking)
-    elif masking is not None:
-        raise UsageError("--masking sets the objective of a fresh Transformer: give --transformer-preset too")
     if stage.window is None:  # the model's own context, whatever its preset
         stage = dataclasses.replace(stage, window=model.cfg.transformer.max_tokens)
     if stage.window > model.cfg.transformer.max_tokens:
@@ -358,6 +357,18 @@ def _weights_id(info: dict) -> str | None:
     return digest[:16] if isinstance(digest, str) else None
 
 
+def _check_fresh_transformer(preset: str | None, masking: str | None) -> None:
+    """Before any work: each value wrong or missing is named in the order a user reads them."""
+    from vqdna_cli.config import PRESETS
+
+    if masking not in (None, "input", "tokens"):
+        raise UsageError(f"--masking {masking!r}: use input or tokens")
+    if preset is not None and preset not in PRESETS:
+        raise UsageError(f"--transformer-preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if preset is None and masking is not None:
+        raise UsageError("--masking sets the objective of a fresh Transformer: give --transformer-preset too")
+
+
 def _with_transformer_of(model, preset: str, masking: str | None = None):
     """The same trained tokenizer under a fresh Transformer of `preset`'s size, pre-trained
     with `masking` ("input", "tokens"; default: the preset's objective)."""
@@ -366,13 +377,9 @@ def _with_transformer_of(model, preset: str, masking: str | None = None):
     from vqdna_cli.config import LEGACY_MASKING, PRESETS, MaskingConfig
     from vqdna_cli.model.vqdna import VQDNA
 
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     objective = PRESETS[preset].masking
     if masking == "tokens":
         objective = MaskingConfig(fraction=0.25, **LEGACY_MASKING)  # the shipped weights' objective
-    elif masking not in (None, "input"):
-        raise UsageError(f"--masking {masking!r}: use input or tokens")
     cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=objective)
     return VQDNA(cfg).take_tokenizer_of(model)
 
