@@ -31,9 +31,26 @@ TOY_INFO = head(**TOY_KEYS)
 
 def test_window_starts_step_by_the_stride_and_cover_the_tail():
     layout = ScanLayout(300, 150, ("+", "-"))
-    assert window_starts(0, 1000, layout) == [0, 150, 300, 450, 600, 700]
-    assert window_starts(100, 700, layout) == [100, 250, 400]
-    assert window_starts(0, 299, layout) == []
+    assert list(window_starts(0, 1000, layout)) == [0, 150, 300, 450, 600, 700]
+    assert list(window_starts(100, 700, layout)) == [100, 250, 400]
+    assert list(window_starts(0, 299, layout)) == []
+    assert list(window_starts(0, 300, layout)) == [0]
+
+
+def test_window_starts_take_no_memory_for_a_long_interval():
+    """A chromosome at stride 1 has as many window starts as bases: they are made as they are
+    read, not held in a list (which grew a 40 Mb scan to a gigabyte)."""
+    import tracemalloc
+
+    layout = ScanLayout(window=300, stride=1, strands=("+", "-"))
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in window_starts(0, 2_000_000, layout))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 2_000_000 - 300 + 1
+    assert peak < 1_000_000, peak
 
 
 def test_the_layout_comes_from_the_head_and_bad_values_are_one_line_errors():

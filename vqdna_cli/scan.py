@@ -12,6 +12,7 @@ than `MAX_AMBIGUOUS` N (or other IUPAC) bases is skipped: it says little about t
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,15 +61,16 @@ class ScanLayout:
         return cls(window, stride, strands)
 
 
-def window_starts(start: int, end: int, layout: ScanLayout) -> list[int]:
+def window_starts(start: int, end: int, layout: ScanLayout) -> Iterator[int]:
     """Window starts in [start, end): every `stride`, plus one ending at `end` when a tail is
-    left uncovered."""
+    left uncovered. Made one at a time: a chromosome at a small stride has hundreds of
+    millions of them."""
     if end - start < layout.window:
-        return []
-    starts = list(range(start, end - layout.window + 1, layout.stride))
-    if starts[-1] + layout.window < end:
-        starts.append(end - layout.window)
-    return starts
+        return
+    every_stride = range(start, end - layout.window + 1, layout.stride)
+    yield from every_stride
+    if every_stride[-1] + layout.window < end:
+        yield end - layout.window
 
 
 def mostly_bases(seq: str) -> bool:
@@ -104,8 +106,7 @@ def interval_windows(fetch: Callable[[int, int], str], chrom: str, start: int, e
     for their N are counted in `skipped`; `done_before`: the bases of the intervals before."""
     starts = window_starts(start, end, layout)
     per_block = max(1, BLOCK_BASES // layout.stride)
-    for first in range(0, len(starts), per_block):
-        block = starts[first : first + per_block]
+    while block := list(itertools.islice(starts, per_block)):
         offset = block[0]
         bases = fetch(offset, block[-1] + layout.window)
         for at in block:
