@@ -98,7 +98,7 @@ def test_read_bed_crlf(tmp_path: Path) -> None:
         ("chr1\t10", "needs CHROM, START and END"),
         ("chr1\tten\t20", "non-negative integers"),
         ("chr1\t-1\t20", "non-negative integers"),
-        ("chr1\t20\t20", "greater than START"),
+        ("chr1\t20\t19", "not be less than START"),
         ("\t1\t2", "CHROM column is empty"),
     ],
 )
@@ -107,6 +107,23 @@ def test_read_bed_bad_line(tmp_path: Path, line: str, problem: str) -> None:
     with pytest.raises(InputError, match=problem) as caught:
         read_bed(path)
     assert f"{path} line 2" in str(caught.value)
+
+
+def test_zero_length_intervals_are_skipped_with_one_warning(tmp_path: Path) -> None:
+    """START = END is valid BED (an insertion point, as bedtools takes it) but holds no bases:
+    skipped, counted once, rather than failing the whole file."""
+    from vqdna_cli.errors import VqdnaWarning
+
+    path = write(tmp_path, "chr1\t100\t100\nchr1\t0\t300\nchr2\t5\t5\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        regions = read_bed(path)
+    assert [(r.chrom, r.start, r.end) for r in regions] == [("chr1", 0, 300)]
+    said = [str(w.message) for w in caught if issubclass(w.category, VqdnaWarning)]
+    assert len(said) == 1 and said[0].startswith(f"2 intervals of {path} hold no bases"), said
+    only_empty = write(tmp_path, "chr1\t7\t7\n", name="empty.bed")
+    with pytest.raises(InputError, match="only zero-length intervals"):
+        read_bed(only_empty)
 
 
 def test_read_bed_missing(tmp_path: Path) -> None:

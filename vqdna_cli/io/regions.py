@@ -153,13 +153,18 @@ def read_bed(path: str, strands_read: bool = False) -> list[Region]:
     wrong one there.
     """
     lines = _read_lines(path)
-    regions = [
+    intervals = [
         region
         for number, line in enumerate(lines, start=1)
         if (region := _parse_bed_line(line, path, number)) is not None
     ]
+    regions = [region for region in intervals if region.end > region.start]
     if not regions:
-        raise InputError(f"no regions in BED file {path}")
+        raise InputError(f"no regions in BED file {path}" + (" (only zero-length intervals)" if intervals else ""))
+    if len(regions) < len(intervals):  # insertion points and the like: valid BED, no bases to read
+        empty = len(intervals) - len(regions)
+        warnings.warn(f"{empty:,} interval{'s' if empty > 1 else ''} of {path} {'hold' if empty > 1 else 'holds'} no "
+                      "bases (START = END): skipped", VqdnaWarning, stacklevel=2)
     minus = 0 if strands_read else sum(_bed_strand(line) == "-" for line in lines)
     if minus:
         warnings.warn(f"{minus:,} of the regions of {path} {'is' if minus == 1 else 'are'} marked '-' (column 6), but "
@@ -222,9 +227,9 @@ def _parse_bed_line(line: str, path: str, number: int) -> Region | None:
             f"got {start_text!r} and {end_text!r}"
         )
     start, end = int(start_text), int(end_text)
-    if end <= start:
+    if end < start:
         raise InputError(
-            f"{where}: END {end} must be greater than START {start} (BED is 0-based half-open)"
+            f"{where}: END {end} must not be less than START {start} (BED is 0-based half-open)"
         )
     name = fields[3].strip() if len(fields) > 3 else ""
     return Region(chrom, start, end, name if name not in ("", ".") else None)
