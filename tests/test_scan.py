@@ -185,6 +185,19 @@ def test_scan_records_what_made_it_beside_the_bed(run_vqdna, tiny_model_dir, gen
     assert again.returncode == 4 and again.stderr_lines == [f"vqdna: error: output {out} exists: use --force to overwrite it"]
 
 
+def test_a_scan_on_stdout_says_which_genome_and_regions_it_read(run_vqdna, tiny_model_dir, genome, tmp_path):
+    """On stdout (piped to bgzip, as README shows) no .json goes beside the BED: its first line
+    names the genome and regions besides the model."""
+    bed = tmp_path / "want.bed"
+    bed.write_text("chr1\t0\t450\n")
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--bed", bed,
+                       "-r", "chr2:1-300", "-o", "-", "-q")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.decode().splitlines()[0]
+    assert first.startswith("# vqdna ") and " task toy " in first
+    assert first.endswith(f" input {genome} region chr2:1-300 bed {bed}"), first
+
+
 def test_scan_warns_when_its_window_is_far_from_the_heads_training_length(run_vqdna, tiny_model_dir, genome,
                                                                           tmp_path):
     args = ("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome)

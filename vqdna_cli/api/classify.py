@@ -171,8 +171,11 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     batches = read_ahead(_batched(results, SCAN_BATCH))  # a genome that fails at once writes nothing
     with text_output(output) as out:
         table = ScanBed(out, list(info.class_names))
+        # the whole record on stdout too, where no .json goes beside the BED
+        scanned = " ".join(f"{key} {value}" for key, value in genome.describe().items()
+                           if key in ("input", "region", "bed") and value is not None)
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
-                           f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g}")
+                           f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g} {scanned}")
         for batch in batches:
             probabilities = window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
                                                  runner.device)

@@ -55,8 +55,8 @@ def command(
     inputs, run, quiet = given.inputs(source), given.run(model), given.quiet
     if scan is not None:
         if header_comments:
-            raise UsageError("--scan writes what made the BED in its first line and in the .json beside it; "
-                             "drop --header-comments")
+            raise UsageError("--scan writes what made the BED (version, model, task, layout, genome and "
+                             "regions) in its first line, and in the .json beside a file; drop --header-comments")
         settings = ScanSettings(window, stride, 0.0 if min_prob is None else min_prob)
         _scan(scan, inputs, task, output, run=run, settings=settings, rc=rc, output_format=output_format,
               force=given.force, quiet=quiet)
