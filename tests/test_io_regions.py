@@ -26,6 +26,11 @@ from vqdna_cli.io.regions import Region, parse_region, read_bed, resolve_region,
         ("{HLA-A*01:01}:5-6", Region("HLA-A*01:01", 4, 6)),
         ("chrUn:abc", Region("chrUn:abc", 0, None)),
         (" chr2:3-4 ", Region("chr2", 2, 4)),
+        # as htslib: k/M/G multiply, with a fraction; no START reads from the contig's first base
+        ("chr1:1k-2k", Region("chr1", 999, 2000)),
+        ("chr1:1.5M-1.6m", Region("chr1", 1_499_999, 1_600_000)),
+        ("chr1:2G", Region("chr1", 1_999_999_999, None)),
+        ("chr1:-500", Region("chr1", 0, 500)),
     ],
 )
 def test_parse_region(text: str, expected: Region) -> None:
@@ -33,7 +38,8 @@ def test_parse_region(text: str, expected: Region) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "chr1:0-10", "chr1:10-5", "chr1:1-2-3", ":1-10", "chr1:-5", "chr 1:1-5"]
+    "text", ["", "chr1:0-10", "chr1:10-5", "chr1:1-2-3", ":1-10", "chr1:-0", "chr 1:1-5", "chr1:1.0005k-2k",
+             "chr1:1kk"]
 )
 def test_parse_region_errors(text: str) -> None:
     with pytest.raises(InputError, match="invalid region"):

@@ -13,8 +13,11 @@ from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.fasta import foreign_compression
 
 _BRACED = re.compile(r"^\{(?P<chrom>[^{}]+)\}(?::(?P<range>.*))?$")
-_RANGE = re.compile(r"^(?P<start>[0-9][0-9,]*)(?:-(?P<end>[0-9][0-9,]*)?)?$")
-_RANGE_LIKE = re.compile(r"^[0-9,\-]+$")
+# a position as htslib reads one: thousands separators, and k/M/G with an optional fraction (1.5k)
+_POSITION = r"[0-9][0-9,]*(?:\.[0-9]+)?[kKmMgG]?"
+_RANGE = re.compile(rf"^(?P<start>{_POSITION})?(?:-(?P<end>{_POSITION})?)?$")
+_RANGE_LIKE = re.compile(r"^-?[0-9][0-9,.\-kKmMgG]*$")
+_SCALE = {"k": 10**3, "m": 10**6, "g": 10**9}
 _INTEGER = re.compile("[0-9]+")
 _BED_SKIP = ("#", "track", "browser")
 _CONTIGS_SHOWN = 5
@@ -70,17 +73,29 @@ def _with_range(chrom: str, range_text: str | None, text: str) -> Region:
     if range_text is None:
         return Region(chrom, 0, None)
     match = _RANGE.match(range_text)
-    if not match:
+    if not match or not (match["start"] or match["end"]):
         raise InputError(
-            f"invalid region {text!r}; expected CHROM:START-END, e.g. chr1:1,000-2,000"
+            f"invalid region {text!r}; expected CHROM:START-END, e.g. chr1:1,000-2,000 or chr1:1.5M-2M"
         )
-    start = int(match["start"].replace(",", ""))
-    end = int(match["end"].replace(",", "")) if match["end"] else None
+    start = _position(match["start"], text) if match["start"] else 1  # `chr1:-500`: from the start, as samtools
+    end = _position(match["end"], text) if match["end"] else None
     if start < 1:
         raise InputError(f"invalid region {text!r}: positions are 1-based, so START must be >= 1")
     if end is not None and end < start:
         raise InputError(f"invalid region {text!r}: END {end:,} is before START {start:,}")
     return Region(chrom, start - 1, end)
+
+
+def _position(written: str, text: str) -> int:
+    """`1,000`, `1k`, `1.5M` as htslib reads them; a fraction that leaves part of a base is refused."""
+    from fractions import Fraction
+
+    digits = written.replace(",", "")
+    scale = _SCALE.get(digits[-1].lower(), 1)
+    value = Fraction(digits[:-1] if scale > 1 else digits) * scale
+    if value.denominator != 1:
+        raise InputError(f"invalid region {text!r}: {written} is not a whole base")
+    return int(value)
 
 
 def resolve_regions(regions: list[Region], lengths: dict[str, int], source: str) -> list[Region]:
