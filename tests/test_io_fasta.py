@@ -269,6 +269,19 @@ def test_regions(indexed_fasta: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("line_end", [" \n", "\t \n", " \r\n"])
+def test_regions_of_lines_that_end_in_spaces_are_read_with_their_index(tmp_path: Path, line_end: str) -> None:
+    """Spaces or tabs before the line breaks are no reason to call the index stale: samtools
+    indexes such a file and htslib skips them as it reads (they are dropped elsewhere too)."""
+    path = write(tmp_path, "ref.fa", f">chr1\nacgtacgtAA{line_end}CCGGTT{line_end}>chr2\nTTTTGGGG{line_end}")
+    pysam.faidx(path)
+    regions = [parse_region("chr1:3-12"), parse_region("chr2")]
+    assert list(read_fasta_regions(path, regions)) == [
+        SequenceRecord("chr1:3-12", "GTACGTAACC", "chr1", 2),
+        SequenceRecord("chr2:1-8", "TTTTGGGG", "chr2", 0),
+    ]
+
+
 def test_regions_from_bgzf(tmp_path: Path) -> None:
     path = write_bgzf(tmp_path, "ref.fa.gz", FASTA)
     pysam.faidx(path)

@@ -207,20 +207,27 @@ def _read_fai(index: str, path: str) -> dict[str, tuple[int, int, int, int]]:
 def _entry_matches(handle: BinaryIO, name: str, length: int, offset: int, line_bases: int, line_width: int,
                    *, must_end_file: bool) -> bool:
     """Whether the bytes are where the entry puts them: the `>NAME` header line ending just
-    before `offset`, a line break after the first full line and one after the last base."""
+    before `offset`, a line end after the first full line and one after the last base (a line
+    end: spaces or tabs, which htslib skips as it reads, then a line break)."""
     if length <= 0 or line_bases <= 0:
         return True  # an empty record has no bases to misplace
     full_lines, rest = divmod(length, line_bases)
     end = offset + full_lines * line_width + rest - (0 if rest else line_width - line_bases)  # past the last base
-    line_breaks = (b"\r", b"\n")
     return (
         _header_names(handle, offset, name)
         and _is_base(_read_at(handle, offset, 1))
-        and (length <= line_bases or _read_at(handle, offset + line_bases, 1) in line_breaks)
+        and (length <= line_bases or _line_ends(_read_at(handle, offset + line_bases, line_width - line_bases)))
         and _is_base(_read_at(handle, end - 1, 1))
-        and _read_at(handle, end, 1) in (b"", *line_breaks)
+        and _line_ends(_read_at(handle, end, _HEADER_WINDOW), or_file_ends=True)
         and not (must_end_file and _read_at(handle, end, _HEADER_WINDOW).strip())
     )
+
+
+def _line_ends(following: bytes, or_file_ends: bool = False) -> bool:
+    """Whether the bytes after a base end its line: any spaces or tabs, then a line break
+    (or nothing, at the end of the file, where `or_file_ends`)."""
+    rest = following.lstrip(b" \t")
+    return rest[:1] in (b"\r", b"\n") or (or_file_ends and not rest)
 
 
 def _header_names(handle: BinaryIO, offset: int, name: str) -> bool:
