@@ -223,6 +223,27 @@ def test_a_name_longer_than_the_file_system_takes_is_named_not_blamed_on_stdout(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("length", [241, 250, 255])
+def test_a_name_the_file_system_takes_is_written_however_long(tmp_path: Path, length: int) -> None:
+    """The temporary file beside an output adds about 14 bytes to its name: a legal name of
+    242 to 255 bytes was "File name too long". Its part is named by a digest of the name, and a
+    part a killed run left is still found and removed."""
+    from vqdna_cli.io.writers import claim_parts, part_of
+
+    letters = length - len(".npz")
+    out = tmp_path / ("é" * (letters // 2) + "t" * (letters % 2) + ".npz")  # cut inside a two-byte letter or not
+    assert len(os.fsencode(out.name)) == length
+    part = part_of(out)
+    assert len(os.fsencode(part.name)) <= 255 and part.parent == tmp_path
+    left = part.with_name(part.name.replace(f".{os.getpid()}.", ".4194303."))  # the largest process ID: no writer
+    left.write_bytes(b"partial")
+    claim_parts(out)
+    assert not left.exists()
+    check_output(out, force=False)
+    write_npz(out, {"a": np.arange(3)}, {"made_by": "test"})
+    assert np.load(out)["a"].tolist() == [0, 1, 2] and os.listdir(tmp_path) == [out.name]
+
+
 @pytest.mark.parametrize("under", ["afile/x.npz", "afile/sub/x.npz"])
 def test_an_output_under_a_file_says_the_file_is_in_the_way(tmp_path: Path, under: str) -> None:
     """`-o afile/x.npz` said that folder afile does not exist; it does, as a file."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -223,13 +224,30 @@ def part_of(path: Path) -> Path:
     """The temporary file of `path` written by this process: the writer's process ID in
     its name tells a later run whether it is stale (its writer is gone: kill -9) or another
     run's, still writing."""
-    return path.parent / f".{path.name}.{os.getpid()}.part"
+    return path.parent / f"{_part_prefix(path)}{os.getpid()}.part"
+
+
+# A file name holds at most 255 bytes on the usual file systems; a part adds its dots, the
+# process ID (up to 7 digits) and ".part" to the output's name.
+_NAME_BYTES = 255
+_PART_EXTRA = len("..") + 7 + len(".part")
+
+
+def _part_prefix(path: Path) -> str:
+    """`.NAME.`, the start of every temporary file of `path`; for a name too long to take the
+    rest, its first bytes and a digest of the whole (one output, one prefix)."""
+    name = os.fsencode(path.name)
+    if len(name) + _PART_EXTRA <= _NAME_BYTES:
+        return f".{path.name}."
+    digest = hashlib.sha256(name).hexdigest()[:12]
+    kept = name[: _NAME_BYTES - _PART_EXTRA - len(digest) - 1]
+    return f".{os.fsdecode(kept)}~{digest}."
 
 
 def claim_parts(path: Path) -> None:
     """Remove the stale temporary files of `path`; refuse when another running process
     writes it (two runs with one -o would overwrite each other's output)."""
-    prefix = f".{path.name}."
+    prefix = _part_prefix(path)
     for part in (path.parent if str(path.parent) else Path(".")).glob(f"{glob.escape(prefix)}*.part"):
         pid = part.name[len(prefix) : -len(".part")]
         if not pid.isdigit():
