@@ -1,6 +1,7 @@
 """`vqdna mutations` on inputs other readers of vqdna already take or refuse: RNA genomes, a
 byte-order mark, CR-only lines, BAMs without reads or bases, SAM text, a CRAM against the
-wrong reference; and two runs given the same output folder."""
+wrong reference; spaces inside sequence lines, FASTQ given as genomes; and two runs given the same
+output folder."""
 
 from __future__ import annotations
 
@@ -179,4 +180,31 @@ def test_an_unsorted_cram_with_an_index_is_told_to_sort(files, tiny_model_dir, t
     with pytest.raises(InputError, match=r"shuffled.cram on 'ref1': the file is not sorted by coordinate: run "
                                          r"`samtools sort"):
         run(files, [cram], tmp_path / "out", tiny_model_dir, plot=False)
+    assert not (tmp_path / "out").exists()
+
+
+def _spaced(sequence: str, every: int = 37) -> str:
+    """The sequence in lines of 60 with a space and a tab inside some: layout, not bases."""
+    lines = [sequence[at : at + 60] for at in range(0, len(sequence), 60)]
+    return "\n".join(line[:every] + " \t" + line[every:] if n % 3 == 0 else line for n, line in enumerate(lines))
+
+
+def test_spaces_inside_sequence_lines_are_layout_in_genomes_and_reference(files, tiny_model_dir, tmp_path):
+    # minimap2 reading the reference file itself would count the spaces as bases and shift
+    # every call after the first one
+    reference = tmp_path / "spaced_ref.fa"
+    reference.write_text(f">{CHROM}\n{_spaced(REF)}\n")
+    genomes = tmp_path / "spaced_genomes.fa"
+    genomes.write_text(f">variant\n{_spaced(VARIANT, every=11)}\n")
+    run(files, [files["genomes"]], tmp_path / "plain", tiny_model_dir, plot=False)
+    run({**files, "ref": reference}, [genomes], tmp_path / "spaced", tiny_model_dir, plot=False)
+    expected = {site for site in called(tmp_path / "plain") if site[0] == "variant"}
+    assert expected and called(tmp_path / "spaced") == expected
+
+
+def test_reads_given_as_genomes_are_told_to_align_them(files, tiny_model_dir, tmp_path):
+    reads = tmp_path / "reads.fq"
+    reads.write_text(f"@r1\n{REF[:50]}\n+\n{'I' * 50}\n")
+    with pytest.raises(InputError, match=r"reads.fq looks like FASTQ .*minimap2 -a REFERENCE READS.fq"):
+        run(files, [reads], tmp_path / "out", tiny_model_dir, plot=False)
     assert not (tmp_path / "out").exists()

@@ -29,7 +29,7 @@ _EITHER_CASE = ALLOWED_BASES + ALLOWED_BASES.lower()
 _ALLOWED_BYTES = _EITHER_CASE.encode("ascii")
 _FIRST_BAD = re.compile(f"[^{_EITHER_CASE}]")
 _PROTEIN_ONLY = re.compile("[EFILPQefilpq]")
-_WHITESPACE = b" \t\r\n\v\f"
+WHITESPACE = b" \t\r\n\v\f"
 GZIP_MAGIC = b"\x1f\x8b"
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"  # UTF-8's; some editors (Notepad) start every file with it
 _BUFFER_SIZE = 1 << 20
@@ -377,7 +377,7 @@ def _refuse_duplicate(name: str | None, source: str) -> None:
 
 
 def _make_record(name: str, chunks: list[bytes], source: str) -> SequenceRecord:
-    raw = b"".join(chunks).translate(None, _WHITESPACE)
+    raw = b"".join(chunks).translate(None, WHITESPACE)
     if not raw:
         raise InputError(f"record {name!r} in {source} has an empty sequence")
     return SequenceRecord(name=name, seq=validate_sequence(raw, name, source), chrom=name)
@@ -410,13 +410,13 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
             sequence.append(line)
         else:
             raise InputError(f"record {name!r} in {source} is truncated: no '+' line after its sequence")
-        bases = len(b"".join(sequence).translate(None, _WHITESPACE))
+        bases = len(b"".join(sequence).translate(None, WHITESPACE))
         qualities = 0
         while qualities < bases:
             line = next(lines, None)
             if line is None:
                 break
-            qualities += len(line.translate(None, _WHITESPACE))
+            qualities += len(line.translate(None, WHITESPACE))
         if qualities != bases:
             raise InputError(f"record {name!r} in {source} has {qualities} quality values for {bases} bases "
                              "(a truncated or malformed FASTQ)")

@@ -12,13 +12,12 @@ from typing import BinaryIO
 import pysam
 
 from vqdna_cli.errors import InputError
-from vqdna_cli.io.fasta import GZIP_MAGIC, MAGIC_BYTES, check_text, is_bgzf, require_file, validate_sequence
+from vqdna_cli.io.fasta import GZIP_MAGIC, MAGIC_BYTES, WHITESPACE, check_text, is_bgzf, require_file, validate_sequence
 from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, check_unique_names, resolve_regions
 
 _HEADER_WINDOW = 4096  # bytes read back from a record's first base to find its header line
-_WHITESPACE = b" \t\r\n\v\f"
 _LINE_BREAK_OR_HEADER = re.compile("[\r\n>]")
 
 
@@ -250,7 +249,7 @@ def _read_at(handle: BinaryIO, position: int, size: int) -> bytes:
 
 
 def _is_base(byte: bytes) -> bool:
-    return len(byte) == 1 and byte not in _WHITESPACE and byte != b">"
+    return len(byte) == 1 and byte not in WHITESPACE and byte != b">"
 
 
 def _stale_index_error(path: str) -> InputError:

@@ -54,7 +54,7 @@ class GenomeAligner:
         import mappy
 
         self.reference = reference
-        self.aligner = mappy.Aligner(str(reference.path), preset=PRESET)
+        self.aligner = _index(reference, mappy)
         if not self.aligner:
             raise InputError(f"minimap2 could not index the reference {reference.path}")
 
@@ -77,6 +77,20 @@ class GenomeAligner:
             for site in sites:
                 calls.setdefault(site, Call(record.name, site))
         return GenomeCalls(record.name, sorted(calls.values(), key=lambda c: c.site), covered)
+
+
+def _index(reference: Reference, mappy):
+    """A minimap2 index of the reference's sequences as vqdna reads them, not of its file:
+    minimap2 would count a space inside a sequence line as a base (and keep U), shifting
+    every position after it from the reference the calls are read against."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vqdna-reference-") as folder:
+        path = f"{folder}/reference.fa"
+        with open(path, "w", encoding="utf-8") as handle:
+            for name, sequence in reference.sequences.items():
+                handle.write(f">{name}\n{sequence}\n")
+        return mappy.Aligner(path, preset=PRESET)
 
 
 def _kept_hits(hits: Iterable) -> list:
@@ -169,7 +183,8 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
     import gzip
     import zlib
 
-    from vqdna_cli.io.fasta import BYTE_ORDER_MARK, GZIP_MAGIC, MAGIC_BYTES, check_text, first_line, validate_sequence
+    from vqdna_cli.io.fasta import (BYTE_ORDER_MARK, GZIP_MAGIC, MAGIC_BYTES, WHITESPACE, check_text, first_line,
+                                    validate_sequence)
 
     if data is None:
         try:
@@ -199,10 +214,15 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
             chunks.append([])
         elif line.startswith(b";") or not line.strip():
             continue
+        elif not chunks and line.startswith(b"@"):
+            raise InputError(f"{path} looks like FASTQ (reads), not assembled genomes: align the reads to the "
+                             "reference and give the BAM, e.g. `minimap2 -a REFERENCE READS.fq | samtools sort "
+                             "-o reads.bam && samtools index reads.bam`")
         elif not chunks:
             raise InputError(f"{path} is not a FASTA file: the first line does not start with '>'")
         else:
-            chunks[-1].append(line.strip())
+            # as every FASTA reader of vqdna: whitespace inside a sequence line is layout
+            chunks[-1].append(line.translate(None, WHITESPACE))
     if not headers:
         raise InputError(f"no FASTA records in {path}")
     ids = [header.split()[0] if header.split() else "" for header in headers]
