@@ -492,3 +492,28 @@ def test_a_repeated_name_is_named_with_a_region_too(run_vqdna, tiny_model_dir, t
                        "-o", "-")
     assert result.returncode == 2 and result.stderr_lines == [
         f"vqdna: error: duplicate record ID 'a' in {fasta}; record IDs must be unique (its index holds only the first)"]
+
+
+def test_a_genome_given_as_a_pipe_is_refused_before_any_read(tmp_path):
+    """`--scan <(zcat genome.fa.gz)`: the genome is opened more than once, so a pipe hung on
+    its second open (its writer gone) or had its first bytes taken by the format check."""
+    import os
+    import signal
+
+    from vqdna_cli.errors import InputError
+    from vqdna_cli.scan import ScanSource
+
+    pipe = tmp_path / "genome.fa"
+    os.mkfifo(pipe)
+
+    def hung(*_):
+        raise AssertionError("ScanSource.open waited on the pipe")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(InputError, match="--scan needs a FASTA file, not a pipe or device: it is read more than once"):
+            ScanSource.open(str(pipe), [])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

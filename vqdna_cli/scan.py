@@ -156,8 +156,13 @@ class ScanSource:
         from vqdna_cli.io.indexed_fasta import indexed_fasta_lengths
         from vqdna_cli.io.regions import resolve_regions
 
-        if path == "-":
-            raise InputError("--scan needs a FASTA file, not stdin")
+        from vqdna_cli.io.writers import is_special
+
+        # a genome is read more than once (its format sniffed, its index or records read):
+        # a pipe would give its first bytes to the sniffing alone
+        if path == "-" or is_special(path):
+            raise InputError(f"--scan needs a FASTA file, not {'stdin' if path == '-' else 'a pipe or device'}: "
+                             "it is read more than once; give the file itself (gzip and BGZF are read as they are)")
         require_file(path)
         _require_fasta(path)
         if regions or (os.path.exists(path + ".fai") and not _plain_gzip(path)):  # (a stray .fai of plain gzip: unusable)
