@@ -76,6 +76,17 @@ def test_detect_sam_by_content(tmp_path: Path, bam: str) -> None:
     assert detect_format(write(tmp_path, "headerless.txt", body)) == "alignment"
 
 
+def test_headers_with_many_tabs_are_fasta_and_fastq_not_headerless_sam(tmp_path: Path) -> None:
+    """Eleven tab-separated fields made a headerless SAM; a header of key=value metadata
+    has as many, and its FASTA was refused as 'named like an alignment file'."""
+    metadata = "\t".join(f"field{n}=value" for n in range(12))
+    fasta = write(tmp_path, "tabs.fa", f">s1\t{metadata}\nACGTACGTAACCGGTT\n")
+    fastq = write(tmp_path, "tabs.fq", f"@s1\t{metadata}\nACGTACGT\n+\nIIIIIIII\n")
+    assert detect_format(fasta) == "fasta" and detect_format(fastq) == "fasta"
+    assert [record.seq for record in open_sequences(fasta)] == ["ACGTACGTAACCGGTT"]
+    assert [record.seq for record in open_sequences(fastq)] == ["ACGTACGT"]
+
+
 def test_detect_cram_magic_and_extensions(tmp_path: Path) -> None:
     assert detect_format(write(tmp_path, "x.dat", b"CRAM\x03\x00")) == "alignment"
     for name in ("x.BAM", "x.sam", "x.cram"):

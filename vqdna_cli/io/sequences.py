@@ -54,8 +54,10 @@ def looks_like_alignment(head: bytes) -> bool:
         return gunzip_prefix(head, 4).startswith(b"BAM\x01")
     if head.startswith(_SAM_HEADER_TAGS):
         return True
-    first_line = head.split(b"\n", 1)[0]
-    return len(first_line.split(b"\t")) >= _SAM_MIN_FIELDS
+    # a headerless SAM: its first read's 11 fields, FLAG, POS and MAPQ numbers (a FASTA or
+    # FASTQ header can hold as many tabs: metadata written key=value)
+    fields = head.split(b"\n", 1)[0].rstrip(b"\r").split(b"\t")
+    return len(fields) >= _SAM_MIN_FIELDS and all(fields[column].isdigit() for column in (1, 3, 4))
 
 
 def gunzip_prefix(head: bytes, size: int) -> bytes:
