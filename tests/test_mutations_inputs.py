@@ -208,3 +208,15 @@ def test_reads_given_as_genomes_are_told_to_align_them(files, tiny_model_dir, tm
     with pytest.raises(InputError, match=r"reads.fq looks like FASTQ .*minimap2 -a REFERENCE READS.fq"):
         run(files, [reads], tmp_path / "out", tiny_model_dir, plot=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_no_writable_temporary_folder_for_minimap2_is_one_line(files, tiny_model_dir, tmp_path, monkeypatch):
+    import tempfile
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", full_disk)
+    with pytest.raises(OutputError, match="cannot write minimap2's copy of the reference .*set TMPDIR"):
+        run(files, [files["genomes"]], tmp_path / "out", tiny_model_dir, plot=False)
+    assert not (tmp_path / "out").exists()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vqdna_cli.data.alphabet import reverse_complement
-from vqdna_cli.errors import InputError
+from vqdna_cli.errors import InputError, OutputError
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.mutations.variants import Call, Reference, normalise
 
@@ -85,12 +85,16 @@ def _index(reference: Reference, mappy):
     every position after it from the reference the calls are read against."""
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="vqdna-reference-") as folder:
-        path = f"{folder}/reference.fa"
-        with open(path, "w", encoding="utf-8") as handle:
-            for name, sequence in reference.sequences.items():
-                handle.write(f">{name}\n{sequence}\n")
-        return mappy.Aligner(path, preset=PRESET)
+    try:
+        with tempfile.TemporaryDirectory(prefix="vqdna-reference-") as folder:
+            path = f"{folder}/reference.fa"
+            with open(path, "w", encoding="utf-8") as handle:
+                for name, sequence in reference.sequences.items():
+                    handle.write(f">{name}\n{sequence}\n")
+            return mappy.Aligner(path, preset=PRESET)
+    except OSError as error:
+        raise OutputError(f"cannot write minimap2's copy of the reference in {tempfile.gettempdir()}: "
+                          f"{error.strerror}; set TMPDIR to a writable folder") from None
 
 
 def _kept_hits(hits: Iterable) -> list:
