@@ -112,3 +112,11 @@ def test_a_labels_file_for_several_fasta_files_is_read_and_warned_about_once(tmp
                                            labels_tsv=str(tmp_path / "labels.tsv")))
     assert len(seen) == 1  # not once per FASTA file that it labels
     assert len(data.rows) == 8 and len(data.valid_rows) == 2
+
+
+def test_a_csv_sequence_longer_than_pythons_field_limit_is_read(tmp_path: Path):
+    """csv refuses fields over 128 KiB by default; a FASTA row of the same length was read."""
+    long = "ACGT" * 50_000
+    path = tmp_path / "long.csv"
+    path.write_text(f"sequence,label\n{long},1\nACGT,0\n")
+    assert read_labelled_csv(str(path)).sequences == [long, "ACGT"]

@@ -709,3 +709,49 @@ def test_a_file_given_twice_is_refused_not_counted_twice(tmp_path: Path, model_c
         HeadRows((str(data),), valid_files=(str(data), str(data)))
     with pytest.raises(UsageError, match=r"d.csv is given twice among the --test files"):
         api.evaluate("toy", [str(data), str(data)], RunOptions(model_copy, threads=1))
+
+
+def test_labels_in_other_digits_are_names_not_numbers() -> None:
+    """'①' and '²' pass str.isdigit, and sorting them with int() was a traceback."""
+    from vqdna_cli.api.train import _class_names, _label_order
+
+    assert _label_order(["10", "2", "-1"]) == ["-1", "2", "10"]
+    assert _label_order(["②", "①"]) == ["①", "②"]
+    assert _class_names(["①", "②"], ("②", "①")) == ["①", "②"]
+
+
+def test_each_labelled_file_is_read_in_its_own_format(tmp_path: Path) -> None:
+    """With --labels every file was read as FASTA: a CSV --valid beside FASTA --train was
+    refused as 'not a FASTA file'; --labels beside CSV files only is said to be unused."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import VqdnaWarning
+
+    rows = [line.split(",") for line in toy_csv(tmp_path / "all.csv", rows=80).read_text().splitlines()[1:]]
+    (tmp_path / "train.fa").write_text("".join(f">r{i}\n{sequence}\n" for i, (sequence, _) in enumerate(rows[:60])))
+    (tmp_path / "labels.tsv").write_text("".join(f"r{i}\t{label}\n" for i, (_, label) in enumerate(rows[:60])))
+    (tmp_path / "valid.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows[60:]))
+    data = head_training_data(HeadRows((str(tmp_path / "train.fa"),), valid_files=(str(tmp_path / "valid.csv"),),
+                                       labels_tsv=str(tmp_path / "labels.tsv")))
+    assert sorted(data.rows) == sorted(map(tuple, rows[:60])) and sorted(data.valid_rows) == sorted(map(tuple, rows[60:]))
+    with pytest.warns(VqdnaWarning, match=r"--labels .*labels.tsv is not used: none of .*all.csv is FASTA"):
+        head_training_data(HeadRows((str(tmp_path / "all.csv"),), labels_tsv=str(tmp_path / "labels.tsv")))
+
+
+def test_class_names_are_stripped_and_evaluate_says_what_it_scored(run_vqdna, model_copy: Path,
+                                                                   tmp_path: Path) -> None:
+    """`--class-names "a, b"` named a class ' b' (a column `p_ b`); evaluate's stdout named
+    no model and changed on every run (its timing)."""
+    train = toy_csv(tmp_path / "d.csv")
+    trained = run_vqdna("train", "finetune", "--task", "named", "--train", train, "-m", model_copy, "--adapter",
+                        "frozen", "--epochs", "1", "--threads", "1", "--class-names", "a, b")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((model_copy / "heads" / "named" / "head.json").read_text())["class_names"] == ["a", "b"]
+    test = tmp_path / "t.csv"
+    test.write_text("sequence,label\n" + "".join(f"{random_dna(40, 7000 + i)},{i % 2}\n" for i in range(6)))
+    args = ["train", "evaluate", "--task", "named", "--test", test, "-m", model_copy, "--threads", "1"]
+    first, second = run_vqdna(*args), run_vqdna(*args)
+    assert first.returncode == 0 and first.stdout == second.stdout
+    score = json.loads(first.stdout)
+    assert score["task"] == "named" and score["n"] == 6 and score["vqdna_version"] and len(score["model_hash"]) == 16
+    assert "seconds" not in score and any(line.startswith("vqdna: scored head named on 6 rows in ")
+                                          and "bases/s" in line for line in first.stderr_lines)

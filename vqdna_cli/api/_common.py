@@ -104,11 +104,23 @@ def window_probabilities(head, features, device):
         return torch.softmax(logits.float(), -1).cpu().numpy()
 
 
-def read_labelled(files, labels=None):
-    """Labelled sequences of CSV files, or of FASTA files with their `labels`
-    (io.labelled.FastaLabels), as one set."""
-    from vqdna_cli.io.labelled import LabelledSet, read_labelled_csv, read_labelled_fasta
+def warn_if_labels_unused(files, labels) -> None:
+    """--labels with CSV files only: the rows carry their own labels, and the file is read for nothing."""
+    import warnings
 
-    sets = [read_labelled_fasta(f, labels) if labels else read_labelled_csv(f) for f in files]
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.io.labelled import looks_like_fasta
+
+    if labels and not any(looks_like_fasta(f) for f in files):
+        warnings.warn(f"--labels {labels.path} is not used: none of {', '.join(files)} is FASTA (CSV rows carry "
+                      "their own labels)", VqdnaWarning, stacklevel=2)
+
+
+def read_labelled(files, labels=None):
+    """Labelled sequences of CSV files and of FASTA files with their `labels`
+    (io.labelled.FastaLabels), as one set; each file's format is its own."""
+    from vqdna_cli.io.labelled import LabelledSet, looks_like_fasta, read_labelled_csv, read_labelled_fasta
+
+    sets = [read_labelled_fasta(f, labels) if labels and looks_like_fasta(f) else read_labelled_csv(f) for f in files]
     return LabelledSet([s for x in sets for s in x.sequences], [label for x in sets for label in x.labels],
                        ", ".join(files))

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
 import shlex
 import shutil
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelled, save_on_main, setup_training,
-                                   warn_if_never_pretrained, window_probabilities)
+                                   warn_if_labels_unused, warn_if_never_pretrained, window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError, VqdnaWarning
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
                                StageSettings, TrainControl, check_each_once, one_or_more)
@@ -75,7 +76,7 @@ def _class_names(labels: list[str], given) -> list[str]:
     given = list(given)
     if len(given) != len(labels):
         raise UsageError(f"--class-names gives {len(given)} names for {len(labels)} labels ({', '.join(labels)})")
-    if all(label.lstrip("-").isdigit() for label in labels):
+    if all(_is_integer(label) for label in labels):
         return given
     if sorted(given) == sorted(labels):
         return labels
@@ -387,10 +388,16 @@ def _with_transformer_of(model, preset: str, masking: str | None = None):
 # --- task heads -----------------------------------------------------------------------------
 
 
+def _is_integer(label: str) -> bool:
+    """A label written as a whole number in ASCII digits (str.isdigit takes '①' and '²' too,
+    which int() does not read)."""
+    return re.fullmatch(r"-?[0-9]+", label) is not None
+
+
 def _label_order(labels: list[str]) -> list[str]:
     """Distinct labels, numerically when they are all integers (GUE's 0, 1, 2 ...)."""
     distinct = set(labels)
-    if all(label.lstrip("-").isdigit() for label in distinct):
+    if all(_is_integer(label) for label in distinct):
         return sorted(distinct, key=int)
     return sorted(distinct)
 
@@ -422,6 +429,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         return min(sequence, reverse_complement(sequence)) if spec.either_strand else sequence
 
     labels = FastaLabels.read(spec.labels_tsv) if spec.labels_tsv else None
+    warn_if_labels_unused([*spec.train_files, *spec.valid_files], labels)
     train = read_labelled(spec.train_files, labels)
     excluded = set()
     for path in spec.exclude_files:
@@ -854,7 +862,9 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     head, info = runner.attach_head(task)
     if record:  # before the work, not after it: the score would be lost with the failure
         _check_writable(Path(runner.model_dir) / "heads" / task / "head.json")
-    test = read_labelled(test_files, FastaLabels.read(labels_tsv) if labels_tsv else None)
+    labels = FastaLabels.read(labels_tsv) if labels_tsv else None
+    warn_if_labels_unused(test_files, labels)
+    test = read_labelled(test_files, labels)
     index_of = {label: i for i, label in enumerate(info.labels)}
     unknown = set(test.labels) - set(index_of)
     if unknown:
@@ -875,7 +885,9 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     _warn_of_rows_unlike_training(task, info, unlike_training, len(test.sequences), test.source)
     seconds = time.monotonic() - began
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
-    metrics.update({"test_files": list(test_files), "seconds": round(seconds, 1),
+    made_by = runner.describe(transformer=False)
+    metrics.update({"task": task, "vqdna_version": made_by["vqdna_version"], "model_hash": made_by["model_hash"],
+                    "test_files": list(test_files), "seconds": round(seconds, 1),
                     "bases_per_second": round(sum(map(len, test.sequences)) / max(seconds, 1e-9)),
                     "evaluated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
     if record:

@@ -122,7 +122,7 @@ def finetune_command(
     valid: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
     valid_fraction: Annotated[Optional[float], typer.Option("--valid-fraction", metavar="X", help=f"Share of --train held out for model selection when --valid is not given. Default: {VALID_FRACTION}.", show_default=False)] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid (on either strand, with --both-strands). Repeatable.", show_default=False)] = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for FASTA training files.", show_default=False)] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for the FASTA files among the training data (CSV files carry their labels).", show_default=False)] = None,
     class_names: Annotated[Optional[str], typer.Option("--class-names", metavar="NAMES", help="Comma-separated readable names for numeric labels, in label order (0,1,...).", show_default=False)] = None,
     description: Annotated[str, typer.Option("--description", metavar="TEXT", help="What the task is, shown by `classify --list-tasks`.")] = "",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Weights directory to write the head into: --model itself (the default) or a copy of it, as a head works only with its model.", show_default=False)] = None,
@@ -155,7 +155,7 @@ def finetune_command(
         task, adapter=adapter, epochs=epochs, batch=batch, lr=lr, lora_rank=lora_rank, lora_alpha=lora_alpha,
         dropout=dropout, balance_classes=balance_classes, members=members, center_tokens=center_tokens, center_at=center_at,
         both_strands=both_strands, whole_record=whole_record, all_layers=all_layers, segments=segments,
-        class_names=tuple(class_names.split(",")) if class_names else None, description=description)
+        class_names=tuple(name.strip() for name in class_names.split(",")) if class_names else None, description=description)
     rows = HeadRows(tuple(train), valid_files=tuple(valid or ()), valid_fraction=valid_fraction,
                     exclude_files=tuple(exclude or ()), labels_tsv=labels, max_train_rows=max_train_rows)
     control = TrainControl(resume=resume, force=force, max_minutes=max_minutes, quiet=machine.quiet)
@@ -181,7 +181,7 @@ def evaluate_command(
     task: Annotated[str, typer.Option("--task", metavar="TASK", help="The head to score.")],
     test: Annotated[list[str], typer.Option("--test", help="Labelled test data (CSV, or FASTA with --labels). Repeatable.")],
     model: options.Model = None,
-    labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for FASTA test files.", show_default=False)] = None,
+    labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for the FASTA files among --test (CSV files carry their labels).", show_default=False)] = None,
     record: Annotated[bool, typer.Option("--record", help="Store the score in the head's head.json (shown by --list-tasks).")] = False,
     machine: options.Given = MACHINE,
 ) -> None:
@@ -190,5 +190,16 @@ def evaluate_command(
 
     from vqdna_cli import api
 
+    from vqdna_cli.cli.progress import report
+
     metrics = api.evaluate(task, test, machine.run(model), labels_tsv=labels, record=record)
+    # the score on stdout, the same bytes for the same head and test files; how long it
+    # took on stderr (and, with --record, in head.json)
+    timing = {key: metrics.pop(key) for key in RUN_TIMING}
     print(json.dumps(metrics, indent=2))
+    report(f"vqdna: scored head {task} on {metrics['n']:,} rows in {timing['seconds']} s "
+           f"({timing['bases_per_second']:,} bases/s) with vqdna {metrics['vqdna_version']}, model "
+           f"{metrics['model_hash']}", machine.quiet)
+
+
+RUN_TIMING = ("seconds", "bases_per_second", "evaluated_utc")

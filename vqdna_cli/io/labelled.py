@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import sys
 import warnings
 import zlib
 from collections.abc import Iterable
@@ -53,6 +54,11 @@ def _require_file(path: str | Path, what: str) -> None:
 
 def _warn_extra_columns(path: str | Path, line: int, columns: int, expected: str) -> None:
     warnings.warn(f"{path}: columns after {expected!r} are ignored (line {line} has {columns})", VqdnaWarning)
+
+
+# Python's csv refuses a field over 128 KiB by default; a sequence row has no length limit
+# (it is read window by window), as in FASTA.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def read_labelled_csv(path: str) -> LabelledSet:
@@ -145,14 +151,20 @@ def sequences_to_exclude(path: str) -> list[str]:
     """The sequences of an `--exclude` file, a `sequence,label` CSV or a FASTA (told apart by
     its first character): only sequences are compared, so a FASTA needs no labels."""
     _require_file(path, "an --exclude file")
+    if looks_like_fasta(path):
+        return [record.seq for record in read_fasta(path)]
+    return read_labelled_csv(path).sequences
+
+
+def looks_like_fasta(path: str) -> bool:
+    """Whether a labelled-data file is FASTA (its first character that is not blank, '>')
+    rather than a `sequence,label` CSV."""
     try:
         with open_text(path, errors="replace") as handle:
             first = next((line for line in handle if line.strip()), "")
     except (OSError, EOFError, zlib.error) as error:
         raise InputError(f"{path}: cannot read ({error})") from None
-    if first.lstrip().startswith(">"):
-        return [record.seq for record in read_fasta(path)]
-    return read_labelled_csv(path).sequences
+    return first.lstrip().startswith(">")
 
 
 def read_labelled_fasta(fasta: str, labels: FastaLabels) -> LabelledSet:
