@@ -228,3 +228,26 @@ def test_only_a_contig_continues_the_record_before_it(tmp_path) -> None:
         table.add(record("read", 0, [0, 1]), np.ones((2, 2), np.uint16))
         with pytest.raises(ValueError, match="only a contig"):
             table.add(record("read", 0, [2, 3]), np.ones((2, 2), np.uint16), continued=True)
+
+
+def test_one_long_id_among_many_is_written_in_bounded_slices_and_warned_of(tmp_path, monkeypatch) -> None:
+    """numpy pads every ID to the longest: the writer held blocks of 65,536 IDs at that width
+    (gigabytes for one 20 kb header among 100,000 reads), and the size was never said."""
+    from vqdna_cli.errors import VqdnaWarning
+
+    monkeypatch.setattr(scratch, "PIECE_BYTES", 4_096)
+    monkeypatch.setattr(scratch, "WIDE_ARRAY_BYTES", 100_000)
+    long_name = "x" * 500
+    added = [(record(long_name if n == 7 else f"r{n}", n), np.ones((3, 2), np.uint16)) for n in range(300)]
+    column = scratch.TextColumn(scratch.Scratch(None, None), "ids")
+    for rec, _ in added:
+        column.append(rec.name)
+    slices = list(column.stream().pieces())
+    assert max(piece.nbytes for piece in slices) <= 4_096 and len(slices) > 1
+    assert np.concatenate(slices).tolist() == [rec.name for rec, _ in added]
+    with pytest.warns(VqdnaWarning, match=r"^ids and chroms of .*t\.npz take 0\.0 GB once loaded: each of their 300 "
+                                          r"entries is as wide as the longest \(500 characters\)"):
+        write_table(tmp_path / "t.npz", [(record(r.name, r.offset, chrom=r.name), t) for r, t in added])
+    written_in_memory(tmp_path / "whole.npz", [(record(r.name, r.offset, chrom=r.name), t) for r, t in added],
+                      {"made_by": "test"})
+    assert (tmp_path / "t.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()

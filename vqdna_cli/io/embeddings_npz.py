@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqdna_cli.io.scratch import Scratch, TextColumn, scratch_folder
+from vqdna_cli.io.scratch import Scratch, TextColumn, scratch_folder, warn_if_wide
 from vqdna_cli.io.writers import AMBIGUITY_POLICY, ArrayStream, write_npz
 
 COORDINATES = "0-based half-open window_starts/window_ends on chroms"
@@ -43,8 +43,8 @@ class EmbeddingsNpz:
         folder = scratch_folder(output)
         self._rows = Scratch(folder, output)  # float32, row_shape each
         self._token_vectors = Scratch(folder, output)  # float32, width each
-        self.ids = TextColumn(Scratch(folder, output))
-        self.chroms = TextColumn(Scratch(folder, output))
+        self.ids = TextColumn(Scratch(folder, output), "ids")
+        self.chroms = TextColumn(Scratch(folder, output), "chroms")
 
     @property
     def records(self) -> int:
@@ -83,6 +83,7 @@ class EmbeddingsNpz:
 
     def write(self, path: Path | str, metadata: dict) -> None:
         """`metadata`: the model's and the input's; the layout's own keys are added here."""
+        warn_if_wide([self.ids, self.chroms], path)
         ranges = np.frombuffer(self.window_ranges, dtype=np.int64).reshape(-1, 2)
         lengths = np.frombuffer(self.lengths, dtype=np.int64)
         float32 = np.dtype(np.float32)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqdna_cli.io.scratch import Scratch, TextColumn, scratch_folder
+from vqdna_cli.io.scratch import Scratch, TextColumn, scratch_folder, warn_if_wide
 from vqdna_cli.io.writers import AMBIGUITY_POLICY, ArrayStream, write_npz
 
 # Coordinates made at a time: bounds the memory of writing, few enough Python calls.
@@ -50,8 +50,8 @@ class TokensNpz:
         folder = scratch_folder(output)
         self._tokens = Scratch(folder, output)
         self._positions = Scratch(folder, output)  # int64, -1 off the reference
-        self.ids = TextColumn(Scratch(folder, output))
-        self.chroms = TextColumn(Scratch(folder, output))
+        self.ids = TextColumn(Scratch(folder, output), "ids")
+        self.chroms = TextColumn(Scratch(folder, output), "chroms")
 
     def __enter__(self) -> TokensNpz:
         return self
@@ -94,6 +94,7 @@ class TokensNpz:
 
     def write(self, path: Path | str, metadata: dict, compress: bool = True) -> dict:
         """`metadata`: the model's and the input's; the layout's own keys are added here."""
+        warn_if_wide([self.ids, self.chroms], path)
         lengths = np.array(self.lengths, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         total = int(offsets[-1])
