@@ -295,3 +295,41 @@ def test_a_bam_stream_cut_at_a_block_boundary_is_refused(unsorted_bam: str) -> N
     with pytest.raises(InputError, match=r"^stdin is BGZF without its end-of-file block: the stream was cut short "
                                          r"\(an interrupted copy or download\?\); get it again$"):
         list(_stream_records(io.BytesIO(whole[:-28]), "stdin", False, None))  # the end block is 28 bytes
+
+
+@pytest.mark.filterwarnings("ignore:.*stored without bases")
+def test_compressed_sam_is_read_as_samtools_reads_it(tmp_path: Path, unsorted_bam: str) -> None:
+    """`reads.sam.gz` went to the FASTQ reader ('@HD' a read name) and was refused."""
+    import gzip
+
+    from vqdna_cli.io.sequences import open_sequences
+
+    sam = tmp_path / "reads.sam"
+    pysam.view("-h", "-o", str(sam), unsorted_bam, catch_stdout=False)
+    pysam.tabix_compress(str(sam), str(tmp_path / "reads.sam.bgz"))
+    (tmp_path / "reads.sam.gz").write_bytes(gzip.compress(sam.read_bytes()))
+    expected = list(read_alignments(unsorted_bam))
+    assert list(open_sequences(str(tmp_path / "reads.sam.bgz"))) == expected
+    assert list(open_sequences(str(tmp_path / "reads.sam.gz"))) == expected
+
+
+@pytest.mark.parametrize("bad_read, problem", [
+    ("r2\t0\tchr1\t1\t60\t5M\t*\t0\t0\tACGT\tIIII", "its CIGAR 5M covers 5 bases, its sequence has 4"),
+    ("r2\t0\tchr1\tx\t60\t4M\t*\t0\t0\tACGT\tIIII", "its POS field 'x' is not a whole number"),
+    ("r2\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT", "it has 10 tab-separated fields, a SAM record 11 or more"),
+])
+def test_a_sam_line_htslib_cannot_parse_is_named_not_called_truncated(tmp_path: Path, bad_read: str,
+                                                                      problem: str) -> None:
+    """htslib says what is wrong on stderr only (which vqdna silences): the file was called
+    'truncated or corrupt (truncated file)'."""
+    import io
+
+    from vqdna_cli.io.sequences import _stream_records
+
+    text = "@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\nr1\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\tIIII\n" + bad_read + "\n"
+    sam = tmp_path / "bad.sam"
+    sam.write_text(text)
+    with pytest.raises(InputError, match=rf"^{sam} line 4 is not a SAM record htslib can read: {problem}$"):
+        list(read_alignments(str(sam)))
+    with pytest.raises(InputError, match=r"^stdin: SAM record 2 \(after the header\) is not one htslib can read"):
+        list(_stream_records(io.BytesIO(text.encode()), "stdin", False, None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import threading
 import warnings
@@ -22,6 +23,7 @@ from vqdna_cli.io.regions import Region, resolve_regions
 from vqdna_cli.io.unique import SeenNames
 
 _NOT_PRIMARY, _WITHOUT_BASES = "not primary", "without bases (SEQ *)"  # what _kept leaves out, as messages say
+_PULLED = "read"  # _kept's count of every record htslib gave it
 
 UNMAPPED_CHROM = "*"
 """`chrom` of an unmapped read, as in the SAM RNAME column."""
@@ -188,7 +190,7 @@ def _records(
             warnings.warn(f"{path}: skipped {count:,} primary read{'s' if count > 1 else ''} "
                           "stored without bases (SEQ *)", VqdnaWarning, stacklevel=2)
     except (OSError, ValueError) as error:
-        raise _read_error(alignments, path, reference, error) from error
+        raise _read_error(alignments, path, reference, error, skipped[_PULLED] if regions is None else None) from error
     finally:
         with suppress(OSError):  # closing a file htslib failed to read raises again
             alignments.close()
@@ -201,14 +203,71 @@ def _nothing_kept(path: str, mapped_only: bool, skipped: Counter, where: str = "
             + (f" ({', '.join(left_out)} left out)" if left_out else ""))
 
 
-def _read_error(alignments: pysam.AlignmentFile, path: str, reference: str | None, error: Exception) -> InputError:
+def _read_error(alignments: pysam.AlignmentFile, path: str, reference: str | None, error: Exception,
+                pulled: int | None = None) -> InputError:
     """CRAM stores bases as differences from a reference: without it (htslib looks where
-    the header's UR/M5 tags point) reading fails as if the file were truncated."""
+    the header's UR/M5 tags point) reading fails as if the file were truncated. A SAM text
+    file fails at a line that htslib cannot parse (`pulled` records came before it): named,
+    with what is wrong with it where a look at its fields tells."""
+    if pulled is not None and alignments.is_sam and not alignments.is_bam and not _compressed_file(path):
+        bad_line = _unparsed_sam_line(path, pulled)
+        if bad_line is None:  # read from a stream, which cannot be read again to look
+            return InputError(f"{path}: SAM record {pulled + 1:,} (after the header) is not one htslib can read: "
+                              "check its fields against the SAM specification")
+        number, problem = bad_line
+        return InputError(f"{path} line {number:,} is not a SAM record htslib can read: {problem}")
     if alignments.is_cram and reference is None:
         return InputError(f"{path} is CRAM, which needs --reference: the reference FASTA it was compressed "
                           "against (it is not where the CRAM header points)")
     hint = "; check that --reference is the FASTA it was compressed with" if alignments.is_cram else ""
     return InputError(f"{path} is truncated or corrupt ({error}){hint}")
+
+
+def _compressed_file(path: str) -> bool:
+    """A BGZF-compressed SAM file: where it fails, it is likelier cut short than misparsed."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def _unparsed_sam_line(path: str, pulled: int) -> tuple[int, str] | None:
+    """The line number of the record after the first `pulled` ones of a plain SAM file, and
+    what is wrong with it (None for stdin or a pipe, which cannot be read again)."""
+    if not os.path.isfile(path):  # stdin ("stdin" or "-"), a pipe
+        return None
+    try:
+        with open(path, "rb") as handle:
+            records = 0
+            for number, line in enumerate(handle, start=1):
+                if line.startswith(b"@"):
+                    continue
+                if records == pulled:
+                    return number, _sam_record_problem(line.rstrip(b"\r\n").decode("utf-8", errors="replace"))
+                records += 1
+    except OSError:
+        return None
+    return None
+
+
+def _sam_record_problem(line: str) -> str:
+    """What a look at a SAM line's fields finds wrong with it (htslib says why only on stderr)."""
+    fields = line.split("\t")
+    if len(fields) < 11:
+        return f"it has {len(fields)} tab-separated fields, a SAM record 11 or more"
+    for column, name in ((1, "FLAG"), (3, "POS"), (4, "MAPQ")):
+        if not fields[column].isascii() or not fields[column].isdigit():
+            return f"its {name} field {fields[column][:20]!r} is not a whole number"
+    cigar, sequence = fields[5], fields[9]
+    if cigar != "*" and sequence != "*":
+        operations = re.findall(r"(\d+)([MIDNSHP=X])", cigar)
+        if "".join(n + op for n, op in operations) != cigar:
+            return f"its CIGAR {cigar[:30]!r} is not one"
+        length = sum(int(n) for n, op in operations if op in "MIS=X")
+        if length != len(sequence):
+            return f"its CIGAR {cigar[:30]} covers {length:,} bases, its sequence has {len(sequence):,}"
+    return "check its fields against the SAM specification"
 
 
 def _unique(records: Iterator[SequenceRecord], path: str) -> Iterator[SequenceRecord]:
@@ -233,6 +292,7 @@ def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool, skipped: Cou
     sequence-less records; both counted in `skipped` (counts, not names: a BAM may hold
     millions), as _NOT_PRIMARY and _WITHOUT_BASES."""
     for read in _quietly(reads):
+        skipped[_PULLED] += 1
         if mapped_only and read.is_unmapped:
             continue
         if read.is_secondary or read.is_supplementary:

@@ -47,11 +47,13 @@ def detect_format(path: str) -> str:
 
 
 def looks_like_alignment(head: bytes) -> bool:
-    """Whether the first bytes of a file or stream are CRAM, BAM (BGZF) or SAM."""
+    """Whether the first bytes of a file or stream are CRAM, BAM (BGZF) or SAM (plain or
+    compressed, as `samtools view` reads it)."""
     if head.startswith(b"CRAM"):
         return True
     if head.startswith(GZIP_MAGIC):
-        return gunzip_prefix(head, 4).startswith(b"BAM\x01")
+        inner = gunzip_prefix(head, len(head))
+        return inner.startswith(b"BAM\x01") or (not inner.startswith(GZIP_MAGIC) and looks_like_alignment(inner))
     if head.startswith(_SAM_HEADER_TAGS):
         return True
     # a headerless SAM: its first read's 11 fields, FLAG, POS and MAPQ numbers (a FASTA or
