@@ -225,9 +225,11 @@ def _read_error(alignments: pysam.AlignmentFile, path: str, reference: str | Non
 
 def _compressed_file(path: str) -> bool:
     """A BGZF-compressed SAM file: where it fails, it is likelier cut short than misparsed."""
+    from vqdna_cli.io.fasta import GZIP_MAGIC
+
     try:
         with open(path, "rb") as handle:
-            return handle.read(2) == b"\x1f\x8b"
+            return handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
     except OSError:
         return False
 
