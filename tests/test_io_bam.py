@@ -130,6 +130,18 @@ def test_several_regions_yield_each_read_once(indexed_bam: str) -> None:
     assert names == ["fwd", "rev", "pair/1", "pair/2"]
 
 
+def test_star_region_is_the_unmapped_reads_as_in_samtools(indexed_bam: str) -> None:
+    assert list(read_alignments(indexed_bam, parse_region("*"))) == [SequenceRecord("lost", "ACGTNACGTN", "*", 0)]
+    # beside placed regions, in the order given
+    names = [record.name for record in read_alignment_regions(indexed_bam, [Region("*", 0, None),
+                                                                              Region("chr1", 0, 150)])]
+    assert names == ["lost", "fwd"]
+    with pytest.raises(InputError, match="'\\*' \\(the unmapped reads\\) takes no coordinates"):
+        read_alignments(indexed_bam, parse_region("*:1-10"))
+    with pytest.raises(InputError, match="--mapped-only leaves out"):
+        read_alignments(indexed_bam, parse_region("*"), mapped_only=True)
+
+
 def test_region_without_index(unsorted_bam: str, capfd: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(InputError, match="has no index.*samtools index") as caught:
         read_alignments(unsorted_bam, parse_region("chr1:1-100"))

@@ -63,6 +63,8 @@ def test_resolve_region_errors() -> None:
     with pytest.raises(InputError, match="c:11-12 is outside contig 'c' of f.fa"):
         resolve_region(Region("c", 10, 12), {"c": 10}, "f.fa")
     assert resolve_region(Region("c", 4, 11), {"c": 10}, "f.fa") == Region("c", 4, 10)  # cut, as samtools does
+    with pytest.raises(InputError, match="region '\\*' \\(samtools' unmapped reads\\) is for BAM/SAM/CRAM input, not f.fa"):
+        resolve_region(Region("*", 0, None), {"c": 10}, "f.fa")
 
 
 def write(tmp_path: Path, content: str | bytes, name: str = "r.bed") -> str:

@@ -46,7 +46,8 @@ def read_alignments(
     get chrom `*` and offset 0.
     Mates are named `NAME/1` and `NAME/2` so paired reads keep distinct names.
 
-    `region` (needs a `.bai`/`.csi`/`.crai` index) restricts to reads overlapping it.
+    `region` (needs a `.bai`/`.csi`/`.crai` index) restricts to reads overlapping it; `*`
+    to the unmapped reads without a position, as in samtools.
     `reference` is the FASTA a CRAM file was compressed against. The file is opened and
     the region checked before the iterator is returned, so errors surface immediately.
     """
@@ -70,7 +71,7 @@ def read_alignment_regions(
         raise InputError(f"input file not found: {path}")
     alignments = _open_alignments(path, reference)
     try:
-        resolved = None if regions is None else _resolve_regions(alignments, regions, path)
+        resolved = None if regions is None else _resolve_regions(alignments, regions, path, mapped_only)
     except InputError:
         alignments.close()
         raise
@@ -122,7 +123,7 @@ def _open_alignments(path: str | int, reference: str | None, source: str | None 
 
 
 def _resolve_regions(
-    alignments: pysam.AlignmentFile, regions: list[Region], path: str
+    alignments: pysam.AlignmentFile, regions: list[Region], path: str, mapped_only: bool
 ) -> list[Region]:
     if not alignments.has_index():
         found = [index for index in _index_names(path) if os.path.exists(index)]
@@ -135,7 +136,21 @@ def _resolve_regions(
         )
     _warn_if_index_older(path)
     lengths = dict(zip(alignments.references, alignments.lengths))
-    return resolve_regions(regions, lengths, path)
+    placed = resolve_regions([region for region in regions if region.chrom != UNMAPPED_CHROM], lengths, path)
+    placed.reverse()
+    return [_unmapped_region(region, mapped_only) if region.chrom == UNMAPPED_CHROM else placed.pop()
+            for region in regions]
+
+
+def _unmapped_region(region: Region, mapped_only: bool) -> Region:
+    """`--region '*'`: the unmapped reads that have no position (samtools' `*`), which
+    have no coordinates to narrow them by."""
+    if mapped_only:
+        raise InputError("--region '*' selects the unmapped reads, which --mapped-only leaves out; drop one of them")
+    if region.start or region.end is not None:
+        raise InputError(f"invalid region {region.text or str(region)!r}: '*' (the unmapped reads) takes no "
+                         "coordinates")
+    return region
 
 
 def _warn_if_index_older(path: str) -> None:

@@ -127,6 +127,8 @@ def resolve_region(region: Region, lengths: dict[str, int], source: str) -> Regi
                              f"{region.chrom!r} is one too; write {{{region.text}}} for the first, "
                              f"{{{region.chrom}}}:{region.start + 1}-{region.end or ''} for the second")
         region = Region(region.text, 0, None, region.name)
+    if region.chrom == "*" and "*" not in lengths:
+        raise InputError(f"region '*' (samtools' unmapped reads) is for BAM/SAM/CRAM input, not {source}")
     if region.chrom not in lengths:
         known = list(lengths)
         shown = ", ".join(known[:_CONTIGS_SHOWN]) + (", ..." if len(known) > _CONTIGS_SHOWN else "")
