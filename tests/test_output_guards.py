@@ -147,6 +147,20 @@ def test_a_link_to_a_missing_file_is_named_up_front_and_replaced_with_force(run_
     assert forced.returncode == 0 and link.is_file() and not link.is_symlink()
 
 
+def test_force_over_a_link_writes_the_file_it_points_to(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
+                                                          tmp_path: Path) -> None:
+    """As a shell's `>` and samtools do: replacing the link would leave its target stale."""
+    (tmp_path / "results").mkdir()
+    target = tmp_path / "results" / "tokens.npz"
+    target.write_bytes(b"stale")
+    link = tmp_path / "out.npz"
+    link.symlink_to(Path("results") / "tokens.npz")
+    result = run_vqdna("tokenize", short_fasta, "--model", tiny_model_dir, "-o", link, "--force", "-q")
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and target.read_bytes()[:2] == b"PK"
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["out.npz", "results", "tokens.npz"]
+
+
 @pytest.mark.parametrize("option", [("--seed", "-1"), ("--seed", str(2**32)), ("--threads", "99999999999")])
 def test_seed_and_threads_out_of_range_are_usage_errors(run_vqdna, tiny_model_dir: Path, short_fasta: Path,
                                                        tmp_path: Path, option) -> None:

@@ -54,6 +54,7 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
                           "or use --force to write a file in its place")
     if path.exists() and not force:
         raise OutputError(f"output {path} exists: use --force to overwrite it")
+    path = through_link(path)
     check_parent_writable(path)
     claim_parts(path)
     if force:
@@ -152,8 +153,16 @@ def is_special(path: str | Path) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
+def through_link(path: Path) -> Path:
+    """The file a symbolic link output points to: it is written there, as a shell's `>` and
+    samtools write, rather than replacing the link with a file and leaving its target stale.
+    A link to a missing file is replaced (`check_output` asks for --force first)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() and path.exists() else path
+
+
 def check_parent_writable(path: Path) -> None:
     """The folder that will hold `path` exists and may be written to."""
+    path = through_link(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         # the first part of the path that is there but is no folder, if any: `afile/x.npz`
@@ -168,7 +177,7 @@ def check_parent_writable(path: Path) -> None:
 @contextlib.contextmanager
 def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside `path`; it replaces `path` only if the block succeeds."""
-    path = Path(path)
+    path = through_link(Path(path))
     if is_special(path):
         try:
             with open(path, mode) as handle:
