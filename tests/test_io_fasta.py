@@ -39,9 +39,9 @@ def write_bgzf(tmp_path: Path, name: str, content: str) -> str:
     return path
 
 
-def read_error(path: str) -> str:
+def read_error(path: str, fastq: bool = False) -> str:
     with pytest.raises(InputError) as caught:
-        list(read_fasta(path))
+        list(read_fasta(path, fastq=fastq))
     return str(caught.value)
 
 
@@ -214,6 +214,17 @@ def test_duplicate_ids(tmp_path: Path) -> None:
     path = write(tmp_path, "a.fa", ">dup one\nACGT\n>dup two\nACGT\n")
     message = read_error(path)
     assert "duplicate" in message and "'dup'" in message and path in message
+
+
+def test_interleaved_casava_mates_are_named_as_bam_mates(tmp_path: Path) -> None:
+    """`@r1 1:N:0:...` then `@r1 2:N:0:...` (an interleaved pair): r1/1 and r1/2; the same ID
+    without mate numbers, or twice read 1, is still a duplicate."""
+    read = "ACGTACGTAC\n+\nIIIIIIIIII\n"
+    pairs = write(tmp_path, "pairs.fq", f"@r1 1:N:0:ACGT\n{read}@r1 2:N:0:ACGT\n{read}@single 1:N:0:ACGT\n{read}"
+                                        f"@r2 1:Y:0:ACGT\n{read}@r2 2:N:0:ACGT\n{read}")
+    assert [record.name for record in read_fasta(pairs, fastq=True)] == ["r1/1", "r1/2", "single", "r2/1", "r2/2"]
+    for twice in (f"@r1 1:N:0:A\n{read}@r1 1:N:0:A\n{read}", f"@r1\n{read}@r1\n{read}"):
+        assert "duplicate record ID 'r1'" in read_error(write(tmp_path, "twice.fq", twice), fastq=True)
 
 
 def test_protein(tmp_path: Path) -> None:

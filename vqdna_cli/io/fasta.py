@@ -395,33 +395,74 @@ def _not_fasta_error(line: bytes, source: str) -> InputError:
 def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord]:
     """FASTQ records: '@' header, sequence, '+' line, qualities. The sequence and qualities
     may wrap over several lines (old files); qualities are only counted, because a quality
-    line may itself start with '@' and only its length says where the record ends."""
+    line may itself start with '@' and only its length says where the record ends.
+
+    Interleaved pairs whose mates share an ID and say which read they are in an Illumina
+    (Casava 1.8) comment, `@r1 1:N:0:ACGT` then `@r1 2:N:0:ACGT`, are named `r1/1` and `r1/2`,
+    as the mates of a BAM are; each record is therefore held until the next header is read."""
     seen = SeenNames()
+    held: tuple[SequenceRecord, bytes] | None = None  # the last record and its mate number
     for line in lines:
         if not line.strip():
             continue
         if not line.startswith(b"@"):
             raise InputError(f"{source} is not valid FASTQ: a record starts with {line[:20]!r}, not '@'")
-        name = _parse_header(line, source, seen)
-        sequence = []
-        for line in lines:
-            if line.startswith(b"+"):
-                break
-            sequence.append(line)
-        else:
-            raise InputError(f"record {name!r} in {source} is truncated: no '+' line after its sequence")
-        bases = len(b"".join(sequence).translate(None, WHITESPACE))
-        qualities = 0
-        while qualities < bases:
-            line = next(lines, None)
-            if line is None:
-                break
-            qualities += len(line.translate(None, WHITESPACE))
-        if qualities != bases:
-            raise InputError(f"record {name!r} in {source} has {qualities} quality values for {bases} bases "
-                             "(a truncated or malformed FASTQ)")
-        yield _make_record(name, sequence, source)
+        name, mate = _fastq_header(line, source)
+        record = _fastq_record(name, lines, source)
+        if held is not None and held[0].name == name and (held[1], mate) == (b"1", b"2"):
+            yield _unique(_renamed(held[0], f"{name}/1"), seen, source)
+            yield _unique(_renamed(record, f"{name}/2"), seen, source)
+            held = None
+            continue
+        if held is not None:
+            yield _unique(held[0], seen, source)
+        held = (record, mate)
+    if held is not None:
+        yield _unique(held[0], seen, source)
     _refuse_duplicate(seen.finish(), source)
+
+
+def _fastq_header(line: bytes, source: str) -> tuple[str, bytes]:
+    """The record name of a FASTQ header, and its Casava read number (b"1", b"2") if any."""
+    words = line[1:].split(None, 1)
+    if not words:
+        raise InputError(f"a FASTQ header in {source} has no record name after '@'")
+    casava = _CASAVA.match(words[1]) if len(words) > 1 else None
+    return record_name(words[0]), casava[1] if casava else b""
+
+
+# `<read>:<is filtered>:<control number>:<index>`, the comment Illumina's Casava 1.8 writes
+_CASAVA = re.compile(rb"([12]):[YN]:[0-9]+:")
+
+
+def _fastq_record(name: str, lines: Iterator[bytes], source: str) -> SequenceRecord:
+    sequence = []
+    for line in lines:
+        if line.startswith(b"+"):
+            break
+        sequence.append(line)
+    else:
+        raise InputError(f"record {name!r} in {source} is truncated: no '+' line after its sequence")
+    bases = len(b"".join(sequence).translate(None, WHITESPACE))
+    qualities = 0
+    while qualities < bases:
+        line = next(lines, None)
+        if line is None:
+            break
+        qualities += len(line.translate(None, WHITESPACE))
+    if qualities != bases:
+        raise InputError(f"record {name!r} in {source} has {qualities} quality values for {bases} bases "
+                         "(a truncated or malformed FASTQ)")
+    return _make_record(name, sequence, source)
+
+
+def _renamed(record: SequenceRecord, name: str) -> SequenceRecord:
+    return SequenceRecord(name=name, seq=record.seq, chrom=name)
+
+
+def _unique(record: SequenceRecord, seen: SeenNames, source: str) -> SequenceRecord:
+    _refuse_duplicate(seen.add(record.name), source)
+    return record
 
 
 # --- indexed region access ---------------------------------------------------------------
