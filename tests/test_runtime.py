@@ -32,3 +32,27 @@ def test_the_setting_is_refused_quietly_where_malloc_is_not_glibc(monkeypatch):
 
     monkeypatch.setattr(runtime.sys, "platform", "darwin")
     assert runtime.reuse_freed_memory() is False
+
+
+def test_head_probabilities_do_not_depend_on_the_thread_count():
+    """--threads changes how a CPU matmul splits its sums; classify's head must not pass that on
+    to the probabilities (the Transformer's outputs already do not), or -t 1 and -t 2 differ."""
+    import numpy as np
+    import torch
+
+    from vqdna_cli.api._common import window_probabilities
+    from vqdna_cli.model.heads import FeatureHead
+
+    torch.manual_seed(0)
+    head = FeatureHead(4000, 2).eval()
+    features = np.random.default_rng(0).standard_normal((266, 4000)).astype(np.float32)
+    threads = torch.get_num_threads()
+    try:
+        by_threads = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            by_threads.append(window_probabilities(head, features, "cpu"))
+            assert torch.get_num_threads() == count  # left as the command set it
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(*by_threads)

@@ -99,9 +99,17 @@ def window_probabilities(head, features, device):
     """(windows, F) head features (`head_features.head_features`) -> (windows, classes) class probabilities."""
     import torch
 
-    with torch.inference_mode():
-        logits = head(torch.from_numpy(features).to(device))
-        return torch.softmax(logits.float(), -1).cpu().numpy()
+    # one thread: how a CPU matmul splits its sums follows the thread count, which would make
+    # the probabilities' last digits depend on --threads (the Transformer's do not); the head
+    # is a small fraction of the work
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            logits = head(torch.from_numpy(features).to(device))
+            return torch.softmax(logits.float(), -1).cpu().numpy()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def warn_if_labels_unused(files, labels) -> None:
