@@ -194,6 +194,39 @@ def test_resumed_optimizer_takes_the_same_next_step(tmp_path: Path) -> None:
         assert torch.equal(a, b)
 
 
+def test_a_stop_while_a_checkpoint_is_written_waits_until_both_files_are(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C or `kill` between checkpoint.safetensors and checkpoint.json left a pair that could
+    not be resumed (the earlier pair already replaced); the stop now comes once both are written."""
+    import os
+    import signal
+
+    import vqdna_cli.checkpoint as checkpoint
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    write_json = checkpoint._write_json
+
+    def stopped_between(path, data):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives after the tensors, before their JSON
+        write_json(path, data)
+
+    net, optimizer = trained(2)
+    monkeypatch.setattr(checkpoint, "_write_json", stopped_between)
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(Stopped):
+            save_training_state(tmp_path / "checkpoint", net.state_dict(), optimizer, {"step": 2})
+        assert signal.getsignal(signal.SIGTERM) is stop  # the run's own handler is back
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    _, meta = load_training_state(tmp_path / "checkpoint", trained(0)[1])
+    assert meta["step"] == 2
+
+
 def test_a_checkpoint_whose_two_files_do_not_match_says_to_start_over(tmp_path: Path) -> None:
     """A run killed between writing checkpoint.safetensors and checkpoint.json (or a damaged
     file): was "corrupted ... restore it or reinstall vqdna", which cannot mend it."""

@@ -91,6 +91,21 @@ def test_resumed_training_equals_uninterrupted_training(genomes, tmp_path: Path)
         np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_a_resumed_run_logs_each_step_once(genomes, tmp_path: Path):
+    """A run stopped after logging a step but before the next checkpoint logged that step
+    again on --resume (and kept a line cut short by the stop)."""
+    out = tmp_path / "tok"
+    train_tokenizer(genomes, out, steps=4, max_minutes=0.0)
+    log = out / "train_log.jsonl"
+    first = json.loads(log.read_text().splitlines()[-1])
+    assert first["step"] == 1
+    with log.open("a") as handle:  # what the stopped run had logged past its checkpoint
+        handle.write(json.dumps({**first, "step": 2}) + "\n" + '{"stage": "tok')
+    train_tokenizer(genomes, out, steps=4, resume=True)
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[0] == 1 and steps[-1] == 4
+
+
 def test_a_resumed_run_records_the_minutes_of_all_its_parts(genomes, tmp_path: Path):
     """wall_minutes counts the stopped part too: each checkpoint records the run's minutes so
     far, and the resumed part adds its own (the first part here is said to have taken 30)."""

@@ -23,6 +23,7 @@ from vqdna_cli import __version__
 from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig
 from vqdna_cli.errors import InputError, ModelError, UsageError, VqdnaWarning
 from vqdna_cli.io.writers import atomic_file
+from vqdna_cli.stops import stops_held
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -117,14 +118,15 @@ def recorded_hash(info: dict, name: str | None, path: Path) -> str:
 
 def save_model(directory: Path, model: torch.nn.Module, cfg: ModelConfig, provenance: dict[str, Any]) -> None:
     directory = Path(directory)
-    digest = _save_tensors(model.state_dict(), directory / MODEL_FILE)
-    _write_json(directory / CONFIG_FILE, {
-        "format_version": WEIGHTS_FORMAT_VERSION,
-        "vqdna_version": __version__,
-        "model": cfg.to_dict(),
-        "sha256": {MODEL_FILE: digest},
-        "provenance": provenance,
-    })
+    with stops_held():  # a config.json that does not match the model is a broken weights folder
+        digest = _save_tensors(model.state_dict(), directory / MODEL_FILE)
+        _write_json(directory / CONFIG_FILE, {
+            "format_version": WEIGHTS_FORMAT_VERSION,
+            "vqdna_version": __version__,
+            "model": cfg.to_dict(),
+            "sha256": {MODEL_FILE: digest},
+            "provenance": provenance,
+        })
 
 
 def read_model_info(directory: Path) -> dict:
@@ -201,8 +203,9 @@ def save_head(directory: Path, task: str, tensors: dict[str, torch.Tensor], info
     head_dir = Path(directory) / "heads" / task
     # checked before anything is written: a bad description leaves no half-written head
     head = HeadInfo.from_json({**info, "task": task, "sha256": {HEAD_FILE: ""}}, head_dir / HEAD_INFO)
-    digest = _save_tensors(tensors, head_dir / HEAD_FILE)
-    _write_json(head_dir / HEAD_INFO, dataclasses.replace(head, weights_sha256=digest).to_json())
+    with stops_held():
+        digest = _save_tensors(tensors, head_dir / HEAD_FILE)
+        _write_json(head_dir / HEAD_INFO, dataclasses.replace(head, weights_sha256=digest).to_json())
     return head_dir
 
 
@@ -256,10 +259,11 @@ def save_training_state(path: Path, model_state: dict, optimizer: torch.optim.Op
     for index, state in opt_state["state"].items():
         for key, value in state.items():
             tensors[f"optim.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    digest = _save_tensors(tensors, path.with_suffix(".safetensors"))
-    _write_json(path.with_suffix(".json"), {
-        **meta, "param_groups": opt_state["param_groups"], "sha256": digest,
-    })
+    with stops_held():  # a stop between the two files would leave a checkpoint that cannot be resumed
+        digest = _save_tensors(tensors, path.with_suffix(".safetensors"))
+        _write_json(path.with_suffix(".json"), {
+            **meta, "param_groups": opt_state["param_groups"], "sha256": digest,
+        })
 
 
 def resume_mismatch(path: Path, error: Exception) -> InputError:
@@ -281,8 +285,8 @@ def load_training_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[d
     require_keys(meta, ("step", "param_groups"), path.with_suffix(".json"))
     expected = recorded_hash(meta, None, path.with_suffix(".json"))
     if path.with_suffix(".safetensors").is_file() and sha256_of(path.with_suffix(".safetensors")) != expected:
-        # the two files are written one after the other: a run killed between them leaves a pair
-        # that does not match, which no reinstall mends
+        # the two files are written one after the other: a run killed (kill -9) between them leaves
+        # a pair that does not match, which no reinstall mends
         raise ModelError(f"the checkpoint in {path.parent} is incomplete ({path.with_suffix('.safetensors').name} "
                          f"does not match {path.with_suffix('.json').name}: a run stopped while writing them); "
                          "start the run over with --force")

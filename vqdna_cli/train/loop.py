@@ -26,6 +26,7 @@ from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_train
                                   save_training_state)
 from vqdna_cli.errors import TrainingError
 from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, stderr_console
+from vqdna_cli.io.writers import atomic_file
 from vqdna_cli.train.provenance import command_line
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
@@ -121,6 +122,8 @@ def run(
             raise resume_mismatch(out_dir / CHECKPOINT, error) from None
         start = meta["step"]
         commands = [*meta.get(COMMANDS_KEY, []), *commands]
+        if distributed.is_main():
+            _forget_logged_after(out_dir / LOG, stage, start)
         if RUN_KEY not in meta:
             run_record = None  # a checkpoint from before runs were recorded: what its run was stays unknown
     main = distributed.is_main()
@@ -186,6 +189,28 @@ def run(
         with torch.no_grad():
             metrics = evaluate()
     return {**metrics, "steps": done if settings.steps > start else start}
+
+
+def _forget_logged_after(log: Path, stage: str, step: int) -> None:
+    """The log lines of `stage` past the checkpoint resumed from: a run stopped after logging
+    a step but before its next checkpoint logs those steps again, so they go (with a line
+    cut short by the stop)."""
+    if not log.is_file():
+        return
+    lines = log.read_text().splitlines(keepends=True)
+
+    def kept(line: str) -> bool:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        return not (isinstance(record, dict) and record.get("stage") == stage
+                    and isinstance(record.get("step"), int) and record["step"] > step)
+
+    left = [line for line in lines if line.endswith("\n") and kept(line)]
+    if left != lines:
+        with atomic_file(log, "w") as handle:
+            handle.writelines(left)
 
 
 def recorded_commands(folder: Path) -> list[str]:
