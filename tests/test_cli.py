@@ -596,7 +596,12 @@ def test_classify_tsv_on_stdout(run_vqdna, tiny_model_dir: Path, short_fasta: Pa
         assert label == ["neg", "pos"][int(np.argmax(p))]
         assert index == str(int(np.argmax(p)))
     assert result.stderr_lines[-1] == (f"classified 3 sequences with task toy, vqdna {vqdna_cli.__version__}, "
-                                       f"model {model_hash_of(tiny_model_dir)} -> stdout")
+                                       f"model {model_hash_of(tiny_model_dir)}, head {head_hash_of(tiny_model_dir)} "
+                                       "-> stdout")
+
+
+def head_hash_of(model_dir: Path, task: str = "toy") -> str:
+    return json.loads((model_dir / "heads" / task / "head.json").read_text())["sha256"]["head.safetensors"][:16]
 
 
 def model_hash_of(model_dir: Path) -> str:
@@ -642,12 +647,15 @@ def test_provenance_in_a_sidecar_and_on_request_in_comments(run_vqdna, tiny_mode
     assert sidecar["format"] == "vqdna-predictions" and sidecar["vqdna_version"] == vqdna_cli.__version__
     assert sidecar["task"] == "toy" and sidecar["input"] == str(short_fasta) and sidecar["rows"] == 3
     assert sidecar["model_hash"] == model_hash_of(tiny_model_dir)
+    # and the head: one retrained over the same model answers otherwise under the same model hash
+    head = json.loads((tiny_model_dir / "heads" / "toy" / "head.json").read_text())["sha256"]["head.safetensors"]
+    assert sidecar["head_sha256"] == head and sidecar["head_hash"] == head[:16]
     assert sidecar["columns"] == plain.read_text().splitlines()[0].split("\t")
     lines = commented.read_text().splitlines()
     comments = [line for line in lines if line.startswith("##")]
     assert lines[: len(comments)] == comments  # all before the header
     assert f"##vqdna_version={vqdna_cli.__version__}" in comments and "##task=toy" in comments
-    assert f"##model_hash={sidecar['model_hash']}" in comments
+    assert f"##model_hash={sidecar['model_hash']}" in comments and f"##head_hash={head[:16]}" in comments
     assert lines[len(comments):] == plain.read_text().splitlines()  # the same table after them
 
 

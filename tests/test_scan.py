@@ -179,6 +179,7 @@ def test_scan_records_what_made_it_beside_the_bed(run_vqdna, tiny_model_dir, gen
     made_by = json.loads((tmp_path / "calls.bed.json").read_text())
     assert made_by["task"] == "toy" and made_by["input"] == str(genome) and made_by["window"] == 40
     assert made_by["rows"] == len(bed_rows(out)) and "model_hash" in made_by and "vqdna_version" in made_by
+    assert made_by["head_hash"] == made_by["head_sha256"][:16]
     assert (made_by["format"], made_by["format_version"], made_by["class_names"]) == ("vqdna-scan", 1, ["neg", "pos"])
     assert made_by["columns"] == out.read_text().splitlines()[1].split("\t")
     again = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "-o", out)
@@ -188,13 +189,16 @@ def test_scan_records_what_made_it_beside_the_bed(run_vqdna, tiny_model_dir, gen
 def test_a_scan_on_stdout_says_which_genome_and_regions_it_read(run_vqdna, tiny_model_dir, genome, tmp_path):
     """On stdout (piped to bgzip, as README shows) no .json goes beside the BED: its first line
     names the genome and regions besides the model."""
+    import json
+
     bed = tmp_path / "want.bed"
     bed.write_text("chr1\t0\t450\n")
     result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--bed", bed,
                        "-r", "chr2:1-300", "-o", "-", "-q")
     assert result.returncode == 0, result.stderr
     first = result.stdout.decode().splitlines()[0]
-    assert first.startswith("# vqdna ") and " task toy " in first
+    head = json.loads((tiny_model_dir / "heads" / "toy" / "head.json").read_text())["sha256"]["head.safetensors"]
+    assert first.startswith("# vqdna ") and f" task toy head {head[:16]} " in first
     assert first.endswith(f" input {genome} region chr2:1-300 bed {bed}"), first
 
 

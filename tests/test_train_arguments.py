@@ -753,5 +753,7 @@ def test_class_names_are_stripped_and_evaluate_says_what_it_scored(run_vqdna, mo
     assert first.returncode == 0 and first.stdout == second.stdout
     score = json.loads(first.stdout)
     assert score["task"] == "named" and score["n"] == 6 and score["vqdna_version"] and len(score["model_hash"]) == 16
+    head = json.loads((model_copy / "heads" / "named" / "head.json").read_text())["sha256"]["head.safetensors"]
+    assert score["head_hash"] == head[:16]
     assert "seconds" not in score and any(line.startswith("vqdna: scored head named on 6 rows in ")
                                           and "bases/s" in line for line in first.stderr_lines)

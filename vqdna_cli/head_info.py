@@ -130,6 +130,11 @@ class HeadInfo:
     def frozen(self) -> bool:
         return self.adapter == "frozen"
 
+    def made_by(self) -> dict:
+        """Which head made an output, beside the model's hash (`Runner.describe`): a head
+        retrained over the same model gives other answers under the same model hash."""
+        return {"head_sha256": self.weights_sha256, "head_hash": self.weights_sha256[:16]}
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any], path: Path) -> "HeadInfo":
         """The one way head.json becomes a HeadInfo; a missing key or a value of the wrong

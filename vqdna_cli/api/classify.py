@@ -88,6 +88,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     names = list(info.class_names)
     table = (PredictionBed if output_format == "bed" else PredictionTsv)(names, class_index)
     provenance = {**table.FORMAT, **runner.describe(batch_tokens=run.tokens_per_batch()), "task": task,
+                  **info.made_by(),
                   "class_names": names,
                   **inputs.describe(), "output_format": output_format,
                   "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
@@ -167,7 +168,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     # the progress bar) back for many seconds
     results = embed_records(runner, records(), request, batch_tokens=run.tokens_per_batch(), group_records=SCAN_BATCH)
     kept = windows = 0
-    made_by = runner.describe(batch_tokens=run.tokens_per_batch())
+    made_by = {**runner.describe(batch_tokens=run.tokens_per_batch()), **info.made_by()}
     batches = read_ahead(_batched(results, SCAN_BATCH))  # a genome that fails at once writes nothing
     with text_output(output) as out:
         table = ScanBed(out, list(info.class_names))
@@ -175,7 +176,8 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
         scanned = " ".join(f"{key} {value}" for key, value in genome.describe().items()
                            if key in ("input", "region", "bed") and value is not None)
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
-                           f"window {layout.window} stride {layout.stride} min_prob {settings.min_prob:g} {scanned}")
+                           f"head {made_by['head_hash']} window {layout.window} stride {layout.stride} "
+                           f"min_prob {settings.min_prob:g} {scanned}")
         for batch in batches:
             probabilities = window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
                                                  runner.device)

@@ -887,7 +887,7 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     metrics = classification_metrics(np.array([index_of[y] for y in test.labels]), np.array(predicted), len(index_of))
     made_by = runner.describe(transformer=False)
     metrics.update({"task": task, "vqdna_version": made_by["vqdna_version"], "model_hash": made_by["model_hash"],
-                    "test_files": list(test_files), "seconds": round(seconds, 1),
+                    "head_hash": info.made_by()["head_hash"], "test_files": list(test_files), "seconds": round(seconds, 1),
                     "bases_per_second": round(sum(map(len, test.sequences)) / max(seconds, 1e-9)),
                     "evaluated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
     if record:

@@ -72,7 +72,7 @@ def command(
     made_by = result["provenance"]
     # Predictions on stdout carry no provenance: the log line says what made them.
     report(f"classified {counted(result['rows'], 'window' if result['format'] == 'bed' else 'sequence')} with task {task}, "
-           f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']} -> "
+           f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']}, head {made_by['head_hash']} -> "
            f"{'stdout' if output is None or str(output) == '-' else output}", quiet)
     if result["outside_training_lengths"]:
         outside = result["outside_training_lengths"]
