@@ -4,6 +4,7 @@ one, and each training stage's defaults are the CLI's."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import random
 import re
@@ -17,7 +18,8 @@ from vqdna_cli import api
 from vqdna_cli.cli import train as train_cli
 from vqdna_cli.errors import InputError, UsageError
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, ClassifyOptions, EmbedOptions, FinetuneSettings,
-                               GenomeSet, HeadRows, InputSpec, MutationsOptions, RunOptions, ScanSettings, TrainControl)
+                               GenomeSet, HeadRows, InputSpec, MutationsOptions, RunOptions, ScanSettings, StageSettings,
+                               TrainControl)
 
 
 def test_a_call_leaves_the_callers_threads_precision_and_generators_as_they_were(tiny_model_dir: Path,
@@ -99,6 +101,56 @@ def test_on_off_options_take_true_or_false_only(make, message: str):
     with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
         make()
     assert EmbedOptions(per_token=True, reverse_complement=False).per_token is True
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: StageSettings(steps=5.5), "--steps 5.5: must be a whole number"),
+    (lambda: StageSettings(lr="0.001"), "--lr '0.001': must be a number"),
+    (lambda: TrainControl(max_minutes="1"), "--max-minutes '1': must be a number"),
+    (lambda: MutationsOptions("ref.fa", min_depth="5"), "--min-depth '5': must be a whole number"),
+    (lambda: FinetuneSettings("t", epochs=2.5), "--epochs 2.5: must be a whole number"),
+    (lambda: HeadRows("a.csv", valid_fraction="0.1"), "--valid-fraction '0.1': must be a number"),
+    (lambda: InputSpec("x.fa", region=5), "--region 5: give it as text"),
+    (lambda: RunOptions(model_dir=123), "the weights folder is 123"),
+    (lambda: GenomeSet("a.fa", holdout_tail={"a.fa": 2.5}), "--holdout-tail a.fa:2.5: the bases held out"),
+])
+def test_values_of_the_wrong_kind_are_refused_before_any_check_compares_them(make, message: str):
+    """They failed with a TypeError in a comparison, or were accepted and failed in the loop."""
+    with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+        make()
+
+
+def test_numpy_numbers_become_pythons_own():
+    """np.int64 steps, np.float32 rates and np.bool_ switches passed the checks, then failed when
+    the output's JSON metadata was written, after all the work (a pre-training run's weights
+    left without config.json)."""
+    import json
+
+    made = [RunOptions(threads=np.int64(2), seed=np.uint32(7), batch_tokens=np.int64(4096)),
+            StageSettings(steps=np.int64(5), lr=np.float32(1e-3), window=np.int64(64), batch=np.int32(4)),
+            EmbedOptions(stride=np.int32(100), per_token=np.bool_(True)), ClassifyOptions(stride=np.int64(100)),
+            TrainControl(max_minutes=np.float64(1.0), quiet=np.bool_(False)),
+            GenomeSet("a.fa", holdout_tail={"a.fa": np.int64(5000)})]
+    for options in made:
+        json.dumps(dataclasses.asdict(options), default=str)  # a NumPy number is no JSON
+        assert not any(type(value).__module__ == "numpy" for value in vars(options).values())
+    assert GenomeSet("a.fa", holdout_tail={"a.fa": np.int64(5000)}).holdout_tail == {"a.fa": 5000}
+
+
+def test_force_and_compress_take_true_or_false_only(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):
+    """`force="no"` overwrote an existing file."""
+    kept = tmp_path / "keep.npz"
+    kept.write_text("precious")
+    given, run = InputSpec(str(short_fasta)), RunOptions(tiny_model_dir, threads=1)
+    for call, message in [(lambda: api.tokenize(given, kept, run, force="no"), "force: expected bool, got str 'no'"),
+                          (lambda: api.tokenize(given, kept, run, compress=1), "compress: expected bool"),
+                          (lambda: api.embed(given, kept, run, force="no"), "force: expected bool"),
+                          (lambda: api.classify(given, kept, "toy", run, force="no"), "force: expected bool"),
+                          (lambda: api.tokenize(InputSpec(None), kept, run), "inputs: InputSpec(None) names no input"),
+                          (lambda: api.scan(InputSpec(None), kept, "toy", run), "genome: InputSpec(None)")]:
+        with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+            call()
+    assert kept.read_text() == "precious"
 
 
 def test_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):

@@ -38,14 +38,31 @@ def check_whole_number(option: str, value) -> None:
         raise UsageError(f"{option} {value!r}: must be a whole number")
 
 
-def check_switches(options) -> None:
-    """The on/off fields of an options object are True or False: the string "no" (from a
-    config file, say) would be taken as true and switch the option on."""
+def check_fields(options) -> None:
+    """The fields of an options object are of their declared kinds, checked before any other
+    check compares them: on/off fields True or False (the string "no", from a config file, would
+    be taken as true), counts whole numbers, rates numbers. NumPy's scalars (`np.int64(5)`, a
+    value taken from an array) become Python's own, which the JSON metadata of every output
+    takes; they were accepted, then failed when that was written, after all the work."""
     for item in dataclasses.fields(options):
         value = getattr(options, item.name)
+        if _is_numpy_scalar(value):
+            value = value.item()
+            object.__setattr__(options, item.name, value)
+        if value is None and item.type.endswith("| None"):
+            continue
+        flag = f"--{item.name.replace('_', '-')}"
         if item.type == "bool" and not isinstance(value, bool):
             raise UsageError(f"{type(options).__name__}.{item.name}: expected True or False, got "
                              f"{type(value).__name__} {value!r}"[:200])
+        if item.type in ("int", "int | None") and not _is_int(value):
+            raise UsageError(f"{flag} {value!r}: must be a whole number"[:200])
+        if item.type in ("float", "float | None") and (not isinstance(value, numbers.Real) or isinstance(value, bool)):
+            raise UsageError(f"{flag} {value!r}: must be a number"[:200])
+
+
+def _is_numpy_scalar(value) -> bool:
+    return type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item")
 
 
 def check_each_once(paths: tuple[str, ...], what: str) -> None:
@@ -63,6 +80,14 @@ def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
     if not isinstance(value, kind):
         kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise UsageError(f"{what}: expected {kinds}, got {type(value).__name__} {value!r}"[:200])
+
+
+def expect_input(what: str, value) -> None:
+    """An `InputSpec` that names a file: one of None (how the CLI's classify --scan leaves the
+    sequences unnamed) would fail deep inside with a TypeError."""
+    expect(what, value, InputSpec)
+    if value.source is None:
+        raise UsageError(f"{what}: InputSpec(None) names no input: give a file name, or - for stdin")
 
 
 def one_or_more(paths, what: str) -> tuple[str, ...]:
@@ -87,11 +112,13 @@ class InputSpec:
     reference: Path | None = None  # CRAM's reference
 
     def __post_init__(self):
-        check_switches(self)
+        check_fields(self)
         if isinstance(self.source, os.PathLike):  # readers take the name as text, as the CLI gives it
             object.__setattr__(self, "source", os.fspath(self.source))
         if self.source is not None and not isinstance(self.source, str):  # None: `--scan` reads its own genome
             raise UsageError(f"the input is {self.source!r}: give a file name, or - for stdin")
+        if self.region is not None and not isinstance(self.region, str):
+            raise UsageError(f"--region {self.region!r}: give it as text, CHR:START-END"[:200])
         if self.source == "":  # Path("") would be the current folder
             raise UsageError("the input path is empty (''): give a file, or - for stdin")
 
@@ -119,6 +146,10 @@ class RunOptions:
     batch_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self)
+        if self.model_dir is not None and not isinstance(self.model_dir, (str, os.PathLike)):
+            raise UsageError(f"the weights folder is {self.model_dir!r}: give a folder path, or None for the shipped "
+                             "weights"[:200])
         # the limits the CLI's options have, for callers of the API too
         if self.threads is not None and (not _is_int(self.threads) or not 1 <= self.threads <= MAX_THREADS):
             raise UsageError(f"--threads {self.threads!r}: must be a whole number from 1 to {MAX_THREADS}")
@@ -146,7 +177,7 @@ class EmbedOptions:
     pooling: str = "mean"
 
     def __post_init__(self) -> None:
-        check_switches(self)
+        check_fields(self)
         check_whole_number("--stride", self.stride)
         if not (self.layer is None or isinstance(self.layer, str) or _is_int(self.layer)):  # "2", as typed, or 2
             raise UsageError(f"--layer {self.layer!r}: give a layer number or all")
@@ -166,7 +197,7 @@ class ClassifyOptions:
     stride: int | None = None
 
     def __post_init__(self) -> None:
-        check_switches(self)
+        check_fields(self)
         check_whole_number("--stride", self.stride)
         if self.output_format not in ("auto", "tsv", "bed"):
             raise UsageError(f"--format {self.output_format!r}: use auto, tsv or bed")
@@ -190,6 +221,7 @@ class ScanSettings:
     min_prob: float = 0.0
 
     def __post_init__(self) -> None:  # their ranges need the head: `scan.ScanLayout.of`
+        check_fields(self)
         check_whole_number("--window", self.window)
         check_whole_number("--stride", self.stride)
         if not isinstance(self.min_prob, numbers.Real) or isinstance(self.min_prob, bool):
@@ -213,7 +245,7 @@ class MutationsOptions:
     min_mapq: int = 0
 
     def __post_init__(self) -> None:
-        check_switches(self)
+        check_fields(self)
         # --min-af 0 calls every allele at least one read shows
         if self.min_depth < 1 or not 0 <= self.min_af <= 1 or self.min_baseq < 0 or self.min_mapq < 0:
             raise UsageError("--min-depth must be >= 1, --min-af in [0, 1], --min-baseq and --min-mapq >= 0")
@@ -247,6 +279,12 @@ class GenomeSet:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
         object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
+        tails = {name: bases.item() if _is_numpy_scalar(bases) else bases for name, bases in self.holdout_tail.items()}
+        for name, bases in tails.items():
+            if not _is_int(bases) or bases < 0:
+                raise UsageError(f"--holdout-tail {name}:{bases!r}: the bases held out must be a whole number, 0 or "
+                                 "more"[:200])
+        object.__setattr__(self, "holdout_tail", tails)
         check_each_once(self.fasta, "the FASTA files")  # its records would be drawn twice as often
         names = {Path(path).name for path in self.fasta}
         for name in sorted(set(self.holdout_files) | set(self.holdout_tail)):
@@ -275,6 +313,7 @@ class StageSettings:
     batch: int = 32
 
     def __post_init__(self) -> None:
+        check_fields(self)
         check_at_least("--steps", self.steps)
         check_positive("--lr", self.lr)
         check_whole_number("--window", self.window)
@@ -299,7 +338,7 @@ class TrainControl:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        check_switches(self)
+        check_fields(self)
         if self.resume and self.force:
             raise UsageError("--resume continues the run in the output folder and --force starts it over: give one")
         if self.max_minutes is not None and not self.max_minutes >= 0:  # 0: stop after the first step
@@ -322,7 +361,7 @@ class HeadRows:
     either_strand: bool = False
 
     def __post_init__(self) -> None:
-        check_switches(self)
+        check_fields(self)
         for name in ("train_files", "valid_files", "exclude_files"):
             object.__setattr__(self, name, one_or_more(getattr(self, name), name))
         check_each_once(self.train_files, "the --train files")
@@ -372,7 +411,7 @@ class FinetuneSettings:
     description: str = ""
 
     def __post_init__(self) -> None:
-        check_switches(self)
+        check_fields(self)
         self.validate()
 
     def validate(self) -> None:

@@ -3,7 +3,7 @@
 Every function takes the option objects of `vqdna_cli.options` whole (built once by the CLI,
 or by a script), reads files and writes files (`classify` and `scan` write their table to
 stdout when `output` is None). Inference shows no progress: it calls the `progress` callback
-given (bases read so far); training shows rich progress on stderr unless
+given (the bases done since its last call); training shows rich progress on stderr unless
 `TrainControl(quiet=True)`. User errors, bad option values among them, are raised as
 `VqdnaError` subclasses. Threads, seeds and torch's float32 matmul settings are set for a
 call's run and put back when it returns.

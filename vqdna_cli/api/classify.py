@@ -11,7 +11,7 @@ from pathlib import Path
 from vqdna_cli.api._common import (NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records,
                                    window_probabilities)
 from vqdna_cli.errors import UsageError
-from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions, ScanSettings, expect
+from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions, ScanSettings, expect, expect_input
 
 SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress moves every few seconds
 
@@ -63,8 +63,8 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     from vqdna_cli.runner import GROUP_RECORDS, embed_records
     from vqdna_cli.scan import MAX_AMBIGUOUS
 
-    expect("inputs", inputs, InputSpec), expect("task", task, str), expect("run", run, RunOptions)
-    expect("options", options, ClassifyOptions)
+    expect_input("inputs", inputs), expect("task", task, str), expect("run", run, RunOptions)
+    expect("options", options, ClassifyOptions), expect("force", force, bool)
     output_format = options.table_format(output)
     check_text_output(output)
     check_output(output, force, inputs.paths)
@@ -141,8 +141,8 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     from vqdna_cli.runner import embed_records
     from vqdna_cli.scan import MAX_AMBIGUOUS, ScanLayout, ScanSource, ScanWindow, background_classes
 
-    expect("genome", genome, InputSpec), expect("task", task, str), expect("run", run, RunOptions)
-    expect("settings", settings, ScanSettings)
+    expect_input("genome", genome), expect("task", task, str), expect("run", run, RunOptions)
+    expect("settings", settings, ScanSettings), expect("force", force, bool)
     regions = ([parse_region(genome.region)] if genome.region else []) + \
         (read_bed(str(genome.bed), strands_read=True) if genome.bed else [])
     source = ScanSource.open(genome.source, regions)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records
 from vqdna_cli.errors import UsageError
-from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions, expect
+from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions, expect, expect_input
 
 
 @keeps_global_state
@@ -26,8 +26,8 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     from vqdna_cli.runner import PART_BASES, embed_records
     from vqdna_cli.window_request import WindowRequest
 
-    expect("inputs", inputs, InputSpec), expect("run", run, RunOptions), expect("options", options, EmbedOptions)
-    expect("output", output, (str, PathLike))
+    expect_input("inputs", inputs), expect("run", run, RunOptions), expect("options", options, EmbedOptions)
+    expect("output", output, (str, PathLike)), expect("force", force, bool)
 
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run)

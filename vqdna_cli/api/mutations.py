@@ -22,6 +22,6 @@ def mutations(inputs: list[str] | str, output_dir: Path, options: MutationsOptio
     from vqdna_cli.mutations.pipeline import run as run_pipeline
 
     expect("options", options, MutationsOptions), expect("run", run, RunOptions)
-    expect("output_dir", output_dir, (str, PathLike))
+    expect("output_dir", output_dir, (str, PathLike)), expect("force", force, bool)
     return run_pipeline(list(one_or_more(inputs, "inputs")), Path(output_dir), options, runner_factory=lambda: load_runner(run),
                         batch_tokens=run.tokens_per_batch(), force=force, progress=progress, on_stage=on_stage)

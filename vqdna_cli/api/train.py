@@ -19,7 +19,7 @@ from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelle
                                    warn_if_labels_unused, warn_if_never_pretrained, window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError, VqdnaWarning
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
-                               StageSettings, TrainControl, check_each_once, one_or_more)
+                               StageSettings, TrainControl, check_each_once, expect, one_or_more)
 
 
 def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float):
@@ -852,6 +852,7 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     from vqdna_cli.metrics import classification_metrics
     from vqdna_cli.runner import embed_records
 
+    expect("record", record, bool)
     test_files = list(one_or_more(test_files, "test_files"))
     check_each_once(tuple(test_files), "the --test files")
     if record and run.model_dir is None and not os.environ.get("VQDNA_WEIGHTS"):

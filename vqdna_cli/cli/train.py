@@ -30,7 +30,7 @@ LearningRate = Annotated[float, typer.Option("--lr", metavar="X", help="Peak lea
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in the output directory.")]
 ResumeHead = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --work-dir (default heads/.TASK.work in the weights folder).")]
 MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", metavar="X", help="Stop (with a checkpoint) after this many minutes.", show_default=False)]
-HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable.", show_default=False)]
+HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable. Without it or --holdout-tail, the heldout_* scores are of training sequence.", show_default=False)]
 HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
 Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write (a folder that holds files needs --resume or --force).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weights in an existing output folder: training starts over (--resume continues instead).")]
