@@ -120,3 +120,9 @@ def test_a_csv_sequence_longer_than_pythons_field_limit_is_read(tmp_path: Path):
     path = tmp_path / "long.csv"
     path.write_text(f"sequence,label\n{long},1\nACGT,0\n")
     assert read_labelled_csv(str(path)).sequences == [long, "ACGT"]
+
+
+def test_stdin_is_refused_with_what_to_do_not_as_a_missing_file():
+    """`--test -` said "-: no such CSV file", as if a file named '-' were missing."""
+    with pytest.raises(InputError, match=r"^labelled data is read from files, not stdin \(-\): save it to a file"):
+        read_labelled_csv("-")

@@ -30,8 +30,8 @@ LearningRate = Annotated[float, typer.Option("--lr", metavar="X", help="Peak lea
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in the output directory.")]
 ResumeHead = Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --work-dir (default heads/.TASK.work in the weights folder).")]
 MaxMinutes = Annotated[Optional[float], typer.Option("--max-minutes", metavar="X", help="Stop (with a checkpoint) after this many minutes.", show_default=False)]
-HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", help="FASTA file name (basename) never trained on: validation only. Repeatable. Without it or --holdout-tail, the heldout_* scores are of training sequence.", show_default=False)]
-HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
+HoldoutFile = Annotated[Optional[list[str]], typer.Option("--holdout-file", metavar="NAME", help="FASTA file name (basename) never trained on: validation only. Repeatable. Without it or --holdout-tail, the heldout_* scores are of training sequence.", show_default=False)]
+HoldoutTail = Annotated[Optional[list[str]], typer.Option("--holdout-tail", metavar="NAME:BASES", help="NAME:BASES: the last BASES of each record of file NAME are never trained on. Repeatable.", show_default=False)]
 Output = Annotated[Path, typer.Option("--output", "-o", help="Weights directory to write (a folder that holds files needs --resume or --force).")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the weights in an existing output folder: training starts over (--resume continues instead).")]
 ReplaceHead = Annotated[bool, typer.Option("--force", "-f", help="Replace a head of the same --task already in the weights folder (its recorded validation and test scores go with it); without --force such a run is refused, unless --resume continues that head's own unfinished run (not both).")]
@@ -117,11 +117,11 @@ def pretrain_command(
 @options.expand
 def finetune_command(
     task: Annotated[str, typer.Option("--task", metavar="TASK", help="Name of the head to write (heads/<task> in the weights directory).")],
-    train: Annotated[list[str], typer.Option("--train", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
+    train: Annotated[list[str], typer.Option("--train", metavar="FILE", help="Training data: `sequence,label` CSV (plain or gzip), or FASTA with --labels. Repeatable.")],
     model: Annotated[Path, typer.Option("--model", "-m", help="Pre-trained weights directory (stage 2).")],
-    valid: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
+    valid: Annotated[Optional[list[str]], typer.Option("--valid", metavar="FILE", help="Validation data for model selection. Repeatable. Default: --valid-fraction of --train.", show_default=False)] = None,
     valid_fraction: Annotated[Optional[float], typer.Option("--valid-fraction", metavar="X", help=f"Share of --train held out for model selection when --valid is not given. Default: {VALID_FRACTION}.", show_default=False)] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid (on either strand, with --both-strands). Repeatable.", show_default=False)] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", metavar="FILE", help="Data (e.g. the test split) whose sequences neither train nor select the head: removed from --train and --valid (on either strand, with --both-strands). Repeatable.", show_default=False)] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for the FASTA files among the training data (CSV files carry their labels).", show_default=False)] = None,
     class_names: Annotated[Optional[str], typer.Option("--class-names", metavar="NAMES", help="Comma-separated readable names for numeric labels, in label order (0,1,...).", show_default=False)] = None,
     description: Annotated[str, typer.Option("--description", metavar="TEXT", help="What the task is, shown by `classify --list-tasks`.")] = "",
@@ -179,7 +179,7 @@ def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
 @options.expand
 def evaluate_command(
     task: Annotated[str, typer.Option("--task", metavar="TASK", help="The head to score.")],
-    test: Annotated[list[str], typer.Option("--test", help="Labelled test data (CSV, or FASTA with --labels). Repeatable.")],
+    test: Annotated[list[str], typer.Option("--test", metavar="FILE", help="Labelled test data (CSV, or FASTA with --labels). Repeatable.")],
     model: options.Model = None,
     labels: Annotated[Optional[str], typer.Option("--labels", metavar="FILE", help="TSV `id<TAB>label` for the FASTA files among --test (CSV files carry their labels).", show_default=False)] = None,
     record: Annotated[bool, typer.Option("--record", help="Store the score in the head's head.json (shown by --list-tasks).")] = False,

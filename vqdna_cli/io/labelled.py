@@ -46,6 +46,8 @@ def read_tsv_rows(path: str | Path) -> list[tuple[int, list[str]]]:
 
 
 def _require_file(path: str | Path, what: str) -> None:
+    if str(path) == "-":  # each labelled file is read more than once (its format, then its rows)
+        raise InputError("labelled data is read from files, not stdin (-): save it to a file and give its name")
     if Path(path).is_dir():
         raise InputError(f"{path} is a folder, not {what}")
     if not Path(path).is_file():
