@@ -26,6 +26,14 @@ _MAY_BE_EMPTY = {"description"}
 
 
 class OneValueEach(TyperCommand):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if getattr(param, "param_type_name", "") == "argument":
+                # typer writes an argument's Python type after its name (`INPUT <list[str]>`);
+                # the name and help already say what it takes
+                param.display_type_rich = lambda ctx: None
+
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         if not ctx.resilient_parsing:  # (shell completion parses half-typed lines)
             refuse_repeated_selections(self, ctx, args)
