@@ -136,9 +136,8 @@ def _resolve_regions(
         )
     _warn_if_index_older(path)
     lengths = dict(zip(alignments.references, alignments.lengths))
-    placed = resolve_regions([region for region in regions if region.chrom != UNMAPPED_CHROM], lengths, path)
-    placed.reverse()
-    return [_unmapped_region(region, mapped_only) if region.chrom == UNMAPPED_CHROM else placed.pop()
+    placed = iter(resolve_regions([region for region in regions if region.chrom != UNMAPPED_CHROM], lengths, path))
+    return [_unmapped_region(region, mapped_only) if region.chrom == UNMAPPED_CHROM else next(placed)
             for region in regions]
 
 
