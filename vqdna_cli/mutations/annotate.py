@@ -3,8 +3,12 @@
 CDS features are grouped by their ID into coding sequences read in coding order; a CDS made of
 several parts that overlap (SARS-CoV-2's ORF1ab: 266-13468 then 13468-21555, the -1
 ribosomal frameshift) reads the shared base twice, so ORF1ab is numbered through the
-frameshift as the pp1ab polyprotein (Nextclade's ORF1b:P314L is ORF1ab:P4715L here). When
-several CDSs carry the same gene name (pp1a and pp1ab both say ORF1ab) the longest is kept.
+frameshift as the pp1ab polyprotein (Nextclade's ORF1b:P314L is ORF1ab:P4715L here); an
+indel that removes that base keeps the slip on the base left before it, so the reading
+changes length as the genome does. When several CDSs carry the same gene name (pp1a and
+pp1ab both say ORF1ab) the longest is the gene; the others are second readings named
+GENE/PROTEIN_ID (ORF1ab/YP_009725295.1), reported only where they read a variant otherwise
+(A13482C: ORF1ab:V4406V and pp1a's stop lost, ORF1ab/YP_009725295.1:*4406S).
 
 Protein changes are computed per sample: the variants of one sample that touch the same or
 overlapping codons are applied together (two substitutions in one codon make one amino
@@ -18,7 +22,9 @@ its first codon starts that many bases after the feature's start. Notation (1-ba
     Y144del           in-frame deletion of one amino acid; H69_V70del of several
     ins214EPE         in-frame insertion after amino acid 214
     N211_L212delinsI  in-frame deletion with a changed amino acid at the junction
-    F157fs            frameshift: the first amino acid changed, then fs
+    F157fs            frameshift: the first amino acid changed, then fs (S13* where that
+                      amino acid is a stop; *62* where the new reading rebuilds the stop)
+    M1?               start_lost: the start codon changed (HGVS p.Met1?)
 
 An in-frame indel that brings in a stop codon is stop_gained (S:ins10*); one that removes
 the stop codon is stop_lost (S:*1274del, HGVS p.Ter1274Xaaext*?: the amino acid read in
@@ -74,13 +80,19 @@ THREE_LETTER = _three_letter_codes()
 SO_TERMS = {"missense": "missense_variant", "synonymous": "synonymous_variant",
             "frameshift": "frameshift_variant", "stop_gained": "stop_gained", "stop_lost": "stop_lost",
             "inframe_deletion": "inframe_deletion", "inframe_insertion": "inframe_insertion",
-            "inframe_delins": "protein_altering_variant", "stop_retained": "stop_retained_variant"}
+            "inframe_delins": "protein_altering_variant", "stop_retained": "stop_retained_variant",
+            "start_lost": "start_lost"}
 
 
 def so_terms(effect: str) -> list[str]:
     """A call's `effect` (comma-joined over genes) -> its Sequence Ontology terms; none
     outside every CDS ("noncoding": the annotation names no other feature to place it in)."""
     return list(dict.fromkeys(SO_TERMS[name] for name in effect.split(",") if name in SO_TERMS))
+
+
+# Bases after a CDS's last base kept for reading a frameshift on (a deletion in the stop
+# codon can make a new stop of the bases after it); enough for any indel the model scores.
+DOWNSTREAM = 1000
 
 
 @dataclass
@@ -90,6 +102,9 @@ class CodingSequence:
     strand: int
     positions: np.ndarray  # 0-based reference position of every CDS base, in coding order
     sequence: str  # the CDS's bases on the coding strand
+    downstream: str = ""  # up to DOWNSTREAM reference bases after the CDS, on its strand
+    # Set on another CDS of a gene (pp1a beside pp1ab): the gene it is a second reading of.
+    alternative_of: str | None = None
 
     def indices_at(self) -> dict[int, list[int]]:
         where: dict[int, list[int]] = defaultdict(list)
@@ -122,27 +137,45 @@ def read_gff(path: Path, reference: Reference) -> list[CodingSequence]:
         attributes = {k: urllib.parse.unquote(v) for k, v in attributes.items()}
         identifier = attributes.get("ID") or attributes.get("Parent") or f"line{number}"
         gene = attributes.get("gene") or attributes.get("Name") or identifier
-        parts[identifier].append((chrom, int(start) - 1, int(end), -1 if strand == "-" else 1, gene, phase))
+        # What tells two CDSs of one gene apart (no ':', which separates gene and change)
+        label = (attributes.get("protein_id") or identifier).replace(":", "_")
+        parts[identifier].append((chrom, int(start) - 1, int(end), -1 if strand == "-" else 1, gene, phase, label))
     if not parts:  # every effect would read "noncoding", which looks like a result
         warnings.warn(f"annotation {path} has no CDS lines: no variant gets a protein change", VqdnaWarning,
                       stacklevel=2)
-    coding = []
-    for identifier, pieces in parts.items():
-        chrom = pieces[0][0]
-        strand = pieces[0][3]
-        # Coding order: by start on the + strand, by end descending on the - strand.
-        pieces.sort(key=lambda p: p[1] if strand > 0 else -p[2])
-        ranges = [np.arange(s, e) if strand > 0 else np.arange(e - 1, s - 1, -1) for _, s, e, _, _, _ in pieces]
-        # The first part's phase: bases before its first whole codon (GFF3), not translated.
-        positions = np.concatenate(ranges)[pieces[0][5]:]
-        bases = "".join(reference.sequences[chrom][p] for p in positions.tolist())
-        if strand < 0:
-            bases = bases.translate(str.maketrans("ACGT", "TGCA"))
-        coding.append(CodingSequence(pieces[0][4], chrom, strand, positions, bases))
-    longest: dict[str, CodingSequence] = {}
-    for cds in sorted(coding, key=lambda c: (-len(c.positions), c.gene, int(c.positions[0]))):
-        longest.setdefault(cds.gene, cds)
-    return sorted(longest.values(), key=lambda c: (c.chrom, int(c.positions.min())))
+    coding = [_coding_sequence(pieces, reference.sequences[pieces[0][0]]) for pieces in parts.values()]
+    # A gene with several CDSs (pp1ab and pp1a both say ORF1ab): the longest is the gene, the
+    # others are second readings, named GENE/PROTEIN_ID, reported where they read otherwise.
+    readings: dict[str, list[CodingSequence]] = defaultdict(list)
+    for cds, label in sorted(coding, key=lambda c: (-len(c[0].positions), c[0].gene, int(c[0].positions[0]))):
+        same_gene = readings[cds.gene]
+        if any(np.array_equal(other.positions, cds.positions) for other in same_gene):
+            continue  # the same CDS under another ID
+        if same_gene:
+            cds.alternative_of, cds.gene = cds.gene, f"{cds.gene}/{label}"
+        same_gene.append(cds)
+    genes = [cds for same_gene in readings.values() for cds in same_gene]
+    # The genes in reference order, their second readings after them all
+    return sorted(genes, key=lambda c: (c.alternative_of is not None, c.chrom, int(c.positions.min()), c.gene))
+
+
+def _coding_sequence(pieces: list[tuple], contig: str) -> tuple[CodingSequence, str]:
+    """One CDS (its parts read in coding order) and its label."""
+    chrom, strand = pieces[0][0], pieces[0][3]
+    # Coding order: by start on the + strand, by end descending on the - strand.
+    pieces.sort(key=lambda p: p[1] if strand > 0 else -p[2])
+    ranges = [np.arange(p[1], p[2]) if strand > 0 else np.arange(p[2] - 1, p[1] - 1, -1) for p in pieces]
+    # The first part's phase: bases before its first whole codon (GFF3), not translated.
+    positions = np.concatenate(ranges)[pieces[0][5]:]
+    bases = "".join(contig[p] for p in positions.tolist())
+    if strand > 0:
+        end = int(positions[-1]) + 1
+        downstream = contig[end : end + DOWNSTREAM]
+    else:
+        start = int(positions[-1])
+        downstream = contig[max(0, start - DOWNSTREAM) : start][::-1]
+        bases, downstream = (x.translate(str.maketrans("ACGT", "TGCA")) for x in (bases, downstream))
+    return CodingSequence(pieces[0][4], chrom, strand, positions, bases, downstream), pieces[0][6]
 
 
 def _check_span(path: Path, number: int, chrom: str, start: int, end: int, reference: Reference) -> None:
@@ -175,18 +208,27 @@ class Annotator:
 
     def gene_spans(self) -> list[tuple[str, int, int]]:
         """(gene, 0-based start, end) of each coding sequence, for the plot's gene track."""
-        return [(cds.gene, int(cds.positions.min()), int(cds.positions.max()) + 1) for cds, _ in self.coding]
+        return [(cds.gene, int(cds.positions.min()), int(cds.positions.max()) + 1) for cds, _ in self.coding
+                if cds.alternative_of is None]
 
     def annotate(self, calls: list[Call]) -> None:
         """Set `gene`, `protein` and `effect` in each call's annotation (one sample's calls)."""
         for call in calls:
             call.annotation.update({"gene": [], "protein": [], "effect": [], "hgvs_p": []})
+        # What each call's gene readings said, so that a second reading (pp1a) is reported
+        # only where it differs from its gene's (pp1ab's) reading
+        said: dict[tuple[int, str], set] = defaultdict(set)
         for cds, where in self.coding:
             edits = [edit for call in calls if (edit := _edit(call, cds, where)) is not None]
             for group in (group for layer in _alternatives(edits) for group in _overlapping(layer)):
                 protein, effect, hgvs = _change(cds, group)
+                reading = (protein.replace(f"{cds.gene}:", ":"), effect)
                 for edit in group:
                     annotation = edit[3].annotation
+                    if cds.alternative_of is None:
+                        said[id(edit[3]), cds.gene].add(reading)
+                    elif reading in said[id(edit[3]), cds.alternative_of]:
+                        continue
                     annotation["gene"].append(cds.gene)
                     annotation["protein"].append(protein)
                     annotation["effect"].append(effect)
@@ -200,7 +242,8 @@ class Annotator:
 
 
 def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
-    """(first CDS index, last CDS index, coding-strand replacement, call) or None."""
+    """(first CDS index, last CDS index, coding-strand replacement, call, bases it takes
+    from `cds.downstream`) or None."""
     site = call.site
     if site.chrom != cds.chrom:
         return None
@@ -213,7 +256,7 @@ def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
             return None
         # Between two CDS bases: replace nothing, after the earlier one in coding order.
         index = max(before) if cds.strand > 0 else max(after)
-        return index + 1, index, inserted, call
+        return index + 1, index, inserted, call, 0
     indices = [i for p in range(site.start0, site.end0) for i in where.get(p, [])]
     if not indices:
         return None
@@ -222,7 +265,15 @@ def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
         # A base the CDS reads twice (ORF1ab's slippage base): a substitution changes it in
         # both readings, one coding base per CDS index, so the frame is kept.
         inserted = "".join(_coding_base(site, cds, int(cds.positions[i])) for i in range(first, last + 1))
-    return first, last, inserted, call
+    elif (twice := len(indices) - len(set(cds.positions[indices].tolist()))) and (inserted or first > 0):
+        # An indel that takes away the base read twice: the ribosome slips back onto the last
+        # base left before it, so the reading keeps the genome's change of length (a 3-base
+        # deletion stays in frame) rather than losing both readings.
+        inserted += (inserted[-1] if inserted else cds.sequence[first - 1]) * twice
+    # A deletion on past the stop codon also takes the bases a frameshift would read on into.
+    end = int(cds.positions[-1])
+    past_end = sum(1 for p in range(site.start0, site.end0) if (p > end if cds.strand > 0 else p < end))
+    return first, last, inserted, call, past_end
 
 
 def _coding_base(site, cds: CodingSequence, position: int) -> str:
@@ -293,17 +344,16 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
     start, end = 3 * first_codon, min(3 * last_codon + 3, len(cds.sequence))
     ref_nt = cds.sequence[start:end]
     alt_nt = ref_nt
-    for first, last, replacement, _ in sorted(group, key=lambda e: e[0], reverse=True):
+    for first, last, replacement, *_ in sorted(group, key=lambda e: e[0], reverse=True):
         alt_nt = alt_nt[: first - start] + replacement + alt_nt[last + 1 - start :]
     ref_aa = translate(ref_nt)
     gene = cds.gene
+    if first_codon == 0 and ref_aa[:1] == "M" and not (alt_nt + cds.sequence[end:]).startswith(ref_nt[:3]):
+        # Without its ATG the protein may start elsewhere or not at all: HGVS's p.Met1?.
+        return f"{gene}:M1?", "start_lost", ["p.Met1?"]
     if (len(alt_nt) - len(ref_nt)) % 3:
-        # Frameshift: the first amino acid that differs, read on to the end of the CDS.
-        shifted = translate(alt_nt + cds.sequence[end:])
-        full_ref = translate(ref_nt + cds.sequence[end:])
-        at = next((i for i, (a, b) in enumerate(zip(full_ref, shifted)) if a != b), 0)
-        hgvs = f"p.{_aa3(full_ref[at:at + 1])}{first_codon + at + 1}fs" if full_ref[at:at + 1] else "p.?"
-        return f"{gene}:{full_ref[at:at + 1]}{first_codon + at + 1}fs", "frameshift", [hgvs]
+        return _frameshift(cds, first_codon, ref_nt + cds.sequence[end:],
+                           alt_nt + cds.sequence[end:] + cds.downstream[max(e[4] for e in group):])
     alt_aa = translate(alt_nt)
     prefix = 0
     while prefix < min(len(ref_aa), len(alt_aa)) and ref_aa[prefix] == alt_aa[prefix]:
@@ -336,3 +386,31 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
     if not r:
         return f"{gene}:ins{number - 1}{a}", stop or "inframe_insertion", [_hgvs_insertion(cds, number - 1, a)]
     return f"{gene}:{span}delins{a}", stop or "inframe_delins", [f"p.{_hgvs_span(r, number)}delins{_aa3(a)}"]
+
+
+def _to_stop(amino_acids: str) -> str:
+    """A protein read up to and with its first stop."""
+    stop = amino_acids.find("*")
+    return amino_acids if stop < 0 else amino_acids[: stop + 1]
+
+
+def _frameshift(cds: CodingSequence, first_codon: int, ref_nt: str, alt_nt: str) -> tuple[str, str, list[str]]:
+    """An indel of a length that is not a multiple of 3, from codon `first_codon` on: the
+    first amino acid that differs, the new reading read on past the CDS to its first stop.
+    Where that amino acid is a stop the protein just ends there (HGVS names it as a stop
+    gained, S13*); where the reference's stop is the first one changed the protein reads on
+    (stop lost); a new reading that rebuilds the same stop (TAA|A losing an A) keeps it."""
+    gene = cds.gene
+    ref_aa, alt_aa = _to_stop(translate(ref_nt)), _to_stop(translate(alt_nt))
+    at = next((i for i, (a, b) in enumerate(zip(ref_aa, alt_aa)) if a != b), min(len(ref_aa), len(alt_aa)))
+    number = first_codon + at + 1
+    if at >= len(ref_aa):  # the same protein as far as the CDS reads
+        last = ref_aa[-1:] or "X"
+        effect = "stop_retained" if last == "*" else "synonymous"
+        return f"{gene}:{last}{number - 1}{last}", effect, [f"p.{_aa3(last)}{number - 1}="]
+    was, now = ref_aa[at], alt_aa[at : at + 1] or "X"
+    if was == "*":
+        return f"{gene}:*{number}{now}", "stop_lost", [f"p.Ter{number}{_aa3(now)}ext*?"]
+    if now == "*":
+        return f"{gene}:{was}{number}*", "stop_gained", [f"p.{_aa3(was)}{number}Ter"]
+    return f"{gene}:{was}{number}fs", "frameshift", [f"p.{_aa3(was)}{number}fs"]

@@ -428,7 +428,8 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
                 found[key][value] = None
     fields = [("TYPE", "1", "String", "snv, mnv, insertion, deletion or complex"),
               ("GENE", ".", "String", "Genes (CDS of --annotation) the variant lies in"),
-              ("PROTEIN", ".", "String", "Amino-acid changes as variants.tsv writes them (S:N501Y), over the samples carrying the variant"),
+              ("PROTEIN", ".", "String", "Amino-acid changes as variants.tsv writes them (S:N501Y), over the samples carrying the variant "
+               "(another variant in the same codon can change it: variants.tsv gives each sample's)"),
               ("HGVSP", ".", "String", "Amino-acid changes in HGVS.p, the gene naming the protein (S:p.Asn501Tyr)"),
               ("EFFECT", ".", "String", "Sequence Ontology terms of the effect (missense_variant, frameshift_variant, ...)"),
               ("DP", "1", "Integer", "Combined depth, INFO/DP of the input VCF (kept when its inputs agree)"),

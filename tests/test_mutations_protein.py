@@ -1,0 +1,107 @@
+"""Protein changes at the edges of a CDS: its start codon, its stop codon, a frameshift that
+meets a stop at once, and a gene read by two CDSs (ORF1ab's pp1ab through the ribosomal slip
+and pp1a to its own stop). Each fixture is written out base by base so the expected amino
+acids can be read off the comments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vqdna_cli.mutations.annotate import Annotator, read_gff, so_terms
+from vqdna_cli.mutations.variants import Call, Reference, normalise
+
+CHROM = "v"
+START = 10  # 0-based first base of every CDS below
+UTR5 = "GCGCGCGCGC"
+# G: M1 K2 W3 G4 L5 P6 *7, the stop TAA followed by A (a deletion of either A keeps TAA)
+GENE_G = "ATG" "AAA" "TGG" "GGC" "TTA" "CCC" "TAA"
+UTR3 = "ACCGTTGCATGCCGATCGGCAGCGCCG"
+# P, read as pp1ab: part 1 is bases 0-12 (ATG GCA TTT AAA C), part 2 starts again at base 12,
+# the C read twice: M1 A2 F3 K4 P5 (CCG) V6 (GTA) S7 (AGC) *8 (TAA). pp1a reads on in part 1's
+# frame to its own stop: M1 A2 F3 K4 R5 (CGG) *6 (TAA at bases 15-17).
+GENE_P = "ATGGCATTTAAA" "C" "GGTAAGCTAA"
+
+
+def _fixture(tmp_path: Path, body: str, gff_lines: list[tuple[int, int, str]]) -> tuple[str, list]:
+    sequence = UTR5 + body + UTR3
+    gff = tmp_path / "genes.gff"
+    gff.write_text("".join("\t".join([CHROM, "t", "CDS", str(START + first), str(START + last), ".", "+", "0",
+                                      attributes]) + "\n" for first, last, attributes in gff_lines))
+    return sequence, read_gff(gff, Reference(tmp_path / "ref.fa", {CHROM: sequence}))
+
+
+def _annotate(sequence: str, coding: list, at: int, ref: str, alt: str) -> dict:
+    """The annotation of one sample's variant replacing `ref` by `alt` at CDS offset `at`."""
+    call = Call("s", normalise(sequence, CHROM, START + at, ref, alt))
+    Annotator(coding).annotate([call])
+    return call.annotation
+
+
+@pytest.fixture
+def gene_g(tmp_path: Path):
+    return _fixture(tmp_path, GENE_G, [(1, len(GENE_G), "ID=g;gene=G")])
+
+
+@pytest.fixture
+def gene_p(tmp_path: Path):
+    return _fixture(tmp_path, GENE_P, [(1, 13, "ID=pp1ab;gene=P;protein_id=YP_1"),
+                                       (13, len(GENE_P), "ID=pp1ab;gene=P;protein_id=YP_1"),
+                                       (1, 18, "ID=pp1a;gene=P;protein_id=YP_2")])
+
+
+@pytest.mark.parametrize("at, ref, alt, protein, effect, hgvs", [
+    (2, "G", "A", "G:M1?", "start_lost", "G:p.Met1?"),  # ATG > ATA
+    (1, "T", "", "G:M1?", "start_lost", "G:p.Met1?"),  # the start codon's T deleted
+    (0, "ATG", "", "G:M1?", "start_lost", "G:p.Met1?"),
+    # TAA|A losing an A reads TAA again: the protein is the same (was G:*7fs)
+    (19, "A", "", "G:*7*", "stop_retained", "G:p.Ter7="),
+    # TGG > T|A|GG: the first codon the new frame reads is TAG (was G:W3fs)
+    (7, "", "A", "G:W3*", "stop_gained", "G:p.Trp3Ter"),
+    # the stop's T deleted: CC|CTAA|ACC > CC|CAA|ACC, the protein reads on (AAA, K)
+    (18, "T", "", "G:*7K", "stop_lost", "G:p.Ter7Lysext*?"),
+    # the stop's last A and the 2 bases after it deleted: TA|AAC|CG > TAC, read from the bases
+    # the deletion leaves, not from those right after the CDS (TAA)
+    (20, "AAC", "", "G:*7Y", "stop_lost", "G:p.Ter7Tyrext*?"),
+    (9, "G", "", "G:G4fs", "frameshift", "G:p.Gly4fs"),
+    (3, "A", "C", "G:K2Q", "missense", "G:p.Lys2Gln"),  # codon 1's neighbour: not a start loss
+])
+def test_changes_at_the_start_and_the_stop_codon(gene_g, at, ref, alt, protein, effect, hgvs):
+    sequence, coding = gene_g
+    assert sequence[START + at : START + at + len(ref)] == ref
+    annotation = _annotate(sequence, coding, at, ref, alt)
+    assert (annotation["protein"], annotation["effect"], annotation["hgvs_p"]) == (protein, effect, [hgvs])
+
+
+def test_start_lost_has_its_sequence_ontology_term():
+    assert so_terms("start_lost") == ["start_lost"]
+    assert so_terms("stop_retained,start_lost") == ["stop_retained_variant", "start_lost"]
+
+
+def test_a_gene_of_two_cdss_reports_the_second_reading_where_it_differs(gene_p):
+    sequence, coding = gene_p
+    assert [(c.gene, c.alternative_of) for c in coding] == [("P", None), ("P/YP_2", "P")]
+    # pp1a's stop TAA > TCA is lost while pp1ab reads GTA > GTC, a synonymous V6
+    # (SARS-CoV-2 A13482C, which used to read only ORF1ab:V4406V synonymous)
+    stop = _annotate(sequence, coding, 16, "A", "C")
+    assert stop["gene"] == "P,P/YP_2"
+    assert stop["protein"] == "P:V6V,P/YP_2:*6S"
+    assert stop["effect"] == "synonymous,stop_lost"
+    assert stop["hgvs_p"] == ["P:p.Val6=", "P/YP_2:p.Ter6Serext*?"]
+    # Before the slip both read GCA > GAA, A2E, said once
+    same = _annotate(sequence, coding, 4, "C", "A")
+    assert (same["gene"], same["protein"], same["effect"]) == ("P", "P:A2E", "missense")
+
+
+def test_a_deletion_of_the_base_read_twice_keeps_the_genomes_frame(gene_p):
+    """Deleting 3 bases that end on the slip base (SARS-CoV-2 13466-13468) is an in-frame
+    deletion in both readings; it was a frameshift of pp1ab, the C counted as two bases."""
+    sequence, coding = gene_p
+    three = _annotate(sequence, coding, 10, "AAC", "")
+    # pp1ab slips back onto the A left before: ATG GCA TTT AA|A G|GT AAG CTA A > M A F K V S *
+    assert three["protein"] == "P:P5del,P/YP_2:K4del"
+    assert three["effect"] == "inframe_deletion"
+    one = _annotate(sequence, coding, 12, "C", "")
+    assert one["effect"] == "frameshift"
+    assert one["protein"].startswith("P:P5fs")
