@@ -45,9 +45,10 @@ def test_help_version_and_no_args_help_are_unchanged() -> None:
     version = run_vqdna_process("--version")
     assert version.returncode == 0 and version.stderr == ""
     assert version.stdout.decode() == f"vqdna {vqdna_cli.__version__}\n"
-    bare = run_vqdna_process("train")  # no_args_is_help: the whole help, on stderr as click does it
-    assert bare.returncode == 2 and bare.stdout == b""
-    assert bare.stderr.startswith("Usage: ") and "tokenizer" in bare.stderr and "vqdna: error" not in bare.stderr
+    for command, named in [("train", "tokenizer"), ("classify", "--list-tasks"), ("tokenize", "--output")]:
+        bare = run_vqdna_process(command)  # no_args_is_help: the whole help, on stderr as click does it
+        assert bare.returncode == 2 and bare.stdout == b"", command
+        assert bare.stderr.startswith("Usage: ") and named in bare.stderr and "vqdna: error" not in bare.stderr
 
 
 

@@ -49,7 +49,7 @@ def _root(
 
 app.command("tokenize", no_args_is_help=True, cls=OneValueEach)(one_line_errors(tokenize.command))
 app.command("embed", no_args_is_help=True, cls=OneValueEach)(one_line_errors(embed.command))
-app.command("classify", cls=OneValueEach)(one_line_errors(classify.command))
+app.command("classify", no_args_is_help=True, cls=OneValueEach)(one_line_errors(classify.command))
 app.command("mutations", no_args_is_help=True, cls=OneValueEach)(one_line_errors(mutations.command))
 app.add_typer(train.app, name="train")
 
