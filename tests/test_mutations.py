@@ -323,7 +323,7 @@ def test_a_substitution_at_the_base_read_twice_keeps_the_frame(files, tmp_path):
 def test_stops_made_kept_or_lost_by_any_kind_of_variant_are_named(files, tmp_path):
     """An in-frame insertion that brings in TAA ends the protein (stop_gained); a deletion of
     the stop codon lets it read on (stop_lost); TAA to TAG keeps the stop (stop_retained)."""
-    from vqdna_cli.mutations.annotate import Annotator, read_gff, so_terms
+    from vqdna_cli.mutations.annotate import THREE_LETTER, Annotator, read_gff, so_terms, translate
     from vqdna_cli.mutations.variants import Call, Reference
 
     coding = read_gff(files["gff"], Reference.load(files["ref"]))
@@ -338,7 +338,9 @@ def test_stops_made_kept_or_lost_by_any_kind_of_variant_are_named(files, tmp_pat
     effects = {name: call.annotation["effect"] for name, call in calls.items()}
     assert effects == {"insertion": "stop_gained", "stop deleted": "stop_lost", "TAA>TAG": "stop_retained"}
     assert calls["TAA>TAG"].annotation["protein"] == "G:*300*"
-    assert calls["stop deleted"].annotation["hgvs_p"] == ["G:p.Ter300Xaaext*?"]
+    # Read on into the codon after the CDS, which takes the stop's place
+    after = THREE_LETTER[translate(REF[stop_at + 3 : stop_at + 6])]
+    assert calls["stop deleted"].annotation["hgvs_p"] == [f"G:p.Ter300{after}ext*?"]
     assert so_terms("stop_retained") == ["stop_retained_variant"]
 
 

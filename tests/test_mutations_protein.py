@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vqdna_cli.mutations.annotate import Annotator, read_gff, so_terms
+from vqdna_cli.mutations.annotate import Annotator, read_gff, so_terms, translate
 from vqdna_cli.mutations.variants import Call, Reference, normalise
 
 CHROM = "v"
@@ -105,3 +105,57 @@ def test_a_deletion_of_the_base_read_twice_keeps_the_genomes_frame(gene_p):
     one = _annotate(sequence, coding, 12, "C", "")
     assert one["effect"] == "frameshift"
     assert one["protein"].startswith("P:P5fs")
+
+
+def _annotate_together(sequence: str, coding: list, *variants: tuple[int, str, str]) -> list[dict]:
+    """The annotations of several variants of one sample, each (CDS offset, ref, alt)."""
+    calls = [Call("s", normalise(sequence, CHROM, START + at, ref, alt)) for at, ref, alt in variants]
+    Annotator(coding).annotate(calls)
+    return [call.annotation for call in calls]
+
+
+def test_an_insertion_right_before_a_deletion_keeps_its_bases(gene_g):
+    """TGG|TTT|GGC with GGC deleted reads TGG TTT: G4F (the deletion used to take the
+    inserted bases instead, G4del)."""
+    sequence, coding = gene_g
+    inserted, deleted = _annotate_together(sequence, coding, (9, "", "TTT"), (9, "GGC", ""))
+    assert inserted["protein"] == deleted["protein"] == "G:G4F"
+    assert inserted["effect"] == "missense" and inserted["hgvs_p"] == ["G:p.Gly4Phe"]
+
+
+def test_an_indel_that_a_later_one_brings_back_into_frame_changes_only_between(gene_g):
+    """A|C|AA TGG with the T then deleted: ATG ACA AGG GGC, K2T and W3R, not two frameshifts."""
+    sequence, coding = gene_g
+    inserted, deleted = _annotate_together(sequence, coding, (4, "", "C"), (6, "T", ""))
+    assert inserted["protein"] == deleted["protein"] == "G:K2T,G:W3R"
+    assert inserted["effect"] == "missense"
+    # Alone, each is a frameshift
+    assert _annotate(sequence, coding, 6, "T", "")["effect"] == "frameshift"
+
+
+@pytest.mark.parametrize("at, ref, alt, protein, effect, hgvs", [
+    # T|AAC|AA: TAA CAA, the stop kept (was G:ins7Q, an in-frame insertion after the stop)
+    (19, "", "AAC", "G:*7*", "stop_retained", "G:p.Ter7="),
+    # TAA and the A after it: 4 bases, a frameshift by the genome though 3 of the CDS; the
+    # reading goes on from CCG (was G:*7del, read as an in-frame deletion of the stop)
+    (18, "TAAA", "", "G:*7P", "stop_lost", "G:p.Ter7Proext*?"),
+])
+def test_changes_at_the_stop_are_read_on_the_genome_they_leave(gene_g, at, ref, alt, protein, effect, hgvs):
+    sequence, coding = gene_g
+    assert sequence[START + at : START + at + len(ref)] == ref
+    annotation = _annotate(sequence, coding, at, ref, alt)
+    assert (annotation["protein"], annotation["effect"], annotation["hgvs_p"]) == (protein, effect, [hgvs])
+
+
+def test_an_insertion_at_the_edge_of_an_intron_is_in_the_cds(tmp_path):
+    """G read in two parts around an intron: an insertion beside the intron joins the part
+    next to it (it was dropped as noncoding); beside the CDS's own ends it stays UTR."""
+    intron = "GTAAGCTTAG"
+    body = GENE_G[:9] + intron + GENE_G[9:]
+    sequence, coding = _fixture(tmp_path, body, [(1, 9, "ID=g;gene=G"), (20, len(body), "ID=g;gene=G")])
+    assert translate("".join(sequence[p] for p in coding[0].positions.tolist())) == "MKWGLP*"
+    for at in (9, 19):  # after part 1's last base, before part 2's first base: TGG C GGC
+        annotation = _annotate(sequence, coding, at, "", "C")
+        assert (annotation["protein"], annotation["effect"]) == ("G:G4fs", "frameshift")
+    assert _annotate(sequence, coding, 0, "", "C")["effect"] == "noncoding"
+    assert _annotate(sequence, coding, len(body), "", "C")["effect"] == "noncoding"

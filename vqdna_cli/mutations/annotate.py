@@ -26,9 +26,11 @@ its first codon starts that many bases after the feature's start. Notation (1-ba
                       amino acid is a stop; *62* where the new reading rebuilds the stop)
     M1?               start_lost: the start codon changed (HGVS p.Met1?)
 
-An in-frame indel that brings in a stop codon is stop_gained (S:ins10*); one that removes
-the stop codon is stop_lost (S:*1274del, HGVS p.Ter1274Xaaext*?: the amino acid read in
-its place and the new stop lie past the CDS).
+An in-frame indel that brings in a stop codon is stop_gained (S:ins10*). A frameshift, or
+any change of the stop codon or past it, is read on into the bases after the CDS that the
+variants leave: a stop removed is stop_lost, named by the amino acid read in its place
+(S:*1274T, HGVS p.Ter1274Thrext*?: the new stop is left unknown). An indel that a later one
+brings back into frame, with no stop read between, is translated with it (one change).
 
 Prefixed by the gene (S:N501Y); a variant in two overlapping genes gets both, comma-joined.
 
@@ -220,7 +222,7 @@ class Annotator:
         said: dict[tuple[int, str], set] = defaultdict(set)
         for cds, where in self.coding:
             edits = [edit for call in calls if (edit := _edit(call, cds, where)) is not None]
-            for group in (group for layer in _alternatives(edits) for group in _overlapping(layer)):
+            for group in (group for layer in _alternatives(edits) for group in _overlapping(cds, layer)):
                 protein, effect, hgvs = _change(cds, group)
                 reading = (protein.replace(f"{cds.gene}:", ":"), effect)
                 for edit in group:
@@ -252,11 +254,14 @@ def _edit(call: Call, cds: CodingSequence, where: dict) -> tuple | None:
         inserted = inserted.translate(str.maketrans("ACGT", "TGCA"))[::-1]
     if site.kind == INSERTION:
         before, after = where.get(site.start0 - 1), where.get(site.start0)
-        if not before or not after:
+        earlier, later = (before, after) if cds.strand > 0 else (after, before)
+        # Replace nothing, after the base before it in coding order; at a part's edge (an
+        # intron beside it) the inserted bases join the part, but never before the CDS's
+        # first base or after its last one (those are UTR).
+        index = max(earlier) + 1 if earlier else min(later) if later else 0
+        if not 0 < index < len(cds.sequence):
             return None
-        # Between two CDS bases: replace nothing, after the earlier one in coding order.
-        index = max(before) if cds.strand > 0 else max(after)
-        return index + 1, index, inserted, call, 0
+        return index, index - 1, inserted, call, 0
     indices = [i for p in range(site.start0, site.end0) for i in where.get(p, [])]
     if not indices:
         return None
@@ -303,8 +308,10 @@ def _conflict(a: tuple, b: tuple) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def _overlapping(edits: list[tuple]) -> list[list[tuple]]:
-    """Edits grouped when their codons overlap."""
+def _overlapping(cds: CodingSequence, edits: list[tuple]) -> list[list[tuple]]:
+    """Edits grouped when their codons overlap, and a frameshift grouped with the edits up
+    to a later indel that restores the frame (ins C, then 3 bases on del A): the protein
+    then changes only between the two."""
     groups: list[list[tuple]] = []
     span = None
     for edit in sorted(edits, key=lambda e: (e[0], e[1])):
@@ -315,7 +322,50 @@ def _overlapping(edits: list[tuple]) -> list[list[tuple]]:
         else:
             groups.append([edit])
             span = last
-    return groups
+    return _frame_restored(cds, groups)
+
+
+def _shift(group: list[tuple]) -> int:
+    """How many bases a group of edits adds to the CDS (negative: removes)."""
+    return sum(len(e[2]) - (e[1] - e[0] + 1) for e in group)
+
+
+def _frame_restored(cds: CodingSequence, groups: list[list[tuple]]) -> list[list[tuple]]:
+    """Groups joined from a frameshift to the next group that brings the frame back, where
+    the shifted reading between them meets no stop (one that does ends the protein there,
+    and the later indel changes nothing of it)."""
+    joined: list[list[tuple]] = []
+    at = 0
+    while at < len(groups):
+        group, shift = list(groups[at]), _shift(groups[at])
+        end = at + 1
+        if shift % 3:
+            for later in range(at + 1, len(groups)):
+                shift += _shift(groups[later])
+                if shift % 3 == 0:
+                    candidate = [e for g in groups[at : later + 1] for e in g]
+                    if "*" not in _shifted_reading(cds, candidate)[:-1]:
+                        group, end = candidate, later + 1
+                    break
+        joined.append(group)
+        at = end
+    return joined
+
+
+def _shifted_reading(cds: CodingSequence, group: list[tuple]) -> str:
+    """The amino acids a group of edits reads, over the codons it spans."""
+    start = 3 * (group[0][0] // 3)
+    end = min(3 * (max(max(e[0], e[1]) for e in group) // 3) + 3, len(cds.sequence))
+    return translate(_edited(cds.sequence[start:end], start, group))
+
+
+def _edited(bases: str, start: int, group: list[tuple]) -> str:
+    """CDS bases from index `start` with a group's edits applied. From the last edit back, so
+    that each one's CDS indices still hold; at one index a deletion before an insertion,
+    which puts the inserted bases before those left."""
+    for first, last, replacement, *_ in sorted(group, key=lambda e: (e[0], e[1]), reverse=True):
+        bases = bases[: first - start] + replacement + bases[last + 1 - start :]
+    return bases
 
 
 def _aa3(amino_acids: str) -> str:
@@ -343,18 +393,25 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
     last_codon = max(max(e[0], e[1]) for e in group) // 3
     start, end = 3 * first_codon, min(3 * last_codon + 3, len(cds.sequence))
     ref_nt = cds.sequence[start:end]
-    alt_nt = ref_nt
-    for first, last, replacement, *_ in sorted(group, key=lambda e: e[0], reverse=True):
-        alt_nt = alt_nt[: first - start] + replacement + alt_nt[last + 1 - start :]
-    ref_aa = translate(ref_nt)
+    alt_nt = _edited(ref_nt, start, group)
     gene = cds.gene
-    if first_codon == 0 and ref_aa[:1] == "M" and not (alt_nt + cds.sequence[end:]).startswith(ref_nt[:3]):
+    if first_codon == 0 and translate(ref_nt[:3]) == "M" and not (alt_nt + cds.sequence[end:]).startswith(ref_nt[:3]):
         # Without its ATG the protein may start elsewhere or not at all: HGVS's p.Met1?.
         return f"{gene}:M1?", "start_lost", ["p.Met1?"]
-    if (len(alt_nt) - len(ref_nt)) % 3:
-        return _frameshift(cds, first_codon, ref_nt + cds.sequence[end:],
-                           alt_nt + cds.sequence[end:] + cds.downstream[max(e[4] for e in group):])
-    alt_aa = translate(alt_nt)
+    past_end = max(e[4] for e in group)
+    frameshift = (len(alt_nt) - len(ref_nt) - past_end) % 3 != 0
+    if frameshift or past_end or _changes_stop_codon(cds, group):
+        # The protein's new end lies in what the changed reading reads on into: the rest of
+        # the CDS and the bases after it that a deletion leaves.
+        ref_aa = _to_stop(translate(ref_nt + cds.sequence[end:]))
+        alt_aa = _to_stop(translate(alt_nt + cds.sequence[end:] + cds.downstream[past_end:]))
+        ending = _new_ending(gene, first_codon, ref_aa, alt_aa, frameshift)
+        if ending is not None:
+            return ending
+        if len(alt_aa) > len(ref_aa) or not alt_aa.endswith("*"):
+            alt_aa = alt_aa[: len(ref_aa)]  # the stop lost: described up to where it was
+    else:
+        ref_aa, alt_aa = translate(ref_nt), translate(alt_nt)
     prefix = 0
     while prefix < min(len(ref_aa), len(alt_aa)) and ref_aa[prefix] == alt_aa[prefix]:
         prefix += 1
@@ -388,20 +445,30 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
     return f"{gene}:{span}delins{a}", stop or "inframe_delins", [f"p.{_hgvs_span(r, number)}delins{_aa3(a)}"]
 
 
+def _changes_stop_codon(cds: CodingSequence, group: list[tuple]) -> bool:
+    """Some edit replaces a base of the CDS's stop codon or inserts between two of them."""
+    length = len(cds.sequence)
+    if length % 3 or translate(cds.sequence[-3:]) != "*":
+        return False
+    return any(length - 3 < first < length if last < first else first < length and last >= length - 3
+               for first, last, *_ in group)
+
+
 def _to_stop(amino_acids: str) -> str:
     """A protein read up to and with its first stop."""
     stop = amino_acids.find("*")
     return amino_acids if stop < 0 else amino_acids[: stop + 1]
 
 
-def _frameshift(cds: CodingSequence, first_codon: int, ref_nt: str, alt_nt: str) -> tuple[str, str, list[str]]:
-    """An indel of a length that is not a multiple of 3, from codon `first_codon` on: the
-    first amino acid that differs, the new reading read on past the CDS to its first stop.
-    Where that amino acid is a stop the protein just ends there (HGVS names it as a stop
-    gained, S13*); where the reference's stop is the first one changed the protein reads on
-    (stop lost); a new reading that rebuilds the same stop (TAA|A losing an A) keeps it."""
-    gene = cds.gene
-    ref_aa, alt_aa = _to_stop(translate(ref_nt)), _to_stop(translate(alt_nt))
+def _new_ending(gene: str, first_codon: int, ref_aa: str, alt_aa: str,
+                frameshift: bool) -> tuple[str, str, list[str]] | None:
+    """The change of a protein whose end the variants may move: `ref_aa` and `alt_aa` read
+    from codon `first_codon` to their first stop. Where the first amino acid that differs is
+    a stop the protein just ends there (HGVS names it as a stop gained, S13*); where the
+    reference's stop is the first one changed the protein reads on (stop lost); a reading
+    that rebuilds the same protein keeps it (TAA|A losing an A: stop retained). A frameshift
+    is named by its first changed amino acid; None for an in-frame change of amino acids
+    before the stop, which the caller names."""
     at = next((i for i, (a, b) in enumerate(zip(ref_aa, alt_aa)) if a != b), min(len(ref_aa), len(alt_aa)))
     number = first_codon + at + 1
     if at >= len(ref_aa):  # the same protein as far as the CDS reads
@@ -413,4 +480,6 @@ def _frameshift(cds: CodingSequence, first_codon: int, ref_nt: str, alt_nt: str)
         return f"{gene}:*{number}{now}", "stop_lost", [f"p.Ter{number}{_aa3(now)}ext*?"]
     if now == "*":
         return f"{gene}:{was}{number}*", "stop_gained", [f"p.{_aa3(was)}{number}Ter"]
-    return f"{gene}:{was}{number}fs", "frameshift", [f"p.{_aa3(was)}{number}fs"]
+    if frameshift:
+        return f"{gene}:{was}{number}fs", "frameshift", [f"p.{_aa3(was)}{number}fs"]
+    return None
