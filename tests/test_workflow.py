@@ -324,6 +324,79 @@ def test_an_extra_left_empty_in_a_configfile_adds_nothing(tmp_path):
     assert "None" not in command
 
 
+def test_split_refuses_a_bgzf_file_cut_at_a_block_boundary(tmp_path):
+    """Cut after a whole block it decompressed without error: the workflow merged the records
+    left and said nothing, where vqdna on the same file refuses it."""
+    from Bio import bgzf
+
+    whole = tmp_path / "whole.fa.gz"
+    ends = []
+    with bgzf.BgzfWriter(str(whole), "wb") as writer:
+        for i in range(4):
+            writer.write(f">r{i}\n{random_dna(30, i)}\n".encode())
+            writer.flush()  # one record to a block
+            ends.append(writer._handle.tell())
+    cut = tmp_path / "cut.fa.gz"
+    cut.write_bytes(whole.read_bytes()[: ends[2]])
+    shards = [str(tmp_path / "0.fa"), str(tmp_path / "1.fa")]
+    split.split_fasta(str(whole), shards)
+    with pytest.raises(SystemExit, match="BGZF without its end-of-file block: the file was cut short"):
+        split.split_fasta(str(cut), shards)
+
+
+def test_split_says_a_truncated_gzip_is_truncated_in_its_log(tmp_path):
+    """It was a zlib/EOFError traceback, and logs/split.log was left empty."""
+    data = gzip.compress(fasta_text({f"r{i}": random_dna(400, i) for i in range(6)}).encode())
+    cut = tmp_path / "cut.fa.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    log = tmp_path / "split.log"
+    with pytest.raises(SystemExit, match=r"cut.fa.gz is a truncated or corrupt gzip file \("):
+        split.run_logged(str(cut), [str(tmp_path / "0.fa"), str(tmp_path / "1.fa")], str(log))
+    assert "is a truncated or corrupt gzip file" in log.read_text()
+
+
+@needs_snakemake
+def test_weights_replaced_in_place_run_the_jobs_that_read_them_again(tiny_model_dir, tmp_path):
+    """Nothing of the weights reached the jobs but the folder's name: a head retrained into the
+    same folder left every classify result of the old head in place, as if up to date."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({f"rec{i}": random_dna(60, 700 + i) for i in range(2)}))
+    run = ("--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(tmp_path / "run"), "--config",
+           f"fasta={fasta}", "shards=1", f"model={model}", "task=toy", "threads=1", "--",
+           "results/classify.tsv", "results/tokens.npz")
+    _snakemake(*run, cwd=tmp_path)
+    assert "Nothing to be done" in _snakemake("-n", *run, cwd=tmp_path).stdout
+
+    def retrained(info: Path, file: str) -> None:  # new weights, and the hash vqdna records of them
+        recorded = json.loads(info.read_text())
+        recorded["sha256"][file] = "0" * 64
+        info.write_text(json.dumps(recorded))
+
+    retrained(model / "heads" / "toy" / "head.json", "head.safetensors")
+    assert _planned_jobs(_snakemake("-n", *run, cwd=tmp_path)) == {"classify": 1, "merge_classify": 1}
+    retrained(model / "config.json", "model.safetensors")
+    assert _planned_jobs(_snakemake("-n", *run, cwd=tmp_path)) == {
+        "classify": 1, "merge_classify": 1, "tokenize": 1, "merge": 1}
+
+
+@needs_snakemake
+@pytest.mark.parametrize("setting, said", [
+    ("shard=2", "unknown config 'shard': the settings are fasta, shards,"),
+    ("extra=--rc", "config extra='--rc': give options per command"),
+    ("extra={tokenise: --rc}", "config extra names 'tokenise': give options per command, one of tokenize,"),
+])
+def test_a_setting_misspelt_or_an_extra_of_no_command_is_refused(setting, said, tmp_path):
+    """A misspelt key was ignored in silence; `extra=--rc` was an AttributeError traceback."""
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({"a": "ACGT" * 10, "b": "GGCC" * 10}))
+    result = _snakemake("-n", "--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(tmp_path / "run"),
+                        "--config", f"fasta={fasta}", setting, cwd=tmp_path, check=False)
+    assert result.returncode != 0 and said in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr and "AttributeError" not in result.stderr
+
+
 def test_split_refuses_an_id_given_twice_as_one_unsharded_run_does(tmp_path):
     """Each shard would hold one of the two records and pass vqdna's check."""
     fasta = tmp_path / "dup.fa"

@@ -9,12 +9,34 @@ are plain FASTA.
 
 import contextlib
 import gzip
+import os
+import zlib
+
+# BGZF (bgzip, samtools) ends every file with this empty block. Its blocks are gzip members,
+# so a file cut at a block boundary decompresses without error, records short: only the
+# missing end block tells (vqdna refuses such a file; the shards would each pass).
+BGZF_END = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
 def _open_bytes(path: str):
     with open(path, "rb") as handle:
-        compressed = handle.read(2) == b"\x1f\x8b"  # gzip magic; BGZF is gzip too
+        head = handle.read(14)
+        compressed = head[:2] == b"\x1f\x8b"  # gzip magic; BGZF is gzip too
+        if head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC":  # BGZF: gzip with a 'BC' field
+            handle.seek(-min(len(BGZF_END), os.path.getsize(path)), os.SEEK_END)
+            if handle.read() != BGZF_END:
+                raise SystemExit(f"{path} is BGZF without its end-of-file block: the file was cut short (an "
+                                 "interrupted copy or download?); get it again, or recompress it with bgzip")
     return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+@contextlib.contextmanager
+def _readable(path: str):
+    """A truncated or corrupt gzip file is refused in one line, not a zlib traceback."""
+    try:
+        yield
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise SystemExit(f"{path} is a truncated or corrupt gzip file ({error})") from None
 
 
 def record_name(raw: bytes) -> str:
@@ -29,7 +51,7 @@ def record_name(raw: bytes) -> str:
 def split_fasta(path: str, outputs: list[str]) -> None:
     """Record i goes to shard floor(i * shards / records): contiguous, sizes differing by at
     most one. vqdna refuses a FASTA without records, so no shard may be empty."""
-    with _open_bytes(path) as handle:
+    with _readable(path), _open_bytes(path) as handle:
         headers = [line for line in handle if line.startswith(b">")]
     records = len(headers)
     if not records:
