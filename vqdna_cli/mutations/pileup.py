@@ -2,7 +2,8 @@
 
 At every reference position each fragment is counted once (secondary, supplementary,
 QC-failed and duplicate alignments are skipped; of two overlapping mates, one: counted by
-read name). A base counts when its base quality reaches `min_baseq` and it is A, C, G or T
+read name: the mate further inside its alignment, as one ending within a few bases of an
+indel may not show it, then the one with the better base quality). A base counts when its base quality reaches `min_baseq` and it is A, C, G or T
 (an N is no evidence, as in genomes); a read inside a deletion counts towards the depth of
 the deleted bases. An insertion or deletion is counted at its anchor (the base before it)
 for the reads whose anchor base passed the quality filter; an insertion with the read's own
@@ -228,7 +229,8 @@ def _columns(alignments: pysam.AlignmentFile, chrom: str, path: str, reference: 
     try:
         with quiet_htslib():  # htslib's lines about a failure would come before ours
             columns = alignments.pileup(chrom, stepper="all", min_base_quality=0, max_depth=MAX_DEPTH,
-                                        ignore_orphans=False, truncate=False, multiple_iterators=False)
+                                        ignore_orphans=False, ignore_overlaps=False, truncate=False,
+                                        multiple_iterators=False)
         while True:
             with quiet_htslib():
                 column = next(columns, None)
@@ -278,29 +280,12 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
     seen = [0] * len(BASES)
     counts: Counter = Counter()
     ref_base = sequence[position]
-    counted: set = set()  # read names: two overlapping mates are one fragment
-    for read in column.pileups:
-        alignment = read.alignment
-        if read.is_refskip or alignment.is_supplementary or alignment.mapping_quality < filters.min_mapq:
-            continue
+    for read, bases in _fragments(column, filters, unread):
+        depth += 1
         if read.is_del:
-            if alignment.query_name not in counted:
-                counted.add(alignment.query_name)
-                depth += 1
-            continue
-        bases = alignment.query_sequence  # pysam builds it anew on every access: once per read
-        if bases is None:  # SEQ `*`: an alignment without bases shows no allele
-            unread.baseless.add((alignment.query_name, alignment.flag, alignment.reference_start))
             continue
         at = read.query_position
-        qualities = alignment.query_qualities
         base = bases[at]
-        if (qualities is not None and qualities[at] < filters.min_baseq) or base not in "ACGT":
-            continue
-        if alignment.query_name in counted:
-            continue
-        counted.add(alignment.query_name)
-        depth += 1
         seen[BASES.index(base)] += 1
         if read.indel > 0:
             # with the read's own anchor base: inserted bases after a substituted one are one
@@ -318,3 +303,38 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
             deleted = sequence[position + 1 : position + 1 - read.indel]
             counts[(ref_base + deleted, ref_base)] += 1
     return depth, counts, seen
+
+
+# Of two overlapping mates, one that ends within this many bases of a position may not show
+# an indel there (an aligner clips or mismatches a read's last bases rather than open a gap):
+# the other mate, further inside, is counted.
+MATE_END_BASES = 10
+
+
+def _fragments(column, filters: ReadFilters, unread: _Unread) -> list[tuple]:
+    """(pileup read, its bases) of each fragment at a column, one mate of two overlapping: the
+    one whose aligned bases reach further either side of the position (up to MATE_END_BASES),
+    then the one with the better base, then the first."""
+    position = column.reference_pos
+    chosen: dict[str, tuple] = {}
+    for read in column.pileups:
+        alignment = read.alignment
+        if read.is_refskip or alignment.is_supplementary or alignment.mapping_quality < filters.min_mapq:
+            continue
+        bases = None
+        quality = -1  # a deletion shows no base
+        if not read.is_del:
+            bases = alignment.query_sequence  # pysam builds it anew on every access: once per read
+            if bases is None:  # SEQ `*`: an alignment without bases shows no allele
+                unread.baseless.add((alignment.query_name, alignment.flag, alignment.reference_start))
+                continue
+            qualities = alignment.query_qualities
+            quality = qualities[read.query_position] if qualities is not None else filters.min_baseq
+            if quality < filters.min_baseq or bases[read.query_position] not in "ACGT":
+                continue
+        inside = min(position - alignment.reference_start, alignment.reference_end - 1 - position, MATE_END_BASES)
+        rank = (inside, quality)
+        kept = chosen.get(alignment.query_name)
+        if kept is None or rank > kept[0]:
+            chosen[alignment.query_name] = (rank, read, bases)
+    return [(read, bases) for _, read, bases in chosen.values()]
