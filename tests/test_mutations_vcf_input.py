@@ -177,6 +177,19 @@ def test_missing_genotypes_are_read_as_not_called(files, tmp_path):
     assert samples[1].called == {CHROM: {SNV_POS, 19}}
 
 
+def test_a_gvcf_reference_block_calls_its_sample_up_to_end(files, tmp_path):
+    """A gVCF's reference block (ALT <*>, INFO/END) said its sample's bases were called at its
+    first base alone: at another sample's variant inside the block, GT 0 was written `.`. A
+    symbolic deletion carried over a span calls nothing of the reference there."""
+    meta = [*META, '##INFO=<ID=END,Number=1,Type=Integer,Description="End of the block">',
+            '##ALT=<ID=*,Description="Any other allele">', '##ALT=<ID=DEL,Description="Deletion">']
+    block = "\t".join([CHROM, "11", ".", REF[10], "<*>", ".", ".", "END=60", "GT", "0\t."])
+    deletion = "\t".join([CHROM, "101", ".", REF[100], "<DEL>", ".", ".", "END=150", "GT", ".\t1"])
+    samples = read(files, vcf(tmp_path, [*meta, COLUMNS, block, deletion]))
+    assert samples[0].called == {CHROM: set(range(10, 60))}
+    assert samples[1].called == {CHROM: {100}}
+
+
 def test_a_vcf_samples_reference_genotype_stays_0_in_variants_vcf(files, tiny_model_dir, tmp_path):
     """s2 is called reference (GT 0) at the SNV that s1 carries: variants.vcf says 0, not
     `.` (not covered); a sample whose GT is missing there stays `.`."""

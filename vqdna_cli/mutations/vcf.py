@@ -135,7 +135,11 @@ def _read_record(record, sequence: str, samples: dict[str, VcfSample], genotypes
     for name, genotype in genotypes.items():
         if genotype and None not in genotype:
             called = samples[name].called.setdefault(record.chrom, set())
-            for start, end in spans:
+            # A gVCF reference block (INFO/END) calls its sample's bases up to END, where
+            # the sample carries no ALT allele there (a symbolic <DEL> with END is no call of
+            # the reference).
+            block = [(record.start, record.stop)] if not any(genotype) else []
+            for start, end in spans + block:
                 called.update(range(start, end))
 
 
