@@ -334,10 +334,10 @@ def test_a_header_md5_of_another_sequence_is_warned_of(reference, tmp_path, same
         assert len(said) == 1 and "another sequence of that name and length" in said[0]
 
 
-def test_reads_that_delete_a_site_are_no_depth_for_its_other_variants(reference, tmp_path):
-    """A sample whose reads all delete the base of another sample's SNV shows no base there:
-    DP 0 and no AF, not 20 reads read as reference; and a contig that the BAM has no reads on
-    is DP 0 as well."""
+def test_reads_that_delete_a_site_are_its_depth_where_the_sample_makes_no_call(reference, tmp_path):
+    """A sample whose reads all delete the base of another sample's SNV: its DP there counts
+    them, the depth its own calls are made on (as where it makes a call), and its AF is 0,
+    none carrying the ALT; a contig that the BAM has no reads on is DP 0."""
     from vqdna_cli import api
     from vqdna_cli.options import MutationsOptions, RunOptions
 
@@ -363,6 +363,6 @@ def test_reads_that_delete_a_site_are_no_depth_for_its_other_variants(reference,
     with pysam.VariantFile(str(tmp_path / "out" / "variants.vcf")) as vcf:
         records = {(r.chrom, r.pos): r for r in vcf}
     deleted = records[(CHROM, at + 1)].samples["del"]
-    assert deleted["DP"] == 0 and deleted["AF"] == (None,)
+    assert deleted["DP"] == 20 and deleted["AF"] == (0.0,)
     for name in ("snv", "del"):
         assert records[("c2", 251)].samples[name]["DP"] == 0

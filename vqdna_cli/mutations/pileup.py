@@ -28,7 +28,7 @@ from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations.variants import Call, Reference, file_sample, normalise
 from vqdna_cli.options import MutationsOptions
 
-BASES = "ACGT"  # the columns of ReadCalls.base_counts
+BASES = "ACGT"  # the columns of ReadCalls.base_counts, then one of the fragments deleting the base
 
 MAX_DEPTH = 1_000_000  # amplicon data runs to tens of thousands of reads per base
 
@@ -54,9 +54,10 @@ class ReadCalls:
     calls: list[Call]
     covered: dict[str, np.ndarray]
     # What the reads say where they make no call, for the VCF's DP and AF of that sample:
-    # per contig, the reads that show each base (A, C, G, T passing --min-baseq) at every
-    # reference position, not those that delete it, (L, 4); and (reads showing the anchor,
-    # ALT reads) of each indel seen in some reads but below --min-depth or --min-af.
+    # per contig, the fragments that show each base (A, C, G, T passing --min-baseq) at every
+    # reference position and those that delete it, (L, 5): their sum is the depth variants
+    # are called on; and (depth, ALT reads) of each indel seen in some reads but below
+    # --min-depth or --min-af.
     base_counts: dict[str, np.ndarray]
     uncalled_indels: dict
 
@@ -161,7 +162,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
                 continue
             sequence = reference.sequences[chrom]
             mask = np.zeros(len(sequence), dtype=bool)
-            seen_at = np.zeros((len(sequence), len(BASES)), dtype=np.uint32)
+            seen_at = np.zeros((len(sequence), len(BASES) + 1), dtype=np.uint32)
             indels: dict = {}  # normalised site -> [depth, reads], over the anchors reads chose
             for column in _columns(alignments, chrom, path, reference):
                 position = column.reference_pos
@@ -275,14 +276,16 @@ class _Unread:
 def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter, list[int]]:
     """Depth at `position` (fragments showing a base there or deleting it), the fragments
     supporting each non-reference allele, keyed by the (ref, alt) alleles starting at
-    `position`, and the fragments showing each of BASES; what cannot be read goes to `unread`."""
+    `position`, and the fragments showing each of BASES, then those deleting the base; what
+    cannot be read goes to `unread`."""
     depth = 0
-    seen = [0] * len(BASES)
+    seen = [0] * (len(BASES) + 1)
     counts: Counter = Counter()
     ref_base = sequence[position]
     for read, bases in _fragments(column, filters, unread):
         depth += 1
         if read.is_del:
+            seen[-1] += 1
             continue
         at = read.query_position
         base = bases[at]

@@ -31,8 +31,9 @@ class Sample:
     uncalled_indels: dict = field(default_factory=dict)  # reads: ReadCalls.uncalled_indels
 
     def reads_without_call(self, site) -> tuple[int, int] | None:
-        """Reads input: (reads showing a base at the site's first base (an indel's anchor),
-        reads carrying `site`) where the sample makes no call of it; None for other inputs."""
+        """Reads input: (the depth at the site's first base (an indel's anchor) that variants
+        are called on, reads carrying `site`) where the sample makes no call of it; None for
+        other inputs."""
         from vqdna_cli.mutations.pileup import BASES
 
         if self.kind != READS:
