@@ -159,3 +159,36 @@ def test_an_insertion_at_the_edge_of_an_intron_is_in_the_cds(tmp_path):
         assert (annotation["protein"], annotation["effect"]) == ("G:G4fs", "frameshift")
     assert _annotate(sequence, coding, 0, "", "C")["effect"] == "noncoding"
     assert _annotate(sequence, coding, len(body), "", "C")["effect"] == "noncoding"
+
+
+def _reverse_complement(bases: str) -> str:
+    return bases.translate(str.maketrans("ACGT", "TGCA"))[::-1]
+
+
+@pytest.mark.parametrize("utr5, at, ref, alt, effect", [
+    # CA|ATG losing an A of AA: ATG is still there, the UTR one base shorter (was start_lost)
+    ("GCGCGCGCCA", 0, "A", "", "noncoding"),
+    ("GCGCGCGCCA", 0, "", "A", "noncoding"),  # CA|A|ATG: ATG kept, the UTR one base longer
+    ("GCGCGCGATG", 0, "ATG", "", "noncoding"),  # ATG|ATG losing one ATG
+    ("GCGCGCGCCA", 1, "T", "", "start_lost"),  # ATG's T deleted: AGA, the start is gone
+    ("GCGCGCGCCA", 3, "A", "C", "missense"),  # K2Q, read on the - strand
+])
+def test_an_indel_at_a_minus_strand_start_codon_that_keeps_it_is_utr(tmp_path, utr5, at, ref, alt, effect):
+    """VCF shifts an indel to the left of the reference, which is into the CDS of a - strand
+    gene beside its start codon; where the UTR's bases rebuild the start the protein is the
+    same, and the variant is not start_lost."""
+    gene_strand = utr5 + GENE_G + UTR3
+    sequence = _reverse_complement(gene_strand)
+    cds_first = len(UTR3) + 1  # 1-based, on the + strand
+    gff = tmp_path / "genes.gff"
+    gff.write_text("\t".join([CHROM, "t", "CDS", str(cds_first), str(cds_first + len(GENE_G) - 1), ".", "-", "0",
+                              "ID=g;gene=G"]) + "\n")
+    coding = read_gff(gff, Reference(tmp_path / "ref.fa", {CHROM: sequence}))
+    assert translate(coding[0].sequence) == "MKWGLP*"
+    # `at`, `ref` and `alt` on the gene's strand, from the CDS's first base; an insertion goes before it
+    gene_at = len(utr5) + at
+    assert gene_strand[gene_at : gene_at + len(ref)] == ref
+    plus_at = len(gene_strand) - gene_at - len(ref)
+    call = Call("s", normalise(sequence, CHROM, plus_at, _reverse_complement(ref), _reverse_complement(alt)))
+    Annotator(coding).annotate([call])
+    assert call.annotation["effect"] == effect

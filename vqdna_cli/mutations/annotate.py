@@ -93,8 +93,9 @@ def so_terms(effect: str) -> list[str]:
 
 
 # Bases after a CDS's last base kept for reading a frameshift on (a deletion in the stop
-# codon can make a new stop of the bases after it); enough for any indel the model scores.
-DOWNSTREAM = 1000
+# codon can make a new stop of the bases after it), and before its first base for telling
+# an indel at the start codon from one in the UTR; enough for any indel the model scores.
+FLANK = 1000
 
 
 @dataclass
@@ -104,7 +105,8 @@ class CodingSequence:
     strand: int
     positions: np.ndarray  # 0-based reference position of every CDS base, in coding order
     sequence: str  # the CDS's bases on the coding strand
-    downstream: str = ""  # up to DOWNSTREAM reference bases after the CDS, on its strand
+    downstream: str = ""  # up to FLANK reference bases after the CDS, on its strand
+    upstream: str = ""  # up to FLANK reference bases before the CDS, on its strand
     # Set on another CDS of a gene (pp1a beside pp1ab): the gene it is a second reading of.
     alternative_of: str | None = None
 
@@ -170,14 +172,13 @@ def _coding_sequence(pieces: list[tuple], contig: str) -> tuple[CodingSequence, 
     # The first part's phase: bases before its first whole codon (GFF3), not translated.
     positions = np.concatenate(ranges)[pieces[0][5]:]
     bases = "".join(contig[p] for p in positions.tolist())
+    first, last = int(positions[0]), int(positions[-1])
     if strand > 0:
-        end = int(positions[-1]) + 1
-        downstream = contig[end : end + DOWNSTREAM]
+        upstream, downstream = contig[max(0, first - FLANK) : first], contig[last + 1 : last + 1 + FLANK]
     else:
-        start = int(positions[-1])
-        downstream = contig[max(0, start - DOWNSTREAM) : start][::-1]
-        bases, downstream = (x.translate(str.maketrans("ACGT", "TGCA")) for x in (bases, downstream))
-    return CodingSequence(pieces[0][4], chrom, strand, positions, bases, downstream), pieces[0][6]
+        upstream, downstream = contig[first + 1 : first + 1 + FLANK][::-1], contig[max(0, last - FLANK) : last][::-1]
+        bases, upstream, downstream = (x.translate(str.maketrans("ACGT", "TGCA")) for x in (bases, upstream, downstream))
+    return CodingSequence(pieces[0][4], chrom, strand, positions, bases, downstream, upstream), pieces[0][6]
 
 
 def _check_span(path: Path, number: int, chrom: str, start: int, end: int, reference: Reference) -> None:
@@ -223,6 +224,8 @@ class Annotator:
         for cds, where in self.coding:
             edits = [edit for call in calls if (edit := _edit(call, cds, where)) is not None]
             for group in (group for layer in _alternatives(edits) for group in _overlapping(cds, layer)):
+                if _in_utr(cds, group):
+                    continue
                 protein, effect, hgvs = _change(cds, group)
                 reading = (protein.replace(f"{cds.gene}:", ":"), effect)
                 for edit in group:
@@ -385,6 +388,18 @@ def _hgvs_insertion(cds: CodingSequence, after: int, inserted: str) -> str:
     if not 1 <= after < len(protein):
         return "p.?"
     return f"p.{_aa3(protein[after - 1])}{after}_{_aa3(protein[after])}{after + 1}ins{_aa3(inserted)}"
+
+
+def _in_utr(cds: CodingSequence, group: list[tuple]) -> bool:
+    """An indel at the start codon that leaves every CDS base as it was and changes only the
+    length of the UTR before it: the same indel shifted out of the CDS. VCF shifts indels to
+    the left of the reference, so on the - strand one beside a start codon lands in it
+    (CA|ATG losing an A keeps ATG), as far into it as the repeat the indel is of reaches."""
+    if group[0][0] > FLANK or _shift(group) == 0 or not cds.upstream:
+        return False
+    end = min(3 * (max(max(e[0], e[1]) for e in group) // 3) + 3, len(cds.sequence))
+    ref_nt = cds.sequence[:end]
+    return (cds.upstream + _edited(ref_nt, 0, group)).endswith(ref_nt)
 
 
 def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str]]:
