@@ -192,3 +192,15 @@ def test_an_indel_at_a_minus_strand_start_codon_that_keeps_it_is_utr(tmp_path, u
     call = Call("s", normalise(sequence, CHROM, plus_at, _reverse_complement(ref), _reverse_complement(alt)))
     Annotator(coding).annotate([call])
     assert call.annotation["effect"] == effect
+
+
+def test_a_percent_escaped_gff3_seqid_names_its_contig(tmp_path):
+    """GFF3 escapes a seqid's '/' as %2F (GISAID names: hCoV-19/Wuhan/WIV04/2019); it names
+    the reference's contig, which was refused as not in the reference."""
+    name = "hCoV-19/Wuhan/WIV04/2019"
+    sequence = UTR5 + GENE_G + UTR3
+    gff = tmp_path / "genes.gff"
+    gff.write_text("\t".join([name.replace("/", "%2F"), "t", "CDS", str(START + 1), str(START + len(GENE_G)), ".",
+                              "+", "0", "ID=g;gene=G"]) + "\n")
+    coding = read_gff(gff, Reference(tmp_path / "ref.fa", {name: sequence}))
+    assert [(c.chrom, translate(c.sequence)) for c in coding] == [(name, "MKWGLP*")]

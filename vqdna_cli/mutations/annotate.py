@@ -132,7 +132,10 @@ def read_gff(path: Path, reference: Reference) -> list[CodingSequence]:
             raise InputError(f"{path} line {number} has {len(fields)} tab-separated columns, GFF3 has 9")
         if fields[2] != "CDS":
             continue
-        chrom, start, end, strand = fields[0], fields[3], fields[4], fields[6]
+        start, end, strand = fields[3], fields[4], fields[6]
+        # GFF3 percent-escapes a seqid's characters outside [a-zA-Z0-9.:^*$@!+_?|-]: a contig
+        # named hCoV-19/Wuhan/WIV04/2019 is written hCoV-19%2FWuhan%2FWIV04%2F2019
+        chrom = fields[0] if fields[0] in reference.sequences else urllib.parse.unquote(fields[0])
         if not (start.isdigit() and end.isdigit()):
             raise InputError(f"{path} line {number}: start and end must be numbers")
         _check_span(path, number, chrom, int(start), int(end), reference)
