@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pysam
 import pytest
+from conftest import run_vqdna_process
 
 from vqdna_cli.errors import OutputError
 from vqdna_cli.io.writers import atomic_file, check_output, write_npz
@@ -281,3 +282,48 @@ def test_a_full_tmpdir_under_an_npz_to_stdout_is_named() -> None:
                                           "made before it is copied to stdout: No space left on device; set TMPDIR"):
         with binary_output("-"):
             raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_dev_stdout_is_written_as_dash_o_is(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
+    """`-o /dev/stdout` (and `/dev/fd/N`, as bash's `>(cmd)` names a pipe) goes through the
+    descriptor the shell opened: the same bytes as `-o -`, no 'exists' refusal where stdout is
+    a redirected file, and no /dev/stdout.json sidecar."""
+    for args in (("tokenize", short_fasta), ("classify", "--task", "toy", short_fasta)):
+        common = (*args, "--model", tiny_model_dir, "-q")
+        dash, named = run_vqdna(*common, "-o", "-"), run_vqdna(*common, "-o", "/dev/stdout")
+        assert named.returncode == 0, named.stderr
+        assert dash.stdout and named.stdout == dash.stdout
+    assert not Path("/dev/stdout.json").exists()
+
+
+def test_dev_stdout_into_a_pipe(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
+    """Where stdout is a pipe, /dev/stdout names `pipe:[N]`, which cannot be opened by that name."""
+    common = ("classify", "--task", "toy", short_fasta, "--model", tiny_model_dir, "-q")
+    piped = run_vqdna_process(*common, "-o", "/dev/stdout")  # capture_output: stdout is a pipe
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == run_vqdna(*common, "-o", "-").stdout
+
+
+def test_a_descriptor_output_keeps_what_the_shell_appended_before(tmp_path: Path) -> None:
+    """`>> log` then `-o /dev/fd/N`: written at the end through the descriptor, never a
+    rename that would replace the file (and its earlier lines) behind the shell's back."""
+    log = tmp_path / "log.tsv"
+    log.write_text("earlier\n")
+    with open(log, "a") as appending:
+        path = f"/dev/fd/{appending.fileno()}"
+        check_output(path, force=False)
+        with atomic_file(path, "w") as handle:
+            handle.write("new\n")
+    assert log.read_text() == "earlier\nnew\n"
+    reading, writing = os.pipe()
+    with open(reading, "rb") as pipe_end:
+        with atomic_file(f"/dev/fd/{writing}") as handle:
+            handle.write(b"through a pipe")
+        os.close(writing)
+        assert pipe_end.read() == b"through a pipe"
+
+
+def test_a_descriptor_that_is_not_open_is_one_line(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
+    result = run_vqdna("classify", "--task", "toy", short_fasta, "--model", tiny_model_dir, "-o", "/dev/fd/57")
+    assert result.returncode == 4 and result.stderr_lines == [
+        "vqdna: error: cannot write /dev/fd/57: file descriptor 57 is not open"]

@@ -39,6 +39,13 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
             raise OutputError("-o -: the output is a binary .npz; redirect stdout to a file or a pipe")
         return
     path = Path(path)
+    descriptor = descriptor_of(path)
+    if descriptor is not None:
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            raise OutputError(f"cannot write {path}: file descriptor {descriptor} is not open") from None
+        return
     if path.is_dir():
         raise OutputError(f"output {path} is a directory: give a file name")
     if binary and path.suffix.lower() in COMPRESSED_SUFFIXES:
@@ -153,6 +160,22 @@ def is_special(path: str | Path) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
+def descriptor_of(path: Path | str) -> int | None:
+    """The open file descriptor an output path names (`/dev/stdout`, `/dev/stderr`,
+    `/dev/fd/N` as bash's `>(cmd)` gives, `/proc/self/fd/N`), else None. Such an output is
+    written through the descriptor the shell opened, as `-o -` writes stdout: following the
+    link would name a pipe that cannot be opened by name, or replace a redirected file by
+    rename (losing what `>>` had there) while the shell's descriptor keeps the old one."""
+    text = os.path.normpath(str(path))
+    named = {"/dev/stdout": 1, "/dev/stderr": 2}
+    if text in named:
+        return named[text]
+    for folder in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        if text.startswith(folder) and text[len(folder):].isdigit():
+            return int(text[len(folder):])
+    return None
+
+
 def through_link(path: Path) -> Path:
     """The file a symbolic link output points to: it is written there, as a shell's `>` and
     samtools write, rather than replacing the link with a file and leaving its target stale.
@@ -177,6 +200,16 @@ def check_parent_writable(path: Path) -> None:
 @contextlib.contextmanager
 def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside `path`; it replaces `path` only if the block succeeds."""
+    descriptor = descriptor_of(path)
+    if descriptor is not None:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # anything printed before goes first, as with `-o -`
+        try:
+            with os.fdopen(os.dup(descriptor), mode) as handle:
+                yield handle
+        except OSError as error:
+            raise write_error(path, error) from None
+        return
     path = through_link(Path(path))
     if is_special(path):
         try:
@@ -333,7 +366,7 @@ def binary_output(path: Path | str) -> Iterator[IO[bytes]]:
     each member instead of before), so without the copy `-o - | cat > x.npz` would not give
     the bytes of `-o x.npz`, and /dev/null, which seeks but always reports position 0,
     broke the archive."""
-    if str(path) == "-" or is_special(Path(path)):
+    if str(path) == "-" or descriptor_of(path) is not None or is_special(Path(path)):
         with tempfile.TemporaryFile(prefix="vqdna-") as staging:
             try:
                 yield staging
@@ -503,8 +536,9 @@ def sidecar_path(output: Path | str) -> Path:
 
 def has_sidecar(output: Path | str | None) -> bool:
     """Only a regular file gets a sidecar: not stdout, and not a device or FIFO (`-o
-    /dev/null` must not leave a /dev/null.json)."""
-    return output is not None and str(output) != "-" and not is_special(Path(output))
+    /dev/null` must not leave a /dev/null.json), nor a file descriptor (`-o /dev/stdout`)."""
+    return (output is not None and str(output) != "-" and descriptor_of(output) is None
+            and not is_special(Path(output)))
 
 
 def check_sidecar(output: Path | str | None, force: bool, inputs: Iterable = ()) -> None:
