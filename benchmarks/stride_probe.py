@@ -188,7 +188,7 @@ def stage_pretrain(out: Path, stride: int, data: Path, steps: int = 800, batch: 
         loss, accuracies = masked_token_loss(model, bases, draw)
         return loss, {f"level{i}_train_acc": a for i, a in enumerate(accuracies, start=1)}
 
-    def evaluate():
+    def evaluate(scheduled: bool):  # the same held-out score either way
         generator = torch.Generator().manual_seed(2)  # the same masks every time
         totals = []
         for start in range(0, len(heldout), batch):

@@ -306,8 +306,9 @@ def test_resume_continues_a_head_stopped_early_and_nothing_else(model_copy: Path
     api.finetune(rows, settings, run, TrainControl(quiet=True, max_minutes=0.0))
     work = model_copy / "heads" / ".t.work"
     assert json.loads((work / "checkpoint.json").read_text())["step"] == 1
-    with pytest.raises(OutputError, match="head t already exists"):
-        api.finetune(rows, settings, run, TrainControl(quiet=True))
+    with pytest.raises(OutputError, match=r"head t in .* was stopped by --max-minutes: continue its run with "
+                                          r"--resume, or use --force"):
+        api.finetune(rows, settings, run, TrainControl(quiet=True))  # not only "head t already exists"
     api.finetune(rows, settings, run, TrainControl(quiet=True, resume=True))
     assert json.loads((work / "checkpoint.json").read_text())["step"] == 14  # 51 rows in batches of 8, two epochs
     with pytest.raises(OutputError, match=r"--resume: head t .* no unfinished run to continue \(its run .* has done "
@@ -323,6 +324,33 @@ def test_resume_continues_a_head_stopped_early_and_nothing_else(model_copy: Path
     with pytest.raises(OutputError, match=r"--resume: head toy .* no unfinished run to continue \(no checkpoint in"):
         api.finetune(rows, toy, run, TrainControl(quiet=True, resume=True))
     assert not (model_copy / "heads" / ".toy.work").exists()
+
+
+def test_a_head_stopped_mid_epoch_and_resumed_is_the_uninterrupted_head(model_copy: Path, tmp_path: Path) -> None:
+    """The score taken where --max-minutes stops a run between epochs may pick the head
+    written then, but not the one --resume finishes with: it selected a mid-epoch state that
+    the uninterrupted run never scored."""
+    import hashlib
+
+    import numpy as np
+
+    flips = np.random.default_rng(5).random(80) > 0.6  # labels that often miss GC: scores that move each step
+    lines = ["sequence,label", *(f"{random_dna(40, i, 'ACGGCC' if i % 2 else 'AATTCG')},{(i % 2) ^ flips[i]}"
+                                 for i in range(80))]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    rows = HeadRows((str(tmp_path / "d.csv"),))
+    run = RunOptions(model_copy, device="cpu", threads=1)
+    api.finetune(rows, FinetuneSettings("whole", adapter="frozen", epochs=2, batch=8), run, TrainControl(quiet=True))
+    cut = FinetuneSettings("cut", adapter="frozen", epochs=2, batch=8)
+    api.finetune(rows, cut, run, TrainControl(quiet=True, max_minutes=0.0))
+    for _ in range(7):  # one step a run, to step 8 of the first epoch's 9, each stop scored
+        api.finetune(rows, cut, run, TrainControl(quiet=True, max_minutes=0.0, resume=True))
+    api.finetune(rows, cut, run, TrainControl(quiet=True, resume=True))
+    heads = model_copy / "heads"
+    assert json.loads((heads / "cut" / "head.json").read_text())["validation"] == \
+        json.loads((heads / "whole" / "head.json").read_text())["validation"]
+    digest = [hashlib.sha256((heads / name / "head.safetensors").read_bytes()).hexdigest() for name in ("cut", "whole")]
+    assert digest[0] == digest[1]
 
 
 def test_evaluate_takes_quiet_and_seed_as_every_command(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:

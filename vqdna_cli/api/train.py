@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import json
 import os
 import re
 import shlex
@@ -550,8 +551,20 @@ def _check_head_output(head_folder: Path, task: str, work: Path, control: TrainC
             return
         raise OutputError(f"--resume: head {task} in {head_dir} has no unfinished run to continue (no checkpoint in "
                           f"{work}): use --force to train it again from the start, which replaces it")
+    if _stopped_early(head_dir) and any(checkpoint.is_file() for checkpoint in _run_checkpoints(work, members)):
+        raise OutputError(f"head {task} in {head_dir} was stopped by --max-minutes: continue its run with --resume, "
+                          "or use --force to train it again from the start, which replaces it")
     raise OutputError(f"head {task} already exists in {head_dir}: use --force to replace it (its validation and "
                       f"recorded test scores go with it), another --task name, or -o a copy of the model")
+
+
+def _stopped_early(head_dir: Path) -> bool:
+    """The head in `head_dir` was written by a run that --max-minutes stopped (head.json says
+    it is not complete); an unreadable head.json is left to the refusal that follows."""
+    try:
+        return json.loads((head_dir / "head.json").read_text()).get("provenance", {}).get("complete") is False
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _earlier_checkpoints(work: Path) -> list[Path]:

@@ -78,12 +78,14 @@ class BestSoFar:
             self.state, meta = load_training_state(self.path, _no_optimizer())
             self.metrics.update(meta["metrics"])
 
-    def offer(self, metrics: dict, trainable_state) -> dict:
-        """Keeps `trainable_state()` if `metrics` beat the best; returns them as `valid_*`."""
+    def offer(self, metrics: dict, trainable_state, scheduled: bool = True) -> dict:
+        """Keeps `trainable_state()` if `metrics` beat the best; returns them as `valid_*`.
+        One offered at a --max-minutes stop between epochs (not `scheduled`) may be the head
+        written now, but is not kept on disk for --resume, which goes on as if never stopped."""
         if metrics["mcc"] > self.metrics["mcc"]:
-            self.metrics.update(metrics)
+            self.metrics = {**self.metrics, **metrics}
             self.state = trainable_state()
-            if distributed.is_main():
+            if distributed.is_main() and scheduled:
                 # `step`: a key every training state has (`load_training_state` requires it), which
                 # --resume reads back; the best state is no optimizer step's own, hence None.
                 save_training_state(self.path, self.state, _no_optimizer(), {"metrics": metrics, "step": None})
@@ -166,10 +168,10 @@ def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels
         logits = task_model(batch_tokens, valid)
         return F.cross_entropy(logits.float(), labels[indices].to(device), reduction="sum") * weight, {"epoch": epoch + 1}
 
-    def evaluate() -> dict:
+    def evaluate(scheduled: bool) -> dict:
         probabilities = mean_over_windows(predict(task_model, valid_tokens, device), valid_owner, len(valid_labels))
         metrics = classification_metrics(valid_labels, probabilities.argmax(1), probabilities.shape[1])
-        return best.offer(metrics, task_model.trainable_state)
+        return best.offer(metrics, task_model.trainable_state, scheduled)
 
     params = [p for p in task_model.parameters() if p.requires_grad]
     settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})

@@ -105,9 +105,9 @@ def train_head(model: HeadOnly, train: LabelledFeatures, valid: LabelledFeatures
         loss = F.cross_entropy(logits, window_labels[indices], reduction="sum") * weight
         return loss, {"epoch": epoch + 1}
 
-    def evaluate() -> dict:
+    def evaluate(scheduled: bool) -> dict:
         predicted = sequence_probabilities(model, valid, device).argmax(1)
-        return best.offer(classification_metrics(valid.labels, predicted, classes), model.trainable_state)
+        return best.offer(classification_metrics(valid.labels, predicted, classes), model.trainable_state, scheduled)
 
     params = [p for p in model.parameters() if p.requires_grad]
     settings = LoopSettings(**{**settings.__dict__, "eval_every": steps_per_epoch, "checkpoint_every": steps_per_epoch})

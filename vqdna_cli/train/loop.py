@@ -103,7 +103,10 @@ def run(
     """Runs `train_step` for the remaining steps; returns the last validation metrics.
 
     `train_step(step)` returns the loss to minimise and scalar statistics to log;
-    `evaluate()` returns validation metrics (it must not touch test data). Every process
+    `evaluate(scheduled)` returns validation metrics (it must not touch test data);
+    `scheduled` is False only at a --max-minutes stop between evaluation steps, whose score a
+    stage keeping its best state must not keep for --resume: the resumed run then selects as
+    the uninterrupted one would. Every process
     evaluates (the same data, so the same metrics): nobody idles at a barrier meanwhile.
     """
     out_dir = Path(settings.out_dir)
@@ -160,10 +163,11 @@ def run(
             heartbeat.tick(done, shown["loss"])
             out_of_time = settings.max_minutes is not None and distributed.from_main(
                 (time.monotonic() - began) / 60 > settings.max_minutes)
-            if done % settings.eval_every == 0 or done == settings.steps or out_of_time:
+            scheduled = done % settings.eval_every == 0 or done == settings.steps
+            if scheduled or out_of_time:
                 model.eval()
                 with torch.no_grad():
-                    metrics = evaluate()
+                    metrics = evaluate(scheduled)
                 record = {"stage": stage, "step": done, **shown, **metrics,
                           "minutes": round((time.monotonic() - run_began) / 60, 2)}
                 if main:
@@ -187,7 +191,7 @@ def run(
     if settings.steps <= start:  # resumed at its last checkpoint (its weights not yet written): scored again
         model.eval()
         with torch.no_grad():
-            metrics = evaluate()
+            metrics = evaluate(True)
     return {**metrics, "steps": done if settings.steps > start else start}
 
 

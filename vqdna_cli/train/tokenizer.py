@@ -68,4 +68,4 @@ def train_tokenizer(model: VQDNA, genomes: GenomeSplit, settings: LoopSettings, 
         return recon + commitment_weight * q.commitment, {"recon": recon.item(), "commit": q.commitment.item()}
 
     return run("tokenizer", model, model.tokenizer_parameters(), step,
-               lambda: tokenizer_metrics(model, heldout, device), settings)
+               lambda scheduled: tokenizer_metrics(model, heldout, device), settings)
