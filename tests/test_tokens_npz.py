@@ -221,13 +221,26 @@ def test_a_record_added_in_parts_is_one_record(tmp_path) -> None:
     assert (tmp_path / "parts.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
 
 
-def test_only_a_contig_continues_the_record_before_it(tmp_path) -> None:
+def test_a_part_comes_after_its_first_part(tmp_path) -> None:
     with TokensNpz(2, tmp_path / "t.npz") as table:
         with pytest.raises(ValueError, match="after its first part"):
             table.add(record("chrX", 0), np.ones((3, 2), np.uint16), continued=True)
-        table.add(record("read", 0, [0, 1]), np.ones((2, 2), np.uint16))
-        with pytest.raises(ValueError, match="only a contig"):
-            table.add(record("read", 0, [2, 3]), np.ones((2, 2), np.uint16), continued=True)
+
+
+def test_an_aligned_read_added_in_parts_is_one_read_with_its_positions(tmp_path) -> None:
+    """A read of several Mb with a soft clip or an indel is tokenized a part at a time, as a
+    contig is: it was refused with a traceback."""
+    rng = np.random.default_rng(6)
+    tokens = rng.integers(0, 512, size=(700, 2)).astype(np.uint16)
+    positions = [-1] * 10 + list(range(500, 790)) + list(range(800, 1_200))  # clip, match, deletion, match
+    read = record("read", 500, positions)
+    with TokensNpz(2, tmp_path / "parts.npz") as table:
+        table.add(read, tokens[:250])
+        table.add(read, tokens[250:600], continued=True)
+        table.add(read, tokens[600:], continued=True)
+        table.write(tmp_path / "parts.npz", {"made_by": "test"})
+    written_in_memory(tmp_path / "whole.npz", [(read, tokens)], {"made_by": "test"})
+    assert (tmp_path / "parts.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
 
 
 def test_one_long_id_among_many_is_written_in_bounded_slices_and_warned_of(tmp_path, monkeypatch) -> None:

@@ -71,12 +71,14 @@ class TokensNpz:
 
     def add(self, record, tokens: np.ndarray, continued: bool = False) -> None:
         """A record's tokens; `continued`: the next part of the record added last (a
-        chromosome tokenized a part at a time), its tokens appended to that record's."""
+        chromosome, or a read of several Mb, tokenized a part at a time), its tokens appended
+        to that record's. An aligned read's positions are the whole read's, stored with its
+        first part."""
         tokens = np.ascontiguousarray(tokens, dtype=np.uint16)
         positions = getattr(record, "reference_positions", None)
         if continued:
-            if positions is not None or not self.lengths:
-                raise ValueError("only a contig's tokens come in parts, after its first part")
+            if not self.lengths:
+                raise ValueError("a record's tokens come in parts after its first part")
             self.lengths[-1] += len(tokens)
             self.end = max(self.end, record.offset + self.lengths[-1])
             self._tokens.append(tokens)
