@@ -227,6 +227,17 @@ def test_interleaved_casava_mates_are_named_as_bam_mates(tmp_path: Path) -> None
         assert "duplicate record ID 'r1'" in read_error(write(tmp_path, "twice.fq", twice), fastq=True)
 
 
+def test_mates_without_mate_numbers_are_named_in_the_error(tmp_path: Path) -> None:
+    """fastq-dump's interleaved pairs repeat each ID with nothing saying which mate: the
+    error says how to name them, not only that an ID repeats."""
+    read = "ACGTACGTAC\n+\nIIIIIIIIII\n"
+    message = read_error(write(tmp_path, "pairs.fq", f"@SRR1.1\n{read}@SRR1.1\n{read}"), fastq=True)
+    assert "duplicate record ID 'SRR1.1'" in message and "twice in a row: interleaved mates? Name them SRR1.1/1 " \
+        "and SRR1.1/2" in message
+    apart = read_error(write(tmp_path, "apart.fq", f"@a\n{read}@b\n{read}@a\n{read}"), fastq=True)
+    assert "duplicate record ID 'a'" in apart and "interleaved" not in apart
+
+
 def test_protein(tmp_path: Path) -> None:
     path = write(tmp_path, "prot.fa", ">sp|P69905|HBA\nMVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTK\n")
     message = read_error(path)

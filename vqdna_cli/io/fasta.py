@@ -414,6 +414,10 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
             yield _unique(_renamed(record, f"{name}/2"), seen, source)
             held = None
             continue
+        if held is not None and held[0].name == name:  # fastq-dump's interleaved pairs: mates without /1, /2
+            raise InputError(f"duplicate record ID {name!r} in {source}, twice in a row: interleaved mates? Name "
+                             f"them {name}/1 and {name}/2 (or write the Casava comments 1:N:0: and 2:N:0:); "
+                             "record IDs must be unique")
         if held is not None:
             yield _unique(held[0], seen, source)
         held = (record, mate)
