@@ -235,6 +235,19 @@ def test_cram_with_its_reference(tmp_path: Path):
             out.write(read)
     records = list(read_alignments(str(cram), reference=str(reference)))
     assert [(r.name, r.chrom, r.offset, r.seq) for r in records] == [(n, c, s, q) for n, c, s, q in reads]
+    import gzip
+
+    # a --reference htslib cannot use is named, not blamed on the CRAM ("truncated or corrupt"),
+    # nor passed over where the header's UR still finds the reference
+    compressed = tmp_path / "ref.fa.gz"
+    compressed.write_bytes(gzip.compress(reference.read_bytes()))
+    for given, message in ((tmp_path / "reff.fa", "file not found"), (tmp_path, "is a folder"),
+                           (compressed, "is gzip-compressed, which htslib cannot read a reference from")):
+        with pytest.raises(InputError, match=f"--reference {given}.*{message}"):
+            list(read_alignments(str(cram), reference=str(given)))
+    bgzipped = tmp_path / "ref.bgz.fa.gz"
+    pysam.tabix_compress(str(reference), str(bgzipped))
+    assert [r.seq for r in read_alignments(str(cram), reference=str(bgzipped))] == [q for *_, q in reads]
 
 
 def _aligned(out: pysam.AlignmentFile, name: str, start: int, cigar: str, seq: str) -> None:
@@ -345,3 +358,17 @@ def test_a_sam_line_htslib_cannot_parse_is_named_not_called_truncated(tmp_path: 
         list(read_alignments(str(sam)))
     with pytest.raises(InputError, match=r"^stdin: SAM record 2 \(after the header\) is not one htslib can read"):
         list(_stream_records(io.BytesIO(text.encode()), "stdin", False, None))
+
+
+def test_a_region_of_sam_text_says_to_make_an_indexed_bam(tmp_path: Path):
+    """`samtools index x.sam` fails, and an index of a bgzipped SAM is not read: the advice
+    to index it could not work."""
+    bam = write_bam(tmp_path / "x.bam")
+    sam = tmp_path / "x.sam"
+    pysam.view("-h", "-o", str(sam), bam, catch_stdout=False)
+    compressed = tmp_path / "y.sam.gz"
+    pysam.tabix_compress(str(sam), str(compressed))
+    for path, converted in ((sam, tmp_path / "x.bam"), (compressed, tmp_path / "y.bam")):
+        with pytest.raises(InputError, match=f"{path} is SAM text: vqdna reads regions of an indexed BAM or CRAM "
+                                             f"only; convert it with `samtools sort -o {converted} {path}`"):
+            list(read_alignment_regions(str(path), [parse_region("chr1:1-200")]))

@@ -103,6 +103,7 @@ def _open_alignments(path: str | int, reference: str | None, source: str | None 
     auto-detection and accept only BAM, SAM or CRAM (htslib would also read FASTA/FASTQ
     here, losing the FASTA reader's checks)."""
     source = source or str(path)
+    _check_reference(reference)
     try:
         with quiet_htslib():
             alignments = pysam.AlignmentFile(
@@ -122,9 +123,31 @@ def _open_alignments(path: str | int, reference: str | None, source: str | None 
     return alignments
 
 
+def _check_reference(reference: str | None) -> None:
+    """A --reference htslib cannot use fails later as a 'truncated or corrupt' CRAM, or is
+    passed over where the CRAM header's UR finds another copy: named here instead."""
+    if reference is None:
+        return
+    if not os.path.exists(reference):
+        raise InputError(f"--reference {reference}: file not found")
+    if os.path.isdir(reference):
+        raise InputError(f"--reference {reference} is a folder; give the reference FASTA file")
+    from vqdna_cli.io.fasta import GZIP_MAGIC, is_bgzf
+
+    with open(reference, "rb") as handle:
+        head = handle.read(18)
+    if head.startswith(GZIP_MAGIC) and not is_bgzf(head):
+        raise InputError(f"--reference {reference} is gzip-compressed, which htslib cannot read a reference from: "
+                         f"give it uncompressed, or recompressed with `bgzip`")
+
+
 def _resolve_regions(
     alignments: pysam.AlignmentFile, regions: list[Region], path: str, mapped_only: bool
 ) -> list[Region]:
+    if alignments.is_sam and not (alignments.is_bam or alignments.is_cram):  # htslib fetches no region of SAM text
+        bam = f"{os.path.splitext(path[:-3] if path.endswith('.gz') else path)[0]}.bam"
+        raise InputError(f"{path} is SAM text: vqdna reads regions of an indexed BAM or CRAM only; convert it "
+                         f"with `samtools sort -o {bam} {path}` and `samtools index {bam}`, and give the BAM")
     if not alignments.has_index():
         found = [index for index in _index_names(path) if os.path.exists(index)]
         if found:  # htslib found it but could not load it
