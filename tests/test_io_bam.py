@@ -130,6 +130,18 @@ def test_several_regions_yield_each_read_once(indexed_bam: str) -> None:
     assert names == ["fwd", "rev", "pair/1", "pair/2"]
 
 
+def test_a_read_stored_twice_is_refused_in_a_region_as_in_the_whole_file(tmp_path: Path) -> None:
+    """`samtools merge a.bam a.bam`: both copies at one place with the same bases, which the
+    regions' own check (a read met again in an overlapping region) let through as one."""
+    unsorted = write_bam(tmp_path / "twice.unsorted.bam", [READS[0], READS[0], READS[1]])
+    path = str(tmp_path / "twice.bam")
+    pysam.sort("-o", path, unsorted)
+    pysam.index(path)
+    for regions in (None, [Region("chr1", 0, 1000)], [Region("chr1", 0, 150), Region("chr1", 50, 400)]):
+        with pytest.raises(InputError, match="duplicate read name 'fwd'"):
+            list(read_alignment_regions(path, regions))
+
+
 def test_star_region_is_the_unmapped_reads_as_in_samtools(indexed_bam: str) -> None:
     assert list(read_alignments(indexed_bam, parse_region("*"))) == [SequenceRecord("lost", "ACGTNACGTN", "*", 0)]
     # beside placed regions, in the order given

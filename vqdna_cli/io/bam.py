@@ -207,11 +207,17 @@ def _records(
             if not found:  # as an empty FASTA is refused
                 raise InputError(_nothing_kept(path, mapped_only, skipped))
         else:
-            # a read met again in an overlapping region is kept once; another read of its name is refused
+            # a read met again in an overlapping region is kept once; another read of its name is
+            # refused, as is a name twice in one region (`samtools merge a.bam a.bam`: the same
+            # place and bases, which only the region tells apart from the same read met again)
             placed: dict[str, tuple] = {}
             for region in regions:
                 reads = alignments.fetch(region.chrom, region.start, region.end)
+                in_region: set[str] = set()
                 for record in _kept(reads, mapped_only, skipped):
+                    if record.name in in_region:
+                        _refuse_duplicate_read(record.name, path)
+                    in_region.add(record.name)
                     where = (record.chrom, record.offset, hash(record.seq))
                     if record.name in placed:
                         _refuse_duplicate_read(record.name if placed[record.name] != where else None, path)
