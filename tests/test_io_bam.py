@@ -372,6 +372,30 @@ def test_a_sam_line_htslib_cannot_parse_is_named_not_called_truncated(tmp_path: 
         list(_stream_records(io.BytesIO(text.encode()), "stdin", False, None))
 
 
+def test_a_sam_read_on_a_contig_without_an_sq_line_is_refused_not_unmapped(tmp_path: Path) -> None:
+    """htslib reads such a read as unmapped (its warning silenced): it became chrom '*' at 0,
+    and --mapped-only dropped it, exit 0. A SAM with no header at all is told so."""
+    import io
+
+    from vqdna_cli.io.sequences import _stream_records
+
+    reads = "r1\t0\tchr1\t101\t60\t4M\t*\t0\t0\tACGT\tIIII\nr2\t0\tchr2\t201\t60\t4M\t*\t0\t0\tACGT\tIIII\n"
+    partial = tmp_path / "partial.sam"
+    partial.write_text("@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\n" + reads)
+    for mapped_only in (False, True):
+        with pytest.raises(InputError, match=rf"^{partial}: read 'r2' is aligned \(POS 201, CIGAR 4M\) to a contig "
+                                             "the header has no @SQ line for"):
+            list(read_alignments(str(partial), mapped_only=mapped_only))
+    headerless = tmp_path / "headerless.sam"
+    headerless.write_text(reads)
+    with pytest.raises(InputError, match=rf"^{headerless} line 1 is not a SAM record htslib can read: its RNAME 'chr1' "
+                                         r"has no @SQ line: the file has no header \(`samtools view -h` keeps it\)$"):
+        list(read_alignments(str(headerless)))
+    with pytest.raises(InputError, match=r"^stdin: SAM record 1 \(after the header\) is not one htslib can read: it "
+                                         "has no header"):
+        list(_stream_records(io.BytesIO(reads.encode()), "stdin", False, None))
+
+
 def test_a_region_of_sam_text_says_to_make_an_indexed_bam(tmp_path: Path):
     """`samtools index x.sam` fails, and an index of a bgzipped SAM is not read: the advice
     to index it could not work."""

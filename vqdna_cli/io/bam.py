@@ -201,7 +201,7 @@ def _records(
     try:
         found = 0
         if regions is None:
-            for record in _unique(_kept(alignments.fetch(until_eof=True), mapped_only, skipped), path):
+            for record in _unique(_kept(alignments.fetch(until_eof=True), mapped_only, skipped, path), path):
                 found += 1
                 yield record
             if not found:  # as an empty FASTA is refused
@@ -214,7 +214,7 @@ def _records(
             for region in regions:
                 reads = alignments.fetch(region.chrom, region.start, region.end)
                 in_region: set[str] = set()
-                for record in _kept(reads, mapped_only, skipped):
+                for record in _kept(reads, mapped_only, skipped, path):
                     if record.name in in_region:
                         _refuse_duplicate_read(record.name, path)
                     in_region.add(record.name)
@@ -253,10 +253,13 @@ def _read_error(alignments: pysam.AlignmentFile, path: str, reference: str | Non
     file fails at a line that htslib cannot parse (`pulled` records came before it): named,
     with what is wrong with it where a look at its fields tells."""
     if pulled is not None and alignments.is_sam and not alignments.is_bam and not _compressed_file(path):
-        bad_line = _unparsed_sam_line(path, pulled)
+        contigs = tuple(alignments.references)
+        bad_line = _unparsed_sam_line(path, pulled, contigs)
         if bad_line is None:  # read from a stream, which cannot be read again to look
+            check = ("it has no header, no @SQ line for a contig to align to (`samtools view -h` keeps it)"
+                     if not contigs else "check its fields against the SAM specification")
             return InputError(f"{path}: SAM record {pulled + 1:,} (after the header) is not one htslib can read: "
-                              "check its fields against the SAM specification")
+                              + check)
         number, problem = bad_line
         return InputError(f"{path} line {number:,} is not a SAM record htslib can read: {problem}")
     if alignments.is_cram and reference is None:
@@ -277,7 +280,7 @@ def _compressed_file(path: str) -> bool:
         return False
 
 
-def _unparsed_sam_line(path: str, pulled: int) -> tuple[int, str] | None:
+def _unparsed_sam_line(path: str, pulled: int, contigs: tuple[str, ...]) -> tuple[int, str] | None:
     """The line number of the record after the first `pulled` ones of a plain SAM file, and
     what is wrong with it (None for stdin or a pipe, which cannot be read again)."""
     if not os.path.isfile(path):  # stdin ("stdin" or "-"), a pipe
@@ -289,18 +292,20 @@ def _unparsed_sam_line(path: str, pulled: int) -> tuple[int, str] | None:
                 if line.startswith(b"@"):
                     continue
                 if records == pulled:
-                    return number, _sam_record_problem(line.rstrip(b"\r\n").decode("utf-8", errors="replace"))
+                    return number, _sam_record_problem(line.rstrip(b"\r\n").decode("utf-8", errors="replace"), contigs)
                 records += 1
     except OSError:
         return None
     return None
 
 
-def _sam_record_problem(line: str) -> str:
+def _sam_record_problem(line: str, contigs: tuple[str, ...]) -> str:
     """What a look at a SAM line's fields finds wrong with it (htslib says why only on stderr)."""
     fields = line.split("\t")
     if len(fields) < 11:
         return f"it has {len(fields)} tab-separated fields, a SAM record 11 or more"
+    if not contigs and fields[2] != "*":
+        return f"its RNAME {fields[2][:40]!r} has no @SQ line: the file has no header (`samtools view -h` keeps it)"
     for column, name in ((1, "FLAG"), (3, "POS"), (4, "MAPQ")):
         if not fields[column].isascii() or not fields[column].isdigit():
             return f"its {name} field {fields[column][:20]!r} is not a whole number"
@@ -332,12 +337,17 @@ def _refuse_duplicate_read(name: str | None, path: str) -> None:
                          "(mates need the read1/read2 FLAG bits: they become NAME/1 and NAME/2)")
 
 
-def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool, skipped: Counter) -> Iterator[SequenceRecord]:
+def _kept(reads: Iterator[pysam.AlignedSegment], mapped_only: bool, skipped: Counter,
+          path: str) -> Iterator[SequenceRecord]:
     """Each read once: no secondary/supplementary copies (their SEQ is often left out), no
     sequence-less records; both counted in `skipped` (counts, not names: a BAM may hold
     millions), as _NOT_PRIMARY and _WITHOUT_BASES."""
     for read in _quietly(reads):
         skipped[_PULLED] += 1
+        if read.reference_id < 0 and read.cigartuples:  # htslib's "treated as unmapped", its warning silenced
+            raise InputError(f"{path}: read {read.query_name!r} is aligned (POS {read.reference_start + 1:,}, CIGAR "
+                             f"{read.cigarstring[:30]}) to a contig the header has no @SQ line for; add the "
+                             "contig's @SQ line (`samtools reheader`), or keep the header (`samtools view -h`)")
         if mapped_only and read.is_unmapped:
             continue
         if read.is_secondary or read.is_supplementary:
