@@ -189,7 +189,7 @@ def test_wrapper_tokenizes_like_the_cli(run_vqdna, tiny_model_dir, tmp_path):
 def test_wrapper_reruns_classify_over_its_sidecar(tiny_model_dir, tmp_path):
     """`classify -o TABLE` also writes TABLE.json and refuses to replace one: a rule that
     does not declare it still reruns (the wrapper replaces the stale sidecar), as does one
-    that declares it."""
+    that declares it. The log's name has a space: its path is quoted, as the input's is."""
     wrapper = Path(shutil.copytree(WORKFLOW / "wrappers/vqdna", tmp_path / "vqdna"))
     (tmp_path / "in.fa").write_text(fasta_text({"a": random_dna(90, 1), "b": random_dna(150, 2)}))
     for outputs in ('"pred.tsv"', '"pred.tsv", "pred.tsv.json"'):
@@ -197,13 +197,15 @@ def test_wrapper_reruns_classify_over_its_sidecar(tiny_model_dir, tmp_path):
             "rule classify:\n"
             '    input: "in.fa"\n'
             f"    output: {outputs}\n"
-            '    log: "classify.log"\n'
+            '    log: "classify run.log"\n'
             f'    params: command="classify", extra="--task toy --model {tiny_model_dir}"\n'
             "    threads: 1\n"
             f'    wrapper: "file:{wrapper}"\n')
         for _ in range(2):
             _snakemake("--cores", "1", "--forceall", cwd=tmp_path)
             assert json.loads((tmp_path / "pred.tsv.json").read_text())["rows"] == 2
+            assert "classified 2 sequences" in (tmp_path / "classify run.log").read_text()
+    assert not (tmp_path / "classify").exists()  # `2> classify run.log` unquoted wrote there
 
 
 def test_split_makes_contiguous_non_empty_shards(tmp_path):
@@ -322,6 +324,38 @@ def test_an_extra_left_empty_in_a_configfile_adds_nothing(tmp_path):
                      "--", "results/tokens.npz", cwd=tmp_path)
     command = next(line for line in dry.stdout.splitlines() if "vqdna tokenize" in line)
     assert "None" not in command
+
+
+@needs_snakemake
+def test_an_extra_of_several_lines_is_one_line_or_refused(tmp_path):
+    """A YAML block (`tokenize: |`) ends in a newline: the job's command ended there, and its
+    `2> log` ran as a command of its own (the log stayed empty); a second line would run alone."""
+    fasta = tmp_path / "input.fa"
+    fasta.write_text(fasta_text({"a": "ACGT" * 10, "b": "GGCC" * 10}))
+    run = ("-n", "-p", "--cores", "1", "-s", str(WORKFLOW / "Snakefile"), "--directory", str(tmp_path / "run"))
+    (tmp_path / "block.yaml").write_text("extra:\n  tokenize: |\n    --no-compress\n")
+    dry = _snakemake(*run, "--configfile", str(tmp_path / "block.yaml"), "--config", f"fasta={fasta}", "shards=1",
+                     "--", "results/tokens.npz", cwd=tmp_path)
+    command = next(line for line in dry.stdout.splitlines() if "vqdna tokenize" in line)
+    assert "--no-compress 2> " in command
+    (tmp_path / "lines.yaml").write_text("extra:\n  tokenize: |\n    --no-compress\n    --device cpu\n")
+    refused = _snakemake(*run, "--configfile", str(tmp_path / "lines.yaml"), "--config", f"fasta={fasta}",
+                         cwd=tmp_path, check=False)
+    assert refused.returncode != 0
+    assert "config extra tokenize: '--no-compress\\n--device cpu' is several lines" in refused.stderr + refused.stdout
+
+
+def test_split_reads_past_a_byte_order_mark_as_vqdna_does(tmp_path):
+    """A FASTA saved by Notepad starts with a UTF-8 byte-order mark: its first record was not
+    counted (too few records for the shards) nor its name checked (a name twice passed)."""
+    fasta = tmp_path / "bom.fa"
+    fasta.write_bytes(b"\xef\xbb\xbf>a\nACGTACGTAC\n>b\nGGCCGGCCAA\n")
+    shards = [str(tmp_path / "0.fa"), str(tmp_path / "1.fa")]
+    split.split_fasta(str(fasta), shards)
+    assert [Path(shard).read_text() for shard in shards] == [">a\nACGTACGTAC\n", ">b\nGGCCGGCCAA\n"]
+    fasta.write_bytes(b"\xef\xbb\xbf>a\nACGTACGTAC\n>b\nGGCCGGCCAA\n>a\nACGTACGTAC\n")
+    with pytest.raises(SystemExit, match="duplicate record ID 'a'"):
+        split.split_fasta(str(fasta), shards)
 
 
 def test_split_refuses_a_bgzf_file_cut_at_a_block_boundary(tmp_path):

@@ -30,6 +30,13 @@ def _open_bytes(path: str):
     return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
+def _lines(handle):
+    """The file's lines, the first without a UTF-8 byte-order mark (a FASTA saved by Notepad),
+    which vqdna reads past: the first header behind it would not be counted."""
+    for number, line in enumerate(handle):
+        yield line.removeprefix(b"\xef\xbb\xbf") if number == 0 else line
+
+
 @contextlib.contextmanager
 def _readable(path: str):
     """A truncated or corrupt gzip file is refused in one line, not a zlib traceback."""
@@ -52,7 +59,7 @@ def split_fasta(path: str, outputs: list[str]) -> None:
     """Record i goes to shard floor(i * shards / records): contiguous, sizes differing by at
     most one. vqdna refuses a FASTA without records, so no shard may be empty."""
     with _readable(path), _open_bytes(path) as handle:
-        headers = [line for line in handle if line.startswith(b">")]
+        headers = [line for line in _lines(handle) if line.startswith(b">")]
     records = len(headers)
     if not records:
         raise SystemExit(f"no FASTA records in {path}: there is nothing to shard")
@@ -68,7 +75,7 @@ def split_fasta(path: str, outputs: list[str]) -> None:
     with contextlib.ExitStack() as stack, _open_bytes(path) as handle:
         shards = [stack.enter_context(open(output, "wb")) for output in outputs]
         headers = 0
-        for line in handle:
+        for line in _lines(handle):
             headers += line.startswith(b">")
             # Anything before the first header stays with record 0, so vqdna still sees it.
             shards[max(headers - 1, 0) * len(outputs) // records].write(line)

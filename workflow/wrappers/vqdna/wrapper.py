@@ -4,6 +4,7 @@ __author__ = "vqdna developers"
 __license__ = "MIT"
 
 import os
+import shlex
 
 from snakemake.shell import shell
 
@@ -13,7 +14,8 @@ command = snakemake.params.command  # noqa: F821
 if command not in COMMANDS:
     raise ValueError(f"params.command must be one of {', '.join(COMMANDS)}, not {command!r}")
 extra = snakemake.params.get("extra", "")  # noqa: F821
-log = snakemake.log_fmt_shell(stdout=False, stderr=True)  # noqa: F821
+# quoted, as the input and output are (log_fmt_shell writes the path bare: a space split it)
+log = f"2> {shlex.quote(str(snakemake.log[0]))}" if snakemake.log else ""  # noqa: F821
 
 if command == "classify":
     # `classify -o TABLE` also writes TABLE.json (what made TABLE) and, like the table, refuses
