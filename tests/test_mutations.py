@@ -233,6 +233,29 @@ def test_an_indel_near_a_genomes_end_is_not_read_as_substitutions(files, from_en
         assert [c.site for c in found.calls if c.site.kind == "snv"] == []
 
 
+@pytest.mark.parametrize("from_end", [40, 70])
+@pytest.mark.parametrize("kind", ["deletion", "insertion"])
+@pytest.mark.parametrize("strand", ["+", "-"])
+def test_an_indel_a_few_dozen_bases_from_an_end_is_called(files, from_end, kind, strand):
+    """minimap2 stops short of an indel with only a few dozen bases after it (a 3' UTR
+    deletion with 60 sequenced bases past it): the end was left uncovered, the indel uncalled."""
+    from vqdna_cli.data.alphabet import reverse_complement
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.mutations.align import GenomeAligner
+    from vqdna_cli.mutations.variants import Reference
+
+    aligner = GenomeAligner(Reference.load(files["ref"]))
+    for at, side in ((len(REF) - from_end, "3'"), (from_end, "5'")):
+        if kind == "deletion":
+            genome, expected = REF[:at] + REF[at + 12 :], normalise(REF, CHROM, at, REF[at : at + 12], "")
+        else:
+            inserted = random_dna(9, at)
+            genome, expected = REF[:at] + inserted + REF[at:], normalise(REF, CHROM, at, "", inserted)
+        found = aligner.call(SequenceRecord("g", genome if strand == "+" else reverse_complement(genome), "g"), "test")
+        assert [c.site for c in found.calls] == [expected], side
+        assert found.covered[CHROM].all(), side
+
+
 def test_flanks_that_are_not_the_references_stay_uncovered(files):
     from vqdna_cli.io.records import SequenceRecord
     from vqdna_cli.mutations.align import GenomeAligner

@@ -20,6 +20,13 @@ a flank that is not the reference's (a primer, an adapter) and stays uncovered. 
 genome's end and the reference's are not equally far from the alignment, an indel near the
 end is as likely: the bases are laid beside the reference only when that agrees better than
 laying the genome's last bases against the reference's last ones.
+
+minimap2 also stops short of an indel a few dozen bases from an end (a 3' UTR deletion with
+60 sequenced bases after it): the whole clipped end then agrees with the reference only
+past a gap. An end that does not lie gaplessly is tried after each deletion or insertion of
+up to END_INDEL bases; where all of it (at least END_AFTER_INDEL resolved bases) then agrees
+as the genome's own bases would, the indel is called and the end read as above. A shorter
+end stays uncovered: too few bases to tell an indel from chance.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ _ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)
 _MATCH_OPS, _INSERTION, _DELETION, _SKIP = (0, 7, 8), 1, 2, 3
 END_STRETCH = 20  # bases of a clipped end laid beside the reference, at most
 END_BASES_PER_MISMATCH = 10
+END_INDEL = 100  # the longest indel tried between the alignment and a clipped end
+END_AFTER_INDEL = 20  # resolved bases of the end that must agree past that indel
 
 
 @dataclass
@@ -153,16 +162,53 @@ def _clipped_ends(hit, chrom_seq: str, genome: str, covered: np.ndarray) -> list
     sites = []
     for query, reference, direction in ends:
         n = min(len(query), len(reference), END_STRETCH)
-        if not n or not _same_sequence(reference[:n], query[:n]):
-            continue
-        if len(query) != len(reference) and _mismatches(reference[-n:], query[-n:]) <= _mismatches(reference[:n], query[:n]):
+        gapless = n and _same_sequence(reference[:n], query[:n]) and not (
             # the outermost bases agree at least as well where the genome's end meets the
             # reference's: an indel near the end, not substitutions beside the alignment
+            len(query) != len(reference)
+            and _mismatches(reference[-n:], query[-n:]) <= _mismatches(reference[:n], query[:n]))
+        if gapless:
+            bases = query[:n] if direction > 0 else query[:n][::-1]
+            ref_at = hit.r_en if direction > 0 else hit.r_st - n
+            sites += _substitutions(hit.ctg, chrom_seq, ref_at, bases, covered)
             continue
-        bases = query[:n] if direction > 0 else query[:n][::-1]
-        ref_at = hit.r_en if direction > 0 else hit.r_st - n
-        sites += _substitutions(hit.ctg, chrom_seq, ref_at, bases, covered)
+        placed = _past_an_indel(query, reference)
+        if placed is None:
+            continue
+        deleted, inserted, n = placed
+        laid = query[inserted : inserted + n]
+        if direction > 0:
+            indel_at, ref_at, laid = hit.r_en, hit.r_en + deleted, laid
+            alt = query[:inserted]
+        else:
+            indel_at, ref_at, laid = hit.r_st - deleted, hit.r_st - deleted - n, laid[::-1]
+            alt = query[:inserted][::-1]
+        covered[indel_at : indel_at + deleted] = True
+        sites.append(normalise(chrom_seq, hit.ctg, indel_at, chrom_seq[indel_at : indel_at + deleted], alt))
+        sites += _substitutions(hit.ctg, chrom_seq, ref_at, laid, covered)
     return sites
+
+
+def _past_an_indel(query: str, reference: str) -> tuple[int, int, int] | None:
+    """(bases deleted, bases inserted, bases laid after them) for the indel beside the
+    alignment after which the whole end agrees best with the reference (the shorter indel
+    where two agree as well); None where none lets it agree (module docstring). `query` and
+    `reference` run outward from the alignment, nearest first."""
+    best = None
+    for deleted, inserted in [*((d, 0) for d in range(1, END_INDEL + 1)), *((0, i) for i in range(1, END_INDEL + 1))]:
+        if not set(query[:inserted]) <= set("ACGT"):  # an insertion of unknown bases is not called
+            continue
+        laid, beside = query[inserted:], reference[deleted:]
+        n = min(len(laid), len(beside))
+        head = min(n, END_AFTER_INDEL)
+        if n < END_AFTER_INDEL or not _same_sequence(beside[:head], laid[:head]):  # (cheap test first)
+            continue
+        if sum(base in "ACGT" for base in laid[:n]) < END_AFTER_INDEL or not _same_sequence(beside[:n], laid[:n]):
+            continue
+        score = (_mismatches(beside[:n], laid[:n]), deleted + inserted)
+        if best is None or score < best[0]:
+            best = (score, (deleted, inserted, n))
+    return None if best is None else best[1]
 
 
 def _same_sequence(reference: str, query: str) -> bool:
