@@ -666,6 +666,25 @@ def test_identical_input_gives_identical_output(files, tiny_model_dir, tmp_path)
         assert (tmp_path / "one" / member).read_bytes() == (tmp_path / "two" / member).read_bytes(), member
 
 
+def test_drawing_the_plot_leaves_the_users_matplotlib_as_it_was(files, tiny_model_dir, tmp_path):
+    """A notebook's backend (inline plots) and matplotlib's logger are the user's: the plot
+    switched the process to Agg and set the logger to ERROR for good."""
+    import logging
+
+    matplotlib = pytest.importorskip("matplotlib")
+    backend, logger = matplotlib.get_backend(), logging.getLogger("matplotlib")
+    level = logger.level
+    try:
+        matplotlib.use("svg")
+        logger.setLevel(logging.INFO)
+        run(files, [files["genomes"]], tmp_path / "drawn", tiny_model_dir)
+        assert (tmp_path / "drawn" / "mutations.png").read_bytes()[:4] == b"\x89PNG"
+        assert (matplotlib.get_backend(), logger.level) == ("svg", logging.INFO)
+    finally:
+        matplotlib.use(backend)
+        logger.setLevel(level)
+
+
 def test_plot_is_drawn_or_skipped_with_a_notice(files, tiny_model_dir, tmp_path, monkeypatch):
     from vqdna_cli.mutations import plot
 

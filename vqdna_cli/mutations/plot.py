@@ -8,6 +8,9 @@ line keeps it, so a figure taken out of its folder still says where it came from
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +31,26 @@ MARK_WIDTH_POINTS = 2.0
 
 
 def available() -> bool:
-    import logging
-
-    # matplotlib logs its own warnings where HOME is read-only (compute nodes, containers):
-    # it then caches in a temporary folder, which is all a plot needs; --quiet could not hush them
-    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     try:
-        import matplotlib  # noqa: F401
+        with _matplotlib_hushed():
+            import matplotlib  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def _matplotlib_hushed() -> Iterator[None]:
+    """matplotlib logs its own warnings where HOME is read-only (compute nodes, containers):
+    it then caches in a temporary folder, which is all a plot needs; --quiet could not hush
+    them. Its logger is put back after, as a notebook's own plots may want its messages."""
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def figure_inches(levels: int, with_genes: bool) -> tuple[float, float]:
@@ -52,18 +65,26 @@ def draw(path: Path, samples: list[str], labels: dict[str, str], genome_length: 
     level a (samples, 2) projection; `genes`: (name, 0-based start, end) of the annotation's
     coding sequences, drawn as a track above the levels; `made_by`: the tables' `# vqdna
     ...` line."""
-    import matplotlib
+    with _matplotlib_hushed():
+        _draw(path, samples, labels, genome_length, changes, maps, genes, made_by)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _draw(path: Path, samples: list[str], labels: dict[str, str], genome_length: int,
+          changes: dict[str, list[tuple[int, list[int]]]], maps: list[np.ndarray],
+          genes: list[tuple[str, int, int]] | None, made_by: str) -> None:
+    # A Figure of its own, not pyplot: pyplot would need its backend switched to Agg for the
+    # whole process (a notebook's inline plots then stopped showing) and keeps figures alive.
+    import matplotlib
+    from matplotlib.figure import Figure
 
     levels = len(maps)
     genes = genes or []
     heights = ([GENE_TRACK_INCHES] if genes else []) + [LEVEL_INCHES] * levels
-    figure, axes = plt.subplots(len(heights), 2, figsize=figure_inches(levels, bool(genes)), squeeze=False,
-                                gridspec_kw={"width_ratios": [3, 1], "height_ratios": heights})
+    figure = Figure(figsize=figure_inches(levels, bool(genes)))
+    axes = figure.subplots(len(heights), 2, squeeze=False,
+                           gridspec_kw={"width_ratios": [3, 1], "height_ratios": heights})
     lineages = sorted(set(labels.values()))
-    palette = plt.get_cmap("tab20")
+    palette = matplotlib.colormaps["tab20"]
     colour = {name: palette(i % 20) for i, name in enumerate(lineages)}
     kb = (genome_length // BIN + 1) * BIN / 1000
     if genes:
@@ -81,7 +102,6 @@ def draw(path: Path, samples: list[str], labels: dict[str, str], genome_length: 
         axes[0][0].set_position([track.x0, gene_box.y0, track.width, gene_box.height])
     # No Software entry: matplotlib's version in it would make the bytes differ between installs.
     figure.savefig(path, dpi=DPI, metadata={"Software": None, "Description": made_by or None})
-    plt.close(figure)
 
 
 def _gene_track(ax, genes: list[tuple[str, int, int]], kb: float) -> None:
