@@ -168,6 +168,29 @@ def test_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, shor
     assert not out.exists()
 
 
+def test_training_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, tmp_path: Path):
+    """The training stages and evaluate checked none of their arguments' kinds: a bare path
+    for `genomes` was an AttributeError, None for `output` a TypeError, no test file a
+    StopIteration."""
+    from vqdna_cli.api.train import head_training_data
+
+    genomes, run = GenomeSet(str(tmp_path / "g.fa")), RunOptions(tiny_model_dir, threads=1)
+    for call, message in [
+        (lambda: api.train_tokenizer(genomes, None), "output: expected str or PathLike, got NoneType"),
+        (lambda: api.pretrain("g.fa", tmp_path / "w"), "genomes: expected GenomeSet, got str"),
+        (lambda: api.finetune(HeadRows("d.csv"), StageSettings(), run), "settings: expected FinetuneSettings, got "
+                                                                        "StageSettings"),
+        (lambda: api.finetune(HeadRows("d.csv"), FinetuneSettings("t"), None), "run: expected RunOptions, got"),
+        (lambda: api.evaluate(None, ["t.csv"], run), "task: expected str, got NoneType"),
+        (lambda: api.evaluate("toy", ["t.csv"], None), "run: expected RunOptions, got NoneType"),
+        (lambda: api.evaluate("toy", [], run), "test_files: give at least one labelled test file"),
+        (lambda: head_training_data("rows.csv"), "spec: expected HeadRows, got str"),
+    ]:
+        with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+            call()
+    assert not (tmp_path / "w").exists()
+
+
 def test_one_file_given_as_a_string_is_one_file_not_its_letters(tmp_path: Path):
     missing = str(tmp_path / "genome.fa")
     assert GenomeSet(missing).fasta == (missing,)

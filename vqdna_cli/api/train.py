@@ -226,6 +226,7 @@ def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", s
     from vqdna_cli.config import PRESETS
     from vqdna_cli.io.writers import check_weights_output
 
+    _expect_stage_arguments(genomes, output, stage, control, run)
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     check_weights_output(output, control.force, control.resume)
@@ -275,10 +276,18 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
     (with `transformer_preset`, a fresh Transformer of that size, objective `masking`)."""
     from vqdna_cli.io.writers import check_weights_output
 
+    _expect_stage_arguments(genomes, output, stage, control, run)
     model_dir = _starting_weights(run)
     check_weights_output(output, control.force, control.resume)
     with _tidied_on_failure(output):
         return _pretrain(genomes, output, stage, control, run, model_dir, transformer_preset, masking)
+
+
+def _expect_stage_arguments(genomes, output, stage, control, run) -> None:
+    """A training stage's arguments of the kinds it takes: a wrong one (a bare path for
+    `genomes`, None for `output`) failed deep inside with an AttributeError or TypeError."""
+    expect("genomes", genomes, GenomeSet), expect("output", output, (str, os.PathLike))
+    expect("stage", stage, StageSettings), expect("control", control, TrainControl), expect("run", run, RunOptions)
 
 
 def _check_writable(path: Path) -> None:
@@ -426,6 +435,8 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     from vqdna_cli.data.alphabet import reverse_complement
     from vqdna_cli.io.labelled import FastaLabels, sequences_to_exclude
 
+    expect("spec", spec, HeadRows)
+
     def same(sequence: str) -> str:  # one key for the sequences a head cannot tell apart
         return min(sequence, reverse_complement(sequence)) if spec.either_strand else sequence
 
@@ -529,6 +540,8 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     `balance_classes` trains it to give odds as if every class were equally common
     (`train.head.train_head`); `members` trains that many heads (seeds `run.seed`, + 1, ...)
     and writes one that averages their logits (`train.head.fit_frozen_members`)."""
+    expect("data_files", data_files, HeadRows), expect("settings", settings, FinetuneSettings)
+    expect("run", run, RunOptions), expect("control", control, TrainControl)
     model_dir = _starting_weights(run)
     head_folder = _head_destination(model_dir, output_dir)
     work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
@@ -865,8 +878,10 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     from vqdna_cli.metrics import classification_metrics
     from vqdna_cli.runner import embed_records
 
-    expect("record", record, bool)
+    expect("task", task, str), expect("run", run, RunOptions), expect("record", record, bool)
     test_files = list(one_or_more(test_files, "test_files"))
+    if not test_files:  # (the CLI's --test is required)
+        raise UsageError("test_files: give at least one labelled test file")
     check_each_once(tuple(test_files), "the --test files")
     if record and run.model_dir is None and not os.environ.get("VQDNA_WEIGHTS"):
         raise UsageError("--record writes the score into the weights' head.json, and without -m those are the "
