@@ -229,3 +229,16 @@ def test_the_example_of_docs_python_md_runs_and_writes_what_the_cli_writes(run_v
                     cwd=tmp_path)
     assert cli.returncode == 0 and (tmp_path / "cli_tokens.npz").read_bytes() == (tmp_path / "tokens.npz").read_bytes()
     assert (tmp_path / "promoters.tsv").read_text().startswith("id\tlabel\t")
+
+
+def test_a_warning_is_said_each_time_as_a_notebook_cell_runs_again():
+    """Python shows a warning once per line that issues it: a cell re-run for the same input
+    warned only the first time. A filter of the user's own still wins."""
+    import subprocess
+    import sys
+
+    code = ("import warnings\nfrom vqdna_cli.errors import VqdnaWarning\n"
+            "for _ in range(2):\n    warnings.warn('said again', VqdnaWarning)\n"
+            "warnings.simplefilter('ignore', VqdnaWarning)\nwarnings.warn('hushed', VqdnaWarning)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stderr.count("said again") == 2 and "hushed" not in result.stderr

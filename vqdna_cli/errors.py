@@ -2,6 +2,7 @@
 as a single line; anything else is a bug and keeps its traceback."""
 
 import errno
+import warnings
 
 # Errors of the disk, not of vqdna: the output cannot be written (exit 4), one line.
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
@@ -49,6 +50,12 @@ class TrainingError(VqdnaError):
 class VqdnaWarning(UserWarning):
     """Something the user should know that does not stop the command: one stderr line
     (`vqdna: warning: ...`), silenced by --quiet."""
+
+
+# Said each time, not once per line of vqdna that warns (Python's default): a notebook cell
+# run again for the same input warned only the first time. Appended, so a filter of the
+# user's own (`warnings.simplefilter("ignore", VqdnaWarning)`) still wins.
+warnings.filterwarnings("always", category=VqdnaWarning, append=True)
 
 
 class Terminated(KeyboardInterrupt):
