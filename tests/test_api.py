@@ -8,6 +8,7 @@ import dataclasses
 import inspect
 import random
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +243,21 @@ def test_a_warning_is_said_each_time_as_a_notebook_cell_runs_again():
             "warnings.simplefilter('ignore', VqdnaWarning)\nwarnings.warn('hushed', VqdnaWarning)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stderr.count("said again") == 2 and "hushed" not in result.stderr
+
+
+def test_stdin_and_stdout_without_bytes_are_one_line_errors(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path,
+                                                            monkeypatch):
+    """A notebook's stdout and an io.StringIO stdin take text only: `-` raised AttributeError
+    ('no attribute buffer'), for the output after the model had run."""
+    import io
+
+    from vqdna_cli.errors import OutputError
+
+    run = RunOptions(tiny_model_dir, threads=1)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    with pytest.raises(OutputError, match="^-o -: the output is a binary .npz and stdout here takes text only"):
+        api.tokenize(InputSpec(str(short_fasta)), "-", run)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(short_fasta.read_text()))
+    with pytest.raises(InputError, match=r"^cannot read stdin \(-\) as bytes here"):
+        api.tokenize(InputSpec("-"), tmp_path / "t.npz", run)
+    assert not (tmp_path / "t.npz").exists()

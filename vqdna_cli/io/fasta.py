@@ -262,6 +262,8 @@ def check_stdin() -> None:
     if _is_terminal(sys.stdin):  # nothing is piped in: the run would wait for typed input, silently
         raise InputError("stdin (-) is a terminal, not a pipe: give a file, or pipe the sequences in "
                          "(zcat reads.fa.gz | vqdna ... -)")
+    if not hasattr(sys.stdin, "buffer"):  # a text stand-in (a notebook's, io.StringIO): no bytes to read
+        raise InputError("cannot read stdin (-) as bytes here (a notebook's or a text stand-in); give a file")
 
 
 def _is_terminal(stream) -> bool:

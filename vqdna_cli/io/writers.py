@@ -37,6 +37,9 @@ def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), bi
             raise OutputError("cannot write to stdout: it is closed; give -o FILE")
         if binary and path is not None and sys.stdout.isatty():
             raise OutputError("-o -: the output is a binary .npz; redirect stdout to a file or a pipe")
+        if binary and path is not None and not hasattr(sys.stdout, "buffer"):  # a notebook's text-only stdout
+            raise OutputError("-o -: the output is a binary .npz and stdout here takes text only (a notebook's?); "
+                              "give a file name")
         return
     path = Path(path)
     descriptor = descriptor_of(path)
