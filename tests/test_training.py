@@ -77,6 +77,27 @@ def test_holdout_tail_is_cut_from_training(genomes, tmp_path: Path):
     assert [len(r) for r in split.heldout] == [500, 500]
 
 
+def test_a_force_run_its_data_refuses_leaves_the_earlier_model(genomes, tmp_path: Path):
+    """--force removes the earlier run's files once the data is read: a window longer than
+    every record, refused before any step, had already removed them."""
+    from vqdna_cli.errors import InputError
+
+    out = tmp_path / "tok"
+    train_tokenizer(genomes, out, steps=2)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    with pytest.raises(InputError, match="no training sequence is at least 5000 bases long"):
+        api.train_tokenizer(GenomeSet(tuple(genomes)), out, "tiny", StageSettings(steps=2, lr=2e-3, window=5000,
+                            batch=4), TrainControl(quiet=True, force=True), CPU)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    unknown = tmp_path / "unknown.fa"  # held out, and nothing but N: no window to score on
+    unknown.write_text(fasta_text({"gap": "N" * 1000}))
+    with pytest.raises(InputError, match="almost all N"):
+        api.pretrain(GenomeSet((genomes[0], str(unknown)), ("unknown.fa",)), out,
+                     StageSettings(steps=2, lr=1e-3, window=64, batch=4), TrainControl(quiet=True, force=True),
+                     RunOptions(out, device="cpu", threads=1))
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
 def test_resumed_training_equals_uninterrupted_training(genomes, tmp_path: Path):
     """Stopping after one step and resuming gives the same weights as one run: batches,
     masks and the random generator all continue where they stopped."""

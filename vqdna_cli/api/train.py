@@ -239,7 +239,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.checkpoint import save_model
     from vqdna_cli.config import PRESETS
     from vqdna_cli.model.vqdna import VQDNA
-    from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.genomes import check_windows, load_genomes
     from vqdna_cli.train.loop import recorded_commands, run_began
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
@@ -257,6 +257,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     _resumable_with_records(output, run_record, data, control)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
+    check_windows(data, stage.window, run.seed)
     _clear_earlier_run(output, control)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
@@ -308,7 +309,7 @@ def _check_window_covers_the_encoder(window: int, encoder) -> None:
 def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: TrainControl, run: RunOptions,
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
-    from vqdna_cli.train.genomes import load_genomes
+    from vqdna_cli.train.genomes import check_windows, load_genomes
     from vqdna_cli.train.loop import recorded_commands, run_began
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
@@ -333,6 +334,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _resumable_with_records(output, run_record, data, control)
     _warn_if_tokenizer_saw_held_out(info, data.description["heldout"], model_dir)
     model.to(torch_device)
+    check_windows(data, stage.window, run.seed)
     _clear_earlier_run(output, control, model_dir)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)

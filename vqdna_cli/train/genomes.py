@@ -98,6 +98,13 @@ class WindowSampler:
 HELD_OUT = "held-out (--holdout-file/--holdout-tail)"
 
 
+def check_windows(genomes: GenomeSplit, window: int, seed: int) -> None:
+    """Refuse, before a --force run removes the earlier run's weights, data with no window to
+    train or score on (records all shorter than `window`, or almost all N): draws one of each."""
+    WindowSampler(genomes.train, window, seed).batch(1)
+    evaluation_windows(genomes, window, 1, seed)
+
+
 def evaluation_windows(genomes: GenomeSplit, window: int, count: int, seed: int) -> np.ndarray:
     """A reproducible evaluation set, the same windows every time for the same seed: of the
     held-out sequence, or of the training sequence where nothing is held out."""
