@@ -817,3 +817,15 @@ def test_a_both_strands_head_is_not_scored_on_its_training_rows_reverse_compleme
     flipped.write_text("sequence,label\n" + "".join(f"{reverse_complement(s)},{y}\n" for s, y in rows))
     with pytest.raises(InputError, match=r"flipped.csv holds about 100% of the rows head sym was trained or selected"):
         api.evaluate("sym", [str(flipped)], RunOptions(model_dir, device="cpu", threads=1), record=True)
+
+
+def test_stdin_is_refused_under_several_processes(monkeypatch):
+    """Each torchrun process reads its inputs: one got stdin and the others 'no FASTA records
+    in stdin', though stdin held them."""
+    from vqdna_cli import distributed
+    from vqdna_cli.errors import UsageError
+    from vqdna_cli.train.genomes import load_genomes
+
+    monkeypatch.setattr(distributed, "world", lambda: 2)
+    with pytest.raises(UsageError, match=r"^stdin \(-\) cannot be read by each of the 2 torchrun processes"):
+        load_genomes(["-"])

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from vqdna_cli.data.alphabet import encode, is_ambiguous
-from vqdna_cli.errors import InputError
+from vqdna_cli import distributed
+from vqdna_cli.errors import InputError, UsageError
 from vqdna_cli.io.fasta import read_fasta
 
 
@@ -36,6 +37,9 @@ def load_genomes(paths: list[str], holdout_files: tuple[str, ...] = (), holdout_
     holdout_files: file names (basename) kept out entirely; holdout_tail: file name ->
     number of bases at the end of each of its records kept out.
     """
+    if "-" in paths and distributed.world() > 1:  # each process reads its inputs: one would get stdin, the rest nothing
+        raise UsageError(f"stdin (-) cannot be read by each of the {distributed.world()} torchrun processes: save the "
+                         "sequences to a file and give its name")
     holdout_tail = holdout_tail or {}
     train, heldout, described = [], [], {"train": [], "heldout": []}
     for path in paths:
