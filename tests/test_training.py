@@ -327,6 +327,33 @@ def test_pretrain_says_when_its_held_out_records_trained_the_tokenizer(genomes, 
         assert bool(leak) is warned
 
 
+def test_held_out_bases_are_checked_against_each_earlier_stage_and_recorded(genomes, tmp_path: Path):
+    """The same --holdout-tail in both stages is no overlap (it was warned of: only record
+    names were compared); pre-training that continues a pre-trained model whose training held
+    the records held out now is warned of, and its record is kept under `continues` (it was
+    overwritten: the provenance no longer said the Transformer had trained on them)."""
+    stage = StageSettings(steps=1, window=None, batch=2)
+    tail = GenomeSet(tuple(genomes), holdout_tail={"train.fa": 500})
+    api.train_tokenizer(tail, tmp_path / "tok", "tiny", StageSettings(steps=2, lr=2e-3, window=64, batch=4), QUIET, CPU)
+
+    def leaks(genome_set: GenomeSet, start: Path, out: Path) -> list[str]:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            api.pretrain(genome_set, out, stage, QUIET, RunOptions(start, device="cpu", threads=1))
+        return [str(w.message) for w in said if "of the records held out here" in str(w.message)]
+
+    assert leaks(tail, tmp_path / "tok", tmp_path / "pre") == []
+    assert leaks(GenomeSet(tuple(genomes), holdout_tail={"train.fa": 800}), tmp_path / "tok", tmp_path / "pre2") == [
+        f"the tokenizer of {tmp_path / 'tok'} trained on 2 of the records held out here (the first: train.fa:chr0): "
+        "held-out scores then measure the Transformer on sequence it has seen"]
+    said = leaks(GenomeSet(tuple(genomes), ("heldout.fa",)), tmp_path / "pre", tmp_path / "pre3")
+    assert [line.split(" trained on")[0] for line in said] == [f"the tokenizer of {tmp_path / 'pre'}",
+                                                                 f"the pre-training of {tmp_path / 'pre'}"]
+    _, info = load_model(tmp_path / "pre3")
+    continued = info["provenance"]["pretrain"]["continues"]
+    assert continued["data"]["train"][-1] == "heldout.fa:other (800 bp)"
+
+
 def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(tiny_model_dir: Path, tmp_path: Path):
     """AT-only against GC-only sequences: separable from the frozen model's pooled vectors.
     Sequences longer than the tiny model's window train on each window and score by the mean."""

@@ -332,7 +332,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _warn_if_nothing_to_resume([output], control)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
     _resumable_with_records(output, run_record, data, control)
-    _warn_if_tokenizer_saw_held_out(info, data.description["heldout"], model_dir)
+    _warn_if_earlier_stages_saw_held_out(info, data.description, model_dir, continues=transformer_preset is None)
     model.to(torch_device)
     check_windows(data, stage.window, run.seed)
     _clear_earlier_run(output, control, model_dir)
@@ -344,24 +344,43 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
                          # the folder can change after this run (-o into -m with --force): its weights' digest cannot
                          "tokenizer_sha256": _weights_id(info)},
                         metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_commands(output))
+    earlier = (info.get("provenance") or {}).get("pretrain")
+    if earlier and transformer_preset is None:  # this Transformer goes on from that pre-training: it stays said
+        record["continues"] = earlier
     save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics
 
 
-def _warn_if_tokenizer_saw_held_out(info: dict, heldout: list[str], model_dir: Path) -> None:
-    """Held-out scores of pre-training are clean only if the tokenizer under it never trained
-    on those records either: said when its recorded training data names one of them."""
+def _warn_if_earlier_stages_saw_held_out(info: dict, data: dict, model_dir: Path, continues: bool) -> None:
+    """Held-out scores of pre-training are clean only if the stages under it never trained on
+    those bases either: the tokenizer, and the pre-training this run `continues` (and the
+    ones that one continued). Said when a recorded training set holds bases held out here:
+    a whole held-out record it trained on, or more of a record than this run trains on where
+    only its tail is held out (the same --holdout-tail in both stages is no overlap)."""
+    provenance = info.get("provenance") or {}
+    stages = [("tokenizer", provenance.get("tokenizer"))]
+    earlier = provenance.get("pretrain") if continues else None
+    while isinstance(earlier, dict):
+        stages.append(("pre-training", earlier))
+        earlier = earlier.get("continues")
+    here = _trained_bases(data["train"])
+    for stage, record in stages:
+        trained = _trained_bases(((record or {}).get("data") or {}).get("train", []))
+        both = []
+        for entry in data["heldout"]:
+            name, _, how = entry.rpartition(" (")
+            if name in trained and (how.startswith("all ") or trained[name] > here.get(name, 0)):
+                both.append(name)
+        if both:
+            warnings.warn(f"the {stage} of {model_dir} trained on {len(both):,} of the records held out here (the "
+                          f"first: {both[0]}): held-out scores then measure the Transformer on sequence it "
+                          "has seen", VqdnaWarning, stacklevel=3)
 
-    def record(entry: str) -> str:  # "file:record (N bp)" -> "file:record"
-        return entry.rsplit(" (", 1)[0]
 
-    trained = ((info.get("provenance") or {}).get("tokenizer") or {}).get("data", {}).get("train", [])
-    seen = {record(entry) for entry in trained}
-    both = [record(entry) for entry in heldout if record(entry) in seen]
-    if both:
-        warnings.warn(f"the tokenizer of {model_dir} trained on {len(both):,} of the records held out here (the "
-                      f"first: {both[0]}): held-out scores then measure the Transformer on sequence its "
-                      "tokenizer has seen", VqdnaWarning, stacklevel=3)
+def _trained_bases(entries: list[str]) -> dict[str, int]:
+    """A recorded training set ("file:record (N bp)", its first N bases) as record -> N."""
+    found = (re.fullmatch(r"(.*) \((\d+) bp\)", entry) for entry in entries if isinstance(entry, str))
+    return {match[1]: int(match[2]) for match in found if match}
 
 
 def _weights_id(info: dict) -> str | None:
