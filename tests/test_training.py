@@ -354,6 +354,33 @@ def test_held_out_bases_are_checked_against_each_earlier_stage_and_recorded(geno
     assert continued["data"]["train"][-1] == "heldout.fa:other (800 bp)"
 
 
+def test_pretraining_into_its_own_model_folder_resumes_after_a_stop(genomes, tmp_path: Path):
+    """-o the -m folder: the stop wrote its weights so far there, and --resume took them for
+    other starting weights ('other settings or inputs (--model weights ...)'), so the run
+    could never be finished."""
+    import shutil
+
+    train_tokenizer(genomes, tmp_path / "tok", steps=2)
+    for name in ("whole", "stopped"):
+        shutil.copytree(tmp_path / "tok", tmp_path / name)
+    stage = StageSettings(steps=4, lr=1e-3, window=64, batch=2)
+
+    def pretrain_in_place(folder: Path, **control) -> None:
+        api.pretrain(GenomeSet(tuple(genomes)), folder, stage, TrainControl(quiet=True, **control),
+                     RunOptions(folder, device="cpu", threads=1))
+
+    pretrain_in_place(tmp_path / "whole", force=True)
+    pretrain_in_place(tmp_path / "stopped", force=True, max_minutes=0.0)
+    pretrain_in_place(tmp_path / "stopped", resume=True)
+    whole, stopped = (load_model(tmp_path / name) for name in ("whole", "stopped"))
+    for key in ("tokenizer_sha256", "steps"):
+        assert stopped[1]["provenance"]["pretrain"]["settings"][key] == whole[1]["provenance"]["pretrain"]["settings"][key]
+    assert "continues" not in stopped[1]["provenance"]["pretrain"]  # its own first part is not another run
+    a, b = whole[0].state_dict(), stopped[0].state_dict()
+    for name in a:
+        np.testing.assert_allclose(a[name].numpy(), b[name].numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_frozen_head_learns_from_the_pooled_vectors_and_respects_the_row_budget(tiny_model_dir: Path, tmp_path: Path):
     """AT-only against GC-only sequences: separable from the frozen model's pooled vectors.
     Sequences longer than the tiny model's window train on each window and score by the mean."""

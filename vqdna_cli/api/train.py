@@ -318,6 +318,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     torch_device = setup_training(run, stage.batch)
     began = run_began([output], control.resume)
     model, info = load_model(model_dir)
+    info = _as_first_found(info, output, model_dir, control)
     if transformer_preset is not None:
         model = _with_transformer_of(model, transformer_preset, masking)
     if stage.window is None:  # the model's own context, whatever its preset
@@ -349,6 +350,25 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
         record["continues"] = earlier
     save_on_main(save_model, Path(output), model.cpu(), model.cfg, {**info.get("provenance", {}), "pretrain": record})
     return metrics
+
+
+def _as_first_found(info: dict, output: Path, model_dir: Path, control: TrainControl) -> dict:
+    """The starting weights' record as the run's first part found them. With -o the -m folder,
+    a part stopped by --max-minutes wrote its weights so far over them: --resume would take
+    those for other starting weights (and refuse), and their pre-training record for one the
+    run goes on from. That record says what the first part started from."""
+    from vqdna_cli.io.writers import same_file
+
+    provenance = info.get("provenance") or {}
+    stopped = provenance.get("pretrain")
+    if not (control.resume and same_file(Path(output), Path(model_dir)) and isinstance(stopped, dict)
+            and stopped.get("complete") is False):
+        return info
+    started = {stage: record for stage, record in provenance.items() if stage != "pretrain"}
+    if stopped.get("continues"):
+        started["pretrain"] = stopped["continues"]
+    weights = (stopped.get("settings") or {}).get("tokenizer_sha256")
+    return {**info, "provenance": started, "sha256": {**(info.get("sha256") or {}), "model.safetensors": weights}}
 
 
 def _warn_if_earlier_stages_saw_held_out(info: dict, data: dict, model_dir: Path, continues: bool) -> None:
