@@ -220,3 +220,32 @@ def test_no_writable_temporary_folder_for_minimap2_is_one_line(files, tiny_model
     with pytest.raises(OutputError, match="cannot write minimap2's copy of the reference .*set TMPDIR"):
         run(files, [files["genomes"]], tmp_path / "out", tiny_model_dir, plot=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_header_contig_without_reads_and_so_unsorted_are_no_refusal(files, tiny_model_dir, tmp_path):
+    """A host+virus reference's header lists contigs without reads (chrM): a CRAM was refused
+    for them, as every header contig was checked. `@HD SO:unsorted` over a sorted, indexed
+    file (what many tools write) was refused as 'sorted by unsorted'."""
+    bam = write_bam(tmp_path / "reads.bam")
+    with pysam.AlignmentFile(str(bam)) as source:
+        header = source.header.to_dict()
+    header["HD"]["SO"] = "unsorted"
+    header["SQ"].append({"SN": "chrM", "LN": 16569})
+    extended = tmp_path / "extended.bam"
+    with pysam.AlignmentFile(str(bam)) as source, pysam.AlignmentFile(str(extended), "wb", header=header) as out:
+        for read in source.fetch(until_eof=True):
+            out.write(pysam.AlignedSegment.from_dict(read.to_dict(), out.header))
+    pysam.index(str(extended))
+    cram = tmp_path / "extended.cram"
+    pysam.view("-C", "-T", str(files["ref"]), "-o", str(cram), str(extended), catch_stdout=False)
+    pysam.index(str(cram))
+    expected = called_as(run(files, [bam], tmp_path / "plain", tiny_model_dir, plot=False), tmp_path / "plain")
+    for given in (extended, cram):
+        out = tmp_path / given.suffix[1:]
+        assert called_as(run(files, [given], out, tiny_model_dir, plot=False), out) == expected, given.name
+
+
+def called_as(result: dict, out: Path) -> set[tuple[str, str, str]]:
+    """The (pos, ref, alt) called, whatever the sample is named after (the file's name or SM)."""
+    assert result["variants"] > 0
+    return {(r["pos"], r["ref"], r["alt"]) for r in rows(out / "variants.tsv")}

@@ -72,8 +72,9 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
     except (OSError, ValueError) as error:
         raise InputError(f"{path} is not a readable BAM or CRAM file ({error})") from None
     order = alignments.header.to_dict().get("HD", {}).get("SO")
-    # "unknown" (as many tools write) says nothing: the index below can only be of a sorted file
-    if order not in (None, "coordinate", "unknown"):
+    # "unknown" and "unsorted" (as many tools write, whatever the order) say nothing: the index
+    # below can only be of a file sorted by coordinate, and without one the reads are looked at
+    if order not in (None, "coordinate", "unknown", "unsorted"):
         alignments.close()
         raise InputError(f"{path} is sorted by {order}, not by coordinate: run `samtools sort -o sorted.bam {path}` "
                          "and `samtools index sorted.bam`")
@@ -90,7 +91,8 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
                              "and `samtools index sorted.bam`, and give sorted.bam")
         raise InputError(f"{path} has no index: run `samtools index {path}`")
     # Every contig that carries reads must be the reference's (same name, same length).
-    used = [s.contig for s in alignments.get_index_statistics() if s.mapped] if alignments.is_bam else list(alignments.references)
+    used = ([s.contig for s in alignments.get_index_statistics() if s.mapped] if alignments.is_bam
+            else [contig for contig in alignments.references if _carries_reads(alignments, contig)])
     lengths = dict(zip(alignments.references, alignments.lengths))
     try:
         if alignments.is_bam and not used:  # as every reader of vqdna refuses a BAM without reads
@@ -102,6 +104,19 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
         raise
     _warn_of_other_sequences(alignments, used, reference, path)
     return alignments
+
+
+def _carries_reads(alignments: pysam.AlignmentFile, contig: str) -> bool:
+    """Whether a CRAM holds a read on `contig` (its index has no per-contig counts): a header
+    listing a contig without reads (a host+virus reference's chrM) is no contig to check. A
+    read that cannot be decoded (a contig the reference lacks) is one."""
+    from vqdna_cli.io.htslib import quiet_htslib
+
+    try:
+        with quiet_htslib():
+            return next(alignments.fetch(contig, multiple_iterators=False), None) is not None
+    except (ValueError, OSError):
+        return True
 
 
 def _warn_of_other_sequences(alignments: pysam.AlignmentFile, used: list[str], reference: Reference, path: str) -> None:
