@@ -28,7 +28,7 @@ from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.mutations.variants import Call, Reference, file_sample, normalise
 from vqdna_cli.options import MutationsOptions
 
-BASES = "ACGT"  # the columns of ReadCalls.base_counts, then one of the fragments deleting the base
+BASES = "ACGT"  # the columns of ReadCalls.base_counts, then one of the fragments showing none of them (below)
 
 MAX_DEPTH = 1_000_000  # amplicon data runs to tens of thousands of reads per base
 
@@ -55,8 +55,9 @@ class ReadCalls:
     covered: dict[str, np.ndarray]
     # What the reads say where they make no call, for the VCF's DP and AF of that sample:
     # per contig, the fragments that show each base (A, C, G, T passing --min-baseq) at every
-    # reference position and those that delete it, (L, 5): their sum is the depth variants
-    # are called on; and (depth, ALT reads) of each indel seen in some reads but below
+    # reference position, and those that show none of them alone (they delete it, or their
+    # other base there begins an insertion: one event), (L, 5): their sum is the depth
+    # variants are called on; and (depth, ALT reads) of each indel seen in some reads but below
     # --min-depth or --min-af.
     base_counts: dict[str, np.ndarray]
     uncalled_indels: dict
@@ -291,7 +292,7 @@ class _Unread:
 def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _Unread) -> tuple[int, Counter, list[int]]:
     """Depth at `position` (fragments showing a base there or deleting it), the fragments
     supporting each non-reference allele, keyed by the (ref, alt) alleles starting at
-    `position`, and the fragments showing each of BASES, then those deleting the base; what
+    `position`, and the fragments showing each of BASES, then the others (`ReadCalls`); what
     cannot be read goes to `unread`."""
     depth = 0
     seen = [0] * (len(BASES) + 1)
@@ -301,26 +302,55 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
         depth += 1
         if read.is_del:
             seen[-1] += 1
+            if read.indel > 0:  # an insertion right after deleted bases (CIGAR D then I): after this reference base
+                start = read.query_position_or_next
+                _count_insertion(read.alignment.query_sequence[start : start + read.indel], ref_base, counts, unread)
             continue
         at = read.query_position
         base = bases[at]
-        seen[BASES.index(base)] += 1
         if read.indel > 0:
             # with the read's own anchor base: inserted bases after a substituted one are one
             # event (T>AGGT is an insertion of AGG), which the reference's anchor would shift
-            # left across a base the read does not have
-            inserted = bases[at + 1 : at + 1 + read.indel]
-            if set(inserted) <= set("ACGT"):
-                counts[(ref_base, base + inserted)] += 1
-            else:
-                unread.ambiguous_insertions += 1
+            # left across a base the read does not have; such a base is that event's, not a
+            # substitution's, in the counts a sample without a call is given too
+            seen[BASES.index(base) if base == ref_base else -1] += 1
+            _count_insertion(bases[at + 1 : at + 1 + read.indel], base, counts, unread, ref_base)
+            deleted = _deleted_after_insertion(read.alignment, at)  # CIGAR I then D: htslib gives only the I
+            if deleted:
+                counts[(ref_base + sequence[position + 1 : position + 1 + deleted], ref_base)] += 1
             continue
+        seen[BASES.index(base)] += 1
         if base != ref_base and ref_base in "ACGT":  # no change from a reference N
             counts[(ref_base, base)] += 1
         if read.indel < 0:
             deleted = sequence[position + 1 : position + 1 - read.indel]
             counts[(ref_base + deleted, ref_base)] += 1
     return depth, counts, seen
+
+
+def _count_insertion(inserted: str, anchor: str, counts: Counter, unread: _Unread, ref_base: str | None = None) -> None:
+    """An insertion of `inserted` after the read's `anchor` base, at the reference's `ref_base`
+    (the anchor itself where the read has none: after deleted bases)."""
+    if set(inserted) <= set("ACGT"):
+        counts[(ref_base or anchor, anchor + inserted)] += 1
+    else:
+        unread.ambiguous_insertions += 1
+
+
+def _deleted_after_insertion(alignment, query_at: int) -> int:
+    """The bases a read deletes right after the insertion that follows its base `query_at`
+    (CIGAR ...M I D...), else 0."""
+    operations, consumed = alignment.cigartuples, 0
+    for number, (operation, length) in enumerate(operations):
+        if operation in (pysam.CMATCH, pysam.CEQUAL, pysam.CDIFF):
+            if consumed <= query_at < consumed + length:
+                follows = [op for op, _ in operations[number + 1 : number + 3]]
+                at_end = query_at == consumed + length - 1
+                return operations[number + 2][1] if at_end and follows == [pysam.CINS, pysam.CDEL] else 0
+            consumed += length
+        elif operation in (pysam.CINS, pysam.CSOFT_CLIP):
+            consumed += length
+    return 0
 
 
 # Of two overlapping mates, one that ends within this many bases of a position may not show
