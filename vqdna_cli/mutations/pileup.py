@@ -168,7 +168,13 @@ def sample_name(alignments: pysam.AlignmentFile, path: str) -> str:
 
 
 def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCalls:
+    import gc
+
     alignments = open_checked(path, reference)
+    # The pileup makes a few Python objects per read and column, with no cycles among them;
+    # each of Python's collections then walked every object of the process (torch's
+    # included): most of a deep pileup's time. Those made before it are left out of them.
+    gc.freeze()
     try:
         sample = sample_name(alignments, path)
         calls, covered, base_counts, uncalled_indels = [], {}, {}, {}
@@ -207,6 +213,7 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
             covered[chrom] = mask
             base_counts[chrom] = seen_at.astype(np.min_scalar_type(int(seen_at.max(initial=0))))
     finally:
+        gc.unfreeze()
         _close(alignments)
     if unread.baseless:
         count = len(unread.baseless)
