@@ -130,6 +130,16 @@ def test_unknown_head_names_the_known_ones(tmp_path: Path) -> None:
         load_head(tmp_path, "nope")
 
 
+def test_a_task_is_a_head_name_never_a_path_to_one(tmp_path: Path) -> None:
+    """`--task ../heads/t1`, an absolute path to a head folder or `t1/` read that head (and
+    recorded the odd name in the sidecar), though --list-tasks names none of them."""
+    head_dir = save_head(tmp_path, "t1", head_tensors(), A_HEAD)
+    for task in ("../heads/t1", str(head_dir), "t1/", "./t1"):
+        with pytest.raises(ModelError, match=rf"^unknown task {re.escape(repr(task))} \(tasks in .*: t1;"):
+            load_head(tmp_path, task)
+    assert load_head(tmp_path, "t1")[1].task == "t1"
+
+
 def test_corrupted_head_is_refused(tmp_path: Path) -> None:
     head_dir = save_head(tmp_path, "t1", head_tensors(), A_HEAD)
     flip_byte(head_dir / "head.safetensors")

@@ -221,9 +221,12 @@ def load_head(directory: Path, task: str):
     """A head's verified weights and its head.json as a `HeadInfo`."""
     from vqdna_cli.head_info import HeadInfo
 
+    from vqdna_cli.options import TASK_NAME
+
     head_dir = Path(directory) / "heads" / task
     try:
-        found = (head_dir / HEAD_INFO).is_file()
+        # a path (`../heads/x`, `/abs/heads/x`, `x/`) read a head folder no --list-tasks names
+        found = bool(TASK_NAME.fullmatch(task)) and (head_dir / HEAD_INFO).is_file()
     except OSError:  # a name longer than the file system takes is no head either
         found = False
     if not found:

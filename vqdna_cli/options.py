@@ -74,6 +74,10 @@ def check_each_once(paths: tuple[str, ...], what: str) -> None:
         raise UsageError(f"{twice} is given twice among {what}: give each file once")
 
 
+# A head's name is a folder of `heads/`: never a path (`../x`, `/abs`, `x/`) that leads elsewhere.
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
     """An API argument of the type its command takes (an EmbedOptions given to classify would
     fail deep inside with an AttributeError, an output of None with a TypeError)."""
@@ -456,7 +460,7 @@ class FinetuneSettings:
             raise UsageError("--whole-record and --center-tokens exclude each other (central tokens are a window's)")
         if self.whole_record and self.segments:
             raise UsageError("--whole-record and --segments exclude each other (segments are a window's)")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.task):
+        if not TASK_NAME.fullmatch(self.task):
             raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-'")
         names = self.class_names or ()
         if any(not name.strip() for name in names) or len(set(names)) < len(names):

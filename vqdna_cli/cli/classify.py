@@ -25,7 +25,7 @@ def command(
     scan: Annotated[Optional[str], typer.Option("--scan", metavar="FASTA", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", metavar="N", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
     min_prob: Annotated[Optional[float], typer.Option("--min-prob", metavar="X", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability; name and score are then the call's. Default: 0 (every window).", show_default=False)] = None,
-    output_format: Annotated[str, typer.Option("--format", metavar="auto|tsv|bed", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence; windows averaged) or bed (one row per window). --scan always writes BED6+.")] = "auto",
+    output_format: Annotated[str, typer.Option("--format", metavar="auto|tsv|bed", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence: its windows averaged, or read together by a whole-sequence head) or bed (one row per window). --scan always writes BED6+.")] = "auto",
     header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header (a --scan BED always starts with one '# vqdna ...' line saying what made it, then its header).")] = False,
     model: options.Model = None,
     rc: ReverseComplement = False,

@@ -474,7 +474,8 @@ def probabilities_text(p) -> list[str]:
 
 class PredictionTsv:
     """`classify`'s TSV: one row per sequence, a sequence longer than one window getting the
-    mean of its windows' probabilities. `class_index` is the integer label of each class."""
+    mean of its windows' probabilities (a whole-sequence head's one answer from all of them).
+    `class_index` is the integer label of each class."""
 
     FORMAT = {"format": "vqdna-predictions", "format_version": 1}
     FIRST_COLUMNS = ["id", "label", "class_index"]
