@@ -84,7 +84,9 @@ def open_checked(path: str, reference: Reference) -> pysam.AlignmentFile:
     if not indexed:
         binary = alignments.is_bam or alignments.is_cram  # read before closing, which clears them
         alignments.close()
-        if not _in_coordinate_order(path, reference):
+        with quiet_htslib():  # its line about the index it could not load, on opening the file again
+            in_order = _in_coordinate_order(path, reference)
+        if not in_order:
             raise InputError(f"{path} is not sorted by coordinate: run `samtools sort -o sorted.bam {path}` "
                              "and `samtools index sorted.bam`")
         if not binary:  # SAM text cannot be indexed
