@@ -220,7 +220,6 @@ def list_heads(directory: Path) -> list[dict]:
 def load_head(directory: Path, task: str):
     """A head's verified weights and its head.json as a `HeadInfo`."""
     from vqdna_cli.head_info import HeadInfo
-
     from vqdna_cli.options import TASK_NAME
 
     head_dir = Path(directory) / "heads" / task

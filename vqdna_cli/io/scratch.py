@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vqdna_cli.errors import OutputError, VqdnaWarning
-from vqdna_cli.io.writers import ArrayStream, descriptor_of, is_special, write_error
+from vqdna_cli.io.writers import ArrayStream, is_stream_output, write_error
 
 # Each scratch file kept in memory up to this size, then moved to disk (small runs touch no disk).
 SPOOL_BYTES = 16 << 20
@@ -27,7 +27,7 @@ WIDE_ARRAY_BYTES = 1 << 30
 def scratch_folder(output: Path | str | None) -> Path | None:
     """Beside the output, which has room for the tokens anyway (a cluster's /tmp often has
     little); the temporary folder for stdout or a device."""
-    if output is None or str(output) == "-" or descriptor_of(output) is not None or is_special(output):
+    if output is None or is_stream_output(output):
         return None
     return Path(output).parent  # "." for a bare file name
 

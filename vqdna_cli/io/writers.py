@@ -179,6 +179,12 @@ def descriptor_of(path: Path | str) -> int | None:
     return None
 
 
+def is_stream_output(path: Path | str) -> bool:
+    """stdout (`-`), a descriptor (`/dev/stdout`, `>(cmd)`), a device or a FIFO: written
+    through as a stream, never replaced, and given no sidecar or scratch folder beside it."""
+    return str(path) == "-" or descriptor_of(path) is not None or is_special(Path(path))
+
+
 def through_link(path: Path) -> Path:
     """The file a symbolic link output points to: it is written there, as a shell's `>` and
     samtools write, rather than replacing the link with a file and leaving its target stale.
@@ -204,19 +210,13 @@ def check_parent_writable(path: Path) -> None:
 def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside `path`; it replaces `path` only if the block succeeds."""
     descriptor = descriptor_of(path)
-    if descriptor is not None:
-        if sys.stdout is not None:
+    if descriptor is None:
+        path = through_link(Path(path))
+    if descriptor is not None or is_special(path):  # a stream: written into as it is
+        if descriptor is not None and sys.stdout is not None:
             sys.stdout.flush()  # anything printed before goes first, as with `-o -`
         try:
-            with os.fdopen(os.dup(descriptor), mode) as handle:
-                yield handle
-        except OSError as error:
-            raise write_error(path, error) from None
-        return
-    path = through_link(Path(path))
-    if is_special(path):
-        try:
-            with open(path, mode) as handle:
+            with os.fdopen(os.dup(descriptor), mode) if descriptor is not None else open(path, mode) as handle:
                 yield handle
         except OSError as error:
             raise write_error(path, error) from None
@@ -369,7 +369,7 @@ def binary_output(path: Path | str) -> Iterator[IO[bytes]]:
     each member instead of before), so without the copy `-o - | cat > x.npz` would not give
     the bytes of `-o x.npz`, and /dev/null, which seeks but always reports position 0,
     broke the archive."""
-    if str(path) == "-" or descriptor_of(path) is not None or is_special(Path(path)):
+    if is_stream_output(path):
         with tempfile.TemporaryFile(prefix="vqdna-") as staging:
             try:
                 yield staging
@@ -541,8 +541,7 @@ def sidecar_path(output: Path | str) -> Path:
 def has_sidecar(output: Path | str | None) -> bool:
     """Only a regular file gets a sidecar: not stdout, and not a device or FIFO (`-o
     /dev/null` must not leave a /dev/null.json), nor a file descriptor (`-o /dev/stdout`)."""
-    return (output is not None and str(output) != "-" and descriptor_of(output) is None
-            and not is_special(Path(output)))
+    return output is not None and not is_stream_output(output)
 
 
 def check_sidecar(output: Path | str | None, force: bool, inputs: Iterable = ()) -> None:

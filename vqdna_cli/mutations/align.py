@@ -177,12 +177,11 @@ def _clipped_ends(hit, chrom_seq: str, genome: str, covered: np.ndarray) -> list
             continue
         deleted, inserted, n = placed
         laid = query[inserted : inserted + n]
+        alt = query[:inserted]
         if direction > 0:
-            indel_at, ref_at, laid = hit.r_en, hit.r_en + deleted, laid
-            alt = query[:inserted]
-        else:
-            indel_at, ref_at, laid = hit.r_st - deleted, hit.r_st - deleted - n, laid[::-1]
-            alt = query[:inserted][::-1]
+            indel_at, ref_at = hit.r_en, hit.r_en + deleted
+        else:  # the end before the alignment runs outward: back to the reference's direction
+            indel_at, ref_at, laid, alt = hit.r_st - deleted, hit.r_st - deleted - n, laid[::-1], alt[::-1]
         covered[indel_at : indel_at + deleted] = True
         sites.append(normalise(chrom_seq, hit.ctg, indel_at, chrom_seq[indel_at : indel_at + deleted], alt))
         sites += _substitutions(hit.ctg, chrom_seq, ref_at, laid, covered)

@@ -83,7 +83,7 @@ class BestSoFar:
         One offered at a --max-minutes stop between epochs (not `scheduled`) may be the head
         written now, but is not kept on disk for --resume, which goes on as if never stopped."""
         if metrics["mcc"] > self.metrics["mcc"]:
-            self.metrics = {**self.metrics, **metrics}
+            self.metrics.update(metrics)
             self.state = trainable_state()
             if distributed.is_main() and scheduled:
                 # `step`: a key every training state has (`load_training_state` requires it), which

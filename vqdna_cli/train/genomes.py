@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vqdna_cli.data.alphabet import encode, is_ambiguous
 from vqdna_cli import distributed
+from vqdna_cli.data.alphabet import encode, is_ambiguous
 from vqdna_cli.errors import InputError, UsageError
 from vqdna_cli.io.fasta import read_fasta
 
