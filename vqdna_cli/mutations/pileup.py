@@ -175,8 +175,10 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
     alignments = open_checked(path, reference)
     # The pileup makes a few Python objects per read and column, with no cycles among them;
     # each of Python's collections then walked every object of the process (torch's
-    # included): most of a deep pileup's time. Those made before it are left out of them.
-    gc.freeze()
+    # included): most of a deep pileup's time. The collector waits until it is done (and is
+    # left as the caller had it: a user's own gc.disable() stays).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         sample = sample_name(alignments, path)
         calls, covered, base_counts, uncalled_indels = [], {}, {}, {}
@@ -215,7 +217,8 @@ def call_reads(path: str, reference: Reference, filters: ReadFilters) -> ReadCal
             covered[chrom] = mask
             base_counts[chrom] = seen_at.astype(np.min_scalar_type(int(seen_at.max(initial=0))))
     finally:
-        gc.unfreeze()
+        if collecting:
+            gc.enable()
         _close(alignments)
     if unread.baseless:
         count = len(unread.baseless)
@@ -313,7 +316,8 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
             seen[-1] += 1
             if read.indel > 0:  # an insertion right after deleted bases (CIGAR D then I): after this reference base
                 start = read.query_position_or_next
-                _count_insertion(read.alignment.query_sequence[start : start + read.indel], ref_base, counts, unread)
+                _count_insertion(read.alignment.query_sequence[start : start + read.indel], ref_base, ref_base, counts,
+                             unread)
             continue
         at = read.query_position
         base = bases[at]
@@ -323,7 +327,7 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
             # left across a base the read does not have; such a base is that event's, not a
             # substitution's, in the counts a sample without a call is given too
             seen[BASES.index(base) if base == ref_base else -1] += 1
-            _count_insertion(bases[at + 1 : at + 1 + read.indel], base, counts, unread, ref_base)
+            _count_insertion(bases[at + 1 : at + 1 + read.indel], ref_base, base, counts, unread)
             deleted = _deleted_after_insertion(read.alignment, at)  # CIGAR I then D: htslib gives only the I
             if deleted:
                 counts[(ref_base + sequence[position + 1 : position + 1 + deleted], ref_base)] += 1
@@ -337,11 +341,12 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
     return depth, counts, seen
 
 
-def _count_insertion(inserted: str, anchor: str, counts: Counter, unread: _Unread, ref_base: str | None = None) -> None:
-    """An insertion of `inserted` after the read's `anchor` base, at the reference's `ref_base`
-    (the anchor itself where the read has none: after deleted bases)."""
+def _count_insertion(inserted: str, ref_base: str, anchor: str, counts: Counter, unread: _Unread) -> None:
+    """An insertion of `inserted` after the read's `anchor` base, where the reference has
+    `ref_base` (the anchor is the reference's own base where the read has none: after
+    deleted bases)."""
     if set(inserted) <= set("ACGT"):
-        counts[(ref_base or anchor, anchor + inserted)] += 1
+        counts[(ref_base, anchor + inserted)] += 1
     else:
         unread.ambiguous_insertions += 1
 
