@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_module_has_the_nf_core_parts(command):
     assert sections["when"].strip() == "task.ext.when == null || task.ext.when"
     assert "def args = task.ext.args ?: ''" in sections["script"]
     assert 'def prefix = task.ext.prefix ?: "${meta.id}"' in sections["script"]
-    assert "touch ${prefix}." in sections["stub"]
+    assert 'touch "${prefix}.' in sections["stub"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -181,7 +182,7 @@ def _file_outputs(command: str) -> dict[str, str]:
 
 def _stub_files(command: str, prefix: str = "test", output_format: str = "tsv") -> list[str]:
     return [name.replace("${prefix}", prefix).replace("${format}", output_format)
-            for name in re.findall(r"touch (\S+)", _sections(command)["stub"])]
+            for name in re.findall(r'touch "([^"]+)"', _sections(command)["stub"])]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -243,6 +244,25 @@ def test_every_file_the_script_writes_is_emitted(command, tmp_path):
     emitted = {emit: [name for name in written if _matches(name, glob)] for emit, glob in globs.items()}
     assert all(len(names) == 1 for names in emitted.values()), emitted
     assert sorted(name for names in emitted.values() for name in names) == written == sorted(_stub_files(command))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_script_quotes_a_staged_name_and_prefix_with_spaces(command, tmp_path):
+    """Nextflow stages an input under its own name and a samplesheet's id may hold a space:
+    the script passes each as one word, and the model folder too."""
+    (tmp_path / "my genome.fasta").write_text(">a\n" + "ACGTTGCA" * 40 + "\n")
+    model = shutil.copytree(ROOT / "weights" / "default", tmp_path / "my model")
+    result = _run_module_script(command, tmp_path, "my genome.fasta", prefix="sample 1",
+                                model_arg=_model_arg(command, str(model)))
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("sample 1."))
+    assert written == sorted(_stub_files(command, prefix="sample 1")), written
+
+
+def _model_arg(command: str, model: str) -> str:
+    """The `--model` option that the module's `def model_arg` builds for `model`."""
+    (template,) = re.findall(r'def model_arg = model \? "(.*)" : \'\'', _sections(command)["script"])
+    return template.replace('\\"', '"').replace("${model}", model)
 
 
 def test_classify_nf_test_checks_the_table_and_sidecar_vqdna_writes(tmp_path):

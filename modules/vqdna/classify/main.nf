@@ -25,7 +25,7 @@ process VQDNA_CLASSIFY {
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}"
-    def model_arg = model ? "--model ${model}" : ''
+    def model_arg = model ? "--model \"${model}\"" : ''
     // nf-core's process_gpu convention: the pipeline sets ext.use_gpu where a GPU is given.
     def device_arg = task.ext.use_gpu ? '--device cuda' : ''
     // TSV (one row per sequence) unless ext.args asks for BED6+ (windows of long sequences);
@@ -34,8 +34,8 @@ process VQDNA_CLASSIFY {
     """
     vqdna classify \\
         --task ${task_name} \\
-        ${fasta} \\
-        -o ${prefix}.${format} \\
+        "${fasta}" \\
+        -o "${prefix}.${format}" \\
         ${model_arg} \\
         ${device_arg} \\
         --threads ${task.cpus} \\
@@ -48,7 +48,7 @@ process VQDNA_CLASSIFY {
     def prefix = task.ext.prefix ?: "${meta.id}"
     def format = (args =~ /--format(?:=|\s+)['"]?bed\b/) ? 'bed' : 'tsv'
     """
-    touch ${prefix}.${format}
-    touch ${prefix}.${format}.json
+    touch "${prefix}.${format}"
+    touch "${prefix}.${format}.json"
     """
 }

@@ -22,13 +22,13 @@ process VQDNA_EMBED {
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}"
-    def model_arg = model ? "--model ${model}" : ''
+    def model_arg = model ? "--model \"${model}\"" : ''
     // nf-core's process_gpu convention: the pipeline sets ext.use_gpu where a GPU is given.
     def device_arg = task.ext.use_gpu ? '--device cuda' : ''
     """
     vqdna embed \\
-        ${fasta} \\
-        -o ${prefix}.embeddings.npz \\
+        "${fasta}" \\
+        -o "${prefix}.embeddings.npz" \\
         ${model_arg} \\
         ${device_arg} \\
         --threads ${task.cpus} \\
@@ -38,6 +38,6 @@ process VQDNA_EMBED {
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}"
     """
-    touch ${prefix}.embeddings.npz
+    touch "${prefix}.embeddings.npz"
     """
 }

@@ -22,13 +22,13 @@ process VQDNA_TOKENIZE {
     script:
     def args = task.ext.args ?: ''
     def prefix = task.ext.prefix ?: "${meta.id}"
-    def model_arg = model ? "--model ${model}" : ''
+    def model_arg = model ? "--model \"${model}\"" : ''
     // nf-core's process_gpu convention: the pipeline sets ext.use_gpu where a GPU is given.
     def device_arg = task.ext.use_gpu ? '--device cuda' : ''
     """
     vqdna tokenize \\
-        ${fasta} \\
-        -o ${prefix}.tokens.npz \\
+        "${fasta}" \\
+        -o "${prefix}.tokens.npz" \\
         ${model_arg} \\
         ${device_arg} \\
         --threads ${task.cpus} \\
@@ -38,6 +38,6 @@ process VQDNA_TOKENIZE {
     stub:
     def prefix = task.ext.prefix ?: "${meta.id}"
     """
-    touch ${prefix}.tokens.npz
+    touch "${prefix}.tokens.npz"
     """
 }
