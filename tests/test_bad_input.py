@@ -32,7 +32,7 @@ def fasta_case(content: bytes | str, name: str = "in.fa", message: str = "", exi
         source = folder / name
         source.write_bytes(content.encode() if isinstance(content, str) else content)
         out = folder / "out.npz"
-        return Case(["tokenize", source, "--model", model, "-o", out], out, message, exit_code)
+        return Case(["tokenize", source, "--model", model, "-o", out], out, message.format(folder=folder), exit_code)
 
     return build
 
@@ -258,6 +258,9 @@ CASES = {
     "duplicate-id": fasta_case(">dup\nACGTACGT\n>other\nACGT\n>dup\nTTTT\n", message="duplicate record ID 'dup'"),
     "empty-record": fasta_case(">a\n>b\nACGTACGT\n", message="record 'a'"),
     "alignment-gaps": fasta_case(">a\nACGT--ACGT\n", message="gaps"),
+    # htslib makes N of a gap in SAM text's SEQ (and C, G of the digits 1, 2): refused as in FASTA
+    "sam-seq-gaps": fasta_case("@SQ\tSN:c1\tLN:100\nr1\t0\tc1\t1\t60\t8M\t*\t0\t0\tACGT-12T\t*\n", name="in.sam",
+                               message="record 'r1' in {folder}/in.sam line 2 has invalid character '-' at position 5"),
     "cr-line-endings": fasta_case(">a\rACGTACGT\r>b\rACGT\r", message="carriage returns"),
     # a .fai made before the FASTA was edited: htslib read newlines, or silently wrong bases
     "stale-index-line-width": stale_fasta_index(lambda text: fasta_text(

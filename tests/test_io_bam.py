@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import re
 from pathlib import Path
 
 import pysam
@@ -408,3 +410,46 @@ def test_a_region_of_sam_text_says_to_make_an_indexed_bam(tmp_path: Path):
         with pytest.raises(InputError, match=f"{path} is SAM text: vqdna reads regions of an indexed BAM or CRAM "
                                              f"only; convert it with `samtools sort -o {converted} {path}`"):
             list(read_alignment_regions(str(path), [parse_region("chr1:1-200")]))
+
+
+@pytest.mark.parametrize("seq, shown, position", [("ACGT-CGT", "-", 5), ("ACG12CGT", "1", 4), ("ACGT.CGT", ".", 5),
+                                                   ("ACGTEFGT", "E", 5)])
+def test_sam_text_seq_that_is_no_dna_is_refused_not_read_as_n(tmp_path: Path, seq: str, shown: str,
+                                                               position: int) -> None:
+    """htslib stores SAM text's bases as 4-bit codes: a gap, a dot or a protein letter became
+    N and the digits 1, 2 became C, G, silently. The FASTA reader's error, with the line, from a
+    file, a BGZF file and a stream."""
+    import io
+
+    from vqdna_cli.io.sequences import _stream_records
+
+    good = "r1\t0\tchr1\t1\t60\t8M\t*\t0\t0\tacgtACGT\tIIIIIIII\n"
+    text = "@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\n" + good + f"r2\t0\tchr1\t5\t60\t8M\t*\t0\t0\t{seq}\t*\n"
+    sam = tmp_path / "bad.sam"
+    sam.write_text(text)
+    pysam.tabix_compress(str(sam), str(tmp_path / "bad.sam.gz"))
+    error = rf"record 'r2' in {{}} line 4 has invalid character '{re.escape(shown)}' at position {position}; "
+    for path in (str(sam), f"{sam}.gz"):
+        with pytest.raises(InputError, match="^" + error.format(re.escape(path))):
+            list(read_alignments(path))
+    with pytest.raises(InputError, match="^" + error.format("stdin")):
+        list(_stream_records(io.BytesIO(text.encode()), "stdin", False, None))
+    sam.write_text(text.replace(seq, "ACGTNRYS"))  # IUPAC codes and lowercase are bases
+    assert [r.seq for r in read_alignments(str(sam))] == ["ACGTACGT", "ACGTNRYS"]
+
+
+def test_sam_text_check_reads_lines_split_across_chunks_and_leaves_bam_alone() -> None:
+    from vqdna_cli.io.sam_text import SamTextBases
+
+    text = b"@SQ\tSN:c\tLN:9\n" + b"".join(b"r%d\t4\t*\t0\t0\t*\t*\t0\t0\tACGTN\t*\n" % i for i in range(50))
+    bad = text + b"last\t4\t*\t0\t0\t*\t*\t0\t0\tAC*GT\t*"  # no line feed at the end
+    bases = SamTextBases("x.sam")
+    for start in range(0, len(bad), 7):
+        bases.feed(bad[start:start + 7])
+    assert bases.problem is None and bases.records == 50
+    bases.close()
+    assert bases.records == 51 and "record 'last' in x.sam line 52 has invalid character '*' at position 3" in bases.problem
+    binary = SamTextBases("x.bam")
+    binary.feed(gzip.compress(b"BAM\x01" + bad))
+    binary.close()
+    assert binary.problem is None and binary.records == 0

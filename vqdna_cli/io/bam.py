@@ -20,6 +20,7 @@ from vqdna_cli.errors import InputError, VqdnaWarning
 from vqdna_cli.io.htslib import quiet_htslib
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, resolve_regions
+from vqdna_cli.io.sam_text import SamTextBases
 from vqdna_cli.io.unique import SeenNames
 
 _NOT_PRIMARY, _WITHOUT_BASES = "not primary", "without bases (SEQ *)"  # what _kept leaves out, as messages say
@@ -85,15 +86,20 @@ def read_alignment_stream(stream: BinaryIO, mapped_only: bool = False, reference
     format apart already took the stream's first bytes: a thread copies the stream, those
     bytes included, into a pipe that htslib reads."""
     read_end, write_end = os.pipe()
-    threading.Thread(target=_copy_into, args=(stream, write_end), daemon=True).start()
+    bases = SamTextBases(source)
+    threading.Thread(target=_copy_into, args=(stream, write_end, bases), daemon=True).start()
     alignments = _open_alignments(read_end, reference, source)
-    return _records(alignments, None, mapped_only, source, reference)
+    return _records(alignments, None, mapped_only, source, reference, bases)
 
 
-def _copy_into(stream: BinaryIO, fd: int) -> None:
+def _copy_into(stream: BinaryIO, fd: int, bases: SamTextBases) -> None:
+    """Each chunk is checked before htslib can read it, so a read htslib yields was checked."""
     try:
         with os.fdopen(fd, "wb") as pipe:
-            shutil.copyfileobj(stream, pipe, 1 << 20)
+            while chunk := stream.read(1 << 20):
+                bases.feed(chunk)
+                pipe.write(chunk)
+            bases.close()
     except OSError:  # htslib stopped reading (a corrupt stream, or the reader failed)
         pass
 
@@ -196,12 +202,17 @@ def _records(
     mapped_only: bool,
     path: str,
     reference: str | None = None,
+    bases: SamTextBases | None = None,
 ) -> Iterator[SequenceRecord]:
+    """`bases`: the SEQ check of a stream's SAM text (a SAM file's is made here)."""
     skipped = Counter()  # reads _kept leaves out, by kind
     try:
         found = 0
         if regions is None:
-            for record in _unique(_kept(alignments.fetch(until_eof=True), mapped_only, skipped, path), path):
+            reads = alignments.fetch(until_eof=True)
+            if alignments.is_sam and not (alignments.is_bam or alignments.is_cram):
+                reads = _bases_checked(reads, bases or SamTextBases(path, open(path, "rb")))
+            for record in _unique(_kept(reads, mapped_only, skipped, path), path):
                 found += 1
                 yield record
             if not found:  # as an empty FASTA is refused
@@ -237,6 +248,18 @@ def _records(
     finally:
         with suppress(OSError):  # closing a file htslib failed to read raises again
             alignments.close()
+
+
+def _bases_checked(reads: Iterator[pysam.AlignedSegment], bases: SamTextBases) -> Iterator[pysam.AlignedSegment]:
+    """SAM text's reads, each once its SEQ passed the FASTA reader's check (htslib makes N of
+    what is no base)."""
+    try:
+        for count, read in enumerate(reads, start=1):
+            bases.check_through(count)
+            yield read
+        bases.check_through()
+    finally:
+        bases.close_file()
 
 
 def _nothing_kept(path: str, mapped_only: bool, skipped: Counter, where: str = "") -> str:
