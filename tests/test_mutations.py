@@ -127,6 +127,21 @@ def test_normalise_shifts_indels_left_through_repeats():
     assert normalise(sequence, "c", 5, "C", "T").label() == "C6T"
 
 
+def test_atoms_split_a_base_replaced_by_several_or_several_by_one_gap_first():
+    from vqdna_cli.mutations.variants import Site, atoms
+
+    sequence = "GGGCATGCCC"
+    complex_insertion = normalise(sequence, "c", 5, "T", "AGG")  # 6 T>AGG
+    assert complex_insertion.kind == "complex"
+    assert atoms(complex_insertion, sequence) == [Site("c", 5, "A", "AAG"), Site("c", 6, "T", "G")]
+    complex_deletion = normalise(sequence, "c", 4, "ATG", "T")  # 5 ATG>T: AT deleted, then G>T
+    assert atoms(complex_deletion, sequence) == [Site("c", 4, "CAT", "C"), Site("c", 7, "G", "T")]
+    assert atoms(normalise(sequence, "c", 3, "CAT", "GTA"), sequence) == [
+        Site("c", 4, "C", "G"), Site("c", 5, "A", "T"), Site("c", 6, "T", "A")]
+    two_by_three = normalise(sequence, "c", 4, "AT", "CGG")
+    assert atoms(two_by_three, sequence) == [two_by_three]
+
+
 def test_an_indels_ambiguous_end_reaches_through_its_repeat():
     from vqdna_cli.mutations.variants import ambiguous_end
 
@@ -865,18 +880,32 @@ def test_a_deletion_and_an_insertion_side_by_side_in_reads_are_both_called(files
         assert {r["allele_frequency"] for r in table} == {"0.5000"}, name
 
 
-def test_a_base_that_begins_an_insertion_is_not_counted_as_a_substitution_without_a_call(files, tiny_model_dir,
-                                                                                         tmp_path):
-    """A>C then GG inserted is one event (A>CGG) where it is called; for the sample that does
-    not call A>C, the VCF gave it A>C's AF 0.67 with GT 0. Its depth stays all its reads."""
+def test_a_substituted_base_then_inserted_bases_has_one_form_from_reads_a_genome_and_a_vcf(files, tiny_model_dir,
+                                                                                            tmp_path):
+    """A base replaced by three (T>AGG) is AG inserted before it and a substitution of it
+    (T>G), the gap first, as a genome's alignment gives it. Reads whose aligner put the
+    mismatch first (CIGAR ..M 2I M..) gave one complex T>AGG, and a VCF's T>AGG record stayed
+    one: the same sample's variants differed by the file they came from, and its SNV was not
+    among the reads' and the VCF's. Each BAM's reads are 20 deep there, 10 carrying the change."""
     at = 450
     substituted = other_base(REF[at])
-    carrier = _reads_bam(tmp_path / "b.bam", [(REF[400:at] + substituted + "GG" + REF[at + 1 : 502],
-                                               [(0, at - 400 + 1), (1, 2), (0, 502 - at - 1)])])
-    snv = _reads_bam(tmp_path / "a.bam", [(REF[400:at] + substituted + REF[at + 1 : 502], [(0, 102)])])
-    run(files, [snv, carrier], tmp_path / "out", tiny_model_dir, plot=False, vcf=True)
-    with pysam.VariantFile(str(tmp_path / "out" / "variants.vcf")) as vcf:
-        records = {(record.pos, record.alts[0]): record for record in vcf}
-    record = records[(at + 1, substituted)]
-    assert (record.samples["b"]["GT"], record.samples["b"]["DP"], record.samples["b"]["AF"]) == ((0,), 20, (0.0,))
-    assert records[(at + 1, substituted + "GG")].samples["b"]["GT"] == (1,)
+    haplotype = REF[:at] + substituted + "GG" + REF[at + 1 :]
+    carrier = _reads_bam(tmp_path / "reads.bam", [(haplotype[400 : at + 3] + REF[at + 1 : 502],
+                                                   [(0, at - 400 + 1), (1, 2), (0, 502 - at - 1)])])
+    genome = tmp_path / "genome.fa"
+    genome.write_text(fasta_text({"genome": haplotype}))
+    vcf = write_vcf(tmp_path / "calls.vcf", [(at + 1, REF[at], substituted + "GG", "1:20\t0:20")])
+    snv_only = _reads_bam(tmp_path / "a.bam", [(REF[400:at] + substituted + REF[at + 1 : 502], [(0, 102)])])
+    run(files, [carrier, genome, vcf, snv_only], tmp_path / "out", tiny_model_dir, plot=False, vcf=True)
+    found: dict[str, set] = {}
+    for row in rows(tmp_path / "out" / "variants.tsv"):
+        found.setdefault(row["sample"], set()).add((int(row["pos"]), row["ref"], row["alt"]))
+    insertion = normalise(REF, CHROM, at, "", substituted + "G")
+    expected = {(insertion.pos, insertion.ref, insertion.alt), (at + 1, REF[at], "G")}
+    assert found["reads"] == found["genome"] == found["s1"] == expected
+    assert found["a"] == {(at + 1, REF[at], substituted)} and "s2" not in found
+    with pysam.VariantFile(str(tmp_path / "out" / "variants.vcf")) as output:
+        records = {(record.pos, record.alts[0]): record for record in output}
+    for sample, alt in (("reads", "G"), ("a", substituted)):
+        call = records[(at + 1, alt)].samples[sample]
+        assert (call["GT"], call["DP"], call["AF"]) == ((1,), 20, (0.5,)), sample

@@ -1,7 +1,7 @@
 """How `vqdna mutations` counts aligned reads (mutations/pileup.py), on BAMs written here:
 each fragment once, supplementary alignments and N bases not at all, an indel that reads
-place at different anchors of a repeat summed, an insertion after a substituted base one
-event, and a file of several samples or a damaged one refused in one line."""
+place at different anchors of a repeat summed, inserted bases after a substituted one read
+as one insertion where they make one, and a file of several samples or a damaged one refused in one line."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ import numpy as np
 import pysam
 
 from vqdna_cli.errors import InputError, VqdnaWarning
-from vqdna_cli.mutations.variants import Call, Reference, file_sample, normalise
+from vqdna_cli.mutations.variants import COMPLEX, Call, Reference, file_sample, normalise
 from vqdna_cli.options import MutationsOptions
 
 BASES = "ACGT"  # the columns of ReadCalls.base_counts, then one of the fragments showing none of them (below)
@@ -322,12 +322,24 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
         at = read.query_position
         base = bases[at]
         if read.indel > 0:
-            # with the read's own anchor base: inserted bases after a substituted one are one
-            # event (T>AGGT is an insertion of AGG), which the reference's anchor would shift
-            # left across a base the read does not have; such a base is that event's, not a
-            # substitution's, in the counts a sample without a call is given too
-            seen[BASES.index(base) if base == ref_base else -1] += 1
-            _count_insertion(bases[at + 1 : at + 1 + read.indel], ref_base, base, counts, unread)
+            inserted = bases[at + 1 : at + 1 + read.indel]
+            if base != ref_base and ref_base in "ACGT" and _is_complex(sequence, position, base + inserted):
+                # T>AGG: the gap first (AG inserted before the T, then T>G), as a genome's
+                # alignment and a VCF's record (variants.atoms) give it, wherever the read's
+                # aligner put the mismatch
+                _count_insertion(base + inserted[:-1], "", "", counts, unread)
+                shown = inserted[-1]
+                seen[BASES.index(shown) if shown in BASES else -1] += 1
+                if shown in BASES:
+                    counts[(ref_base, shown)] += 1
+            else:
+                # with the read's own anchor base: inserted bases after a substituted one that
+                # make one insertion (T>AGGT is an insertion of AGG), which the reference's
+                # anchor would shift left across a base the read does not have; such a base is
+                # that insertion's, not a substitution's, in the counts a sample without a call
+                # is given too
+                seen[BASES.index(base) if base == ref_base else -1] += 1
+                _count_insertion(inserted, ref_base, base, counts, unread)
             deleted = _deleted_after_insertion(read.alignment, at)  # CIGAR I then D: htslib gives only the I
             if deleted:
                 counts[(ref_base + sequence[position + 1 : position + 1 + deleted], ref_base)] += 1
@@ -341,10 +353,16 @@ def _count(column, filters: ReadFilters, sequence: str, position: int, unread: _
     return depth, counts, seen
 
 
+def _is_complex(sequence: str, position: int, replacement: str) -> bool:
+    """Whether the reference base at `position` replaced by several is no single insertion
+    wherever it is shifted (T>AGG is not; T>AGGT is AGG inserted before the T)."""
+    return normalise(sequence, "", position, sequence[position], replacement).kind == COMPLEX
+
+
 def _count_insertion(inserted: str, ref_base: str, anchor: str, counts: Counter, unread: _Unread) -> None:
     """An insertion of `inserted` after the read's `anchor` base, where the reference has
     `ref_base` (the anchor is the reference's own base where the read has none: after
-    deleted bases)."""
+    deleted bases; both are empty for an insertion before the column's base)."""
     if set(inserted) <= set("ACGT"):
         counts[(ref_base, anchor + inserted)] += 1
     else:

@@ -155,11 +155,19 @@ def file_sample(path: str, extensions: tuple[str, ...]) -> str:
     return name
 
 
-def substitutions(site: Site) -> list[Site]:
-    """An MNV as its single-base substitutions (the bases that differ); any other site as itself."""
-    if site.kind != MNV:
+def atoms(site: Site, sequence: str) -> list[Site]:
+    """A change in the form a genome's alignment gives it: an MNV as its single-base
+    substitutions (the bases that differ, as `bcftools norm -a`), and a base replaced by
+    several or several by one (T>AGG, ATG>C) as an indel and a substitution, the gap first
+    (AG inserted before the T, then T>G; AT deleted, then G>C); any other site as itself."""
+    if site.kind == MNV:
+        return [Site(site.chrom, site.pos + offset, r, a)
+                for offset, (r, a) in enumerate(zip(site.ref, site.alt)) if r != a]
+    if site.kind != COMPLEX or 1 not in (len(site.ref), len(site.alt)):
         return [site]
-    return [Site(site.chrom, site.pos + offset, r, a) for offset, (r, a) in enumerate(zip(site.ref, site.alt)) if r != a]
+    last = site.pos + len(site.ref) - 1  # 1-based: the base the substitution is of
+    indel = normalise(sequence, site.chrom, site.pos - 1, site.ref[:-1], site.alt[:-1])
+    return sorted([indel, Site(site.chrom, last, site.ref[-1], site.alt[-1])])
 
 
 @dataclass

@@ -7,7 +7,8 @@ VCF is one sample named after the file. Skipped, each with a warning that counts
 records whose FILTER is set and not PASS, records whose samples have no GT, carried ALT
 alleles without definite bases (`<DEL>`, `*`, N and the other IUPAC codes) or equal to REF,
 and substitutions of a reference base that is N. A GT naming an ALT the record does not have is refused. A
-multi-base substitution is read as its single-base ones (variants.substitutions). Depth and
+multi-base substitution is read as its single-base ones, a substituted base followed by an indel as the two
+(variants.atoms). Depth and
 allele frequency come from FORMAT (INFO for a sites-only VCF): AD, else AO and RO, else DP
 and AF (AF alone is kept as the frequency), each read as the number it says even where the
 header declares no type or another one. REF must be the reference's bases at POS: a VCF made against another reference is
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import pysam
 
 from vqdna_cli.errors import InputError, VqdnaWarning
-from vqdna_cli.mutations.variants import Call, Reference, file_sample, normalise, substitutions
+from vqdna_cli.mutations.variants import Call, Reference, atoms, file_sample, normalise
 from vqdna_cli.mutations.vcf_faults import header_fault, open_detail, record_error, where
 
 # What pysam raises for a file htslib cannot open or parse: NotImplementedError comes from
@@ -121,7 +122,7 @@ def _read_record(record, sequence: str, samples: dict[str, VcfSample], genotypes
             continue
         spans.append((site.pos - 1, site.pos - 1 + len(site.ref)))
         site_info = _site_info(record, index)
-        for part in substitutions(site):
+        for part in atoms(site, sequence):
             if len(part.ref) == len(part.alt) and not set(part.ref) <= set("ACGT"):
                 # as for genomes and reads: no substitution of a base the reference leaves open
                 skipped.at_ambiguous_reference += bool(carriers)
