@@ -159,6 +159,10 @@ def test_fastq_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("content, message", [
     ("@r1\nACGT\n+\nIII\n", "3 quality values for 4 bases"),
+    # a one-line sequence's qualities are one line: the next record's lines are not counted
+    # as its qualities (r2 was swallowed, exit 0, where they made up the count)
+    ("@r1\nACGT\n+\nIII\n@r2\nGG\n+\nII\n", "'r1' .* has 3 quality values for 4 bases"),
+    ("@r1\nACGTACGTACGTAC\n+\nII\n@r2\nACGT\n+\nIIII\n@r3\nGGCC\n+\nIIII\n", "'r1' .* has 2 quality values for 14"),
     ("@r1\nACGT\n", "no '[+]' line"),
     ("@r1\nACGT\n+\nIIII\nr2\nACGT\n+\nIIII\n", "not valid FASTQ"),
     ("@r1\nACGT\n+\nIIII\n@r1\nACGT\n+\nIIII\n", "duplicate record ID 'r1'"),

@@ -451,7 +451,12 @@ def _fastq_record(name: str, lines: Iterator[bytes], source: str) -> SequenceRec
         raise InputError(f"record {name!r} in {source} is truncated: no '+' line after its sequence")
     bases = len(b"".join(sequence).translate(None, WHITESPACE))
     qualities = 0
-    while qualities < bases:
+    if len(sequence) == 1 and bases:
+        # a sequence on one line has its qualities on one line: read on, a short one would take
+        # the next record's lines as qualities (and lose that record where they add up)
+        line = next(lines, None)
+        qualities = 0 if line is None else len(line.translate(None, WHITESPACE))
+    while len(sequence) != 1 and qualities < bases:
         line = next(lines, None)
         if line is None:
             break
