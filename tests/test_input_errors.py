@@ -125,6 +125,17 @@ def test_utf16_text(tmp_path: Path) -> None:
     assert f"{path} is UTF-16 text" in read_error(path)
 
 
+def test_old_mac_line_endings_fix_is_one_that_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The advice ran `tr` on gzip's bytes, named a file 'stdin', and for an input called
+    fixed.fa wrote into the input itself, emptying it."""
+    mac = b">x\rACGT\rGG\r"
+    fixed = write(tmp_path, "fixed.fa", mac)
+    assert read_error(fixed).endswith(f"`tr '\\r' '\\n' < {fixed} > {tmp_path}/fixed.lf.fa`")
+    packed = write(tmp_path, "mac.fq.gz", gzip.compress(b"@x\rACGT\r+\rIIII\r"))
+    assert read_error(packed).endswith(f"`gzip -dc {packed} | tr '\\r' '\\n' > {tmp_path}/mac.lf.fq`")
+    assert stdin_error(monkeypatch, mac).endswith("put `tr '\\r' '\\n'` in the pipe before vqdna")
+
+
 def test_text_that_reads_as_before(tmp_path: Path) -> None:
     """Old Mac line endings are still diagnosed; a Latin-1 header, a bad byte inside a
     record and plain non-FASTA text keep their own messages."""

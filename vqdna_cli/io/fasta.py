@@ -157,11 +157,19 @@ def first_line(lines: Iterator[bytes], source: str, compressed: bool = False) ->
     first = next((line for line in lines if line.strip()), b"").removeprefix(BYTE_ORDER_MARK)
     check_text(first, source, inside="gzip" if compressed else None)
     if first.startswith((b">", b"@", b";")) and b"\r" in first.rstrip(b"\r\n"):
-        raise InputError(
-            f"{source} ends its lines with carriage returns alone (old Mac line endings); "
-            f"convert them with `tr '\\r' '\\n' < {source} > fixed.fa`"
-        )
+        raise InputError(f"{source} ends its lines with carriage returns alone (old Mac line endings); "
+                         f"convert them, e.g. {_line_feeds_fix(source, compressed)}")
     return first
+
+
+def _line_feeds_fix(source: str, compressed: bool) -> str:
+    """The command that gives `source` line feeds: on what gzip holds, and into a new file
+    (`tr < x.fa > x.fa` would empty the only copy)."""
+    if source == "stdin":
+        return "put `tr '\\r' '\\n'` in the pipe before vqdna"
+    root, extension = os.path.splitext(source.removesuffix(".gz").removesuffix(".bgz") if compressed else source)
+    fixed = f"{root}.lf{extension or '.fa'}"
+    return f"`gzip -dc {source} | tr '\\r' '\\n' > {fixed}`" if compressed else f"`tr '\\r' '\\n' < {source} > {fixed}`"
 
 
 def check_text(head: bytes, source: str, *, inside: str | None = None) -> None:
