@@ -125,6 +125,16 @@ def test_utf16_text(tmp_path: Path) -> None:
     assert f"{path} is UTF-16 text" in read_error(path)
 
 
+def test_ncbi_ctrl_a_titles_in_the_first_header_are_text(tmp_path: Path) -> None:
+    """`blastdbcmd -ctrl_a` joins merged entries' titles with Ctrl-A: first in the file, such a
+    header had the file refused as binary data; later, it was read."""
+    titled, plain = b">seq1 title one\x01seq1b title two\nACGTACGT\n", b">seq2 plain\nGGCCGGCC\n"
+    first = [(r.name, r.seq) for r in read_fasta(write(tmp_path, "first.fa", titled + plain))]
+    second = [(r.name, r.seq) for r in read_fasta(write(tmp_path, "second.fa", plain + titled))]
+    assert first == second[::-1] == [("seq1", "ACGTACGT"), ("seq2", "GGCCGGCC")]
+    assert "binary data" in read_error(write(tmp_path, "nul.fa", b">seq1 title\x00two\nACGT\n"))
+
+
 def test_old_mac_line_endings_fix_is_one_that_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The advice ran `tr` on gzip's bytes, named a file 'stdin', and for an input called
     fixed.fa wrote into the input itself, emptying it."""

@@ -55,6 +55,7 @@ MAGIC_BYTES = 512
 # feed, carriage return and escape (terminal colours), and DEL.
 _BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
 _NON_ASCII = bytes(range(0x80, 0x100))
+_NCBI_TITLE_SEPARATOR = b"\x01"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -209,9 +210,12 @@ def foreign_compression(head: bytes) -> tuple[str, str] | None:
 def _is_binary(data: bytes) -> bool:
     """Whether `data` (a first line) holds bytes no text file does, or, outside a header
     line, mostly non-ASCII bytes (random data: half of them; Latin-1 text: a few)."""
+    header = data.startswith((b">", b"@", b";"))
+    if header:  # NCBI joins the titles of merged entries with Ctrl-A (`blastdbcmd -ctrl_a`)
+        data = data.replace(_NCBI_TITLE_SEPARATOR, b"")
     if len(data.translate(None, _BINARY_BYTES)) != len(data):
         return True
-    if data.startswith((b">", b"@", b";")):
+    if header:
         return False  # a header may be in any encoding; the bases are checked record by record
     return len(data) - len(data.translate(None, _NON_ASCII)) >= 0.3 * len(data) > 0
 
