@@ -12,7 +12,7 @@ import pysam
 import pytest
 
 from vqdna_cli.errors import InputError, VqdnaWarning
-from vqdna_cli.io.fasta import read_fasta, validate_sequence
+from vqdna_cli.io.fasta import read_fasta, read_stream, validate_sequence
 from vqdna_cli.io.indexed_fasta import read_fasta_regions
 from vqdna_cli.io.records import SequenceRecord
 from vqdna_cli.io.regions import Region, parse_region, read_bed
@@ -399,7 +399,6 @@ def test_a_bgzf_stream_cut_at_a_block_boundary_is_refused_at_its_end(tmp_path: P
     a pipe was read as it came and its records up to the cut written, exit 0."""
     import struct
 
-    from vqdna_cli.io.fasta import read_stream
 
     plain = tmp_path / "long.fa"
     bases = random.Random(1)
@@ -413,6 +412,25 @@ def test_a_bgzf_stream_cut_at_a_block_boundary_is_refused_at_its_end(tmp_path: P
     assert [r.name for r in read_stream(io.BytesIO(whole), "stdin")] == ["a", "b"]
     with pytest.raises(InputError, match="^stdin is BGZF without its end-of-file block: the stream was cut short"):
         list(read_stream(io.BytesIO(whole[: starts[len(starts) // 2]]), "stdin"))
+
+
+def test_bgzf_then_plain_gzip_is_whole_multi_member_gzip(tmp_path: Path) -> None:
+    """`cat part1.fa.bgz part2.fa.gz` is whole (`gzip -t` passes) but does not end in BGZF's
+    end block: it was refused as cut short, file and stream, with "get it again"."""
+    (tmp_path / "p1.fa").write_text(">a\nACGTACGT\n")
+    pysam.tabix_compress(str(tmp_path / "p1.fa"), str(tmp_path / "p1.fa.bgz"))
+    joined = (tmp_path / "p1.fa.bgz").read_bytes() + gzip.compress(b">b\nGGCC\n")
+    path = write(tmp_path, "all.fa.gz", joined)
+    assert [r.name for r in read_fasta(path)] == [r.name for r in read_stream(io.BytesIO(joined), "stdin")] == ["a", "b"]
+    cut = write(tmp_path, "cut.fa.gz", (tmp_path / "p1.fa.bgz").read_bytes()[:-28])  # BGZF alone, its end block cut
+    assert "cut.fa.gz is BGZF without its end-of-file block" in read_error(cut)
+    from vqdna_cli.io.fasta import BgzfBlocks
+
+    for data, only_bgzf in ((joined, False), ((tmp_path / "p1.fa.bgz").read_bytes(), True)):
+        blocks = BgzfBlocks()  # as a pipe gives the bytes: a few at a time, headers cut anywhere
+        for start in range(0, len(data), 5):
+            blocks.feed(data[start : start + 5])
+        assert blocks.only_bgzf is only_bgzf
 
 
 def test_bgzf_is_read_at_uncompressed_offsets_across_blocks_and_reads(tmp_path: Path, monkeypatch) -> None:

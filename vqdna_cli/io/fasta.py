@@ -251,13 +251,39 @@ def _check_bgzf_end(path: str) -> None:
             head = handle.read(_BGZF_SUBFIELD_AT + 2)
             if not (head.startswith(_BGZF_HEADER) and head[_BGZF_SUBFIELD_AT:] == _BGZF_SUBFIELD):
                 return
-            handle.seek(-min(len(_BGZF_END), os.path.getsize(path)), os.SEEK_END)
-            end = handle.read()
+            size = os.path.getsize(path)
+            handle.seek(-min(len(_BGZF_END), size), os.SEEK_END)
+            cut_short = handle.read() != _BGZF_END and _only_bgzf_blocks(handle, size)
     except OSError as error:
         raise InputError(f"cannot open {path}: {error.strerror}") from None
-    if end != _BGZF_END:
+    if cut_short:
         raise InputError(f"{path} is BGZF without its end-of-file block: the file was cut short (an interrupted "
                          "copy or download?); get it again, or recompress it with bgzip")
+
+
+def _only_bgzf_blocks(handle: BinaryIO, size: int) -> bool:
+    """Whether every gzip member of the file is a BGZF block (each says its own size): a
+    BGZF file then, not one with plain gzip after it (`cat part1.fa.bgz part2.fa.gz`),
+    which ends as plain gzip does, without BGZF's end block."""
+    at = 0
+    while at < size:
+        handle.seek(at)
+        size_of_block = _bgzf_block_size(handle.read(_BGZF_BLOCK_HEADER))
+        if size_of_block is None:
+            return False
+        at += size_of_block
+    return True
+
+
+_BGZF_BLOCK_HEADER = _BGZF_SUBFIELD_AT + 6  # ... 'BC', its length (2 bytes), the block's size - 1 (2 bytes)
+
+
+def _bgzf_block_size(header: bytes) -> int | None:
+    """The size of the BGZF block that starts with `header`; None where it is none."""
+    if len(header) < _BGZF_BLOCK_HEADER or not header.startswith(_BGZF_HEADER) or \
+            header[_BGZF_SUBFIELD_AT : _BGZF_SUBFIELD_AT + 2] != _BGZF_SUBFIELD:
+        return None
+    return int.from_bytes(header[_BGZF_BLOCK_HEADER - 2 : _BGZF_BLOCK_HEADER], "little") + 1
 
 
 def stdin_bytes() -> BinaryIO:
@@ -307,6 +333,7 @@ class Rewound(io.RawIOBase):
         self._head = head
         self._stream = stream
         self.tail = b""  # the last bytes given out: BGZF's end block, where the stream was whole
+        self.blocks = BgzfBlocks()
 
     def readable(self) -> bool:
         return True
@@ -318,7 +345,32 @@ class Rewound(io.RawIOBase):
             data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
         self.tail = (self.tail + data)[-len(_BGZF_END):]
+        self.blocks.feed(data)
         return len(data)
+
+
+class BgzfBlocks:
+    """Follows the gzip members of bytes fed in order while each is a BGZF block (each says
+    its own size): `only_bgzf` turns False at plain gzip after BGZF (`cat a.fa.bgz b.fa.gz`),
+    which ends as plain gzip does, without BGZF's end block."""
+
+    def __init__(self) -> None:
+        self.only_bgzf = True
+        self._skip = 0  # bytes left of the block whose header was read
+        self._header = b""
+
+    def feed(self, data: bytes) -> None:
+        at = 0
+        while at < len(data) and self.only_bgzf:
+            if self._skip:
+                step = min(self._skip, len(data) - at)
+                self._skip, at = self._skip - step, at + step
+                continue
+            step = _BGZF_BLOCK_HEADER - len(self._header)
+            self._header, at = self._header + data[at : at + step], at + step
+            if len(self._header) == _BGZF_BLOCK_HEADER:
+                size = _bgzf_block_size(self._header)
+                self.only_bgzf, self._skip, self._header = size is not None, (size or 0) - _BGZF_BLOCK_HEADER, b""
 
 
 def ending_in_bgzf_end(items: Iterator, rewound: Rewound, source: str,
@@ -327,7 +379,7 @@ def ending_in_bgzf_end(items: Iterator, rewound: Rewound, source: str,
     file's is when opened: a stream cut at a block boundary (an interrupted `curl | vqdna`)
     ends without error."""
     yield from items
-    if rewound.tail != _BGZF_END:
+    if rewound.tail != _BGZF_END and rewound.blocks.only_bgzf:
         raise InputError(f"{source} is BGZF without its end-of-file block: the stream was cut short (an interrupted "
                          f"copy or download?); {fix}")
 
