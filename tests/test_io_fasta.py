@@ -167,6 +167,9 @@ def test_fastq_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     ("@r1\nACGT\n+\nIIII\nr2\nACGT\n+\nIIII\n", "not valid FASTQ"),
     ("@r1\nACGT\n+\nIIII\n@r1\nACGT\n+\nIIII\n", "duplicate record ID 'r1'"),
     ("@r1\nAC-T\n+\nIIII\n", "invalid character '-'"),
+    # in reads '.' is a base not called: N, where removing it (a FASTA gap's fix) would shift the bases
+    ("@r1\nAC.T\n+\nIIII\n", r"invalid character '\.' at position 3; .* \(a base the sequencer did not call: write "
+                                r"it as N, e\.g\. `seqkit replace -s -p '\\\.' -r N`\)$"),
 ])
 def test_bad_fastq(tmp_path: Path, content: str, message: str) -> None:
     with pytest.raises(InputError, match=message):

@@ -59,7 +59,7 @@ _NCBI_TITLE_SEPARATOR = b"\x01"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def validate_sequence(seq: str | bytes, record_name: str, source: str) -> str:
+def validate_sequence(seq: str | bytes, record_name: str, source: str, *, reads: bool = False) -> str:
     """Return `seq` uppercased, or raise `InputError` at its first non-nucleotide character.
 
     Soft-masked (lowercase) bases are uppercased so they tokenize like any other base.
@@ -75,11 +75,13 @@ def validate_sequence(seq: str | bytes, record_name: str, source: str) -> str:
     if data is None or data.translate(None, _ALLOWED_BYTES):
         # latin-1 maps each byte to one character, so error positions stay byte positions.
         text = seq if isinstance(seq, str) else seq.decode("latin-1")
-        raise _bad_character_error(text, record_name, source, seq if isinstance(seq, bytes) else None)
+        raise _bad_character_error(text, record_name, source, seq if isinstance(seq, bytes) else None, reads)
     return data.upper().decode("ascii")
 
 
-def _bad_character_error(seq: str, record_name: str, source: str, raw: bytes | None = None) -> InputError:
+def _bad_character_error(seq: str, record_name: str, source: str, raw: bytes | None = None,
+                         reads: bool = False) -> InputError:
+    """`reads`: a sequencer's reads (FASTQ, SAM), where '.' is a base not called, not a gap."""
     match = _FIRST_BAD.search(seq)
     assert match is not None, "called only for sequences with a bad character"
     shown = _character_at(raw, match.start()) if raw is not None else match.group()
@@ -92,6 +94,8 @@ def _bad_character_error(seq: str, record_name: str, source: str, raw: bytes | N
         message += " (a FASTQ record among FASTA ones? give FASTQ as a file of its own)"
     elif _PROTEIN_ONLY.search(seq):
         message += " (this looks like a protein sequence; vqdna needs DNA or RNA)"
+    elif reads and match.group() == ".":
+        message += " (a base the sequencer did not call: write it as N, e.g. `seqkit replace -s -p '\\.' -r N`)"
     elif match.group() in "-.":
         message += " (remove alignment gaps, e.g. with `seqkit seq -g`)"
     return InputError(message)
@@ -442,11 +446,11 @@ def _refuse_duplicate(name: str | None, source: str) -> None:
         raise InputError(f"duplicate record ID {name!r} in {source}; record IDs must be unique")
 
 
-def _make_record(name: str, chunks: list[bytes], source: str) -> SequenceRecord:
+def _make_record(name: str, chunks: list[bytes], source: str, reads: bool = False) -> SequenceRecord:
     raw = b"".join(chunks).translate(None, WHITESPACE)
     if not raw:
         raise InputError(f"record {name!r} in {source} has an empty sequence")
-    return SequenceRecord(name=name, seq=validate_sequence(raw, name, source), chrom=name)
+    return SequenceRecord(name=name, seq=validate_sequence(raw, name, source, reads=reads), chrom=name)
 
 
 def _not_fasta_error(line: bytes, source: str) -> InputError:
@@ -528,7 +532,7 @@ def _fastq_record(name: str, lines: Iterator[bytes], source: str) -> SequenceRec
     if qualities != bases:
         raise InputError(f"record {name!r} in {source} has {qualities} quality values for {bases} bases "
                          "(a truncated or malformed FASTQ)")
-    return _make_record(name, sequence, source)
+    return _make_record(name, sequence, source, reads=True)
 
 
 def _renamed(record: SequenceRecord, name: str) -> SequenceRecord:

@@ -107,6 +107,6 @@ class SamTextBases:
             return
         name = fields[0].decode("utf-8", errors="replace")
         try:
-            validate_sequence(fields[_SEQ_COLUMN], name, f"{self.source} line {self._line_number:,}")
+            validate_sequence(fields[_SEQ_COLUMN], name, f"{self.source} line {self._line_number:,}", reads=True)
         except InputError as error:
             self.problem = str(error)

@@ -181,7 +181,7 @@ def _requested_regions(region: str | None, bed: str | None, warn: bool = True) -
 def _validated(records: Iterator[SequenceRecord], source: str) -> Iterator[SequenceRecord]:
     """Alignment input gets the same alphabet check and uppercasing as FASTA input."""
     for record in records:
-        seq = validate_sequence(record.seq, record.name, source)
+        seq = validate_sequence(record.seq, record.name, source, reads=True)
         yield SequenceRecord(record.name, seq, record.chrom, record.offset, record.reference_positions)
 
 
