@@ -125,6 +125,15 @@ def test_utf16_text(tmp_path: Path) -> None:
     assert f"{path} is UTF-16 text" in read_error(path)
 
 
+def test_gzip_inside_gzip_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was "binary data ... give a plain, gzip or BGZF file", to a user who had given gzip."""
+    twice = gzip.compress(gzip.compress(FASTA.encode()))
+    path = write(tmp_path, "x.fa.gz", twice)
+    assert read_error(path) == (f"{path} holds gzip data that is gzip-compressed again (compressed twice): vqdna "
+                                f"undoes one gzip; undo the other first, e.g. `gzip -dc {path} | gzip -dc | vqdna ... -`")
+    assert stdin_error(monkeypatch, twice).endswith("undo the other first, e.g. put `gzip -dc` in the pipe")
+
+
 def test_ncbi_ctrl_a_titles_in_the_first_header_are_text(tmp_path: Path) -> None:
     """`blastdbcmd -ctrl_a` joins merged entries' titles with Ctrl-A: first in the file, such a
     header had the file refused as binary data; later, it was read."""

@@ -198,8 +198,12 @@ def check_text(head: bytes, source: str, *, inside: str | None = None) -> None:
     if head.startswith(_UTF16_BOMS):
         raise InputError(f"{what} is UTF-16 text; vqdna reads ASCII (UTF-8) FASTA/FASTQ: convert it, e.g. "
                          f"`iconv -f UTF-16 -t UTF-8 {'FILE' if inside or source == 'stdin' else source} > fixed.fa`")
-    if not inside and head.startswith(GZIP_MAGIC):
-        return
+    if head.startswith(GZIP_MAGIC):
+        if not inside:
+            return
+        fix = f"`gzip -dc {source} | gzip -dc | vqdna ... -`" if source != "stdin" else "put `gzip -dc` in the pipe"
+        raise InputError(f"{what} is gzip-compressed again (compressed twice): vqdna undoes one gzip; undo the "
+                         f"other first, e.g. {fix}")
     first = next((line for line in head.split(b"\n") if line.strip()), b"").removeprefix(BYTE_ORDER_MARK)
     if _is_binary(first[:_HEADER_WINDOW]):
         raise _binary_error(source, inside)
