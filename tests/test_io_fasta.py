@@ -232,6 +232,12 @@ def test_interleaved_casava_mates_are_named_as_bam_mates(tmp_path: Path) -> None
     assert [record.name for record in read_fasta(pairs, fastq=True)] == ["r1/1", "r1/2", "single", "r2/1", "r2/2"]
     for twice in (f"@r1 1:N:0:A\n{read}@r1 1:N:0:A\n{read}", f"@r1\n{read}@r1\n{read}"):
         assert "duplicate record ID 'r1'" in read_error(write(tmp_path, "twice.fq", twice), fastq=True)
+    # the same reads as FASTA with their comments kept (`seqkit fq2fa`): the same names
+    fasta = write(tmp_path, "pairs.fa", f">r1 1:N:0:ACGT\nACGT\n>r1 2:N:0:ACGT\nACGT\n>single 1:N:0:ACGT\nACGT\n"
+                                        f">r2 1:Y:0:ACGT\nACGT\n>r2 2:N:0:ACGT\nACGT\n")
+    assert [record.name for record in read_fasta(fasta)] == ["r1/1", "r1/2", "single", "r2/1", "r2/2"]
+    for twice in (">r1 1:N:0:A\nACGT\n>r1 1:N:0:A\nACGT\n", ">r1 2:N:0:A\nACGT\n>r1 1:N:0:A\nACGT\n"):
+        assert "duplicate record ID 'r1'" in read_error(write(tmp_path, "twice.fa", twice))
 
 
 def test_mates_without_mate_numbers_are_named_in_the_error(tmp_path: Path) -> None:

@@ -404,16 +404,20 @@ def _gzip_lines(stream: gzip.GzipFile, source: str) -> Iterator[bytes]:
 def _parse_records(lines: Iterable[bytes], source: str) -> Iterator[SequenceRecord]:
     """Group lines into records. Works on bytes so binary garbage cannot raise a
     UnicodeDecodeError, and collects sequence lines in a list so joining a chromosome of
-    any size is linear."""
+    any size is linear. Mates with Casava comments are named NAME/1 and NAME/2 as in FASTQ
+    (`seqkit fq2fa` keeps the comments)."""
     seen = SeenNames()
     name: str | None = None
+    mate = b""
     chunks: list[bytes] = []
     for line in lines:
         if line.startswith(b">"):
+            next_name, next_mate = _header(line, source)
             if name is not None:
-                yield _make_record(name, chunks, source)
-            name = _parse_header(line, source, seen)
-            chunks = []
+                if next_name == name and (mate, next_mate) == (b"1", b"2"):
+                    name, next_name = f"{name}/1", f"{name}/2"
+                yield _unique(_make_record(name, chunks, source), seen, source)
+            name, mate, chunks = next_name, next_mate, []
         elif line.startswith(b";"):
             continue  # old-style FASTA comment line (still found in NCBI-era files)
         elif name is not None:
@@ -422,18 +426,18 @@ def _parse_records(lines: Iterable[bytes], source: str) -> Iterator[SequenceReco
             raise _not_fasta_error(line, source)
     if name is None:
         raise InputError(f"no FASTA records in {source}")
+    yield _unique(_make_record(name, chunks, source), seen, source)
     _refuse_duplicate(seen.finish(), source)
-    yield _make_record(name, chunks, source)
 
 
-def _parse_header(line: bytes, source: str, seen: SeenNames) -> str:
+def _header(line: bytes, source: str) -> tuple[str, bytes]:
+    """The record name of a FASTA or FASTQ header, and its Casava read number (b"1", b"2") if any."""
     words = line[1:].split(None, 1)
     if not words:
         kind, mark = ("FASTQ", "@") if line.startswith(b"@") else ("FASTA", ">")
         raise InputError(f"a {kind} header in {source} has no record name after '{mark}'")
-    name = record_name(words[0])
-    _refuse_duplicate(seen.add(name), source)
-    return name
+    casava = _CASAVA.match(words[1]) if len(words) > 1 else None
+    return record_name(words[0]), casava[1] if casava else b""
 
 
 def record_name(raw: bytes) -> str:
@@ -481,7 +485,7 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
             continue
         if not line.startswith(b"@"):
             raise InputError(f"{source} is not valid FASTQ: a record starts with {line[:20]!r}, not '@'")
-        name, mate = _fastq_header(line, source)
+        name, mate = _header(line, source)
         record = _fastq_record(name, lines, source)
         if held is not None and held[0].name == name and (held[1], mate) == (b"1", b"2"):
             yield _unique(_renamed(held[0], f"{name}/1"), seen, source)
@@ -498,15 +502,6 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
     if held is not None:
         yield _unique(held[0], seen, source)
     _refuse_duplicate(seen.finish(), source)
-
-
-def _fastq_header(line: bytes, source: str) -> tuple[str, bytes]:
-    """The record name of a FASTQ header, and its Casava read number (b"1", b"2") if any."""
-    words = line[1:].split(None, 1)
-    if not words:
-        raise InputError(f"a FASTQ header in {source} has no record name after '@'")
-    casava = _CASAVA.match(words[1]) if len(words) > 1 else None
-    return record_name(words[0]), casava[1] if casava else b""
 
 
 # `<read>:<is filtered>:<control number>:<index>`, the comment Illumina's Casava 1.8 writes
