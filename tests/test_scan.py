@@ -276,6 +276,22 @@ def test_scan_counts_the_windows_it_leaves_out_for_their_n(run_vqdna, tiny_model
     assert rows and all(line.startswith("bases\t") for line in rows)
 
 
+@pytest.mark.parametrize("region", [None, "c2:51-201", "c2:90-201"])
+def test_a_bad_base_is_placed_on_its_contig_in_an_indexed_scan(run_vqdna, tiny_model_dir, tmp_path, region):
+    """The scan reads an indexed genome in stretches: the position was counted from the
+    stretch's start (51 and 12 here for base 101), sending the user to a valid base."""
+    bases = random_dna(300, 8)
+    fasta = tmp_path / "bad.fa"
+    fasta.write_text(fasta_text({"c1": random_dna(200, 9), "c2": bases[:100] + "X" + bases[101:]}))
+    pysam.faidx(str(fasta))
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", fasta,
+                       *(["-r", region] if region else []), "-o", tmp_path / "bad.bed")
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: record 'c2' in {fasta} has invalid character 'X' at position 101; allowed are the IUPAC "
+        "nucleotide codes ACGTNRYSWKMBDHVU"]
+    assert not (tmp_path / "bad.bed").exists()
+
+
 @pytest.mark.parametrize("scan", [True, False])
 def test_a_name_that_bed_readers_take_for_a_comment_is_warned_of_once(run_vqdna, tiny_model_dir, tmp_path, scan):
     """A FASTA ID starting with `#` makes BED rows that bedtools, tabix and pysam skip as comments."""

@@ -59,7 +59,7 @@ _NCBI_TITLE_SEPARATOR = b"\x01"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def validate_sequence(seq: str | bytes, record_name: str, source: str, *, reads: bool = False) -> str:
+def validate_sequence(seq: str | bytes, record_name: str, source: str, *, reads: bool = False, at: int = 0) -> str:
     """Return `seq` uppercased, or raise `InputError` at its first non-nucleotide character.
 
     Soft-masked (lowercase) bases are uppercased so they tokenize like any other base.
@@ -75,19 +75,20 @@ def validate_sequence(seq: str | bytes, record_name: str, source: str, *, reads:
     if data is None or data.translate(None, _ALLOWED_BYTES):
         # latin-1 maps each byte to one character, so error positions stay byte positions.
         text = seq if isinstance(seq, str) else seq.decode("latin-1")
-        raise _bad_character_error(text, record_name, source, seq if isinstance(seq, bytes) else None, reads)
+        raise _bad_character_error(text, record_name, source, seq if isinstance(seq, bytes) else None, reads, at)
     return data.upper().decode("ascii")
 
 
 def _bad_character_error(seq: str, record_name: str, source: str, raw: bytes | None = None,
-                         reads: bool = False) -> InputError:
-    """`reads`: a sequencer's reads (FASTQ, SAM), where '.' is a base not called, not a gap."""
+                         reads: bool = False, at: int = 0) -> InputError:
+    """`reads`: a sequencer's reads (FASTQ, SAM), where '.' is a base not called, not a gap;
+    `at`: where `seq` starts in its record (0-based; a stretch read through an index)."""
     match = _FIRST_BAD.search(seq)
     assert match is not None, "called only for sequences with a bad character"
     shown = _character_at(raw, match.start()) if raw is not None else match.group()
     message = (
         f"record {record_name!r} in {source} has invalid character {shown!r} "
-        f"at position {match.start() + 1}; allowed are the IUPAC nucleotide codes "
+        f"at position {at + match.start() + 1:,}; allowed are the IUPAC nucleotide codes "
         f"{ALLOWED_BASES}"
     )
     if match.group() in "@+":  # a FASTQ record's header or separator line read as bases

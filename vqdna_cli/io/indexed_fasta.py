@@ -286,7 +286,8 @@ def fetch_bases(fasta: pysam.FastaFile, region: Region, source: str, name: str |
                          f"indexed, rebuild its index with `samtools faidx {source}`") from error
     if _LINE_BREAK_OR_HEADER.search(seq):  # bytes that are not bases: a stale index
         raise _stale_index_error(source)
-    return validate_sequence(seq, name or region.chrom, source)
+    # unnamed, the stretch is told by its contig, and a bad base by its place on the contig
+    return validate_sequence(seq, name or region.chrom, source, at=0 if name else region.start)
 
 
 def require_index_lists_every_record(path: str, indexed: list[str]) -> None:
