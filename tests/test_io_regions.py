@@ -100,6 +100,12 @@ def test_read_bed_crlf(tmp_path: Path) -> None:
     assert read_bed(write(tmp_path, BED.replace("\n", "\r\n"))) == EXPECTED
 
 
+def test_read_bed_with_a_byte_order_mark(tmp_path: Path) -> None:
+    """A BED saved by Notepad or Excel: its first contig was '\\ufeffchr1', not in the genome."""
+    assert read_bed(write(tmp_path, ("\ufeff" + BED).encode("utf-8"))) == EXPECTED
+    assert read_bed(write(tmp_path, ("\ufeff# header\n" + BED).encode("utf-8"))) == EXPECTED
+
+
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
@@ -138,6 +144,8 @@ def test_read_bed_missing(tmp_path: Path) -> None:
     path = str(tmp_path / "none.bed")
     with pytest.raises(InputError, match=f"not found: {path}"):
         read_bed(path)
+    with pytest.raises(InputError, match=r"^--bed reads a file, not stdin \(-\): give the BED file, or `<\(command\)`$"):
+        read_bed("-")
 
 
 def test_read_bed_empty(tmp_path: Path) -> None:

@@ -216,8 +216,10 @@ def _read_lines(path: str) -> list[str]:
             name, command = compression
             raise InputError(f"BED file {path} is {name}-compressed: give it plain or gzip-compressed "
                              f"(`{command} {path} > plain.bed`)")
-        return data.decode("utf-8").splitlines()
+        return data.decode("utf-8-sig").splitlines()  # -sig: a byte-order mark (Notepad's, Excel's) is no contig
     except FileNotFoundError as error:
+        if path == "-":
+            raise InputError("--bed reads a file, not stdin (-): give the BED file, or `<(command)`") from error
         raise InputError(f"BED file not found: {path}") from error
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise InputError(f"BED file {path} is a truncated or corrupt gzip file") from error
