@@ -123,6 +123,24 @@ def test_a_folder_another_run_makes_at_the_output_meanwhile_is_kept(tmp_path):
     assert (out / "variants.tsv").read_text() == "this run's"
 
 
+def test_genome_headers_that_name_no_sample_or_hold_tabs(files, tiny_model_dir, tmp_path):
+    """A bare '>' ended in a StopIteration traceback. Where IDs repeat the whole header names
+    each genome: a tab in it split the tables' rows across columns (and --vcf failed at the
+    end, htslib cutting both names at the tab)."""
+    nameless = tmp_path / "nameless.fa"
+    nameless.write_text(">\n" + VARIANT + "\n")
+    with pytest.raises(InputError, match=rf"^a FASTA header in {nameless} has no record name after '>'$"):
+        run(files, [nameless], tmp_path / "out", tiny_model_dir, plot=False)
+    tabbed = tmp_path / "tabbed.fa"
+    tabbed.write_text(f">X\tdescA\n{VARIANT}\n>X\t desc  B\n{REF[30:1970]}\n")
+    run(files, [tabbed], tmp_path / "out", tiny_model_dir, plot=False, vcf=True)
+    table = (tmp_path / "out" / "samples.tsv").read_text().splitlines()[1:]
+    assert [line.split("\t")[0] for line in table[1:]] == ["X descA", "X desc B"]
+    assert {len(line.split("\t")) for line in table} == {len(table[0].split("\t"))}
+    with pysam.VariantFile(str(tmp_path / "out" / "variants.vcf")) as vcf:
+        assert list(vcf.header.samples) == ["X descA", "X desc B"]
+
+
 def test_inputs_and_labels_that_cannot_be_right_are_named(files, tiny_model_dir, tmp_path):
     from vqdna_cli.errors import UsageError
     from vqdna_cli.options import MutationsOptions

@@ -274,9 +274,13 @@ def read_genomes(path: str, data: bytes | None = None) -> list[SequenceRecord]:
             chunks[-1].append(line.translate(None, WHITESPACE))
     if not headers:
         raise InputError(f"no FASTA records in {path}")
-    ids = [header.split()[0] if header.split() else "" for header in headers]
-    names = ids if len(set(ids)) == len(ids) else headers
-    if "" in names or len(set(names)) != len(names):
+    if not all(header.split() for header in headers):
+        raise InputError(f"a FASTA header in {path} has no record name after '>'")
+    ids = [header.split()[0] for header in headers]
+    # where IDs repeat, the whole header names the genome: its tabs made as one space, as a
+    # tab would split the name across the tables' columns (and VCF sample names)
+    names = ids if len(set(ids)) == len(ids) else [" ".join(header.split()) for header in headers]
+    if len(set(names)) != len(names):
         duplicate = next(n for n in names if names.count(n) > 1)
         raise InputError(f"record {duplicate!r} occurs twice in {path}: genomes need distinct names")
     records = []
