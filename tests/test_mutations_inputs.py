@@ -5,6 +5,7 @@ output folder."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -139,6 +140,23 @@ def test_genome_headers_that_name_no_sample_or_hold_tabs(files, tiny_model_dir, 
     assert {len(line.split("\t")) for line in table} == {len(table[0].split("\t"))}
     with pysam.VariantFile(str(tmp_path / "out" / "variants.vcf")) as vcf:
         assert list(vcf.header.samples) == ["X descA", "X desc B"]
+
+
+def test_a_sample_with_no_variant_the_model_scores_has_no_model_numbers(files, tiny_model_dir, tmp_path):
+    """A deletion longer than the model's window gets '.' in variants.tsv; its sample's means
+    in samples.tsv and summary.json were 0, as if its variants changed no token."""
+    genomes = tmp_path / "g.fa"
+    genomes.write_text(fasta_text({"long_deletion": REF[:1000] + REF[1100:], "none": REF}))
+    run(files, [genomes], tmp_path / "out", tiny_model_dir, plot=False)
+    samples = {row["sample"]: row for row in rows(tmp_path / "out" / "samples.tsv")}
+    assert samples["long_deletion"]["variants"] == "1"
+    assert {samples["long_deletion"][column] for column in ("L1_sites_changed", "L1_tokens_changed",
+                                                             "mean_embedding_shift", "mean_llr")} == {"."}
+    assert samples["none"]["variants"] == "0" and samples["none"]["L1_tokens_changed"] == "0"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())["samples"]
+    assert summary["long_deletion"]["scored_variants"] == 0 and summary["long_deletion"]["mean_llr"] is None
+    assert summary["long_deletion"]["levels"]["level1"] == {"sites_changed": None, "mean_window_changed": None,
+                                                             "tokens_changed": None}
 
 
 def test_inputs_and_labels_that_cannot_be_right_are_named(files, tiny_model_dir, tmp_path):

@@ -349,27 +349,39 @@ def _sample_summary(sample: Sample, effects: dict, levels: int, sizes: list[int]
     covered = int(sum(int(m.sum()) for m in sample.covered.values())) if sample.covered else None
     per_level, level_summary = [], {}
     delta = [dict() for _ in sizes]
+    # no variant scored (each an indel longer than the window): no number, not a 0 that reads as
+    # "changed nothing"; a sample without variants changed nothing indeed
+    unscored = None if n_all else 0.0
+
+    def mean(values: list[float]) -> float | None:
+        return float(np.mean(values)) if n else unscored
+
     for k in range(levels):
-        site_share = float(np.mean([effects[c.site].site_changed[k] for c in calls])) if n else 0.0
+        site_share = mean([effects[c.site].site_changed[k] for c in calls])
         windows = [effects[c.site].window_changed[k] for c in calls]
-        mean_window = float(np.mean(windows)) if n else 0.0
-        per_level += [site_share, mean_window, int(sum(windows))]
-        level_summary[f"level{k + 1}"] = {"sites_changed": round(site_share, 4), "mean_window_changed": round(mean_window, 4),
-                                          "tokens_changed": int(sum(windows))}
+        mean_window = mean(windows)
+        tokens = int(sum(windows)) if n or not n_all else None
+        per_level += [site_share, mean_window, tokens]
+        level_summary[f"level{k + 1}"] = {"sites_changed": _rounded(site_share, 4),
+                                          "mean_window_changed": _rounded(mean_window, 4), "tokens_changed": tokens}
         for c in calls:
             for code, count in effects[c.site].delta[k].items():
                 delta[k][code] = delta[k].get(code, 0) + count
         delta[k] = {code: count for code, count in delta[k].items() if count}
-    shift = float(np.mean([effects[c.site].embedding_shift for c in calls])) if n else 0.0
-    llr = float(np.mean([effects[c.site].llr for c in calls])) if n else 0.0
+    shift = mean([effects[c.site].embedding_shift for c in calls])
+    llr = mean([effects[c.site].llr for c in calls])
     counts = {kind: kinds.count(kind) for kind in ("snv", "insertion", "deletion")}
     other = n_all - sum(counts.values())
     row = [sample.name, sample.source, label_of.get(sample.name), n_all, counts["snv"], counts["insertion"],
            counts["deletion"], other, covered, *per_level, shift, llr]
     summary = {"input": sample.source, "kind": sample.kind, "label": label_of.get(sample.name), "variants": n_all,
                **counts, "other": other, "covered_bases": covered, "levels": level_summary,
-               "mean_embedding_shift": round(shift, 6), "mean_llr": round(llr, 4)}
+               "scored_variants": n, "mean_embedding_shift": _rounded(shift, 6), "mean_llr": _rounded(llr, 4)}
     return row, summary, delta
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _embedding(names: list[str], deltas: dict, level: int, size: int) -> np.ndarray:
