@@ -20,7 +20,7 @@ def command(
     annotation: Annotated[Optional[Path], typer.Option("--annotation", help="GFF3 with CDS features: gene and amino-acid change (S:N501Y) per variant.", show_default=False)] = None,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="TSV of sample and lineage: per-level nearest-neighbour lineage accuracy and silhouette.", show_default=False)] = None,
     label_column: Annotated[Optional[str], typer.Option("--label-column", metavar="NAME", help="The --labels column holding the lineage (the file then has a header; samples are in the first column). Default: the second column.", show_default=False)] = None,
-    vcf: Annotated[bool, typer.Option("--vcf", help="Also write variants.vcf, the same numbers as INFO fields.")] = False,
+    vcf: Annotated[bool, typer.Option("--vcf", help="Also write variants.vcf, the model numbers as INFO fields (VCF Floats: 6 significant digits).")] = False,
     vcf_gz: Annotated[bool, typer.Option("--vcf-gz", help="Write variants.vcf.gz (bgzip) and its tabix index variants.vcf.gz.tbi instead of variants.vcf (implies --vcf).")] = False,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw mutations.png (needs matplotlib: pip install 'vqdna[plot]').")] = True,
     min_depth: Annotated[int, typer.Option("--min-depth", metavar="N", min=1, help="Reads: fewest reads (passing --min-baseq) at a site to call it.")] = 10,
