@@ -649,7 +649,10 @@ def test_samples_summary_and_lineage_scores(files, tiny_model_dir, tmp_path):
     for level in ("level1", "level2"):
         assert 0.0 <= lineage[level]["nearest_neighbour_accuracy"] <= 1.0
         assert -1.0 <= lineage[level]["silhouette"] <= 1.0
-    assert result["lineage"] == lineage
+    assert result["lineage"] == lineage and lineage["label_column"] is None  # the second column
+    by_name = run(files, [fasta], tmp_path / "by_name", tiny_model_dir, labels=label_file, label_column="lineage",
+                  plot=False)
+    assert by_name["lineage"]["label_column"] == "lineage"
     sample = summary["samples"]["A0"]
     assert sample["variants"] == 4 and sample["label"] == "A"
     assert set(sample["embedding"]) == {"level1", "level2"}

@@ -282,6 +282,8 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
                 summaries[name]["embedding"] = {f"level{level + 1}": {str(k): v for k, v in sorted(deltas[name][level].items())}
                                                 for level in range(levels)}
         lineage = _lineage(samples, label_of, matrices, labels)
+        if lineage is not None:  # which column of the labels file: who_label and pango score differently
+            lineage = {"labels": lineage.pop("labels"), "label_column": options.label_column, **lineage}
         summary = {**FORMAT, **described, "reference": str(reference), "annotation": str(annotation) if annotation else None,
                    "inputs": inputs, "flank": FLANK, "read_filters": dataclasses.asdict(filters),
                    "samples": summaries, "distinct_variants": len(sites), "lineage": lineage,
