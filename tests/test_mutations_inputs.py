@@ -176,6 +176,9 @@ def test_inputs_and_labels_that_cannot_be_right_are_named(files, tiny_model_dir,
         run(files, [files["genomes"]], tmp_path / "out", tiny_model_dir, labels=twice, plot=False)
     with pytest.raises(UsageError, match="--label-column names a column of the --labels file"):
         MutationsOptions(files["ref"], label_column="lineage")
+    with pytest.raises(UsageError, match="^--min-mapq 256: mapping qualities run from 0 to 255, so no read would count$"):
+        MutationsOptions(files["ref"], min_mapq=256)
+    assert MutationsOptions(files["ref"], min_mapq=255).min_mapq == 255
     assert not (tmp_path / "out").exists()
 
 

@@ -253,6 +253,8 @@ class MutationsOptions:
         # --min-af 0 calls every allele at least one read shows
         if self.min_depth < 1 or not 0 <= self.min_af <= 1 or self.min_baseq < 0 or self.min_mapq < 0:
             raise UsageError("--min-depth must be >= 1, --min-af in [0, 1], --min-baseq and --min-mapq >= 0")
+        if self.min_mapq > 255:  # SAM's MAPQ is 0-255: every read would be left out
+            raise UsageError(f"--min-mapq {self.min_mapq}: mapping qualities run from 0 to 255, so no read would count")
         if self.label_column is not None and self.labels is None:
             raise UsageError("--label-column names a column of the --labels file: give --labels too")
 
