@@ -210,11 +210,21 @@ def save_head(directory: Path, task: str, tensors: dict[str, torch.Tensor], info
 
 
 def list_heads(directory: Path) -> list[dict]:
-    """Every head's head.json as read, unchecked: listing shows even a damaged head."""
+    """Every head's head.json as read, unchecked (listing shows even a damaged head), with
+    `task` its folder's name: the name `--task` takes, whatever head.json says."""
+    from vqdna_cli.options import TASK_NAME
+
     heads_dir = Path(directory) / "heads"
     if not heads_dir.is_dir():
         return []
-    return [_read_json(p / HEAD_INFO) for p in sorted(heads_dir.iterdir()) if (p / HEAD_INFO).is_file()]
+    heads = []
+    for folder in sorted(heads_dir.iterdir()):
+        if TASK_NAME.fullmatch(folder.name) and (folder / HEAD_INFO).is_file():
+            try:
+                heads.append({**_read_json(folder / HEAD_INFO), "task": folder.name})
+            except ModelError as error:
+                heads.append({"task": folder.name, "damaged": str(error)})
+    return heads
 
 
 def load_head(directory: Path, task: str):

@@ -178,7 +178,13 @@ def _print_tasks(heads: list[dict]) -> None:
     print("\t".join(["task", "classes", "test_metric", "real_genome_validation", "training_data", "reads", "lengths",
                      "description"]))
     for head in heads:
-        data = head.get("provenance", {}).get("data", {})
-        trained_on = ", ".join(_short_path(p) for p in data.get("train", []))
-        print("\t".join([head["task"], ",".join(head["class_names"]), _test_score(head), _genome_score(head),
-                         trained_on, api.what_head_reads(head), _lengths(head), head.get("description", "")]))
+        try:
+            data = head.get("provenance", {}).get("data", {})
+            trained_on = ", ".join(_short_path(p) for p in data.get("train", []))
+            row = [head["task"], ",".join(head["class_names"]), _test_score(head), _genome_score(head), trained_on,
+                   api.what_head_reads(head), _lengths(head), head.get("description", "")]
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            # one head.json edited by hand or cut short: said in its row, the others still listed
+            problem = head.get("damaged") or f"its head.json lacks or garbles {error}"
+            row = [head["task"], "?", f"damaged: {problem}", "?", "?", "?", "?", ""]
+        print("\t".join(row))
