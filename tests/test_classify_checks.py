@@ -4,6 +4,8 @@ FASTA cut short."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -95,3 +97,44 @@ def test_list_tasks_refuses_scan_options_it_would_ignore(run_vqdna, tiny_model_d
     assert result.returncode == 2 and result.stderr_lines == [
         "vqdna: error: --list-tasks prints the task heads to stdout and exits: drop --window, --region, --bed, "
         "--min-prob"]
+
+
+def test_list_tasks_names_what_task_takes_and_lists_past_a_damaged_head(run_vqdna, model_copy, short_fasta,
+                                                                        tmp_path):
+    """A head folder renamed (toy-v2) was listed by head.json's name, which --task refused; a
+    head.json without a field the listing shows ended the listing in a traceback."""
+    heads = model_copy / "heads"
+    shutil.copytree(heads / "toy", heads / "toy-v2")
+    shutil.copytree(heads / "toy", heads / "edited")
+    edited = json.loads((heads / "edited" / "head.json").read_text())
+    (heads / "edited" / "head.json").write_text(json.dumps({**edited, "test": {"mcc": 0.5}}))  # no macro_f1
+    shutil.copytree(heads / "toy", heads / "cut")
+    (heads / "cut" / "head.json").write_text('{"task": "cut", "class_na')
+    result = run_vqdna("classify", "--list-tasks", "-m", model_copy)
+    assert result.returncode == 0 and result.stderr == ""
+    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.decode().splitlines()[1:]}
+    assert sorted(rows) == ["cut", "edited", "toy", "toy-v2"]
+    assert rows["toy-v2"][1] == rows["toy"][1] == "neg,pos"
+    assert rows["edited"][2] == "damaged: its head.json lacks or garbles 'macro_f1'"
+    assert rows["cut"][2].startswith(f"damaged: {heads / 'cut' / 'head.json'} is not valid JSON")
+    renamed = run_vqdna("classify", "--task", "toy-v2", "-m", model_copy, short_fasta, "-o", tmp_path / "v2.tsv")
+    assert renamed.returncode == 0, renamed.stderr
+
+
+def test_the_sidecar_says_both_strands_were_read_by_a_head_that_always_reads_both(run_vqdna, model_copy,
+                                                                                  short_fasta, tmp_path):
+    """A head trained on both strands reads both with or without --rc: the sidecar said
+    reverse_complement false without it, for the same predictions."""
+    from vqdna_cli import api
+    from vqdna_cli.options import FinetuneSettings, HeadRows, RunOptions, TrainControl
+
+    api.finetune(HeadRows((str(toy_csv(tmp_path / "toy.csv")),)),
+                 FinetuneSettings("strands", class_names=("neg", "pos"), adapter="frozen", both_strands=True, epochs=1,
+                                  batch=16), RunOptions(model_copy, threads=1), TrainControl(quiet=True))
+    recorded = {}
+    for name, extra in (("plain", []), ("rc", ["--rc"])):
+        result = run_vqdna("classify", "--task", "strands", "-m", model_copy, short_fasta, *extra,
+                           "-o", tmp_path / f"{name}.tsv")
+        assert result.returncode == 0, result.stderr
+        recorded[name] = json.loads((tmp_path / f"{name}.tsv.json").read_text())["reverse_complement"]
+    assert recorded == {"plain": True, "rc": True}

@@ -87,12 +87,13 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info.labels)]
     names = list(info.class_names)
     table = (PredictionBed if output_format == "bed" else PredictionTsv)(names, class_index)
+    request = dataclasses.replace(head_inputs(info, options.reverse_complement), stride=options.stride)
     provenance = {**table.FORMAT, **runner.describe(batch_tokens=run.tokens_per_batch()), "task": task,
                   **info.made_by(),
                   "class_names": names,
                   **inputs.describe(), "output_format": output_format,
-                  "reverse_complement": options.reverse_complement, "stride": options.stride or runner.window}
-    request = dataclasses.replace(head_inputs(info, options.reverse_complement), stride=options.stride)
+                  # what was read, not what was asked: a head trained on both strands reads both without --rc
+                  "reverse_complement": request.reverse_complement, "stride": options.stride or runner.window}
     # A chromosome comes a run of windows at a time (a whole-record head reads it whole): as
     # many windows as a group holds reads, since what a head reads of each window (its central
     # tokens' embeddings, say) can be tens of kilobytes.
