@@ -194,6 +194,33 @@ def test_head_training_data_keeps_test_and_validation_copies_out_of_training(tmp
     assert not {s for s, _ in split.rows} & {s for s, _ in split.valid_rows}
 
 
+def test_max_train_rows_keeps_a_row_of_every_class(tmp_path: Path):
+    """The seeded subset could leave a class out: the head then lacked it without a word, or
+    the run failed saying to give rows the file has. A subset that holds every class is the
+    seeded draw as it was; fewer rows than classes is refused."""
+    from vqdna_cli.api.train import _subset_of_every_class
+    from vqdna_cli.errors import UsageError
+
+    rows = [(random_dna(30, i), "at" if i % 2 else "gc") for i in range(40)] + \
+        [(random_dna(30, 100 + i), "rare") for i in range(2)]
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
+    (tmp_path / "valid.csv").write_text("sequence,label\n" + "".join(f"{random_dna(30, 200 + i)},{y}\n"
+                                                                    for i, y in enumerate(["at", "gc", "rare"])))
+    left_out = 0
+    for seed in range(10):
+        spec = HeadRows((str(tmp_path / "train.csv"),), valid_files=(str(tmp_path / "valid.csv"),), max_train_rows=10)
+        data = api.head_training_data(spec, seed=seed)
+        assert len(data.rows) == 10 and {y for _, y in data.rows} == {"at", "gc", "rare"}, seed
+        order = list(np.random.default_rng(seed + 1).permutation(len(rows)))
+        if {rows[i][1] for i in order[:10]} == {"at", "gc", "rare"}:
+            assert sorted(data.rows) == sorted(rows[i] for i in order[:10])
+        else:
+            left_out += 1
+    assert left_out  # some seed's plain draw left "rare" out
+    with pytest.raises(UsageError, match="^--max-train-rows 2 is fewer than the 3 classes"):
+        _subset_of_every_class(rows, list(range(len(rows))), 2)
+
+
 def test_a_rare_class_keeps_a_training_row_whatever_the_seed(tmp_path: Path):
     """A class of one row trains under every seed, not only where the draw leaves it out of
     the validation rows; a draw that already keeps every class is unchanged."""

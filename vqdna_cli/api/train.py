@@ -509,7 +509,8 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     rows = [(s, y) for s, y in rows if same(s) not in valid_sequences]  # no exact copy on both sides
     available = len(rows)
     if spec.max_train_rows is not None and len(rows) > spec.max_train_rows:
-        keep = np.sort(np.random.default_rng(seed + 1).permutation(len(rows))[:spec.max_train_rows])
+        order = list(np.random.default_rng(seed + 1).permutation(len(rows)))
+        keep = sorted(_subset_of_every_class(rows, order, spec.max_train_rows))
         rows = [rows[i] for i in keep]
     record = {"train": list(spec.train_files),
               "valid": list(spec.valid_files) or f"{spec.held_out_fraction:.0%} of the training rows (seed {seed})",
@@ -545,6 +546,31 @@ def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], 
             kept.append(held.pop(position))
             trained.add(label)
     return held, kept
+
+
+def _subset_of_every_class(rows: list[tuple[str, str]], order: list[int], size: int) -> list[int]:
+    """The first `size` rows of the seeded `order`, where a class none of them has takes the
+    place of the last row of the class they hold most of: a --max-train-rows draw that left out
+    a rare class would train a head that cannot answer it, or fail naming the wrong cause.
+    Draws that hold every class are left as they were."""
+    kept, rest = order[:size], order[size:]
+    classes = {label for _, label in rows}
+    if len(classes) > size:
+        raise UsageError(f"--max-train-rows {size} is fewer than the {len(classes)} classes of the training rows: "
+                         "each class needs a row")
+    held = Counter(rows[i][1] for i in kept)
+    for index in rest:
+        label = rows[index][1]
+        if len(held) == len(classes):
+            break
+        if label in held:
+            continue
+        most = max(held, key=lambda name: (held[name], name))
+        position = max(p for p, i in enumerate(kept) if rows[i][1] == most)
+        kept[position] = index
+        held[most] -= 1
+        held[label] = 1
+    return kept
 
 
 def _warn_of_conflicting_labels(rows: list[tuple[str, str]]) -> None:
