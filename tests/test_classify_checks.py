@@ -138,3 +138,13 @@ def test_the_sidecar_says_both_strands_were_read_by_a_head_that_always_reads_bot
         assert result.returncode == 0, result.stderr
         recorded[name] = json.loads((tmp_path / f"{name}.tsv.json").read_text())["reverse_complement"]
     assert recorded == {"plain": True, "rc": True}
+
+
+def test_class_index_is_one_per_class_where_labels_mix_numbers_and_words():
+    """Labels 1 and other: training orders them as text (positions 0, 1), but classify wrote
+    the label itself where it looked like a number, so both classes had class_index 1."""
+    from vqdna_cli.head_info import class_indexes
+
+    assert class_indexes(["1", "other"]) == ["0", "1"]
+    assert class_indexes(["0", "1", "2"]) == ["0", "1", "2"] and class_indexes(["-1", "2", "10"]) == ["-1", "2", "10"]
+    assert class_indexes(["\u00b2", "1"]) == ["0", "1"]  # '²' passes str.isdigit, but is no integer label

@@ -9,6 +9,7 @@ lengths it trained on, what a frozen head reads) are None when absent.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,19 @@ from vqdna_cli.checkpoint import HEAD_FILE, recorded_hash, require_keys
 from vqdna_cli.config import is_int
 from vqdna_cli.errors import ModelError
 
+
+
+def class_indexes(labels) -> list[str]:
+    """Each class's `class_index` in outputs: its label where every label is an integer (GUE's
+    0, 1, 2), else its position in the head's label order."""
+    return list(labels) if integer_labels(labels) else [str(i) for i in range(len(labels))]
+
+
+def integer_labels(labels) -> bool:
+    """Whether every label is a whole number in ASCII digits (GUE's 0, 1, 2): such labels are
+    ordered as numbers and are a class's index in outputs; text labels are ordered as text
+    and indexed by position. (str.isdigit takes '①' and '²' too, which int() does not read.)"""
+    return all(re.fullmatch(r"-?[0-9]+", label) is not None for label in labels)
 
 @dataclass(frozen=True)
 class HeadReads:

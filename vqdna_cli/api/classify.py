@@ -82,9 +82,9 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     whole_record = info.reads.whole_record  # one prediction per record: TSV only
     if output_format == "bed" and whole_record:
         raise UsageError(f"the {task} head classifies whole sequences, not windows: use --format tsv (or a .tsv output)")
-    # class_index: the integer label a class had in the training data (GUE's 0, 1, 2);
-    # for text labels, the class's position in the head's label order.
-    class_index = [label if label.lstrip("-").isdigit() else str(i) for i, label in enumerate(info.labels)]
+    from vqdna_cli.head_info import class_indexes
+
+    class_index = class_indexes(info.labels)
     names = list(info.class_names)
     table = (PredictionBed if output_format == "bed" else PredictionTsv)(names, class_index)
     request = dataclasses.replace(head_inputs(info, options.reverse_complement), stride=options.stride)

@@ -77,7 +77,9 @@ def _class_names(labels: list[str], given) -> list[str]:
     given = list(given)
     if len(given) != len(labels):
         raise UsageError(f"--class-names gives {len(given)} names for {len(labels)} labels ({', '.join(labels)})")
-    if all(_is_integer(label) for label in labels):
+    from vqdna_cli.head_info import integer_labels
+
+    if integer_labels(labels):
         return given
     if sorted(given) == sorted(labels):
         return labels
@@ -439,16 +441,12 @@ def _with_transformer_of(model, preset: str, masking: str | None = None):
 # --- task heads -----------------------------------------------------------------------------
 
 
-def _is_integer(label: str) -> bool:
-    """A label written as a whole number in ASCII digits (str.isdigit takes '①' and '²' too,
-    which int() does not read)."""
-    return re.fullmatch(r"-?[0-9]+", label) is not None
-
-
 def _label_order(labels: list[str]) -> list[str]:
     """Distinct labels, numerically when they are all integers (GUE's 0, 1, 2 ...)."""
+    from vqdna_cli.head_info import integer_labels
+
     distinct = set(labels)
-    if all(_is_integer(label) for label in distinct):
+    if integer_labels(distinct):
         return sorted(distinct, key=int)
     return sorted(distinct)
 
