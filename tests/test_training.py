@@ -194,6 +194,24 @@ def test_head_training_data_keeps_test_and_validation_copies_out_of_training(tmp
     assert not {s for s, _ in split.rows} & {s for s, _ in split.valid_rows}
 
 
+def test_rows_written_with_u_are_the_rows_written_with_t(tmp_path: Path):
+    """U is read as T, but --exclude and the head's record of its rows compared the letters:
+    training rows written as RNA kept the test rows they copy, and `evaluate --record` on them
+    was taken as a test score."""
+    from vqdna_cli.train.row_sketch import share_seen, sketch
+
+    seqs = [random_dna(30, i) for i in range(20)]
+    (tmp_path / "train.csv").write_text("sequence,label\n" + "".join(f"{s.replace('T', 'U')},{i % 2}\n"
+                                                                    for i, s in enumerate(seqs)))
+    (tmp_path / "test.csv").write_text("sequence,label\n" + "".join(f"{s},0\n" for s in seqs[:4]))
+    data = api.head_training_data(HeadRows((str(tmp_path / "train.csv"),), valid_fraction=0.25,
+                                           exclude_files=(str(tmp_path / "test.csv"),)))
+    assert data.record["dropped_in_exclude"] == 4
+    kept = {s.replace("U", "T") for s, _ in data.rows + data.valid_rows}
+    assert not kept & set(seqs[:4]) and len(kept) == 16
+    assert share_seen(sketch([s.replace("T", "U") for s in seqs]), seqs) == 1.0
+
+
 def test_max_train_rows_keeps_a_row_of_every_class(tmp_path: Path):
     """The seeded subset could leave a class out: the head then lacked it without a word, or
     the run failed saying to give rows the file has. A subset that holds every class is the

@@ -476,7 +476,8 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
 
     expect("spec", spec, HeadRows)
 
-    def same(sequence: str) -> str:  # one key for the sequences a head cannot tell apart
+    def same(sequence: str) -> str:  # one key for the sequences a head cannot tell apart (U is read as T)
+        sequence = sequence.replace("U", "T")
         return min(sequence, reverse_complement(sequence)) if spec.either_strand else sequence
 
     labels = FastaLabels.read(spec.labels_tsv) if spec.labels_tsv else None

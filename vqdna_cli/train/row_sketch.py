@@ -18,7 +18,8 @@ DIGEST_HEX = 16  # 64-bit digests, written as hex text in head.json
 
 
 def _digest(sequence: str) -> str:
-    return hashlib.blake2b(sequence.encode("ascii"), digest_size=DIGEST_HEX // 2).hexdigest()
+    # U is read as T: a row written as RNA is the same row to a head (sketches of T rows unchanged)
+    return hashlib.blake2b(sequence.replace("U", "T").encode("ascii"), digest_size=DIGEST_HEX // 2).hexdigest()
 
 
 def sketch(sequences: Iterable[str]) -> dict:
