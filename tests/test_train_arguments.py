@@ -522,6 +522,9 @@ def test_validation_labels_no_training_row_has_are_refused(run_vqdna, model_copy
     (["--valid-fraction", "0.2", "--valid", "VALID"], "--valid-fraction holds out rows of --train"),
     (["--lora-rank", "4"], "--lora-rank works with --adapter lora only"),
     (["--class-names", "a,a"], "--class-names 'a,a': give one distinct, non-empty name per label"),
+    # written in TSV/BED columns and one --list-tasks line each
+    (["--class-names", "a\tb,c"], "--class-names 'a\\tb': holds a tab or line break"),
+    (["--description", "line one\nline two"], "--description 'line one\\nline two': holds a tab or line break"),
 ])
 def test_head_options_that_would_read_nothing_are_refused(option: list[str], message: str, run_vqdna,
                                                           tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -532,6 +535,17 @@ def test_head_options_that_would_read_nothing_are_refused(option: list[str], mes
                        *option, "--epochs", "1", "--threads", "1")
     assert_one_line(result, USAGE_ERROR, message)
     assert not (model / "heads" / "t").exists() and not (model / "heads" / ".t.work").exists()
+
+
+def test_a_label_with_a_tab_is_refused_before_training(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    """A quoted CSV label `"GC<TAB>rich"` trained a head whose classify rows had a column more
+    than their header."""
+    rows = toy_csv(tmp_path / "d.csv").read_text().replace(",1\n", ',"GC\trich"\n')
+    (tmp_path / "tab.csv").write_text(rows)
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", tmp_path / "tab.csv", "-m", model_copy,
+                       "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert_one_line(result, INPUT_ERROR, "label 'GC\\trich' holds a tab or line break")
+    assert not (model_copy / "heads" / "t").exists()
 
 
 def test_a_head_on_a_model_never_pre_trained_is_warned_about(run_vqdna, model_copy: Path, tmp_path: Path) -> None:

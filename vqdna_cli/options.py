@@ -76,6 +76,12 @@ def check_each_once(paths: tuple[str, ...], what: str) -> None:
 
 # A head's name is a folder of `heads/`: never a path (`../x`, `/abs`, `x/`) that leads elsewhere.
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_COLUMN_BREAKING = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # tab, and what str.splitlines splits at
+
+
+def has_line_breaking_character(text: str) -> bool:
+    """Whether a name or description would split a TSV row or a line of text."""
+    return _COLUMN_BREAKING.search(text) is not None
 
 
 def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
@@ -467,6 +473,11 @@ class FinetuneSettings:
         names = self.class_names or ()
         if any(not name.strip() for name in names) or len(set(names)) < len(names):
             raise UsageError(f"--class-names {','.join(names)!r}: give one distinct, non-empty name per label")
+        # written in TSV and BED columns and one --list-tasks line: a tab or line break would break them
+        for option, text in [*(("--class-names", name) for name in names), ("--description", self.description)]:
+            if has_line_breaking_character(text):
+                raise UsageError(f"{option} {text!r}: holds a tab or line break, which would split the columns or lines "
+                                 "of the outputs that show it")
 
     @property
     def head_dropout(self) -> float:

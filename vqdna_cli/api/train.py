@@ -20,7 +20,8 @@ from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelle
                                    warn_if_labels_unused, warn_if_never_pretrained, window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError, VqdnaWarning
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
-                               StageSettings, TrainControl, check_each_once, expect, one_or_more)
+                               StageSettings, TrainControl, check_each_once, expect, has_line_breaking_character,
+                               one_or_more)
 
 
 def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float):
@@ -519,6 +520,10 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
               "dropped_in_valid": before - available,
               **({"copies_on_either_strand": True} if spec.either_strand else {})}
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
+    breaking = next((label for label in labels if has_line_breaking_character(label)), None)
+    if breaking is not None:  # a class's name is a TSV column's and a BED field's text
+        raise InputError(f"label {breaking!r} holds a tab or line break, which would split the columns of classify's "
+                         "outputs: rename that class in the training data")
     if len(labels) < 2:
         raise InputError(f"fine-tuning needs at least two classes in the training data (found only {labels[0]!r})")
     if len({y for _, y in valid_rows}) < 2:  # (a file cut from the top of a sorted one)
