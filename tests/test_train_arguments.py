@@ -741,6 +741,19 @@ def test_an_earlier_runs_checkpoint_is_continued_or_discarded_never_trained_over
     assert json.loads((work / "checkpoint.json").read_text())["step"] == 14
 
 
+def test_a_work_dir_shared_by_two_heads_names_the_head_whose_run_it_holds(run_vqdna, model_copy: Path,
+                                                                          tmp_path: Path) -> None:
+    """The refusal named the new head and pointed to --resume, which was then refused too."""
+    train = toy_csv(tmp_path / "d.csv")
+    first = run_vqdna("train", "finetune", "--task", "head_a", "--train", train, "-m", model_copy, "--adapter",
+                      "frozen", "--epochs", "1", "--threads", "1", "-q", "--work-dir", tmp_path / "wd")
+    assert first.returncode == 0, first.stderr
+    second = run_vqdna("train", "finetune", "--task", "head_b", "--train", train, "-m", model_copy, "--adapter",
+                       "frozen", "--epochs", "1", "--threads", "1", "-q", "--work-dir", tmp_path / "wd")
+    assert_one_line(second, OUTPUT_ERROR, f"{tmp_path / 'wd'} holds the checkpoint of a run of head head_a (")
+    assert "not of head_b: give head_b a --work-dir of its own, or --force" in second.stderr
+
+
 def test_a_file_given_twice_is_refused_not_counted_twice(tmp_path: Path, model_copy: Path) -> None:
     """`--test x --test x` scored every row twice (and --train x --train x trained on each
     row twice), without a word."""

@@ -669,8 +669,26 @@ def _check_earlier_run(task: str, work: Path, control: TrainControl) -> None:
     if control.resume or control.force or not earlier:
         return
     steps = sum(checkpoint_step(path) for path in earlier)
+    other = _task_of_checkpoint(earlier[0])
+    if other is not None and other != task:  # a --work-dir shared by two heads: --resume would be refused
+        raise OutputError(f"{work} holds the checkpoint of a run of head {other} ({steps} steps done), not of {task}: "
+                          f"give {task} a --work-dir of its own, or --force, which discards that run")
     raise OutputError(f"{work} holds the checkpoint of an earlier run of head {task} ({steps} steps done): "
                       "continue that run with --resume, or start again with --force, which discards it")
+
+
+def _task_of_checkpoint(meta_path: Path) -> str | None:
+    """The --task of the command that wrote a head's checkpoint (None where it cannot be told)."""
+    try:
+        words = shlex.split(json.loads(Path(meta_path).read_text())["commands"][-1])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    for index, word in enumerate(words):
+        if word == "--task" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--task="):
+            return word.removeprefix("--task=")
+    return None
 
 
 def _clear_earlier_head_run(work: Path, control: TrainControl) -> None:
