@@ -215,6 +215,10 @@ def test_a_head_output_that_is_not_a_weights_folder_is_refused_up_front(run_vqdn
     assert_one_line(result, OUTPUT_ERROR, f"-o {out} is not a weights folder (no config.json)")
     assert f"cp -r {tiny_model_dir} {out}" in result.stderr
     assert not out.exists()
+    dash = run_vqdna("train", "finetune", "--task", "t", "--train", toy_csv(tmp_path / "d.csv"), "-m",
+                     tiny_model_dir, "-o", "-", "--adapter", "frozen", "--epochs", "1", "--threads", "1", cwd=tmp_path)
+    assert_one_line(dash, OUTPUT_ERROR, "-o -: a head is files in a weights folder, which stdout cannot hold")
+    assert "cp -r" not in dash.stderr and not (tmp_path / "-").exists()
 
 
 def test_a_head_output_that_is_a_file_is_refused_as_a_file(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -797,6 +797,9 @@ def _head_destination(model_dir: Path, output_dir: Path | None) -> Path:
         raise OutputError(f"-o {output_dir} is a file, not a weights folder: a head is written into the weights "
                           f"folder of its model; leave -o out to add the head to {model_dir}, or give -o a copy "
                           f"of it (cp -r {shlex.quote(str(model_dir))} COPY)")
+    if str(output_dir) == "-":  # no folder to copy the model into
+        raise OutputError("-o -: a head is files in a weights folder, which stdout cannot hold; leave -o out to add "
+                          f"the head to {model_dir}, or give -o a copy of it")
     if not (output_dir / CONFIG_FILE).is_file():
         source = f"{model_dir}/." if output_dir.exists() else str(model_dir)  # cp -r M F would make F/M
         copy = f"cp -r {shlex.quote(source)} {shlex.quote(str(output_dir))}"

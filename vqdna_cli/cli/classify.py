@@ -18,7 +18,7 @@ Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Ba
 
 @options.expand
 def command(
-    source: Annotated[Optional[str], typer.Argument(metavar="INPUT", help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Argument(metavar="INPUT", help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (a CRAM there needs --reference).", show_default=False)] = None,
     task: Annotated[Optional[str], typer.Option("--task", metavar="TASK", help="Task head to use (see --list-tasks).", show_default=False)] = None,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="List the task heads with their training data, test score and real-genome validation score, then exit.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: stdout); FILE.json beside it records the vqdna version, model, task and input.", show_default=False)] = None,

@@ -23,7 +23,7 @@ Bed = Annotated[Optional[Path], typer.Option("--bed", help="Only the regions of 
 MappedOnly = Annotated[bool, typer.Option("--mapped-only", help="BAM/SAM/CRAM: skip unmapped reads.")]
 Reference = Annotated[Optional[Path], typer.Option("--reference", help="CRAM: the reference FASTA it was compressed against.", show_default=False)]
 BatchTokens = Annotated[int, typer.Option("--batch-tokens", metavar="N", min=MIN_BATCH_TOKENS, help="Bases per batch: memory against speed. Tokens never depend on it; embeddings and probabilities can differ in their last float digits (padding changes the order of sums), so keep it fixed where outputs are compared byte for byte.")]
-InputPath = Annotated[str, typer.Argument(metavar="INPUT", help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (any of these but CRAM).", show_default=False)]
+InputPath = Annotated[str, typer.Argument(metavar="INPUT", help="FASTA or FASTQ (plain, gzip, BGZF), BAM/SAM/CRAM, or - for stdin (a CRAM there needs --reference).", show_default=False)]
 Precision = Annotated[str, typer.Option("--precision", metavar="fp32|bf16", help="Transformer arithmetic on the CPU: fp32, or bf16 (faster on CPUs with AVX512-BF16 or AMX, slower on others; results differ slightly). A GPU uses bf16 where it supports it, fp32 otherwise.")]
 
 # --- option groups: declared once, spelled out in each command's signature by `expand` -------------
