@@ -250,6 +250,57 @@ def test_parts_of_a_batch_cover_it_in_order(monkeypatch) -> None:
     assert rows.tolist() == [0] and weight == 0.0  # it runs one row, at weight 0
 
 
+def test_a_world_size_left_in_the_shell_is_one_line_not_a_traceback(monkeypatch) -> None:
+    """WORLD_SIZE=2 without the rest of torchrun's description (copied from a job script):
+    torch's init_process_group raised a ValueError traceback; an empty one failed int()."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(VqdnaError, match=r"^WORLD_SIZE=2 is set but not RANK, MASTER_ADDR, MASTER_PORT: start several "
+                                         "processes with torchrun"):
+        distributed.init(torch.device("cpu"))
+    monkeypatch.setenv("WORLD_SIZE", "")
+    assert distributed.init(torch.device("cpu")) == torch.device("cpu")  # a process alone, as launch_world reads it
+
+
+@pytest.mark.parametrize("command", [["tokenize"], ["embed"], ["classify", "--task", "toy"], ["train", "evaluate",
+                                                                                                "--task", "toy"]])
+def test_commands_that_run_as_one_process_refuse_torchrun(command, tiny_model_dir: Path, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    """Under torchrun each process ran the whole command: a table printed twice to stdout
+    (exit 0), or two processes racing for one -o file."""
+    from conftest import run_vqdna_process, toy_csv
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    fasta = tmp_path / "a.fa"
+    fasta.write_text(">a\nACGTACGTAC\n")
+    source = ["--test", toy_csv(tmp_path / "t.csv")] if command[0] == "train" else [fasta]
+    output = [] if command[0] == "train" else ["-o", tmp_path / "out"]  # evaluate prints its scores
+    result = run_vqdna_process(*command, *source, "-m", tiny_model_dir, *output)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.splitlines() == [
+        "vqdna: error: this command runs as one process, but torchrun started 2 (WORLD_SIZE): each would write the "
+        "whole output; run it without torchrun, and split a large input over jobs with the Snakemake workflow "
+        "(workflow/README.md)"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_warnings_are_said_by_process_zero_alone(monkeypatch, capfd) -> None:
+    """Every process read the same inputs and said the same warning: N lines for one fact."""
+    import warnings
+
+    from vqdna_cli.cli.handling import warnings_as_lines
+    from vqdna_cli.errors import VqdnaWarning
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        with warnings_as_lines(quiet=False):
+            warnings.warn(f"said by {rank}", VqdnaWarning)
+    assert capfd.readouterr().err.splitlines() == ["vqdna: warning: said by 0"]
+
+
 def test_a_failed_run_of_two_processes_says_so_once_and_leaves_no_folder(genome: Path, tmp_path: Path) -> None:
     """When process 1 made the folder first, process 0 found nothing of its own to take away:
     an empty folder stayed. Each process says its error, the second naming itself."""

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from vqdna_cli.errors import UsageError, VqdnaError
+from vqdna_cli.launch import launch_world
 
 _device = torch.device("cpu")  # where collective buffers live: NCCL reduces GPU tensors only
 
@@ -26,8 +27,13 @@ def init(device: torch.device) -> torch.device:
     """Join torchrun's process group (gloo on the CPU, NCCL on GPUs); returns this
     process's device: `cuda:LOCAL_RANK` on GPUs, one process per GPU."""
     global _device
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if launch_world() <= 1:
         return device
+    # a WORLD_SIZE left in a shell or job script, without the rest of torchrun's description
+    missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise UsageError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} is set but not {', '.join(missing)}: start several "
+                         "processes with torchrun (docs/training.md), or unset WORLD_SIZE to train in one")
     if device.type == "cuda":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if local_rank >= torch.cuda.device_count():

@@ -13,7 +13,7 @@ import typer
 from vqdna_cli import __version__
 from vqdna_cli.cli import classify, embed, mutations, tokenize, train
 from vqdna_cli.cli.command import OneValueEach
-from vqdna_cli.cli.handling import fail, one_line_errors
+from vqdna_cli.cli.handling import fail, one_line_errors, one_process
 from vqdna_cli.errors import OutputError, Terminated
 from vqdna_cli.heartbeat import to_stderr
 
@@ -47,10 +47,10 @@ def _root(
     """Tokenize, embed and classify DNA from FASTA or BAM with a learned HRQ vocabulary."""
 
 
-app.command("tokenize", no_args_is_help=True, cls=OneValueEach)(one_line_errors(tokenize.command))
-app.command("embed", no_args_is_help=True, cls=OneValueEach)(one_line_errors(embed.command))
-app.command("classify", no_args_is_help=True, cls=OneValueEach)(one_line_errors(classify.command))
-app.command("mutations", no_args_is_help=True, cls=OneValueEach)(one_line_errors(mutations.command))
+app.command("tokenize", no_args_is_help=True, cls=OneValueEach)(one_line_errors(one_process(tokenize.command)))
+app.command("embed", no_args_is_help=True, cls=OneValueEach)(one_line_errors(one_process(embed.command)))
+app.command("classify", no_args_is_help=True, cls=OneValueEach)(one_line_errors(one_process(classify.command)))
+app.command("mutations", no_args_is_help=True, cls=OneValueEach)(one_line_errors(one_process(mutations.command)))
 app.add_typer(train.app, name="train")
 
 

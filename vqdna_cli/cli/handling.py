@@ -18,7 +18,7 @@ import warnings
 
 import typer
 
-from vqdna_cli.errors import DISK_ERRORS, PATH_ERRORS, OutputError, Terminated, VqdnaError, VqdnaWarning
+from vqdna_cli.errors import DISK_ERRORS, PATH_ERRORS, OutputError, Terminated, UsageError, VqdnaError, VqdnaWarning
 from vqdna_cli.heartbeat import to_stderr
 from vqdna_cli.launch import launch_rank, launch_world
 
@@ -74,7 +74,8 @@ def warnings_as_lines(quiet: bool):
             shown(message, category, *args, **kwargs)
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore" if quiet else "always", VqdnaWarning)
+        # under torchrun the processes read the same inputs: process 0 says what they all would
+        warnings.simplefilter("ignore" if quiet or launch_rank() else "always", VqdnaWarning)
         warnings.showwarning = show
         yield
 
@@ -98,6 +99,19 @@ def import_torch_holding_ctrl_c() -> None:
 
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()  # signal.signal works there only
+
+
+def one_process(command):
+    """A command that is not split over processes (tokenize, embed, classify, mutations, train
+    evaluate): under torchrun each process would run it whole, into the same output."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        if launch_world() > 1:
+            raise UsageError(f"this command runs as one process, but torchrun started {launch_world()} (WORLD_SIZE): "
+                             "each would write the whole output; run it without torchrun, and split a large input "
+                             "over jobs with the Snakemake workflow (workflow/README.md)")
+        return command(*args, **kwargs)
+    return wrapper
 
 
 def one_line_errors(command):

@@ -9,7 +9,7 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.command import OneValueEach
-from vqdna_cli.cli.handling import one_line_errors
+from vqdna_cli.cli.handling import one_line_errors, one_process
 from vqdna_cli.options import (FROZEN_HEAD_DROPOUT, LORA_ALPHA, LORA_RANK, PRETRAIN_STAGE, TOKENIZER_STAGE, VALID_FRACTION,
                                FinetuneSettings, GenomeSet, HeadRows, StageSettings, TrainControl)
 
@@ -176,6 +176,7 @@ def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
 
 @app.command("evaluate", no_args_is_help=True, cls=OneValueEach)
 @one_line_errors
+@one_process
 @options.expand
 def evaluate_command(
     task: Annotated[str, typer.Option("--task", metavar="TASK", help="The head to score.")],
