@@ -286,6 +286,32 @@ def test_commands_that_run_as_one_process_refuse_torchrun(command, tiny_model_di
     assert not (tmp_path / "out").exists()
 
 
+def test_a_process_waiting_for_peers_that_never_come_ends_on_sigterm(genome: Path, tmp_path: Path) -> None:
+    """torch waits for the other processes in C++, where the Python SIGTERM handler never runs:
+    torchrun stopping a run whose other process failed, or a user's kill of a run started with
+    torchrun's variables left in the shell, was ignored until SIGKILL (30 s, or 30 minutes)."""
+    import signal
+    import time
+
+    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": "1"}
+    waiting = subprocess.Popen([sys.executable, "-m", "vqdna_cli", "train", "tokenizer", str(genome), "-o",
+                                str(tmp_path / "tok"), "--preset", "tiny", "--steps", "1", *CLI_COMMON],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "tok").exists() and waiting.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the folder is made just before the process group is joined
+    time.sleep(3)
+    waiting.send_signal(signal.SIGTERM)
+    try:
+        code = waiting.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        waiting.kill()
+        waiting.wait()
+        pytest.fail("SIGTERM did not end a process waiting for its peers")
+    assert code == -signal.SIGTERM
+
+
 def test_warnings_are_said_by_process_zero_alone(monkeypatch, capfd) -> None:
     """Every process read the same inputs and said the same warning: N lines for one fact."""
     import warnings

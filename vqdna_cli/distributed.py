@@ -11,7 +11,10 @@ process computes on the same global batch, up to the order of floating-point sum
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -42,11 +45,34 @@ def init(device: torch.device) -> torch.device:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        with _stop_signals_kill():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         # The group lives as long as the command; leaving it open at exit makes NCCL warn.
         atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     _device = device
     return device
+
+
+@contextlib.contextmanager
+def _stop_signals_kill():
+    """Joining the group, torch waits in C++ for the other processes (30 minutes by default),
+    where vqdna's Python handlers for SIGTERM, SIGINT and SIGHUP never run: torchrun ending a
+    run whose other process failed, or a user's kill or Ctrl-C, was ignored until SIGKILL.
+    While it waits, those signals end the process at once, as they do a program without
+    handlers; nothing of the run is written yet (its output folder may be there, empty)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {stop: signal.getsignal(stop) for stop in stops}
+    for stop, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            signal.signal(stop, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def world() -> int:
