@@ -79,9 +79,17 @@ def test_a_second_run_into_a_folder_another_run_holds_is_refused(genome: Path, t
     load_model(out)
 
 
-def test_a_file_given_twice_is_refused(genome: Path):
+def test_a_file_given_twice_is_refused(genome: Path, tmp_path: Path):
     with pytest.raises(UsageError, match="genome.fa is given twice among the FASTA files"):
         GenomeSet((str(genome), f"{genome.parent}/./{genome.name}"))
+    # a hard link is the same file under another name: its records were drawn twice as often
+    linked = tmp_path / "linked.fa"
+    os.link(genome, linked)
+    with pytest.raises(UsageError, match=rf"^{linked} is given twice among the FASTA files \(as {genome}\): give each "
+                                         "file once$"):
+        GenomeSet((str(genome), str(linked)))
+    with pytest.raises(UsageError, match=r"^- \(stdin\) is given twice among the FASTA files: it can be read once$"):
+        GenomeSet(("-", "-"))  # it was "no FASTA records in stdin", blaming the data
 
 
 def test_a_held_out_sequence_too_short_for_the_window_is_named_as_held_out(genome: Path, tmp_path: Path):

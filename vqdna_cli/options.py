@@ -66,12 +66,23 @@ def _is_numpy_scalar(value) -> bool:
 
 
 def check_each_once(paths: tuple[str, ...], what: str) -> None:
-    """A file given twice (by any name) would count its records or rows twice, and be listed
-    twice in the provenance."""
-    given = [os.path.realpath(path) for path in paths if path != "-"]
-    twice = next((path for path in paths if path != "-" and given.count(os.path.realpath(path)) > 1), None)
-    if twice is not None:
-        raise UsageError(f"{twice} is given twice among {what}: give each file once")
+    """A file given twice (by any name: a symlink, a hard link) would count its records or
+    rows twice, and be listed twice in the provenance; stdin (-) can be read once."""
+    if list(paths).count("-") > 1:
+        raise UsageError(f"- (stdin) is given twice among {what}: it can be read once")
+    seen: dict[tuple, str] = {}
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            found = os.stat(path)
+            key = (found.st_dev, found.st_ino)
+        except OSError:  # a missing file is named by the reader, which says what is wrong
+            key = ("path", os.path.realpath(path))
+        if key in seen:
+            raise UsageError(f"{path} is given twice among {what}" + (f" (as {seen[key]})" if seen[key] != path else "")
+                             + ": give each file once")
+        seen[key] = path
 
 
 # A head's name is a folder of `heads/`: never a path (`../x`, `/abs`, `x/`) that leads elsewhere.
