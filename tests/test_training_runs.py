@@ -13,7 +13,7 @@ import pytest
 
 from vqdna_cli import api
 from vqdna_cli.checkpoint import load_model
-from vqdna_cli.errors import InputError, OutputError, TrainingError, UsageError
+from vqdna_cli.errors import InputError, OutputError, TrainingError, UsageError, VqdnaWarning
 from vqdna_cli.options import GenomeSet, RunOptions, StageSettings, TrainControl
 
 from conftest import fasta_text, random_dna
@@ -90,6 +90,21 @@ def test_a_file_given_twice_is_refused(genome: Path, tmp_path: Path):
         GenomeSet((str(genome), str(linked)))
     with pytest.raises(UsageError, match=r"^- \(stdin\) is given twice among the FASTA files: it can be read once$"):
         GenomeSet(("-", "-"))  # it was "no FASTA records in stdin", blaming the data
+
+
+def test_training_records_shorter_than_the_window_are_said_and_listed_apart(genome: Path, tmp_path: Path):
+    """No window is drawn from them, but they were listed among the data trained on, silently."""
+    import json
+
+    short = tmp_path / "short.fa"
+    short.write_text(fasta_text({"s1": random_dna(30, 9), "s2": random_dna(50, 10)}))
+    with pytest.warns(VqdnaWarning, match=r"^2 training records shorter than the 64-base window are not trained on "
+                                          r"\(short.fa:s1 \(30 bp\), short.fa:s2 \(50 bp\)\)"):
+        api.train_tokenizer(GenomeSet((str(genome), str(short))), tmp_path / "tok", "tiny",
+                            StageSettings(steps=2, lr=2e-3, window=64, batch=4), TrainControl(quiet=True), CPU)
+    data = json.loads((tmp_path / "tok" / "config.json").read_text())["provenance"]["tokenizer"]["data"]
+    assert data["train"] == ["genome.fa:chr1 (3000 bp)"]
+    assert data["train_shorter_than_window"] == ["short.fa:s1 (30 bp)", "short.fa:s2 (50 bp)"]
 
 
 def test_a_held_out_sequence_too_short_for_the_window_is_named_as_held_out(genome: Path, tmp_path: Path):

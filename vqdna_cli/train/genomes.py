@@ -8,6 +8,7 @@ large chromosome does not drown the small genomes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 
 from vqdna_cli import distributed
 from vqdna_cli.data.alphabet import encode, is_ambiguous
-from vqdna_cli.errors import InputError, UsageError
+from vqdna_cli.errors import InputError, UsageError, VqdnaWarning
 from vqdna_cli.io.fasta import read_fasta
 
 
@@ -104,9 +105,28 @@ HELD_OUT = "held-out (--holdout-file/--holdout-tail)"
 
 def check_windows(genomes: GenomeSplit, window: int, seed: int) -> None:
     """Refuse, before a --force run removes the earlier run's weights, data with no window to
-    train or score on (records all shorter than `window`, or almost all N): draws one of each."""
+    train or score on (records all shorter than `window`, or almost all N): draws one of each.
+    Training records shorter than `window`, among longer ones, are said: no window is drawn
+    from them."""
     WindowSampler(genomes.train, window, seed).batch(1)
     evaluation_windows(genomes, window, 1, seed)
+    short = trained_description(genomes, window).get("train_shorter_than_window", [])
+    if short:
+        warnings.warn(f"{len(short):,} training record{'s' if len(short) > 1 else ''} shorter than the {window}-base "
+                      f"window {'are' if len(short) > 1 else 'is'} not trained on ({', '.join(short[:3])}"
+                      f"{', ...' if len(short) > 3 else ''}); the weights' record lists {'them' if len(short) > 1 else 'it'} "
+                      "apart", VqdnaWarning, stacklevel=2)
+
+
+def trained_description(genomes: GenomeSplit, window: int) -> dict:
+    """The data the weights record: training records shorter than `window` (no window is
+    drawn from them) listed apart from the ones trained on."""
+    fits = [len(codes) >= window for codes in genomes.train]
+    if all(fits):
+        return genomes.description
+    entries = genomes.description["train"]
+    return {**genomes.description, "train": [entry for entry, fit in zip(entries, fits) if fit],
+            "train_shorter_than_window": [entry for entry, fit in zip(entries, fits) if not fit]}
 
 
 def evaluation_windows(genomes: GenomeSplit, window: int, count: int, seed: int) -> np.ndarray:
