@@ -107,6 +107,20 @@ def test_training_records_shorter_than_the_window_are_said_and_listed_apart(geno
     assert data["train_shorter_than_window"] == ["short.fa:s1 (30 bp)", "short.fa:s2 (50 bp)"]
 
 
+def test_two_inputs_of_one_file_name_are_told_apart_in_the_record(tmp_path: Path):
+    """x/g.fa and y/g.fa were both 'g.fa' in the weights' record: one record listed twice with
+    two lengths, and one entry overwrote the other where earlier stages' data was compared."""
+    from vqdna_cli.train.genomes import load_genomes
+
+    for folder, length in (("x", 2000), ("y", 1800)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "g.fa").write_text(fasta_text({"chr1": random_dna(length, 3)}))
+    (tmp_path / "other.fa").write_text(fasta_text({"chr2": random_dna(500, 4)}))
+    paths = [str(tmp_path / "x" / "g.fa"), str(tmp_path / "y" / "g.fa"), str(tmp_path / "other.fa")]
+    assert load_genomes(paths).description["train"] == [
+        f"{paths[0]}:chr1 (2000 bp)", f"{paths[1]}:chr1 (1800 bp)", "other.fa:chr2 (500 bp)"]
+
+
 def test_a_held_out_sequence_too_short_for_the_window_is_named_as_held_out(genome: Path, tmp_path: Path):
     """It was reported as the training sequence's fault."""
     short = tmp_path / "short.fa"

@@ -43,21 +43,24 @@ def load_genomes(paths: list[str], holdout_files: tuple[str, ...] = (), holdout_
                          "sequences to a file and give its name")
     holdout_tail = holdout_tail or {}
     train, heldout, described = [], [], {"train": [], "heldout": []}
-    for path in paths:
-        name = Path(path).name
+    names = [Path(path).name for path in paths]
+    for path, name in zip(paths, names):
+        # the record names a file by its name; two inputs of one name (x/g.fa, y/g.fa) by the
+        # paths given, which tell them apart (--holdout-* refuses to name either: GenomeSet)
+        label = name if names.count(name) == 1 else path
         for record in read_fasta(path):
             codes = encode(record.seq)
             if name in holdout_files:
                 heldout.append(codes)
-                described["heldout"].append(f"{name}:{record.name} (all {len(codes)} bp)")
+                described["heldout"].append(f"{label}:{record.name} (all {len(codes)} bp)")
                 continue
             tail = min(holdout_tail.get(name, 0), len(codes))
             if tail:
                 heldout.append(codes[len(codes) - tail:])
-                described["heldout"].append(f"{name}:{record.name} (last {tail} bp)")
+                described["heldout"].append(f"{label}:{record.name} (last {tail} bp)")
             if len(codes) - tail:
                 train.append(codes[: len(codes) - tail])
-                described["train"].append(f"{name}:{record.name} ({len(codes) - tail} bp)")
+                described["train"].append(f"{label}:{record.name} ({len(codes) - tail} bp)")
     if not train and heldout:
         raise InputError("--holdout-file/--holdout-tail hold out every base of the inputs: nothing is left to "
                          "train on; hold out less (a --holdout-tail shorter than the records) or give more files")
