@@ -107,6 +107,28 @@ def test_training_records_shorter_than_the_window_are_said_and_listed_apart(geno
     assert data["train_shorter_than_window"] == ["short.fa:s1 (30 bp)", "short.fa:s2 (50 bp)"]
 
 
+def test_a_training_record_without_a_clean_window_is_said_and_listed_apart(genome: Path, tmp_path: Path):
+    """A scaffold of N among real records: every window drawn from it was redrawn, so it was
+    never trained on, without a word, and listed as trained on."""
+    import json
+
+    from vqdna_cli.data.alphabet import encode
+    from vqdna_cli.train.genomes import has_clean_window
+
+    gap = tmp_path / "gap.fa"
+    gap.write_text(fasta_text({"scaffold_N": "N" * 2000}))
+    with pytest.warns(VqdnaWarning, match=r"^1 training record without a 64-base window of at most 5% N or other "
+                                          r"ambiguous bases is not trained on \(gap.fa:scaffold_N \(2000 bp\)\)"):
+        api.train_tokenizer(GenomeSet((str(genome), str(gap))), tmp_path / "tok", "tiny",
+                            StageSettings(steps=2, lr=2e-3, window=64, batch=4), TrainControl(quiet=True), CPU)
+    data = json.loads((tmp_path / "tok" / "config.json").read_text())["provenance"]["tokenizer"]["data"]
+    assert data["train"] == ["genome.fa:chr1 (3000 bp)"]
+    assert data["train_without_a_clean_window"] == ["gap.fa:scaffold_N (2000 bp)"]
+    # the rule the samplers draw by: at most 5 % of a window; one clean window anywhere is enough
+    assert has_clean_window(encode("N" * 3 + "A" * 61), 64) and not has_clean_window(encode("N" * 4 + "A" * 60), 64)
+    assert has_clean_window(encode("N" * 5000 + "A" * 64 + "N" * 5000), 64, chunk=128)
+
+
 def test_two_inputs_of_one_file_name_are_told_apart_in_the_record(tmp_path: Path):
     """x/g.fa and y/g.fa were both 'g.fa' in the weights' record: one record listed twice with
     two lengths, and one entry overwrote the other where earlier stages' data was compared."""

@@ -109,27 +109,52 @@ HELD_OUT = "held-out (--holdout-file/--holdout-tail)"
 def check_windows(genomes: GenomeSplit, window: int, seed: int) -> None:
     """Refuse, before a --force run removes the earlier run's weights, data with no window to
     train or score on (records all shorter than `window`, or almost all N): draws one of each.
-    Training records shorter than `window`, among longer ones, are said: no window is drawn
-    from them."""
+    Training records no window is drawn from, among others (shorter than `window`, or without
+    a window of at most MAX_AMBIGUOUS N), are said."""
     WindowSampler(genomes.train, window, seed).batch(1)
     evaluation_windows(genomes, window, 1, seed)
-    short = trained_description(genomes, window).get("train_shorter_than_window", [])
-    if short:
-        warnings.warn(f"{len(short):,} training record{'s' if len(short) > 1 else ''} shorter than the {window}-base "
-                      f"window {'are' if len(short) > 1 else 'is'} not trained on ({', '.join(short[:3])}"
-                      f"{', ...' if len(short) > 3 else ''}); the weights' record lists {'them' if len(short) > 1 else 'it'} "
-                      "apart", VqdnaWarning, stacklevel=2)
+    record = trained_description(genomes, window)
+    for key, why in ((_SHORT, f"shorter than the {window}-base window"),
+                     (_UNCLEAN, f"without a {window}-base window of at most {MAX_AMBIGUOUS:.0%} N or other "
+                                "ambiguous bases")):
+        left_out = record.get(key, [])
+        if left_out:
+            warnings.warn(f"{len(left_out):,} training record{'s' if len(left_out) > 1 else ''} {why} "
+                          f"{'are' if len(left_out) > 1 else 'is'} not trained on ({', '.join(left_out[:3])}"
+                          f"{', ...' if len(left_out) > 3 else ''}); the weights' record lists "
+                          f"{'them' if len(left_out) > 1 else 'it'} apart", VqdnaWarning, stacklevel=2)
+
+
+_SHORT, _UNCLEAN = "train_shorter_than_window", "train_without_a_clean_window"
 
 
 def trained_description(genomes: GenomeSplit, window: int) -> dict:
-    """The data the weights record: training records shorter than `window` (no window is
-    drawn from them) listed apart from the ones trained on."""
-    fits = [len(codes) >= window for codes in genomes.train]
-    if all(fits):
+    """The data the weights record: training records no window is drawn from (shorter than
+    `window`, or too full of N) listed apart from the ones trained on."""
+    kinds = [_SHORT if len(codes) < window else None if has_clean_window(codes, window) else _UNCLEAN
+             for codes in genomes.train]
+    if not any(kinds):
         return genomes.description
     entries = genomes.description["train"]
-    return {**genomes.description, "train": [entry for entry, fit in zip(entries, fits) if fit],
-            "train_shorter_than_window": [entry for entry, fit in zip(entries, fits) if not fit]}
+    described = {**genomes.description, "train": [entry for entry, kind in zip(entries, kinds) if kind is None]}
+    for key in (_SHORT, _UNCLEAN):
+        if key in kinds:
+            described[key] = [entry for entry, kind in zip(entries, kinds) if kind == key]
+    return described
+
+
+def has_clean_window(codes: np.ndarray, window: int, max_ambiguous: float = MAX_AMBIGUOUS,
+                     chunk: int = 1 << 22) -> bool:
+    """Whether some `window`-base stretch of `codes` is no more than `max_ambiguous` N (the
+    samplers' rule). 4 Mb at a time, so a chromosome's scan holds about 20 MB; the first
+    stretch usually answers."""
+    limit = max_ambiguous * window
+    for start in range(0, max(len(codes) - window + 1, 0), chunk):
+        part = is_ambiguous(codes[start : start + chunk + window - 1])
+        counts = np.concatenate(([0], np.cumsum(part, dtype=np.int32)))
+        if (counts[window:] - counts[:-window] <= limit).any():
+            return True
+    return False
 
 
 def evaluation_windows(genomes: GenomeSplit, window: int, count: int, seed: int) -> np.ndarray:
