@@ -92,41 +92,37 @@ def test_a_file_given_twice_is_refused(genome: Path, tmp_path: Path):
         GenomeSet(("-", "-"))  # it was "no FASTA records in stdin", blaming the data
 
 
-def test_training_records_shorter_than_the_window_are_said_and_listed_apart(genome: Path, tmp_path: Path):
-    """No window is drawn from them, but they were listed among the data trained on, silently."""
+@pytest.mark.parametrize("records, key, said", [
+    ({"s1": random_dna(30, 9), "s2": random_dna(50, 10)}, "train_shorter_than_window",
+     r"^2 training records shorter than the 64-base window are not trained on \(x.fa:s1 \(30 bp\), x.fa:s2 \(50 bp\)\)"),
+    ({"scaffold_N": "N" * 2000}, "train_without_a_clean_window",  # every window drawn from it is redrawn
+     r"^1 training record without a 64-base window of at most 5% N or other ambiguous bases is not trained on "
+     r"\(x.fa:scaffold_N \(2000 bp\)\)"),
+])
+def test_training_records_no_window_is_drawn_from_are_said_and_listed_apart(records, key, said, genome: Path,
+                                                                             tmp_path: Path):
+    """Among records trained on, these were never trained on, without a word, and the weights'
+    record listed them as trained on."""
     import json
 
-    short = tmp_path / "short.fa"
-    short.write_text(fasta_text({"s1": random_dna(30, 9), "s2": random_dna(50, 10)}))
-    with pytest.warns(VqdnaWarning, match=r"^2 training records shorter than the 64-base window are not trained on "
-                                          r"\(short.fa:s1 \(30 bp\), short.fa:s2 \(50 bp\)\)"):
-        api.train_tokenizer(GenomeSet((str(genome), str(short))), tmp_path / "tok", "tiny",
+    extra = tmp_path / "x.fa"
+    extra.write_text(fasta_text(records))
+    with pytest.warns(VqdnaWarning, match=said):
+        api.train_tokenizer(GenomeSet((str(genome), str(extra))), tmp_path / "tok", "tiny",
                             StageSettings(steps=2, lr=2e-3, window=64, batch=4), TrainControl(quiet=True), CPU)
     data = json.loads((tmp_path / "tok" / "config.json").read_text())["provenance"]["tokenizer"]["data"]
     assert data["train"] == ["genome.fa:chr1 (3000 bp)"]
-    assert data["train_shorter_than_window"] == ["short.fa:s1 (30 bp)", "short.fa:s2 (50 bp)"]
+    assert data[key] == [f"x.fa:{name} ({len(bases)} bp)" for name, bases in records.items()]
 
 
-def test_a_training_record_without_a_clean_window_is_said_and_listed_apart(genome: Path, tmp_path: Path):
-    """A scaffold of N among real records: every window drawn from it was redrawn, so it was
-    never trained on, without a word, and listed as trained on."""
-    import json
-
+def test_a_clean_window_is_one_of_at_most_five_percent_n_anywhere():
+    """The rule the samplers draw by, over a record read a stretch at a time."""
     from vqdna_cli.data.alphabet import encode
     from vqdna_cli.train.genomes import has_clean_window
 
-    gap = tmp_path / "gap.fa"
-    gap.write_text(fasta_text({"scaffold_N": "N" * 2000}))
-    with pytest.warns(VqdnaWarning, match=r"^1 training record without a 64-base window of at most 5% N or other "
-                                          r"ambiguous bases is not trained on \(gap.fa:scaffold_N \(2000 bp\)\)"):
-        api.train_tokenizer(GenomeSet((str(genome), str(gap))), tmp_path / "tok", "tiny",
-                            StageSettings(steps=2, lr=2e-3, window=64, batch=4), TrainControl(quiet=True), CPU)
-    data = json.loads((tmp_path / "tok" / "config.json").read_text())["provenance"]["tokenizer"]["data"]
-    assert data["train"] == ["genome.fa:chr1 (3000 bp)"]
-    assert data["train_without_a_clean_window"] == ["gap.fa:scaffold_N (2000 bp)"]
-    # the rule the samplers draw by: at most 5 % of a window; one clean window anywhere is enough
     assert has_clean_window(encode("N" * 3 + "A" * 61), 64) and not has_clean_window(encode("N" * 4 + "A" * 60), 64)
     assert has_clean_window(encode("N" * 5000 + "A" * 64 + "N" * 5000), 64, chunk=128)
+    assert not has_clean_window(encode("A" * 63), 64)
 
 
 def test_two_inputs_of_one_file_name_are_told_apart_in_the_record(tmp_path: Path):
