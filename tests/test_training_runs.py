@@ -125,6 +125,15 @@ def test_a_clean_window_is_one_of_at_most_five_percent_n_anywhere():
     assert not has_clean_window(encode("A" * 63), 64)
 
 
+def test_a_folder_given_as_a_genome_is_told_to_give_its_fasta_files(genome: Path):
+    """The readers' message said to give "a FASTA, BAM, SAM or CRAM file"; training reads FASTA."""
+    from vqdna_cli.train.genomes import load_genomes
+
+    with pytest.raises(InputError, match=rf"^{genome.parent} is a folder: training reads FASTA files; give the "
+                                         rf"genomes in it \(e.g. {genome.parent}/\*.fa.gz\)$"):
+        load_genomes([str(genome), str(genome.parent)])
+
+
 def test_two_inputs_of_one_file_name_are_told_apart_in_the_record(tmp_path: Path):
     """x/g.fa and y/g.fa were both 'g.fa' in the weights' record: one record listed twice with
     two lengths, and one entry overwrote the other where earlier stages' data was compared."""

@@ -41,6 +41,10 @@ def load_genomes(paths: list[str], holdout_files: tuple[str, ...] = (), holdout_
     if "-" in paths and distributed.world() > 1:  # each process reads its inputs: one would get stdin, the rest nothing
         raise UsageError(f"stdin (-) cannot be read by each of the {distributed.world()} torchrun processes: save the "
                          "sequences to a file and give its name")
+    folder = next((path for path in paths if path != "-" and Path(path).is_dir()), None)
+    if folder is not None:  # (the readers' own message offers BAM, which training does not read)
+        raise InputError(f"{folder} is a folder: training reads FASTA files; give the genomes in it "
+                         f"(e.g. {folder.rstrip('/')}/*.fa.gz)")
     holdout_tail = holdout_tail or {}
     train, heldout, described = [], [], {"train": [], "heldout": []}
     names = [Path(path).name for path in paths]
