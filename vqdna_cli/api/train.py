@@ -242,7 +242,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.checkpoint import save_model
     from vqdna_cli.config import PRESETS
     from vqdna_cli.model.vqdna import VQDNA
-    from vqdna_cli.train.genomes import check_windows, load_genomes, trained_description
+    from vqdna_cli.train.genomes import check_windows, load_genomes
     from vqdna_cli.train.loop import recorded_commands, run_began
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
@@ -260,11 +260,11 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     _resumable_with_records(output, run_record, data, control)
     cfg = PRESETS[preset]
     model = VQDNA(cfg).to(torch_device)
-    check_windows(data, stage.window, run.seed)
+    recorded_data = check_windows(data, stage.window, run.seed)
     _clear_earlier_run(output, control)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
-    record = provenance("tokenizer", trained_description(data, stage.window),
+    record = provenance("tokenizer", recorded_data,
                         {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
                          "batch": stage.batch, "seed": run.seed},
                         metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_commands(output))
@@ -312,7 +312,7 @@ def _check_window_covers_the_encoder(window: int, encoder) -> None:
 def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: TrainControl, run: RunOptions,
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
-    from vqdna_cli.train.genomes import check_windows, load_genomes, trained_description
+    from vqdna_cli.train.genomes import check_windows, load_genomes
     from vqdna_cli.train.loop import recorded_commands, run_began
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
@@ -338,11 +338,11 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     _resumable_with_records(output, run_record, data, control)
     _warn_if_earlier_stages_saw_held_out(info, data.description, model_dir, continues=transformer_preset is None)
     model.to(torch_device)
-    check_windows(data, stage.window, run.seed)
+    recorded_data = check_windows(data, stage.window, run.seed)
     _clear_earlier_run(output, control, model_dir)
     metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
-    record = provenance("pretrain", trained_description(data, stage.window),
+    record = provenance("pretrain", recorded_data,
                         {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
                          "seed": run.seed, "tokenizer": str(model_dir),
                          # the folder can change after this run (-o into -m with --force): its weights' digest cannot

@@ -415,7 +415,7 @@ def _parse_records(lines: Iterable[bytes], source: str) -> Iterator[SequenceReco
         if line.startswith(b">"):
             next_name, next_mate = _header(line, source)
             if name is not None:
-                if next_name == name and (mate, next_mate) == (b"1", b"2"):
+                if _mates((name, mate), (next_name, next_mate)):
                     name, next_name = f"{name}/1", f"{name}/2"
                 yield _unique(_make_record(name, chunks, source), seen, source)
             name, mate, chunks = next_name, next_mate, []
@@ -439,6 +439,12 @@ def _header(line: bytes, source: str) -> tuple[str, bytes]:
         raise InputError(f"a {kind} header in {source} has no record name after '{mark}'")
     casava = _CASAVA.match(words[1]) if len(words) > 1 else None
     return record_name(words[0]), casava[1] if casava else b""
+
+
+def _mates(first: tuple[str, bytes], second: tuple[str, bytes]) -> bool:
+    """Whether two records in a row, as (name, Casava read number), are read 1 and read 2 of
+    one pair: named NAME/1 and NAME/2, in FASTA as in FASTQ."""
+    return first[0] == second[0] and (first[1], second[1]) == (b"1", b"2")
 
 
 def record_name(raw: bytes) -> str:
@@ -488,7 +494,7 @@ def _parse_fastq(lines: Iterator[bytes], source: str) -> Iterator[SequenceRecord
             raise InputError(f"{source} is not valid FASTQ: a record starts with {line[:20]!r}, not '@'")
         name, mate = _header(line, source)
         record = _fastq_record(name, lines, source)
-        if held is not None and held[0].name == name and (held[1], mate) == (b"1", b"2"):
+        if held is not None and _mates((held[0].name, held[1]), (name, mate)):
             yield _unique(_renamed(held[0], f"{name}/1"), seen, source)
             yield _unique(_renamed(record, f"{name}/2"), seen, source)
             held = None

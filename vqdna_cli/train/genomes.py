@@ -110,11 +110,12 @@ class WindowSampler:
 HELD_OUT = "held-out (--holdout-file/--holdout-tail)"
 
 
-def check_windows(genomes: GenomeSplit, window: int, seed: int) -> None:
+def check_windows(genomes: GenomeSplit, window: int, seed: int) -> dict:
     """Refuse, before a --force run removes the earlier run's weights, data with no window to
     train or score on (records all shorter than `window`, or almost all N): draws one of each.
     Training records no window is drawn from, among others (shorter than `window`, or without
-    a window of at most MAX_AMBIGUOUS N), are said."""
+    a window of at most MAX_AMBIGUOUS N), are said. Returns the data the weights record
+    (`trained_description`)."""
     WindowSampler(genomes.train, window, seed).batch(1)
     evaluation_windows(genomes, window, 1, seed)
     record = trained_description(genomes, window)
@@ -127,6 +128,7 @@ def check_windows(genomes: GenomeSplit, window: int, seed: int) -> None:
                           f"{'are' if len(left_out) > 1 else 'is'} not trained on ({', '.join(left_out[:3])}"
                           f"{', ...' if len(left_out) > 3 else ''}); the weights' record lists "
                           f"{'them' if len(left_out) > 1 else 'it'} apart", VqdnaWarning, stacklevel=2)
+    return record
 
 
 _SHORT, _UNCLEAN = "train_shorter_than_window", "train_without_a_clean_window"
