@@ -74,6 +74,22 @@ def test_changes_at_the_start_and_the_stop_codon(gene_g, at, ref, alt, protein, 
     assert (annotation["protein"], annotation["effect"], annotation["hgvs_p"]) == (protein, effect, [hgvs])
 
 
+@pytest.mark.parametrize("at, ref, alt, protein, hgvs", [
+    # TGG|GGC with TAG AAA inserted: the protein ends after W3, as a nonsense G4* makes it
+    # (was G:ins3*K, an amino acid read past the stop)
+    (9, "", "TAGAAA", "G:G4*", "G:p.Gly4Ter"),
+    # AAA TAG AAA inserted: K, then the stop; nothing after it (was G:ins3K*K)
+    (9, "", "AAATAGAAA", "G:ins3K*", "G:p.Trp3_Gly4insLysTer"),
+    # TGG GGC > TGA AGC: W3* and no G4S after the stop (was G:W3*,G:G4S)
+    (8, "GG", "AA", "G:W3*", "G:p.Trp3Ter"),
+])
+def test_a_stop_brought_in_ends_the_protein(gene_g, at, ref, alt, protein, hgvs):
+    sequence, coding = gene_g
+    assert sequence[START + at : START + at + len(ref)] == ref
+    annotation = _annotate(sequence, coding, at, ref, alt)
+    assert (annotation["protein"], annotation["effect"], annotation["hgvs_p"]) == (protein, "stop_gained", [hgvs])
+
+
 def test_start_lost_has_its_sequence_ontology_term():
     assert so_terms("start_lost") == ["start_lost"]
     assert so_terms("stop_retained,start_lost") == ["stop_retained_variant", "start_lost"]

@@ -26,7 +26,9 @@ its first codon starts that many bases after the feature's start. Notation (1-ba
                       amino acid is a stop; *62* where the new reading rebuilds the stop)
     M1?               start_lost: the start codon changed (HGVS p.Met1?)
 
-An in-frame indel that brings in a stop codon is stop_gained (S:ins10*). A frameshift, or
+An in-frame indel that brings in a stop codon is stop_gained, named by the protein it leaves:
+nothing after the new stop is read (S:ins9G*), and a stop right after the amino acids kept is a
+nonsense change (TAA inserted after P9: S:L10*, p.Leu10Ter). A frameshift, or
 any change of the stop codon or past it, is read on into the bases after the CDS that the
 variants leave: a stop removed is stop_lost, named by the amino acid read in its place
 (S:*1274T, HGVS p.Ter1274Thrext*?: the new stop is left unknown). An indel that a later one
@@ -36,7 +38,7 @@ Prefixed by the gene (S:N501Y); a variant in two overlapping genes gets both, co
 
 Each change is also written in HGVS.p (`hgvs_p`, for the VCF), the gene standing for the
 protein's reference sequence: S:p.Asn501Tyr, ORF8:p.Gln27Ter, ORF1ab:p.Phe924=,
-S:p.Tyr144del, S:p.His69_Val70del, S:p.Asn214_Glu215insGluProGlu (the two amino acids
+S:p.Tyr144del, S:p.His69_Val70del, S:p.Arg214_Asp215insGluProGlu (the two amino acids
 either side), S:p.Asn211_Leu212delinsIle, S:p.Phe157fs (HGVS's short frameshift form) and
 p.Ter1274Glnext*? for a lost stop; one description per changed amino acid (N:p.Arg203Lys,
 N:p.Gly204Arg), as VCF INFO values may not hold HGVS's `[...;...]` allele form. Indels are
@@ -385,7 +387,7 @@ def _hgvs_span(amino_acids: str, number: int) -> str:
 
 
 def _hgvs_insertion(cds: CodingSequence, after: int, inserted: str) -> str:
-    """p.Asn214_Glu215insGluProGlu: HGVS names the amino acids either side of an insertion;
+    """p.Arg214_Asp215insGluProGlu: HGVS names the amino acids either side of an insertion;
     `p.?` where one side is outside the protein."""
     protein = translate(cds.sequence)
     if not 1 <= after < len(protein):
@@ -430,6 +432,13 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
             alt_aa = alt_aa[: len(ref_aa)]  # the stop lost: described up to where it was
     else:
         ref_aa, alt_aa = translate(ref_nt), translate(alt_nt)
+        if "*" in alt_aa:
+            # A stop the change brings in: where the first amino acid that differs is that
+            # stop, the protein is a substitution's (TAG AAA inserted after P9 is L10*).
+            ending = _new_ending(gene, first_codon, _to_stop(translate(ref_nt + cds.sequence[end:])),
+                                 _to_stop(alt_aa), frameshift=False)
+            if ending is not None:
+                return ending
     prefix = 0
     while prefix < min(len(ref_aa), len(alt_aa)) and ref_aa[prefix] == alt_aa[prefix]:
         prefix += 1
@@ -439,6 +448,9 @@ def _change(cds: CodingSequence, group: list[tuple]) -> tuple[str, str, list[str
         suffix += 1
     r, a = ref_aa[prefix : len(ref_aa) - suffix], alt_aa[prefix : len(alt_aa) - suffix]
     number = first_codon + prefix + 1  # 1-based codon of r[0]
+    if "*" in a[:-1]:  # nothing after a stop the change brings in is translated (ins9G*, not ins9G*K)
+        cut = a.index("*") + 1
+        r, a = (r[:cut] if len(r) == len(a) else r), a[:cut]
     if not r and not a:
         codon = group[0][0] // 3
         aa = translate(cds.sequence[3 * codon : 3 * codon + 3])
