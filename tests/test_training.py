@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import warnings
 from pathlib import Path
@@ -343,7 +345,8 @@ def test_pretrain_can_start_a_transformer_of_another_size(genomes, tmp_path: Pat
     pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=1, batch=2, transformer_preset="default")
     tokenizer, _ = load_model(tmp_path / "tok")
     pretrained, info = load_model(tmp_path / "pre")
-    assert pretrained.cfg.transformer == PRESETS["default"].transformer
+    # the preset's Transformer, its window the 64 bases it trained on
+    assert pretrained.cfg.transformer == dataclasses.replace(PRESETS["default"].transformer, max_tokens=64)
     assert pretrained.cfg.encoder == tokenizer.cfg.encoder
     for name, tensor in tokenizer.encoder.state_dict().items():
         assert np.array_equal(tensor.numpy(), pretrained.encoder.state_dict()[name].numpy()), name
@@ -356,6 +359,21 @@ def test_pretrain_windows_default_to_the_models_context(genomes, tmp_path: Path)
                  RunOptions(tmp_path / "tok", device="cpu", threads=1))
     model, info = load_model(tmp_path / "pre")
     assert info["provenance"]["pretrain"]["settings"]["window"] == model.cfg.transformer.max_tokens == 64
+
+
+def test_a_fresh_transformer_pretrained_on_shorter_windows_takes_them_as_its_window(genomes, tmp_path: Path):
+    """--window 32 under a 64-token model left positions 32-63 as initialised, and every
+    command still read 64-base windows; a pre-trained Transformer keeps its window."""
+    train_tokenizer(genomes, tmp_path / "tok", steps=2)
+    tokenizer, _ = load_model(tmp_path / "tok")
+    api.pretrain(GenomeSet(tuple(genomes)), tmp_path / "pre", StageSettings(steps=1, window=32, batch=2), QUIET,
+                 RunOptions(tmp_path / "tok", device="cpu", threads=1))
+    model, info = load_model(tmp_path / "pre")
+    assert model.cfg.transformer.max_tokens == info["provenance"]["pretrain"]["settings"]["window"] == 32
+    assert tuple(model.transformer.position.weight.shape) == (32, tokenizer.cfg.transformer.width)
+    api.pretrain(GenomeSet(tuple(genomes)), tmp_path / "again", StageSettings(steps=1, window=24, batch=2), QUIET,
+                 RunOptions(tmp_path / "pre", device="cpu", threads=1))
+    assert load_model(tmp_path / "again")[0].cfg.transformer.max_tokens == 32
 
 
 def test_pretrain_says_when_its_held_out_records_trained_the_tokenizer(genomes, tmp_path: Path):

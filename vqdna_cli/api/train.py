@@ -329,6 +329,9 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     if stage.window > model.cfg.transformer.max_tokens:
         raise UsageError(f"--window {stage.window} exceeds the model's max_tokens {model.cfg.transformer.max_tokens}")
     _check_window_covers_the_encoder(stage.window, model.cfg.encoder)
+    fresh = transformer_preset is not None or "pretrain" not in (info.get("provenance") or {})
+    if fresh and stage.window < model.cfg.transformer.max_tokens:
+        model = _with_window_of(model, stage.window)
     run_record = {**_genomes_record(genomes), "--model weights": _weights_id(info),
                   "--transformer-preset": transformer_preset, "--masking": masking, "--window": stage.window,
                   "--batch": stage.batch, "--lr": stage.lr, "--seed": run.seed}
@@ -437,6 +440,22 @@ def _with_transformer_of(model, preset: str, masking: str | None = None):
         objective = MaskingConfig(fraction=0.25, **LEGACY_MASKING)  # the shipped weights' objective
     cfg = dataclasses.replace(model.cfg, transformer=PRESETS[preset].transformer, masking=objective)
     return VQDNA(cfg).take_tokenizer_of(model)
+
+
+def _with_window_of(model, window: int):
+    """The model with a Transformer `window` tokens long: a fresh Transformer pre-trained on
+    shorter windows than its max_tokens would learn no position past them, and every command
+    reads max_tokens-long windows, so its window becomes the one it trains on."""
+    import dataclasses
+
+    from vqdna_cli.model.vqdna import VQDNA
+
+    transformer = dataclasses.replace(model.cfg.transformer, max_tokens=window)
+    shorter = VQDNA(dataclasses.replace(model.cfg, transformer=transformer))
+    state = model.state_dict()
+    state["transformer.position.weight"] = state["transformer.position.weight"][:window]
+    shorter.load_state_dict(state)
+    return shorter
 
 
 # --- task heads -----------------------------------------------------------------------------

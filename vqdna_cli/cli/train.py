@@ -94,7 +94,7 @@ def pretrain_command(
     output: Output,
     steps: Steps = PRETRAIN_STAGE.steps,
     lr: LearningRate = PRETRAIN_STAGE.lr,
-    window: Annotated[Optional[int], typer.Option("--window", metavar="N", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens. Default: max_tokens (512 for the shipped model).", show_default=False)] = PRETRAIN_STAGE.window,
+    window: Annotated[Optional[int], typer.Option("--window", metavar="N", min=1, help="Bases (= tokens) per training window; at most the model's max_tokens. Default: max_tokens (512 for the shipped model). A Transformer not yet pre-trained (a tokenizer's folder, or --transformer-preset) trained on shorter windows gets them as its window: the other commands then read windows of N bases.", show_default=False)] = PRETRAIN_STAGE.window,
     transformer_preset: Annotated[Optional[str], typer.Option("--transformer-preset", metavar="default|paper|vq|tiny", help="Start a fresh Transformer of this preset's size over the trained tokenizer (default: the size in --model's config).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", metavar="N", min=1, help="Windows per step.")] = PRETRAIN_STAGE.batch,
     stage: options.Given = GENOMES_AND_CONTROL,
