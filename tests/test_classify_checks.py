@@ -148,3 +148,22 @@ def test_class_index_is_one_per_class_where_labels_mix_numbers_and_words():
     assert class_indexes(["1", "other"]) == ["0", "1"]
     assert class_indexes(["0", "1", "2"]) == ["0", "1", "2"] and class_indexes(["-1", "2", "10"]) == ["-1", "2", "10"]
     assert class_indexes(["\u00b2", "1"]) == ["0", "1"]  # '²' passes str.isdigit, but is no integer label
+
+
+def test_a_head_json_naming_other_classes_than_its_weights_is_one_line(run_vqdna, model_copy, short_fasta):
+    """A frozen head whose class_names were one short of its outputs ended in an IndexError
+    traceback; one more headed two probabilities per row with three columns (exit 0); labels
+    and class_names of different lengths loaded."""
+    frozen_head(model_copy, "frozen")
+    for task in ("toy", "frozen"):
+        path = model_copy / "heads" / task / "head.json"
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps({**data, "labels": ["a", "b", "c"], "class_names": ["a", "b", "c"]}))
+        three = run_vqdna("classify", "--task", task, "-m", model_copy, short_fasta)
+        assert three.returncode == 3 and three.stderr_lines == [
+            f"vqdna: error: task head {task!r}: its head.json names 3 classes, its weights give 2: restore head.json "
+            "or retrain the head"] and not three.stdout
+        path.write_text(json.dumps({**data, "class_names": ["only"]}))
+        short = run_vqdna("classify", "--task", task, "-m", model_copy, short_fasta)
+        assert short.returncode == 3 and len(short.stderr_lines) == 1
+        assert "must name the same classes" in short.stderr

@@ -160,6 +160,10 @@ class HeadInfo:
             if key in data and not check(data[key]):
                 raise ModelError(f"{path}: {key} is {json.dumps(data[key])}, expected {expected}: "
                                  "restore it or retrain")
+        if len(data["labels"]) != len(data["class_names"]):
+            raise ModelError(f"{path}: labels {json.dumps(data['labels'])} and class_names "
+                             f"{json.dumps(data['class_names'])} must name the same classes: "
+                             "restore it or retrain")
         lengths = data.get("train_window_lengths")
         head = cls(
             labels=tuple(data["labels"]), class_names=tuple(data["class_names"]), weights_sha256=digest,

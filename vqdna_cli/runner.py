@@ -129,6 +129,10 @@ class Runner:
                           f"{planned}; continue it with `vqdna train finetune --resume` before trusting its answers",
                           VqdnaWarning, stacklevel=2)
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
+        outputs = head_state.get("fc2.weight", torch.empty(0, 0)).shape[0]
+        if outputs != len(info.class_names):  # a table headed by other classes than its numbers
+            raise ModelError(f"task head {task!r}: its head.json names {len(info.class_names)} classes, its weights "
+                             f"give {outputs}: restore head.json or retrain the head")
         adapters = {k[len("transformer."):]: v for k, v in tensors.items() if k.startswith("transformer.")}
         if info.kind == "frozen":  # the shared model as it is, and an MLP over its features
             expected = head_feature_count(self.model.cfg, info.reads)
@@ -144,7 +148,10 @@ class Runner:
             raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}") from None
         if missing.unexpected_keys or any("lora" in k for k in missing.missing_keys):
             raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
-        head.load_state_dict(head_state)
+        try:
+            head.load_state_dict(head_state)
+        except RuntimeError:
+            raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}") from None
         return head.to(self.device).eval(), info
 
     def _check_trained_on_this_model(self, task: str, info: HeadInfo) -> None:
