@@ -159,6 +159,24 @@ def test_a_sample_with_no_variant_the_model_scores_has_no_model_numbers(files, t
                                                              "tokens_changed": None}
 
 
+def test_an_indel_that_fits_the_window_is_scored_and_the_flank_used_is_said(files, tiny_model_dir, tmp_path):
+    """The tiny model reads 64 bases: a deletion of 62 fits with a base either side, yet got
+    '.' (the VCF anchor base was counted twice); one of 63 does not, and is now warned of.
+    The tables and summary.json said flank 64 where the model's window left 31."""
+    genomes = tmp_path / "g.fa"
+    genomes.write_text(fasta_text({"fits": REF[:1000] + REF[1062:], "too_long": REF[:1000] + REF[1063:]}))
+    with pytest.warns(VqdnaWarning) as said:
+        run(files, [genomes], tmp_path / "out", tiny_model_dir, plot=False)
+    assert [str(w.message) for w in said if "model numbers" in str(w.message)] == [
+        "1 variant longer than the model window allows (62 bases with one either side) has no model numbers "
+        "('.' in variants.tsv)"]
+    scored = {row["sample"]: row["llr"] != "." for row in rows(tmp_path / "out" / "variants.tsv")}
+    assert scored == {"fits": True, "too_long": False}
+    first_line = (tmp_path / "out" / "variants.tsv").read_text().splitlines()[0]
+    assert first_line.endswith(" flank 31")
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["flank"] == 31
+
+
 def test_inputs_and_labels_that_cannot_be_right_are_named(files, tiny_model_dir, tmp_path):
     from vqdna_cli.errors import UsageError
     from vqdna_cli.options import MutationsOptions

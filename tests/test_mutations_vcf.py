@@ -4,13 +4,14 @@ protein changes, INFO/DP and AF kept from an input VCF, bgzip + tabix for `.vcf.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pysam
 import pytest
 
 from test_mutations import (CDS_START, CHROM, DEL_AT, INS_AFTER, NONCODING_SNV, REF, SNV_ALT, SNV_POS, SNV_PROTEIN,
-                            codon, files, other_base, run)  # noqa: F401  (files: the fixture)
+                            codon, files, other_base, rows, run)  # noqa: F401  (files: the fixture)
 from vqdna_cli.mutations.annotate import CODONS, THREE_LETTER, Annotator, read_gff, so_terms
 from vqdna_cli.mutations.variants import Call, Reference, normalise
 
@@ -48,6 +49,11 @@ def test_vcf_has_so_effects_hgvs_and_no_ancestral_allele_key(files, tiny_model_d
     noncoding = records[NONCODING_SNV + 1]
     assert "EFFECT" not in noncoding.info and "HGVSP" not in noncoding.info and "GENE" not in noncoding.info
     assert "LLR" in noncoding.info
+    # ESHIFT to 6 significant digits, as close as the TSV's: it had 6 decimals (8e-05 for 8.017e-05)
+    shifts = sorted(float(x) for x in re.findall(r"ESHIFT=([^;\t]+)", text))
+    tsv = sorted({float(row["embedding_shift"]) for row in rows(out / "variants.tsv")})
+    assert len(shifts) == len(tsv) and any(b < 1e-3 for b in tsv)
+    assert all(abs(a - b) <= (5e-4 * b if b < 1e-3 else 5e-5) for a, b in zip(shifts, tsv))
 
 
 def test_vcf_is_the_same_bytes_from_another_folder(files, tiny_model_dir, tmp_path, monkeypatch):

@@ -85,7 +85,8 @@ def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tok
                  progress: ScoringProgress = ScoringProgress()) -> dict[Site, SiteEffect | None]:
     """Effects of every distinct site, in batches (None for an indel too long for the model
     window)."""
-    fits = [max(len(s.ref), len(s.alt)) + 2 <= runner.window for s in sites]
+    # the event's own bases (not the VCF anchor base ref and alt share) and a base either side
+    fits = [max(s.end0 - s.start0, len(s.inserted)) + 2 <= runner.window for s in sites]
     effects: dict[Site, SiteEffect | None] = {site: None for site, fit in zip(sites, fits) if not fit}
     sites = [site for site, fit in zip(sites, fits) if fit]
     if not sites:
@@ -115,6 +116,12 @@ def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tok
                                    [float(x - y) for x, y in zip(alt_score, ref_score)],
                                    max(0.0, 1.0 - cosine), delta)
     return effects
+
+
+def widest_flank(window: int) -> int:
+    """The flank of a single-base variant under a model of `window` tokens: FLANK, or less
+    where both flanks would not fit (a longer event gets less, down to one base)."""
+    return min(FLANK, (window - 1) // 2)
 
 
 def _tokenized_windows(runner, sequences: dict[str, str], sites: list[Site], batch_tokens: int,

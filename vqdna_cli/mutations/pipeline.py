@@ -229,12 +229,21 @@ def call_all(inputs: list[str], reference: Reference, filters, progress: Callabl
     return samples
 
 
+def _warn_unscored(effects: dict, window: int) -> None:
+    """Indels too long for the model window get `.` for every model number: said, with a count."""
+    unscored = sum(effect is None for effect in effects.values())
+    if unscored:
+        warnings.warn(f"{unscored:,} variant{'' if unscored == 1 else 's'} longer than the model window allows "
+                      f"({window - 2:,} bases with one either side) {'has' if unscored == 1 else 'have'} no model "
+                      "numbers ('.' in variants.tsv)", VqdnaWarning, stacklevel=2)
+
+
 def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runner_factory: Callable,
         batch_tokens: int, force: bool, progress: Callable[[int], None],
         on_stage: Callable[[str, int | None], None] = lambda label, total=None: None) -> dict:
     from vqdna_cli.mutations import plot as plotting
     from vqdna_cli.mutations.annotate import Annotator, read_gff
-    from vqdna_cli.mutations.effects import FLANK, PASSES, ScoringProgress, site_effects
+    from vqdna_cli.mutations.effects import PASSES, ScoringProgress, site_effects, widest_flank
     from vqdna_cli.mutations.pileup import ReadFilters
 
     reference, annotation, labels = Path(options.reference), options.annotation, options.labels
@@ -256,6 +265,8 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
                                                                        f"({name})", total),
                              done=progress)
     effects = site_effects(runner, ref.sequences, sites, batch_tokens, passes)
+    _warn_unscored(effects, runner.window)
+    flank = widest_flank(runner.window)
     if annotator:
         for sample in samples:
             annotator.annotate(sample.calls)
@@ -263,7 +274,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
     levels = runner.levels
     sizes = list(runner.model.cfg.quantizer.codebook_sizes)
     comment = (f"vqdna {described['vqdna_version']} model {described['model_hash']} reference {Path(reference).name} "
-               f"flank {FLANK}")
+               f"flank {flank}")
     notices = []
     with report.atomic_directory(output_dir, force) as work:
         report.write_table(work / "variants.tsv", comment, _variant_header(levels),
@@ -285,7 +296,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
         if lineage is not None:  # which column of the labels file: who_label and pango score differently
             lineage = {"labels": lineage.pop("labels"), "label_column": options.label_column, **lineage}
         summary = {**FORMAT, **described, "reference": str(reference), "annotation": str(annotation) if annotation else None,
-                   "inputs": inputs, "flank": FLANK, "read_filters": dataclasses.asdict(filters),
+                   "inputs": inputs, "flank": flank, "read_filters": dataclasses.asdict(filters),
                    "samples": summaries, "distinct_variants": len(sites), "lineage": lineage,
                    "definitions": _DEFINITIONS}
         report.write_json(work / "summary.json", summary)
@@ -470,7 +481,7 @@ def _write_vcf(path: Path, reference: Reference, comment: str, samples: list[Sam
             values[f"L{k + 1}_SITE"] = int(e.site_changed[k])
             values[f"L{k + 1}_WINDOW"] = e.window_changed[k]
             values[f"L{k + 1}_LLR"] = round(e.llr_levels[k], 4)
-        values["ESHIFT"] = round(e.embedding_shift, 6)
+        values["ESHIFT"] = float(f"{e.embedding_shift:.6g}")  # small: 6 significant digits, not 6 decimals
         values["LLR"] = round(e.llr, 4)
         return values
 
