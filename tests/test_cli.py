@@ -264,30 +264,73 @@ def test_ctrl_c_exits_130_with_a_message(monkeypatch, capsys, tmp_path: Path) ->
     assert "vqdna: error: interrupted" in capsys.readouterr().err
 
 
-def test_a_ctrl_c_during_torchs_import_is_held_until_it_is_done(monkeypatch) -> None:
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_during_torchs_import_is_held_until_it_is_done(monkeypatch, stop: str) -> None:
     """A Ctrl-C landing while torch's C++ code calls back into Python aborted the process
-    (exit 134); it is held until the import is over, then raised where vqdna turns it into
-    its one line (exit 130), and the usual handler is back."""
+    (exit 134); a kill's exception raised inside numpy's or torch's import was a traceback or
+    swallowed (the run went on, exit 0). Each is held until the import is over, then raised
+    where vqdna turns it into its one line, and the usual handler is back."""
     import importlib
     import os
     import signal
 
-    from vqdna_cli.cli import handling
+    from vqdna_cli.cli import app, handling
+    from vqdna_cli.errors import Terminated
+
+    signum = getattr(signal, stop)
+    handler = {"SIGINT": signal.default_int_handler, "SIGTERM": app._terminate, "SIGHUP": app._hang_up}[stop]
 
     def import_interrupted(name):
-        os.kill(os.getpid(), signal.SIGINT)  # delivered now, in the middle of "the import"
+        os.kill(os.getpid(), signum)  # delivered now, in the middle of "the import"
         imported.append(name)
 
     imported = []
     monkeypatch.delitem(sys.modules, "torch")
     monkeypatch.setattr(importlib, "import_module", import_interrupted)
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # main() of an earlier test ignores it
+    before = signal.signal(signum, handler)  # main() of an earlier test ignores it
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt if stop == "SIGINT" else Terminated):
             handling.import_torch_holding_ctrl_c()
-        assert imported == ["torch"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert imported == ["torch"] and signal.getsignal(signum) is handler
     finally:
-        signal.signal(signal.SIGINT, before)
+        signal.signal(signum, before)
+
+
+@pytest.mark.parametrize("stop, code, said", [("KeyboardInterrupt", 130, "interrupted"),
+                                              ("Terminated", 143, "terminated")])
+def test_a_stop_while_typer_reads_the_command_line_is_one_line(monkeypatch, capsys, stop: str, code: int,
+                                                               said: str) -> None:
+    """Ctrl-C or a kill while Typer builds the command line (before a command's own handling)
+    was a traceback through Typer."""
+    import signal
+
+    from vqdna_cli.cli import app
+    from vqdna_cli.errors import Terminated
+
+    def stopped(**kwargs):
+        raise KeyboardInterrupt if stop == "KeyboardInterrupt" else Terminated(signal.SIGTERM, "terminated")
+
+    monkeypatch.setattr(app, "app", stopped)
+    assert app._run() == code
+    assert capsys.readouterr().err == f"vqdna: error: {said}\n"
+
+
+def test_a_ctrl_c_while_the_cli_loads_is_one_line(tmp_path: Path) -> None:
+    """A Ctrl-C in the first tenth of a second (Typer and the commands loading) printed a
+    traceback through Typer's import; it is one line, exit 130, as later."""
+    import subprocess
+
+    script = ("import sys\n"
+              "class Stop:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name == 'typer':\n"
+              "            raise KeyboardInterrupt\n"
+              "sys.meta_path.insert(0, Stop())\n"
+              "sys.modules.pop('typer', None)\n"
+              "from vqdna_cli.cli.entry import main\n"
+              "main()\n")
+    result = subprocess.run([sys.executable, "-c", script, "--version"], capture_output=True, timeout=120)
+    assert result.returncode == 130 and result.stderr.decode() == "vqdna: error: interrupted\n"
 
 
 def test_closed_stdout_pipe_is_not_an_error(run_vqdna, tiny_model_dir: Path, short_fasta: Path) -> None:
@@ -300,6 +343,9 @@ def test_closed_stdout_pipe_is_not_an_error(run_vqdna, tiny_model_dir: Path, sho
 @pytest.mark.parametrize("closed, args, message, code", [
     ("<&-", ["tokenize", "-", "-o", "OUT.npz"], "cannot read stdin (-): it is closed", 2),
     (">&-", ["classify", "--task", "toy", "FASTA"], "cannot write to stdout: it is closed; give -o FILE", 4),
+    # these printed nothing and exited 0
+    (">&-", ["classify", "--list-tasks"], "cannot write to stdout: it is closed", 4),
+    (">&-", ["--version"], "cannot write to stdout: it is closed", 4),
 ])
 def test_a_stream_closed_at_start_is_one_line(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path,
                                               closed: str, args: list[str], message: str, code: int) -> None:
@@ -309,7 +355,8 @@ def test_a_stream_closed_at_start_is_one_line(tiny_model_dir: Path, short_fasta:
 
     given = [str(tmp_path / "out.npz") if a == "OUT.npz" else str(short_fasta) if a == "FASTA" else a for a in args]
     shell = f'exec {closed}; exec "$0" "$@"'
-    result = subprocess.run(["sh", "-c", shell, sys.executable, "-m", "vqdna_cli", *given, "-m", str(tiny_model_dir)],
+    model = [] if args == ["--version"] else ["-m", str(tiny_model_dir)]
+    result = subprocess.run(["sh", "-c", shell, sys.executable, "-m", "vqdna_cli", *given, *model],
                             capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     stderr = result.stderr.decode()
     assert result.returncode == code and stderr.startswith(f"vqdna: error: {message}") and stderr.count("\n") == 1

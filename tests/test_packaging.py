@@ -95,7 +95,7 @@ def test_wheel_carries_the_shipped_weights_byte_for_byte(built):
             assert member in names, member
             assert _sha256(wheel.read(member)) == _sha256(path.read_bytes()), member
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "vqdna = vqdna_cli.cli.app:main" in wheel.read(entry_points).decode()
+        assert "vqdna = vqdna_cli.cli.entry:main" in wheel.read(entry_points).decode()
 
 
 def test_wheel_leaves_out_the_candidate_weights(built):

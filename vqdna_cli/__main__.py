@@ -1,4 +1,4 @@
-from vqdna_cli.cli.app import main
+from vqdna_cli.cli.entry import main
 
 if __name__ == "__main__":
     main()

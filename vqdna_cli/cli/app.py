@@ -13,7 +13,7 @@ import typer
 from vqdna_cli import __version__
 from vqdna_cli.cli import classify, embed, mutations, tokenize, train
 from vqdna_cli.cli.command import OneValueEach
-from vqdna_cli.cli.handling import fail, one_line_errors, one_process
+from vqdna_cli.cli.handling import INTERRUPTED, fail, one_line_errors, one_process
 from vqdna_cli.errors import OutputError, Terminated
 from vqdna_cli.heartbeat import to_stderr
 
@@ -36,6 +36,8 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): print() would write nothing, exit 0
+            raise typer.Exit(fail("cannot write to stdout: it is closed", OutputError.exit_code).exit_code)
         print(f"vqdna {__version__}")
         raise typer.Exit()
 
@@ -101,6 +103,10 @@ def _run() -> int:
     """
     try:
         code = app(standalone_mode=False)
+    except Terminated as stopped:  # while Typer reads the command line, before the command's own handling
+        return fail(stopped.what, 128 + stopped.signum).exit_code
+    except KeyboardInterrupt:
+        return fail("interrupted", INTERRUPTED).exit_code
     except UsageError as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # `no_args_is_help`: the help on stderr
             error.show()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,6 +11,7 @@ import typer
 
 from vqdna_cli.cli import options
 from vqdna_cli.cli.embed import ReverseComplement
+from vqdna_cli.errors import OutputError
 from vqdna_cli.options import ClassifyOptions, ScanSettings
 
 # Checked in the API (one-line errors), not by Typer, so that a bad value reads like every other error.
@@ -50,6 +52,8 @@ def command(
                                      ("--rc", rc), ("--header-comments", header_comments)) if set_]
         if ignored:  # it would do nothing with them: say so, rather than leave no file where one was asked for
             raise UsageError(f"--list-tasks prints the task heads to stdout and exits: drop {', '.join(ignored)}")
+        if sys.stdout is None:  # started with stdout closed (`>&-`): print() would write nothing, exit 0
+            raise OutputError("cannot write to stdout: it is closed")
         _print_tasks(api.list_tasks(model))
         return
     inputs, run, quiet = given.inputs(source), given.run(model), given.quiet

@@ -11,7 +11,6 @@ import functools
 import importlib
 import os
 import re
-import signal
 import sys
 import threading
 import warnings
@@ -21,6 +20,7 @@ import typer
 from vqdna_cli.errors import DISK_ERRORS, PATH_ERRORS, OutputError, Terminated, UsageError, VqdnaError, VqdnaWarning
 from vqdna_cli.heartbeat import to_stderr
 from vqdna_cli.launch import launch_rank, launch_world
+from vqdna_cli.stops import stops_held
 
 INTERRUPTED = 130
 TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
@@ -81,20 +81,15 @@ def warnings_as_lines(quiet: bool):
 
 
 def import_torch_holding_ctrl_c() -> None:
-    """Import torch (every command uses it) with a Ctrl-C held back until the import is done.
-    A KeyboardInterrupt raised while torch's C++ code calls back into Python is not caught
-    there: the process aborts (exit 134, a C++ message) instead of ending in one line, 130."""
-    if "torch" in sys.modules or not _in_main_thread() or signal.getsignal(signal.SIGINT) is not \
-            signal.default_int_handler:  # ignored (a job started in the background), or someone else's
+    """Import torch (every command uses it) with Ctrl-C, `kill` and SIGHUP held back until the
+    import is done, then acted on. A KeyboardInterrupt raised while torch's C++ code calls back
+    into Python is not caught there: the process aborts (exit 134, a C++ message) instead of
+    ending in one line, 130; a kill's exception raised inside numpy's or torch's import ended
+    in a traceback, or was swallowed there and the run went on."""
+    if "torch" in sys.modules or not _in_main_thread():
         return
-    held = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
-    try:
+    with stops_held():  # a stop ignored (a job started in the background) stays ignored
         importlib.import_module("torch")
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if held:
-        raise KeyboardInterrupt
 
 
 def _in_main_thread() -> bool:
