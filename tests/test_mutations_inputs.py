@@ -124,6 +124,40 @@ def test_a_folder_another_run_makes_at_the_output_meanwhile_is_kept(tmp_path):
     assert (out / "variants.tsv").read_text() == "this run's"
 
 
+def test_a_kill_while_force_replaces_the_files_leaves_one_runs_folder(tmp_path, monkeypatch):
+    """`-o DIR --force` over an earlier run: a SIGTERM between two of the file moves left the
+    new samples.tsv beside the old variants.tsv; it is held until every file is in place."""
+    import os
+    import signal
+
+    from vqdna_cli.cli.app import _terminate
+    from vqdna_cli.errors import Terminated
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("samples.tsv", "summary.json", "variants.tsv"):
+        (out / name).write_text("the earlier run's")
+    real_replace, moved = os.replace, []
+
+    def replace_then_killed(source, target):
+        if not moved:
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered at the first move
+        moved.append(Path(target).name)
+        real_replace(source, target)
+
+    before = signal.signal(signal.SIGTERM, _terminate)
+    monkeypatch.setattr(report.os, "replace", replace_then_killed)
+    try:
+        with pytest.raises(Terminated):
+            with report.atomic_directory(out, force=True) as work:
+                for name in ("samples.tsv", "summary.json", "variants.tsv"):
+                    (work / name).write_text("this run's")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert {p.name: p.read_text() for p in out.iterdir()} == {name: "this run's" for name in moved}
+    assert moved == ["samples.tsv", "summary.json", "variants.tsv"]
+
+
 def test_genome_headers_that_name_no_sample_or_hold_tabs(files, tiny_model_dir, tmp_path):
     """A bare '>' ended in a StopIteration traceback. Where IDs repeat the whole header names
     each genome: a tab in it split the tables' rows across columns (and --vcf failed at the

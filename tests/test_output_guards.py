@@ -327,3 +327,66 @@ def test_a_descriptor_that_is_not_open_is_one_line(run_vqdna, tiny_model_dir: Pa
     result = run_vqdna("classify", "--task", "toy", short_fasta, "--model", tiny_model_dir, "-o", "/dev/fd/57")
     assert result.returncode == 4 and result.stderr_lines == [
         "vqdna: error: cannot write /dev/fd/57: file descriptor 57 is not open"]
+
+
+def _classify_over_an_earlier_pair(tiny_model_dir: Path, short_fasta: Path, folder: Path) -> tuple[Path, Path]:
+    """classify -o folder/c.tsv --force where an earlier run left c.tsv and c.tsv.json."""
+    from vqdna_cli import api
+    from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions
+
+    folder.mkdir()
+    table, sidecar = folder / "c.tsv", folder / "c.tsv.json"
+    table.write_text("the earlier table\n")
+    sidecar.write_text('{"earlier": true}\n')
+    api.classify(InputSpec(str(short_fasta)), table, "toy", RunOptions(tiny_model_dir, threads=1), ClassifyOptions(),
+                 force=True)
+    return table, sidecar
+
+
+def test_a_full_disk_at_the_sidecar_keeps_the_earlier_table_and_sidecar(tiny_model_dir: Path, short_fasta: Path,
+                                                                         tmp_path: Path, monkeypatch) -> None:
+    """The earlier table was removed and its sidecar kept: a record of a table that was gone."""
+    import errno
+
+    from vqdna_cli.io import writers
+
+    class FullDisk:
+        @staticmethod
+        def dumps(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writers, "json", FullDisk)
+    with pytest.raises(OutputError, match=r"cannot write .*c\.tsv\.json: No space left on device$"):
+        _classify_over_an_earlier_pair(tiny_model_dir, short_fasta, tmp_path / "out")
+    assert {p.name: p.read_text() for p in (tmp_path / "out").iterdir()} == {
+        "c.tsv": "the earlier table\n", "c.tsv.json": '{"earlier": true}\n'}
+
+
+def test_a_kill_between_the_table_and_its_sidecar_waits_for_both(tiny_model_dir: Path, short_fasta: Path,
+                                                                  tmp_path: Path, monkeypatch) -> None:
+    """A SIGTERM once the table was in place left it beside the earlier run's sidecar (or, for
+    a new output, without one: the rerun was then refused)."""
+    import signal
+
+    from vqdna_cli.cli.app import _terminate
+    from vqdna_cli.errors import Terminated
+    from vqdna_cli.io import writers
+
+    real_replace = os.replace
+
+    def replace_then_killed(source, target):
+        if str(target).endswith("c.tsv"):
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered once the table is moved
+        real_replace(source, target)
+
+    before = signal.signal(signal.SIGTERM, _terminate)
+    monkeypatch.setattr(writers.os, "replace", replace_then_killed)
+    try:
+        with pytest.raises(Terminated):
+            _classify_over_an_earlier_pair(tiny_model_dir, short_fasta, tmp_path / "out")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    table, sidecar = tmp_path / "out" / "c.tsv", tmp_path / "out" / "c.tsv.json"
+    rows = [line for line in table.read_text().splitlines() if not line.startswith("#")]
+    assert json.loads(sidecar.read_text())["rows"] == len(rows) - 1 > 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.tsv", "c.tsv.json"]

@@ -59,7 +59,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     for the caller to warn about."""
     from vqdna_cli.head_features import head_features, head_inputs, spans_unlike_training
     from vqdna_cli.io.writers import (PredictionBed, PredictionTsv, check_output, check_sidecar, check_text_output,
-                                      has_sidecar, text_output, write_sidecar)
+                                      table_output)
     from vqdna_cli.runner import GROUP_RECORDS, embed_records
     from vqdna_cli.scan import MAX_AMBIGUOUS
 
@@ -107,7 +107,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     calls = _window_calls(results, probabilities_of, join_parts=output_format == "tsv")
     calls = read_ahead(calls)  # an input that fails at once writes nothing, not even a header to stdout
     count = read_count = outside = ambiguous = 0  # counters, not lists: memory stays flat over millions of reads
-    with text_output(output) as out:
+    with table_output(output) as (out, sidecar):
         table.write_header(out, provenance if options.header_comments else None)
         for record, windows, probabilities in calls:  # rows are written as records finish
             rows = table.rows(record, windows, probabilities)
@@ -115,8 +115,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
             count += len(rows)
             spans, far, mostly_n = spans_unlike_training(info, record, windows)
             read_count, outside, ambiguous = read_count + spans, outside + far, ambiguous + mostly_n
-    if has_sidecar(output):
-        write_sidecar(output, {**provenance, "columns": table.columns, "rows": count})
+        sidecar.update({**provenance, "columns": table.columns, "rows": count})
     return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
             "read_count": read_count, "outside_training_lengths": outside, "mostly_ambiguous": ambiguous,
             "max_ambiguous": MAX_AMBIGUOUS,
@@ -137,8 +136,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
 
     from vqdna_cli.head_features import head_features, head_inputs, outside_training_lengths
     from vqdna_cli.io.regions import parse_region, read_bed
-    from vqdna_cli.io.writers import (ScanBed, check_output, check_sidecar, check_text_output, has_sidecar,
-                                      text_output, write_sidecar)
+    from vqdna_cli.io.writers import ScanBed, check_output, check_sidecar, check_text_output, table_output
     from vqdna_cli.runner import embed_records
     from vqdna_cli.scan import MAX_AMBIGUOUS, ScanLayout, ScanSource, ScanWindow, background_classes
 
@@ -171,7 +169,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     kept = windows = 0
     made_by = {**runner.describe(batch_tokens=run.tokens_per_batch()), **info.made_by()}
     batches = read_ahead(_batched(results, SCAN_BATCH))  # a genome that fails at once writes nothing
-    with text_output(output) as out:
+    with table_output(output) as (out, sidecar):
         table = ScanBed(out, list(info.class_names))
         # the whole record on stdout too, where no .json goes beside the BED
         scanned = " ".join(f"{key} {value}" for key, value in genome.describe().items()
@@ -193,18 +191,17 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                 # a row kept as a call is named for it, though background may be more probable
                 table.write_row(record, strand, p, among=calls if settings.min_prob > 0 else None)
                 kept += 1
-    tracker.finish(source.total_bases)
-    result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
-              "strands": "".join(layout.strands), "bases": tracker.covered, "max_ambiguous": MAX_AMBIGUOUS,
-              "regions_shorter_than_window": source.shorter_than(layout.window),
-              "regions_are_whole_records": source.whole_records, "regions_merged_away": source.merged_away,
-              "windows_mostly_ambiguous": source.skipped.ambiguous,
-              "outside_training_lengths": outside_training_lengths(info, layout.window),
-              "train_window_lengths": info.train_window_lengths}
-    if has_sidecar(output):
-        write_sidecar(output, {**ScanBed.FORMAT, **made_by, "task": task, "class_names": list(info.class_names),
-                               **genome.describe(), "min_prob": settings.min_prob, "columns": table.columns,
-                               **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
+        tracker.finish(source.total_bases)
+        result = {"windows": windows, "rows": kept, "window": layout.window, "stride": layout.stride,
+                  "strands": "".join(layout.strands), "bases": tracker.covered, "max_ambiguous": MAX_AMBIGUOUS,
+                  "regions_shorter_than_window": source.shorter_than(layout.window),
+                  "regions_are_whole_records": source.whole_records, "regions_merged_away": source.merged_away,
+                  "windows_mostly_ambiguous": source.skipped.ambiguous,
+                  "outside_training_lengths": outside_training_lengths(info, layout.window),
+                  "train_window_lengths": info.train_window_lengths}
+        sidecar.update({**ScanBed.FORMAT, **made_by, "task": task, "class_names": list(info.class_names),
+                        **genome.describe(), "min_prob": settings.min_prob, "columns": table.columns,
+                        **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
     return result
 
 

@@ -26,6 +26,7 @@ from typing import IO
 import numpy as np
 
 from vqdna_cli.errors import DISK_ERRORS, OutputError, VqdnaWarning
+from vqdna_cli.stops import stops_held
 
 
 def check_output(path: Path | str | None, force: bool, inputs: Iterable = (), binary: bool = False) -> None:
@@ -221,30 +222,62 @@ def atomic_file(path: Path | str, mode: str = "wb") -> Iterator[IO]:
         except OSError as error:
             raise write_error(path, error) from None
         return
-    claim_parts(path)
-    tmp = part_of(path)
+    with atomic_files([path], mode) as (handle,):
+        yield handle
+
+
+@contextlib.contextmanager
+def atomic_files(paths: list[Path], mode: str) -> Iterator[list[IO]]:
+    """Temporary files beside the (regular) files `paths`, all open for the block; they replace
+    `paths` only if it succeeds, one after the other with stops (Ctrl-C, kill) held, so that
+    a stop never leaves some replaced and others not. A file that cannot be moved into place
+    takes those moved before it with it: a table without its sidecar says nothing of what made
+    it, and would refuse the rerun without --force."""
+    temporaries: list[Path] = []
+    handles: list[IO] = []
+    moved: list[Path] = []
+    current = paths[0]
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)  # this process's own, of an earlier failed write
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        for current in paths:
+            claim_parts(current)
+            tmp = part_of(current)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # this process's own, of an earlier failed write
+            handles.append(os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), mode))
+            temporaries.append(tmp)
     except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror}") from None
+        _discard(handles, temporaries, [])
+        raise OutputError(f"cannot write {current}: {error.strerror}") from None
+    current = paths[0]  # what the block writes into, as far as an error there can tell
     try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-        os.chmod(tmp, _mode_for(path))
-        if path.absolute() in _NO_CLOBBER:
-            _rename_unless_present(tmp, path)
-        else:
-            os.replace(tmp, path)
+        yield handles
+        for current, handle in zip(paths, handles):
+            handle.close()  # a full disk may only say so now, as the last bytes go out
+        with stops_held():
+            for current, tmp in zip(paths, temporaries):
+                os.chmod(tmp, _mode_for(current))
+                if current.absolute() in _NO_CLOBBER:
+                    _rename_unless_present(tmp, current)
+                else:
+                    os.replace(tmp, current)
+                moved.append(current)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise write_error(path, error) from None
+        _discard(handles, temporaries, moved)
+        raise write_error(current, error) from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if len(moved) < len(paths):  # (a stop held while they moved is raised once all are in place)
+            _discard(handles, temporaries, moved)
         raise
+
+
+def _discard(handles: list[IO], temporaries: list[Path], moved: list[Path]) -> None:
+    """What a failed `atomic_files` wrote: its temporary files, and the files it had moved."""
+    for handle in handles:
+        with contextlib.suppress(OSError):
+            handle.close()
+    for path in [*temporaries, *moved]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _rename_unless_present(tmp: Path, path: Path) -> None:
@@ -550,16 +583,25 @@ def check_sidecar(output: Path | str | None, force: bool, inputs: Iterable = ())
         check_output(sidecar_path(output), force, inputs)
 
 
-def write_sidecar(output: Path | str, provenance: dict) -> None:
-    """The sidecar belongs to its output: written (and replaced) with it, after it. If it
-    cannot be written (a disk that filled up), the table goes too: a table without its
-    sidecar says nothing of what made it, and would refuse the rerun (without --force)."""
-    try:
-        with atomic_file(sidecar_path(output), "w") as handle:
-            handle.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
-    except BaseException:
-        Path(output).unlink(missing_ok=True)
-        raise
+@contextlib.contextmanager
+def table_output(output: Path | str | None) -> Iterator[tuple[IO[str], dict]]:
+    """classify's table (stdout, a stream, or a file) and the record of what made it: the dict
+    the block fills becomes, for a file, its sidecar `<output>.json`. The two are written to
+    temporary files and replace the earlier pair together (`atomic_files`): an error, a full
+    disk or Ctrl-C leaves the earlier pair as it was, never a table beside another run's
+    sidecar or without its own."""
+    sidecar: dict = {}
+    if not has_sidecar(output):
+        with text_output(output) as out:
+            yield out, sidecar
+        return
+    with atomic_files([through_link(Path(output)), through_link(sidecar_path(output))], "w") as (out, record):
+        yield out, sidecar
+        try:
+            record.write(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+            record.flush()
+        except OSError as error:
+            raise write_error(sidecar_path(output), error) from None
 
 
 class ScanBed:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vqdna_cli.errors import OutputError
 from vqdna_cli.io.writers import check_parent_writable, claim_parts, part_of, umask
+from vqdna_cli.stops import stops_held
 
 
 # Every file the command may write into OUTDIR: --force replaces these and nothing else.
@@ -101,14 +102,16 @@ def _appeared(path: Path) -> OutputError:
 
 def _replace_outputs(work: Path, folder: Path) -> None:
     """Move the new files into `folder`; a vqdna file of an earlier run that this run did
-    not write (variants.vcf without --vcf now) is removed, so the folder is one run's."""
+    not write (variants.vcf without --vcf now) is removed, so the folder is one run's. A stop
+    (Ctrl-C, kill) is held until every file is moved: it left a folder of two runs' files."""
     written = {child.name for child in work.iterdir()}
-    for name in OUTPUT_FILES:
-        old = folder / name
-        if name not in written and old.is_file() and not old.is_symlink():
-            old.unlink()
-    for name in sorted(written):
-        os.replace(work / name, folder / name)
+    with stops_held():
+        for name in OUTPUT_FILES:
+            old = folder / name
+            if name not in written and old.is_file() and not old.is_symlink():
+                old.unlink()
+        for name in sorted(written):
+            os.replace(work / name, folder / name)
 
 
 def fmt(value) -> str:
