@@ -102,6 +102,21 @@ def test_other_weights_format_version_is_refused(saved) -> None:
         load_model(directory)
 
 
+def test_a_config_that_disagrees_with_the_tensors_names_the_tensor(saved) -> None:
+    """The message kept PyTorch's first line only ("Error(s) in loading state_dict for
+    VQDNA:"): which tensor, and which sizes, were left out."""
+    model, directory = saved
+    info = json.loads((directory / "config.json").read_text())
+    info["model"]["transformer"]["max_tokens"] = model.cfg.transformer.max_tokens * 2
+    (directory / "config.json").write_text(json.dumps(info))
+    width, tokens = model.cfg.transformer.width, model.cfg.transformer.max_tokens
+    with pytest.raises(ModelError, match=re.escape(
+            f"does not match its config.json: size mismatch for transformer.position.weight: copying a param with "
+            f"shape torch.Size([{tokens}, {width}]) in the file, the config asks for torch.Size([{2 * tokens}, "
+            f"{width}])")):
+        load_model(directory)
+
+
 # --- heads ------------------------------------------------------------------------------------
 
 

@@ -183,8 +183,16 @@ def load_model(directory: Path):
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise ModelError(f"{directory / MODEL_FILE} does not match its config.json: {str(error).splitlines()[0]}") from None
+        raise ModelError(f"{directory / MODEL_FILE} does not match its config.json: {_first_fault(error)}") from None
     return model.eval(), info
+
+
+def _first_fault(error: RuntimeError) -> str:
+    """The first fault PyTorch lists when a state dict does not load (a size mismatch names the
+    tensor and both shapes); its first line only says that there are faults."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    fault = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else (lines or ["?"])[0]
+    return fault.replace("from checkpoint, the shape in current model is", "in the file, the config asks for")
 
 
 def model_hash(info: dict) -> str:
