@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 
 from vqdna_cli.io.tokens_npz import TokensNpz
-from vqdna_cli.io.writers import ArrayStream, atomic_file, write_npz, write_sidecar
+from vqdna_cli.io.writers import ArrayStream, atomic_file, table_output, write_npz
 
 
 # Bytes of one shard's array read at a time: merging a genome's shards holds no more than this
@@ -129,6 +129,12 @@ def merge_tsv(paths: list[str], output: str, input_name: str | None = None) -> N
     of one run have the same head; different ones (say TSV and BED) are refused here rather
     than written as a mixed table. Without `input_name`, the heads must be equal throughout.
     """
+    with atomic_file(output, "w") as out:
+        write_merged(out, paths, input_name)
+
+
+def write_merged(out, paths: list[str], input_name: str | None = None) -> None:
+    """The merged table of `merge_tsv` (see there) into the open text stream `out`."""
     tables = [open(path).read().splitlines(keepends=True) for path in paths]
     size = _head_size(tables[0])
     varying = () if input_name is None else PER_SHARD + TOTALS
@@ -143,10 +149,9 @@ def merge_tsv(paths: list[str], output: str, input_name: str | None = None) -> N
             values = [_comment(head, key) for head in heads]
             if all(value is not None for value in values):
                 merged[key] = str(sum(int(value) for value in values))
-    with atomic_file(output, "w") as out:
-        out.writelines(_rewrite(heads[0], merged))
-        for table in tables:
-            out.writelines(table[size:])
+    out.writelines(_rewrite(heads[0], merged))
+    for table in tables:
+        out.writelines(table[size:])
 
 
 def merged_sidecar(paths: list[str], input_name: str) -> dict:
@@ -166,10 +171,11 @@ def merged_sidecar(paths: list[str], input_name: str) -> dict:
 
 def merge_classify(tables: list[str], sidecars: list[str], output: str, input_name: str) -> None:
     """`vqdna classify` shards and their sidecars -> the table `output` and its sidecar
-    `output`.json, written after it with vqdna's own writer, as an unsharded run writes them."""
-    sidecar = merged_sidecar(sidecars, input_name)  # checked before anything is written
-    merge_tsv(tables, output, input_name)
-    write_sidecar(output, sidecar)
+    `output`.json, replaced together by vqdna's own writer, as an unsharded run writes them."""
+    merged = merged_sidecar(sidecars, input_name)  # checked before anything is written
+    with table_output(output) as (out, sidecar):
+        write_merged(out, tables, input_name)
+        sidecar.update(merged)
 
 
 def _head_size(table: list[str]) -> int:
