@@ -106,6 +106,17 @@ def test_read_bed_with_a_byte_order_mark(tmp_path: Path) -> None:
     assert read_bed(write(tmp_path, ("\ufeff# header\n" + BED).encode("utf-8"))) == EXPECTED
 
 
+def test_messages_name_the_fix_for_a_contig_with_a_colon_and_a_bed_header(tmp_path: Path) -> None:
+    """'seq:1-2-3' (a contig of that name) and a BED header without '#' were refused without
+    saying how to give either."""
+    with pytest.raises(InputError, match=r"a contig whose name holds ':' is given whole as \{NAME\}: '\{seq:1-2-3\}'\)$"):
+        parse_region("seq:1-2-3")
+    assert parse_region("{seq:1-2-3}").chrom == "seq:1-2-3"
+    path = write(tmp_path, "chrom\tstart\tend\nchr1\t0\t5\n")
+    with pytest.raises(InputError, match=r"line 1: .*got 'start' and 'end' \(a header line\? start it with '#'\)$"):
+        read_bed(path)
+
+
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
@@ -223,3 +234,29 @@ def test_regions_of_a_fastq_are_refused_before_any_index_advice(tmp_path: Path, 
         pysam.faidx(str(path), "--fastq")
     with pytest.raises(InputError, match=r"^--region and --bed cut an indexed FASTA or BAM; .* looks like FASTQ"):
         open_sequences(str(path), region="r1:1-5")
+
+
+def test_a_bed_from_a_pipe_is_read_once_and_its_warnings_said_once(tmp_path: Path, run_vqdna,
+                                                                   tiny_model_dir: Path) -> None:
+    """`--bed <(command)` with an indexed FASTA was 'no regions in BED file /dev/fd/63': the
+    progress total read the pipe first. A zero-length interval was warned of twice."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pysam
+
+    from conftest import fasta_text, random_dna
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(fasta_text({"chr1": random_dna(300, 8)}))
+    pysam.faidx(str(fasta))
+    piped = subprocess.run(["bash", "-c", f'"{sys.executable}" -m vqdna_cli tokenize "{fasta}" -m "{tiny_model_dir}" '
+                            f'--bed <(printf "chr1\\t100\\t160\\n") -o "{tmp_path / "p.npz"}" -q'],
+                           capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert list(np.load(tmp_path / "p.npz")["starts"]) == [100] and len(np.load(tmp_path / "p.npz")["tokens"]) == 60
+    bed = tmp_path / "z.bed"
+    bed.write_text("chr1\t100\t160\nchr1\t5\t5\n")
+    result = run_vqdna("tokenize", fasta, "--bed", bed, "-o", tmp_path / "z.npz", "--model", tiny_model_dir)
+    assert result.returncode == 0 and sum("holds no bases" in line for line in result.stderr_lines) == 1

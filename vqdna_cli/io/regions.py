@@ -75,7 +75,8 @@ def _with_range(chrom: str, range_text: str | None, text: str) -> Region:
     match = _RANGE.match(range_text)
     if not match or not (match["start"] or match["end"]):
         raise InputError(
-            f"invalid region {text!r}; expected CHROM:START-END, e.g. chr1:1,000-2,000 or chr1:1.5M-2M"
+            f"invalid region {text!r}; expected CHROM:START-END, e.g. chr1:1,000-2,000 or chr1:1.5M-2M (a contig "
+            f"whose name holds ':' is given whole as {{NAME}}: '{{{text}}}')"
         )
     start = _position(match["start"], text) if match["start"] else 1  # `chr1:-500`: from the start, as samtools
     end = _position(match["end"], text) if match["end"] else None
@@ -244,6 +245,7 @@ def _parse_bed_line(line: str, path: str, number: int) -> Region | None:
         raise InputError(
             f"{where}: START and END must be non-negative integers, "
             f"got {start_text!r} and {end_text!r}"
+            + (" (a header line? start it with '#')" if not (start_text.isdigit() or end_text.isdigit()) else "")
         )
     start, end = int(start_text), int(end_text)
     if end < start:

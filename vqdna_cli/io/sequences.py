@@ -171,10 +171,10 @@ def _refuse_mapped_only(mapped_only: bool, source: str) -> None:
         raise InputError(f"--mapped-only applies to BAM/SAM/CRAM input, but {source} is FASTA or FASTQ")
 
 
-def _requested_regions(region: str | None, bed: str | None, warn: bool = True) -> list[Region]:
+def _requested_regions(region: str | None, bed: str | None) -> list[Region]:
     regions = [parse_region(region)] if region is not None else []
     if bed is not None:
-        regions += read_bed(bed, strands_read=not warn)
+        regions += read_bed(bed)
     return regions
 
 
@@ -192,13 +192,16 @@ def known_bases(path: str, region: str | None = None, bed: str | None = None) ->
     older than its FASTA, a bad region, which the reader reports) just means no total."""
     index = path + ".fai"
     try:
-        # a pipe must not be read here: its bytes would be gone for the reader
-        if path == "-" or is_special(path) or detect_format(path) == ALIGNMENT or \
-                os.path.getmtime(index) < os.path.getmtime(path):
+        # a pipe (the input, or `--bed <(command)`) must not be read here: its bytes would be
+        # gone for the reader
+        if path == "-" or is_special(path) or (bed is not None and (bed == "-" or is_special(bed))) or \
+                detect_format(path) == ALIGNMENT or os.path.getmtime(index) < os.path.getmtime(path):
             return None
         with open(index) as handle:
             lengths = {fields[0]: int(fields[1]) for fields in (line.split("\t") for line in handle)}
-        regions = _requested_regions(region, bed, warn=False)  # the reader warns, once
+        with warnings.catch_warnings():  # the reader warns of what the BED holds, once
+            warnings.simplefilter("ignore")
+            regions = _requested_regions(region, bed)
         if not regions:
             return sum(lengths.values())
         return sum(r.end - r.start for r in (resolve_region(r, lengths, path) for r in regions))
