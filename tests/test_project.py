@@ -132,8 +132,9 @@ def _package_imports(path: Path) -> set[str]:
 # command line's progress and the training loop (nothing in it runs work)
 # ... and how the process was started (launch: which torchrun process says an error) and how
 # it writes to stderr (heartbeat): facts of the process, not work a script would want
+# and the process-level helpers: messages, torchrun's variables, stop signals held (torch's import)
 CLI_MAY_IMPORT = {"vqdna_cli", "vqdna_cli.api", "vqdna_cli.options", "vqdna_cli.errors", "vqdna_cli.heartbeat",
-                  "vqdna_cli.launch"}
+                  "vqdna_cli.launch", "vqdna_cli.stops"}
 
 
 def test_the_cli_layer_imports_only_the_api_the_options_and_the_errors():
