@@ -156,8 +156,9 @@ def check_unique_names(regions: list[Region]) -> None:
     for region in regions:
         name = region.name or str(region)
         if name in seen:
-            raise InputError(f"duplicate region name {name!r} (--region/--bed); record IDs must be unique: "
-                             "give each BED line its own name in column 4, or drop the column")
+            fix = ("give each BED line its own name in column 4, or drop the column" if region.name else
+                   "the same region given twice, or two cut to the same contig end: give it once")
+            raise InputError(f"duplicate region name {name!r} (--region/--bed); record IDs must be unique: {fix}")
         seen.add(name)
 
 
