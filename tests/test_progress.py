@@ -214,3 +214,57 @@ def test_a_stderr_nobody_reads_ends_the_messages_not_the_run(run_vqdna, tiny_mod
                      stderr_closed=True)
     assert done.returncode == 0
     assert len((tmp_path / "p.tsv").read_text().splitlines()) == 4
+
+
+def test_the_bar_is_one_line_at_80_columns_and_a_warning_under_it_too() -> None:
+    """At 80 columns the status wrapped under the bar (half of it left behind on screen), and a
+    warning printed while the bar was up was broken at the terminal's width."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from vqdna_cli.heartbeat import to_stderr
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=80)
+    warning = "vqdna: warning:" + " a long message" * 10
+    with progress_module._bar("tokenizing", 306_796, console) as advance:
+        advance(95_100)
+        time.sleep(0.2)  # rich redraws from its own thread
+        to_stderr(warning)
+        time.sleep(0.2)
+    shown = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.getvalue())
+    lines = re.split(r"[\r\n]", shown)
+    assert warning in lines  # whole, on a line of its own
+    bar_lines = [line for line in lines if "tokenizing" in line]
+    assert bar_lines and all(len(line) <= 80 and "kb (31%)" in line for line in bar_lines[1:])
+    assert not any(line.strip().startswith(("kb", "left")) for line in lines)
+
+
+def test_a_dumb_terminal_gets_the_plain_lines(monkeypatch) -> None:
+    """TERM=dumb: rich draws no live bar there, so a long run showed no progress at all."""
+    import io
+
+    from rich.console import Console
+
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setattr(progress_module, "stderr_console", lambda: Console(file=io.StringIO(), force_terminal=True))
+    with bases_progress("tokenizing", quiet=False, total=100) as advance:
+        assert isinstance(advance, progress_module._PlainLines)
+
+
+def test_closing_lines_say_stdout_and_count_one_as_one(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`-o -` was '-> -', a file of that name; '1 of 1 windows is', 'on 1 rows'."""
+    from vqdna_cli.api.train import _of_rows
+    from vqdna_cli.cli.classify import _of
+
+    fasta = tmp_path / "one.fa"
+    fasta.write_text(fasta_text({"one": random_dna(300, 2)}))
+    for command in ("tokenize", "embed"):
+        result = run_vqdna(command, fasta, "-o", "-", "--model", tiny_model_dir, stdout_closed=False)
+        assert result.returncode == 0 and result.stderr_lines[-1].endswith(" -> stdout"), result.stderr
+    assert _of(1, {"read_count": 1, "read": "windows"}) == "1 of 1 window"
+    assert _of(2, {"read_count": 5, "read": "sequences"}) == "2 of 5 sequences"
+    assert _of_rows(1, 1, "x.csv") == "1 of the 1 row of x.csv is"
+    assert _of_rows(2, 5, "x.csv") == "2 of the 5 rows of x.csv are"

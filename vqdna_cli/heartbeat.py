@@ -11,8 +11,10 @@ rich, ended the run with exit 1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 PLAIN_EVERY_S = 10.0
 
@@ -23,10 +25,30 @@ def clock(seconds: float) -> str:
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
+_LIVE: list = []  # the console of a progress bar on screen, if one is
+
+
+@contextlib.contextmanager
+def messages_above(console) -> Iterator[None]:
+    """While a progress bar is on screen, messages print above it through its `console`, one
+    line each: written to stderr, which the bar redirects, rich wrapped them at the terminal's
+    width (a warning in five pieces at 40 columns)."""
+    _LIVE.append(console)
+    try:
+        yield
+    finally:
+        _LIVE.remove(console)
+
+
 def to_stderr(line: str) -> None:
     """One message line on stderr, or nothing once it cannot be written: its reader has gone,
     its disk is full (a log on a full home), or it was closed at start (`2>&-`, where a plain
     print would write the message into stdout, the data)."""
+    if _LIVE:
+        from rich.text import Text
+
+        _LIVE[-1].print(Text(line), soft_wrap=True)  # its file drops what cannot be written
+        return
     if sys.stderr is None:
         return
     try:

@@ -965,12 +965,17 @@ def _warn_of_rows_unlike_training(task: str, info, unlike: Counter, rows: int, s
     if unlike["far"]:
         shortest, longest = info.train_window_lengths
         lengths = f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
-        warnings.warn(f"{unlike['far']:,} of the {rows:,} rows of {source} are far from the lengths head {task} was "
+        warnings.warn(f"{_of_rows(unlike['far'], rows, source)} far from the lengths head {task} was "
                       f"trained on ({lengths}): their answers, and so the score, are extrapolations",
                       VqdnaWarning, stacklevel=3)
     if unlike["ambiguous"]:
-        warnings.warn(f"{unlike['ambiguous']:,} of the {rows:,} rows of {source} are more than {MAX_AMBIGUOUS * 100:g} "
+        warnings.warn(f"{_of_rows(unlike['ambiguous'], rows, source)} more than {MAX_AMBIGUOUS * 100:g} "
                       "% N (or other IUPAC codes): their answers say little", VqdnaWarning, stacklevel=3)
+
+
+def _of_rows(part: int, rows: int, source: str) -> str:
+    """"2 of the 5 rows of test.csv are", "1 of the 1 row of test.csv is"."""
+    return f"{part:,} of the {rows:,} row{'' if rows == 1 else 's'} of {source} {'is' if part == 1 else 'are'}"
 
 
 @keeps_global_state

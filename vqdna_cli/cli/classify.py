@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -41,7 +42,7 @@ def command(
     Scan a genome: vqdna classify --task promoter --scan genome.fa --region chrX:1-5000000 --min-prob 0.9 -o calls.bed
     """
     from vqdna_cli import api
-    from vqdna_cli.cli.progress import bases_progress, counted, report
+    from vqdna_cli.cli.progress import bases_progress, counted, destination, report
     from vqdna_cli.errors import UsageError
 
     if list_tasks:
@@ -77,15 +78,14 @@ def command(
     # Predictions on stdout carry no provenance: the log line says what made them.
     report(f"classified {counted(result['rows'], 'window' if result['format'] == 'bed' else 'sequence')} with task {task}, "
            f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']}, head {made_by['head_hash']} -> "
-           f"{'stdout' if output is None or str(output) == '-' else output}", quiet)
+           f"{destination(output)}", quiet)
     if result["outside_training_lengths"]:
         outside = result["outside_training_lengths"]
-        report(f"vqdna: warning: {outside:,} of {result['read_count']:,} {result['read']} {_are(outside)} far "
+        report(f"vqdna: warning: {_of(outside, result)} {_are(outside)} far "
                f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
                "extrapolations", quiet)
     if result["mostly_ambiguous"]:
-        report(f"vqdna: warning: {result['mostly_ambiguous']:,} of {result['read_count']:,} {result['read']} "
-               f"{_are(result['mostly_ambiguous'])} more "
+        report(f"vqdna: warning: {_of(result['mostly_ambiguous'], result)} {_are(result['mostly_ambiguous'])} more "
                f"than {result['max_ambiguous'] * 100:g} % N (or other IUPAC codes): their probabilities say little "
                "(--scan skips such windows)", quiet)
 
@@ -93,7 +93,7 @@ def command(
 def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, settings, rc, output_format, force,
           quiet) -> None:
     from vqdna_cli import api
-    from vqdna_cli.cli.progress import bases_progress, report
+    from vqdna_cli.cli.progress import bases_progress, destination, report
     from vqdna_cli.errors import UsageError
 
     if task is None:
@@ -106,12 +106,14 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
         raise UsageError("--scan already reads both strands of a strand-specific head; drop --rc")
     if output_format not in ("auto", "bed"):
         raise UsageError(f"--scan always writes BED6+: --format {output_format} does not apply; drop it")
+    began = time.monotonic()
     with bases_progress(f"scanning ({task})", quiet) as progress:
         result = api.scan(replace(inputs, source=genome), output, task, run, settings, force=force,
                           progress=progress, on_total=progress.set_total)
     ambiguous = result["windows_mostly_ambiguous"]
     report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
-           f"{result['stride']} bp, strands {result['strands']})"
+           f"{result['stride']} bp, strands {result['strands']}) in {time.monotonic() - began:.1f} s -> "
+           f"{destination(output)}"
            + (f"; {ambiguous:,} more than {result['max_ambiguous'] * 100:g} % N or other IUPAC codes left out"
               if ambiguous else ""), quiet)
     if not result["windows"]:
@@ -132,6 +134,12 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
     if result["outside_training_lengths"]:
         report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)
+
+
+def _of(part: int, result: dict) -> str:
+    """"2 of 5 windows", "1 of 1 window": a part of what classify read."""
+    whole, noun = result["read_count"], result["read"]  # "windows" or "sequences"
+    return f"{part:,} of {whole:,} {noun[:-1] if whole == 1 else noun}"
 
 
 def _are(count: int) -> str:

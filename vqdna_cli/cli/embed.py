@@ -36,7 +36,7 @@ def command(
     Example: zcat reads.fa.gz | vqdna embed - -o emb.npz
     """
     from vqdna_cli import api
-    from vqdna_cli.cli.progress import bases_progress, counted, report
+    from vqdna_cli.cli.progress import bases_progress, counted, destination, report
 
     inputs = given.inputs(source)
     wanted = EmbedOptions(per_token=per_token, reverse_complement=rc, stride=stride, pool=pool, layer=layer,
@@ -45,5 +45,5 @@ def command(
     with bases_progress("embedding", given.quiet, api.input_bases(inputs)) as progress:
         summary = api.embed(inputs, output, given.run(model), wanted, force=given.force, progress=progress)
     seconds = time.monotonic() - began
-    report(f"embedded {counted(summary['records'], 'record')} ({counted(summary['windows'], 'window')}) in {seconds:.1f} s -> {output}",
+    report(f"embedded {counted(summary['records'], 'record')} ({counted(summary['windows'], 'window')}) in {seconds:.1f} s -> {destination(output)}",
            given.quiet)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, stderr_console, to_stderr
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, messages_above, stderr_console, to_stderr
 
 
 class _Silent:
@@ -32,7 +32,7 @@ def bases_progress(label: str, quiet: bool, total: int | None = None) -> Iterato
         yield _Silent()
         return
     console = stderr_console()
-    if console.is_terminal:
+    if console.is_terminal and not console.is_dumb_terminal:  # TERM=dumb: rich draws no bar there
         with _bar(label, total, console) as bar:
             yield bar
     else:
@@ -70,12 +70,16 @@ def _bar(label: str, total: int | None, console) -> Iterator[_RichBar]:
         def render(self, task) -> Text:
             if task.fields.get("stage"):
                 total = None if task.total is None else int(task.total)
-                return Text(stage_status(int(task.completed), total, task.elapsed or 0.0))
-            known = None if task.total is None else int(task.total)
-            return Text(status(int(task.completed), known, task.elapsed or 0.0))
+                said = stage_status(int(task.completed), total, task.elapsed or 0.0)
+            else:
+                known = None if task.total is None else int(task.total)
+                said = status(int(task.completed), known, task.elapsed or 0.0)
+            # one line at any width: a status wrapped under the bar left half of it behind
+            return Text(said, no_wrap=True, overflow="ellipsis")
 
-    columns = [SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), StatusColumn()]
-    with Progress(*columns, console=console, transient=True) as progress:
+    columns = [SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(bar_width=15),
+               StatusColumn()]
+    with Progress(*columns, console=console, transient=True) as progress, messages_above(progress.console):
         yield _RichBar(progress, progress.add_task(label, total=total))
 
 
@@ -145,6 +149,11 @@ def _bases(count: float) -> str:
         if count >= size:
             return f"{count / size:.1f} {unit}"
     return f"{count:.0f} bp"
+
+
+def destination(output) -> str:
+    """Where an output went, for the closing line: `-o -` (or none) is stdout, not a file '-'."""
+    return "stdout" if output is None or str(output) == "-" else str(output)
 
 
 def counted(count: int, noun: str) -> str:

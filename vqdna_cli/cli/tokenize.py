@@ -26,7 +26,7 @@ def command(
     Example: vqdna tokenize genome.fa.gz -o tokens.npz
     """
     from vqdna_cli import api
-    from vqdna_cli.cli.progress import bases_progress, counted, report
+    from vqdna_cli.cli.progress import bases_progress, counted, destination, report
 
     given = reads | running
     inputs = given.inputs(source)
@@ -34,4 +34,4 @@ def command(
     with bases_progress("tokenizing", given.quiet, api.input_bases(inputs)) as progress:
         summary = api.tokenize(inputs, output, given.run(model), compress=compress, force=given.force, progress=progress)
     seconds = time.monotonic() - began
-    report(f"tokenized {counted(summary['records'], 'record')}, {summary['bases']:,} bp in {seconds:.1f} s -> {output}", given.quiet)
+    report(f"tokenized {counted(summary['records'], 'record')}, {summary['bases']:,} bp in {seconds:.1f} s -> {destination(output)}", given.quiet)

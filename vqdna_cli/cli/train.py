@@ -191,14 +191,14 @@ def evaluate_command(
 
     from vqdna_cli import api
 
-    from vqdna_cli.cli.progress import report
+    from vqdna_cli.cli.progress import counted, report
 
     metrics = api.evaluate(task, test, machine.run(model), labels_tsv=labels, record=record)
     # the score on stdout, the same bytes for the same head and test files; how long it
     # took on stderr (and, with --record, in head.json)
     timing = {key: metrics.pop(key) for key in RUN_TIMING}
     print(json.dumps(metrics, indent=2))
-    report(f"vqdna: scored head {task} on {metrics['n']:,} rows in {timing['seconds']} s "
+    report(f"vqdna: scored head {task} on {counted(metrics['n'], 'row')} in {timing['seconds']} s "
            f"({timing['bases_per_second']:,} bases/s) with vqdna {metrics['vqdna_version']}, model "
            f"{metrics['model_hash']}", machine.quiet)
 
