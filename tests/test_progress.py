@@ -268,3 +268,18 @@ def test_closing_lines_say_stdout_and_count_one_as_one(run_vqdna, tiny_model_dir
     assert _of(2, {"read_count": 5, "read": "sequences"}) == "2 of 5 sequences"
     assert _of_rows(1, 1, "x.csv") == "1 of the 1 row of x.csv is"
     assert _of_rows(2, 5, "x.csv") == "2 of the 5 rows of x.csv are"
+
+
+def test_training_on_a_dumb_terminal_prints_the_plain_lines(monkeypatch) -> None:
+    """TERM=dumb: training's bar was on (and drawn nowhere) and its plain lines off."""
+    import io
+
+    from rich.console import Console
+
+    from vqdna_cli.train import loop
+
+    monkeypatch.setenv("TERM", "dumb")
+    dumb = Console(file=io.StringIO(), force_terminal=True)
+    assert loop._Heartbeat(dumb, "pretrain", 0, 10).on
+    monkeypatch.setattr(loop, "stderr_console", lambda **options: dumb)
+    assert loop._progress("pretrain", quiet=False).disable

@@ -105,6 +105,12 @@ class _Messages:
         return getattr(self.stream, "encoding", None) or "utf-8"
 
 
+def draws_a_bar(console) -> bool:
+    """Whether rich draws a live bar on `console`: a terminal, but not TERM=dumb, where it
+    draws none and the plain lines stand in (a long run showed no progress at all)."""
+    return console.is_terminal and not console.is_dumb_terminal
+
+
 def stderr_console(**options):
     """A rich Console on stderr whose messages are dropped once stderr cannot take them (its
     reader gone, its disk full, closed), instead of ending the process or failing the run."""

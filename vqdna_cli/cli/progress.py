@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, messages_above, stderr_console, to_stderr
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, draws_a_bar, messages_above, stderr_console, to_stderr
 
 
 class _Silent:
@@ -32,7 +32,7 @@ def bases_progress(label: str, quiet: bool, total: int | None = None) -> Iterato
         yield _Silent()
         return
     console = stderr_console()
-    if console.is_terminal and not console.is_dumb_terminal:  # TERM=dumb: rich draws no bar there
+    if draws_a_bar(console):
         with _bar(label, total, console) as bar:
             yield bar
     else:

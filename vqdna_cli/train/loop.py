@@ -25,7 +25,7 @@ from vqdna_cli import distributed
 from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_training_state, resume_mismatch,
                                   save_training_state)
 from vqdna_cli.errors import TrainingError
-from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, stderr_console
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, draws_a_bar, stderr_console
 from vqdna_cli.io.writers import atomic_file
 from vqdna_cli.train.provenance import command_line
 
@@ -257,7 +257,7 @@ def _progress(stage: str, quiet: bool):
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=console, transient=False, disable=not console.is_terminal,
+        console=console, transient=False, disable=not draws_a_bar(console),
     )
 
 
@@ -267,7 +267,7 @@ class _Heartbeat:
 
     def __init__(self, console, stage: str, start: int, total: int):
         self.console, self.stage, self.start, self.total = console, stage, start, total
-        self.on = not console.is_terminal and not console.quiet
+        self.on = not draws_a_bar(console) and not console.quiet
         self.began = self.last = time.monotonic()
 
     def tick(self, done: int, loss: float) -> None:
