@@ -150,7 +150,8 @@ def test_star_region_is_the_unmapped_reads_as_in_samtools(indexed_bam: str) -> N
     names = [record.name for record in read_alignment_regions(indexed_bam, [Region("*", 0, None),
                                                                               Region("chr1", 0, 150)])]
     assert names == ["lost", "fwd"]
-    with pytest.raises(InputError, match="'\\*' \\(the unmapped reads\\) takes no coordinates"):
+    with pytest.raises(InputError, match="'\\*' \\(the unmapped reads\\) takes no coordinates: give --region '\\*' "
+                                         "for them \\(a BED line's START and END cannot name them\\)$"):
         read_alignments(indexed_bam, parse_region("*:1-10"))
     with pytest.raises(InputError, match="--mapped-only leaves out"):
         read_alignments(indexed_bam, parse_region("*"), mapped_only=True)

@@ -176,7 +176,7 @@ def _unmapped_region(region: Region, mapped_only: bool) -> Region:
         raise InputError("--region '*' selects the unmapped reads, which --mapped-only leaves out; drop one of them")
     if region.start or region.end is not None:
         raise InputError(f"invalid region {region.text or str(region)!r}: '*' (the unmapped reads) takes no "
-                         "coordinates")
+                         "coordinates: give --region '*' for them (a BED line's START and END cannot name them)")
     return region
 
 
