@@ -138,8 +138,9 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
 
 def _of(part: int, result: dict) -> str:
     """"2 of 5 windows", "1 of 1 window": a part of what classify read."""
-    whole, noun = result["read_count"], result["read"]  # "windows" or "sequences"
-    return f"{part:,} of {whole:,} {noun[:-1] if whole == 1 else noun}"
+    from vqdna_cli.cli.progress import counted
+
+    return f"{part:,} of {counted(result['read_count'], result['read'].removesuffix('s'))}"  # "windows", "sequences"
 
 
 def _are(count: int) -> str:

@@ -236,7 +236,6 @@ def atomic_files(paths: list[Path], mode: str) -> Iterator[list[IO]]:
     temporaries: list[Path] = []
     handles: list[IO] = []
     moved: list[Path] = []
-    current = paths[0]
     try:
         for current in paths:
             claim_parts(current)

@@ -85,8 +85,7 @@ def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tok
                  progress: ScoringProgress = ScoringProgress()) -> dict[Site, SiteEffect | None]:
     """Effects of every distinct site, in batches (None for an indel too long for the model
     window)."""
-    # the event's own bases (not the VCF anchor base ref and alt share) and a base either side
-    fits = [max(s.end0 - s.start0, len(s.inserted)) + 2 <= runner.window for s in sites]
+    fits = [flank_for(runner.window, s) >= 1 for s in sites]  # a base either side at least
     effects: dict[Site, SiteEffect | None] = {site: None for site, fit in zip(sites, fits) if not fit}
     sites = [site for site, fit in zip(sites, fits) if fit]
     if not sites:
@@ -118,10 +117,12 @@ def site_effects(runner, sequences: dict[str, str], sites: list[Site], batch_tok
     return effects
 
 
-def widest_flank(window: int) -> int:
-    """The flank of a single-base variant under a model of `window` tokens: FLANK, or less
-    where both flanks would not fit (a longer event gets less, down to one base)."""
-    return min(FLANK, (window - 1) // 2)
+def flank_for(window: int, site: Site | None = None) -> int:
+    """Bases each side of `site` (of a single-base variant where None) under a model of `window`
+    tokens: FLANK, or less where both windows would not fit. The event's size is its own bases,
+    not the VCF anchor base that ref and alt share."""
+    size = 1 if site is None else max(site.end0 - site.start0, len(site.inserted))
+    return min(FLANK, (window - size) // 2)
 
 
 def _tokenized_windows(runner, sequences: dict[str, str], sites: list[Site], batch_tokens: int,
@@ -131,7 +132,7 @@ def _tokenized_windows(runner, sequences: dict[str, str], sites: list[Site], bat
     for site in sites:
         sequence = sequences[site.chrom]
         start, end, inserted = site.start0, site.end0, site.inserted
-        flank = min(FLANK, (runner.window - max(end - start, len(inserted))) // 2)
+        flank = flank_for(runner.window, site)
         left, right = max(0, start - flank), min(len(sequence), end + flank)
         outer_left, outer_right = max(0, left - radius), min(len(sequence), right + radius)
         before, after = sequence[outer_left:start], sequence[end:outer_right]

@@ -243,7 +243,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
         on_stage: Callable[[str, int | None], None] = lambda label, total=None: None) -> dict:
     from vqdna_cli.mutations import plot as plotting
     from vqdna_cli.mutations.annotate import Annotator, read_gff
-    from vqdna_cli.mutations.effects import PASSES, ScoringProgress, site_effects, widest_flank
+    from vqdna_cli.mutations.effects import PASSES, ScoringProgress, flank_for, site_effects
     from vqdna_cli.mutations.pileup import ReadFilters
 
     reference, annotation, labels = Path(options.reference), options.annotation, options.labels
@@ -266,7 +266,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
                              done=progress)
     effects = site_effects(runner, ref.sequences, sites, batch_tokens, passes)
     _warn_unscored(effects, runner.window)
-    flank = widest_flank(runner.window)
+    flank = flank_for(runner.window)
     if annotator:
         for sample in samples:
             annotator.annotate(sample.calls)
