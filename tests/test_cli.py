@@ -642,7 +642,7 @@ def test_classify_tsv_on_stdout(run_vqdna, tiny_model_dir: Path, short_fasta: Pa
         assert sum(p) == pytest.approx(1.0, abs=2e-6)
         assert label == ["neg", "pos"][int(np.argmax(p))]
         assert index == str(int(np.argmax(p)))
-    assert result.stderr_lines[-1] == (f"classified 3 sequences with task toy, vqdna {vqdna_cli.__version__}, "
+    assert result.stderr_lines[-1] == (f"vqdna: classified 3 sequences with task toy, vqdna {vqdna_cli.__version__}, "
                                        f"model {model_hash_of(tiny_model_dir)}, head {head_hash_of(tiny_model_dir)} "
                                        "-> stdout")
 

@@ -283,3 +283,23 @@ def test_training_on_a_dumb_terminal_prints_the_plain_lines(monkeypatch) -> None
     assert loop._Heartbeat(dumb, "pretrain", 0, 10).on
     monkeypatch.setattr(loop, "stderr_console", lambda **options: dumb)
     assert loop._progress("pretrain", quiet=False).disable
+
+
+def test_every_stderr_line_starts_with_vqdna(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A pipeline log holds many tools' lines: vqdna's are found by their `vqdna: ` start.
+    The closing lines of tokenize, embed, classify and train evaluate had none, and training's
+    step lines neither."""
+    from conftest import toy_csv
+
+    fasta = tmp_path / "two.fa"
+    fasta.write_text(fasta_text({"a": random_dna(300, 3), "b": random_dna(80, 4)}))
+    runs = [("tokenize", fasta, "-o", tmp_path / "t.npz"), ("embed", fasta, "-o", tmp_path / "e.npz"),
+            ("classify", "--task", "toy", fasta, "-o", tmp_path / "c.tsv"),
+            ("train", "evaluate", "--task", "toy", "--test", toy_csv(tmp_path / "test.csv", rows=6)),
+            ("train", "tokenizer", fasta, "-o", tmp_path / "tok", "--preset", "tiny", "--steps", "2",
+             "--window", "64", "--batch", "2")]
+    for args in runs:
+        result = run_vqdna(*args, *(() if "tokenizer" in args else ("--model", tiny_model_dir)), "--threads", "1")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr_lines and all(line.startswith("vqdna: ") for line in result.stderr_lines), \
+            (args[0], result.stderr)

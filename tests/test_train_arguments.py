@@ -815,4 +815,4 @@ def test_class_names_are_stripped_and_evaluate_says_what_it_scored(run_vqdna, mo
     head = json.loads((model_copy / "heads" / "named" / "head.json").read_text())["sha256"]["head.safetensors"]
     assert score["head_hash"] == head[:16]
     assert "seconds" not in score and any(line.startswith("vqdna: scored head named on 6 rows in ")
-                                          and "bases/s" in line for line in first.stderr_lines)
+                                          and "bp/s" in line for line in first.stderr_lines)

@@ -752,9 +752,9 @@ def test_training_off_a_terminal_prints_a_plain_line_between_validations(genomes
     assert len(beats) == 3
     assert "━" not in log  # no bar: rich drew its last frame into the log at the end
     # the validation summary on one line, not folded at 80 columns
-    assert any(line.startswith("tokenizer: step 3, loss ") and "reconstruction_accuracy" in line and " minutes " in line
+    assert any(line.startswith("vqdna: tokenizer: step 3, loss ") and "reconstruction_accuracy" in line and " minutes " in line
                for line in log.splitlines())
-    assert beats[0].startswith("tokenizer: step 1 of 3, loss ") and beats[-1].endswith("about 0:00:00 left")
+    assert beats[0].startswith("vqdna: tokenizer: step 1 of 3, loss ") and beats[-1].endswith("about 0:00:00 left")
 
 
 @pytest.mark.parametrize("adapter", ["frozen", "lora"])

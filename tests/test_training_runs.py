@@ -248,7 +248,7 @@ def test_an_interrupted_run_says_which_step_resume_continues_from(tmp_path: Path
     settings = LoopSettings(steps=10, lr=1e-3, out_dir=tmp_path / "run", checkpoint_every=2, eval_every=100)
     with pytest.raises(KeyboardInterrupt):
         run("tokenizer", model, list(model.parameters()), step, lambda scheduled: {}, settings)
-    assert f"tokenizer: stopped; the checkpoint of step 2 is in {tmp_path / 'run'}: continue with --resume" in \
+    assert f"vqdna: tokenizer: stopped; the checkpoint of step 2 is in {tmp_path / 'run'}: continue with --resume" in \
         capsys.readouterr().err
 
 

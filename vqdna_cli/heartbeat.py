@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 
 PLAIN_EVERY_S = 10.0
+PREFIX = "vqdna: "  # the start of every line vqdna writes on stderr
 
 
 def clock(seconds: float) -> str:

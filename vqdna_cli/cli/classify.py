@@ -81,11 +81,11 @@ def command(
            f"{destination(output)}", quiet)
     if result["outside_training_lengths"]:
         outside = result["outside_training_lengths"]
-        report(f"vqdna: warning: {_of(outside, result)} {_are(outside)} far "
+        report(f"warning: {_of(outside, result)} {_are(outside)} far "
                f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
                "extrapolations", quiet)
     if result["mostly_ambiguous"]:
-        report(f"vqdna: warning: {_of(result['mostly_ambiguous'], result)} {_are(result['mostly_ambiguous'])} more "
+        report(f"warning: {_of(result['mostly_ambiguous'], result)} {_are(result['mostly_ambiguous'])} more "
                f"than {result['max_ambiguous'] * 100:g} % N (or other IUPAC codes): their probabilities say little "
                "(--scan skips such windows)", quiet)
 
@@ -111,28 +111,28 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
         result = api.scan(replace(inputs, source=genome), output, task, run, settings, force=force,
                           progress=progress, on_total=progress.set_total)
     ambiguous = result["windows_mostly_ambiguous"]
-    report(f"vqdna: {result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
+    report(f"{result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
            f"{result['stride']} bp, strands {result['strands']}) in {time.monotonic() - began:.1f} s -> "
            f"{destination(output)}"
            + (f"; {ambiguous:,} more than {result['max_ambiguous'] * 100:g} % N or other IUPAC codes left out"
               if ambiguous else ""), quiet)
     if not result["windows"]:
-        report(f"vqdna: warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
+        report(f"warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
                f"window, or more than {result['max_ambiguous'] * 100:g} % N): the BED holds no rows", quiet)
     elif result["regions_shorter_than_window"]:
         short = result["regions_shorter_than_window"]
         what, fix = (("sequences", "classify them without --scan") if result["regions_are_whole_records"] else
                      ("regions", "classify their sequences without --scan, or widen them"))
-        report(f"vqdna: warning: {short:,} of the {what} {'is' if short == 1 else 'are'} shorter than a "
+        report(f"warning: {short:,} of the {what} {'is' if short == 1 else 'are'} shorter than a "
                f"{result['window']} bp window and not scanned ({fix})", quiet)
     if result["regions_merged_away"]:
         merged = result["regions_merged_away"]
         were = "was" if merged == 1 else "were"
-        report(f"vqdna: warning: {merged:,} of the regions overlapped or touched another and {were} "
+        report(f"warning: {merged:,} of the regions overlapped or touched another and {were} "
                "scanned as one region with it: windows start at each merged region's start, not at every interval's "
                "(to classify each interval as given, cut its sequence and classify it without --scan)", quiet)
     if result["outside_training_lengths"]:
-        report(f"vqdna: warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
+        report(f"warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)
 
 

@@ -49,7 +49,7 @@ def command(
         summary = api.mutations(inputs, output, wanted, given.run(model), force=force, progress=progress,
                                 on_stage=progress.stage)
     for notice in summary["notices"]:
-        report(f"vqdna: {notice}", quiet)
+        report(f"{notice}", quiet)
     seconds = time.monotonic() - began
     report(f"{counted(summary['variants'], 'variant')} ({summary['distinct_variants']:,} distinct) in "
            f"{counted(summary['samples'], 'sample')} in {seconds:.1f} s -> {output}", quiet)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, draws_a_bar, messages_above, stderr_console, to_stderr
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, PREFIX, clock, draws_a_bar, messages_above, stderr_console, to_stderr
 
 
 class _Silent:
@@ -122,7 +122,7 @@ class _PlainLines:
                 line = status(self._done, self._total, time.monotonic() - self._began)
             else:
                 continue
-            to_stderr(f"vqdna: {self._label}: {line}")
+            to_stderr(f"{PREFIX}{self._label}: {line}")
 
 
 def status(done: int, total: int | None, seconds: float) -> str:
@@ -162,7 +162,10 @@ def counted(count: int, noun: str) -> str:
 
 
 def report(message: str, quiet: bool) -> None:
+    """One `vqdna: ...` line on stderr (every line vqdna writes there starts so: logs of a
+    pipeline that runs many tools are grepped by it)."""
     if not quiet:
+        message = message if message.startswith(PREFIX) else PREFIX + message
         # soft_wrap: one message, one line, whatever the terminal's width (logs are grepped);
         # markup off: messages hold paths and hints such as `pip install 'vqdna[plot]'`.
         stderr_console(highlight=False, soft_wrap=True, markup=False).print(message)

@@ -170,7 +170,7 @@ def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:
 
     from vqdna_cli.cli.progress import report
 
-    report(f"vqdna: head {task} written to {weights / 'heads' / task}; use it with: "
+    report(f"head {task} written to {weights / 'heads' / task}; use it with: "
            f"vqdna classify -m {shlex.quote(str(weights))} --task {shlex.quote(task)} SEQUENCES.fa", quiet)
 
 
@@ -198,8 +198,8 @@ def evaluate_command(
     # took on stderr (and, with --record, in head.json)
     timing = {key: metrics.pop(key) for key in RUN_TIMING}
     print(json.dumps(metrics, indent=2))
-    report(f"vqdna: scored head {task} on {counted(metrics['n'], 'row')} in {timing['seconds']} s "
-           f"({timing['bases_per_second']:,} bases/s) with vqdna {metrics['vqdna_version']}, model "
+    report(f"scored head {task} on {counted(metrics['n'], 'row')} in {timing['seconds']} s "
+           f"({timing['bases_per_second']:,} bp/s) with vqdna {metrics['vqdna_version']}, model "
            f"{metrics['model_hash']}", machine.quiet)
 
 

@@ -25,7 +25,7 @@ from vqdna_cli import distributed
 from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_training_state, resume_mismatch,
                                   save_training_state)
 from vqdna_cli.errors import TrainingError
-from vqdna_cli.heartbeat import PLAIN_EVERY_S, clock, draws_a_bar, stderr_console
+from vqdna_cli.heartbeat import PLAIN_EVERY_S, PREFIX, clock, draws_a_bar, stderr_console
 from vqdna_cli.io.writers import atomic_file
 from vqdna_cli.train.provenance import command_line
 
@@ -185,7 +185,7 @@ def run(
                 saved[0] = done
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
             if out_of_time:
-                progress.console.print(f"{stage}: time limit reached at step {done}; continue with --resume",
+                progress.console.print(f"{PREFIX}{stage}: time limit reached at step {done}; continue with --resume",
                                        soft_wrap=True)
                 break
     if settings.steps <= start:  # resumed at its last checkpoint (its weights not yet written): scored again
@@ -235,7 +235,7 @@ def _resume_hint(console, stage: str, out_dir: Path, saved: list[int]):
         yield
     except KeyboardInterrupt:
         if saved[0]:
-            console.print(f"{stage}: stopped; the checkpoint of step {saved[0]} is in {out_dir}: continue with --resume",
+            console.print(f"{PREFIX}{stage}: stopped; the checkpoint of step {saved[0]} is in {out_dir}: continue with --resume",
                           soft_wrap=True)  # one line, however long the path
         raise
 
@@ -276,10 +276,10 @@ class _Heartbeat:
             return
         self.last = now
         left = (self.total - done) * (now - self.began) / max(done - self.start, 1)
-        self.console.print(f"{self.stage}: step {done} of {self.total}, loss {loss:.3f}, "
+        self.console.print(f"{PREFIX}{self.stage}: step {done} of {self.total}, loss {loss:.3f}, "
                            f"{clock(now - self.began)} elapsed, about {clock(left)} left", soft_wrap=True)
 
 
 def _summary(record: dict) -> str:
     parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items() if k != "stage"]
-    return f"{record['stage']}: " + ", ".join(parts)
+    return f"{PREFIX}{record['stage']}: " + ", ".join(parts)
