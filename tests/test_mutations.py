@@ -193,7 +193,9 @@ def test_genomes_are_aligned_and_their_variants_called(files, tiny_model_dir, tm
     by_kind = {r["type"]: r for r in table}
     assert set(by_kind) == {"snv", "insertion", "deletion"}
     assert by_kind["insertion"]["change"].endswith(INSERTED)
-    assert (out / "variants.tsv").read_text().startswith("# vqdna ")
+    first = (out / "variants.tsv").read_text().splitlines()[0]
+    assert first.startswith("# vqdna ") and " precision fp32 batch_tokens " in first  # as summary.json
+    assert first == (out / "samples.tsv").read_text().splitlines()[0]
 
 
 def substituted(sequence: str, *positions: int) -> str:

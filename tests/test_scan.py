@@ -199,6 +199,8 @@ def test_a_scan_on_stdout_says_which_genome_and_regions_it_read(run_vqdna, tiny_
     first = result.stdout.decode().splitlines()[0]
     head = json.loads((tiny_model_dir / "heads" / "toy" / "head.json").read_text())["sha256"]["head.safetensors"]
     assert first.startswith("# vqdna ") and f" task toy head {head[:16]} " in first
+    # what can move the probabilities' last digits, for a rerun to match
+    assert " precision fp32 batch_tokens " in first
     assert first.endswith(f" input {genome} region chr2:1-300 bed {bed}"), first
 
 

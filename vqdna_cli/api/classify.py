@@ -176,7 +176,8 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                            if key in ("input", "region", "bed") and value is not None)
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
                            f"head {made_by['head_hash']} window {layout.window} stride {layout.stride} "
-                           f"min_prob {settings.min_prob:g} {scanned}")
+                           f"min_prob {settings.min_prob:g} precision {made_by['transformer_precision']} "
+                           f"batch_tokens {made_by['batch_tokens']} {scanned}")
         for batch in batches:
             probabilities = window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
                                                  runner.device)

@@ -274,7 +274,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
     levels = runner.levels
     sizes = list(runner.model.cfg.quantizer.codebook_sizes)
     comment = (f"vqdna {described['vqdna_version']} model {described['model_hash']} reference {Path(reference).name} "
-               f"flank {flank}")
+               f"flank {flank} precision {described['transformer_precision']} batch_tokens {batch_tokens}")
     notices = []
     with report.atomic_directory(output_dir, force) as work:
         report.write_table(work / "variants.tsv", comment, _variant_header(levels),
