@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -48,9 +50,10 @@ def test_encode_empty() -> None:
     assert encode("").shape == (0,)
 
 
-@pytest.mark.parametrize("bad", ["ACGX", "AC-GT", "ACG T", "ACGTÉ", "ACG*"])
-def test_encode_rejects_non_nucleotides(bad: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, position", [("ACGX", 4), ("AC-GT", 3), ("ACG T", 4), ("ACGTÉ", 5), ("ACG*", 4)])
+def test_encode_rejects_non_nucleotides(bad: str, position: int) -> None:
+    said = f"not an IUPAC nucleotide: {bad[position - 1]!r} at position {position}"
+    with pytest.raises(ValueError, match=re.escape(said)):
         encode(bad)
 
 

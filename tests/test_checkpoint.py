@@ -117,6 +117,25 @@ def test_a_config_that_disagrees_with_the_tensors_names_the_tensor(saved) -> Non
         load_model(directory)
 
 
+@pytest.mark.parametrize("change", ["a tensor left out", "a tensor too many"])
+def test_weights_with_a_tensor_missing_or_extra_are_refused(saved, change) -> None:
+    """Every tensor is checked, both ways, even where the file's hash is recorded as its own."""
+    from safetensors.torch import load_file, save_file
+
+    _, directory = saved
+    tensors = load_file(directory / "model.safetensors")
+    if change == "a tensor left out":
+        tensors.pop(sorted(tensors)[0])
+    else:
+        tensors["extra.weight"] = torch.zeros(2)
+    save_file(tensors, directory / "model.safetensors")
+    info = json.loads((directory / "config.json").read_text())
+    info["sha256"]["model.safetensors"] = sha256_of(directory / "model.safetensors")
+    (directory / "config.json").write_text(json.dumps(info))
+    with pytest.raises(ModelError, match="does not match its config.json: (Missing|Unexpected) key"):
+        load_model(directory)
+
+
 # --- heads ------------------------------------------------------------------------------------
 
 

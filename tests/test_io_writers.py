@@ -1,15 +1,22 @@
-"""The `.npz` writer: what numpy reads back, and how each member is deflated."""
+"""The writers: the `.npz` (what numpy reads back, how each member is deflated), classify's
+TSV and BED rows, and files replaced as a pair."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import zipfile
 import zlib
 
 import numpy as np
+import pytest
 
-from vqdna_cli.io.writers import write_npz
+from vqdna_cli.errors import OutputError
+from vqdna_cli.io import writers
+from vqdna_cli.io.records import SequenceRecord
+from vqdna_cli.io.writers import PredictionBed, PredictionTsv, atomic_files, write_npz
 
 
 def deflated_size(array: np.ndarray, level: int) -> int:
@@ -43,3 +50,44 @@ def test_uncompressed_npz_ignores_quick(tmp_path) -> None:
     info = zipfile.ZipFile(path).getinfo("positions.npy")
     assert info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size
     assert np.array_equal(np.load(path)["positions"], positions)
+
+
+# --- classify's rows ---------------------------------------------------------------------------
+
+
+def test_a_sequence_of_several_windows_gets_the_mean_of_their_probabilities() -> None:
+    """The first window says neg, the second pos more weakly: the mean says neg."""
+    record = SequenceRecord("s", "A" * 128, "chr1")
+    row = PredictionTsv(["neg", "pos"], ["0", "1"]).rows(record, [(0, 64), (64, 128)],
+                                                         np.array([[0.9, 0.1], [0.3, 0.7]]))
+    name, label, class_index, p_neg, p_pos = row[0].rstrip("\n").split("\t")
+    assert (name, label, class_index) == ("s", "neg", "0")
+    assert (float(p_neg), float(p_pos)) == pytest.approx((0.6, 0.4))
+
+
+def test_a_bed_row_gives_the_class_index_of_its_best_class() -> None:
+    record = SequenceRecord("s", "A" * 64, "chr1", offset=1000)
+    row = PredictionBed(["neg", "pos"], ["0", "1"]).rows(record, [(0, 64)], np.array([[0.2, 0.8]]))
+    assert row[0].rstrip("\n").split("\t")[:8] == ["chr1", "1000", "1064", "pos", "800", ".", "s", "1"]
+
+
+# --- files replaced as a pair --------------------------------------------------------------------
+
+
+def test_a_pair_whose_second_file_cannot_be_moved_leaves_neither(tmp_path, monkeypatch) -> None:
+    """The table moved into place is taken back when its sidecar cannot follow: a table
+    without its sidecar would say nothing of what made it."""
+    table, sidecar = tmp_path / "calls.tsv", tmp_path / "calls.tsv.json"
+    real_replace = os.replace
+
+    def full_disk_at_the_sidecar(source, target):
+        if str(target) == str(sidecar):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(source, target)
+
+    monkeypatch.setattr(writers.os, "replace", full_disk_at_the_sidecar)
+    with pytest.raises(OutputError, match="cannot write .*calls.tsv.json"):
+        with atomic_files([table, sidecar], "w") as (table_out, sidecar_out):
+            table_out.write("id\tlabel\n")
+            sidecar_out.write("{}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == []

@@ -88,3 +88,11 @@ def test_classification_metrics_summary() -> None:
 def test_perfect_metrics() -> None:
     labels = np.array([0, 1, 1, 0])
     assert classification_metrics(labels, labels, 2) == pytest.approx({"mcc": 1.0, "accuracy": 1.0, "macro_f1": 1.0, "n": 4})
+
+
+def test_mcc_hand_computed_binary_with_unequal_margins() -> None:
+    """tp + fp differs from tp + fn here, so a formula that pairs the wrong totals shows."""
+    tp, tn, fp, fn = 1, 3, 0, 2
+    expected = (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    assert expected == pytest.approx(3 / math.sqrt(45))
+    assert mcc([1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]) == pytest.approx(expected)

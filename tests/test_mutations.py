@@ -628,6 +628,24 @@ def test_window_token_changes_match_tokenizing_the_whole_genome(files, tiny_mode
     assert reverse.llr == pytest.approx(-effect.llr, abs=1e-4)
 
 
+@pytest.mark.parametrize("alt_vector, shift", [([0.6, 0.8], 0.4), ([1.0, 0.0], 0.0)])
+def test_llr_is_alt_over_ref_per_level_and_the_shift_is_one_minus_the_cosine(
+        tiny_model_dir, monkeypatch, alt_vector, shift):
+    """With the model's numbers fixed, what site_effects makes of them: the variant's
+    log-likelihood less the reference's, level by level, and 1 - cos of the pooled vectors."""
+    from vqdna_cli.mutations import effects as effects_module
+    from vqdna_cli.runner import Runner
+
+    monkeypatch.setattr(effects_module, "_masked_log_likelihoods",
+                        lambda runner, inputs, batch_tokens, progress: [[-3.0, -2.0], [-1.0, -0.5]])
+    monkeypatch.setattr(effects_module, "_pooled",
+                        lambda runner, windows, batch_tokens, on_batch: np.array([[1.0, 0.0], alt_vector]))
+    site = normalise(REF, CHROM, 1500, REF[1500], other_base(REF[1500]))
+    effect = effects_module.site_effects(Runner.load(tiny_model_dir, "cpu"), {CHROM: REF}, [site])[site]
+    assert effect.llr_levels == pytest.approx([2.0, 1.5]) and effect.llr == pytest.approx(3.5)
+    assert effect.embedding_shift == pytest.approx(shift, abs=1e-12)
+
+
 def test_samples_summary_and_lineage_scores(files, tiny_model_dir, tmp_path):
     # Two "lineages": genomes sharing the lineage's defining SNVs, each with one private one.
     defining = {"A": [300, 700, 1200], "B": [450, 900, 1600]}

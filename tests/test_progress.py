@@ -303,3 +303,10 @@ def test_every_stderr_line_starts_with_vqdna(run_vqdna, tiny_model_dir: Path, tm
         assert result.returncode == 0, result.stderr
         assert result.stderr_lines and all(line.startswith("vqdna: ") for line in result.stderr_lines), \
             (args[0], result.stderr)
+
+
+def test_a_clock_reads_hours_minutes_and_seconds():
+    from vqdna_cli.heartbeat import clock
+
+    assert clock(3725.4) == "1:02:05"
+    assert clock(59.6) == "0:01:00"

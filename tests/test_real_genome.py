@@ -217,7 +217,7 @@ def test_training_mix_names_its_file_by_everything_that_makes_it():
              gs.TrainingMix("promoter", 2, 1, seed=1).file_name,
              gs.TrainingMix("promoter", 2, 1, shifts=(-3, 3)).file_name}
     assert len(names) == 7
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="layout 'enhancer': use one of promoter, core-promoter, splice"):
         gs.TrainingMix("enhancer")
 
 

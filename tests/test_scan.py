@@ -78,6 +78,15 @@ def test_windows_read_the_minus_strand_reverse_complemented_and_skip_gaps():
     assert plus == seq[:20] and minus == plus[::-1].translate(str.maketrans("ACGTN", "TGCAN"))
 
 
+def test_the_minus_strand_window_is_the_reverse_complement_not_the_same_bases():
+    """A window that is not its own reverse complement: the minus strand reads other bases."""
+    seq = "AAACCCGGGT" * 4
+    windows = list(interval_windows(lambda a, b: seq[a:b], "c", 0, len(seq), ScanLayout(20, 20, ("+", "-")),
+                                    Skipped()))
+    assert [(w.strand, w.record.seq) for w in windows[:2]] == [("+", "AAACCCGGGTAAACCCGGGT"),
+                                                                ("-", "ACCCGGGTTTACCCGGGTTT")]
+
+
 def test_regions_are_sorted_in_the_files_order_and_merged():
     regions = [Region("b", 50, 80), Region("a", 10, 30), Region("b", 0, 60), Region("a", 40, 50)]
     assert sorted_merged(regions, ["b", "a"]) == [Region("b", 0, 80), Region("a", 10, 30), Region("a", 40, 50)]

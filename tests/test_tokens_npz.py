@@ -221,6 +221,19 @@ def test_a_record_added_in_parts_is_one_record(tmp_path) -> None:
     assert (tmp_path / "parts.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
 
 
+def test_a_later_part_that_crosses_uint32_makes_the_coordinates_int64(tmp_path) -> None:
+    """The first part ends below 2**32, the record's end lies past it: the coordinates of
+    the whole record must fit, so they are written as int64."""
+    start = 2**32 - 100
+    with TokensNpz(2, tmp_path / "t.npz") as table:
+        table.add(record("chrBig", start), np.zeros((50, 2), np.uint16))
+        table.add(record("chrBig", start), np.zeros((100, 2), np.uint16), continued=True)
+        table.write(tmp_path / "t.npz", {"made_by": "test"})
+    positions = np.load(tmp_path / "t.npz")["positions"]
+    assert positions.dtype == np.int64
+    assert (int(positions[0]), int(positions[-1]), len(positions)) == (start, 2**32 + 49, 150)
+
+
 def test_a_part_comes_after_its_first_part(tmp_path) -> None:
     with TokensNpz(2, tmp_path / "t.npz") as table:
         with pytest.raises(ValueError, match="after its first part"):

@@ -56,7 +56,7 @@ def test_force_takes_away_the_earlier_runs_weights_and_log_before_training(genom
     tokenizer(genome, out)
     load_model(out)  # a finished model
     log_lines = len((out / "train_log.jsonl").read_text().splitlines())
-    with pytest.raises(TrainingError):  # the new run stops after its data was read: diverged
+    with pytest.raises(TrainingError, match="training diverged"):  # the new run stops after its data was read
         tokenizer(genome, out, lr=1e12, steps=50, force=True)
     assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()
     tokenizer(genome, out, force=True)
@@ -279,15 +279,18 @@ def test_a_file_system_without_folder_locks_trains_unguarded(genome: Path, tmp_p
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
     tokenizer(genome, tmp_path / "tok")
-    load_model(tmp_path / "tok")
+    _, info = load_model(tmp_path / "tok")
+    assert "tokenizer" in info["provenance"] and sorted(p.name for p in (tmp_path / "tok").iterdir() if
+                                                         p.name.startswith("."))  == []
 
 
 def test_force_over_a_model_with_heads_says_they_stay(genome: Path, model_copy: Path, tmp_path: Path):
     """The heads of the weights --force replaces are a user's work: kept, but said not to fit."""
     from vqdna_cli.errors import VqdnaWarning
 
+    head_files = {path.name: path.read_bytes() for path in (model_copy / "heads" / "toy").iterdir()}
     with pytest.warns(VqdnaWarning, match=r"--force keeps the 1 task head in .*heads \(toy\): they were trained on "
                                           r"the earlier weights"):
         api.pretrain(GenomeSet((str(genome),)), model_copy, StageSettings(steps=1, window=None, batch=2),
                      TrainControl(quiet=True, force=True), RunOptions(model_copy, device="cpu", threads=1))
-    assert (model_copy / "heads" / "toy" / "head.json").is_file()
+    assert {path.name: path.read_bytes() for path in (model_copy / "heads" / "toy").iterdir()} == head_files

@@ -54,7 +54,11 @@ COMPLEMENT_CODE = np.array(
 
 def encode(seq: str) -> np.ndarray:
     """Uppercase or lowercase IUPAC string -> uint8 codes of the same length."""
-    codes = _BYTE_TO_CODE[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+    try:
+        raw = seq.encode("ascii")
+    except UnicodeEncodeError as error:  # one message for every letter that is not a base
+        raise ValueError(f"not an IUPAC nucleotide: {seq[error.start]!r} at position {error.start + 1}") from None
+    codes = _BYTE_TO_CODE[np.frombuffer(raw, dtype=np.uint8)]
     if codes.size and codes.max() == 255:
         bad = int(np.argmax(codes == 255))
         raise ValueError(f"not an IUPAC nucleotide: {seq[bad]!r} at position {bad + 1}")
