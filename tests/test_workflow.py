@@ -358,6 +358,43 @@ def test_split_reads_past_a_byte_order_mark_as_vqdna_does(tmp_path):
         split.split_fasta(str(fasta), shards)
 
 
+def test_split_keeps_mates_together_and_names_them_as_vqdna_does(tmp_path):
+    """Interleaved mates with Casava comments are NAME/1 and NAME/2 to vqdna: the split refused
+    them as a duplicate ID, and a pair cut between two shards would lose its /1 and /2."""
+    from vqdna_cli.io.fasta import read_fasta
+
+    fasta = tmp_path / "pairs.fa"
+    fasta.write_text("".join(f">frag{i} {read}:N:0:ATCACG\n{random_dna(30, 2 * i + read)}\n"
+                             for i in range(3) for read in (1, 2)))
+    shards = [str(tmp_path / f"{i}.fa") for i in range(2)]
+    split.split_fasta(str(fasta), shards)
+    names = [[record.name for record in read_fasta(shard)] for shard in shards]
+    assert names == [["frag0/1", "frag0/2", "frag1/1", "frag1/2"], ["frag2/1", "frag2/2"]]
+    assert sum(names, []) == [record.name for record in read_fasta(str(fasta))]
+    with pytest.raises(SystemExit, match="has 3 FASTA records or pairs of mates, fewer than shards=4"):
+        split.split_fasta(str(fasta), [str(tmp_path / f"x{i}.fa") for i in range(4)])
+    fasta.write_text(fasta.read_text() * 2)  # each pair twice
+    with pytest.raises(SystemExit, match="duplicate record ID 'frag0/1'"):
+        split.split_fasta(str(fasta), shards)
+
+
+def test_split_refuses_fastq_and_old_mac_line_endings_in_one_line(tmp_path):
+    """FASTQ quality lines may start with '>': they were counted as records and cut reads in
+    two. A file with carriage returns alone is one line: the split said to lower `shards`."""
+    shards = [str(tmp_path / "0.fa"), str(tmp_path / "1.fa")]
+    fastq = tmp_path / "reads.fq"
+    fastq.write_text("@q1\nACGT\n+\n>III\n@q2\nACGT\n+\nIIII\n")
+    with pytest.raises(SystemExit, match="reads.fq is FASTQ: the workflow splits FASTA only"):
+        split.split_fasta(str(fastq), shards)
+    old_mac = tmp_path / "cr.fa"
+    old_mac.write_bytes(b">a\rACGT\r>b\rACGT\r")
+    with pytest.raises(SystemExit, match=r"carriage returns alone .* < .*cr.fa tr '\\r' '\\n' > fixed.fa"):
+        split.split_fasta(str(old_mac), shards)
+    (tmp_path / "cr.fa.gz").write_bytes(gzip.compress(old_mac.read_bytes()))
+    with pytest.raises(SystemExit, match=r"e.g. gzip -dc .*cr.fa.gz \| tr"):
+        split.split_fasta(str(tmp_path / "cr.fa.gz"), shards)
+
+
 def test_split_refuses_a_bgzf_file_cut_at_a_block_boundary(tmp_path):
     """Cut after a whole block it decompressed without error: the workflow merged the records
     left and said nothing, where vqdna on the same file refuses it."""

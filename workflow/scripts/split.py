@@ -10,6 +10,7 @@ are plain FASTA.
 import contextlib
 import gzip
 import os
+import re
 import zlib
 
 # BGZF (bgzip, samtools) ends every file with this empty block. Its blocks are gzip members,
@@ -28,6 +29,11 @@ def _open_bytes(path: str):
                 raise SystemExit(f"{path} is BGZF without its end-of-file block: the file was cut short (an "
                                  "interrupted copy or download?); get it again, or recompress it with bgzip")
     return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
 
 
 def _lines(handle):
@@ -55,30 +61,82 @@ def record_name(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def split_fasta(path: str, outputs: list[str]) -> None:
-    """Record i goes to shard floor(i * shards / records): contiguous, sizes differing by at
-    most one. vqdna refuses a FASTA without records, so no shard may be empty."""
+# `<read>:<is filtered>:<control number>:<index>`, the comment Illumina's Casava 1.8 writes
+# (vqdna_cli.io.fasta._CASAVA): two records in a row of one name, read 1 then read 2, are
+# mates, which vqdna names NAME/1 and NAME/2.
+CASAVA = re.compile(rb"([12]):[YN]:[0-9]+:")
+
+
+def _name_and_mate(header: bytes) -> tuple[str, bytes]:
+    words = header[1:].split(None, 1)
+    casava = CASAVA.match(words[1]) if len(words) > 1 else None
+    return record_name(words[0]) if words else "", casava[1] if casava else b""
+
+
+def _headers(path: str) -> list[bytes]:
+    """The header lines, after the checks vqdna makes of the whole file that a shard alone
+    would not show as the file's: FASTQ (its quality lines may start with '>') and old Mac
+    line endings (the file would be one line)."""
+    headers = []
     with _readable(path), _open_bytes(path) as handle:
-        headers = [line for line in _lines(handle) if line.startswith(b">")]
-    records = len(headers)
-    if not records:
-        raise SystemExit(f"no FASTA records in {path}: there is nothing to shard")
-    # vqdna refuses an ID given twice in one file; in two shards each copy would pass
+        for number, line in enumerate(_lines(handle)):
+            if number == 0 and line.startswith((b">", b";")) and b"\r" in line.rstrip(b"\r\n"):
+                source = f"gzip -dc {path} |" if _is_gzip(path) else f"< {path}"
+                raise SystemExit(f"{path} ends its lines with carriage returns alone (old Mac line endings); "
+                                 f"convert them, e.g. {source} tr '\\r' '\\n' > fixed.fa")
+            if number == 0 and line.startswith(b"@"):
+                raise SystemExit(f"{path} is FASTQ: the workflow splits FASTA only; convert it, e.g. "
+                                 "seqkit fq2fa, or run vqdna on it without the workflow")
+            if line.startswith(b">"):
+                headers.append(line)
+    return headers
+
+
+def _units(headers: list[bytes], path: str) -> list[int]:
+    """For each record, the number of the unit it belongs to: a record alone, or a pair of
+    mates, which one shard must hold together (apart, each would lose its /1 or /2). vqdna
+    refuses an ID given twice in one file; in two shards each copy would pass."""
+    units: list[int] = []
+    names: list[str] = []
+    previous: tuple[str, bytes] = ("", b"")
+    for header in headers:
+        name, mate = _name_and_mate(header)
+        if names and name and previous[0] == name and (previous[1], mate) == (b"1", b"2"):
+            names[-1] = f"{name}/1"
+            names.append(f"{name}/2")
+            units.append(units[-1])
+        else:
+            names.append(name)
+            units.append(units[-1] + 1 if units else 0)
+        previous = (name, mate)
     seen: set[str] = set()
-    for name in (record_name(header[1:].split(None, 1)[0]) for header in headers if header[1:].strip()):
+    for name in filter(None, names):
         if name in seen:
             raise SystemExit(f"duplicate record ID {name!r} in {path}; record IDs must be unique")
         seen.add(name)
-    if records < len(outputs):
-        raise SystemExit(f"{path} has {records} FASTA records, fewer than shards={len(outputs)}: "
-                         "the workflow splits by record, so lower `shards`")
+    return units
+
+
+def split_fasta(path: str, outputs: list[str]) -> None:
+    """Unit u (a record, or a pair of mates) goes to shard floor(u * shards / units):
+    contiguous, sizes differing by at most one. vqdna refuses a FASTA without records, so no
+    shard may be empty."""
+    headers = _headers(path)
+    if not headers:
+        raise SystemExit(f"no FASTA records in {path}: there is nothing to shard")
+    units = _units(headers, path)
+    count = units[-1] + 1
+    if count < len(outputs):
+        counted = "records" if count == len(units) else "records or pairs of mates"
+        raise SystemExit(f"{path} has {count} FASTA {counted}, fewer than shards={len(outputs)}: the workflow "
+                         "splits by record, so lower `shards`")
     with contextlib.ExitStack() as stack, _open_bytes(path) as handle:
         shards = [stack.enter_context(open(output, "wb")) for output in outputs]
-        headers = 0
+        record = -1
         for line in _lines(handle):
-            headers += line.startswith(b">")
+            record += line.startswith(b">")
             # Anything before the first header stays with record 0, so vqdna still sees it.
-            shards[max(headers - 1, 0) * len(outputs) // records].write(line)
+            shards[units[max(record, 0)] * len(outputs) // count].write(line)
 
 
 def run_logged(path: str, outputs: list[str], log: str) -> None:
