@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -816,3 +817,93 @@ def test_class_names_are_stripped_and_evaluate_says_what_it_scored(run_vqdna, mo
     assert score["head_hash"] == head[:16]
     assert "seconds" not in score and any(line.startswith("vqdna: scored head named on 6 rows in ")
                                           and "bp/s" in line for line in first.stderr_lines)
+
+
+# --- the rows and labels of a user's own head ----------------------------------------------------
+
+
+def _labelled(path: Path, labels: list[str], length: int = 30) -> Path:
+    path.write_text("sequence,label\n" + "".join(f"{random_dna(length, 7300 + i)},{label}\n"
+                                                 for i, label in enumerate(labels)))
+    return path
+
+
+@pytest.mark.parametrize("one, other", [("1", "1.0"), ("0", "00"), ("-1", "-1.00")])
+def test_one_number_written_two_ways_is_refused(tmp_path: Path, one: str, other: str) -> None:
+    """A spreadsheet's '1.0' beside '1' made a head of two classes for one, and '0' beside
+    '00' one whose class order hung on Python's hash seed."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import InputError
+
+    rows = _labelled(tmp_path / "rows.csv", [one, other, "7", "7"] * 5)
+    with pytest.raises(InputError, match="are one number written two ways, which a head would learn as two classes"):
+        head_training_data(HeadRows((str(rows),), valid_fraction=0.25))
+
+
+def test_labels_of_one_value_keep_one_order_under_any_hash_seed() -> None:
+    import subprocess
+    import sys
+
+    code = "from vqdna_cli.api.train import _label_order; print(_label_order(['00', '0', '1', '01', '10']))"
+    orders = {subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+                             capture_output=True, text=True, check=True).stdout for seed in range(6)}
+    assert orders == {"['0', '00', '01', '1', '10']\n"}
+
+
+def test_the_drawn_validation_rows_hold_every_class(tmp_path: Path) -> None:
+    """40 rows, 20 of each class, 15 % drawn for validation: for some seeds the draw held one
+    class alone, so every epoch scored 0 and the first epoch's head was kept. A draw holding
+    every class is left as it was."""
+    import numpy as np
+
+    from vqdna_cli.api.train import head_training_data
+
+    rows = _labelled(tmp_path / "rows.csv", ["0", "1"] * 20)
+    labels = ["0", "1"] * 20
+    one_class, both = [], []
+    for seed in range(200):
+        drawn = np.random.default_rng(seed).permutation(40)[:6]
+        (both if len({labels[i] for i in drawn}) == 2 else one_class).append(seed)
+    assert one_class and both
+    for seed in one_class[:3]:
+        data = head_training_data(HeadRows((str(rows),), valid_fraction=0.15), seed=seed)
+        assert sorted(Counter(y for _, y in data.valid_rows).values()) == [1, 5] and len(data.rows) == 34
+    seed = both[0]
+    drawn = np.random.default_rng(seed).permutation(40)[:6]
+    data = head_training_data(HeadRows((str(rows),), valid_fraction=0.15), seed=seed)
+    sequences = [line.split(",")[0] for line in rows.read_text().splitlines()[1:]]
+    assert sorted(s for s, _ in data.valid_rows) == sorted(sequences[i] for i in drawn)
+
+
+def test_no_rows_left_names_the_option_that_left_none(tmp_path: Path) -> None:
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import InputError
+
+    rows = _labelled(tmp_path / "rows.csv", ["0", "1"] * 20)
+    with pytest.raises(InputError, match=r"\(have 40 and 0; --valid-fraction 0.01 of 40 rows is 0\)"):
+        head_training_data(HeadRows((str(rows),), valid_fraction=0.01))
+    with pytest.raises(InputError, match=r"\(have 0 and 0; --exclude took 40 of 40 rows\)"):
+        head_training_data(HeadRows((str(rows),), valid_fraction=0.2, exclude_files=(str(rows),)))
+
+
+def test_a_run_still_training_is_named_not_taken_for_a_stopped_one(model_copy: Path, tmp_path: Path) -> None:
+    """While a run trains, its checkpoint is in the work folder: a second run was told to
+    --resume that 'earlier run'."""
+    import fcntl
+    import os
+
+    from vqdna_cli.errors import OutputError
+    from vqdna_cli.train.loop import CHECKPOINT
+
+    work = model_copy / "heads" / ".mine.work"
+    work.mkdir(parents=True)
+    (work / f"{CHECKPOINT}.json").write_text("{}")
+    holder = os.open(work, os.O_RDONLY)  # what the running `vqdna train finetune` holds
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(OutputError, match=f"another vqdna run is writing into {work}"):
+            api.finetune(HeadRows((str(toy_csv(tmp_path / "toy.csv")),)), FinetuneSettings("mine", epochs=1),
+                         RunOptions(model_copy, threads=1), TrainControl(quiet=True))
+    finally:
+        os.close(holder)
+    assert sorted(p.name for p in work.iterdir()) == [f"{CHECKPOINT}.json"]

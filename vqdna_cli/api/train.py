@@ -189,6 +189,18 @@ def _hold(folder: Path) -> int | None:
     return descriptor
 
 
+def _refuse_if_another_run_holds(folder: Path) -> None:
+    """A run still writing `folder` is named as such before any check reads what it holds:
+    its checkpoint would otherwise be taken for an earlier, stopped run's, with advice to
+    --resume it."""
+    import os
+
+    if folder.is_dir():
+        descriptor = _hold(folder)
+        if descriptor is not None:
+            os.close(descriptor)
+
+
 def _clear_earlier_run(folder: Path, control: TrainControl, starting_weights: Path | None = None) -> None:
     """--force starts over: the weights, checkpoint and log an earlier run left in `folder`
     go before the first step (once the data has been read and checked). Kept until the new
@@ -467,8 +479,25 @@ def _label_order(labels: list[str]) -> list[str]:
 
     distinct = set(labels)
     if integer_labels(distinct):
-        return sorted(distinct, key=int)
+        return sorted(distinct, key=lambda label: (int(label), label))
     return sorted(distinct)
+
+
+def _refuse_one_number_written_two_ways(labels: list[str]) -> None:
+    """Labels '1' and '1.0' (a spreadsheet's export) or '0' and '00' are one class to the
+    user, two to a head: refused, naming both."""
+    numbers: dict[float, str] = {}
+    for label in labels:
+        try:
+            value = float(label)
+        except ValueError:
+            continue
+        if value != value:  # 'nan' is a word here
+            continue
+        if value in numbers:
+            raise InputError(f"labels {numbers[value]!r} and {label!r} are one number written two ways, which a head "
+                             "would learn as two classes: write each class one way in the training data")
+        numbers[value] = label
 
 
 @dataclass
@@ -516,12 +545,14 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * spec.held_out_fraction))
         held, kept = _keep_every_class_in_training(rows, list(order[:cut]), list(order[cut:]))
+        held, kept = _every_class_in_validation(rows, held, kept)
         valid_rows = [rows[i] for i in held]
         dropped_valid_excluded = 0  # drawn from the training rows, already cleaned
         rows = [rows[i] for i in kept]
     if not rows or not valid_rows:
         raise InputError(f"fine-tuning needs both training and validation rows (have {len(rows)} and "
-                         f"{len(valid_rows)}): give more data or --valid FILE")
+                         f"{len(valid_rows)}{_why_no_rows(spec, rows, valid_rows, dropped_excluded + dropped_valid_excluded)}"
+                         "): give more data or --valid FILE")
     _warn_of_conflicting_labels(rows + valid_rows)  # before copies of validation rows leave training
     valid_sequences = {same(s) for s, _ in valid_rows}
     before = len(rows)
@@ -539,6 +570,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
               "dropped_in_valid": before - available,
               **({"copies_on_either_strand": True} if spec.either_strand else {})}
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
+    _refuse_one_number_written_two_ways(labels)
     breaking = next((label for label in labels if has_line_breaking_character(label)), None)
     if breaking is not None:  # a class's name is a TSV column's and a BED field's text
         raise InputError(f"label {breaking!r} holds a tab or line break, which would split the columns of classify's "
@@ -568,6 +600,38 @@ def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], 
         if label not in trained and len(held) > 1:
             kept.append(held.pop(position))
             trained.add(label)
+    return held, kept
+
+
+def _why_no_rows(spec: HeadRows, rows: list, valid_rows: list, excluded: int) -> str:
+    """What left training or validation without rows, when an option did: said after the counts."""
+    left = len(rows) + len(valid_rows)
+    if excluded:
+        return f"; --exclude took {excluded} of {left + excluded} rows"
+    if not spec.valid_files:
+        return f"; --valid-fraction {spec.held_out_fraction:g} of {left} rows is {int(round(left * spec.held_out_fraction))}"
+    return ""
+
+
+def _every_class_in_validation(rows: list[tuple[str, str]], held: list[int], kept: list[int]) -> tuple[list, list]:
+    """A class with two or more training rows and none among the drawn validation rows swaps
+    its last drawn training row for the last validation row of the class that holds most of
+    them (which keeps one at least): a validation set without a class scores its rows at 0
+    and may pick the wrong epoch's head, by the luck of --seed on a small file. Draws that
+    hold every class are left as they were."""
+    in_valid = Counter(rows[i][1] for i in held)
+    in_train = Counter(rows[i][1] for i in kept)
+    for label in sorted(in_train):
+        if in_valid[label] or in_train[label] < 2:
+            continue
+        most = max(in_valid, key=lambda name: (in_valid[name], name), default=None)
+        if most is None or in_valid[most] < 2:
+            break
+        give = max(p for p, i in enumerate(held) if rows[i][1] == most)
+        take = max(p for p, i in enumerate(kept) if rows[i][1] == label)
+        held[give], kept[take] = kept[take], held[give]
+        in_valid.update({label: 1, most: -1})
+        in_train.update({label: -1, most: 1})
     return held, kept
 
 
@@ -635,6 +699,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     model_dir = _starting_weights(run)
     head_folder = _head_destination(model_dir, output_dir)
     work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
+    _refuse_if_another_run_holds(work)
     _check_head_output(head_folder, settings.task, work, control, settings.members)
     _check_earlier_run(settings.task, work, control)
     with _tidied_on_failure(work):
