@@ -4,6 +4,7 @@ streaming (vqdna_cli/scan.py, api.scan)."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import pysam
 import pytest
 
 from conftest import fasta_text, random_dna
-from vqdna_cli.errors import VqdnaError
+from vqdna_cli.errors import UsageError, VqdnaError
 from vqdna_cli.head_info import HeadInfo
 from vqdna_cli.io.regions import Region
 from vqdna_cli.scan import (ScanLayout, ScanSettings, Skipped, background_classes, interval_windows, sorted_merged,
@@ -99,6 +100,15 @@ def test_background_classes():
     assert background_classes(classes(["acceptor", "donor", "non-splice"], ["0", "1", "2"])) == {2}
     assert background_classes(classes(["unbound", "bound"], ["0", "1"])) == {0}
     assert background_classes(classes(["Alpha", "Beta", "Delta"], ["0", "1", "2"])) == set()
+    # labels that are words: the user names the background
+    words = classes(["enhancer", "other"], ["enhancer", "other"])
+    assert background_classes(words) == set() and background_classes(words, ("other",)) == {1}
+    assert background_classes(classes(["unbound", "bound"], ["0", "1"]), ("bound",)) == {1}  # named, not the rule
+    with pytest.raises(UsageError, match=r"--background others: the head has no such class \(its classes: enhancer, "
+                                         r"other\)"):
+        background_classes(words, ("others",))
+    with pytest.raises(UsageError, match="--background names every class of the head: no window could be a call"):
+        background_classes(words, ("other", "enhancer"))
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -162,6 +172,48 @@ def test_scan_min_prob_keeps_only_calls_and_whole_file_scans_work(run_vqdna, tin
     assert kept == [r for r in rows if float(r[7]) >= threshold] and 0 < len(kept) < len(rows)
 
 
+def test_background_names_the_classes_that_are_not_calls(run_vqdna, tiny_model_dir, genome, tmp_path):
+    """--background pos makes neg the call: the rows kept are the windows where neg has the
+    threshold, named neg; the first line and the .json say which class was background."""
+    everything, calls = tmp_path / "all.bed", tmp_path / "calls.bed"
+    common = ("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--stride", "40", "-q")
+    assert run_vqdna(*common, "-o", everything).returncode == 0
+    rows = bed_rows(everything)
+    values = sorted({float(r[6]) for r in rows})
+    threshold = (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+    assert run_vqdna(*common, "--min-prob", str(threshold), "--background", "pos", "-o", calls).returncode == 0
+    kept = bed_rows(calls)
+    assert [r[:3] for r in kept] == [r[:3] for r in rows if float(r[6]) >= threshold] and 0 < len(kept) < len(rows)
+    assert {r[3] for r in kept} == {"neg"}
+    assert " min_prob " in calls.read_text().splitlines()[0] and " background pos " in calls.read_text().splitlines()[0]
+    assert json.loads(Path(f"{calls}.json").read_text())["background"] == ["pos"]
+    assert " background neg " in everything.read_text().splitlines()[0]  # the head's own rule: label 0
+    refused = run_vqdna(*common, "--background", "promoter", "-o", tmp_path / "x.bed")
+    assert refused.returncode == 2 and refused.stderr_lines == [
+        "vqdna: error: --background promoter: head toy has no such class (its classes: neg, pos)"]
+    assert not (tmp_path / "x.bed").exists()
+
+
+def test_a_head_of_word_labels_says_it_has_no_background(run_vqdna, model_copy, genome, tmp_path):
+    """Labels other/enhancer sort enhancer first, and neither is labelled 0: every window was a
+    call, 'other' too, without a word."""
+    rows = tmp_path / "words.csv"
+    rows.write_text("sequence,label\n" + "".join(f"{random_dna(40, 7500 + i)},{('other', 'enhancer')[i % 2]}\n"
+                                                 for i in range(20)))
+    trained = run_vqdna("train", "finetune", "--task", "words", "--train", rows, "-m", model_copy, "--epochs", "1",
+                        "--threads", "1", "-q")
+    assert trained.returncode == 0, trained.stderr
+    common = ("classify", "--task", "words", "--model", model_copy, "--scan", genome, "--min-prob", "0.5")
+    warned = run_vqdna(*common, "-o", tmp_path / "calls.bed")
+    assert warned.returncode == 0 and warned.stderr_lines[0] == (
+        "vqdna: warning: head words has no background class (none named non-..., nor labelled 0 of two): every "
+        "window is a call of its most probable class (enhancer, other); name the classes that are not calls with "
+        "--background")
+    named = run_vqdna(*common, "--background", "other", "-o", tmp_path / "enhancers.bed")
+    assert named.returncode == 0 and not any("warning" in line for line in named.stderr_lines)
+    assert {line.split("\t")[3] for line in (tmp_path / "enhancers.bed").read_text().splitlines()[2:]} <= {"enhancer"}
+
+
 @pytest.mark.parametrize("extra, message", [
     (("--window", "0"), "--window 0: must be between 1 and the model window (64)"),
     (("--window", "500"), "--window 500: must be between 1 and the model window (64)"),
@@ -172,11 +224,12 @@ def test_bad_scan_values_give_a_one_line_error(run_vqdna, tiny_model_dir, genome
     assert result.returncode != 0 and result.stderr_lines == [f"vqdna: error: {message}"]
 
 
-@pytest.mark.parametrize("option", [("--window", "30"), ("--min-prob", "0.5"), ("--min-prob", "0")])
+@pytest.mark.parametrize("option", [("--window", "30"), ("--min-prob", "0.5"), ("--min-prob", "0"),
+                                    ("--background", "neg")])
 def test_scan_options_need_scan(run_vqdna, tiny_model_dir, short_fasta, option):
     """`--min-prob 0` (its default value) was taken without --scan and did nothing."""
     result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, short_fasta, *option)
-    assert result.returncode != 0 and result.stderr_lines == ["vqdna: error: --window and --min-prob apply to --scan only"]
+    assert result.returncode != 0 and result.stderr_lines == ["vqdna: error: --window, --min-prob and --background apply to --scan only"]
 
 
 def test_scan_records_what_made_it_beside_the_bed(run_vqdna, tiny_model_dir, genome, tmp_path):

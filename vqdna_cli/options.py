@@ -235,11 +235,14 @@ class ClassifyOptions:
 class ScanSettings:
     """What the user asked for: `window`/`stride` in bases (None: the head's training window
     length, and half of the window), `min_prob`: keep only windows whose call (the most
-    probable non-background class) has at least this probability (0: every window)."""
+    probable non-background class) has at least this probability (0: every window);
+    `background`: the names of the classes that are not calls (None: the head's rule,
+    `scan.background_classes`)."""
 
     window: int | None = None
     stride: int | None = None
     min_prob: float = 0.0
+    background: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:  # their ranges need the head: `scan.ScanLayout.of`
         check_fields(self)
@@ -247,6 +250,9 @@ class ScanSettings:
         check_whole_number("--stride", self.stride)
         if not isinstance(self.min_prob, numbers.Real) or isinstance(self.min_prob, bool):
             raise UsageError(f"--min-prob {self.min_prob!r}: must be a number from 0 to 1")
+        if self.background is not None and (not isinstance(self.background, tuple)
+                                            or not all(isinstance(name, str) for name in self.background)):
+            raise UsageError(f"ScanSettings.background: expected a tuple of class names, got {self.background!r}"[:200])
 
 
 @dataclass(frozen=True)

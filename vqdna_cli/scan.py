@@ -222,12 +222,26 @@ def _plain_gzip(path: str) -> bool:
     return head.startswith(GZIP_MAGIC) and not is_bgzf(head)
 
 
-def background_classes(info: HeadInfo) -> set[int]:
-    """The classes that are not calls: a class named `non-...` ("non-promoter", "non-splice"),
-    else, for a two-class head, the one labelled 0 (GUE's negative: unbound, unmarked).
-    Heads without one (the variant head) have none: every window is a call of its best class."""
+def background_classes(info: HeadInfo, named: tuple[str, ...] | None = None) -> set[int]:
+    """The classes that are not calls: those `named` (`classify --background`), else a class
+    named `non-...` ("non-promoter", "non-splice"), else, for a two-class head, the one labelled
+    0 (GUE's negative: unbound, unmarked). Heads without one (the variant head, a head trained
+    on labels that are words) have none: every window is a call of its best class."""
     names, labels = info.class_names, info.labels
+    if named is not None:
+        unknown = [name for name in named if name not in names]
+        if unknown:
+            raise UsageError(f"--background {', '.join(unknown)}: {_head_named(info)} has no such class (its classes: "
+                             f"{', '.join(names)})")
+        if set(named) >= set(names):
+            raise UsageError(f"--background names every class of {_head_named(info)}: no window could be a call; "
+                             "leave out the class you are looking for")
+        return {names.index(name) for name in named}
     named = {i for i, name in enumerate(names) if name.lower().startswith("non-")}
     if named:
         return named
     return {labels.index("0")} if len(names) == 2 and "0" in labels else set()
+
+
+def _head_named(info: HeadInfo) -> str:
+    return f"head {info.task}" if info.task else "the head"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vqdna_cli.api._common import (NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records,
                                    window_probabilities)
-from vqdna_cli.errors import UsageError
+from vqdna_cli.errors import UsageError, VqdnaWarning
 from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions, ScanSettings, expect, expect_input
 
 SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress moves every few seconds
@@ -151,7 +152,12 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     runner = load_runner(run)
     head, info = runner.attach_head(task)
     layout = ScanLayout.of(info, runner.window, settings)
-    calls = [i for i in range(len(info.class_names)) if i not in background_classes(info)]
+    background = background_classes(info, settings.background)
+    calls = [i for i in range(len(info.class_names)) if i not in background]
+    if settings.min_prob > 0 and not background:
+        warnings.warn(f"head {task} has no background class (none named non-..., nor labelled 0 of two): every "
+                      f"window is a call of its most probable class ({', '.join(info.class_names)}); name the "
+                      "classes that are not calls with --background", VqdnaWarning, stacklevel=3)
     on_total(source.total_bases)
     handed: deque[ScanWindow] = deque()  # to the model and not yet written, in order
 
@@ -176,7 +182,9 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                            if key in ("input", "region", "bed") and value is not None)
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
                            f"head {made_by['head_hash']} window {layout.window} stride {layout.stride} "
-                           f"min_prob {settings.min_prob:g} precision {made_by['transformer_precision']} "
+                           f"min_prob {settings.min_prob:g} "
+                           f"background {','.join(info.class_names[i] for i in sorted(background)) or '-'} "
+                           f"precision {made_by['transformer_precision']} "
                            f"batch_tokens {made_by['batch_tokens']} {scanned}")
         for batch in batches:
             probabilities = window_probabilities(head, np.concatenate([head_features(info, r) for r in batch]),
@@ -201,7 +209,8 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                   "outside_training_lengths": outside_training_lengths(info, layout.window),
                   "train_window_lengths": info.train_window_lengths}
         sidecar.update({**ScanBed.FORMAT, **made_by, "task": task, "class_names": list(info.class_names),
-                        **genome.describe(), "min_prob": settings.min_prob, "columns": table.columns,
+                        **genome.describe(), "min_prob": settings.min_prob,
+                        "background": [info.class_names[i] for i in sorted(background)], "columns": table.columns,
                         **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
     return result
 

@@ -28,6 +28,7 @@ def command(
     scan: Annotated[Optional[str], typer.Option("--scan", metavar="FASTA", help="Scan this genome FASTA (indexed with samtools faidx for --region/--bed and flat memory): windows in the head's training layout, both strands for a strand-specific head, BED6+ sorted by position.", show_default=False)] = None,
     window: Annotated[Optional[int], typer.Option("--window", metavar="N", help="--scan: window length in bases (default: the length the head was trained on).", show_default=False)] = None,
     min_prob: Annotated[Optional[float], typer.Option("--min-prob", metavar="X", help="--scan: keep only windows whose call (most probable non-background class) has at least this probability; name and score are then the call's. Default: 0 (every window).", show_default=False)] = None,
+    background: Annotated[Optional[list[str]], typer.Option("--background", metavar="CLASS", help="--scan: a class that is not a call (repeatable); replaces the head's own (classes named non-..., or the one labelled 0 of a two-class head). For heads trained on labels that are words.", show_default=False)] = None,
     output_format: Annotated[str, typer.Option("--format", metavar="auto|tsv|bed", help="auto (BED6+ when -o ends in .bed, else TSV), tsv (one row per sequence: its windows averaged, or read together by a whole-sequence head) or bed (one row per window). --scan always writes BED6+.")] = "auto",
     header_comments: Annotated[bool, typer.Option("--header-comments", help="Also write the vqdna version, model, task and input as ##key=value lines before the header (readers then need comment='#'); by default the first line is the header (a --scan BED always starts with one '# vqdna ...' line saying what made it, then its header).")] = False,
     model: options.Model = None,
@@ -49,7 +50,8 @@ def command(
         ignored = [name for name, value in (("--task", task), ("-o", output), ("--scan", scan), ("the input", source),
                                             ("--window", window), ("--stride", stride), ("--region", given.region),
                                             ("--bed", given.bed)) if value is not None] + \
-            [name for name, set_ in (("--min-prob", min_prob is not None), ("--format", output_format != "auto"),
+            [name for name, set_ in (("--min-prob", min_prob is not None), ("--background", background is not None),
+                                     ("--format", output_format != "auto"),
                                      ("--rc", rc), ("--header-comments", header_comments)) if set_]
         if ignored:  # it would do nothing with them: say so, rather than leave no file where one was asked for
             raise UsageError(f"--list-tasks prints the task heads to stdout and exits: drop {', '.join(ignored)}")
@@ -62,12 +64,13 @@ def command(
         if header_comments:
             raise UsageError("--scan writes what made the BED (version, model, task, layout, genome and "
                              "regions) in its first line, and in the .json beside a file; drop --header-comments")
-        settings = ScanSettings(window, stride, 0.0 if min_prob is None else min_prob)
+        settings = ScanSettings(window, stride, 0.0 if min_prob is None else min_prob,
+                                None if background is None else tuple(background))
         _scan(scan, inputs, task, output, run=run, settings=settings, rc=rc, output_format=output_format,
               force=given.force, quiet=quiet)
         return
-    if window is not None or min_prob is not None:
-        raise UsageError("--window and --min-prob apply to --scan only")
+    if window is not None or min_prob is not None or background is not None:
+        raise UsageError("--window, --min-prob and --background apply to --scan only")
     if task is None or source is None:
         raise UsageError("classify needs --task NAME and an input file (see `vqdna classify --help`, `--list-tasks`)")
     wanted = ClassifyOptions(output_format=output_format, header_comments=header_comments, reverse_complement=rc,
