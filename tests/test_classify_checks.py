@@ -121,6 +121,21 @@ def test_list_tasks_names_what_task_takes_and_lists_past_a_damaged_head(run_vqdn
     assert renamed.returncode == 0, renamed.stderr
 
 
+def test_list_tasks_says_which_heads_a_stop_left_unfinished(run_vqdna, model_copy):
+    """A head written by a --max-minutes stop (head.json: complete false) was listed with its
+    scores like a finished one."""
+    heads = model_copy / "heads"
+    shutil.copytree(heads / "toy", heads / "stopped")
+    info = json.loads((heads / "stopped" / "head.json").read_text())
+    info["provenance"] = {**info.get("provenance", {}), "complete": False}
+    (heads / "stopped" / "head.json").write_text(json.dumps(info))
+    result = run_vqdna("classify", "--list-tasks", "-m", model_copy)
+    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.decode().splitlines()[1:]}
+    assert rows["stopped"][2].endswith("; unfinished: stopped by --max-minutes, continue it with train finetune "
+                                       "--resume")
+    assert "unfinished" not in rows["toy"][2]
+
+
 def test_the_sidecar_says_both_strands_were_read_by_a_head_that_always_reads_both(run_vqdna, model_copy,
                                                                                   short_fasta, tmp_path):
     """A head trained on both strands reads both with or without --rc: the sidecar said

@@ -907,3 +907,9 @@ def test_a_run_still_training_is_named_not_taken_for_a_stopped_one(model_copy: P
     finally:
         os.close(holder)
     assert sorted(p.name for p in work.iterdir()) == [f"{CHECKPOINT}.json"]
+
+
+def test_a_task_name_starting_with_a_dot_says_what_it_must_start_with() -> None:
+    """'.' is among the characters a name may hold: the refusal of '.hidden' named it as allowed."""
+    with pytest.raises(UsageError, match=r"task name '.hidden': .* starting with a letter or digit"):
+        FinetuneSettings(".hidden")

@@ -486,7 +486,8 @@ class FinetuneSettings:
         if self.whole_record and self.segments:
             raise UsageError("--whole-record and --segments exclude each other (segments are a window's)")
         if not TASK_NAME.fullmatch(self.task):
-            raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-'")
+            raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-', starting with a letter "
+                             "or digit")
         names = self.class_names or ()
         if any(not name.strip() for name in names) or len(set(names)) < len(names):
             raise UsageError(f"--class-names {','.join(names)!r}: give one distinct, non-empty name per label")

@@ -170,6 +170,12 @@ def _test_score(head: dict) -> str:
     return f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" + (f" on {files}" if files else "")
 
 
+def _unfinished(head: dict) -> str:
+    """Said of a head a --max-minutes stop wrote: its scores are of a head still training."""
+    stopped = (head.get("provenance") or {}).get("complete") is False
+    return "; unfinished: stopped by --max-minutes, continue it with train finetune --resume" if stopped else ""
+
+
 def _genome_score(head: dict) -> str:
     """The head's score on a real-genome validation region (benchmarks/real_genome.py run
     --record) beside the best one-line rule there; "none" for heads with no real-genome set."""
@@ -197,7 +203,8 @@ def _print_tasks(heads: list[dict]) -> None:
         try:
             data = head.get("provenance", {}).get("data", {})
             trained_on = ", ".join(_short_path(p) for p in data.get("train", []))
-            row = [head["task"], ",".join(head["class_names"]), _test_score(head), _genome_score(head), trained_on,
+            row = [head["task"], ",".join(head["class_names"]), _test_score(head) + _unfinished(head),
+                   _genome_score(head), trained_on,
                    api.what_head_reads(head), _lengths(head), head.get("description", "")]
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
             # one head.json edited by hand or cut short: said in its row, the others still listed
