@@ -29,6 +29,14 @@ def test_fasta_with_labels_tsv(tmp_path: Path):
     assert data.labels == ["other", "enhancer"]
 
 
+def test_spaces_around_an_id_in_the_labels_file_are_not_part_of_it(tmp_path: Path):
+    """'b ' (a spreadsheet's trailing space) was no label for record b: 'record 'b' has no label'."""
+    (tmp_path / "x.fa").write_text(">a\nACGT\n>b\nGGCC\n")
+    (tmp_path / "labels.tsv").write_text("a\tother\nb \tenhancer\n")
+    data = read_labelled_fasta(str(tmp_path / "x.fa"), FastaLabels.read(str(tmp_path / "labels.tsv")))
+    assert data.labels == ["other", "enhancer"]
+
+
 def test_fasta_record_without_a_label_is_named(tmp_path: Path):
     (tmp_path / "x.fa").write_text(">a\nACGT\n>b\nGGCC\n")
     (tmp_path / "labels.tsv").write_text("a\tother\n")

@@ -106,8 +106,8 @@ def _wrong_header(path: str, header: list[str] | None) -> InputError:
 
 
 def read_labels_tsv(path: str) -> dict[str, str]:
-    """id -> label of a two-column `id<TAB>label` TSV: an id labelled twice over, or a
-    label left empty, is refused; columns after the second are ignored (with a warning)."""
+    """id -> label of a two-column `id<TAB>label` TSV (spaces around either are dropped): an
+    id labelled twice over, or a label left empty, is refused; columns after the second are ignored (with a warning)."""
     _require_file(path, "a labels file")
     rows = []
     extra_columns_seen = False
@@ -117,7 +117,8 @@ def read_labels_tsv(path: str) -> dict[str, str]:
         if len(fields) > 2 and not extra_columns_seen and any(field.strip() for field in fields[2:]):
             extra_columns_seen = True
             _warn_extra_columns(path, line, len(fields), "id<TAB>label")
-        rows.append((line, fields[0], fields[1].strip()))
+        # a FASTA id never holds a space: spaces around one (a spreadsheet's) are not part of it
+        rows.append((line, fields[0].strip(), fields[1].strip()))
     return one_label_each(rows, str(path))
 
 
