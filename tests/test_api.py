@@ -41,6 +41,86 @@ def test_a_call_leaves_the_callers_threads_precision_and_generators_as_they_were
         torch.set_float32_matmul_precision(precision)
 
 
+# A caller's float32 settings, each set in a fresh process (they are the process's): torch's
+# older switch, its per-backend setting (torch >= 2.9) and both mixed.
+FLOAT32_SETTINGS = {
+    "older switch": 'torch.set_float32_matmul_precision("medium")',
+    "per backend": 'torch.backends.cuda.matmul.fp32_precision = "tf32"',
+    "every backend": 'torch.backends.fp32_precision = "tf32"',
+    "both kinds": 'torch.set_float32_matmul_precision("high"); torch.backends.cudnn.conv.fp32_precision = "ieee"',
+}
+FLOAT32_STATE = """
+def state():
+    def read(get):
+        try:
+            return get()
+        except RuntimeError as error:  # torch refuses to read the older switches once both kinds were used
+            return "refused"
+    backends = [getattr(torch.backends, "fp32_precision", None)] + [
+        getattr(getattr(parent, child, None), "fp32_precision", None)
+        for parent, child in ((torch.backends.cuda, "matmul"), (torch.backends.mkldnn, "matmul"),
+                              (torch.backends.cudnn, "conv"), (torch.backends.cudnn, "rnn"))]
+    return (read(torch.get_float32_matmul_precision), read(lambda: torch.backends.cuda.matmul.allow_tf32),
+            read(lambda: torch.backends.cudnn.allow_tf32), backends)
+"""
+
+
+@pytest.mark.parametrize("setting", FLOAT32_SETTINGS)
+def test_a_call_puts_back_the_callers_float32_settings_of_either_kind(tiny_model_dir: Path, short_fasta: Path,
+                                                                     tmp_path: Path, setting: str):
+    """They were put back through torch's older switches only: after a caller's "medium" torch
+    refused to read its own settings (RuntimeError, in every later call too), and a caller of the
+    per-backend setting had the first call fail."""
+    import subprocess
+
+    code = f"""
+import torch
+from vqdna_cli import api
+from vqdna_cli.options import InputSpec, RunOptions
+{FLOAT32_STATE}
+{FLOAT32_SETTINGS[setting]}
+before = state()
+for number in range(2):
+    api.tokenize(InputSpec({str(short_fasta)!r}), {str(tmp_path)!r} + f"/t{{number}}.npz",
+                 RunOptions({str(tiny_model_dir)!r}, threads=1))
+    assert state() == before, (before, state())
+print(before)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_calls_from_two_threads_run_one_after_the_other(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):
+    """A notebook's or Snakemake's threads: threads, seeds and float32 settings are the
+    process's, so a call that ran inside another saved the first's settings as the caller's
+    and, ending last, left them set (the caller's 4 threads became 1)."""
+    import threading
+    import time
+
+    said: list[str] = []
+
+    def tokenize(name: str, on_progress=lambda: None) -> None:
+        def progress(bases: int) -> None:
+            said.append(f"{name} runs")
+            on_progress()
+
+        api.tokenize(InputSpec(short_fasta), tmp_path / f"{name}.npz", RunOptions(tiny_model_dir, threads=1),
+                     progress=progress)
+        said.append(f"{name} ended")
+
+    def start_the_second_and_wait() -> None:
+        if second.ident is None:
+            second.start()
+            time.sleep(1.0)  # time enough for the second call to run within the first, as it did
+
+    second = threading.Thread(target=tokenize, args=("second",))
+    first = threading.Thread(target=tokenize, args=("first", start_the_second_and_wait))
+    first.start()
+    first.join(), second.join()
+    assert said.index("first ended") < said.index("second runs")
+    assert (tmp_path / "first.npz").read_bytes() == (tmp_path / "second.npz").read_bytes()
+
+
 def test_a_path_is_an_input_like_its_name(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):
     run = RunOptions(tiny_model_dir, threads=1)
     api.tokenize(InputSpec(short_fasta), tmp_path / "path.npz", run)

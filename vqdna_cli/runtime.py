@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import random
 import sys
+import threading
 
 import numpy as np
 import torch
@@ -54,27 +55,71 @@ def reuse_freed_memory() -> bool:
         return False
 
 
+# One command at a time in a process: threads, seeds and float32 settings are the process's,
+# so two calls from threads at once (a notebook's, Snakemake `run:` blocks) would each set
+# them under the other and put back the other's values. Reentrant: a command may call another.
+_ONE_COMMAND_AT_A_TIME = threading.RLock()
+
+
 @contextlib.contextmanager
 def global_state_kept():
     """What a command sets for its run and a Python caller would not expect changed after
     it: torch's threads, float32 matmul precision and TF32 switches, and the random, numpy and
     torch generators. (glibc's malloc setting, `reuse_freed_memory`, stays: it is the
-    process's.)"""
-    threads, precision = torch.get_num_threads(), torch.get_float32_matmul_precision()
-    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    generators = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda_generators = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.set_float32_matmul_precision(precision)
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
-        random.setstate(generators[0])
-        np.random.set_state(generators[1])
-        torch.set_rng_state(generators[2])
-        if cuda_generators is not None:
-            torch.cuda.set_rng_state_all(cuda_generators)
+    process's.) Commands called from several threads run one after the other."""
+    with _ONE_COMMAND_AT_A_TIME:
+        threads = torch.get_num_threads()
+        float32 = _float32_settings()
+        generators = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        cuda_generators = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            _restore_float32_settings(float32)
+            random.setstate(generators[0])
+            np.random.set_state(generators[1])
+            torch.set_rng_state(generators[2])
+            if cuda_generators is not None:
+                torch.cuda.set_rng_state_all(cuda_generators)
+
+
+# torch >= 2.9 keeps float32 precision per backend (`fp32_precision`), beside the older
+# switches, which it refuses to read (RuntimeError) once a caller has used both kinds: the
+# older ones are read where torch allows, and both kinds are put back, the older first.
+_LEGACY_FLOAT32 = (
+    (lambda: torch.backends.cuda.matmul.allow_tf32,
+     lambda value: setattr(torch.backends.cuda.matmul, "allow_tf32", value)),
+    (lambda: torch.backends.cudnn.allow_tf32, lambda value: setattr(torch.backends.cudnn, "allow_tf32", value)),
+    (torch.get_float32_matmul_precision, torch.set_float32_matmul_precision),
+)
+_PER_BACKEND_FLOAT32 = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn", "mkldnn.matmul",
+                        "mkldnn.conv", "mkldnn.rnn")  # parents before their children
+
+
+def _float32_settings() -> tuple[list, list]:
+    legacy = []
+    for get, put in _LEGACY_FLOAT32:
+        try:
+            legacy.append((put, get()))
+        except RuntimeError:  # the caller mixed the two kinds: nothing to put back of this one
+            pass
+    per_backend = []
+    for name in _PER_BACKEND_FLOAT32:
+        backend = torch.backends
+        for part in filter(None, name.split(".")):
+            backend = getattr(backend, part, None)
+        if backend is not None and hasattr(backend, "fp32_precision"):
+            per_backend.append((backend, backend.fp32_precision))
+    return legacy, per_backend
+
+
+def _restore_float32_settings(settings: tuple[list, list]) -> None:
+    legacy, per_backend = settings
+    for put, value in legacy:
+        put(value)
+    for backend, value in per_backend:
+        backend.fp32_precision = value
 
 
 def configure(threads: int | None, seed: int) -> None:
