@@ -192,10 +192,12 @@ def _hold(folder: Path) -> int | None:
 def _refuse_if_another_run_holds(folder: Path) -> None:
     """A run still writing `folder` is named as such before any check reads what it holds:
     its checkpoint would otherwise be taken for an earlier, stopped run's, with advice to
-    --resume it."""
+    --resume it. Under torchrun process 0 alone tries (it holds the folder for them all)."""
     import os
 
-    if folder.is_dir():
+    from vqdna_cli.launch import launch_rank
+
+    if folder.is_dir() and launch_rank() == 0:
         descriptor = _hold(folder)
         if descriptor is not None:
             os.close(descriptor)
