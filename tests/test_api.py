@@ -194,6 +194,19 @@ def test_on_off_options_take_true_or_false_only(make, message: str):
     (lambda: InputSpec("x.fa", region=5), "--region 5: give it as text"),
     (lambda: RunOptions(model_dir=123), "the weights folder is 123"),
     (lambda: GenomeSet("a.fa", holdout_tail={"a.fa": 2.5}), "--holdout-tail a.fa:2.5: the bases held out"),
+    # file names and text: a TypeError deep inside, after the model was loaded
+    (lambda: InputSpec("x.fa", bed=123), "--bed 123: give a file name"),
+    (lambda: InputSpec("x.fa", reference=5), "--reference 5: give a file name"),
+    (lambda: MutationsOptions(None), "--reference None: give a file name"),
+    (lambda: MutationsOptions("ref.fa", labels=5), "--labels 5: give a file name"),
+    (lambda: MutationsOptions("ref.fa", label_column=5), "--label-column 5: give it as text"),
+    (lambda: FinetuneSettings(None), "--task None: give it as text"),
+    (lambda: FinetuneSettings("t", description=None), "--description None: give it as text"),
+    (lambda: HeadRows("a.csv", labels_tsv=5), "--labels-tsv 5: give it as text"),
+    # a string of class names was taken letter by letter
+    (lambda: FinetuneSettings("t", class_names="neg,pos"), "--class-names 'neg,pos': give a tuple of names"),
+    (lambda: FinetuneSettings("t", class_names=(1, 2)), "--class-names (1, 2): give a tuple of names"),
+    (lambda: GenomeSet("a.fa", holdout_tail=None), "--holdout-tail None: give a dict"),
 ])
 def test_values_of_the_wrong_kind_are_refused_before_any_check_compares_them(make, message: str):
     """They failed with a TypeError in a comparison, or were accepted and failed in the loop."""
@@ -216,6 +229,23 @@ def test_numpy_numbers_become_pythons_own():
         json.dumps(dataclasses.asdict(options), default=str)  # a NumPy number is no JSON
         assert not any(type(value).__module__ == "numpy" for value in vars(options).values())
     assert GenomeSet("a.fa", holdout_tail={"a.fa": np.int64(5000)}).holdout_tail == {"a.fa": 5000}
+
+
+def test_a_file_name_given_as_a_path_is_text_to_the_options():
+    assert HeadRows("a.csv", labels_tsv=Path("labels.tsv")).labels_tsv == "labels.tsv"
+    assert InputSpec(Path("x.fa")).source == "x.fa"
+
+
+def test_outputs_and_model_folders_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, short_fasta: Path):
+    run = RunOptions(tiny_model_dir, threads=1)
+    for call, message in [
+            (lambda: api.classify(InputSpec(short_fasta), 5, "toy", run), "output: expected str or PathLike or NoneType"),
+            (lambda: api.scan(InputSpec(short_fasta), 5, "toy", run), "output: expected str or PathLike or NoneType"),
+            (lambda: api.list_tasks(5), "model_dir: expected str or PathLike or NoneType"),
+            (lambda: api.tokenize(InputSpec(short_fasta), Path("t.npz"), run, force=np.bool_(True)),
+             "force: expected bool, got numpy.bool")]:
+        with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+            call()
 
 
 def test_force_and_compress_take_true_or_false_only(tiny_model_dir: Path, short_fasta: Path, tmp_path: Path):

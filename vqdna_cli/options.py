@@ -59,6 +59,13 @@ def check_fields(options) -> None:
             raise UsageError(f"{flag} {value!r}: must be a whole number"[:200])
         if item.type in ("float", "float | None") and (not isinstance(value, numbers.Real) or isinstance(value, bool)):
             raise UsageError(f"{flag} {value!r}: must be a number"[:200])
+        if item.type in ("str", "str | None"):
+            if isinstance(value, os.PathLike):  # a file name given as a Path
+                object.__setattr__(options, item.name, os.fspath(value))
+            elif not isinstance(value, str):
+                raise UsageError(f"{flag} {value!r}: give it as text"[:200])
+        if item.type in ("Path", "Path | None") and not isinstance(value, (str, os.PathLike)):
+            raise UsageError(f"{flag} {value!r}: give a file name"[:200])
 
 
 def _is_numpy_scalar(value) -> bool:
@@ -99,8 +106,11 @@ def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
     """An API argument of the type its command takes (an EmbedOptions given to classify would
     fail deep inside with an AttributeError, an output of None with a TypeError)."""
     if not isinstance(value, kind):
-        kinds = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise UsageError(f"{what}: expected {kinds}, got {type(value).__name__} {value!r}"[:200])
+        names = [k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,))]
+        kinds, got = " or ".join(names), type(value).__name__
+        if got in names:  # numpy's bool is named 'bool' too: "expected bool, got bool" said nothing
+            got = f"{type(value).__module__}.{got}"
+        raise UsageError(f"{what}: expected {kinds}, got {got} {value!r}"[:200])
 
 
 def expect_input(what: str, value) -> None:
@@ -133,13 +143,13 @@ class InputSpec:
     reference: Path | None = None  # CRAM's reference
 
     def __post_init__(self):
-        check_fields(self)
         if isinstance(self.source, os.PathLike):  # readers take the name as text, as the CLI gives it
             object.__setattr__(self, "source", os.fspath(self.source))
         if self.source is not None and not isinstance(self.source, str):  # None: `--scan` reads its own genome
             raise UsageError(f"the input is {self.source!r}: give a file name, or - for stdin")
         if self.region is not None and not isinstance(self.region, str):
             raise UsageError(f"--region {self.region!r}: give it as text, CHR:START-END"[:200])
+        check_fields(self)
         if self.source == "":  # Path("") would be the current folder
             raise UsageError("the input path is empty (''): give a file, or - for stdin")
 
@@ -167,10 +177,10 @@ class RunOptions:
     batch_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        check_fields(self)
         if self.model_dir is not None and not isinstance(self.model_dir, (str, os.PathLike)):
             raise UsageError(f"the weights folder is {self.model_dir!r}: give a folder path, or None for the shipped "
                              "weights"[:200])
+        check_fields(self)
         # the limits the CLI's options have, for callers of the API too
         if self.threads is not None and (not _is_int(self.threads) or not 1 <= self.threads <= MAX_THREADS):
             raise UsageError(f"--threads {self.threads!r}: must be a whole number from 1 to {MAX_THREADS}")
@@ -308,6 +318,8 @@ class GenomeSet:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
         object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
+        if not isinstance(self.holdout_tail, dict):
+            raise UsageError(f"--holdout-tail {self.holdout_tail!r}: give a dict of file name -> bases held out"[:200])
         tails = {name: bases.item() if _is_numpy_scalar(bases) else bases for name, bases in self.holdout_tail.items()}
         for name, bases in tails.items():
             if not _is_int(bases) or bases < 0:
@@ -489,6 +501,9 @@ class FinetuneSettings:
             raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-', starting with a letter "
                              "or digit")
         names = self.class_names or ()
+        if not isinstance(names, (tuple, list)) or not all(isinstance(name, str) for name in names):
+            # a string would be taken letter by letter: "neg,pos" as 7 names
+            raise UsageError(f"--class-names {names!r}: give a tuple of names, e.g. ('neg', 'pos')"[:200])
         if any(not name.strip() for name in names) or len(set(names)) < len(names):
             raise UsageError(f"--class-names {','.join(names)!r}: give one distinct, non-empty name per label")
         # written in TSV and BED columns and one --list-tasks line: a tab or line break would break them

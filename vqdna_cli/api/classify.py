@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,7 @@ def list_tasks(model_dir: Path | None = None) -> list[dict]:
     from vqdna_cli.checkpoint import list_heads, read_model_info
     from vqdna_cli.runner import default_weights_dir
 
+    expect("model_dir", model_dir, (str, os.PathLike, type(None)))
     directory = Path(model_dir) if model_dir else default_weights_dir()
     read_model_info(directory)  # a folder that is no weights folder is an error, not an empty list
     return list_heads(directory)
@@ -66,6 +68,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
 
     expect_input("inputs", inputs), expect("task", task, str), expect("run", run, RunOptions)
     expect("options", options, ClassifyOptions), expect("force", force, bool)
+    expect("output", output, (str, os.PathLike, type(None)))
     output_format = options.table_format(output)
     check_text_output(output)
     check_output(output, force, inputs.paths)
@@ -143,6 +146,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
 
     expect_input("genome", genome), expect("task", task, str), expect("run", run, RunOptions)
     expect("settings", settings, ScanSettings), expect("force", force, bool)
+    expect("output", output, (str, os.PathLike, type(None)))
     regions = ([parse_region(genome.region)] if genome.region else []) + \
         (read_bed(str(genome.bed), strands_read=True) if genome.bed else [])
     source = ScanSource.open(genome.source, regions)
