@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 import pysam
+import pytest
 
 from conftest import fasta_text, random_dna, toy_csv
 
@@ -119,6 +120,13 @@ def test_list_tasks_names_what_task_takes_and_lists_past_a_damaged_head(run_vqdn
     assert rows["cut"][2].startswith(f"damaged: {heads / 'cut' / 'head.json'} is not valid JSON")
     renamed = run_vqdna("classify", "--task", "toy-v2", "-m", model_copy, short_fasta, "-o", tmp_path / "v2.tsv")
     assert renamed.returncode == 0, renamed.stderr
+
+
+@pytest.mark.parametrize("option", [("--mapped-only",), ("--reference", "genome.fa")])
+def test_list_tasks_refuses_input_options_it_would_ignore(run_vqdna, tiny_model_dir, option):
+    result = run_vqdna("classify", "--list-tasks", "-m", tiny_model_dir, *option)
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: --list-tasks prints the task heads to stdout and exits: drop {option[0]}"]
 
 
 def test_list_tasks_says_which_heads_a_stop_left_unfinished(run_vqdna, model_copy):

@@ -496,6 +496,17 @@ def test_read_filters(files, tiny_model_dir, tmp_path):
                                                  plot=False)["variants"] > 0
 
 
+def test_read_filters_without_reads_are_said_unused_and_not_recorded(files, tiny_model_dir, tmp_path):
+    """Given with genomes only, they were taken without a word and summary.json recorded them
+    as if they had chosen bases."""
+    from vqdna_cli.errors import VqdnaWarning
+
+    with pytest.warns(VqdnaWarning, match=r"^--min-depth 3, --min-af 0.5: these apply to reads \(BAM/SAM/CRAM\) only; "
+                                          "no input is reads, so not used$"):
+        run(files, [files["genomes"]], tmp_path / "out", tiny_model_dir, min_depth=3, min_af=0.5, plot=False)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["read_filters"] is None
+
+
 def test_pileup_leaves_pythons_error_hooks_alone_between_columns(files, tmp_path):
     """htslib is quietened (its hooks swapped out) only while a column is read: were the hooks
     off while the caller works on a column, an error of the caller's would vanish unprinted."""

@@ -214,6 +214,13 @@ def test_a_head_of_word_labels_says_it_has_no_background(run_vqdna, model_copy, 
     assert {line.split("\t")[3] for line in (tmp_path / "enhancers.bed").read_text().splitlines()[2:]} <= {"enhancer"}
 
 
+def test_a_stride_longer_than_the_window_says_what_it_leaves_out(run_vqdna, tiny_model_dir, genome, tmp_path):
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--stride", "50",
+                       "-o", tmp_path / "gaps.bed")
+    assert result.returncode == 0 and result.stderr_lines[-1] == (
+        "vqdna: warning: --stride 50 is longer than the 40 bp window: 10 bases of every 50 are not scanned")
+
+
 @pytest.mark.parametrize("extra, message", [
     (("--window", "0"), "--window 0: must be between 1 and the model window (64)"),
     (("--window", "500"), "--window 500: must be between 1 and the model window (64)"),

@@ -60,6 +60,9 @@ def test_help_version_and_no_args_help_are_unchanged() -> None:
      "--task given 2 times, but it takes one value; run one task at a time (see 'vqdna classify -h')"),
     (["tokenize", "G", "-o", "a.npz", "--output", "b.npz"],
      "--output given 2 times, but it takes one value; give it once (see 'vqdna tokenize -h')"),
+    # the last of two models silently won
+    (["embed", "G", "-o", "a.npz", "-m", "one", "--model", "two"],
+     "--model given 2 times, but it takes one value; give it once (see 'vqdna embed -h')"),
 ])
 def test_an_option_that_selects_data_given_twice_is_refused(args: list[str], message: str, tmp_path: Path) -> None:
     """The last of two --region options silently won: the first region's calls were lost."""

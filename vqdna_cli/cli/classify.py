@@ -16,7 +16,7 @@ from vqdna_cli.errors import OutputError
 from vqdna_cli.options import ClassifyOptions, ScanSettings
 
 # Checked in the API (one-line errors), not by Typer, so that a bad value reads like every other error.
-Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Bases between window starts: of a sequence longer than the model window (default: the window, no overlap), or of a --scan (default: half the window).", show_default=False)]
+Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Bases between window starts: of a sequence longer than the model window (default: the window; a last window ends at the sequence's end, overlapping the one before), or of a --scan (default: half the window).", show_default=False)]
 
 
 @options.expand
@@ -49,10 +49,12 @@ def command(
     if list_tasks:
         ignored = [name for name, value in (("--task", task), ("-o", output), ("--scan", scan), ("the input", source),
                                             ("--window", window), ("--stride", stride), ("--region", given.region),
-                                            ("--bed", given.bed)) if value is not None] + \
+                                            ("--bed", given.bed), ("--reference", given.reference))
+                   if value is not None] + \
             [name for name, set_ in (("--min-prob", min_prob is not None), ("--background", background is not None),
                                      ("--format", output_format != "auto"),
-                                     ("--rc", rc), ("--header-comments", header_comments)) if set_]
+                                     ("--rc", rc), ("--header-comments", header_comments),
+                                     ("--mapped-only", given.mapped_only)) if set_]
         if ignored:  # it would do nothing with them: say so, rather than leave no file where one was asked for
             raise UsageError(f"--list-tasks prints the task heads to stdout and exits: drop {', '.join(ignored)}")
         if sys.stdout is None:  # started with stdout closed (`>&-`): print() would write nothing, exit 0
@@ -134,6 +136,10 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
         report(f"warning: {merged:,} of the regions overlapped or touched another and {were} "
                "scanned as one region with it: windows start at each merged region's start, not at every interval's "
                "(to classify each interval as given, cut its sequence and classify it without --scan)", quiet)
+    if result["stride"] > result["window"]:
+        gap = result["stride"] - result["window"]
+        report(f"warning: --stride {result['stride']} is longer than the {result['window']} bp window: {gap:,} bases "
+               f"of every {result['stride']:,} are not scanned", quiet)
     if result["outside_training_lengths"]:
         report(f"warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
                f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)

@@ -20,7 +20,8 @@ _USAGE_ERROR = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ ==
 # The options that select data, and what to do instead of repeating them
 _SELECTING = {"region": "for several regions, list them in a BED file and give --bed", "bed": "merge the BED files",
               "scan": "scan one genome at a time", "task": "run one task at a time", "reference": "give it once",
-              "output": "give it once"}
+              "output": "give it once", "model": "give it once", "annotation": "give it once",
+              "labels": "give it once"}
 # Text options where an empty value means "none"
 _MAY_BE_EMPTY = {"description"}
 

@@ -11,7 +11,7 @@ import typer
 from vqdna_cli.cli import options
 from vqdna_cli.options import EmbedOptions
 
-Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Bases between window starts for sequences longer than the model window, 1 to the window (512 for the shipped model; default: the window, no overlap).", show_default=False)]
+Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Bases between window starts for sequences longer than the model window, 1 to the window (512 for the shipped model; default: the window; a last window ends at the sequence's end, overlapping the one before).", show_default=False)]
 ReverseComplement = Annotated[bool, typer.Option("--rc", help="Read both strands: each window's embeddings are averaged with those of its reverse complement (classify: before the head, as heads trained with --both-strands read them; not an average of two answers).")]
 Pool = Annotated[str, typer.Option("--pool", metavar="window|record", help="window: one vector per window of a long sequence; record: one per sequence, its windows' vectors averaged weighted by their lengths (with --pooling max, their maximum).")]
 Layer = Annotated[Optional[str], typer.Option("--layer", metavar="N|all", help="Transformer layer whose vectors to write: 0 (the input of the first block) to the last (-1, the default); all: every layer, as layer_embeddings.", show_default=False)]

@@ -188,6 +188,17 @@ def _a_few(names: list[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
 
 
+def _warn_read_filters_unused(options: MutationsOptions) -> None:
+    """--min-depth, --min-af, --min-baseq and --min-mapq choose which reads' bases count: given
+    without reads among the inputs (a rule passing them to every run, say) they change nothing."""
+    given = [f"--{item.name.replace('_', '-')} {getattr(options, item.name):g}" for item in dataclasses.fields(options)
+             if item.name in ("min_depth", "min_af", "min_baseq", "min_mapq")
+             and getattr(options, item.name) != item.default]
+    if given:
+        warnings.warn(f"{', '.join(given)}: {'these apply' if len(given) > 1 else 'it applies'} to reads "
+                      "(BAM/SAM/CRAM) only; no input is reads, so not used", VqdnaWarning, stacklevel=3)
+
+
 def call_all(inputs: list[str], reference: Reference, filters, progress: Callable[[int], None]) -> list[Sample]:
     from vqdna_cli.mutations.align import GenomeAligner, read_genomes
     from vqdna_cli.mutations.pileup import call_reads
@@ -255,6 +266,9 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
     annotator = Annotator(read_gff(annotation, ref)) if annotation else None
     label_of = read_labels(labels, options.label_column) if labels else {}
     samples = call_all(inputs, ref, filters, progress)
+    reads = any(sample.kind == READS for sample in samples)
+    if not reads:
+        _warn_read_filters_unused(options)
     if label_of:
         _warn_unmatched_labels(labels, label_of, [sample.name for sample in samples])
     runner = runner_factory()
@@ -296,7 +310,7 @@ def run(inputs: list[str], output_dir: Path, options: MutationsOptions, *, runne
         if lineage is not None:  # which column of the labels file: who_label and pango score differently
             lineage = {"labels": lineage.pop("labels"), "label_column": options.label_column, **lineage}
         summary = {**FORMAT, **described, "reference": str(reference), "annotation": str(annotation) if annotation else None,
-                   "inputs": inputs, "flank": flank, "read_filters": dataclasses.asdict(filters),
+                   "inputs": inputs, "flank": flank, "read_filters": dataclasses.asdict(filters) if reads else None,
                    "samples": summaries, "distinct_variants": len(sites), "lineage": lineage,
                    "definitions": _DEFINITIONS}
         report.write_json(work / "summary.json", summary)
