@@ -19,7 +19,6 @@ Data: ../shared/data (or $VQDNA_DATA); without it the script prints `skipped: ..
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import subprocess
@@ -128,19 +127,6 @@ def kmer_reference(train_windows: list[Window], windows: list[Window], classes: 
     return linear_probe(x["fit"], y["fit"], x["select"], y["select"], x["score"], y["score"], classes, seed)["test_mcc"]
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None):
-    import torch
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def is_positive(window: Window) -> bool:
     """A promoter or a splice site (either kind), not background or a decoy."""
     return window.label != (NON_SPLICE if window.kind in SPLICE_KINDS else NON_PROMOTER)
@@ -224,6 +210,10 @@ def _score(check: HeadCheck, windows: list[Window], predicted: np.ndarray, train
 
 
 def run(args) -> None:
+    import torch
+
+    from vqdna_cli.runtime import global_state_kept
+
     if args.record and args.region != "validation":
         sys.exit("real_genome.py: --record stores validation-region scores only (drop --record or --region)")
     data = data_dir()
@@ -242,7 +232,8 @@ def run(args) -> None:
         union = sorted({w for _, _, valid, _ in sets for w in valid}, key=genome_order)
         index = {w: i for i, w in enumerate(union)}
         classes = next(c.classes for c in checks if c.layout == layout_name)
-        with _torch_threads(args.threads):  # the fit's last digits follow the threads: those the command gives
+        with global_state_kept():  # the fit's last digits follow the threads: those the command gives
+            torch.set_num_threads(args.threads)
             kmer = [kmer_reference(train, valid, classes) for _, _, valid, train in sets]  # the same for every head
         for check in (c for c in checks if c.layout == layout_name):
             print(f"[{time.monotonic() - began:5.0f} s] {check.task}: {len(union)} validation windows", file=sys.stderr)

@@ -158,6 +158,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     layout = ScanLayout.of(info, runner.window, settings)
     background = background_classes(info, settings.background)
     calls = [i for i in range(len(info.class_names)) if i not in background]
+    background_names = [info.class_names[i] for i in sorted(background)]
     if settings.min_prob > 0 and not background:
         warnings.warn(f"head {task} has no background class (none named non-..., nor labelled 0 of two): every "
                       f"window is a call of its most probable class ({', '.join(info.class_names)}); name the "
@@ -187,7 +188,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
         table.write_header(f"vqdna {made_by['vqdna_version']} model {made_by['model_hash']} task {task} "
                            f"head {made_by['head_hash']} window {layout.window} stride {layout.stride} "
                            f"min_prob {settings.min_prob:g} "
-                           f"background {','.join(info.class_names[i] for i in sorted(background)) or '-'} "
+                           f"background {','.join(background_names) or '-'} "
                            f"precision {made_by['transformer_precision']} "
                            f"batch_tokens {made_by['batch_tokens']} {scanned}")
         for batch in batches:
@@ -214,7 +215,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                   "train_window_lengths": info.train_window_lengths}
         sidecar.update({**ScanBed.FORMAT, **made_by, "task": task, "class_names": list(info.class_names),
                         **genome.describe(), "min_prob": settings.min_prob,
-                        "background": [info.class_names[i] for i in sorted(background)], "columns": table.columns,
+                        "background": background_names, "columns": table.columns,
                         **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
     return result
 

@@ -189,20 +189,6 @@ def _hold(folder: Path) -> int | None:
     return descriptor
 
 
-def _refuse_if_another_run_holds(folder: Path) -> None:
-    """A run still writing `folder` is named as such before any check reads what it holds:
-    its checkpoint would otherwise be taken for an earlier, stopped run's, with advice to
-    --resume it. Under torchrun process 0 alone tries (it holds the folder for them all)."""
-    import os
-
-    from vqdna_cli.launch import launch_rank
-
-    if folder.is_dir() and launch_rank() == 0:
-        descriptor = _hold(folder)
-        if descriptor is not None:
-            os.close(descriptor)
-
-
 def _clear_earlier_run(folder: Path, control: TrainControl, starting_weights: Path | None = None) -> None:
     """--force starts over: the weights, checkpoint and log an earlier run left in `folder`
     go before the first step (once the data has been read and checked). Kept until the new
@@ -701,10 +687,9 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     model_dir = _starting_weights(run)
     head_folder = _head_destination(model_dir, output_dir)
     work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
-    _refuse_if_another_run_holds(work)
-    _check_head_output(head_folder, settings.task, work, control, settings.members)
-    _check_earlier_run(settings.task, work, control)
-    with _tidied_on_failure(work):
+    with _tidied_on_failure(work):  # held first: a running run's checkpoint is not an earlier run's
+        _check_head_output(head_folder, settings.task, work, control, settings.members)
+        _check_earlier_run(settings.task, work, control)
         return _finetune(data_files, settings, run, control, model_dir, head_folder, work)
 
 
