@@ -279,6 +279,23 @@ def test_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, shor
     assert not out.exists()
 
 
+def test_callbacks_that_are_not_functions_are_refused_before_any_work(tiny_model_dir: Path, short_fasta: Path,
+                                                                     tmp_path: Path):
+    """A number given as `progress` failed with a TypeError at the first batch, after the model
+    was loaded and the output begun."""
+    given, run, out = InputSpec(str(short_fasta)), RunOptions(tiny_model_dir, threads=1), tmp_path / "out"
+    for call, message in [(lambda: api.tokenize(given, out, run, progress=5), "progress: expected a function, got int 5"),
+                          (lambda: api.embed(given, out, run, progress="bar"), "progress: expected a function, got str"),
+                          (lambda: api.classify(given, out, "toy", run, progress=None), "progress: expected a function"),
+                          (lambda: api.scan(given, out, "toy", run, progress=1), "progress: expected a function"),
+                          (lambda: api.scan(given, out, "toy", run, on_total=0), "on_total: expected a function"),
+                          (lambda: api.mutations([str(short_fasta)], out, MutationsOptions(str(short_fasta)), run,
+                                                 on_stage=[]), "on_stage: expected a function, got list")]:
+        with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+            call()
+    assert not out.exists()
+
+
 def test_training_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: Path, tmp_path: Path):
     """The training stages and evaluate checked none of their arguments' kinds: a bare path
     for `genomes` was an AttributeError, None for `output` a TypeError, no test file a

@@ -214,6 +214,28 @@ def test_a_head_of_word_labels_says_it_has_no_background(run_vqdna, model_copy, 
     assert {line.split("\t")[3] for line in (tmp_path / "enhancers.bed").read_text().splitlines()[2:]} <= {"enhancer"}
 
 
+def test_a_head_whose_every_class_is_an_answer_scans_without_the_background_warning(run_vqdna, model_copy, genome,
+                                                                                     tmp_path):
+    """A head of lineages (the variant head) has no class that is not a call: --min-prob keeps
+    the windows whose lineage is that sure, and the warning told to name a background it has
+    not. One class named 'other' among three still warns."""
+    def finetune(task: str, names: tuple[str, ...]) -> None:
+        rows = tmp_path / f"{task}.csv"
+        rows.write_text("sequence,label\n" + "".join(f"{random_dna(40, 7600 + i)},{names[i % 3]}\n" for i in range(30)))
+        trained = run_vqdna("train", "finetune", "--task", task, "--train", rows, "-m", model_copy, "--epochs", "1",
+                            "--threads", "1", "-q")
+        assert trained.returncode == 0, trained.stderr
+
+    finetune("lineages", ("Alpha", "Beta", "Delta"))
+    finetune("with-other", ("enhancer", "other", "silencer"))
+    common = ("classify", "--model", model_copy, "--scan", genome, "--min-prob", "0.3")
+    quiet = run_vqdna(*common, "--task", "lineages", "-o", tmp_path / "lineages.bed")
+    assert quiet.returncode == 0 and not any("warning" in line for line in quiet.stderr_lines), quiet.stderr_lines
+    warned = run_vqdna(*common, "--task", "with-other", "-o", tmp_path / "other.bed")
+    assert warned.returncode == 0 and warned.stderr_lines[0].startswith(
+        "vqdna: warning: head with-other has no background class")
+
+
 def test_a_stride_longer_than_the_window_says_what_it_leaves_out(run_vqdna, tiny_model_dir, genome, tmp_path):
     result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--stride", "50",
                        "-o", tmp_path / "gaps.bed")

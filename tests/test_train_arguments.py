@@ -512,7 +512,8 @@ def test_validation_labels_no_training_row_has_are_refused(run_vqdna, model_copy
     (tmp_path / "valid.csv").write_text("sequence,label\nACGTACGTAC,0\nGGGCCCGGCC,1\nATATATATAT,x\n")
     result = run_vqdna("train", "finetune", "--task", "t", "--train", train, "--valid", tmp_path / "valid.csv",
                        "-m", model_copy, "--adapter", "frozen", "--epochs", "1", "--threads", "1", "--quiet")
-    assert_one_line(result, INPUT_ERROR, "the validation rows have labels no training row has (x)")
+    assert_one_line(result, INPUT_ERROR, "the validation rows have labels no training row has (x; the training "
+                                         "rows' are 0, 1)")
     one_row = run_vqdna("train", "finetune", "--task", "t", "--train", train, "-m", model_copy, "--adapter", "frozen",
                         "--max-train-rows", "1", "--epochs", "1", "--threads", "1", "--quiet")
     assert_one_line(one_row, INPUT_ERROR, "--max-train-rows 1 is fewer than the 2 classes of the training rows")
@@ -622,6 +623,18 @@ def test_validation_rows_of_one_class_are_warned_about(tmp_path: Path) -> None:
     (tmp_path / "valid.csv").write_text("\n".join(["sequence,label", *only_zeros]) + "\n")
     with pytest.warns(VqdnaWarning, match=r"every validation row is of one class \('0'\)"):
         head_training_data(HeadRows((str(train),), valid_files=(str(tmp_path / "valid.csv"),)))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True])
+def test_head_training_data_refuses_a_seed_numpy_cannot_take(tmp_path: Path, seed) -> None:
+    """A negative seed passed the API and failed inside numpy's generator, after every file
+    was read, with numpy's own ValueError."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.options import HeadRows
+
+    train = toy_csv(tmp_path / "train.csv")
+    with pytest.raises(UsageError, match=r"^--seed .*: must be a whole number from 0 to 4294967295$"):
+        head_training_data(HeadRows((str(train),)), seed=seed)
 
 
 def test_a_best_state_without_a_checkpoint_is_not_resumed(tmp_path: Path) -> None:

@@ -38,6 +38,13 @@ def check_whole_number(option: str, value) -> None:
         raise UsageError(f"{option} {value!r}: must be a whole number")
 
 
+def check_seed(seed) -> None:
+    """A seed numpy's and torch's generators both take: a negative one fails in numpy only,
+    after the rows are read."""
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {seed!r}: must be a whole number from 0 to {MAX_SEED}")
+
+
 def check_fields(options) -> None:
     """The fields of an options object are of their declared kinds, checked before any other
     check compares them: on/off fields True or False (the string "no", from a config file, would
@@ -113,6 +120,13 @@ def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
         raise UsageError(f"{what}: expected {kinds}, got {got} {value!r}"[:200])
 
 
+def expect_callable(what: str, value) -> None:
+    """A callback (`progress`, `on_stage`, `on_total`) is a function: a number given there
+    failed with a TypeError at the first batch, after the model was loaded and work begun."""
+    if not callable(value):
+        raise UsageError(f"{what}: expected a function, got {type(value).__name__} {value!r}"[:200])
+
+
 def expect_input(what: str, value) -> None:
     """An `InputSpec` that names a file: one of None (how the CLI's classify --scan leaves the
     sequences unnamed) would fail deep inside with a TypeError."""
@@ -184,8 +198,7 @@ class RunOptions:
         # the limits the CLI's options have, for callers of the API too
         if self.threads is not None and (not _is_int(self.threads) or not 1 <= self.threads <= MAX_THREADS):
             raise UsageError(f"--threads {self.threads!r}: must be a whole number from 1 to {MAX_THREADS}")
-        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
-            raise UsageError(f"--seed {self.seed!r}: must be a whole number from 0 to {MAX_SEED}")
+        check_seed(self.seed)
         if self.batch_tokens is not None and (not _is_int(self.batch_tokens) or self.batch_tokens < MIN_BATCH_TOKENS):
             raise UsageError(f"--batch-tokens {self.batch_tokens!r}: must be a whole number, {MIN_BATCH_TOKENS} or more")
 

@@ -243,5 +243,17 @@ def background_classes(info: HeadInfo, named: tuple[str, ...] | None = None) -> 
     return {labels.index("0")} if len(names) == 2 and "0" in labels else set()
 
 
+# Class names that say "none of the others": a head with one of them, or a two-class head (a
+# detector), has a class that is no call; one of lineages or species answers with each.
+_NOT_A_CALL_NAMES = frozenset({"other", "others", "background", "negative", "neg", "none", "no", "random", "decoy",
+                               "control", "null"})
+
+
+def unnamed_background_likely(info: HeadInfo) -> bool:
+    """Whether a head without a background class (`background_classes` empty) probably has one
+    that its names do not say: every window would then be a call, the background's too."""
+    return len(info.class_names) == 2 or any(name.lower() in _NOT_A_CALL_NAMES for name in info.class_names)
+
+
 def _head_named(info: HeadInfo) -> str:
     return f"head {info.task}" if info.task else "the head"

@@ -13,7 +13,8 @@ from pathlib import Path
 from vqdna_cli.api._common import (NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records,
                                    window_probabilities)
 from vqdna_cli.errors import UsageError, VqdnaWarning
-from vqdna_cli.options import ClassifyOptions, InputSpec, RunOptions, ScanSettings, expect, expect_input
+from vqdna_cli.options import (ClassifyOptions, InputSpec, RunOptions, ScanSettings, expect, expect_callable,
+                               expect_input)
 
 SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress moves every few seconds
 
@@ -68,6 +69,7 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
 
     expect_input("inputs", inputs), expect("task", task, str), expect("run", run, RunOptions)
     expect("options", options, ClassifyOptions), expect("force", force, bool)
+    expect_callable("progress", progress)
     expect("output", output, (str, os.PathLike, type(None)))
     output_format = options.table_format(output)
     check_text_output(output)
@@ -142,10 +144,12 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     from vqdna_cli.io.regions import parse_region, read_bed
     from vqdna_cli.io.writers import ScanBed, check_output, check_sidecar, check_text_output, table_output
     from vqdna_cli.runner import embed_records
-    from vqdna_cli.scan import MAX_AMBIGUOUS, ScanLayout, ScanSource, ScanWindow, background_classes
+    from vqdna_cli.scan import (MAX_AMBIGUOUS, ScanLayout, ScanSource, ScanWindow, background_classes,
+                                unnamed_background_likely)
 
     expect_input("genome", genome), expect("task", task, str), expect("run", run, RunOptions)
     expect("settings", settings, ScanSettings), expect("force", force, bool)
+    expect_callable("progress", progress), expect_callable("on_total", on_total)
     expect("output", output, (str, os.PathLike, type(None)))
     regions = ([parse_region(genome.region)] if genome.region else []) + \
         (read_bed(str(genome.bed), strands_read=True) if genome.bed else [])
@@ -159,7 +163,7 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
     background = background_classes(info, settings.background)
     calls = [i for i in range(len(info.class_names)) if i not in background]
     background_names = [info.class_names[i] for i in sorted(background)]
-    if settings.min_prob > 0 and not background:
+    if settings.min_prob > 0 and not background and unnamed_background_likely(info):
         warnings.warn(f"head {task} has no background class (none named non-..., nor labelled 0 of two): every "
                       f"window is a call of its most probable class ({', '.join(info.class_names)}); name the "
                       "classes that are not calls with --background", VqdnaWarning, stacklevel=3)

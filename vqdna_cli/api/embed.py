@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, check_stride, keeps_global_state, load_runner, open_records
 from vqdna_cli.errors import UsageError
-from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions, expect, expect_input
+from vqdna_cli.options import EmbedOptions, InputSpec, RunOptions, expect, expect_callable, expect_input
 
 
 @keeps_global_state
@@ -27,7 +27,7 @@ def embed(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), optio
     from vqdna_cli.window_request import WindowRequest
 
     expect_input("inputs", inputs), expect("run", run, RunOptions), expect("options", options, EmbedOptions)
-    expect("output", output, (str, PathLike)), expect("force", force, bool)
+    expect("output", output, (str, PathLike)), expect("force", force, bool), expect_callable("progress", progress)
 
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run)

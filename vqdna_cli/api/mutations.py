@@ -6,7 +6,7 @@ from os import PathLike
 from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, keeps_global_state, load_runner
-from vqdna_cli.options import MutationsOptions, RunOptions, expect, one_or_more
+from vqdna_cli.options import MutationsOptions, RunOptions, expect, expect_callable, one_or_more
 
 
 @keeps_global_state
@@ -23,5 +23,6 @@ def mutations(inputs: list[str] | str, output_dir: Path, options: MutationsOptio
 
     expect("options", options, MutationsOptions), expect("run", run, RunOptions)
     expect("output_dir", output_dir, (str, PathLike)), expect("force", force, bool)
+    expect_callable("progress", progress), expect_callable("on_stage", on_stage)
     return run_pipeline(list(one_or_more(inputs, "inputs")), Path(output_dir), options, runner_factory=lambda: load_runner(run),
                         batch_tokens=run.tokens_per_batch(), force=force, progress=progress, on_stage=on_stage)

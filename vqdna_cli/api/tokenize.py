@@ -6,7 +6,7 @@ from os import PathLike
 from pathlib import Path
 
 from vqdna_cli.api._common import NO_PROGRESS, keeps_global_state, load_runner, open_records
-from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions, expect, expect_input
+from vqdna_cli.options import TOKENIZE_BATCH_TOKENS, InputSpec, RunOptions, expect, expect_callable, expect_input
 
 
 @keeps_global_state
@@ -18,7 +18,7 @@ def tokenize(inputs: InputSpec, output: Path, run: RunOptions = RunOptions(), *,
     from vqdna_cli.io.writers import check_output
 
     expect_input("inputs", inputs), expect("run", run, RunOptions), expect("output", output, (str, PathLike))
-    expect("force", force, bool), expect("compress", compress, bool)
+    expect("force", force, bool), expect("compress", compress, bool), expect_callable("progress", progress)
     check_output(output, force, inputs.paths, binary=True)
     runner = load_runner(run, transformer=False)
     with TokensNpz(runner.levels, output) as table:

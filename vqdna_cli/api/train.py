@@ -20,8 +20,8 @@ from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelle
                                    warn_if_labels_unused, warn_if_never_pretrained, window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError, VqdnaWarning
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
-                               StageSettings, TrainControl, check_each_once, expect, has_line_breaking_character,
-                               one_or_more)
+                               StageSettings, TrainControl, check_each_once, check_seed, expect,
+                               has_line_breaking_character, one_or_more)
 
 
 def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float):
@@ -512,6 +512,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     from vqdna_cli.io.labelled import FastaLabels, sequences_to_exclude
 
     expect("spec", spec, HeadRows)
+    check_seed(seed)
 
     def same(sequence: str) -> str:  # one key for the sequences a head cannot tell apart (U is read as T)
         sequence = sequence.replace("U", "T")
@@ -573,8 +574,10 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
                          "nothing is left to train on; give more distinct sequences or --valid FILE")
     unseen = set(labels) - {y for _, y in rows}
     if unseen:  # a class no training row has could never be learnt
-        raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}): "
-                         "a head learns the classes of its training rows; give training rows of every class")
+        trained = _label_order({y for _, y in rows})  # names against numbers says at once the files disagree
+        raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}; "
+                         f"the training rows' are {', '.join(trained)}): a head learns the classes of its training "
+                         "rows; give training rows of every class")
     return HeadData(rows, valid_rows, labels, record)
 
 
