@@ -35,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.provenance import made_by
 from vqdna_cli.head_info import HeadReads
 from vqdna_cli.options import FinetuneSettings, HeadRows, RunOptions, TrainControl
 from vqdna_cli.train import recipes
@@ -360,7 +361,7 @@ def table_command(args) -> None:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"tasks": table, "summary": totals}, indent=2) + "\n")
-    text = markdown(table, totals)
+    text = made_by("benchmarks.gue") + "\n\n" + markdown(table, totals)
     if args.markdown:
         Path(args.markdown).write_text(text)
     print(text)
@@ -398,7 +399,7 @@ def seeds_command(args) -> None:
     if len(args.ours) != len(args.baseline):
         sys.exit("gue.py seeds: give as many --baseline directories as --ours, seed by seed")
     table = seed_rows([Path(d) for d in args.ours], [Path(d) for d in args.baseline])
-    text = seeds_markdown(table)
+    text = made_by("benchmarks.gue") + "\n\n" + seeds_markdown(table)
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
     print(text)

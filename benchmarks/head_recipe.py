@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.gue import data_dir
+from benchmarks.provenance import made_by
 from vqdna_cli.train.recipes import BY_NAME, Task
 
 # name: (dropout, peak learning rate); every one trains 30 epochs of batches of 64.
@@ -81,6 +82,7 @@ def validation_curve(train, valid, dropout: float, lr: float, seed: int) -> list
 
 def markdown(results: dict, tasks: list[str], model: str, seeds: int) -> str:
     lines = ["# Frozen-head recipes on validation rows (`benchmarks/head_recipe.py`)", "",
+             made_by("benchmarks.head_recipe"), "",
              f"Model `{model}`; {EPOCHS} epochs, batch {BATCH}, seeds 0..{seeds - 1}; {len(tasks)} tasks. "
              "Test rows are never read.", "",
              "| recipe | mean best validation MCC | mean of the last 5 epochs | higher than before (best) |",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.provenance import made_by
+
 READ_LENGTH = 30
 
 
@@ -62,9 +64,8 @@ def main() -> int:
             peak, seconds = peak_of_classify(reads, args.task, args.threads)
             lines.append(f"| {count:,} | {peak:,.0f} | {seconds:,.1f} | {count / seconds:,.0f} |")
             print(lines[-1], file=sys.stderr)
-    lines.append(f"\n`vqdna classify --task {args.task}`, one process per row, {args.threads} thread(s). "
-                 f"Command: `python -m benchmarks.memory {' '.join(sys.argv[1:])}`")
-    text = "\n".join(lines) + "\n"
+    lines.append(f"\n`vqdna classify --task {args.task}`, one process per row, {args.threads} thread(s).")
+    text = made_by("benchmarks.memory") + "\n\n" + "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
         args.markdown.write_text(text)

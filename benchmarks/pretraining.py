@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from benchmarks.heldout import data_dir, held_out_codes
+from benchmarks.provenance import made_by
 from vqdna_cli.checkpoint import load_model
 from vqdna_cli.config import MaskingConfig
 from vqdna_cli.data.alphabet import encode
@@ -160,6 +161,7 @@ def masked_report(model_dir: Path, bases_per_part: int) -> dict:
 
 
 def masked_markdown(results: dict, command: str) -> str:
+    """`command`: the closing line, how the table was made (`provenance.made_by`)."""
     order = results["markov_order"]
     lines = ["| held-out sequence | windows | hidden bases | Transformer | "
              f"Markov, order {order} | most common base |", "|---|---:|---:|---:|---:|---:|"]
@@ -169,7 +171,7 @@ def masked_markdown(results: dict, command: str) -> str:
     scores = ", ".join(f"{k}: {100 * v:.1f} %" for k, v in results["markov_order_scores_on_training_windows"].items())
     lines += ["", f"Accuracy on the bases of hidden spans (they reach the model as N). Markov order chosen on "
               f"training windows ({scores}). Model {results['model_sha256'][:16]}; masking {results['masking']}.",
-              f"Command: `{command}`"]
+              command]
     return "\n".join(lines) + "\n"
 
 
@@ -272,6 +274,7 @@ def probe_splits(task, data, max_train: int, seed: int) -> dict:
 
 
 def probe_markdown(results: dict, command: str) -> str:
+    """`command`: the closing line, how the table was made (`provenance.made_by`)."""
     arms = list(next(iter(results["tasks"].values())))[1:]
     lines = ["| task | rows (train / select / score) | " + " | ".join(arms) + " |", "|---|---|" + "---:|" * len(arms)]
     means = {arm: [] for arm in arms}
@@ -291,7 +294,7 @@ def probe_markdown(results: dict, command: str) -> str:
               f"({100 * (pretrained - random_):+.1f} against the random Transformer, {100 * (pretrained - kmer):+.1f} "
               f"against 1..5-mers{codes}). MCC on the scoring half of dev; test never read. Transformer vectors: "
               f"{'the mean of each layer (0 to last), side by side' if results.get('layers') == 'each' else 'the last layer, mean-pooled'}. Model "
-              f"{results['model_sha256'][:16]}.", f"Command: `{command}`"]
+              f"{results['model_sha256'][:16]}.", command]
     return "\n".join(lines) + "\n"
 
 
@@ -310,7 +313,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model_dir = args.model or default_weights_dir()
-    command = "python -m benchmarks.pretraining " + " ".join(sys.argv[1:])
+    command = made_by("benchmarks.pretraining")
     if args.check == "masked":
         results = masked_report(model_dir, args.bases)
         text = masked_markdown(results, command)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from benchmarks.genome_sets import (
     RULE_REGION, SPLICE_KINDS, VALIDATION_REGION, SetOptions, Window, cpg_count, data_dir,
     gc_fraction, genome_order, load_annotation, load_genome, promoter_set, splice_set,
 )
+from benchmarks.provenance import commit as commit_now
 from vqdna_cli.train.recipes import GENE_SETS, LAYOUTS, Layout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,7 +220,7 @@ def run(args) -> None:
     if data is None:
         print("skipped: no annotation/genomes under $VQDNA_DATA or ../shared/data (see its README.md)")
         return
-    began, commit = time.monotonic(), _commit()  # the code that runs, whatever is committed meanwhile
+    began, commit = time.monotonic(), commit_now()  # the code that runs, whatever is committed meanwhile
     genome, annotation = load_genome(data), load_annotation(data)
     model_dir = Path(args.model) if args.model else None
     checks = [c for c in HEAD_CHECKS if not args.heads or c.task in args.heads]
@@ -315,14 +315,6 @@ def gue_test_mcc(task: str, model_dir: Path | None) -> float | None:
     path = (model_dir or default_weights_dir()) / "heads" / task / "head.json"
     test = json.loads(path.read_text()).get("test") if path.is_file() else None
     return test["mcc"] if test else None
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -426,7 +418,7 @@ def scan_measure(args) -> None:
     start, end = (int(float(x) * 1e6) for x in args.mb.split("-"))
     if not VALIDATION_REGION[0].holds("chrX", start, end):
         sys.exit(f"real_genome.py: --mb {args.mb} is not inside the validation region {VALIDATION_REGION[0]}")
-    commit = _commit()  # the code that runs, whatever is committed meanwhile
+    commit = commit_now()  # the code that runs, whatever is committed meanwhile
     genome, annotation = load_genome(data), load_annotation(data)
     tss = np.array([t.pos for t in annotation.tss if t.chrom == "chrX" and t.gene_type == "protein_coding"
                     and start + NEAR_CALL <= t.pos < end - NEAR_CALL])

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.provenance import made_by
 from vqdna_cli.train import recipes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,10 +149,13 @@ def main() -> None:
     parser.add_argument("--vq", help="weights directory of a plain-VQ tokenizer (`vqdna train tokenizer --preset vq`)")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     args = parser.parse_args()
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     data = data_dir()
     splits = {name: read_split(data, name) for name in ("train", "dev", "test")}
     available = len(splits["train"][0])
@@ -188,7 +192,7 @@ def main() -> None:
                      f"{100 * r['test_mcc']:.1f} | {'(as above)' if r['bases_per_second'] is None else format(r['bases_per_second'], ',')} |")
     lines.append(f"\nThe probe trained on {len(splits['train'][0]):,} of the {available:,} training windows (the "
                  "others have an exact copy in dev or test); weight decay chosen on dev; test scored once.")
-    text = "\n".join(lines) + "\n"
+    text = made_by("benchmarks.vocabularies") + "\n\n" + "\n".join(lines) + "\n"
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"task": "sars-cov-2-variant (variant_fragments_1000bp)",

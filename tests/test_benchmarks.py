@@ -446,3 +446,35 @@ def test_the_shipped_genome_scored_heads_trained_without_the_held_out_regions_ro
         if task.cut_from_human_genome:
             expected.append(f"genome-sets/{task.name}_rows_in_held_out_regions.csv")
         assert excluded == expected, task.name
+
+
+def test_a_results_table_says_which_command_commit_and_machine_made_it(monkeypatch, tmp_path):
+    """Tables were written without the commit or machine they were measured at, so a number
+    could not be traced to the code that made it; the commit says when files differ from it."""
+    import datetime
+    import subprocess
+
+    from benchmarks import provenance
+
+    line = provenance.made_by("benchmarks.gue", ["table", "--ours", "my runs/x"])
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=provenance.ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    assert line.startswith("Made by `python -m benchmarks.gue table --ours 'my runs/x'` on "
+                           f"{datetime.date.today().isoformat()} at commit ")
+    assert f"cores, torch {__import__('torch').__version__}" in line and line.endswith(".")
+    if head:  # a git checkout: its commit, marked where tracked files were changed
+        assert provenance.commit().split("+")[0] == head
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,  # noqa: E731
+                                       check=True).stdout.strip()
+    git("init", "-q")
+    (repo / "f.txt").write_text("a")
+    git("add", "f.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    monkeypatch.setattr(provenance, "ROOT", repo)
+    assert provenance.commit() == git("rev-parse", "--short", "HEAD")
+    (repo / "f.txt").write_text("b")
+    assert provenance.commit() == git("rev-parse", "--short", "HEAD") + "+changes"
+    monkeypatch.setattr(provenance, "ROOT", tmp_path / "missing")
+    assert provenance.commit() == "unknown"
