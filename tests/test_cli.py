@@ -111,6 +111,28 @@ def test_help_keeps_every_bracket_of_its_text() -> None:
     assert checked > 0  # the hint above is among them
 
 
+def test_every_option_is_described_in_the_docs() -> None:
+    """--no-compress, --no-plot, --dropout and the LoRA options were in --help and the man pages
+    only: a user reading README or docs/ could not learn of them. Each option is named there by
+    one of its names (-o for --output, --no-plot for --plot/--no-plot)."""
+    import typer.main
+
+    from vqdna_cli.cli.app import app
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "README.md").read_text() + "".join(p.read_text() for p in sorted((root / "docs").glob("*.md")))
+    undescribed, checked = [], 0
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            names = [*param.opts, *getattr(param, "secondary_opts", [])]
+            if not any(n.startswith("-") for n in names) or "--help" in names:
+                continue  # an argument (a file), not an option
+            checked += 1
+            if not any(re.search(re.escape(n) + r"(?![\w-])", text) for n in names):
+                undescribed.append(" ".join(["vqdna", *path, names[0]]))
+    assert checked > 100 and undescribed == []
+
+
 def test_messages_keep_brackets(capsys) -> None:
     from vqdna_cli.cli.progress import report
     from vqdna_cli.mutations.plot import MISSING
