@@ -359,6 +359,25 @@ def test_the_example_of_docs_python_md_runs_and_writes_what_the_cli_writes(run_v
     assert (tmp_path / "promoters.tsv").read_text().startswith("id\tlabel\t")
 
 
+def test_classify_and_scan_warn_as_the_other_functions_do(tiny_model_dir: Path, tmp_path: Path):
+    """classify and scan returned what the command warns of as counts only: a script or a
+    notebook got no warning of windows mostly N, or of a stride that leaves bases out. The
+    counts stay in the result, and the warning points at the caller's line."""
+    from conftest import fasta_text, random_dna
+
+    from vqdna_cli.errors import VqdnaWarning
+
+    fasta = tmp_path / "gap.fa"
+    fasta.write_text(fasta_text({"gap": "N" * 40, "bases": random_dna(40, 3), "more": random_dna(200, 5)}))
+    run = RunOptions(tiny_model_dir, threads=1)
+    with pytest.warns(VqdnaWarning, match=r"^1 of 6 windows is more than 10 % N") as said:
+        result = api.classify(InputSpec(fasta), tmp_path / "p.tsv", "toy", run)
+    assert result["mostly_ambiguous"] == 1 and said[0].filename == __file__
+    with pytest.warns(VqdnaWarning, match=r"^--stride 50 is longer than the 40 bp window: 10 bases of every 50") as said:
+        result = api.scan(InputSpec(fasta), tmp_path / "s.bed", "toy", run, ScanSettings(stride=50))
+    assert result["stride"] == 50 and said[0].filename == __file__
+
+
 def test_a_warning_is_said_each_time_as_a_notebook_cell_runs_again():
     """Python shows a warning once per line that issues it: a cell re-run for the same input
     warned only the first time. A filter of the user's own still wins."""

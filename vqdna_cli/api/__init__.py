@@ -10,7 +10,7 @@ call's run and put back when it returns.
 """
 
 from vqdna_cli.api._common import NO_PROGRESS, input_bases
-from vqdna_cli.api.classify import classify, list_tasks, scan, what_head_reads
+from vqdna_cli.api.classify import classify, list_tasks, scan, trained_lengths, what_head_reads
 from vqdna_cli.api.embed import embed
 from vqdna_cli.api.mutations import mutations
 from vqdna_cli.api.tokenize import tokenize
@@ -18,4 +18,4 @@ from vqdna_cli.api.train import HeadData, evaluate, finetune, head_training_data
 
 __all__ = ["NO_PROGRESS", "HeadData", "classify", "embed", "evaluate", "finetune", "head_training_data",
            "input_bases", "list_tasks", "mutations", "pretrain", "scan", "tokenize", "train_tokenizer",
-           "what_head_reads"]
+           "trained_lengths", "what_head_reads"]

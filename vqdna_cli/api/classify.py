@@ -51,6 +51,15 @@ def what_head_reads(head: dict) -> str:
     return f"{window} + bases {span.start}..{span.stop - 1}" + strands
 
 
+def trained_lengths(head: dict) -> str:
+    """The window lengths a head (its head.json) trained on: "300 bp", "290-500 bp" ("-" where
+    its head.json predates the record)."""
+    if "train_window_lengths" not in head:
+        return "-"
+    shortest, longest = head["train_window_lengths"]
+    return f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+
+
 @keeps_global_state
 def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions = RunOptions(),
              options: ClassifyOptions = ClassifyOptions(), *, force: bool = False, progress=NO_PROGRESS) -> dict:
@@ -122,10 +131,12 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
             spans, far, mostly_n = spans_unlike_training(info, record, windows)
             read_count, outside, ambiguous = read_count + spans, outside + far, ambiguous + mostly_n
         sidecar.update({**provenance, "columns": table.columns, "rows": count})
-    return {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
-            "read_count": read_count, "outside_training_lengths": outside, "mostly_ambiguous": ambiguous,
-            "max_ambiguous": MAX_AMBIGUOUS,
-            "train_window_lengths": info.train_window_lengths, "provenance": provenance}
+    result = {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
+              "read_count": read_count, "outside_training_lengths": outside, "mostly_ambiguous": ambiguous,
+              "max_ambiguous": MAX_AMBIGUOUS,
+              "train_window_lengths": info.train_window_lengths, "provenance": provenance}
+    _warn_of_classified(result, task)
+    return result
 
 
 @keeps_global_state
@@ -221,7 +232,53 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                         **genome.describe(), "min_prob": settings.min_prob,
                         "background": background_names, "columns": table.columns,
                         **{key: result[key] for key in ("window", "stride", "strands", "windows", "rows")}})
+    _warn_of_scanned(result, task)
     return result
+
+
+# --- what the commands warn of: the counts are in the result too, for a caller to act on ------
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, VqdnaWarning, stacklevel=5)  # the caller of classify/scan, past keeps_global_state
+
+
+def _warn_of_classified(result: dict, task: str) -> None:
+    def of(part: int) -> str:  # "2 of 5 windows are", "1 of 1 sequence is"
+        noun = result["read"].removesuffix("s")
+        total = result["read_count"]
+        return f"{part:,} of {total:,} {noun}{'' if total == 1 else 's'} {'is' if part == 1 else 'are'}"
+
+    if result["outside_training_lengths"]:
+        _warn(f"{of(result['outside_training_lengths'])} far from the lengths the {task} head was trained on "
+              f"({trained_lengths(result)}); their probabilities are extrapolations")
+    if result["mostly_ambiguous"]:
+        _warn(f"{of(result['mostly_ambiguous'])} more than {result['max_ambiguous'] * 100:g} % N (or other IUPAC "
+              "codes): their probabilities say little (--scan skips such windows)")
+
+
+def _warn_of_scanned(result: dict, task: str) -> None:
+    window, stride = result["window"], result["stride"]
+    if not result["windows"]:
+        _warn(f"no {window} bp window fits the scanned sequence (regions shorter than a window, or more than "
+              f"{result['max_ambiguous'] * 100:g} % N): the BED holds no rows")
+    elif result["regions_shorter_than_window"]:
+        short = result["regions_shorter_than_window"]
+        what, fix = (("sequences", "classify them without --scan") if result["regions_are_whole_records"] else
+                     ("regions", "classify their sequences without --scan, or widen them"))
+        _warn(f"{short:,} of the {what} {'is' if short == 1 else 'are'} shorter than a {window} bp window and not "
+              f"scanned ({fix})")
+    if result["regions_merged_away"]:
+        merged = result["regions_merged_away"]
+        _warn(f"{merged:,} of the regions overlapped or touched another and {'was' if merged == 1 else 'were'} "
+              "scanned as one region with it: windows start at each merged region's start, not at every interval's "
+              "(to classify each interval as given, cut its sequence and classify it without --scan)")
+    if stride > window:
+        _warn(f"--stride {stride} is longer than the {window} bp window: {stride - window:,} bases of every "
+              f"{stride:,} are not scanned")
+    if result["outside_training_lengths"]:
+        _warn(f"{window} bp windows are far from the lengths the {task} head was trained on "
+              f"({trained_lengths(result)}); its probabilities are extrapolations")
 
 
 def _window_calls(results: Iterable, probabilities_of, join_parts: bool) -> Iterator[tuple]:

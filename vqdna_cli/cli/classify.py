@@ -84,15 +84,6 @@ def command(
     report(f"classified {counted(result['rows'], 'window' if result['format'] == 'bed' else 'sequence')} with task {task}, "
            f"vqdna {made_by['vqdna_version']}, model {made_by['model_hash']}, head {made_by['head_hash']} -> "
            f"{destination(output)}", quiet)
-    if result["outside_training_lengths"]:
-        outside = result["outside_training_lengths"]
-        report(f"warning: {_of(outside, result)} {_are(outside)} far "
-               f"from the lengths the {task} head was trained on ({_lengths(result)}); their probabilities are "
-               "extrapolations", quiet)
-    if result["mostly_ambiguous"]:
-        report(f"warning: {_of(result['mostly_ambiguous'], result)} {_are(result['mostly_ambiguous'])} more "
-               f"than {result['max_ambiguous'] * 100:g} % N (or other IUPAC codes): their probabilities say little "
-               "(--scan skips such windows)", quiet)
 
 
 def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, settings, rc, output_format, force,
@@ -121,47 +112,6 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
            f"{destination(output)}"
            + (f"; {ambiguous:,} more than {result['max_ambiguous'] * 100:g} % N or other IUPAC codes left out"
               if ambiguous else ""), quiet)
-    if not result["windows"]:
-        report(f"warning: no {result['window']} bp window fits the scanned sequence (regions shorter than a "
-               f"window, or more than {result['max_ambiguous'] * 100:g} % N): the BED holds no rows", quiet)
-    elif result["regions_shorter_than_window"]:
-        short = result["regions_shorter_than_window"]
-        what, fix = (("sequences", "classify them without --scan") if result["regions_are_whole_records"] else
-                     ("regions", "classify their sequences without --scan, or widen them"))
-        report(f"warning: {short:,} of the {what} {'is' if short == 1 else 'are'} shorter than a "
-               f"{result['window']} bp window and not scanned ({fix})", quiet)
-    if result["regions_merged_away"]:
-        merged = result["regions_merged_away"]
-        were = "was" if merged == 1 else "were"
-        report(f"warning: {merged:,} of the regions overlapped or touched another and {were} "
-               "scanned as one region with it: windows start at each merged region's start, not at every interval's "
-               "(to classify each interval as given, cut its sequence and classify it without --scan)", quiet)
-    if result["stride"] > result["window"]:
-        gap = result["stride"] - result["window"]
-        report(f"warning: --stride {result['stride']} is longer than the {result['window']} bp window: {gap:,} bases "
-               f"of every {result['stride']:,} are not scanned", quiet)
-    if result["outside_training_lengths"]:
-        report(f"warning: {result['window']} bp windows are far from the lengths the {task} head was trained "
-               f"on ({_lengths(result)}); its probabilities are extrapolations", quiet)
-
-
-def _of(part: int, result: dict) -> str:
-    """"2 of 5 windows", "1 of 1 window": a part of what classify read."""
-    from vqdna_cli.cli.progress import counted
-
-    return f"{part:,} of {counted(result['read_count'], result['read'].removesuffix('s'))}"  # "windows", "sequences"
-
-
-def _are(count: int) -> str:
-    return "is" if count == 1 else "are"
-
-
-def _lengths(head: dict) -> str:
-    """The window lengths a head trained on ("-" where its head.json predates the record)."""
-    if "train_window_lengths" not in head:
-        return "-"
-    shortest, longest = head["train_window_lengths"]
-    return f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
 
 
 def _test_score(head: dict) -> str:
@@ -211,7 +161,7 @@ def _print_tasks(heads: list[dict]) -> None:
             trained_on = ", ".join(_short_path(p) for p in data.get("train", []))
             row = [head["task"], ",".join(head["class_names"]), _test_score(head) + _unfinished(head),
                    _genome_score(head), trained_on,
-                   api.what_head_reads(head), _lengths(head), head.get("description", "")]
+                   api.what_head_reads(head), api.trained_lengths(head), head.get("description", "")]
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
             # one head.json edited by hand or cut short: said in its row, the others still listed
             problem = head.get("damaged") or f"its head.json lacks or garbles {error}"
