@@ -407,7 +407,7 @@ def test_a_region_of_sam_text_says_to_make_an_indexed_bam(tmp_path: Path):
     pysam.view("-h", "-o", str(sam), bam, catch_stdout=False)
     compressed = tmp_path / "y.sam.gz"
     pysam.tabix_compress(str(sam), str(compressed))
-    for path, converted in ((sam, tmp_path / "x.bam"), (compressed, tmp_path / "y.bam")):
+    for path, converted in ((sam, tmp_path / "x.sorted.bam"), (compressed, tmp_path / "y.sorted.bam")):
         with pytest.raises(InputError, match=f"{path} is SAM text: vqdna reads regions of an indexed BAM or CRAM "
                                              f"only; convert it with `samtools sort -o {converted} {path}`"):
             list(read_alignment_regions(str(path), [parse_region("chr1:1-200")]))

@@ -18,7 +18,7 @@ Threads = Annotated[Optional[int], typer.Option("--threads", "-t", "-@", metavar
 Seed = Annotated[int, typer.Option("--seed", metavar="N", min=0, max=MAX_SEED, help="Random seed; the same seed, input and options give the same output (for training: also the same --threads and number of processes).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or messages on stderr.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
-Region = Annotated[Optional[str], typer.Option("--region", "-r", metavar="CHR:START-END", help="Only chr:start-end (1-based, inclusive, as samtools) of an indexed FASTA or BAM; '*' for the unmapped reads of a BAM.", show_default=False)]
+Region = Annotated[Optional[str], typer.Option("--region", "-r", metavar="CHR:START-END", help="Only chr:start-end (1-based, inclusive, as samtools) of an indexed FASTA or BAM; '*' for the unmapped reads of a BAM that have no position (as samtools).", show_default=False)]
 Bed = Annotated[Optional[Path], typer.Option("--bed", help="Only the regions of a BED file (0-based, half-open) of an indexed FASTA or BAM. Its strand column is not read: every region is read on the forward strand, as bedtools getfasta without -s (embed and classify take --rc for both).", show_default=False)]
 MappedOnly = Annotated[bool, typer.Option("--mapped-only", help="BAM/SAM/CRAM: skip unmapped reads.")]
 Reference = Annotated[Optional[Path], typer.Option("--reference", help="CRAM: the reference FASTA it was compressed against.", show_default=False)]

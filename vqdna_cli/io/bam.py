@@ -150,7 +150,8 @@ def _resolve_regions(
     alignments: pysam.AlignmentFile, regions: list[Region], path: str, mapped_only: bool
 ) -> list[Region]:
     if alignments.is_sam and not (alignments.is_bam or alignments.is_cram):  # htslib fetches no region of SAM text
-        bam = f"{os.path.splitext(path[:-3] if path.endswith('.gz') else path)[0]}.bam"
+        # x.sorted.bam: pasting the advice must not overwrite an x.bam that may lie beside x.sam
+        bam = f"{os.path.splitext(path[:-3] if path.endswith('.gz') else path)[0]}.sorted.bam"
         raise InputError(f"{path} is SAM text: vqdna reads regions of an indexed BAM or CRAM only; convert it "
                          f"with `samtools sort -o {bam} {path}` and `samtools index {bam}`, and give the BAM")
     if not alignments.has_index():
