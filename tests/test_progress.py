@@ -257,15 +257,15 @@ def test_a_dumb_terminal_gets_the_plain_lines(monkeypatch) -> None:
 def test_closing_lines_say_stdout_and_count_one_as_one(run_vqdna, tiny_model_dir: Path, tmp_path: Path) -> None:
     """`-o -` was '-> -', a file of that name; '1 of 1 windows is', 'on 1 rows'."""
     from vqdna_cli.api.train import _of_rows
-    from vqdna_cli.cli.classify import _of
+    from vqdna_cli.api.classify import _part_of
 
     fasta = tmp_path / "one.fa"
     fasta.write_text(fasta_text({"one": random_dna(300, 2)}))
     for command in ("tokenize", "embed"):
         result = run_vqdna(command, fasta, "-o", "-", "--model", tiny_model_dir, stdout_closed=False)
         assert result.returncode == 0 and result.stderr_lines[-1].endswith(" -> stdout"), result.stderr
-    assert _of(1, {"read_count": 1, "read": "windows"}) == "1 of 1 window"
-    assert _of(2, {"read_count": 5, "read": "sequences"}) == "2 of 5 sequences"
+    assert _part_of(1, {"read_count": 1, "read": "windows"}) == "1 of 1 window is"
+    assert _part_of(2, {"read_count": 5, "read": "sequences"}) == "2 of 5 sequences are"
     assert _of_rows(1, 1, "x.csv") == "1 of the 1 row of x.csv is"
     assert _of_rows(2, 5, "x.csv") == "2 of the 5 rows of x.csv are"
 

@@ -243,18 +243,19 @@ def _warn(message: str) -> None:
     warnings.warn(message, VqdnaWarning, stacklevel=5)  # the caller of classify/scan, past keeps_global_state
 
 
-def _warn_of_classified(result: dict, task: str) -> None:
-    def of(part: int) -> str:  # "2 of 5 windows are", "1 of 1 sequence is"
-        noun = result["read"].removesuffix("s")
-        total = result["read_count"]
-        return f"{part:,} of {total:,} {noun}{'' if total == 1 else 's'} {'is' if part == 1 else 'are'}"
+def _part_of(part: int, result: dict) -> str:
+    """"2 of 5 windows are", "1 of 1 sequence is": a part of what classify read."""
+    noun, total = result["read"].removesuffix("s"), result["read_count"]
+    return f"{part:,} of {total:,} {noun}{'' if total == 1 else 's'} {'is' if part == 1 else 'are'}"
 
+
+def _warn_of_classified(result: dict, task: str) -> None:
     if result["outside_training_lengths"]:
-        _warn(f"{of(result['outside_training_lengths'])} far from the lengths the {task} head was trained on "
-              f"({trained_lengths(result)}); their probabilities are extrapolations")
+        _warn(f"{_part_of(result['outside_training_lengths'], result)} far from the lengths the {task} head was "
+              f"trained on ({trained_lengths(result)}); their probabilities are extrapolations")
     if result["mostly_ambiguous"]:
-        _warn(f"{of(result['mostly_ambiguous'])} more than {result['max_ambiguous'] * 100:g} % N (or other IUPAC "
-              "codes): their probabilities say little (--scan skips such windows)")
+        _warn(f"{_part_of(result['mostly_ambiguous'], result)} more than {result['max_ambiguous'] * 100:g} % N (or "
+              "other IUPAC codes): their probabilities say little (--scan skips such windows)")
 
 
 def _warn_of_scanned(result: dict, task: str) -> None:
