@@ -26,3 +26,42 @@ def test_records_are_grouped_by_bases_and_by_count() -> None:
     assert [len(g) for g in grouped(reads, max_bases=1000, max_records=10)] == [10, 10, 5]
     assert [len(g) for g in grouped(reads, max_bases=100, max_records=1000)] == [5, 5, 5, 5, 5]
     assert [r.name for g in grouped(reads, max_records=7) for r in g] == [r.name for r in reads]
+
+
+def test_the_first_groups_are_small_so_that_the_first_results_come_soon() -> None:
+    """classify to a pipe wrote its first row once a whole group of 4,096 reads was done:
+    `| head -1` waited almost the whole run. The first group is a share of that, and each
+    next one twice the last, up to the full size."""
+    from vqdna_cli.io.records import SequenceRecord
+    from vqdna_cli.runner import grouped
+
+    reads = [SequenceRecord(f"r{i}", "ACGT" * 5, f"r{i}") for i in range(25)]
+    assert [len(g) for g in grouped(reads, max_bases=1000, max_records=8, first_share=4)] == [2, 4, 8, 8, 3]
+    assert [len(g) for g in grouped(reads, max_bases=80, max_records=1000, first_share=4)] == [1, 2, 4, 4, 4, 4, 4, 2]
+    assert [r.name for g in grouped(reads, max_records=7, first_share=16) for r in g] == [r.name for r in reads]
+
+
+def test_classify_writes_rows_before_it_has_read_every_record(tiny_model_dir: Path, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    import io
+    import sys
+
+    from conftest import fasta_text, random_dna
+
+    from vqdna_cli import api
+    from vqdna_cli.options import InputSpec, RunOptions
+
+    fasta = tmp_path / "reads.fa"
+    fasta.write_text(fasta_text({f"r{i}": random_dna(30, 900 + i) for i in range(2000)}))
+    stdout, seen = io.StringIO(), []
+    monkeypatch.setattr(sys, "stdout", stdout)
+    done = 0
+
+    def progress(bases: int) -> None:
+        nonlocal done
+        done += bases
+        seen.append((done, stdout.getvalue().count("\n")))
+
+    api.classify(InputSpec(str(fasta)), None, "toy", RunOptions(tiny_model_dir, threads=1), progress=progress)
+    assert done == 2000 * 30 and stdout.getvalue().count("\n") == 1 + 2000
+    assert any(lines > 1 for bases, lines in seen if bases < done / 2)  # rows out before half the bases were read

@@ -267,14 +267,16 @@ class GroupProgress:
 
 
 def grouped(records: Iterable[SequenceRecord], max_bases: int = GROUP_BASES,
-            max_records: int = GROUP_RECORDS) -> Iterator[list[SequenceRecord]]:
+            max_records: int = GROUP_RECORDS, first_share: int = 1) -> Iterator[list[SequenceRecord]]:
     """Consecutive records in groups of about `max_bases` and at most `max_records` (a
-    longer record is alone)."""
-    group, size = [], 0
+    longer record is alone). With `first_share` N, the first group is 1/N of both and each
+    next one twice the last, up to them: the first results come out soon (classify's rows to
+    a pipe, `| head`), and the groups after are as large as ever."""
+    group, size, share = [], 0, first_share
     for record in records:
-        if group and (size + len(record) > max_bases or len(group) >= max_records):
+        if group and (size + len(record) > max_bases // share or len(group) >= max(1, max_records // share)):
             yield group
-            group, size = [], 0
+            group, size, share = [], 0, max(1, share // 2)
         group.append(record)
         size += len(record)
     if group:
@@ -334,7 +336,8 @@ class WindowVectors:
 
 def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: WindowRequest = WindowRequest(), *,
                   batch_tokens: int, on_bases: Callable[[int], None] = lambda n: None,
-                  group_records: int = GROUP_RECORDS, part_bases: int | None = None) -> Iterator[WindowVectors]:
+                  group_records: int = GROUP_RECORDS, part_bases: int | None = None,
+                  first_group_share: int = 1) -> Iterator[WindowVectors]:
     """Transformer vectors of every record, as `request` asks (`WindowRequest`): one pooled
     vector per window (a record no longer than the model window is one window); with
     `reverse_complement`, the average of the forward strand and the reverse-complement strand
@@ -349,17 +352,17 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: Wi
     of the window, each strand's in its own 5' to 3' order, so that averaged over both strands
     the parts of a sequence and of its reverse complement are alike (a one-strand head given
     `--rc` gets each part averaged with the mirrored part of the other strand). Records run in
-    groups of at most `group_records` (`grouped`): the first vectors come once the first group
-    is done. With `part_bases`, a record longer than that (a chromosome) comes as several
-    results, a run of its windows of about that many bases each, the later ones `continued`:
-    its tokens are never whole in memory, and its windows and vectors are the whole record's
-    (`_record_in_window_parts`). Per-token vectors and whole-record code frequencies need the
+    groups of at most `group_records` (`grouped`; the first 1/`first_group_share` of that, then
+    growing): the first vectors come once the first group is done. With `part_bases`, a
+    record longer than that (a chromosome) comes as several results, a run of its windows of
+    about that many bases each, the later ones `continued`: its tokens are never whole in
+    memory, and its windows and vectors are the whole record's (`_record_in_window_parts`). Per-token vectors and whole-record code frequencies need the
     whole record, so `part_bases` is refused with them."""
     if part_bases is not None and (request.per_token or request.with_record_frequencies):
         raise ValueError("per-token vectors and record frequencies need the whole record: no part_bases")
     layers = tuple(range(runner.layers + 1)) if request.all_layers else request.layers
     max_bases = GROUP_BASES if part_bases is None else min(part_bases, GROUP_BASES)
-    for group in grouped(records, max_bases=max_bases, max_records=group_records):
+    for group in grouped(records, max_bases=max_bases, max_records=group_records, first_share=first_group_share):
         if part_bases is not None and len(group[0]) > part_bases:  # then it is alone in its group
             yield from _record_in_window_parts(runner, group[0], request, layers, batch_tokens, on_bases, part_bases)
             continue

@@ -16,6 +16,7 @@ from vqdna_cli.errors import UsageError, VqdnaWarning
 from vqdna_cli.options import (ClassifyOptions, InputSpec, RunOptions, ScanSettings, expect, expect_callable,
                                expect_input)
 
+FIRST_GROUP_SHARE = 16  # classify's first group of reads: 256 of GROUP_RECORDS' 4,096
 SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress moves every few seconds
 
 
@@ -113,8 +114,9 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     # many windows as a group holds reads, since what a head reads of each window (its central
     # tokens' embeddings, say) can be tens of kilobytes.
     part_bases = None if request.with_record_frequencies else GROUP_RECORDS * (options.stride or runner.window)
+    # Rows stream out as groups finish: a small first group gives a pipe its first rows soon.
     results = embed_records(runner, open_records(inputs), request, batch_tokens=run.tokens_per_batch(),
-                            on_bases=progress, part_bases=part_bases)
+                            on_bases=progress, part_bases=part_bases, first_group_share=FIRST_GROUP_SHARE)
 
     def probabilities_of(result):
         return window_probabilities(head, head_features(info, result), runner.device)
