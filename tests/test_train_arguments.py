@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -886,6 +887,35 @@ def test_the_drawn_validation_rows_hold_every_class(tmp_path: Path) -> None:
     data = head_training_data(HeadRows((str(rows),), valid_fraction=0.15), seed=seed)
     sequences = [line.split(",")[0] for line in rows.read_text().splitlines()[1:]]
     assert sorted(s for s, _ in data.valid_rows) == sorted(sequences[i] for i in drawn)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_class_of_one_sequence_written_twice_stays_in_training(tmp_path: Path, seed: int) -> None:
+    """20 rows of class 0 and one sequence of class 1 written twice: the draw put one copy among
+    the validation rows, the other then left training as its copy, and the run was refused as
+    if the user had given no training row of class 1."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import VqdnaWarning
+
+    twice = random_dna(40, 77)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("sequence,label\n" + "".join(f"{random_dna(40, 500 + i)},0\n" for i in range(20))
+                    + f"{twice},1\n{twice},1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VqdnaWarning)  # (validation of one class, said elsewhere)
+        data = head_training_data(HeadRows((str(rows),), valid_fraction=0.15), seed=seed)
+    assert [s for s, y in data.rows if y == "1"] == [twice, twice] and all(y == "0" for _, y in data.valid_rows)
+
+
+def test_a_class_whose_rows_are_all_copies_of_a_validation_row_is_named_as_such(tmp_path: Path) -> None:
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import InputError
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("sequence,label\n" + "ACGTACGTAA,0\n" * 3 + "ACGGGTAA,1\n" * 3)
+    with pytest.raises(InputError, match=r"^every training row of class [01] has the same sequence as a validation "
+                                         r"row, .*: give that class rows of more than one sequence, or --valid FILE$"):
+        head_training_data(HeadRows((str(rows),), valid_fraction=0.2))
 
 
 def test_no_rows_left_names_the_option_that_left_none(tmp_path: Path) -> None:

@@ -59,7 +59,9 @@ def test_force_takes_away_the_earlier_runs_weights_and_log_before_training(genom
     with pytest.raises(TrainingError, match="training diverged"):  # the new run stops after its data was read
         tokenizer(genome, out, lr=1e12, steps=50, force=True)
     assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()
-    tokenizer(genome, out, force=True)
+    # nor its own log: the folder was left "not empty" for the corrected command without --force
+    assert not any(out.iterdir())
+    tokenizer(genome, out)
     assert len((out / "train_log.jsonl").read_text().splitlines()) == log_lines  # not the two runs' logs run together
 
 
@@ -77,6 +79,24 @@ def test_a_second_run_into_a_folder_another_run_holds_is_refused(genome: Path, t
         os.close(holder)
     tokenizer(genome, out)  # once it is free
     load_model(out)
+
+
+def test_a_retry_into_a_folder_a_running_run_has_begun_is_told_so(genome: Path, tmp_path: Path):
+    """The folder already holds the running run's log: the retry was told "not empty: use
+    --resume", which then said another run is writing there."""
+    out = tmp_path / "tok"
+    out.mkdir()
+    (out / "train_log.jsonl").write_text('{"step": 1}\n')
+    holder = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(OutputError, match=f"^another vqdna run is writing into {out}: wait for it to end"):
+            tokenizer(genome, out)
+    finally:
+        os.close(holder)
+    with pytest.raises(OutputError, match=f"^output folder {out} is not empty: use --resume"):
+        tokenizer(genome, out)  # once it has ended
+    assert (out / "train_log.jsonl").read_text() == '{"step": 1}\n'
 
 
 def test_a_file_given_twice_is_refused(genome: Path, tmp_path: Path):

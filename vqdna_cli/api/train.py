@@ -116,12 +116,13 @@ WORTH_KEEPING = ("model.safetensors", "config.json", "checkpoint.json", "best.js
 
 
 @contextlib.contextmanager
-def _tidied_on_failure(folder: Path):
+def _tidied_on_failure(folder: Path, force: bool = False):
     """Makes `folder` and holds it for this run alone (`_hold`). A run that fails (or is
     interrupted) before `folder` holds anything of WORTH_KEEPING takes away what it made
     there, so that the corrected command can write into the same folder: the folders it
     created (`folder` and any missing parents), or else the training log it started in a
-    folder that was there before. A run refused because another holds the folder touches
+    folder that was there before (with `force`, the log there is this run's: --force
+    removed the earlier one with the earlier weights, `_clear_earlier_run`). A run refused because another holds the folder touches
     nothing. Under torchrun, process 0 alone makes and tidies the folder (the process group
     is not joined yet: `launch_rank` says which): another process making it first would
     leave process 0 nothing to take away after a failure."""
@@ -134,7 +135,7 @@ def _tidied_on_failure(folder: Path):
     folder = Path(folder)
     first_process = launch_rank() == 0
     created = [path for path in (folder, *folder.parents) if not path.exists()]
-    log_was_there = (folder / LOG).exists()
+    log_was_there = (folder / LOG).exists() and not force
     if not first_process:
         yield
         return
@@ -174,13 +175,14 @@ def _hold(folder: Path) -> int | None:
     import fcntl
     import os
 
+    from vqdna_cli.io.writers import another_run_is_writing
+
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(descriptor)
-        raise OutputError(f"another vqdna run is writing into {folder}: wait for it to end, or give another "
-                          "output folder") from None
+        raise another_run_is_writing(folder) from None
     except OSError as error:
         os.close(descriptor)
         if error.errno in _NO_FOLDER_LOCKS:
@@ -233,7 +235,7 @@ def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", s
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     check_weights_output(output, control.force, control.resume)
-    with _tidied_on_failure(output):
+    with _tidied_on_failure(output, control.force):
         return _train_tokenizer(genomes, output, preset, stage, control, run)
 
 
@@ -283,7 +285,7 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
     _expect_stage_arguments(genomes, output, stage, control, run)
     model_dir = _starting_weights(run)
     check_weights_output(output, control.force, control.resume)
-    with _tidied_on_failure(output):
+    with _tidied_on_failure(output, control.force):
         return _pretrain(genomes, output, stage, control, run, model_dir, transformer_preset, masking)
 
 
@@ -533,8 +535,8 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     else:  # HeadRows checks that 0 < valid_fraction < 1
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * spec.held_out_fraction))
-        held, kept = _keep_every_class_in_training(rows, list(order[:cut]), list(order[cut:]))
-        held, kept = _every_class_in_validation(rows, held, kept)
+        held, kept = _keep_every_class_in_training(rows, list(order[:cut]), list(order[cut:]), same)
+        held, kept = _every_class_in_validation(rows, held, kept, same)
         valid_rows = [rows[i] for i in held]
         dropped_valid_excluded = 0  # drawn from the training rows, already cleaned
         rows = [rows[i] for i in kept]
@@ -544,7 +546,7 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
                          "): give more data or --valid FILE")
     _warn_of_conflicting_labels(rows + valid_rows)  # before copies of validation rows leave training
     valid_sequences = {same(s) for s, _ in valid_rows}
-    before = len(rows)
+    before, labels_before = len(rows), {y for _, y in rows}
     rows = [(s, y) for s, y in rows if same(s) not in valid_sequences]  # no exact copy on both sides
     available = len(rows)
     if spec.max_train_rows is not None and len(rows) > spec.max_train_rows:
@@ -573,6 +575,10 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         raise InputError(f"every training row's sequence is also among the {len(valid_rows)} validation rows: "
                          "nothing is left to train on; give more distinct sequences or --valid FILE")
     unseen = set(labels) - {y for _, y in rows}
+    if unseen and unseen <= labels_before:  # every training row of the class is a validation row's copy
+        raise InputError(f"every training row of class {', '.join(_label_order(unseen))} has the same sequence as a "
+                         "validation row, and a sequence does not both train and select a head: give that class rows "
+                         "of more than one sequence" + ("" if spec.valid_files else ", or --valid FILE"))
     if unseen:  # a class no training row has could never be learnt
         trained = _label_order({y for _, y in rows})  # names against numbers says at once the files disagree
         raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}; "
@@ -581,16 +587,26 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     return HeadData(rows, valid_rows, labels, record)
 
 
-def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], kept: list[int]) -> tuple[list, list]:
+def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], kept: list[int],
+                                  same) -> tuple[list, list]:
     """A class whose every row the seeded draw put among the validation rows (a rare class of
     a row or two) keeps one of them for training: otherwise whether it can be learnt at all
-    would hang on --seed. Other draws are left as they were."""
-    trained = {rows[i][1] for i in kept}
+    would hang on --seed. A training row with the same sequence (`same`) as a validation row
+    leaves training later, so it does not count, and a row moved back brings its copies with
+    it. Other draws are left as they were."""
+    held_keys = {same(rows[i][0]) for i in held}
+    trained = {rows[i][1] for i in kept if same(rows[i][0]) not in held_keys}
     for position in range(len(held) - 1, -1, -1):
-        label = rows[held[position]][1]
-        if label not in trained and len(held) > 1:
-            kept.append(held.pop(position))
-            trained.add(label)
+        if position >= len(held):  # copies of a row moved back went with it
+            continue
+        label, key = rows[held[position]][1], same(rows[held[position]][0])
+        copies = [p for p, i in enumerate(held) if same(rows[i][0]) == key]
+        if label in trained or len(copies) == len(held):  # (validation keeps a row)
+            continue
+        for p in reversed(copies):
+            kept.append(held.pop(p))
+        held_keys.discard(key)
+        trained.update(rows[i][1] for i in kept if same(rows[i][0]) == key)
     return held, kept
 
 
@@ -604,14 +620,17 @@ def _why_no_rows(spec: HeadRows, rows: list, valid_rows: list, excluded: int) ->
     return ""
 
 
-def _every_class_in_validation(rows: list[tuple[str, str]], held: list[int], kept: list[int]) -> tuple[list, list]:
-    """A class with two or more training rows and none among the drawn validation rows swaps
-    its last drawn training row for the last validation row of the class that holds most of
-    them (which keeps one at least): a validation set without a class scores its rows at 0
-    and may pick the wrong epoch's head, by the luck of --seed on a small file. Draws that
-    hold every class are left as they were."""
+def _every_class_in_validation(rows: list[tuple[str, str]], held: list[int], kept: list[int],
+                               same) -> tuple[list, list]:
+    """A class with training rows of two or more sequences (`same`: copies are one) and none
+    among the drawn validation rows swaps its last drawn training row for the last validation
+    row of the class that holds most of them (which keeps one at least): a validation set
+    without a class scores its rows at 0 and may pick the wrong epoch's head, by the luck of
+    --seed on a small file. A class of one sequence stays in training, where its copies would
+    otherwise all leave as copies of that validation row. Draws that hold every class are left
+    as they were."""
     in_valid = Counter(rows[i][1] for i in held)
-    in_train = Counter(rows[i][1] for i in kept)
+    in_train = Counter(label for label, _ in {(rows[i][1], same(rows[i][0])) for i in kept})
     for label in sorted(in_train):
         if in_valid[label] or in_train[label] < 2:
             continue

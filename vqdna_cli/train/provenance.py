@@ -61,7 +61,7 @@ def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: f
         "vqdna_version": __version__,
         "git_commit": _git_commit(),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "wall_minutes": round(minutes, 1),
+        "wall_minutes": round(minutes, 2),  # a short run's 0.03 was recorded as 0.0
         "device": device,
         # bit-identical weights need the same threads and the same torch (--seed's help)
         "threads": torch.get_num_threads(),
