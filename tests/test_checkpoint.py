@@ -82,7 +82,10 @@ def test_missing_config_json(saved) -> None:
 def test_missing_weights_file(saved) -> None:
     _, directory = saved
     (directory / "model.safetensors").unlink()
-    with pytest.raises(ModelError, match="missing"):
+    with pytest.raises(ModelError, match=r"model.safetensors is missing: restore it .* reinstall vqdna\)$"):
+        load_model(directory)
+    (directory / "model.safetensors").mkdir()
+    with pytest.raises(ModelError, match=r"model.safetensors is not a file: restore it"):
         load_model(directory)
 
 
@@ -136,6 +139,66 @@ def test_weights_with_a_tensor_missing_or_extra_are_refused(saved, change) -> No
         load_model(directory)
 
 
+def _rewrite_weights(directory: Path, change) -> None:
+    """Change the model's tensors and record the new file's hash, as a run that diverged or an
+    edited folder leaves them: the checks past the hash are what is tested."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(directory / "model.safetensors")
+    change(tensors)
+    save_file(tensors, directory / "model.safetensors")
+    info = json.loads((directory / "config.json").read_text())
+    info["sha256"]["model.safetensors"] = sha256_of(directory / "model.safetensors")
+    (directory / "config.json").write_text(json.dumps(info))
+
+
+def test_weights_holding_nan_are_refused(saved) -> None:
+    """One NaN in a codebook made every token 0, and a NaN Transformer gave NaN vectors and
+    probabilities under a class label, all with exit 0."""
+    _, directory = saved
+
+    def one_nan(tensors):
+        name = next(n for n in sorted(tensors) if "codebook" in n or "codes" in n)
+        tensors[name].view(-1)[0] = float("nan")
+
+    _rewrite_weights(directory, one_nan)
+    with pytest.raises(ModelError, match=r"model.safetensors holds NaN or infinite values \(in .*\): the training "
+                                         "that wrote it diverged"):
+        load_model(directory)
+
+
+def test_a_config_far_larger_than_its_weights_is_refused_before_it_is_built(saved, monkeypatch) -> None:
+    """A config of about 1.8e9 parameters (under the cap) over a 1e6-value file allocated
+    7 GB before the mismatch was found (or ran out of memory and advised --batch-tokens)."""
+    from vqdna_cli.model import vqdna
+
+    _, directory = saved
+    info = json.loads((directory / "config.json").read_text())
+    info["model"]["transformer"].update(width=4096, heads=8, layers=9)
+    (directory / "config.json").write_text(json.dumps(info))
+    monkeypatch.setattr(vqdna, "VQDNA", lambda cfg: pytest.fail("the model was built"))
+    with pytest.raises(ModelError, match=r"does not match its config.json: the config describes a model of about "
+                                         r"[\d,]+ parameters, the file holds [\d,]+ values"):
+        load_model(directory)
+
+
+@pytest.mark.parametrize("provenance", [[1], "x", {"pretrain": {"settings": "x", "metrics": [1]}}])
+def test_provenance_of_another_shape_does_not_stop_a_run(saved, provenance) -> None:
+    """It informs: a list or a text in its place was an AttributeError traceback."""
+    _, directory = saved
+    info = json.loads((directory / "config.json").read_text())
+    info["provenance"] = provenance
+    (directory / "config.json").write_text(json.dumps(info))
+    load_model(directory)
+
+
+def test_another_tools_config_json_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"], "hidden_size": 768}))
+    with pytest.raises(ModelError, match=r"config.json is not a vqdna weights description \(it has no format_version "
+                                         "or model\)"):
+        load_model(tmp_path)
+
+
 # --- heads ------------------------------------------------------------------------------------
 
 
@@ -172,6 +235,14 @@ def test_a_task_is_a_head_name_never_a_path_to_one(tmp_path: Path) -> None:
         with pytest.raises(ModelError, match=rf"^unknown task {re.escape(repr(task))} \(tasks in .*: t1;"):
             load_head(tmp_path, task)
     assert load_head(tmp_path, "t1")[1].task == "t1"
+
+
+def test_a_head_folder_without_its_head_json_is_named(tmp_path: Path) -> None:
+    """It was "unknown task", as if the user had mistyped the name."""
+    head_dir = save_head(tmp_path, "t1", head_tensors(), A_HEAD)
+    (head_dir / "head.json").unlink()
+    with pytest.raises(ModelError, match=r"^task head 't1' has no head.json in .*: restore it, or train the head"):
+        load_head(tmp_path, "t1")
 
 
 def test_corrupted_head_is_refused(tmp_path: Path) -> None:
@@ -331,3 +402,49 @@ def test_commands_that_read_the_transformer_warn_about_a_tokenizer_only_model(ru
     assert any("was never pre-trained (tokenizer stage only)" in line for line in embedded.stderr_lines)
     tokenized = run_vqdna("tokenize", short_fasta, "--model", model_copy, "-o", tmp_path / "t.npz")
     assert tokenized.returncode == 0 and not any("pre-trained" in line for line in tokenized.stderr_lines)
+
+
+def _edit_head(directory: Path, task: str, tensors_change=None, info_change=None) -> None:
+    from safetensors.torch import load_file, save_file
+
+    head_dir = directory / "heads" / task
+    info = json.loads((head_dir / "head.json").read_text())
+    if tensors_change:
+        tensors = load_file(head_dir / "head.safetensors")
+        tensors_change(tensors)
+        save_file(tensors, head_dir / "head.safetensors")
+        info["sha256"]["head.safetensors"] = sha256_of(head_dir / "head.safetensors")
+    if info_change:
+        info_change(info)
+    (head_dir / "head.json").write_text(json.dumps(info))
+
+
+def test_a_frozen_head_missing_a_tensor_is_one_line(model_copy: Path, tmp_path: Path) -> None:
+    """The frozen head's weights were loaded unguarded: a RuntimeError traceback."""
+    from conftest import toy_csv
+
+    from vqdna_cli import api
+    from vqdna_cli.options import FinetuneSettings, HeadRows, RunOptions, TrainControl
+    from vqdna_cli.runner import Runner
+
+    api.finetune(HeadRows((str(toy_csv(tmp_path / "rows.csv")),)),
+                 FinetuneSettings("mlp", adapter="frozen", epochs=1, batch=16), RunOptions(model_copy, threads=1),
+                 TrainControl(quiet=True))
+    _edit_head(model_copy, "mlp", tensors_change=lambda t: t.pop("head.fc2.bias"))
+    with pytest.raises(ModelError, match=r"^task head 'mlp': its weights file does not hold the head its head.json "
+                                         "describes"):
+        Runner.load(model_copy, "cpu").attach_head("mlp")
+
+
+def test_an_unfinished_head_with_odd_provenance_still_warns(model_copy: Path) -> None:
+    """metrics given as text was an AttributeError; settings left out said 'of None'."""
+    from vqdna_cli.errors import VqdnaWarning
+    from vqdna_cli.runner import Runner
+
+    _edit_head(model_copy, "toy", info_change=lambda info: info["provenance"].update(complete=False, metrics="x"))
+    with pytest.warns(VqdnaWarning, match=r"^task head 'toy' is not fully trained: stopped by --max-minutes; "):
+        Runner.load(model_copy, "cpu").attach_head("toy")
+    _edit_head(model_copy, "toy", info_change=lambda info: (info["provenance"].update(metrics={"steps": 9}),
+                                                            info["provenance"].pop("settings", None)))
+    with pytest.warns(VqdnaWarning, match=r"stopped by --max-minutes at step 9; continue it"):
+        Runner.load(model_copy, "cpu").attach_head("toy")

@@ -58,7 +58,13 @@ def test_a_frozen_head_reads_what_its_head_json_says() -> None:
 @pytest.mark.parametrize("key, value, message", [
     ("labels", "0,1", "labels is \"0,1\", expected a list of texts"),
     ("lora_rank", 8.5, "lora_rank is 8.5, expected an integer"),
-    ("train_window_lengths", [100], "train_window_lengths is \\[100\\], expected two integers"),
+    ("train_window_lengths", [100], "train_window_lengths is \\[100\\], expected two lengths, the shortest first"),
+    # values a head cannot have: "trained on (0 bp)", "(300-10 bp)"; an adapter no code reads
+    ("train_window_lengths", [0, 0], "train_window_lengths is \\[0, 0\\], expected two lengths, the shortest first"),
+    ("train_window_lengths", [300, 10], "train_window_lengths is \\[300, 10\\], expected two lengths, the shortest first"),
+    ("adapter", "qlora", "adapter is \"qlora\", expected frozen, lora or full"),
+    ("labels", ["1", "1"], "labels \\[\"1\", \"1\"\\] names a class twice"),
+    ("class_names", ["x", "x"], "class_names \\[\"x\", \"x\"\\] names a class twice"),
     ("center_tokens", -1, "center_tokens is -1, expected an integer of 0 or more"),
     ("both_strands", "yes", "both_strands is \"yes\", expected true or false"),
 ])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shlex
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from vqdna_cli import __version__
-from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig
+from vqdna_cli.config import WEIGHTS_FORMAT_VERSION, ModelConfig, approximate_parameters
 from vqdna_cli.errors import InputError, ModelError, UsageError, VqdnaWarning
 from vqdna_cli.io.writers import atomic_file
 from vqdna_cli.stops import stops_held
@@ -58,7 +59,9 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> str:
 
 def _load_tensors(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
-        raise ModelError(f"weights file {path} is missing")
+        what = "is not a file" if path.exists() else "is missing"
+        raise ModelError(f"weights file {path} {what}: restore it from where the folder came from (the shipped "
+                         "weights: reinstall vqdna)")
     actual = sha256_of(path)
     if actual != expected_sha256:
         raise ModelError(
@@ -66,9 +69,17 @@ def _load_tensors(path: Path, expected_sha256: str) -> dict[str, torch.Tensor]:
             f"{expected_sha256[:12]}...): restore it or reinstall vqdna"
         )
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise ModelError(f"cannot read weights file {path}: {error}") from None
+    # A training that diverged writes NaN: one in a codebook made every token 0, and a NaN
+    # model or head answered with NaN probabilities under a class label, all without a word.
+    broken = next((name for name, tensor in tensors.items()
+                   if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())), None)
+    if broken is not None:
+        raise ModelError(f"weights file {path} holds NaN or infinite values (in {broken}): the training that wrote "
+                         "it diverged; restore the file or train again")
+    return tensors
 
 
 # config.json, head.json and checkpoint.json are a few kB; the cap stops a link to
@@ -135,6 +146,9 @@ def read_model_info(directory: Path) -> dict:
     if not Path(directory).exists():
         raise ModelError(f"--model {directory} does not exist: give the weights folder (the one that holds {CONFIG_FILE})")
     info = _read_json(Path(directory) / CONFIG_FILE)
+    if "format_version" not in info and "model" not in info:  # another tool's config.json (a HuggingFace model)
+        raise ModelError(f"{Path(directory) / CONFIG_FILE} is not a vqdna weights description (it has no "
+                         "format_version or model): give a folder that vqdna train wrote, or the shipped weights")
     if info.get("format_version") != WEIGHTS_FORMAT_VERSION:
         raise ModelError(
             f"{directory} holds weights format {info.get('format_version')}, this vqdna reads "
@@ -143,15 +157,19 @@ def read_model_info(directory: Path) -> dict:
     return info
 
 
+def as_dict(value) -> dict:
+    """A record of provenance, or an empty one where an edited file holds something else
+    there: provenance informs, and a list in its place is no reason to stop a run."""
+    return value if isinstance(value, dict) else {}
+
+
 def stopped_early(info: dict) -> list[str]:
     """The training stages of these weights that stopped before their planned steps, as
     `STAGE stopped at step N of M` (the stage records' settings and metrics say so)."""
     stages = []
-    for stage, record in (info.get("provenance") or {}).items():
-        if not isinstance(record, dict):
-            continue
-        planned = (record.get("settings") or {}).get("steps")
-        done = (record.get("metrics") or {}).get("steps")
+    for stage, record in as_dict(info.get("provenance")).items():
+        planned = as_dict(as_dict(record).get("settings")).get("steps")
+        done = as_dict(as_dict(record).get("metrics")).get("steps")
         if isinstance(planned, int) and isinstance(done, int) and done < planned:
             stages.append(f"{stage} stopped at step {done} of {planned}")
     return stages
@@ -179,6 +197,10 @@ def load_model(directory: Path):
     for stage in stopped_early(info):
         warnings.warn(f"the weights in {directory} are not fully trained: {stage} (stopped by --max-minutes); "
                       "continue it with --resume before trusting its results", VqdnaWarning, stacklevel=2)
+    held, described = sum(tensor.numel() for tensor in state.values()), approximate_parameters(cfg)
+    if described > 2 * held + 1_000_000:  # refused before a model of the config's size is allocated
+        raise ModelError(f"{directory / MODEL_FILE} does not match its config.json: the config describes a model of "
+                         f"about {described:,} parameters, the file holds {held:,} values; restore config.json")
     model = VQDNA(cfg)
     try:
         model.load_state_dict(state, strict=True)
@@ -246,6 +268,9 @@ def load_head(directory: Path, task: str):
         found = bool(TASK_NAME.fullmatch(task)) and (head_dir / HEAD_INFO).is_file()
     except OSError:  # a name longer than the file system takes is no head either
         found = False
+    if not found and TASK_NAME.fullmatch(task) and os.path.lexists(head_dir):
+        raise ModelError(f"task head {task!r} has no {HEAD_INFO} in {head_dir}: restore it, or train the head again "
+                         "(vqdna train finetune)")
     if not found:
         known = ", ".join(h["task"] for h in list_heads(directory)) or "none"
         raise ModelError(f"unknown task {task!r} (tasks in {directory}: {known}; see `vqdna classify --list-tasks "

@@ -90,7 +90,7 @@ _TYPES = {
     "task": (lambda v: isinstance(v, str), "a text"),
     "labels": (_is_names, "a list of texts"),
     "class_names": (_is_names, "a list of texts"),
-    "adapter": (lambda v: isinstance(v, str), "a text"),
+    "adapter": (lambda v: v in ("frozen", "lora", "full"), "frozen, lora or full"),
     "lora_rank": (is_int, "an integer"),
     "lora_alpha": (_is_number, "a number"),
     "description": (lambda v: isinstance(v, str), "a text"),
@@ -100,7 +100,7 @@ _TYPES = {
     "whole_record": (lambda v: isinstance(v, bool), "true or false"),
     "all_layers": (lambda v: isinstance(v, bool), "true or false"),
     "segments": (lambda v: is_int(v) and v >= 0, "an integer of 0 or more"),
-    "train_window_lengths": (_is_lengths, "two integers"),
+    "train_window_lengths": (lambda v: _is_lengths(v) and 1 <= v[0] <= v[1], "two lengths, the shortest first"),
     "model_sha256": (lambda v: isinstance(v, str), "a text"),
     "validation": (lambda v: isinstance(v, dict), "an object"),
     "provenance": (lambda v: isinstance(v, dict), "an object"),
@@ -160,6 +160,9 @@ class HeadInfo:
             if key in data and not check(data[key]):
                 raise ModelError(f"{path}: {key} is {json.dumps(data[key])}, expected {expected}: "
                                  "restore it or retrain")
+        for key in ("labels", "class_names"):  # one column or class_index for two classes
+            if len(set(data[key])) != len(data[key]):
+                raise ModelError(f"{path}: {key} {json.dumps(data[key])} names a class twice: restore it or retrain")
         if len(data["labels"]) != len(data["class_names"]):
             raise ModelError(f"{path}: labels {json.dumps(data['labels'])} and class_names "
                              f"{json.dumps(data['class_names'])} must name the same classes: "

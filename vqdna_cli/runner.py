@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vqdna_cli import runtime
-from vqdna_cli.checkpoint import load_head, load_model, model_hash
+from vqdna_cli.checkpoint import as_dict, load_head, load_model, model_hash
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import context_chunk, tokenizer_chunks, transformer_windows
@@ -123,11 +123,12 @@ class Runner:
         the head takes `head_features(info, result)`."""
         tensors, info = load_head(self.model_dir, task)
         self._check_trained_on_this_model(task, info)
-        if (info.provenance or {}).get("complete") is False:
-            done, planned = (info.provenance.get(key, {}).get("steps") for key in ("metrics", "settings"))
-            warnings.warn(f"task head {task!r} is not fully trained: stopped by --max-minutes at step {done} of "
-                          f"{planned}; continue it with `vqdna train finetune --resume` before trusting its answers",
-                          VqdnaWarning, stacklevel=2)
+        provenance = as_dict(info.provenance)
+        if provenance.get("complete") is False:
+            done, planned = (as_dict(provenance.get(key)).get("steps") for key in ("metrics", "settings"))
+            where = f" at step {done}" + (f" of {planned}" if planned is not None else "") if done is not None else ""
+            warnings.warn(f"task head {task!r} is not fully trained: stopped by --max-minutes{where}; continue it "
+                          "with `vqdna train finetune --resume` before trusting its answers", VqdnaWarning, stacklevel=2)
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         outputs = head_state.get("fc2.weight", torch.empty(0, 0)).shape[0]
         if outputs != len(info.class_names):  # a table headed by other classes than its numbers
@@ -138,7 +139,12 @@ class Runner:
             expected = head_feature_count(self.model.cfg, info.reads)
             if adapters or head_state.get("fc1.weight", torch.empty(0, 0)).shape[1:] != (expected,):
                 raise ModelError(f"task head {task!r} does not fit the model in {self.model_dir}")
-            return FeatureHead.from_state(head_state).to(self.device).eval(), info
+            try:
+                head = FeatureHead.from_state(head_state)
+            except (RuntimeError, KeyError):  # a tensor missing from, or extra in, its weights file
+                raise ModelError(f"task head {task!r}: its weights file does not hold the head its head.json "
+                                 "describes: restore it or retrain the head") from None
+            return head.to(self.device).eval(), info
         if info.kind == "lora":
             add_lora(self.model.transformer, info.lora_rank, info.lora_alpha)
         head = ClassificationHead(self.model.cfg.transformer.width, len(info.class_names))
