@@ -129,6 +129,25 @@ def test_list_tasks_refuses_input_options_it_would_ignore(run_vqdna, tiny_model_
         f"vqdna: error: --list-tasks prints the task heads to stdout and exits: drop {option[0]}"]
 
 
+def test_list_tasks_says_which_heads_were_trained_on_other_weights(run_vqdna, model_copy, short_fasta):
+    """A head copied in from another weights folder was listed with its scores like the
+    others, though classify refuses it."""
+    from vqdna_cli import api
+
+    heads = model_copy / "heads"
+    shutil.copytree(heads / "toy", heads / "copied")
+    info = json.loads((heads / "copied" / "head.json").read_text())
+    (heads / "copied" / "head.json").write_text(json.dumps({**info, "model_sha256": "f" * 64}))
+    fits = {head["task"]: head["fits_weights"] for head in api.list_tasks(model_copy)}
+    assert fits == {"copied": False, "toy": True}
+    rows = {line.split("\t")[0]: line.split("\t") for line in
+            run_vqdna("classify", "--list-tasks", "-m", model_copy).stdout.decode().splitlines()[1:]}
+    assert rows["copied"][2].endswith("; trained on other weights: classify refuses it (train it again on these)")
+    assert "other weights" not in rows["toy"][2]
+    refused = run_vqdna("classify", "--task", "copied", "-m", model_copy, short_fasta)
+    assert refused.returncode == 3 and "was trained on model ffffffffffffffff" in refused.stderr
+
+
 def test_list_tasks_says_which_heads_a_stop_left_unfinished(run_vqdna, model_copy):
     """A head written by a --max-minutes stop (head.json: complete false) was listed with its
     scores like a finished one."""

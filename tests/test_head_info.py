@@ -75,6 +75,16 @@ def test_a_value_of_the_wrong_type_is_one_line_naming_the_file(key, value, messa
         HeadInfo.from_json(data, Path("x/head.json"))
 
 
+def test_a_centre_past_the_training_windows_is_refused() -> None:
+    """center_at 100000 on a head of 300 bp windows read other tokens, without a word."""
+    data = {"labels": ["0", "1"], "class_names": ["no", "yes"], "adapter": "frozen", "center_tokens": 64,
+            "center_at": 100000, "train_window_lengths": [300, 300], "sha256": DIGEST}
+    with pytest.raises(ModelError, match=r"^x/head.json: center_at 100000 lies past the 300 bp windows the head "
+                                         "trained on: restore it or retrain$"):
+        HeadInfo.from_json(data, Path("x/head.json"))
+    assert HeadInfo.from_json({**data, "center_at": 232}, Path("x/head.json")).reads.center_at == 232
+
+
 def test_missing_keys_keep_their_message() -> None:
     with pytest.raises(ModelError, match=r"^x/head.json lacks class_names, lora_rank: restore it or retrain$"):
         HeadInfo.from_json({"labels": ["0"], "lora_alpha": 1.0, "sha256": DIGEST}, Path("x/head.json"))

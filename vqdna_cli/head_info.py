@@ -168,10 +168,15 @@ class HeadInfo:
                              f"{json.dumps(data['class_names'])} must name the same classes: "
                              "restore it or retrain")
         lengths = data.get("train_window_lengths")
+        reads = HeadReads.of(data)
+        if reads.center_at is not None and lengths is not None and reads.center_at >= lengths[1]:
+            # its centre lies in no window it trained on: it read other tokens, without a word
+            raise ModelError(f"{path}: center_at {reads.center_at} lies past the {lengths[1]} bp windows the head "
+                             "trained on: restore it or retrain")
         head = cls(
             labels=tuple(data["labels"]), class_names=tuple(data["class_names"]), weights_sha256=digest,
             task=data.get("task"), adapter=data.get("adapter"), lora_rank=data.get("lora_rank"),
-            lora_alpha=data.get("lora_alpha"), reads=HeadReads.of(data), description=data.get("description"),
+            lora_alpha=data.get("lora_alpha"), reads=reads, description=data.get("description"),
             train_window_lengths=tuple(lengths) if lengths is not None else None,
             model_sha256=data.get("model_sha256"), validation=data.get("validation"),
             provenance=data.get("provenance"), test=data.get("test"), real_genome=data.get("real_genome"),

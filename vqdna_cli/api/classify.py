@@ -22,14 +22,21 @@ SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress
 
 def list_tasks(model_dir: Path | None = None) -> list[dict]:
     """Every task head of the weights in `model_dir` (default: the shipped ones), as its
-    head.json: name, classes, what it reads, and its validation and test scores."""
-    from vqdna_cli.checkpoint import list_heads, read_model_info
+    head.json: name, classes, what it reads, and its validation and test scores; with
+    `fits_weights` added: False for a head trained on other weights (classify refuses it),
+    None where head.json does not say which."""
+    from vqdna_cli.checkpoint import as_dict, list_heads, read_model_info
     from vqdna_cli.runner import default_weights_dir
 
     expect("model_dir", model_dir, (str, os.PathLike, type(None)))
     directory = Path(model_dir) if model_dir else default_weights_dir()
-    read_model_info(directory)  # a folder that is no weights folder is an error, not an empty list
-    return list_heads(directory)
+    info = read_model_info(directory)  # a folder that is no weights folder is an error, not an empty list
+    model_sha256 = as_dict(info.get("sha256")).get("model.safetensors")
+    heads = list_heads(directory)
+    for head in heads:
+        trained_on = head.get("model_sha256")
+        head["fits_weights"] = trained_on == model_sha256 if isinstance(trained_on, str) and model_sha256 else None
+    return heads
 
 
 def what_head_reads(head: dict) -> str:

@@ -127,9 +127,13 @@ def _test_score(head: dict) -> str:
 
 
 def _unfinished(head: dict) -> str:
-    """Said of a head a --max-minutes stop wrote: its scores are of a head still training."""
+    """Said of a head a --max-minutes stop wrote: its scores are of a head still training; and
+    of a head trained on other weights, which classify refuses."""
     stopped = (head.get("provenance") or {}).get("complete") is False
-    return "; unfinished: stopped by --max-minutes, continue it with train finetune --resume" if stopped else ""
+    said = "; unfinished: stopped by --max-minutes, continue it with train finetune --resume" if stopped else ""
+    if head.get("fits_weights") is False:
+        said += "; trained on other weights: classify refuses it (train it again on these)"
+    return said
 
 
 def _genome_score(head: dict) -> str:
