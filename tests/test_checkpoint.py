@@ -152,6 +152,27 @@ def _rewrite_weights(directory: Path, change) -> None:
     (directory / "config.json").write_text(json.dumps(info))
 
 
+def test_a_file_of_another_layout_names_three_keys_and_a_count(saved) -> None:
+    """Every missing key was listed: a line of kilobytes, and no word of what to do."""
+    _, directory = saved
+    _rewrite_weights(directory, lambda tensors: [tensors.pop(name) for name in sorted(tensors)[:5]])
+    with pytest.raises(ModelError, match=r'Missing key\(s\) in state_dict: "[^"]+", "[^"]+", "[^"]+" and 2 more: '
+                                         "restore the folder's config.json and model.safetensors as they were written "
+                                         "together$"):
+        load_model(directory)
+
+
+def test_a_damaged_folder_from_vqdna_weights_says_where_it_came_from(saved, monkeypatch) -> None:
+    from vqdna_cli.runner import Runner
+
+    _, directory = saved
+    (directory / "model.safetensors").unlink()
+    monkeypatch.setenv("VQDNA_WEIGHTS", str(directory))
+    with pytest.raises(ModelError, match=rf"is missing: .* \(\$VQDNA_WEIGHTS names {re.escape(str(directory))}: unset "
+                                         "it for the shipped weights\)$"):
+        Runner.load(None, "cpu")
+
+
 def test_weights_holding_nan_are_refused(saved) -> None:
     """One NaN in a codebook made every token 0, and a NaN Transformer gave NaN vectors and
     probabilities under a class label, all with exit 0."""

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shlex
 import warnings
 from pathlib import Path
@@ -214,7 +215,12 @@ def _first_fault(error: RuntimeError) -> str:
     tensor and both shapes); its first line only says that there are faults."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     fault = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else (lines or ["?"])[0]
-    return fault.replace("from checkpoint, the shape in current model is", "in the file, the config asks for")
+    fault = fault.replace("from checkpoint, the shape in current model is", "in the file, the config asks for")
+    keys = re.fullmatch(r'((?:Missing|Unexpected) key\(s\) in state_dict: )(.*?)\.?', fault)
+    if keys:  # every key of a model of another layout made a line of kilobytes: three, and a count
+        names = keys.group(2).split(", ")
+        fault = keys.group(1) + ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return fault + ": restore the folder's config.json and model.safetensors as they were written together"
 
 
 def model_hash(info: dict) -> str:

@@ -77,7 +77,13 @@ class Runner:
     def load(cls, model_dir: Path | None, device: str = "auto", precision: str = "fp32") -> "Runner":
         runtime.check_precision(precision)
         directory = Path(model_dir) if model_dir else default_weights_dir()
-        model, info = load_model(directory)
+        try:
+            model, info = load_model(directory)
+        except ModelError as error:
+            if model_dir or not os.environ.get("VQDNA_WEIGHTS"):
+                raise
+            # the user may not remember setting it: the folder came from the environment
+            raise ModelError(f"{error} ($VQDNA_WEIGHTS names {directory}: unset it for the shipped weights)") from None
         torch_device = runtime.pick_device(device)
         runtime.exact_fp32()
         runtime.reuse_freed_memory()
