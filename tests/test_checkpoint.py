@@ -266,6 +266,19 @@ def test_a_head_folder_without_its_head_json_is_named(tmp_path: Path) -> None:
         load_head(tmp_path, "t1")
 
 
+def test_a_head_folder_renamed_to_a_name_task_cannot_take_is_named(tmp_path: Path) -> None:
+    """'pro moter' was left out of the listing and called an unknown task."""
+    save_head(tmp_path, "t1", head_tensors(), A_HEAD)
+    (tmp_path / "heads" / "t1").rename(tmp_path / "heads" / "pro moter")
+    assert list_heads(tmp_path) == [{"task": "pro moter", "damaged": "its folder name cannot be given to --task "
+                                     "(letters, digits, '.', '_' and '-', starting with a letter or digit): rename "
+                                     "the folder"}]
+    with pytest.raises(ModelError, match=r"^task head 'pro moter': its folder name cannot be given to --task"):
+        load_head(tmp_path, "pro moter")
+    with pytest.raises(ModelError, match=r"^unknown task '../heads/pro moter'"):
+        load_head(tmp_path, "../heads/pro moter")
+
+
 def test_corrupted_head_is_refused(tmp_path: Path) -> None:
     head_dir = save_head(tmp_path, "t1", head_tensors(), A_HEAD)
     flip_byte(head_dir / "head.safetensors")

@@ -245,22 +245,38 @@ def save_head(directory: Path, task: str, tensors: dict[str, torch.Tensor], info
     return head_dir
 
 
+UNUSABLE_HEAD_NAME = ("its folder name cannot be given to --task (letters, digits, '.', '_' and '-', starting with "
+                      "a letter or digit): rename the folder")
+
+
 def list_heads(directory: Path) -> list[dict]:
     """Every head's head.json as read, unchecked (listing shows even a damaged head), with
     `task` its folder's name: the name `--task` takes, whatever head.json says."""
-    from vqdna_cli.options import TASK_NAME
+    from vqdna_cli.options import TASK_NAME, has_line_breaking_character
 
     heads_dir = Path(directory) / "heads"
     if not heads_dir.is_dir():
         return []
     heads = []
     for folder in sorted(heads_dir.iterdir()):
-        if TASK_NAME.fullmatch(folder.name) and (folder / HEAD_INFO).is_file():
+        if not (folder / HEAD_INFO).is_file():
+            continue
+        if TASK_NAME.fullmatch(folder.name):
             try:
                 heads.append({**_read_json(folder / HEAD_INFO), "task": folder.name})
             except ModelError as error:
                 heads.append({"task": folder.name, "damaged": str(error)})
+        elif not folder.name.startswith(".") and not has_line_breaking_character(folder.name):
+            # a head renamed by hand ("pro moter"): listed, not left out without a word
+            heads.append({"task": folder.name, "damaged": UNUSABLE_HEAD_NAME})
     return heads
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name longer than the file system takes
+        return False
 
 
 def load_head(directory: Path, task: str):
@@ -274,6 +290,9 @@ def load_head(directory: Path, task: str):
         found = bool(TASK_NAME.fullmatch(task)) and (head_dir / HEAD_INFO).is_file()
     except OSError:  # a name longer than the file system takes is no head either
         found = False
+    if not found and "/" not in task and not task.startswith(".") and not TASK_NAME.fullmatch(task) \
+            and _is_file(head_dir / HEAD_INFO):
+        raise ModelError(f"task head {task!r}: {UNUSABLE_HEAD_NAME}")
     if not found and TASK_NAME.fullmatch(task) and os.path.lexists(head_dir):
         raise ModelError(f"task head {task!r} has no {HEAD_INFO} in {head_dir}: restore it, or train the head again "
                          "(vqdna train finetune)")
