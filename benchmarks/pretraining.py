@@ -161,17 +161,16 @@ def masked_report(model_dir: Path, bases_per_part: int) -> dict:
 
 
 def masked_markdown(results: dict, command: str) -> str:
-    """`command`: the closing line, how the table was made (`provenance.made_by`)."""
+    """`command`: the opening line, how the table was made (`provenance.made_by`)."""
     order = results["markov_order"]
-    lines = ["| held-out sequence | windows | hidden bases | Transformer | "
+    lines = [command, "", "| held-out sequence | windows | hidden bases | Transformer | "
              f"Markov, order {order} | most common base |", "|---|---:|---:|---:|---:|---:|"]
     for name, r in results["parts"].items():
         lines.append(f"| {name} | {r['windows']:,} | {r['hidden_bases']:,} | {100 * r['transformer']:.1f} % | "
                      f"{100 * r[f'markov_order_{order}']:.1f} % | {100 * r['most_common_base']:.1f} % |")
     scores = ", ".join(f"{k}: {100 * v:.1f} %" for k, v in results["markov_order_scores_on_training_windows"].items())
     lines += ["", f"Accuracy on the bases of hidden spans (they reach the model as N). Markov order chosen on "
-              f"training windows ({scores}). Model {results['model_sha256'][:16]}; masking {results['masking']}.",
-              command]
+              f"training windows ({scores}). Model {results['model_sha256'][:16]}; masking {results['masking']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -274,9 +273,10 @@ def probe_splits(task, data, max_train: int, seed: int) -> dict:
 
 
 def probe_markdown(results: dict, command: str) -> str:
-    """`command`: the closing line, how the table was made (`provenance.made_by`)."""
+    """`command`: the opening line, how the table was made (`provenance.made_by`)."""
     arms = list(next(iter(results["tasks"].values())))[1:]
-    lines = ["| task | rows (train / select / score) | " + " | ".join(arms) + " |", "|---|---|" + "---:|" * len(arms)]
+    lines = [command, "", "| task | rows (train / select / score) | " + " | ".join(arms) + " |",
+             "|---|---|" + "---:|" * len(arms)]
     means = {arm: [] for arm in arms}
     for name, r in results["tasks"].items():
         rows = r["rows"]
@@ -294,7 +294,7 @@ def probe_markdown(results: dict, command: str) -> str:
               f"({100 * (pretrained - random_):+.1f} against the random Transformer, {100 * (pretrained - kmer):+.1f} "
               f"against 1..5-mers{codes}). MCC on the scoring half of dev; test never read. Transformer vectors: "
               f"{'the mean of each layer (0 to last), side by side' if results.get('layers') == 'each' else 'the last layer, mean-pooled'}. Model "
-              f"{results['model_sha256'][:16]}.", command]
+              f"{results['model_sha256'][:16]}."]
     return "\n".join(lines) + "\n"
 
 

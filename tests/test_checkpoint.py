@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import vqdna_cli
+from vqdna_cli import api
 from conftest import flip_byte, initialised_tiny_model, random_dna
 from vqdna_cli.checkpoint import (
     list_heads,
@@ -171,6 +172,9 @@ def test_a_damaged_folder_from_vqdna_weights_says_where_it_came_from(saved, monk
     with pytest.raises(ModelError, match=rf"is missing: .* \(\$VQDNA_WEIGHTS names {re.escape(str(directory))}: unset "
                                          "it for the shipped weights\)$"):
         Runner.load(None, "cpu")
+    (directory / "config.json").write_text("{")
+    with pytest.raises(ModelError, match=r"is not valid JSON.*\(\$VQDNA_WEIGHTS names .*: unset it for the shipped"):
+        api.list_tasks()
 
 
 def test_weights_holding_nan_are_refused(saved) -> None:

@@ -62,7 +62,7 @@ def test_a_frozen_head_reads_what_its_head_json_says() -> None:
     # values a head cannot have: "trained on (0 bp)", "(300-10 bp)"; an adapter no code reads
     ("train_window_lengths", [0, 0], "train_window_lengths is \\[0, 0\\], expected two lengths, the shortest first"),
     ("train_window_lengths", [300, 10], "train_window_lengths is \\[300, 10\\], expected two lengths, the shortest first"),
-    ("adapter", "qlora", "adapter is \"qlora\", expected frozen, lora or full"),
+    ("adapter", "qlora", "adapter is \"qlora\", expected lora or full or frozen"),
     ("labels", ["1", "1"], "labels \\[\"1\", \"1\"\\] names a class twice"),
     ("class_names", ["x", "x"], "class_names \\[\"x\", \"x\"\\] names a class twice"),
     ("center_tokens", -1, "center_tokens is -1, expected an integer of 0 or more"),
@@ -79,10 +79,16 @@ def test_a_centre_past_the_training_windows_is_refused() -> None:
     """center_at 100000 on a head of 300 bp windows read other tokens, without a word."""
     data = {"labels": ["0", "1"], "class_names": ["no", "yes"], "adapter": "frozen", "center_tokens": 64,
             "center_at": 100000, "train_window_lengths": [300, 300], "sha256": DIGEST}
-    with pytest.raises(ModelError, match=r"^x/head.json: center_at 100000 lies past the 300 bp windows the head "
-                                         "trained on: restore it or retrain$"):
+    with pytest.raises(ModelError, match=r"^x/head.json: center_at 100000 puts its 64 central tokens past the 300 bp "
+                                         "windows the head trained on: restore it or retrain$"):
         HeadInfo.from_json(data, Path("x/head.json"))
     assert HeadInfo.from_json({**data, "center_at": 232}, Path("x/head.json")).reads.center_at == 232
+    # what finetune accepts loads: 16 tokens centred on base 305 begin at base 297, inside the window
+    from vqdna_cli.api.train import _check_window_reads
+    from vqdna_cli.options import FinetuneSettings
+
+    _check_window_reads(FinetuneSettings("t", adapter="frozen", center_tokens=16, center_at=305), 512, 300)
+    assert HeadInfo.from_json({**data, "center_tokens": 16, "center_at": 305}, Path("x/head.json")).reads.center_at == 305
 
 
 def test_missing_keys_keep_their_message() -> None:

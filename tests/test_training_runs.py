@@ -314,3 +314,16 @@ def test_force_over_a_model_with_heads_says_they_stay(genome: Path, model_copy: 
         api.pretrain(GenomeSet((str(genome),)), model_copy, StageSettings(steps=1, window=None, batch=2),
                      TrainControl(quiet=True, force=True), RunOptions(model_copy, device="cpu", threads=1))
     assert {path.name: path.read_bytes() for path in (model_copy / "heads" / "toy").iterdir()} == head_files
+
+
+def test_a_force_run_refused_before_training_keeps_the_earlier_runs_log(genome: Path, tmp_path: Path):
+    """--force clears the earlier run's log only once the data is read: a run refused before
+    that (a bad option, a file that is not FASTA) took the earlier log away with its own."""
+    out = tmp_path / "tok"
+    out.mkdir()
+    (out / "train_log.jsonl").write_text('{"step": 1}\n')
+    bad = tmp_path / "bad.fa"
+    bad.write_text("not fasta\n")
+    with pytest.raises(InputError, match="bad.fa"):
+        tokenizer(bad, out, force=True)
+    assert (out / "train_log.jsonl").read_text() == '{"step": 1}\n'

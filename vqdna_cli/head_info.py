@@ -18,6 +18,7 @@ from typing import Any
 from vqdna_cli.checkpoint import HEAD_FILE, recorded_hash, require_keys
 from vqdna_cli.config import is_int
 from vqdna_cli.errors import ModelError
+from vqdna_cli.options import ADAPTERS
 
 
 
@@ -90,7 +91,7 @@ _TYPES = {
     "task": (lambda v: isinstance(v, str), "a text"),
     "labels": (_is_names, "a list of texts"),
     "class_names": (_is_names, "a list of texts"),
-    "adapter": (lambda v: v in ("frozen", "lora", "full"), "frozen, lora or full"),
+    "adapter": (lambda v: v in ADAPTERS, " or ".join(ADAPTERS)),
     "lora_rank": (is_int, "an integer"),
     "lora_alpha": (_is_number, "a number"),
     "description": (lambda v: isinstance(v, str), "a text"),
@@ -169,10 +170,11 @@ class HeadInfo:
                              "restore it or retrain")
         lengths = data.get("train_window_lengths")
         reads = HeadReads.of(data)
-        if reads.center_at is not None and lengths is not None and reads.center_at >= lengths[1]:
-            # its centre lies in no window it trained on: it read other tokens, without a word
-            raise ModelError(f"{path}: center_at {reads.center_at} lies past the {lengths[1]} bp windows the head "
-                             "trained on: restore it or retrain")
+        # as finetune refuses it: central tokens that all lie past every window it trained on
+        if reads.center_at is not None and lengths is not None \
+                and reads.center_at - reads.center_tokens // 2 >= lengths[1]:
+            raise ModelError(f"{path}: center_at {reads.center_at} puts its {reads.center_tokens} central tokens past "
+                             f"the {lengths[1]} bp windows the head trained on: restore it or retrain")
         head = cls(
             labels=tuple(data["labels"]), class_names=tuple(data["class_names"]), weights_sha256=digest,
             task=data.get("task"), adapter=data.get("adapter"), lora_rank=data.get("lora_rank"),

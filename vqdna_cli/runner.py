@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -63,6 +64,18 @@ def default_weights_dir() -> Path:
     raise ModelError("no shipped weights found (weights/default): reinstall vqdna or pass --model DIR")
 
 
+@contextmanager
+def naming_vqdna_weights(model_dir: Path | None, directory: Path):
+    """A weights error in the folder $VQDNA_WEIGHTS gave (no --model) says so: the user may
+    not remember setting it."""
+    try:
+        yield
+    except ModelError as error:
+        if model_dir or not os.environ.get("VQDNA_WEIGHTS"):
+            raise
+        raise ModelError(f"{error} ($VQDNA_WEIGHTS names {directory}: unset it for the shipped weights)") from None
+
+
 @dataclass
 class Runner:
     """A loaded model on its device, with what every output records about it."""
@@ -77,13 +90,8 @@ class Runner:
     def load(cls, model_dir: Path | None, device: str = "auto", precision: str = "fp32") -> "Runner":
         runtime.check_precision(precision)
         directory = Path(model_dir) if model_dir else default_weights_dir()
-        try:
+        with naming_vqdna_weights(model_dir, directory):
             model, info = load_model(directory)
-        except ModelError as error:
-            if model_dir or not os.environ.get("VQDNA_WEIGHTS"):
-                raise
-            # the user may not remember setting it: the folder came from the environment
-            raise ModelError(f"{error} ($VQDNA_WEIGHTS names {directory}: unset it for the shipped weights)") from None
         torch_device = runtime.pick_device(device)
         runtime.exact_fp32()
         runtime.reuse_freed_memory()

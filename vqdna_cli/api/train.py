@@ -116,13 +116,13 @@ WORTH_KEEPING = ("model.safetensors", "config.json", "checkpoint.json", "best.js
 
 
 @contextlib.contextmanager
-def _tidied_on_failure(folder: Path, force: bool = False):
+def _tidied_on_failure(folder: Path):
     """Makes `folder` and holds it for this run alone (`_hold`). A run that fails (or is
     interrupted) before `folder` holds anything of WORTH_KEEPING takes away what it made
     there, so that the corrected command can write into the same folder: the folders it
     created (`folder` and any missing parents), or else the training log it started in a
-    folder that was there before (with `force`, the log there is this run's: --force
-    removed the earlier one with the earlier weights, `_clear_earlier_run`). A run refused because another holds the folder touches
+    folder that was there before (the earlier run's log stays, unless --force replaced it:
+    `_clear_earlier_run` removes it with the earlier weights once the data has been read). A run refused because another holds the folder touches
     nothing. Under torchrun, process 0 alone makes and tidies the folder (the process group
     is not joined yet: `launch_rank` says which): another process making it first would
     leave process 0 nothing to take away after a failure."""
@@ -135,7 +135,7 @@ def _tidied_on_failure(folder: Path, force: bool = False):
     folder = Path(folder)
     first_process = launch_rank() == 0
     created = [path for path in (folder, *folder.parents) if not path.exists()]
-    log_was_there = (folder / LOG).exists() and not force
+    earlier_log = _log_start(folder / LOG)
     if not first_process:
         yield
         return
@@ -144,20 +144,34 @@ def _tidied_on_failure(folder: Path, force: bool = False):
     try:
         yield
     except BaseException:
-        _tidy(folder, created, log_was_there, LOG)
+        _tidy(folder, created, earlier_log, LOG)
         raise
     finally:
         if descriptor is not None:
             os.close(descriptor)
 
 
-def _tidy(folder: Path, created: list[Path], log_was_there: bool, log: str) -> None:
+def _log_start(path: Path, size: int | None = None) -> tuple[int, str] | None:
+    """The length and digest of the log at `path` (of its first `size` bytes), None where there
+    is none: a log this run appended to still starts with the earlier run's lines, a log
+    --force replaced does not (the inode number alone may be reused)."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read() if size is None else handle.read(size)
+    except OSError:
+        return None
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def _tidy(folder: Path, created: list[Path], earlier_log: tuple | None, log: str) -> None:
     # a head of several members keeps each member's in a folder of its own (member-N)
     kept = any((folder / name).exists() or any(folder.glob(f"member-*/{name}")) for name in WORTH_KEEPING)
     if not kept:
         if created:
             shutil.rmtree(created[-1], ignore_errors=True)
-        elif not log_was_there:
+        elif earlier_log is None or _log_start(folder / log, earlier_log[0]) != earlier_log:  # this run's log
             (folder / log).unlink(missing_ok=True)
 
 
@@ -235,7 +249,7 @@ def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", s
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     check_weights_output(output, control.force, control.resume)
-    with _tidied_on_failure(output, control.force):
+    with _tidied_on_failure(output):
         return _train_tokenizer(genomes, output, preset, stage, control, run)
 
 
@@ -285,7 +299,7 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
     _expect_stage_arguments(genomes, output, stage, control, run)
     model_dir = _starting_weights(run)
     check_weights_output(output, control.force, control.resume)
-    with _tidied_on_failure(output, control.force):
+    with _tidied_on_failure(output):
         return _pretrain(genomes, output, stage, control, run, model_dir, transformer_preset, masking)
 
 
@@ -576,9 +590,10 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
                          "nothing is left to train on; give more distinct sequences or --valid FILE")
     unseen = set(labels) - {y for _, y in rows}
     if unseen and unseen <= labels_before:  # every training row of the class is a validation row's copy
+        fix = ("give --valid rows that are not copies of training rows" if spec.valid_files else
+               "give that class rows of more than one sequence, or --valid FILE")
         raise InputError(f"every training row of class {', '.join(_label_order(unseen))} has the same sequence as a "
-                         "validation row, and a sequence does not both train and select a head: give that class rows "
-                         "of more than one sequence" + ("" if spec.valid_files else ", or --valid FILE"))
+                         f"validation row, and a sequence does not both train and select a head: {fix}")
     if unseen:  # a class no training row has could never be learnt
         trained = _label_order({y for _, y in rows})  # names against numbers says at once the files disagree
         raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}; "
@@ -594,19 +609,23 @@ def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], 
     would hang on --seed. A training row with the same sequence (`same`) as a validation row
     leaves training later, so it does not count, and a row moved back brings its copies with
     it. Other draws are left as they were."""
-    held_keys = {same(rows[i][0]) for i in held}
-    trained = {rows[i][1] for i in kept if same(rows[i][0]) not in held_keys}
+    key = {i: same(rows[i][0]) for i in (*held, *kept)}  # once each: same() may reverse-complement
+    held_keys = {key[i] for i in held}
+    trained = {rows[i][1] for i in kept if key[i] not in held_keys}
     for position in range(len(held) - 1, -1, -1):
         if position >= len(held):  # copies of a row moved back went with it
             continue
-        label, key = rows[held[position]][1], same(rows[held[position]][0])
-        copies = [p for p, i in enumerate(held) if same(rows[i][0]) == key]
-        if label in trained or len(copies) == len(held):  # (validation keeps a row)
+        label = rows[held[position]][1]
+        if label in trained:
             continue
+        copies = [p for p, i in enumerate(held) if key[i] == key[held[position]]]
+        if len(copies) == len(held):  # (validation keeps a row)
+            continue
+        moved = key[held[position]]
         for p in reversed(copies):
             kept.append(held.pop(p))
-        held_keys.discard(key)
-        trained.update(rows[i][1] for i in kept if same(rows[i][0]) == key)
+        held_keys.discard(moved)
+        trained.update(rows[i][1] for i in kept if key[i] == moved)
     return held, kept
 
 
