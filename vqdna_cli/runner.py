@@ -142,7 +142,8 @@ class Runner:
             done, planned = (as_dict(provenance.get(key)).get("steps") for key in ("metrics", "settings"))
             where = f" at step {done}" + (f" of {planned}" if planned is not None else "") if done is not None else ""
             warnings.warn(f"task head {task!r} is not fully trained: stopped by --max-minutes{where}; continue it "
-                          "with `vqdna train finetune --resume` before trusting its answers", VqdnaWarning, stacklevel=2)
+                          "with `vqdna train finetune --resume` before trusting its answers", VqdnaWarning,
+                          stacklevel=2)
         head_state = {k[len("head."):]: v for k, v in tensors.items() if k.startswith("head.")}
         outputs = head_state.get("fc2.weight", torch.empty(0, 0)).shape[0]
         if outputs != len(info.class_names):  # a table headed by other classes than its numbers
@@ -376,13 +377,15 @@ def embed_records(runner: Runner, records: Iterable[SequenceRecord], request: Wi
     growing): the first vectors come once the first group is done. With `part_bases`, a
     record longer than that (a chromosome) comes as several results, a run of its windows of
     about that many bases each, the later ones `continued`: its tokens are never whole in
-    memory, and its windows and vectors are the whole record's (`_record_in_window_parts`). Per-token vectors and whole-record code frequencies need the
-    whole record, so `part_bases` is refused with them."""
+    memory, and its windows and vectors are the whole record's (`_record_in_window_parts`).
+    Per-token vectors and whole-record code frequencies need the whole record, so
+    `part_bases` is refused with them."""
     if part_bases is not None and (request.per_token or request.with_record_frequencies):
         raise ValueError("per-token vectors and record frequencies need the whole record: no part_bases")
     layers = tuple(range(runner.layers + 1)) if request.all_layers else request.layers
     max_bases = GROUP_BASES if part_bases is None else min(part_bases, GROUP_BASES)
-    for group in grouped(records, max_bases=max_bases, max_records=group_records, first_share=first_group_share):
+    groups = grouped(records, max_bases=max_bases, max_records=group_records, first_share=first_group_share)
+    for group in groups:
         if part_bases is not None and len(group[0]) > part_bases:  # then it is alone in its group
             yield from _record_in_window_parts(runner, group[0], request, layers, batch_tokens, on_bases, part_bases)
             continue

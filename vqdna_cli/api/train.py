@@ -122,10 +122,11 @@ def _tidied_on_failure(folder: Path):
     there, so that the corrected command can write into the same folder: the folders it
     created (`folder` and any missing parents), or else the training log it started in a
     folder that was there before (the earlier run's log stays, unless --force replaced it:
-    `_clear_earlier_run` removes it with the earlier weights once the data has been read). A run refused because another holds the folder touches
-    nothing. Under torchrun, process 0 alone makes and tidies the folder (the process group
-    is not joined yet: `launch_rank` says which): another process making it first would
-    leave process 0 nothing to take away after a failure."""
+    `_clear_earlier_run` removes it with the earlier weights once the data has been read).
+    A run refused because another holds the folder touches nothing. Under torchrun, process
+    0 alone makes and tidies the folder (the process group is not joined yet: `launch_rank`
+    says which): another process making it first would leave process 0 nothing to take away
+    after a failure."""
     import os
 
     from vqdna_cli.io.writers import make_folder
