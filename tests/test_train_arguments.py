@@ -471,7 +471,7 @@ def test_resume_refuses_a_head_run_with_other_rows_labels_or_recipe(adapter: str
         api.finetune(other_rows, settings, run, resume)
     with pytest.raises(UsageError, match=r"--lr 0.001 then, 0.01 now"):
         api.finetune(rows, FinetuneSettings("t", adapter=adapter, epochs=2, batch=8, lr=0.01), run, resume)
-    with pytest.raises(UsageError, match=r"--class-names 0,1 then, no,yes now"):
+    with pytest.raises(UsageError, match=r"inputs \(class names 0,1 then, no,yes now\)"):
         api.finetune(rows, FinetuneSettings("t", adapter=adapter, epochs=2, batch=8, class_names=("no", "yes")), run,
                      resume)
     with pytest.raises(UsageError, match=r"--seed 0 then, 4 now"):

@@ -401,6 +401,9 @@ def _shown(value) -> str:
 
 
 _ABSENT = object()
+# recorded under an option's name, but the value is the run's, given or not: a first run without
+# --class-names has its labels as class names ("--class-names 0,1 then" said it was given)
+_SHOWN_AS = {"--class-names": "class names"}
 
 
 def _brief(text: str, limit: int = 160) -> str:
@@ -422,7 +425,7 @@ def check_resume(path: Path, record: dict | None, steps: int | None = None, by_e
         now = as_recorded(record)
         # only what both record: an older vqdna's checkpoint lacks later keys, and the records
         # read from the FASTA are checked once they are read (api.train._resumable_with_records)
-        differs = [f"{name} {_brief(_shown(first[name]))} then, {_brief(_shown(now[name]))} now"
+        differs = [f"{_SHOWN_AS.get(name, name)} {_brief(_shown(first[name]))} then, {_brief(_shown(now[name]))} now"
                    for name in first if name in now and first[name] != now[name]]
         if differs:
             raise UsageError(f"--resume: the checkpoint {meta_path} is of a run with other settings or inputs ("
