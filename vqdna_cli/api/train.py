@@ -190,14 +190,13 @@ def _hold(folder: Path) -> int | None:
     import fcntl
     import os
 
-    from vqdna_cli.io.writers import another_run_is_writing
-
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(descriptor)
-        raise another_run_is_writing(folder) from None
+        raise OutputError(f"another vqdna run is writing into {folder}: wait for it to end, or give another "
+                          "output folder") from None
     except OSError as error:
         os.close(descriptor)
         if error.errno in _NO_FOLDER_LOCKS:
@@ -244,13 +243,14 @@ def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", s
                     control: TrainControl = TrainControl(), run: RunOptions = RunOptions()) -> dict:
     """Stage 1: the HRQ vocabulary of a fresh `preset` model, learnt from `genomes`."""
     from vqdna_cli.config import PRESETS
-    from vqdna_cli.io.writers import check_weights_output
+    from vqdna_cli.io.writers import check_weights_folder, check_weights_output
 
     _expect_stage_arguments(genomes, output, stage, control, run)
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    check_weights_output(output, control.force, control.resume)
-    with _tidied_on_failure(output):
+    check_weights_output(output)
+    with _tidied_on_failure(output):  # held first: a running run's log is not an earlier run's
+        check_weights_folder(output, control.force, control.resume)
         return _train_tokenizer(genomes, output, preset, stage, control, run)
 
 
@@ -295,12 +295,13 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
              transformer_preset: str | None = None, masking: str | None = None) -> dict:
     """Stage 2: masked pre-training of the Transformer over the tokenizer in `run.model_dir`
     (with `transformer_preset`, a fresh Transformer of that size, objective `masking`)."""
-    from vqdna_cli.io.writers import check_weights_output
+    from vqdna_cli.io.writers import check_weights_folder, check_weights_output
 
     _expect_stage_arguments(genomes, output, stage, control, run)
     model_dir = _starting_weights(run)
-    check_weights_output(output, control.force, control.resume)
-    with _tidied_on_failure(output):
+    check_weights_output(output)
+    with _tidied_on_failure(output):  # held first: a running run's log is not an earlier run's
+        check_weights_folder(output, control.force, control.resume)
         return _pretrain(genomes, output, stage, control, run, model_dir, transformer_preset, masking)
 
 

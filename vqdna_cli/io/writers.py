@@ -91,47 +91,26 @@ def check_text_output(path: Path | str | None) -> None:
 COMPRESSED_SUFFIXES = (".gz", ".bgz", ".bz2", ".xz", ".zst")
 
 
-def check_weights_output(path: Path, force: bool, resume: bool) -> None:
-    """A training stage's weights folder: a folder that already holds files (a model, or
-    another run's checkpoint) is continued only with --resume and overwritten only with --force."""
+def check_weights_output(path: Path) -> None:
+    """A training stage's weights output names a folder (checked before it is made)."""
     path = Path(path)
     if str(path) == "-":
         raise OutputError("-o -: training writes a weights folder; give a folder name")
     if path.exists() and not path.is_dir():
         raise OutputError(f"output {path} exists and is not a folder: give a folder name")
-    if path.is_dir():
-        if any(path.iterdir()) and not (force or resume):
-            if held_by_a_run(path):  # a workflow's retry while the first run trains: --resume would not do
-                raise another_run_is_writing(path)
-            raise OutputError(f"output folder {path} is not empty: use --resume to continue its training "
-                              "or --force to overwrite it")
-        if not os.access(path, os.W_OK):
-            raise OutputError(f"cannot write into {path}: the folder is not writable")
 
 
-def another_run_is_writing(folder: Path) -> OutputError:
-    return OutputError(f"another vqdna run is writing into {folder}: wait for it to end, or give another output "
-                       "folder")
-
-
-def held_by_a_run(folder: Path) -> bool:
-    """Whether a training run holds `folder` now (the advisory lock `api.train._hold` takes);
-    False where the file system has no such locks. Probing takes the lock for an instant."""
-    import fcntl
-
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)  # (which releases the lock where the probe took it)
-    return False
+def check_weights_folder(path: Path, force: bool, resume: bool) -> None:
+    """A weights folder this run holds (`api.train._tidied_on_failure`): one that already
+    holds files (a model, or another run's checkpoint) is continued only with --resume and
+    overwritten only with --force. Checked under the hold, so that a folder a running run is
+    writing is named as such, not taken for an earlier run's."""
+    path = Path(path)
+    if any(path.iterdir()) and not (force or resume):
+        raise OutputError(f"output folder {path} is not empty: use --resume to continue its training "
+                          "or --force to overwrite it")
+    if not os.access(path, os.W_OK):
+        raise OutputError(f"cannot write into {path}: the folder is not writable")
 
 
 def make_folder(path: Path) -> None:
