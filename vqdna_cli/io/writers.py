@@ -104,8 +104,11 @@ def check_weights_folder(path: Path, force: bool, resume: bool) -> None:
     """A weights folder this run holds (`api.train._tidied_on_failure`): one that already
     holds files (a model, or another run's checkpoint) is continued only with --resume and
     overwritten only with --force. Checked under the hold, so that a folder a running run is
-    writing is named as such, not taken for an earlier run's."""
+    writing is named as such, not taken for an earlier run's. Under torchrun the other
+    processes may look before process 0 has made it: a folder not there yet is a new one."""
     path = Path(path)
+    if not path.is_dir():
+        return
     if any(path.iterdir()) and not (force or resume):
         raise OutputError(f"output folder {path} is not empty: use --resume to continue its training "
                           "or --force to overwrite it")
