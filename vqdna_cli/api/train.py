@@ -136,12 +136,12 @@ def _tidied_on_failure(folder: Path):
     folder = Path(folder)
     first_process = launch_rank() == 0
     created = [path for path in (folder, *folder.parents) if not path.exists()]
-    earlier_log = _log_start(folder / LOG)
     if not first_process:
         yield
         return
     make_folder(folder)  # before any work: a folder that cannot be made is named now
     descriptor = _hold(folder)  # another run's folder: refused here, before anything is tidied
+    earlier_log = _log_start(folder / LOG)  # read once held: no other run writes it now
     try:
         yield
     except BaseException:
@@ -551,8 +551,9 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
     else:  # HeadRows checks that 0 < valid_fraction < 1
         order = np.random.default_rng(seed).permutation(len(rows))
         cut = int(round(len(rows) * spec.held_out_fraction))
-        held, kept = _keep_every_class_in_training(rows, list(order[:cut]), list(order[cut:]), same)
-        held, kept = _every_class_in_validation(rows, held, kept, same)
+        keys = [same(s) for s, _ in rows]  # once each: same() may reverse-complement
+        held, kept = _keep_every_class_in_training(rows, list(order[:cut]), list(order[cut:]), keys)
+        held, kept = _every_class_in_validation(rows, held, kept, keys)
         valid_rows = [rows[i] for i in held]
         dropped_valid_excluded = 0  # drawn from the training rows, already cleaned
         rows = [rows[i] for i in kept]
@@ -605,29 +606,28 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
 
 
 def _keep_every_class_in_training(rows: list[tuple[str, str]], held: list[int], kept: list[int],
-                                  same) -> tuple[list, list]:
+                                  keys: list[str]) -> tuple[list, list]:
     """A class whose every row the seeded draw put among the validation rows (a rare class of
     a row or two) keeps one of them for training: otherwise whether it can be learnt at all
-    would hang on --seed. A training row with the same sequence (`same`) as a validation row
+    would hang on --seed. A training row with the same sequence (`keys`) as a validation row
     leaves training later, so it does not count, and a row moved back brings its copies with
     it. Other draws are left as they were."""
-    key = {i: same(rows[i][0]) for i in (*held, *kept)}  # once each: same() may reverse-complement
-    held_keys = {key[i] for i in held}
-    trained = {rows[i][1] for i in kept if key[i] not in held_keys}
+    held_keys = {keys[i] for i in held}
+    trained = {rows[i][1] for i in kept if keys[i] not in held_keys}
     for position in range(len(held) - 1, -1, -1):
         if position >= len(held):  # copies of a row moved back went with it
             continue
         label = rows[held[position]][1]
         if label in trained:
             continue
-        copies = [p for p, i in enumerate(held) if key[i] == key[held[position]]]
+        copies = [p for p, i in enumerate(held) if keys[i] == keys[held[position]]]
         if len(copies) == len(held):  # (validation keeps a row)
             continue
-        moved = key[held[position]]
+        moved = keys[held[position]]
         for p in reversed(copies):
             kept.append(held.pop(p))
         held_keys.discard(moved)
-        trained.update(rows[i][1] for i in kept if key[i] == moved)
+        trained.update(rows[i][1] for i in kept if keys[i] == moved)
     return held, kept
 
 
@@ -642,8 +642,8 @@ def _why_no_rows(spec: HeadRows, rows: list, valid_rows: list, excluded: int) ->
 
 
 def _every_class_in_validation(rows: list[tuple[str, str]], held: list[int], kept: list[int],
-                               same) -> tuple[list, list]:
-    """A class with training rows of two or more sequences (`same`: copies are one) and none
+                               keys: list[str]) -> tuple[list, list]:
+    """A class with training rows of two or more sequences (`keys`: copies are one) and none
     among the drawn validation rows swaps its last drawn training row for the last validation
     row of the class that holds most of them (which keeps one at least): a validation set
     without a class scores its rows at 0 and may pick the wrong epoch's head, by the luck of
@@ -651,7 +651,7 @@ def _every_class_in_validation(rows: list[tuple[str, str]], held: list[int], kep
     otherwise all leave as copies of that validation row. Draws that hold every class are left
     as they were."""
     in_valid = Counter(rows[i][1] for i in held)
-    in_train = Counter(label for label, _ in {(rows[i][1], same(rows[i][0])) for i in kept})
+    in_train = Counter(label for label, _ in {(rows[i][1], keys[i]) for i in kept})
     for label in sorted(in_train):
         if in_valid[label] or in_train[label] < 2:
             continue

@@ -126,7 +126,7 @@ def _test_score(head: dict) -> str:
     return f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" + (f" on {files}" if files else "")
 
 
-def _unfinished(head: dict) -> str:
+def _caveats(head: dict) -> str:
     """Said of a head a --max-minutes stop wrote: its scores are of a head still training; and
     of a head trained on other weights, which classify refuses."""
     stopped = (head.get("provenance") or {}).get("complete") is False
@@ -163,7 +163,7 @@ def _print_tasks(heads: list[dict]) -> None:
         try:
             data = head.get("provenance", {}).get("data", {})
             trained_on = ", ".join(_short_path(p) for p in data.get("train", []))
-            row = [head["task"], ",".join(head["class_names"]), _test_score(head) + _unfinished(head),
+            row = [head["task"], ",".join(head["class_names"]), _test_score(head) + _caveats(head),
                    _genome_score(head), trained_on,
                    api.what_head_reads(head), api.trained_lengths(head), head.get("description", "")]
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
