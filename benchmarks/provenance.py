@@ -8,7 +8,6 @@ import datetime
 import os
 import platform
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,16 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def commit() -> str:
-    """The checked-out commit, with "+changes" where tracked files differ from it (the code that
-    ran is then not exactly that commit); "unknown" outside a git checkout."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                 capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    """The checked-out commit (short), with "+changes" where tracked files differ from it (the
+    code that ran is then not exactly that commit); "unknown" outside a git checkout of vqdna."""
+    from vqdna_cli.train.provenance import git_commit
+
+    found = git_commit(ROOT)
+    if found is None:
         return "unknown"
-    return head + ("+changes" if changed else "")
+    return found.removesuffix("-dirty")[:7] + ("+changes" if found.endswith("-dirty") else "")
 
 
 def machine() -> str:

@@ -470,7 +470,8 @@ def test_a_results_table_says_which_command_commit_and_machine_made_it(monkeypat
                                        check=True).stdout.strip()
     git("init", "-q")
     (repo / "f.txt").write_text("a")
-    git("add", "f.txt")
+    (repo / "pyproject.toml").write_text("[project]\nname = 'vqdna'\n")  # what marks a checkout of vqdna
+    git("add", "f.txt", "pyproject.toml")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
     monkeypatch.setattr(provenance, "ROOT", repo)
     assert provenance.commit() == git("rev-parse", "--short", "HEAD")

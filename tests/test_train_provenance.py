@@ -22,7 +22,7 @@ def test_the_commit_is_the_checkouts_own_or_none_for_an_installed_copy(tmp_path:
     subprocess.run(["git", "-C", str(project), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
                     "--allow-empty", "-m", "theirs"], check=True)
     monkeypatch.setattr(provenance, "__file__", str(package / "provenance.py"))
-    assert provenance._git_commit() is None
+    assert provenance.git_commit() is None
     # a checkout of vqdna: its HEAD, marked when tracked files have changes
     checkout = tmp_path / "vqdna"
     (checkout / "vqdna_cli" / "train").mkdir(parents=True)
@@ -33,9 +33,9 @@ def test_the_commit_is_the_checkouts_own_or_none_for_an_installed_copy(tmp_path:
                    check=True)
     head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     monkeypatch.setattr(provenance, "__file__", str(checkout / "vqdna_cli" / "train" / "provenance.py"))
-    assert provenance._git_commit() == head
+    assert provenance.git_commit() == head
     (checkout / "pyproject.toml").write_text("[project]\nname = 'vqdna-changed'\n")
-    assert provenance._git_commit() == head + "-dirty"
+    assert provenance.git_commit() == head + "-dirty"
 
 
 @pytest.mark.parametrize("program", ["/venv/bin/vqdna", "/src/vqdna/vqdna_cli/__main__.py"])

@@ -9,16 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
-from vqdna_cli import __version__, distributed
+from vqdna_cli import __version__
 
 
-def _git_commit() -> str | None:
+def git_commit(checkout: Path | None = None) -> str | None:
     """The commit of the vqdna checkout this code runs from (`-dirty` when its tracked files
     have changes); None for an installed package, even one installed inside some other git
-    repository (a user's project), whose commit says nothing about vqdna."""
-    checkout = Path(__file__).resolve().parents[2]  # vqdna_cli/train/provenance.py -> the checkout
+    repository (a user's project), whose commit says nothing about vqdna. (The benchmarks'
+    tables record it too, `benchmarks/provenance.py`.)"""
+    if checkout is None:
+        checkout = Path(__file__).resolve().parents[2]  # vqdna_cli/train/provenance.py -> the checkout
 
     def git(*args: str) -> str | None:
         try:
@@ -51,6 +51,10 @@ def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: f
     """`commands`: each part's command of a run that was resumed (loop.recorded_commands);
     this process's is added where no checkpoint of its own recorded it (a resumed run with no
     step left writes none), and the earlier ones are recorded too."""
+    import torch  # here: the benchmarks read git_commit without loading torch
+
+    from vqdna_cli import distributed
+
     commands = list(commands)
     if not commands or commands[-1] != command_line(sys.argv):
         commands.append(command_line(sys.argv))
@@ -59,7 +63,7 @@ def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: f
         "command": commands[-1],
         **({"earlier_commands": commands[:-1]} if len(commands) > 1 else {}),
         "vqdna_version": __version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_minutes": round(minutes, 2),  # a short run's 0.03 was recorded as 0.0
         "device": device,
