@@ -238,6 +238,46 @@ def test_a_resumed_run_records_every_parts_command_and_its_scores(genome: Path, 
         ["vqdna train tokenizer first", "vqdna train tokenizer second"], "vqdna train tokenizer third")
 
 
+def test_a_resumed_run_records_each_parts_threads(genome: Path, tmp_path: Path, monkeypatch):
+    """The record gave the last part's threads and processes only: a run begun with two
+    threads and resumed with one said threads 1, and a rerun with one thread could not give
+    the same weights."""
+    import dataclasses
+    import json
+
+    out = tmp_path / "tok"
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "tokenizer", "first"])
+    api.train_tokenizer(GenomeSet((str(genome),)), out, "tiny", StageSettings(steps=3, lr=2e-3, window=64, batch=4),
+                        TrainControl(quiet=True, max_minutes=0), dataclasses.replace(CPU, threads=2))
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "tokenizer", "second"])
+    tokenizer(genome, out, resume=True)
+    record = json.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
+    (first,) = record["earlier_parts"]
+    assert (first["command"], first["threads"], first["processes"]) == ("vqdna train tokenizer first", 2, 1)
+    assert (record["command"], record["threads"], record["processes"]) == ("vqdna train tokenizer second", 1, 1)
+    assert first["torch_version"] == record["torch_version"] and first["host"] == record["host"]
+
+
+def test_a_checkpoint_that_recorded_commands_only_is_resumed_with_them(genome: Path, tmp_path: Path, monkeypatch):
+    """Checkpoints written before each part's settings were recorded hold each part's
+    command alone: resuming one keeps those commands in the record."""
+    import json
+
+    out = tmp_path / "tok"
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "tokenizer", "first"])
+    tokenizer(genome, out, max_minutes=0)
+    meta_path = out / "checkpoint.json"
+    meta = json.loads(meta_path.read_text())
+    meta["commands"] = [part["command"] for part in meta.pop("parts")]
+    meta_path.write_text(json.dumps(meta))
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "tokenizer", "second"])
+    tokenizer(genome, out, resume=True)
+    record = json.loads((out / "config.json").read_text())["provenance"]["tokenizer"]
+    assert record["earlier_parts"] == [{"command": "vqdna train tokenizer first"}]
+    assert (record["earlier_commands"], record["command"]) == (["vqdna train tokenizer first"],
+                                                              "vqdna train tokenizer second")
+
+
 def test_a_folder_where_a_file_goes_is_one_line(genome: Path, tmp_path: Path, run_vqdna):
     """A folder named like the checkpoint in the output folder was a traceback (only the disk's
     own errors were one line)."""

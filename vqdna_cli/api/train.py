@@ -88,15 +88,15 @@ def _class_names(labels: list[str], given) -> list[str]:
                      "(it names numeric labels, in their order)")
 
 
-def _commands_of_run(folders: list[Path]) -> list[str]:
-    """The command of each part of a run (the first and every --resume), in order, from its
-    members' checkpoints: a member begun by a later part holds only the parts from then on."""
-    from vqdna_cli.train.loop import recorded_commands
+def _parts_of_run(folders: list[Path]) -> list[dict]:
+    """Each part of a run (the first and every --resume), in order, from its members'
+    checkpoints: a member begun by a later part holds only the parts from then on."""
+    from vqdna_cli.train.loop import recorded_parts
 
-    commands = recorded_commands(folders[0])
+    parts = recorded_parts(folders[0])
     for folder in folders[1:]:
-        commands += [command for command in recorded_commands(folder) if command not in commands]
-    return commands
+        parts += [part for part in recorded_parts(folder) if part not in parts]
+    return parts
 
 
 def _warn_if_nothing_to_resume(folders: list[Path], control: TrainControl) -> None:
@@ -260,7 +260,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.config import PRESETS
     from vqdna_cli.model.vqdna import VQDNA
     from vqdna_cli.train.genomes import check_windows, load_genomes
-    from vqdna_cli.train.loop import recorded_commands, run_began
+    from vqdna_cli.train.loop import recorded_parts, run_began
     from vqdna_cli.train.provenance import provenance
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
@@ -284,7 +284,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     record = provenance("tokenizer", recorded_data,
                         {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
                          "batch": stage.batch, "seed": run.seed},
-                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_commands(output))
+                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_parts(output))
     save_on_main(save_model, Path(output), model.cpu(), cfg, {"tokenizer": record})
     return metrics
 
@@ -331,7 +331,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
               model_dir: Path, transformer_preset: str | None, masking: str | None) -> dict:
     from vqdna_cli.checkpoint import load_model, save_model
     from vqdna_cli.train.genomes import check_windows, load_genomes
-    from vqdna_cli.train.loop import recorded_commands, run_began
+    from vqdna_cli.train.loop import recorded_parts, run_began
     from vqdna_cli.train.pretrain import pretrain as run_stage
     from vqdna_cli.train.provenance import provenance
 
@@ -368,7 +368,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
                          "seed": run.seed, "tokenizer": str(model_dir),
                          # the folder can change after this run (-o into -m with --force): its weights' digest cannot
                          "tokenizer_sha256": _weights_id(info)},
-                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_commands(output))
+                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_parts(output))
     earlier = (info.get("provenance") or {}).get("pretrain")
     if earlier and transformer_preset is None:  # this Transformer goes on from that pre-training: it stays said
         record["continues"] = earlier
@@ -793,9 +793,12 @@ def _check_earlier_run(task: str, work: Path, control: TrainControl) -> None:
 
 def _task_of_checkpoint(meta_path: Path) -> str | None:
     """The --task of the command that wrote a head's checkpoint (None where it cannot be told)."""
+    from vqdna_cli.train.loop import recorded_parts
+
+    parts = recorded_parts(Path(meta_path).parent)  # the checkpoint's JSON is in the folder it names
     try:
-        words = shlex.split(json.loads(Path(meta_path).read_text())["commands"][-1])
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        words = shlex.split(parts[-1]["command"])
+    except (IndexError, ValueError):
         return None
     for index, word in enumerate(words):
         if word == "--task" and index + 1 < len(words):
@@ -1003,7 +1006,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         "segments": s.segments,
         "max_train_rows": data_files.max_train_rows, "seed": run.seed, "steps": steps_planned, **frozen_only,
     }, {**metrics, "steps": steps_done}, (time.monotonic() - began) / 60, str(torch_device),
-        _commands_of_run(member_folders(work, s.members)))
+        _parts_of_run(member_folders(work, s.members)))
     save_on_main(save_head, head_folder, task, state, {
         "description": s.description, "labels": labels, "class_names": list(class_names),
         "adapter": s.adapter, "lora_rank": s.rank, "lora_alpha": s.alpha,

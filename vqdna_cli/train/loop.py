@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -27,12 +26,13 @@ from vqdna_cli.checkpoint import (RUN_KEY, as_recorded, check_resume, load_train
 from vqdna_cli.errors import TrainingError
 from vqdna_cli.heartbeat import PLAIN_EVERY_S, PREFIX, clock, draws_a_bar, stderr_console
 from vqdna_cli.io.writers import atomic_file
-from vqdna_cli.train.provenance import command_line
+from vqdna_cli.train.provenance import this_part
 
 CHECKPOINT = "checkpoint"  # checkpoint.safetensors + checkpoint.json in the output directory
 LOG = "train_log.jsonl"
 MINUTES_KEY = "minutes"  # in a checkpoint's JSON: the run's minutes so far, all its parts together
-COMMANDS_KEY = "commands"  # ... and the command of each part, the first run's and every --resume's
+PARTS_KEY = "parts"  # ... and each part's command and settings, the first run's and every --resume's
+COMMANDS_KEY = "commands"  # ... each part's command only, in checkpoints written before parts were
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.AdamW(_decay_groups(parameters, no_decay), lr=settings.lr, weight_decay=settings.weight_decay)
     start = 0
-    commands = [command_line(sys.argv)]
+    parts = [this_part()]
     run_record = None if settings.run_record is None else as_recorded(settings.run_record)
     if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
         check_resume(out_dir / CHECKPOINT, run_record, settings.steps, by_epochs=stage == "finetune")
@@ -124,7 +124,7 @@ def run(
         except RuntimeError as error:
             raise resume_mismatch(out_dir / CHECKPOINT, error) from None
         start = meta["step"]
-        commands = [*meta.get(COMMANDS_KEY, []), *commands]
+        parts = [*_parts_in(meta), *parts]
         if distributed.is_main():
             _forget_logged_after(out_dir / LOG, stage, start)
         if RUN_KEY not in meta:
@@ -180,7 +180,7 @@ def run(
                 last_checkpoint = time.monotonic()
                 if main:
                     meta = {"stage": stage, "step": done, MINUTES_KEY: round((time.monotonic() - run_began) / 60, 4),
-                            COMMANDS_KEY: commands, **({RUN_KEY: run_record} if run_record is not None else {})}
+                            PARTS_KEY: parts, **({RUN_KEY: run_record} if run_record is not None else {})}
                     save_training_state(out_dir / CHECKPOINT, model.state_dict(), optimizer, meta)
                 saved[0] = done
                 distributed.barrier()  # nobody runs ahead of (or exits before) a checkpoint being written
@@ -217,14 +217,25 @@ def _forget_logged_after(log: Path, stage: str, step: int) -> None:
             handle.writelines(left)
 
 
-def recorded_commands(folder: Path) -> list[str]:
-    """The commands of every part of the run whose last checkpoint is in `folder` (empty
-    for a checkpoint written before they were recorded)."""
+def recorded_parts(folder: Path) -> list[dict]:
+    """Every part of the run whose last checkpoint is in `folder` (provenance.this_part;
+    empty for a checkpoint written before they were recorded)."""
     try:
-        commands = json.loads((Path(folder) / f"{CHECKPOINT}.json").read_text()).get(COMMANDS_KEY, [])
-    except (OSError, ValueError, AttributeError):
+        meta = json.loads((Path(folder) / f"{CHECKPOINT}.json").read_text())
+    except (OSError, ValueError):
         return []
-    return [c for c in commands if isinstance(c, str)] if isinstance(commands, list) else []
+    return _parts_in(meta) if isinstance(meta, dict) else []
+
+
+def _parts_in(meta: dict) -> list[dict]:
+    """A checkpoint's parts; one written before their settings were recorded gives each
+    part's command alone."""
+    parts = meta.get(PARTS_KEY)
+    if isinstance(parts, list):
+        return [part for part in parts if isinstance(part, dict) and isinstance(part.get("command"), str)]
+    commands = meta.get(COMMANDS_KEY)
+    return [{"command": command} for command in commands if isinstance(command, str)] \
+        if isinstance(commands, list) else []
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import shlex
 import subprocess
@@ -46,32 +47,47 @@ def command_line(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str,
-               commands: list[str] = ()) -> dict:
-    """`commands`: each part's command of a run that was resumed (loop.recorded_commands);
-    this process's is added where no checkpoint of its own recorded it (a resumed run with no
-    step left writes none), and the earlier ones are recorded too."""
+def this_part() -> dict:
+    """This process's part of a run: its command and what bit-identical weights depend on
+    (--seed's help: the same threads, processes and torch). A resumed run keeps one for each
+    part in its checkpoint (loop.recorded_parts), so a run begun with two threads and resumed
+    with one says both."""
     import torch  # here: the benchmarks read git_commit without loading torch
 
     from vqdna_cli import distributed
 
-    commands = list(commands)
-    if not commands or commands[-1] != command_line(sys.argv):
-        commands.append(command_line(sys.argv))
+    return {
+        "command": command_line(sys.argv),
+        "threads": torch.get_num_threads(),
+        "processes": distributed.world(),  # torchrun processes (DDP), each on its own device
+        "torch_version": torch.__version__,
+        "host": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
+
+
+def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str,
+               parts: list[dict] = ()) -> dict:
+    """`parts`: each part of a run that was resumed (loop.recorded_parts); this process's is
+    added where no checkpoint of its own recorded it (a resumed run with no step left writes
+    none). The last part's settings are the record's own; the earlier parts are listed with
+    theirs (a checkpoint from before they were recorded gave its commands only)."""
+    parts = list(parts)
+    if not parts or parts[-1] != this_part():
+        parts.append(this_part())
+    last, earlier = parts[-1], parts[:-1]
     return {
         "stage": stage,
-        "command": commands[-1],
-        **({"earlier_commands": commands[:-1]} if len(commands) > 1 else {}),
+        "command": last["command"],
+        **({"earlier_commands": [part["command"] for part in earlier], "earlier_parts": earlier} if earlier else {}),
         "vqdna_version": __version__,
         "git_commit": git_commit(),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_minutes": round(minutes, 2),  # a short run's 0.03 was recorded as 0.0
         "device": device,
-        # bit-identical weights need the same threads and the same torch (--seed's help)
-        "threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "processes": distributed.world(),  # torchrun processes (DDP), each on its own device
-        "host": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "threads": last["threads"],
+        "torch_version": last["torch_version"],
+        "processes": last["processes"],
+        "host": last["host"],
         "data": data,
         "settings": settings,
         "metrics": metrics,
