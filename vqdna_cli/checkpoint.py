@@ -228,6 +228,17 @@ def model_hash(info: dict) -> str:
     return info["sha256"][MODEL_FILE][:16]
 
 
+def head_fits_weights(trained_on: object, info: dict) -> bool | None:
+    """Whether a head trained on the model whose SHA-256 is `trained_on` (head.json's
+    model_sha256) reads these weights' features: a head on other weights answers
+    meaninglessly, yet as confidently. None where head.json (written before the hash was
+    recorded) or the weights do not say."""
+    model_sha256 = as_dict(info.get("sha256")).get(MODEL_FILE)
+    if not isinstance(trained_on, str) or not isinstance(model_sha256, str):
+        return None
+    return trained_on == model_sha256
+
+
 # --- task heads -----------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from vqdna_cli import runtime
-from vqdna_cli.checkpoint import as_dict, load_head, load_model, model_hash
+from vqdna_cli.checkpoint import as_dict, head_fits_weights, load_head, load_model, model_hash
 from vqdna_cli.data.alphabet import encode, reverse_complement_codes
 from vqdna_cli.data.batching import budget_batches, pad
 from vqdna_cli.data.windows import context_chunk, tokenizer_chunks, transformer_windows
@@ -179,11 +179,10 @@ class Runner:
         """A head reads the features of the model it was trained with: on another model
         (retrained, or a head copied between weights folders) its answers are meaningless,
         yet look as confident. Heads written before the hash was recorded are not checked."""
-        trained_on = info.model_sha256
-        actual = self.info["sha256"]["model.safetensors"]
-        if trained_on is not None and trained_on != actual:
-            raise ModelError(f"task head {task!r} was trained on model {trained_on[:16]}, but {self.model_dir} "
-                             f"holds model {actual[:16]}: retrain the head on this model (vqdna train finetune)")
+        if head_fits_weights(info.model_sha256, self.info) is False:
+            raise ModelError(f"task head {task!r} was trained on model {info.model_sha256[:16]}, but {self.model_dir} "
+                             f"holds model {model_hash(self.info)}: retrain the head on this model "
+                             "(vqdna train finetune)")
 
     # --- tokens ---------------------------------------------------------------------
 

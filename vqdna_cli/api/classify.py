@@ -25,18 +25,16 @@ def list_tasks(model_dir: Path | None = None) -> list[dict]:
     head.json: name, classes, what it reads, and its validation and test scores; with
     `fits_weights` added: False for a head trained on other weights (classify refuses it),
     None where head.json does not say which."""
-    from vqdna_cli.checkpoint import as_dict, list_heads, read_model_info
+    from vqdna_cli.checkpoint import head_fits_weights, list_heads, read_model_info
     from vqdna_cli.runner import default_weights_dir, naming_vqdna_weights
 
     expect("model_dir", model_dir, (str, os.PathLike, type(None)))
     directory = Path(model_dir) if model_dir else default_weights_dir()
     with naming_vqdna_weights(model_dir, directory):
         info = read_model_info(directory)  # a folder that is no weights folder is an error, not an empty list
-    model_sha256 = as_dict(info.get("sha256")).get("model.safetensors")
     heads = list_heads(directory)
     for head in heads:
-        trained_on = head.get("model_sha256")
-        head["fits_weights"] = trained_on == model_sha256 if isinstance(trained_on, str) and model_sha256 else None
+        head["fits_weights"] = head_fits_weights(head.get("model_sha256"), info)
     return heads
 
 
