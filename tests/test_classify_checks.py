@@ -209,3 +209,27 @@ def test_a_head_json_naming_other_classes_than_its_weights_is_one_line(run_vqdna
         short = run_vqdna("classify", "--task", task, "-m", model_copy, short_fasta)
         assert short.returncode == 3 and len(short.stderr_lines) == 1
         assert "must name the same classes" in short.stderr
+
+
+@pytest.mark.parametrize("earlier", ["", "# my header\n"])
+def test_a_failure_leaves_a_redirected_stdout_as_it_was(tiny_model_dir, tmp_path, earlier):
+    """`classify seqs.fa > calls.tsv` where a record far down is bad kept the rows written
+    before it (256 of 600): a half table a later step could take for the whole. To a file,
+    stdout is now cut back to what it held (`>>` keeps the earlier lines), and a command
+    after it in `{ ...; } > f` writes where the table began; a pipe still gets its rows as
+    they come."""
+    import shlex
+    import subprocess
+    import sys
+
+    fasta = tmp_path / "late_bad.fa"
+    fasta.write_text(fasta_text({f"r{i}": random_dna(40, i) for i in range(600)}) + ">bad\nACGTXACGT\n")
+    table = tmp_path / "calls.tsv"
+    table.write_text(earlier)
+    redirect = ">>" if earlier else ">"  # `>` has no O_APPEND: the cut also sets the place to write
+    classify = shlex.join([sys.executable, "-m", "vqdna_cli", "classify", "--task", "toy", "-m", str(tiny_model_dir),
+                           "-t", "1", str(fasta)])
+    result = subprocess.run(["bash", "-c", f"{{ {classify}; echo \"exit $?\"; }} {redirect} {shlex.quote(str(table))}"],
+                            stderr=subprocess.PIPE, text=True, timeout=300)
+    assert "record 'bad'" in result.stderr
+    assert table.read_text() == earlier + "exit 2\n"

@@ -236,11 +236,13 @@ def test_a_head_whose_every_class_is_an_answer_scans_without_the_background_warn
         "vqdna: warning: head with-other has no background class")
 
 
-def test_a_stride_longer_than_the_window_says_what_it_leaves_out(run_vqdna, tiny_model_dir, genome, tmp_path):
-    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--stride", "50",
+@pytest.mark.parametrize("stride, left_out", [(50, "10 bases of every 50 are"), (41, "1 base of every 41 is")])
+def test_a_stride_longer_than_the_window_says_what_it_leaves_out(run_vqdna, tiny_model_dir, genome, tmp_path,
+                                                                 stride, left_out):
+    result = run_vqdna("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome, "--stride", stride,
                        "-o", tmp_path / "gaps.bed")
     assert result.returncode == 0 and result.stderr_lines[-2] == (
-        "vqdna: warning: --stride 50 is longer than the 40 bp window: 10 bases of every 50 are not scanned")
+        f"vqdna: warning: --stride {stride} is longer than the 40 bp window: {left_out} not scanned")
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -383,6 +385,23 @@ def test_a_bad_base_is_placed_on_its_contig_in_an_indexed_scan(run_vqdna, tiny_m
         f"vqdna: error: record 'c2' in {fasta} has invalid character 'X' at position 101; allowed are the IUPAC "
         "nucleotide codes ACGTNRYSWKMBDHVU"]
     assert not (tmp_path / "bad.bed").exists()
+
+
+@pytest.mark.parametrize("where", [["-r", "c2:51-201"], ["--bed", "interval.bed"]])
+def test_a_bad_base_of_a_region_is_placed_on_its_contig_as_the_scan_places_it(run_vqdna, tmp_path, where):
+    """tokenize -r c2:51-201 said 'c2:51-201' and position 51 (within the region), where the
+    scan of the same region said c2 and 101: one place to look for the bad base, the contig's."""
+    bases = random_dna(300, 8)
+    fasta = tmp_path / "bad.fa"
+    fasta.write_text(fasta_text({"c1": random_dna(200, 9), "c2": bases[:100] + "X" + bases[101:]}))
+    pysam.faidx(str(fasta))
+    (tmp_path / "interval.bed").write_text("c2\t50\t201\tmine\n")
+    result = run_vqdna("tokenize", fasta, *[str(tmp_path / w) if w.endswith(".bed") else w for w in where],
+                       "-o", tmp_path / "t.npz", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr_lines == [
+        f"vqdna: error: record 'c2' in {fasta} has invalid character 'X' at position 101; allowed are the IUPAC "
+        "nucleotide codes ACGTNRYSWKMBDHVU"]
+    assert not (tmp_path / "t.npz").exists()
 
 
 @pytest.mark.parametrize("scan", [True, False])

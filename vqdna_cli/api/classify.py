@@ -283,8 +283,9 @@ def _warn_of_scanned(result: dict, task: str) -> None:
               "scanned as one region with it: windows start at each merged region's start, not at every interval's "
               "(to classify each interval as given, cut its sequence and classify it without --scan)")
     if stride > window:
-        _warn(f"--stride {stride} is longer than the {window} bp window: {stride - window:,} bases of every "
-              f"{stride:,} are not scanned")
+        _warn(f"--stride {stride} is longer than the {window} bp window: {stride - window:,} "
+              f"{'base' if stride - window == 1 else 'bases'} of every {stride:,} {'is' if stride - window == 1 else 'are'} "
+              "not scanned")
     if result["outside_training_lengths"]:
         _warn(f"{window} bp windows are far from the lengths the {task} head was trained on "
               f"({trained_lengths(result)}); its probabilities are extrapolations")

@@ -269,13 +269,13 @@ def _fetch_regions(
             name = region.name or str(region)
             yield SequenceRecord(
                 name=name,
-                seq=fetch_bases(fasta, Region(region.chrom, region.start, region.end), source, name),
+                seq=fetch_bases(fasta, Region(region.chrom, region.start, region.end), source),
                 chrom=region.chrom,
                 offset=region.start,
             )
 
 
-def fetch_bases(fasta: pysam.FastaFile, region: Region, source: str, name: str | None = None) -> str:
+def fetch_bases(fasta: pysam.FastaFile, region: Region, source: str) -> str:
     """Bases [start, end) of `region.chrom`, validated (uppercase); an index that no longer
     matches the file (htslib fails, or returns line breaks or headers) is named to rebuild."""
     try:
@@ -286,8 +286,9 @@ def fetch_bases(fasta: pysam.FastaFile, region: Region, source: str, name: str |
                          f"indexed, rebuild its index with `samtools faidx {source}`") from error
     if _LINE_BREAK_OR_HEADER.search(seq):  # bytes that are not bases: a stale index
         raise _stale_index_error(source)
-    # unnamed, the stretch is told by its contig, and a bad base by its place on the contig
-    return validate_sequence(seq, name or region.chrom, source, at=0 if name else region.start)
+    # a bad base is told by its contig and its place there, which finds it (a BED line's name
+    # and the place within that interval do not), as --scan does
+    return validate_sequence(seq, region.chrom, source, at=region.start)
 
 
 def require_index_lists_every_record(path: str, indexed: list[str]) -> None:

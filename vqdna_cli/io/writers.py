@@ -434,13 +434,41 @@ _COPY_CHUNK = 1 << 20
 
 @contextlib.contextmanager
 def text_output(path: Path | str | None) -> Iterator[IO[str]]:
-    """stdout for None or '-', else an atomic file."""
+    """stdout for None or '-', else an atomic file. Rows go to stdout as they come (a pipe's
+    reader has them at once); where stdout is a file (`> calls.tsv`), a run that fails cuts
+    it back to what it held before, as a failed `-o` leaves no file."""
     if path is None or str(path) == "-":
-        yield sys.stdout
-        sys.stdout.flush()
+        with _stdout_file_cut_back_on_failure():
+            yield sys.stdout
+            sys.stdout.flush()
         return
     with atomic_file(path, "w") as handle:
         yield handle
+
+
+@contextlib.contextmanager
+def _stdout_file_cut_back_on_failure() -> Iterator[None]:
+    """An error, Ctrl-C or full disk while stdout is a regular file: it is truncated to its
+    size at the start (0 after `>`, the earlier content after `>>`), with the rows still
+    buffered flushed first, so none reaches the file after the cut."""
+    try:
+        fd = sys.stdout.fileno()
+        size = os.fstat(fd).st_size if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError, AttributeError):  # a stream with no file behind it
+        size = None
+    if size is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        for _ in range(2):  # a flush refused for a full disk goes through once the cut freed room
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+                os.lseek(fd, size, os.SEEK_SET)  # a command after this one in `{ ...; } > f` writes there
+        raise
 
 
 # numpy.savez stamps each member with the current time; a fixed stamp makes identical
