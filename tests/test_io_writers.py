@@ -91,3 +91,28 @@ def test_a_pair_whose_second_file_cannot_be_moved_leaves_neither(tmp_path, monke
             table_out.write("id\tlabel\n")
             sidecar_out.write("{}")
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+def test_an_npz_copy_to_a_redirected_stdout_that_fails_leaves_it_as_it_was(tmp_path, monkeypatch) -> None:
+    """`tokenize -o - > x.npz`: the archive is made aside and copied to stdout at the end; a
+    full disk during the copy left part of an archive in the file."""
+    import shutil
+    import sys
+
+    target = tmp_path / "x.npz"
+    target.write_bytes(b"earlier\n")
+    real_copy = shutil.copyfileobj
+
+    def copy_half_then_fill_the_disk(source, out, length=0):
+        out.write(source.read(100))
+        out.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with open(target, "ab") as handle:
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(handle, write_through=True))
+        monkeypatch.setattr(shutil, "copyfileobj", copy_half_then_fill_the_disk)
+        with pytest.raises(OSError):
+            write_npz("-", {"a": np.arange(1000)}, {"made_by": "test"})
+        monkeypatch.setattr(shutil, "copyfileobj", real_copy)
+        sys.stdout.detach()  # the handle closes once, below
+    assert target.read_bytes() == b"earlier\n"

@@ -421,7 +421,7 @@ def binary_output(path: Path | str) -> Iterator[IO[bytes]]:
                                   f"it is copied to {'stdout' if str(path) == '-' else path}: {error.strerror}; set "
                                   "TMPDIR to a folder with room, or give -o FILE") from None
             staging.seek(0)
-            with contextlib.nullcontext(sys.stdout.buffer) if str(path) == "-" else atomic_file(path) as out:
+            with _stdout_bytes() if str(path) == "-" else atomic_file(path) as out:
                 shutil.copyfileobj(staging, out, _COPY_CHUNK)
                 out.flush()
         return
@@ -444,6 +444,13 @@ def text_output(path: Path | str | None) -> Iterator[IO[str]]:
         return
     with atomic_file(path, "w") as handle:
         yield handle
+
+
+@contextlib.contextmanager
+def _stdout_bytes() -> Iterator[IO[bytes]]:
+    """stdout's bytes, for the `.npz` copied there: a copy a full disk stops is cut back."""
+    with _stdout_file_cut_back_on_failure():
+        yield sys.stdout.buffer
 
 
 @contextlib.contextmanager
