@@ -61,6 +61,14 @@ def test_csv_from_a_spreadsheet_with_blank_lines_reads(tmp_path: Path):
     ("sequence,label\nACGT\n", "line 2: expected 'sequence,label', found one field"),
     (">r1\nACGT\n", "looks like FASTA, not a 'sequence,label' CSV: give its labels with --labels"),
     ("sequence\tlabel\nACGT\t1\n", "is tab-separated: training data is a CSV whose header is 'sequence,label'"),
+    # the header's faults say what was found and what to change; a header again is files joined
+    ("seq,class\nACGT,1\n", "header is 'sequence,label', found 'seq,class'$"),
+    ("label,sequence\n1,ACGT\n", "found 'label,sequence': the columns are the other way round"),
+    ("sequence;label\nACGT;1\n", "found 'sequence;label': the separator is ';'"),
+    ("ACGT,1\nGGCC,0\n", "found 'ACGT,1': the first line is a row, not a header; add 'sequence,label'"),
+    ("", "is empty: expected a CSV"),
+    ("sequence,label\nACGT,1\nsequence,label\nGGCC,0\n", "line 3 repeats the header 'sequence,label': is it files "
+                                                          "joined"),
 ])
 def test_rows_that_cannot_be_read_are_named_with_what_is_wrong(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.csv"

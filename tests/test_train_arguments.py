@@ -5,6 +5,7 @@ bad training data is an input error; and a head goes where `classify` finds it."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from collections import Counter
@@ -262,6 +263,23 @@ def test_a_head_output_with_another_model_is_refused(run_vqdna, tiny_model_dir: 
                        tiny_model_dir, "-o", other, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
     assert_one_line(result, OUTPUT_ERROR, "holds another model than --model")
     assert not (other / "heads" / "t").exists()
+
+
+def test_rows_that_exclude_left_out_are_counted_on_stderr(run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    """--exclude took 10 of 17 rows without a word: the count was only in head.json."""
+    train = toy_csv(tmp_path / "d.csv")
+    rows = train.read_text().splitlines()
+    (tmp_path / "test.csv").write_text("\n".join(rows[:11]) + "\n")  # the header and 10 rows
+    result = run_vqdna("train", "finetune", "--task", "t", "--train", train, "--exclude", tmp_path / "test.csv",
+                       "-m", model_copy, "--adapter", "frozen", "--epochs", "1", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((model_copy / "heads" / "t" / "head.json").read_text())["provenance"]["data"]
+    assert result.stderr_lines[-2] == (
+        f"vqdna: --exclude left out 10 training rows; the head trained on {record['train_rows']} rows and was "
+        f"selected on {record['valid_rows']}")
+    plain = run_vqdna("train", "finetune", "--task", "u", "--train", train, "-m", model_copy, "--adapter", "frozen",
+                      "--epochs", "1", "--threads", "1")
+    assert plain.returncode == 0 and not any("--exclude" in line for line in plain.stderr_lines)
 
 
 def test_a_head_in_a_copy_of_the_model_works_and_the_run_says_how(run_vqdna, tiny_model_dir: Path,
@@ -854,6 +872,60 @@ def test_one_number_written_two_ways_is_refused(tmp_path: Path, one: str, other:
         head_training_data(HeadRows((str(rows),), valid_fraction=0.25))
 
 
+@pytest.mark.parametrize("labels, plain", [(["2.0", "10.0"], "10.0, 2.0 are whole numbers written as text: write "
+                                                               "them as 10, 2"),
+                                           (["+1", "0"], "+1, 0 are whole numbers written as text: write them as 1, 0")])
+def test_whole_numbers_written_as_text_are_asked_for_as_numbers(tmp_path: Path, labels, plain) -> None:
+    """A spreadsheet's 2.0 and 10.0 made a head whose classes were ordered as text (10.0
+    first) and that --class-names refused to name: the user means numbers."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import InputError
+
+    rows = _labelled(tmp_path / "rows.csv", labels * 10)
+    with pytest.raises(InputError, match=f"^the labels {re.escape(plain)}, so that classes are ordered as numbers"):
+        head_training_data(HeadRows((str(rows),), valid_fraction=0.25))
+    words = _labelled(tmp_path / "words.csv", ["1.5", "x"] * 10)  # not all whole numbers: labels as written
+    assert head_training_data(HeadRows((str(words),), valid_fraction=0.25)).labels == ["1.5", "x"]
+
+
+def test_a_label_with_a_comma_is_refused(tmp_path: Path) -> None:
+    """A quoted label "x,y" beside z trained a head that --list-tasks showed as classes x,y,z
+    and that --class-names and --background could not name."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import InputError
+
+    rows = _labelled(tmp_path / "rows.csv", ['"x,y"', "z"] * 10)
+    with pytest.raises(InputError, match="^label 'x,y' holds a comma, which --class-names, --background and "
+                                         "--list-tasks take to separate classes"):
+        head_training_data(HeadRows((str(rows),), valid_fraction=0.25))
+
+
+def test_class_names_that_are_other_labels_are_refused() -> None:
+    """Labels 0,1 named 1,0 gave classify rows whose label read 0 under class_index 1."""
+    from vqdna_cli.api.train import _class_names
+
+    with pytest.raises(UsageError, match=r"^--class-names 1,0: names class 0 '1', which is another class's label"):
+        _class_names(["0", "1"], ("1", "0"))
+    assert _class_names(["0", "1"], ("0", "1")) == ["0", "1"]
+    assert _class_names(["0", "1"], ("other", "1")) == ["other", "1"]
+
+
+def test_classes_of_one_sequence_each_are_named_as_the_cause_without_a_warning_first(tmp_path: Path) -> None:
+    """Every row a class of its own: the drawn validation row's class had no training row, and
+    the error told the user to give training rows of every class (they had), after a warning
+    that the first epoch's head would be kept (none was trained)."""
+    from vqdna_cli.api.train import head_training_data
+    from vqdna_cli.errors import InputError
+
+    rows = _labelled(tmp_path / "rows.csv", [f"c{i}" for i in range(40)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=r"^class c\d+ has rows of a single sequence, which cannot both train "
+                                             r"and select a head .*: give each class rows of two or more sequences, "
+                                             r"or --valid FILE$"):
+            head_training_data(HeadRows((str(rows),), valid_fraction=0.1))
+
+
 def test_labels_of_one_value_keep_one_order_under_any_hash_seed() -> None:
     import subprocess
     import sys
@@ -956,3 +1028,10 @@ def test_a_task_name_starting_with_a_dot_says_what_it_must_start_with() -> None:
     """'.' is among the characters a name may hold: the refusal of '.hidden' named it as allowed."""
     with pytest.raises(UsageError, match=r"task name '.hidden': .* starting with a letter or digit"):
         FinetuneSettings(".hidden")
+
+
+def test_a_task_name_too_long_for_a_folder_is_a_usage_error() -> None:
+    """A 300-character name failed at the file system (exit 4, 'File name too long')."""
+    with pytest.raises(UsageError, match=r"^task name aaaaaaaaaaaaaaaaaaaa\.\.\.: 300 characters; give at most 100$"):
+        FinetuneSettings("a" * 300)
+    assert FinetuneSettings("a" * 100).task == "a" * 100

@@ -101,6 +101,7 @@ def check_each_once(paths: tuple[str, ...], what: str) -> None:
 
 # A head's name is a folder of `heads/`: never a path (`../x`, `/abs`, `x/`) that leads elsewhere.
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_TASK_NAME = 100  # file systems take 255 bytes a name; `.NAME.work` and member folders add some
 _COLUMN_BREAKING = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # tab, and what str.splitlines splits at
 
 
@@ -513,6 +514,9 @@ class FinetuneSettings:
         if not TASK_NAME.fullmatch(self.task):
             raise UsageError(f"task name {self.task!r}: use letters, digits, '.', '_' and '-', starting with a letter "
                              "or digit")
+        if len(self.task) > MAX_TASK_NAME:  # a folder's name, and its `.NAME.work` beside it, must fit one
+            raise UsageError(f"task name {self.task[:20]}...: {len(self.task)} characters; give at most "
+                             f"{MAX_TASK_NAME}")
         names = self.class_names or ()
         if not isinstance(names, (tuple, list)) or not all(isinstance(name, str) for name in names):
             # a string would be taken letter by letter: "neg,pos" as 7 names

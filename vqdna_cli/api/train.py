@@ -81,6 +81,13 @@ def _class_names(labels: list[str], given) -> list[str]:
     from vqdna_cli.head_info import integer_labels
 
     if integer_labels(labels):
+        # a name that is another class's label (labels 0,1 named 1,0) reads as that class in
+        # classify's label column, under the other's class_index
+        swapped = next((i for i, name in enumerate(given) if name in labels and name != labels[i]), None)
+        if swapped is not None:
+            raise UsageError(f"--class-names {','.join(given)}: names class {labels[swapped]} {given[swapped]!r}, "
+                             f"which is another class's label; give names that are not labels (0,1 as "
+                             "background,promoter), in the labels' order")
         return given
     if sorted(given) == sorted(labels):
         return labels
@@ -506,6 +513,25 @@ def _refuse_one_number_written_two_ways(labels: list[str]) -> None:
         numbers[value] = label
 
 
+def _refuse_numbers_written_as_text(labels: list[str]) -> None:
+    """Whole numbers written otherwise than as digits (a spreadsheet's 0.0 and 1.0, or +1)
+    would be ordered and named as text (10.0 before 2.0, and --class-names refused): the
+    user means numbers, so they are asked for as such."""
+    from vqdna_cli.head_info import integer_labels
+
+    def whole(label: str) -> bool:
+        try:
+            value = float(label)
+        except ValueError:
+            return False
+        return value == value and abs(value) != float("inf") and value.is_integer()
+
+    if labels and not integer_labels(labels) and all(map(whole, labels)):
+        plain = ", ".join(str(int(float(label))) for label in labels)
+        raise InputError(f"the labels {', '.join(labels)} are whole numbers written as text: write them as {plain}, "
+                         "so that classes are ordered as numbers and --class-names can name them")
+
+
 @dataclass
 class HeadData:
     """A head's labelled rows once cleaned: what it trains on, what selects it, the class order."""
@@ -579,15 +605,17 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
               **({"copies_on_either_strand": True} if spec.either_strand else {})}
     labels = _label_order([y for _, y in rows] + [y for _, y in valid_rows])
     _refuse_one_number_written_two_ways(labels)
+    _refuse_numbers_written_as_text(labels)
     breaking = next((label for label in labels if has_line_breaking_character(label)), None)
     if breaking is not None:  # a class's name is a TSV column's and a BED field's text
         raise InputError(f"label {breaking!r} holds a tab or line break, which would split the columns of classify's "
                          "outputs: rename that class in the training data")
+    listed = next((label for label in labels if "," in label), None)
+    if listed is not None:  # --class-names, --background and --list-tasks list classes with commas
+        raise InputError(f"label {listed!r} holds a comma, which --class-names, --background and --list-tasks take "
+                         "to separate classes: rename that class in the training data")
     if len(labels) < 2:
         raise InputError(f"fine-tuning needs at least two classes in the training data (found only {labels[0]!r})")
-    if len({y for _, y in valid_rows}) < 2:  # (a file cut from the top of a sorted one)
-        warnings.warn(f"every validation row is of one class ({valid_rows[0][1]!r}): its MCC is 0 at every epoch, so "
-                      "the first epoch's head is kept; give --valid rows of every class", VqdnaWarning, stacklevel=2)
     if not rows:
         raise InputError(f"every training row's sequence is also among the {len(valid_rows)} validation rows: "
                          "nothing is left to train on; give more distinct sequences or --valid FILE")
@@ -597,11 +625,18 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
                "give that class rows of more than one sequence, or --valid FILE")
         raise InputError(f"every training row of class {', '.join(_label_order(unseen))} has the same sequence as a "
                          f"validation row, and a sequence does not both train and select a head: {fix}")
+    if unseen and not spec.valid_files:  # drawn from the rows: the class has too few to share
+        raise InputError(f"class {', '.join(_label_order(unseen))} has rows of a single sequence, which cannot both "
+                         "train and select a head (every other class kept its one row for training, so this one is "
+                         "the validation row): give each class rows of two or more sequences, or --valid FILE")
     if unseen:  # a class no training row has could never be learnt
         trained = _label_order({y for _, y in rows})  # names against numbers says at once the files disagree
         raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}; "
                          f"the training rows' are {', '.join(trained)}): a head learns the classes of its training "
                          "rows; give training rows of every class")
+    if len({y for _, y in valid_rows}) < 2:  # (a file cut from the top of a sorted one)
+        warnings.warn(f"every validation row is of one class ({valid_rows[0][1]!r}): its MCC is 0 at every epoch, so "
+                      "the first epoch's head is kept; give --valid rows of every class", VqdnaWarning, stacklevel=2)
     return HeadData(rows, valid_rows, labels, record)
 
 
@@ -1020,7 +1055,8 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli import distributed
 
     # where the head went, for the one process that reports it (the others wrote nothing)
-    return {**metrics, "head_dir": str(head_folder / "heads" / task) if distributed.is_main() else None}
+    return {**metrics, "head_dir": str(head_folder / "heads" / task) if distributed.is_main() else None,
+            "data": data.record}
 
 
 def _check_not_training_rows(task: str, sketch: dict | None, sequences: list[str], source: str,

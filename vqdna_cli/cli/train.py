@@ -161,7 +161,20 @@ def finetune_command(
     control = TrainControl(resume=resume, force=force, max_minutes=max_minutes, quiet=machine.quiet)
     result = api.finetune(rows, settings, machine.run(model), control, output_dir=output, work_dir=work_dir)
     if result["head_dir"]:  # the main process, under torchrun
+        _say_what_exclude_left_out(result["data"], machine.quiet)
         _say_where_the_head_is(task, output or model, machine.quiet)
+
+
+def _say_what_exclude_left_out(data: dict, quiet: bool) -> None:
+    """--exclude takes rows without an error (that is its use), but a user who sees how many
+    knows what trained the head (a test split that overlaps the training file by half)."""
+    from vqdna_cli.cli.progress import counted, report
+
+    train, valid = data["dropped_in_exclude"], data["valid_dropped_in_exclude"]
+    if train or valid:
+        from_valid = f" and {counted(valid, 'row')} of --valid" if valid else ""
+        report(f"--exclude left out {counted(train, 'training row')}{from_valid}; the head trained on "
+               f"{counted(data['train_rows'], 'row')} and was selected on {data['valid_rows']:,}", quiet)
 
 
 def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:

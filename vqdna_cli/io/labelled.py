@@ -81,6 +81,9 @@ def read_labelled_csv(path: str) -> LabelledSet:
                 if len(row) < 2:
                     raise InputError(f"{path} line {line}: expected 'sequence,label', found one field")
                 sequence, label = row[0].strip(), row[1].strip()
+                if [sequence.lower(), label.lower()] == ["sequence", "label"]:  # files joined with `cat`
+                    raise InputError(f"{path} line {line} repeats the header 'sequence,label': is it files joined "
+                                     "one after the other? give each to --train (it takes several) or drop the line")
                 if not sequence or not label:
                     raise InputError(f"{path} line {line}: empty {'sequence' if not sequence else 'label'}")
                 if len(row) > 2 and not extra_columns_seen and any(field.strip() for field in row[2:]):
@@ -102,7 +105,30 @@ def _wrong_header(path: str, header: list[str] | None) -> InputError:
     if header and len(header) == 1 and "\t" in header[0]:
         return InputError(f"{path} is tab-separated: training data is a CSV whose header is 'sequence,label' "
                           "(commas), or FASTA with --labels")
-    return InputError(f"{path}: expected a CSV whose header is 'sequence,label'")
+    if header is None:
+        return InputError(f"{path} is empty: expected a CSV whose header is 'sequence,label'")
+    first = ",".join(header)
+    shown = first if len(first) <= 60 else first[:57] + "..."
+    fields = [h.strip().lower() for h in header]
+    if fields[:2] == ["label", "sequence"]:
+        hint = ": the columns are the other way round; write them sequence first"
+    elif len(header) == 1 and ";" in header[0]:
+        hint = ": the separator is ';' (a spreadsheet's); save the file with commas"
+    elif header and _is_bases(header[0]):
+        hint = ": the first line is a row, not a header; add 'sequence,label' as the first line"
+    else:
+        hint = ""
+    return InputError(f"{path}: expected a CSV whose header is 'sequence,label', found {shown!r}{hint}")
+
+
+def _is_bases(field: str) -> bool:
+    """Whether a CSV field is a sequence (so the line holding it is a row, not a header)."""
+    text = field.strip()
+    try:
+        validate_sequence(text, "", "")
+    except InputError:
+        return False
+    return bool(text)
 
 
 def read_labels_tsv(path: str) -> dict[str, str]:
