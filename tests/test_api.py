@@ -241,7 +241,7 @@ def test_outputs_and_model_folders_of_the_wrong_kind_are_usage_errors(tiny_model
     for call, message in [
             (lambda: api.classify(InputSpec(short_fasta), 5, "toy", run), "output: expected str or PathLike or NoneType"),
             (lambda: api.scan(InputSpec(short_fasta), 5, "toy", run), "output: expected str or PathLike or NoneType"),
-            (lambda: api.list_tasks(5), "model_dir: expected str or PathLike or NoneType"),
+            (lambda: api.list_tasks(5), "model_dir: expected str or PathLike, got int"),
             (lambda: api.tokenize(InputSpec(short_fasta), Path("t.npz"), run, force=np.bool_(True)),
              "force: expected bool, got numpy.bool")]:
         with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
@@ -313,6 +313,22 @@ def test_training_arguments_of_the_wrong_kind_are_usage_errors(tiny_model_dir: P
         (lambda: api.evaluate("toy", ["t.csv"], None), "run: expected RunOptions, got NoneType"),
         (lambda: api.evaluate("toy", [], run), "test_files: give at least one labelled test file"),
         (lambda: head_training_data("rows.csv"), "spec: expected HeadRows, got str"),
+        # these were TypeErrors from pathlib or a dict lookup
+        (lambda: api.evaluate("toy", ["t.csv"], run, labels_tsv=5), "labels_tsv: expected str or PathLike, got int"),
+        (lambda: api.finetune(HeadRows("d.csv"), FinetuneSettings("t"), run, work_dir=5), "work_dir: expected str"),
+        (lambda: api.finetune(HeadRows("d.csv"), FinetuneSettings("t"), run, output_dir=["a"]), "output_dir: expected"),
+        (lambda: api.finetune(HeadRows("d.csv"), FinetuneSettings("t"), run, output_dir=""),
+         "output_dir: give a file or folder name, not ''"),
+        (lambda: api.train_tokenizer(genomes, tmp_path / "w", ["tiny"]), "preset: expected str, got list"),
+        (lambda: api.train_tokenizer(genomes, ""), "output: give a file or folder name, not ''"),
+        (lambda: api.pretrain(genomes, tmp_path / "w", transformer_preset=["tiny"]), "transformer_preset: expected"),
+        (lambda: GenomeSet([]), "GenomeSet: give at least one FASTA file to train on"),
+        (lambda: api.list_tasks(""), "model_dir: give a file or folder name, not ''"),
+        (lambda: api.input_bases("x.fa"), "inputs: expected InputSpec, got str"),
+        (lambda: api.what_head_reads("promoter"), "head: expected dict, got str"),
+        (lambda: api.trained_lengths(None), "head: expected dict, got NoneType"),
+        (lambda: ScanSettings(min_prob=float("nan")), "--min-prob nan: must be between 0 and 1"),
+        (lambda: ScanSettings(stride=-1), "--stride -1: must be 1 or more"),
     ]:
         with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
             call()

@@ -59,10 +59,13 @@ def test_the_layout_comes_from_the_head_and_bad_values_are_one_line_errors():
     assert (layout.window, layout.stride, layout.strands) == (40, 20, ("+", "-"))
     both = ScanLayout.of(head(**TOY_KEYS, both_strands=True), 64, ScanSettings(window=50, stride=7))
     assert (both.window, both.stride, both.strands) == (50, 7, (".",))
-    for settings, message in ((ScanSettings(window=0), "--window 0"), (ScanSettings(window=65), "--window 65"),
-                              (ScanSettings(stride=-3), "--stride -3"), (ScanSettings(min_prob=1.5), "--min-prob")):
+    for settings, message in ((ScanSettings(window=0), "--window 0"), (ScanSettings(window=65), "--window 65")):
         with pytest.raises(VqdnaError, match=message) as error:
             ScanLayout.of(TOY_INFO, 64, settings)
+        assert "\n" not in str(error.value)
+    for fields, message in (({"stride": -3}, "--stride -3"), ({"min_prob": 1.5}, "--min-prob")):  # need no head
+        with pytest.raises(VqdnaError, match=message) as error:
+            ScanSettings(**fields)
         assert "\n" not in str(error.value)
 
 

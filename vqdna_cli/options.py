@@ -121,6 +121,16 @@ def expect(what: str, value, kind: type | tuple[type, ...]) -> None:
         raise UsageError(f"{what}: expected {kinds}, got {got} {value!r}"[:200])
 
 
+def expect_path(what: str, value, optional: bool = False) -> None:
+    """A file or folder name: text or a path, not '' (which Path() reads as the current
+    folder, so it would quietly mean that); None where `optional`."""
+    if optional and value is None:
+        return
+    expect(what, value, (str, os.PathLike))
+    if isinstance(value, str) and not value:
+        raise UsageError(f"{what}: give a file or folder name, not ''")
+
+
 def expect_callable(what: str, value) -> None:
     """A callback (`progress`, `on_stage`, `on_total`) is a function: a number given there
     failed with a TypeError at the first batch, after the model was loaded and work begun."""
@@ -268,12 +278,16 @@ class ScanSettings:
     min_prob: float = 0.0
     background: tuple[str, ...] | None = None
 
-    def __post_init__(self) -> None:  # their ranges need the head: `scan.ScanLayout.of`
+    def __post_init__(self) -> None:  # the window's range needs the model: `scan.ScanLayout.of`
         check_fields(self)
         check_whole_number("--window", self.window)
         check_whole_number("--stride", self.stride)
+        if self.stride is not None and self.stride < 1:
+            raise UsageError(f"--stride {self.stride}: must be 1 or more")
         if not isinstance(self.min_prob, numbers.Real) or isinstance(self.min_prob, bool):
             raise UsageError(f"--min-prob {self.min_prob!r}: must be a number from 0 to 1")
+        if not 0 <= self.min_prob <= 1:  # NaN too
+            raise UsageError(f"--min-prob {self.min_prob}: must be between 0 and 1")
         if self.background is not None and (not isinstance(self.background, tuple)
                                             or not all(isinstance(name, str) for name in self.background)):
             raise UsageError(f"ScanSettings.background: expected a tuple of class names, got {self.background!r}"[:200])
@@ -331,6 +345,8 @@ class GenomeSet:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fasta", one_or_more(self.fasta, "the FASTA files"))
+        if not self.fasta:  # (the CLI requires one)
+            raise UsageError("GenomeSet: give at least one FASTA file to train on")
         object.__setattr__(self, "holdout_files", one_or_more(self.holdout_files, "--holdout-file"))
         if not isinstance(self.holdout_tail, dict):
             raise UsageError(f"--holdout-tail {self.holdout_tail!r}: give a dict of file name -> bases held out"[:200])

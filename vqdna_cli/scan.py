@@ -52,11 +52,7 @@ class ScanLayout:
         window = settings.window if settings.window is not None else (trained[1] if trained else model_window)
         if not 1 <= window <= model_window:
             raise UsageError(f"--window {window}: must be between 1 and the model window ({model_window})")
-        stride = settings.stride if settings.stride is not None else max(1, window // 2)
-        if stride < 1:
-            raise UsageError(f"--stride {stride}: must be 1 or more")
-        if not 0 <= settings.min_prob <= 1:
-            raise UsageError(f"--min-prob {settings.min_prob}: must be between 0 and 1")
+        stride = settings.stride if settings.stride is not None else max(1, window // 2)  # ScanSettings checks a given one
         strands = (".",) if info.reads.both_strands else ("+", "-")
         return cls(window, stride, strands)
 

@@ -86,6 +86,9 @@ def open_records(inputs: InputSpec):
 def input_bases(inputs: InputSpec) -> int | None:
     """The bases an input holds, when its `.fai` says so (for a progress total), else None."""
     from vqdna_cli.io.sequences import known_bases
+    from vqdna_cli.options import expect_input
+
+    expect_input("inputs", inputs)
 
     return known_bases(inputs.source, inputs.region, str(inputs.bed) if inputs.bed else None)
 

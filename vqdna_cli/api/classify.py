@@ -14,7 +14,7 @@ from vqdna_cli.api._common import (NO_PROGRESS, check_stride, keeps_global_state
                                    window_probabilities)
 from vqdna_cli.errors import UsageError, VqdnaWarning
 from vqdna_cli.options import (ClassifyOptions, InputSpec, RunOptions, ScanSettings, expect, expect_callable,
-                               expect_input)
+                               expect_input, expect_path)
 
 FIRST_GROUP_SHARE = 16  # classify's first group of reads: 256 of GROUP_RECORDS' 4,096
 SCAN_BATCH = 256  # windows embedded, then through the head, at a time: progress moves every few seconds
@@ -28,8 +28,8 @@ def list_tasks(model_dir: Path | None = None) -> list[dict]:
     from vqdna_cli.checkpoint import head_fits_weights, list_heads, read_model_info
     from vqdna_cli.runner import default_weights_dir, naming_vqdna_weights
 
-    expect("model_dir", model_dir, (str, os.PathLike, type(None)))
-    directory = Path(model_dir) if model_dir else default_weights_dir()
+    expect_path("model_dir", model_dir, optional=True)
+    directory = Path(model_dir) if model_dir is not None else default_weights_dir()
     with naming_vqdna_weights(model_dir, directory):
         info = read_model_info(directory)  # a folder that is no weights folder is an error, not an empty list
     heads = list_heads(directory)
@@ -43,6 +43,8 @@ def what_head_reads(head: dict) -> str:
     a fixed place expect inputs laid out like their training data (a TSS at base 249, say)."""
     from vqdna_cli.head_features import central_span
     from vqdna_cli.head_info import HeadReads
+
+    expect("head", head, dict)
 
     reads = HeadReads.of(head)
     strands = (", every layer" if reads.all_layers else "") + (", both strands" if reads.both_strands else "")
@@ -61,6 +63,7 @@ def what_head_reads(head: dict) -> str:
 def trained_lengths(head: dict) -> str:
     """The window lengths a head (its head.json) trained on: "300 bp", "290-500 bp" ("-" where
     its head.json predates the record)."""
+    expect("head", head, dict)
     if "train_window_lengths" not in head:
         return "-"
     shortest, longest = head["train_window_lengths"]

@@ -20,7 +20,7 @@ from vqdna_cli.api._common import (keeps_global_state, load_runner, read_labelle
                                    warn_if_labels_unused, warn_if_never_pretrained, window_probabilities)
 from vqdna_cli.errors import InputError, OutputError, UsageError, VqdnaWarning
 from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings, GenomeSet, HeadRows, RunOptions,
-                               StageSettings, TrainControl, check_each_once, check_seed, expect,
+                               StageSettings, TrainControl, check_each_once, check_seed, expect, expect_path,
                                has_line_breaking_character, one_or_more)
 
 
@@ -253,6 +253,7 @@ def train_tokenizer(genomes: GenomeSet, output: Path, preset: str = "default", s
     from vqdna_cli.io.writers import check_weights_folder, check_weights_output
 
     _expect_stage_arguments(genomes, output, stage, control, run)
+    expect("preset", preset, str)
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     check_weights_output(output)
@@ -305,6 +306,7 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
     from vqdna_cli.io.writers import check_weights_folder, check_weights_output
 
     _expect_stage_arguments(genomes, output, stage, control, run)
+    expect("transformer_preset", transformer_preset, (str, type(None))), expect("masking", masking, (str, type(None)))
     model_dir = _starting_weights(run)
     check_weights_output(output)
     with _tidied_on_failure(output):  # held first: a running run's log is not an earlier run's
@@ -315,7 +317,7 @@ def pretrain(genomes: GenomeSet, output: Path, stage: StageSettings = PRETRAIN_S
 def _expect_stage_arguments(genomes, output, stage, control, run) -> None:
     """A training stage's arguments of the kinds it takes: a wrong one (a bare path for
     `genomes`, None for `output`) failed deep inside with an AttributeError or TypeError."""
-    expect("genomes", genomes, GenomeSet), expect("output", output, (str, os.PathLike))
+    expect("genomes", genomes, GenomeSet), expect_path("output", output)
     expect("stage", stage, StageSettings), expect("control", control, TrainControl), expect("run", run, RunOptions)
 
 
@@ -762,6 +764,7 @@ def finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions =
     and writes one that averages their logits (`train.head.fit_frozen_members`)."""
     expect("data_files", data_files, HeadRows), expect("settings", settings, FinetuneSettings)
     expect("run", run, RunOptions), expect("control", control, TrainControl)
+    expect_path("output_dir", output_dir, optional=True), expect_path("work_dir", work_dir, optional=True)
     model_dir = _starting_weights(run)
     head_folder = _head_destination(model_dir, output_dir)
     work = Path(work_dir) if work_dir else head_folder / "heads" / f".{settings.task}.work"
@@ -1129,6 +1132,7 @@ def evaluate(task: str, test_files: list[str] | str, run: RunOptions = RunOption
     from vqdna_cli.runner import embed_records
 
     expect("task", task, str), expect("run", run, RunOptions), expect("record", record, bool)
+    expect_path("labels_tsv", labels_tsv, optional=True)
     test_files = list(one_or_more(test_files, "test_files"))
     if not test_files:  # (the CLI's --test is required)
         raise UsageError("test_files: give at least one labelled test file")
