@@ -233,3 +233,12 @@ def test_a_failure_leaves_a_redirected_stdout_as_it_was(tiny_model_dir, tmp_path
                             stderr=subprocess.PIPE, text=True, timeout=300)
     assert "record 'bad'" in result.stderr
     assert table.read_text() == earlier + "exit 2\n"
+
+
+def test_a_head_folder_given_as_the_model_names_the_weights_folder_above_it(run_vqdna, tiny_model_dir, tmp_path):
+    """`-m weights/heads/toy` asked whether the head's folder was a weights directory."""
+    (tmp_path / "x.fa").write_text(fasta_text({"x": random_dna(40, 3)}))
+    result = run_vqdna("embed", tmp_path / "x.fa", "-m", tiny_model_dir / "heads" / "toy", "-o", tmp_path / "e.npz")
+    assert result.returncode == 3 and result.stderr_lines == [
+        f"vqdna: error: {tiny_model_dir / 'heads' / 'toy'} is a task head's folder, not weights: give the weights "
+        f"folder that holds it ({tiny_model_dir}) and --task toy"]

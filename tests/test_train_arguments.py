@@ -166,6 +166,12 @@ def test_a_failed_head_leaves_no_work_folder(model_copy: Path, tmp_path: Path, m
     (("--holdout-tail", "small.fa:100000000"), "hold out every base of the inputs"),
     (("--holdout-file", "smal.fa"), "name smal.fa, which is not among the inputs (small.fa)"),  # a typo
     (("--holdout-tail", "smal.fa:100"), "name smal.fa, which is not among the inputs (small.fa)"),
+    # the last of two tails was kept; 0 held nothing out; a whole file and a tail of it
+    (("--holdout-tail", "small.fa:200", "--holdout-tail", "small.fa:100"),
+     "--holdout-tail small.fa is given twice (200 and 100 bases): give it once"),
+    (("--holdout-tail", "small.fa:0"), "--holdout-tail small.fa:0: the bases held out must be a whole number, 1 or more"),
+    (("--holdout-file", "small.fa", "--holdout-tail", "small.fa:100"),
+     "small.fa is given to both --holdout-file (all of it) and --holdout-tail (its last 100 bases): give one"),
 ])
 def test_hold_outs_that_leave_nothing_or_name_no_input_are_refused(run_vqdna, tmp_path: Path, option,
                                                                    message: str) -> None:

@@ -345,6 +345,8 @@ def test_pretrain_can_start_a_transformer_of_another_size(genomes, tmp_path: Pat
     pretrain(genomes, tmp_path / "tok", tmp_path / "pre", steps=1, batch=2, transformer_preset="default")
     tokenizer, _ = load_model(tmp_path / "tok")
     pretrained, info = load_model(tmp_path / "pre")
+    settings = info["provenance"]["pretrain"]["settings"]  # said by the command alone before
+    assert (settings["transformer_preset"], settings["masking"]) == ("default", None)
     # the preset's Transformer, its window the 64 bases it trained on
     assert pretrained.cfg.transformer == dataclasses.replace(PRESETS["default"].transformer, max_tokens=64)
     assert pretrained.cfg.encoder == tokenizer.cfg.encoder

@@ -93,6 +93,9 @@ def _read_json(path: Path) -> dict:
         with open(path, "rb") as handle:
             data = handle.read(MAX_JSON_BYTES + 1)
     except FileNotFoundError:
+        if path.name == CONFIG_FILE and (path.parent / HEAD_INFO).is_file():  # -m weights/heads/promoter
+            raise ModelError(f"{path.parent} is a task head's folder, not weights: give the weights folder that holds "
+                             f"it ({path.parent.parent.parent}) and --task {path.parent.name}") from None
         raise ModelError(f"{path} is missing: is {path.parent} a vqdna weights directory?") from None
     except OSError as error:
         raise ModelError(f"cannot read {path}: {error.strerror}") from None

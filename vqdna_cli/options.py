@@ -352,11 +352,15 @@ class GenomeSet:
             raise UsageError(f"--holdout-tail {self.holdout_tail!r}: give a dict of file name -> bases held out"[:200])
         tails = {name: bases.item() if _is_numpy_scalar(bases) else bases for name, bases in self.holdout_tail.items()}
         for name, bases in tails.items():
-            if not _is_int(bases) or bases < 0:
-                raise UsageError(f"--holdout-tail {name}:{bases!r}: the bases held out must be a whole number, 0 or "
+            if not _is_int(bases) or bases < 1:  # 0 held nothing out, and its scores were of training sequence
+                raise UsageError(f"--holdout-tail {name}:{bases!r}: the bases held out must be a whole number, 1 or "
                                  "more"[:200])
         object.__setattr__(self, "holdout_tail", tails)
         check_each_once(self.fasta, "the FASTA files")  # its records would be drawn twice as often
+        both = sorted(set(self.holdout_files) & set(tails))
+        if both:  # the whole file is held out: which of the two was meant cannot be told
+            raise UsageError(f"{both[0]} is given to both --holdout-file (all of it) and --holdout-tail (its last "
+                             f"{tails[both[0]]:,} bases): give one")
         names = {Path(path).name for path in self.fasta}
         for name in sorted(set(self.holdout_files) | set(self.holdout_tail)):
             same = [path for path in self.fasta if Path(path).name == name]

@@ -374,7 +374,8 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("pretrain", recorded_data,
                         {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
-                         "seed": run.seed, "tokenizer": str(model_dir),
+                         "seed": run.seed, "transformer_preset": transformer_preset, "masking": masking,
+                         "tokenizer": str(model_dir),
                          # the folder can change after this run (-o into -m with --force): its weights' digest cannot
                          "tokenizer_sha256": _weights_id(info)},
                         metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_parts(output))

@@ -59,6 +59,9 @@ def _parse_tails(values: list[str] | None) -> dict[str, int]:
         name, _, bases = value.rpartition(":")
         if not name or not bases.isdigit():
             raise UsageError(f"--holdout-tail {value!r}: expected FILE_NAME:BASES, e.g. chrX.fa.gz:5000000")
+        if name in tails:  # the last one alone was kept: the bases the other asked for were trained on
+            raise UsageError(f"--holdout-tail {name} is given twice ({tails[name]:,} and {int(bases):,} bases): give "
+                             "it once")
         tails[name] = int(bases)
     return tails
 

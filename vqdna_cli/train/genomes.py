@@ -96,8 +96,9 @@ class WindowSampler:
         while filled < size:
             draws += 1
             if draws > self.MAX_DRAWS_PER_WINDOW * size:
-                raise InputError(f"the {self.what} sequence is almost all N: no {self.window}-base window with at "
-                                 f"most {self.max_ambiguous:.0%} ambiguous bases was found")
+                raise InputError(f"the {self.what} sequence is almost all N or other ambiguous bases: no "
+                                 f"{self.window}-base window with at most {self.max_ambiguous:.0%} ambiguous bases "
+                                 "was found")
             record = self.records[rng.choice(len(self.records), p=self.weights)]
             start = rng.integers(0, len(record) - self.window + 1)
             window = record[start : start + self.window]
@@ -211,5 +212,5 @@ class DeviceWindowSampler:
             kept = torch.cat([kept, start[clean]])[:size]
             if len(kept) == size:
                 return self.bases[kept[:, None] + self.offsets].long()
-        raise InputError(f"the training sequence is almost all N: no {self.window}-base window with at most "
-                         f"{self.max_ambiguous_bases} ambiguous bases was found")
+        raise InputError(f"the training sequence is almost all N or other ambiguous bases: no {self.window}-base "
+                         f"window with at most {self.max_ambiguous_bases} ambiguous bases was found")
