@@ -927,7 +927,7 @@ def test_classes_of_one_sequence_each_are_named_as_the_cause_without_a_warning_f
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(InputError, match=r"^class c\d+ has rows of a single sequence, which cannot both train "
-                                             r"and select a head .*: give each class rows of two or more sequences, "
+                                             r"and select a head: give each class rows of two or more sequences, "
                                              r"or --valid FILE$"):
             head_training_data(HeadRows((str(rows),), valid_fraction=0.1))
 

@@ -94,8 +94,10 @@ def _read_json(path: Path) -> dict:
             data = handle.read(MAX_JSON_BYTES + 1)
     except FileNotFoundError:
         if path.name == CONFIG_FILE and (path.parent / HEAD_INFO).is_file():  # -m weights/heads/promoter
+            above = path.parent.parent
+            weights = f" ({above.parent})" if above.name == "heads" else ""
             raise ModelError(f"{path.parent} is a task head's folder, not weights: give the weights folder that holds "
-                             f"it ({path.parent.parent.parent}) and --task {path.parent.name}") from None
+                             f"it{weights} and --task {path.parent.name}") from None
         raise ModelError(f"{path} is missing: is {path.parent} a vqdna weights directory?") from None
     except OSError as error:
         raise ModelError(f"cannot read {path}: {error.strerror}") from None

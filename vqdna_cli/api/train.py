@@ -629,9 +629,10 @@ def head_training_data(spec: HeadRows, seed: int = 0) -> HeadData:
         raise InputError(f"every training row of class {', '.join(_label_order(unseen))} has the same sequence as a "
                          f"validation row, and a sequence does not both train and select a head: {fix}")
     if unseen and not spec.valid_files:  # drawn from the rows: the class has too few to share
-        raise InputError(f"class {', '.join(_label_order(unseen))} has rows of a single sequence, which cannot both "
-                         "train and select a head (every other class kept its one row for training, so this one is "
-                         "the validation row): give each class rows of two or more sequences, or --valid FILE")
+        names = _label_order(unseen)
+        raise InputError(f"{'class' if len(names) == 1 else 'classes'} {', '.join(names)} "
+                         f"{'has' if len(names) == 1 else 'have'} rows of a single sequence, which cannot both train "
+                         "and select a head: give each class rows of two or more sequences, or --valid FILE")
     if unseen:  # a class no training row has could never be learnt
         trained = _label_order({y for _, y in rows})  # names against numbers says at once the files disagree
         raise InputError(f"the validation rows have labels no training row has ({', '.join(_label_order(unseen))}; "
