@@ -33,10 +33,10 @@ EXIT_STATUS = [
     (str(ModelError.exit_code), "A weights directory (or task head) that is missing, corrupted or incompatible."),
     (str(OutputError.exit_code), "An output that cannot or must not be written (it exists without --force, "
                                  "or its folder is missing)."),
-    (str(INTERRUPTED), "Interrupted (Ctrl-C); no partial output is left behind (training keeps its checkpoint "
-                       "and log, for --resume)."),
     (str(HUNG_UP), "Hung up (SIGHUP: its terminal or ssh session closed), as with Ctrl-C; a run under nohup, "
                    "screen or tmux goes on."),
+    (str(INTERRUPTED), "Interrupted (Ctrl-C); no partial output is left behind (training keeps its checkpoint "
+                       "and log, for --resume)."),
     (str(TERMINATED), "Terminated (kill, SIGTERM), as with Ctrl-C: no partial output is left behind (training keeps "
                       "its checkpoint and log, for --resume)."),
 ]
@@ -91,7 +91,7 @@ def _page(name: str, command, ctx, subcommands: dict) -> str:
     if subcommands:
         lines.append(".SH COMMANDS")
         for sub_name, sub in subcommands.items():
-            lines += [".TP", f"\\fB{_escape(sub_name)}\\fR", _escape(sub.get_short_help_str(100))]
+            lines += [".TP", f"\\fB{_escape(sub_name)}\\fR", _escape(sub.get_short_help_str(1000))]  # whole: a man page has room
     options = _option_lines(command, ctx)
     if options:
         lines += [".SH OPTIONS", *options]

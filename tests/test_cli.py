@@ -949,3 +949,7 @@ def test_list_tasks_names_data_files_without_a_stray_slash() -> None:
 
     assert _short_path("/data/gue/prom/prom_300_all/test.csv.gz") == "prom_300_all/test.csv.gz"
     assert _short_path("t.csv") == "t.csv" and _short_path("/t.csv") == "t.csv"
+    # tf-human-0 and tf-mouse-0 both showed 0/train.csv.gz
+    assert _short_path("/data/gue/tf/0/train.csv.gz") == "tf/0/train.csv.gz"
+    assert _short_path("/data/gue/mouse/0/train.csv.gz") == "mouse/0/train.csv.gz"
+    assert _short_path("0/t.csv") == "0/t.csv"

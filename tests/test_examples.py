@@ -398,7 +398,8 @@ def _npz(path: Path, expected_format: str) -> list[str]:
 
 
 def _predictions(text: str) -> list[str]:
-    lines = [line for line in text.splitlines() if not line.startswith("##")]  # --header-comments
+    # --header-comments' lines, and the `# vqdna ...` line a --scan BED opens with
+    lines = [line for line in text.splitlines() if not line.startswith(("##", "# vqdna "))]
     if len(lines) < 2:
         return [f"expected a header and rows, got {text[:300]!r}"]
     header = lines[0].lstrip("#").split("\t")

@@ -300,6 +300,19 @@ def test_a_scan_on_stdout_says_which_genome_and_regions_it_read(run_vqdna, tiny_
     assert first.endswith(f" input {genome} region chr2:1-300 bed {bed}"), first
 
 
+def test_a_head_that_reads_a_fixed_place_is_warned_of_for_any_other_length(run_vqdna, model_copy, genome, tmp_path):
+    """--window 299 for a 300 bp promoter head was called "far from" its training length: it is
+    one base off, and a head that reads bases at a fixed place reads every one of them off."""
+    from test_classify_checks import frozen_head
+
+    frozen_head(model_copy, "fixed", center_tokens=8)
+    result = run_vqdna("classify", "--task", "fixed", "--model", model_copy, "--scan", genome, "--window", "39",
+                       "-o", tmp_path / "off.bed")
+    assert result.returncode == 0 and result.stderr_lines[-2] == (
+        "vqdna: warning: 39 bp windows are not of the length the fixed head was trained on (40 bp), and it reads "
+        "bases at a fixed place of each window; its probabilities are extrapolations")
+
+
 def test_scan_warns_when_its_window_is_far_from_the_heads_training_length(run_vqdna, tiny_model_dir, genome,
                                                                           tmp_path):
     args = ("classify", "--task", "toy", "--model", tiny_model_dir, "--scan", genome)
@@ -369,7 +382,10 @@ def test_scan_counts_the_windows_it_leaves_out_for_their_n(run_vqdna, tiny_model
                        tmp_path / "gaps.bed")
     assert result.returncode == 0, result.stderr
     closing = next(line for line in result.stderr_lines if "windows written" in line)
-    assert re.search(r"; \d+ more than 10 % N or other IUPAC codes left out$", closing), closing
+    # the windows left out are among those counted: "0 of 0 written ...; 266 left out" read as a contradiction
+    written, counted, left_out = map(int, re.search(r"(\d+) of (\d+) windows written .*; (\d+) of them more than "
+                                                  r"10 % N or other IUPAC codes, left out$", closing).groups())
+    assert written == counted - left_out and left_out > 0, closing
     rows = [line for line in (tmp_path / "gaps.bed").read_text().splitlines() if not line.startswith("#")]
     assert rows and all(line.startswith("bases\t") for line in rows)
 

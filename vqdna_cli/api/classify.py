@@ -145,7 +145,8 @@ def classify(inputs: InputSpec, output: Path | None, task: str, run: RunOptions 
     result = {"rows": count, "format": output_format, "read": "sequences" if whole_record else "windows",
               "read_count": read_count, "outside_training_lengths": outside, "mostly_ambiguous": ambiguous,
               "max_ambiguous": MAX_AMBIGUOUS,
-              "train_window_lengths": info.train_window_lengths, "provenance": provenance}
+              "train_window_lengths": info.train_window_lengths, "reads_a_fixed_place": bool(info.reads.center_tokens),
+              "provenance": provenance}
     _warn_of_classified(result, task)
     return result
 
@@ -238,7 +239,8 @@ def scan(genome: InputSpec, output: Path | None, task: str, run: RunOptions = Ru
                   "regions_are_whole_records": source.whole_records, "regions_merged_away": source.merged_away,
                   "windows_mostly_ambiguous": source.skipped.ambiguous,
                   "outside_training_lengths": outside_training_lengths(info, layout.window),
-                  "train_window_lengths": info.train_window_lengths}
+                  "train_window_lengths": info.train_window_lengths,
+                  "reads_a_fixed_place": bool(info.reads.center_tokens)}
         sidecar.update({**ScanBed.FORMAT, **made_by, "task": task, "class_names": list(info.class_names),
                         **genome.describe(), "min_prob": settings.min_prob,
                         "background": background_names, "columns": table.columns,
@@ -262,8 +264,8 @@ def _part_of(part: int, result: dict) -> str:
 
 def _warn_of_classified(result: dict, task: str) -> None:
     if result["outside_training_lengths"]:
-        _warn(f"{_part_of(result['outside_training_lengths'], result)} far from the lengths the {task} head was "
-              f"trained on ({trained_lengths(result)}); their probabilities are extrapolations")
+        _warn(f"{_part_of(result['outside_training_lengths'], result)} {_unlike_training(result, task)}; their "
+              "probabilities are extrapolations")
     if result["mostly_ambiguous"]:
         _warn(f"{_part_of(result['mostly_ambiguous'], result)} more than {result['max_ambiguous'] * 100:g} % N (or "
               "other IUPAC codes): their probabilities say little (--scan skips such windows)")
@@ -290,8 +292,16 @@ def _warn_of_scanned(result: dict, task: str) -> None:
               f"{'base' if stride - window == 1 else 'bases'} of every {stride:,} {'is' if stride - window == 1 else 'are'} "
               "not scanned")
     if result["outside_training_lengths"]:
-        _warn(f"{window} bp windows are far from the lengths the {task} head was trained on "
-              f"({trained_lengths(result)}); its probabilities are extrapolations")
+        _warn(f"{window} bp windows are {_unlike_training(result, task)}; its probabilities are extrapolations")
+
+
+def _unlike_training(result: dict, task: str) -> str:
+    """How windows differ from a head's training data: any other length, for a head that reads
+    bases at a fixed place (299 bp is not "far" from 300, but every base is one off)."""
+    if result["reads_a_fixed_place"]:
+        return (f"not of the length the {task} head was trained on ({trained_lengths(result)}), and it reads bases "
+                "at a fixed place of each window")
+    return f"far from the lengths the {task} head was trained on ({trained_lengths(result)})"
 
 
 def _window_calls(results: Iterable, probabilities_of, join_parts: bool) -> Iterator[tuple]:

@@ -38,9 +38,11 @@ def command(
 ) -> None:
     """Classify DNA with a task head: a label and a probability per class for each sequence.
 
+    Sequences longer than the model's window are read in windows whose probabilities are averaged (--format bed: a row per window). --scan cuts a genome into windows laid out as the head's training data, on both strands, into BED6+ sorted by position; --list-tasks says what each head reads and where it was checked.
+
     Example: vqdna classify --task promoter seqs.fa > promoters.tsv
 
-    Scan a genome: vqdna classify --task promoter --scan genome.fa --region chrX:1-5000000 --min-prob 0.9 -o calls.bed
+    Example: vqdna classify --task promoter --scan genome.fa --region chr1:1-5000000 --stride 300 -o calls.bed
     """
     from vqdna_cli import api
     from vqdna_cli.cli.progress import bases_progress, counted, destination, report
@@ -106,12 +108,12 @@ def _scan(genome: str, inputs, task: str | None, output: Path | None, *, run, se
     with bases_progress(f"scanning ({task})", quiet) as progress:
         result = api.scan(replace(inputs, source=genome), output, task, run, settings, force=force,
                           progress=progress, on_total=progress.set_total)
-    ambiguous = result["windows_mostly_ambiguous"]
-    report(f"{result['rows']:,} of {result['windows']:,} windows written ({result['window']} bp every "
+    ambiguous = result["windows_mostly_ambiguous"]  # not among result["windows"], which were scored
+    report(f"{result['rows']:,} of {result['windows'] + ambiguous:,} windows written ({result['window']} bp every "
            f"{result['stride']} bp, strands {result['strands']}) in {time.monotonic() - began:.1f} s -> "
            f"{destination(output)}"
-           + (f"; {ambiguous:,} more than {result['max_ambiguous'] * 100:g} % N or other IUPAC codes left out"
-              if ambiguous else ""), quiet)
+           + (f"; {ambiguous:,} of them more than {result['max_ambiguous'] * 100:g} % N or other IUPAC codes, left "
+              "out" if ambiguous else ""), quiet)
 
 
 def _test_score(head: dict) -> str:
@@ -149,9 +151,11 @@ def _genome_score(head: dict) -> str:
 
 
 def _short_path(path: str) -> str:
-    """A data file as `folder/name` (enough to tell GUE's splits apart), or its bare name."""
-    parts = Path(path).parts[-2:]
-    return "/".join(part for part in parts if part != "/")
+    """A data file as `folder/name` (enough to tell GUE's splits apart), or its bare name; a
+    numbered folder with the one above it (GUE's tf/0 and mouse/0 are both `0`)."""
+    parts = Path(path).parts
+    kept = parts[-3:] if len(parts) >= 3 and parts[-2].isdigit() else parts[-2:]
+    return "/".join(part for part in kept if part != "/")
 
 
 def _print_tasks(heads: list[dict]) -> None:

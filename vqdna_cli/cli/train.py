@@ -18,7 +18,7 @@ app = typer.Typer(help=(
     # One paragraph per line: the terminal help keeps line breaks as written.
     "Each stage also runs on several processes under torchrun, one per GPU or several on the CPU "
     "(DistributedDataParallel: NCCL on GPUs, gloo on the CPU), e.g. "
-    "torchrun --standalone --nproc-per-node 4 -m vqdna_cli train tokenizer genome.fa -o tok "
+    "torchrun --standalone --nproc-per-node 4 -m vqdna_cli train tokenizer genome.fa -o tok. "
     "--batch stays the global batch, split evenly over the processes, so they train on the windows one "
     "process with the same --batch would (dropout masks are drawn per process, so weights differ in detail); rank 0 alone shows progress and writes the log, checkpoints and weights; "
     "--resume works with another number of processes. Several machines: docs/training.md, "
