@@ -108,3 +108,14 @@ def test_an_empty_description_is_still_taken(tmp_path: Path) -> None:
     result = run_vqdna_process("train", "finetune", "--description", "", "--task", "t", "--train",
                                toy_csv(tmp_path / "x.csv"), "-o", tmp_path / "out")
     assert result.returncode == 2 and "'--model'" in result.stderr and "empty" not in result.stderr
+
+
+def test_min_mapq_says_its_range_in_the_help_and_on_the_command_line(tmp_path: Path) -> None:
+    """--help said `x>=0`, while 256 and more were refused after parsing."""
+    helped = run_vqdna_process("mutations", "--help")
+    assert "0<=x<=255" in " ".join(helped.stdout.decode().split())
+    fasta = tmp_path / "x.fa"
+    fasta.write_text(fasta_text({"chr": random_dna(300, 5)}))
+    result = run_vqdna_process("mutations", "--reference", fasta, fasta, "-o", tmp_path / "out", "--min-mapq", "300")
+    assert result.returncode == 2 and len(result.stderr_lines) == 1 and "'--min-mapq'" in result.stderr_lines[0]
+    assert not (tmp_path / "out").exists()

@@ -16,7 +16,7 @@ from vqdna_cli.errors import OutputError
 from vqdna_cli.options import ClassifyOptions, ScanSettings
 
 # Checked in the API (one-line errors), not by Typer, so that a bad value reads like every other error.
-Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Bases between window starts: of a sequence longer than the model window (default: the window; a last window ends at the sequence's end, overlapping the one before), or of a --scan (default: half the window).", show_default=False)]
+Stride = Annotated[Optional[int], typer.Option("--stride", metavar="N", help="Bases between window starts: of a sequence longer than the model window, 1 to the window (default: the window; a last window ends at the sequence's end, overlapping the one before), or of a --scan (default: half the window).", show_default=False)]
 
 
 @options.expand
