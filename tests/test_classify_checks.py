@@ -211,13 +211,11 @@ def test_a_head_json_naming_other_classes_than_its_weights_is_one_line(run_vqdna
         assert "must name the same classes" in short.stderr
 
 
-@pytest.mark.parametrize("earlier", ["", "# my header\n"])
-def test_a_failure_leaves_a_redirected_stdout_as_it_was(tiny_model_dir, tmp_path, earlier):
+def test_a_failure_leaves_a_redirected_stdout_as_it_was(tiny_model_dir, tmp_path):
     """`classify seqs.fa > calls.tsv` where a record far down is bad kept the rows written
-    before it (256 of 600): a half table a later step could take for the whole. To a file,
-    stdout is now cut back to what it held (`>>` keeps the earlier lines), and a command
-    after it in `{ ...; } > f` writes where the table began; a pipe still gets its rows as
-    they come."""
+    before it (256 of 600): a half table a later step could take for the whole. To a file
+    written with `>`, stdout is now cut back, and a command after it in `{ ...; } > f` writes
+    where the table began; a pipe still gets its rows as they come."""
     import shlex
     import subprocess
     import sys
@@ -225,14 +223,12 @@ def test_a_failure_leaves_a_redirected_stdout_as_it_was(tiny_model_dir, tmp_path
     fasta = tmp_path / "late_bad.fa"
     fasta.write_text(fasta_text({f"r{i}": random_dna(40, i) for i in range(600)}) + ">bad\nACGTXACGT\n")
     table = tmp_path / "calls.tsv"
-    table.write_text(earlier)
-    redirect = ">>" if earlier else ">"  # `>` has no O_APPEND: the cut also sets the place to write
     classify = shlex.join([sys.executable, "-m", "vqdna_cli", "classify", "--task", "toy", "-m", str(tiny_model_dir),
                            "-t", "1", str(fasta)])
-    result = subprocess.run(["bash", "-c", f"{{ {classify}; echo \"exit $?\"; }} {redirect} {shlex.quote(str(table))}"],
+    result = subprocess.run(["bash", "-c", f"{{ {classify}; echo \"exit $?\"; }} > {shlex.quote(str(table))}"],
                             stderr=subprocess.PIPE, text=True, timeout=300)
     assert "record 'bad'" in result.stderr
-    assert table.read_text() == earlier + "exit 2\n"
+    assert table.read_text() == "exit 2\n"
 
 
 def test_a_head_folder_given_as_the_model_names_the_weights_folder_above_it(run_vqdna, tiny_model_dir, tmp_path):
@@ -242,3 +238,26 @@ def test_a_head_folder_given_as_the_model_names_the_weights_folder_above_it(run_
     assert result.returncode == 3 and result.stderr_lines == [
         f"vqdna: error: {tiny_model_dir / 'heads' / 'toy'} is a task head's folder, not weights: give the weights "
         f"folder that holds it ({tiny_model_dir}) and --task toy"]
+
+
+def test_stdout_shared_with_stderr_or_printed_to_before_is_not_cut(tiny_model_dir, tmp_path):
+    """The cut took the warnings and the error with it under `2>&1`, and a line a script had
+    printed (still in Python's buffer) before calling api.classify."""
+    import shlex
+    import subprocess
+    import sys
+
+    fasta = tmp_path / "late_bad.fa"
+    fasta.write_text(fasta_text({f"r{i}": random_dna(40, i) for i in range(600)}) + ">bad\nACGTXACGT\n")
+    both = tmp_path / "both.log"
+    classify = shlex.join([sys.executable, "-m", "vqdna_cli", "classify", "--task", "toy", "-m", str(tiny_model_dir),
+                           "-t", "1", str(fasta)])
+    subprocess.run(["bash", "-c", f"{classify} > {shlex.quote(str(both))} 2>&1"], timeout=300)
+    assert "vqdna: error: record 'bad'" in both.read_text().splitlines()[-1]
+    script = (f"print('kept')\nfrom vqdna_cli import api\nfrom vqdna_cli.options import InputSpec, RunOptions\n"
+              f"api.classify(InputSpec({str(fasta)!r}), None, 'toy', RunOptions({str(tiny_model_dir)!r}, threads=1))\n")
+    printed = tmp_path / "printed.tsv"
+    with open(printed, "w") as stdout:
+        result = subprocess.run([sys.executable, "-c", script], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                timeout=300, env={**__import__("os").environ, "PYTHONUNBUFFERED": ""})
+    assert result.returncode != 0 and printed.read_text() == "kept\n"

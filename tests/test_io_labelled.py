@@ -65,8 +65,9 @@ def test_csv_from_a_spreadsheet_with_blank_lines_reads(tmp_path: Path):
     ("seq,class\nACGT,1\n", "header is 'sequence,label', found 'seq,class'$"),
     ("label,sequence\n1,ACGT\n", "found 'label,sequence': the columns are the other way round"),
     ("sequence;label\nACGT;1\n", "found 'sequence;label': the separator is ';'"),
-    ("ACGT,1\nGGCC,0\n", "found 'ACGT,1': the first line is a row, not a header; add 'sequence,label'"),
+    ("ACGTACGTAC,1\nGGCC,0\n", "found 'ACGTACGTAC,1': the first line is a row, not a header; add 'sequence,label'"),
     ("", "is empty: expected a CSV"),
+    ("dna,label\nACGT,1\n", "found 'dna,label'$"),  # IUPAC letters, but a word
     ("sequence,label\nACGT,1\nsequence,label\nGGCC,0\n", "line 3 repeats the header 'sequence,label': is it files "
                                                           "joined"),
 ])

@@ -108,7 +108,8 @@ def test_an_npz_copy_to_a_redirected_stdout_that_fails_leaves_it_as_it_was(tmp_p
         out.flush()
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    with open(target, "ab") as handle:
+    with open(target, "r+b") as handle:  # written at its end, as `>` writes (`>>` is left as it is)
+        handle.seek(0, 2)
         monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(handle, write_through=True))
         monkeypatch.setattr(shutil, "copyfileobj", copy_half_then_fill_the_disk)
         with pytest.raises(OSError):

@@ -668,3 +668,12 @@ def test_a_genome_given_as_a_pipe_is_refused_before_any_read(tmp_path):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fixed_place_heads_range_of_lengths_is_called_a_range():
+    from vqdna_cli.api.classify import _unlike_training
+
+    one = {"reads_a_fixed_place": True, "train_window_lengths": [300, 300]}
+    assert _unlike_training(one, "p").startswith("not of the length the p head was trained on (300 bp), and it reads")
+    several = {"reads_a_fixed_place": True, "train_window_lengths": [290, 500]}
+    assert _unlike_training(several, "p").startswith("outside the lengths the p head was trained on (290-500 bp)")

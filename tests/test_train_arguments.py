@@ -170,6 +170,7 @@ def test_a_failed_head_leaves_no_work_folder(model_copy: Path, tmp_path: Path, m
     (("--holdout-tail", "small.fa:200", "--holdout-tail", "small.fa:100"),
      "--holdout-tail small.fa is given twice (200 and 100 bases): give it once"),
     (("--holdout-tail", "small.fa:0"), "--holdout-tail small.fa:0: the bases held out must be a whole number, 1 or more"),
+    (("--holdout-tail", "small.fa:\u00b2"), "--holdout-tail 'small.fa:\u00b2': expected FILE_NAME:BASES"),  # was a traceback
     (("--holdout-file", "small.fa", "--holdout-tail", "small.fa:100"),
      "small.fa is given to both --holdout-file (all of it) and --holdout-tail (its last 100 bases): give one"),
 ])
@@ -282,7 +283,7 @@ def test_rows_that_exclude_left_out_are_counted_on_stderr(run_vqdna, model_copy:
     record = json.loads((model_copy / "heads" / "t" / "head.json").read_text())["provenance"]["data"]
     assert result.stderr_lines[-2] == (
         f"vqdna: --exclude left out 10 training rows; the head trained on {record['train_rows']} rows and was "
-        f"selected on {record['valid_rows']}")
+        f"selected on {record['valid_rows']} rows")
     plain = run_vqdna("train", "finetune", "--task", "u", "--train", train, "-m", model_copy, "--adapter", "frozen",
                       "--epochs", "1", "--threads", "1")
     assert plain.returncode == 0 and not any("--exclude" in line for line in plain.stderr_lines)
@@ -722,6 +723,19 @@ def test_a_resumed_head_records_the_command_of_every_part(model_copy: Path, tmp_
                                                               "vqdna train finetune second")
 
 
+def test_a_frozen_head_on_two_threads_records_its_part_once(model_copy: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen head trains on one thread: its loop recorded threads 1 and the provenance added
+    the run again with threads 2, as if it had been resumed."""
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["vqdna", "train", "finetune", "only"])
+    api.finetune(HeadRows((str(toy_csv(tmp_path / "d.csv")),)), FinetuneSettings("t", adapter="frozen", epochs=1),
+                 RunOptions(model_copy, device="cpu", threads=2), TrainControl(quiet=True))
+    record = json.loads((model_copy / "heads/t/head.json").read_text())["provenance"]
+    assert "earlier_parts" not in record and (record["command"], record["threads"]) == ("vqdna train finetune only", 2)
+
+
 def test_an_exclude_fasta_needs_no_labels(tmp_path: Path) -> None:
     """Only an --exclude file's sequences count, yet a FASTA of them was refused for want of
     --labels (and with --labels, a CSV one was read as FASTA)."""
@@ -892,6 +906,8 @@ def test_whole_numbers_written_as_text_are_asked_for_as_numbers(tmp_path: Path, 
         head_training_data(HeadRows((str(rows),), valid_fraction=0.25))
     words = _labelled(tmp_path / "words.csv", ["1.5", "x"] * 10)  # not all whole numbers: labels as written
     assert head_training_data(HeadRows((str(words),), valid_fraction=0.25)).labels == ["1.5", "x"]
+    codes = _labelled(tmp_path / "codes.csv", ["1e3", "2e3"] * 10)  # float() reads them; a user means names
+    assert head_training_data(HeadRows((str(codes),), valid_fraction=0.25)).labels == ["1e3", "2e3"]
 
 
 def test_a_label_with_a_comma_is_refused(tmp_path: Path) -> None:

@@ -299,8 +299,10 @@ def _unlike_training(result: dict, task: str) -> str:
     """How windows differ from a head's training data: any other length, for a head that reads
     bases at a fixed place (299 bp is not "far" from 300, but every base is one off)."""
     if result["reads_a_fixed_place"]:
-        return (f"not of the length the {task} head was trained on ({trained_lengths(result)}), and it reads bases "
-                "at a fixed place of each window")
+        shortest, longest = result["train_window_lengths"]
+        unlike = "not of the length" if shortest == longest else "outside the lengths"
+        return (f"{unlike} the {task} head was trained on ({trained_lengths(result)}), and it reads bases at a "
+                "fixed place of each window")
     return f"far from the lengths the {task} head was trained on ({trained_lengths(result)})"
 
 

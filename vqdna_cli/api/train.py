@@ -24,14 +24,15 @@ from vqdna_cli.options import (PRETRAIN_STAGE, TOKENIZER_STAGE, FinetuneSettings
                                has_line_breaking_character, one_or_more)
 
 
-def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float):
+def _loop_settings(stage: StageSettings, control: TrainControl, output: Path, run_record: dict, began: float,
+                   part: dict):
     from vqdna_cli.train.loop import LoopSettings
 
     every = max(1, min(200, stage.steps))
     return LoopSettings(steps=stage.steps, lr=stage.lr, out_dir=Path(output), resume=control.resume,
                         quiet=control.quiet, max_minutes=control.max_minutes, eval_every=every,
                         checkpoint_every=every, checkpoint_minutes=control.checkpoint_minutes, run_record=run_record,
-                        run_began=began)
+                        run_began=began, part=part)
 
 
 def _genomes_record(genomes: GenomeSet) -> dict:
@@ -269,7 +270,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     from vqdna_cli.model.vqdna import VQDNA
     from vqdna_cli.train.genomes import check_windows, load_genomes
     from vqdna_cli.train.loop import recorded_parts, run_began
-    from vqdna_cli.train.provenance import provenance
+    from vqdna_cli.train.provenance import provenance, this_part
     from vqdna_cli.train.tokenizer import train_tokenizer as run_stage
 
     if stage.window is None:
@@ -279,6 +280,7 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
                   "--lr": stage.lr, "--seed": run.seed}
     _resumable(output, run_record, control, stage.steps)
     torch_device = setup_training(run, stage.batch)
+    part = this_part()  # with the threads set for the run
     _warn_if_nothing_to_resume([output], control)
     began = run_began([output], control.resume)
     data = load_genomes(list(genomes.fasta), genomes.holdout_files, genomes.holdout_tail)
@@ -287,12 +289,12 @@ def _train_tokenizer(genomes: GenomeSet, output: Path, preset: str, stage: Stage
     model = VQDNA(cfg).to(torch_device)
     recorded_data = check_windows(data, stage.window, run.seed)
     _clear_earlier_run(output, control)
-    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
+    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began, part), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("tokenizer", recorded_data,
                         {"preset": preset, "steps": stage.steps, "lr": stage.lr, "window": stage.window,
                          "batch": stage.batch, "seed": run.seed},
-                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_parts(output))
+                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_parts(output), part)
     save_on_main(save_model, Path(output), model.cpu(), cfg, {"tokenizer": record})
     return metrics
 
@@ -342,10 +344,11 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     from vqdna_cli.train.genomes import check_windows, load_genomes
     from vqdna_cli.train.loop import recorded_parts, run_began
     from vqdna_cli.train.pretrain import pretrain as run_stage
-    from vqdna_cli.train.provenance import provenance
+    from vqdna_cli.train.provenance import provenance, this_part
 
     _check_fresh_transformer(transformer_preset, masking)
     torch_device = setup_training(run, stage.batch)
+    part = this_part()  # with the threads set for the run
     began = run_began([output], control.resume)
     model, info = load_model(model_dir)
     info = _as_first_found(info, output, model_dir, control)
@@ -370,7 +373,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
     model.to(torch_device)
     recorded_data = check_windows(data, stage.window, run.seed)
     _clear_earlier_run(output, control, model_dir)
-    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began), window=stage.window,
+    metrics = run_stage(model, data, _loop_settings(stage, control, output, run_record, began, part), window=stage.window,
                         batch=stage.batch, seed=run.seed, device=torch_device)
     record = provenance("pretrain", recorded_data,
                         {"steps": stage.steps, "lr": stage.lr, "window": stage.window, "batch": stage.batch,
@@ -378,7 +381,7 @@ def _pretrain(genomes: GenomeSet, output: Path, stage: StageSettings, control: T
                          "tokenizer": str(model_dir),
                          # the folder can change after this run (-o into -m with --force): its weights' digest cannot
                          "tokenizer_sha256": _weights_id(info)},
-                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_parts(output))
+                        metrics, (time.monotonic() - began) / 60, str(torch_device), recorded_parts(output), part)
     earlier = (info.get("provenance") or {}).get("pretrain")
     if earlier and transformer_preset is None:  # this Transformer goes on from that pre-training: it stays said
         record["continues"] = earlier
@@ -523,14 +526,10 @@ def _refuse_numbers_written_as_text(labels: list[str]) -> None:
     from vqdna_cli.head_info import integer_labels
 
     def whole(label: str) -> bool:
-        try:
-            value = float(label)
-        except ValueError:
-            return False
-        return value == value and abs(value) != float("inf") and value.is_integer()
+        return re.fullmatch(r"[+-]?[0-9]+(\.0+)?", label) is not None
 
     if labels and not integer_labels(labels) and all(map(whole, labels)):
-        plain = ", ".join(str(int(float(label))) for label in labels)
+        plain = ", ".join(str(int(label.split(".")[0])) for label in labels)
         raise InputError(f"the labels {', '.join(labels)} are whole numbers written as text: write them as {plain}, "
                          "so that classes are ordered as numbers and --class-names can name them")
 
@@ -982,12 +981,13 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     from vqdna_cli.train.finetune import TaskModel, finetune as run_stage, head_loop_settings, model_windows
     from vqdna_cli.train.head import member_folders
     from vqdna_cli.train.loop import LoopControl, run_began
-    from vqdna_cli.train.provenance import provenance
+    from vqdna_cli.train.provenance import provenance, this_part
     from vqdna_cli.train.row_sketch import sketch
 
     task, s = settings.task, settings
     reads = HeadReads(s.center_tokens, s.center_at, s.both_strands, s.whole_record, s.all_layers, s.segments)
     torch_device = setup_training(run, s.batch)
+    part = this_part()  # with the threads set for the run
     began = run_began(member_folders(work, s.members), control.resume)
     data_files = dataclasses.replace(data_files, either_strand=s.both_strands)
     data = head_training_data(data_files, seed=run.seed)
@@ -1009,7 +1009,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
     valid_labels = np.array([index_of[y] for _, y in valid_rows])
     # run_record goes into the checkpoints, for a later --resume to check
     loop = LoopControl(resume=control.resume, quiet=control.quiet, max_minutes=control.max_minutes,
-                       run_record=run_record, run_began=began)
+                       run_record=run_record, run_began=began, part=part)
     if s.adapter == "frozen":
         from vqdna_cli.runner import window_vectors
         from vqdna_cli.train.head import fit_frozen_members
@@ -1046,7 +1046,7 @@ def _finetune(data_files: HeadRows, settings: FinetuneSettings, run: RunOptions,
         "segments": s.segments,
         "max_train_rows": data_files.max_train_rows, "seed": run.seed, "steps": steps_planned, **frozen_only,
     }, {**metrics, "steps": steps_done}, (time.monotonic() - began) / 60, str(torch_device),
-        _parts_of_run(member_folders(work, s.members)))
+        _parts_of_run(member_folders(work, s.members)), part)
     save_on_main(save_head, head_folder, task, state, {
         "description": s.description, "labels": labels, "class_names": list(class_names),
         "adapter": s.adapter, "lora_rank": s.rank, "lora_alpha": s.alpha,

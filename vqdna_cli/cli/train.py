@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -57,7 +59,7 @@ def _parse_tails(values: list[str] | None) -> dict[str, int]:
     tails = {}
     for value in values or []:
         name, _, bases = value.rpartition(":")
-        if not name or not bases.isdigit():
+        if not name or not re.fullmatch(r"[0-9]+", bases):
             raise UsageError(f"--holdout-tail {value!r}: expected FILE_NAME:BASES, e.g. chrX.fa.gz:5000000")
         if name in tails:  # the last one alone was kept: the bases the other asked for were trained on
             raise UsageError(f"--holdout-tail {name} is given twice ({tails[name]:,} and {int(bases):,} bases): give "
@@ -177,7 +179,7 @@ def _say_what_exclude_left_out(data: dict, quiet: bool) -> None:
     if train or valid:
         from_valid = f" and {counted(valid, 'row')} of --valid" if valid else ""
         report(f"--exclude left out {counted(train, 'training row')}{from_valid}; the head trained on "
-               f"{counted(data['train_rows'], 'row')} and was selected on {data['valid_rows']:,}", quiet)
+               f"{counted(data['train_rows'], 'row')} and was selected on {counted(data['valid_rows'], 'row')}", quiet)
 
 
 def _say_where_the_head_is(task: str, weights: Path, quiet: bool) -> None:

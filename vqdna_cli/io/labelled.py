@@ -128,7 +128,7 @@ def _is_bases(field: str) -> bool:
         validate_sequence(text, "", "")
     except InputError:
         return False
-    return bool(text)
+    return len(text) >= 8  # 'dna' and 'NNN' are IUPAC letters too, but a header's words
 
 
 def read_labels_tsv(path: str) -> dict[str, str]:

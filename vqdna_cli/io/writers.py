@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import glob
 import hashlib
 import json
@@ -455,17 +456,15 @@ def _stdout_bytes() -> Iterator[IO[bytes]]:
 
 @contextlib.contextmanager
 def _stdout_file_cut_back_on_failure() -> Iterator[None]:
-    """An error, Ctrl-C or full disk while stdout is a regular file: it is truncated to its
-    size at the start (0 after `>`, the earlier content after `>>`), with the rows still
-    buffered flushed first, so none reaches the file after the cut."""
-    try:
-        fd = sys.stdout.fileno()
-        size = os.fstat(fd).st_size if stat.S_ISREG(os.fstat(fd).st_mode) else None
-    except (OSError, ValueError, AttributeError):  # a stream with no file behind it
-        size = None
+    """An error, Ctrl-C or full disk while stdout is a file written with `>`: it is truncated
+    to its size at the start, with the rows still buffered flushed first. Only where this
+    run alone writes it, at its end: not `>>` (a log that other jobs append to), not
+    `2>&1` (the warnings and the error would go), not `1<>` (old bytes beyond the rows)."""
+    size = _size_if_stdout_is_ours()
     if size is None:
         yield
         return
+    fd = sys.stdout.fileno()
     try:
         yield
     except BaseException:
@@ -476,6 +475,24 @@ def _stdout_file_cut_back_on_failure() -> Iterator[None]:
                 os.ftruncate(fd, size)
                 os.lseek(fd, size, os.SEEK_SET)  # a command after this one in `{ ...; } > f` writes there
         raise
+
+
+def _size_if_stdout_is_ours() -> int | None:
+    """The size of the regular file stdout writes at the end of, alone (see the caller);
+    None for anything else, a pipe or a terminal included."""
+    try:
+        sys.stdout.flush()  # what a caller printed before stays
+        fd = sys.stdout.fileno()
+        out = os.fstat(fd)
+        if not stat.S_ISREG(out.st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+            return None
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            err = os.fstat(sys.stderr.fileno())
+            if (err.st_dev, err.st_ino) == (out.st_dev, out.st_ino):
+                return None
+        return out.st_size if os.lseek(fd, 0, os.SEEK_CUR) == out.st_size else None
+    except (OSError, ValueError, AttributeError):  # a stream with no file behind it
+        return None
 
 
 # numpy.savez stamps each member with the current time; a fixed stamp makes identical

@@ -142,7 +142,7 @@ def head_loop_settings(epochs: int, samples: int, batch: int, lr: float, work: P
     steps = epochs * -(-samples // batch)
     return LoopSettings(steps=steps, lr=lr, out_dir=work, warmup=min(100, max(1, steps // 10)),
                         resume=control.resume, quiet=control.quiet, max_minutes=control.max_minutes,
-                        run_record=control.run_record, run_began=control.run_began)
+                        run_record=control.run_record, run_began=control.run_began, part=control.part)
 
 
 def finetune(task_model: TaskModel, train_tokens: list[np.ndarray], train_labels: np.ndarray,

@@ -55,6 +55,10 @@ class LoopSettings:
     # checkpoint records the minutes since, so that a run resumed later still counts the data
     # loading and the training of its earlier parts. None: when this loop began.
     run_began: float | None = None
+    # This run's part (`provenance.this_part`) as its stage began, which the provenance then
+    # finds as the checkpoint's last: a frozen head trains on one thread, and a part read in
+    # the loop said threads 1 where the run had more. None: read when the loop begins.
+    part: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class LoopControl:
     max_minutes: float | None = None
     run_record: dict | None = None
     run_began: float | None = None
+    part: dict | None = None
 
 
 def run_began(folders: list[Path], resume: bool) -> float:
@@ -114,7 +119,7 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.AdamW(_decay_groups(parameters, no_decay), lr=settings.lr, weight_decay=settings.weight_decay)
     start = 0
-    parts = [this_part()]
+    parts = [settings.part or this_part()]
     run_record = None if settings.run_record is None else as_recorded(settings.run_record)
     if settings.resume and (out_dir / f"{CHECKPOINT}.json").is_file():
         check_resume(out_dir / CHECKPOINT, run_record, settings.steps, by_epochs=stage == "finetune")

@@ -66,14 +66,15 @@ def this_part() -> dict:
 
 
 def provenance(stage: str, data: dict, settings: dict, metrics: dict, minutes: float, device: str,
-               parts: list[dict] = ()) -> dict:
-    """`parts`: each part of a run that was resumed (loop.recorded_parts); this process's is
-    added where no checkpoint of its own recorded it (a resumed run with no step left writes
-    none). The last part's settings are the record's own; the earlier parts are listed with
-    theirs (a checkpoint from before they were recorded gave its commands only)."""
-    parts = list(parts)
-    if not parts or parts[-1] != this_part():
-        parts.append(this_part())
+               parts: list[dict] = (), part: dict | None = None) -> dict:
+    """`parts`: each part of a run that was resumed (loop.recorded_parts); this run's `part`
+    (the one its loop was given; None: this_part() now) is added where no checkpoint of its
+    own recorded it (a resumed run with no step left writes none). The last part's settings
+    are the record's own; the earlier parts are listed with theirs (a checkpoint from before
+    they were recorded gave its commands only)."""
+    parts, part = list(parts), part or this_part()
+    if not parts or parts[-1] != part:
+        parts.append(part)
     last, earlier = parts[-1], parts[:-1]
     return {
         "stage": stage,
