@@ -56,6 +56,16 @@ def genomes(tmp_path_factory) -> list[str]:
     return [str(train), str(heldout)]
 
 
+def test_a_tail_as_long_as_its_record_is_described_as_all_of_it(genomes) -> None:
+    """--holdout-tail past a record's length held it all out, but the record said "last 800
+    bp" where --holdout-file says "all": the two wholes read differently."""
+    from vqdna_cli.train.genomes import load_genomes
+
+    whole = load_genomes(genomes, holdout_tail={"heldout.fa": 5000}).description["heldout"]
+    part = load_genomes(genomes, holdout_tail={"heldout.fa": 300}).description["heldout"]
+    assert (whole, part) == (["heldout.fa:other (all 800 bp)"], ["heldout.fa:other (last 300 bp)"])
+
+
 def test_tokenizer_stage_writes_a_loadable_model_with_provenance(genomes, tmp_path: Path):
     out = tmp_path / "tok"
     metrics = train_tokenizer(genomes, out, steps=4, holdout_files=("heldout.fa",))

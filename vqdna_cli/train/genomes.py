@@ -61,7 +61,8 @@ def load_genomes(paths: list[str], holdout_files: tuple[str, ...] = (), holdout_
             tail = min(holdout_tail.get(name, 0), len(codes))
             if tail:
                 heldout.append(codes[len(codes) - tail:])
-                described["heldout"].append(f"{label}:{record.name} (last {tail} bp)")
+                whole = tail == len(codes)  # a tail as long as the record holds it all out, as --holdout-file
+                described["heldout"].append(f"{label}:{record.name} ({'all' if whole else 'last'} {tail} bp)")
             if len(codes) - tail:
                 train.append(codes[: len(codes) - tail])
                 described["train"].append(f"{label}:{record.name} ({len(codes) - tail} bp)")
