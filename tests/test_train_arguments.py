@@ -773,7 +773,7 @@ def test_evaluate_warns_of_rows_unlike_the_training_rows_as_classify_does(run_vq
                                                   for i in range(6)))
     result = run_vqdna("train", "evaluate", "--task", "toy", "--test", short, "-m", tiny_model_dir, "--threads", "1")
     assert result.returncode == 0, result.stderr
-    assert f"vqdna: warning: 6 of the 6 rows of {short} are far from the lengths head toy was trained on (40 bp): " \
+    assert f"vqdna: warning: 6 of the 6 rows of {short} are far from the lengths the toy head was trained on (40 bp): " \
            "their answers, and so the score, are extrapolations" in result.stderr_lines
 
 

@@ -296,14 +296,9 @@ def _warn_of_scanned(result: dict, task: str) -> None:
 
 
 def _unlike_training(result: dict, task: str) -> str:
-    """How windows differ from a head's training data: any other length, for a head that reads
-    bases at a fixed place (299 bp is not "far" from 300, but every base is one off)."""
-    if result["reads_a_fixed_place"]:
-        shortest, longest = result["train_window_lengths"]
-        unlike = "not of the length" if shortest == longest else "outside the lengths"
-        return (f"{unlike} the {task} head was trained on ({trained_lengths(result)}), and it reads bases at a "
-                "fixed place of each window")
-    return f"far from the lengths the {task} head was trained on ({trained_lengths(result)})"
+    from vqdna_cli.head_features import unlike_training
+
+    return unlike_training(result["train_window_lengths"], result["reads_a_fixed_place"], task)
 
 
 def _window_calls(results: Iterable, probabilities_of, join_parts: bool) -> Iterator[tuple]:

@@ -1102,11 +1102,11 @@ def _warn_of_rows_unlike_training(task: str, info, unlike: Counter, rows: int, s
     from vqdna_cli.scan import MAX_AMBIGUOUS
 
     if unlike["far"]:
-        shortest, longest = info.train_window_lengths
-        lengths = f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
-        warnings.warn(f"{_of_rows(unlike['far'], rows, source)} far from the lengths head {task} was "
-                      f"trained on ({lengths}): their answers, and so the score, are extrapolations",
-                      VqdnaWarning, stacklevel=3)
+        from vqdna_cli.head_features import unlike_training
+
+        words = unlike_training(info.train_window_lengths, bool(info.reads.center_tokens), task)
+        warnings.warn(f"{_of_rows(unlike['far'], rows, source)} {words}: their answers, and so the score, are "
+                      "extrapolations", VqdnaWarning, stacklevel=3)
     if unlike["ambiguous"]:
         warnings.warn(f"{_of_rows(unlike['ambiguous'], rows, source)} more than {MAX_AMBIGUOUS * 100:g} "
                       "% N (or other IUPAC codes): their answers say little", VqdnaWarning, stacklevel=3)
