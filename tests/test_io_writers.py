@@ -117,3 +117,23 @@ def test_an_npz_copy_to_a_redirected_stdout_that_fails_leaves_it_as_it_was(tmp_p
         monkeypatch.setattr(shutil, "copyfileobj", real_copy)
         sys.stdout.detach()  # the handle closes once, below
     assert target.read_bytes() == b"earlier\n"
+
+
+@pytest.mark.parametrize("other_writer", [False, True])
+def test_a_failed_table_on_stdout_is_cut_only_where_no_one_else_wrote(tmp_path, monkeypatch, other_writer) -> None:
+    """Two runs sharing one `>` (xargs -P): the failing one cut the file back to its size at
+    the start, taking the other run's rows with it."""
+    import sys
+
+    target = tmp_path / "all.tsv"
+    with open(target, "w") as handle:
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(open(handle.fileno(), "wb", closefd=False)))
+        with pytest.raises(RuntimeError, match="bad record"):
+            with writers.text_output(None) as out:
+                out.write("ours\n")
+                sys.stdout.flush()
+                if other_writer:  # the other run's row, through the same open file
+                    os.write(handle.fileno(), b"theirs\n")
+                raise RuntimeError("bad record")
+        sys.stdout.detach()
+    assert target.read_text() == ("ours\ntheirs\n" if other_writer else "")

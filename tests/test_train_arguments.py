@@ -908,6 +908,8 @@ def test_whole_numbers_written_as_text_are_asked_for_as_numbers(tmp_path: Path, 
     assert head_training_data(HeadRows((str(words),), valid_fraction=0.25)).labels == ["1.5", "x"]
     codes = _labelled(tmp_path / "codes.csv", ["1e3", "2e3"] * 10)  # float() reads them; a user means names
     assert head_training_data(HeadRows((str(codes),), valid_fraction=0.25)).labels == ["1e3", "2e3"]
+    mixed = _labelled(tmp_path / "mixed.csv", ["1e3", "1000"] * 10)  # a name and a number, not one number twice
+    assert head_training_data(HeadRows((str(mixed),), valid_fraction=0.25)).labels == ["1000", "1e3"]
 
 
 def test_a_label_with_a_comma_is_refused(tmp_path: Path) -> None:

@@ -502,17 +502,19 @@ def _label_order(labels: list[str]) -> list[str]:
     return sorted(distinct)
 
 
+# A label read as a number by the checks below: digits, a sign, decimals (what a spreadsheet
+# writes); float() also reads '1e3', '1_000' and 'inf', which are a class's name to a user.
+NUMBER_LABEL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
 def _refuse_one_number_written_two_ways(labels: list[str]) -> None:
     """Labels '1' and '1.0' (a spreadsheet's export) or '0' and '00' are one class to the
     user, two to a head: refused, naming both."""
     numbers: dict[float, str] = {}
     for label in labels:
-        try:
-            value = float(label)
-        except ValueError:
+        if not NUMBER_LABEL.fullmatch(label):  # 'nan', '1e3' and '1_000' are words here
             continue
-        if value != value:  # 'nan' is a word here
-            continue
+        value = float(label)
         if value in numbers:
             raise InputError(f"labels {numbers[value]!r} and {label!r} are one number written two ways, which a head "
                              "would learn as two classes: write each class one way in the training data")
@@ -526,7 +528,7 @@ def _refuse_numbers_written_as_text(labels: list[str]) -> None:
     from vqdna_cli.head_info import integer_labels
 
     def whole(label: str) -> bool:
-        return re.fullmatch(r"[+-]?[0-9]+(\.0+)?", label) is not None
+        return NUMBER_LABEL.fullmatch(label) is not None and float(label).is_integer()
 
     if labels and not integer_labels(labels) and all(map(whole, labels)):
         plain = ", ".join(str(int(label.split(".")[0])) for label in labels)

@@ -439,8 +439,8 @@ def text_output(path: Path | str | None) -> Iterator[IO[str]]:
     reader has them at once); where stdout is a file (`> calls.tsv`), a run that fails cuts
     it back to what it held before, as a failed `-o` leaves no file."""
     if path is None or str(path) == "-":
-        with _stdout_file_cut_back_on_failure():
-            yield sys.stdout
+        with _stdout_cut_back_on_failure(sys.stdout) as out:
+            yield out
             sys.stdout.flush()
         return
     with atomic_file(path, "w") as handle:
@@ -450,49 +450,93 @@ def text_output(path: Path | str | None) -> Iterator[IO[str]]:
 @contextlib.contextmanager
 def _stdout_bytes() -> Iterator[IO[bytes]]:
     """stdout's bytes, for the `.npz` copied there: a copy a full disk stops is cut back."""
-    with _stdout_file_cut_back_on_failure():
-        yield sys.stdout.buffer
+    with _stdout_cut_back_on_failure(sys.stdout.buffer) as out:
+        yield out
+
+
+class _Counted:
+    """A stream that counts the bytes written through it."""
+
+    def __init__(self, stream, encoding: str | None):
+        self.stream, self.encoding, self.sent = stream, encoding, 0
+
+    def write(self, data):
+        written = self.stream.write(data)
+        self.sent += len(data.encode(self.encoding, self.stream.errors)) if self.encoding else len(data)
+        return written
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 @contextlib.contextmanager
-def _stdout_file_cut_back_on_failure() -> Iterator[None]:
+def _stdout_cut_back_on_failure(stream) -> Iterator:
     """An error, Ctrl-C or full disk while stdout is a file written with `>`: it is truncated
     to its size at the start, with the rows still buffered flushed first. Only where this
-    run alone writes it, at its end: not `>>` (a log that other jobs append to), not
-    `2>&1` (the warnings and the error would go), not `1<>` (old bytes beyond the rows)."""
-    size = _size_if_stdout_is_ours()
-    if size is None:
-        yield
+    run writes it alone: not `>>` (a log that other jobs append to), not `2>&1` (the warnings
+    and the error would go), not `1<>` (old bytes beyond the rows), and not where the file
+    grew by other bytes than this run's (`xargs -P` runs sharing one `>`)."""
+    start = _size_if_stdout_is_ours()
+    if start is None:
+        yield stream
         return
-    fd = sys.stdout.fileno()
+    counted = _Counted(stream, getattr(stream, "encoding", None))
     try:
-        yield
+        yield counted
     except BaseException:
-        for _ in range(2):  # a flush refused for a full disk goes through once the cut freed room
-            with contextlib.suppress(OSError, ValueError):
-                sys.stdout.flush()
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, size)
-                os.lseek(fd, size, os.SEEK_SET)  # a command after this one in `{ ...; } > f` writes there
+        _cut_back(start, counted.sent)
         raise
+
+
+def _cut_back(start: int, sent: int) -> None:
+    fd = sys.stdout.fileno()
+    for _ in range(2):  # a flush refused for a full disk goes through once the cut freed room
+        try:
+            sys.stdout.flush()
+            flushed = True
+        except (OSError, ValueError):
+            flushed = False
+        with contextlib.suppress(OSError):
+            size = os.fstat(fd).st_size
+            # all written: the file is this run's bytes after the start's; a flush cut short: fewer
+            if size == start + sent if flushed else start <= size <= start + sent:
+                os.ftruncate(fd, start)
+                os.lseek(fd, start, os.SEEK_SET)  # a command after this one in `{ ...; } > f` writes there
 
 
 def _size_if_stdout_is_ours() -> int | None:
     """The size of the regular file stdout writes at the end of, alone (see the caller);
-    None for anything else, a pipe or a terminal included."""
+    None for anything else: a pipe, a terminal, a stream that is not the process's own
+    stdout file (a notebook's)."""
+    import io
+
     try:
+        if not isinstance(sys.stdout, io.TextIOWrapper):
+            return None
         sys.stdout.flush()  # what a caller printed before stays
         fd = sys.stdout.fileno()
         out = os.fstat(fd)
         if not stat.S_ISREG(out.st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
             return None
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            err = os.fstat(sys.stderr.fileno())
-            if (err.st_dev, err.st_ino) == (out.st_dev, out.st_ino):
-                return None
+        for err_fd in {2, *_fileno_of(sys.stderr)}:
+            with contextlib.suppress(OSError):
+                err = os.fstat(err_fd)
+                if (err.st_dev, err.st_ino) == (out.st_dev, out.st_ino):
+                    return None
         return out.st_size if os.lseek(fd, 0, os.SEEK_CUR) == out.st_size else None
     except (OSError, ValueError, AttributeError):  # a stream with no file behind it
         return None
+
+
+def _fileno_of(stream) -> list[int]:
+    try:
+        return [stream.fileno()]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 # numpy.savez stamps each member with the current time; a fixed stamp makes identical
