@@ -211,7 +211,33 @@ def test_test_labels_the_head_does_not_know_are_an_input_error(run_vqdna, tiny_m
     csv = tmp_path / "test.csv"
     csv.write_text(f"sequence,label\n{random_dna(40, 1)},7\n")
     result = run_vqdna("train", "evaluate", "--task", "toy", "--test", csv, "-m", tiny_model_dir, "--threads", "1")
-    assert_one_line(result, INPUT_ERROR, "labels the head does not know: 7")
+    assert_one_line(result, INPUT_ERROR, "labels the head does not know: 7; head toy's classes are 0 (neg), 1 (pos)")
+
+
+def test_evaluate_takes_the_heads_class_names_as_labels_and_says_what_record_replaces(
+        run_vqdna, model_copy: Path, tmp_path: Path) -> None:
+    """Rows labelled neg/pos (classify's label column) were 'labels the head does not know';
+    --record replaced the recorded score without a word, and said nothing of a head that keeps
+    no sample of its training rows."""
+    named, numbered = tmp_path / "named.csv", tmp_path / "numbered.csv"
+    rows = [(random_dna(40, 9100 + i, "ACGGCC" if i % 2 else "AATTCG"), i % 2) for i in range(12)]
+    named.write_text("sequence,label\n" + "".join(f"{s},{'pos' if y else 'neg'}\n" for s, y in rows))
+    numbered.write_text("sequence,label\n" + "".join(f"{s},{y}\n" for s, y in rows))
+    args = ["train", "evaluate", "--task", "toy", "-m", model_copy, "--threads", "1"]
+    by_name, by_number = run_vqdna(*args, "--test", named), run_vqdna(*args, "--test", numbered)
+    assert by_name.returncode == 0 and json.loads(by_name.stdout)["mcc"] == json.loads(by_number.stdout)["mcc"]
+    head_json = model_copy / "heads" / "toy" / "head.json"
+    info = json.loads(head_json.read_text())
+    info.pop("train_rows_sketch", None)  # a head trained before the sample was kept
+    info["test"] = {"mcc": 0.72, "macro_f1": 0.8, "n": 328, "test_files": ["/data/gue/mouse/2/test.csv.gz"]}
+    head_json.write_text(json.dumps(info))
+    recorded = run_vqdna(*args, "--test", numbered, "--record")
+    assert recorded.returncode == 0, recorded.stderr
+    warned = [line for line in recorded.stderr_lines if line.startswith("vqdna: warning: ")]
+    assert warned[0] == (f"vqdna: warning: head toy keeps no sample of the rows it was trained on (it was trained "
+                         f"before vqdna kept one): whether {numbered} holds any of them cannot be checked")
+    assert warned[1].startswith("vqdna: warning: --record replaces head toy's test score MCC 0.720 on 328 rows of "
+                                "test.csv.gz with MCC ") and warned[1].endswith(" on 12 rows")
 
 
 # --- 4. where a head goes ----------------------------------------------------------------------

@@ -125,7 +125,8 @@ def _test_score(head: dict) -> str:
         return "not evaluated" + (f" (validation MCC {selected:.3f}, on the rows that selected it)"
                                   if isinstance(selected, (int, float)) else "")
     files = ", ".join(_short_path(p) for p in test.get("test_files", []))
-    return f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" + (f" on {files}" if files else "")
+    rows = f"{test['n']:,} rows of " if isinstance(test.get("n"), int) else ""  # a score of 3 rows says little
+    return f"MCC {test['mcc']:.3f} (macro F1 {test['macro_f1']:.3f})" + (f" on {rows}{files}" if files else "")
 
 
 def _caveats(head: dict) -> str:
