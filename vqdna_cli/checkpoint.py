@@ -301,15 +301,13 @@ def load_head(directory: Path, task: str):
     from vqdna_cli.options import TASK_NAME
 
     head_dir = Path(directory) / "heads" / task
-    try:
-        # a path (`../heads/x`, `/abs/heads/x`, `x/`) read a head folder no --list-tasks names
-        found = bool(TASK_NAME.fullmatch(task)) and (head_dir / HEAD_INFO).is_file()
-    except OSError:  # a name longer than the file system takes is no head either
-        found = False
-    if not found and "/" not in task and not task.startswith(".") and not TASK_NAME.fullmatch(task) \
-            and _is_file(head_dir / HEAD_INFO):
+    usable = bool(TASK_NAME.fullmatch(task))
+    # a path (`../heads/x`, `/abs/heads/x`, `x/`) read a head folder no --list-tasks names: not looked at
+    has_info = "/" not in task and not task.startswith(".") and _is_file(head_dir / HEAD_INFO)
+    if has_info and not usable:
         raise ModelError(f"task head {task!r}: {UNUSABLE_HEAD_NAME}")
-    if not found and TASK_NAME.fullmatch(task) and os.path.lexists(head_dir):
+    found = usable and has_info
+    if not found and usable and os.path.lexists(head_dir):
         raise ModelError(f"task head {task!r} has no {HEAD_INFO} in {head_dir}: restore it, or train the head again "
                          "(vqdna train finetune)")
     if not found:

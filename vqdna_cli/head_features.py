@@ -55,12 +55,18 @@ def outside_training_lengths(info: HeadInfo, length: int) -> bool:
     return not shortest / 2 <= length <= 2 * longest
 
 
+def lengths_text(lengths: tuple[int, int] | list[int]) -> str:
+    """A head's training window lengths as said to a user: "300 bp", "290-500 bp"."""
+    shortest, longest = lengths
+    return f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+
+
 def unlike_training(info_lengths: tuple[int, int] | list[int], fixed_place: bool, task: str) -> str:
     """How windows differ from a head's training windows, for its warnings: any other length,
     for a head that reads bases at a fixed place (299 bp is not "far" from 300, but every
     base it reads is one off), else far from the lengths it trained on."""
     shortest, longest = info_lengths
-    lengths = f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+    lengths = lengths_text(info_lengths)
     if fixed_place:
         unlike = "not of the length" if shortest == longest else "outside the lengths"
         return f"{unlike} the {task} head was trained on ({lengths}), and it reads bases at a fixed place of each window"

@@ -63,11 +63,10 @@ def what_head_reads(head: dict) -> str:
 def trained_lengths(head: dict) -> str:
     """The window lengths a head (its head.json) trained on: "300 bp", "290-500 bp" ("-" where
     its head.json predates the record)."""
+    from vqdna_cli.head_features import lengths_text
+
     expect("head", head, dict)
-    if "train_window_lengths" not in head:
-        return "-"
-    shortest, longest = head["train_window_lengths"]
-    return f"{shortest} bp" if shortest == longest else f"{shortest}-{longest} bp"
+    return lengths_text(head["train_window_lengths"]) if "train_window_lengths" in head else "-"
 
 
 @keeps_global_state
